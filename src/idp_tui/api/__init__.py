@@ -1,0 +1,42 @@
+"""The public plugin API. Import it as ``idp_tui``; it never imports Textual."""
+
+from .clock import Clock, ManualClock, SystemClock
+from .errors import (
+    NotSupported,
+    SourceAuthError,
+    SourceDataError,
+    SourceError,
+    SourceNotFound,
+    SourceUnavailable,
+)
+from .models import (
+    SIGNAL_UNITS,
+    Deployment,
+    Environment,
+    EnvironmentKind,
+    Health,
+    Job,
+    Link,
+    LogLevel,
+    LogLine,
+    LogQuery,
+    MetricSeries,
+    MetricsQuery,
+    PipelineQuery,
+    PipelineRun,
+    Record,
+    RunStatus,
+    Service,
+    Signal,
+    Step,
+    Window,
+)
+from .source import Capability, Source, SourceConfig, SourceContext
+
+__all__ = [
+    "SIGNAL_UNITS", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
+    "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
+    "NotSupported", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
+    "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
+    "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
+]

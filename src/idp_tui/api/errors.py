@@ -1,0 +1,48 @@
+"""Errors a source raises. The hub turns them into an error class and a hint in the health view.
+
+A source may raise any exception: the hub never lets one reach the user as a traceback. Raising one of
+these instead lets the source choose the words and the hint the user sees.
+"""
+
+from __future__ import annotations
+
+
+class SourceError(Exception):
+    """A source could not do what was asked. ``hint`` tells the user what to try."""
+
+    error_class = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class SourceUnavailable(SourceError):
+    """The system behind the source cannot be reached."""
+
+    error_class = "unreachable"
+
+
+class SourceAuthError(SourceError):
+    """Credentials were refused (401) or lack a permission (403)."""
+
+    error_class = "auth"
+
+
+class SourceNotFound(SourceError):
+    """The thing asked for does not exist in this source."""
+
+    error_class = "not found"
+
+
+class SourceDataError(SourceError):
+    """The system answered with something the source cannot make sense of."""
+
+    error_class = "malformed data"
+
+
+class NotSupported(SourceError):
+    """The source does not offer this capability."""
+
+    error_class = "not supported"

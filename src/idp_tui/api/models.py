@@ -1,0 +1,263 @@
+"""Records exchanged between sources, the hub and the user interface.
+
+Every record is a pydantic model. Sources build them from whatever their system returns; the hub
+validates what it receives, joins records from several sources on the service name, and hands them to
+the panes. Nothing in here imports Textual.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Record(BaseModel):
+    """Base of every record: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Health(StrEnum):
+    """Health of a service in one environment."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class Link(Record):
+    """A link shown in the catalog detail panel (repository, runbook, dashboard, …)."""
+
+    title: str
+    url: str
+    kind: str = "other"
+
+
+class Service(Record):
+    """One entry of the service catalog.
+
+    ``name`` is the join key across sources: a catalog from one source, deployments from another and
+    metrics from a third meet on it.
+    """
+
+    name: str
+    owner: str = ""
+    tier: int | None = Field(default=None, ge=1, le=3)
+    lifecycle: str = ""
+    language: str = ""
+    description: str = ""
+    system: str = ""
+    on_call: str = ""
+    links: tuple[Link, ...] = ()
+    tags: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    provides_apis: tuple[str, ...] = ()
+    consumes_apis: tuple[str, ...] = ()
+    annotations: dict[str, str] = Field(default_factory=dict)
+    #: Names of the sources that contributed to this record (filled in by the hub).
+    sources: tuple[str, ...] = ()
+
+
+class EnvironmentKind(StrEnum):
+    STATIC = "static"
+    PREVIEW = "preview"
+
+
+class Environment(Record):
+    """A deployment target. ``order`` is the promotion order (dev < staging < production)."""
+
+    name: str
+    order: int = 0
+    kind: EnvironmentKind = EnvironmentKind.STATIC
+    protected: bool = False
+    expires_at: datetime | None = None
+
+
+class Deployment(Record):
+    """What runs of one service in one environment."""
+
+    service: str
+    environment: str
+    version: str
+    replicas_ready: int = Field(default=0, ge=0)
+    replicas_desired: int = Field(default=0, ge=0)
+    health: Health = Health.UNKNOWN
+    updated_at: datetime | None = None
+    message: str = ""
+    #: Name of the source that reported it (filled in by the hub).
+    source: str = ""
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Step(Record):
+    name: str
+    status: RunStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Job(Record):
+    name: str
+    status: RunStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    steps: tuple[Step, ...] = ()
+
+
+class PipelineRun(Record):
+    """One run of a service's pipeline. ``jobs`` may be empty in listings and filled in detail."""
+
+    id: str
+    service: str
+    pipeline: str = "ci"
+    branch: str = ""
+    commit: str = ""
+    message: str = ""
+    status: RunStatus
+    trigger: str = ""
+    started_at: datetime
+    finished_at: datetime | None = None
+    version: str | None = None
+    url: str = ""
+    jobs: tuple[Job, ...] = ()
+    #: Name of the source that reported it (filled in by the hub).
+    source: str = ""
+
+    def duration(self, now: datetime) -> timedelta:
+        """How long the run took, or has taken so far."""
+        end = self.finished_at or now
+        return max(end - self.started_at, timedelta(0))
+
+
+class LogLevel(StrEnum):
+    TRACE = "trace"
+    DEBUG = "debug"
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+    FATAL = "fatal"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, text: str) -> LogLevel:
+        """Map the usual spellings (``WARNING``, ``err``, ``E``…) to a level."""
+        return _LEVEL_ALIASES.get(text.strip().lower(), cls.UNKNOWN)
+
+
+_LEVEL_ALIASES = {
+    "trace": LogLevel.TRACE, "t": LogLevel.TRACE,
+    "debug": LogLevel.DEBUG, "d": LogLevel.DEBUG, "dbg": LogLevel.DEBUG,
+    "info": LogLevel.INFO, "i": LogLevel.INFO, "information": LogLevel.INFO, "notice": LogLevel.INFO,
+    "warn": LogLevel.WARN, "warning": LogLevel.WARN, "w": LogLevel.WARN,
+    "error": LogLevel.ERROR, "err": LogLevel.ERROR, "e": LogLevel.ERROR,
+    "fatal": LogLevel.FATAL, "critical": LogLevel.FATAL, "crit": LogLevel.FATAL,
+    "panic": LogLevel.FATAL, "emerg": LogLevel.FATAL, "alert": LogLevel.FATAL,
+}
+
+
+class LogLine(Record):
+    """One log line from one instance. ``message`` is the raw text (it may be a JSON object)."""
+
+    ts: datetime
+    service: str
+    environment: str
+    instance: str
+    level: LogLevel = LogLevel.UNKNOWN
+    message: str
+
+
+class Signal(StrEnum):
+    """The golden signals the Metrics pane knows how to chart."""
+
+    REQUEST_RATE = "request_rate"
+    ERROR_RATIO = "error_ratio"
+    LATENCY_P50 = "latency_p50"
+    LATENCY_P95 = "latency_p95"
+    LATENCY_P99 = "latency_p99"
+    CPU = "cpu"
+    MEMORY = "memory"
+
+
+#: Unit of each signal as sources must report it.
+SIGNAL_UNITS: dict[Signal, str] = {
+    Signal.REQUEST_RATE: "req/s",
+    Signal.ERROR_RATIO: "ratio",
+    Signal.LATENCY_P50: "s",
+    Signal.LATENCY_P95: "s",
+    Signal.LATENCY_P99: "s",
+    Signal.CPU: "cores",
+    Signal.MEMORY: "bytes",
+}
+
+
+class MetricSeries(Record):
+    """A time series: ``points`` are ``(unix seconds, value)`` pairs in time order."""
+
+    signal: Signal
+    unit: str
+    points: tuple[tuple[float, float], ...] = ()
+
+    @field_validator("points")
+    @classmethod
+    def _sorted(cls, points: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        if any(points[i][0] > points[i + 1][0] for i in range(len(points) - 1)):
+            return tuple(sorted(points))
+        return points
+
+
+class Window(StrEnum):
+    """Time windows offered by the Metrics pane."""
+
+    M15 = "15m"
+    H1 = "1h"
+    H6 = "6h"
+    H24 = "24h"
+
+    @property
+    def delta(self) -> timedelta:
+        return {"15m": timedelta(minutes=15), "1h": timedelta(hours=1),
+                "6h": timedelta(hours=6), "24h": timedelta(hours=24)}[self.value]
+
+
+class MetricsQuery(Record):
+    service: str
+    environment: str
+    window: Window = Window.H1
+    #: Seconds between points; the source may round it to what it supports.
+    step: float = Field(default=60.0, gt=0)
+    signals: tuple[Signal, ...] = tuple(Signal)
+
+
+class LogQuery(Record):
+    service: str
+    environment: str
+    #: How many past lines to send before following.
+    tail: int = Field(default=200, ge=0)
+    since: timedelta | None = None
+    follow: bool = True
+
+
+class PipelineQuery(Record):
+    service: str | None = None
+    limit: int = Field(default=100, ge=1)
+
+
+def model_to_jsonable(record: BaseModel) -> dict[str, Any]:
+    """A record as plain JSON types (for ``--json`` output and persistence)."""
+    return record.model_dump(mode="json")

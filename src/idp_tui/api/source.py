@@ -1,0 +1,127 @@
+"""The base class every data source derives from.
+
+A source is registered under the ``idp_tui.sources`` entry-point group::
+
+    [project.entry-points."idp_tui.sources"]
+    mysource = "my_package:MySource"
+
+and configured in ``config.toml``::
+
+    [sources.main]
+    type = "mysource"
+    url = "https://example.internal"
+
+Each source runs on an event loop of its own, in a thread of its own, so a source that blocks or hangs
+cannot freeze the dashboard; the hub applies a timeout to every call and keeps the last good answer.
+Override only the methods for the capabilities you declare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .clock import Clock, SystemClock
+from .errors import NotSupported
+from .models import (
+    Deployment,
+    Environment,
+    LogLine,
+    LogQuery,
+    MetricSeries,
+    MetricsQuery,
+    PipelineQuery,
+    PipelineRun,
+    Service,
+)
+
+
+
+class Capability(StrEnum):
+    CATALOG = "catalog"
+    ENVIRONMENTS = "environments"
+    PIPELINES = "pipelines"
+    LOGS = "logs"
+    METRICS = "metrics"
+    ACTIONS = "actions"
+
+
+class SourceConfig(BaseModel):
+    """Base of a source's settings. Unknown keys are an error, so typos are caught at start-up.
+
+    Subclass it, add fields, and set it as ``Source.Config``. The ``type`` and ``name`` keys of the
+    config table are taken by the hub and never reach this model.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What the dashboard gives a source: its configured name, a private data folder and a clock."""
+
+    name: str
+    data_dir: Path
+    clock: Clock = field(default_factory=SystemClock)
+
+
+class Source:
+    """Base class of a data source. All methods are coroutines run on the source's own event loop."""
+
+    #: Settings model; the ``[sources.NAME]`` table is validated against it.
+    Config: ClassVar[type[SourceConfig]] = SourceConfig
+    #: What this source offers. The hub asks only for these.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: One line shown in ``idp-tui --help`` and the health view.
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.context.name
+
+    async def start(self) -> None:
+        """Open connections, files, clients. Called once before any other method."""
+
+    async def close(self) -> None:
+        """Release what ``start`` opened."""
+
+    # Catalog -------------------------------------------------------------------------------------
+    async def services(self) -> list[Service]:
+        raise NotSupported(f"{self.name} has no catalog")
+
+    # Environments --------------------------------------------------------------------------------
+    async def environments(self) -> list[Environment]:
+        raise NotSupported(f"{self.name} has no environments")
+
+    async def deployments(self) -> list[Deployment]:
+        raise NotSupported(f"{self.name} has no deployments")
+
+    # Pipelines -----------------------------------------------------------------------------------
+    async def pipeline_runs(self, query: PipelineQuery) -> list[PipelineRun]:
+        raise NotSupported(f"{self.name} has no pipelines")
+
+    async def pipeline_run(self, run_id: str) -> PipelineRun:
+        """One run with its jobs and steps."""
+        raise NotSupported(f"{self.name} has no pipelines")
+
+    # Logs ----------------------------------------------------------------------------------------
+    def logs(self, query: LogQuery) -> AsyncIterator[LogLine | list[LogLine]]:
+        """Past lines (``query.tail``), then new ones as they come while ``query.follow``.
+
+        An async generator; yield single lines or lists of lines. The hub batches them for the pane
+        (about every 50 ms) and stops iterating when the user leaves the pane.
+        """
+        raise NotSupported(f"{self.name} has no logs")
+
+    # Metrics -------------------------------------------------------------------------------------
+    async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
+        raise NotSupported(f"{self.name} has no metrics")
