@@ -1,0 +1,226 @@
+"""Reading and validating ``config.toml``.
+
+Every mistake in the file — a syntax error, a wrong type, an unknown key, an unknown source type — is a
+:class:`ConfigError` naming the file, the line when it can be found, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .api.source import Source, SourceConfig
+from .registry import PluginLoadError, load
+
+#: The source used when the config names none.
+DEFAULT_SOURCES: dict[str, dict[str, Any]] = {"sandbox": {"type": "sandbox"}}
+#: Keys of a ``[sources.NAME]`` table that the hub takes; the rest go to the source.
+HUB_SOURCE_KEYS = {"type", "timeout"}
+
+
+class ConfigError(Exception):
+    """A problem in the configuration, worded for the user."""
+
+    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.message, self.path, self.line, self.field = message, path, line, field
+        where = ""
+        if path is not None:
+            where = f"{path}" + (f", line {line}" if line else "")
+        if field:
+            where = f"{where} ({field})" if where else field
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UIConfig(_Strict):
+    theme: str = "textual-dark"
+    #: Lines kept by the Logs pane; older ones are dropped (and counted).
+    log_buffer: int = Field(default=20_000, ge=100, le=5_000_000)
+    #: Service and environment selected at start.
+    service: str | None = None
+    environment: str | None = None
+
+
+class RefreshConfig(_Strict):
+    catalog: float = Field(default=60.0, gt=0)
+    environments: float = Field(default=5.0, gt=0)
+    pipelines: float = Field(default=5.0, gt=0)
+    pipeline_run: float = Field(default=2.0, gt=0)
+    metrics: float = Field(default=15.0, gt=0)
+
+
+class HubConfig(_Strict):
+    #: Seconds a source may take to answer one call (overridable per source with ``timeout``).
+    timeout: float = Field(default=10.0, gt=0, le=3600)
+    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+
+
+class _FileModel(_Strict):
+    ui: UIConfig = Field(default_factory=UIConfig)
+    hub: HubConfig = Field(default_factory=HubConfig)
+    #: Binding id → keys, e.g. ``"pane.catalog" = "1,f1"``.
+    keys: dict[str, str] = Field(default_factory=dict)
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass
+class SourceSpec:
+    """One configured source, validated but not yet started."""
+
+    name: str
+    type: str
+    cls: type[Source]
+    config: SourceConfig
+    timeout: float
+
+
+@dataclass
+class AppConfig:
+    path: Path | None
+    ui: UIConfig = field(default_factory=UIConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+    keys: dict[str, str] = field(default_factory=dict)
+    sources: list[SourceSpec] = field(default_factory=list)
+
+
+def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
+    """Read ``path``. A missing file gives the defaults (the sandbox) unless ``required``."""
+    if path is None or not path.exists():
+        if required and path is not None:
+            raise ConfigError("file not found", path=path)
+        return parse_config({}, path=None, text="")
+    if path.is_dir():
+        raise ConfigError("is a folder, not a TOML file", path=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError("not valid UTF-8 text", path=path, line=line) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        line = int(match.group(1)) if match else None
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        if match:
+            message += f" (column {match.group(2)})"
+        raise ConfigError(f"TOML syntax error: {message}", path=path, line=line) from exc
+    return parse_config(data, path=path, text=text)
+
+
+def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppConfig:
+    try:
+        model = _FileModel.model_validate(data)
+    except ValidationError as exc:
+        raise _error_from_validation(exc, path, text, prefix=(), model=_FileModel) from None
+    raw_sources = model.sources or DEFAULT_SOURCES
+    specs = [_source_spec(name, table, model.hub.timeout, path, text)
+             for name, table in raw_sources.items()]
+    return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs)
+
+
+def _source_spec(name: str, table: Any, default_timeout: float, path: Path | None,
+                 text: str) -> SourceSpec:
+    where = ("sources", name)
+    if not isinstance(table, dict):
+        raise ConfigError(f"expected a table like [sources.{name}] with a `type` key",
+                          path=path, line=_locate(text, where), field=".".join(where))
+    type_name = table.get("type")
+    if not isinstance(type_name, str) or not type_name:
+        raise ConfigError("missing `type` (the kind of source, e.g. type = \"sandbox\")",
+                          path=path, line=_locate(text, where), field=f"sources.{name}.type")
+    try:
+        cls = load(type_name)
+    except PluginLoadError as exc:
+        raise ConfigError(str(exc), path=path, line=_locate(text, (*where, "type")),
+                          field=f"sources.{name}.type") from None
+    timeout = table.get("timeout", default_timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError(f"expected a number of seconds greater than 0, got {timeout!r}",
+                          path=path, line=_locate(text, (*where, "timeout")),
+                          field=f"sources.{name}.timeout")
+    settings = {k: v for k, v in table.items() if k not in HUB_SOURCE_KEYS}
+    try:
+        config = cls.Config.model_validate(settings)
+    except ValidationError as exc:
+        raise _error_from_validation(exc, path, text, prefix=where, model=cls.Config) from None
+    return SourceSpec(name=name, type=type_name, cls=cls, config=config, timeout=float(timeout))
+
+
+def _error_from_validation(exc: ValidationError, path: Path | None, text: str,
+                           prefix: tuple[str, ...], model: type[BaseModel]) -> ConfigError:
+    err = exc.errors()[0]
+    inner = tuple(str(p) for p in err.get("loc", ()))
+    loc = (*prefix, *inner)
+    dotted = ".".join(loc)
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+        parent = _model_at(model, inner[:-1])
+        if parent is not None:
+            message += f" (expected one of: {', '.join(parent.model_fields)})"
+    elif kind == "missing":
+        message = "missing required key"
+    else:
+        got = err.get("input")
+        message = f"{err.get('msg', 'invalid value')}, got {got!r}"
+    more = exc.error_count() - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(message, path=path, line=_locate(text, loc), field=dotted)
+
+
+def _model_at(model: type[BaseModel], path: tuple[str, ...]) -> type[BaseModel] | None:
+    """The nested settings model found by following ``path`` from ``model``."""
+    for part in path:
+        info = model.model_fields.get(part)
+        annotation = info.annotation if info else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _locate(text: str, loc: tuple[str, ...]) -> int | None:
+    """Best-effort line number of the key at ``loc`` in TOML ``text`` (1-based)."""
+    if not text:
+        return None
+    lines = text.splitlines()
+    table: tuple[str, ...] = ()
+    best: int | None = None
+    for number, line in enumerate(lines, start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = tuple(part.strip().strip('"\'') for part in header.group(1).split("."))
+            if table == loc and best is None:
+                best = number
+            continue
+        match = re.match(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.-]+)\s*=", line)
+        if not match:
+            continue
+        key = tuple(part.strip().strip('"\'') for part in match.group(1).split("."))
+        full = table + key
+        if full == loc:
+            return number
+        if best is None and loc[: len(full)] == full:
+            best = number  # e.g. an inline table holding the key
+    if best is None and len(loc) > 1:
+        return _locate(text, loc[:-1])
+    return best

@@ -1,0 +1,739 @@
+"""The hub: the only thing that talks to sources.
+
+Sources → hub → panes. The hub owns refresh scheduling (one poll loop per watched topic, re-armed after
+each refresh finishes), caching (the last good answer of every source), per-call timeouts and error
+isolation. Each source runs on an event loop of its own in a thread of its own, so a source that
+raises, hangs, blocks its thread or returns garbage only ever shows up as an error in its pane and in
+the health view. Nothing in here imports Textual: the app and the command line share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .api.clock import Clock, SystemClock
+from .api.errors import NotSupported, SourceDataError, SourceError
+from .api.models import (
+    Deployment,
+    Environment,
+    LogLine,
+    LogQuery,
+    MetricSeries,
+    MetricsQuery,
+    PipelineQuery,
+    PipelineRun,
+    Service,
+    Window,
+)
+from .api.source import Capability, Source
+
+log = logging.getLogger("idp_tui.hub")
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+#: Seconds between two refreshes of a watched topic, by kind.
+DEFAULT_INTERVALS: dict[str, float] = {
+    "catalog": 60.0,
+    "environments": 5.0,
+    "pipelines": 5.0,
+    "pipeline_run": 2.0,
+    "metrics": 15.0,
+}
+#: Calls queued on a source that stopped answering before the hub stops queueing more.
+MAX_PENDING_CALLS = 4
+#: How often a log stream hands a batch to the pane.
+LOG_FLUSH_SECONDS = 0.05
+#: A batch is handed over early when it reaches this size.
+LOG_BATCH_MAX = 5_000
+#: Batches handed over but not yet taken by the pane before new lines are dropped (and counted).
+LOG_MAX_IN_FLIGHT = 16
+
+
+# Errors ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a call to a source failed, in words for the user."""
+
+    source: str
+    error_class: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.error_class}: {self.message}"
+
+
+_HINTS = {
+    "timeout": "The source did not answer in time; check that the system behind it is up, or raise "
+               "its `timeout` in the config.",
+    "unreachable": "Check the URL and that the system is reachable from this machine.",
+    "auth": "Check the credentials configured for this source.",
+    "malformed data": "The source returned records the dashboard cannot read; this is a bug in the "
+                      "source plugin or an unexpected server answer.",
+    "not responding": "The source is stuck on earlier calls; it may be blocking its thread.",
+    "plugin error": "The source plugin raised an unexpected error; see the log file for details.",
+}
+
+
+def classify(source: str, exc: BaseException) -> Failure:
+    """Turn any exception raised by or around a source into a :class:`Failure`."""
+    if isinstance(exc, SourceError):
+        return Failure(source, exc.error_class, exc.message, exc.hint or _HINTS.get(exc.error_class))
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return Failure(source, "timeout", "no answer in time", _HINTS["timeout"])
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = f"{exc.error_count()} invalid field(s); first: {where}: {first.get('msg', exc)}"
+        return Failure(source, "malformed data", msg, _HINTS["malformed data"])
+    if isinstance(exc, ConnectionError | OSError):
+        return Failure(source, "unreachable", str(exc) or type(exc).__name__, _HINTS["unreachable"])
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Failure(source, "plugin error", text, _HINTS["plugin error"])
+
+
+class NotRespondingError(SourceError):
+    error_class = "not responding"
+
+
+# Health ------------------------------------------------------------------------------------------
+
+@dataclass
+class SourceHealth:
+    """What the health view shows of one source."""
+
+    name: str
+    type: str
+    capabilities: frozenset[Capability]
+    last_attempt: datetime | None = None
+    last_ok: datetime | None = None
+    latency: float | None = None
+    failure: Failure | None = None
+    calls: int = 0
+    failures: int = 0
+
+    @property
+    def state(self) -> str:
+        if self.last_attempt is None:
+            return "waiting"
+        return "error" if self.failure is not None else "ok"
+
+
+# Running a source on its own loop ------------------------------------------------------------------
+
+class SourceRunner:
+    """One source, its own event loop and its own daemon thread."""
+
+    def __init__(self, name: str, type_name: str, source: Source, timeout: float) -> None:
+        self.name = name
+        self.type_name = type_name
+        self.source = source
+        self.timeout = timeout
+        self.loop = asyncio.new_event_loop()
+        self.pending = 0
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self._thread = threading.Thread(target=self._run, name=f"idp-source-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    async def _ensure_started(self) -> None:
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if not self._started:
+                await self.source.start()
+                self._started = True
+
+    async def _invoke(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+        await self._ensure_started()
+        return await fn(*args)
+
+    def submit(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Call ``source.<method>(*args)`` on the source's loop, with the source's timeout."""
+        if self.pending >= MAX_PENDING_CALLS:
+            raise NotRespondingError(f"{self.pending} earlier calls have not returned")
+        fn = getattr(self.source, method)
+        self.pending += 1
+        future = self.submit(self._invoke(fn, args))
+        future.add_done_callback(self._call_done)
+        return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+
+    def _call_done(self, _future: concurrent.futures.Future[Any]) -> None:
+        self.pending -= 1
+
+    async def close(self, timeout: float = 2.0) -> None:
+        if self._started:
+            try:
+                future = self.submit(self.source.close())
+                await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except BaseException as exc:  # noqa: BLE001 - closing must never fail the app
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.warning("closing source %s failed: %s", self.name, exc)
+        self.loop.call_soon_threadsafe(self._stop_loop)
+        await asyncio.to_thread(self._thread.join, 1.0)
+
+    def _stop_loop(self) -> None:
+        for task in asyncio.all_tasks(self.loop):
+            task.cancel()
+        self.loop.stop()
+
+
+# Topics and snapshots ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Topic:
+    """Something panes can watch. Build with the class methods."""
+
+    kind: str
+    args: tuple[Any, ...] = ()
+
+    @classmethod
+    def catalog(cls) -> Topic:
+        return cls("catalog")
+
+    @classmethod
+    def environments(cls) -> Topic:
+        return cls("environments")
+
+    @classmethod
+    def pipelines(cls, service: str | None = None, limit: int = 200) -> Topic:
+        return cls("pipelines", (service, limit))
+
+    @classmethod
+    def pipeline_run(cls, source: str, run_id: str) -> Topic:
+        return cls("pipeline_run", (source, run_id))
+
+    @classmethod
+    def metrics(cls, service: str, environment: str, window: Window, step: float) -> Topic:
+        return cls("metrics", (service, environment, Window(window), step))
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Environments and what runs where, joined across sources."""
+
+    environments: tuple[Environment, ...]
+    deployments: dict[tuple[str, str], Deployment]
+
+    def environment_names(self) -> list[str]:
+        return [e.name for e in self.environments]
+
+
+@dataclass(frozen=True)
+class Snapshot(Generic[T]):
+    """The hub's current answer for a topic: merged data plus each failing source's error."""
+
+    topic: Topic
+    data: T | None
+    errors: dict[str, Failure] = field(default_factory=dict)
+    fetched_at: datetime | None = None
+    #: True until every source has answered (or failed) once.
+    loading: bool = False
+
+
+Callback = Callable[[Snapshot[Any]], None]
+
+
+class Subscription:
+    def __init__(self, hub: Hub, topic: Topic, callback: Callback) -> None:
+        self.hub, self.topic, self.callback = hub, topic, callback
+        self.active = True
+
+    def close(self) -> None:
+        if self.active:
+            self.active = False
+            self.hub._unsubscribe(self)
+
+    def refresh(self) -> None:
+        """Ask for an immediate refresh of this topic."""
+        self.hub.refresh(self.topic)
+
+
+class _TopicState:
+    def __init__(self, topic: Topic) -> None:
+        self.topic = topic
+        self.subscribers: list[Subscription] = []
+        self.by_source: dict[str, Any] = {}
+        self.errors: dict[str, Failure] = {}
+        self.snapshot: Snapshot[Any] | None = None
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.lock = asyncio.Lock()
+
+
+# Capability of each topic kind, and the call that fetches it from one source.
+_KIND_CAPABILITY = {
+    "catalog": Capability.CATALOG,
+    "environments": Capability.ENVIRONMENTS,
+    "pipelines": Capability.PIPELINES,
+    "pipeline_run": Capability.PIPELINES,
+    "metrics": Capability.METRICS,
+}
+
+
+def _validate_list(value: Any, model: type[M], what: str) -> list[M]:
+    if not isinstance(value, list | tuple):
+        raise SourceDataError(f"{what}: expected a list of {model.__name__}, got {type(value).__name__}")
+    return [_validate_one(item, model, what) for item in value]
+
+
+def _validate_one(value: Any, model: type[M], what: str) -> M:
+    if isinstance(value, model):
+        return value
+    if isinstance(value, dict):
+        return model.model_validate(value)
+    raise SourceDataError(f"{what}: expected {model.__name__}, got {type(value).__name__}")
+
+
+class Hub:
+    """Schedules, caches and isolates every call to every source."""
+
+    def __init__(
+        self,
+        runners: Sequence[SourceRunner],
+        *,
+        clock: Clock | None = None,
+        intervals: dict[str, float] | None = None,
+    ) -> None:
+        self.runners = list(runners)
+        self.clock = clock or SystemClock()
+        self.intervals = {**DEFAULT_INTERVALS, **(intervals or {})}
+        self.health: dict[str, SourceHealth] = {
+            r.name: SourceHealth(r.name, r.type_name, r.source.capabilities) for r in self.runners
+        }
+        self._topics: dict[Topic, _TopicState] = {}
+        self._health_watchers: list[Callable[[dict[str, SourceHealth]], None]] = []
+        self._streams: set[LogStream] = set()
+        self._closed = False
+
+    # Sources ---------------------------------------------------------------------------------
+
+    def runners_for(self, capability: Capability) -> list[SourceRunner]:
+        return [r for r in self.runners if capability in r.source.capabilities]
+
+    def has(self, capability: Capability) -> bool:
+        return any(capability in r.source.capabilities for r in self.runners)
+
+    async def _call(self, runner: SourceRunner, method: str, *args: Any) -> Any:
+        health = self.health[runner.name]
+        health.calls += 1
+        health.last_attempt = self.clock.now()
+        started = time.perf_counter()
+        try:
+            result = await runner.call(method, *args)
+        except asyncio.CancelledError:
+            raise
+        except NotSupported:
+            raise
+        except BaseException as exc:
+            health.failures += 1
+            failure = classify(runner.name, exc)
+            if failure != health.failure:  # log each new failure once, not on every poll
+                log.warning("source %s failed: %s", runner.name, failure,
+                            exc_info=exc if failure.error_class == "plugin error" else None)
+            health.failure = failure
+            self._health_changed()
+            raise
+        health.latency = time.perf_counter() - started
+        health.last_ok = self.clock.now()
+        health.failure = None
+        self._health_changed()
+        return result
+
+    async def _fetch_from(self, runner: SourceRunner, topic: Topic) -> Any:
+        """One source's raw-but-validated answer for a topic."""
+        name = runner.name
+        kind, args = topic.kind, topic.args
+        if kind == "catalog":
+            items = _validate_list(await self._call(runner, "services"), Service, "services")
+            return [s.model_copy(update={"sources": (name,)}) for s in items]
+        if kind == "environments":
+            envs = _validate_list(await self._call(runner, "environments"), Environment,
+                                  "environments")
+            deps = _validate_list(await self._call(runner, "deployments"), Deployment,
+                                  "deployments")
+            return envs, [d.model_copy(update={"source": name}) for d in deps]
+        if kind == "pipelines":
+            service, limit = args
+            runs = _validate_list(
+                await self._call(runner, "pipeline_runs", PipelineQuery(service=service, limit=limit)),
+                PipelineRun, "pipeline runs")
+            return [r.model_copy(update={"source": name}) for r in runs]
+        if kind == "pipeline_run":
+            run = _validate_one(await self._call(runner, "pipeline_run", args[1]), PipelineRun,
+                                "pipeline run")
+            return run.model_copy(update={"source": name})
+        if kind == "metrics":
+            service, env, window, step = args
+            query = MetricsQuery(service=service, environment=env, window=window, step=step)
+            return _validate_list(await self._call(runner, "metrics", query), MetricSeries,
+                                  "metrics")
+        raise ValueError(f"unknown topic kind {kind!r}")
+
+    def _runners_for_topic(self, topic: Topic) -> list[SourceRunner]:
+        runners = self.runners_for(_KIND_CAPABILITY[topic.kind])
+        if topic.kind == "pipeline_run":
+            runners = [r for r in runners if r.name == topic.args[0]]
+        return runners
+
+    # Refreshing ------------------------------------------------------------------------------
+
+    async def _refresh(self, state: _TopicState) -> Snapshot[Any]:
+        async with state.lock:
+            runners = self._runners_for_topic(state.topic)
+
+            async def one(runner: SourceRunner) -> None:
+                try:
+                    state.by_source[runner.name] = await self._fetch_from(runner, state.topic)
+                    state.errors.pop(runner.name, None)
+                except asyncio.CancelledError:
+                    raise
+                except NotSupported:
+                    state.by_source.pop(runner.name, None)
+                except BaseException as exc:  # noqa: BLE001 - isolation is the point
+                    state.errors[runner.name] = classify(runner.name, exc)
+
+            await asyncio.gather(*(one(r) for r in runners))
+            try:
+                data = self._merge(state.topic, [state.by_source[r.name] for r in runners
+                                                 if r.name in state.by_source])
+            except Exception as exc:  # noqa: BLE001
+                log.exception("merging %s failed", state.topic)
+                data = None
+                state.errors["hub"] = classify("hub", exc)
+            snapshot: Snapshot[Any] = Snapshot(
+                topic=state.topic, data=data, errors=dict(state.errors),
+                fetched_at=self.clock.now(), loading=False)
+            if not runners:
+                snapshot = Snapshot(topic=state.topic, data=data, errors={
+                    "hub": Failure("hub", "no source", f"no configured source offers {state.topic.kind}",
+                                   "Add a source with this capability to the config.")},
+                    fetched_at=self.clock.now())
+            state.snapshot = snapshot
+            return snapshot
+
+    def _merge(self, topic: Topic, parts: list[Any]) -> Any:
+        kind = topic.kind
+        if kind == "catalog":
+            return merge_services(parts)
+        if kind == "environments":
+            return merge_platform(parts)
+        if kind == "pipelines":
+            runs = [run for part in parts for run in part]
+            runs.sort(key=lambda r: r.started_at, reverse=True)
+            return runs[: topic.args[1]]
+        if kind == "pipeline_run":
+            return parts[0] if parts else None
+        if kind == "metrics":
+            seen: dict[Any, MetricSeries] = {}
+            for part in parts:
+                for series in part:
+                    seen.setdefault(series.signal, series)
+            return list(seen.values())
+        raise ValueError(kind)
+
+    async def fetch(self, topic: Topic) -> Snapshot[Any]:
+        """Refresh a topic now and return the result (used by the CLI and on demand)."""
+        state = self._state(topic)
+        return await self._refresh(state)
+
+    def cached(self, topic: Topic) -> Snapshot[Any] | None:
+        state = self._topics.get(topic)
+        return state.snapshot if state else None
+
+    def _state(self, topic: Topic) -> _TopicState:
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topics[topic] = _TopicState(topic)
+        return state
+
+    def watch(self, topic: Topic, callback: Callback) -> Subscription:
+        """Call ``callback`` with a snapshot now (if cached) and after every refresh of ``topic``.
+
+        Must be called on the event loop the hub runs on; callbacks run there too.
+        """
+        state = self._state(topic)
+        sub = Subscription(self, topic, callback)
+        state.subscribers.append(sub)
+        if state.snapshot is not None:
+            self._deliver(sub, state.snapshot)
+        if state.task is None or state.task.done():
+            state.task = asyncio.get_running_loop().create_task(
+                self._poll(state), name=f"idp-poll-{topic.kind}")
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        state = self._topics.get(sub.topic)
+        if state is None:
+            return
+        if sub in state.subscribers:
+            state.subscribers.remove(sub)
+        if not state.subscribers and state.task is not None:
+            state.task.cancel()
+            state.task = None
+
+    def refresh(self, topic: Topic | None = None) -> None:
+        """Wake the poll loop of ``topic`` (or of every watched topic) now."""
+        for t, state in self._topics.items():
+            if topic is None or t == topic:
+                state.wake.set()
+
+    async def _poll(self, state: _TopicState) -> None:
+        interval = self.intervals.get(state.topic.kind, 10.0)
+        while state.subscribers and not self._closed:
+            state.wake.clear()
+            try:
+                snapshot = await self._refresh(state)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                log.exception("refresh of %s failed", state.topic)
+            else:
+                for sub in list(state.subscribers):
+                    self._deliver(sub, snapshot)
+            try:
+                await asyncio.wait_for(state.wake.wait(), interval)
+            except TimeoutError:
+                pass
+
+    @staticmethod
+    def _deliver(sub: Subscription, snapshot: Snapshot[Any]) -> None:
+        if not sub.active:
+            return
+        try:
+            sub.callback(snapshot)
+        except Exception:  # noqa: BLE001 - a broken pane must not stop the hub
+            log.exception("subscriber of %s failed", sub.topic)
+
+    # Health ----------------------------------------------------------------------------------
+
+    def watch_health(self, callback: Callable[[dict[str, SourceHealth]], None]) -> None:
+        self._health_watchers.append(callback)
+        callback(self.health)
+
+    def _health_changed(self) -> None:
+        for callback in list(self._health_watchers):
+            try:
+                callback(self.health)
+            except Exception:  # noqa: BLE001
+                log.exception("health watcher failed")
+
+    # Logs ------------------------------------------------------------------------------------
+
+    def stream_logs(
+        self,
+        query: LogQuery,
+        on_batch: Callable[[list[LogLine], int], None],
+        on_error: Callable[[Failure], None],
+        on_end: Callable[[], None] | None = None,
+    ) -> LogStream:
+        """Stream lines from every source with logs, in batches, on the calling event loop."""
+        stream = LogStream(self, query, on_batch, on_error, on_end)
+        self._streams.add(stream)
+        stream.start(asyncio.get_running_loop())
+        return stream
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        self._closed = True
+        for stream in list(self._streams):
+            stream.cancel()
+        for state in self._topics.values():
+            if state.task is not None:
+                state.task.cancel()
+        await asyncio.gather(*(r.close() for r in self.runners), return_exceptions=True)
+
+
+class LogStream:
+    """A live log stream from one or more sources, delivered in batches with backpressure."""
+
+    def __init__(self, hub: Hub, query: LogQuery, on_batch: Callable[[list[LogLine], int], None],
+                 on_error: Callable[[Failure], None], on_end: Callable[[], None] | None) -> None:
+        self.hub = hub
+        self.query = query
+        self._on_batch = on_batch
+        self._on_error = on_error
+        self._on_end = on_end
+        self._futures: list[concurrent.futures.Future[None]] = []
+        self._cancelled = False
+        self._sent = 0  # written by source threads only
+        self._taken = 0  # written by the consuming loop only
+        self._running = 0
+        self.dropped = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        runners = self.hub.runners_for(Capability.LOGS)
+        if not runners:
+            self._on_error(Failure("hub", "no source", "no configured source offers logs",
+                                   "Add a source with logs to the config."))
+            return
+        self._running = len(runners)
+        for runner in runners:
+            self._futures.append(runner.submit(self._pump(runner)))
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        for future in self._futures:
+            future.cancel()
+        self.hub._streams.discard(self)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    # Runs on the source's loop.
+    async def _pump(self, runner: SourceRunner) -> None:
+        buffer: list[LogLine] = []
+        dropped = 0
+        malformed = 0
+        done = asyncio.Event()
+
+        def flush() -> None:
+            nonlocal buffer, dropped
+            if not buffer and not dropped:
+                return
+            if self._sent - self._taken >= LOG_MAX_IN_FLIGHT:
+                dropped += len(buffer)
+                buffer = []
+                return
+            batch, lost = buffer, dropped
+            buffer, dropped = [], 0
+            self._sent += 1
+            self._post(self._deliver, batch, lost)
+
+        async def flusher() -> None:
+            while not done.is_set():
+                await asyncio.sleep(LOG_FLUSH_SECONDS)
+                flush()
+
+        flush_task = asyncio.get_running_loop().create_task(flusher())
+        try:
+            await runner._ensure_started()
+            async for item in runner.source.logs(self.query):
+                if self._cancelled:
+                    break
+                items = item if isinstance(item, list) else [item]
+                for line in items:
+                    if type(line) is not LogLine:
+                        try:
+                            line = _validate_one(line, LogLine, "log line")
+                        except (SourceDataError, ValidationError) as exc:
+                            malformed += 1
+                            if malformed == 1:
+                                self._report(classify(runner.name, exc))
+                            continue
+                    buffer.append(line)
+                if len(buffer) >= LOG_BATCH_MAX:
+                    flush()
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - report, never raise into the app
+            self._report(classify(runner.name, exc))
+        finally:
+            done.set()
+            flush_task.cancel()
+            flush()
+            if not self._cancelled:
+                self._post(self._source_ended)
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the consuming loop is closed: the app is exiting
+            self._cancelled = True
+
+    def _report(self, failure: Failure) -> None:
+        self._post(self._deliver_error, failure)
+
+    # Runs on the consuming loop.
+    def _deliver(self, batch: list[LogLine], dropped: int) -> None:
+        self._taken += 1
+        if self._cancelled:
+            return
+        self.dropped += dropped
+        try:
+            self._on_batch(batch, dropped)
+        except Exception:  # noqa: BLE001
+            log.exception("log consumer failed")
+
+    def _deliver_error(self, failure: Failure) -> None:
+        if not self._cancelled:
+            try:
+                self._on_error(failure)
+            except Exception:  # noqa: BLE001
+                log.exception("log error consumer failed")
+
+    def _source_ended(self) -> None:
+        self._running -= 1
+        if self._running == 0 and not self._cancelled and self._on_end is not None:
+            self._on_end()
+
+
+# Joining records from several sources ------------------------------------------------------------
+
+_TUPLE_FIELDS = ("links", "tags", "depends_on", "provides_apis", "consumes_apis", "sources")
+
+
+def merge_services(parts: Iterable[list[Service]]) -> list[Service]:
+    """Join catalogs on the service name: the first source (config order) wins each field it fills."""
+    merged: dict[str, Service] = {}
+    for part in parts:
+        for service in part:
+            current = merged.get(service.name)
+            if current is None:
+                merged[service.name] = service
+                continue
+            update: dict[str, Any] = {}
+            for name in Service.model_fields:
+                if name in _TUPLE_FIELDS:
+                    ours, theirs = getattr(current, name), getattr(service, name)
+                    extra = tuple(x for x in theirs if x not in ours)
+                    if extra:
+                        update[name] = ours + extra
+                elif name == "annotations":
+                    if service.annotations:
+                        update[name] = {**service.annotations, **current.annotations}
+                elif getattr(current, name) in ("", None) and getattr(service, name) not in ("", None):
+                    update[name] = getattr(service, name)
+            if update:
+                merged[service.name] = current.model_copy(update=update)
+    return sorted(merged.values(), key=lambda s: s.name)
+
+
+def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]]) -> Platform:
+    envs: dict[str, Environment] = {}
+    deployments: dict[tuple[str, str], Deployment] = {}
+    for env_list, dep_list in parts:
+        for env in env_list:
+            envs.setdefault(env.name, env)
+        for dep in dep_list:
+            deployments.setdefault((dep.service, dep.environment), dep)
+    for _service, env_name in deployments:
+        envs.setdefault(env_name, Environment(name=env_name, order=len(envs)))
+    ordered = sorted(envs.values(), key=lambda e: (e.order, e.name))
+    return Platform(environments=tuple(ordered), deployments=deployments)
