@@ -1,0 +1,387 @@
+"""The dashboard application."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+from .. import __version__, render
+from ..api.clock import Clock, SystemClock
+from ..api.models import Service
+from ..config import AppConfig
+from ..hub import Hub, Platform, Snapshot, SourceHealth, Topic
+from ..paths import stylesheets
+from ..runtime import build_hub
+from .base import Pane, SnapshotArrived
+from .screens import HealthScreen, HelpScreen
+
+PANES = ("catalog", "envs", "pipelines", "logs", "metrics")
+PANE_ALIASES = {
+    "catalog": "catalog", "cat": "catalog", "services": "catalog", "svc": "catalog",
+    "envs": "envs", "env": "envs", "environments": "envs",
+    "pipelines": "pipelines", "pipeline": "pipelines", "pl": "pipelines", "runs": "pipelines",
+    "logs": "logs", "log": "logs",
+    "metrics": "metrics", "metric": "metrics", "m": "metrics",
+}
+
+
+class ContextBar(Static):
+    """The top line: product, selected service and environment, time."""
+
+    def show(self, service: str | None, environment: str | None, now: datetime) -> None:
+        out = Text(end="", no_wrap=True, overflow="ellipsis")
+        out.append(" idp-tui ", "bold reverse")
+        out.append("  service ", "dim")
+        out.append_text(render.text(service or "–", "bold"))
+        out.append("  env ", "dim")
+        out.append_text(render.text(environment or "–", "bold"))
+        out.append("  (e to switch)", "dim")
+        out.append(f"   {now:%Y-%m-%d %H:%M:%S} UTC", "dim")
+        self.update(out)
+
+
+class HealthBar(Static):
+    """The line above the footer: every source's state at a glance."""
+
+    def show(self, health: dict[str, SourceHealth]) -> None:
+        out = Text(" sources ", "dim", end="", no_wrap=True, overflow="ellipsis")
+        for item in health.values():
+            state = item.state
+            icon, style = {"ok": ("●", "green"), "error": ("✖", "red"),
+                           "waiting": ("◌", "dim")}[state]
+            out.append(f"{icon} ", style)
+            out.append_text(render.text(item.name, max_len=40))
+            if item.failure is not None:
+                out.append(f" {item.failure.error_class}", "red")
+            elif item.latency is not None:
+                out.append(f" {item.latency * 1000:.0f}ms", "dim")
+            out.append("   ")
+        out.append("H: details", "dim")
+        self.update(out)
+
+
+class CommandBar(Input):
+    """k9s-style `:` prompt: `:catalog`, `:logs`, `:env staging`, `:svc NAME`, `:q`."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="command.close")]
+
+    def action_close(self) -> None:
+        self.value = ""
+        self.display = False
+        self.app.call_later(self.app.action_focus_pane)  # type: ignore[attr-defined]
+
+
+class IdpCommands(Provider):
+    """Command palette entries: panes, services and environments."""
+
+    async def search(self, query: str) -> Hits:
+        app: IdpApp = self.app  # type: ignore[assignment]
+        matcher = self.matcher(query)
+        candidates: list[tuple[str, Any, str]] = []
+        for pane in PANES:
+            title = app.pane_title(pane)
+            candidates.append((f"Go to {title}", lambda p=pane: app.show_pane(p),
+                               f"Show the {title} pane (:{pane})"))
+        candidates.append(("Source health", app.action_health, "Each source's state and errors"))
+        candidates.append(("Refresh now", app.action_refresh, "Ask every source again"))
+        for env in app.environment_names():
+            candidates.append((f"Environment: {env}", lambda e=env: app.select_environment(e),
+                               "Switch the selected environment"))
+        for service in app.services[:5000]:
+            candidates.append((f"Service: {render.sanitize(service.name)}",
+                               lambda s=service.name: app.select_service(s),
+                               render.sanitize(service.description or service.owner, max_len=80)))
+        for title, callback, help_text in candidates:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class IdpApp(App[int]):
+    """idp-tui: catalog, environments, pipelines, logs and metrics in one keyboard-driven app."""
+
+    TITLE = "idp-tui"
+    CSS_PATH = [str(p) for p in stylesheets()]
+    COMMANDS = App.COMMANDS | {IdpCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("1", "pane('catalog')", "Catalog", id="pane.catalog"),
+        Binding("2", "pane('envs')", "Envs", id="pane.envs"),
+        Binding("3", "pane('pipelines')", "Pipelines", id="pane.pipelines"),
+        Binding("4", "pane('logs')", "Logs", id="pane.logs"),
+        Binding("5", "pane('metrics')", "Metrics", id="pane.metrics"),
+        Binding("e", "cycle_environment(1)", "Env", id="app.env_next"),
+        Binding("E", "cycle_environment(-1)", "Prev env", show=False, id="app.env_previous"),
+        Binding("colon", "command_bar", ":cmd", id="app.command"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding("H", "health", "Sources", show=False, id="app.health"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, id="app.refresh"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    service: reactive[str | None] = reactive(None, init=False)
+    environment: reactive[str | None] = reactive(None, init=False)
+
+    def __init__(self, config: AppConfig, data_dir: Path, clock: Clock | None = None,
+                 hub: Hub | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.data_dir = data_dir
+        self.clock = clock or SystemClock()
+        self.hub = hub if hub is not None else build_hub(config, data_dir=data_dir, clock=self.clock)
+        self.services: list[Service] = []
+        self.platform: Platform | None = None
+        self.catalog_snapshot: Snapshot[Any] | None = None
+        self.platform_snapshot: Snapshot[Any] | None = None
+        self._wanted_service = config.ui.service
+        self._wanted_environment = config.ui.environment
+        self._subs: list[Any] = []
+        if config.keys:
+            self.set_keymap(dict(config.keys))
+
+    # Layout --------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        from .panes import CatalogPane, EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
+
+        yield ContextBar(id="context-bar")
+        with TabbedContent(id="panes", initial="catalog"):
+            for key, cls in (("catalog", CatalogPane), ("envs", EnvironmentsPane),
+                             ("pipelines", PipelinesPane), ("logs", LogsPane),
+                             ("metrics", MetricsPane)):
+                number = PANES.index(key) + 1
+                with TabPane(f"{number} {cls.title}", id=key):
+                    yield cls(self.hub, id=f"{key}-pane")
+        yield HealthBar(id="health-bar")
+        yield CommandBar(id="command-bar", placeholder=":catalog :envs :pipelines :logs :metrics "
+                         ":health :env NAME :svc NAME :q",
+                         suggester=SuggestFromList(self._command_words(), case_sensitive=False))
+        yield Footer()
+
+    def _command_words(self) -> list[str]:
+        return sorted({*PANE_ALIASES, "health", "sources", "quit", "q", "env ", "svc ", "help"})
+
+    def on_mount(self) -> None:
+        self.theme = self.config.ui.theme if self.config.ui.theme in self.available_themes \
+            else "textual-dark"
+        self.query_one(CommandBar).display = False
+        self._update_context_bar()
+        self.hub.watch_health(self._health_changed)
+        self._subs.append(self.hub.watch(Topic.catalog(),
+                                         lambda s: self.post_message(SnapshotArrived(s))))
+        self._subs.append(self.hub.watch(Topic.environments(),
+                                         lambda s: self.post_message(SnapshotArrived(s))))
+        self.set_interval(1.0, self._update_context_bar)
+        self.call_after_refresh(self.action_focus_pane)
+
+    async def on_unmount(self) -> None:
+        for sub in self._subs:
+            sub.close()
+        await self.hub.close()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Source health", "Each source's state, latency and errors",
+                            self.action_health)
+
+    # Shared data ---------------------------------------------------------------------------------
+
+    def on_snapshot_arrived(self, message: SnapshotArrived) -> None:
+        snapshot = message.snapshot
+        if snapshot.topic.kind == "catalog":
+            self.catalog_snapshot = snapshot
+            if snapshot.data is not None:
+                self.services = snapshot.data
+            if self.service is None and self.services:
+                wanted = self._wanted_service
+                names = {s.name for s in self.services}
+                self.service = wanted if wanted in names else self.services[0].name
+        elif snapshot.topic.kind == "environments":
+            self.platform_snapshot = snapshot
+            if snapshot.data is not None:
+                self.platform = snapshot.data
+            names = self.environment_names()
+            if self.environment is None and names:
+                wanted = self._wanted_environment
+                self.environment = wanted if wanted in names else names[-1]
+        for pane in self.query(Pane):
+            pane.shared_data_changed()
+
+    def environment_names(self) -> list[str]:
+        return self.platform.environment_names() if self.platform else []
+
+    def service_record(self, name: str | None = None) -> Service | None:
+        name = name or self.service
+        for service in self.services:
+            if service.name == name:
+                return service
+        return None
+
+    def _health_changed(self, health: dict[str, SourceHealth]) -> None:
+        try:
+            self.query_one(HealthBar).show(health)
+        except Exception:  # noqa: BLE001 - not mounted yet, or shutting down
+            return
+        if isinstance(self.screen, HealthScreen):
+            self.screen.show(health)
+
+    # Selection -----------------------------------------------------------------------------------
+
+    def select_service(self, name: str) -> None:
+        self.service = name
+
+    def select_environment(self, name: str) -> None:
+        self.environment = name
+
+    def watch_service(self) -> None:
+        self._context_changed()
+
+    def watch_environment(self) -> None:
+        self._context_changed()
+
+    def _context_changed(self) -> None:
+        self._update_context_bar()
+        for pane in self.query(Pane):
+            pane.context_changed()
+
+    def _update_context_bar(self) -> None:
+        try:
+            self.query_one(ContextBar).show(self.service, self.environment, self.clock.now())
+        except Exception:  # noqa: BLE001
+            pass
+
+    # Actions -------------------------------------------------------------------------------------
+
+    def pane_title(self, pane: str) -> str:
+        return {"catalog": "Catalog", "envs": "Environments", "pipelines": "Pipelines",
+                "logs": "Logs", "metrics": "Metrics"}[pane]
+
+    @property
+    def current_pane(self) -> Pane:
+        tabs = self.query_one("#panes", TabbedContent)
+        return self.query_one(f"#{tabs.active}-pane", Pane)
+
+    def show_pane(self, pane: str) -> None:
+        tabs = self.query_one("#panes", TabbedContent)
+        tabs.active = pane
+        self.call_after_refresh(self.action_focus_pane)
+
+    def action_pane(self, pane: str) -> None:
+        self.show_pane(pane)
+
+    def action_focus_pane(self) -> None:
+        try:
+            self.current_pane.focus_main()
+        except Exception:  # noqa: BLE001
+            pass
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        for pane in self.query(Pane):
+            if pane.id == f"{event.pane.id}-pane":
+                pane.pane_shown()
+            else:
+                pane.pane_hidden()
+
+    def action_cycle_environment(self, step: int) -> None:
+        names = self.environment_names()
+        if not names:
+            self.notify("No environments yet", severity="warning")
+            return
+        index = names.index(self.environment) if self.environment in names else -1
+        self.environment = names[(index + step) % len(names)]
+
+    def action_command_bar(self) -> None:
+        bar = self.query_one(CommandBar)
+        bar.display = True
+        bar.value = ""
+        bar.focus()
+
+    @on(Input.Submitted, "#command-bar")
+    def _command_submitted(self, event: Input.Submitted) -> None:
+        bar = self.query_one(CommandBar)
+        command = event.value.strip().lstrip(":").strip()
+        bar.value = ""
+        bar.display = False
+        self.run_command(command)
+        self.call_after_refresh(self.action_focus_pane)
+
+    def run_command(self, command: str) -> None:
+        """Run a `:` command; unknown ones say so."""
+        if not command:
+            return
+        word, _, rest = command.partition(" ")
+        word, rest = word.lower(), rest.strip()
+        if word in PANE_ALIASES:
+            self.show_pane(PANE_ALIASES[word])
+        elif word in ("q", "quit", "q!"):
+            self.exit(0)
+        elif word in ("health", "sources"):
+            self.action_health()
+        elif word in ("help", "keys"):
+            self.action_help()
+        elif word in ("env", "environment"):
+            names = self.environment_names()
+            if rest in names:
+                self.environment = rest
+            else:
+                self.notify(f"Unknown environment {render.sanitize(rest)!r}; known: "
+                            f"{render.sanitize(', '.join(names) or 'none yet')}",
+                            severity="warning", markup=False)
+        elif word in ("svc", "service"):
+            if self.service_record(rest) is not None:
+                self.service = rest
+            else:
+                self.notify(f"Unknown service {render.sanitize(rest)!r}", severity="warning",
+                            markup=False)
+        else:
+            self.notify(f"Unknown command :{render.sanitize(command)} — try :catalog :envs "
+                        ":pipelines :logs :metrics :health :q", severity="warning", markup=False)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self._binding_rows()))
+
+    def _binding_rows(self) -> list[tuple[str, str, str, str]]:
+        """(scope, keys, description, id) for every binding the user can press right now."""
+        rows: list[tuple[str, str, str, str]] = []
+        seen: set[str] = set()
+        focused = self.focused
+        chain: list[Any] = list(focused.ancestors_with_self) if focused is not None else []
+        if self.current_pane not in chain:
+            chain = [self.current_pane, *self.current_pane.ancestors_with_self]
+        for node in chain:
+            for binding in getattr(node, "BINDINGS", []):
+                if not isinstance(binding, Binding) or binding.id is None or binding.id in seen:
+                    continue
+                seen.add(binding.id)
+                keys = self._keys_for(binding)
+                scope = "app" if node is self else type(node).__name__
+                rows.append((scope, keys, binding.description or binding.action, binding.id))
+        return rows
+
+    def _keys_for(self, binding: Binding) -> str:
+        keymap = dict(self.config.keys)
+        keys = keymap.get(binding.id or "", binding.key)
+        return ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
+
+    def action_health(self) -> None:
+        if not isinstance(self.screen, HealthScreen):
+            self.push_screen(HealthScreen(self.hub.health, self.clock))
+
+    def action_refresh(self) -> None:
+        self.hub.refresh()
+        self.notify("Refreshing every source", timeout=2)

@@ -1,0 +1,114 @@
+"""Pieces shared by the panes: the pane base class, hub messages and the source-error banner."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Static
+
+from .. import render
+from ..hub import Failure, Hub, Snapshot, Subscription, Topic
+
+if TYPE_CHECKING:
+    from .app import IdpApp
+
+
+class SnapshotArrived(Message):
+    """The hub has a new answer for a topic a widget watches."""
+
+    def __init__(self, snapshot: Snapshot[Any]) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class ErrorBanner(Static):
+    """One line per failing source, shown above a pane's content; hidden when all is well."""
+
+    DEFAULT_CLASSES = "error-banner"
+
+    def show_errors(self, errors: dict[str, Failure], *, what: str = "") -> None:
+        if not errors:
+            self.display = False
+            return
+        out = Text(end="")
+        for i, failure in enumerate(errors.values()):
+            if i:
+                out.append("\n")
+            out.append("✖ ", "bold red")
+            out.append_text(render.text(failure.source, "bold"))
+            out.append(f" {failure.error_class}: ", "red")
+            out.append_text(render.text(failure.message, max_len=300))
+            if what:
+                out.append(f" — showing the last {what} received" , "dim")
+            if failure.hint:
+                out.append("  ")
+                out.append_text(render.text(failure.hint, "dim italic", max_len=300))
+        self.update(out)
+        self.display = True
+
+
+class Pane(Vertical):
+    """The content of one tab. Watches hub topics; subclasses handle the snapshots."""
+
+    #: Name used by `:name` and the command palette.
+    pane_name = ""
+    title = ""
+
+    def __init__(self, hub: Hub, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hub = hub
+        self._subscriptions: dict[Topic, Subscription] = {}
+
+    @property
+    def idp(self) -> IdpApp:
+        return self.app  # type: ignore[return-value]
+
+    def subscribe(self, topic: Topic) -> Subscription:
+        """Watch ``topic``; snapshots arrive as :class:`SnapshotArrived` messages."""
+        existing = self._subscriptions.get(topic)
+        if existing is not None and existing.active:
+            return existing
+        sub = self.hub.watch(topic, lambda snap: self.post_message(SnapshotArrived(snap)))
+        self._subscriptions[topic] = sub
+        return sub
+
+    def unsubscribe(self, kind: str | None = None) -> None:
+        for topic in [t for t in self._subscriptions if kind is None or t.kind == kind]:
+            self._subscriptions.pop(topic).close()
+
+    def on_snapshot_arrived(self, message: SnapshotArrived) -> None:
+        message.stop()
+        topic = message.snapshot.topic
+        sub = self._subscriptions.get(topic)
+        if sub is None or not sub.active:
+            return  # an answer for a topic we no longer watch
+        self.show_snapshot(message.snapshot)
+
+    def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        """Draw a new answer. Override."""
+
+    def on_unmount(self) -> None:
+        self.unsubscribe()
+
+    # Called by the app when the selection or shared data change, and when the tab is shown.
+    def context_changed(self) -> None:
+        """The selected service or environment changed. Override."""
+
+    def shared_data_changed(self) -> None:
+        """The catalog or the environments changed. Override."""
+
+    def pane_shown(self) -> None:
+        """The pane became the visible tab. Override to start work only needed while visible."""
+
+    def pane_hidden(self) -> None:
+        """Another tab was chosen. Override to stop such work."""
+
+    def refresh_now(self) -> None:
+        for sub in self._subscriptions.values():
+            sub.refresh()
+
+    def focus_main(self) -> None:
+        """Give focus to the pane's main widget. Override."""

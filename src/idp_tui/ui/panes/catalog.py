@@ -1,0 +1,270 @@
+"""Catalog: every service, fuzzy filter, sort by column, and a detail panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Static
+
+from ... import render
+from ...api.models import Deployment, Health, Service
+from ...fuzzy import fuzzy_filter
+from ...hub import Snapshot
+from ..base import ErrorBanner, Pane
+from ..tables import KeyedTable
+
+COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle", "Lifecycle"),
+           ("language", "Language"), ("health", "Health")]
+_HEALTH_ORDER = {Health.DOWN: 0, Health.DEGRADED: 1, Health.UNKNOWN: 2, Health.HEALTHY: 3}
+
+
+def filter_key(service: Service) -> str:
+    """What the `/` filter searches: name, owner, language, lifecycle, system and tags."""
+    return " ".join((service.name, service.owner, service.language, service.lifecycle,
+                     service.system, *service.tags))
+
+
+class FilterInput(Input):
+    BINDINGS = [Binding("escape", "clear_and_leave", "Clear filter", id="catalog.filter_clear")]
+
+    def action_clear_and_leave(self) -> None:
+        self.value = ""
+        self.display = False
+        for ancestor in self.ancestors:
+            if isinstance(ancestor, Pane):
+                ancestor.focus_main()
+                break
+
+
+class CatalogPane(Pane):
+    pane_name = "catalog"
+    title = "Catalog"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="catalog.filter"),
+        Binding("s", "sort", "Sort", id="catalog.sort"),
+        Binding("S", "reverse", "Reverse", show=False, id="catalog.reverse"),
+        Binding("enter", "open_logs", "Logs", show=False, id="catalog.logs"),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sort_column: str | None = None  # None: by name, or by rank while filtering
+        self.sort_reverse = False
+        self.query_text = ""
+        self.shown: list[Service] = []
+
+    def compose(self) -> ComposeResult:
+        yield ErrorBanner(id="catalog-errors")
+        with Horizontal():
+            with Vertical(id="catalog-main"):
+                yield FilterInput(placeholder="/ fuzzy filter: name, owner, language, tags…",
+                                  id="catalog-filter")
+                yield KeyedTable(id="catalog-table")
+                yield Static(id="catalog-status", classes="pane-status")
+            with VerticalScroll(id="catalog-detail"):
+                yield Static(id="catalog-detail-body")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedTable).set_columns(COLUMNS)
+        self.query_one(FilterInput).display = False
+        self.query_one(ErrorBanner).display = False
+
+    def focus_main(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    # Data -----------------------------------------------------------------------------------
+
+    def shared_data_changed(self) -> None:
+        snapshot = self.idp.catalog_snapshot
+        if snapshot is not None:
+            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="catalog")
+        self._redraw()
+
+    def context_changed(self) -> None:
+        table = self.query_one(KeyedTable)
+        if self.idp.service and table.cursor_key != self.idp.service:
+            table.select_key(self.idp.service)
+        self._redraw()
+
+    def _deployment(self, service: str) -> Deployment | None:
+        platform = self.idp.platform
+        env = self.idp.environment
+        if platform is None or env is None:
+            return None
+        return platform.deployments.get((service, env))
+
+    def _health(self, service: str) -> Health:
+        dep = self._deployment(service)
+        return dep.health if dep else Health.UNKNOWN
+
+    def _redraw(self) -> None:
+        services = self.idp.services
+        shown = fuzzy_filter(self.query_text, services, filter_key, lambda s: s.name)
+        if self.sort_column is not None or not self.query_text:
+            column = self.sort_column or "name"
+            shown.sort(key=self._sort_key(column), reverse=self.sort_reverse)
+        elif self.sort_reverse:
+            shown.reverse()
+        self.shown = shown
+        rows = [(s.name, self._cells(s)) for s in shown]
+        table = self.query_one(KeyedTable)
+        table.sync(rows)
+        if self.idp.service:
+            table.select_key(self.idp.service)
+        self._status(len(services))
+        self._detail()
+
+    def _sort_key(self, column: str) -> Any:
+        if column == "tier":
+            return lambda s: (s.tier or 9, s.name)
+        if column == "health":
+            return lambda s: (_HEALTH_ORDER[self._health(s.name)], s.name)
+        return lambda s: (str(getattr(s, column)).lower(), s.name)
+
+    def _cells(self, s: Service) -> tuple[Text, ...]:
+        return (
+            render.text(s.name, "bold"),
+            render.text(s.owner),
+            Text(f"T{s.tier}" if s.tier else "–", "bold red" if s.tier == 1 else ""),
+            render.text(s.lifecycle, "dim" if s.lifecycle != "production" else ""),
+            render.text(s.language),
+            render.health(self._health(s.name)),
+        )
+
+    def _status(self, total: int) -> None:
+        out = Text(end="")
+        out.append(f"{len(self.shown)} of {total} services", "bold")
+        if self.query_text:
+            out.append("  filter ")
+            out.append_text(render.text(self.query_text, "bold yellow"))
+        label = dict(COLUMNS).get(self.sort_column or "name", "")
+        if self.query_text and self.sort_column is None:
+            label = "best match"
+        out.append(f"  sorted by {label}{' ↓' if self.sort_reverse else ''}", "dim")
+        out.append("   / filter · s sort · S reverse · enter logs", "dim")
+        self.query_one("#catalog-status", Static).update(out)
+
+    def _detail(self) -> None:
+        body = self.query_one("#catalog-detail-body", Static)
+        service = self.idp.service_record()
+        if service is None:
+            body.update(Text("No service selected.", "dim"))
+            return
+        body.update(self.detail_text(service))
+
+    def detail_text(self, s: Service) -> Text:
+        out = Text(end="")
+        out.append_text(render.text(s.name, "bold underline", max_len=120))
+        out.append("\n")
+        if s.description:
+            out.append_text(render.text(s.description, "italic", max_len=2000, multiline=True))
+            out.append("\n")
+        out.append("\n")
+        for label, value in (("Owner", s.owner), ("On call", s.on_call), ("System", s.system),
+                             ("Tier", f"T{s.tier}" if s.tier else ""), ("Lifecycle", s.lifecycle),
+                             ("Language", s.language)):
+            if value:
+                out.append(f"{label:<10}", "dim")
+                out.append_text(render.text(value))
+                out.append("\n")
+        if s.tags:
+            out.append(f"{'Tags':<10}", "dim")
+            out.append_text(render.text(", ".join(s.tags)))
+            out.append("\n")
+        if s.links:
+            out.append("\nLinks\n", "bold")
+            for link in s.links:
+                out.append("  ")
+                out.append_text(render.text(link.title, "bold", max_len=60))
+                out.append("  ")
+                out.append_text(render.text(link.url, "underline blue", max_len=300))
+                out.append("\n")
+        depended_by = [o.name for o in self.idp.services if s.name in o.depends_on]
+        out.append("\nDependencies\n", "bold")
+        for label, names in (("depends on", s.depends_on), ("used by", depended_by),
+                             ("provides", s.provides_apis), ("consumes", s.consumes_apis)):
+            out.append(f"  {label:<11}", "dim")
+            out.append_text(render.text(", ".join(names) if names else "–", max_len=1000))
+            out.append("\n")
+        platform = self.idp.platform
+        if platform is not None:
+            out.append("\nVersions\n", "bold")
+            for env in platform.environments:
+                dep = platform.deployments.get((s.name, env.name))
+                out.append(f"  {env.name:<12}"[:15], "bold" if env.name == self.idp.environment
+                           else "dim")
+                if dep is None:
+                    out.append("not deployed\n", "dim")
+                    continue
+                out.append_text(render.text(dep.version, "bold", max_len=40))
+                out.append("  ")
+                out.append_text(render.health(dep.health))
+                out.append(f"  {dep.replicas_ready}/{dep.replicas_desired}\n")
+        if s.sources:
+            out.append("\nFrom ", "dim")
+            out.append_text(render.text(", ".join(s.sources), "dim"))
+        return out
+
+    # Events and actions -----------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#catalog-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key is not None else None
+        if key != self.query_one(KeyedTable).cursor_key:
+            return  # a highlight the table has moved on from (rows were re-synced)
+        if key and key != self.idp.service:
+            self.idp.service = key
+
+    @on(DataTable.RowSelected, "#catalog-table")
+    def _row_selected(self) -> None:
+        self.action_open_logs()
+
+    @on(DataTable.HeaderSelected, "#catalog-table")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if self.sort_column == column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        self._redraw()
+
+    @on(Input.Changed, "#catalog-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self._redraw()
+
+    @on(Input.Submitted, "#catalog-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(KeyedTable).focus()
+        table = self.query_one(KeyedTable)
+        if table.keys and table.cursor_key is None:
+            table.move_cursor(row=0)
+
+    def action_filter(self) -> None:
+        field = self.query_one(FilterInput)
+        field.display = True
+        field.focus()
+
+    def action_sort(self) -> None:
+        keys = [k for k, _ in COLUMNS]
+        current = self.sort_column or ("name" if not self.query_text else None)
+        index = keys.index(current) + 1 if current in keys else 0
+        self.sort_column = keys[index % len(keys)]
+        self.sort_reverse = False
+        self._redraw()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._redraw()
+
+    def action_open_logs(self) -> None:
+        self.idp.show_pane("logs")
+
+    def show_snapshot(self, snapshot: Snapshot[Any]) -> None:  # catalog comes from the app
+        pass

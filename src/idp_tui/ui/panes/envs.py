@@ -1,0 +1,189 @@
+"""Environments: service × environment matrix with versions, health, replicas and drift."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from ... import render
+from ...api.models import Deployment, Health
+from ...fuzzy import fuzzy_filter
+from ..base import ErrorBanner, Pane
+from ..tables import KeyedTable
+from .catalog import FilterInput, filter_key
+
+_NUMBER = re.compile(r"\d+|[^\d.+-]+")
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Sortable form of a version: numeric parts compare as numbers (1.10 > 1.9)."""
+    core = version.lstrip("vV").split("+", 1)[0]
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _NUMBER.findall(core))
+
+
+def is_behind(version: str, previous: str) -> bool:
+    """True when ``version`` is older than ``previous`` (the environment before it)."""
+    return version != previous and version_key(version) < version_key(previous)
+
+
+class EnvironmentsPane(Pane):
+    pane_name = "envs"
+    title = "Environments"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="envs.filter"),
+        Binding("D", "drift_only", "Drift only", id="envs.drift_only"),
+        Binding("enter", "open_logs", "Logs", show=False, id="envs.logs"),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drift_only = False
+        self.query_text = ""
+        self.drifted: set[tuple[str, str]] = set()
+
+    def compose(self) -> ComposeResult:
+        yield ErrorBanner(id="envs-errors")
+        yield FilterInput(placeholder="/ fuzzy filter services", id="envs-filter")
+        yield KeyedTable(id="envs-table", cursor_type="cell")
+        yield Static(id="envs-status", classes="pane-status")
+
+    def on_mount(self) -> None:
+        self.query_one(FilterInput).display = False
+        self.query_one(ErrorBanner).display = False
+
+    def focus_main(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    def shared_data_changed(self) -> None:
+        snapshot = self.idp.platform_snapshot
+        if snapshot is not None:
+            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="deployments")
+        self._redraw()
+
+    def context_changed(self) -> None:
+        self._move_cursor()
+        self._status()
+
+    def _redraw(self) -> None:
+        platform = self.idp.platform
+        table = self.query_one(KeyedTable)
+        if platform is None:
+            return
+        envs = [e.name for e in platform.environments]
+        table.set_columns([("service", "Service"), *[(e, e) for e in envs]])
+        names = sorted({s.name for s in self.idp.services} | {k[0] for k in platform.deployments})
+        self.drifted = set()
+        for name in names:
+            previous: Deployment | None = None
+            for env in envs:
+                dep = platform.deployments.get((name, env))
+                if dep is not None and previous is not None and is_behind(dep.version,
+                                                                           previous.version):
+                    self.drifted.add((name, env))
+                if dep is not None:
+                    previous = dep
+        drifted_services = {s for s, _ in self.drifted}
+        if self.drift_only:
+            names = [n for n in names if n in drifted_services]
+        if self.query_text:
+            records = {s.name: s for s in self.idp.services}
+            names = fuzzy_filter(self.query_text, names,
+                                 lambda n: filter_key(records[n]) if n in records else n)
+        rows = []
+        for name in names:
+            cells = [render.text(name, "bold")]
+            for env in envs:
+                cells.append(self._cell(platform.deployments.get((name, env)),
+                                        (name, env) in self.drifted))
+            rows.append((name, cells))
+        table.sync(rows)
+        self._move_cursor()
+        self._status()
+
+    def _cell(self, dep: Deployment | None, drift: bool) -> Text:
+        if dep is None:
+            return Text("–", "dim")
+        icon, style = render.HEALTH_STYLES[dep.health]
+        out = Text(end="")
+        out.append_text(render.text(dep.version, "bold black on yellow" if drift else "bold",
+                                    max_len=24))
+        if drift:
+            out.append("↓", "bold yellow")
+        out.append(f" {icon}", style)
+        ready_style = "" if dep.replicas_ready >= dep.replicas_desired else "bold red"
+        out.append(f" {dep.replicas_ready}/{dep.replicas_desired}", ready_style)
+        return out
+
+    def _move_cursor(self) -> None:
+        table = self.query_one(KeyedTable)
+        service, env = self.idp.service, self.idp.environment
+        if service is None or service not in table.keys:
+            return
+        row = table.keys.index(service)
+        columns = [str(c.value) for c in table.columns]
+        column = columns.index(env) if env in columns else table.cursor_column
+        if (row, column) != (table.cursor_row, table.cursor_column):
+            table.move_cursor(row=row, column=column, animate=False)
+
+    def _status(self) -> None:
+        platform = self.idp.platform
+        out = Text(end="")
+        if platform is None:
+            out.append("waiting for environments…", "dim")
+        else:
+            services = {s for s, _ in self.drifted}
+            out.append(f"{len(self.query_one(KeyedTable).keys)} services", "bold")
+            out.append(f"  {len(self.drifted)} drifted cells in {len(services)} services", "yellow")
+            down = sum(1 for d in platform.deployments.values() if d.health is not Health.HEALTHY)
+            out.append(f"  {down} not healthy", "red" if down else "dim")
+            dep = platform.deployments.get((self.idp.service or "", self.idp.environment or ""))
+            if dep is not None and dep.message:
+                out.append("  ")
+                out.append_text(render.text(dep.message, "italic", max_len=120))
+        out.append("   ", "dim")
+        out.append("1.2.3↓", "bold black on yellow")
+        out.append(" behind the env before it · D drift only · / filter · enter logs", "dim")
+        self.query_one("#envs-status", Static).update(out)
+
+    @on(DataTable.CellHighlighted, "#envs-table")
+    def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        row_key, column_key = event.cell_key.row_key.value, event.cell_key.column_key.value
+        table = self.query_one(KeyedTable)
+        if event.coordinate != table.cursor_coordinate:
+            return  # a highlight the table has moved on from
+        if row_key and row_key != self.idp.service:
+            self.idp.service = row_key
+        if column_key and column_key != "service" and column_key != self.idp.environment:
+            self.idp.environment = str(column_key)
+
+    @on(DataTable.CellSelected, "#envs-table")
+    def _cell_selected(self) -> None:
+        self.action_open_logs()
+
+    @on(FilterInput.Changed, "#envs-filter")
+    def _filter_changed(self, event: FilterInput.Changed) -> None:
+        self.query_text = event.value
+        self._redraw()
+
+    @on(FilterInput.Submitted, "#envs-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    def action_filter(self) -> None:
+        field = self.query_one(FilterInput)
+        field.display = True
+        field.focus()
+
+    def action_drift_only(self) -> None:
+        self.drift_only = not self.drift_only
+        self._redraw()
+
+    def action_open_logs(self) -> None:
+        self.idp.show_pane("logs")

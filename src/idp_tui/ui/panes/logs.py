@@ -1,0 +1,297 @@
+"""Logs: a live tail of the selected service and environment, every instance merged."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from ... import render
+from ...api.models import LogLevel, LogLine, LogQuery
+from ...hub import Failure, LogStream
+from ..base import ErrorBanner, Pane
+from ..logview import LogView
+
+_LEVEL_CYCLE: list[LogLevel | None] = [None, LogLevel.DEBUG, LogLevel.INFO, LogLevel.WARN,
+                                       LogLevel.ERROR]
+
+
+class LogBatch(Message):
+    def __init__(self, generation: int, lines: list[LogLine], dropped: int) -> None:
+        super().__init__()
+        self.generation, self.lines, self.dropped = generation, lines, dropped
+
+
+class LogFailure(Message):
+    def __init__(self, generation: int, failure: Failure) -> None:
+        super().__init__()
+        self.generation, self.failure = generation, failure
+
+
+class LogEnded(Message):
+    def __init__(self, generation: int) -> None:
+        super().__init__()
+        self.generation = generation
+
+
+class PromptInput(Input):
+    """The one-line prompt for include / exclude / search patterns and the save path."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="logs.prompt_cancel")]
+
+    def action_cancel(self) -> None:
+        self.display = False
+        for ancestor in self.ancestors:
+            if isinstance(ancestor, LogsPane):
+                ancestor.prompt_kind = None
+                ancestor.focus_main()
+                break
+
+
+class LogsPane(Pane):
+    pane_name = "logs"
+    title = "Logs"
+
+    BINDINGS = [
+        Binding("f", "toggle_follow", "Follow/pause", id="logs.follow"),
+        Binding("slash", "prompt('search')", "Search", id="logs.search"),
+        Binding("n", "next_match", "Next", show=False, id="logs.next"),
+        Binding("N", "previous_match", "Previous", show=False, id="logs.previous"),
+        Binding("i", "prompt('include')", "Include", id="logs.include"),
+        Binding("x", "prompt('exclude')", "Exclude", id="logs.exclude"),
+        Binding("l", "cycle_level", "Level", id="logs.level"),
+        Binding("w", "toggle('wrap')", "Wrap", id="logs.wrap"),
+        Binding("t", "toggle('show_timestamps')", "Time", id="logs.timestamps"),
+        Binding("j", "toggle('json_fields')", "JSON", show=False, id="logs.json"),
+        Binding("o", "toggle('show_instances')", "Instances", show=False, id="logs.instances"),
+        Binding("ctrl+s", "prompt('save')", "Save", id="logs.save"),
+        Binding("c", "clear", "Clear", show=False, id="logs.clear"),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stream: LogStream | None = None
+        self.generation = 0
+        self.streaming_for: tuple[str, str] | None = None
+        self.patterns: dict[str, str] = {"include": "", "exclude": "", "search": ""}
+        self.level_index = 0
+        self.prompt_kind: str | None = None
+        self.ended = False
+
+    def compose(self) -> ComposeResult:
+        yield ErrorBanner(id="logs-errors")
+        yield LogView(max_lines=self.idp.config.ui.log_buffer, id="logs-view")
+        yield PromptInput(id="logs-prompt")
+        yield Static(id="logs-status", classes="pane-status")
+
+    def on_mount(self) -> None:
+        self.query_one(PromptInput).display = False
+        self.query_one(ErrorBanner).display = False
+        self._status()
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def focus_main(self) -> None:
+        self.view.focus()
+
+    # Streaming -------------------------------------------------------------------------------
+
+    def pane_shown(self) -> None:
+        self._ensure_stream()
+
+    def context_changed(self) -> None:
+        if self.stream is not None or self._is_active_tab():
+            self._ensure_stream()
+
+    def shared_data_changed(self) -> None:
+        if self.stream is None and self._is_active_tab():
+            self._ensure_stream()
+
+    def _is_active_tab(self) -> bool:
+        try:
+            return self.idp.current_pane is self
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _ensure_stream(self) -> None:
+        service, env = self.idp.service, self.idp.environment
+        if service is None or env is None:
+            self._status()
+            return
+        if self.streaming_for == (service, env) and self.stream is not None:
+            return
+        self.stop_stream()
+        self.view.clear()
+        self.query_one(ErrorBanner).show_errors({})
+        self.generation += 1
+        generation = self.generation
+        self.streaming_for = (service, env)
+        self.ended = False
+        self.stream = self.hub.stream_logs(
+            LogQuery(service=service, environment=env, tail=200),
+            on_batch=lambda lines, dropped: self.post_message(LogBatch(generation, lines, dropped)),
+            on_error=lambda failure: self.post_message(LogFailure(generation, failure)),
+            on_end=lambda: self.post_message(LogEnded(generation)),
+        )
+        self._status()
+
+    def stop_stream(self) -> None:
+        if self.stream is not None:
+            self.stream.cancel()
+            self.stream = None
+            self.streaming_for = None
+
+    def on_unmount(self) -> None:
+        self.stop_stream()
+        super().on_unmount()
+
+    def on_log_batch(self, message: LogBatch) -> None:
+        if message.generation == self.generation:
+            self.view.append(message.lines, message.dropped)
+
+    def on_log_failure(self, message: LogFailure) -> None:
+        if message.generation == self.generation:
+            self.query_one(ErrorBanner).show_errors({message.failure.source: message.failure})
+
+    def on_log_ended(self, message: LogEnded) -> None:
+        if message.generation == self.generation:
+            self.ended = True
+            self._status()
+
+    def on_log_view_stats_changed(self) -> None:
+        self._status()
+
+    # Status line -----------------------------------------------------------------------------
+
+    def _status(self) -> None:
+        out = Text(end="", no_wrap=True, overflow="ellipsis")
+        if self.streaming_for is None:
+            out.append("no stream: select a service and an environment", "dim")
+        else:
+            view = self.view
+            if self.ended:
+                out.append("■ ended ", "dim")
+            elif view.follow:
+                out.append("● following ", "bold green")
+            else:
+                out.append("❚❚ paused ", "bold yellow")
+            out.append_text(render.text(f"{self.streaming_for[0]}@{self.streaming_for[1]}", "bold"))
+            out.append(f"  {view.shown:,} shown / {view.buffered:,} kept / {view.total:,} received",
+                       "dim")
+            if view.dropped:
+                out.append(f"  {view.dropped:,} dropped", "bold yellow")
+            level = _LEVEL_CYCLE[self.level_index]
+            if level is not None:
+                out.append(f"  level≥{level.value}", "cyan")
+            for kind, style in (("include", "green"), ("exclude", "red"), ("search", "yellow")):
+                if self.patterns[kind]:
+                    out.append(f"  {kind} ", "dim")
+                    out.append_text(render.text(self.patterns[kind], style, max_len=40))
+            flags = [name for name, on_ in (("wrap", view.wrap), ("time", view.show_timestamps),
+                                            ("json", view.json_fields)) if on_]
+            out.append(f"  [{' '.join(flags)}]", "dim")
+        self.query_one("#logs-status", Static).update(out)
+
+    # Actions ---------------------------------------------------------------------------------
+
+    def action_toggle_follow(self) -> None:
+        self.view.follow = not self.view.follow
+        self._status()
+
+    def action_toggle(self, attribute: str) -> None:
+        setattr(self.view, attribute, not getattr(self.view, attribute))
+        self._status()
+
+    def action_cycle_level(self) -> None:
+        self.level_index = (self.level_index + 1) % len(_LEVEL_CYCLE)
+        self.view.set_min_level(_LEVEL_CYCLE[self.level_index])
+        self._status()
+
+    def action_next_match(self) -> None:
+        if not self.view.next_match():
+            self.notify("No further match", timeout=2, markup=False)
+        self._status()
+
+    def action_previous_match(self) -> None:
+        if not self.view.previous_match():
+            self.notify("No earlier match", timeout=2, markup=False)
+        self._status()
+
+    def action_clear(self) -> None:
+        self.view.clear()
+        self._status()
+
+    def action_prompt(self, kind: str) -> None:
+        prompt = self.query_one(PromptInput)
+        self.prompt_kind = kind
+        if kind == "save":
+            prompt.placeholder = "save the shown lines to this file (enter to save, esc to cancel)"
+            prompt.value = str(self._default_save_path())
+        else:
+            prompt.placeholder = {
+                "include": "show only lines matching this regex (empty: all)",
+                "exclude": "hide lines matching this regex (empty: none)",
+                "search": "highlight this regex; n next, N previous (empty: none)",
+            }[kind]
+            prompt.value = self.patterns[kind]
+        prompt.remove_class("-invalid")
+        prompt.display = True
+        prompt.focus()
+
+    def _default_save_path(self) -> Path:
+        service, env = self.streaming_for or ("logs", "all")
+        stamp = self.idp.clock.now().strftime("%Y%m%d-%H%M%S")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{service}-{env}")[:100]
+        return self.idp.data_dir / "logs" / f"{safe}-{stamp}.log"
+
+    @on(Input.Submitted, "#logs-prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        kind, value = self.prompt_kind, event.value
+        prompt = self.query_one(PromptInput)
+        if kind is None:
+            return
+        if kind == "save":
+            if not self._save(value.strip()):
+                return
+        else:
+            setter = {"include": self.view.set_include, "exclude": self.view.set_exclude,
+                      "search": self.view.set_search}[kind]
+            try:
+                setter(value or None)
+            except re.error as exc:
+                prompt.add_class("-invalid")
+                self.notify(f"Invalid regular expression: {exc}", severity="error",
+                            markup=False)
+                return
+            self.patterns[kind] = value
+            if kind == "search" and value:
+                self.view.next_match()
+        prompt.display = False
+        self.prompt_kind = None
+        self.focus_main()
+        self._status()
+
+    def _save(self, value: str) -> bool:
+        if not value:
+            self.notify("Give a file name", severity="warning")
+            return False
+        path = Path(value).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            count = self.view.save(path)
+        except OSError as exc:
+            self.notify(f"Could not save: {render.sanitize(exc.strerror or str(exc))}",
+                        severity="error", markup=False)
+            return False
+        self.notify(f"Saved {count:,} lines to {render.sanitize(str(path), max_len=None)}",
+                    markup=False)
+        return True

@@ -1,0 +1,238 @@
+"""Pipelines: recent runs, and the jobs and steps of the selected run, updated live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from ... import render
+from ...api.models import PipelineRun, RunStatus
+from ...fuzzy import fuzzy_filter
+from ...hub import Snapshot, Topic
+from ..base import ErrorBanner, Pane
+from ..tables import KeyedTable
+from .catalog import FilterInput
+
+COLUMNS = [("service", "Service"), ("pipeline", "Pipeline"), ("branch", "Branch"),
+           ("commit", "Commit"), ("status", "Status"), ("duration", "Duration"),
+           ("started", "Started"), ("trigger", "Trigger")]
+
+
+def run_key(run: PipelineRun) -> str:
+    return f"{run.source}\x1f{run.id}"
+
+
+class PipelinesPane(Pane):
+    pane_name = "pipelines"
+    title = "Pipelines"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="pipelines.filter"),
+        Binding("f", "only_service", "This service only", id="pipelines.only_service"),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.runs: list[PipelineRun] = []
+        self.only_service = False
+        self.query_text = ""
+        self.selected: tuple[str, str] | None = None
+        self.detail: PipelineRun | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ErrorBanner(id="pipelines-errors")
+        yield FilterInput(placeholder="/ fuzzy filter: service, branch, commit, message, trigger",
+                          id="pipelines-filter")
+        with Horizontal():
+            yield KeyedTable(id="pipelines-table")
+            with VerticalScroll(id="pipelines-detail"):
+                yield Static(id="pipelines-detail-body")
+        yield Static(id="pipelines-status", classes="pane-status")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedTable).set_columns(COLUMNS)
+        self.query_one(FilterInput).display = False
+        self.query_one(ErrorBanner).display = False
+
+    def focus_main(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    def pane_shown(self) -> None:
+        self.subscribe(Topic.pipelines())
+        if self.selected is not None:
+            self.subscribe(Topic.pipeline_run(*self.selected))
+
+    def pane_hidden(self) -> None:
+        self.unsubscribe()
+
+    def context_changed(self) -> None:
+        if self.only_service:
+            self._redraw()
+
+    def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        if snapshot.topic.kind == "pipelines":
+            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="runs")
+            if snapshot.data is not None:
+                self.runs = snapshot.data
+            self._redraw()
+        elif snapshot.topic.kind == "pipeline_run" and snapshot.topic.args == self.selected:
+            if snapshot.data is not None:
+                self.detail = snapshot.data
+            self._show_detail(snapshot)
+
+    def _visible_runs(self) -> list[PipelineRun]:
+        runs = self.runs
+        if self.only_service and self.idp.service:
+            runs = [r for r in runs if r.service == self.idp.service]
+        if self.query_text:
+            runs = fuzzy_filter(self.query_text, runs,
+                                lambda r: f"{r.service} {r.branch} {r.commit} {r.trigger} "
+                                          f"{r.status.value} {r.message}",
+                                lambda r: r.service)
+        return runs
+
+    def _redraw(self) -> None:
+        now = self.idp.clock.now()
+        runs = self._visible_runs()
+        rows = [(run_key(r), self._cells(r, now)) for r in runs]
+        table = self.query_one(KeyedTable)
+        table.sync(rows)
+        if self.selected is None and runs:
+            mine = [r for r in runs if r.service == self.idp.service]
+            first = mine[0] if mine else runs[0]
+            table.select_key(run_key(first))
+            self._select(first)
+        out = Text(end="")
+        running = sum(1 for r in runs if r.status is RunStatus.RUNNING)
+        failed = sum(1 for r in runs if r.status is RunStatus.FAILED)
+        out.append(f"{len(runs)} runs", "bold")
+        out.append(f"  {running} running", "cyan")
+        out.append(f"  {failed} failed", "red" if failed else "dim")
+        if self.only_service:
+            out.append("  only ")
+            out.append_text(render.text(self.idp.service or "–", "bold"))
+        if self.query_text:
+            out.append("  filter ")
+            out.append_text(render.text(self.query_text, "bold yellow"))
+        out.append("   f this service only · / filter", "dim")
+        self.query_one("#pipelines-status", Static).update(out)
+        if self.detail is not None:
+            self._show_detail(None)
+
+    @staticmethod
+    def _cells(r: PipelineRun, now: Any) -> tuple[Text, ...]:
+        return (
+            render.text(r.service, "bold"),
+            render.text(r.pipeline),
+            render.text(r.branch, max_len=40),
+            render.text(r.commit[:10], "dim"),
+            render.run_status(r.status),
+            Text(render.duration(r.duration(now) if r.status is not RunStatus.QUEUED else None)),
+            Text(render.ago(r.started_at, now), "dim"),
+            render.text(r.trigger),
+        )
+
+    def _select(self, run: PipelineRun) -> None:
+        key = (run.source, run.id)
+        if key == self.selected:
+            return
+        if self.selected is not None:
+            self.unsubscribe("pipeline_run")
+        self.selected = key
+        self.detail = run
+        self._show_detail(None)
+        if self.is_visible_pane:
+            self.subscribe(Topic.pipeline_run(*key))
+
+    @property
+    def is_visible_pane(self) -> bool:
+        return bool(self._subscriptions)
+
+    def _show_detail(self, snapshot: Snapshot[Any] | None) -> None:
+        body = self.query_one("#pipelines-detail-body", Static)
+        run = self.detail
+        if run is None:
+            body.update(Text("Select a run.", "dim"))
+            return
+        now = self.idp.clock.now()
+        out = Text(end="")
+        out.append_text(render.text(run.service, "bold underline"))
+        out.append("  ")
+        out.append_text(render.run_status(run.status))
+        out.append("\n")
+        for label, value in (("Run", run.id), ("Pipeline", run.pipeline), ("Branch", run.branch),
+                             ("Commit", run.commit), ("Message", run.message),
+                             ("Trigger", run.trigger), ("Version", run.version or ""),
+                             ("Source", run.source)):
+            if value:
+                out.append(f"{label:<9}", "dim")
+                out.append_text(render.text(value, max_len=300))
+                out.append("\n")
+        out.append(f"{'Started':<9}", "dim")
+        out.append(f"{run.started_at:%Y-%m-%d %H:%M:%S} ({render.ago(run.started_at, now)})\n")
+        out.append(f"{'Duration':<9}", "dim")
+        out.append(render.duration(run.duration(now)) + "\n")
+        if snapshot is not None and snapshot.errors:
+            for failure in snapshot.errors.values():
+                out.append("\n✖ ", "red")
+                out.append_text(render.text(f"{failure.error_class}: {failure.message}",
+                                            max_len=300))
+        if not run.jobs:
+            out.append("\nJobs: loading…\n" if snapshot is None else "\nNo jobs reported.\n",
+                       "dim")
+        else:
+            out.append("\nJobs\n", "bold")
+            for job in run.jobs:
+                out.append("  ")
+                out.append_text(render.run_status(job.status))
+                out.append(" ")
+                out.append_text(render.text(job.name, "bold"))
+                if job.started_at is not None and job.status is not RunStatus.QUEUED:
+                    end = job.finished_at or now
+                    out.append(f"  {render.duration(end - job.started_at)}", "dim")
+                out.append("\n")
+                for step in job.steps:
+                    icon, style = render.RUN_STYLES.get(step.status, ("?", ""))
+                    out.append(f"      {icon} ", style)
+                    out.append_text(render.text(step.name, "" if step.status.finished else "dim"))
+                    if step.started_at is not None and step.status is not RunStatus.QUEUED:
+                        end = step.finished_at or now
+                        out.append(f"  {render.duration(end - step.started_at)}", "dim")
+                    out.append("\n")
+        body.update(out)
+
+    @on(DataTable.RowHighlighted, "#pipelines-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key is not None else None
+        if key != self.query_one(KeyedTable).cursor_key:
+            return  # a highlight the table has moved on from (rows were re-synced)
+        for run in self.runs:
+            if run_key(run) == key:
+                self._select(run)
+                if run.service != self.idp.service and not self.only_service:
+                    self.idp.service = run.service
+                break
+
+    @on(FilterInput.Changed, "#pipelines-filter")
+    def _filter_changed(self, event: FilterInput.Changed) -> None:
+        self.query_text = event.value
+        self._redraw()
+
+    @on(FilterInput.Submitted, "#pipelines-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(KeyedTable).focus()
+
+    def action_filter(self) -> None:
+        field = self.query_one(FilterInput)
+        field.display = True
+        field.focus()
+
+    def action_only_service(self) -> None:
+        self.only_service = not self.only_service
+        self._redraw()
