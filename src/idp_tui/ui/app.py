@@ -65,8 +65,6 @@ class HealthBar(Static):
             out.append_text(render.text(item.name, max_len=40))
             if item.failure is not None:
                 out.append(f" {item.failure.error_class}", "red")
-            elif item.latency is not None:
-                out.append(f" {item.latency * 1000:.0f}ms", "dim")
             out.append("   ")
         out.append("H: details", "dim")
         self.update(out)

@@ -1,0 +1,146 @@
+"""Configuration errors and the command line, run as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from idp_tui import __version__
+from idp_tui.config import ConfigError, load_config
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("text", "line", "field", "words"), [
+    ("[ui]\nlog_buffer = \"lots\"\n", 2, "ui.log_buffer", "valid integer"),
+    ("[ui]\ntheme = \"x\"\ncolour = 3\n", 3, "ui.colour", "unknown key 'colour'"),
+    ("[hub.refresh]\ncatalog = -1\n", 2, "hub.refresh.catalog", "greater than 0"),
+    ("[sources.main]\ntype = \"nope\"\n", 2, "sources.main.type", "unknown source type 'nope'"),
+    ("[sources.main]\nseed = 3\n", 1, "sources.main.type", "missing `type`"),
+    ("[sources.sb]\ntype = \"sandbox\"\nsed = 3\n", 3, "sources.sb.sed", "unknown key 'sed'"),
+    ("[sources.sb]\ntype = \"sandbox\"\ntimeout = \"soon\"\n", 3, "sources.sb.timeout",
+     "number of seconds"),
+    ("[bogus]\nx = 1\n", 1, "bogus", "unknown key 'bogus'"),
+    ("[ui\nx=1\n", 1, None, "TOML syntax error"),
+])
+def test_config_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int,
+                                                field: str | None, words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    error = info.value
+    assert error.path == path
+    assert error.line == line
+    assert error.field == field
+    assert words in str(error)
+
+
+def test_unknown_key_lists_what_is_allowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "[ui]\nthem = 'x'\n"))
+    assert "expected one of: theme, log_buffer" in str(info.value)
+
+
+def test_no_file_means_the_sandbox(tmp_path: Path) -> None:
+    config = load_config(tmp_path / "missing.toml")
+    assert [s.type for s in config.sources] == ["sandbox"]
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "missing.toml", required=True)
+
+
+def test_invalid_utf8_is_an_error_with_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"[ui]\ntheme = \"\xff\"\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.line == 2
+
+
+def test_valid_config_with_keys_and_sources(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+[ui]
+log_buffer = 500
+environment = "staging"
+
+[hub]
+timeout = 3
+
+[keys]
+"pane.catalog" = "1,f1"
+
+[sources.demo]
+type = "sandbox"
+timeout = 1.5
+seed = 11
+"""))
+    assert config.ui.log_buffer == 500
+    assert config.keys == {"pane.catalog": "1,f1"}
+    (spec,) = config.sources
+    assert (spec.name, spec.type, spec.timeout) == ("demo", "sandbox", 1.5)
+    assert spec.config.seed == 11  # type: ignore[attr-defined]
+
+
+def test_cli_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"idp-tui {__version__}"
+
+
+def test_cli_help_mentions_config_and_sandbox() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "--config" in result.stdout
+    assert "sandbox" in result.stdout
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_cli_config_error_exits_2_without_traceback(tmp_path: Path, via_env: bool) -> None:
+    path = write(tmp_path, "[ui]\nlog_buffer = \"lots\"\n")
+    args = [] if via_env else ["--config", str(path)]
+    env = {"IDP_TUI_DATA_DIR": str(tmp_path / "data")}
+    if via_env:
+        env["IDP_TUI_CONFIG"] = str(path)
+    result = run_cli(*args, env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{path}, line 2 (ui.log_buffer)" in result.stderr
+
+
+def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
+    result = run_cli("--config", str(tmp_path / "nope.toml"),
+                     env={"IDP_TUI_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 2
+    assert "file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_bad_clock_exits_2(tmp_path: Path) -> None:
+    result = run_cli(env={"IDP_TUI_DATA_DIR": str(tmp_path / "data"), "IDP_TUI_CLOCK": "soon"})
+    assert result.returncode == 2
+    assert "IDP_TUI_CLOCK" in result.stderr
+
+
+def test_plugin_api_does_not_import_textual() -> None:
+    code = ("import sys, idp_tui, idp_tui.hub, idp_tui.config, idp_tui.runtime; "
+            "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "False", result.stderr

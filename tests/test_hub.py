@@ -1,0 +1,226 @@
+"""The hub: joining sources, caching, timeouts and isolation from sources that fail or hang."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from fakes import (
+    FailingSource,
+    GarbageSource,
+    HangingSource,
+    StaticSource,
+    context,
+)
+
+from idp_tui import LogQuery, ManualClock, Service, Window
+from idp_tui.hub import Hub, SourceRunner, Topic, merge_services
+
+
+def runner(name: str, cls: type, tmp: Path, clock: ManualClock, timeout: float = 2.0,
+           **settings: object) -> SourceRunner:
+    return SourceRunner(name, name, cls(cls.Config(**settings), context(name, tmp, clock)), timeout)
+
+
+@pytest.fixture
+async def hub_factory(tmp_path: Path, clock: ManualClock):
+    hubs: list[Hub] = []
+
+    def make(*specs: tuple, **kwargs: object) -> Hub:
+        runners = [runner(name, cls, tmp_path, clock, **settings) for name, cls, settings in specs]
+        hub = Hub(runners, clock=clock, **kwargs)  # type: ignore[arg-type]
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        await hub.close()
+
+
+async def test_catalog_from_one_source(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}))
+    snap = await hub.fetch(Topic.catalog())
+    assert [s.name for s in snap.data] == ["alpha", "beta", "gamma"]
+    assert all(s.sources == ("static",) for s in snap.data)
+    assert snap.errors == {}
+    assert hub.health["static"].state == "ok"
+    assert hub.health["static"].latency is not None
+
+
+async def test_failing_source_is_isolated(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}), ("bad", FailingSource, {}))
+    snap = await hub.fetch(Topic.catalog())
+    assert [s.name for s in snap.data] == ["alpha", "beta", "gamma"]
+    assert snap.errors["bad"].error_class == "plugin error"
+    assert "boom" in snap.errors["bad"].message
+    env = await hub.fetch(Topic.environments())
+    assert env.errors["bad"].error_class == "unreachable"
+    assert env.errors["bad"].hint == "is it running?"
+    assert hub.health["bad"].state == "error"
+    assert hub.health["static"].state == "ok"
+
+
+async def test_hanging_source_times_out_and_others_answer(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}), ("slow", HangingSource, {"timeout": 0.3}))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    snap = await hub.fetch(Topic.catalog())
+    assert loop.time() - started < 5
+    assert [s.name for s in snap.data] == ["alpha", "beta", "gamma"]
+    assert snap.errors["slow"].error_class == "timeout"
+
+
+async def test_source_blocking_its_thread_does_not_block_the_hub(hub_factory) -> None:
+    HangingSource.release.clear()
+    hub = hub_factory(("static", StaticSource, {}), ("stuck", HangingSource,
+                                                     {"timeout": 0.3, "block": True}))
+    try:
+        # The event loop running the hub keeps turning while the stuck source blocks its thread.
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        snap = await hub.fetch(Topic.catalog())
+        task.cancel()
+        assert ticks > 5
+        assert snap.errors["stuck"].error_class == "timeout"
+        assert len(snap.data) == 3
+        # Calls keep failing fast, and stop queueing, while the source stays stuck.
+        for _ in range(6):
+            snap = await hub.fetch(Topic.catalog())
+        assert snap.errors["stuck"].error_class in ("timeout", "not responding")
+        assert hub.runners[1].pending <= 4
+    finally:
+        HangingSource.release.set()
+
+
+async def test_garbage_is_reported_as_malformed(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}), ("junk", GarbageSource, {}))
+    catalog = await hub.fetch(Topic.catalog())
+    assert catalog.errors["junk"].error_class == "malformed data"
+    assert len(catalog.data) == 3
+    envs = await hub.fetch(Topic.environments())
+    assert envs.errors["junk"].error_class == "malformed data"
+    assert "expected a list" in envs.errors["junk"].message
+    runs = await hub.fetch(Topic.pipelines())
+    assert runs.errors["junk"].error_class == "malformed data"
+    metrics = await hub.fetch(Topic.metrics("alpha", "dev", Window.H1, 60))
+    assert metrics.errors["junk"].error_class == "malformed data"
+    assert metrics.data and metrics.data[0].unit == "req/s"
+
+
+async def test_last_good_answer_is_kept_when_a_source_starts_failing(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}))
+    first = await hub.fetch(Topic.catalog())
+    source = hub.runners[0].source
+
+    async def broken() -> list[Service]:
+        raise RuntimeError("went away")
+
+    source.services = broken  # type: ignore[method-assign]
+    second = await hub.fetch(Topic.catalog())
+    assert [s.name for s in second.data] == [s.name for s in first.data]
+    assert second.errors["static"].message.endswith("went away")
+
+
+async def test_watch_delivers_and_rearms_after_each_refresh(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 0.05})
+    got: list[int] = []
+    sub = hub.watch(Topic.catalog(), lambda snap: got.append(len(snap.data)))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if len(got) >= 3:
+            break
+    assert got[:3] == [3, 3, 3]
+    sub.close()
+    count = len(got)
+    await asyncio.sleep(0.2)
+    assert len(got) == count  # no more deliveries once unsubscribed
+
+
+async def test_refresh_wakes_a_slow_poll(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 3600})
+    got: list[object] = []
+    hub.watch(Topic.catalog(), got.append)
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if got:
+            break
+    assert len(got) == 1
+    hub.refresh(Topic.catalog())
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if len(got) == 2:
+            break
+    assert len(got) == 2
+
+
+async def test_a_broken_subscriber_does_not_stop_others(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 0.05})
+    got: list[object] = []
+
+    def broken(_snap: object) -> None:
+        raise ValueError("pane bug")
+
+    hub.watch(Topic.catalog(), broken)
+    hub.watch(Topic.catalog(), got.append)
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if len(got) >= 2:
+            break
+    assert len(got) >= 2
+
+
+async def test_no_source_for_a_capability_says_so(tmp_path: Path, clock: ManualClock) -> None:
+    hub = Hub([], clock=clock)
+    snap = await hub.fetch(Topic.metrics("a", "b", Window.M15, 15))
+    assert snap.errors["hub"].error_class == "no source"
+    await hub.close()
+
+
+async def _collect_logs(hub: Hub, query: LogQuery, want: int, errors: list) -> list:
+    lines: list = []
+    stream = hub.stream_logs(query, lambda batch, dropped: lines.extend(batch), errors.append)
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if len(lines) >= want and (errors or want == 0):
+            break
+    stream.cancel()
+    return lines
+
+
+async def test_logs_stream_in_batches_and_failures_are_reported(hub_factory) -> None:
+    hub = hub_factory(("static", StaticSource, {}), ("bad", FailingSource, {}))
+    errors: list = []
+    lines = await _collect_logs(hub, LogQuery(service="alpha", environment="dev"), 3, errors)
+    assert [line.instance for line in lines] == ["pod-0", "pod-1", "pod-2"]
+    assert errors and errors[0].source == "bad" and "log boom" in errors[0].message
+
+
+async def test_malformed_log_lines_are_skipped_and_reported(hub_factory) -> None:
+    hub = hub_factory(("junk", GarbageSource, {}))
+    errors: list = []
+    lines = await _collect_logs(hub, LogQuery(service="alpha", environment="dev"), 1, errors)
+    assert [line.message for line in lines] == ["still here"]
+    assert errors[0].error_class == "malformed data"
+
+
+def test_merge_services_first_source_wins_and_lists_union() -> None:
+    a = Service(name="svc", owner="team-a", tags=("x",), sources=("a",))
+    b = Service(name="svc", owner="team-b", language="go", tags=("x", "y"), sources=("b",),
+                annotations={"k": "v"})
+    c = Service(name="other", sources=("b",))
+    merged = merge_services([[a], [b, c]])
+    assert [s.name for s in merged] == ["other", "svc"]
+    svc = merged[1]
+    assert svc.owner == "team-a"
+    assert svc.language == "go"
+    assert svc.tags == ("x", "y")
+    assert svc.sources == ("a", "b")
+    assert svc.annotations == {"k": "v"}
