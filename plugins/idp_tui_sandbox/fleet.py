@@ -1,0 +1,263 @@
+"""What runs where: initial rollout state, continuous delivery to dev, bad releases and timelines."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+
+from idp_tui import Deployment, Health
+
+from .pipelines import Pipelines
+from .rand import rng, unit, weighted
+from .store import DeploymentRow, EnvironmentRow, Store
+from .world import CURATED, ServiceSpec, World
+
+STATIC_ENVIRONMENTS = (
+    EnvironmentRow("dev", 0, "static", False, None),
+    EnvironmentRow("staging", 1, "static", False, None),
+    EnvironmentRow("production", 2, "static", True, None),
+)
+#: The environment every succeeded release run deploys to.
+CD_ENVIRONMENT = "dev"
+#: Share of releases that are bad (they raise errors and latency wherever they run).
+BAD_RATE = 0.04
+#: The seeded production incident started this long before the first start.
+INCIDENT_AGE = 40 * 60.0
+_LOOKBACK = 30 * 86400.0
+CURATED_NAMES = frozenset(entry[0] for entry in CURATED)
+
+_DEGRADED = (
+    ("Readiness probe failing on 1 pod", 1),
+    ("OOMKilled 3 times in the last hour", 1),
+    ("1 pod pending: insufficient memory in node pool", 1),
+    ("HPA at max replicas; CPU above target", 0),
+    ("p99 latency above SLO (780ms > 500ms)", 0),
+)
+_DOWN = (
+    'CrashLoopBackOff: secret "{name}-db-credentials" not found',
+    "ImagePullBackOff: manifest for {version} not found",
+    "Progress deadline exceeded: 0/{desired} pods available",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class Segment:
+    """A stretch of time during which one version ran in one environment."""
+
+    start: float
+    version: str | None  # None: before the sandbox's records begin
+    health: Health
+    message: str
+    severity: float  # 0 for a good release
+
+
+def _replicas(seed: int, spec: ServiceSpec, environment: str) -> int:
+    if environment == "production":
+        return {1: 5, 2: 4, 3: 3}[spec.tier] + (1 if unit(f"{seed}:replicas:{spec.name}") < 0.3 else 0)
+    return 2 if environment == "staging" else 1
+
+
+class Fleet:
+    """Deployments of a world, backed by a store."""
+
+    def __init__(self, world: World, pipelines: Pipelines, store: Store) -> None:
+        self.world = world
+        self.seed = world.seed
+        self.pipelines = pipelines
+        self.store = store
+        self._bad = store.bad_versions()
+        self._effective: dict[tuple, Deployment] = {}
+
+    # Bad releases -------------------------------------------------------------------------------
+    def _hash_bad(self, service: str, version: str) -> bool:
+        return unit(f"{self.seed}:bad:{service}:{version}") < BAD_RATE
+
+    def severity(self, service: str, version: str | None) -> float:
+        """0 for a good release, else how hard it hurts (0.3–1)."""
+        if version is None:
+            return 0.0
+        marked = self._bad.get((service, version))
+        if marked is not None:
+            return marked
+        if self._hash_bad(service, version):
+            return 0.3 + 0.7 * unit(f"{self.seed}:severity:{service}:{version}")
+        return 0.0
+
+    def mark_bad(self, service: str, version: str, severity: float = 0.8) -> None:
+        self.store.mark_bad(service, version, severity)
+        self._bad[(service, version)] = severity
+        self._effective.clear()
+
+    # Initial state ------------------------------------------------------------------------------
+    def incident_service(self) -> ServiceSpec:
+        """The service whose production runs a bad release when the sandbox is first seeded.
+
+        A customer-facing tier-1 API when there is one.
+        """
+        def rank(spec: ServiceSpec) -> tuple:
+            core = spec.tier == 1 and spec.kind == "api" and spec.lifecycle == "production"
+            return (not core, spec.layer < 3, spec.name not in CURATED_NAMES,
+                    unit(f"{self.seed}:incident:{spec.name}"))
+        return min(self.world.specs, key=rank)
+
+    def initial_rows(self, now: float) -> tuple[list[DeploymentRow], list[tuple[str, str, float]]]:
+        """Deployments as they stand at ``now`` on first start, plus the releases marked bad."""
+        rows: list[DeploymentRow] = []
+        bad: list[tuple[str, str, float]] = []
+        incident = self.incident_service()
+        chronic = self._chronic(incident)
+        for spec in self.world.specs:
+            releases = _Releases(self.pipelines.releases(spec, now, now - _LOOKBACK),
+                                 (f"{spec.major}.{spec.minor0}.0", now - _LOOKBACK),
+                                 lambda version, name=spec.name: self._hash_bad(name, version))
+            good = releases.good
+            r = rng(f"{self.seed}:deploy:{spec.name}")
+            staging = good(weighted(r, {0: 25, 1: 35, 2: 25, 3: 15}))
+            mode = r.random()
+            if mode < 0.6:
+                production = staging
+            elif mode < 0.85:
+                production = good(staging + r.randint(1, 2))
+            elif mode < 0.95:
+                production = good(staging + r.randint(4, 8))
+            else:  # a hotfix went straight to production: staging is behind
+                staging = good(max(staging, 1))
+                production = max(staging - 1, 0)
+                if releases.bad(production):
+                    production = staging
+            plan = {"dev": (0, releases[0][1]),
+                    "staging": (staging, releases[staging][1] + (now - releases[staging][1]) * r.uniform(0.05, 0.5)),
+                    "production": (production,
+                                   releases[production][1] + (now - releases[production][1]) * r.uniform(0.1, 0.7))}
+            if spec is incident:
+                k = next((i for i in range(1, releases.clamp(20) + 1) if releases[i][1] <= now - INCIDENT_AGE),
+                         releases.clamp(20))
+                newer = next((i for i in range(k - 1, -1, -1) if not releases.bad(i)), k)
+                plan["production"] = (k, now - INCIDENT_AGE)
+                plan["staging"] = (newer, releases[newer][1] + (now - releases[newer][1]) * 0.5)
+                bad.append((spec.name, releases[k][0], 0.8))
+            for environment, (index, updated_at) in plan.items():
+                version = releases[index][0]
+                desired = _replicas(self.seed, spec, environment)
+                health, message, ready = "healthy", "", desired
+                trouble = chronic.get((spec.name, environment))
+                if trouble is not None:
+                    health, message, missing = trouble
+                    message = message.format(name=spec.name, version=version, desired=desired)
+                    ready = 0 if health == "down" else max(desired - missing, 0)
+                rows.append(DeploymentRow(spec.name, environment, version, ready, desired, health, message,
+                                          updated_at))
+        return rows, bad
+
+    def _chronic(self, incident: ServiceSpec) -> dict[tuple[str, str], tuple[str, str, int]]:
+        """A few deployments in trouble for reasons other than a bad release."""
+        r = rng(f"{self.seed}:health")
+        candidates = [spec for spec in self.world.specs if spec is not incident]
+        degraded = max(1, round(len(candidates) * 0.05))
+        down = max(1, round(len(candidates) * 0.015))
+        chosen = r.sample(candidates, min(len(candidates), degraded + down))
+        trouble: dict[tuple[str, str], tuple[str, str, int]] = {}
+        for i, spec in enumerate(chosen):
+            if i < degraded:
+                message, missing = r.choice(_DEGRADED)
+                trouble[(spec.name, weighted(r, {"staging": 5, "production": 4}))] = ("degraded", message, missing)
+            else:
+                trouble[(spec.name, weighted(r, {"dev": 1, "staging": 2}))] = ("down", r.choice(_DOWN), 0)
+        return trouble
+
+    # Current state ------------------------------------------------------------------------------
+    def effective(self, row: DeploymentRow, now: float) -> Deployment:
+        """A stored deployment as seen at ``now``: dev follows succeeded release runs, bad releases hurt."""
+        release = None
+        spec = self.world.get(row.service)
+        if row.environment == CD_ENVIRONMENT and spec is not None:
+            release = self.pipelines.last_release(spec, now)
+            if release is not None and release[1] <= row.updated_at:
+                release = None
+        key = (row, release)
+        cached = self._effective.get(key)
+        if cached is not None:
+            return cached
+        version, updated_at = row.version, row.updated_at
+        health, message, ready = Health(row.health), row.message, row.replicas_ready
+        if release is not None:
+            version, updated_at = release
+            health, message, ready = Health.HEALTHY, "", row.replicas_desired
+        severity = self.severity(row.service, version)
+        if severity and health is Health.HEALTHY:
+            health = Health.DEGRADED
+            message = f"5xx rate elevated since rollout of {version}"
+        deployment = Deployment(
+            service=row.service, environment=row.environment, version=version, replicas_ready=ready,
+            replicas_desired=row.replicas_desired, health=health,
+            updated_at=datetime.fromtimestamp(updated_at, UTC), message=message,
+        )
+        if len(self._effective) > 200_000:
+            self._effective.clear()
+        self._effective[key] = deployment
+        return deployment
+
+    def timeline(self, spec: ServiceSpec, environment: str, start: float, end: float) -> list[Segment]:
+        """Segments covering [start, end], oldest first; the first may begin before ``start``."""
+        events = [(h.deployed_at, 0, h.version, Health(h.health), h.message)
+                  for h in self.store.history(spec.name, environment, start, end)]
+        if environment == CD_ENVIRONMENT:
+            for version, finished in self.pipelines.releases(spec, end, start - _LOOKBACK):
+                events.append((finished, 1, version, Health.HEALTHY, ""))
+                if finished <= start:
+                    break
+        events.sort(key=lambda e: (e[0], e[1]))
+        times = [e[0] for e in events]
+        first = bisect.bisect_right(times, start) - 1
+        segments = []
+        if first < 0:
+            segments.append(Segment(float("-inf"), None, Health.HEALTHY, "", 0.0))
+            first = 0
+        for at, _, version, health, message in events[first:]:
+            segments.append(Segment(at, version, health, message, self.severity(spec.name, version)))
+        return segments
+
+
+class _Releases:
+    """Succeeded releases, newest first, pulled from an iterator only as far as they are looked at."""
+
+    def __init__(self, source: Iterator[tuple[str, float]], fallback: tuple[str, float],
+                 is_bad: Callable[[str], bool]) -> None:
+        self._source = source
+        self._items: list[tuple[str, float]] = []
+        self._fallback = fallback
+        self._is_bad = is_bad
+
+    def clamp(self, index: int) -> int:
+        """``index``, or the index of the oldest release when there are fewer."""
+        while len(self._items) <= index:
+            item = next(self._source, None)
+            if item is None:
+                break
+            self._items.append(item)
+        if not self._items:
+            self._items.append(self._fallback)
+        return min(index, len(self._items) - 1)
+
+    def __getitem__(self, index: int) -> tuple[str, float]:
+        return self._items[self.clamp(index)]
+
+    def bad(self, index: int) -> bool:
+        return self._is_bad(self[index][0])
+
+    def good(self, index: int) -> int:
+        """``index``, or the nearest older release that is not bad."""
+        index = self.clamp(index)
+        for i in range(index, index + 6):
+            if self.clamp(i) != i:
+                break
+            if not self.bad(i):
+                return i
+        return index
+
+
+def segment_at(segments: list[Segment], starts: list[float], t: float) -> Segment:
+    """The segment active at ``t`` (``starts`` is the list of segment starts)."""
+    return segments[max(bisect.bisect_right(starts, t) - 1, 0)]

@@ -1,0 +1,245 @@
+"""The ``sandbox`` source: a simulated organisation that needs no configuration."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from pydantic import Field
+
+from idp_tui import (
+    Capability,
+    Deployment,
+    Environment,
+    EnvironmentKind,
+    Health,
+    LogLine,
+    LogQuery,
+    MetricSeries,
+    MetricsQuery,
+    PipelineQuery,
+    PipelineRun,
+    Service,
+    Source,
+    SourceConfig,
+    SourceContext,
+    SourceError,
+    SourceNotFound,
+)
+
+from .fleet import STATIC_ENVIRONMENTS, Fleet, Segment
+from .logs import LogGenerator
+from .metrics import series
+from .pipelines import Pipelines
+from .store import SCHEMA_VERSION, DeploymentRow, EnvironmentRow, Store
+from .world import ServiceSpec, World
+
+#: A follow tick never catches up more than this much clock time (e.g. after the clock jumps).
+MAX_CATCH_UP = 600.0
+FLOOD_BATCH = 1000
+_FLOOD_SPACING = timedelta(microseconds=50)  # synthetic time between two flood lines
+
+
+class SandboxConfig(SourceConfig):
+    """Settings of the sandbox source."""
+
+    seed: int = 7
+    services: int = Field(default=40, ge=1, le=20000)
+    #: SQLite file holding deployments; defaults to ``sandbox.sqlite3`` in the source's data folder.
+    database: str | None = None
+    #: Real seconds between two follow ticks of a log stream.
+    log_interval: float = Field(default=0.25, gt=0)
+    #: Stream logs as fast as possible (for load tests of the log pane).
+    flood: bool = False
+
+
+class SandboxSource(Source):
+    """A simulated but alive organisation: catalog, environments, pipelines, logs and metrics."""
+
+    Config = SandboxConfig
+    capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS, Capability.PIPELINES,
+                              Capability.LOGS, Capability.METRICS})
+    description = "Simulated organisation with live pipelines, logs and metrics; needs no setup"
+
+    config: SandboxConfig
+
+    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self._world: World | None = None
+        self._pipelines: Pipelines | None = None
+        self._store: Store | None = None
+        self._fleet: Fleet | None = None
+
+    # Life cycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        config = self.config
+        world = World(config.seed, config.services)
+        pipelines = Pipelines(world)
+        path = config.database or str(self.context.data_dir / "sandbox.sqlite3")
+        store = Store(path)
+        expected = {"schema": str(SCHEMA_VERSION), "seed": str(config.seed), "services": str(config.services)}
+        meta = store.meta()
+        fleet = Fleet(world, pipelines, store)
+        if any(meta.get(key) != value for key, value in expected.items()):
+            now = self._now()
+            rows, bad = fleet.initial_rows(now)
+            store.reset({**expected, "seeded_at": repr(now)}, STATIC_ENVIRONMENTS, rows, bad)
+            fleet = Fleet(world, pipelines, store)  # picks up the releases just marked bad
+        self._world, self._pipelines, self._store, self._fleet = world, pipelines, store, fleet
+
+    async def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _now(self) -> float:
+        return self.context.clock.now().timestamp()
+
+    def _state(self) -> tuple[World, Pipelines, Store, Fleet]:
+        if self._store is None or self._world is None or self._pipelines is None or self._fleet is None:
+            raise SourceError("the sandbox source is not started")
+        return self._world, self._pipelines, self._store, self._fleet
+
+    def _spec(self, service: str) -> ServiceSpec:
+        spec = self._state()[0].get(service)
+        if spec is None:
+            raise SourceNotFound(f"no service named {service!r} in the sandbox")
+        return spec
+
+    def _check_environment(self, environment: str) -> None:
+        if environment not in {row.name for row in self._environment_rows(self._now())}:
+            raise SourceNotFound(f"no environment named {environment!r} in the sandbox")
+
+    def _row(self, service: str, environment: str) -> DeploymentRow:
+        self._spec(service)
+        self._check_environment(environment)
+        row = self._state()[2].deployment(service, environment)
+        if row is None:
+            raise SourceNotFound(f"{service} is not deployed to {environment}")
+        return row
+
+    # Catalog and environments -------------------------------------------------------------------
+    async def services(self) -> list[Service]:
+        return list(self._state()[0].services)
+
+    def _environment_rows(self, now: float) -> list[EnvironmentRow]:
+        """Environments that exist at ``now`` (expired previews are gone)."""
+        return [row for row in self._state()[2].environments() if row.expires_at is None or row.expires_at > now]
+
+    async def environments(self) -> list[Environment]:
+        return [Environment(
+            name=row.name, order=row.order, kind=EnvironmentKind(row.kind), protected=row.protected,
+            expires_at=datetime.fromtimestamp(row.expires_at, UTC) if row.expires_at is not None else None,
+        ) for row in self._environment_rows(self._now())]
+
+    async def deployments(self) -> list[Deployment]:
+        _, _, store, fleet = self._state()
+        now = self._now()
+        active = {row.name for row in self._environment_rows(now)}
+        return [fleet.effective(row, now) for row in store.deployments() if row.environment in active]
+
+    # Pipelines ----------------------------------------------------------------------------------
+    async def pipeline_runs(self, query: PipelineQuery) -> list[PipelineRun]:
+        return self._state()[1].list(self._now(), query.service, query.limit)
+
+    async def pipeline_run(self, run_id: str) -> PipelineRun:
+        return self._state()[1].get(run_id, self._now())
+
+    # Logs ---------------------------------------------------------------------------------------
+    async def logs(self, query: LogQuery) -> AsyncIterator[list[LogLine]]:
+        spec = self._spec(query.service)
+        row = self._row(query.service, query.environment)
+        seed = self.config.seed
+        generator = LogGenerator(seed, spec, query.environment, row.replicas_desired)
+        now = self._now()
+        if self.config.flood:
+            async for batch in self._flood(generator, spec, query, now):
+                yield batch
+            return
+        since = now - query.since.total_seconds() if query.since is not None else None
+        lines = generator.tail(self._timeline(spec, query.environment, now), now, query.tail, since)
+        if lines:
+            yield lines
+        last = now
+        while query.follow:
+            await asyncio.sleep(self.config.log_interval)
+            now = self._now()
+            if now <= last:
+                continue
+            start = max(last, now - MAX_CATCH_UP)
+            lines = generator.between(self._timeline(spec, query.environment, now, start), start, now)
+            last = now
+            if lines:
+                yield lines
+
+    def _timeline(self, spec: ServiceSpec, environment: str, end: float, start: float | None = None) -> list[Segment]:
+        start = end - 86400.0 if start is None else start
+        return self._state()[3].timeline(spec, environment, start, end)
+
+    async def _flood(self, generator: LogGenerator, spec: ServiceSpec, query: LogQuery,
+                     now: float) -> AsyncIterator[list[LogLine]]:
+        """Batches of lines as fast as the consumer takes them, with synthetic timestamps."""
+        segment = self._timeline(spec, query.environment, now, now)[-1]
+        pool = generator.flood_pool(segment)
+        size = len(pool)
+        service, environment = spec.name, query.environment
+        ts = datetime.fromtimestamp(now, UTC)
+        remaining = query.tail if not query.follow else None
+        i = 0
+        while remaining is None or remaining > 0:
+            count = FLOOD_BATCH if remaining is None else min(FLOOD_BATCH, remaining)
+            batch = []
+            for k in range(i, i + count):
+                instance, level, message = pool[k % size]
+                batch.append(LogLine(ts=ts, service=service, environment=environment, instance=instance,
+                                     level=level, message=message))
+                ts += _FLOOD_SPACING
+            i += count
+            if remaining is not None:
+                remaining -= count
+            yield batch
+            await asyncio.sleep(0)
+
+    # Metrics ------------------------------------------------------------------------------------
+    async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
+        spec = self._spec(query.service)
+        row = self._row(query.service, query.environment)
+        now = self._now()
+        start = now - query.window.delta.total_seconds()
+        segments = self._timeline(spec, query.environment, now, start)
+        return series(self.config.seed, spec, query.environment, row.replicas_desired, segments, query, now)
+
+    # State changes (not part of the plugin API; used by tests and the actions layer) -----------
+    def _set_deployment(self, service: str, environment: str, version: str, *,
+                        replicas: int | None = None, health: Health = Health.HEALTHY, message: str = "",
+                        updated_at: datetime | None = None) -> Deployment:
+        """Record that ``version`` of ``service`` now runs in ``environment``."""
+        spec = self._spec(service)
+        _, _, store, fleet = self._state()
+        self._check_environment(environment)
+        previous = store.deployment(spec.name, environment)
+        desired = replicas if replicas is not None else previous.replicas_desired if previous else 1
+        when = updated_at.timestamp() if updated_at is not None else self._now()
+        ready = 0 if health is Health.DOWN else desired
+        row = DeploymentRow(spec.name, environment, version, ready, desired, health.value, message, when)
+        store.put_deployment(row)
+        return fleet.effective(row, max(when, self._now()))
+
+    def _add_environment(self, name: str, *, order: int = 3, kind: EnvironmentKind = EnvironmentKind.PREVIEW,
+                         protected: bool = False, expires_at: datetime | None = None) -> Environment:
+        """Create (or replace) an environment, e.g. a preview environment."""
+        expires = expires_at.timestamp() if expires_at is not None else None
+        self._state()[2].put_environment(EnvironmentRow(name, order, kind.value, protected, expires))
+        return Environment(name=name, order=order, kind=kind, protected=protected, expires_at=expires_at)
+
+    def _mark_bad(self, service: str, version: str, severity: float = 0.8) -> None:
+        """Declare a release of ``service`` bad: wherever it runs, errors and latency go up."""
+        self._spec(service)
+        self._state()[3].mark_bad(service, version, severity)
+
+    def _incident_service(self) -> str:
+        """The service whose production was seeded on a bad release."""
+        return self._state()[3].incident_service().name
+
+
