@@ -218,6 +218,12 @@ class IdpApp(App[int]):
         for pane in self.query(Pane):
             pane.shared_data_changed()
 
+    def is_settled(self) -> bool:
+        """Shared data and the visible pane's data have arrived."""
+        return (self.catalog_snapshot is not None and self.platform_snapshot is not None
+                and self.service is not None and self.environment is not None
+                and self.current_pane.is_settled())
+
     def environment_names(self) -> list[str]:
         return self.platform.environment_names() if self.platform else []
 

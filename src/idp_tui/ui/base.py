@@ -112,3 +112,7 @@ class Pane(Vertical):
 
     def focus_main(self) -> None:
         """Give focus to the pane's main widget. Override."""
+
+    def is_settled(self) -> bool:
+        """True once the pane has drawn the data it asked for (tests and screenshots wait on it)."""
+        return True

@@ -103,6 +103,9 @@ class LogsPane(Pane):
     def focus_main(self) -> None:
         self.view.focus()
 
+    def is_settled(self) -> bool:
+        return self.stream is not None and (self.view.total > 0 or self.ended)
+
     # Streaming -------------------------------------------------------------------------------
 
     def pane_shown(self) -> None:

@@ -39,6 +39,7 @@ class MetricsPane(Pane):
         super().__init__(*args, **kwargs)
         self.window = Window.H1
         self.topic: Topic | None = None
+        self.last: Snapshot[Any] | None = None
         self.active = False
 
     def compose(self) -> ComposeResult:
@@ -52,6 +53,9 @@ class MetricsPane(Pane):
 
     def focus_main(self) -> None:
         self.query_one(MetricsGrid).focus()
+
+    def is_settled(self) -> bool:
+        return self.last is not None and self.last.topic == self.topic
 
     def pane_shown(self) -> None:
         self.active = True
@@ -87,6 +91,7 @@ class MetricsPane(Pane):
     def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
         if snapshot.topic != self.topic:
             return
+        self.last = snapshot
         self.query_one(ErrorBanner).show_errors(snapshot.errors, what="metrics")
         if snapshot.data is not None:
             self.query_one(MetricsGrid).set_series(snapshot.data, self.window.value)

@@ -63,6 +63,9 @@ class PipelinesPane(Pane):
     def focus_main(self) -> None:
         self.query_one(KeyedTable).focus()
 
+    def is_settled(self) -> bool:
+        return bool(self.runs) and self.detail is not None and bool(self.detail.jobs)
+
     def pane_shown(self) -> None:
         self.subscribe(Topic.pipelines())
         if self.selected is not None:

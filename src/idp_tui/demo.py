@@ -1,0 +1,60 @@
+"""A reproducible dashboard: the seeded sandbox at a fixed time.
+
+Used by the snapshot tests, ``screenshots/make.py`` and the benchmarks, so all three show the same
+organisation at the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .api.clock import ManualClock
+from .config import AppConfig, SourceSpec
+from .registry import load
+
+if TYPE_CHECKING:
+    from .ui.app import IdpApp
+
+#: The moment every demo, screenshot and snapshot shows.
+DEMO_TIME = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+DEMO_SIZE = (160, 50)
+PANE_KEYS = {"catalog": "1", "envs": "2", "pipelines": "3", "logs": "4", "metrics": "5"}
+
+
+def demo_config(data_dir: Path, **settings: Any) -> AppConfig:
+    """The sandbox with seed 7 and its database in ``data_dir`` (``settings`` override)."""
+    cls = load("sandbox")
+    values = {"seed": 7, "database": str(data_dir / "sandbox.sqlite3"), **settings}
+    spec = SourceSpec(name="sandbox", type="sandbox", cls=cls, config=cls.Config(**values),
+                      timeout=30.0)
+    return AppConfig(path=None, sources=[spec])
+
+
+def demo_app(data_dir: Path, *, clock: ManualClock | None = None, **settings: Any) -> IdpApp:
+    from .ui.app import IdpApp
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return IdpApp(demo_config(data_dir, **settings), data_dir=data_dir,
+                  clock=clock or ManualClock(DEMO_TIME))
+
+
+async def wait_settled(app: IdpApp, timeout: float = 20.0) -> None:
+    """Wait until the shared data and the visible pane's own data have arrived."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            if app.is_settled():
+                break
+        except Exception:  # noqa: BLE001 - not mounted yet
+            pass
+        await asyncio.sleep(0.05)
+    else:
+        raise TimeoutError("the dashboard did not settle in time")
+    # Let the last messages be handled and the screen be painted.
+    for _ in range(3):
+        await asyncio.sleep(0.05)
+        await app.animator.wait_until_complete()
