@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from rich.style import Style
@@ -60,6 +61,24 @@ def content(value: object, style: str = "", *, max_len: int | None = CELL_MAX,
     """Untrusted text as a ``Content`` (never markup)."""
     plain = sanitize(value, max_len=max_len, multiline=multiline)
     return Content.styled(plain, style) if style else Content(plain)
+
+
+def palette_entry(title: str, offsets: Iterable[int], help_text: object = "",
+                  match_style: str = "bold underline") -> Content:
+    """A command-palette line: ``title`` with matched ``offsets`` styled, then dim help text.
+
+    Textual's palette parses a plain ``str`` prompt or help as markup, so entries that carry a
+    source's text are built here as ``Content`` (the prompt) with the help on its second line.
+    """
+    plain = sanitize(title)
+    out = Content(plain)
+    for offset in offsets:
+        if 0 <= offset < len(plain) and not plain[offset].isspace():
+            out = out.stylize(match_style, offset, offset + 1)
+    help_plain = sanitize(help_text, max_len=120) if help_text else ""
+    if help_plain:
+        out = Content("\n").join([out, Content.styled(help_plain, "dim")])
+    return out
 
 
 def joined(parts: list[tuple[object, str]], sep: str = "") -> Text:
@@ -180,6 +199,13 @@ def log_message_plain(message: str, *, as_fields: bool = True) -> str:
 def _field_value(value: object) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False) if (" " in value or not value) else value
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if value == value and value not in (float("inf"), float("-inf")) \
+            else json.dumps(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -101,10 +101,14 @@ class IdpCommands(Provider):
             candidates.append((f"Service: {render.sanitize(service.name)}",
                                lambda s=service.name: app.select_service(s),
                                render.sanitize(service.description or service.owner, max_len=80)))
+        query = matcher.query
         for title, callback, help_text in candidates:
-            score = matcher.match(title)
+            # Scored and highlighted here, not with matcher.highlight(): that parses the title as
+            # markup, and service names come from sources.
+            score, offsets = matcher.fuzzy_search.match(query, title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+                yield Hit(score, render.palette_entry(title, offsets, help_text), callback,
+                          text=title)
 
 
 class IdpApp(App[int]):
