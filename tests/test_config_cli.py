@@ -111,6 +111,15 @@ def test_cli_help_mentions_config_and_sandbox() -> None:
     assert "sandbox" in result.stdout
 
 
+def test_cli_list_sources_shows_the_bundled_sandbox() -> None:
+    result = run_cli("--list-sources")
+    assert result.returncode == 0, result.stderr
+    head, description = result.stdout.splitlines()[:2]
+    assert head.startswith("sandbox  [catalog, environments, logs, metrics, pipelines]")
+    assert "idp_tui_sandbox:SandboxSource" in head
+    assert "Simulated organisation" in description
+
+
 @pytest.mark.parametrize("via_env", [False, True])
 def test_cli_config_error_exits_2_without_traceback(tmp_path: Path, via_env: bool) -> None:
     path = write(tmp_path, "[ui]\nlog_buffer = \"lots\"\n")

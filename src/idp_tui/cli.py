@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                     "service catalog, environments, pipelines, live logs and metrics. With no "
                     "config file it runs on a built-in sandbox platform.",
         epilog="Config: $IDP_TUI_CONFIG or the user config dir (idp-tui/config.toml). "
-               "State: $IDP_TUI_DATA_DIR or the user data dir. Keys: press ? in the app.",
+               "State: $IDP_TUI_DATA_DIR or the user data dir. Keys: press ? in the app. "
+               "Installed source types: idp-tui --list-sources.",
     )
     parser.add_argument("--version", action="version", version=f"idp-tui {__version__}")
     parser.add_argument("--config", metavar="PATH", type=Path,
@@ -34,7 +35,26 @@ def _parser() -> argparse.ArgumentParser:
                         default=None)
     parser.add_argument("--data-dir", metavar="PATH", type=Path, default=None,
                         help="where state is kept (default: $IDP_TUI_DATA_DIR or the user data dir)")
+    parser.add_argument("--list-sources", action="store_true",
+                        help="list the installed source types and exit")
     return parser
+
+
+def list_sources() -> int:
+    """Print every installed source type with its capabilities and description."""
+    from .registry import PluginLoadError, available, load
+
+    for name, entry in sorted(available().items()):
+        try:
+            cls = load(name)
+        except PluginLoadError as exc:
+            print(f"{name}  (broken: {exc})")
+            continue
+        caps = ", ".join(sorted(c.value for c in cls.capabilities)) or "nothing"
+        print(f"{name}  [{caps}]  {entry.value}")
+        if cls.description:
+            print(f"    {cls.description}")
+    return 0
 
 
 def clock_from_env() -> Clock:
@@ -66,6 +86,8 @@ def _setup_logging(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.list_sources:
+        return list_sources()
     try:
         if args.data_dir is not None:
             os.environ["IDP_TUI_DATA_DIR"] = str(args.data_dir)

@@ -54,8 +54,8 @@ class Capability(StrEnum):
 class SourceConfig(BaseModel):
     """Base of a source's settings. Unknown keys are an error, so typos are caught at start-up.
 
-    Subclass it, add fields, and set it as ``Source.Config``. The ``type`` and ``name`` keys of the
-    config table are taken by the hub and never reach this model.
+    Subclass it, add fields, and set it as ``Source.Config``. The ``type`` and ``timeout`` keys of
+    the ``[sources.NAME]`` table are taken by the hub and never reach this model.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -77,7 +77,7 @@ class Source:
     Config: ClassVar[type[SourceConfig]] = SourceConfig
     #: What this source offers. The hub asks only for these.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
-    #: One line shown in ``idp-tui --help`` and the health view.
+    #: One line shown by ``idp-tui --list-sources`` and in the health view.
     description: ClassVar[str] = ""
 
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
@@ -118,7 +118,9 @@ class Source:
         """Past lines (``query.tail``), then new ones as they come while ``query.follow``.
 
         An async generator; yield single lines or lists of lines. The hub batches them for the pane
-        (about every 50 ms) and stops iterating when the user leaves the pane.
+        (about every 50 ms) and closes the generator when the pane asks for another service or
+        environment, or the dashboard quits. Stay inside ``async`` code: the hub cancels at the
+        next ``await``.
         """
         raise NotSupported(f"{self.name} has no logs")
 
