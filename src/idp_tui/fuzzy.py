@@ -1,4 +1,8 @@
-"""Fuzzy matching for the `/` filters: the query's characters in order, best matches first."""
+"""Fuzzy matching for the `/` filters: the query's characters in order, best matches first.
+
+A key is one string or several fields. A scattered match stays inside one field, so "order" finds
+``order-service`` but not a service whose owner holds an ``o``, lifecycle an ``r`` and tag a ``d``.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,29 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+#: Between the fields of a key; a scattered match never crosses it.
+FIELD_SEP = "\x1f"
+
+Key = str | Sequence[str]
+
+
 def _pattern(query: str) -> re.Pattern[str]:
-    # Each character, then lazily anything: "pyapi" matches "payments-api".
-    return re.compile(".*?".join(re.escape(c) for c in query))
+    # Each character, then lazily anything but a field boundary: "pyapi" matches "payments-api".
+    return re.compile(f"[^{FIELD_SEP}]*?".join(re.escape(c) for c in query))
 
 
-def fuzzy_filter(query: str, items: Sequence[T], key: Callable[[T], str],
+def _haystack(value: Key) -> str:
+    if isinstance(value, str):
+        return value.lower()
+    return FIELD_SEP.join(field.replace(FIELD_SEP, " ") for field in value).lower()
+
+
+def fuzzy_filter(query: str, items: Sequence[T], key: Callable[[T], Key],
                  name: Callable[[T], str] | None = None) -> list[T]:
     """Items whose ``key`` holds the query's characters in order, ranked.
+
+    ``key`` returns one string or a sequence of fields; a scattered match must fall inside one
+    field. ``name`` (default: the whole key) is what an exact substring match is first sought in.
 
     Ranking (best first): the query as one substring of ``name``, then as a substring of ``key``,
     then the tightest scattered match, earliest position, shortest name. An empty query keeps every
@@ -26,15 +45,14 @@ def fuzzy_filter(query: str, items: Sequence[T], key: Callable[[T], str],
     query = "".join(query.lower().split())
     if not query:
         return list(items)
-    name = name or key
     pattern = _pattern(query)
     scored: list[tuple[tuple[int, int, int, int], int, T]] = []
     for index, item in enumerate(items):
-        haystack = key(item).lower()
+        haystack = _haystack(key(item))
         match = pattern.search(haystack)
         if match is None:
             continue
-        title = name(item).lower()
+        title = name(item).lower() if name is not None else haystack
         position = title.find(query)
         if position >= 0:
             rank = (0, position, 0, len(title))

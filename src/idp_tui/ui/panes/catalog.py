@@ -23,10 +23,10 @@ COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle",
 _HEALTH_ORDER = {Health.DOWN: 0, Health.DEGRADED: 1, Health.UNKNOWN: 2, Health.HEALTHY: 3}
 
 
-def filter_key(service: Service) -> str:
+def filter_key(service: Service) -> tuple[str, ...]:
     """What the `/` filter searches: name, owner, language, lifecycle, system and tags."""
-    return " ".join((service.name, service.owner, service.language, service.lifecycle,
-                     service.system, *service.tags))
+    return (service.name, service.owner, service.language, service.lifecycle, service.system,
+            *service.tags)
 
 
 class FilterInput(Input):
@@ -197,8 +197,8 @@ class CatalogPane(Pane):
             out.append("\nVersions\n", "bold")
             for env in platform.environments:
                 dep = platform.deployments.get((s.name, env.name))
-                out.append(f"  {env.name:<12}"[:15], "bold" if env.name == self.idp.environment
-                           else "dim")
+                label = f"  {render.sanitize(env.name):<12}"[:15]  # env names are source text
+                out.append(label, "bold" if env.name == self.idp.environment else "dim")
                 if dep is None:
                     out.append("not deployed\n", "dim")
                     continue

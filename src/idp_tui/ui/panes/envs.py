@@ -95,7 +95,7 @@ class EnvironmentsPane(Pane):
         if self.query_text:
             records = {s.name: s for s in self.idp.services}
             names = fuzzy_filter(self.query_text, names,
-                                 lambda n: filter_key(records[n]) if n in records else n)
+                                 lambda n: filter_key(records[n]) if n in records else (n,))
         rows = []
         for name in names:
             cells = [render.text(name, "bold")]

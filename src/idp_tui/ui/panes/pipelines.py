@@ -21,7 +21,7 @@ from .catalog import FilterInput
 
 COLUMNS = [("service", "Service"), ("pipeline", "Pipeline"), ("branch", "Branch"),
            ("commit", "Commit"), ("status", "Status"), ("duration", "Duration"),
-           ("started", "Started"), ("trigger", "Trigger")]
+           ("started", "Age"), ("trigger", "Trigger")]
 
 
 def run_key(run: PipelineRun) -> str:
@@ -95,8 +95,8 @@ class PipelinesPane(Pane):
             runs = [r for r in runs if r.service == self.idp.service]
         if self.query_text:
             runs = fuzzy_filter(self.query_text, runs,
-                                lambda r: f"{r.service} {r.branch} {r.commit} {r.trigger} "
-                                          f"{r.status.value} {r.message}",
+                                lambda r: (r.service, r.branch, r.commit, r.trigger,
+                                           r.status.value, r.message),
                                 lambda r: r.service)
         return runs
 
@@ -133,11 +133,11 @@ class PipelinesPane(Pane):
         return (
             render.text(r.service, "bold"),
             render.text(r.pipeline),
-            render.text(r.branch, max_len=40),
-            render.text(r.commit[:10], "dim"),
+            render.text(r.branch, max_len=24),
+            render.text(r.commit[:7], "dim"),
             render.run_status(r.status),
             Text(render.duration(r.duration(now) if r.status is not RunStatus.QUEUED else None)),
-            Text(render.ago(r.started_at, now), "dim"),
+            Text(render.ago(r.started_at, now).removesuffix(" ago"), "dim"),
             render.text(r.trigger),
         )
 
