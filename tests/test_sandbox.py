@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
@@ -152,13 +151,11 @@ async def test_names_beyond_the_curated_list_are_generated_and_unique(make):
     assert len(generated) == 120 - 45
 
 
-async def test_ten_thousand_services_start_quickly(make):
-    begin = time.perf_counter()
+async def test_ten_thousand_services_are_distinct_and_deployed(make):
+    # How fast this is measured by benchmarks/fuzzy_filter.py, not here.
     source = await make(services=10_000)
     services = await source.services()
-    elapsed = time.perf_counter() - begin
     assert len({s.name for s in services}) == 10_000
-    assert elapsed < 3.0, f"generating 10,000 services took {elapsed:.2f}s"
     assert len(await source.deployments()) == 30_000
     assert len(await source.pipeline_runs(PipelineQuery(limit=50))) == 50
 
@@ -475,7 +472,6 @@ async def test_log_follow_moves_with_the_clock(make):
 
 async def test_log_flood(make):
     source = await make(flood=True)
-    begin = time.perf_counter()
     count, batches, last = 0, 0, None
     async for batch in source.logs(LogQuery(service="payments-api", environment="production")):
         assert len(batch) == 1000
@@ -485,7 +481,6 @@ async def test_log_flood(make):
         batches += 1
         if count >= 20_000:
             break
-    assert time.perf_counter() - begin < 2.0
     assert batches == 20
 
 
