@@ -15,12 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .api.source import Source, SourceConfig
+from .policy import PolicyConfig
 from .registry import PluginLoadError, load
 
 #: The source used when the config names none.
 DEFAULT_SOURCES: dict[str, dict[str, Any]] = {"sandbox": {"type": "sandbox"}}
 #: Keys of a ``[sources.NAME]`` table that the hub takes; the rest go to the source.
-HUB_SOURCE_KEYS = {"type", "timeout"}
+HUB_SOURCE_KEYS = {"type", "timeout", "read_only"}
 
 
 class ConfigError(Exception):
@@ -69,6 +70,7 @@ class _FileModel(_Strict):
     hub: HubConfig = Field(default_factory=HubConfig)
     #: Binding id → keys, e.g. ``"pane.catalog" = "1,f1"``.
     keys: dict[str, str] = Field(default_factory=dict)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
@@ -81,6 +83,8 @@ class SourceSpec:
     cls: type[Source]
     config: SourceConfig
     timeout: float
+    #: No mutating action goes to this source.
+    read_only: bool = False
 
 
 @dataclass
@@ -90,6 +94,7 @@ class AppConfig:
     hub: HubConfig = field(default_factory=HubConfig)
     keys: dict[str, str] = field(default_factory=dict)
     sources: list[SourceSpec] = field(default_factory=list)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
@@ -130,7 +135,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
     raw_sources = model.sources or DEFAULT_SOURCES
     specs = [_source_spec(name, table, model.hub.timeout, path, text)
              for name, table in raw_sources.items()]
-    return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs)
+    return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
+                     policy=model.policy)
 
 
 def _source_spec(name: str, table: Any, default_timeout: float, path: Path | None,
@@ -153,12 +159,18 @@ def _source_spec(name: str, table: Any, default_timeout: float, path: Path | Non
         raise ConfigError(f"expected a number of seconds greater than 0, got {timeout!r}",
                           path=path, line=_locate(text, (*where, "timeout")),
                           field=f"sources.{name}.timeout")
+    read_only = table.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise ConfigError(f"expected true or false, got {read_only!r}", path=path,
+                          line=_locate(text, (*where, "read_only")),
+                          field=f"sources.{name}.read_only")
     settings = {k: v for k, v in table.items() if k not in HUB_SOURCE_KEYS}
     try:
         config = cls.Config.model_validate(settings)
     except ValidationError as exc:
         raise _error_from_validation(exc, path, text, prefix=where, model=cls.Config) from None
-    return SourceSpec(name=name, type=type_name, cls=cls, config=config, timeout=float(timeout))
+    return SourceSpec(name=name, type=type_name, cls=cls, config=config, timeout=float(timeout),
+                      read_only=read_only)
 
 
 def _error_from_validation(exc: ValidationError, path: Path | None, text: str,

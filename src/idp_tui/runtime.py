@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .actions import ActionManager
 from .api.clock import Clock, SystemClock
+from .audit import AuditLog
 from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
 from .config import AppConfig
@@ -24,7 +26,12 @@ class BrokenSource(Source):
         raise SourceError(self.error, hint="Fix the source's settings in the config file.")
 
 
-def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None) -> Hub:
+AUDIT_FILE = "audit.jsonl"
+
+
+def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
+              read_only: bool = False) -> Hub:
+    """Sources on their runners, the hub over them, and the action layer (policy and audit)."""
     clock = clock or SystemClock()
     runners = []
     for spec in config.sources:
@@ -38,4 +45,8 @@ def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None) 
                                   spec.cls.capabilities)
         runners.append(SourceRunner(spec.name, spec.type, source, spec.timeout))
     intervals = config.hub.refresh.model_dump()
-    return Hub(runners, clock=clock, intervals=intervals)
+    hub = Hub(runners, clock=clock, intervals=intervals)
+    hub.actions = ActionManager(
+        hub, config.policy, AuditLog(data_dir / AUDIT_FILE), clock=clock, read_only=read_only,
+        read_only_sources=frozenset(s.name for s in config.sources if s.read_only))
+    return hub

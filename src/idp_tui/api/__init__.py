@@ -1,5 +1,17 @@
 """The public plugin API. Import it as ``idp_tui``; it never imports Textual."""
 
+from .actions import (
+    ActionEvent,
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
+    ActionState,
+    Change,
+    PlannedResource,
+    Resource,
+    Template,
+    VersionOption,
+)
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     NotSupported,
@@ -34,6 +46,8 @@ from .models import (
 from .source import Capability, Source, SourceConfig, SourceContext
 
 __all__ = [
+    "ActionEvent", "ActionKind", "ActionPlan", "ActionRequest", "ActionState", "Change",
+    "PlannedResource", "Resource", "Template", "VersionOption",
     "SIGNAL_UNITS", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
     "NotSupported", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",

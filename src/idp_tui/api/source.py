@@ -26,6 +26,15 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from .actions import (
+    ActionEvent,
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
+    Resource,
+    Template,
+    VersionOption,
+)
 from .clock import Clock, SystemClock
 from .errors import NotSupported
 from .models import (
@@ -48,7 +57,10 @@ class Capability(StrEnum):
     PIPELINES = "pipelines"
     LOGS = "logs"
     METRICS = "metrics"
+    #: Deploy, rollback, scale and restart (the ones listed in ``Source.actions``).
     ACTIONS = "actions"
+    #: Provisioning templates and the resources they created.
+    PROVISION = "provision"
 
 
 class SourceConfig(BaseModel):
@@ -79,6 +91,8 @@ class Source:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: One line shown by ``idp-tui --list-sources`` and in the health view.
     description: ClassVar[str] = ""
+    #: With ``Capability.ACTIONS``: which of deploy, rollback, scale and restart it runs.
+    actions: ClassVar[frozenset[ActionKind]] = frozenset()
 
     def __init__(self, config: SourceConfig, context: SourceContext) -> None:
         self.config = config
@@ -127,3 +141,38 @@ class Source:
     # Metrics -------------------------------------------------------------------------------------
     async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
         raise NotSupported(f"{self.name} has no metrics")
+
+    # Actions -------------------------------------------------------------------------------------
+    async def deploy_versions(self, service: str, environment: str) -> list[VersionOption]:
+        """Versions that can be deployed to ``environment``, newest first, the current one marked.
+
+        Build them from succeeded pipeline runs where the source has them.
+        """
+        raise NotSupported(f"{self.name} cannot deploy")
+
+    async def plan_action(self, request: ActionRequest) -> ActionPlan:
+        """What ``request`` would change, without changing anything (the dry run).
+
+        Raise a :class:`SourceError` with a clear message when the request cannot be done (an
+        unknown version, a template parameter the model accepts but the system refuses…).
+        """
+        raise NotSupported(f"{self.name} has no actions")
+
+    def run_action(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:
+        """Do it, yielding progress events; the last event's ``state`` is succeeded or failed.
+
+        An async generator. ``request.id`` is an idempotency key: asked twice for the same id, do
+        the work once (yield the outcome of the first run, or refuse). Raising counts as failed. The
+        hub cancels the generator when the user cancels (only offered when the plan said
+        ``cancellable``) or when the action's time runs out; clean up in ``finally``.
+        """
+        raise NotSupported(f"{self.name} has no actions")
+
+    # Provisioning --------------------------------------------------------------------------------
+    async def templates(self) -> list[Template]:
+        """The provisioning templates this source offers."""
+        raise NotSupported(f"{self.name} has no templates")
+
+    async def resources(self) -> list[Resource]:
+        """What has been provisioned (databases, queues, buckets…), for the catalog and CLI."""
+        raise NotSupported(f"{self.name} has no resources")

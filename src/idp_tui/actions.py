@@ -1,0 +1,534 @@
+"""The action layer of the hub: route, check policy, audit, run with a deadline, report progress.
+
+The dashboard's modals and the ``idp-tui`` commands both build an :class:`ActionRequest` and hand it
+to :class:`ActionManager`; nothing else talks to a source's action methods. For every request the
+manager
+
+1. picks the source (the one that runs the service in that environment, or offers the template);
+2. asks the policy (:mod:`idp_tui.policy`); a denied request is audited and never reaches the source;
+3. writes and fsyncs a ``started`` audit record; if that fails the action does not start;
+4. runs the source's ``run_action`` on the source's own loop, forwarding each progress event, with the
+   policy's ``action_timeout`` as a deadline (a source that hangs, even one that blocks its thread,
+   ends as failed);
+5. writes the ``finished`` audit record, drops secrets from memory and asks every pane to refresh.
+
+A request id is an idempotency key: submitting the same id again returns the run already known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import getpass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+
+from .api.actions import (
+    ActionEvent,
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
+    ActionState,
+    Resource,
+    Template,
+    VersionOption,
+)
+from .api.clock import Clock, SystemClock
+from .api.errors import NotSupported, SourceError, SourceNotFound
+from .api.source import Capability
+from .audit import AuditError, AuditLog, redact
+from .hub import Failure, Hub, Platform, SourceRunner, Topic, classify
+from .policy import Decision, PolicyConfig, decide
+
+log = logging.getLogger(__name__)
+
+#: Events kept per action (the oldest are dropped beyond this; the count says so).
+MAX_EVENTS = 2000
+#: Seconds past the deadline before a source whose loop is blocked is given up on.
+WATCHDOG_GRACE = 1.0
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return "unknown"
+
+
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Fields of a template's parameter model that hold secrets (``SecretStr`` or password)."""
+    names = set()
+    for name, info in model.model_fields.items():
+        if info.annotation in (SecretStr, SecretBytes, SecretStr | None, SecretBytes | None):
+            names.add(name)
+            continue
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and (extra.get("format") == "password" or extra.get("writeOnly")):
+            names.add(name)
+    schema = model.model_json_schema()
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("format") == "password" or prop.get("writeOnly"):
+            names.add(name)
+    return frozenset(names)
+
+
+@dataclass
+class TemplateEntry:
+    source: str
+    template: Template
+
+    @property
+    def secret_fields(self) -> frozenset[str]:
+        return secret_fields(self.template.params)
+
+
+@dataclass
+class PlanResult:
+    """What the modal shows before the user confirms."""
+
+    source: str | None
+    decision: Decision | None
+    plan: ActionPlan | None = None
+    failure: Failure | None = None
+
+
+@dataclass
+class ActionRun:
+    """One action, from the request to its outcome. Shown by the Activity screen."""
+
+    request: ActionRequest
+    source: str
+    decision: Decision
+    #: Parameters as recorded in the audit log: secrets replaced by ``***``.
+    public_params: dict[str, Any]
+    created_at: datetime
+    state: ActionState = ActionState.PENDING
+    plan: ActionPlan | None = None
+    events: list[ActionEvent] = field(default_factory=list)
+    dropped_events: int = 0
+    finished_at: datetime | None = None
+    error: str | None = None
+    cancellable: bool = False
+    _future: concurrent.futures.Future[None] | None = None
+    _cancel_requested: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+    @property
+    def title(self) -> str:
+        r = self.request
+        if r.kind is ActionKind.PROVISION:
+            target = r.template or "?"
+            where = f" for {r.service}" if r.service else ""
+            return f"provision {target}{where}" + (f" in {r.environment}" if r.environment else "")
+        what = f"{r.kind.value} {r.service or '?'}"
+        if r.kind in (ActionKind.DEPLOY, ActionKind.ROLLBACK) and r.version:
+            what += f" {r.version}"
+        if r.kind is ActionKind.SCALE and r.replicas is not None:
+            what += f" to {r.replicas}"
+        return what + (f" in {r.environment}" if r.environment else "")
+
+    @property
+    def progress(self) -> tuple[int, int] | None:
+        for event in reversed(self.events):
+            if event.done is not None and event.total:
+                return event.done, event.total
+        return None
+
+
+Listener = Callable[[ActionRun], None]
+
+
+class ActionManager:
+    """Every action goes through here (see the module docstring)."""
+
+    def __init__(self, hub: Hub, policy: PolicyConfig, audit: AuditLog, *,
+                 clock: Clock | None = None, read_only: bool = False,
+                 read_only_sources: frozenset[str] = frozenset(), actor: str | None = None) -> None:
+        self.hub = hub
+        self.policy = policy
+        self.audit = audit
+        self.clock = clock or hub.clock or SystemClock()
+        self.read_only = read_only or policy.read_only
+        self.read_only_sources = read_only_sources
+        self.actor = actor or policy.identity or current_user()
+        self.runs: dict[str, ActionRun] = {}
+        self._listeners: list[Listener] = []
+        self._templates: dict[str, TemplateEntry] = {}
+
+    # Reading -------------------------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """Some source can run actions or provision (even if policy then says no)."""
+        return self.hub.has(Capability.ACTIONS) or self.hub.has(Capability.PROVISION)
+
+    def can(self, kind: ActionKind) -> bool:
+        if kind is ActionKind.PROVISION:
+            return self.hub.has(Capability.PROVISION)
+        return any(kind in r.source.actions for r in self.hub.runners_for(Capability.ACTIONS))
+
+    async def versions(self, service: str, environment: str) -> list[VersionOption]:
+        runner = await self._route_service(ActionKind.DEPLOY, service, environment)
+        value = await self.hub._call(runner, "deploy_versions", service, environment)
+        return [_validate(v, VersionOption, "deploy version") for v in _as_list(value)]
+
+    async def templates(self) -> list[TemplateEntry]:
+        """Every source's templates; a failing source is skipped (its error is in the health view)."""
+        entries: dict[str, TemplateEntry] = {}
+        for runner in self.hub.runners_for(Capability.PROVISION):
+            try:
+                value = await self.hub._call(runner, "templates")
+            except Exception:  # noqa: BLE001 - shown in the health view
+                continue
+            for item in _as_list(value):
+                if isinstance(item, Template) and item.name not in entries:
+                    entries[item.name] = TemplateEntry(runner.name, item)
+        self._templates = entries
+        return list(entries.values())
+
+    async def template(self, name: str) -> TemplateEntry:
+        if name not in self._templates:
+            await self.templates()
+        if name not in self._templates:
+            known = ", ".join(sorted(self._templates)) or "none"
+            raise SourceNotFound(f"no template {name!r} (available: {known})")
+        return self._templates[name]
+
+    async def resources(self) -> list[Resource]:
+        out: list[Resource] = []
+        for runner in self.hub.runners_for(Capability.PROVISION):
+            value = await self.hub._call(runner, "resources")
+            for item in _as_list(value):
+                resource = _validate(item, Resource, "resource")
+                out.append(resource.model_copy(update={"source": runner.name}))
+        return out
+
+    def watch(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(run)`` on every change of every run; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    # Deciding ------------------------------------------------------------------------------------
+
+    async def decide(self, request: ActionRequest) -> tuple[SourceRunner, Decision]:
+        runner = await self._route(request)
+        protected = await self._environment_protected(request.environment)
+        decision = decide(self.policy, request, now=self.clock.now(), read_only=self.read_only,
+                          source_read_only=runner.name in self.read_only_sources,
+                          source=runner.name, environment_protected=protected)
+        return runner, decision
+
+    async def plan(self, request: ActionRequest) -> PlanResult:
+        """The policy decision and the source's dry run, for the modal or ``--dry-run``."""
+        try:
+            request = await self._checked(request)
+            runner, decision = await self.decide(request)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return PlanResult(None, None, failure=classify("hub", exc))
+        try:
+            value = await self.hub._call(runner, "plan_action", request)
+            plan = _validate(value, ActionPlan, "action plan")
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return PlanResult(runner.name, decision, failure=classify(runner.name, exc))
+        return PlanResult(runner.name, decision, plan)
+
+    # Running -------------------------------------------------------------------------------------
+
+    async def submit(self, request: ActionRequest) -> ActionRun:
+        """Check, audit and start ``request``; returns at once with the run (see ``wait``).
+
+        The same ``request.id`` twice returns the first run: double-pressing confirm starts one
+        action.
+        """
+        if request.id in self.runs:
+            return self.runs[request.id]
+        request = request.model_copy(update={"actor": self.actor})
+        now = self.clock.now()
+        # Reserve the id before any await, so a second submit of the same id finds it.
+        placeholder = ActionRun(request, "", Decision(False, "checking", "pending"),
+                                self._public_params(request, None), now)
+        self.runs[request.id] = placeholder
+        try:
+            request = await self._checked(request)
+            runner, decision = await self.decide(request)
+        except Exception as exc:  # noqa: BLE001 - the run ends as failed, audited
+            failure = classify("hub", exc)
+            placeholder.decision = Decision(False, failure.message, "error")
+            self._audit_denied(placeholder, f"{failure.error_class}: {failure.message}")
+            self._finish(placeholder, ActionState.FAILED, f"{failure.error_class}: "
+                         f"{failure.message}")
+            return placeholder
+        entry = self._templates.get(request.template or "")
+        run = placeholder
+        run.source = runner.name
+        run.decision = decision
+        run.public_params = self._public_params(request, entry)
+        if not decision.allowed:
+            self._audit_denied(run, decision.message)
+            self._finish(run, ActionState.DENIED, decision.message)
+            return run
+        try:
+            value = await self.hub._call(runner, "plan_action", request)
+            run.plan = _validate(value, ActionPlan, "action plan")
+            run.cancellable = run.plan.cancellable
+        except Exception as exc:  # noqa: BLE001 - a plan that fails stops the action
+            failure = classify(runner.name, exc)
+            self._audit_denied(run, f"plan failed: {failure.error_class}: {failure.message}")
+            self._finish(run, ActionState.FAILED, f"{failure.error_class}: {failure.message}",
+                         audit=False)
+            return run
+        try:
+            self.audit.append(self._record(run, "started"))
+        except AuditError as exc:
+            log.error("audit log not writable; %s not started: %s", run.title, exc)
+            self._finish(run, ActionState.FAILED, f"not started: {exc}", audit=False)
+            return run
+        run.state = ActionState.RUNNING
+        self._notify(run)
+        loop = asyncio.get_running_loop()
+        run._future = runner.submit(self._drive(runner, run, loop))
+        loop.create_task(self._watchdog(run))
+        return run
+
+    async def wait(self, action_id: str) -> ActionRun:
+        """Wait until the run has finished."""
+        run = self.runs[action_id]
+        while not run.state.finished:
+            done = asyncio.Event()
+            remove = self.watch(lambda r: done.set() if r is run else None)
+            try:
+                if run.state.finished:
+                    break
+                await done.wait()
+            finally:
+                remove()
+        return run
+
+    def cancel(self, action_id: str) -> str:
+        """Ask a running action to stop; returns what happened, in words."""
+        run = self.runs.get(action_id)
+        if run is None:
+            return "no such action"
+        if run.state.finished:
+            return f"already {run.state.value}"
+        if not run.cancellable:
+            return f"{run.source} cannot cancel this action once started"
+        run._cancel_requested = True
+        if run._future is not None:
+            run._future.cancel()
+        return "cancelling"
+
+    # Internals -----------------------------------------------------------------------------------
+
+    async def _checked(self, request: ActionRequest) -> ActionRequest:
+        """Validate what only the hub can: provisioning parameters against the template model."""
+        if request.kind is ActionKind.PROVISION:
+            if not request.template:
+                raise SourceError("provision needs a template")
+            entry = await self.template(request.template)
+            try:
+                entry.template.params.model_validate(request.params)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ())) or "params"
+                raise SourceError(f"invalid parameter {where}: {first.get('msg')}") from None
+        elif not request.service or not request.environment:
+            raise SourceError(f"{request.kind.value} needs a service and an environment")
+        if request.kind is ActionKind.SCALE and request.replicas is None:
+            raise SourceError("scale needs a number of replicas")
+        if request.kind is ActionKind.DEPLOY and not request.version:
+            raise SourceError("deploy needs a version")
+        return request
+
+    async def _route(self, request: ActionRequest) -> SourceRunner:
+        if request.kind is ActionKind.PROVISION:
+            entry = await self.template(request.template or "")
+            return self._runner(entry.source)
+        return await self._route_service(request.kind, request.service or "",
+                                         request.environment or "")
+
+    async def _route_service(self, kind: ActionKind, service: str,
+                             environment: str) -> SourceRunner:
+        able = [r for r in self.hub.runners_for(Capability.ACTIONS) if kind in r.source.actions]
+        if not able:
+            raise NotSupported(f"no configured source can {kind.value}")
+        platform = await self._platform()
+        dep = platform.deployments.get((service, environment)) if platform else None
+        if dep is not None:
+            for runner in able:
+                if runner.name == dep.source:
+                    return runner
+        if len(able) == 1:
+            return able[0]
+        raise NotSupported(f"no source that can {kind.value} runs {service} in {environment}")
+
+    async def _platform(self) -> Platform | None:
+        snapshot = self.hub.cached(Topic.environments())
+        if snapshot is None or snapshot.data is None:
+            snapshot = await self.hub.fetch(Topic.environments())
+        return snapshot.data
+
+    async def _environment_protected(self, environment: str | None) -> bool:
+        if not environment:
+            return False
+        platform = await self._platform()
+        if platform is None:
+            return False
+        return any(e.name == environment and e.protected for e in platform.environments)
+
+    def _runner(self, name: str) -> SourceRunner:
+        for runner in self.hub.runners:
+            if runner.name == name:
+                return runner
+        raise SourceNotFound(f"no source {name!r}")
+
+    def _public_params(self, request: ActionRequest, entry: TemplateEntry | None) -> dict[str, Any]:
+        fields = entry.secret_fields if entry is not None else frozenset()
+        return redact(request.params, fields)
+
+    async def _drive(self, runner: SourceRunner, run: ActionRun,
+                     home: asyncio.AbstractEventLoop) -> None:
+        """Runs on the source's loop: iterate ``run_action`` and post each event home."""
+        final: ActionState | None = None
+        error: str | None = None
+        try:
+            await runner._ensure_started()
+            async with asyncio.timeout(self.policy.action_timeout):
+                stream = runner.source.run_action(run.request)
+                try:
+                    async for item in stream:
+                        try:
+                            event = _validate(item, ActionEvent, "action event")
+                        except Exception as exc:  # noqa: BLE001 - a bad event is reported once
+                            failure = classify(runner.name, exc)
+                            event = ActionEvent(ts=self.clock.now(), level="warning",
+                                                message=f"unreadable event: {failure.message}")
+                        home.call_soon_threadsafe(self._event, run, event)
+                        if event.state.finished:
+                            final = event.state
+                            if event.state is not ActionState.SUCCEEDED:
+                                error = event.message
+                            break
+                finally:
+                    aclose = getattr(stream, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+        except asyncio.CancelledError:
+            final = ActionState.CANCELLED
+            error = "cancelled by the user" if run._cancel_requested else "stopped"
+        except TimeoutError:
+            final, error = ActionState.FAILED, (f"timed out after {self.policy.action_timeout:g} s"
+                                                " without finishing")
+        except BaseException as exc:  # noqa: BLE001 - a source's failure ends its action only
+            failure = classify(runner.name, exc)
+            final, error = ActionState.FAILED, f"{failure.error_class}: {failure.message}"
+        if final is None:
+            final = ActionState.SUCCEEDED
+        home.call_soon_threadsafe(self._finish, run, final, error)
+
+    async def _watchdog(self, run: ActionRun) -> None:
+        """Ends a run whose source loop is blocked and cannot even time itself out."""
+        assert run._future is not None
+        future = asyncio.wrap_future(run._future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self.policy.action_timeout + WATCHDOG_GRACE)
+        except (TimeoutError, asyncio.TimeoutError):
+            run._future.cancel()
+            self._finish(run, ActionState.FAILED,
+                         f"timed out: {run.source} did not answer for "
+                         f"{self.policy.action_timeout:g} s")
+        except BaseException:  # noqa: BLE001 - cancellation: _drive reports it
+            await asyncio.sleep(0.2)
+            if not run.state.finished and run._cancel_requested:
+                self._finish(run, ActionState.CANCELLED, "cancelled by the user")
+
+    def _event(self, run: ActionRun, event: ActionEvent) -> None:
+        if run.state.finished:
+            return
+        run.events.append(event)
+        if len(run.events) > MAX_EVENTS:
+            del run.events[0]
+            run.dropped_events += 1
+        self._notify(run)
+
+    def _finish(self, run: ActionRun, state: ActionState, error: str | None,
+                audit: bool = True) -> None:
+        if run.state.finished:
+            return
+        run.state = state
+        run.error = error
+        run.finished_at = self.clock.now()
+        if audit and state is not ActionState.DENIED and run.decision.allowed:
+            try:
+                self.audit.append(self._record(run, "finished"))
+            except AuditError as exc:
+                log.error("audit log not writable when %s finished: %s", run.title, exc)
+        # Keep no secret in memory once the source has what it needs.
+        run.request = run.request.model_copy(update={"params": run.public_params,
+                                                     "confirmation": ""})
+        self._notify(run)
+        if state is ActionState.SUCCEEDED:
+            self.hub.refresh()
+
+    def _audit_denied(self, run: ActionRun, message: str) -> None:
+        try:
+            self.audit.append(self._record(run, "denied", message))
+        except AuditError as exc:
+            log.error("audit log not writable for a denied action: %s", exc)
+
+    def _record(self, run: ActionRun, phase: str, message: str | None = None) -> dict[str, Any]:
+        r = run.request
+        record: dict[str, Any] = {
+            "action_id": r.id,
+            "time": self.clock.now().isoformat(),
+            "phase": phase,
+            "actor": r.actor or self.actor,
+            "action": r.kind.value,
+            "source": run.source,
+            "service": r.service,
+            "environment": r.environment,
+            "version": r.version,
+            "replicas": r.replicas,
+            "template": r.template,
+            "params": run.public_params,
+            "reason": r.reason,
+            "decision": run.decision.as_dict(),
+        }
+        if phase == "finished":
+            record["outcome"] = run.state.value
+            record["error"] = run.error
+            if run.plan is not None and run.plan.current_version:
+                record["previous_version"] = run.plan.current_version
+        elif phase == "denied":
+            record["outcome"] = "denied"
+            record["error"] = message
+        return record
+
+    def _notify(self, run: ActionRun) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(run)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop the action
+                log.exception("action listener failed")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise SourceError(f"expected a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _validate(value: Any, model: type[Any], what: str) -> Any:
+    if isinstance(value, model):
+        return value
+    if isinstance(value, dict):
+        return model.model_validate(value)
+    raise SourceError(f"{what}: expected {model.__name__}, got {type(value).__name__}")
