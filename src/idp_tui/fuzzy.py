@@ -27,7 +27,10 @@ def _pattern(query: str) -> re.Pattern[str]:
 def _haystack(value: Key) -> str:
     if isinstance(value, str):
         return value.lower()
-    return FIELD_SEP.join(field.replace(FIELD_SEP, " ") for field in value).lower()
+    joined = FIELD_SEP.join(value)
+    if joined.count(FIELD_SEP) != len(value) - 1:  # a field holds the separator itself
+        joined = FIELD_SEP.join(field.replace(FIELD_SEP, " ") for field in value)
+    return joined.lower()
 
 
 def fuzzy_filter(query: str, items: Sequence[T], key: Callable[[T], Key],

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import re
 import threading
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -56,8 +58,11 @@ MAX_PENDING_CALLS = 4
 LOG_FLUSH_SECONDS = 0.05
 #: A batch is handed over early when it reaches this size.
 LOG_BATCH_MAX = 5_000
-#: Batches handed over but not yet taken by the pane before new lines are dropped (and counted).
-LOG_MAX_IN_FLIGHT = 16
+#: Batches handed over but not yet taken by the consumer's loop: the stream stops reading its
+#: sources meanwhile, and lines that still arrive are dropped (and counted).
+LOG_MAX_IN_FLIGHT = 4
+#: How often a paused log stream checks whether it may read its sources again.
+LOG_PAUSE_POLL = 0.005
 
 
 # Errors ------------------------------------------------------------------------------------------
@@ -87,8 +92,44 @@ _HINTS = {
 }
 
 
+#: Longest error message or hint kept from a source (a server may put a whole page in one).
+MESSAGE_MAX = 4_000
+
+
+def _bounded(text: object, limit: int = MESSAGE_MAX) -> str:
+    """``text`` as a string of at most about ``limit`` characters, cut with a marker."""
+    s = text if isinstance(text, str) else str(text)
+    if len(s) > limit:
+        s = f"{s[:limit]}… [+{len(s) - limit:,} chars]"
+    return s
+
+
+_LOG_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _loggable(text: str) -> str:
+    """Untrusted ``text`` safe for the log file: control characters, bidi overrides and lone
+    surrogates (which a UTF-8 log file cannot even store) become ``\\xNN`` / ``\\uNNNN``."""
+    return _LOG_UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                           else f"\\u{ord(m[0]):04x}", text)
+
+
 def classify(source: str, exc: BaseException) -> Failure:
-    """Turn any exception raised by or around a source into a :class:`Failure`."""
+    """Turn any exception raised by or around a source into a :class:`Failure`.
+
+    Messages and hints are bounded in length but otherwise kept as the source wrote them: they are
+    untrusted text, drawn only through ``idp_tui.render`` and logged only through ``repr``.
+    """
+    failure = _classify(source, exc)
+    # The error class is drawn as is (it is meant to be a short word from the plugin's code), so
+    # anything unprintable in it (a control character, a bidi override…) is replaced here.
+    error_class = "".join(c if c.isprintable() else "\ufffd"
+                          for c in _bounded(failure.error_class, 60))
+    return Failure(failure.source, error_class, _bounded(failure.message),
+                   None if failure.hint is None else _bounded(failure.hint))
+
+
+def _classify(source: str, exc: BaseException) -> Failure:
     if isinstance(exc, SourceError):
         return Failure(source, exc.error_class, exc.message, exc.hint or _HINTS.get(exc.error_class))
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
@@ -123,12 +164,15 @@ class SourceHealth:
     failure: Failure | None = None
     calls: int = 0
     failures: int = 0
+    #: The source class's one-line description.
+    description: str = ""
 
     @property
     def state(self) -> str:
-        if self.last_attempt is None:
-            return "waiting"
-        return "error" if self.failure is not None else "ok"
+        if self.failure is not None:
+            return "error"
+        # Asked but never answered (a first call still running) is waiting too, not ok.
+        return "ok" if self.last_ok is not None else "waiting"
 
 
 # Running a source on its own loop ------------------------------------------------------------------
@@ -142,7 +186,10 @@ class SourceRunner:
         self.source = source
         self.timeout = timeout
         self.loop = asyncio.new_event_loop()
-        self.pending = 0
+        # Calls handed to the source's loop, and calls that have finished running there. Each is
+        # written by one thread only (the hub's loop, the source's thread), so no lock is needed.
+        self._calls_submitted = 0
+        self._calls_finished = 0
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self._thread = threading.Thread(target=self._run, name=f"idp-source-{name}", daemon=True)
@@ -162,9 +209,23 @@ class SourceRunner:
                 await self.source.start()
                 self._started = True
 
+    @property
+    def pending(self) -> int:
+        """Calls submitted to the source that have not finished running on its loop.
+
+        A call the hub gave up on (timed out) stays pending until the source's loop has actually
+        dropped it: a source blocking its thread keeps them all, and the hub stops queueing more.
+        """
+        return self._calls_submitted - self._calls_finished
+
     async def _invoke(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
-        await self._ensure_started()
-        return await fn(*args)
+        # Runs on the source's loop. run_coroutine_threadsafe starts the task before any
+        # cancellation reaches it, so this finally always runs, however the call ends.
+        try:
+            await self._ensure_started()
+            return await fn(*args)
+        finally:
+            self._calls_finished += 1
 
     def submit(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
@@ -174,13 +235,9 @@ class SourceRunner:
         if self.pending >= MAX_PENDING_CALLS:
             raise NotRespondingError(f"{self.pending} earlier calls have not returned")
         fn = getattr(self.source, method)
-        self.pending += 1
+        self._calls_submitted += 1
         future = self.submit(self._invoke(fn, args))
-        future.add_done_callback(self._call_done)
         return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
-
-    def _call_done(self, _future: concurrent.futures.Future[Any]) -> None:
-        self.pending -= 1
 
     async def close(self, timeout: float = 2.0) -> None:
         if self._started:
@@ -301,10 +358,29 @@ def _validate_list(value: Any, model: type[M], what: str) -> list[M]:
 
 def _validate_one(value: Any, model: type[M], what: str) -> M:
     if isinstance(value, model):
-        return value
+        return _aware(value)
     if isinstance(value, dict):
-        return model.model_validate(value)
+        return _aware(model.model_validate(value))
     raise SourceDataError(f"{what}: expected {model.__name__}, got {type(value).__name__}")
+
+
+def _aware(record: M) -> M:
+    """``record`` with every naive datetime in it (nested records too) taken as UTC.
+
+    Sources may hand over naive datetimes, which cannot be compared with or subtracted from the
+    aware ones of other sources and of the clock: one such source would break sorting the merged
+    pipeline runs of every source, and durations in the panes.
+    """
+    update: dict[str, Any] = {}
+    for name, value in record:
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                update[name] = value.replace(tzinfo=UTC)
+        elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+            items = tuple(_aware(item) for item in value)
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                update[name] = items
+    return record.model_copy(update=update) if update else record
 
 
 class Hub:
@@ -321,12 +397,19 @@ class Hub:
         self.clock = clock or SystemClock()
         self.intervals = {**DEFAULT_INTERVALS, **(intervals or {})}
         self.health: dict[str, SourceHealth] = {
-            r.name: SourceHealth(r.name, r.type_name, r.source.capabilities) for r in self.runners
+            r.name: SourceHealth(r.name, r.type_name, r.source.capabilities,
+                                 description=type(r.source).description)
+            for r in self.runners
         }
         self._topics: dict[Topic, _TopicState] = {}
+        #: The action layer (``idp_tui.actions.ActionManager``), set by ``runtime.build_hub``.
+        self.actions: Any = None
         self._health_watchers: list[Callable[[dict[str, SourceHealth]], None]] = []
         self._streams: set[LogStream] = set()
         self._closed = False
+        #: Source → the calls (methods) whose last attempt failed, and how, oldest first. A
+        #: source is in error while any of its calls is; each new failure is logged once.
+        self._failing: dict[str, dict[str, Failure]] = {}
 
     # Sources ---------------------------------------------------------------------------------
 
@@ -336,60 +419,94 @@ class Hub:
     def has(self, capability: Capability) -> bool:
         return any(capability in r.source.capabilities for r in self.runners)
 
-    async def _call(self, runner: SourceRunner, method: str, *args: Any) -> Any:
+    async def _call(self, runner: SourceRunner, method: str, *args: Any,
+                    validate: Callable[[Any], T] | None = None) -> Any:
+        """``runner.source.<method>(*args)``, checked by ``validate``, with health bookkeeping.
+
+        An answer ``validate`` rejects (garbage) counts as a failure of the call, like an error.
+        """
         health = self.health[runner.name]
         health.calls += 1
         health.last_attempt = self.clock.now()
         started = time.perf_counter()
         try:
             result = await runner.call(method, *args)
+            if validate is not None:
+                result = validate(result)
         except asyncio.CancelledError:
             raise
         except NotSupported:
             raise
         except BaseException as exc:
-            health.failures += 1
-            failure = classify(runner.name, exc)
-            if failure != health.failure:  # log each new failure once, not on every poll
-                log.warning("source %s failed: %s", runner.name, failure,
-                            exc_info=exc if failure.error_class == "plugin error" else None)
-            health.failure = failure
-            self._health_changed()
+            self._failed(runner.name, method, classify(runner.name, exc), exc)
             raise
         health.latency = time.perf_counter() - started
         health.last_ok = self.clock.now()
-        health.failure = None
-        self._health_changed()
+        self._recovered(runner.name, method)
         return result
+
+    def _failed(self, source: str, method: str, failure: Failure,
+                exc: BaseException | None = None) -> None:
+        """Record (and log, once) a failure of one source's call in the health view."""
+        health = self.health.get(source)
+        if health is None:
+            return
+        health.failures += 1
+        failing = self._failing.setdefault(source, {})
+        # Log each new failure of each call once, not on every poll.
+        if failing.pop(method, None) != failure:
+            trace = ""
+            if exc is not None and failure.error_class == "plugin error":
+                trace = "\n" + _loggable("".join(traceback.format_tb(exc.__traceback__))
+                                         + _bounded(f"{type(exc).__name__}: {exc}", 500))
+            log.warning("source %r failed in %s: %s%s", source, method,
+                        _loggable(_bounded(str(failure), 500)), trace)
+        failing[method] = failure  # (now the latest)
+        health.failure = failure
+        self._health_changed()
+
+    def _recovered(self, source: str, method: str) -> None:
+        """One of a source's calls worked: its error is shown only while another call fails.
+
+        (A source failing its catalog but answering everything else must not flip between error
+        and ok with every call it answers.)
+        """
+        failing = self._failing.get(source, {})
+        failing.pop(method, None)
+        self.health[source].failure = next(reversed(failing.values()), None)
+        self._health_changed()
 
     async def _fetch_from(self, runner: SourceRunner, topic: Topic) -> Any:
         """One source's raw-but-validated answer for a topic."""
         name = runner.name
         kind, args = topic.kind, topic.args
         if kind == "catalog":
-            items = _validate_list(await self._call(runner, "services"), Service, "services")
+            items = await self._call(runner, "services",
+                                     validate=lambda v: _validate_list(v, Service, "services"))
             return [s.model_copy(update={"sources": (name,)}) for s in items]
         if kind == "environments":
-            envs = _validate_list(await self._call(runner, "environments"), Environment,
-                                  "environments")
-            deps = _validate_list(await self._call(runner, "deployments"), Deployment,
-                                  "deployments")
+            envs = await self._call(
+                runner, "environments",
+                validate=lambda v: _validate_list(v, Environment, "environments"))
+            deps = await self._call(
+                runner, "deployments",
+                validate=lambda v: _validate_list(v, Deployment, "deployments"))
             return envs, [d.model_copy(update={"source": name}) for d in deps]
         if kind == "pipelines":
             service, limit = args
-            runs = _validate_list(
-                await self._call(runner, "pipeline_runs", PipelineQuery(service=service, limit=limit)),
-                PipelineRun, "pipeline runs")
+            runs = await self._call(
+                runner, "pipeline_runs", PipelineQuery(service=service, limit=limit),
+                validate=lambda v: _validate_list(v, PipelineRun, "pipeline runs"))
             return [r.model_copy(update={"source": name}) for r in runs]
         if kind == "pipeline_run":
-            run = _validate_one(await self._call(runner, "pipeline_run", args[1]), PipelineRun,
-                                "pipeline run")
+            run = await self._call(runner, "pipeline_run", args[1],
+                                   validate=lambda v: _validate_one(v, PipelineRun, "pipeline run"))
             return run.model_copy(update={"source": name})
         if kind == "metrics":
             service, env, window, step = args
             query = MetricsQuery(service=service, environment=env, window=window, step=step)
-            return _validate_list(await self._call(runner, "metrics", query), MetricSeries,
-                                  "metrics")
+            return await self._call(runner, "metrics", query,
+                                    validate=lambda v: _validate_list(v, MetricSeries, "metrics"))
         raise ValueError(f"unknown topic kind {kind!r}")
 
     def _runners_for_topic(self, topic: Topic) -> list[SourceRunner]:
@@ -582,6 +699,7 @@ class LogStream:
         self._sent = 0  # written by source threads only
         self._taken = 0  # written by the consuming loop only
         self._running = 0
+        self._paused = False  # written by the consuming loop, read by source threads
         self.dropped = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -593,6 +711,7 @@ class LogStream:
             return
         self._running = len(runners)
         for runner in runners:
+            self.hub._recovered(runner.name, "logs")  # a new stream: a fresh chance
             self._futures.append(runner.submit(self._pump(runner)))
 
     def cancel(self) -> None:
@@ -604,6 +723,21 @@ class LogStream:
     @property
     def cancelled(self) -> bool:
         return self._cancelled
+
+    def pause(self) -> None:
+        """Stop reading the sources until :meth:`resume` (for a consumer that has fallen behind).
+
+        Lines already read are still handed over; a source is simply not asked for more, so a
+        flood cannot take the CPU the consumer needs to catch up.
+        """
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     # Runs on the source's loop.
     async def _pump(self, runner: SourceRunner) -> None:
@@ -650,6 +784,9 @@ class LogStream:
                 if len(buffer) >= LOG_BATCH_MAX:
                     flush()
                     await asyncio.sleep(0)
+                while not self._cancelled and (
+                        self._paused or self._sent - self._taken >= LOG_MAX_IN_FLIGHT):
+                    await asyncio.sleep(LOG_PAUSE_POLL)
         except asyncio.CancelledError:
             pass
         except BaseException as exc:  # noqa: BLE001 - report, never raise into the app
@@ -683,6 +820,7 @@ class LogStream:
 
     def _deliver_error(self, failure: Failure) -> None:
         if not self._cancelled:
+            self.hub._failed(failure.source, "logs", failure)  # the health view shows it too
             try:
                 self._on_error(failure)
             except Exception:  # noqa: BLE001

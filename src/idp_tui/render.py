@@ -9,45 +9,17 @@ compose these objects and never build markup from a source's string.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 
 from .api.models import Health, LogLevel, LogLine, RunStatus
-
-#: Longest text kept for a table cell or a one-line label.
-CELL_MAX = 200
-#: Longest log message kept; the rest is cut with a marker saying how much.
-LINE_MAX = 65_536
-
-# C0 controls, DEL and C1 controls become their visible "control picture" (␛ for ESC, ␀ for NUL…).
-_CONTROL_MAP: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20)}
-_CONTROL_MAP[0x7F] = "\u2421"
-_CONTROL_MAP.update({c: "\ufffd" for c in range(0x80, 0xA0)})
-# Bidirectional overrides and isolates could reorder what is shown: make them visible too.
-_CONTROL_MAP.update({c: "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
-_SINGLE_LINE = {**_CONTROL_MAP, 0x09: " "}
-_MULTI_LINE = {k: v for k, v in _SINGLE_LINE.items() if k != 0x0A}
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def sanitize(value: object, *, max_len: int | None = CELL_MAX, multiline: bool = False) -> str:
-    """A plain string safe to draw: no control characters, no surrogates, at most ``max_len`` long."""
-    s = value if isinstance(value, str) else str(value)
-    cut = 0
-    if max_len is not None and len(s) > max_len:
-        cut = len(s) - max_len
-        s = s[:max_len]
-    s = s.translate(_MULTI_LINE if multiline else _SINGLE_LINE)
-    if not s.isascii():
-        s = _SURROGATES.sub("\ufffd", s)
-    if cut:
-        s += f"… [+{cut:,} chars]" if cut > 16 else "…"
-    return s
+from .safetext import CELL_MAX, LINE_MAX, sanitize  # noqa: F401 - re-exported for the panes
 
 
 def text(value: object, style: str | Style = "", *, max_len: int | None = CELL_MAX,
@@ -156,7 +128,13 @@ def duration(delta: timedelta | None) -> str:
 def ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "–"
-    delta = now - when
+    if (when.tzinfo is None) != (now.tzinfo is None):  # a source's naive time: take it as UTC
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.replace(tzinfo=None)
+        now = now.astimezone(UTC) if now.tzinfo is not None else now
+    try:
+        delta = now - when
+    except OverflowError:
+        return "–"
     if delta.total_seconds() < 0:
         return "in " + duration(-delta)
     return duration(delta) + " ago"
@@ -169,12 +147,17 @@ _JSON_MESSAGE_KEYS = ("msg", "message", "event")
 _JSON_LEVEL_KEYS = ("level", "lvl", "severity")
 
 
+# Called for every JSON log line the Logs pane receives: bound once, dispatched on exact types.
+_json_decode = json.JSONDecoder().decode
+_json_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def json_fields(message: str) -> dict[str, object] | None:
     """The fields of a JSON-object log line, or None when the line is not one."""
     if not message.startswith("{") or not message.rstrip().endswith("}"):
         return None
     try:
-        value = json.loads(message)
+        value = _json_decode(message)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -187,25 +170,32 @@ def log_message_plain(message: str, *, as_fields: bool = True) -> str:
         return message
     head = ""
     for key in _JSON_MESSAGE_KEYS:
-        if isinstance(fields.get(key), str):
-            head = fields.pop(key)  # type: ignore[assignment]
+        value = fields.get(key)
+        if isinstance(value, str):
+            head = value
+            del fields[key]
             break
     for key in _JSON_LEVEL_KEYS:
         fields.pop(key, None)
-    rest = " ".join(f"{k}={_field_value(v)}" for k, v in fields.items())
+    field_value = _field_value
+    rest = " ".join([f"{k}={field_value(v)}" for k, v in fields.items()])
     return f"{head} {rest}".strip() if head else rest
 
 
 def _field_value(value: object) -> str:
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False) if (" " in value or not value) else value
+    kind = type(value)  # what json decodes to: exact types, no subclasses
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        return text if text and " " not in text else _json_string(text)
+    if kind is int:
+        return repr(value)
+    if kind is float:
+        number: float = value  # type: ignore[assignment]
+        return repr(number) if math.isfinite(number) else json.dumps(number)
     if value is None:
         return "null"
-    if value is True or value is False:
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value) if value == value and value not in (float("inf"), float("-inf")) \
-            else json.dumps(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -227,4 +217,39 @@ def log_line(line: LogLine, *, instance_style: str, show_timestamp: bool = True,
     out.append(sanitize(message, max_len=LINE_MAX), "red" if level in _ERROR_LEVELS else "")
     if highlight is not None:
         out.highlight_regex(highlight, "black on yellow")
+    return out
+
+
+# Actions -----------------------------------------------------------------------------------------
+
+from .api.actions import ActionEvent, ActionState  # noqa: E402 - only the action helpers need it
+
+ACTION_STATE_STYLES = {
+    ActionState.PENDING: ("◌", "dim"),
+    ActionState.RUNNING: ("▶", "bold cyan"),
+    ActionState.SUCCEEDED: ("✔", "green"),
+    ActionState.FAILED: ("✖", "bold red"),
+    ActionState.CANCELLED: ("⊘", "yellow"),
+    ActionState.DENIED: ("⊗", "bold red"),
+}
+
+_EVENT_LEVEL_STYLES = {"info": ("·", ""), "warning": ("▲", "yellow"), "error": ("✖", "red")}
+
+
+def action_state(value: ActionState) -> Text:
+    icon, style = ACTION_STATE_STYLES.get(value, ("?", ""))
+    return Text(f"{icon} {value.value}", style=style, end="")
+
+
+def action_event(event: ActionEvent) -> Text:
+    """One progress event of an action: time, level mark, message and ``done/total``."""
+    icon, style = _EVENT_LEVEL_STYLES.get(event.level, ("·", ""))
+    if event.state.finished:
+        icon, style = ACTION_STATE_STYLES[event.state]
+    out = Text(end="")
+    out.append(f"{event.ts:%H:%M:%S} ", "dim")
+    out.append(f"{icon} ", style)
+    out.append(sanitize(event.message, max_len=2000), style if event.level != "info" else "")
+    if event.done is not None and event.total:
+        out.append(f"  {event.done}/{event.total}", "dim")
     return out

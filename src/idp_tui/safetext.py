@@ -1,0 +1,41 @@
+"""Untrusted text made safe to show, without importing Textual or Rich.
+
+Names, descriptions, log lines and error messages come from servers we do not control. ``sanitize``
+turns control characters (ANSI escapes included) into visible symbols, replaces invalid code points
+and bounds the length. ``idp_tui.render`` (the dashboard) and ``idp_tui.cli`` (the commands) both use
+it, so no raw control character from a source ever reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Longest text kept for a table cell or a one-line label.
+CELL_MAX = 200
+#: Longest log message kept; the rest is cut with a marker saying how much.
+LINE_MAX = 65_536
+
+# C0 controls, DEL and C1 controls become their visible "control picture" (␛ for ESC, ␀ for NUL…).
+_CONTROL_MAP: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20)}
+_CONTROL_MAP[0x7F] = "\u2421"
+_CONTROL_MAP.update({c: "\ufffd" for c in range(0x80, 0xA0)})
+# Bidirectional overrides and isolates could reorder what is shown: make them visible too.
+_CONTROL_MAP.update({c: "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+_SINGLE_LINE = {**_CONTROL_MAP, 0x09: " "}
+_MULTI_LINE = {k: v for k, v in _SINGLE_LINE.items() if k != 0x0A}
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def sanitize(value: object, *, max_len: int | None = CELL_MAX, multiline: bool = False) -> str:
+    """A plain string safe to draw: no control characters, no surrogates, at most ``max_len`` long."""
+    s = value if isinstance(value, str) else str(value)
+    cut = 0
+    if max_len is not None and len(s) > max_len:
+        cut = len(s) - max_len
+        s = s[:max_len]
+    s = s.translate(_MULTI_LINE if multiline else _SINGLE_LINE)
+    if not s.isascii():
+        s = _SURROGATES.sub("\ufffd", s)
+    if cut:
+        s += f"… [+{cut:,} chars]" if cut > 16 else "…"
+    return s
