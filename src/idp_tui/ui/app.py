@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
@@ -24,10 +25,13 @@ from ..config import AppConfig
 from ..hub import Hub, Platform, Snapshot, SourceHealth, Topic
 from ..paths import stylesheets
 from ..runtime import build_hub
+from .actions import ACTION_KINDS, binding_state, open_action, open_activity, read_only_notice
 from .base import Pane, SnapshotArrived
 from .screens import HealthScreen, HelpScreen
 
 PANES = ("catalog", "envs", "pipelines", "logs", "metrics")
+#: Cyclic GC thresholds while the dashboard runs (CPython's default is 700, 10, 10).
+GC_THRESHOLDS = (10_000, 50, 100)
 PANE_ALIASES = {
     "catalog": "catalog", "cat": "catalog", "services": "catalog", "svc": "catalog",
     "envs": "envs", "env": "envs", "environments": "envs",
@@ -44,9 +48,9 @@ class ContextBar(Static):
         out = Text(end="", no_wrap=True, overflow="ellipsis")
         out.append(" idp-tui ", "bold reverse")
         out.append("  service ", "dim")
-        out.append_text(render.text(service or "–", "bold"))
+        out.append_text(render.text(service or "–", "bold", max_len=48))
         out.append("  env ", "dim")
-        out.append_text(render.text(environment or "–", "bold"))
+        out.append_text(render.text(environment or "–", "bold", max_len=48))
         out.append("  (e to switch)", "dim")
         out.append(f"   {now:%Y-%m-%d %H:%M:%S} UTC", "dim")
         self.update(out)
@@ -70,6 +74,21 @@ class HealthBar(Static):
         self.update(out)
 
 
+class PaneTabs(TabbedContent):
+    """The panes' tabs, switched only by choosing a tab (keys, `:`, palette, mouse).
+
+    TabbedContent also shows the tab of any pane a widget gets focused in, on a message handled
+    later. With keys pressed in quick succession ("3" then "1") the focus given to the Pipelines
+    table (directly, or by Textual moving focus off the hidden Catalog table) was reported after
+    "1" and switched back to Pipelines. The dashboard never focuses a widget in a hidden pane to
+    show it, so those messages are ignored.
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        event.prevent_default()  # skip TabbedContent's handler
+
+
 class CommandBar(Input):
     """k9s-style `:` prompt: `:catalog`, `:logs`, `:env staging`, `:svc NAME`, `:q`."""
 
@@ -82,21 +101,43 @@ class CommandBar(Input):
 
 
 class IdpCommands(Provider):
-    """Command palette entries: panes, services and environments."""
+    """Command palette entries: panes, services and environments.
 
-    async def search(self, query: str) -> Hits:
+    "Source health" is a system command (see ``IdpApp.get_system_commands``), not listed here too.
+    """
+
+    def _commands(self) -> list[tuple[str, Any, str]]:
+        """Panes, refresh and environments: what the palette lists before anything is typed."""
         app: IdpApp = self.app  # type: ignore[assignment]
-        matcher = self.matcher(query)
         candidates: list[tuple[str, Any, str]] = []
         for pane in PANES:
             title = app.pane_title(pane)
             candidates.append((f"Go to {title}", lambda p=pane: app.show_pane(p),
                                f"Show the {title} pane (:{pane})"))
-        candidates.append(("Source health", app.action_health, "Each source's state and errors"))
         candidates.append(("Refresh now", app.action_refresh, "Ask every source again"))
+        for action, title, help_text in (
+                ("deploy", "Deploy…", "Deploy the selected service (d)"),
+                ("rollback", "Roll back…", "Roll the selected service back (R)"),
+                ("scale", "Scale…", "Change the selected service's replicas (+)"),
+                ("restart", "Restart…", "Restart the selected service (r)"),
+                ("provision", "Provision…", "Create something from a template (n)"),
+                ("activity", "Activity", "Recent and running actions (A, :activity)")):
+            if binding_state(app, action) is not False:
+                candidates.append((title, lambda a=action: app.run_app_action(a), help_text))
         for env in app.environment_names():
-            candidates.append((f"Environment: {env}", lambda e=env: app.select_environment(e),
+            candidates.append((f"Environment: {render.sanitize(env)}",
+                               lambda e=env: app.select_environment(e),
                                "Switch the selected environment"))
+        return candidates
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(render.palette_entry(title, (), help_text), callback, text=title)
+
+    async def search(self, query: str) -> Hits:
+        app: IdpApp = self.app  # type: ignore[assignment]
+        matcher = self.matcher(query)
+        candidates = self._commands()
         for service in app.services[:5000]:
             candidates.append((f"Service: {render.sanitize(service.name)}",
                                lambda s=service.name: app.select_service(s),
@@ -132,6 +173,13 @@ class IdpApp(App[int]):
         Binding("H", "health", "Sources", show=False, id="app.health"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, id="app.refresh"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        # Self-service actions (ui/actions.py): hidden when no source can, disabled when read-only.
+        Binding("d", "deploy", "Deploy", id="action.deploy"),
+        Binding("R", "rollback", "Rollback", show=False, id="action.rollback"),
+        Binding("plus", "scale", "Scale", show=False, id="action.scale"),
+        Binding("r", "restart", "Restart", show=False, id="action.restart"),
+        Binding("n", "provision", "Provision", id="action.provision"),
+        Binding("A", "activity", "Activity", id="app.activity"),
     ]
 
     service: reactive[str | None] = reactive(None, init=False)
@@ -160,7 +208,7 @@ class IdpApp(App[int]):
         from .panes import CatalogPane, EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
 
         yield ContextBar(id="context-bar")
-        with TabbedContent(id="panes", initial="catalog"):
+        with PaneTabs(id="panes", initial="catalog"):
             for key, cls in (("catalog", CatalogPane), ("envs", EnvironmentsPane),
                              ("pipelines", PipelinesPane), ("logs", LogsPane),
                              ("metrics", MetricsPane)):
@@ -174,9 +222,15 @@ class IdpApp(App[int]):
         yield Footer()
 
     def _command_words(self) -> list[str]:
-        return sorted({*PANE_ALIASES, "health", "sources", "quit", "q", "env ", "svc ", "help"})
+        return sorted({*PANE_ALIASES, "health", "sources", "quit", "q", "env ", "svc ", "help",
+                       "activity"})
 
     def on_mount(self) -> None:
+        # The dashboard allocates many short-lived objects (log records, strips, table cells): at
+        # CPython's default thresholds the cyclic GC kept scanning the whole heap, up to half the
+        # time of a busy log stream (see benchmarks/). Refcounting frees nearly all of it anyway.
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         self.theme = self.config.ui.theme if self.config.ui.theme in self.available_themes \
             else "textual-dark"
         self.query_one(CommandBar).display = False
@@ -193,6 +247,7 @@ class IdpApp(App[int]):
         for sub in self._subs:
             sub.close()
         await self.hub.close()
+        gc.set_threshold(*getattr(self, "_gc_thresholds", gc.get_threshold()))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -224,9 +279,15 @@ class IdpApp(App[int]):
 
     def is_settled(self) -> bool:
         """Shared data and the visible pane's data have arrived."""
-        return (self.catalog_snapshot is not None and self.platform_snapshot is not None
+        if not (self.catalog_snapshot is not None and self.platform_snapshot is not None
                 and self.service is not None and self.environment is not None
-                and self.current_pane.is_settled())
+                and self.current_pane.is_settled()):
+            return False
+        if self.screen is not self.screen_stack[0]:
+            # A modal owns the focus; the action modals say when their data has arrived.
+            return bool(getattr(self.screen, "is_settled", lambda: True)())
+        focused = self.focused
+        return focused is not None and self.current_pane in focused.ancestors_with_self
 
     def environment_names(self) -> list[str]:
         return self.platform.environment_names() if self.platform else []
@@ -303,6 +364,9 @@ class IdpApp(App[int]):
                 pane.pane_shown()
             else:
                 pane.pane_hidden()
+        # A click on a tab leaves the focus on the tab strip, out of reach of the pane's keys:
+        # give it to the pane, as choosing it with a key or a command does.
+        self.call_after_refresh(self.action_focus_pane)
 
     def action_cycle_environment(self, step: int) -> None:
         names = self.environment_names()
@@ -333,7 +397,8 @@ class IdpApp(App[int]):
             return
         word, _, rest = command.partition(" ")
         word, rest = word.lower(), rest.strip()
-        if word in PANE_ALIASES:
+        if word in PANE_ALIASES and not (rest and word in ("env", "svc")):
+            # `:env` and `:svc` alone show their pane; with a name they select it (below).
             self.show_pane(PANE_ALIASES[word])
         elif word in ("q", "quit", "q!"):
             self.exit(0)
@@ -341,6 +406,8 @@ class IdpApp(App[int]):
             self.action_health()
         elif word in ("help", "keys"):
             self.action_help()
+        elif word in ("activity", "actions"):
+            self.action_activity()
         elif word in ("env", "environment"):
             names = self.environment_names()
             if rest in names:
@@ -393,3 +460,41 @@ class IdpApp(App[int]):
     def action_refresh(self) -> None:
         self.hub.refresh()
         self.notify("Refreshing every source", timeout=2)
+
+    # Self-service actions (the modals and the Activity screen live in ui/actions.py) ---------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTION_KINDS or action == "activity":
+            return binding_state(self, action)
+        return True
+
+    async def run_action(self, action: Any, default_namespace: Any = None,
+                         namespaces: Any = None) -> bool:
+        # A read-only action binding is shown disabled, so Textual would ignore its key: say why.
+        if isinstance(action, str) and default_namespace in (None, self) and \
+                read_only_notice(self, action.removeprefix("app.")):
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def run_app_action(self, action: str) -> None:
+        """An action binding's method, for the command palette (read-only says so)."""
+        if not read_only_notice(self, action):
+            getattr(self, f"action_{action}")()
+
+    def action_deploy(self) -> None:
+        open_action(self, ACTION_KINDS["deploy"])
+
+    def action_rollback(self) -> None:
+        open_action(self, ACTION_KINDS["rollback"])
+
+    def action_scale(self) -> None:
+        open_action(self, ACTION_KINDS["scale"])
+
+    def action_restart(self) -> None:
+        open_action(self, ACTION_KINDS["restart"])
+
+    def action_provision(self) -> None:
+        open_action(self, ACTION_KINDS["provision"])
+
+    def action_activity(self) -> None:
+        open_activity(self)

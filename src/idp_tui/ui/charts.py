@@ -661,12 +661,13 @@ _SEPARATE_SLOTS = (
 )
 
 
-class MetricsGrid(Widget):
+class MetricsGrid(Widget, can_focus=True):
     """The golden signals in a two-column grid of :class:`MetricChart`.
 
     Request rate and error ratio, then latency (one wide chart with p50/p95/p99, or three charts with
     ``combine_latency=False``), then CPU and memory. Charts are created once; :meth:`set_series` updates
-    them in place.
+    them in place. The grid takes focus, so that the keys of the pane holding it (e.g. the Metrics
+    pane's window keys) reach that pane.
     """
 
     DEFAULT_CSS = """

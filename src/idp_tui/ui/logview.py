@@ -716,7 +716,15 @@ class LogView(ScrollView, can_focus=True):
             self.call_after_refresh(self._scroll_to_end)
 
     def _scroll_to_end(self) -> None:
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        # force: right after the virtual size grows the scrollbars are not laid out yet and
+        # vertical scrolling is not allowed yet; without it the first batch (the tail shown when
+        # the Logs pane opens) left the view at the top while following.
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+
+    def watch_show_horizontal_scrollbar(self, show: bool) -> None:
+        # A horizontal scrollbar appearing takes the bottom row: keep the last line in view.
+        if show and self.follow and self.is_mounted:
+            self._scroll_to_end()
 
     # Positions ------------------------------------------------------------------------------------
 

@@ -70,6 +70,9 @@ class HealthScreen(ModalScreen[None]):
         key = self.query_one(KeyedTable).cursor_key
         item = self._health.get(key) if key else None
         out = Text(end="")
+        if item is not None and item.description:
+            out.append_text(render.text(item.description, "italic", max_len=300))
+            out.append("\n")
         if item is None:
             pass
         elif item.failure is None:

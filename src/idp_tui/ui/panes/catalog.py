@@ -58,6 +58,9 @@ class CatalogPane(Pane):
         self.sort_reverse = False
         self.query_text = ""
         self.shown: list[Service] = []
+        self._drawn_environment: str | None = None
+        self._cell_cache: dict[str, tuple[Service, Health, tuple[Text, ...]]] = {}
+        self._cell_cache_for: object = None  # the services list the cache was built for
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="catalog-errors")
@@ -90,7 +93,10 @@ class CatalogPane(Pane):
         table = self.query_one(KeyedTable)
         if self.idp.service and table.cursor_key != self.idp.service:
             table.select_key(self.idp.service)
-        self._redraw()
+        if self.idp.environment != self._drawn_environment:
+            self._redraw()  # the health column shows the selected environment
+        else:
+            self._detail()  # only the selected service changed
 
     def _deployment(self, service: str) -> Deployment | None:
         platform = self.idp.platform
@@ -112,6 +118,9 @@ class CatalogPane(Pane):
         elif self.sort_reverse:
             shown.reverse()
         self.shown = shown
+        self._drawn_environment = self.idp.environment
+        if self._cell_cache_for is not services:
+            self._cell_cache, self._cell_cache_for = {}, services
         rows = [(s.name, self._cells(s)) for s in shown]
         table = self.query_one(KeyedTable)
         table.sync(rows)
@@ -128,13 +137,24 @@ class CatalogPane(Pane):
         return lambda s: (str(getattr(s, column)).lower(), s.name)
 
     def _cells(self, s: Service) -> tuple[Text, ...]:
+        """The row of ``s`` (the same objects while the record and its health are unchanged, so
+        that each keystroke of the filter does not rebuild every row)."""
+        health = self._health(s.name)
+        cached = self._cell_cache.get(s.name)
+        if cached is not None and cached[0] is s and cached[1] is health:
+            return cached[2]
+        cells = self._make_cells(s, health)
+        self._cell_cache[s.name] = (s, health, cells)
+        return cells
+
+    def _make_cells(self, s: Service, health: Health) -> tuple[Text, ...]:
         return (
             render.text(s.name, "bold"),
             render.text(s.owner),
             Text(f"T{s.tier}" if s.tier else "–", "bold red" if s.tier == 1 else ""),
             render.text(s.lifecycle, "dim" if s.lifecycle != "production" else ""),
             render.text(s.language),
-            render.health(self._health(s.name)),
+            render.health(health),
         )
 
     def _status(self, total: int) -> None:

@@ -24,7 +24,8 @@ _NUMBER = re.compile(r"\d+|[^\d.+-]+")
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Sortable form of a version: numeric parts compare as numbers (1.10 > 1.9)."""
     core = version.lstrip("vV").split("+", 1)[0]
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _NUMBER.findall(core))
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (versions are source text).
+    return tuple((0, int(p)) if p.isdecimal() else (1, p) for p in _NUMBER.findall(core))
 
 
 def is_behind(version: str, previous: str) -> bool:

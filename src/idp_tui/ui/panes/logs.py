@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,18 @@ from ..logview import LogView
 
 _LEVEL_CYCLE: list[LogLevel | None] = [None, LogLevel.DEBUG, LogLevel.INFO, LogLevel.WARN,
                                        LogLevel.ERROR]
+#: Seconds between two hand-overs of a stream's lines to the view (at most 10 redraws a second).
+DRAIN_INTERVAL = 0.1
 
 
-class LogBatch(Message):
-    def __init__(self, generation: int, lines: list[LogLine], dropped: int) -> None:
+class LogsPending(Message):
+    """Lines handed over by the stream wait in the pane (posted once until they are taken)."""
+
+    bubble = False
+
+    def __init__(self, generation: int) -> None:
         super().__init__()
-        self.generation, self.lines, self.dropped = generation, lines, dropped
+        self.generation = generation
 
 
 class LogFailure(Message):
@@ -84,6 +92,11 @@ class LogsPane(Pane):
         self.level_index = 0
         self.prompt_kind: str | None = None
         self.ended = False
+        # Lines the stream has handed over that the view has not taken yet (see _take_batch).
+        self._pending: list[LogLine] = []
+        self._pending_dropped = 0
+        self._drain_state = "idle"  # or "scheduled" (a timer will drain) or "draining"
+        self._last_drain = 0.0
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="logs-errors")
@@ -94,6 +107,9 @@ class LogsPane(Pane):
     def on_mount(self) -> None:
         self.query_one(PromptInput).display = False
         self.query_one(ErrorBanner).display = False
+        # Following also stops when the user scrolls up or jumps to a search match, and starts
+        # again with `end`: the status line must say so however it changed.
+        self.watch(self.view, "follow", lambda _follow: self._status(), init=False)
         self._status()
 
     @property
@@ -139,9 +155,10 @@ class LogsPane(Pane):
         generation = self.generation
         self.streaming_for = (service, env)
         self.ended = False
+        self._pending, self._pending_dropped, self._drain_state = [], 0, "idle"
         self.stream = self.hub.stream_logs(
             LogQuery(service=service, environment=env, tail=200),
-            on_batch=lambda lines, dropped: self.post_message(LogBatch(generation, lines, dropped)),
+            on_batch=lambda lines, dropped: self._take_batch(generation, lines, dropped),
             on_error=lambda failure: self.post_message(LogFailure(generation, failure)),
             on_end=lambda: self.post_message(LogEnded(generation)),
         )
@@ -152,21 +169,84 @@ class LogsPane(Pane):
             self.stream.cancel()
             self.stream = None
             self.streaming_for = None
+        self._pending, self._pending_dropped = [], 0  # lines of that stream not yet shown
 
     def on_unmount(self) -> None:
         self.stop_stream()
         super().on_unmount()
 
-    def on_log_batch(self, message: LogBatch) -> None:
-        if message.generation == self.generation:
-            self.view.append(message.lines, message.dropped)
+    def _take_batch(self, generation: int, lines: list[LogLine], dropped: int) -> None:
+        """Called by the stream on the app's event loop for every batch (about every 50 ms).
+
+        Batches gather here and go to the view together, at most every ``DRAIN_INTERVAL`` and
+        once per screen refresh: one message per batch let a fast stream fill the message queue
+        (unbounded memory) and keep the screen from being repainted. A stream that gets half a
+        buffer ahead is paused until the view has taken its lines, and what could not survive the
+        view's bounded buffer anyway is dropped (and counted) at once.
+        """
+        if generation != self.generation:
+            return
+        pending = self._pending
+        pending.extend(lines)
+        self._pending_dropped += dropped
+        limit = self.view.max_lines
+        excess = len(pending) - limit
+        if excess > 0:
+            del pending[:excess]
+            self._pending_dropped += excess
+        urgent = len(pending) >= max(1, limit // 2)
+        if urgent and self.stream is not None:
+            self.stream.pause()
+        if self._drain_state == "idle" or (urgent and self._drain_state == "scheduled"):
+            self.post_message(LogsPending(generation))
+
+    def on_logs_pending(self, message: LogsPending) -> None:
+        if message.generation != self.generation or self._drain_state == "draining":
+            return  # a drain is under way: _drained() looks again
+        wait = self._last_drain + DRAIN_INTERVAL - time.monotonic()
+        if wait <= 0 or len(self._pending) >= max(1, self.view.max_lines // 2):
+            self._drain(message.generation)
+        elif self._drain_state == "idle":
+            self._drain_state = "scheduled"
+            self.set_timer(wait, partial(self._drain, message.generation, scheduled=True))
+
+    def _drain(self, generation: int, scheduled: bool = False) -> None:
+        if generation != self.generation or (scheduled and self._drain_state != "scheduled"):
+            return
+        self._drain_state = "draining"
+        self._last_drain = time.monotonic()
+        self._flush_pending()
+        if self.stream is not None:
+            self.stream.resume()
+        # The next lines go to the view once the screen has been repainted.
+        self.call_after_refresh(self._drained, generation)
+
+    def _drained(self, generation: int) -> None:
+        if generation != self.generation:
+            return
+        self._drain_state = "idle"
+        if self._pending or self._pending_dropped:
+            self.post_message(LogsPending(generation))
+
+    def _flush_pending(self) -> None:
+        lines, dropped = self._pending, self._pending_dropped
+        self._pending, self._pending_dropped = [], 0
+        if lines or dropped:
+            self.view.append(lines, dropped)
 
     def on_log_failure(self, message: LogFailure) -> None:
         if message.generation == self.generation:
-            self.query_one(ErrorBanner).show_errors({message.failure.source: message.failure})
+            # Every source whose stream failed, not only the latest one (kept per stream).
+            generation, failures = getattr(self, "_failures", (None, {}))
+            if generation != self.generation:
+                failures = {}
+                self._failures = (self.generation, failures)
+            failures[message.failure.source] = message.failure
+            self.query_one(ErrorBanner).show_errors(failures)
 
     def on_log_ended(self, message: LogEnded) -> None:
         if message.generation == self.generation:
+            self._flush_pending()
             self.ended = True
             self._status()
 
@@ -202,7 +282,9 @@ class LogsPane(Pane):
             flags = [name for name, on_ in (("wrap", view.wrap), ("time", view.show_timestamps),
                                             ("json", view.json_fields)) if on_]
             out.append(f"  [{' '.join(flags)}]", "dim")
-        self.query_one("#logs-status", Static).update(out)
+        # One line of fixed height: a new text never changes the layout (a relayout each update
+        # would redraw the whole screen on every batch of a busy stream).
+        self.query_one("#logs-status", Static).update(out, layout=False)
 
     # Actions ---------------------------------------------------------------------------------
 

@@ -77,6 +77,18 @@ class PipelinesPane(Pane):
     def context_changed(self) -> None:
         if self.only_service:
             self._redraw()
+        self._follow_service()
+
+    def _follow_service(self) -> None:
+        """A service chosen elsewhere: select its latest run (if one is listed)."""
+        service = self.idp.service
+        if not service or (self.detail is not None and self.detail.service == service):
+            return
+        for run in self._visible_runs():
+            if run.service == service:
+                self.query_one(KeyedTable).select_key(run_key(run))
+                self._select(run)
+                return
 
     def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
         if snapshot.topic.kind == "pipelines":

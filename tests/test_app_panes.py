@@ -1,0 +1,808 @@
+"""Pilot tests of each pane as a user sees it: Catalog, Environments, Pipelines, Logs, Metrics and
+the source health view.
+
+Most tests run the real app on the seeded sandbox (seed 7 at 2026-11-25T14:00Z, see
+``idp_tui.demo``): there order-service runs the bad release 2.49.12 in production, one behind
+staging's 2.49.13. Where fixed data is simpler the tests use ``fakes.StaticSource``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.keys import _character_to_key
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from idp_tui import Capability, Service, Source, SourceAuthError
+from idp_tui.api.clock import ManualClock
+from idp_tui.api.models import RunStatus, Window
+from idp_tui.config import AppConfig, UIConfig
+from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_app, demo_config, wait_settled
+from idp_tui.ui.app import ContextBar, HealthBar, IdpApp
+from idp_tui.ui.charts import MetricsGrid
+from idp_tui.ui.logview import LogView
+from idp_tui.ui.panes import EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
+from idp_tui.ui.panes.catalog import filter_key
+from idp_tui.ui.screens import HealthScreen
+from idp_tui.ui.tables import KeyedTable
+
+from fakes import StaticSource, app_config, spec
+
+T0 = DEMO_TIME
+
+
+# Helpers ------------------------------------------------------------------------------------------
+
+@asynccontextmanager
+async def running(app: IdpApp, *keys: str) -> AsyncIterator[Pilot[Any]]:
+    """Run ``app``, wait for its data, press ``keys`` and wait again."""
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        if keys:
+            await pilot.press(*keys)
+            await wait_settled(app)
+        yield pilot
+
+
+def sandbox(tmp_path: Path, *, ui: UIConfig | None = None) -> IdpApp:
+    if ui is None:
+        return demo_app(tmp_path / "data")
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    config = demo_config(data)
+    config.ui = ui
+    return IdpApp(config, data_dir=data, clock=ManualClock(DEMO_TIME))
+
+
+def static_app(tmp_path: Path, config: AppConfig | None = None, **settings: Any) -> IdpApp:
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    return IdpApp(config or app_config(spec("static", StaticSource, **settings)), data_dir=data,
+                  clock=ManualClock(T0))
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str,
+                timeout: float = 10.0) -> None:
+    """Let the app run until ``condition()`` holds (fails with ``what`` if it never does)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    """Type ``text`` into the focused input, one key event per character.
+
+    ``pilot.press`` waits for the app to go idle after every key; a user types without waiting, and
+    the events are still handled one by one, in order. One wait at the end.
+    """
+    for character in text:
+        pilot.app.post_message(events.Key(_character_to_key(character), character))
+    await pilot.pause()
+
+
+async def hold(pilot: Pilot[Any], key: str, times: int) -> None:
+    """Press ``key`` ``times`` times as a held-down key does: no wait between the presses."""
+    for _ in range(times):
+        pilot.app.post_message(events.Key(key, None))
+    await pilot.pause()
+
+
+def text_of(app: IdpApp, selector: str) -> str:
+    return str(app.query_one(selector).render())  # type: ignore[attr-defined]
+
+
+def cells(table: KeyedTable, key: str) -> list[str]:
+    return [str(cell) for cell in table.get_row(key)]
+
+
+def notifications(app: IdpApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# Catalog ------------------------------------------------------------------------------------------
+
+async def test_catalog_fuzzy_filter_narrows_and_escape_restores(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        everything = table.keys
+        assert len(everything) == 40
+        await pilot.press("slash")
+        field = app.query_one("#catalog-filter", Input)
+        assert field.display and field.has_focus
+        await type_text(pilot, "ordr")
+        # Fuzzy: the letters in order, not necessarily together; the best match first.
+        assert table.keys[0] == "order-service"
+        assert 0 < len(table.keys) < 40
+        # Every row left has the letters in order in one of the fields the filter searches.
+        for key in table.keys:
+            record = app.service_record(key)
+            assert record is not None
+            assert any(re.search("o.*r.*d.*r", value.lower()) for value in filter_key(record)), key
+        status = text_of(app, "#catalog-status")
+        assert f"{len(table.keys)} of 40 services" in status and "filter ordr" in status
+        # Backspacing the text away shows every service again.
+        await pilot.press(*["backspace"] * 4)
+        assert table.keys == everything
+        await type_text(pilot, "payments")
+        assert table.keys[0] == "payments-api" and len(table.keys) < 40
+        await pilot.press("escape")
+        assert table.keys == everything
+        assert not field.display and field.value == ""
+        assert table.has_focus
+        assert "40 of 40 services" in text_of(app, "#catalog-status")
+
+
+async def test_catalog_filter_enter_keeps_the_filter_and_selects_a_match(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        await pilot.press("slash")
+        await type_text(pilot, "ledger")
+        await pilot.press("enter")
+        assert table.has_focus
+        assert table.keys[0] == "ledger-service"
+        await pilot.press("down", "up")
+        assert app.service == table.cursor_key == "ledger-service"
+        assert "service ledger-service" in str(app.query_one(ContextBar).render())
+
+
+async def test_catalog_sort_by_column_and_reverse(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        assert table.keys == sorted(table.keys)
+        assert "sorted by Name" in text_of(app, "#catalog-status")
+
+        await pilot.press("s")  # next column: owner
+        owners = [cells(table, k)[1] for k in table.keys]
+        assert owners == sorted(owners)
+        assert "sorted by Owner" in text_of(app, "#catalog-status")
+
+        await pilot.press("s")  # tier: T1 first
+        tiers = [cells(table, k)[2] for k in table.keys]
+        assert tiers == sorted(tiers) and tiers[0] == "T1" and tiers[-1] != "T1"
+        await pilot.press("S")  # reversed
+        tiers = [cells(table, k)[2] for k in table.keys]
+        assert tiers == sorted(tiers, reverse=True)
+        assert "sorted by Tier ↓" in text_of(app, "#catalog-status")
+
+        # Health: the worst first.
+        await pilot.press("s", "s", "s")  # lifecycle, language, health
+        assert "sorted by Health" in text_of(app, "#catalog-status")
+        health = [cells(table, k)[5] for k in table.keys]
+        order = ["✖ down", "◐ degraded", "? unknown", "● healthy"]
+        assert [order.index(h) for h in health] == sorted(order.index(h) for h in health)
+        assert health[0] != "● healthy"  # order-service (degraded in production) comes first
+
+
+async def test_catalog_click_on_header_sorts(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        # The "Language" header: find its x offset from the column widths.
+        x = 0
+        for column in table.columns.values():
+            if column.key.value == "language":
+                break
+            x += column.get_render_width(table)
+        await pilot.click("#catalog-table", offset=(x + 1, 0))
+        languages = [cells(table, k)[4] for k in table.keys]
+        assert languages == sorted(languages) and languages[0] != languages[-1]
+        assert "sorted by Language" in text_of(app, "#catalog-status")
+        await pilot.click("#catalog-table", offset=(x + 1, 0))
+        assert [cells(table, k)[4] for k in table.keys] == sorted(languages, reverse=True)
+
+
+async def test_catalog_detail_panel_of_the_highlighted_service(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        # Walk the cursor to order-service with the arrow keys.
+        await hold(pilot, "down", table.keys.index("order-service"))
+        assert table.cursor_key == "order-service"
+        assert app.service == "order-service"
+        assert "service order-service" in str(app.query_one(ContextBar).render())
+        detail = text_of(app, "#catalog-detail-body")
+        assert detail.startswith("order-service\nCreates orders and drives them through")
+        assert "Owner     team-checkout" in detail
+        assert "Repository  https://git.example.com/checkout/order-service" in detail
+        assert "Runbook  https://runbooks.example.com/checkout/order-service" in detail
+        assert ("depends on pricing-engine, inventory-reservations, shipping-quotes"
+                in detail)
+        assert "used by    –" in detail
+        # Versions in every environment, in order, with health and replicas.
+        versions = detail[detail.index("Versions"):]
+        assert re.search(r"dev\s+2\.49\.13\s+● healthy\s+1/1", versions)
+        assert re.search(r"staging\s+2\.49\.13\s+● healthy\s+2/2", versions)
+        assert re.search(r"production\s+2\.49\.12\s+◐ degraded\s+6/6", versions)
+
+        # The reverse dependency: pricing-engine is used by order-service.
+        await hold(pilot, "down",
+                   table.keys.index("pricing-engine") - table.keys.index("order-service"))
+        assert app.service == "pricing-engine"
+        detail = text_of(app, "#catalog-detail-body")
+        assert detail.startswith("pricing-engine\n")
+        assert re.search(r"used by\s+.*\border-service\b", detail)
+
+
+async def test_catalog_enter_opens_the_logs_of_the_service(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        await pilot.press("down", "enter")
+        logs = app.query_one(LogsPane)
+        await until(pilot, lambda: logs.view.total > 0, "log lines")
+        assert app.current_pane is logs
+        assert logs.streaming_for == (app.service, "production")
+        assert app.service == app.query_one("#catalog-table", KeyedTable).keys[1]
+
+
+# Environments -------------------------------------------------------------------------------------
+
+async def test_environments_matrix_shows_versions_health_and_replicas(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "2") as pilot:
+        table = app.query_one("#envs-table", KeyedTable)
+        assert [str(c.key.value) for c in table.columns.values()] == [
+            "service", "dev", "staging", "production"]
+        assert [str(c.label) for c in table.columns.values()] == [
+            "Service", "dev", "staging", "production"]
+        assert len(table.keys) == 40
+        assert cells(table, "order-service") == [
+            "order-service", "2.49.13 ● 1/1", "2.49.13 ● 2/2", "2.49.12↓ ◐ 6/6"]
+        # The cursor is on the selected service in the selected environment, and the status line
+        # says what is wrong there.
+        assert table.cursor_key == app.service
+        await pilot.press("colon")
+        await type_text(pilot, "svc order-service")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert table.cursor_key == "order-service"
+        assert table.ordered_columns[table.cursor_column].key.value == "production"
+        assert "5xx rate elevated since rollout of 2.49.12" in text_of(app, "#envs-status")
+
+
+async def test_environments_drift_is_highlighted_only_where_behind(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "2") as pilot:
+        table = app.query_one("#envs-table", KeyedTable)
+        pane = app.query_one(EnvironmentsPane)
+
+        def marked(service: str, env: str) -> bool:
+            cell = table.get_cell(service, env)
+            styles = {str(span.style) for span in cell.spans}
+            return "↓" in str(cell) and "bold black on yellow" in styles
+
+        # order-service: production (2.49.12) is behind staging (2.49.13); staging is level.
+        assert marked("order-service", "production")
+        assert not marked("order-service", "staging")
+        assert not marked("order-service", "dev")
+        # 13 services run an older version in production than in staging.
+        behind_in_production = {s for s in table.keys if marked(s, "production")}
+        assert len(behind_in_production) == 13
+        assert {"order-service", "session-store", "ranking-service"} <= behind_in_production
+        # A service with the same version everywhere is not marked anywhere.
+        same = [s for s in table.keys
+                if len({str(table.get_cell(s, e)).split()[0] for e in ("dev", "staging",
+                                                                        "production")}) == 1]
+        assert same, "the seeded sandbox has services with one version everywhere"
+        assert not any(marked(s, e) for s in same for e in ("dev", "staging", "production"))
+        assert {(s, e) for s in table.keys for e in ("dev", "staging", "production")
+                if marked(s, e)} == pane.drifted
+        drifted_services = {s for s, _ in pane.drifted}
+        assert (f"{len(pane.drifted)} drifted cells in {len(drifted_services)} services"
+                in text_of(app, "#envs-status"))
+
+        # D: only the services with drift.
+        await pilot.press("D")
+        assert set(table.keys) == drifted_services and len(table.keys) < 40
+        await pilot.press("D")
+        assert len(table.keys) == 40
+
+
+async def test_environments_cursor_selects_service_and_environment(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "2") as pilot:
+        table = app.query_one("#envs-table", KeyedTable)
+        assert app.environment == "production"
+        await pilot.press("left")
+        assert app.environment == "staging"
+        await pilot.press("down")
+        assert app.service == table.keys[1]
+        context = str(app.query_one(ContextBar).render())
+        assert f"service {table.keys[1]}" in context and "env staging" in context
+
+
+# Pipelines ----------------------------------------------------------------------------------------
+
+async def test_pipelines_runs_table_and_the_selected_runs_jobs(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "3") as pilot:
+        table = app.query_one("#pipelines-table", KeyedTable)
+        assert [str(c.key.value) for c in table.columns.values()] == [
+            "service", "pipeline", "branch", "commit", "status", "duration", "started", "trigger"]
+        assert len(table.keys) == 200
+        # Newest first: a ledger-service run still running, started 2m20s before 14:00.
+        service, pipeline, branch, commit, status, duration, started, trigger = cells(
+            table, table.keys[0])
+        assert (service, pipeline, commit, status, trigger) == (
+            "ledger-service", "ci", "73eaf74", "▶ running", "pull_request")
+        assert branch.startswith("feature/PAY-2922")
+        assert duration == "2m20s" and started.startswith("2m20s")
+        # The run selected at start is one of the selected service's, with its jobs and steps.
+        detail = text_of(app, "#pipelines-detail-body")
+        assert detail.startswith(app.service or "?")
+        assert "\nJobs\n" in detail and "build" in detail and "checkout" in detail
+
+        await pilot.press("ctrl+home")
+        await until(pilot, lambda: "ledger-service-ci-14738" in text_of(
+            app, "#pipelines-detail-body") and "Jobs\n" in text_of(app, "#pipelines-detail-body"),
+                    "the ledger-service run's jobs")
+        detail = text_of(app, "#pipelines-detail-body")
+        assert app.service == "ledger-service"
+        assert re.search(r"▶ running build\s+2m20s", detail)
+        assert re.search(r"✔ checkout\s+10s", detail)
+        assert re.search(r"▶ compile", detail)
+        assert re.search(r"◌ queued test", detail)
+
+
+async def test_pipelines_running_run_updates_live_as_time_passes(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "3") as pilot:
+        await pilot.press("ctrl+home")
+        pane = app.query_one(PipelinesPane)
+        await until(pilot, lambda: pane.detail is not None and pane.detail.id ==
+                    "ledger-service-ci-14738" and bool(pane.detail.jobs), "the running run's jobs")
+        assert pane.detail is not None and pane.detail.status is RunStatus.RUNNING
+        assert re.search(r"◌ queued test", text_of(app, "#pipelines-detail-body"))
+
+        clock = app.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(timedelta(minutes=2))
+        app.action_refresh()
+        await until(pilot, lambda: "(4m20s ago)" in text_of(app, "#pipelines-detail-body"),
+                    "the detail two minutes later")
+        detail = text_of(app, "#pipelines-detail-body")
+        # The build finished, the tests started: the run moved on without a key press.
+        assert re.search(r"✔ succeeded build", detail)
+        assert re.search(r"▶ running test", detail)
+        assert re.search(r"▶ unit tests", detail)
+        table = app.query_one("#pipelines-table", KeyedTable)
+        key = next(k for k in table.keys if k.endswith("ledger-service-ci-14738"))
+        await until(pilot, lambda: cells(table, key)[5] == "4m20s", "the runs table's duration")
+
+        # Much later the run has finished, in the detail and in the table.
+        clock.advance(timedelta(hours=1))
+        app.action_refresh()
+        await until(pilot, lambda: pane.detail is not None and pane.detail.status.finished,
+                    "the run to finish")
+        await until(pilot, lambda: cells(table, key)[4] != "▶ running", "the table row")
+        assert cells(table, key)[4] in ("✔ succeeded", "✖ failed")
+
+
+async def test_pipelines_filter_and_this_service_only(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "3") as pilot:
+        table = app.query_one("#pipelines-table", KeyedTable)
+        await pilot.press("colon")
+        await type_text(pilot, "svc order-service")
+        await pilot.press("enter")
+        # The service chosen at the prompt: the cursor moves to its latest run.
+        assert table.cursor_key is not None and cells(table, table.cursor_key)[0] == "order-service"
+        assert text_of(app, "#pipelines-detail-body").startswith("order-service")
+        await pilot.press("f")
+        assert table.keys and {cells(table, k)[0] for k in table.keys} == {"order-service"}
+        assert "only order-service" in text_of(app, "#pipelines-status")
+        await pilot.press("f")
+        assert len(table.keys) == 200
+        # `/` fuzzy filter: a commit picks out its run.
+        await pilot.press("slash")
+        await type_text(pilot, "73eaf74")
+        await pilot.press("enter")
+        assert table.has_focus
+        assert [cells(table, k)[0:4:3] for k in table.keys] == [["ledger-service", "73eaf74"]]
+        assert "filter 73eaf74" in text_of(app, "#pipelines-status")
+
+
+# Logs ---------------------------------------------------------------------------------------------
+
+def shown_lines(view: LogView) -> list[str]:
+    """The rows of the log view as drawn on screen."""
+    return [view.render_line(y).text.rstrip() for y in range(view.scrollable_content_region.height)
+            if view.render_line(y).text.strip()]
+
+
+async def logs_of(pilot: Pilot[Any], app: IdpApp) -> LogsPane:
+    pane = app.query_one(LogsPane)
+    await until(pilot, lambda: pane.view.total > 0, "log lines")
+    return pane
+
+
+async def test_logs_arrive_for_the_selected_service_and_environment(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        await pilot.press("colon")
+        await type_text(pilot, "svc order-service")
+        await pilot.press("enter", "4")
+        pane = await logs_of(pilot, app)
+        view = pane.view
+        assert pane.streaming_for == ("order-service", "production")
+        assert view.total == 200  # the tail the pane asks for
+        lines = [e.line for e in view._buffer]
+        assert {(line.service, line.environment) for line in lines} == {
+            ("order-service", "production")}
+        assert len({line.instance for line in lines}) > 1  # every instance, merged
+        status = text_of(app, "#logs-status")
+        assert "● following order-service@production" in status
+        assert "200 shown / 200 kept / 200 received" in status
+        screen = shown_lines(view)
+        last = lines[-1]
+        assert screen[-1].startswith(last.ts.strftime("%H:%M:%S."))
+        assert last.instance in screen[-1]
+
+
+async def test_logs_follow_pause_toggle(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        assert view.follow and "● following" in text_of(app, "#logs-status")
+        assert view.scroll_offset.y == view.max_scroll_y > 0
+        await pilot.press("f")
+        assert not view.follow and "❚❚ paused" in text_of(app, "#logs-status")
+        await pilot.press("home")
+        assert view.scroll_offset.y == 0
+        await pilot.press("f")
+        assert view.follow and "● following" in text_of(app, "#logs-status")
+        assert view.scroll_offset.y == view.max_scroll_y
+        # Scrolling up pauses following too, and `end` resumes it: the status line says so.
+        await pilot.press("up")
+        assert not view.follow and "❚❚ paused" in text_of(app, "#logs-status")
+        await pilot.press("end")
+        assert view.follow and "● following" in text_of(app, "#logs-status")
+        assert view.scroll_offset.y == view.max_scroll_y
+
+
+async def test_logs_include_and_exclude_filters(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        total = view.total
+        await pilot.press("i")
+        await type_text(pilot, "GET|POST")
+        await pilot.press("enter")
+        assert view.include == "GET|POST"
+        assert 0 < view.shown < total
+        included = [e for e in view._shown[view._shown_off:]]
+        assert all(re.search("GET|POST", e.msg) for e in included)
+        assert all(re.search("GET|POST", row) for row in shown_lines(view))
+        status = text_of(app, "#logs-status")
+        assert "include GET|POST" in status and f"{view.shown} shown" in status
+        await pilot.press("x")
+        await type_text(pilot, "POST")
+        await pilot.press("enter")
+        assert view.exclude == "POST"
+        assert all("GET" in row and "POST" not in row for row in shown_lines(view))
+        assert "exclude POST" in text_of(app, "#logs-status")
+        # Emptying a filter brings every line back.
+        await pilot.press("i", "ctrl+u", "enter", "x", "ctrl+u", "enter")
+        assert view.include is None and view.exclude is None and view.shown == total
+
+
+async def test_logs_invalid_regex_is_reported_and_loses_nothing(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        await pilot.press("i")
+        await type_text(pilot, "GET")
+        await pilot.press("enter")
+        shown = view.shown
+        await pilot.press("i", "ctrl+u")
+        await type_text(pilot, "(unclosed")
+        await pilot.press("enter")
+        prompt = app.query_one("#logs-prompt", Input)
+        # The prompt stays open with what was typed, marked invalid; the old filter still applies.
+        assert prompt.display and prompt.has_focus and prompt.value == "(unclosed"
+        assert prompt.has_class("-invalid")
+        assert any(m.startswith("Invalid regular expression: missing ), unterminated subpattern")
+                   for m in notifications(app))
+        assert view.include == "GET" and view.shown == shown and view.total == 200
+        assert "include GET" in text_of(app, "#logs-status")
+        # Escape gives up on it and keeps the filter that was there.
+        await pilot.press("escape")
+        assert not prompt.display and view.has_focus
+        assert view.include == "GET" and view.shown == shown
+        # Fixing the pattern works.
+        await pilot.press("x")
+        await type_text(pilot, "( 200")
+        await pilot.press("enter")
+        assert prompt.display and view.exclude is None
+        await pilot.press(")", "enter")
+        assert not prompt.display and view.exclude == "( 200)"
+        assert 0 < view.shown < shown
+
+
+async def test_logs_search_highlights_and_moves_between_matches(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        await pilot.press("slash")
+        await type_text(pilot, "POST")
+        await pilot.press("enter")
+        assert view.search == "POST"
+        first = view.cursor_line
+        assert first is not None and "POST" in first.message
+        assert not view.follow  # looking at a match, not the tail
+        assert "search POST" in text_of(app, "#logs-status")
+        # The match is drawn highlighted on screen.
+        highlighted = [
+            segment.text for y in range(view.scrollable_content_region.height)
+            for segment in view.render_line(y)
+            if segment.style is not None and segment.style.bgcolor is not None
+            and segment.style.bgcolor.name == "yellow"]
+        assert "POST" in highlighted
+        await pilot.press("n")
+        second = view.cursor_line
+        assert second is not None and "POST" in second.message and second is not first
+        await pilot.press("N")
+        assert view.cursor_line is first
+
+
+async def test_logs_wrap_and_timestamp_toggles(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        stamp = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ")
+        assert all(stamp.match(row) for row in shown_lines(view))
+        assert "[time json]" in text_of(app, "#logs-status")
+        await pilot.press("t")
+        assert not view.show_timestamps
+        assert not any(stamp.match(row) for row in shown_lines(view))
+        assert "[json]" in text_of(app, "#logs-status")
+        await pilot.press("t")
+        assert view.show_timestamps and all(stamp.match(row) for row in shown_lines(view))
+
+        width = view.scrollable_content_region.width
+        longest = max(e.mw for e in view._buffer) + 60
+        assert longest > width, "some sandbox lines are wider than the view"
+        assert view.virtual_size.width > width  # scrolls sideways
+        rows = view.virtual_size.height
+        await pilot.press("w")
+        assert view.wrap and "[wrap time json]" in text_of(app, "#logs-status")
+        await pilot.pause()
+        assert view.virtual_size.height > rows  # long lines take several rows
+        assert view.virtual_size.width <= width
+        await pilot.press("w")
+        assert not view.wrap and view.virtual_size.height == rows
+
+
+JSON_LINE = json.dumps({"msg": "charged card", "level": "info", "amount": 12, "currency": "EUR"})
+
+
+async def test_logs_json_lines_shown_as_fields(tmp_path: Path) -> None:
+    app = static_app(tmp_path, log_message=JSON_LINE)
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        await until(pilot, lambda: view.total == 3, "three lines")
+        rows = shown_lines(view)
+        assert len(rows) == 3
+        assert all(row.endswith("INFO  charged card amount=12 currency=EUR") for row in rows)
+        await pilot.press("j")
+        assert not view.json_fields
+        rows = shown_lines(view)
+        assert all(row.endswith(JSON_LINE) for row in rows)
+        assert "[time]" in text_of(app, "#logs-status")
+
+
+async def test_logs_save_writes_the_shown_lines(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        await pilot.press("i")
+        await type_text(pilot, "GET")
+        await pilot.press("enter")
+        await pilot.press("ctrl+s")
+        prompt = app.query_one("#logs-prompt", Input)
+        assert prompt.display and prompt.has_focus
+        # The suggested file is in the data dir, named after the service, environment and time;
+        # enter takes it.
+        target = app.data_dir / "logs" / f"{app.service}-production-20261125-140000.log"
+        assert prompt.value == str(target)
+        await pilot.press("enter")
+        assert not prompt.display
+        saved = target.read_text(encoding="utf-8").splitlines()
+        assert len(saved) == view.shown > 0
+        shown = [e.line for e in view._shown[view._shown_off:]]
+        assert saved[0] == (f"{shown[0].ts.isoformat()} {shown[0].instance} "
+                            f"{shown[0].level.value.upper()} {shown[0].message}")
+        assert all("GET" in line for line in saved)
+        assert f"Saved {len(saved)} lines to {target}" in notifications(app)
+
+
+async def test_logs_save_to_an_unwritable_place_says_so(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        await pilot.press("ctrl+s")
+        prompt = app.query_one("#logs-prompt", Input)
+        prompt.value = str(blocker / "out.log")  # as if pasted
+        await pilot.press("enter")
+        assert prompt.display and prompt.value == str(blocker / "out.log")  # still open to fix it
+        assert any(m.startswith("Could not save:") for m in notifications(app))
+        assert blocker.read_text() == "x"
+
+
+async def test_logs_small_buffer_counts_dropped_lines(tmp_path: Path) -> None:
+    app = sandbox(tmp_path, ui=UIConfig(log_buffer=100))
+    async with running(app, "4") as pilot:
+        view = app.query_one(LogView)
+        # The pane asks for a 200-line tail: only the last 100 are kept, the rest are counted.
+        await until(pilot, lambda: view.dropped == 100, "the 200-line tail")
+        assert view.max_lines == 100
+        assert view.buffered == view.shown == 100
+        assert [e.line.ts for e in view._buffer] == sorted(e.line.ts for e in view._buffer)
+        status = text_of(app, "#logs-status")
+        assert "100 shown / 100 kept /" in status
+        assert "100 dropped" in status
+
+
+# Metrics ------------------------------------------------------------------------------------------
+
+SIGNAL_CHARTS = {"request_rate": ("Request rate", "req/s"), "error_ratio": ("Error ratio", "%"),
+                 "latency": ("Latency", "ms"), "cpu": ("CPU", "cores"), "memory": ("Memory", "iB")}
+
+
+async def test_metrics_show_the_golden_signals_with_units(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "5") as pilot:
+        grid = app.query_one(MetricsGrid)
+        charts = grid.charts
+        assert list(charts) == list(SIGNAL_CHARTS)
+        for key, (title, unit) in SIGNAL_CHARTS.items():
+            lines = charts[key].lines_text()
+            assert lines[0].startswith(title), lines[0]
+            assert lines[0].rstrip().endswith("1h"), lines[0]
+            stats = lines[1]
+            if key == "latency":
+                # One chart for the three percentiles: each one's current value.
+                assert re.search(rf"● p50 [\d.]+ {unit}\s+● p95 [\d.]+ {unit}\s+● p99 [\d.]+ "
+                                 rf"{unit}", stats), stats
+            else:
+                assert re.search(rf"now [\d.,]+ ?\S*{re.escape(unit)}\s+min [\d.,]+ ?\S*"
+                                 rf"{re.escape(unit)}\s+max [\d.,]+ ?\S*{re.escape(unit)}",
+                                 stats), stats
+            assert charts[key].has_data
+            assert any(re.search("[\u2801-\u28ff]", line) for line in lines[2:])  # the plot
+        header = text_of(app, "#metrics-header")
+        assert header.startswith(f"{app.service} @ production  window")
+        assert "updated 14:00:00" in header
+
+
+async def test_metrics_follow_the_environment_bad_release_in_production(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        await pilot.press("colon")
+        await type_text(pilot, "svc order-service")
+        await pilot.press("enter", "5")
+        pane = app.query_one(MetricsPane)
+        errors = app.query_one(MetricsGrid).charts["error_ratio"]
+        await until(pilot, pane.is_settled, "order-service metrics in production")
+        in_production = errors.series[0].points[-1][1]
+        await pilot.press("E")
+        await until(pilot, lambda: pane.is_settled() and pane.topic is not None
+                    and pane.topic.args[1] == "staging", "order-service metrics in staging")
+        assert text_of(app, "#metrics-header").startswith("order-service @ staging")
+        in_staging = errors.series[0].points[-1][1]
+        # 2.49.12, running only in production, is the bad release: more errors there.
+        assert in_production > 2 * in_staging
+
+
+async def test_metrics_window_switching_changes_the_query(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "5") as pilot:
+        pane = app.query_one(MetricsPane)
+        grid = app.query_one(MetricsGrid)
+
+        def selected_window() -> str:
+            header = app.query_one("#metrics-header").render()
+            # The chosen window is drawn reversed in the header.
+            return "".join(header.plain[s.start:s.end] for s in header.spans
+                           if getattr(s.style, "reverse", False)).strip()
+
+        assert pane.topic is not None and pane.topic.args[2] is Window.H1
+        assert selected_window() == "1h"
+        steps = {}
+        for key, window in (("w", "6h"), ("w", "24h"), ("w", "15m"), ("w", "1h"),
+                            ("W", "15m")):
+            await pilot.press(key)
+            await until(pilot, pane.is_settled, f"metrics for {window}")
+            assert pane.window.value == window
+            assert pane.topic is not None and pane.topic.args[2].value == window
+            assert selected_window() == window
+            assert all(chart.lines_text()[0].rstrip().endswith(window)
+                       for chart in grid.charts.values())
+            # The query asks for the whole window: the series span it.
+            series = grid.charts["request_rate"].series[0]
+            span = series.points[-1][0] - series.points[0][0]
+            assert span >= Window(window).delta.total_seconds() * 0.9
+            steps[window] = pane.topic.args[3]
+        assert steps["15m"] <= steps["1h"] < steps["6h"] < steps["24h"]
+
+
+# Source health ------------------------------------------------------------------------------------
+
+class LockedOutSource(Source):
+    """A catalog whose credentials were refused."""
+
+    capabilities = frozenset({Capability.CATALOG})
+
+    async def services(self) -> list[Service]:
+        raise SourceAuthError("401 from https://catalog.example.com",
+                              hint="Renew the token in IDP_TOKEN.")
+
+
+async def test_health_view_shows_each_source(tmp_path: Path) -> None:
+    config = app_config(spec("static", StaticSource), spec("locked", LockedOutSource))
+    app = static_app(tmp_path, config)
+    async with running(app) as pilot:
+        bar = str(app.query_one(HealthBar).render())
+        assert "● static" in bar and "✖ locked auth" in bar and "H: details" in bar
+        # The catalog still shows the static source's services, with the error above them.
+        assert app.query_one("#catalog-table", KeyedTable).keys == ["alpha", "beta", "gamma"]
+        assert "locked auth: 401 from https://catalog.example.com" in text_of(
+            app, "#catalog-errors")
+
+        await pilot.press("H")
+        assert isinstance(app.screen, HealthScreen)
+        table = app.screen.query_one("#health-table", KeyedTable)
+        assert table.keys == ["static", "locked"]
+        name, type_, caps, state, last, latency, calls, error = cells(table, "static")
+        assert (name, type_, state, error) == ("static", "static", "ok", "")
+        assert caps == "catalog, environments, logs, metrics, pipelines"
+        assert last == "0s ago"
+        assert re.fullmatch(r"\d+ ms", latency)
+        name, type_, caps, state, last, latency, calls, error = cells(table, "locked")
+        assert (name, caps, state, last, error) == ("locked", "catalog", "error", "–", "auth")
+        made, failed = (int(n) for n in calls.split("/"))
+        assert made == failed >= 1
+
+        detail = app.screen.query_one("#health-detail")
+        assert str(detail.render()) == "No errors."
+        await pilot.press("down")
+        assert str(detail.render()) == ("auth: 401 from https://catalog.example.com\n"
+                                        "Hint: Renew the token in IDP_TOKEN.")
+        await pilot.press("H")
+        assert not isinstance(app.screen, HealthScreen)
+
+
+async def test_health_view_on_the_sandbox_updates_after_refresh(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        await pilot.press("H")
+        screen = app.screen
+        assert isinstance(screen, HealthScreen)
+        table = screen.query_one("#health-table", KeyedTable)
+        assert table.keys == ["sandbox"]
+        assert cells(table, "sandbox")[3] == "ok"
+        assert cells(table, "sandbox")[4] == "0s ago"
+        calls = int(cells(table, "sandbox")[6].split("/")[0])
+        app.clock.advance(90)  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: int(cells(table, "sandbox")[6].split("/")[0]) > calls,
+                    "more calls")
+        assert cells(table, "sandbox")[4] == "0s ago"  # answered just now, at the new time
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HealthScreen)
