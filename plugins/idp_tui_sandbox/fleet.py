@@ -51,6 +51,16 @@ class Segment:
     health: Health
     message: str
     severity: float  # 0 for a good release
+    #: Changes when the instances were replaced without a new version (a restart): new pod names.
+    revision: str = ""
+    #: Scaled to zero: no instance runs, no log line, no traffic.
+    stopped: bool = False
+    #: When this version started running (earlier than ``start`` after a restart or a scale).
+    since: float | None = None
+
+    @property
+    def rollout_start(self) -> float:
+        return self.start if self.since is None else self.since
 
 
 def _replicas(seed: int, spec: ServiceSpec, environment: str) -> int:
@@ -100,7 +110,7 @@ class Fleet:
             core = spec.tier == 1 and spec.kind == "api" and spec.lifecycle == "production"
             return (not core, spec.layer < 3, spec.name not in CURATED_NAMES,
                     unit(f"{self.seed}:incident:{spec.name}"))
-        return min(self.world.specs, key=rank)
+        return min(self.world.seeded, key=rank)
 
     def initial_rows(self, now: float) -> tuple[list[DeploymentRow], list[tuple[str, str, float]]]:
         """Deployments as they stand at ``now`` on first start, plus the releases marked bad."""
@@ -201,22 +211,32 @@ class Fleet:
 
     def timeline(self, spec: ServiceSpec, environment: str, start: float, end: float) -> list[Segment]:
         """Segments covering [start, end], oldest first; the first may begin before ``start``."""
-        events = [(h.deployed_at, 0, h.version, Health(h.health), h.message)
+        events = [(h.deployed_at, 0, h.version, Health(h.health), h.message, h.revision, h.replicas)
                   for h in self.store.history(spec.name, environment, start, end)]
         if environment == CD_ENVIRONMENT:
             for version, finished in self.pipelines.releases(spec, end, start - _LOOKBACK):
-                events.append((finished, 1, version, Health.HEALTHY, ""))
+                if spec.created is not None and finished < spec.created:
+                    break
+                events.append((finished, 1, version, Health.HEALTHY, "", "", None))
                 if finished <= start:
                     break
         events.sort(key=lambda e: (e[0], e[1]))
         times = [e[0] for e in events]
         first = bisect.bisect_right(times, start) - 1
-        segments = []
+        segments: list[Segment] = []
         if first < 0:
-            segments.append(Segment(float("-inf"), None, Health.HEALTHY, "", 0.0))
+            # Before the records begin; a service created by an action did not exist then.
+            segments.append(Segment(float("-inf"), None, Health.HEALTHY, "", 0.0, stopped=spec.created is not None))
             first = 0
-        for at, _, version, health, message in events[first:]:
-            segments.append(Segment(at, version, health, message, self.severity(spec.name, version)))
+        for at, kind, version, health, message, revision, replicas in events[first:]:
+            previous = segments[-1] if segments else None
+            # A release deployed by CD to a stopped deployment stays stopped (zero replicas).
+            stopped = replicas == 0 if replicas is not None else bool(kind == 1 and previous and previous.stopped)
+            since = None
+            if previous is not None and previous.version is not None and previous.version == version:
+                since = previous.rollout_start
+            segments.append(Segment(at, version, health, message, self.severity(spec.name, version), revision,
+                                    stopped, since))
         return segments
 
 

@@ -138,19 +138,25 @@ class LogGenerator:
         }.get(spec.language, module)
 
     # Pods ---------------------------------------------------------------------------------------
-    def instances(self, version: str | None) -> tuple[str, ...]:
-        """Pod names of a rollout: ``<service>-<template hash>-<suffix>``."""
-        pods = self._pods.get(version)
+    def instances(self, version: str | None, revision: str = "") -> tuple[str, ...]:
+        """Pod names of a rollout: ``<service>-<template hash>-<suffix>``.
+
+        A restart (a new ``revision`` of the same version) gives new names.
+        """
+        key = version if not revision else f"{version}#{revision}"
+        pods = self._pods.get(key)
         if pods is None:
-            template = hexid(f"{self._key}:template:{version}", 6)
-            pods = tuple(f"{self.spec.name}-{template}-{pod_suffix(f'{self._key}:{version}:{i}')}"
+            template = hexid(f"{self._key}:template:{key}", 6)
+            pods = tuple(f"{self.spec.name}-{template}-{pod_suffix(f'{self._key}:{key}:{i}')}"
                          for i in range(self.replicas))
-            self._pods[version] = pods
+            self._pods[key] = pods
         return pods
 
     # Buckets ------------------------------------------------------------------------------------
     def bucket(self, second: int, segment: Segment) -> list[tuple[float, str, LogLevel, str]]:
         """The lines of one second as ``(ts, instance, level, message)``, in time order."""
+        if segment.stopped:  # scaled to zero: nothing runs
+            return []
         r = random.Random(f"{self._key}:{second}")
         burst = unit(f"{self._key}:burst:{second // 10}")
         rate = self.rate * (0.3 + 0.7 * load(second)) * (5.0 if burst < 0.04 else 2.5 if burst < 0.14 else 1.0)
@@ -160,7 +166,7 @@ class LogGenerator:
         elif incident:
             rate *= 1.0 + incident
         count = int(rate) + (1 if r.random() < rate - int(rate) else 0)
-        ctx = _Context(segment, self.instances(segment.version), incident)
+        ctx = _Context(segment, self.instances(segment.version, segment.revision), incident)
         lines: list[tuple[float, str, LogLevel, str]] = []
         for offset in sorted(r.random() for _ in range(count)):
             ts = second + offset
@@ -338,7 +344,10 @@ class LogGenerator:
     def flood_pool(self, segment: Segment, size: int = 4096) -> list[tuple[str, LogLevel, str]]:
         """Ready-made lines for flood mode, drawn like ordinary ones."""
         r = random.Random(f"{self._key}:flood")
-        ctx = _Context(segment, self.instances(segment.version), rollout(segment, math.inf) * segment.severity)
+        if segment.stopped:
+            return []
+        ctx = _Context(segment, self.instances(segment.version, segment.revision),
+                       rollout(segment, math.inf) * segment.severity)
         pool: list[tuple[str, LogLevel, str]] = []
         while len(pool) < size:
             instance = ctx.instances[r.randrange(len(ctx.instances))]

@@ -30,7 +30,7 @@ def rollout(segment: Segment, t: float) -> float:
     """How far the rollout of a bad release has got at ``t`` (0–1); 0 while a good release runs."""
     if not segment.severity:
         return 0.0
-    return min(max((t - segment.start) / _RAMP, 0.0), 1.0)
+    return min(max((t - segment.rollout_start) / _RAMP, 0.0), 1.0)
 
 
 class _Noise:
@@ -72,6 +72,11 @@ def series(seed: int, spec: ServiceSpec, environment: str, replicas: int, segmen
     columns: dict[Signal, list[tuple[float, float]]] = {signal: [] for signal in query.signals}
     for t in times:
         segment = segment_at(segments, starts, t)
+        if segment.stopped:  # scaled to zero: nothing runs
+            values = dict.fromkeys(columns, 0.0)
+            for signal, points in columns.items():
+                points.append((t, values[signal]))
+            continue
         ramp = rollout(segment, t)
         level = ramp * segment.severity
         n_rate, n_err, n_lat, n_cpu = noise.slow(t)

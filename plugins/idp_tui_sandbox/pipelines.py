@@ -23,7 +23,7 @@ from itertools import islice
 from idp_tui import Job, PipelineRun, RunStatus, SourceNotFound, Step
 
 from .rand import hexid, rng, units, weighted
-from .world import TEAM_TRAITS, ServiceSpec, World
+from .world import PEOPLE, TEAM_TRAITS, ServiceSpec, World
 
 #: Monday 2026-01-05 00:00 UTC: run numbers count from here, version minors count weeks from here.
 ANCHOR = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
@@ -133,6 +133,14 @@ class Pipelines:
         self._week_start: dict[tuple[str, int], int] = {}
         self._durations: dict[tuple[str, tuple], float] = {}
 
+    def forget(self, service: str) -> None:
+        """Drop what is cached about ``service`` (created or removed by an action)."""
+        for key in [k for k in self._summaries if k[0] == service]:
+            del self._summaries[key]
+        for cache in (self._week_start, self._durations):
+            for key in [k for k in cache if k[0] == service]:
+                del cache[key]
+
     # Schedule -----------------------------------------------------------------------------------
     @staticmethod
     def _slot(spec: ServiceSpec, stream: str) -> tuple[float, float]:
@@ -156,7 +164,7 @@ class Pipelines:
             pass
         u = self._uniforms(spec, stream, n)
         created = self._created(spec, stream, n, u[0])
-        if _quiet(created) and u[1] < 0.5:
+        if (_quiet(created) and u[1] < 0.5) or (spec.created is not None and created < spec.created):
             result = None
         else:
             queue = 5.0 + 40.0 * u[2] if u[3] >= 0.07 else 120.0 + 300.0 * u[2]
@@ -217,6 +225,8 @@ class Pipelines:
         if first is None:
             period, phase = spec.release_period, spec.release_phase
             start = ANCHOR + week * WEEK
+            if spec.created is not None:  # a new service counts its builds from its creation
+                start = max(start, spec.created)
             first = math.ceil((start - ANCHOR - phase) / period - _JITTER)
             while self._created(spec, RELEASE, first, self._uniforms(spec, RELEASE, first)[0]) < start:
                 first += 1
@@ -231,6 +241,57 @@ class Pipelines:
 
     def last_release(self, spec: ServiceSpec, before: float) -> tuple[str, float] | None:
         return next(self.releases(spec, before, before - 30 * 86400.0), None)
+
+    def release_runs(self, spec: ServiceSpec, before: float, horizon: float) -> Iterator[RunSummary]:
+        """Succeeded release runs finished by ``before`` and created after ``horizon``, newest first."""
+        for run in self._stream(spec, RELEASE, before, horizon):
+            if run.outcome is RunStatus.SUCCEEDED and run.success_finish <= before:
+                yield run
+
+    def release_run(self, spec: ServiceSpec, version: str) -> RunSummary | None:
+        """The release run that produces ``version`` (whatever its outcome), if there is one."""
+        parts = version.split(".")
+        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            return None
+        major, minor, patch = map(int, parts)
+        if major != spec.major:
+            return None
+        week = minor - spec.minor0
+        if week < 0:
+            return None
+        run = self.summary(spec, RELEASE, self._first_of_week(spec, week) + patch)
+        if run is None or self.version(run) != version:
+            return None
+        return run
+
+    def main_commits(self, spec: ServiceSpec, newer: RunSummary, older: RunSummary | None,
+                     limit: int) -> tuple[list[tuple[RunSummary, dict]], int]:
+        """Commits on ``main`` after ``older`` up to ``newer``, newest first: ``(run, description)``.
+
+        Every release run is one push to ``main``, whatever its outcome; returns at most ``limit`` and
+        how many more there are.
+        """
+        low = older.n if older is not None else newer.n - limit
+        commits: list[tuple[RunSummary, dict]] = []
+        more = 0
+        for n in range(newer.n, low, -1):
+            run = self.summary(spec, RELEASE, n)
+            if run is None:
+                continue
+            if len(commits) < limit:
+                commits.append((run, self._describe(run)))
+            else:
+                more += 1
+        return commits, more
+
+    def author(self, run: RunSummary) -> str:
+        """Who pushed the commit a run built."""
+        r = rng(f"{self.seed}:author:{run.id}")
+        return PEOPLE[r.randrange(len(PEOPLE))]
+
+    def describe(self, run: RunSummary) -> dict:
+        """Branch, trigger, commit message and hash of a run."""
+        return self._describe(run)
 
     # Detail -------------------------------------------------------------------------------------
     def _plan(self, run: RunSummary) -> _Plan:

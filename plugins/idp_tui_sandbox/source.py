@@ -9,6 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pydantic import Field
 
 from idp_tui import (
+    ActionEvent,
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
     Capability,
     Deployment,
     Environment,
@@ -20,18 +24,23 @@ from idp_tui import (
     MetricsQuery,
     PipelineQuery,
     PipelineRun,
+    Resource,
     Service,
     Source,
     SourceConfig,
     SourceContext,
     SourceError,
     SourceNotFound,
+    Template,
+    VersionOption,
 )
 
+from .actions import Operations
 from .fleet import STATIC_ENVIRONMENTS, Fleet, Segment
 from .logs import LogGenerator
 from .metrics import series
 from .pipelines import Pipelines
+from .provision import TEMPLATES, minor0_for
 from .store import SCHEMA_VERSION, DeploymentRow, EnvironmentRow, Store
 from .world import ServiceSpec, World
 
@@ -52,6 +61,8 @@ class SandboxConfig(SourceConfig):
     log_interval: float = Field(default=0.25, gt=0)
     #: Stream logs as fast as possible (for load tests of the log pane).
     flood: bool = False
+    #: How much faster than real time actions run: a deploy that takes a minute at 1 takes 0.1 s at 600.
+    action_speed: float = Field(default=1.0, gt=0, le=1_000_000)
 
 
 class SandboxSource(Source):
@@ -59,8 +70,9 @@ class SandboxSource(Source):
 
     Config = SandboxConfig
     capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS, Capability.PIPELINES,
-                              Capability.LOGS, Capability.METRICS})
-    description = "Simulated organisation with live pipelines, logs and metrics; needs no setup"
+                              Capability.LOGS, Capability.METRICS, Capability.ACTIONS, Capability.PROVISION})
+    actions = frozenset({ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE, ActionKind.RESTART})
+    description = "Simulated organisation with live pipelines, logs, metrics and actions; needs no setup"
 
     config: SandboxConfig
 
@@ -70,6 +82,8 @@ class SandboxSource(Source):
         self._pipelines: Pipelines | None = None
         self._store: Store | None = None
         self._fleet: Fleet | None = None
+        self._created: set[str] = set()  # services created by actions, as loaded into the world
+        self._ops = Operations(self)
 
     # Life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -87,6 +101,9 @@ class SandboxSource(Source):
             store.reset({**expected, "seeded_at": repr(now)}, STATIC_ENVIRONMENTS, rows, bad)
             fleet = Fleet(world, pipelines, store)  # picks up the releases just marked bad
         self._world, self._pipelines, self._store, self._fleet = world, pipelines, store, fleet
+        self._created = set()
+        self._sync_world()
+        self._ops.recover_all()  # actions of a process that stopped while they ran
 
     async def close(self) -> None:
         if self._store is not None:
@@ -101,8 +118,31 @@ class SandboxSource(Source):
             raise SourceError("the sandbox source is not started")
         return self._world, self._pipelines, self._store, self._fleet
 
+    def _sync_world(self) -> None:
+        """Add to (or drop from) the world the services created by actions, as the database has them.
+
+        Another process (the command line next to the dashboard) may have created one.
+        """
+        world, pipelines, store, _ = self._state()
+        rows = {row.name: row for row in store.services()}
+        if rows.keys() == self._created:
+            return
+        for name in self._created - rows.keys():
+            world.remove(name)
+            pipelines.forget(name)
+        for name in rows.keys() - self._created:
+            row = rows[name]
+            if world.get(name) is None:
+                pipelines.forget(name)
+                world.add(row.name, row.team, row.tier, row.kind, row.language, row.description, row.created_at,
+                          minor0_for(row.created_at))
+        self._created = set(rows)
+
     def _spec(self, service: str) -> ServiceSpec:
         spec = self._state()[0].get(service)
+        if spec is None:
+            self._sync_world()
+            spec = self._state()[0].get(service)
         if spec is None:
             raise SourceNotFound(f"no service named {service!r} in the sandbox")
         return spec
@@ -121,6 +161,7 @@ class SandboxSource(Source):
 
     # Catalog and environments -------------------------------------------------------------------
     async def services(self) -> list[Service]:
+        self._sync_world()
         return list(self._state()[0].services)
 
     def _environment_rows(self, now: float) -> list[EnvironmentRow]:
@@ -134,6 +175,7 @@ class SandboxSource(Source):
         ) for row in self._environment_rows(self._now())]
 
     async def deployments(self) -> list[Deployment]:
+        self._sync_world()
         _, _, store, fleet = self._state()
         now = self._now()
         active = {row.name for row in self._environment_rows(now)}
@@ -183,6 +225,8 @@ class SandboxSource(Source):
         segment = self._timeline(spec, query.environment, now, now)[-1]
         pool = generator.flood_pool(segment)
         size = len(pool)
+        if not size:  # scaled to zero: no instance writes anything
+            return
         service, environment = spec.name, query.environment
         ts = datetime.fromtimestamp(now, UTC)
         remaining = query.tail if not query.follow else None
@@ -209,6 +253,36 @@ class SandboxSource(Source):
         start = now - query.window.delta.total_seconds()
         segments = self._timeline(spec, query.environment, now, start)
         return series(self.config.seed, spec, query.environment, row.replicas_desired, segments, query, now)
+
+    # Actions ------------------------------------------------------------------------------------
+    async def deploy_versions(self, service: str, environment: str) -> list[VersionOption]:
+        return self._ops.deploy_versions(service, environment)
+
+    async def plan_action(self, request: ActionRequest) -> ActionPlan:
+        return self._ops.plan(request)
+
+    def run_action(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:
+        # The generator itself, not a wrapper: closing it must reach the action's clean-up at once.
+        return self._ops.run(request)
+
+    # Provisioning -------------------------------------------------------------------------------
+    async def templates(self) -> list[Template]:
+        return list(TEMPLATES.values())
+
+    async def resources(self) -> list[Resource]:
+        now = self._now()
+        active = {row.name: row for row in self._environment_rows(now)}
+        out = []
+        for row in self._state()[2].resources():
+            env = active.get(row.environment) if row.environment is not None else None
+            if row.environment is not None and env is None:
+                continue  # its preview environment has expired
+            out.append(Resource(
+                kind=row.kind, name=row.name, service=row.service, environment=row.environment, status=row.status,
+                created_at=datetime.fromtimestamp(row.created_at, UTC),
+                expires_at=datetime.fromtimestamp(env.expires_at, UTC) if env and env.expires_at else None,
+                details=row.details))
+        return out
 
     # State changes (not part of the plugin API; used by tests and the actions layer) -----------
     def _set_deployment(self, service: str, environment: str, version: str, *,

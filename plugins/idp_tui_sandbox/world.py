@@ -160,6 +160,8 @@ class ServiceSpec:
     memory_growth: float = 64 * 2**20
     memory_period: float = 8 * 3600.0
     log_rate: float = 5.0
+    #: Unix time a service created by an action came to be (None: seeded, it always existed).
+    created: float | None = None
 
     @property
     def owner(self) -> str:
@@ -265,13 +267,15 @@ class World:
             if team in ("platform", "identity") and spec.kind == "api":
                 foundations.append(spec)
 
-    def _traits(self, spec: ServiceSpec, r: random.Random) -> None:
+    def _traits(self, spec: ServiceSpec, r: random.Random, language: str | None = None) -> None:
         traits = TEAM_TRAITS[spec.team]
         if spec.tier == 1:
             spec.lifecycle = "production"
         else:
             spec.lifecycle = weighted(r, {"production": 82, "experimental": 12, "deprecated": 6})
         spec.language = weighted(r, traits["languages"])
+        if language is not None:  # a service created by an action: its language was chosen
+            spec.language = language
         spec.system = r.choice(traits["systems"])
         spec.on_call = (f"{spec.owner}-primary" if r.random() < 0.6 else r.choice(PEOPLE))
         kind_tags = ("http", "grpc") if spec.kind == "api" else ("kafka", "batch")
@@ -331,6 +335,44 @@ class World:
         if major > 1 and r.random() < 0.3:
             apis.append(f"{spec.name}-v{major - 1}")
         return tuple(apis)
+
+    # Services created by actions ------------------------------------------------------------------
+    def add(self, name: str, team: str, tier: int, kind: str, language: str, description: str,
+            created: float, minor0: int) -> ServiceSpec:
+        """A new, experimental service (from the "new service" template); its versions are 0.x."""
+        if name in self.by_name:
+            raise ValueError(f"a service named {name!r} exists")
+        r = rng(f"{self.seed}:svc:{name}")
+        spec = ServiceSpec(index=len(self.specs), name=name, team=team, tier=tier, layer=6, kind=kind,
+                           description=description, created=created)
+        self._traits(spec, r, language=language)
+        spec.lifecycle = "experimental"
+        spec.tags = tuple(dict.fromkeys((*spec.tags, "experimental")))
+        spec.major = 0
+        spec.minor0 = minor0
+        foundations = [s for s in self.seeded if s.team in ("platform", "identity") and s.kind == "api"]
+        earlier = {t: [s for s in self.seeded if s.team == t] for t in TEAMS}
+        spec.depends_on = self._dependencies(spec, r, earlier, foundations)[:2]
+        spec.provides_apis = self._apis(spec, r)
+        spec.consumes_apis = tuple(api for dep in spec.depends_on for api in self.by_name[dep].provides_apis[:1])
+        self.specs.append(spec)
+        self.by_name[name] = spec
+        self.__dict__.pop("services", None)
+        return spec
+
+    def remove(self, name: str) -> None:
+        """Forget a service created by an action (its creation was undone)."""
+        spec = self.by_name.get(name)
+        if spec is None or spec.created is None:
+            return
+        del self.by_name[name]
+        self.specs.remove(spec)
+        self.__dict__.pop("services", None)
+
+    @property
+    def seeded(self) -> list[ServiceSpec]:
+        """The services generated from the seed (not those created by actions)."""
+        return self.specs[:self.count]
 
     # Views --------------------------------------------------------------------------------------
     @cached_property
