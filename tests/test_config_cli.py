@@ -115,7 +115,7 @@ def test_cli_list_sources_shows_the_bundled_sandbox() -> None:
     result = run_cli("--list-sources")
     assert result.returncode == 0, result.stderr
     head, description = result.stdout.splitlines()[:2]
-    assert head.startswith("sandbox  [catalog, environments, logs, metrics, pipelines]")
+    assert head.startswith("sandbox  [actions, catalog, environments, logs, metrics, pipelines, provision]")
     assert "idp_tui_sandbox:SandboxSource" in head
     assert "Simulated organisation" in description
 

@@ -258,6 +258,7 @@ class ActionManager:
         self.runs[request.id] = placeholder
         try:
             request = await self._checked(request)
+            placeholder.request = request
             runner, decision = await self.decide(request)
         except Exception as exc:  # noqa: BLE001 - the run ends as failed, audited
             failure = classify("hub", exc)
@@ -335,11 +336,26 @@ class ActionManager:
                 raise SourceError("provision needs a template")
             entry = await self.template(request.template)
             try:
-                entry.template.params.model_validate(request.params)
+                validated = entry.template.params.model_validate(request.params)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ())) or "params"
                 raise SourceError(f"invalid parameter {where}: {first.get('msg')}") from None
+            # A template's own `service`/`environment` parameter is where the thing goes: the
+            # policy (protected environments) and the audit log must see that one.
+            update: dict[str, str] = {}
+            for name in ("service", "environment"):
+                value = getattr(validated, name, None)
+                value = getattr(value, "value", value)
+                if not isinstance(value, str) or not value:
+                    continue
+                given = getattr(request, name)
+                if given and given != value:
+                    raise SourceError(f"{name} {given!r} does not match the template's parameter "
+                                      f"{name}={value!r}")
+                update[name] = value
+            if update:
+                request = request.model_copy(update=update)
         elif not request.service or not request.environment:
             raise SourceError(f"{request.kind.value} needs a service and an environment")
         if request.kind is ActionKind.SCALE and request.replicas is None:

@@ -40,6 +40,8 @@ def redact(params: dict[str, Any], secret_fields: frozenset[str] = frozenset()) 
             out[key] = REDACTED
         elif isinstance(value, dict):
             out[key] = redact(value, secret_fields)
+        elif isinstance(value, list | tuple):
+            out[key] = [redact(v, secret_fields) if isinstance(v, dict) else v for v in value]
         else:
             out[key] = value
     return out

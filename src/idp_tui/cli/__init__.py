@@ -1,0 +1,492 @@
+"""The ``idp-tui`` command: the dashboard, and non-interactive commands for scripts and CI.
+
+``idp-tui`` alone runs the dashboard. ``idp-tui COMMAND …`` runs one command on the same hub, policy
+and audit log as the dashboard, prints text or ``--json`` and exits with a meaningful code (see
+:mod:`idp_tui.cli.output`). Nothing here imports Textual unless the dashboard runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import textwrap
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .. import __version__
+from ..api.clock import Clock, ManualClock, SystemClock
+from ..config import AppConfig, ConfigError, load_config
+from ..paths import config_file, data_dir
+from .output import (
+    EXIT_CODES_HELP,
+    EXIT_CONFIG,
+    EXIT_DENIED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_SOURCE,
+    EXIT_USAGE,
+    JSON_HELP,
+    CliError,
+    Output,
+    SecretFilter,
+    dumps,
+)
+
+__all__ = [
+    "EXIT_CONFIG", "EXIT_DENIED", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND", "EXIT_OK",
+    "EXIT_SOURCE", "EXIT_USAGE", "clock_from_env", "list_sources", "main", "resolve_config",
+]
+
+log = logging.getLogger("idp_tui")
+
+LOG_FILE = "idp-tui.log"
+
+
+# The parser --------------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as JSON on stderr when ``--json`` was asked for."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            error = CliError(EXIT_USAGE, message, hint=f"see `{self.prog} --help`")
+            sys.stderr.write(dumps(error.as_dict()) + "\n")
+            raise SystemExit(EXIT_USAGE)
+        super().error(message)
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout; wraps the description paragraphs."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=100)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:  # laid out by hand (the epilogs)
+            return super()._fill_text(text, width, indent)
+        return textwrap.fill(text, min(width, 100), initial_indent=indent,
+                             subsequent_indent=indent)
+
+
+EXAMPLES = """\
+examples:
+  idp-tui                                   the dashboard
+  idp-tui envs --json | jq '.deployments[] | select(.environment == "staging")'
+  idp-tui logs payments-api --env staging --follow --grep 'timeout|5\\d\\d'
+  idp-tui deploy payments-api --env staging --version 1.4.2
+  idp-tui deploy payments-api --env production --version 1.4.2 --yes --reason "CHG-1234"
+  idp-tui provision postgres --param service=orders --param-file password=./pw.txt --dry-run
+  idp-tui audit verify"""
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes (also accepted after the command name)."""
+    common = _Parser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="machine-readable JSON on stdout (errors as JSON on stderr)")
+    group.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS,
+                       help="config file")
+    group.add_argument("--data-dir", metavar="PATH", type=Path, default=argparse.SUPPRESS,
+                       help="where state is kept")
+    group.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                       help="refuse every mutating action")
+    group.add_argument("--color", choices=["auto", "always", "never"], default=argparse.SUPPRESS,
+                       help="colours: auto (on a terminal, unless $NO_COLOR is set), always, "
+                            "never")
+    return common
+
+
+def _action_options() -> argparse.ArgumentParser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("action options")
+    group.add_argument("--yes", "-y", action="store_true",
+                       help="confirm a protected environment (the typed-name confirmation)")
+    group.add_argument("--reason", metavar="TEXT", default="",
+                       help="why (recorded in the audit log; required for protected environments)")
+    group.add_argument("--dry-run", action="store_true",
+                       help="show what would change and the policy decision; change nothing")
+    group.add_argument("--id", metavar="ID", dest="action_id", default=None,
+                       help="idempotency key (default: a fresh UUID); reuse it to retry safely")
+    return parent
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("service", metavar="SERVICE", help="the service's name")
+    parser.add_argument("--env", "-e", required=True, metavar="ENV", help="the environment")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="idp-tui",
+        formatter_class=_Help,
+        description="A keyboard-driven terminal dashboard for your internal developer platform: "
+                    "service catalog, environments, pipelines, live logs and metrics, and "
+                    "self-service actions. With no command it runs the dashboard; with no config "
+                    "file it runs on a built-in sandbox platform. The commands below use the same "
+                    "sources, policy and audit log, for scripts and CI.",
+        epilog=f"{EXAMPLES}\n\n{JSON_HELP}\n\n{EXIT_CODES_HELP}\n\n" + textwrap.fill(
+            "Config: $IDP_TUI_CONFIG or the user config dir (idp-tui/config.toml). "
+            "State: $IDP_TUI_DATA_DIR or the user data dir. Keys: press ? in the app. "
+            "Installed source types: idp-tui --list-sources. `idp-tui COMMAND --help` "
+            "describes each command.", 98),
+    )
+    parser.add_argument("--version", action="version", version=f"idp-tui {__version__}")
+    parser.add_argument("--config", metavar="PATH", type=Path, default=None,
+                        help="config file (default: $IDP_TUI_CONFIG or the user config dir)")
+    parser.add_argument("--data-dir", metavar="PATH", type=Path, default=None,
+                        help="where state is kept (default: $IDP_TUI_DATA_DIR or the user data dir)")
+    parser.add_argument("--read-only", action="store_true", default=False,
+                        help="no mutating action: deploys, rollbacks, scaling, restarts and "
+                             "provisioning are refused (exit code 3)")
+    parser.add_argument("--list-sources", action="store_true",
+                        help="list the installed source types and exit")
+
+    common = _common()
+    acting = _action_options()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                parser_class=_Parser)
+
+    def command(name: str, help_text: str, *parents: argparse.ArgumentParser,
+                description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=description or help_text,
+                              parents=[common, *parents], formatter_class=_Help,
+                              epilog=f"{JSON_HELP}\n\n{EXIT_CODES_HELP}")
+
+    from . import act, audit_cmd, read
+
+    # Reading
+    p = command("services", "list the service catalog")
+    p.set_defaults(handler=read.services)
+
+    p = command("envs", "what runs where: version, health and replicas per environment",
+                description="The service × environment matrix (versions), or with --env one "
+                            "environment in detail. --json gives environments and deployments.")
+    p.add_argument("--service", "-s", metavar="SERVICE", help="only this service")
+    p.add_argument("--env", "-e", metavar="ENV", help="only this environment, in detail")
+    p.set_defaults(handler=read.envs)
+
+    p = command("pipelines", "recent pipeline runs, newest first")
+    p.add_argument("--service", "-s", metavar="SERVICE", help="only this service")
+    p.add_argument("--limit", "-n", type=_positive_int, default=20, metavar="N",
+                   help="how many runs (default: %(default)s)")
+    p.set_defaults(handler=read.pipelines)
+
+    p = command("sources", "health of each configured source (after one fetch of the catalog "
+                           "and the environments); exit code 4 if one is failing")
+    p.set_defaults(handler=read.sources)
+
+    p = command("metrics", "golden signals of a service in an environment: now, min and max")
+    _target(p)
+    p.add_argument("--window", "-w", choices=["15m", "1h", "6h", "24h"], default="1h",
+                   help="time window (default: %(default)s)")
+    p.set_defaults(handler=read.metrics)
+
+    p = command("logs", "logs of every instance of a service, like stern",
+                description="Logs of every instance of SERVICE in ENV, merged: one colour per "
+                            "instance on a terminal, plain when piped. With --json, one JSON "
+                            "object per line. Control characters and escape sequences from the "
+                            "source are shown as visible symbols, never sent to the terminal.")
+    _target(p)
+    p.add_argument("--follow", "-f", action="store_true", help="keep streaming new lines")
+    p.add_argument("--since", metavar="DURATION", type=_duration,
+                   help="only lines newer than this, e.g. 30s, 10m, 2h, 1d")
+    p.add_argument("--grep", "-g", metavar="REGEX", help="only lines whose message matches")
+    p.add_argument("--tail", "-t", type=_non_negative_int, metavar="N", default=None,
+                   help="past lines to show first (default: 200, or 10000 with --since)")
+    p.set_defaults(handler=read.logs)
+
+    p = command("versions", "versions of a service that can be deployed to an environment, "
+                            "newest first (* the current one)")
+    _target(p)
+    p.set_defaults(handler=read.versions)
+
+    p = command("templates", "provisioning templates and their parameters")
+    p.set_defaults(handler=read.templates)
+
+    p = command("resources", "what has been provisioned (databases, queues, buckets…)")
+    p.set_defaults(handler=read.resources)
+
+    # Acting
+    action_help = ("Prints the plan, then one line per progress event until the action ends "
+                   "(with --json: one {\"type\": \"event\"} object per line, then the "
+                   "{\"type\": \"result\"}). Protected environments need --yes and --reason. "
+                   "Every attempt is recorded in the audit log.")
+    p = command("deploy", "deploy a version of a service to an environment", acting,
+                description=f"Deploy VERSION of SERVICE to ENV. {action_help}")
+    _target(p)
+    p.add_argument("--version", "-V", required=True, metavar="VERSION", dest="version",
+                   help="the version to deploy")
+    p.set_defaults(handler=act.deploy)
+
+    p = command("rollback", "roll a service back to its previous version (or --version)", acting,
+                description=f"Roll SERVICE in ENV back. {action_help} Rollbacks are allowed "
+                            "during a freeze window.")
+    _target(p)
+    p.add_argument("--version", "-V", metavar="VERSION", dest="version", default=None,
+                   help="the version to go back to (default: the previous one)")
+    p.set_defaults(handler=act.rollback)
+
+    p = command("scale", "set the number of replicas", acting,
+                description=f"Scale SERVICE in ENV to N replicas. {action_help}")
+    _target(p)
+    p.add_argument("--replicas", "-r", required=True, type=_non_negative_int, metavar="N")
+    p.set_defaults(handler=act.scale)
+
+    p = command("restart", "restart every instance of a service", acting,
+                description=f"Restart SERVICE in ENV. {action_help}")
+    _target(p)
+    p.set_defaults(handler=act.restart)
+
+    p = command("provision", "create something from a template (see `idp-tui templates`)", acting,
+                description="Provision from TEMPLATE. Parameters are typed by the template "
+                            "(numbers, booleans, choices). Secret parameters should not be given "
+                            "with --param (command lines are visible to other users): use "
+                            "--param-file NAME=PATH (PATH - reads stdin), the environment variable "
+                            "IDP_TUI_PARAM_<NAME>, or, on a terminal, the hidden prompt. Secrets "
+                            f"are never printed nor logged. {action_help}")
+    p.add_argument("template", metavar="TEMPLATE")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter (repeat for each)")
+    p.add_argument("--param-file", action="append", default=[], metavar="NAME=PATH",
+                   help="a parameter read from a file (for secrets)")
+    p.add_argument("--service", "-s", metavar="SERVICE", default=None,
+                   help="the service it is for (default: the `service` parameter, if any)")
+    p.add_argument("--env", "-e", metavar="ENV", default=None,
+                   help="the environment (default: the `environment` parameter, if any)")
+    p.set_defaults(handler=act.provision)
+
+    # Audit
+    p = command("audit", "the audit log of every action (`audit verify` checks its hash chain)",
+                description="List the audit log: who did what, where, why, and how it ended. "
+                            "With --json, one record per line as stored. `idp-tui audit verify` "
+                            "checks the hash chain and names the first broken record.")
+    p.add_argument("--limit", "-n", type=_non_negative_int, default=50, metavar="N",
+                   help="the last N records (default: %(default)s; 0 for all)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    p.set_defaults(handler=audit_cmd.list_records)
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND",
+                                 parser_class=_Parser)
+    v = audit_sub.add_parser("verify", help="check the hash chain; exit code 1 names the first "
+                                            "broken record",
+                             description="Check every record's hash and its link to the record "
+                                         "before it. Exit code 0 when the chain is intact, 1 "
+                                         "naming the first broken record (line, action id, what "
+                                         "is wrong).",
+                             parents=[common], formatter_class=_Help)
+    v.set_defaults(handler=audit_cmd.verify)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number greater than 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> Any:
+    from datetime import timedelta
+
+    value = text.strip().lower()
+    try:
+        if value and value[-1] in _UNITS:
+            seconds = float(value[:-1]) * _UNITS[value[-1]]
+        else:
+            seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 30s, 10m, 2h or 1d, got {text!r}") from None
+    if seconds <= 0 or seconds > 366 * 86400:
+        raise argparse.ArgumentTypeError(f"expected a duration between 1s and 366d, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+# Shared set-up -----------------------------------------------------------------------------------
+
+def list_sources() -> int:
+    """Print every installed source type with its capabilities and description."""
+    from ..registry import PluginLoadError, available, load
+
+    for name, entry in sorted(available().items()):
+        try:
+            cls = load(name)
+        except PluginLoadError as exc:
+            print(f"{name}  (broken: {exc})")
+            continue
+        caps = ", ".join(sorted(c.value for c in cls.capabilities)) or "nothing"
+        print(f"{name}  [{caps}]  {entry.value}")
+        if cls.description:
+            print(f"    {cls.description}")
+    return 0
+
+
+def clock_from_env() -> Clock:
+    """``IDP_TUI_CLOCK=2026-11-25T14:00:00Z`` freezes time: for demos and reproducible screenshots."""
+    value = os.environ.get("IDP_TUI_CLOCK")
+    if not value:
+        return SystemClock()
+    try:
+        return ManualClock(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        raise ConfigError(f"IDP_TUI_CLOCK: expected an ISO date-time, got {value!r}") from None
+
+
+def resolve_config(args: argparse.Namespace) -> AppConfig:
+    if args.config is not None:
+        return load_config(args.config.expanduser(), required=True)
+    if os.environ.get("IDP_TUI_CONFIG"):
+        return load_config(config_file(), required=True)
+    return load_config(config_file())
+
+
+def resolve_data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir is not None:
+        os.environ["IDP_TUI_DATA_DIR"] = str(args.data_dir)
+    try:
+        return data_dir()
+    except OSError as exc:
+        raise ConfigError(f"cannot use the data dir: {exc}") from None
+
+
+def _setup_logging(folder: Path) -> None:
+    """Everything logged (ours, asyncio's, a plugin's) goes to the log file, never the terminal."""
+    handler = logging.FileHandler(folder / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter())
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("idp_tui").setLevel(logging.INFO)
+
+    def thread_hook(info: threading.ExceptHookArgs) -> None:
+        if info.exc_type is SystemExit:
+            return
+        log.error("uncaught error in thread %s", getattr(info.thread, "name", "?"),
+                  exc_info=(info.exc_type, info.exc_value, info.exc_traceback))  # type: ignore[arg-type]
+
+    def unraisable_hook(info: Any) -> None:
+        log.warning("ignored error %s in %r", info.exc_type.__name__, info.object,
+                    exc_info=(info.exc_type, info.exc_value, info.exc_traceback))
+
+    threading.excepthook = thread_hook
+    sys.unraisablehook = unraisable_hook
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+# Entry point -------------------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = "--json" in argv
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    finally:
+        _Parser.json_errors = False
+    if args.list_sources:
+        return list_sources()
+    if getattr(args, "command", None) is None:
+        return run_dashboard(args)
+    return run_command(args)
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    try:
+        folder = resolve_data_dir(args)
+        config = resolve_config(args)
+        clock = clock_from_env()
+    except ConfigError as exc:
+        print(f"idp-tui: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(folder)
+    from ..runtime import build_hub
+    from ..ui.app import IdpApp  # Textual is imported only when the dashboard runs
+
+    try:
+        hub = build_hub(config, data_dir=folder, clock=clock, read_only=args.read_only)
+        app = IdpApp(config=config, data_dir=folder, clock=clock, hub=hub)
+        app.run()
+    except Exception:  # noqa: BLE001 - the last line of defence: a log entry, never a traceback
+        log.exception("idp-tui stopped on an unexpected error")
+        print(f"idp-tui: unexpected error; details in {folder / LOG_FILE}", file=sys.stderr)
+        return EXIT_FAILED
+    return app.return_code or 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from .context import Context
+
+    args.json = getattr(args, "json", False)
+    out = Output(json=args.json, colour=getattr(args, "color", "auto"))
+    folder: Path | None = None
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (main() called from a test's thread)
+        previous = None
+    try:
+        try:
+            folder = resolve_data_dir(args)
+            _setup_logging(folder)
+            ctx = Context(args=args, out=out, folder=folder)
+            return int(args.handler(ctx))
+        except ConfigError as exc:
+            raise CliError(EXIT_CONFIG, str(exc), type="config") from None
+    except CliError as exc:
+        out.error(exc)
+        return exc.code
+    except KeyboardInterrupt:
+        out.error(CliError(EXIT_INTERRUPTED, "stopped by Ctrl-C or SIGTERM"))
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`idp-tui logs … | head`): stop quietly.
+        _silence_stdout()
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: logged, never a traceback
+        log.exception("idp-tui %s stopped on an unexpected error", args.command)
+        where = f"; details in {folder / LOG_FILE}" if folder is not None else ""
+        out.error(CliError(EXIT_FAILED, f"unexpected error ({type(exc).__name__}){where}",
+                           type="internal"))
+        return EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

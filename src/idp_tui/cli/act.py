@@ -1,0 +1,441 @@
+"""Commands that change the platform: deploy, rollback, scale, restart and provision.
+
+Each builds an :class:`ActionRequest` and hands it to the hub's action layer, which routes it to a
+source, checks the policy and writes the audit log, exactly as for the dashboard. ``--yes`` is the
+typed-name confirmation of a protected environment (the CLI sends the environment's name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..actions import ActionManager, ActionRun, PlanResult
+from ..api.actions import ActionEvent, ActionKind, ActionPlan, ActionRequest, ActionState
+from ..api.models import model_to_jsonable
+from ..hub import Failure, Hub, Topic
+from ..policy import Decision
+from ..safetext import sanitize
+from .context import Context
+from .output import (
+    EXIT_DENIED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Output,
+    code_for_error_class,
+    paint,
+    timestamp,
+)
+
+#: Seconds to wait, after Ctrl-C, for a cancelled action to report that it stopped.
+INTERRUPT_GRACE = 5.0
+KNOWN_ERROR_CLASSES = ("not found", "not supported", "timeout", "unreachable", "auth",
+                       "malformed data", "not responding", "plugin error", "no source", "error")
+
+
+def _request(ctx: Context, kind: ActionKind, **fields: Any) -> ActionRequest:
+    args = ctx.args
+    environment = fields.pop("environment", getattr(args, "env", None))
+    try:
+        return ActionRequest(
+            id=args.action_id or str(uuid.uuid4()), kind=kind, environment=environment,
+            reason=args.reason.strip(),
+            # --yes is the typed-name confirmation of a protected environment.
+            confirmation=(environment or "") if args.yes else "", **fields)
+    except ValidationError as exc:  # an --id longer than 128 characters, say
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise CliError(EXIT_USAGE, f"invalid {where or 'request'}: {first.get('msg')}") from None
+
+
+def deploy(ctx: Context) -> int:
+    args = ctx.args
+    request = _request(ctx, ActionKind.DEPLOY, service=args.service, version=args.version)
+    return ctx.run(lambda c, hub: _act(c, hub, request))
+
+
+def rollback(ctx: Context) -> int:
+    args = ctx.args
+    request = _request(ctx, ActionKind.ROLLBACK, service=args.service, version=args.version)
+    return ctx.run(lambda c, hub: _act(c, hub, request))
+
+
+def scale(ctx: Context) -> int:
+    args = ctx.args
+    request = _request(ctx, ActionKind.SCALE, service=args.service, replicas=args.replicas)
+    return ctx.run(lambda c, hub: _act(c, hub, request))
+
+
+def restart(ctx: Context) -> int:
+    request = _request(ctx, ActionKind.RESTART, service=ctx.args.service)
+    return ctx.run(lambda c, hub: _act(c, hub, request))
+
+
+def provision(ctx: Context) -> int:
+    return ctx.run(_provision)
+
+
+async def _provision(ctx: Context, hub: Hub) -> int:
+    from .params import gather_params
+    from .read import _needs_provisioning
+
+    args = ctx.args
+    _needs_provisioning(hub)
+    manager: ActionManager = hub.actions
+    try:
+        entry = await manager.template(args.template)
+    except Exception as exc:  # noqa: BLE001 - not found, or the source failed
+        raise _failure_error("hub", exc) from None
+    given = list(args.param)
+    fields = entry.template.params.model_fields
+    for option, name in (("--env", "environment"), ("--service", "service")):
+        value = getattr(args, "env" if name == "environment" else "service")
+        if value is None or name not in fields:
+            continue
+        # The template's own parameter says where it goes: --env/--service set it.
+        for item in given:
+            key, _sep, other = item.partition("=")
+            if key.strip() == name and other != value:
+                raise CliError(EXIT_USAGE, f"{option} {value!r} contradicts --param "
+                                           f"{name}={other!r}")
+        given.append(f"{name}={value}")
+    params, validated = gather_params(args.template, entry.template.params, given,
+                                      args.param_file, ctx.out)
+    # Where it goes, for the policy and the audit log: --service/--env, else the template's own
+    # `service`/`environment` parameter (its default included).
+    service = args.service or _text_field(validated, "service")
+    environment = args.env or _text_field(validated, "environment")
+    request = _request(ctx, ActionKind.PROVISION, template=args.template, params=params,
+                       service=service, environment=environment)
+    return await _act(ctx, hub, request)
+
+
+def _text_field(model: Any, name: str) -> str | None:
+    value = getattr(model, name, None)
+    value = getattr(value, "value", value)  # an enum
+    return value if isinstance(value, str) and value else None
+
+
+# Running one action ------------------------------------------------------------------------------
+
+def _failure_error(source: str, exc: BaseException) -> CliError:
+    from ..hub import classify
+
+    return _failure_cli_error(classify(source, exc))
+
+
+def _failure_cli_error(failure: Failure) -> CliError:
+    """A source's (or the action layer's) failure as an error with its exit code."""
+    text = failure.message if failure.error_class == "not found" \
+        else f"{failure.error_class}: {failure.message}"
+    if failure.source != "hub":
+        text = f"{failure.source}: {text}"
+    return CliError(code_for_error_class(failure.error_class, action=True), text,
+                    hint=failure.hint,
+                    error_class=failure.error_class,
+                    source=None if failure.source == "hub" else failure.source)
+
+
+def _denied_message(request: ActionRequest, decision: Decision) -> str:
+    """The policy's words, with the typed-name confirmation said the command-line way."""
+    if decision.rule != "protected":
+        return decision.message
+    env = request.environment or "?"
+    missing = []
+    if request.confirmation != env:
+        missing.append("--yes")
+    if not request.reason:
+        missing.append('--reason "…"')
+    return (f"{env} is a protected environment: pass {' and '.join(missing) or '--yes'} "
+            f"to {request.kind.value} there")
+
+
+def _denied_hint(decision: Decision) -> str | None:
+    if decision.rule == "read-only":
+        return "run without --read-only, or change the config, to act"
+    if decision.rule == "freeze":
+        return "rollbacks, restarts and scaling stay allowed during a freeze"
+    return None
+
+
+def _describe(request: ActionRequest, public_params: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    return {"action_id": request.id, "action": request.kind.value, "service": request.service,
+            "environment": request.environment, "version": request.version,
+            "replicas": request.replicas, "template": request.template,
+            "params": public_params if public_params is not None else {},
+            "reason": request.reason}
+
+
+async def _pre_check(hub: Hub, request: ActionRequest) -> None:
+    """Unknown environment or service: exit 5 with what exists, before anything is audited."""
+    if request.kind is ActionKind.PROVISION or not request.environment or not request.service:
+        return
+    snapshot = await hub.fetch(Topic.environments())
+    platform = snapshot.data
+    if platform is None or snapshot.errors:
+        return  # the action layer reports the source's failure
+    names = platform.environment_names()
+    if request.environment not in names:
+        raise CliError(EXIT_NOT_FOUND, f"no environment {request.environment!r}",
+                       hint=f"environments: {', '.join(names) or 'none'}")
+    deployed = (request.service, request.environment) in platform.deployments
+    if request.kind is not ActionKind.DEPLOY and not deployed:
+        raise CliError(EXIT_NOT_FOUND, f"{request.service} does not run in {request.environment}",
+                       hint="`idp-tui envs --service SERVICE` shows where it runs")
+    if request.kind is ActionKind.DEPLOY and not deployed and \
+            all(s != request.service for s, _ in platform.deployments):
+        catalog = await hub.fetch(Topic.catalog())
+        if catalog.data is not None and not catalog.errors and \
+                all(s.name != request.service for s in catalog.data):
+            raise CliError(EXIT_NOT_FOUND, f"no service {request.service!r}",
+                           hint="`idp-tui services` lists the catalog")
+
+
+async def _with_versions(hub: Hub, request: ActionRequest, error: CliError) -> CliError:
+    """A deploy of a version the source does not know: the hint lists the ones it offers.
+
+    The source decides what it can deploy (it may take versions older than its picker shows);
+    this only helps the user pick.
+    """
+    if request.kind is not ActionKind.DEPLOY or error.code != EXIT_NOT_FOUND:
+        return error
+    try:
+        versions = await hub.actions.versions(request.service or "", request.environment or "")
+    except Exception:  # noqa: BLE001 - no picker: the source's words stand alone
+        return error
+    known = [v.version for v in versions]
+    if known and request.version not in known:
+        shown = ", ".join(sanitize(v, max_len=40) for v in known[:8])
+        more = ", …" if len(known) > 8 else ""
+        listed = f"Versions offered, newest first: {shown}{more} (`idp-tui versions`)."
+        error.hint = f"{error.hint} {listed}" if error.hint else listed
+    return error
+
+
+async def _act(ctx: Context, hub: Hub, request: ActionRequest) -> int:
+    out = ctx.out
+    manager: ActionManager = hub.actions
+    await _pre_check(hub, request)
+    planned: PlanResult = await manager.plan(request)
+    decision = planned.decision
+    if ctx.args.dry_run:
+        if planned.failure is not None:
+            error = await _with_versions(hub, request, _failure_cli_error(planned.failure))
+            planned.failure = dataclasses.replace(planned.failure, hint=error.hint)
+        return _dry_run(ctx, request, planned)
+    if planned.failure is not None and (decision is None or decision.allowed):
+        raise await _with_versions(hub, request, _failure_cli_error(planned.failure))
+    if not out.json and planned.plan is not None and decision is not None and decision.allowed:
+        _print_plan(out, planned.plan, decision, dry_run=False)
+    printer = _EventPrinter(out, request.id)
+    remove = manager.watch(printer)
+    try:
+        run = await manager.submit(request)
+        printer(run)
+        try:
+            await manager.wait(run.id)
+        except asyncio.CancelledError:
+            await _interrupted(manager, run, out)
+            printer(run)
+            _print_result(out, run)
+            raise
+    finally:
+        remove()
+    printer(run)
+    _print_result(out, run)
+    return _exit_for(run, printer.started, request)
+
+
+def _dry_run(ctx: Context, request: ActionRequest, planned: PlanResult) -> int:
+    out = ctx.out
+    decision = planned.decision
+    failure = planned.failure
+    if out.json:
+        out.emit({"dry_run": True, **_describe(request, _public(request)),
+                  "source": planned.source,
+                  "plan": model_to_jsonable(planned.plan) if planned.plan else None,
+                  "decision": decision.as_dict() if decision else None,
+                  "error": None if failure is None else {
+                      "source": failure.source, "error_class": failure.error_class,
+                      "message": failure.message, "hint": failure.hint}})
+    elif planned.plan is not None and decision is not None:
+        _print_plan(out, planned.plan, decision, dry_run=True)
+    if decision is not None and not decision.allowed:
+        raise CliError(EXIT_DENIED, _denied_message(request, decision),
+                       hint=_denied_hint(decision), rule=decision.rule)
+    if failure is not None:
+        raise _failure_cli_error(failure)
+    if not out.json:
+        out.line("dry run: nothing was changed")
+    return EXIT_OK
+
+
+def _public(request: ActionRequest) -> dict[str, Any]:
+    from ..audit import redact
+    from .output import SECRETS
+
+    params = redact(request.params)
+    # Values registered as secrets (by --param-file, the prompt…) are hidden whatever their name.
+    return {k: ("***" if isinstance(v, str) and v in SECRETS else v) for k, v in params.items()}
+
+
+def _print_plan(out: Output, plan: ActionPlan, decision: Decision, *, dry_run: bool) -> None:
+    colour = out.colour_out
+    head = "dry run: " if dry_run else ""
+    out.line(paint(f"{head}{sanitize(plan.summary, max_len=500)}", "bold", colour))
+    if plan.target_version and plan.target_version != plan.current_version:
+        out.line(f"  version: {sanitize(plan.current_version or '–', max_len=80)} → "
+                 f"{sanitize(plan.target_version, max_len=80)}")
+    elif plan.current_version or plan.target_version:
+        out.line(f"  version: {sanitize(plan.current_version or plan.target_version, max_len=80)}")
+    if plan.changes:
+        out.line(f"  changes ({len(plan.changes)}):")
+        for change in plan.changes[:20]:
+            author = f" ({sanitize(change.author, max_len=60)})" if change.author else ""
+            out.line(f"    {sanitize(change.id, max_len=12)} "
+                     f"{sanitize(change.message, max_len=120)}{author}")
+        if len(plan.changes) > 20:
+            out.line(f"    … and {len(plan.changes) - 20} more")
+    if plan.running_elsewhere:
+        out.line("  already running the target: " +
+                 ", ".join(sanitize(e, max_len=60) for e in plan.running_elsewhere))
+    if plan.creates:
+        out.line("  creates:")
+        for item in plan.creates:
+            details = ", ".join(f"{sanitize(k, max_len=40)}={sanitize(v, max_len=80)}"
+                                for k, v in item.details.items())
+            out.line(f"    {sanitize(item.kind, max_len=40)} {sanitize(item.name, max_len=120)}"
+                     + (f" ({details})" if details else ""))
+    for note in plan.notes:
+        out.line(f"  note: {sanitize(note, max_len=500)}")
+    if plan.estimated_duration is not None:
+        seconds = plan.estimated_duration.total_seconds()
+        out.line("  estimated duration: " + (f"{seconds:.0f} s" if seconds >= 1 else "< 1 s"))
+    style = "green" if decision.allowed else "red bold"
+    verdict = "allowed" if decision.allowed else "denied"
+    if decision.message != verdict:
+        verdict += f" ({sanitize(decision.message, max_len=500)})"
+    out.line("  policy: " + paint(verdict, style, colour))
+    out.flush()
+
+
+class _EventPrinter:
+    """Prints each new progress event of one run (the action layer calls it on every change)."""
+
+    def __init__(self, out: Output, action_id: str) -> None:
+        self.out = out
+        self.action_id = action_id
+        self.seen = 0
+        self.started = False
+
+    def __call__(self, run: ActionRun) -> None:
+        if run.id != self.action_id:
+            return
+        if run.state is ActionState.RUNNING:
+            self.started = True
+        total = run.dropped_events + len(run.events)
+        if total <= self.seen:
+            return
+        skipped = max(0, run.dropped_events - self.seen)
+        new = run.events[max(0, self.seen - run.dropped_events):]
+        self.seen = total
+        if skipped:
+            self.out.warn(f"{skipped} progress events dropped")
+        for event in new:
+            self._print(event)
+
+    def _print(self, event: ActionEvent) -> None:
+        out = self.out
+        if out.json:
+            out.emit({"type": "event", "action_id": self.action_id,
+                      **model_to_jsonable(event)})
+            return
+        progress = f"[{event.done}/{event.total}] " if event.done is not None and event.total \
+            else ""
+        style = {"warning": "yellow", "error": "red bold"}.get(event.level, "")
+        if event.state is ActionState.SUCCEEDED:
+            style = "green"
+        elif event.state in (ActionState.FAILED, ActionState.CANCELLED):
+            style = "red bold"
+        when = timestamp(event.ts)[11:19]
+        out.line(f"{when}  " + paint(f"{progress}{sanitize(event.message, max_len=2000)}", style,
+                                     out.colour_out))
+        out.flush()
+
+
+async def _interrupted(manager: ActionManager, run: ActionRun, out: Output) -> None:
+    """Ctrl-C while an action runs: cancel it where the source can, and record how it ended."""
+    if run.state.finished:
+        return
+    status = manager.cancel(run.id)
+    out.warn(f"interrupted: {status}")
+    try:
+        await asyncio.wait_for(manager.wait(run.id), INTERRUPT_GRACE if run.cancellable else 0.5)
+    except (TimeoutError, asyncio.TimeoutError, asyncio.CancelledError):
+        pass
+    if not run.state.finished:
+        # The source cannot stop it, and this process is about to end: say so in the audit log
+        # rather than leave a "started" record that looks like a crash.
+        manager._finish(run, ActionState.FAILED,
+                        "interrupted: idp-tui stopped waiting before the action finished; it may "
+                        "be partly done")
+
+
+def _print_result(out: Output, run: ActionRun) -> None:
+    if out.json:
+        out.emit({"type": "result", **_describe(run.request, run.public_params),
+                  "title": run.title, "state": run.state.value, "error": run.error,
+                  "source": run.source or None, "decision": run.decision.as_dict(),
+                  "plan": model_to_jsonable(run.plan) if run.plan else None,
+                  "created_at": run.created_at.isoformat(),
+                  "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                  "events": run.dropped_events + len(run.events)})
+        return
+    if run.state is ActionState.DENIED:
+        return  # the error on stderr says why
+    took = ""
+    if run.finished_at is not None:
+        seconds = (run.finished_at - run.created_at).total_seconds()
+        took = f" in {seconds:.1f} s" if seconds >= 0 else ""
+    if run.state is ActionState.SUCCEEDED:
+        out.line(paint(f"✔ succeeded{took}: {sanitize(run.title, max_len=500)}", "green bold",
+                       out.colour_out) + f"  (action {run.id})")
+    else:
+        out.line(paint(f"✖ {run.state.value}{took}: {sanitize(run.title, max_len=500)}",
+                       "red bold", out.colour_out) + f"  (action {run.id})")
+    out.flush()
+
+
+def _exit_for(run: ActionRun, started: bool, request: ActionRequest) -> int:
+    if run.state is ActionState.SUCCEEDED:
+        return EXIT_OK
+    if run.state is ActionState.DENIED:
+        # The request as sent: the run's copy no longer holds the confirmation.
+        sent = request.model_copy(update={"environment": run.request.environment})
+        raise CliError(EXIT_DENIED, _denied_message(sent, run.decision),
+                       hint=_denied_hint(run.decision), rule=run.decision.rule,
+                       action_id=run.id)
+    error = run.error or run.state.value
+    if not started:
+        # Never reached the source's run_action: routing, validation or the plan failed.
+        error_class = error.split(":", 1)[0]
+        if error_class.startswith("plan failed"):
+            error_class = error.split(":", 2)[1].strip() if error.count(":") >= 2 else ""
+        if error_class in KNOWN_ERROR_CLASSES:
+            raise CliError(code_for_error_class(error_class, action=True), error,
+                           action_id=run.id,
+                           error_class=error_class)
+        raise CliError(EXIT_FAILED, error, action_id=run.id)
+    if run.state is ActionState.CANCELLED and error.startswith("cancelled by the user"):
+        raise CliError(EXIT_INTERRUPTED, f"{run.title}: {error}", action_id=run.id)
+    raise CliError(EXIT_FAILED, f"{run.title}: {error}", action_id=run.id,
+                   hint=f"`idp-tui audit --limit 5` shows the record; action id {run.id}")

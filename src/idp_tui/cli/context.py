@@ -1,0 +1,61 @@
+"""What every command gets: its arguments, the output, the data dir, and a way to run on the hub."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..api.clock import Clock
+from ..config import AppConfig
+from .output import Output
+
+if TYPE_CHECKING:
+    from ..hub import Hub
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    out: Output
+    folder: Path
+    _config: AppConfig | None = field(default=None, repr=False)
+    _clock: Clock | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> AppConfig:
+        if self._config is None:
+            from . import resolve_config
+
+            self._config = resolve_config(self.args)
+        return self._config
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            from . import clock_from_env
+
+            self._clock = clock_from_env()
+        return self._clock
+
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.args, "read_only", False))
+
+    def run(self, fn: Callable[[Context, Hub], Awaitable[int]]) -> int:
+        """Build the hub, run ``fn(ctx, hub)`` on a fresh event loop, and close the hub."""
+        from ..runtime import build_hub
+
+        config, clock = self.config, self.clock  # config errors before any source starts
+
+        async def main() -> int:
+            hub = build_hub(config, data_dir=self.folder, clock=clock, read_only=self.read_only)
+            try:
+                return await fn(self, hub)
+            finally:
+                await hub.close()
+
+        return asyncio.run(main())

@@ -1,0 +1,220 @@
+"""Template parameters on the command line: described from the template's model, typed, validated.
+
+Values given as ``--param name=value`` are strings; they are typed by the template's JSON Schema
+(numbers, booleans, lists and objects are read as JSON) and then validated by its pydantic model,
+so the source gets the same values a form in the dashboard would send. Secret parameters (``SecretStr``
+or ``format: password``) come from ``--param-file NAME=PATH``, ``$IDP_TUI_PARAM_<NAME>``, a hidden
+prompt on a terminal, or (with a warning) ``--param``; their values are registered with
+:mod:`idp_tui.cli.output` so they are never printed nor logged.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..actions import secret_fields
+from .output import EXIT_USAGE, CliError, Output, add_secret
+
+ENV_PREFIX = "IDP_TUI_PARAM_"
+_JSON_TYPES = {"integer", "number", "boolean", "array", "object", "null"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+    has_default: bool = False
+    choices: tuple[Any, ...] = ()
+    secret: bool = False
+    description: str = ""
+    title: str = ""
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", self.name).upper()
+
+    def summary(self) -> str:
+        """``name=TYPE`` with what matters: required, default, choices, secret."""
+        from ..safetext import sanitize
+
+        kind = "|".join(sanitize(c, max_len=40) for c in self.choices) if self.choices \
+            else self.type.upper()
+        notes = []
+        if self.secret:
+            notes.append(f"secret: --param-file {self.name}=PATH or ${self.env_var}")
+        if self.required:
+            notes.append("required")
+        elif self.has_default and self.default is not None and not self.secret:
+            notes.append(f"default {sanitize(json.dumps(self.default), max_len=60)}")
+        text = f"{sanitize(self.name, max_len=60)}={kind}"
+        if notes:
+            text += f"  ({'; '.join(notes)})"
+        if self.description:
+            text += f"  {sanitize(self.description, max_len=300)}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required,
+                               "secret": self.secret, "description": self.description}
+        if self.choices:
+            out["choices"] = list(self.choices)
+        if self.has_default and not self.secret:
+            out["default"] = self.default
+        return out
+
+
+def _resolve(schema: dict[str, Any], prop: dict[str, Any]) -> dict[str, Any]:
+    """``prop`` with ``$ref`` followed and ``Optional[...]`` unwrapped."""
+    defs = schema.get("$defs", {})
+    seen = 0
+    while seen < 8:
+        seen += 1
+        if "$ref" in prop:
+            name = str(prop["$ref"]).rsplit("/", 1)[-1]
+            prop = {**defs.get(name, {}), **{k: v for k, v in prop.items() if k != "$ref"}}
+            continue
+        for key in ("anyOf", "oneOf", "allOf"):
+            options = prop.get(key)
+            if isinstance(options, list) and options:
+                real = [o for o in options if o.get("type") != "null"]
+                if real:
+                    merged = {k: v for k, v in prop.items() if k != key}
+                    prop = {**real[0], **merged}
+                    break
+        else:
+            return prop
+    return prop
+
+
+def describe_params(model: type[BaseModel]) -> list[ParamSpec]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    secrets = secret_fields(model)
+    specs = []
+    for name, raw in schema.get("properties", {}).items():
+        prop = _resolve(schema, raw)
+        choices = tuple(prop.get("enum", ()))
+        kind = "enum" if choices else str(prop.get("type", "string"))
+        if name in secrets:
+            kind = "secret"
+        specs.append(ParamSpec(
+            name=name, type=kind, required=name in required, default=prop.get("default"),
+            has_default="default" in prop, choices=choices, secret=name in secrets,
+            description=str(prop.get("description", "") or ""), title=str(prop.get("title", ""))))
+    return specs
+
+
+def _typed(spec: ParamSpec, raw: str) -> Any:
+    """A command-line string as the JSON value the schema expects (left as is when unsure)."""
+    if spec.secret or spec.type == "string":
+        return raw
+    wants_json = spec.type in _JSON_TYPES or (
+        spec.choices and not all(isinstance(c, str) for c in spec.choices))
+    if wants_json:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _split(item: str, option: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name.strip():
+        raise CliError(EXIT_USAGE, f"{option} {item.split('=')[0]!r}: expected NAME=VALUE")
+    return name.strip(), value
+
+
+def _read_file(name: str, path: str) -> str:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(EXIT_USAGE, f"--param-file {name}: cannot read {path!r}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}") from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+def gather_params(template: str, model: type[BaseModel], given: list[str], files: list[str],
+                  out: Output, *, interactive: bool | None = None
+                  ) -> tuple[dict[str, Any], BaseModel]:
+    """The typed parameters for ``template`` from every place they can come from, and the
+    template's model validated from them (defaults filled in)."""
+    specs = {p.name: p for p in describe_params(model)}
+    values: dict[str, Any] = {}
+    unknown = []
+    for item in given:
+        name, raw = _split(item, "--param")
+        spec = specs.get(name)
+        if spec is None:
+            unknown.append(name)
+            continue
+        if spec.secret:
+            add_secret(raw)
+            out.warn(f"secret parameter {name!r} given on the command line, where other users "
+                     f"can see it; prefer --param-file {name}=PATH or ${spec.env_var}")
+        values[name] = _typed(spec, raw)
+    for item in files:
+        name, path = _split(item, "--param-file")
+        spec = specs.get(name)
+        if spec is None:
+            unknown.append(name)
+            continue
+        raw = _read_file(name, path)
+        if spec.secret:
+            add_secret(raw)
+        values[name] = _typed(spec, raw)
+    if unknown:
+        known = ", ".join(specs) or "none"
+        raise CliError(EXIT_USAGE, f"template {template!r} has no parameter "
+                                   f"{', '.join(repr(u) for u in unknown)}",
+                       hint=f"its parameters: {known} (see `idp-tui templates`)")
+    for spec in specs.values():
+        if spec.name in values:
+            continue
+        raw = os.environ.get(spec.env_var)
+        if raw is not None:
+            if spec.secret:
+                add_secret(raw)
+            values[spec.name] = _typed(spec, raw)
+    if interactive is None:
+        try:
+            interactive = sys.stdin.isatty()
+        except (AttributeError, ValueError):
+            interactive = False
+    for spec in specs.values():
+        if spec.secret and spec.required and spec.name not in values and interactive:
+            try:
+                raw = getpass.getpass(f"{spec.name} for {template} (hidden): ")
+            except EOFError:
+                raw = ""
+            add_secret(raw)
+            values[spec.name] = raw
+    try:
+        validated = model.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ())) or "params"
+            spec = specs.get(str(error.get("loc", ("",))[0]))
+            message = str(error.get("msg", "invalid"))
+            if error.get("type") == "missing" and spec is not None and spec.secret:
+                message += f" (give it with --param-file {spec.name}=PATH or ${spec.env_var})"
+            problems.append(f"{where}: {message}")  # never the input: it may be a secret
+        raise CliError(EXIT_USAGE, f"invalid parameters for {template!r}: " + "; ".join(problems),
+                       hint="`idp-tui templates` lists each template's parameters",
+                       problems=problems) from None
+    return values, validated
