@@ -1,0 +1,766 @@
+"""Pilot tests of the action modals, the provisioning form and the Activity screen.
+
+Every test runs the whole dashboard on ``ActingFake`` (``tests/fakes_actions.py``) at 160×50 and
+checks what is drawn (``screen_lines``), what the hub recorded (``hub.actions.runs``), what the
+source was asked (``source.seen``) and what the audit log holds.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Button, Input, Select, Switch
+
+from idp_tui.api.actions import ActionKind, ActionState
+from idp_tui.api.clock import ManualClock
+from idp_tui.policy import FreezeWindow, PolicyConfig
+from idp_tui.runtime import AUDIT_FILE
+from idp_tui.ui.actions import ActionModal, ActivityScreen, FormField, ProvisionModal
+
+from conftest import T0
+from fakes import (
+    assert_alive,
+    click_actions,
+    data_settled,
+    make_app,
+    screen_lines,
+    wait_until,
+    widget_lines,
+)
+from fakes_actions import MARKUP, ActingFake, acting_config
+
+SIZE = (160, 50)
+SECRET = "hunter2-Sup3rSecret"
+
+
+def screen_text(app: Any) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def flat(app: Any, selector: str) -> str:
+    """The words a widget of the active screen shows, as one line (wrapping undone)."""
+    widget = app.screen.query_one(selector)
+    return " ".join(" ".join(line.split()) for line in widget_lines(app, widget)).strip()
+
+
+def notifications(app: Any) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def audit(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / AUDIT_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def source(app: Any) -> ActingFake:
+    return app.hub.runners[0].source
+
+
+def runs(app: Any) -> list[Any]:
+    return list(app.hub.actions.runs.values())
+
+
+async def settled(pilot: Any, app: Any) -> None:
+    await wait_until(pilot, lambda: data_settled(app), "the dashboard's data")
+
+
+async def open_modal(pilot: Any, app: Any, key: str = "d", *, service: str = "alpha",
+                     environment: str = "staging") -> ActionModal:
+    await settled(pilot, app)
+    app.service = service
+    app.environment = environment
+    await pilot.pause()
+    await pilot.press(key)
+    await wait_until(pilot, lambda: isinstance(app.screen, ActionModal)
+                     and app.screen.plan_result is not None, "the modal's plan")
+    return app.screen
+
+
+def confirm_button(modal: Any) -> Button:
+    return modal.query_one("#action-confirm", Button)
+
+
+async def confirm_and_wait(pilot: Any, app: Any, modal: Any,
+                           state: ActionState = ActionState.SUCCEEDED) -> Any:
+    # A button ignores clicks while its pressed effect shows (Textual's own debounce).
+    await wait_until(pilot, lambda: not confirm_button(modal).has_class("-active"),
+                     "the confirm button to be clickable")
+    await pilot.click("#action-confirm")
+    await wait_until(pilot, lambda: modal.run is not None and modal.run.state is state,
+                     f"the action to end {state.value}")
+    await pilot.pause(0.05)
+    return modal.run
+
+
+async def type_into(pilot: Any, widget: Input, text: str) -> None:
+    widget.focus()
+    widget.value = ""
+    await pilot.pause()
+    await pilot.press(*text) if text else None
+    await pilot.pause()
+
+
+# Deploy, rollback, scale, restart ----------------------------------------------------------------
+
+async def test_deploy_to_staging_shows_the_plan_streams_progress_and_is_audited(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app)
+        text = screen_text(app)
+        # Service preselected, the current environment, versions newest first with the current one.
+        assert "Deploy alpha" in text
+        assert modal.query_one("#action-env", Select).value == "staging"
+        versions = modal.query_one("#action-versions")
+        assert versions.keys == ["1.3.0", "1.2.0", "1.1.0"]
+        assert "1.2.0 ●" in text and "c0ffee0" in text and "2026-11-25 12:00" in text
+        # What changes: current → target, the changes (markup shown as typed), the policy.
+        assert "1.2.0  →  1.3.0" in text
+        assert f"fix parsing of {MARKUP}" in text
+        assert "✔ allowed" in text
+        assert not click_actions(app)
+        # Another version: the plan follows the cursor.
+        versions.focus()
+        await pilot.press("down")
+        await wait_until(pilot, lambda: modal.plan_result is not None and modal.plan_result.plan
+                         is not None and modal.plan_result.plan.target_version == "1.2.0",
+                         "the plan for 1.2.0")
+        assert "(already running)" in screen_text(app)
+        assert "Target runs in  staging" in screen_text(app)
+        await pilot.press("up")
+        await wait_until(pilot, lambda: modal.plan_result is not None
+                         and modal.plan_result.plan is not None
+                         and modal.plan_result.plan.target_version == "1.3.0", "back to 1.3.0")
+        assert not confirm_button(modal).disabled
+        run = await confirm_and_wait(pilot, app, modal)
+        text = screen_text(app)
+        assert "✔ succeeded" in text and "deploy alpha 1.3.0 in staging" in text
+        assert "instance 3/3 updated" in text and "health checks passed" in text
+        assert "100%" in text
+        assert not confirm_button(modal).display
+        (request,) = source(app).seen
+        assert (request.kind, request.service, request.environment, request.version) == \
+            (ActionKind.DEPLOY, "alpha", "staging", "1.3.0")
+        assert request.id == run.id == modal.request_id
+        records = audit(data_dir)
+        assert [r["phase"] for r in records] == ["started", "finished"]
+        assert records[1]["outcome"] == "succeeded"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ActionModal), "the modal closed")
+        assert any("deploy alpha 1.3.0 in staging: succeeded" in m for m in notifications(app))
+        assert_alive(app)
+
+
+async def test_production_is_refused_until_its_name_is_typed_and_a_reason_given(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app, environment="production")
+        decision = modal.plan_result.decision
+        assert decision is not None and decision.needs_confirmation and not decision.allowed
+        assert "needs typed confirmation" in screen_text(app)
+        name = modal.query_one("#confirm-name", Input)
+        reason = modal.query_one("#confirm-reason", Input)
+        assert name.display and confirm_button(modal).disabled
+        assert "Type production in the box above to confirm." in screen_text(app)
+        # A wrong name keeps confirm disabled, with or without a reason.
+        await type_into(pilot, name, "prod")
+        await type_into(pilot, reason, "INC-42 hotfix")
+        assert confirm_button(modal).disabled
+        modal.confirm()  # pressing anyway (e.g. a stale click) starts nothing
+        await pilot.pause(0.1)
+        assert runs(app) == [] and audit(data_dir) == []
+        # The right name without a reason: still disabled.
+        await type_into(pilot, name, "production")
+        await type_into(pilot, reason, "")
+        assert confirm_button(modal).disabled
+        assert "Give a reason" in screen_text(app)
+        await type_into(pilot, reason, "INC-42 hotfix")
+        assert not confirm_button(modal).disabled
+        run = await confirm_and_wait(pilot, app, modal)
+        assert run.request.environment == "production"
+        started = audit(data_dir)[0]
+        assert started["phase"] == "started" and started["reason"] == "INC-42 hotfix"
+        assert started["decision"]["rule"] == "protected" and started["decision"]["allowed"]
+        assert source(app).seen[0].confirmation == "production"
+        assert_alive(app)
+
+
+async def test_switching_the_target_environment_in_the_modal_asks_for_confirmation(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app)
+        assert not modal.query_one("#confirm-name", Input).display
+        modal.query_one("#action-env", Select).value = "production"
+        await wait_until(pilot, lambda: modal.environment == "production"
+                         and modal.plan_result is not None, "the plan for production")
+        assert modal.query_one("#confirm-name", Input).display
+        assert confirm_button(modal).disabled
+        assert "1.1.0  →  1.3.0" in screen_text(app)
+        assert_alive(app)
+
+
+async def test_a_freeze_window_shows_the_policy_message_and_blocks_deploys(
+        data_dir: Path, clock: ManualClock) -> None:
+    window = FreezeWindow(environments=["staging"], start=T0 - timedelta(hours=1),
+                          end=T0 + timedelta(hours=2), reason="release freeze")
+    app = make_app(acting_config(policy=PolicyConfig(freeze=[window])), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app)
+        message = "staging is frozen for deploys until 2026-11-25 16:00 UTC (release freeze)."
+        assert modal.plan_result.decision.message == message
+        await pilot.pause()
+        assert f"✖ denied (freeze): {message}" in flat(app, "#action-plan")
+        assert f"✖ denied: {message}" in flat(app, "#action-status")
+        assert confirm_button(modal).disabled
+        modal.confirm()
+        await pilot.pause(0.1)
+        assert runs(app) == [] and source(app).seen == []
+        await pilot.press("escape")
+        # Rollbacks stay possible during a freeze.
+        await wait_until(pilot, lambda: not isinstance(app.screen, ActionModal), "closed")
+        rollback = await open_modal(pilot, app, "R")
+        assert rollback.kind is ActionKind.ROLLBACK
+        assert "✔ allowed" in screen_text(app)
+        assert "1.2.0  →  1.1.0" in screen_text(app)
+        run = await confirm_and_wait(pilot, app, rollback)
+        assert run.request.kind is ActionKind.ROLLBACK and run.request.version is None
+        assert_alive(app)
+
+
+async def test_a_denial_at_submit_is_shown_and_a_retry_is_a_new_request(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app)
+        first_id = modal.request_id
+        # A freeze that starts between the plan and the confirmation: the hub decides.
+        window = FreezeWindow(environments=["staging"], start=T0 - timedelta(minutes=1),
+                              end=T0 + timedelta(hours=1), reason="incident")
+        manager = app.hub.actions
+        manager.policy = PolicyConfig(freeze=[window])
+        await pilot.click("#action-confirm")
+        await wait_until(pilot, lambda: "denied" in flat(app, "#action-status"), "the denial")
+        assert "staging is frozen for deploys until" in flat(app, "#action-status")
+        (denied,) = runs(app)
+        assert denied.state is ActionState.DENIED and denied.id == first_id
+        assert modal.run is None and modal.request_id != first_id
+        assert source(app).seen == []
+        assert [r["phase"] for r in audit(data_dir)] == ["denied"]
+        # The freeze is lifted: the same modal can try again, as a new request.
+        manager.policy = PolicyConfig()
+        assert not confirm_button(modal).disabled
+        run = await confirm_and_wait(pilot, app, modal)
+        assert run.id == modal.request_id != first_id
+        assert len(source(app).seen) == 1
+        assert_alive(app)
+
+
+@pytest.mark.parametrize("where", ["policy", "source"])
+async def test_read_only_disables_every_action_and_says_why(where: str, data_dir: Path,
+                                                            clock: ManualClock) -> None:
+    config = acting_config(policy=PolicyConfig(read_only=True)) if where == "policy" \
+        else acting_config(read_only=True)
+    app = make_app(config, data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot, app)
+        for key in ("d", "R", "plus", "r", "n"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.screen_stack[0], key
+        messages = notifications(app)
+        assert len(messages) == 5 and all(m.startswith("read-only: ") for m in messages)
+        expected = "running read-only" if where == "policy" \
+            else "source acts is configured read-only"
+        assert expected in messages[0]
+        # The footer shows them disabled; the Activity screen stays available.
+        active = app.screen.active_bindings
+        assert not active["d"].enabled and not active["n"].enabled
+        assert active["A"].enabled
+        # The `:` bar and the palette's entries are refused the same way.
+        app.run_app_action("deploy")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert runs(app) == [] and audit(data_dir) == []
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity")
+        assert "No action yet in this session" in screen_text(app)
+        assert_alive(app)
+
+
+async def test_no_action_bindings_without_a_source_that_acts(data_dir: Path,
+                                                             clock: ManualClock) -> None:
+    from fakes import StaticSource, app_config, spec
+
+    app = make_app(app_config(spec("static", StaticSource)), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot, app)
+        active = app.screen.active_bindings
+        assert "d" not in active and "n" not in active and "A" not in active
+        assert "Deploy" not in screen_lines(app)[-1]
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert_alive(app)
+
+
+async def test_double_confirm_starts_exactly_one_action(data_dir: Path,
+                                                        clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app)
+        button = confirm_button(modal)
+        button.press()
+        button.press()
+        modal.confirm()
+        await pilot.click("#action-confirm")
+        await wait_until(pilot, lambda: modal.run is not None and modal.run.state.finished,
+                         "the action to end")
+        await pilot.press("enter", "enter")
+        await pilot.pause(0.1)
+        assert len(runs(app)) == 1 and len(source(app).seen) == 1
+        assert [r["phase"] for r in audit(data_dir)] == ["started", "finished"]
+        assert_alive(app)
+
+
+async def test_closing_keeps_the_run_and_reopening_shows_its_events(data_dir: Path,
+                                                                    clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app, service="slow")
+        await pilot.click("#action-confirm")
+        await wait_until(pilot, lambda: modal.run is not None and len(modal.run.events) == 2,
+                         "two events")
+        run = modal.run
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "the modal closed")
+        assert run.state is ActionState.RUNNING
+        # `d` again on the same service shows the running action, not a new form.
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionModal), "the modal again")
+        again = app.screen
+        assert again is not modal and again.run is run and again.request_id == run.id
+        await wait_until(pilot, lambda: "instance 2/3 updated" in screen_text(app), "the events")
+        text = screen_text(app)
+        assert "instance 1/3 updated" in text and "▶ running" in text
+        assert not again.query("#action-env")  # no form: the action is already on its way
+        await pilot.press("escape")
+        # The Activity screen lists it and opens it too.
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed again")
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity")
+        activity = app.screen
+        await wait_until(pilot, lambda: "instance 2/3 updated" in screen_text(app),
+                         "the events in the activity screen")
+        assert "deploy slow 1.3.0 in staging" in screen_text(app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionModal), "opened from activity")
+        reopened = app.screen
+        assert reopened.run is run
+        source(app).gate.set()
+        await wait_until(pilot, lambda: run.state is ActionState.SUCCEEDED, "the end")
+        await wait_until(pilot, lambda: "✔ succeeded" in screen_text(app), "success drawn")
+        assert "health checks passed" in screen_text(app)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is activity, "back to activity")
+        await wait_until(pilot, lambda: "✔ succeeded" in screen_text(app), "activity updated")
+        assert len(runs(app)) == 1 and len(source(app).seen) == 1
+        assert_alive(app)
+
+
+async def test_cancel_a_running_action(data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app, service="slow")
+        assert "can be cancelled" in screen_text(app)
+        await pilot.click("#action-confirm")
+        await wait_until(pilot, lambda: modal.run is not None and len(modal.run.events) == 2,
+                         "two events")
+        cancel = modal.query_one("#action-cancel", Button)
+        assert cancel.display
+        await pilot.click("#action-cancel")
+        await wait_until(pilot, lambda: modal.run.state is ActionState.CANCELLED, "cancelled")
+        await wait_until(pilot, lambda: "⊘ cancelled" in screen_text(app), "cancel drawn")
+        assert "cancelled by the user" in screen_text(app)
+        assert not cancel.display
+        assert audit(data_dir)[-1]["outcome"] == "cancelled"
+        assert_alive(app)
+
+
+async def test_an_action_that_cannot_be_cancelled_offers_no_cancel(data_dir: Path,
+                                                                   clock: ManualClock) -> None:
+    app = make_app(acting_config(steps=200), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app)
+        await pilot.click("#action-confirm")
+        await wait_until(pilot, lambda: modal.run is not None, "the run")
+        assert not modal.query_one("#action-cancel", Button).display
+        await pilot.press("c")  # the key does nothing either
+        await wait_until(pilot, lambda: modal.run.state.finished, "the end")
+        assert modal.run.state is ActionState.SUCCEEDED
+        assert_alive(app)
+
+
+async def test_a_hanging_action_fails_with_a_timeout_and_the_ui_stays_usable(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(policy=PolicyConfig(action_timeout=2.5)), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app, service="hang")
+        await pilot.click("#action-confirm")
+        await wait_until(pilot, lambda: modal.run is not None, "the run")
+        run = modal.run
+        # Meanwhile the dashboard answers keys.
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed")
+        await pilot.press("2")
+        await wait_until(pilot, lambda: app.query_one("#panes").active == "envs", "envs pane")
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity")
+        await wait_until(pilot, lambda: run.state is ActionState.FAILED, "the timeout")
+        await wait_until(pilot, lambda: "✖ failed" in screen_text(app), "failure drawn")
+        assert "timed out after 2.5 s" in flat(app, "#activity-progress .run-error")
+        assert audit(data_dir)[-1]["outcome"] == "failed"
+        # Still usable afterwards: `d` opens a new form (the failed run is not "running").
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "activity closed")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionModal)
+                         and app.screen.run is None, "a new deploy form")
+        assert_alive(app)
+
+
+async def test_a_raising_action_fails_with_its_message_shown_literally(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app, service="boom")
+        run = await confirm_and_wait(pilot, app, modal, ActionState.FAILED)
+        assert "deployer exploded" in (run.error or "")
+        assert "✖ failed" in screen_text(app)
+        assert f"deployer exploded {MARKUP}" in flat(app, "#action-progress .run-error")
+        assert not click_actions(app)
+        assert audit(data_dir)[-1]["outcome"] == "failed"
+        assert_alive(app)
+
+
+async def test_scale_validates_the_replicas(data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app, "plus")
+        assert modal.kind is ActionKind.SCALE
+        replicas = modal.query_one("#action-replicas", Input)
+        assert replicas.value == "1"  # the current desired replicas
+        for value, error in (("", "give a number of replicas"),
+                             ("20000", "replicas must be between 0 and 10,000"),
+                             ("-1", "replicas must be between 0 and 10,000")):
+            await type_into(pilot, replicas, value)
+            await wait_until(pilot, lambda: error in screen_text(app), f"the error for {value!r}")
+            assert confirm_button(modal).disabled
+        await type_into(pilot, replicas, "3")
+        await wait_until(pilot, lambda: modal.plan_result is not None
+                         and not confirm_button(modal).disabled, "a plan for 3")
+        run = await confirm_and_wait(pilot, app, modal)
+        assert run.request.replicas == 3 and source(app).seen[0].replicas == 3
+        assert "scale alpha to 3 in staging" in screen_text(app)
+        assert_alive(app)
+
+
+async def test_restart_runs_the_same_flow(data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app, "r")
+        assert modal.kind is ActionKind.RESTART and "Restart alpha" in screen_text(app)
+        run = await confirm_and_wait(pilot, app, modal)
+        assert run.request.kind is ActionKind.RESTART
+        assert_alive(app)
+
+
+async def test_action_bindings_have_ids_and_are_listed(data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot, app)
+        ids = {b.id for b in app.BINDINGS}
+        assert {"action.deploy", "action.rollback", "action.scale", "action.restart",
+                "action.provision", "app.activity"} <= ids
+        for screen_cls in (ActionModal, ProvisionModal, ActivityScreen):
+            for binding in screen_cls.BINDINGS:
+                assert binding.id, (screen_cls.__name__, binding)
+        footer = screen_lines(app)[-1]
+        assert "d Deploy" in footer and "n Provision" in footer and "A Activity" in footer
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        assert "action.deploy" in screen_text(app) and "app.activity" in screen_text(app)
+        await pilot.press("escape")
+        # The command palette offers them too.
+        from idp_tui.ui.app import IdpCommands
+
+        titles = [title for title, _, _ in IdpCommands(app.screen)._commands()]
+        assert {"Deploy…", "Roll back…", "Scale…", "Restart…", "Provision…",
+                "Activity"} <= set(titles)
+        app.run_command("activity")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), ":activity")
+        assert_alive(app)
+
+
+# Provisioning ------------------------------------------------------------------------------------
+
+async def open_template(pilot: Any, app: Any, title: str = "Everything") -> ProvisionModal:
+    await settled(pilot, app)
+    await pilot.press("n")
+    await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal)
+                     and app.screen.is_settled() and "Everything" in screen_text(app),
+                     "the templates")
+    modal: ProvisionModal = app.screen
+    text = screen_text(app)
+    assert "Everything" in text and "a template with every field type" in text and "bucket" in text
+    index = [e.template.title for e in modal.templates].index(title)
+    table = modal.query_one("#provision-templates")
+    table.focus()
+    table.move_cursor(row=index)
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: modal.entry is not None and modal.is_settled(), "the form")
+    return modal
+
+
+def field(modal: ProvisionModal, name: str) -> FormField:
+    (found,) = [f for f in modal.fields if f.spec.name == name]
+    return found
+
+
+async def field_text(pilot: Any, modal: ProvisionModal, name: str, part: str = "") -> str:
+    """What a field's row (or its ``part``) shows, scrolled into view, as one line."""
+    app = pilot.app
+    row = field(modal, name)
+    modal.query_one("#provision-form").scroll_to_widget(row, animate=False, immediate=True)
+    await pilot.pause()
+    widget = row.query_one(part) if part else row
+    return " ".join(" ".join(line.split()) for line in widget_lines(app, widget)).strip()
+
+
+async def field_error(pilot: Any, modal: ProvisionModal, name: str) -> str:
+    """The error drawn under a field's control (scrolled into view first), or ""."""
+    app = pilot.app
+    error = field(modal, name).query_one(".field-error")
+    if not error.display:
+        return ""
+    modal.query_one("#provision-form").scroll_to_widget(field(modal, name), animate=False,
+                                                         immediate=True)
+    await pilot.pause()
+    return " ".join(" ".join(line.split()) for line in widget_lines(app, error)).strip()
+
+
+async def fill(pilot: Any, modal: ProvisionModal, name: str, text: str) -> None:
+    control = field(modal, name).control
+    assert isinstance(control, Input)
+    await type_into(pilot, control, text)
+
+
+async def test_the_form_renders_every_field_type(data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_template(pilot, app)
+        kinds = {f.spec.name: (f.spec.kind, type(f.control).__name__) for f in modal.fields}
+        assert kinds == {
+            "name": ("string", "Input"), "replicas": ("integer", "Input"),
+            "ratio": ("number", "Input"), "size": ("enum", "Select"),
+            "tier": ("enum", "Select"), "public": ("boolean", "Switch"),
+            "note": ("string", "Input"), "password": ("secret", "Input"),
+        }
+        assert field(modal, "replicas").control.type == "integer"
+        assert field(modal, "ratio").control.type == "number"
+        assert field(modal, "password").control.password
+        assert field(modal, "size").control.value == "small"
+        assert field(modal, "tier").control.value == "dev"
+        assert field(modal, "public").control.value is False
+        # Labels from titles, required marks, bounds and descriptions.
+        assert await field_text(pilot, modal, "name", ".form-label-column") == \
+            "Name * lower-case letters, digits and dashes"
+        assert await field_text(pilot, modal, "replicas", ".form-label") == \
+            "Replicas (whole number, 1–5)"
+        assert await field_text(pilot, modal, "ratio", ".form-label-column") == \
+            "Ratio (number, 0–1) share of traffic, 0 to 1"
+        assert await field_text(pilot, modal, "password", ".form-label-column") == \
+            "Password * (secret, hidden) the admin password"
+        assert "small" in await field_text(pilot, modal, "size")
+        # Nothing is flagged before the user has typed.
+        assert not [f for f in modal.fields if await field_error(pilot, modal, f.spec.name)]
+        assert_alive(app)
+
+
+async def test_validation_errors_appear_next_to_each_field(data_dir: Path,
+                                                           clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_template(pilot, app)
+        await fill(pilot, modal, "name", "A!")
+        await fill(pilot, modal, "replicas", "9")
+        await fill(pilot, modal, "ratio", "2.5")
+        await fill(pilot, modal, "password", "short")
+        await pilot.pause(0.05)
+        assert "String should match pattern" in await field_error(pilot, modal, "name") or \
+            "at least 3 characters" in await field_error(pilot, modal, "name")
+        assert "less than or equal to 5" in await field_error(pilot, modal, "replicas")
+        assert "less than or equal to 1" in await field_error(pilot, modal, "ratio")
+        assert "at least 8" in await field_error(pilot, modal, "password")
+        assert await field_error(pilot, modal, "size") == ""
+        assert confirm_button(modal).disabled
+        # Each error is drawn inside its own field, right under its control.
+        for name in ("name", "replicas", "ratio", "password"):
+            form_field = field(modal, name)
+            error = form_field.query_one(".field-error")
+            assert error.region.y > form_field.control.region.y
+            assert form_field.region.contains_region(error.region)
+            assert form_field.has_class("-invalid")
+        # The enum: back to blank is not offered (it has a default); a required one would be.
+        field(modal, "size").control.value = "large"
+        field(modal, "public").control.value = True
+        await fill(pilot, modal, "name", "db-one")
+        await fill(pilot, modal, "replicas", "2")
+        await fill(pilot, modal, "ratio", "0.25")
+        await fill(pilot, modal, "password", SECRET)
+        await pilot.pause(0.05)
+        assert not [f for f in modal.fields if await field_error(pilot, modal, f.spec.name)]
+        assert not confirm_button(modal).disabled
+        assert modal.validate_form() == {"name": "db-one", "replicas": 2, "ratio": 0.25,
+                                         "size": "large", "tier": "dev", "public": True,
+                                         "password": SECRET}
+        # A required field left empty is flagged when the user tries to run.
+        await fill(pilot, modal, "name", "")
+        await pilot.click("#action-confirm")
+        await pilot.pause(0.05)
+        assert "Field required" in await field_error(pilot, modal, "name")
+        assert runs(app) == []
+        assert_alive(app)
+
+
+async def test_dry_run_shows_what_will_be_created_then_run_creates_it(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_template(pilot, app)
+        # A dry run with invalid values shows the errors and asks nothing.
+        await pilot.click("#provision-dry-run")
+        await pilot.pause(0.05)
+        assert "Field required" in await field_error(pilot, modal, "name")
+        assert "Fix the fields marked in red first." in screen_text(app)
+        await fill(pilot, modal, "name", "db-one")
+        await fill(pilot, modal, "password", SECRET)
+        await pilot.click("#provision-dry-run")
+        await wait_until(pilot, lambda: modal.plan_result is not None, "the dry run")
+        text = screen_text(app)
+        assert "create full db-one" in text
+        assert "Will create (2)" in text and "db-one-db" in text and "db-one-credentials" in text
+        assert "size: small" in text and "expires in 24h" in text
+        assert "Dry run done: nothing was created." in text
+        assert source(app).seen == [] and source(app).provisioned == []
+        assert runs(app) == [] and audit(data_dir) == []
+        run = await confirm_and_wait(pilot, app, modal)
+        assert [r.name for r in source(app).provisioned] == ["db-one"]
+        assert run.request.kind is ActionKind.PROVISION and run.request.template == "full"
+        assert source(app).seen[0].params["password"] == SECRET
+        assert "provision full" in screen_text(app) and "✔ succeeded" in screen_text(app)
+        assert [r["phase"] for r in audit(data_dir)] == ["started", "finished"]
+        assert_alive(app)
+
+
+async def test_secrets_never_appear_on_screen_in_the_audit_log_or_notifications(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    shown: list[str] = []
+
+    def look() -> None:
+        shown.append(screen_text(app))
+        shown.append(app.export_screenshot())
+
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_template(pilot, app)
+        await fill(pilot, modal, "name", "db-one")
+        await fill(pilot, modal, "password", SECRET)
+        look()
+        await pilot.click("#provision-dry-run")
+        await wait_until(pilot, lambda: modal.plan_result is not None, "the dry run")
+        look()
+        run = await confirm_and_wait(pilot, app, modal)
+        look()
+        # Once the source has it, the form does not keep it.
+        assert field(modal, "password").control.value == ""
+        assert SECRET not in repr(run.request)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed")
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity")
+        await wait_until(pilot, lambda: "password" in screen_text(app), "the parameters")
+        text = screen_text(app)
+        assert "***" in text and "db-one" in text
+        look()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal), "reopened")
+        await pilot.pause(0.05)
+        look()
+        assert source(app).seen[0].params["password"] == SECRET  # it did reach the source
+        for picture in shown:
+            assert SECRET not in picture
+            assert "hunter2" not in picture
+        assert SECRET not in (data_dir / AUDIT_FILE).read_text()
+        assert all(SECRET not in m for m in notifications(app))
+        assert_alive(app)
+
+
+async def test_a_validator_echoing_the_secret_is_shown_without_it(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_template(pilot, app, "Echo")
+        await fill(pilot, modal, "token", SECRET)
+        await pilot.pause(0.05)
+        error = await field_error(pilot, modal, "token")
+        assert "token *** is revoked" in error
+        assert SECRET not in screen_text(app) and SECRET not in app.export_screenshot()
+        assert_alive(app)
+
+
+# On the sandbox ----------------------------------------------------------------------------------
+
+async def test_deploy_and_provision_on_the_sandbox(tmp_path: Path) -> None:
+    from idp_tui.demo import demo_app
+
+    app = demo_app(tmp_path / "demo", action_speed=100_000)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot, app)
+        service = app.service
+        modal = await open_modal(pilot, app, service=service, environment="staging")
+        assert modal.versions and modal.version == modal.versions[0].version
+        target = modal.version
+        assert target is not None
+        run = await confirm_and_wait(pilot, app, modal)
+        assert run.events and run.progress is not None
+        await wait_until(pilot, lambda: app.platform.deployments[(service, "staging")].version
+                         == target, "the new version in the environments")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed")
+        # Production asks for the name and a reason, as everywhere.
+        prod = await open_modal(pilot, app, service=service, environment="production")
+        assert prod.plan_result.decision.needs_confirmation
+        assert confirm_button(prod).disabled
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed again")
+        # Every sandbox template renders as a form without errors before anything is typed.
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal)
+                         and app.screen.templates is not None, "the sandbox's templates")
+        provision: ProvisionModal = app.screen
+        assert len(provision.templates) >= 5
+        for entry in provision.templates:
+            provision.choose(entry)
+            await wait_until(pilot, lambda e=entry: provision.entry is e and provision.fields,
+                             f"the form of {entry.template.name}")
+            assert not [f for f in provision.fields
+                        if await field_error(pilot, provision, f.spec.name)]
+        assert_alive(app)
