@@ -20,6 +20,10 @@ SHOTS: dict[str, list[str]] = {
     **{pane: [key] for pane, key in PANE_KEYS.items()},
     "health": ["H"],
     "keys": ["?"],
+    # The deploy modal on the selected service in production: versions, what changes, the policy.
+    "deploy": ["d"],
+    # The PostgreSQL template's form, filled in (the password shows as dots) and dry-run.
+    "provision": ["n", "down", "down", "enter", *["tab"] * 6, *"s3cret-Passw0rd", "ctrl+t"],
 }
 
 

@@ -1,0 +1,33 @@
+"""Snapshot tests: each pane on the seeded sandbox at the demo time, 160×50.
+
+Update after an intended visual change with ``pytest tests/test_snapshots.py --snapshot-update`` and
+look at the new pictures (``screenshots/make.py`` renders the same screens).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from idp_tui.demo import DEMO_SIZE, PANE_KEYS, demo_app, wait_settled
+
+SCREENS = {**{pane: (key,) for pane, key in PANE_KEYS.items()}, "health": ("H",)}
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(screen: str, snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app = demo_app(tmp_path / "data")
+
+    async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_settled(app)
+        await pilot.press(*SCREENS[screen])
+        await wait_settled(app)
+        if screen == "health":
+            # Latency is measured for real; fix it so the picture is stable.
+            for item in app.hub.health.values():
+                item.latency = 0.004
+            app.screen.show(app.hub.health)  # type: ignore[attr-defined]
+            await pilot.pause()
+
+    assert snap_compare(app, terminal_size=DEMO_SIZE, run_before=settle)
