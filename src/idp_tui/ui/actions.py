@@ -39,80 +39,21 @@ from ..api.actions import ActionKind, ActionRequest, ActionState, VersionOption
 from ..api.source import Capability
 from ..hub import Failure, classify
 from ..policy import Decision
+from .action_access import (  # noqa: F401 - re-exported
+    ACTION_KINDS,
+    VERBS,
+    binding_state,
+    manager_of,
+    read_only_notice,
+    read_only_reason,
+)
 from .tables import KeyedTable
 
 if TYPE_CHECKING:
     from .app import IdpApp
 
 #: App action name → the kind of action it opens.
-ACTION_KINDS: dict[str, ActionKind] = {
-    "deploy": ActionKind.DEPLOY,
-    "rollback": ActionKind.ROLLBACK,
-    "scale": ActionKind.SCALE,
-    "restart": ActionKind.RESTART,
-    "provision": ActionKind.PROVISION,
-}
-
-VERBS = {
-    ActionKind.DEPLOY: "Deploy",
-    ActionKind.ROLLBACK: "Roll back",
-    ActionKind.SCALE: "Scale",
-    ActionKind.RESTART: "Restart",
-    ActionKind.PROVISION: "Provision",
-}
-
 MAX_REPLICAS = 10_000
-
-
-# Reaching the action layer -----------------------------------------------------------------------
-
-def manager_of(app: Any) -> ActionManager | None:
-    hub = getattr(app, "hub", None)
-    return getattr(hub, "actions", None)
-
-
-def read_only_reason(manager: ActionManager, kind: ActionKind) -> str | None:
-    """Why every source that could run ``kind`` refuses to (read-only), or None."""
-    if manager.read_only:
-        return ("idp-tui is running read-only (--read-only or [policy] read_only = true); "
-                "no action changes anything")
-    if kind is ActionKind.PROVISION:
-        able = manager.hub.runners_for(Capability.PROVISION)
-    else:
-        able = [r for r in manager.hub.runners_for(Capability.ACTIONS) if kind in r.source.actions]
-    names = [r.name for r in able]
-    if names and all(name in manager.read_only_sources for name in names):
-        listed = ", ".join(render.sanitize(n, max_len=40) for n in names)
-        return f"source {listed} is configured read-only (read_only = true)"
-    return None
-
-
-def binding_state(app: Any, action: str) -> bool | None:
-    """``check_action`` for the app's action bindings: hidden (False) when no source can do it,
-    shown disabled (None) when read-only, enabled (True) otherwise."""
-    manager = manager_of(app)
-    if action == "activity":
-        return manager is not None and manager.available
-    kind = ACTION_KINDS[action]
-    if manager is None or not manager.can(kind):
-        return False
-    return None if read_only_reason(manager, kind) else True
-
-
-def read_only_notice(app: Any, action: str) -> bool:
-    """Say "read-only: …" when ``action`` is a mutating action that read-only forbids.
-
-    Returns True when it did (the key press is then handled: nothing opens).
-    """
-    kind = ACTION_KINDS.get(action)
-    manager = manager_of(app)
-    if kind is None or manager is None or not manager.can(kind):
-        return False
-    reason = read_only_reason(manager, kind)
-    if reason is None:
-        return False
-    app.notify(f"read-only: {reason}", severity="warning", markup=False, timeout=6)
-    return True
 
 
 def running_run(manager: ActionManager, kind: ActionKind, service: str,

@@ -25,7 +25,7 @@ from ..config import AppConfig
 from ..hub import Hub, Platform, Snapshot, SourceHealth, Topic
 from ..paths import stylesheets
 from ..runtime import build_hub
-from .actions import ACTION_KINDS, binding_state, open_action, open_activity, read_only_notice
+from .action_access import ACTION_KINDS, binding_state, read_only_notice
 from .base import Pane, SnapshotArrived
 from .screens import HealthScreen, HelpScreen
 
@@ -482,19 +482,25 @@ class IdpApp(App[int]):
             getattr(self, f"action_{action}")()
 
     def action_deploy(self) -> None:
+        from .actions import open_action
         open_action(self, ACTION_KINDS["deploy"])
 
     def action_rollback(self) -> None:
+        from .actions import open_action
         open_action(self, ACTION_KINDS["rollback"])
 
     def action_scale(self) -> None:
+        from .actions import open_action
         open_action(self, ACTION_KINDS["scale"])
 
     def action_restart(self) -> None:
+        from .actions import open_action
         open_action(self, ACTION_KINDS["restart"])
 
     def action_provision(self) -> None:
+        from .actions import open_action
         open_action(self, ACTION_KINDS["provision"])
 
     def action_activity(self) -> None:
+        from .actions import open_activity
         open_activity(self)
