@@ -8,6 +8,9 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from textual import events
+from textual.keys import _character_to_key
+from textual.pilot import Pilot
 
 from idp_tui import (
     Capability,
@@ -405,3 +408,21 @@ def assert_alive(app: Any) -> None:
     assert app.return_code is None
     assert app._exception is None
     assert not app._exit_renderables
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    """Type ``text`` into the focused input, one key event per character.
+
+    ``pilot.press`` waits for the app to go idle after every key; a user types without waiting, and
+    the events are still handled one by one, in order. One wait at the end.
+    """
+    for character in text:
+        pilot.app.post_message(events.Key(_character_to_key(character), character))
+    await pilot.pause()
+
+
+async def hold(pilot: Pilot[Any], key: str, times: int) -> None:
+    """Press ``key`` ``times`` times as a held-down key does: no wait between the presses."""
+    for _ in range(times):
+        pilot.app.post_message(events.Key(key, None))
+    await pilot.pause()

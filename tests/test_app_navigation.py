@@ -8,7 +8,7 @@ Every test runs the real app on the seeded sandbox (seed 7 at 2026-11-25T14:00Z,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ from typing import Any
 from textual import events
 from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
-from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import TabbedContent
@@ -29,6 +28,8 @@ from idp_tui.ui.logview import LogView
 from idp_tui.ui.panes import CatalogPane, LogsPane
 from idp_tui.ui.screens import HealthScreen, HelpScreen
 from idp_tui.ui.tables import KeyedTable
+
+from fakes import hold, type_text, wait_until as until
 
 PANE_KEYS = {"1": "catalog", "2": "envs", "3": "pipelines", "4": "logs", "5": "metrics"}
 #: The widget each pane focuses when it is shown (what the pane's keys act on).
@@ -53,36 +54,6 @@ def sandbox(tmp_path: Path, keys: dict[str, str] | None = None) -> IdpApp:
     config = demo_config(data)
     config.keys = dict(keys)
     return IdpApp(config, data_dir=data, clock=ManualClock(DEMO_TIME))
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str,
-                timeout: float = 10.0) -> None:
-    """Let the app run until ``condition()`` holds (fails with ``what`` if it never does)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await pilot.pause(0.02)
-    await pilot.pause()
-
-
-async def type_text(pilot: Pilot[Any], text: str) -> None:
-    """Type ``text`` into the focused input, one key event per character.
-
-    ``pilot.press`` waits for the app to go idle after every key; a user types without waiting, and
-    the events are still handled one by one, in order. One wait at the end.
-    """
-    for character in text:
-        pilot.app.post_message(events.Key(_character_to_key(character), character))
-    await pilot.pause()
-
-
-async def hold(pilot: Pilot[Any], key: str, times: int) -> None:
-    """Press ``key`` ``times`` times as a held-down key does: no wait between the presses."""
-    for _ in range(times):
-        pilot.app.post_message(events.Key(key, None))
-    await pilot.pause()
 
 
 def active_pane(app: IdpApp) -> str:

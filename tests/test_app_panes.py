@@ -8,17 +8,14 @@ staging's 2.49.13. Where fixed data is simpler the tests use ``fakes.StaticSourc
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from textual import events
-from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -35,6 +32,7 @@ from idp_tui.ui.panes.catalog import filter_key
 from idp_tui.ui.screens import HealthScreen
 from idp_tui.ui.tables import KeyedTable
 
+from fakes import hold, type_text, wait_until as until
 from fakes import StaticSource, app_config, spec
 
 T0 = DEMO_TIME
@@ -68,36 +66,6 @@ def static_app(tmp_path: Path, config: AppConfig | None = None, **settings: Any)
     data.mkdir(parents=True, exist_ok=True)
     return IdpApp(config or app_config(spec("static", StaticSource, **settings)), data_dir=data,
                   clock=ManualClock(T0))
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str,
-                timeout: float = 10.0) -> None:
-    """Let the app run until ``condition()`` holds (fails with ``what`` if it never does)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await pilot.pause(0.02)
-    await pilot.pause()
-
-
-async def type_text(pilot: Pilot[Any], text: str) -> None:
-    """Type ``text`` into the focused input, one key event per character.
-
-    ``pilot.press`` waits for the app to go idle after every key; a user types without waiting, and
-    the events are still handled one by one, in order. One wait at the end.
-    """
-    for character in text:
-        pilot.app.post_message(events.Key(_character_to_key(character), character))
-    await pilot.pause()
-
-
-async def hold(pilot: Pilot[Any], key: str, times: int) -> None:
-    """Press ``key`` ``times`` times as a held-down key does: no wait between the presses."""
-    for _ in range(times):
-        pilot.app.post_message(events.Key(key, None))
-    await pilot.pause()
 
 
 def text_of(app: IdpApp, selector: str) -> str:

@@ -12,14 +12,13 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 
 from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 
 from .api.models import Health, LogLevel, LogLine, RunStatus
-from .safetext import CELL_MAX, LINE_MAX, sanitize  # noqa: F401 - re-exported for the panes
+from .safetext import CELL_MAX, LINE_MAX, ago, duration, sanitize  # noqa: F401 - re-exported
 
 
 def text(value: object, style: str | Style = "", *, max_len: int | None = CELL_MAX,
@@ -110,34 +109,6 @@ def run_status(value: RunStatus) -> Text:
     return Text(f"{icon} {value.value}", style=style, end="")
 
 
-def duration(delta: timedelta | None) -> str:
-    if delta is None:
-        return "–"
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24}h"
-
-
-def ago(when: datetime | None, now: datetime) -> str:
-    if when is None:
-        return "–"
-    if (when.tzinfo is None) != (now.tzinfo is None):  # a source's naive time: take it as UTC
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.replace(tzinfo=None)
-        now = now.astimezone(UTC) if now.tzinfo is not None else now
-    try:
-        delta = now - when
-    except OverflowError:
-        return "–"
-    if delta.total_seconds() < 0:
-        return "in " + duration(-delta)
-    return duration(delta) + " ago"
 
 
 # Log lines ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ it, so no raw control character from a source ever reaches the terminal.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 #: Longest text kept for a table cell or a one-line label.
 CELL_MAX = 200
@@ -39,3 +40,35 @@ def sanitize(value: object, *, max_len: int | None = CELL_MAX, multiline: bool =
     if cut:
         s += f"… [+{cut:,} chars]" if cut > 16 else "…"
     return s
+
+
+# Times ---------------------------------------------------------------------------------------------
+
+def duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "–"
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24}h"
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "–"
+    if (when.tzinfo is None) != (now.tzinfo is None):  # a source's naive time: take it as UTC
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.replace(tzinfo=None)
+        now = now.astimezone(UTC) if now.tzinfo is not None else now
+    try:
+        delta = now - when
+    except OverflowError:
+        return "–"
+    if delta.total_seconds() < 0:
+        return "in " + duration(-delta)
+    return duration(delta) + " ago"

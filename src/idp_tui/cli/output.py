@@ -22,10 +22,10 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ..safetext import sanitize
+from ..safetext import ago, duration, sanitize  # noqa: F401 - used by the commands
 
 # Exit codes --------------------------------------------------------------------------------------
 
@@ -210,33 +210,6 @@ def cell(value: object, max_len: int = 120) -> str:
     return sanitize(value, max_len=max_len)
 
 
-def duration(delta: timedelta | None) -> str:
-    if delta is None:
-        return "–"
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24}h"
-
-
-def ago(when: datetime | None, now: datetime) -> str:
-    if when is None:
-        return "–"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    try:
-        delta = now - when
-    except (OverflowError, TypeError):
-        return "–"
-    if delta.total_seconds() < 0:
-        return "in " + duration(-delta)
-    return duration(delta) + " ago"
 
 
 def timestamp(when: datetime | None, *, millis: bool = False) -> str:
