@@ -97,9 +97,11 @@ class Cli:
         return [json.loads(line) for line in self.ok(*args, "--json", **kwargs).splitlines()]
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
+        # A test run started in the background of a non-interactive shell inherits SIGINT as
+        # ignored; the child gets the default back, as a command typed at a terminal has.
         return subprocess.Popen([sys.executable, "-m", "idp_tui", *args], env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, preexec_fn=_default_sigint)
 
     @property
     def audit(self) -> AuditLog:
@@ -109,6 +111,10 @@ class Cli:
     def log_text(self) -> str:
         path = self.data / "idp-tui.log"
         return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def json_error(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
