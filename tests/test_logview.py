@@ -732,3 +732,30 @@ async def test_two_hundred_thousand_lines_stay_bounded() -> None:
         assert len(view._cache) <= view._cache.maxsize
         assert view.scroll_offset.y == view.max_scroll_y
         assert screen_text(view).strip()
+
+
+@pytest.mark.parametrize("message", [
+    '{"msg":"hi","a":1}', '{"msg":"hi"} \t\r\n', '{"msg":"hi"}\u3000', '{"msg":"hi"} \u00a0}',
+    '{"a":1}{"b":2}', '{"a":1} }', '{"a":1,}', '{"a"', '{}', '[1]', '{"a":NaN,"b":-Infinity}',
+    '{"a":"x y","b":true,"c":false,"d":null,"e":1.25,"f":[1],"g":"","h":7,"i":{"j":2}}',
+    '{"message":"m","level":"warn","msg":3}', '{"event":"e","lvl":1,"severity":2}',
+])
+def test_json_fields_is_what_json_loads_gives(message: str) -> None:
+    import json
+
+    try:
+        value = json.loads(message)
+        expected = value if isinstance(value, dict) and message.rstrip().endswith("}") else None
+    except ValueError:
+        expected = None
+    got = render.json_fields(message)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    if expected is not None:
+        plain = render.log_message_plain(message)
+        fields = dict(expected)
+        head = next((fields.pop(k) for k in ("msg", "message", "event")
+                     if isinstance(fields.get(k), str)), "")
+        for key in ("level", "lvl", "severity"):
+            fields.pop(key, None)
+        rest = " ".join(f"{k}={render._field_value(v)}" for k, v in fields.items())
+        assert plain == (f"{head} {rest}".strip() if head else rest)

@@ -18,6 +18,7 @@ from idp_tui import (
     EnvironmentKind,
     Health,
     LogLevel,
+    LogLine,
     LogQuery,
     ManualClock,
     MetricsQuery,
@@ -489,6 +490,18 @@ async def test_log_flood_without_follow_stops(make):
     source = await make(flood=True)
     lines = await collect(source, LogQuery(service="payments-api", environment="dev", tail=2500, follow=False))
     assert len(lines) == 2500
+
+
+async def test_log_flood_lines_are_the_records_validation_gives(make):
+    # The flood copies validated templates instead of validating every line: same records.
+    source = await make(flood=True)
+    lines = await collect(source, LogQuery(service="payments-api", environment="dev", tail=50, follow=False))
+    for line in lines:
+        assert type(line) is LogLine
+        again = LogLine.model_validate(line.model_dump())
+        assert again == line and hash(again) == hash(line)
+        assert line.model_fields_set == again.model_fields_set
+    assert len({line.ts for line in lines}) == len(lines)
 
 
 # Bad releases --------------------------------------------------------------------------------------

@@ -50,6 +50,29 @@ FLOOD_BATCH = 1000
 _FLOOD_SPACING = timedelta(microseconds=50)  # synthetic time between two flood lines
 
 
+_new_object = object.__new__
+_set = object.__setattr__
+
+
+def _stamped(template: LogLine, ts: datetime) -> LogLine:
+    """``template`` (a validated line) with ``ts`` as its timestamp, without validating it again.
+
+    What ``model_copy(update={"ts": ts})`` gives (the same record: see test_sandbox), at less than
+    half the cost: only for lines the sandbox built itself from a validated template and a
+    ``datetime``. ``LogLine`` is a plain frozen model (no post-init, no private attributes).
+    """
+    line = _new_object(LogLine)
+    values = template.__dict__.copy()
+    values["ts"] = ts
+    _set(line, "__dict__", values)
+    # Shared with the template (the model is frozen: nothing adds to it). One object fewer per
+    # line for the cyclic GC to track, which a flood keeps busy.
+    _set(line, "__pydantic_fields_set__", template.__pydantic_fields_set__)
+    _set(line, "__pydantic_extra__", None)
+    _set(line, "__pydantic_private__", None)
+    return line
+
+
 class SandboxConfig(SourceConfig):
     """Settings of the sandbox source."""
 
@@ -229,15 +252,19 @@ class SandboxSource(Source):
             return
         service, environment = spec.name, query.environment
         ts = datetime.fromtimestamp(now, UTC)
+        # Each pool entry is validated once, as a template; the lines of the flood are copies of
+        # it with their own timestamp (validating every line cost more than the rest of the flood).
+        templates = [LogLine(ts=ts, service=service, environment=environment, instance=instance,
+                             level=level, message=message) for instance, level, message in pool]
+        stamped = _stamped
         remaining = query.tail if not query.follow else None
         i = 0
         while remaining is None or remaining > 0:
             count = FLOOD_BATCH if remaining is None else min(FLOOD_BATCH, remaining)
             batch = []
+            add = batch.append
             for k in range(i, i + count):
-                instance, level, message = pool[k % size]
-                batch.append(LogLine(ts=ts, service=service, environment=environment, instance=instance,
-                                     level=level, message=message))
+                add(stamped(templates[k % size], ts))
                 ts += _FLOOD_SPACING
             i += count
             if remaining is not None:

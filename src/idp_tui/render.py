@@ -9,6 +9,7 @@ compose these objects and never build markup from a source's string.
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 import re
 from collections.abc import Iterable
@@ -119,17 +120,23 @@ _JSON_LEVEL_KEYS = ("level", "lvl", "severity")
 
 
 # Called for every JSON log line the Logs pane receives: bound once, dispatched on exact types.
-_json_decode = json.JSONDecoder().decode
+# The decoder's scanner is called directly: JSONDecoder.decode() is that call plus two whitespace
+# regex matches and a method call in Python, which cost as much as the decoding itself.
+_json_scan = json.scanner.make_scanner(json.JSONDecoder())
 _json_string = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_SPACE = " \t\n\r"
 
 
 def json_fields(message: str) -> dict[str, object] | None:
     """The fields of a JSON-object log line, or None when the line is not one."""
-    if not message.startswith("{") or not message.rstrip().endswith("}"):
+    if message[:1] != "{" or not (message[-1] == "}" or message.rstrip().endswith("}")):
         return None
     try:
-        value = _json_decode(message)
-    except (ValueError, RecursionError):
+        value, end = _json_scan(message, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    # Like json.loads: only JSON whitespace may follow the object.
+    if end != len(message) and message[end:].strip(_JSON_SPACE):
         return None
     return value if isinstance(value, dict) else None
 
@@ -149,7 +156,11 @@ def log_message_plain(message: str, *, as_fields: bool = True) -> str:
     for key in _JSON_LEVEL_KEYS:
         fields.pop(key, None)
     field_value = _field_value
-    rest = " ".join([f"{k}={field_value(v)}" for k, v in fields.items()])
+    # The common values (ints, strings without spaces) are formatted inline, as _field_value would.
+    rest = " ".join([
+        f"{k}={v}" if (t := type(v)) is int or (t is str and v and " " not in v)  # type: ignore[operator]
+        else f"{k}={field_value(v)}"
+        for k, v in fields.items()])
     return f"{head} {rest}".strip() if head else rest
 
 
