@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Input, Select, Switch
 
-from idp_tui.api.actions import ActionKind, ActionState
+from idp_tui.api.actions import ActionKind, ActionRequest, ActionState
 from idp_tui.api.clock import ManualClock
 from idp_tui.policy import FreezeWindow, PolicyConfig
 from idp_tui.runtime import AUDIT_FILE
@@ -764,3 +764,27 @@ async def test_deploy_and_provision_on_the_sandbox(tmp_path: Path) -> None:
             assert not [f for f in provision.fields
                         if await field_error(pilot, provision, f.spec.name)]
         assert_alive(app)
+
+
+async def test_provisioned_resources_show_in_the_catalog_detail(tmp_path: Path) -> None:
+    from idp_tui.demo import DEMO_SIZE, demo_app, wait_settled
+    from idp_tui.ui.panes import CatalogPane
+
+    app = demo_app(tmp_path / "data", action_speed=100_000)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        service = app.service
+        assert service is not None
+        request = ActionRequest(id="db-1", kind=ActionKind.PROVISION, template="postgres",
+                                params={"service": service, "environment": "dev",
+                                        "admin_password": "correct-horse-42"})
+        run = await app.hub.actions.submit(request)
+        await app.hub.actions.wait(run.id)
+        assert run.state is ActionState.SUCCEEDED, run.error
+        pane = app.query_one(CatalogPane)
+        await wait_until(pilot, lambda: any(r.service == service for r in app.resources),
+                         "the new database in the shared resources")
+        detail = pane.detail_text(app.service_record(service)).plain
+        assert "Resources" in detail
+        assert f"database {service}-db in dev  ready" in detail
+        assert "correct-horse-42" not in detail

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .api.actions import Resource
 from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, SourceDataError, SourceError
 from .api.models import (
@@ -51,6 +52,7 @@ DEFAULT_INTERVALS: dict[str, float] = {
     "pipelines": 5.0,
     "pipeline_run": 2.0,
     "metrics": 15.0,
+    "resources": 10.0,
 }
 #: Calls queued on a source that stopped answering before the hub stops queueing more.
 MAX_PENDING_CALLS = 4
@@ -192,6 +194,8 @@ class SourceRunner:
         self._calls_finished = 0
         self._started = False
         self._start_lock: asyncio.Lock | None = None
+        #: Calls made ahead of time (``prefetch``), handed to the first ``call`` of that method.
+        self._prefetched: dict[str, concurrent.futures.Future[Any]] = {}
         self._thread = threading.Thread(target=self._run, name=f"idp-source-{name}", daemon=True)
         self._thread.start()
 
@@ -230,16 +234,39 @@ class SourceRunner:
     def submit(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
 
-    async def call(self, method: str, *args: Any) -> Any:
-        """Call ``source.<method>(*args)`` on the source's loop, with the source's timeout."""
-        if self.pending >= MAX_PENDING_CALLS:
-            raise NotRespondingError(f"{self.pending} earlier calls have not returned")
+    def prefetch(self, method: str) -> None:
+        """Start ``source.<method>()`` (and the source) now, on the source's thread.
+
+        The dashboard asks for the catalog as it starts, so the source starts and answers while the
+        UI is being built; the first ``call`` of ``method`` (without arguments) takes that answer —
+        or its error — as if it had made the call itself. Called from any thread.
+        """
+        if method in self._prefetched:
+            return
         fn = getattr(self.source, method)
         self._calls_submitted += 1
-        future = self.submit(self._invoke(fn, args))
+        self._prefetched[method] = self.submit(self._invoke(fn, ()))
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Call ``source.<method>(*args)`` on the source's loop, with the source's timeout."""
+        future = self._prefetched.pop(method, None) if not args and self._prefetched else None
+        if future is None:
+            if self.pending >= MAX_PENDING_CALLS:
+                raise NotRespondingError(f"{self.pending} earlier calls have not returned")
+            fn = getattr(self.source, method)
+            self._calls_submitted += 1
+            future = self.submit(self._invoke(fn, args))
+        elif future.done():
+            return future.result()  # answered already: no need to wait a turn of the loop
         return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
 
     async def close(self, timeout: float = 2.0) -> None:
+        prefetched, self._prefetched = list(self._prefetched.values()), {}
+        if prefetched:  # not taken (the app stopped early): let it finish, so a started source closes
+            done, _ = await asyncio.wait([asyncio.wrap_future(f) for f in prefetched], timeout=timeout)
+            for future in done:
+                if not future.cancelled():
+                    future.exception()  # retrieved: nobody asked for that answer
         if self._started:
             try:
                 future = self.submit(self.source.close())
@@ -281,6 +308,11 @@ class Topic:
     @classmethod
     def pipeline_run(cls, source: str, run_id: str) -> Topic:
         return cls("pipeline_run", (source, run_id))
+
+    @classmethod
+    def resources(cls) -> Topic:
+        """What provisioning created (databases, queues, buckets…), from every source."""
+        return cls("resources")
 
     @classmethod
     def metrics(cls, service: str, environment: str, window: Window, step: float) -> Topic:
@@ -347,6 +379,7 @@ _KIND_CAPABILITY = {
     "pipelines": Capability.PIPELINES,
     "pipeline_run": Capability.PIPELINES,
     "metrics": Capability.METRICS,
+    "resources": Capability.PROVISION,
 }
 
 
@@ -418,6 +451,15 @@ class Hub:
 
     def has(self, capability: Capability) -> bool:
         return any(capability in r.source.capabilities for r in self.runners)
+
+    def prefetch_catalog(self) -> None:
+        """Start every catalog source and its ``services()`` call now, before anyone watches.
+
+        The dashboard calls it as soon as the hub is built, so the catalog is there (or on its
+        way) by the time the UI has been composed and watches ``Topic.catalog()``.
+        """
+        for runner in self.runners_for(Capability.CATALOG):
+            runner.prefetch("services")
 
     async def _call(self, runner: SourceRunner, method: str, *args: Any,
                     validate: Callable[[Any], T] | None = None) -> Any:
@@ -507,6 +549,10 @@ class Hub:
             query = MetricsQuery(service=service, environment=env, window=window, step=step)
             return await self._call(runner, "metrics", query,
                                     validate=lambda v: _validate_list(v, MetricSeries, "metrics"))
+        if kind == "resources":
+            items = await self._call(runner, "resources",
+                                     validate=lambda v: _validate_list(v, Resource, "resources"))
+            return [r.model_copy(update={"source": name}) for r in items]
         raise ValueError(f"unknown topic kind {kind!r}")
 
     def _runners_for_topic(self, topic: Topic) -> list[SourceRunner]:
@@ -532,7 +578,10 @@ class Hub:
                 except BaseException as exc:  # noqa: BLE001 - isolation is the point
                     state.errors[runner.name] = classify(runner.name, exc)
 
-            await asyncio.gather(*(one(r) for r in runners))
+            if len(runners) == 1:
+                await one(runners[0])  # the same, without a task (and turns of the loop) for it
+            else:
+                await asyncio.gather(*(one(r) for r in runners))
             try:
                 data = self._merge(state.topic, [state.by_source[r.name] for r in runners
                                                  if r.name in state.by_source])
@@ -569,6 +618,8 @@ class Hub:
                 for series in part:
                     seen.setdefault(series.signal, series)
             return list(seen.values())
+        if kind == "resources":
+            return [resource for part in parts for resource in part]
         raise ValueError(kind)
 
     async def fetch(self, topic: Topic) -> Snapshot[Any]:
@@ -771,6 +822,9 @@ class LogStream:
                 if self._cancelled:
                     break
                 items = item if isinstance(item, list) else [item]
+                if items and type(items[0]) is LogLine and len(set(map(type, items))) == 1:
+                    buffer.extend(items)  # LogLine records only (the usual case): nothing to check
+                    items = []
                 for line in items:
                     if type(line) is not LogLine:
                         try:

@@ -8,6 +8,7 @@ and audit log as the dashboard, prints text or ``--json`` and exits with a meani
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -126,6 +127,24 @@ def _target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", "-e", required=True, metavar="ENV", help="the environment")
 
 
+class _Commands:
+    """Stands for a module of command handlers: ``.name`` is a handler importing it on first use."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __getattr__(self, name: str) -> Any:
+        module = self.module
+
+        def handler(ctx: Any) -> int:
+            from importlib import import_module
+
+            return getattr(import_module(f"{__package__}.{module}"), name)(ctx)  # type: ignore[no-any-return]
+
+        handler.__name__ = handler.__qualname__ = name
+        return handler
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="idp-tui",
@@ -163,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                               parents=[common, *parents], formatter_class=_Help,
                               epilog=f"{JSON_HELP}\n\n{EXIT_CODES_HELP}")
 
-    from . import act, audit_cmd, read
+    # The commands' modules are imported when one runs, not by the dashboard.
+    read, act, audit_cmd = _Commands("read"), _Commands("act"), _Commands("audit_cmd")
 
     # Reading
     p = command("services", "list the service catalog")
@@ -418,6 +438,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
+    from ..runtime import GC_THRESHOLDS
+
+    # The GC thresholds the dashboard runs with (see IdpApp.on_mount), from the start: at the
+    # default ones, collections of the whole heap (every module just imported) slowed it down.
+    previous = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        return _run_dashboard(args)
+    finally:
+        gc.set_threshold(*previous)
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
     try:
         folder = resolve_data_dir(args)
         config = resolve_config(args)
@@ -427,10 +460,14 @@ def run_dashboard(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     _setup_logging(folder)
     from ..runtime import build_hub
-    from ..ui.app import IdpApp  # Textual is imported only when the dashboard runs
 
     try:
         hub = build_hub(config, data_dir=folder, clock=clock, read_only=args.read_only)
+        # The catalog sources start and answer on their own threads while the UI is imported
+        # and composed: the first frame of the catalog comes that much sooner.
+        hub.prefetch_catalog()
+        from ..ui.app import IdpApp  # Textual is imported only when the dashboard runs
+
         app = IdpApp(config=config, data_dir=folder, clock=clock, hub=hub)
         app.run()
     except Exception:  # noqa: BLE001 - the last line of defence: a log entry, never a traceback

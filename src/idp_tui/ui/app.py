@@ -20,18 +20,18 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from .. import __version__, render
 from ..api.clock import Clock, SystemClock
+from ..api.actions import Resource
 from ..api.models import Service
+from ..api.source import Capability
 from ..config import AppConfig
 from ..hub import Hub, Platform, Snapshot, SourceHealth, Topic
 from ..paths import stylesheets
-from ..runtime import build_hub
+from ..runtime import GC_THRESHOLDS, build_hub
 from .action_access import ACTION_KINDS, binding_state, read_only_notice
 from .base import Pane, SnapshotArrived
 from .screens import HealthScreen, HelpScreen
 
 PANES = ("catalog", "envs", "pipelines", "logs", "metrics")
-#: Cyclic GC thresholds while the dashboard runs (CPython's default is 700, 10, 10).
-GC_THRESHOLDS = (10_000, 50, 100)
 PANE_ALIASES = {
     "catalog": "catalog", "cat": "catalog", "services": "catalog", "svc": "catalog",
     "envs": "envs", "env": "envs", "environments": "envs",
@@ -196,6 +196,8 @@ class IdpApp(App[int]):
         self.platform: Platform | None = None
         self.catalog_snapshot: Snapshot[Any] | None = None
         self.platform_snapshot: Snapshot[Any] | None = None
+        #: What provisioning created, from every source that provisions.
+        self.resources: list[Resource] = []
         self._wanted_service = config.ui.service
         self._wanted_environment = config.ui.environment
         self._subs: list[Any] = []
@@ -240,6 +242,9 @@ class IdpApp(App[int]):
                                          lambda s: self.post_message(SnapshotArrived(s))))
         self._subs.append(self.hub.watch(Topic.environments(),
                                          lambda s: self.post_message(SnapshotArrived(s))))
+        if self.hub.has(Capability.PROVISION):
+            self._subs.append(self.hub.watch(Topic.resources(),
+                                             lambda s: self.post_message(SnapshotArrived(s))))
         self.set_interval(1.0, self._update_context_bar)
         self.call_after_refresh(self.action_focus_pane)
 
@@ -266,6 +271,9 @@ class IdpApp(App[int]):
                 wanted = self._wanted_service
                 names = {s.name for s in self.services}
                 self.service = wanted if wanted in names else self.services[0].name
+        elif snapshot.topic.kind == "resources":
+            if snapshot.data is not None:
+                self.resources = snapshot.data
         elif snapshot.topic.kind == "environments":
             self.platform_snapshot = snapshot
             if snapshot.data is not None:

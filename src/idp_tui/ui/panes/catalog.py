@@ -226,6 +226,24 @@ class CatalogPane(Pane):
                 out.append("  ")
                 out.append_text(render.health(dep.health))
                 out.append(f"  {dep.replicas_ready}/{dep.replicas_desired}\n")
+        resources = [r for r in getattr(self.idp, "resources", []) if r.service == s.name]
+        if resources:
+            out.append("\nResources\n", "bold")
+            now = self.idp.clock.now()
+            for r in sorted(resources, key=lambda r: (r.environment or "", r.kind, r.name)):
+                out.append("  ")
+                out.append_text(render.text(r.kind, "dim", max_len=20))
+                out.append(" ")
+                out.append_text(render.text(r.name, "bold", max_len=60))
+                if r.environment:
+                    out.append(" in ", "dim")
+                    out.append_text(render.text(r.environment, max_len=40))
+                out.append("  ")
+                out.append_text(render.text(r.status, "green" if r.status == "ready" else "yellow",
+                                            max_len=30))
+                if r.expires_at is not None:
+                    out.append(f"  expires {render.ago(r.expires_at, now)}", "dim")
+                out.append("\n")
         if s.sources:
             out.append("\nFrom ", "dim")
             out.append_text(render.text(", ".join(s.sources), "dim"))
