@@ -29,7 +29,7 @@ class BrokenSource(Source):
 AUDIT_FILE = "audit.jsonl"
 #: Cyclic GC thresholds while the dashboard runs (CPython's default is 700, 10, 10): it allocates
 #: many short-lived objects (log records, strips, table cells), nearly all freed by refcounting.
-GC_THRESHOLDS = (10_000, 50, 100)
+GC_THRESHOLDS = (100_000, 5, 100)
 
 
 def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
