@@ -23,6 +23,7 @@ from textual.widgets import TabbedContent
 from idp_tui.api.clock import ManualClock
 from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_app, demo_config, wait_settled
 from idp_tui.ui.app import CommandBar, ContextBar, IdpApp
+from idp_tui.ui.base import SnapshotArrived
 from idp_tui.ui.charts import MetricsGrid
 from idp_tui.ui.logview import LogView
 from idp_tui.ui.panes import CatalogPane, LogsPane
@@ -471,3 +472,21 @@ async def test_e_and_E_cycle_the_environment_and_panes_follow(tmp_path: Path) ->
         await pilot.pause()
         assert str(table.get_cell("order-service", "health")) == "● healthy"
         assert "env staging" in context_text(app)
+
+
+async def test_data_arriving_while_quitting_reaches_no_pane(tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        snapshot = app.catalog_snapshot
+        assert snapshot is not None
+        touched: list[str] = []
+        for pane in app.query(CatalogPane):
+            pane.shared_data_changed = lambda: touched.append("catalog")  # type: ignore[method-assign]
+        app.on_snapshot_arrived(SnapshotArrived(snapshot))
+        assert touched == ["catalog"]
+        app.exit()
+        app.on_snapshot_arrived(SnapshotArrived(snapshot))
+        assert touched == ["catalog"]
+        await pilot.pause()
+    assert app.return_code == 0

@@ -282,8 +282,15 @@ class IdpApp(App[int]):
             if self.environment is None and names:
                 wanted = self._wanted_environment
                 self.environment = wanted if wanted in names else names[-1]
-        for pane in self.query(Pane):
+        for pane in self._live_panes():
             pane.shared_data_changed()
+
+    def _live_panes(self) -> list[Pane]:
+        """Panes that can take an update: none once quitting has begun (a snapshot that arrives
+        while the widgets are being removed must not reach them)."""
+        if self._exit or self._closing:
+            return []
+        return [pane for pane in self.query(Pane) if pane.is_attached and not pane._closing]
 
     def is_settled(self) -> bool:
         """Shared data and the visible pane's data have arrived."""
@@ -331,7 +338,7 @@ class IdpApp(App[int]):
 
     def _context_changed(self) -> None:
         self._update_context_bar()
-        for pane in self.query(Pane):
+        for pane in self._live_panes():
             pane.context_changed()
 
     def _update_context_bar(self) -> None:
