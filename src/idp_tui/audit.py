@@ -15,7 +15,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,35 +115,42 @@ class AuditLog:
             return
         with self.path.open("rb") as handle:
             for raw in handle:
-                try:
-                    value = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(value, dict):
+                value = _parse(raw)
+                if value is not None:
                     yield value
 
-    def follow(self, poll: float = 0.25, stop: Any = None) -> Iterator[dict[str, Any]]:
-        """Every record, then new ones as they are appended (until ``stop()`` returns true)."""
+    def follow_batches(self, poll: float = 0.25,
+                       stop: Callable[[], bool] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """The records there now (one batch, maybe empty), then each poll's new ones (non-empty
+        batches only), until ``stop()`` returns true. A file replaced or cut short is read again
+        from its start."""
         position = 0
         pending = b""
+        first = True
         while True:
+            batch: list[dict[str, Any]] = []
             if self.path.exists():
+                if self.path.stat().st_size < position:
+                    position, pending = 0, b""
                 with self.path.open("rb") as handle:
                     handle.seek(position)
                     chunk = handle.read()
                     position = handle.tell()
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    try:
-                        value = json.loads(raw)
-                    except ValueError:
-                        continue
-                    if isinstance(value, dict):
-                        yield value
+                batch = [value for value in map(_parse, lines) if value is not None]
+            if first or batch:
+                yield batch
+            first = False
             if stop is not None and stop():
                 return
             time.sleep(poll)
+
+    def follow(self, poll: float = 0.25,
+               stop: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
+        """Every record, then new ones as they are appended (until ``stop()`` returns true)."""
+        for batch in self.follow_batches(poll, stop):
+            yield from batch
 
     def verify(self) -> VerifyResult:
         """Check every record's hash and link to the one before it."""
@@ -172,6 +179,15 @@ class AuditLog:
                 prev = record["hash"]
                 count += 1
         return VerifyResult(ok=True, records=count)
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    """One line of the file as a record, or None when it is not a JSON object."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _last_record(fd: int) -> dict[str, Any] | None:

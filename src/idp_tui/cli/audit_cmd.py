@@ -6,10 +6,7 @@ inspected even when the config is broken.
 
 from __future__ import annotations
 
-import json
-import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from ..audit import AuditLog
@@ -95,41 +92,17 @@ def list_records(ctx: Context) -> int:
         if not records and not out.json:
             out.line(f"no audit records yet ({log.path})")
         return EXIT_OK
-    return _follow(out, log.path, limit)
+    return _follow(out, log, limit)
 
 
-def _follow(out: Output, path: Path, limit: int | None) -> int:
+def _follow(out: Output, log: AuditLog, limit: int | None) -> int:
     """The last ``limit`` records, then every new one, until interrupted."""
-    position = 0
-    pending = b""
-    first = True
-    while True:
-        records: list[dict[str, Any]] = []
-        if path.exists():
-            size = path.stat().st_size
-            if size < position:  # replaced or truncated: start over
-                position, pending = 0, b""
-            with path.open("rb") as handle:
-                handle.seek(position)
-                chunk = handle.read()
-                position = handle.tell()
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                try:
-                    value = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(value, dict):
-                    records.append(value)
-        if first:
-            if limit is not None:
-                records = records[-limit:]
-            _print(out, records, header=True)
-            first = False
-        elif records:
-            _print(out, records, header=False)
-        time.sleep(FOLLOW_POLL)
+    batches = log.follow_batches(FOLLOW_POLL)
+    first = next(batches)
+    _print(out, first[-limit:] if limit is not None else first, header=True)
+    for batch in batches:
+        _print(out, batch, header=False)
+    return EXIT_OK  # not reached: following ends with an interrupt
 
 
 def verify(ctx: Context) -> int:
