@@ -210,6 +210,20 @@ class Work(ABC):
     #: Provisioning: the template's parameter model (its secrets are left out of the fingerprint).
     model: type[BaseModel] | None = None
 
+    def _target(self) -> Any:
+        """Resolve the request's service and environment; the deployment row there, or None."""
+        self.spec = self.ops.spec(self.request.service)
+        self.env = self.ops.check_environment(self.request.environment)
+        self.service, self.environment = self.spec.name, self.env.name
+        return self.ops.store.deployment(self.service, self.environment)
+
+    def _deployed(self) -> Any:
+        """The deployment row of the request's target; not deployed there is an error."""
+        row = self._target()
+        if row is None:
+            raise SourceNotFound(f"{self.service} is not deployed to {self.environment}")
+        return row
+
     @abstractmethod
     def plan(self) -> ActionPlan: ...
 
@@ -572,10 +586,7 @@ class DeployWork(Work):
     def __init__(self, ops: Operations, request: ActionRequest) -> None:
         super().__init__(ops, request)
         self.kind = request.kind
-        self.spec = ops.spec(request.service)
-        self.env = ops.check_environment(request.environment)
-        self.service, self.environment = self.spec.name, self.env.name
-        self.row = ops.store.deployment(self.service, self.environment)
+        self.row = self._target()
         if self.row is None and self.kind is ActionKind.ROLLBACK:
             raise SourceNotFound(f"{self.service} is not deployed to {self.environment}: nothing to roll back")
         self.current = ops.effective(self.row) if self.row is not None else None
@@ -770,12 +781,7 @@ class ScaleWork(Work):
 
     def __init__(self, ops: Operations, request: ActionRequest) -> None:
         super().__init__(ops, request)
-        self.spec = ops.spec(request.service)
-        self.env = ops.check_environment(request.environment)
-        self.service, self.environment = self.spec.name, self.env.name
-        row = ops.store.deployment(self.service, self.environment)
-        if row is None:
-            raise SourceNotFound(f"{self.service} is not deployed to {self.environment}")
+        row = self._deployed()
         self.row = row
         if request.replicas is None:
             raise SourceError("scale needs a number of replicas")
@@ -872,12 +878,7 @@ class RestartWork(Work):
 
     def __init__(self, ops: Operations, request: ActionRequest) -> None:
         super().__init__(ops, request)
-        self.spec = ops.spec(request.service)
-        self.env = ops.check_environment(request.environment)
-        self.service, self.environment = self.spec.name, self.env.name
-        row = ops.store.deployment(self.service, self.environment)
-        if row is None:
-            raise SourceNotFound(f"{self.service} is not deployed to {self.environment}")
+        row = self._deployed()
         if row.replicas_desired == 0:
             raise SourceError(f"{self.service} runs no instance in {self.environment} (scaled to 0): nothing to "
                               "restart", hint="Scale it up instead.")
