@@ -31,27 +31,10 @@ from idp_tui import (
 )
 from idp_tui_sandbox import SandboxConfig, SandboxSource
 
-REFERENCE = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+from conftest import T0
+
+REFERENCE = T0  # the sandbox sources' clock in `make` (conftest)
 ENVIRONMENTS = ("dev", "staging", "production")
-
-
-@pytest.fixture
-async def make(tmp_path):
-    """Start sandbox sources; each gets its own database file unless one is named."""
-    started: list[SandboxSource] = []
-
-    async def factory(*, db: str | None = None, clock: ManualClock | None = None, **settings) -> SandboxSource:
-        settings.setdefault("seed", 7)
-        settings.setdefault("database", str(tmp_path / (db or f"s{len(started)}.db")))
-        source = SandboxSource(SandboxConfig(**settings),
-                               SourceContext(name="sandbox", data_dir=tmp_path, clock=clock or ManualClock(REFERENCE)))
-        await source.start()
-        started.append(source)
-        return source
-
-    yield factory
-    for source in started:
-        await source.close()
 
 
 async def collect(source: SandboxSource, query: LogQuery) -> list:

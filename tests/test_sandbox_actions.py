@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -40,30 +40,23 @@ from idp_tui.demo import demo_config
 from idp_tui.runtime import AUDIT_FILE, build_hub
 from idp_tui_sandbox import SandboxConfig, SandboxSource
 
-REFERENCE = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+from conftest import T0
+
+REFERENCE = T0  # the sandbox sources' clock in `make` (conftest)
 PASSWORD = "Corr3ct-Horse-Battery-42"
 #: Fast enough for tests: a rollout of minutes takes milliseconds.
 FAST = 100_000.0
 
 
 @pytest.fixture
-async def make(tmp_path):
-    """Start sandbox sources; each gets its own database file unless one is named."""
-    started: list[SandboxSource] = []
+def make(make):
+    """conftest's ``make``, with actions paced ``FAST``."""
 
-    async def factory(*, db: str | None = None, clock: ManualClock | None = None, **settings) -> SandboxSource:
-        settings.setdefault("seed", 7)
+    async def factory(**settings):
         settings.setdefault("action_speed", FAST)
-        settings.setdefault("database", str(tmp_path / (db or f"s{len(started)}.db")))
-        source = SandboxSource(SandboxConfig(**settings),
-                               SourceContext(name="sandbox", data_dir=tmp_path, clock=clock or ManualClock(REFERENCE)))
-        await source.start()
-        started.append(source)
-        return source
+        return await make(**settings)
 
-    yield factory
-    for source in started:
-        await source.close()
+    return factory
 
 
 def request(id: str, kind: ActionKind = ActionKind.DEPLOY, **fields) -> ActionRequest:
