@@ -15,7 +15,7 @@ from fakes import (
 )
 
 from idp_tui import LogQuery, ManualClock, Service, Window
-from idp_tui.hub import Hub, SourceRunner, Topic, merge_services
+from idp_tui.hub import MAX_ABANDONED_CALLS, Hub, SourceRunner, Topic, merge_services
 
 
 def runner(name: str, cls: type, tmp: Path, clock: ManualClock, timeout: float = 2.0,
@@ -95,9 +95,25 @@ async def test_source_blocking_its_thread_does_not_block_the_hub(hub_factory) ->
         for _ in range(6):
             snap = await hub.fetch(Topic.catalog())
         assert snap.errors["stuck"].error_class in ("timeout", "not responding")
-        assert hub.runners[1].pending <= 4
+        assert snap.errors["stuck"].error_class == "not responding"
+        assert hub.runners[1].abandoned == MAX_ABANDONED_CALLS
+        assert hub.runners[1].pending == MAX_ABANDONED_CALLS
     finally:
         HangingSource.release.set()
+
+
+async def test_a_source_answering_many_calls_at_once_is_never_refused(hub_factory) -> None:
+    class Slow(StaticSource):
+        async def services(self) -> list[Service]:
+            await asyncio.sleep(0.05)
+            return await super().services()
+
+    hub = hub_factory(("slow", Slow, {}))
+    runner = hub.runners[0]
+    calls = 3 * MAX_ABANDONED_CALLS
+    answers = await asyncio.gather(*(runner.call("services") for _ in range(calls)))
+    assert [len(a) for a in answers] == [3] * calls
+    assert runner.pending == 0 and runner.abandoned == 0
 
 
 async def test_garbage_is_reported_as_malformed(hub_factory) -> None:

@@ -54,8 +54,10 @@ DEFAULT_INTERVALS: dict[str, float] = {
     "metrics": 15.0,
     "resources": 10.0,
 }
-#: Calls queued on a source that stopped answering before the hub stops queueing more.
-MAX_PENDING_CALLS = 4
+#: Calls a source has not finished after the hub gave up on them (timed out, cancelled) before the
+#: hub stops queueing more: a source that blocks its thread keeps them all. A source that answers
+#: is never refused, however many calls it has at once (a refresh of every topic).
+MAX_ABANDONED_CALLS = 4
 #: How often a log stream hands a batch to the pane.
 LOG_FLUSH_SECONDS = 0.05
 #: A batch is handed over early when it reaches this size.
@@ -196,6 +198,11 @@ class SourceRunner:
         self._start_lock: asyncio.Lock | None = None
         #: Calls made ahead of time (``prefetch``), handed to the first ``call`` of that method.
         self._prefetched: dict[str, concurrent.futures.Future[Any]] = {}
+        #: Calls not finished on the source's loop (added by the hub, removed by the source's
+        #: thread), and those among them the hub stopped waiting for (see MAX_ABANDONED_CALLS).
+        self._unfinished: set[int] = set()
+        self._abandoned: set[int] = set()
+        self._next_call = 0
         self._thread = threading.Thread(target=self._run, name=f"idp-source-{name}", daemon=True)
         self._thread.start()
 
@@ -222,7 +229,8 @@ class SourceRunner:
         """
         return self._calls_submitted - self._calls_finished
 
-    async def _invoke(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+    async def _invoke(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...],
+                      call_id: int = -1) -> T:
         # Runs on the source's loop. run_coroutine_threadsafe starts the task before any
         # cancellation reaches it, so this finally always runs, however the call ends.
         try:
@@ -230,6 +238,7 @@ class SourceRunner:
             return await fn(*args)
         finally:
             self._calls_finished += 1
+            self._unfinished.discard(call_id)
 
     def submit(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
@@ -247,18 +256,33 @@ class SourceRunner:
         self._calls_submitted += 1
         self._prefetched[method] = self.submit(self._invoke(fn, ()))
 
+    @property
+    def abandoned(self) -> int:
+        """Calls the hub gave up on (timed out, cancelled) that the source has not finished."""
+        self._abandoned &= self._unfinished
+        return len(self._abandoned)
+
     async def call(self, method: str, *args: Any) -> Any:
         """Call ``source.<method>(*args)`` on the source's loop, with the source's timeout."""
         future = self._prefetched.pop(method, None) if not args and self._prefetched else None
+        call_id = -1
         if future is None:
-            if self.pending >= MAX_PENDING_CALLS:
-                raise NotRespondingError(f"{self.pending} earlier calls have not returned")
+            if self._abandoned and self.abandoned >= MAX_ABANDONED_CALLS:
+                raise NotRespondingError(f"{self.abandoned} earlier calls timed out and have "
+                                         "still not returned")
             fn = getattr(self.source, method)
             self._calls_submitted += 1
-            future = self.submit(self._invoke(fn, args))
+            call_id = self._next_call = self._next_call + 1
+            self._unfinished.add(call_id)
+            future = self.submit(self._invoke(fn, args, call_id))
         elif future.done():
             return future.result()  # answered already: no need to wait a turn of the loop
-        return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except BaseException:
+            if call_id in self._unfinished:
+                self._abandoned.add(call_id)
+            raise
 
     async def close(self, timeout: float = 2.0) -> None:
         prefetched, self._prefetched = list(self._prefetched.values()), {}
