@@ -1,6 +1,6 @@
 """Child process of startup.py: start an app headless and say when its table shows rows.
 
-    python benchmarks/_startup_child.py idp       # the real `idp-tui` entry point (cli.main)
+    python benchmarks/_startup_child.py idp       # the real `idp-tui` entry point (entry.main)
     python benchmarks/_startup_child.py minimal   # an App with one DataTable of 40 rows
 
 Prints ``READY {json}`` on stdout at the first frame composed with rows in the table (and the table's
@@ -42,19 +42,51 @@ def install_probe(app, table_id):
     app._display = display
 
 
+class _AfterImport:
+    """A meta-path finder that calls ``hook(module)`` once ``name`` has been imported."""
+
+    def __init__(self, name, hook):
+        self.name, self.hook = name, hook
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, hook = spec.loader, self.hook
+
+        class Loader:
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                hook(module)
+
+        spec.loader = Loader()
+        return spec
+
+
 def main(mode):
     if mode == "idp":
-        from idp_tui import cli
-        from idp_tui.ui import app as ui_app
+        # Patch IdpApp.run as soon as the entry point imports it (importing it here, before the
+        # entry point, would take those imports out of the conditions the entry point sets up).
+        def patch(module):
+            run = module.IdpApp.run
 
-        run = ui_app.IdpApp.run
+            def headless_run(self, *args, **kwargs):
+                install_probe(self, "#catalog-table")
+                return run(self, headless=True, size=SIZE)
 
-        def headless_run(self, *args, **kwargs):
-            install_probe(self, "#catalog-table")
-            return run(self, headless=True, size=SIZE)
+            module.IdpApp.run = headless_run
 
-        ui_app.IdpApp.run = headless_run
-        return cli.main([])
+        sys.meta_path.insert(0, _AfterImport("idp_tui.ui.app", patch))
+        from idp_tui import entry
+
+        return entry.main([])
 
     from textual.app import App
     from textual.widgets import DataTable

@@ -4,7 +4,7 @@ Run: python benchmarks/startup.py [--repeat 9]
 
 Each sample is a fresh process (``benchmarks/_startup_child.py``) started headless at 160×50:
 
-* ``idp``: the real ``idp-tui`` entry point (``idp_tui.cli.main``: config, data dir, logging, the
+* ``idp``: the real ``idp-tui`` entry point (``idp_tui.entry.main``: config, data dir, logging, the
   sandbox source on its own thread, every pane) with a temporary ``IDP_TUI_DATA_DIR`` and no user
   config, until the first frame composed with rows in the catalog table;
 * ``minimal``: an ``App`` with one ``DataTable`` of 40 rows × 6 columns, until the same moment.

@@ -153,3 +153,29 @@ def test_plugin_api_does_not_import_textual() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_public_names_load_on_first_use_and_match_the_api() -> None:
+    import idp_tui
+    import idp_tui.api
+
+    assert set(idp_tui.API_NAMES) == set(idp_tui.api.__all__)
+    assert set(idp_tui.__all__) == {*idp_tui.api.__all__, "__version__"}
+    for name in idp_tui.API_NAMES:
+        assert getattr(idp_tui, name) is getattr(idp_tui.api, name)
+    assert set(idp_tui.API_NAMES) <= set(dir(idp_tui))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        idp_tui.Nope  # noqa: B018
+    # `import idp_tui` alone (what `idp-tui` does first) loads neither the API nor pydantic.
+    code = "import sys, idp_tui; print(sorted(m for m in ('idp_tui.api', 'pydantic') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+    code = "from idp_tui import Service, render; print(Service.__module__, render.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["idp_tui.api.models", "idp_tui.render"], result.stderr
+
+
+def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "idp_tui", "--version"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "0.1.0" in result.stdout, result.stderr

@@ -26,7 +26,7 @@ def test_wheel_contains_styles_plugins_and_entry_points(tmp_path: Path) -> None:
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[idp_tui.sources]" in text
     assert "sandbox = idp_tui_sandbox:SandboxSource" in text
-    assert "idp-tui = idp_tui.cli:main" in text
+    assert "idp-tui = idp_tui.entry:main" in text
 
 
 def test_styles_are_found_from_a_source_checkout() -> None:
