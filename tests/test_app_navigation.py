@@ -8,6 +8,7 @@ Every test runs the real app on the seeded sandbox (seed 7 at 2026-11-25T14:00Z,
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -490,3 +491,49 @@ async def test_data_arriving_while_quitting_reaches_no_pane(tmp_path: Path) -> N
         assert touched == ["catalog"]
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_a_pane_chosen_before_any_data_arrived_fills_in_when_it_does(
+        tmp_path: Path) -> None:
+    """Only the catalog is mounted for the first frame; the other panes are mounted once it is
+    drawn, or at once when chosen — here before the sources have answered at all."""
+    from fakes import StaticSource, app_config, make_app, spec
+
+    release = threading.Event()
+
+    async def released() -> None:
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+
+    class Late(StaticSource):
+        async def services(self):  # type: ignore[no-untyped-def]
+            await released()
+            return await super().services()
+
+        async def environments(self):  # type: ignore[no-untyped-def]
+            await released()
+            return await super().environments()
+
+    data = tmp_path / "data"
+    data.mkdir()
+    app = make_app(app_config(spec("late", Late, timeout=60)), data, ManualClock(DEMO_TIME))
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await pilot.pause()
+        assert app.catalog_snapshot is None and app.platform_snapshot is None
+        await pilot.press("2")
+        await until(pilot, lambda: active_pane(app) == "envs"
+                    and app.focused is app.query_one("#envs-table"), "the envs pane, focused")
+        envs = app.query_one("#envs-table", KeyedTable)
+        assert envs.keys == []
+        # Clicking a tab that was never shown mounts its pane too.
+        await pilot.click("#--content-tab-pipelines")
+        await until(pilot, lambda: active_pane(app) == "pipelines"
+                    and app.focused is app.query_one("#pipelines-table"), "the pipelines pane")
+        await pilot.press("2")
+        await until(pilot, lambda: active_pane(app) == "envs", "the envs pane again")
+
+        release.set()
+        await until(pilot, lambda: envs.keys == ["alpha", "beta", "gamma"], "the environments")
+        # The first service became the selection; the hidden catalog's cursor did not change it.
+        assert app.service == "alpha"
+        assert app.focused is envs

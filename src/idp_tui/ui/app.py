@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,8 @@ class IdpApp(App[int]):
         self._wanted_service = config.ui.service
         self._wanted_environment = config.ui.environment
         self._subs: list[Any] = []
+        #: Panes composed but not mounted yet (see ``_mount_deferred``), by key.
+        self._deferred: dict[str, Pane] = {}
         if config.keys:
             self.set_keymap(dict(config.keys))
 
@@ -215,8 +217,12 @@ class IdpApp(App[int]):
                              ("pipelines", PipelinesPane), ("logs", LogsPane),
                              ("metrics", MetricsPane)):
                 number = PANES.index(key) + 1
+                pane = cls(self.hub, id=f"{key}-pane")
                 with TabPane(f"{number} {cls.title}", id=key):
-                    yield cls(self.hub, id=f"{key}-pane")
+                    if key == PANES[0]:
+                        yield pane
+                    else:
+                        self._deferred[key] = pane
         yield HealthBar(id="health-bar")
         yield CommandBar(id="command-bar", placeholder=":catalog :envs :pipelines :logs :metrics "
                          ":health :env NAME :svc NAME :q",
@@ -233,6 +239,9 @@ class IdpApp(App[int]):
         # time of a busy log stream (see benchmarks/). Refcounting frees nearly all of it anyway.
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(*GC_THRESHOLDS)
+        # What exists by now (every module, the config, the hub, the first widgets) lives about as
+        # long as the app: out of the collector's way, collections scan only what came after.
+        gc.freeze()
         self.theme = self.config.ui.theme if self.config.ui.theme in self.available_themes \
             else "textual-dark"
         self.query_one(CommandBar).display = False
@@ -246,6 +255,7 @@ class IdpApp(App[int]):
             self._subs.append(self.hub.watch(Topic.resources(),
                                              lambda s: self.post_message(SnapshotArrived(s))))
         self.set_interval(1.0, self._update_context_bar)
+        self.set_timer(1.0, self._mount_deferred)
         self.call_after_refresh(self.action_focus_pane)
 
     async def on_unmount(self) -> None:
@@ -253,6 +263,7 @@ class IdpApp(App[int]):
             sub.close()
         await self.hub.close()
         gc.set_threshold(*getattr(self, "_gc_thresholds", gc.get_threshold()))
+        gc.unfreeze()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -264,6 +275,8 @@ class IdpApp(App[int]):
     def on_snapshot_arrived(self, message: SnapshotArrived) -> None:
         snapshot = message.snapshot
         if snapshot.topic.kind == "catalog":
+            if self.catalog_snapshot is None:
+                self.call_after_refresh(self._mount_deferred)
             self.catalog_snapshot = snapshot
             if snapshot.data is not None:
                 self.services = snapshot.data
@@ -285,12 +298,36 @@ class IdpApp(App[int]):
         for pane in self._live_panes():
             pane.shared_data_changed()
 
+    def _mount_deferred(self, key: str | None = None) -> None:
+        """Mount the panes kept out of the first frame: ``key``'s, or all of them.
+
+        Only the catalog is mounted at start-up; the other panes, hidden behind their tabs, are
+        mounted once the catalog's first answer has been drawn (a second after start-up at the
+        latest), or at once when the user asks for one of them. A pane draws the shared data the
+        app holds as it mounts (``Pane.on_mount``).
+        """
+        if self._exit or self._closing:
+            return
+        for k in [key] if key is not None else list(self._deferred):
+            pane = self._deferred.pop(k, None)
+            if pane is not None:
+                self.call_later(self._deferred_mounted, k, pane,
+                                self.query_one(f"TabPane#{k}").mount(pane))
+
+    async def _deferred_mounted(self, key: str, pane: Pane, mounted: Awaitable[None]) -> None:
+        """Once ``pane`` is mounted: shown and focused if its tab is the one showing by now."""
+        await mounted
+        if pane.is_mounted and not (self._exit or self._closing) \
+                and self.query_one("#panes", TabbedContent).active == key:
+            pane.pane_shown()
+            self.action_focus_pane()
+
     def _live_panes(self) -> list[Pane]:
         """Panes that can take an update: none once quitting has begun (a snapshot that arrives
         while the widgets are being removed must not reach them)."""
         if self._exit or self._closing:
             return []
-        return [pane for pane in self.query(Pane) if pane.is_attached and not pane._closing]
+        return [pane for pane in self.query(Pane) if pane.is_mounted and not pane._closing]
 
     def is_settled(self) -> bool:
         """Shared data and the visible pane's data have arrived."""
@@ -359,6 +396,7 @@ class IdpApp(App[int]):
         return self.query_one(f"#{tabs.active}-pane", Pane)
 
     def show_pane(self, pane: str) -> None:
+        self._mount_deferred(pane)
         tabs = self.query_one("#panes", TabbedContent)
         tabs.active = pane
         self.call_after_refresh(self.action_focus_pane)
@@ -374,6 +412,8 @@ class IdpApp(App[int]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id is not None:
+            self._mount_deferred(event.pane.id)  # chosen with the mouse before it was mounted
         for pane in self.query(Pane):
             if pane.id == f"{event.pane.id}-pane":
                 pane.pane_shown()

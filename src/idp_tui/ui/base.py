@@ -66,6 +66,12 @@ class Pane(Vertical):
     def idp(self) -> IdpApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def is_current(self) -> bool:
+        """The pane is the visible tab (a cursor moving in another pane is not the user's doing)."""
+        parent = self.parent
+        return parent is not None and parent.id == self.idp.query_one("#panes").active  # type: ignore[attr-defined]
+
     def subscribe(self, topic: Topic) -> Subscription:
         """Watch ``topic``; snapshots arrive as :class:`SnapshotArrived` messages."""
         existing = self._subscriptions.get(topic)
@@ -78,6 +84,14 @@ class Pane(Vertical):
     def unsubscribe(self, kind: str | None = None) -> None:
         for topic in [t for t in self._subscriptions if kind is None or t.kind == kind]:
             self._subscriptions.pop(topic).close()
+
+    def on_mount(self) -> None:
+        # Runs after a subclass's own on_mount (Textual calls the handler of every class in the
+        # MRO). A pane mounted after start-up (see IdpApp._mount_deferred) draws at once what the
+        # app already holds; the ones mounted at start-up have nothing to draw yet.
+        if self.idp.catalog_snapshot is not None or self.idp.platform_snapshot is not None:
+            self.shared_data_changed()
+            self.context_changed()
 
     def on_snapshot_arrived(self, message: SnapshotArrived) -> None:
         message.stop()

@@ -256,6 +256,8 @@ class CatalogPane(Pane):
         key = event.row_key.value if event.row_key is not None else None
         if key != self.query_one(KeyedTable).cursor_key:
             return  # a highlight the table has moved on from (rows were re-synced)
+        if not self.is_current:
+            return  # rows drawn in a hidden pane: not the user's choice
         if key and key != self.idp.service:
             self.idp.service = key
 

@@ -159,6 +159,8 @@ class EnvironmentsPane(Pane):
         table = self.query_one(KeyedTable)
         if event.coordinate != table.cursor_coordinate:
             return  # a highlight the table has moved on from
+        if not self.is_current:
+            return  # rows drawn in a hidden pane: not the user's choice
         if row_key and row_key != self.idp.service:
             self.idp.service = row_key
         if column_key and column_key != "service" and column_key != self.idp.environment:

@@ -227,6 +227,8 @@ class PipelinesPane(Pane):
         key = event.row_key.value if event.row_key is not None else None
         if key != self.query_one(KeyedTable).cursor_key:
             return  # a highlight the table has moved on from (rows were re-synced)
+        if not self.is_current:
+            return  # rows drawn in a hidden pane: not the user's choice
         for run in self.runs:
             if run_key(run) == key:
                 self._select(run)
