@@ -111,13 +111,18 @@ def test_cli_help_mentions_config_and_sandbox() -> None:
     assert "sandbox" in result.stdout
 
 
-def test_cli_list_sources_shows_the_bundled_sandbox() -> None:
+def test_cli_list_sources_shows_the_bundled_sources() -> None:
     result = run_cli("--list-sources")
     assert result.returncode == 0, result.stderr
-    head, description = result.stdout.splitlines()[:2]
+    lines = result.stdout.splitlines()
+    sandbox = next(i for i, line in enumerate(lines) if line.startswith("sandbox "))
+    head, description = lines[sandbox:sandbox + 2]
     assert head.startswith("sandbox  [actions, catalog, environments, logs, metrics, pipelines, provision]")
     assert "idp_tui_sandbox:SandboxSource" in head
     assert "Simulated organisation" in description
+    kube = next(line for line in lines if line.startswith("kubernetes "))
+    assert kube.startswith("kubernetes  [actions, environments, logs]")
+    assert "idp_tui_kubernetes:KubernetesSource" in kube
 
 
 @pytest.mark.parametrize("via_env", [False, True])

@@ -240,3 +240,44 @@ def test_merge_services_first_source_wins_and_lists_union() -> None:
     assert svc.tags == ("x", "y")
     assert svc.sources == ("a", "b")
     assert svc.annotations == {"k": "v"}
+
+
+async def test_a_source_saying_its_data_changed_is_refreshed_at_once(tmp_path: Path,
+                                                                      clock: ManualClock) -> None:
+    """SourceContext.changed (from any thread) wakes the topic's refresh; the hub spaces them."""
+    import threading
+
+    from idp_tui import SourceContext
+    from idp_tui.hub import ChangeRelay
+
+    context = SourceContext(name="static", data_dir=tmp_path, clock=clock,
+                            notify=ChangeRelay("static"))
+    source = StaticSource(StaticSource.Config(), context)
+    hub = Hub([SourceRunner("static", "static", source, 2.0)], clock=clock,
+              intervals={"environments": 3600.0})
+    try:
+        snapshots: list[object] = []
+        sub = hub.watch(Topic.environments(), snapshots.append)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not snapshots and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(snapshots) == 1
+        # Many changes at once, from another thread: a refresh soon, not one per change.
+        thread = threading.Thread(target=lambda: [context.changed("environments")
+                                                  for _ in range(50)])
+        thread.start()
+        thread.join()
+        while len(snapshots) < 2 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(snapshots) >= 2
+        await asyncio.sleep(0.6)
+        assert len(snapshots) <= 3
+        # A topic nobody watches is not fetched; an unknown topic is ignored.
+        context.changed("pipelines")
+        context.changed("nonsense")
+        await asyncio.sleep(0.1)
+        assert hub.cached(Topic.pipelines()) is None
+        sub.close()
+    finally:
+        await hub.close()

@@ -384,6 +384,24 @@ class Subscription:
         self.hub.refresh(self.topic)
 
 
+class ChangeRelay:
+    """A source's ``SourceContext.notify``: passes "this topic changed" on to the hub (once there
+    is one; ``runtime.build_hub`` builds the sources before the hub)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.hub: Hub | None = None
+
+    def __call__(self, topic: str) -> None:
+        hub = self.hub
+        if hub is not None:
+            hub.source_changed(self.source, topic)
+
+
+#: Seconds at least between two refreshes of a topic that its sources say changed.
+MIN_CHANGE_GAP = 0.25
+
+
 class _TopicState:
     def __init__(self, topic: Topic) -> None:
         self.topic = topic
@@ -394,6 +412,8 @@ class _TopicState:
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
+        #: When the last refresh started (the hub's loop time).
+        self.refreshed_at = 0.0
 
 
 # Capability of each topic kind, and the call that fetches it from one source.
@@ -467,6 +487,12 @@ class Hub:
         #: Source → the calls (methods) whose last attempt failed, and how, oldest first. A
         #: source is in error while any of its calls is; each new failure is logged once.
         self._failing: dict[str, dict[str, Failure]] = {}
+        #: The loop the topics are watched on (known from the first watch).
+        self._watch_loop: asyncio.AbstractEventLoop | None = None
+        for runner in self.runners:
+            notify = getattr(getattr(runner.source, "context", None), "notify", None)
+            if isinstance(notify, ChangeRelay):
+                notify.hub = self
 
     # Sources ---------------------------------------------------------------------------------
 
@@ -666,6 +692,7 @@ class Hub:
 
         Must be called on the event loop the hub runs on; callbacks run there too.
         """
+        self._watch_loop = asyncio.get_running_loop()
         state = self._state(topic)
         sub = Subscription(self, topic, callback)
         state.subscribers.append(sub)
@@ -686,6 +713,25 @@ class Hub:
             state.task.cancel()
             state.task = None
 
+    def source_changed(self, source: str, kind: str) -> None:
+        """A source says its data of topic ``kind`` changed: refresh those topics soon.
+
+        Called from any thread (``SourceContext.changed``). Refreshes are spaced by at least
+        MIN_CHANGE_GAP, however often the source calls.
+        """
+        loop = self._watch_loop
+        if loop is None or self._closed:
+            return
+        try:
+            loop.call_soon_threadsafe(self._wake_kind, kind)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    def _wake_kind(self, kind: str) -> None:
+        for topic, state in self._topics.items():
+            if topic.kind == kind and state.subscribers:
+                state.wake.set()
+
     def refresh(self, topic: Topic | None = None) -> None:
         """Wake the poll loop of ``topic`` (or of every watched topic) now."""
         for t, state in self._topics.items():
@@ -694,8 +740,10 @@ class Hub:
 
     async def _poll(self, state: _TopicState) -> None:
         interval = self.intervals.get(state.topic.kind, 10.0)
+        loop = asyncio.get_running_loop()
         while state.subscribers and not self._closed:
             state.wake.clear()
+            state.refreshed_at = loop.time()
             try:
                 snapshot = await self._refresh(state)
             except asyncio.CancelledError:
@@ -709,6 +757,10 @@ class Hub:
                 await asyncio.wait_for(state.wake.wait(), interval)
             except TimeoutError:
                 pass
+            else:
+                gap = state.refreshed_at + MIN_CHANGE_GAP - loop.time()
+                if gap > 0:  # woken again at once (a source reporting every change it sees)
+                    await asyncio.sleep(gap)
 
     @staticmethod
     def _deliver(sub: Subscription, snapshot: Snapshot[Any]) -> None:

@@ -10,7 +10,7 @@ from .audit import AuditLog
 from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
 from .config import AppConfig
-from .hub import Hub, SourceRunner
+from .hub import ChangeRelay, Hub, SourceRunner
 
 
 class BrokenSource(Source):
@@ -39,7 +39,8 @@ def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
     runners = []
     for spec in config.sources:
         folder = data_dir / "sources" / spec.name
-        context = SourceContext(name=spec.name, data_dir=folder, clock=clock)
+        context = SourceContext(name=spec.name, data_dir=folder, clock=clock,
+                                notify=ChangeRelay(spec.name))
         try:
             folder.mkdir(parents=True, exist_ok=True)
             source: Source = spec.cls(spec.config, context)

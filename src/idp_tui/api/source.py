@@ -18,7 +18,7 @@ Override only the methods for the capabilities you declare.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from enum import StrEnum
@@ -73,13 +73,29 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _nobody_listens(topic: str) -> None:
+    """The default of ``SourceContext.notify``: no hub (a test, a script)."""
+
+
 @dataclass(frozen=True)
 class SourceContext:
-    """What the dashboard gives a source: its configured name, a private data folder and a clock."""
+    """What the dashboard gives a source: its configured name, a private data folder, a clock,
+    and a way to say that its data changed."""
 
     name: str
     data_dir: Path
     clock: Clock = field(default_factory=SystemClock)
+    #: Set by the hub; call it through :meth:`changed`.
+    notify: Callable[[str], None] = field(default=_nobody_listens, compare=False, repr=False)
+
+    def changed(self, topic: str) -> None:
+        """Tell the hub that the data of ``topic`` changed, so it asks for it now.
+
+        ``topic`` is one of "catalog", "environments", "pipelines", "metrics" or "resources".
+        For a source that learns of changes by itself (a watch, a webhook) rather than being
+        polled; callable from any thread, as often as changes come (the hub spaces its refreshes).
+        """
+        self.notify(topic)
 
 
 class Source:

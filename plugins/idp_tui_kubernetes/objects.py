@@ -1,0 +1,404 @@
+"""Kubernetes objects as the dashboard keeps them, and what they mean.
+
+Watched objects are kept as small, immutable projections of the JSON the API server sends (a pod's
+full JSON is several kilobytes; thousands are watched at once). Everything here is pure: no client,
+no I/O, so the interpretation (which service, which version, how healthy) is tested on plain dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from idp_tui import Health
+
+#: Annotations of ours, on workloads and namespaces.
+ACTION_ID = "idp-tui.dev/action-id"
+EXPIRES_AT = "idp-tui.dev/expires-at"
+CREATED_BY = "idp-tui.dev/created-by"
+PREVIEW_LABEL = "idp-tui.dev/preview"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "idp-tui"
+#: Kubernetes' own.
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+REVISION = "deployment.kubernetes.io/revision"
+
+#: Workload annotations worth keeping (a workload can carry huge ones, e.g. last-applied).
+_KEPT_ANNOTATIONS = frozenset({ACTION_ID, CHANGE_CAUSE, REVISION})
+_KEPT_NS_ANNOTATIONS = frozenset({ACTION_ID, EXPIRES_AT, CREATED_BY})
+
+#: A tag as registries accept it.
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def _map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time from the API server (``2026-11-26T10:00:00Z``, maybe with nanoseconds)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match:  # Python takes at most microseconds
+        frac = (match.group(2) or "")[:7]
+        text = match.group(1) + frac + match.group(3)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Projections -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    name: str
+    image: str
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+    updated: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A Deployment or a StatefulSet."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str = ""
+    resource_version: str = ""
+    created: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    generation: int = 0
+    replicas: int = 1
+    selector: Mapping[str, str] = field(default_factory=dict)
+    template_labels: Mapping[str, str] = field(default_factory=dict)
+    template_annotations: Mapping[str, str] = field(default_factory=dict)
+    containers: tuple[Container, ...] = ()
+    progress_deadline: int | None = None
+    # Status.
+    observed_generation: int = 0
+    status_replicas: int = 0
+    ready: int = 0
+    available: int = 0
+    updated: int = 0
+    current_revision: str = ""
+    update_revision: str = ""
+    conditions: tuple[Condition, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def resource(self) -> str:
+        return "deployments.apps" if self.kind == "Deployment" else "statefulsets.apps"
+
+
+def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    template = spec.get("template") or {}
+    tmeta = template.get("metadata") or {}
+    pod_spec = template.get("spec") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels")
+    annotations = _map(meta.get("annotations"))
+    return Workload(
+        kind=kind,
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        created=str(meta.get("creationTimestamp") or ""),
+        labels=_map(meta.get("labels")),
+        annotations={k: v for k, v in annotations.items() if k in _KEPT_ANNOTATIONS},
+        generation=_int(meta.get("generation")),
+        replicas=_int(spec.get("replicas"), 1),
+        selector=_map(selector),
+        template_labels=_map(tmeta.get("labels")),
+        template_annotations={k: v for k, v in _map(tmeta.get("annotations")).items()
+                              if k == RESTARTED_AT},
+        containers=tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
+                         for c in pod_spec.get("containers") or () if isinstance(c, dict)),
+        progress_deadline=spec.get("progressDeadlineSeconds")
+        if isinstance(spec.get("progressDeadlineSeconds"), int) else None,
+        observed_generation=_int(status.get("observedGeneration")),
+        status_replicas=_int(status.get("replicas")),
+        ready=_int(status.get("readyReplicas")),
+        available=_int(status.get("availableReplicas")),
+        updated=_int(status.get("updatedReplicas")),
+        current_revision=str(status.get("currentRevision") or ""),
+        update_revision=str(status.get("updateRevision") or ""),
+        conditions=tuple(
+            Condition(str(c.get("type") or ""), str(c.get("status") or ""),
+                      str(c.get("reason") or ""), str(c.get("message") or ""),
+                      str(c.get("lastUpdateTime") or c.get("lastTransitionTime") or ""))
+            for c in status.get("conditions") or () if isinstance(c, dict)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: str
+    name: str
+    uid: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    phase: str = ""
+    containers: tuple[str, ...] = ()
+    #: Containers that have started at least once (their logs can be read).
+    started: frozenset[str] = frozenset()
+    deleting: bool = False
+    created: str = ""
+
+
+def project_pod(obj: Mapping[str, Any]) -> Pod:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    started = set()
+    for cs in status.get("containerStatuses") or ():
+        if not isinstance(cs, dict):
+            continue
+        state = cs.get("state") or {}
+        last = cs.get("lastState") or {}
+        if "running" in state or "terminated" in state or "terminated" in last:
+            started.add(str(cs.get("name") or ""))
+    return Pod(
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        labels=_map(meta.get("labels")),
+        phase=str(status.get("phase") or ""),
+        containers=tuple(str(c.get("name") or "") for c in spec.get("containers") or ()
+                         if isinstance(c, dict)),
+        started=frozenset(started),
+        deleting=bool(meta.get("deletionTimestamp")),
+        created=str(meta.get("creationTimestamp") or ""),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    phase: str = ""
+    created: str = ""
+    deleting: bool = False
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return parse_time(self.annotations.get(EXPIRES_AT))
+
+
+def project_namespace(obj: Mapping[str, Any]) -> Namespace:
+    meta = obj.get("metadata") or {}
+    return Namespace(
+        name=str(meta.get("name") or ""),
+        labels=_map(meta.get("labels")),
+        annotations={k: v for k, v in _map(meta.get("annotations")).items()
+                     if k in _KEPT_NS_ANNOTATIONS},
+        phase=str((obj.get("status") or {}).get("phase") or ""),
+        created=str(meta.get("creationTimestamp") or ""),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One entry of a Deployment's rollout history (a ReplicaSet it owns)."""
+
+    number: int
+    name: str
+    containers: tuple[Container, ...]
+    template_labels: Mapping[str, str]
+    created: str
+
+
+def project_revision(obj: Mapping[str, Any], owner_uid: str, owner_name: str) -> Revision | None:
+    """A ReplicaSet as a revision of the Deployment ``owner_uid``; None if it is not one of its."""
+    meta = obj.get("metadata") or {}
+    owners = meta.get("ownerReferences") or ()
+    if not any(isinstance(o, dict) and o.get("kind") == "Deployment"
+               and (o.get("uid") == owner_uid if owner_uid else o.get("name") == owner_name)
+               for o in owners):
+        return None
+    annotations = _map(meta.get("annotations"))
+    try:
+        number = int(annotations.get(REVISION, ""))
+    except ValueError:
+        return None
+    template = (obj.get("spec") or {}).get("template") or {}
+    return Revision(
+        number=number,
+        name=str(meta.get("name") or ""),
+        containers=tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
+                         for c in (template.get("spec") or {}).get("containers") or ()
+                         if isinstance(c, dict)),
+        template_labels=_map((template.get("metadata") or {}).get("labels")),
+        created=str(meta.get("creationTimestamp") or ""),
+    )
+
+
+# What they mean ----------------------------------------------------------------------------------
+
+def service_of(workload: Workload, labels: Iterable[str]) -> str | None:
+    """The service a workload runs: the first of ``labels`` it (or its pods) carry."""
+    for key in labels:
+        value = workload.labels.get(key) or workload.template_labels.get(key)
+        if value:
+            return value
+    return None
+
+
+def main_container(workload: Workload | Revision, preferred: str | None,
+                   service: str | None = None) -> Container | None:
+    containers = workload.containers
+    if not containers:
+        return None
+    names = [preferred] if preferred else [n for n in (service, getattr(workload, "name", None))
+                                           if n]
+    for name in names:
+        for c in containers:
+            if c.name == name:
+                return c
+    if preferred:
+        return None
+    return containers[0]
+
+
+def split_image(image: str) -> tuple[str, str | None, str | None]:
+    """``repo[:tag][@digest]`` → (repo, tag, digest). A port in the registry host is not a tag."""
+    rest, _, digest = image.partition("@")
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        return rest[:colon], rest[colon + 1:], digest or None
+    return rest, None, digest or None
+
+
+def image_version(image: str) -> str:
+    repo, tag, digest = split_image(image)
+    if tag:
+        return tag
+    if digest:
+        return digest.split(":")[-1][:12]
+    return "latest" if repo else ""
+
+
+def version_of(labels: Mapping[str, str], template_labels: Mapping[str, str],
+               container: Container | None, version_label: str) -> str:
+    value = template_labels.get(version_label) or labels.get(version_label)
+    if value:
+        return value
+    return image_version(container.image) if container is not None else ""
+
+
+def image_for(current_image: str, version: str) -> str:
+    """The image to run ``version``: a full reference as given, else the current repo at that tag."""
+    if "/" in version or "@" in version or ":" in version:
+        return version
+    if not TAG.match(version):
+        raise ValueError(f"{version!r} is not a valid image tag")
+    repo, _tag, _digest = split_image(current_image)
+    return f"{repo}:{version}"
+
+
+def condition(workload: Workload, type_: str) -> Condition | None:
+    for c in workload.conditions:
+        if c.type == type_:
+            return c
+    return None
+
+
+def health_of(workload: Workload) -> tuple[Health, str]:
+    """How a workload is doing, from its replica counts and conditions, with a one-line reason."""
+    desired = workload.replicas
+    progressing = condition(workload, "Progressing")
+    if progressing is not None and progressing.status == "False" \
+            and progressing.reason == "ProgressDeadlineExceeded":
+        return Health.DEGRADED, f"rollout stuck: {progressing.message or progressing.reason}"
+    if desired == 0:
+        return Health.UNKNOWN, "scaled to 0"
+    if workload.ready == 0:
+        available = condition(workload, "Available")
+        reason = f": {available.message}" if available is not None and available.message else ""
+        return Health.DOWN, f"no replica ready{reason}"
+    if rolling_out(workload):
+        return Health.DEGRADED, rollout_message(workload)
+    if workload.ready < desired or workload.available < desired and workload.kind == "Deployment":
+        return Health.DEGRADED, f"{workload.ready}/{desired} ready"
+    return Health.HEALTHY, ""
+
+
+def rolling_out(workload: Workload) -> bool:
+    if workload.generation and workload.observed_generation < workload.generation:
+        return True
+    if workload.updated < workload.replicas:
+        return True
+    if workload.kind == "StatefulSet" and workload.update_revision \
+            and workload.current_revision != workload.update_revision:
+        return True
+    return workload.status_replicas > workload.updated
+
+
+def rollout_message(workload: Workload) -> str:
+    desired = workload.replicas
+    if workload.generation and workload.observed_generation < workload.generation:
+        return "waiting for the controller to see the change"
+    if workload.updated < desired:
+        return f"rolling out: {workload.updated}/{desired} updated"
+    if workload.status_replicas > workload.updated:
+        return f"rolling out: {workload.status_replicas - workload.updated} old replica(s) left"
+    if workload.ready < desired:
+        return f"rolling out: {workload.ready}/{desired} ready"
+    return f"rolling out: {workload.available}/{desired} available"
+
+
+def rollout_done(workload: Workload, generation: int | None) -> bool:
+    """The change made at ``generation`` is rolled out: every replica updated, ready, available."""
+    if generation and workload.observed_generation < generation:
+        return False
+    if rolling_out(workload):
+        return False
+    desired = workload.replicas
+    available = workload.available if workload.kind == "Deployment" else workload.ready
+    return workload.ready >= desired and available >= desired
+
+
+def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def updated_at(workload: Workload) -> datetime | None:
+    times = [parse_time(c.updated) for c in workload.conditions]
+    times = [t for t in times if t is not None]
+    return max(times) if times else parse_time(workload.created)
