@@ -43,6 +43,22 @@ def _parse_path(path: str) -> Any:
 
 parsing.parse_path = _parse_path
 
+
+class Emulator(kmock.KubernetesEmulator):
+    """The emulator, plus what the API server itself (not a controller) does on a change of
+    ``spec``: ``metadata.generation`` goes up by one (controllers report the generation they have
+    seen as ``status.observedGeneration``)."""
+
+    async def _handle(self, request: Any) -> Any:
+        data = request.data
+        if request.action == kmock.action.UPDATE and request.name is not None \
+                and isinstance(data, dict) and "spec" in data:
+            key = (request.resource, request.namespace, request.name)
+            if key in self._objects and not self._objects[key].deleted:
+                current = self._objects[key].get("metadata", {}).get("generation") or 0
+                self._objects[key].patch({"metadata": {"generation": current + 1}})
+        return await super()._handle(request)
+
 RESOURCES = {"deployments": "apps/v1/deployments", "statefulsets": "apps/v1/statefulsets",
              "replicasets": "apps/v1/replicasets", "pods": "v1/pods",
              "namespaces": "v1/namespaces"}
@@ -107,7 +123,7 @@ class Cluster:
     def _run(self) -> None:
         async def main() -> None:
             try:
-                async with kmock.KubernetesEmulator() as handler, kmock.Server(handler) as server:
+                async with Emulator() as handler, kmock.Server(handler) as server:
                     handler.resources.load_bundled()
                     self.handler, self.server = handler, server
                     self.loop = asyncio.get_running_loop()
@@ -157,12 +173,25 @@ class Cluster:
         """Store an object as it is (no watch event: for the state before the app starts)."""
         self.handler.objects[RESOURCES[kind], namespace, name] = obj
 
+    def _stored(self, kind: str, namespace: str | None, name: str) -> Any:
+        # Looked up one by one: in the emulator's own lookups a None namespace matches any.
+        group, _, rest = RESOURCES[kind].rpartition("/")
+        version, plural = (group.split("/")[-1], rest) if "/" in group else (group, rest)
+        for (resource, ns, obj_name), obj in self.handler.objects.items():
+            if resource.plural == plural and resource.version == version and ns == namespace \
+                    and obj_name == name:
+                return obj
+        return None
+
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
-        return dict(self.handler.objects[RESOURCES[kind], namespace, name].raw)
+        obj = self._stored(kind, namespace, name)
+        if obj is None or obj.deleted:
+            raise KeyError((kind, namespace, name))
+        return dict(obj.raw)
 
     def exists(self, kind: str, namespace: str | None, name: str) -> bool:
-        key = (RESOURCES[kind], namespace, name)
-        return key in self.handler.objects and not self.handler.objects[key].deleted
+        obj = self._stored(kind, namespace, name)
+        return obj is not None and not obj.deleted
 
     def _path(self, kind: str, namespace: str | None, name: str | None = None) -> str:
         path = _PATHS[kind].format(ns=namespace)

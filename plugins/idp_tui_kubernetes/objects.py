@@ -370,9 +370,10 @@ def rolling_out(workload: Workload) -> bool:
     return workload.status_replicas > workload.updated
 
 
-def rollout_message(workload: Workload) -> str:
+def rollout_message(workload: Workload, generation: int | None = None) -> str:
     desired = workload.replicas
-    if workload.generation and workload.observed_generation < workload.generation:
+    target = max(workload.generation, generation or 0)
+    if target and workload.observed_generation < target:
         return "waiting for the controller to see the change"
     if workload.updated < desired:
         return f"rolling out: {workload.updated}/{desired} updated"

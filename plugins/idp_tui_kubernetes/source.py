@@ -617,11 +617,13 @@ class KubernetesSource(Source):
                     yield ActionEvent(ts=now(), state=ActionState.FAILED, level="error",
                                       message=f"rollout stuck: {why}")
                     return
-                message = o.rollout_message(current)
+                message = o.rollout_message(current, generation)
                 if message != said:
                     said = message
-                    yield ActionEvent(ts=now(), message=message, done=current.updated,
-                                      total=current.replicas)
+                    seen = not generation or current.observed_generation >= generation
+                    yield ActionEvent(ts=now(), message=message,
+                                      done=current.updated if seen else None,
+                                      total=current.replicas if seen else None)
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     yield ActionEvent(ts=now(), state=ActionState.FAILED, level="error",
