@@ -537,3 +537,13 @@ async def test_a_pane_chosen_before_any_data_arrived_fills_in_when_it_does(
         # The first service became the selection; the hidden catalog's cursor did not change it.
         assert app.service == "alpha"
         assert app.focused is envs
+
+
+async def test_a_pane_key_typed_while_the_dashboard_starts_is_not_lost(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await pilot.press("3")  # before the first frame, as typed ahead in a terminal
+        await until(pilot, lambda: focused_in(app, "pipelines"), "the pipelines pane")
+        assert active_pane(app) == "pipelines"
+        assert not app.query_one(CommandBar).display
+        assert app.query_one(CommandBar).value == ""

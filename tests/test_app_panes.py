@@ -341,7 +341,9 @@ async def test_pipelines_running_run_updates_live_as_time_passes(tmp_path: Path)
         assert isinstance(clock, ManualClock)
         clock.advance(timedelta(minutes=2))
         app.action_refresh()
-        await until(pilot, lambda: "(4m20s ago)" in text_of(app, "#pipelines-detail-body"),
+        # The "ago" text follows the clock at once; the run's new state comes with the refresh.
+        await until(pilot, lambda: "(4m20s ago)" in text_of(app, "#pipelines-detail-body")
+                    and "✔ succeeded build" in text_of(app, "#pipelines-detail-body"),
                     "the detail two minutes later")
         detail = text_of(app, "#pipelines-detail-body")
         # The build finished, the tests started: the run moved on without a key press.

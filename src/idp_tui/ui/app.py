@@ -158,6 +158,9 @@ class IdpApp(App[int]):
     TITLE = "idp-tui"
     CSS_PATH = [str(p) for p in stylesheets()]
     COMMANDS = App.COMMANDS | {IdpCommands}
+    #: The first focus is the catalog's table (IdpApp.on_mount), never the hidden `:` prompt: a
+    #: key typed while the dashboard starts ("2"…) must reach the app's bindings.
+    AUTO_FOCUS = None
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
@@ -203,6 +206,7 @@ class IdpApp(App[int]):
         self._subs: list[Any] = []
         #: Panes composed but not mounted yet (see ``_mount_deferred``), by key.
         self._deferred: dict[str, Pane] = {}
+
         if config.keys:
             self.set_keymap(dict(config.keys))
 
@@ -224,9 +228,13 @@ class IdpApp(App[int]):
                     else:
                         self._deferred[key] = pane
         yield HealthBar(id="health-bar")
-        yield CommandBar(id="command-bar", placeholder=":catalog :envs :pipelines :logs :metrics "
+        bar = CommandBar(id="command-bar", placeholder=":catalog :envs :pipelines :logs :metrics "
                          ":health :env NAME :svc NAME :q",
                          suggester=SuggestFromList(self._command_words(), case_sensitive=False))
+        # Hidden from the start: shown, it would take the first focus, and keys typed while the
+        # dashboard starts ("2"…) would land in it.
+        bar.display = False
+        yield bar
         yield Footer()
 
     def _command_words(self) -> list[str]:
@@ -244,11 +252,11 @@ class IdpApp(App[int]):
         gc.freeze()
         self.theme = self.config.ui.theme if self.config.ui.theme in self.available_themes \
             else "textual-dark"
-        self.query_one(CommandBar).display = False
         self._update_context_bar()
         self.hub.watch_health(self._health_changed)
-        self._subs.append(self.hub.watch(Topic.catalog(),
-                                         lambda s: self.post_message(SnapshotArrived(s))))
+        if not self.catalog_derived:  # else the environments' services (_derive_catalog)
+            self._subs.append(self.hub.watch(Topic.catalog(),
+                                             lambda s: self.post_message(SnapshotArrived(s))))
         self._subs.append(self.hub.watch(Topic.environments(),
                                          lambda s: self.post_message(SnapshotArrived(s))))
         if self.hub.has(Capability.PROVISION):
@@ -291,12 +299,42 @@ class IdpApp(App[int]):
             self.platform_snapshot = snapshot
             if snapshot.data is not None:
                 self.platform = snapshot.data
+            if self.catalog_derived:
+                self._derive_catalog(snapshot)
             names = self.environment_names()
             if self.environment is None and names:
                 wanted = self._wanted_environment
                 self.environment = wanted if wanted in names else names[-1]
         for pane in self._live_panes():
             pane.shared_data_changed()
+
+    @property
+    def catalog_derived(self) -> bool:
+        """No source offers a catalog: the services shown are those running in the environments
+        (a dashboard on Kubernetes alone, say)."""
+        return not self.hub.has(Capability.CATALOG) and self.hub.has(Capability.ENVIRONMENTS)
+
+    def _derive_catalog(self, environments: Snapshot[Any]) -> None:
+        platform = self.platform
+        names = sorted({service for service, _env in platform.deployments}) if platform else []
+        known = {s.name: s for s in self.services}
+        sources: dict[str, set[str]] = {}
+        if platform is not None:
+            for (service, _env), dep in platform.deployments.items():
+                sources.setdefault(service, set()).add(dep.source)
+        services = [known[n] if n in known and set(known[n].sources) == sources.get(n, set())
+                    else Service(name=n, sources=tuple(sorted(sources.get(n, ()))))
+                    for n in names]
+        first = self.catalog_snapshot is None
+        self.catalog_snapshot = Snapshot(topic=Topic.catalog(), data=services,
+                                         fetched_at=environments.fetched_at,
+                                         loading=environments.loading)
+        self.services = services
+        if self.service is None and services:
+            wanted = self._wanted_service
+            self.service = wanted if wanted in {s.name for s in services} else services[0].name
+        if first:
+            self.call_after_refresh(self._mount_deferred)
 
     def _mount_deferred(self, key: str | None = None) -> None:
         """Mount the panes kept out of the first frame: ``key``'s, or all of them.

@@ -160,6 +160,8 @@ class CatalogPane(Pane):
     def _status(self, total: int) -> None:
         out = Text(end="")
         out.append(f"{len(self.shown)} of {total} services", "bold")
+        if self.idp.catalog_derived:
+            out.append(" seen in the environments (no catalog source configured)", "italic")
         if self.query_text:
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
