@@ -547,3 +547,23 @@ async def test_a_pane_key_typed_while_the_dashboard_starts_is_not_lost(tmp_path:
         assert active_pane(app) == "pipelines"
         assert not app.query_one(CommandBar).display
         assert app.query_one(CommandBar).value == ""
+
+
+async def test_quitting_while_the_hidden_panes_are_mounted_exits_cleanly(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """The panes kept out of the first frame are mounted just after it: a quit (say `q` typed
+    at once) landing then must not crash on a pane whose children are already gone."""
+    mount = IdpApp._mount_deferred
+
+    def mount_then_quit(self: IdpApp, key: str | None = None) -> None:
+        mount(self, key)
+        if key is None:
+            self.exit(0)
+
+    monkeypatch.setattr(IdpApp, "_mount_deferred", mount_then_quit)
+    app = sandbox(tmp_path)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await until(pilot, lambda: app._exit, "the quit")
+        await pilot.pause(0.2)
+    assert app.return_code == 0
+    assert app._exception is None

@@ -281,3 +281,25 @@ async def test_a_source_saying_its_data_changed_is_refreshed_at_once(tmp_path: P
         sub.close()
     finally:
         await hub.close()
+
+
+def test_log_line_maker_builds_the_same_records_and_checks_types() -> None:
+    from datetime import UTC, datetime
+
+    from idp_tui import LogLevel, LogLine
+
+    make = LogLine.maker(service="cart", environment="staging", instance="cart-1")
+    ts = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    line = make(ts, LogLevel.WARN, "slow [/] \x1b[31m")
+    same = LogLine(ts=ts, service="cart", environment="staging", instance="cart-1",
+                   level=LogLevel.WARN, message="slow [/] \x1b[31m")
+    assert line == same
+    assert line.model_dump() == same.model_dump()
+    assert line.model_copy(update={"message": "x"}).message == "x"
+    assert line.message == "slow [/] \x1b[31m"
+    for bad in ((ts.replace(tzinfo=None), LogLevel.INFO, "m"), (ts, "info", "m"),
+                (ts, LogLevel.INFO, b"m"), ("2026", LogLevel.INFO, "m")):
+        with pytest.raises(TypeError):
+            make(*bad)
+    with pytest.raises(ValueError):
+        LogLine.maker(service=3, environment="e", instance="i")  # type: ignore[arg-type]

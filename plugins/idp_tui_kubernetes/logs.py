@@ -9,12 +9,10 @@ the last timestamp seen, and the lines already sent are skipped, so nothing is r
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import re
 import threading
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,47 +25,40 @@ from .objects import Pod
 
 log = logging.getLogger("idp_tui.kubernetes")
 
-#: Lines kept for a consumer that falls behind; older ones are dropped (and counted).
-MUX_MAX_LINES = 50_000
+#: Lines read ahead of a consumer; past that the reading threads wait.
+MUX_MAX_LINES = 20_000
 #: Seconds without a byte before a followed stream is opened again (it may have died silently).
 FOLLOW_READ_TIMEOUT = 300.0
 #: Seconds between two attempts to read a container that has not started yet.
 RETRY_PAUSE = 1.0
 CHUNK = 64 * 1024
 
-_LEVEL_WORD = re.compile(r"\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|PANIC)\b")
-_LEVEL_KV = re.compile(r"\b(?:level|lvl|severity)=\"?([A-Za-z]+)")
-_KLOG = re.compile(r"^([IWEF])\d{4} ")
+#: A level as a JSON field or a key=value pair, or a level word in capitals, in one search.
+_LEVEL = re.compile(
+    r'(?i:"(?:level|severity|lvl|log\.level)"\s*:\s*"|\b(?:level|lvl|severity)=\"?)([A-Za-z]+)'
+    r"|\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|PANIC)\b")
+_parse_level = LogLevel.parse
 
 
 def guess_level(message: str) -> LogLevel:
-    """The level of a log line: a JSON ``level``/``severity`` field, ``level=…``, a klog prefix,
-    or the first level word in the line."""
-    text = message.lstrip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            for key in ("level", "severity", "lvl", "log.level"):
-                value = data.get(key)
-                if isinstance(value, str):
-                    return LogLevel.parse(value)
-    match = _LEVEL_KV.search(text[:200])
-    if match:
-        return LogLevel.parse(match.group(1))
-    match = _KLOG.match(text)
-    if match:
-        return LogLevel.parse(match.group(1))
-    match = _LEVEL_WORD.search(text[:120].upper())
-    if match:
-        return LogLevel.parse(match.group(1))
-    return LogLevel.UNKNOWN
+    """The level of a log line: a JSON ``level``/``severity`` field, ``level=…``, a klog prefix
+    (``E1126 …``), or the first level word in capitals, in its first 200 characters."""
+    if len(message) > 5 and message[0] in "IWEF" and message[1:5].isdigit() \
+            and message[5] == " ":
+        return _parse_level(message[0])
+    match = _LEVEL.search(message, 0, 200)
+    if match is None:
+        return LogLevel.UNKNOWN
+    return _parse_level(match.group(1) or match.group(2))
 
 
 def parse_stamp(stamp: str) -> datetime | None:
     """The RFC 3339 timestamp kubelet puts before each line (``…T10:00:00.123456789Z``)."""
+    if len(stamp) == 30 and stamp[19] == "." and stamp[29] == "Z":  # kubelet's usual form
+        try:
+            return _fromiso(stamp[:26] + "+00:00")
+        except ValueError:
+            return None
     if len(stamp) < 20 or stamp[10] != "T":
         return None
     base = stamp[:19]
@@ -92,34 +83,39 @@ def parse_stamp(stamp: str) -> datetime | None:
         return moment.replace(tzinfo=UTC)
 
 
+_fromiso = datetime.fromisoformat
+
+
 class LogMux:
-    """Lines from many threads, handed to one coroutine in batches."""
+    """Lines from many threads, handed to one coroutine in batches.
+
+    Bounded: a thread that finds it full waits until the reader has taken lines (or it is
+    stopped), so a reader that falls behind slows the streams down (the API server sees its
+    connections stall) instead of the threads reading, parsing and dropping lines.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_lines: int = MUX_MAX_LINES) -> None:
         self._loop = loop
-        self._lines: deque[LogLine] = deque()
+        self._lines: list[LogLine] = []
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
         self._ready = asyncio.Event()
         self._signalled = False
         self.max_lines = max_lines
-        self.dropped = 0
+        #: Times a thread had to wait for room.
+        self.waits = 0
 
-    def put(self, lines: list[LogLine]) -> None:
-        """Add lines (from any thread)."""
-        with self._lock:
+    def put(self, lines: list[LogLine], stopped: threading.Event | None = None) -> None:
+        """Add lines (from any thread); waits while full, unless ``stopped`` is set."""
+        with self._room:
+            while len(self._lines) >= self.max_lines and not (stopped and stopped.is_set()):
+                self.waits += 1
+                self._room.wait(0.1)
             self._lines.extend(lines)
-            over = len(self._lines) - self.max_lines
-            if over > 0:
-                for _ in range(over):
-                    self._lines.popleft()
-                self.dropped += over
             if self._signalled:
                 return
             self._signalled = True
-        try:
-            self._loop.call_soon_threadsafe(self._ready.set)
-        except RuntimeError:  # the loop is closed: nobody is reading any more
-            pass
+        self._signal()
 
     def wake(self) -> None:
         """Wake the reader without lines (something else changed); from any thread."""
@@ -127,20 +123,23 @@ class LogMux:
             if self._signalled:
                 return
             self._signalled = True
+        self._signal()
+
+    def _signal(self) -> None:
         try:
             self._loop.call_soon_threadsafe(self._ready.set)
-        except RuntimeError:
+        except RuntimeError:  # the loop is closed: nobody is reading any more
             pass
 
     async def wait(self) -> None:
         await self._ready.wait()
 
     def take(self) -> list[LogLine]:
-        with self._lock:
-            lines = list(self._lines)
-            self._lines.clear()
+        with self._room:
+            lines, self._lines = self._lines, []
             self._signalled = False
             self._ready.clear()
+            self._room.notify_all()
         return lines
 
 
@@ -169,6 +168,7 @@ class ContainerLog:
         self.sent = 0
         self._last: datetime | None = None
         self._at_last: set[str] = set()
+        self._make = LogLine.maker(service=service, environment=environment, instance=instance)
         self._stop = threading.Event()
         self._response: Any = None
         self.done = threading.Event()
@@ -259,24 +259,27 @@ class ContainerLog:
 
     def _send(self, raw_lines: list[bytes]) -> None:
         out: list[LogLine] = []
+        make = self._make
+        last = self._last
+        at_last = self._at_last
         for raw in raw_lines:
-            text = raw.decode("utf-8", "replace").rstrip("\r")
+            text = raw.decode("utf-8", "replace")
+            if text.endswith("\r"):
+                text = text[:-1]
             stamp, sep, message = text.partition(" ")
             moment = parse_stamp(stamp) if sep else None
             if moment is None:  # no timestamp (not what kubelet sends): keep the whole line
                 moment, message = self.clock.now(), text
+            elif last is not None and moment <= last:
+                if moment < last or message in at_last:
+                    continue  # sent before the stream was opened again
+                at_last.add(message)
             else:
-                last = self._last
-                if last is not None:
-                    if moment < last or (moment == last and message in self._at_last):
-                        continue  # sent before the stream was opened again
-                if moment != last:
-                    self._last = moment
-                    self._at_last = set()
-                self._at_last.add(message)
-            out.append(LogLine(ts=moment, service=self.service, environment=self.environment,
-                               instance=self.instance, level=guess_level(message),
-                               message=message))
+                last = moment
+                at_last = {message}
+            out.append(make(moment, guess_level(message), message))
+        self._last = last
+        self._at_last = at_last
         if out:
             self.sent += len(out)
-            self.mux.put(out)
+            self.mux.put(out, self._stop)

@@ -7,7 +7,8 @@ the panes. Nothing in here imports Textual.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -180,6 +181,41 @@ class LogLine(Record):
     instance: str
     level: LogLevel = LogLevel.UNKNOWN
     message: str
+
+    @classmethod
+    def maker(cls, *, service: str, environment: str,
+              instance: str) -> Callable[[datetime, LogLevel, str], LogLine]:
+        """A fast way to build many lines of one instance: ``make(ts, level, message)``.
+
+        For sources that stream thousands of lines a second: the service, environment and
+        instance are validated once, here; each line then checks only that ``ts`` is a timezone-
+        aware datetime, ``level`` a LogLevel and ``message`` a str (raising TypeError otherwise),
+        at a fraction of the cost of ``LogLine(...)``. The lines are the same records.
+        """
+        template = cls(ts=datetime(2000, 1, 1, tzinfo=UTC), service=service,
+                       environment=environment, instance=instance, message="")
+        base = dict(template.__dict__)
+        fields_set = set(cls.model_fields)  # shared: copies of a record copy it first
+        new = object.__new__
+        setattr_ = object.__setattr__
+
+        def make(ts: datetime, level: LogLevel, message: str) -> LogLine:
+            if type(message) is not str or type(level) is not LogLevel \
+                    or not isinstance(ts, datetime) or ts.tzinfo is None:
+                raise TypeError("LogLine.maker: ts must be an aware datetime, level a LogLevel "
+                                "and message a str")
+            line = new(cls)
+            values = base.copy()
+            values["ts"] = ts
+            values["level"] = level
+            values["message"] = message
+            setattr_(line, "__dict__", values)
+            setattr_(line, "__pydantic_fields_set__", fields_set)
+            setattr_(line, "__pydantic_extra__", None)
+            setattr_(line, "__pydantic_private__", None)
+            return line
+
+        return make
 
 
 class Signal(StrEnum):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -50,6 +52,21 @@ class ErrorBanner(Static):
         self.display = True
 
 
+def while_running(method: Callable[[Any], None]) -> Callable[[Any], None]:
+    """For a pane's ``on_mount``: skipped when the app is quitting. A pane mounted late (see
+    IdpApp._mount_deferred) can get its Mount event after quitting began and its children were
+    removed; querying them then would raise."""
+
+    @functools.wraps(method)
+    def guarded(self: Any) -> None:
+        app = self.app
+        if app._exit or app._closing or self._closing or not self.is_attached:
+            return
+        method(self)
+
+    return guarded
+
+
 class Pane(Vertical):
     """The content of one tab. Watches hub topics; subclasses handle the snapshots."""
 
@@ -85,6 +102,7 @@ class Pane(Vertical):
         for topic in [t for t in self._subscriptions if kind is None or t.kind == kind]:
             self._subscriptions.pop(topic).close()
 
+    @while_running
     def on_mount(self) -> None:
         # Runs after a subclass's own on_mount (Textual calls the handler of every class in the
         # MRO). A pane mounted after start-up (see IdpApp._mount_deferred) draws at once what the

@@ -15,7 +15,7 @@ from ... import render
 from ...api.models import Deployment, Health, Service
 from ...fuzzy import fuzzy_filter
 from ...hub import Snapshot
-from ..base import ErrorBanner, Pane
+from ..base import ErrorBanner, Pane, while_running
 from ..tables import KeyedTable
 
 COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle", "Lifecycle"),
@@ -73,6 +73,7 @@ class CatalogPane(Pane):
             with VerticalScroll(id="catalog-detail"):
                 yield Static(id="catalog-detail-body")
 
+    @while_running
     def on_mount(self) -> None:
         self.query_one(KeyedTable).set_columns(COLUMNS)
         self.query_one(FilterInput).display = False

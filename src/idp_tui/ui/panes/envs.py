@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from ... import render
 from ...api.models import Deployment, Health
 from ...fuzzy import fuzzy_filter
-from ..base import ErrorBanner, Pane
+from ..base import ErrorBanner, Pane, while_running
 from ..tables import KeyedTable
 from .catalog import FilterInput, filter_key
 
@@ -55,6 +55,7 @@ class EnvironmentsPane(Pane):
         yield KeyedTable(id="envs-table", cursor_type="cell")
         yield Static(id="envs-status", classes="pane-status")
 
+    @while_running
     def on_mount(self) -> None:
         self.query_one(FilterInput).display = False
         self.query_one(ErrorBanner).display = False

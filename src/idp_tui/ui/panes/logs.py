@@ -18,7 +18,7 @@ from textual.widgets import Input, Static
 from ... import render
 from ...api.models import LogLevel, LogLine, LogQuery
 from ...hub import Failure, LogStream
-from ..base import ErrorBanner, Pane
+from ..base import ErrorBanner, Pane, while_running
 from ..logview import LogView
 
 _LEVEL_CYCLE: list[LogLevel | None] = [None, LogLevel.DEBUG, LogLevel.INFO, LogLevel.WARN,
@@ -104,6 +104,7 @@ class LogsPane(Pane):
         yield PromptInput(id="logs-prompt")
         yield Static(id="logs-status", classes="pane-status")
 
+    @while_running
     def on_mount(self) -> None:
         self.query_one(PromptInput).display = False
         self.query_one(ErrorBanner).display = False

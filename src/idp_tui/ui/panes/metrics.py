@@ -12,7 +12,7 @@ from textual.widgets import Static
 from ... import render
 from ...api.models import Window
 from ...hub import Snapshot, Topic
-from ..base import ErrorBanner, Pane
+from ..base import ErrorBanner, Pane, while_running
 from ..charts import MetricsGrid
 
 WINDOWS = list(Window)
@@ -47,6 +47,7 @@ class MetricsPane(Pane):
         yield Static(id="metrics-header", classes="pane-status")
         yield MetricsGrid(id="metrics-grid")
 
+    @while_running
     def on_mount(self) -> None:
         self.query_one(ErrorBanner).display = False
         self._header(None)

@@ -15,7 +15,7 @@ from ... import render
 from ...api.models import PipelineRun, RunStatus
 from ...fuzzy import fuzzy_filter
 from ...hub import Snapshot, Topic
-from ..base import ErrorBanner, Pane
+from ..base import ErrorBanner, Pane, while_running
 from ..tables import KeyedTable
 from .catalog import FilterInput
 
@@ -55,6 +55,7 @@ class PipelinesPane(Pane):
                 yield Static(id="pipelines-detail-body")
         yield Static(id="pipelines-status", classes="pane-status")
 
+    @while_running
     def on_mount(self) -> None:
         self.query_one(KeyedTable).set_columns(COLUMNS)
         self.query_one(FilterInput).display = False
