@@ -36,10 +36,64 @@ async def shoot(name: str, keys: list[str], folder: Path) -> Path:
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(HERE)))
 
 
+async def shoot_kubernetes(folder: Path) -> Path:
+    """The Environments pane on a Kubernetes cluster: the kmock emulator from the tests (through
+    the official client), seeded with a small shop in two namespaces and a preview namespace."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from kube import Cluster, deployment, namespace
+
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.config import load_config
+    from idp_tui.demo import DEMO_TIME
+    from idp_tui.ui.app import IdpApp
+
+    cluster = Cluster()
+    try:
+        shop = {"cart": ("1.4.0", "1.3.2", 3), "payments": ("2.1.0", "2.1.0", 4),
+                "search": ("0.9.3", "0.9.1", 2), "orders": ("5.2.0", "5.2.0", 3),
+                "mailer": ("1.0.4", "1.0.4", 1)}
+        for service, (staging, production, replicas) in shop.items():
+            for ns, version in (("shop-staging", staging), ("shop-prod", production)):
+                ready = replicas - 1 if (service, ns) == ("search", "shop-prod") else replicas
+                cluster.put("deployments", ns, service, deployment(
+                    service, ns, image=f"registry.example/shop/{service}:{version}",
+                    replicas=replicas, ready=ready))
+        managed = {"app.kubernetes.io/managed-by": "idp-tui", "idp-tui.dev/preview": "pr-481"}
+        cluster.put("namespaces", None, "preview-pr-481", namespace(
+            "preview-pr-481", labels=managed,
+            annotations={"idp-tui.dev/expires-at": "2026-11-26T02:00:00Z"}))
+        cluster.put("deployments", "preview-pr-481", "cart", deployment(
+            "cart", "preview-pr-481", image="registry.example/shop/cart:pr-481", replicas=1))
+        kubeconfig = cluster.kubeconfig(folder / "kubeconfig", contexts=["eu-1"])
+        config_path = folder / "config.toml"
+        config_path.write_text(
+            f'[sources.k8s]\ntype = "kubernetes"\nkubeconfig = "{kubeconfig}"\n'
+            '[sources.k8s.environments]\n'
+            'staging = { context = "eu-1", namespace = "shop-staging" }\n'
+            'production = { context = "eu-1", namespace = "shop-prod" }\n'
+            '[sources.k8s.previews]\ncontext = "eu-1"\n')
+        data = folder / "kubernetes"
+        data.mkdir()
+        app = IdpApp(load_config(config_path, required=True), data_dir=data,
+                     clock=ManualClock(DEMO_TIME))
+        async with app.run_test(size=DEMO_SIZE) as pilot:
+            await wait_settled(app)
+            app.service, app.environment = "cart", "production"
+            await pilot.press("2")
+            await wait_settled(app)
+            await pilot.pause(0.3)
+            return Path(app.save_screenshot(filename="kubernetes.svg", path=str(HERE)))
+    finally:
+        cluster.close()
+
+
 async def main(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names or SHOTS:
-            path = await shoot(name, SHOTS[name], Path(tmp))
+        for name in names or [*SHOTS, "kubernetes"]:
+            if name == "kubernetes":
+                path = await shoot_kubernetes(Path(tmp))
+            else:
+                path = await shoot(name, SHOTS[name], Path(tmp))
             print(path.relative_to(HERE.parent))
 
 
