@@ -170,8 +170,22 @@ class Cluster:
     # State ---------------------------------------------------------------------------------------
 
     def put(self, kind: str, namespace: str | None, name: str, obj: dict[str, Any]) -> None:
-        """Store an object as it is (no watch event: for the state before the app starts)."""
+        """Store an object as it is (no watch event: for the state before the app starts).
+
+        Its namespace is created too if need be, as it must exist on a real cluster."""
+        if namespace is not None and not self.exists("namespaces", None, namespace):
+            self.handler.objects[RESOURCES["namespaces"], None, namespace] = \
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace},
+                 "status": {"phase": "Active"}}
         self.handler.objects[RESOURCES[kind], namespace, name] = obj
+
+    def namespaces(self, *names: str) -> None:
+        """Create empty namespaces (stored, like ``put``)."""
+        for name in names:
+            if not self.exists("namespaces", None, name):
+                self.handler.objects[RESOURCES["namespaces"], None, name] = \
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+                     "status": {"phase": "Active"}}
 
     def _stored(self, kind: str, namespace: str | None, name: str) -> Any:
         # Looked up one by one: in the emulator's own lookups a None namespace matches any.

@@ -303,3 +303,34 @@ def test_log_line_maker_builds_the_same_records_and_checks_types() -> None:
             make(*bad)
     with pytest.raises(ValueError):
         LogLine.maker(service=3, environment="e", instance="i")  # type: ignore[arg-type]
+
+
+async def test_a_partial_answer_is_shown_with_its_error(hub_factory) -> None:
+    """PartialAnswer: the data the source could get is used, and what it could not is reported
+    in the snapshot and the health view, as a failure."""
+    from idp_tui import Deployment, PartialAnswer, SourceUnavailable
+
+    class Partial(StaticSource):
+        async def deployments(self) -> list[Deployment]:
+            deps = await super().deployments()
+            first = self.config.environments[0]  # type: ignore[attr-defined]
+            raise PartialAnswer([d for d in deps if d.environment == first],
+                                SourceUnavailable("cluster us-1 unreachable", hint="VPN?"))
+
+    hub = hub_factory(("partial", Partial, {}))
+    snap = await hub.fetch(Topic.environments())
+    deployments = snap.data.deployments
+    assert len(deployments) == 3
+    assert {env for _svc, env in deployments} == {snap.data.environments[0].name}
+    failure = snap.errors["partial"]
+    assert (failure.error_class, failure.message, failure.hint) == \
+        ("unreachable", "cluster us-1 unreachable", "VPN?")
+    assert hub.health["partial"].state == "error"
+
+    class Garbage(StaticSource):
+        async def deployments(self) -> list[Deployment]:
+            raise PartialAnswer("not a list", SourceUnavailable("down"))
+
+    hub = hub_factory(("garbage", Garbage, {}))
+    snap = await hub.fetch(Topic.environments())
+    assert snap.errors["garbage"].error_class == "malformed data"

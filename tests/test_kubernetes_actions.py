@@ -382,6 +382,7 @@ async def test_expired_preview_namespaces_are_deleted_and_their_workloads_shown_
         annotations={"idp-tui.dev/expires-at": "2026-11-20T00:00:00Z"}))
     cluster.put("deployments", "preview-old", "cart", deployment("cart", "preview-old",
                                                                  image="r/cart:pr-7"))
+    cluster.namespaces(NS, "shop-prod")
     src = await source(previews={})
     names = [e.name for e in await src.environments()]
     assert names == ["staging", "production", "preview-new", "preview-old"]

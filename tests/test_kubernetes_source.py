@@ -22,6 +22,7 @@ from idp_tui import (
     EnvironmentKind,
     Health,
     ManualClock,
+    PartialAnswer,
     SourceAuthError,
     SourceContext,
     SourceError,
@@ -189,6 +190,7 @@ async def test_health_from_conditions_and_rollouts(started: Any, cluster: Cluste
     cluster.put("deployments", "shop-staging", "cart", rolling)
     zero = deployment("batch", "shop-staging", replicas=0, ready=0)
     cluster.put("deployments", "shop-staging", "batch", zero)
+    cluster.namespaces("shop-prod")
     source = await started()
     deps = by_key(await source.deployments())
     assert deps["search", "staging"].health is Health.DEGRADED
@@ -327,9 +329,14 @@ async def test_forbidden_names_the_verb_and_resource(started: Any, cluster: Clus
                    'deployments.apps is forbidden: User "dev@example.com" cannot list resource '
                    '"deployments" in API group "apps" in the namespace "shop-prod"')
     source = await started(workloads=["deployments"])
-    deps = by_key(await source.deployments())
-    # Staging still shows; production's error is what there is to say of it.
-    assert ("cart", "staging") in deps
+    # Staging still shows, current; production's error comes with it.
+    with pytest.raises(PartialAnswer) as partial:
+        await source.deployments()
+    deps = by_key(partial.value.data)  # type: ignore[arg-type]
+    assert set(deps) == {("cart", "staging"), ("payments", "staging")}
+    assert isinstance(partial.value.error, SourceAuthError)
+    assert partial.value.error_class == "auth"
+    assert "cannot list deployments.apps in namespace shop-prod" in partial.value.message
     informer = source._static["production"].workloads[0]
     assert isinstance(informer.error, SourceAuthError)
     assert "RBAC denied: cannot list deployments.apps in namespace shop-prod" in \
@@ -339,6 +346,7 @@ async def test_forbidden_names_the_verb_and_resource(started: Any, cluster: Clus
 
 
 async def test_every_environment_failing_raises_the_error(started: Any, cluster: Cluster) -> None:
+    cluster.namespaces("shop-staging", "shop-prod")
     for ns in ("shop-staging", "shop-prod"):
         cluster.refuse(f"/apis/apps/v1/namespaces/{ns}/deployments", 401, "Unauthorized")
     source = await started(workloads=["deployments"])
@@ -355,7 +363,12 @@ async def test_a_watch_that_fails_later_marks_rows_not_current(
     assert by_key(await source.deployments())["cart", "staging"].health is Health.HEALTHY
     informer = source._static["staging"].workloads[0]
     informer.error = SourceUnavailable("cannot reach the cluster (context eu-1): timed out")
-    dep = by_key(await source.deployments())["cart", "staging"]
+    with pytest.raises(PartialAnswer) as partial:
+        await source.deployments()
+    assert partial.value.error_class == "unreachable"
+    deps = by_key(partial.value.data)  # type: ignore[arg-type]
+    assert deps["cart", "production"].health is Health.DEGRADED  # production is current
+    dep = deps["cart", "staging"]
     assert dep.health is Health.UNKNOWN
     assert "not current: cannot reach the cluster" in dep.message
     assert dep.version == "1.4.0"
@@ -386,3 +399,33 @@ def test_config_errors_are_caught_at_start_up() -> None:
 
 def test_source_error_types() -> None:
     assert issubclass(KubeconfigError, SourceError)
+
+
+async def test_a_missing_namespace_is_named_and_picked_up_once_created(
+        started: Any, cluster: Cluster) -> None:
+    cluster.put("deployments", "shop-staging", "cart", deployment("cart", "shop-staging"))
+    source = await started(workloads=["deployments"])
+    with pytest.raises(PartialAnswer) as partial:
+        await source.deployments()
+    error = partial.value.error
+    assert isinstance(error, SourceNotFound)
+    assert error.message == "namespace shop-prod of environment production not found (context us-1)"
+    assert "[sources.k8s.environments]" in (error.hint or "")
+    assert set(by_key(partial.value.data)) == {("cart", "staging")}  # type: ignore[arg-type]
+    # Created later (with a workload in it): the informer, retrying, lists it.
+    cluster.create("namespaces", None, namespace("shop-prod"))
+    cluster.create("deployments", "shop-prod", deployment("cart", "shop-prod"))
+    informer = source._static["production"].workloads[0]
+    await until(lambda: informer.synced.is_set() and informer.error is None, "the namespace",
+                timeout=20)
+    assert set(by_key(await source.deployments())) == {("cart", "staging"), ("cart", "production")}
+
+
+async def test_in_cluster_config_outside_a_cluster_says_so(started: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_PORT", raising=False)
+    source = await started(in_cluster=True, environments={"staging": {"namespace": "shop"}})
+    with pytest.raises(KubeconfigError) as error:
+        await source.deployments()
+    assert error.value.message.startswith("cannot load the credentials of in-cluster")
+    assert "service host/port is not set" in error.value.message.lower()

@@ -36,7 +36,7 @@ class Informer(Generic[T]):
     def __init__(self, cluster: Cluster, *, group: str, noun: str, resource: str,
                  namespace: str | None, project: Callable[[dict[str, Any]], T],
                  on_change: Callable[[], None] | None = None, label_selector: str | None = None,
-                 watch_timeout: int = 300) -> None:
+                 watch_timeout: int = 300, precheck: Callable[[], None] | None = None) -> None:
         self.cluster = cluster
         self.group = group
         self.noun = noun
@@ -47,6 +47,9 @@ class Informer(Generic[T]):
         self._listeners: list[Callable[[], None]] = [on_change] if on_change else []
         self.label_selector = label_selector
         self.watch_timeout = watch_timeout
+        #: Called before each list; raises a SourceError when listing would be pointless (a
+        #: namespace that does not exist lists as empty).
+        self.precheck = precheck
         self.resource_version: str | None = None
         self.error: SourceError | None = None
         self.synced = threading.Event()
@@ -164,6 +167,8 @@ class Informer(Generic[T]):
         return method(_preload_content=False, **kwargs)
 
     def _list(self) -> None:
+        if self.precheck is not None:
+            self.precheck()
         data = self.cluster.read_json(
             "list", self.resource, self.namespace,
             lambda _c: self._call(_request_timeout=self.cluster.request_timeout))

@@ -29,9 +29,11 @@ from idp_tui import (
     Health,
     LogLine,
     LogQuery,
+    PartialAnswer,
     PlannedResource,
     Resource,
     Source,
+    SourceAuthError,
     SourceContext,
     SourceError,
     SourceNotFound,
@@ -142,7 +144,27 @@ class KubernetesSource(Source):
                 where.cluster, group=group, noun=noun, resource=resource,
                 namespace=where.namespace,
                 project=lambda obj, k=kind_name: o.project_workload(k, obj),
-                on_change=self._workloads_changed))
+                on_change=self._workloads_changed, precheck=self._namespace_check(where)))
+
+    def _namespace_check(self, where: _Where) -> Any:
+        """A missing namespace lists as empty: say so instead (when namespaces may be read)."""
+        def check() -> None:
+            try:
+                where.cluster.read_json(
+                    "get", "namespaces", None,
+                    lambda c: c.api("core").read_namespace(where.namespace, _preload_content=False,
+                                                           _request_timeout=c.request_timeout),
+                    name=where.namespace)
+            except SourceNotFound:
+                raise SourceNotFound(
+                    f"namespace {where.namespace} of environment {where.environment} not found "
+                    f"({where.cluster.label})",
+                    hint=f"Check the namespace of {where.environment} in [sources.{self.name}"
+                         ".environments], or create it.") from None
+            except SourceAuthError:
+                pass  # not allowed to read namespaces: listing will say what there is to say
+
+        return check
 
     def _workloads_changed(self) -> None:
         self.context.changed("environments")
@@ -247,8 +269,14 @@ class KubernetesSource(Source):
                     dep = self._deployment(where, workload, error)
                     if dep is not None:
                         out.append(dep)
-        if failures and not out and len(failures) >= len(places):
-            raise failures[0]
+        if failures:
+            if not out and len(failures) >= len(places):
+                raise failures[0]
+            error = failures[0]
+            if len(failures) > 1:
+                error = type(error)(f"{error.message} (and {len(failures) - 1} more "
+                                    "environment(s) failing)", hint=error.hint)
+            raise PartialAnswer(out, error)  # the other environments are current
         return out
 
     def _deployment(self, where: _Where, workload: o.Workload,

@@ -17,7 +17,7 @@ API_NAMES = (
     "PlannedResource", "Resource", "Template", "VersionOption",
     "SIGNAL_UNITS", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
-    "NotSupported", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
+    "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
 )

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from .api.actions import Resource
 from .api.clock import Clock, SystemClock
-from .api.errors import NotSupported, SourceDataError, SourceError
+from .api.errors import NotSupported, PartialAnswer, SourceDataError, SourceError
 from .api.models import (
     Deployment,
     Environment,
@@ -512,10 +512,13 @@ class Hub:
             runner.prefetch("services")
 
     async def _call(self, runner: SourceRunner, method: str, *args: Any,
-                    validate: Callable[[Any], T] | None = None) -> Any:
+                    validate: Callable[[Any], T] | None = None,
+                    partial: list[Failure] | None = None) -> Any:
         """``runner.source.<method>(*args)``, checked by ``validate``, with health bookkeeping.
 
         An answer ``validate`` rejects (garbage) counts as a failure of the call, like an error.
+        A :class:`PartialAnswer` counts as a failure too; with ``partial`` given, its data is
+        returned (validated) and the failure appended to ``partial``.
         """
         health = self.health[runner.name]
         health.calls += 1
@@ -529,6 +532,19 @@ class Hub:
             raise
         except NotSupported:
             raise
+        except PartialAnswer as exc:
+            failure = classify(runner.name, exc)
+            self._failed(runner.name, method, failure, exc)
+            if partial is None:
+                raise
+            try:
+                result = validate(exc.data) if validate is not None else exc.data
+            except BaseException as invalid:
+                self._failed(runner.name, method, classify(runner.name, invalid), invalid)
+                raise invalid from exc
+            health.latency = time.perf_counter() - started
+            partial.append(failure)
+            return result
         except BaseException as exc:
             self._failed(runner.name, method, classify(runner.name, exc), exc)
             raise
@@ -568,26 +584,28 @@ class Hub:
         self.health[source].failure = next(reversed(failing.values()), None)
         self._health_changed()
 
-    async def _fetch_from(self, runner: SourceRunner, topic: Topic) -> Any:
-        """One source's raw-but-validated answer for a topic."""
+    async def _fetch_from(self, runner: SourceRunner, topic: Topic,
+                          partial: list[Failure] | None = None) -> Any:
+        """One source's raw-but-validated answer for a topic (see ``_call`` for ``partial``)."""
         name = runner.name
         kind, args = topic.kind, topic.args
         if kind == "catalog":
-            items = await self._call(runner, "services",
+            items = await self._call(runner, "services", partial=partial,
                                      validate=lambda v: _validate_list(v, Service, "services"))
             return [s.model_copy(update={"sources": (name,)}) for s in items]
         if kind == "environments":
             envs = await self._call(
-                runner, "environments",
+                runner, "environments", partial=partial,
                 validate=lambda v: _validate_list(v, Environment, "environments"))
             deps = await self._call(
-                runner, "deployments",
+                runner, "deployments", partial=partial,
                 validate=lambda v: _validate_list(v, Deployment, "deployments"))
             return envs, [d.model_copy(update={"source": name}) for d in deps]
         if kind == "pipelines":
             service, limit = args
             runs = await self._call(
                 runner, "pipeline_runs", PipelineQuery(service=service, limit=limit),
+                partial=partial,
                 validate=lambda v: _validate_list(v, PipelineRun, "pipeline runs"))
             return [r.model_copy(update={"source": name}) for r in runs]
         if kind == "pipeline_run":
@@ -597,10 +615,10 @@ class Hub:
         if kind == "metrics":
             service, env, window, step = args
             query = MetricsQuery(service=service, environment=env, window=window, step=step)
-            return await self._call(runner, "metrics", query,
+            return await self._call(runner, "metrics", query, partial=partial,
                                     validate=lambda v: _validate_list(v, MetricSeries, "metrics"))
         if kind == "resources":
-            items = await self._call(runner, "resources",
+            items = await self._call(runner, "resources", partial=partial,
                                      validate=lambda v: _validate_list(v, Resource, "resources"))
             return [r.model_copy(update={"source": name}) for r in items]
         raise ValueError(f"unknown topic kind {kind!r}")
@@ -618,9 +636,14 @@ class Hub:
             runners = self._runners_for_topic(state.topic)
 
             async def one(runner: SourceRunner) -> None:
+                partial: list[Failure] = []
                 try:
-                    state.by_source[runner.name] = await self._fetch_from(runner, state.topic)
-                    state.errors.pop(runner.name, None)
+                    state.by_source[runner.name] = await self._fetch_from(runner, state.topic,
+                                                                          partial)
+                    if partial:  # an answer, and what is missing from it
+                        state.errors[runner.name] = partial[0]
+                    else:
+                        state.errors.pop(runner.name, None)
                 except asyncio.CancelledError:
                     raise
                 except NotSupported:

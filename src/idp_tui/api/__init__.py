@@ -15,6 +15,7 @@ from .actions import (
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     NotSupported,
+    PartialAnswer,
     SourceAuthError,
     SourceDataError,
     SourceError,
@@ -50,7 +51,7 @@ __all__ = [
     "PlannedResource", "Resource", "Template", "VersionOption",
     "SIGNAL_UNITS", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
-    "NotSupported", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
+    "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
 ]

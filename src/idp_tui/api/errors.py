@@ -46,3 +46,18 @@ class NotSupported(SourceError):
     """The source does not offer this capability."""
 
     error_class = "not supported"
+
+
+class PartialAnswer(SourceError):
+    """Raised with part of an answer: ``data`` is what the source could get, ``error`` says what
+    it could not (one cluster of several unreachable, one project of many forbidden).
+
+    The hub uses ``data`` as the source's answer and reports ``error`` in the pane and the health
+    view, as for a failure. ``data`` must be what the method returns (a list of records…).
+    """
+
+    def __init__(self, data: object, error: SourceError) -> None:
+        super().__init__(error.message, hint=error.hint)
+        self.data = data
+        self.error = error
+        self.error_class = error.error_class
