@@ -33,12 +33,24 @@ _KEPT_NS_ANNOTATIONS = frozenset({ACTION_ID, EXPIRES_AT, CREATED_BY})
 
 #: A tag as registries accept it.
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+#: A whole image reference: [registry[:port]/]path[:tag][@digest].
+REFERENCE = re.compile(
+    r"^(?:[A-Za-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z0-9]+:[A-Fa-f0-9]{32,})?$")
 
 
 def _map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -123,13 +135,13 @@ class Workload:
 
 
 def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    template = spec.get("template") or {}
-    tmeta = template.get("metadata") or {}
-    pod_spec = template.get("spec") or {}
-    selector = (spec.get("selector") or {}).get("matchLabels")
+    meta = _dict(obj.get("metadata"))
+    spec = _dict(obj.get("spec"))
+    status = _dict(obj.get("status"))
+    template = _dict(spec.get("template"))
+    tmeta = _dict(template.get("metadata"))
+    pod_spec = _dict(template.get("spec"))
+    selector = _dict(spec.get("selector")).get("matchLabels")
     annotations = _map(meta.get("annotations"))
     return Workload(
         kind=kind,
@@ -147,7 +159,7 @@ def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
         template_annotations={k: v for k, v in _map(tmeta.get("annotations")).items()
                               if k == RESTARTED_AT},
         containers=tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
-                         for c in pod_spec.get("containers") or () if isinstance(c, dict)),
+                         for c in _list(pod_spec.get("containers")) if isinstance(c, dict)),
         progress_deadline=spec.get("progressDeadlineSeconds")
         if isinstance(spec.get("progressDeadlineSeconds"), int) else None,
         observed_generation=_int(status.get("observedGeneration")),
@@ -161,7 +173,7 @@ def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
             Condition(str(c.get("type") or ""), str(c.get("status") or ""),
                       str(c.get("reason") or ""), str(c.get("message") or ""),
                       str(c.get("lastUpdateTime") or c.get("lastTransitionTime") or ""))
-            for c in status.get("conditions") or () if isinstance(c, dict)),
+            for c in _list(status.get("conditions")) if isinstance(c, dict)),
     )
 
 
@@ -180,15 +192,15 @@ class Pod:
 
 
 def project_pod(obj: Mapping[str, Any]) -> Pod:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
+    meta = _dict(obj.get("metadata"))
+    spec = _dict(obj.get("spec"))
+    status = _dict(obj.get("status"))
     started = set()
-    for cs in status.get("containerStatuses") or ():
+    for cs in _list(status.get("containerStatuses")):
         if not isinstance(cs, dict):
             continue
-        state = cs.get("state") or {}
-        last = cs.get("lastState") or {}
+        state = _dict(cs.get("state"))
+        last = _dict(cs.get("lastState"))
         if "running" in state or "terminated" in state or "terminated" in last:
             started.add(str(cs.get("name") or ""))
     return Pod(
@@ -197,7 +209,7 @@ def project_pod(obj: Mapping[str, Any]) -> Pod:
         uid=str(meta.get("uid") or ""),
         labels=_map(meta.get("labels")),
         phase=str(status.get("phase") or ""),
-        containers=tuple(str(c.get("name") or "") for c in spec.get("containers") or ()
+        containers=tuple(str(c.get("name") or "") for c in _list(spec.get("containers"))
                          if isinstance(c, dict)),
         started=frozenset(started),
         deleting=bool(meta.get("deletionTimestamp")),
@@ -220,13 +232,13 @@ class Namespace:
 
 
 def project_namespace(obj: Mapping[str, Any]) -> Namespace:
-    meta = obj.get("metadata") or {}
+    meta = _dict(obj.get("metadata"))
     return Namespace(
         name=str(meta.get("name") or ""),
         labels=_map(meta.get("labels")),
         annotations={k: v for k, v in _map(meta.get("annotations")).items()
                      if k in _KEPT_NS_ANNOTATIONS},
-        phase=str((obj.get("status") or {}).get("phase") or ""),
+        phase=str(_dict(obj.get("status")).get("phase") or ""),
         created=str(meta.get("creationTimestamp") or ""),
         deleting=bool(meta.get("deletionTimestamp")),
     )
@@ -245,8 +257,8 @@ class Revision:
 
 def project_revision(obj: Mapping[str, Any], owner_uid: str, owner_name: str) -> Revision | None:
     """A ReplicaSet as a revision of the Deployment ``owner_uid``; None if it is not one of its."""
-    meta = obj.get("metadata") or {}
-    owners = meta.get("ownerReferences") or ()
+    meta = _dict(obj.get("metadata"))
+    owners = _list(meta.get("ownerReferences"))
     if not any(isinstance(o, dict) and o.get("kind") == "Deployment"
                and (o.get("uid") == owner_uid if owner_uid else o.get("name") == owner_name)
                for o in owners):
@@ -256,14 +268,14 @@ def project_revision(obj: Mapping[str, Any], owner_uid: str, owner_name: str) ->
         number = int(annotations.get(REVISION, ""))
     except ValueError:
         return None
-    template = (obj.get("spec") or {}).get("template") or {}
+    template = _dict(_dict(obj.get("spec")).get("template"))
     return Revision(
         number=number,
         name=str(meta.get("name") or ""),
         containers=tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
-                         for c in (template.get("spec") or {}).get("containers") or ()
+                         for c in _list(_dict(template.get("spec")).get("containers"))
                          if isinstance(c, dict)),
-        template_labels=_map((template.get("metadata") or {}).get("labels")),
+        template_labels=_map(_dict(template.get("metadata")).get("labels")),
         created=str(meta.get("creationTimestamp") or ""),
     )
 
@@ -325,6 +337,8 @@ def version_of(labels: Mapping[str, str], template_labels: Mapping[str, str],
 def image_for(current_image: str, version: str) -> str:
     """The image to run ``version``: a full reference as given, else the current repo at that tag."""
     if "/" in version or "@" in version or ":" in version:
+        if not REFERENCE.match(version):
+            raise ValueError(f"{version!r} is not a valid image tag or reference")
         return version
     if not TAG.match(version):
         raise ValueError(f"{version!r} is not a valid image tag")
@@ -403,3 +417,21 @@ def updated_at(workload: Workload) -> datetime | None:
     times = [parse_time(c.updated) for c in workload.conditions]
     times = [t for t in times if t is not None]
     return max(times) if times else parse_time(workload.created)
+
+
+_NUMERIC = re.compile(r"^v?(\d+(?:\.\d+)*)(?:[-+_.]?[0-9A-Za-z.-]*)?$")
+
+
+def newest_first(versions: Iterable[tuple[str, datetime | None]]) -> list[str]:
+    """Versions, newest first: ``1.10.0`` before ``1.9.2`` before ``1.9.2-rc1`` where they look
+    like numbers, then the others by when they were built (unknown last)."""
+    def key(item: tuple[str, datetime | None]) -> tuple[int, tuple[int, ...], int, float]:
+        version, built = item
+        match = _NUMERIC.match(version)
+        numbers = tuple(-int(n) for n in match.group(1).split(".")) if match else ()
+        plain = 0 if match and match.group(0) == match.group(0).split("-")[0].split("+")[0] \
+            else 1
+        when = -built.timestamp() if built is not None else float("inf")
+        return (0 if match else 1, numbers, plain, when)
+
+    return [version for version, _built in sorted(versions, key=key)]

@@ -439,10 +439,8 @@ class KubernetesSource(Source):
         if current and current not in options:
             options[current] = VersionOption(version=current, current=True,
                                              environments=tuple(running.get(current, ())))
-        # Newest first: known build times first, newest at the top, then the rest as found.
-        return sorted(options.values(), key=lambda v: (v.built_at is None,
-                                                       -(v.built_at.timestamp())
-                                                       if v.built_at else 0))
+        order = o.newest_first((v.version, v.built_at) for v in options.values())
+        return [options[version] for version in order]
 
     async def _history(self, where: _Where, workload: o.Workload) -> list[o.Revision]:
         """The Deployment's ReplicaSets as revisions, newest first."""
