@@ -1,11 +1,12 @@
 """Child process of k8s_scale.py: the kmock emulator (see tests/kube.py) seeded with a cluster.
 
-    python benchmarks/_kube_server.py DEPLOYMENTS PODS NAMESPACES FLOOD_PODS
+    python benchmarks/_kube_server.py DEPLOYMENTS PODS NAMESPACES FLOOD_PODS [MESSAGES_FILE]
 
 Seeds DEPLOYMENTS Deployments and PODS Pods spread over NAMESPACES namespaces (``bench-0``…), the
 pods owned by the Deployments in turn. The first FLOOD_PODS pods of ``svc-0`` in ``bench-0``
 (all of them that deployment's: its replicas are set to FLOOD_PODS) serve a log that, once
-followed, streams lines as fast as the reader takes them. Prints ``READY PORT`` and serves until
+followed, streams lines as fast as the reader takes them: the lines of MESSAGES_FILE in turn (one
+message a line), or a fixed access-log line. Prints ``READY PORT`` and serves until
 its standard input closes.
 """
 
@@ -24,24 +25,17 @@ from kube import Cluster, deployment, pod  # noqa: E402
 CHUNK_LINES = 200
 
 
-def flood_line(pod_name: str, i: int) -> bytes:
-    """Line ``i`` of a pod's flood: mostly plain access and application lines, a third JSON."""
+def flood_line(messages: list[str], i: int) -> bytes:
+    """Line ``i`` of a pod's flood: the messages in turn, after a kubelet timestamp."""
     second, micro = divmod(i, 1_000_000)
     stamp = f"2026-11-25T14:{second // 60 % 60:02d}:{second % 60:02d}.{micro:06d}000Z"
-    kind = i % 6
-    if kind in (0, 3):
-        text = f'{{"level":"info","msg":"order created","order":{i},"ms":{i % 97}}}'
-    elif kind == 5 and i % 60 == 5:
-        text = f"ERROR payment {i} declined: upstream timeout after 3000 ms"
-    elif kind == 4:
-        text = f"INFO cache hit ratio 0.{i % 97:02d} for tenant t-{i % 13}"
-    else:
-        text = f"10.0.{i % 255}.{i % 251} - - GET /api/orders/{i} 200 {i % 997} ms"
-    return f"{stamp} {text}\n".encode()
+    return f"{stamp} {messages[i % len(messages)]}\n".encode()
 
 
 def main() -> None:
     deployments, pods, namespaces, flood_pods = (int(a) for a in sys.argv[1:5])
+    messages = (Path(sys.argv[5]).read_text().splitlines() if len(sys.argv) > 5
+                else ["10.0.0.1 - - GET /api/orders 200 12 ms"])
     cluster = Cluster()
     per_ns = [deployments // namespaces + (1 if i < deployments % namespaces else 0)
               for i in range(namespaces)]
@@ -60,7 +54,7 @@ def main() -> None:
         pod_name = f"svc-0-{i}"
         cluster.put("pods", "bench-0", pod_name, pod(pod_name, "bench-0", "svc-0",
                                                      containers=["svc-0"]))
-        _flood(cluster, "bench-0", pod_name)
+        _flood(cluster, "bench-0", pod_name, messages)
         made += 1
     i = 0
     while made < pods:
@@ -76,13 +70,13 @@ def main() -> None:
     cluster.close()
 
 
-def _flood(cluster: Cluster, namespace: str, pod_name: str) -> None:
+def _flood(cluster: Cluster, namespace: str, pod_name: str, messages: list[str]) -> None:
     import kmock
 
     async def stream():  # type: ignore[no-untyped-def]
         i = 0
         while True:
-            chunk = b"".join(flood_line(pod_name, i + k) for k in range(CHUNK_LINES))
+            chunk = b"".join(flood_line(messages, i + k) for k in range(CHUNK_LINES))
             i += CHUNK_LINES
             yield chunk
             await asyncio.sleep(0)

@@ -33,23 +33,47 @@ FOLLOW_READ_TIMEOUT = 300.0
 RETRY_PAUSE = 1.0
 CHUNK = 64 * 1024
 
-#: A level as a JSON field or a key=value pair, or a level word in capitals, in one search.
-_LEVEL = re.compile(
-    r'(?i:"(?:level|severity|lvl|log\.level)"\s*:\s*"|\b(?:level|lvl|severity)=\"?)([A-Za-z]+)'
-    r"|\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|PANIC)\b")
+#: Level words in capitals; the value of a JSON level field; of a key=value level.
+_LEVEL_WORDS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "ERR", "FATAL",
+                          "CRITICAL", "PANIC"})
+_JSON_VALUE = re.compile(r'\s*:\s*"([A-Za-z]+)"')
+_KV_VALUE = re.compile(r'"?([A-Za-z]+)')
+_JSON_KEYS = ('"level"', '"severity"', '"lvl"', '"log.level"')
+_KV_KEYS = ("level=", "lvl=", "severity=")
 _parse_level = LogLevel.parse
 
 
 def guess_level(message: str) -> LogLevel:
     """The level of a log line: a JSON ``level``/``severity`` field, ``level=…``, a klog prefix
-    (``E1126 …``), or the first level word in capitals, in its first 200 characters."""
-    if len(message) > 5 and message[0] in "IWEF" and message[1:5].isdigit() \
-            and message[5] == " ":
-        return _parse_level(message[0])
-    match = _LEVEL.search(message, 0, 200)
-    if match is None:
+    (``E1126 …``), or a level word in capitals among its first eight words.
+
+    Called for every line of every followed pod: plain string searches first, one regular
+    expression at most."""
+    if message[:1] == "{":
+        head = message[:200]
+        for key in _JSON_KEYS:
+            at = head.find(key)
+            if at >= 0:
+                match = _JSON_VALUE.match(head, at + len(key))
+                if match:
+                    return _parse_level(match.group(1))
         return LogLevel.UNKNOWN
-    return _parse_level(match.group(1) or match.group(2))
+    head = message[:80]
+    if len(head) > 5 and head[0] in "IWEF" and head[5] == " " and head[1:5].isdigit():
+        return _parse_level(head[0])
+    if "=" in head:
+        lowered = head.lower()
+        for key in _KV_KEYS:
+            at = lowered.find(key)
+            if at >= 0 and (at == 0 or not lowered[at - 1].isalnum()):
+                match = _KV_VALUE.match(head, at + len(key))
+                if match:
+                    return _parse_level(match.group(1))
+    for token in head.split(None, 8)[:8]:  # a level word among the first words
+        word = token.strip("[]():|<>,")
+        if word in _LEVEL_WORDS:
+            return _parse_level(word)
+    return LogLevel.UNKNOWN
 
 
 def parse_stamp(stamp: str) -> datetime | None:
@@ -264,7 +288,7 @@ class ContainerLog:
         at_last = self._at_last
         for raw in raw_lines:
             text = raw.decode("utf-8", "replace")
-            if text.endswith("\r"):
+            if text[-1:] == "\r":
                 text = text[:-1]
             stamp, sep, message = text.partition(" ")
             moment = parse_stamp(stamp) if sep else None

@@ -201,7 +201,8 @@ class LogLine(Record):
 
         def make(ts: datetime, level: LogLevel, message: str) -> LogLine:
             if type(message) is not str or type(level) is not LogLevel \
-                    or not isinstance(ts, datetime) or ts.tzinfo is None:
+                    or (type(ts) is not datetime and not isinstance(ts, datetime)) \
+                    or ts.tzinfo is None:
                 raise TypeError("LogLine.maker: ts must be an aware datetime, level a LogLevel "
                                 "and message a str")
             line = new(cls)
