@@ -1,0 +1,77 @@
+"""Settings of the ``prometheus`` source (the ``[sources.NAME]`` table of ``config.toml``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from idp_tui import Signal, SourceConfig
+
+#: The default PromQL of each signal. ``$selector`` becomes the service's label matchers and
+#: ``$rate`` the range of rate(); both are filled in by the source.
+DEFAULT_QUERIES: dict[Signal, str] = {
+    Signal.REQUEST_RATE: "sum(rate(http_requests_total{$selector}[$rate]))",
+    Signal.ERROR_RATIO: ('sum(rate(http_requests_total{$selector,code=~"5.."}[$rate])) '
+                         "/ sum(rate(http_requests_total{$selector}[$rate]))"),
+    Signal.LATENCY_P50: ("histogram_quantile(0.5, sum by (le) "
+                         "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
+    Signal.LATENCY_P95: ("histogram_quantile(0.95, sum by (le) "
+                         "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
+    Signal.LATENCY_P99: ("histogram_quantile(0.99, sum by (le) "
+                         "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
+    Signal.CPU: "sum(rate(container_cpu_usage_seconds_total{$selector}[$rate]))",
+    Signal.MEMORY: "sum(container_memory_working_set_bytes{$selector})",
+}
+
+DEFAULT_SELECTOR = 'service="{service}", namespace="{environment}"'
+
+
+class ServiceOverride(BaseModel):
+    """What differs for one service: its label matchers, some of its queries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    selector: str | None = None
+    queries: dict[Signal, str] = Field(default_factory=dict)
+
+
+class PrometheusConfig(SourceConfig):
+    """``type = "prometheus"``: the golden signals from a Prometheus server (or one that speaks
+    its HTTP API: Thanos, Mimir, VictoriaMetrics)."""
+
+    #: The server, e.g. "http://prometheus.monitoring:9090" (a path prefix is kept).
+    url: str
+    #: Bearer token; or basic auth with username and password.
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    #: Extra headers on every request (e.g. X-Scope-OrgID for Mimir).
+    headers: dict[str, str] = Field(default_factory=dict)
+    verify_tls: bool = True
+    #: A CA bundle to verify the server with.
+    ca_file: str | None = None
+    #: Seconds one request may take (keep it under the source's timeout).
+    request_timeout: float = Field(default=8.0, gt=0)
+    #: Label matchers of a service in an environment; {service} and {environment} are replaced.
+    selector: str = DEFAULT_SELECTOR
+    #: The range of rate(): "auto" (four steps, at least a minute) or a duration such as "5m".
+    rate_window: str = "auto"
+    #: PromQL per signal, replacing the defaults ($selector and $rate are filled in).
+    queries: dict[Signal, str] = Field(default_factory=dict)
+    #: Per service: other label matchers, other queries.
+    services: dict[str, ServiceOverride] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("rate_window")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        import re
+
+        if value != "auto" and not re.fullmatch(r"\d+(ms|s|m|h|d)", value):
+            raise ValueError('expected "auto" or a duration such as "5m"')
+        return value

@@ -1,0 +1,220 @@
+"""The ``prometheus`` source: the golden signals of a service from Prometheus's HTTP API.
+
+Each signal is a PromQL template (see ``config.DEFAULT_QUERIES``) with the service's label matchers
+put in; the Metrics pane's window becomes one ``query_range`` per signal, sent at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from idp_tui import (
+    SIGNAL_UNITS,
+    Capability,
+    MetricSeries,
+    MetricsQuery,
+    PartialAnswer,
+    Signal,
+    Source,
+    SourceAuthError,
+    SourceContext,
+    SourceDataError,
+    SourceError,
+    SourceUnavailable,
+)
+
+from .config import DEFAULT_QUERIES, PrometheusConfig
+
+#: What each signal is called in messages.
+SIGNAL_NAMES = {
+    Signal.REQUEST_RATE: "request rate", Signal.ERROR_RATIO: "error ratio",
+    Signal.LATENCY_P50: "latency p50", Signal.LATENCY_P95: "latency p95",
+    Signal.LATENCY_P99: "latency p99", Signal.CPU: "CPU", Signal.MEMORY: "memory",
+}
+#: At most this many points per series (Prometheus refuses more than 11,000).
+MAX_POINTS = 11_000
+
+
+class PromQLError(SourceError):
+    """Prometheus refused a query (bad PromQL, a query that timed out, too many points…)."""
+
+    error_class = "query error"
+
+
+def label_value(text: str) -> str:
+    """``text`` as the inside of a PromQL double-quoted string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def duration(seconds: float) -> str:
+    """A PromQL duration (``90s``, ``5m``)."""
+    whole = max(1, int(math.ceil(seconds)))
+    if whole % 3600 == 0:
+        return f"{whole // 3600}h"
+    if whole % 60 == 0:
+        return f"{whole // 60}m"
+    return f"{whole}s"
+
+
+class PrometheusSource(Source):
+    """Request rate, errors, latency, CPU and memory from Prometheus."""
+
+    Config = PrometheusConfig
+    capabilities = frozenset({Capability.METRICS})
+    description = "Prometheus: golden signals by PromQL (query_range), any label convention"
+
+    config: PrometheusConfig
+
+    def __init__(self, config: PrometheusConfig, context: SourceContext) -> None:  # type: ignore[override]
+        super().__init__(config, context)
+        self._client: Any = None
+
+    async def start(self) -> None:
+        import httpx  # noqa: PLC0415 - imported when the source is used
+
+        config = self.config
+        headers = {"Accept": "application/json", **config.headers}
+        if config.token is not None:
+            headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
+        auth = None
+        if config.username is not None:
+            password = config.password.get_secret_value() if config.password else ""
+            auth = httpx.BasicAuth(config.username, password)
+        verify: Any = config.ca_file if config.ca_file else config.verify_tls
+        self._client = httpx.AsyncClient(base_url=config.url, headers=headers, auth=auth,
+                                         verify=verify, timeout=config.request_timeout)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # Queries -------------------------------------------------------------------------------------
+
+    def selector(self, service: str, environment: str) -> str:
+        override = self.config.services.get(service)
+        template = override.selector if override and override.selector else self.config.selector
+        return (template.replace("{service}", label_value(service))
+                .replace("{environment}", label_value(environment)))
+
+    def promql(self, signal: Signal, service: str, environment: str, step: float) -> str:
+        override = self.config.services.get(service)
+        template = (override.queries.get(signal) if override else None) \
+            or self.config.queries.get(signal) or DEFAULT_QUERIES[signal]
+        rate = self.config.rate_window if self.config.rate_window != "auto" \
+            else duration(max(60.0, 4 * step))
+        return template.replace("$selector", self.selector(service, environment)) \
+            .replace("$rate", rate)
+
+    async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
+        end = self.context.clock.now()
+        span = query.window.delta.total_seconds()
+        step = max(float(query.step), span / MAX_POINTS, 1.0)
+        start = end.timestamp() - span
+        results = await asyncio.gather(
+            *(self._range(signal, self.promql(signal, query.service, query.environment, step),
+                          start, end.timestamp(), step) for signal in query.signals),
+            return_exceptions=True)
+        series: list[MetricSeries] = []
+        errors: list[SourceError] = []
+        for result in results:
+            if isinstance(result, SourceError):
+                errors.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                series.append(result)
+        if errors:
+            if not series:
+                raise errors[0]
+            raise PartialAnswer(series, errors[0])
+        return series
+
+    async def _range(self, signal: Signal, promql: str, start: float, end: float,
+                     step: float) -> MetricSeries:
+        data = await self._get("/api/v1/query_range", signal, promql, {
+            "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
+        if data.get("resultType") != "matrix":
+            raise SourceDataError(f"{SIGNAL_NAMES[signal]}: expected a matrix from query_range, "
+                                  f"got {data.get('resultType')!r}")
+        points: dict[float, float] = {}
+        for item in data.get("result") or ():
+            for pair in (item.get("values") or ()) if isinstance(item, dict) else ():
+                try:
+                    ts, value = float(pair[0]), float(pair[1])
+                except (TypeError, ValueError, IndexError):
+                    continue
+                if math.isfinite(value):  # NaN (0/0) and ±Inf are gaps, not points
+                    points[ts] = points.get(ts, 0.0) + value
+        return MetricSeries(signal=signal, unit=SIGNAL_UNITS[signal],
+                            points=tuple(sorted(points.items())))
+
+    async def _get(self, path: str, signal: Signal, promql: str,
+                   params: dict[str, str]) -> dict[str, Any]:
+        import httpx  # noqa: PLC0415
+
+        if self._client is None:
+            await self.start()
+        url = f"{self.config.url}{path}"
+        try:
+            response = await self._client.get(path, params=params)
+        except httpx.TimeoutException:
+            raise SourceUnavailable(
+                f"{url} did not answer within {self.config.request_timeout:g} s "
+                f"({SIGNAL_NAMES[signal]})",
+                hint="Prometheus may be overloaded, or the query too heavy: raise "
+                     f"request_timeout in [sources.{self.name}], or lower the window.") from None
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(f"cannot reach {self.config.url}: {_reason(exc)}",
+                                    hint="Check url in [sources."
+                                         f"{self.name}] and that Prometheus runs.") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code in (401, 403):
+            raise SourceAuthError(
+                f"{self.config.url} refused the request ({response.status_code})",
+                hint=f"Check token, username/password or headers in [sources.{self.name}].")
+        if isinstance(body, dict) and body.get("status") == "error":
+            kind = str(body.get("errorType") or "error")
+            message = str(body.get("error") or "")
+            if response.status_code >= 500 and kind not in ("timeout", "execution"):
+                raise SourceUnavailable(f"{self.config.url} answered {response.status_code} "
+                                        f"({kind}): {message}")
+            raise PromQLError(
+                f"{SIGNAL_NAMES[signal]}: Prometheus refused the query ({kind}): {message} — "
+                f"query: {promql}",
+                hint=f"Fix the {signal.value} query in [sources.{self.name}.queries]"
+                     if kind == "bad_data" else None)
+        if response.status_code >= 500:
+            raise SourceUnavailable(f"{self.config.url} answered {response.status_code}")
+        if response.status_code >= 400 or not isinstance(body, dict):
+            raise SourceDataError(f"{url} answered {response.status_code} without the API's "
+                                  "JSON: is this Prometheus?")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise SourceDataError(f"{url}: an answer without data")
+        return data
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of an httpx error in a few words."""
+    import socket  # noqa: PLC0415
+
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "unknown host"
+        if "certificate" in str(seen).lower() or "ssl" in type(seen).__name__.lower():
+            return f"TLS error: {str(seen)[:200]}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+

@@ -1,0 +1,188 @@
+"""A real Prometheus for the tests (Debian's ``prometheus`` package; ``.ci/run`` installs it).
+
+:func:`start` writes an OpenMetrics file of known series (:data:`SHOP`), turns it into TSDB blocks
+with ``promtool tsdb create-blocks-from openmetrics``, and starts ``prometheus`` on a free port of
+127.0.0.1 over that data, scraping a live target served by the test process. :meth:`Server.stop`
+stops it by PID. The series' values are simple on purpose, so each test can say what the
+source must answer:
+
+- ``http_requests_total{service, namespace, code}``: ``rate`` requests a second, ``errors`` of them
+  with code 500;
+- ``http_request_duration_seconds`` (histogram): of the requests, ``LATENCY`` fractions under each
+  bucket bound;
+- ``container_cpu_usage_seconds_total``: ``cpu`` cores busy; ``container_memory_working_set_bytes``:
+  ``memory`` bytes.
+
+Samples every 15 s over the six hours before :data:`END` (the tests' clock).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+END = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+SPAN = 6 * 3600
+STEP = 15
+#: Fraction of requests at or under each bucket bound (cumulative).
+LATENCY = ((0.1, 0.5), (0.25, 0.9), (0.5, 0.99), (1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class Shape:
+    rate: float
+    errors: float
+    cpu: float
+    memory: float
+
+
+#: (service, environment) → what its series say.
+SHOP: dict[tuple[str, str], Shape] = {
+    ("cart", "staging"): Shape(rate=10.0, errors=0.5, cpu=0.25, memory=256 * 2**20),
+    ("cart", "production"): Shape(rate=40.0, errors=0.2, cpu=1.5, memory=1024 * 2**20),
+    ("payments", "production"): Shape(rate=4.0, errors=0.0, cpu=0.5, memory=512 * 2**20),
+}
+
+
+def quantile(q: float) -> float:
+    """What histogram_quantile(q, …) gives for LATENCY (linear within a bucket)."""
+    lower_bound, lower_frac = 0.0, 0.0
+    for bound, frac in LATENCY:
+        if q <= frac:
+            return lower_bound + (bound - lower_bound) * (q - lower_frac) / (frac - lower_frac)
+        lower_bound, lower_frac = bound, frac
+    return LATENCY[-1][0]
+
+
+def openmetrics() -> str:
+    end = int(END.timestamp())
+    times = range(end - SPAN, end + 1, STEP)
+    out: list[str] = []
+
+    def labels(service: str, env: str, **extra: str) -> str:
+        pairs = {"service": service, "namespace": env, **extra}
+        return ",".join(f'{k}="{v}"' for k, v in pairs.items())
+
+    out.append("# TYPE http_requests counter")
+    for (service, env), shape in SHOP.items():
+        for code, rate in (("200", shape.rate - shape.errors), ("500", shape.errors)):
+            for t in times:
+                value = rate * (t - times[0])
+                out.append(f"http_requests_total{{{labels(service, env, code=code)}}} "
+                           f"{value:.6f} {t}")
+    out.append("# TYPE http_request_duration_seconds histogram")
+    for (service, env), shape in SHOP.items():
+        for t in times:
+            count = shape.rate * (t - times[0])
+            for bound, frac in LATENCY:
+                out.append(f"http_request_duration_seconds_bucket"
+                           f"{{{labels(service, env, le=str(bound))}}} {count * frac:.6f} {t}")
+            out.append(f'http_request_duration_seconds_bucket{{{labels(service, env, le="+Inf")}}} '
+                       f"{count:.6f} {t}")
+            out.append(f"http_request_duration_seconds_count{{{labels(service, env)}}} "
+                       f"{count:.6f} {t}")
+            out.append(f"http_request_duration_seconds_sum{{{labels(service, env)}}} "
+                       f"{count * 0.12:.6f} {t}")
+    out.append("# TYPE container_cpu_usage_seconds counter")
+    for (service, env), shape in SHOP.items():
+        for t in times:
+            out.append(f"container_cpu_usage_seconds_total{{{labels(service, env)}}} "
+                       f"{shape.cpu * (t - times[0]):.6f} {t}")
+    out.append("# TYPE container_memory_working_set_bytes gauge")
+    for (service, env), shape in SHOP.items():
+        for t in times:
+            out.append(f"container_memory_working_set_bytes{{{labels(service, env)}}} "
+                       f"{shape.memory:.1f} {t}")
+    out.append("# EOF")
+    return "\n".join(out) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Live(BaseHTTPRequestHandler):
+    """A live target: one gauge that counts the scrapes."""
+
+    scrapes = 0
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        type(self).scrapes += 1
+        body = (f"# TYPE idp_test_live gauge\nidp_test_live{{service=\"live\"}} "
+                f"{type(self).scrapes}\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class Server:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.live = ThreadingHTTPServer(("127.0.0.1", 0), _Live)
+        threading.Thread(target=self.live.serve_forever, daemon=True).start()
+        data = folder / "data"
+        data.mkdir(parents=True)
+        source = folder / "series.om"
+        source.write_text(openmetrics())
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source),
+                        str(data)], check=True, capture_output=True, timeout=300)
+        config = folder / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: live\n    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{self.live.server_address[1]}']\n")
+        self.log = (folder / "prometheus.log").open("w")
+        self.process = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y",
+             "--query.timeout=5s"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("prometheus did not start: "
+                                   + (folder / "prometheus.log").read_text()[-2000:])
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.live.shutdown()
+        self.log.close()
+
+
+def available() -> str | None:
+    """Why a real Prometheus cannot be started here, or None."""
+    for tool in ("prometheus", "promtool"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install prometheus; .ci/run does)"
+    return None

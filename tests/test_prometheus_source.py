@@ -1,0 +1,207 @@
+"""The prometheus source against a real Prometheus (tests/prom.py): the values it returns match
+what the backfilled series imply; errors from the same server come out in words."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import prom
+
+from idp_tui import (
+    ManualClock,
+    MetricsQuery,
+    PartialAnswer,
+    Signal,
+    SourceAuthError,
+    SourceContext,
+    SourceUnavailable,
+    Window,
+)
+from idp_tui_prometheus import PrometheusConfig, PrometheusSource
+from idp_tui_prometheus.source import PromQLError, duration, label_value
+
+WHY = prom.available()
+pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[prom.Server]:
+    srv = prom.Server(tmp_path_factory.mktemp("prometheus"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def source(server: prom.Server, tmp_path: Path) -> AsyncIterator[Any]:
+    made: list[PrometheusSource] = []
+
+    async def make(**settings: Any) -> PrometheusSource:
+        config = PrometheusConfig.model_validate({"url": server.url, **settings})
+        src = PrometheusSource(config, SourceContext(name="prom", data_dir=tmp_path,
+                                                     clock=ManualClock(prom.END)))
+        await src.start()
+        made.append(src)
+        return src
+
+    yield make
+    for src in made:
+        await src.close()
+
+
+def last(series: Any) -> float:
+    assert series.points, f"no points for {series.signal}"
+    return series.points[-1][1]
+
+
+async def test_golden_signals_match_the_series(source: Any) -> None:
+    src = await source()
+    result = await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                            window=Window.H1, step=60))
+    got = {s.signal: s for s in result}
+    assert set(got) == set(Signal)
+    shape = prom.SHOP["cart", "staging"]
+    assert last(got[Signal.REQUEST_RATE]) == pytest.approx(shape.rate, rel=1e-3)
+    assert last(got[Signal.ERROR_RATIO]) == pytest.approx(shape.errors / shape.rate, rel=1e-3)
+    for signal, q in ((Signal.LATENCY_P50, 0.5), (Signal.LATENCY_P95, 0.95),
+                      (Signal.LATENCY_P99, 0.99)):
+        assert last(got[signal]) == pytest.approx(prom.quantile(q), rel=1e-3), signal
+    assert last(got[Signal.CPU]) == pytest.approx(shape.cpu, rel=1e-3)
+    assert last(got[Signal.MEMORY]) == pytest.approx(shape.memory)
+    assert got[Signal.MEMORY].unit == "bytes" and got[Signal.LATENCY_P95].unit == "s"
+    # One point a minute over the hour, ending at the clock's now.
+    points = got[Signal.REQUEST_RATE].points
+    assert len(points) == 61
+    assert points[-1][0] == prom.END.timestamp()
+    assert points[0][0] == prom.END.timestamp() - 3600
+
+
+async def test_another_service_and_environment_and_an_unknown_one(source: Any) -> None:
+    src = await source()
+    result = await src.metrics(MetricsQuery(service="cart", environment="production",
+                                            window=Window.M15, step=15,
+                                            signals=(Signal.REQUEST_RATE, Signal.MEMORY)))
+    got = {s.signal: s for s in result}
+    assert last(got[Signal.REQUEST_RATE]) == pytest.approx(40.0, rel=1e-3)
+    assert last(got[Signal.MEMORY]) == 1024 * 2**20
+    # payments has no errors: 0 / rate is a ratio of 0, not a gap.
+    payments = await src.metrics(MetricsQuery(service="payments", environment="production",
+                                              signals=(Signal.ERROR_RATIO,)))
+    assert last(payments[0]) == 0.0
+    # A service Prometheus knows nothing of: series without points, no error.
+    ghost = await src.metrics(MetricsQuery(service="ghost", environment="production"))
+    assert ghost and all(s.points == () for s in ghost)
+
+
+async def test_label_conventions_and_query_overrides(source: Any) -> None:
+    src = await source(selector='service="{service}"',
+                       queries={"memory": "max(container_memory_working_set_bytes{$selector})"},
+                       services={"payments": {"selector": 'service="cart", '
+                                                          'namespace="{environment}"'}})
+    # Without the namespace matcher both environments of cart are summed.
+    got = {s.signal: s for s in await src.metrics(MetricsQuery(
+        service="cart", environment="any", signals=(Signal.REQUEST_RATE, Signal.MEMORY)))}
+    assert last(got[Signal.REQUEST_RATE]) == pytest.approx(50.0, rel=1e-3)
+    assert last(got[Signal.MEMORY]) == 1024 * 2**20  # max, not sum
+    # The per-service selector: "payments" read as cart's series here.
+    rate = await src.metrics(MetricsQuery(service="payments", environment="staging",
+                                          signals=(Signal.REQUEST_RATE,)))
+    assert last(rate[0]) == pytest.approx(10.0, rel=1e-3)
+    assert src.promql(Signal.CPU, 'we"ird\\name', "prod", 60) == \
+        'sum(rate(container_cpu_usage_seconds_total{service="we\\"ird\\\\name"}[4m]))'
+
+
+def test_durations_and_label_values() -> None:
+    assert [duration(s) for s in (15, 60, 90, 3600, 5400, 0.2)] == \
+        ["15s", "1m", "90s", "1h", "90m", "1s"]
+    assert label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+async def test_bad_promql_names_the_signal_and_the_query(source: Any) -> None:
+    src = await source(queries={"cpu": "sum(rate(container_cpu_usage_seconds_total{$selector}"})
+    with pytest.raises(PartialAnswer) as partial:
+        await src.metrics(MetricsQuery(service="cart", environment="staging"))
+    error = partial.value.error
+    assert isinstance(error, PromQLError)
+    assert error.message.startswith("CPU: Prometheus refused the query (bad_data): ")
+    assert "query: sum(rate(container_cpu_usage_seconds_total{" in error.message
+    assert "[sources.prom.queries]" in (error.hint or "")
+    # The other signals are there.
+    assert {s.signal for s in partial.value.data} == set(Signal) - {Signal.CPU}  # type: ignore[attr-defined]
+    # Only that signal asked for: the error itself.
+    with pytest.raises(PromQLError):
+        await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                       signals=(Signal.CPU,)))
+
+
+async def test_a_query_prometheus_times_out(source: Any) -> None:
+    # A query heavy enough to hit the server's --query.timeout=5s.
+    heavy = ("count(count_over_time({__name__=~\".+\"}[6h]) * on() group_left "
+             "count_over_time({__name__=~\".+\"}[6h]))")
+    src = await source(queries={"request_rate": heavy}, request_timeout=30)
+    with pytest.raises((PromQLError, SourceUnavailable)) as error:
+        await src.metrics(MetricsQuery(service="cart", environment="staging", window=Window.H6,
+                                       signals=(Signal.REQUEST_RATE,)))
+    assert "request rate" in error.value.message
+
+
+async def test_a_slow_answer_is_a_timeout_in_words(source: Any) -> None:
+    heavy = "count(count_over_time({__name__=~\".+\"}[6h]))"
+    src = await source(queries={"request_rate": heavy}, request_timeout=0.001)
+    with pytest.raises(SourceUnavailable) as error:
+        await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                       signals=(Signal.REQUEST_RATE,)))
+    assert "did not answer within 0.001 s (request rate)" in error.value.message
+
+
+async def test_an_unreachable_server(tmp_path: Path) -> None:
+    config = PrometheusConfig(url=f"http://127.0.0.1:{prom.free_port()}")
+    src = PrometheusSource(config, SourceContext(name="prom", data_dir=tmp_path,
+                                                 clock=ManualClock(prom.END)))
+    await src.start()
+    try:
+        with pytest.raises(SourceUnavailable) as error:
+            await src.metrics(MetricsQuery(service="cart", environment="staging"))
+        assert "connection refused" in error.value.message
+        assert "[sources.prom]" in (error.value.hint or "")
+    finally:
+        await src.close()
+
+
+async def test_credentials_refused(tmp_path: Path) -> None:
+    """Prometheus itself has no auth here: a proxy in front of it refuses the token."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer s3cret"
+        assert request.headers["X-Scope-OrgID"] == "team-a"
+        return httpx.Response(401, text="Unauthorized")
+
+    config = PrometheusConfig(url="http://prom.example", token="s3cret",
+                              headers={"X-Scope-OrgID": "team-a"})
+    src = PrometheusSource(config, SourceContext(name="prom", data_dir=tmp_path,
+                                                 clock=ManualClock(prom.END)))
+    await src.start()
+    src._client._transport = httpx.MockTransport(handler)
+    try:
+        with pytest.raises(SourceAuthError, match=r"refused the request \(401\)"):
+            await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                           signals=(Signal.CPU,)))
+    finally:
+        await src.close()
+
+
+async def test_the_live_target_is_scraped(server: prom.Server) -> None:
+    """The server scrapes a target of the test process: instant queries see fresh data."""
+    import asyncio
+
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        for _ in range(100):
+            body = (await client.get("/api/v1/query",
+                                     params={"query": 'idp_test_live{service="live"}'})).json()
+            if body["data"]["result"]:
+                break
+            await asyncio.sleep(0.1)
+        assert float(body["data"]["result"][0]["value"][1]) >= 1
+    assert prom._Live.scrapes >= 1
