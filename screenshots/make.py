@@ -87,11 +87,48 @@ async def shoot_kubernetes(folder: Path) -> Path:
         cluster.close()
 
 
+async def shoot_prometheus(folder: Path) -> Path:
+    """The Metrics pane on a real Prometheus (needs the prometheus and promtool commands): the
+    backfilled series of tests/prom.py, the catalog and environments from a small static source."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import prom
+    from fakes import StaticSource, spec
+
+    from idp_tui import Capability
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.config import load_config
+    from idp_tui.ui.app import IdpApp
+
+    class Shop(StaticSource):
+        capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS})
+
+    server = prom.Server(folder / "prometheus")
+    try:
+        config_path = folder / "prometheus.toml"
+        config_path.write_text(f'[sources.prom]\ntype = "prometheus"\nurl = "{server.url}"\n')
+        config = load_config(config_path, required=True)
+        config.sources.insert(0, spec("shop", Shop, names=["cart", "payments"],
+                                      environments=["staging", "production"]))
+        data = folder / "prometheus-app"
+        data.mkdir()
+        app = IdpApp(config, data_dir=data, clock=ManualClock(prom.END))
+        async with app.run_test(size=DEMO_SIZE) as pilot:
+            await wait_settled(app)
+            app.service, app.environment = "cart", "production"
+            await pilot.press("5")
+            await wait_settled(app)
+            await pilot.pause(0.3)
+            return Path(app.save_screenshot(filename="prometheus.svg", path=str(HERE)))
+    finally:
+        server.stop()
+
+
 async def main(names: list[str]) -> None:
+    extra = {"kubernetes": shoot_kubernetes, "prometheus": shoot_prometheus}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names or [*SHOTS, "kubernetes"]:
-            if name == "kubernetes":
-                path = await shoot_kubernetes(Path(tmp))
+        for name in names or [*SHOTS, *extra]:
+            if name in extra:
+                path = await extra[name](Path(tmp))
             else:
                 path = await shoot(name, SHOTS[name], Path(tmp))
             print(path.relative_to(HERE.parent))

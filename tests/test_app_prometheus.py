@@ -1,0 +1,84 @@
+"""The Metrics pane on a real Prometheus (tests/prom.py), configured from a config file: the charts
+show the values the backfilled series imply; a broken query shows in the pane, naming the signal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import prom
+import pytest
+
+from idp_tui import Capability
+from idp_tui.api.clock import ManualClock
+from idp_tui.config import AppConfig, load_config
+from idp_tui.ui.app import IdpApp
+from idp_tui.ui.charts import format_value
+
+from fakes import StaticSource, assert_alive, screen_lines, spec, wait_until
+
+WHY = prom.available()
+pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
+SIZE = (160, 50)
+
+
+class Shop(StaticSource):
+    """Catalog and environments of the shop in tests/prom.py; metrics come from Prometheus."""
+
+    capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[prom.Server]:
+    srv = prom.Server(tmp_path_factory.mktemp("prometheus"))
+    yield srv
+    srv.stop()
+
+
+def app_for(tmp_path: Path, server: prom.Server, extra: str = "") -> IdpApp:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[sources.prom]\ntype = "prometheus"\nurl = "{server.url}"\n{extra}')
+    config: AppConfig = load_config(path, required=True)
+    config.sources.insert(0, spec("shop", Shop, names=["cart", "payments"],
+                                  environments=["staging", "production"]))
+    data = tmp_path / "data"
+    data.mkdir()
+    return IdpApp(config, data_dir=data, clock=ManualClock(prom.END))
+
+
+def text(app: Any) -> str:
+    return "\n".join(screen_lines(app))
+
+
+async def test_metrics_pane_shows_the_series(tmp_path: Path, server: prom.Server) -> None:
+    app = app_for(tmp_path, server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.platform is not None, "the environments")
+        app.service, app.environment = "cart", "staging"
+        await pilot.press("5")
+        shape = prom.SHOP["cart", "staging"]
+        expected = [format_value(shape.rate, "req/s"),
+                    format_value(shape.errors / shape.rate, "ratio"),
+                    format_value(prom.quantile(0.95), "s"),
+                    format_value(shape.cpu, "cores"), format_value(shape.memory, "bytes")]
+        await wait_until(pilot, lambda: all(value in text(app) for value in expected),
+                         f"the values {expected}")
+        assert "no data" not in text(app).lower()
+        assert_alive(app)
+
+
+async def test_a_broken_query_shows_in_the_pane_naming_the_signal(
+        tmp_path: Path, server: prom.Server) -> None:
+    app = app_for(tmp_path, server, '[sources.prom.queries]\ncpu = "sum(rate(nope{$selector}"\n')
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.platform is not None, "the environments")
+        app.service, app.environment = "cart", "production"
+        await pilot.press("5")
+        await wait_until(pilot, lambda: "CPU: Prometheus refused the query (bad_data)" in
+                         " ".join(text(app).split()), "the error")
+        # The other signals still show.
+        await wait_until(pilot, lambda: format_value(40.0, "req/s") in text(app),
+                         "the request rate")
+        assert "query error" in text(app)
+        assert_alive(app)
