@@ -148,13 +148,34 @@ async def test_a_query_prometheus_times_out(source: Any) -> None:
     assert "request rate" in error.value.message
 
 
-async def test_a_slow_answer_is_a_timeout_in_words(source: Any) -> None:
-    heavy = "count(count_over_time({__name__=~\".+\"}[6h]))"
-    src = await source(queries={"request_rate": heavy}, request_timeout=0.001)
-    with pytest.raises(SourceUnavailable) as error:
-        await src.metrics(MetricsQuery(service="cart", environment="staging",
-                                       signals=(Signal.REQUEST_RATE,)))
-    assert "did not answer within 0.001 s (request rate)" in error.value.message
+async def test_a_server_that_never_answers_is_a_timeout_in_words(tmp_path: Path) -> None:
+    """A port that takes connections and never answers (a hung proxy): the source gives up after
+    request_timeout, saying which signal it was waiting for."""
+    import socket
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        config = PrometheusConfig(url=f"http://127.0.0.1:{hung.getsockname()[1]}",
+                                  request_timeout=0.3)
+        src = PrometheusSource(config, SourceContext(name="prom", data_dir=tmp_path,
+                                                     clock=ManualClock(prom.END)))
+        await src.start()
+        try:
+            with pytest.raises(SourceUnavailable) as error:
+                await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                               signals=(Signal.REQUEST_RATE,)))
+        finally:
+            await src.close()
+    assert "did not answer within 0.3 s (request rate)" in error.value.message
+    assert "request_timeout" in (error.value.hint or "")
+
+
+async def test_an_unknown_metric_is_a_series_without_points(source: Any) -> None:
+    src = await source(queries={"cpu": "sum(rate(no_such_metric_total{$selector}[$rate]))"})
+    [cpu] = await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                           signals=(Signal.CPU,)))
+    assert cpu.points == ()
 
 
 async def test_an_unreachable_server(tmp_path: Path) -> None:
