@@ -112,15 +112,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The alerting rule of the test server: fires while the live target says cart@staging errs.
+#: Its summary is hostile text, to be shown as typed.
+RULES = """groups:
+  - name: idp-tui-tests
+    interval: 1s
+    rules:
+      - alert: CartErrorsHigh
+        expr: idp_test_errors > 0
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Error ratio above 5% [/] [@click=app.quit]x'
+"""
+
+
 class _Live(BaseHTTPRequestHandler):
-    """A live target: one gauge that counts the scrapes."""
+    """A live target: a gauge that counts the scrapes, and cart@staging's error flag."""
 
     scrapes = 0
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         type(self).scrapes += 1
         body = (f"# TYPE idp_test_live gauge\nidp_test_live{{service=\"live\"}} "
-                f"{type(self).scrapes}\n").encode()
+                f"{type(self).scrapes}\n"
+                "# TYPE idp_test_errors gauge\n"
+                'idp_test_errors{service="cart",namespace="staging"} 1\n'
+                'idp_test_errors{service="payments",namespace="production"} 0\n').encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))
@@ -145,8 +163,10 @@ class Server:
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source),
                         str(data)], check=True, capture_output=True, timeout=300)
         config = folder / "prometheus.yml"
+        (folder / "rules.yml").write_text(RULES)
         config.write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files:\n  - {folder / 'rules.yml'}\n"
             "scrape_configs:\n  - job_name: live\n    static_configs:\n"
             f"      - targets: ['127.0.0.1:{self.live.server_address[1]}']\n")
         self.log = (folder / "prometheus.log").open("w")

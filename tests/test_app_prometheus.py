@@ -82,3 +82,22 @@ async def test_a_broken_query_shows_in_the_pane_naming_the_signal(
                          "the request rate")
         assert "query error" in text(app)
         assert_alive(app)
+
+
+async def test_firing_alerts_show_above_the_charts(tmp_path: Path,
+                                                   server: prom.Server) -> None:
+    app = app_for(tmp_path, server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.platform is not None, "the environments")
+        app.service, app.environment = "cart", "staging"
+        await pilot.press("5")
+        await wait_until(pilot, lambda: "CartErrorsHigh" in text(app), "the firing alert",
+                         timeout=30)
+        line = next(line for line in screen_lines(app) if "CartErrorsHigh" in line)
+        assert "critical" in line and "firing" in line
+        # The summary as the rule's author typed it: markup-like text stays text.
+        assert "Error ratio above 5% [/] [@click=app.quit]x" in line
+        # Another environment: no alert.
+        app.environment = "production"
+        await wait_until(pilot, lambda: "CartErrorsHigh" not in text(app), "the alert gone")
+        assert_alive(app)

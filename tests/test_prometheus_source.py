@@ -226,3 +226,27 @@ async def test_the_live_target_is_scraped(server: prom.Server) -> None:
             await asyncio.sleep(0.1)
         assert float(body["data"]["result"][0]["value"][1]) >= 1
     assert prom._Live.scrapes >= 1
+
+
+async def test_firing_alerts_of_the_service(source: Any) -> None:
+    import asyncio
+
+    src = await source()
+    alerts: list[Any] = []
+    for _ in range(100):  # the rule fires once the live target has been scraped
+        alerts = await src.alerts("cart", "staging")
+        if alerts and alerts[0].state == "firing":
+            break
+        await asyncio.sleep(0.1)
+    [alert] = alerts
+    assert (alert.name, alert.state, alert.severity) == ("CartErrorsHigh", "firing", "critical")
+    assert alert.summary == "Error ratio above 5% [/] [@click=app.quit]x"
+    assert alert.since is not None and alert.labels["namespace"] == "staging"
+    # Not another environment's, not another service's.
+    assert await src.alerts("cart", "production") == []
+    assert await src.alerts("payments", "production") == []
+    # A selector that names no service label: no alert can be told apart.
+    other = await source(selector='job="{service}"')
+    assert other.alert_labels("cart") == ("job", None)
+    none = await source(selector="up")
+    assert await none.alerts("cart", "staging") == []

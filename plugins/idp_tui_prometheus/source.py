@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
+from datetime import datetime
 from typing import Any
 
 from idp_tui import (
     SIGNAL_UNITS,
+    Alert,
     Capability,
     MetricSeries,
     MetricsQuery,
@@ -132,6 +135,43 @@ class PrometheusSource(Source):
             raise PartialAnswer(series, errors[0])
         return series
 
+    # Alerts --------------------------------------------------------------------------------------
+
+    def alert_labels(self, service: str) -> tuple[str | None, str | None]:
+        """The labels naming the service and the environment: those the selector sets to
+        {service} and {environment} (``service="{service}"`` → "service")."""
+        override = self.config.services.get(service)
+        template = override.selector if override and override.selector else self.config.selector
+        found = [None, None]
+        for i, placeholder in enumerate(("{service}", "{environment}")):
+            match = re.search(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"' + re.escape(placeholder) + '"',
+                              template)
+            if match:
+                found[i] = match.group(1)
+        return found[0], found[1]
+
+    async def alerts(self, service: str, environment: str) -> list[Alert]:
+        data = await self._get("/api/v1/alerts", None, "", {})
+        service_label, env_label = self.alert_labels(service)
+        if service_label is None:
+            return []  # no label says which service an alert is about
+        out: list[Alert] = []
+        for item in data.get("alerts") or ():
+            if not isinstance(item, dict):
+                continue
+            labels = {str(k): str(v) for k, v in (item.get("labels") or {}).items()}
+            if labels.get(service_label) != service:
+                continue
+            if env_label is not None and env_label in labels and labels[env_label] != environment:
+                continue
+            annotations = item.get("annotations") or {}
+            out.append(Alert(
+                name=labels.get("alertname", "alert"), state=str(item.get("state") or "firing"),
+                severity=labels.get("severity", ""),
+                summary=str(annotations.get("summary") or annotations.get("description") or ""),
+                since=_time(item.get("activeAt")), labels=labels))
+        return out
+
     async def _range(self, signal: Signal, promql: str, start: float, end: float,
                      step: float) -> MetricSeries:
         data = await self._get("/api/v1/query_range", signal, promql, {
@@ -151,8 +191,10 @@ class PrometheusSource(Source):
         return MetricSeries(signal=signal, unit=SIGNAL_UNITS[signal],
                             points=tuple(sorted(points.items())))
 
-    async def _get(self, path: str, signal: Signal, promql: str,
+    async def _get(self, path: str, signal: Signal | None, promql: str,
                    params: dict[str, str]) -> dict[str, Any]:
+        """GET an API path; ``signal`` and ``promql`` (if any) name the query in errors."""
+        what = SIGNAL_NAMES[signal] if signal is not None else "alerts"
         import httpx  # noqa: PLC0415
 
         if self._client is None:
@@ -163,7 +205,7 @@ class PrometheusSource(Source):
         except httpx.TimeoutException:
             raise SourceUnavailable(
                 f"{url} did not answer within {self.config.request_timeout:g} s "
-                f"({SIGNAL_NAMES[signal]})",
+                f"({what})",
                 hint="Prometheus may be overloaded, or the query too heavy: raise "
                      f"request_timeout in [sources.{self.name}], or lower the window.") from None
         except httpx.HTTPError as exc:
@@ -185,10 +227,10 @@ class PrometheusSource(Source):
                 raise SourceUnavailable(f"{self.config.url} answered {response.status_code} "
                                         f"({kind}): {message}")
             raise PromQLError(
-                f"{SIGNAL_NAMES[signal]}: Prometheus refused the query ({kind}): {message} — "
-                f"query: {promql}",
+                f"{what}: Prometheus refused the query ({kind}): {message}"
+                + (f" — query: {promql}" if promql else ""),
                 hint=f"Fix the {signal.value} query in [sources.{self.name}.queries]"
-                     if kind == "bad_data" else None)
+                     if kind == "bad_data" and signal is not None else None)
         if response.status_code >= 500:
             raise SourceUnavailable(f"{self.config.url} answered {response.status_code}")
         if response.status_code >= 400 or not isinstance(body, dict):
@@ -198,6 +240,21 @@ class PrometheusSource(Source):
         if not isinstance(data, dict):
             raise SourceDataError(f"{url}: an answer without data")
         return data
+
+
+def _time(value: Any) -> datetime | None:
+    """An RFC 3339 time from the API (``2026-11-25T13:59:58.123456789Z``)."""
+    if not isinstance(value, str) or len(value) < 20:
+        return None
+    text = value.replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # at most microseconds for Python
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 API_NAMES = (
     "ActionEvent", "ActionKind", "ActionPlan", "ActionRequest", "ActionState", "Change",
     "PlannedResource", "Resource", "Template", "VersionOption",
-    "SIGNAL_UNITS", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
+    "SIGNAL_UNITS", "Alert", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
     "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",

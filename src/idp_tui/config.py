@@ -58,6 +58,7 @@ class RefreshConfig(_Strict):
     pipeline_run: float = Field(default=2.0, gt=0)
     metrics: float = Field(default=15.0, gt=0)
     resources: float = Field(default=10.0, gt=0)
+    alerts: float = Field(default=15.0, gt=0)
 
 
 class HubConfig(_Strict):

@@ -27,6 +27,7 @@ from .api.actions import Resource
 from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, PartialAnswer, SourceDataError, SourceError
 from .api.models import (
+    Alert,
     Deployment,
     Environment,
     LogLine,
@@ -52,6 +53,7 @@ DEFAULT_INTERVALS: dict[str, float] = {
     "pipelines": 5.0,
     "pipeline_run": 2.0,
     "metrics": 15.0,
+    "alerts": 15.0,
     "resources": 10.0,
 }
 #: Calls a source has not finished after the hub gave up on them (timed out, cancelled) before the
@@ -342,6 +344,11 @@ class Topic:
     def metrics(cls, service: str, environment: str, window: Window, step: float) -> Topic:
         return cls("metrics", (service, environment, Window(window), step))
 
+    @classmethod
+    def alerts(cls, service: str, environment: str) -> Topic:
+        """Alerts firing about a service in an environment, from every metrics source."""
+        return cls("alerts", (service, environment))
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -423,6 +430,7 @@ _KIND_CAPABILITY = {
     "pipelines": Capability.PIPELINES,
     "pipeline_run": Capability.PIPELINES,
     "metrics": Capability.METRICS,
+    "alerts": Capability.METRICS,
     "resources": Capability.PROVISION,
 }
 
@@ -617,6 +625,10 @@ class Hub:
             query = MetricsQuery(service=service, environment=env, window=window, step=step)
             return await self._call(runner, "metrics", query, partial=partial,
                                     validate=lambda v: _validate_list(v, MetricSeries, "metrics"))
+        if kind == "alerts":
+            items = await self._call(runner, "alerts", *args, partial=partial,
+                                     validate=lambda v: _validate_list(v, Alert, "alerts"))
+            return [a.model_copy(update={"source": name}) for a in items]
         if kind == "resources":
             items = await self._call(runner, "resources", partial=partial,
                                      validate=lambda v: _validate_list(v, Resource, "resources"))
@@ -693,6 +705,10 @@ class Hub:
             return list(seen.values())
         if kind == "resources":
             return [resource for part in parts for resource in part]
+        if kind == "alerts":
+            alerts = [alert for part in parts for alert in part]
+            alerts.sort(key=lambda a: (a.state != "firing", a.name))
+            return alerts
         raise ValueError(kind)
 
     async def fetch(self, topic: Topic) -> Snapshot[Any]:

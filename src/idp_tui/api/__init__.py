@@ -24,6 +24,7 @@ from .errors import (
 )
 from .models import (
     SIGNAL_UNITS,
+    Alert,
     Deployment,
     Environment,
     EnvironmentKind,
@@ -49,7 +50,7 @@ from .source import Capability, Source, SourceConfig, SourceContext
 __all__ = [
     "ActionEvent", "ActionKind", "ActionPlan", "ActionRequest", "ActionState", "Change",
     "PlannedResource", "Resource", "Template", "VersionOption",
-    "SIGNAL_UNITS", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
+    "SIGNAL_UNITS", "Alert", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
     "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",

@@ -258,6 +258,20 @@ class MetricSeries(Record):
         return points
 
 
+class Alert(Record):
+    """An alert about a service, firing (or pending) now, e.g. from Prometheus's rules."""
+
+    name: str
+    #: "firing" or "pending".
+    state: str = "firing"
+    severity: str = ""
+    summary: str = ""
+    since: datetime | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    #: Name of the source that reported it (filled in by the hub).
+    source: str = ""
+
+
 class Window(StrEnum):
     """Time windows offered by the Metrics pane."""
 

@@ -38,6 +38,7 @@ from .actions import (
 from .clock import Clock, SystemClock
 from .errors import NotSupported
 from .models import (
+    Alert,
     Deployment,
     Environment,
     LogLine,
@@ -157,6 +158,14 @@ class Source:
     # Metrics -------------------------------------------------------------------------------------
     async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
         raise NotSupported(f"{self.name} has no metrics")
+
+    async def alerts(self, service: str, environment: str) -> list[Alert]:
+        """The alerts firing (or pending) now about ``service`` in ``environment``.
+
+        Optional for a source with ``Capability.METRICS``: the Metrics pane shows them above
+        the charts. Without it, the pane shows none (NotSupported is quiet).
+        """
+        raise NotSupported(f"{self.name} has no alerts")
 
     # Actions -------------------------------------------------------------------------------------
     async def deploy_versions(self, service: str, environment: str) -> list[VersionOption]:

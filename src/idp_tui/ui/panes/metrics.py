@@ -10,12 +10,14 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from ... import render
-from ...api.models import Window
+from ...api.models import Alert, Window
 from ...hub import Snapshot, Topic
 from ..base import ErrorBanner, Pane, while_running
 from ..charts import MetricsGrid
 
 WINDOWS = list(Window)
+#: Alerts listed above the charts; the rest are counted.
+MAX_ALERTS = 3
 #: Points asked for per chart: enough for a braille line across a wide terminal.
 TARGET_POINTS = 240
 
@@ -39,17 +41,22 @@ class MetricsPane(Pane):
         super().__init__(*args, **kwargs)
         self.window = Window.H1
         self.topic: Topic | None = None
+        self.alerts_topic: Topic | None = None
         self.last: Snapshot[Any] | None = None
+        #: The alerts shown (firing or pending), from every metrics source that has them.
+        self.alerts: list[Alert] = []
         self.active = False
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="metrics-errors")
         yield Static(id="metrics-header", classes="pane-status")
+        yield Static(id="metrics-alerts")
         yield MetricsGrid(id="metrics-grid")
 
     @while_running
     def on_mount(self) -> None:
         self.query_one(ErrorBanner).display = False
+        self.query_one("#metrics-alerts", Static).display = False
         self._header(None)
 
     def focus_main(self) -> None:
@@ -66,6 +73,7 @@ class MetricsPane(Pane):
         self.active = False
         self.unsubscribe()
         self.topic = None
+        self.alerts_topic = None
 
     def context_changed(self) -> None:
         if self.active:
@@ -80,16 +88,26 @@ class MetricsPane(Pane):
         if service is None or env is None:
             self._header(None)
             return
+        alerts = Topic.alerts(service, env)
+        if alerts != self.alerts_topic:
+            self.unsubscribe("alerts")
+            self.alerts_topic = alerts
+            self._show_alerts([])
+            self.subscribe(alerts)
         topic = Topic.metrics(service, env, self.window, step_for(self.window))
         if topic == self.topic:
             return
-        self.unsubscribe()
+        self.unsubscribe("metrics")
         self.topic = topic
         self.query_one(MetricsGrid).set_series([], self.window.value)
         self._header(None)
         self.subscribe(topic)
 
     def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        if snapshot.topic == self.alerts_topic:
+            if snapshot.data is not None:
+                self._show_alerts(snapshot.data)
+            return
         if snapshot.topic != self.topic:
             return
         self.last = snapshot
@@ -97,6 +115,35 @@ class MetricsPane(Pane):
         if snapshot.data is not None:
             self.query_one(MetricsGrid).set_series(snapshot.data, self.window.value)
         self._header(snapshot)
+
+    def _show_alerts(self, alerts: list[Alert]) -> None:
+        """One line per alert above the charts (source text, drawn through render)."""
+        self.alerts = list(alerts)
+        bar = self.query_one("#metrics-alerts", Static)
+        if not alerts:
+            bar.display = False
+            return
+        out = Text(end="")
+        for i, alert in enumerate(alerts[:MAX_ALERTS]):
+            if i:
+                out.append("\n")
+            firing = alert.state == "firing"
+            out.append("🔔 " if firing else "… ", "bold red" if firing else "yellow")
+            out.append_text(render.text(alert.name, "bold", max_len=80))
+            if alert.severity:
+                out.append(" ")
+                out.append_text(render.text(alert.severity, "reverse red" if firing else "dim",
+                                            max_len=20))
+            out.append(f" {alert.state}" if firing else " pending", "dim")
+            if alert.since is not None:
+                out.append(f" since {alert.since:%H:%M}", "dim")
+            if alert.summary:
+                out.append("  ")
+                out.append_text(render.text(alert.summary, max_len=200))
+        if len(alerts) > MAX_ALERTS:
+            out.append(f"\n… and {len(alerts) - MAX_ALERTS} more", "dim")
+        bar.update(out)
+        bar.display = True
 
     def _header(self, snapshot: Snapshot[Any] | None) -> None:
         out = Text(end="", no_wrap=True)
