@@ -112,6 +112,9 @@ async def test_label_conventions_and_query_overrides(source: Any) -> None:
     assert last(rate[0]) == pytest.approx(10.0, rel=1e-3)
     assert src.promql(Signal.CPU, 'we"ird\\name', "prod", 60) == \
         'sum(rate(container_cpu_usage_seconds_total{service="we\\"ird\\\\name"}[4m]))'
+    assert src.promql(Signal.LATENCY_P95, "cart", "prod", 60) == (
+        'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket'
+        '{service="cart"}[4m])))')
 
 
 def test_durations_and_label_values() -> None:
@@ -250,3 +253,54 @@ async def test_firing_alerts_of_the_service(source: Any) -> None:
     assert other.alert_labels("cart") == ("job", None)
     none = await source(selector="up")
     assert await none.alerts("cart", "staging") == []
+
+
+
+async def test_many_services_at_once_one_query_per_signal(source: Any) -> None:
+    from idp_tui import SignalsQuery
+
+    src = await source()
+    before = src.requests_sent
+    result = await src.service_signals(SignalsQuery(
+        environment="production", services=("cart", "payments", "ghost", "cart")))
+    assert src.requests_sent - before == 3  # request rate, error ratio, latency p95
+    got = {(s.service, s.signal): s for s in result}
+    assert len(got) == 9
+    assert last(got["cart", Signal.REQUEST_RATE]) == pytest.approx(40.0, rel=1e-3)
+    assert last(got["payments", Signal.REQUEST_RATE]) == pytest.approx(4.0, rel=1e-3)
+    assert last(got["cart", Signal.ERROR_RATIO]) == pytest.approx(0.005, rel=1e-3)
+    assert last(got["payments", Signal.LATENCY_P95]) == pytest.approx(prom.quantile(0.95),
+                                                                     rel=1e-3)
+    assert got["ghost", Signal.REQUEST_RATE].points == ()
+    assert len(got["cart", Signal.REQUEST_RATE].points) == 16  # 15 minutes, a point a minute
+
+
+async def test_services_with_their_own_queries_are_asked_one_by_one(source: Any) -> None:
+    from idp_tui import SignalsQuery
+
+    src = await source(services={"payments": {"selector": 'service="cart", '
+                                                          'namespace="{environment}"'}},
+                       queries={"error_ratio": 'sum(rate(http_requests_total{$selector,'
+                                               'code=~"5.."}[$rate])) / sum(rate('
+                                               'http_requests_total{$selector}[$rate]))'})
+    before = src.requests_sent
+    result = await src.service_signals(SignalsQuery(
+        environment="production", services=("cart", "payments"),
+        signals=(Signal.REQUEST_RATE, Signal.ERROR_RATIO)))
+    # Request rate: cart batched (1) + payments alone (1); error ratio (no $by): one each (2).
+    assert src.requests_sent - before == 4
+    got = {(s.service, s.signal): s for s in result}
+    assert last(got["payments", Signal.REQUEST_RATE]) == pytest.approx(40.0, rel=1e-3)
+    assert last(got["cart", Signal.ERROR_RATIO]) == pytest.approx(0.005, rel=1e-3)
+
+
+async def test_a_service_name_is_escaped_in_the_batched_matcher(source: Any) -> None:
+    from idp_tui import SignalsQuery
+
+    src = await source()
+    selector, label = src.batch_selector(["a.b", 'q"x', "c|d"], "prod")
+    assert label == "service"
+    assert selector == 'service=~"a\\\\.b|q\\"x|c\\\\|d", namespace="prod"'
+    result = await src.service_signals(SignalsQuery(environment="production",
+                                                    services=("a.b", "cart|payments")))
+    assert all(s.points == () for s in result)  # no service is called that: no data

@@ -6,20 +6,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from idp_tui import Signal, SourceConfig
 
-#: The default PromQL of each signal. ``$selector`` becomes the service's label matchers and
-#: ``$rate`` the range of rate(); both are filled in by the source.
+#: The default PromQL of each signal. ``$selector`` becomes the service's label matchers, ``$rate``
+#: the range of rate(), and ``$by`` the label that names the service when many services are asked
+#: for at once (``by ($by)`` and ``, $by`` are dropped for one service).
 DEFAULT_QUERIES: dict[Signal, str] = {
-    Signal.REQUEST_RATE: "sum(rate(http_requests_total{$selector}[$rate]))",
-    Signal.ERROR_RATIO: ('sum(rate(http_requests_total{$selector,code=~"5.."}[$rate])) '
-                         "/ sum(rate(http_requests_total{$selector}[$rate]))"),
-    Signal.LATENCY_P50: ("histogram_quantile(0.5, sum by (le) "
+    Signal.REQUEST_RATE: "sum by ($by) (rate(http_requests_total{$selector}[$rate]))",
+    Signal.ERROR_RATIO: ('sum by ($by) (rate(http_requests_total{$selector,code=~"5.."}[$rate])) '
+                         "/ sum by ($by) (rate(http_requests_total{$selector}[$rate]))"),
+    Signal.LATENCY_P50: ("histogram_quantile(0.5, sum by (le, $by) "
                          "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
-    Signal.LATENCY_P95: ("histogram_quantile(0.95, sum by (le) "
+    Signal.LATENCY_P95: ("histogram_quantile(0.95, sum by (le, $by) "
                          "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
-    Signal.LATENCY_P99: ("histogram_quantile(0.99, sum by (le) "
+    Signal.LATENCY_P99: ("histogram_quantile(0.99, sum by (le, $by) "
                          "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
-    Signal.CPU: "sum(rate(container_cpu_usage_seconds_total{$selector}[$rate]))",
-    Signal.MEMORY: "sum(container_memory_working_set_bytes{$selector})",
+    Signal.CPU: "sum by ($by) (rate(container_cpu_usage_seconds_total{$selector}[$rate]))",
+    Signal.MEMORY: "sum by ($by) (container_memory_working_set_bytes{$selector})",
 }
 
 DEFAULT_SELECTOR = 'service="{service}", namespace="{environment}"'

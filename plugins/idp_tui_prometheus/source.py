@@ -19,7 +19,9 @@ from idp_tui import (
     MetricSeries,
     MetricsQuery,
     PartialAnswer,
+    ServiceSeries,
     Signal,
+    SignalsQuery,
     Source,
     SourceAuthError,
     SourceContext,
@@ -38,6 +40,8 @@ SIGNAL_NAMES = {
 }
 #: At most this many points per series (Prometheus refuses more than 11,000).
 MAX_POINTS = 11_000
+#: Services in one batched query (the matcher lists them all).
+BATCH_SERVICES = 200
 
 
 class PromQLError(SourceError):
@@ -73,6 +77,8 @@ class PrometheusSource(Source):
     def __init__(self, config: PrometheusConfig, context: SourceContext) -> None:  # type: ignore[override]
         super().__init__(config, context)
         self._client: Any = None
+        #: Requests made to Prometheus so far (for the benchmark and the tests).
+        self.requests_sent = 0
 
     async def start(self) -> None:
         import httpx  # noqa: PLC0415 - imported when the source is used
@@ -102,14 +108,90 @@ class PrometheusSource(Source):
         return (template.replace("{service}", label_value(service))
                 .replace("{environment}", label_value(environment)))
 
-    def promql(self, signal: Signal, service: str, environment: str, step: float) -> str:
-        override = self.config.services.get(service)
-        template = (override.queries.get(signal) if override else None) \
+    def template(self, signal: Signal, service: str | None = None) -> str:
+        override = self.config.services.get(service) if service is not None else None
+        return (override.queries.get(signal) if override else None) \
             or self.config.queries.get(signal) or DEFAULT_QUERIES[signal]
-        rate = self.config.rate_window if self.config.rate_window != "auto" \
+
+    def rate(self, step: float) -> str:
+        return self.config.rate_window if self.config.rate_window != "auto" \
             else duration(max(60.0, 4 * step))
-        return template.replace("$selector", self.selector(service, environment)) \
-            .replace("$rate", rate)
+
+    def promql(self, signal: Signal, service: str, environment: str, step: float) -> str:
+        return fill(self.template(signal, service), self.selector(service, environment),
+                    self.rate(step), None)
+
+    # Many services at once ---------------------------------------------------------------------
+
+    def batch_selector(self, services: list[str], environment: str) -> tuple[str, str] | None:
+        """Label matchers for many services at once (``service=~"a|b"``) and the label that
+        tells them apart; None when the selector does not name the service by one label."""
+        template = self.config.selector
+        match = re.search(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"\{service\}"', template)
+        if match is None or template.count("{service}") != 1:
+            return None
+        alternatives = "|".join(re.escape(s) for s in services)
+        batched = (template[:match.start()] + f'{match.group(1)}=~"{label_value(alternatives)}"'
+                   + template[match.end():])
+        return batched.replace("{environment}", label_value(environment)), match.group(1)
+
+    async def service_signals(self, query: SignalsQuery) -> list[ServiceSeries]:
+        """One query_range per signal for all the services that share the default selector and
+        queries (in groups of BATCH_SERVICES); one per service for the others."""
+        end = self.context.clock.now().timestamp()
+        span = query.window.delta.total_seconds()
+        step = max(float(query.step), span / MAX_POINTS, 1.0)
+        start = end - span
+        rate = self.rate(step)
+        services = list(dict.fromkeys(query.services))
+        own = [s for s in services if s in self.config.services]
+        shared = [s for s in services if s not in self.config.services]
+        jobs: list[Any] = []
+        for signal in query.signals:
+            template = self.template(signal)
+            batch = self.batch_selector(shared[:1] or ["x"], query.environment) \
+                if "$by" in template else None
+            singles = own + (shared if batch is None else [])
+            if batch is not None:
+                for i in range(0, len(shared), BATCH_SERVICES):
+                    group = shared[i:i + BATCH_SERVICES]
+                    selector, label = self.batch_selector(group, query.environment)  # type: ignore[misc]
+                    jobs.append(self._batch(signal, fill(template, selector, rate, label),
+                                            label, group, start, end, step))
+            for service in singles:
+                jobs.append(self._single(signal, service, self.promql(
+                    signal, service, query.environment, step), start, end, step))
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        out: list[ServiceSeries] = []
+        errors: list[SourceError] = []
+        for result in results:
+            if isinstance(result, SourceError):
+                errors.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                out.extend(result)
+        if errors:
+            if not out:
+                raise errors[0]
+            raise PartialAnswer(out, errors[0])
+        return out
+
+    async def _batch(self, signal: Signal, promql: str, label: str, services: list[str],
+                     start: float, end: float, step: float) -> list[ServiceSeries]:
+        data = await self._get("/api/v1/query_range", signal, promql, {
+            "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
+            post=True)
+        points = _points_by(data, signal, label)
+        return [ServiceSeries(service=s, signal=signal, unit=SIGNAL_UNITS[signal],
+                              points=tuple(sorted(points.get(s, {}).items())))
+                for s in services]
+
+    async def _single(self, signal: Signal, service: str, promql: str, start: float,
+                      end: float, step: float) -> list[ServiceSeries]:
+        series = await self._range(signal, promql, start, end, step)
+        return [ServiceSeries(service=service, signal=signal, unit=series.unit,
+                              points=series.points)]
 
     async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
         end = self.context.clock.now()
@@ -176,23 +258,12 @@ class PrometheusSource(Source):
                      step: float) -> MetricSeries:
         data = await self._get("/api/v1/query_range", signal, promql, {
             "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
-        if data.get("resultType") != "matrix":
-            raise SourceDataError(f"{SIGNAL_NAMES[signal]}: expected a matrix from query_range, "
-                                  f"got {data.get('resultType')!r}")
-        points: dict[float, float] = {}
-        for item in data.get("result") or ():
-            for pair in (item.get("values") or ()) if isinstance(item, dict) else ():
-                try:
-                    ts, value = float(pair[0]), float(pair[1])
-                except (TypeError, ValueError, IndexError):
-                    continue
-                if math.isfinite(value):  # NaN (0/0) and ±Inf are gaps, not points
-                    points[ts] = points.get(ts, 0.0) + value
+        points = _points_by(data, signal, None).get("", {})
         return MetricSeries(signal=signal, unit=SIGNAL_UNITS[signal],
                             points=tuple(sorted(points.items())))
 
     async def _get(self, path: str, signal: Signal | None, promql: str,
-                   params: dict[str, str]) -> dict[str, Any]:
+                   params: dict[str, str], *, post: bool = False) -> dict[str, Any]:
         """GET an API path; ``signal`` and ``promql`` (if any) name the query in errors."""
         what = SIGNAL_NAMES[signal] if signal is not None else "alerts"
         import httpx  # noqa: PLC0415
@@ -200,8 +271,12 @@ class PrometheusSource(Source):
         if self._client is None:
             await self.start()
         url = f"{self.config.url}{path}"
+        self.requests_sent += 1
         try:
-            response = await self._client.get(path, params=params)
+            if post:  # long queries (many services) go in the body
+                response = await self._client.post(path, data=params)
+            else:
+                response = await self._client.get(path, params=params)
         except httpx.TimeoutException:
             raise SourceUnavailable(
                 f"{url} did not answer within {self.config.request_timeout:g} s "
@@ -240,6 +315,39 @@ class PrometheusSource(Source):
         if not isinstance(data, dict):
             raise SourceDataError(f"{url}: an answer without data")
         return data
+
+
+def fill(template: str, selector: str, rate: str, by: str | None) -> str:
+    """A PromQL template with its placeholders filled in; without ``by`` (one service), the
+    grouping by service goes: ``sum by ($by) (x)`` → ``sum(x)``, ``by (le, $by)`` → ``by (le)``."""
+    if by is None:
+        template = re.sub(r"\s*\bby\s*\(\s*\$by\s*\)\s*", "", template)
+        template = re.sub(r"\s*,\s*\$by\b", "", template)
+        by = ""
+    return template.replace("$selector", selector).replace("$rate", rate).replace("$by", by)
+
+
+def _points_by(data: dict[str, Any], signal: Signal,
+               label: str | None) -> dict[str, dict[float, float]]:
+    """The points of a matrix by the value of ``label`` ("" for all, summed)."""
+    if data.get("resultType") != "matrix":
+        raise SourceDataError(f"{SIGNAL_NAMES[signal]}: expected a matrix from query_range, "
+                              f"got {data.get('resultType')!r}")
+    out: dict[str, dict[float, float]] = {}
+    for item in data.get("result") or ():
+        if not isinstance(item, dict):
+            continue
+        metric = item.get("metric") or {}
+        key = str(metric.get(label, "")) if label is not None and isinstance(metric, dict) else ""
+        points = out.setdefault(key, {})
+        for pair in item.get("values") or ():
+            try:
+                ts, value = float(pair[0]), float(pair[1])
+            except (TypeError, ValueError, IndexError):
+                continue
+            if math.isfinite(value):  # NaN (0/0) and ±Inf are gaps, not points
+                points[ts] = points.get(ts, 0.0) + value
+    return out
 
 
 def _time(value: Any) -> datetime | None:

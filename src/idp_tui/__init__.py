@@ -17,7 +17,7 @@ API_NAMES = (
     "PlannedResource", "Resource", "Template", "VersionOption",
     "SIGNAL_UNITS", "Alert", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
-    "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
+    "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "ServiceSeries", "Signal", "SignalsQuery",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
 )

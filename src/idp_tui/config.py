@@ -59,6 +59,7 @@ class RefreshConfig(_Strict):
     metrics: float = Field(default=15.0, gt=0)
     resources: float = Field(default=10.0, gt=0)
     alerts: float = Field(default=15.0, gt=0)
+    signals: float = Field(default=30.0, gt=0)
 
 
 class HubConfig(_Strict):

@@ -37,6 +37,9 @@ from .api.models import (
     PipelineQuery,
     PipelineRun,
     Service,
+    ServiceSeries,
+    Signal,
+    SignalsQuery,
     Window,
 )
 from .api.source import Capability, Source
@@ -54,6 +57,7 @@ DEFAULT_INTERVALS: dict[str, float] = {
     "pipeline_run": 2.0,
     "metrics": 15.0,
     "alerts": 15.0,
+    "signals": 30.0,
     "resources": 10.0,
 }
 #: Calls a source has not finished after the hub gave up on them (timed out, cancelled) before the
@@ -345,6 +349,12 @@ class Topic:
         return cls("metrics", (service, environment, Window(window), step))
 
     @classmethod
+    def signals(cls, environment: str, services: Sequence[str], window: Window = Window.M15,
+                step: float = 60.0) -> Topic:
+        """A few signals of many services (sparklines and health in table rows)."""
+        return cls("signals", (environment, tuple(services), Window(window), step))
+
+    @classmethod
     def alerts(cls, service: str, environment: str) -> Topic:
         """Alerts firing about a service in an environment, from every metrics source."""
         return cls("alerts", (service, environment))
@@ -431,6 +441,7 @@ _KIND_CAPABILITY = {
     "pipeline_run": Capability.PIPELINES,
     "metrics": Capability.METRICS,
     "alerts": Capability.METRICS,
+    "signals": Capability.METRICS,
     "resources": Capability.PROVISION,
 }
 
@@ -625,6 +636,13 @@ class Hub:
             query = MetricsQuery(service=service, environment=env, window=window, step=step)
             return await self._call(runner, "metrics", query, partial=partial,
                                     validate=lambda v: _validate_list(v, MetricSeries, "metrics"))
+        if kind == "signals":
+            environment, services, window, step = args
+            query = SignalsQuery(environment=environment, services=services, window=window,
+                                 step=step)
+            return await self._call(
+                runner, "service_signals", query, partial=partial,
+                validate=lambda v: _validate_list(v, ServiceSeries, "service signals"))
         if kind == "alerts":
             items = await self._call(runner, "alerts", *args, partial=partial,
                                      validate=lambda v: _validate_list(v, Alert, "alerts"))
@@ -705,6 +723,12 @@ class Hub:
             return list(seen.values())
         if kind == "resources":
             return [resource for part in parts for resource in part]
+        if kind == "signals":
+            first: dict[tuple[str, Signal], ServiceSeries] = {}
+            for part in parts:
+                for item in part:
+                    first.setdefault((item.service, item.signal), item)
+            return list(first.values())
         if kind == "alerts":
             alerts = [alert for part in parts for alert in part]
             alerts.sort(key=lambda a: (a.state != "firing", a.name))

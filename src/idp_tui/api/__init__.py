@@ -41,7 +41,9 @@ from .models import (
     Record,
     RunStatus,
     Service,
+    ServiceSeries,
     Signal,
+    SignalsQuery,
     Step,
     Window,
 )
@@ -52,7 +54,7 @@ __all__ = [
     "PlannedResource", "Resource", "Template", "VersionOption",
     "SIGNAL_UNITS", "Alert", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
-    "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "Signal",
+    "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "ServiceSeries", "Signal", "SignalsQuery",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
 ]

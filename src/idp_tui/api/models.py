@@ -295,6 +295,27 @@ class MetricsQuery(Record):
     signals: tuple[Signal, ...] = tuple(Signal)
 
 
+class SignalsQuery(Record):
+    """A few signals of many services at once (the rows of a table: sparklines, health)."""
+
+    environment: str
+    services: tuple[str, ...]
+    signals: tuple[Signal, ...] = (Signal.REQUEST_RATE, Signal.ERROR_RATIO,
+                                   Signal.LATENCY_P95)
+    window: Window = Window.M15
+    #: Seconds between points.
+    step: float = Field(default=60.0, gt=0)
+
+
+class ServiceSeries(Record):
+    """One signal of one service (an answer to a SignalsQuery)."""
+
+    service: str
+    signal: Signal
+    unit: str
+    points: tuple[tuple[float, float], ...] = ()
+
+
 class LogQuery(Record):
     service: str
     environment: str

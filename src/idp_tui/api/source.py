@@ -48,6 +48,8 @@ from .models import (
     PipelineQuery,
     PipelineRun,
     Service,
+    ServiceSeries,
+    SignalsQuery,
 )
 
 
@@ -158,6 +160,14 @@ class Source:
     # Metrics -------------------------------------------------------------------------------------
     async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
         raise NotSupported(f"{self.name} has no metrics")
+
+    async def service_signals(self, query: SignalsQuery) -> list[ServiceSeries]:
+        """A few signals of many services in one environment, for the rows of a table.
+
+        Optional for a source with ``Capability.METRICS``. Answer with as few requests to your
+        system as it allows (one per signal for all the services, not one per service).
+        """
+        raise NotSupported(f"{self.name} has no batched signals")
 
     async def alerts(self, service: str, environment: str) -> list[Alert]:
         """The alerts firing (or pending) now about ``service`` in ``environment``.
