@@ -101,3 +101,29 @@ async def test_firing_alerts_show_above_the_charts(tmp_path: Path,
         app.environment = "production"
         await wait_until(pilot, lambda: "CartErrorsHigh" not in text(app), "the alert gone")
         assert_alive(app)
+
+
+async def test_catalog_rows_show_traffic_and_errors_from_one_query_per_signal(
+        tmp_path: Path, server: prom.Server) -> None:
+    from idp_tui.ui.tables import KeyedTable
+
+    app = app_for(tmp_path, server)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        await wait_until(pilot, lambda: len(table.columns) == 8, "the signal columns")
+        app.environment = "production"
+        await wait_until(pilot, lambda: format_value(40.0, "req/s") in text(app)
+                         and format_value(4.0, "req/s") in text(app), "production's traffic")
+        rows = {line.split()[0]: line for line in screen_lines(app)
+                if line.split() and line.split()[0] in ("cart", "payments")}
+        assert format_value(40.0, "req/s") in rows["cart"]
+        assert format_value(0.005, "ratio") in rows["cart"]
+        assert format_value(0.0, "ratio") in rows["payments"]
+        prom_source = next(r.source for r in app.hub.runners if r.name == "prom")
+        # Per refresh: one query per signal for both services, not one per row.
+        sent = prom_source.requests_sent
+        app.hub.refresh()
+        await wait_until(pilot, lambda: prom_source.requests_sent >= sent + 3, "a refresh")
+        await pilot.pause(0.5)
+        assert prom_source.requests_sent - sent == 3
+        assert_alive(app)

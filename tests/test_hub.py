@@ -334,3 +334,23 @@ async def test_a_partial_answer_is_shown_with_its_error(hub_factory) -> None:
     hub = hub_factory(("garbage", Garbage, {}))
     snap = await hub.fetch(Topic.environments())
     assert snap.errors["garbage"].error_class == "malformed data"
+
+
+async def test_an_optional_method_a_source_lacks_is_asked_once(hub_factory) -> None:
+    from idp_tui import NotSupported
+
+    asked: list[str] = []
+
+    class NoSignals(StaticSource):
+        async def service_signals(self, query):  # type: ignore[no-untyped-def]
+            asked.append(query.environment)
+            raise NotSupported("no batched signals here")
+
+    hub = hub_factory(("plain", NoSignals, {}))
+    calls = hub.health["plain"].calls
+    for _ in range(3):
+        snap = await hub.fetch(Topic.signals("dev", ["alpha", "beta"]))
+        assert snap.data == [] and snap.errors == {}
+    assert asked == ["dev"]
+    assert hub.health["plain"].calls == calls  # not counted as calls
+    assert hub.health["plain"].state != "error"

@@ -415,6 +415,8 @@ class ChangeRelay:
             hub.source_changed(self.source, topic)
 
 
+#: Methods a source of a capability may leave out (NotSupported): asked once, then no more.
+OPTIONAL_METHODS = frozenset({"service_signals", "alerts"})
 #: Seconds at least between two refreshes of a topic that its sources say changed.
 MIN_CHANGE_GAP = 0.25
 
@@ -508,6 +510,8 @@ class Hub:
         self._failing: dict[str, dict[str, Failure]] = {}
         #: The loop the topics are watched on (known from the first watch).
         self._watch_loop: asyncio.AbstractEventLoop | None = None
+        #: (source, method) pairs the source answered NotSupported: not asked again.
+        self._unsupported: set[tuple[str, str]] = set()
         for runner in self.runners:
             notify = getattr(getattr(runner.source, "context", None), "notify", None)
             if isinstance(notify, ChangeRelay):
@@ -539,6 +543,8 @@ class Hub:
         A :class:`PartialAnswer` counts as a failure too; with ``partial`` given, its data is
         returned (validated) and the failure appended to ``partial``.
         """
+        if (runner.name, method) in self._unsupported:
+            raise NotSupported(f"{runner.name} does not offer {method}")
         health = self.health[runner.name]
         health.calls += 1
         health.last_attempt = self.clock.now()
@@ -550,6 +556,9 @@ class Hub:
         except asyncio.CancelledError:
             raise
         except NotSupported:
+            health.calls -= 1  # not a call that counts
+            if method in OPTIONAL_METHODS:  # not one to make again
+                self._unsupported.add((runner.name, method))
             raise
         except PartialAnswer as exc:
             failure = classify(runner.name, exc)

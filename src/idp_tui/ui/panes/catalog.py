@@ -12,14 +12,23 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from ... import render
-from ...api.models import Deployment, Health, Service
+from ...api.models import Deployment, Health, Service, Signal, Window
+from ...api.source import Capability
 from ...fuzzy import fuzzy_filter
-from ...hub import Snapshot
+from ...hub import Snapshot, Topic
 from ..base import ErrorBanner, Pane, while_running
+from ..charts import format_value, sparkline
 from ..tables import KeyedTable
 
 COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle", "Lifecycle"),
            ("language", "Language"), ("health", "Health")]
+#: Shown once a metrics source answers for many services at once (Source.service_signals).
+SIGNAL_COLUMNS = [("traffic", "Requests 15m"), ("errors", "Errors")]
+#: Services whose signals are asked for (the first ones in name order).
+MAX_SIGNAL_SERVICES = 500
+SPARK_WIDTH = 10
+#: An error ratio drawn in red from here.
+ERROR_ALERT = 0.05
 _HEALTH_ORDER = {Health.DOWN: 0, Health.DEGRADED: 1, Health.UNKNOWN: 2, Health.HEALTHY: 3}
 
 
@@ -61,6 +70,9 @@ class CatalogPane(Pane):
         self._drawn_environment: str | None = None
         self._cell_cache: dict[str, tuple[Service, Health, tuple[Text, ...]]] = {}
         self._cell_cache_for: object = None  # the services list the cache was built for
+        #: (service, signal) → points, from the signals topic of the selected environment.
+        self.signals: dict[tuple[str, Signal], tuple[tuple[float, float], ...]] = {}
+        self._signals_topic: Topic | None = None
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="catalog-errors")
@@ -88,9 +100,40 @@ class CatalogPane(Pane):
         snapshot = self.idp.catalog_snapshot
         if snapshot is not None:
             self.query_one(ErrorBanner).show_errors(snapshot.errors, what="catalog")
+        self._watch_signals()
         self._redraw()
 
+    # Signals of every service (sparklines) -----------------------------------------------------
+
+    def _watch_signals(self) -> None:
+        """Ask the metrics sources for every listed service's traffic and errors at once."""
+        env = self.idp.environment
+        if env is None or not self.idp.services or not self.hub.has(Capability.METRICS):
+            return
+        names = sorted(s.name for s in self.idp.services)[:MAX_SIGNAL_SERVICES]
+        topic = Topic.signals(env, names, Window.M15, 60.0)
+        if topic == self._signals_topic:
+            return
+        self.unsubscribe("signals")
+        self._signals_topic = topic
+        self.signals = {}
+        self.subscribe(topic)
+
+    def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        if snapshot.topic != self._signals_topic or snapshot.data is None:
+            return
+        self.signals = {(s.service, s.signal): s.points for s in snapshot.data}
+        if self.signals and any(self.signals.values()):
+            self.query_one(KeyedTable).set_columns(COLUMNS + SIGNAL_COLUMNS)
+        self._cell_cache_for = None  # every row's signal cells change
+        self._redraw()
+
+    @property
+    def with_signals(self) -> bool:
+        return len(self.query_one(KeyedTable).columns) > len(COLUMNS)
+
     def context_changed(self) -> None:
+        self._watch_signals()
         table = self.query_one(KeyedTable)
         if self.idp.service and table.cursor_key != self.idp.service:
             table.select_key(self.idp.service)
@@ -149,7 +192,7 @@ class CatalogPane(Pane):
         return cells
 
     def _make_cells(self, s: Service, health: Health) -> tuple[Text, ...]:
-        return (
+        cells = (
             render.text(s.name, "bold"),
             render.text(s.owner),
             Text(f"T{s.tier}" if s.tier else "–", "bold red" if s.tier == 1 else ""),
@@ -157,6 +200,25 @@ class CatalogPane(Pane):
             render.text(s.language),
             render.health(health),
         )
+        if not self.with_signals:
+            return cells
+        return (*cells, *self._signal_cells(s.name))
+
+    def _signal_cells(self, name: str) -> tuple[Text, Text]:
+        rate = self.signals.get((name, Signal.REQUEST_RATE), ())
+        errors = self.signals.get((name, Signal.ERROR_RATIO), ())
+        if not rate:
+            traffic = Text("–", "dim")
+        else:
+            traffic = Text(sparkline([v for _t, v in rate], SPARK_WIDTH), "cyan")
+            traffic.append(f" {format_value(rate[-1][1], 'req/s')}")
+        if not errors:
+            error_cell = Text("–", "dim")
+        else:
+            value = errors[-1][1]
+            error_cell = Text(format_value(value, "ratio"),
+                              "bold red" if value >= ERROR_ALERT else "")
+        return traffic, error_cell
 
     def _status(self, total: int) -> None:
         out = Text(end="")
@@ -308,6 +370,3 @@ class CatalogPane(Pane):
 
     def action_open_logs(self) -> None:
         self.idp.show_pane("logs")
-
-    def show_snapshot(self, snapshot: Snapshot[Any]) -> None:  # catalog comes from the app
-        pass
