@@ -63,7 +63,9 @@ def quantile(q: float) -> float:
     return LATENCY[-1][0]
 
 
-def openmetrics() -> str:
+def openmetrics(shop: dict[tuple[str, str], Shape] | None = None) -> str:
+    """The series of ``shop`` (default SHOP) as an OpenMetrics file."""
+    shop = SHOP if shop is None else shop
     end = int(END.timestamp())
     times = range(end - SPAN, end + 1, STEP)
     out: list[str] = []
@@ -73,14 +75,14 @@ def openmetrics() -> str:
         return ",".join(f'{k}="{v}"' for k, v in pairs.items())
 
     out.append("# TYPE http_requests counter")
-    for (service, env), shape in SHOP.items():
+    for (service, env), shape in shop.items():
         for code, rate in (("200", shape.rate - shape.errors), ("500", shape.errors)):
             for t in times:
                 value = rate * (t - times[0])
                 out.append(f"http_requests_total{{{labels(service, env, code=code)}}} "
                            f"{value:.6f} {t}")
     out.append("# TYPE http_request_duration_seconds histogram")
-    for (service, env), shape in SHOP.items():
+    for (service, env), shape in shop.items():
         for t in times:
             count = shape.rate * (t - times[0])
             for bound, frac in LATENCY:
@@ -93,12 +95,12 @@ def openmetrics() -> str:
             out.append(f"http_request_duration_seconds_sum{{{labels(service, env)}}} "
                        f"{count * 0.12:.6f} {t}")
     out.append("# TYPE container_cpu_usage_seconds counter")
-    for (service, env), shape in SHOP.items():
+    for (service, env), shape in shop.items():
         for t in times:
             out.append(f"container_cpu_usage_seconds_total{{{labels(service, env)}}} "
                        f"{shape.cpu * (t - times[0]):.6f} {t}")
     out.append("# TYPE container_memory_working_set_bytes gauge")
-    for (service, env), shape in SHOP.items():
+    for (service, env), shape in shop.items():
         for t in times:
             out.append(f"container_memory_working_set_bytes{{{labels(service, env)}}} "
                        f"{shape.memory:.1f} {t}")
@@ -150,7 +152,7 @@ class _Live(BaseHTTPRequestHandler):
 
 
 class Server:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, shop: dict[tuple[str, str], Shape] | None = None) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -159,7 +161,7 @@ class Server:
         data = folder / "data"
         data.mkdir(parents=True)
         source = folder / "series.om"
-        source.write_text(openmetrics())
+        source.write_text(openmetrics(shop))
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source),
                         str(data)], check=True, capture_output=True, timeout=300)
         config = folder / "prometheus.yml"
