@@ -151,8 +151,15 @@ class _Live(BaseHTTPRequestHandler):
         pass
 
 
+#: A user of the server started with ``auth=True`` (Prometheus's web config: basic auth, the
+#: password stored as a bcrypt hash).
+USER, PASSWORD = "idp", "s3cret-pw"
+PASSWORD_HASH = "$2b$10$ZMSqEZH.Q7TGoMPsMCsgDeVDbp1gUivEEe42rOgwSgd/dQHDxhY7."
+
+
 class Server:
-    def __init__(self, folder: Path, shop: dict[tuple[str, str], Shape] | None = None) -> None:
+    def __init__(self, folder: Path, shop: dict[tuple[str, str], Shape] | None = None,
+                 *, auth: bool = False) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -171,16 +178,23 @@ class Server:
             f"rule_files:\n  - {folder / 'rules.yml'}\n"
             "scrape_configs:\n  - job_name: live\n    static_configs:\n"
             f"      - targets: ['127.0.0.1:{self.live.server_address[1]}']\n")
+        extra = []
+        if auth:
+            web = folder / "web.yml"
+            web.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+            extra.append(f"--web.config.file={web}")
         self.log = (folder / "prometheus.log").open("w")
         self.process = subprocess.Popen(
             ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y",
-             "--query.timeout=5s"],
+             "--query.timeout=5s", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
+        credentials = (USER, PASSWORD) if auth else None
         while True:
             try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/-/ready", timeout=1,
+                             auth=credentials).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -195,25 +195,32 @@ async def test_an_unreachable_server(tmp_path: Path) -> None:
         await src.close()
 
 
-async def test_credentials_refused(tmp_path: Path) -> None:
-    """Prometheus itself has no auth here: a proxy in front of it refuses the token."""
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.headers["Authorization"] == "Bearer s3cret"
-        assert request.headers["X-Scope-OrgID"] == "team-a"
-        return httpx.Response(401, text="Unauthorized")
-
-    config = PrometheusConfig(url="http://prom.example", token="s3cret",
-                              headers={"X-Scope-OrgID": "team-a"})
-    src = PrometheusSource(config, SourceContext(name="prom", data_dir=tmp_path,
-                                                 clock=ManualClock(prom.END)))
-    await src.start()
-    src._client._transport = httpx.MockTransport(handler)
+async def test_basic_auth_and_refused_credentials(tmp_path: Path) -> None:
+    """A Prometheus that asks for basic auth (its web config): the right password reads, a
+    wrong one or a bearer token is refused in words."""
+    server = prom.Server(tmp_path / "auth", auth=True)
     try:
-        with pytest.raises(SourceAuthError, match=r"refused the request \(401\)"):
-            await src.metrics(MetricsQuery(service="cart", environment="staging",
-                                           signals=(Signal.CPU,)))
+        async def ask(**settings: Any) -> Any:
+            src = PrometheusSource(PrometheusConfig(url=server.url, **settings),
+                                   SourceContext(name="prom", data_dir=tmp_path,
+                                                 clock=ManualClock(prom.END)))
+            await src.start()
+            try:
+                return await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                                      signals=(Signal.CPU,)))
+            finally:
+                await src.close()
+
+        [cpu] = await ask(username=prom.USER, password=prom.PASSWORD,
+                          headers={"X-Scope-OrgID": "team-a"})
+        assert last(cpu) == pytest.approx(prom.SHOP["cart", "staging"].cpu, rel=1e-3)
+        for settings in ({"username": prom.USER, "password": "wrong"}, {"token": "s3cret"}, {}):
+            with pytest.raises(SourceAuthError) as error:
+                await ask(**settings)
+            assert "refused the request (401)" in error.value.message
+            assert "[sources.prom]" in (error.value.hint or "")
     finally:
-        await src.close()
+        server.stop()
 
 
 async def test_the_live_target_is_scraped(server: prom.Server) -> None:
