@@ -471,3 +471,14 @@ async def test_chart_narrow_stats_keep_now() -> None:
         lines = chart_lines(chart)
         assert lines[1].rstrip() == "now 1.35k req/s"  # min/max dropped rather than cut mid-value
         assert "1.6k req/s┤" in "\n".join(lines)  # the range stays on the y-axis
+
+
+def test_the_step_follows_the_window_and_the_chart_width() -> None:
+    from idp_tui.api.models import Window
+    from idp_tui.ui.panes.metrics import TARGET_POINTS, points_for, step_for
+
+    assert points_for(0) == TARGET_POINTS  # before the layout
+    assert [points_for(w) for w in (10, 78, 156, 1000)] == [60, 140, 300, 600]
+    assert step_for(Window.H24, points_for(156)) == 285.0  # 86400 s / 300 points, to 15 s
+    assert step_for(Window.H24, points_for(40)) == 1080.0
+    assert step_for(Window.M15, points_for(156)) == 15.0  # never under 15 s

@@ -24,8 +24,16 @@ TARGET_POINTS = 240
 
 def step_for(window: Window, points: int = TARGET_POINTS) -> float:
     """Seconds between points for ``window``, rounded to a whole multiple of 15 s."""
-    raw = window.delta.total_seconds() / points
+    raw = window.delta.total_seconds() / max(1, points)
     return max(15.0, round(raw / 15.0) * 15.0)
+
+
+def points_for(chart_width: int) -> int:
+    """Points worth asking for a chart ``chart_width`` cells wide: two per cell (a braille cell
+    is two dots wide), in steps of 20, from 60 to 600; TARGET_POINTS before any layout."""
+    if chart_width <= 0:
+        return TARGET_POINTS
+    return max(60, min(600, (chart_width * 2) // 20 * 20))
 
 
 class MetricsPane(Pane):
@@ -94,7 +102,8 @@ class MetricsPane(Pane):
             self.alerts_topic = alerts
             self._show_alerts([])
             self.subscribe(alerts)
-        topic = Topic.metrics(service, env, self.window, step_for(self.window))
+        topic = Topic.metrics(service, env, self.window,
+                              step_for(self.window, points_for(self._chart_width())))
         if topic == self.topic:
             return
         self.unsubscribe("metrics")
@@ -115,6 +124,16 @@ class MetricsPane(Pane):
         if snapshot.data is not None:
             self.query_one(MetricsGrid).set_series(snapshot.data, self.window.value)
         self._header(snapshot)
+
+    def _chart_width(self) -> int:
+        """Cells across the widest chart (0 before the layout)."""
+        charts = self.query_one(MetricsGrid).charts.values()
+        return max((chart.content_size.width for chart in charts), default=0)
+
+    def on_resize(self) -> None:
+        # A wider or narrower chart wants more or fewer points: ask again if the step changes.
+        if self.active:
+            self.call_after_refresh(self._resubscribe)
 
     def _show_alerts(self, alerts: list[Alert]) -> None:
         """One line per alert above the charts (source text, drawn through render)."""
