@@ -354,3 +354,25 @@ async def test_an_optional_method_a_source_lacks_is_asked_once(hub_factory) -> N
     assert asked == ["dev"]
     assert hub.health["plain"].calls == calls  # not counted as calls
     assert hub.health["plain"].state != "error"
+
+
+async def test_metrics_queries_carry_the_services_catalog_annotations(hub_factory) -> None:
+    from idp_tui import MetricSeries, MetricsQuery, Window
+
+    seen: list[MetricsQuery] = []
+
+    class Annotated(StaticSource):
+        async def services(self) -> list[Service]:
+            return [s.model_copy(update={"annotations": {"prometheus.io/selector": f"app={s.name}"}})
+                    for s in await super().services()]
+
+        async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
+            seen.append(query)
+            return []
+
+    hub = hub_factory(("annotated", Annotated, {}))
+    await hub.fetch(Topic.metrics("alpha", "dev", Window.H1, 60.0))
+    assert seen[-1].annotations == {}  # no catalog yet
+    await hub.fetch(Topic.catalog())
+    await hub.fetch(Topic.metrics("alpha", "dev", Window.H1, 60.0))
+    assert seen[-1].annotations == {"prometheus.io/selector": "app=alpha"}

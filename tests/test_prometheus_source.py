@@ -311,3 +311,22 @@ async def test_a_service_name_is_escaped_in_the_batched_matcher(source: Any) -> 
     result = await src.service_signals(SignalsQuery(environment="production",
                                                     services=("a.b", "cart|payments")))
     assert all(s.points == () for s in result)  # no service is called that: no data
+
+
+async def test_a_service_sets_its_own_queries_by_catalog_annotations(source: Any) -> None:
+    src = await source()
+    annotations = {"prometheus.io/selector": 'service="cart", namespace="production"',
+                   "prometheus.io/query.memory": "max(container_memory_working_set_bytes"
+                                                 "{$selector}) / 2"}
+    got = {s.signal: s for s in await src.metrics(MetricsQuery(
+        service="cart-api", environment="prod", annotations=annotations,
+        signals=(Signal.REQUEST_RATE, Signal.MEMORY)))}
+    assert last(got[Signal.REQUEST_RATE]) == pytest.approx(40.0, rel=1e-3)
+    assert last(got[Signal.MEMORY]) == 512 * 2**20
+    # The config's services table wins over the annotations.
+    src = await source(services={"cart-api": {"selector": 'service="payments", '
+                                                          'namespace="production"'}})
+    [rate] = await src.metrics(MetricsQuery(service="cart-api", environment="prod",
+                                            annotations=annotations,
+                                            signals=(Signal.REQUEST_RATE,)))
+    assert last(rate) == pytest.approx(4.0, rel=1e-3)

@@ -60,6 +60,11 @@ class PrometheusConfig(SourceConfig):
     queries: dict[Signal, str] = Field(default_factory=dict)
     #: Per service: other label matchers, other queries.
     services: dict[str, ServiceOverride] = Field(default_factory=dict)
+    #: Catalog annotations that set them too (a service's catalog-info.yaml, say): this one for
+    #: the selector, and this one followed by a signal's name (".latency_p95") for a query.
+    #: The config's services table wins over the annotations.
+    selector_annotation: str = "prometheus.io/selector"
+    query_annotation: str = "prometheus.io/query"
 
     @field_validator("url")
     @classmethod

@@ -102,24 +102,29 @@ class PrometheusSource(Source):
 
     # Queries -------------------------------------------------------------------------------------
 
-    def selector(self, service: str, environment: str) -> str:
+    def selector(self, service: str, environment: str,
+                 annotations: dict[str, str] | None = None) -> str:
         override = self.config.services.get(service)
-        template = override.selector if override and override.selector else self.config.selector
+        template = (override.selector if override and override.selector else None) \
+            or (annotations or {}).get(self.config.selector_annotation) or self.config.selector
         return (template.replace("{service}", label_value(service))
                 .replace("{environment}", label_value(environment)))
 
-    def template(self, signal: Signal, service: str | None = None) -> str:
+    def template(self, signal: Signal, service: str | None = None,
+                 annotations: dict[str, str] | None = None) -> str:
         override = self.config.services.get(service) if service is not None else None
-        return (override.queries.get(signal) if override else None) \
+        annotated = (annotations or {}).get(f"{self.config.query_annotation}.{signal.value}")
+        return (override.queries.get(signal) if override else None) or annotated \
             or self.config.queries.get(signal) or DEFAULT_QUERIES[signal]
 
     def rate(self, step: float) -> str:
         return self.config.rate_window if self.config.rate_window != "auto" \
             else duration(max(60.0, 4 * step))
 
-    def promql(self, signal: Signal, service: str, environment: str, step: float) -> str:
-        return fill(self.template(signal, service), self.selector(service, environment),
-                    self.rate(step), None)
+    def promql(self, signal: Signal, service: str, environment: str, step: float,
+               annotations: dict[str, str] | None = None) -> str:
+        return fill(self.template(signal, service, annotations),
+                    self.selector(service, environment, annotations), self.rate(step), None)
 
     # Many services at once ---------------------------------------------------------------------
 
@@ -199,7 +204,8 @@ class PrometheusSource(Source):
         step = max(float(query.step), span / MAX_POINTS, 1.0)
         start = end.timestamp() - span
         results = await asyncio.gather(
-            *(self._range(signal, self.promql(signal, query.service, query.environment, step),
+            *(self._range(signal, self.promql(signal, query.service, query.environment, step,
+                                              query.annotations),
                           start, end.timestamp(), step) for signal in query.signals),
             return_exceptions=True)
         series: list[MetricSeries] = []

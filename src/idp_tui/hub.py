@@ -642,7 +642,8 @@ class Hub:
             return run.model_copy(update={"source": name})
         if kind == "metrics":
             service, env, window, step = args
-            query = MetricsQuery(service=service, environment=env, window=window, step=step)
+            query = MetricsQuery(service=service, environment=env, window=window, step=step,
+                                 annotations=self._annotations(service))
             return await self._call(runner, "metrics", query, partial=partial,
                                     validate=lambda v: _validate_list(v, MetricSeries, "metrics"))
         if kind == "signals":
@@ -748,6 +749,14 @@ class Hub:
         """Refresh a topic now and return the result (used by the CLI and on demand)."""
         state = self._state(topic)
         return await self._refresh(state)
+
+    def _annotations(self, service: str) -> dict[str, str]:
+        """The service's catalog annotations, from the last catalog answer (if any)."""
+        snapshot = self.cached(Topic.catalog())
+        for record in (snapshot.data or ()) if snapshot is not None else ():
+            if record.name == service:
+                return dict(record.annotations)
+        return {}
 
     def cached(self, topic: Topic) -> Snapshot[Any] | None:
         state = self._topics.get(topic)

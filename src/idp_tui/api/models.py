@@ -293,6 +293,9 @@ class MetricsQuery(Record):
     #: Seconds between points; the source may round it to what it supports.
     step: float = Field(default=60.0, gt=0)
     signals: tuple[Signal, ...] = tuple(Signal)
+    #: The service's annotations in the catalog (filled in by the hub when it knows them), for
+    #: sources that read their settings from there (e.g. a service's own PromQL).
+    annotations: dict[str, str] = Field(default_factory=dict)
 
 
 class SignalsQuery(Record):
