@@ -120,10 +120,27 @@ async def test_catalog_rows_show_traffic_and_errors_from_one_query_per_signal(
         assert format_value(0.005, "ratio") in rows["cart"]
         assert format_value(0.0, "ratio") in rows["payments"]
         prom_source = next(r.source for r in app.hub.runners if r.name == "prom")
-        # Per refresh: one query per signal for both services, not one per row.
+        # One signals topic per environment (the Environments pane's; the Catalog shares the
+        # selected environment's), and per refresh one query per signal for both services.
+        watched = [t for t, state in app.hub._topics.items()
+                   if t.kind == "signals" and state.subscribers]
+        assert sorted(t.args[0] for t in watched) == ["production", "staging"]
         sent = prom_source.requests_sent
         app.hub.refresh()
-        await wait_until(pilot, lambda: prom_source.requests_sent >= sent + 3, "a refresh")
+        await wait_until(pilot, lambda: prom_source.requests_sent >= sent + 6, "a refresh")
         await pilot.pause(0.5)
-        assert prom_source.requests_sent - sent == 3
+        assert prom_source.requests_sent - sent == 3 * len(watched)
+        assert_alive(app)
+
+
+async def test_environment_cells_show_high_error_ratios(tmp_path: Path,
+                                                        server: prom.Server) -> None:
+    app = app_for(tmp_path, server)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_until(pilot, lambda: "5%✖" in text(app), "cart's error ratio in staging")
+        row = next(line for line in screen_lines(app) if line.split()[:1] == ["cart"])
+        assert row.count("✖") == 1  # production's 0.5% stays unmarked
+        payments = next(line for line in screen_lines(app) if line.split()[:1] == ["payments"])
+        assert "✖" not in payments
         assert_alive(app)

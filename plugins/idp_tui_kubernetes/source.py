@@ -411,7 +411,13 @@ class KubernetesSource(Source):
 
     # Actions -------------------------------------------------------------------------------------
 
+    async def _all_synced(self) -> None:
+        """Every environment's workloads listed (what runs elsewhere is part of the answer)."""
+        await self._synced([i for w in [*self._static.values(), *self._previews.values()]
+                            for i in w.workloads])
+
     async def deploy_versions(self, service: str, environment: str) -> list[VersionOption]:
+        await self._all_synced()
         where, workload = await self._workload(service, environment)
         container = o.main_container(workload, self.config.container, service)
         current = o.version_of(workload.labels, workload.template_labels, container,
@@ -462,6 +468,7 @@ class KubernetesSource(Source):
 
     async def _prepare(self, request: ActionRequest) -> tuple[ActionPlan, _Change]:
         service, environment = request.service or "", request.environment or ""
+        await self._all_synced()
         where, workload = await self._workload(service, environment)
         container = o.main_container(workload, self.config.container, service)
         current = o.version_of(workload.labels, workload.template_labels, container,

@@ -12,13 +12,18 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ... import render
-from ...api.models import Deployment, Health
+from ...api.models import Deployment, Health, Signal, Window
+from ...api.source import Capability
 from ...fuzzy import fuzzy_filter
+from ...hub import Snapshot, Topic
 from ..base import ErrorBanner, Pane, while_running
+from ..charts import format_value
 from ..tables import KeyedTable
-from .catalog import FilterInput, filter_key
+from .catalog import ERROR_ALERT, MAX_SIGNAL_SERVICES, FilterInput, filter_key
 
 _NUMBER = re.compile(r"\d+|[^\d.+-]+")
+#: An error ratio shown in a cell from here (red from ERROR_ALERT).
+ERROR_NOTE = 0.01
 
 
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
@@ -48,6 +53,8 @@ class EnvironmentsPane(Pane):
         self.drift_only = False
         self.query_text = ""
         self.drifted: set[tuple[str, str]] = set()
+        #: (service, environment) → the latest error ratio, from the metrics sources.
+        self.error_ratios: dict[tuple[str, str], float] = {}
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="envs-errors")
@@ -67,7 +74,34 @@ class EnvironmentsPane(Pane):
         snapshot = self.idp.platform_snapshot
         if snapshot is not None:
             self.query_one(ErrorBanner).show_errors(snapshot.errors, what="deployments")
+        self._watch_signals()
         self._redraw()
+
+    def _watch_signals(self) -> None:
+        """Each environment's error ratios, all services at once (as the Catalog asks them, so
+        the selected environment's answer is shared)."""
+        platform = self.idp.platform
+        if platform is None or not self.hub.has(Capability.METRICS):
+            return
+        names = sorted({s.name for s in self.idp.services} | {k[0] for k in platform.deployments})
+        wanted = {Topic.signals(env, names[:MAX_SIGNAL_SERVICES], Window.M15, 60.0)
+                  for env in platform.environment_names()}
+        for topic in [t for t in self._subscriptions if t.kind == "signals" and t not in wanted]:
+            self._subscriptions.pop(topic).close()
+        for topic in wanted:
+            self.subscribe(topic)
+
+    def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        if snapshot.topic.kind != "signals" or snapshot.data is None:
+            return
+        env = snapshot.topic.args[0]
+        ratios = {(k, e): v for (k, e), v in self.error_ratios.items() if e != env}
+        for series in snapshot.data:
+            if series.signal is Signal.ERROR_RATIO and series.points:
+                ratios[series.service, env] = series.points[-1][1]
+        if ratios != self.error_ratios:
+            self.error_ratios = ratios
+            self._redraw()
 
     def context_changed(self) -> None:
         self._move_cursor()
@@ -103,13 +137,14 @@ class EnvironmentsPane(Pane):
             cells = [render.text(name, "bold")]
             for env in envs:
                 cells.append(self._cell(platform.deployments.get((name, env)),
-                                        (name, env) in self.drifted))
+                                        (name, env) in self.drifted,
+                                        self.error_ratios.get((name, env))))
             rows.append((name, cells))
         table.sync(rows)
         self._move_cursor()
         self._status()
 
-    def _cell(self, dep: Deployment | None, drift: bool) -> Text:
+    def _cell(self, dep: Deployment | None, drift: bool, errors: float | None = None) -> Text:
         if dep is None:
             return Text("–", "dim")
         icon, style = render.HEALTH_STYLES[dep.health]
@@ -121,6 +156,9 @@ class EnvironmentsPane(Pane):
         out.append(f" {icon}", style)
         ready_style = "" if dep.replicas_ready >= dep.replicas_desired else "bold red"
         out.append(f" {dep.replicas_ready}/{dep.replicas_desired}", ready_style)
+        if errors is not None and errors >= ERROR_NOTE:
+            out.append(f" {format_value(errors, 'ratio')}✖",
+                       "bold red" if errors >= ERROR_ALERT else "yellow")
         return out
 
     def _move_cursor(self) -> None:
