@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -159,10 +161,12 @@ PASSWORD_HASH = "$2b$10$ZMSqEZH.Q7TGoMPsMCsgDeVDbp1gUivEEe42rOgwSgd/dQHDxhY7."
 
 class Server:
     def __init__(self, folder: Path, shop: dict[tuple[str, str], Shape] | None = None,
-                 *, auth: bool = False) -> None:
+                 *, auth: bool = False, tls: bool = False) -> None:
         self.folder = folder
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        #: With tls: the server's self-signed certificate (its own CA).
+        self.cert: Path | None = None
         self.live = ThreadingHTTPServer(("127.0.0.1", 0), _Live)
         threading.Thread(target=self.live.serve_forever, daemon=True).start()
         data = folder / "data"
@@ -179,9 +183,21 @@ class Server:
             "scrape_configs:\n  - job_name: live\n    static_configs:\n"
             f"      - targets: ['127.0.0.1:{self.live.server_address[1]}']\n")
         extra = []
+        web_config = ""
         if auth:
+            web_config += f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n"
+        if tls:
+            self.cert, key = folder / "server.crt", folder / "server.key"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-days", "2", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(key), "-out", str(self.cert)],
+                           check=True, capture_output=True, timeout=60)
+            web_config += (f"tls_server_config:\n  cert_file: {self.cert}\n"
+                           f"  key_file: {key}\n")
+        if web_config:
             web = folder / "web.yml"
-            web.write_text(f"basic_auth_users:\n  {USER}: '{PASSWORD_HASH}'\n")
+            web.write_text(web_config)
             extra.append(f"--web.config.file={web}")
         self.log = (folder / "prometheus.log").open("w")
         self.process = subprocess.Popen(
@@ -193,8 +209,10 @@ class Server:
         credentials = (USER, PASSWORD) if auth else None
         while True:
             try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1,
-                             auth=credentials).status_code == 200:
+                verify: Any = ssl.create_default_context(cafile=str(self.cert)) \
+                    if self.cert else True
+                if httpx.get(f"{self.url}/-/ready", timeout=1, auth=credentials,
+                             verify=verify).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -330,3 +330,41 @@ async def test_a_service_sets_its_own_queries_by_catalog_annotations(source: Any
                                             annotations=annotations,
                                             signals=(Signal.REQUEST_RATE,)))
     assert last(rate) == pytest.approx(4.0, rel=1e-3)
+
+
+@pytest.mark.skipif(__import__("shutil").which("openssl") is None, reason="openssl is missing")
+async def test_tls_verification(tmp_path: Path) -> None:
+    """A Prometheus serving HTTPS with a certificate of its own: refused as untrusted by
+    default, read with its CA as ca_file, or with verify_tls = false."""
+    server = prom.Server(tmp_path / "tls", tls=True)
+    try:
+        async def ask(**settings: Any) -> Any:
+            src = PrometheusSource(PrometheusConfig(url=server.url, **settings),
+                                   SourceContext(name="prom", data_dir=tmp_path,
+                                                 clock=ManualClock(prom.END)))
+            await src.start()
+            try:
+                return await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                                      signals=(Signal.MEMORY,)))
+            finally:
+                await src.close()
+
+        with pytest.raises(SourceUnavailable) as error:
+            await ask()
+        assert "TLS error" in error.value.message and "certificate" in error.value.message
+        [memory] = await ask(ca_file=str(server.cert))
+        assert last(memory) == prom.SHOP["cart", "staging"].memory
+        [memory] = await ask(verify_tls=False)
+        assert last(memory) == prom.SHOP["cart", "staging"].memory
+    finally:
+        server.stop()
+
+
+async def test_an_unreadable_ca_file_is_said(tmp_path: Path) -> None:
+    from idp_tui import SourceError
+
+    src = PrometheusSource(PrometheusConfig(url="https://127.0.0.1:1",
+                                            ca_file=str(tmp_path / "missing.pem")),
+                           SourceContext(name="prom", data_dir=tmp_path))
+    with pytest.raises(SourceError, match="cannot read ca_file .*missing.pem"):
+        await src.start()

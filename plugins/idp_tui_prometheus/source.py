@@ -91,7 +91,15 @@ class PrometheusSource(Source):
         if config.username is not None:
             password = config.password.get_secret_value() if config.password else ""
             auth = httpx.BasicAuth(config.username, password)
-        verify: Any = config.ca_file if config.ca_file else config.verify_tls
+        verify: Any = config.verify_tls
+        if config.ca_file:
+            import ssl  # noqa: PLC0415
+
+            try:
+                verify = ssl.create_default_context(cafile=config.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise SourceError(f"cannot read ca_file {config.ca_file}: {exc}",
+                                  hint=f"Fix ca_file in [sources.{self.name}].") from None
         self._client = httpx.AsyncClient(base_url=config.url, headers=headers, auth=auth,
                                          verify=verify, timeout=config.request_timeout)
 
