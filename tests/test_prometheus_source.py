@@ -52,6 +52,19 @@ async def source(server: prom.Server, tmp_path: Path) -> AsyncIterator[Any]:
         await src.close()
 
 
+async def one_signal(url: str, tmp_path: Path, signal: Signal, **settings: Any) -> Any:
+    """cart@staging's ``signal`` from a source made for the call with ``settings``."""
+    src = PrometheusSource(PrometheusConfig(url=url, **settings),
+                           SourceContext(name="prom", data_dir=tmp_path,
+                                         clock=ManualClock(prom.END)))
+    await src.start()
+    try:
+        return await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                              signals=(signal,)))
+    finally:
+        await src.close()
+
+
 def last(series: Any) -> float:
     assert series.points, f"no points for {series.signal}"
     return series.points[-1][1]
@@ -200,16 +213,8 @@ async def test_basic_auth_and_refused_credentials(tmp_path: Path) -> None:
     wrong one or a bearer token is refused in words."""
     server = prom.Server(tmp_path / "auth", auth=True)
     try:
-        async def ask(**settings: Any) -> Any:
-            src = PrometheusSource(PrometheusConfig(url=server.url, **settings),
-                                   SourceContext(name="prom", data_dir=tmp_path,
-                                                 clock=ManualClock(prom.END)))
-            await src.start()
-            try:
-                return await src.metrics(MetricsQuery(service="cart", environment="staging",
-                                                      signals=(Signal.CPU,)))
-            finally:
-                await src.close()
+        def ask(**settings: Any) -> Any:
+            return one_signal(server.url, tmp_path, Signal.CPU, **settings)
 
         [cpu] = await ask(username=prom.USER, password=prom.PASSWORD,
                           headers={"X-Scope-OrgID": "team-a"})
@@ -338,16 +343,8 @@ async def test_tls_verification(tmp_path: Path) -> None:
     default, read with its CA as ca_file, or with verify_tls = false."""
     server = prom.Server(tmp_path / "tls", tls=True)
     try:
-        async def ask(**settings: Any) -> Any:
-            src = PrometheusSource(PrometheusConfig(url=server.url, **settings),
-                                   SourceContext(name="prom", data_dir=tmp_path,
-                                                 clock=ManualClock(prom.END)))
-            await src.start()
-            try:
-                return await src.metrics(MetricsQuery(service="cart", environment="staging",
-                                                      signals=(Signal.MEMORY,)))
-            finally:
-                await src.close()
+        def ask(**settings: Any) -> Any:
+            return one_signal(server.url, tmp_path, Signal.MEMORY, **settings)
 
         with pytest.raises(SourceUnavailable) as error:
             await ask()

@@ -174,21 +174,7 @@ class PrometheusSource(Source):
             for service in singles:
                 jobs.append(self._single(signal, service, self.promql(
                     signal, service, query.environment, step), start, end, step))
-        results = await asyncio.gather(*jobs, return_exceptions=True)
-        out: list[ServiceSeries] = []
-        errors: list[SourceError] = []
-        for result in results:
-            if isinstance(result, SourceError):
-                errors.append(result)
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                out.extend(result)
-        if errors:
-            if not out:
-                raise errors[0]
-            raise PartialAnswer(out, errors[0])
-        return out
+        return await _all_or_partial(jobs, flatten=True)
 
     async def _batch(self, signal: Signal, promql: str, label: str, services: list[str],
                      start: float, end: float, step: float) -> list[ServiceSeries]:
@@ -211,25 +197,10 @@ class PrometheusSource(Source):
         span = query.window.delta.total_seconds()
         step = max(float(query.step), span / MAX_POINTS, 1.0)
         start = end.timestamp() - span
-        results = await asyncio.gather(
-            *(self._range(signal, self.promql(signal, query.service, query.environment, step,
-                                              query.annotations),
-                          start, end.timestamp(), step) for signal in query.signals),
-            return_exceptions=True)
-        series: list[MetricSeries] = []
-        errors: list[SourceError] = []
-        for result in results:
-            if isinstance(result, SourceError):
-                errors.append(result)
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                series.append(result)
-        if errors:
-            if not series:
-                raise errors[0]
-            raise PartialAnswer(series, errors[0])
-        return series
+        return await _all_or_partial([
+            self._range(signal, self.promql(signal, query.service, query.environment, step,
+                                            query.annotations), start, end.timestamp(), step)
+            for signal in query.signals])
 
     # Alerts --------------------------------------------------------------------------------------
 
@@ -329,6 +300,29 @@ class PrometheusSource(Source):
         if not isinstance(data, dict):
             raise SourceDataError(f"{url}: an answer without data")
         return data
+
+
+async def _all_or_partial(jobs: list[Any], *, flatten: bool = False) -> list[Any]:
+    """The results of ``jobs`` (run at once; with ``flatten``, each a list, joined). Some
+    failing: a PartialAnswer with the others (the hub shows them, and the first error); all
+    failing: the first error."""
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    out: list[Any] = []
+    errors: list[SourceError] = []
+    for result in results:
+        if isinstance(result, SourceError):
+            errors.append(result)
+        elif isinstance(result, BaseException):
+            raise result
+        elif flatten:
+            out.extend(result)
+        else:
+            out.append(result)
+    if errors:
+        if not out:
+            raise errors[0]
+        raise PartialAnswer(out, errors[0])
+    return out
 
 
 def fill(template: str, selector: str, rate: str, by: str | None) -> str:
