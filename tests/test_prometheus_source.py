@@ -365,3 +365,32 @@ async def test_an_unreadable_ca_file_is_said(tmp_path: Path) -> None:
                            SourceContext(name="prom", data_dir=tmp_path))
     with pytest.raises(SourceError, match="cannot read ca_file .*missing.pem"):
         await src.start()
+
+
+async def test_a_proxy_in_front_answering_5xx(tmp_path: Path) -> None:
+    """Prometheus itself answers 5xx only in trouble it cannot be put in here; a proxy in front of
+    it (502, 503) is what users meet. The request carries the configured extra headers."""
+    seen: list[httpx.Request] = []
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if "query_range" in request.url.path:
+            return httpx.Response(502, text="<html>Bad Gateway</html>")
+        return httpx.Response(503, json={"status": "error", "errorType": "unavailable",
+                                         "error": "TSDB not ready"})
+
+    src = PrometheusSource(PrometheusConfig(url="http://prom.example",
+                                            headers={"X-Scope-OrgID": "team-a"}),
+                           SourceContext(name="prom", data_dir=tmp_path,
+                                         clock=ManualClock(prom.END)))
+    await src.start()
+    src._client._transport = httpx.MockTransport(proxy)
+    try:
+        with pytest.raises(SourceUnavailable, match="answered 502"):
+            await src.metrics(MetricsQuery(service="cart", environment="staging",
+                                           signals=(Signal.CPU,)))
+        with pytest.raises(SourceUnavailable, match=r"answered 503 \(unavailable\): TSDB"):
+            await src.alerts("cart", "staging")
+    finally:
+        await src.close()
+    assert all(r.headers["X-Scope-OrgID"] == "team-a" for r in seen)
