@@ -102,8 +102,17 @@ def service_from_entity(entity: Any) -> Service:
         raise ValueError("metadata.name is missing")
     spec = entity.get("spec") if isinstance(entity.get("spec"), dict) else {}
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    owner = entity_ref_name(spec.get("owner"), "group")
-    system = entity_ref_name(spec.get("system"), "system")
+    relations = [r for r in entity.get("relations") or [] if isinstance(r, dict)]
+
+    def related(kind: str) -> list[str]:
+        """Targets of the entity's relations of ``kind`` (as a catalog API answers them)."""
+        return [r["targetRef"] for r in relations
+                if r.get("type") == kind and isinstance(r.get("targetRef"), str)]
+
+    # A catalog API gives relations (the owner is the ownedBy relation, not spec.owner); a file
+    # has only spec.
+    owner = entity_ref_name((related("ownedBy") or [spec.get("owner")])[0], "group")
+    system = entity_ref_name((related("partOf") or [spec.get("system")])[0], "system")
     links = []
     for item in meta.get("links") or []:
         if isinstance(item, dict) and isinstance(item.get("url"), str):
@@ -121,9 +130,10 @@ def service_from_entity(entity: Any) -> Service:
         on_call=str(annotations.get("idp-tui.dev/on-call") or ""),
         tier=int(tier) if isinstance(tier, str) and tier in ("1", "2", "3") else None,
         links=tuple(links), tags=tags,
-        depends_on=_names(spec.get("dependsOn"), "component", "component"),
-        provides_apis=_names(spec.get("providesApis"), "api"),
-        consumes_apis=_names(spec.get("consumesApis"), "api"),
+        depends_on=_names(related("dependsOn") or spec.get("dependsOn"), "component",
+                          "component"),
+        provides_apis=_names(related("providesApi") or spec.get("providesApis"), "api"),
+        consumes_apis=_names(related("consumesApi") or spec.get("consumesApis"), "api"),
         annotations={str(k): str(v) for k, v in annotations.items()},
     )
 
