@@ -124,7 +124,8 @@ async def test_hostile_text_everywhere_is_shown_literally(value: str, data_dir: 
         if len(value) > render.CELL_MAX:  # cut with a marker, not dropped
             assert compact(f"… [+{len(value) - 120:,} chars]") in compact(detail)
         plain = one(app, "#catalog-detail-body").content.plain
-        for label in ("Owner", "Links", "depends on", "provides", "Versions", "From static"):
+        for label in ("Owner", "Links", "depends on", "provides", "Versions",
+                      "From catalog: static · deployments: static"):
             assert label in plain
         assert plain.count(render.sanitize(value)[:40]) >= 8  # owner, lifecycle, links, tags…
         banner = widget_text(app, one(app, "#catalog-errors"))

@@ -309,9 +309,18 @@ class CatalogPane(Pane):
                 if r.expires_at is not None:
                     out.append(f"  expires {render.ago(r.expires_at, now)}", "dim")
                 out.append("\n")
-        if s.sources:
+        # Which sources know this service: its catalog entry, and where it runs.
+        deployed = sorted({dep.source for (name, _env), dep in platform.deployments.items()
+                           if name == s.name and dep.source}) if platform is not None else []
+        matched = [(label, names) for label, names in (("catalog", list(s.sources)),
+                                                       ("deployments", deployed)) if names]
+        if matched:
             out.append("\nFrom ", "dim")
-            out.append_text(render.text(", ".join(s.sources), "dim"))
+            for i, (label, names) in enumerate(matched):
+                if i:
+                    out.append(" · ", "dim")
+                out.append(f"{label}: ", "dim")
+                out.append_text(render.text(", ".join(names), "dim"))
         return out
 
     # Events and actions -----------------------------------------------------------------------
