@@ -1,0 +1,78 @@
+"""Sources meeting on a service: the Backstage catalog (the real backend) and a Kubernetes
+cluster (the kmock emulator) whose workload carries the entity's backstage.io/kubernetes-id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import backstage_server as bs
+import pytest
+from kube import Cluster, deployment
+
+from idp_tui.api.clock import ManualClock
+from idp_tui.config import load_config
+from idp_tui.ui.app import IdpApp
+
+from conftest import T0
+from fakes import assert_alive, screen_lines, wait_until
+
+WHY = bs.available()
+pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
+
+ENTITIES = """\
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-payments}
+spec: {type: team, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: payments
+  description: Takes the money
+  annotations: {backstage.io/kubernetes-id: payments}
+spec: {type: service, lifecycle: production, owner: team-payments}
+"""
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    c = Cluster()
+    yield c
+    c.close()
+
+
+async def test_the_catalog_entry_shows_where_it_runs(tmp_path: Path, cluster: Cluster) -> None:
+    backend = bs.Backend(tmp_path / "backstage", ENTITIES)
+    try:
+        backend.wait_for(1)
+        # The workload's own name differs; the label Backstage uses names the entity.
+        cluster.put("deployments", "shop", "payments-v2", deployment(
+            "payments-v2", "shop", service="payments", label="backstage.io/kubernetes-id",
+            image="registry.example/payments:3.1.0"))
+        kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig")
+        config_path = tmp_path / "config.toml"
+        config_path.write_text(
+            f'[sources.backstage]\ntype = "backstage"\nurl = "{backend.url}"\n'
+            f'token = "{bs.TOKEN}"\n\n'
+            f'[sources.k8s]\ntype = "kubernetes"\nkubeconfig = "{kubeconfig}"\n'
+            '[sources.k8s.environments]\nstaging = { context = "eu-1", namespace = "shop" }\n')
+        data = tmp_path / "data"
+        data.mkdir()
+        app = IdpApp(load_config(config_path, required=True), data_dir=data,
+                     clock=ManualClock(T0))
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_until(pilot, lambda: app.platform is not None
+                             and ("payments", "staging") in app.platform.deployments,
+                             "the workload")
+            app.service = "payments"
+            await wait_until(pilot, lambda: "deployments: k8s" in
+                             "\n".join(screen_lines(app)), "the sources of payments")
+            text = "\n".join(screen_lines(app))
+            assert "From catalog: backstage · deployments: k8s" in text
+            assert "3.1.0" in text and "team-payments" in text
+            assert [s.name for s in app.services] == ["payments"]
+            assert_alive(app)
+    finally:
+        backend.stop()
