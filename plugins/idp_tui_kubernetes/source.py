@@ -279,14 +279,28 @@ class KubernetesSource(Source):
             raise PartialAnswer(out, error)  # the other environments are current
         return out
 
+    def _version(self, workload: o.Workload, service: str) -> str:
+        """The version a workload runs: its version label, else its main container's tag."""
+        container = o.main_container(workload, self.config.container, service)
+        return o.version_of(workload.labels, workload.template_labels, container,
+                            self.config.version_label)
+
+    def _running(self, service: str) -> dict[str, list[str]]:
+        """Version → the environments that run it, for ``service``."""
+        running: dict[str, list[str]] = {}
+        for env in [*self._static, *self._previews]:
+            for workload in self._workloads(service, env):
+                version = self._version(workload, service)
+                if version:
+                    running.setdefault(version, []).append(env)
+        return running
+
     def _deployment(self, where: _Where, workload: o.Workload,
                     error: SourceError | None) -> Deployment | None:
         service = o.service_of(workload, self.config.service_labels)
         if service is None:
             return None
-        container = o.main_container(workload, self.config.container, service)
-        version = o.version_of(workload.labels, workload.template_labels, container,
-                               self.config.version_label)
+        version = self._version(workload, service)
         health, message = o.health_of(workload)
         if error is not None:  # the watch is down: what is shown may be out of date
             health, message = Health.UNKNOWN, f"not current: {error.message}"
@@ -419,16 +433,8 @@ class KubernetesSource(Source):
     async def deploy_versions(self, service: str, environment: str) -> list[VersionOption]:
         await self._all_synced()
         where, workload = await self._workload(service, environment)
-        container = o.main_container(workload, self.config.container, service)
-        current = o.version_of(workload.labels, workload.template_labels, container,
-                               self.config.version_label)
-        running: dict[str, list[str]] = {}
-        for env in [*self._static, *self._previews]:
-            for w in self._workloads(service, env):
-                c = o.main_container(w, self.config.container, service)
-                version = o.version_of(w.labels, w.template_labels, c, self.config.version_label)
-                if version:
-                    running.setdefault(version, []).append(env)
+        current = self._version(workload, service)
+        running = self._running(service)
         options: dict[str, VersionOption] = {}
         if workload.kind == "Deployment":
             for revision in await self._history(where, workload):
@@ -471,8 +477,7 @@ class KubernetesSource(Source):
         await self._all_synced()
         where, workload = await self._workload(service, environment)
         container = o.main_container(workload, self.config.container, service)
-        current = o.version_of(workload.labels, workload.template_labels, container,
-                               self.config.version_label)
+        current = self._version(workload, service)
         what = f"{workload.kind.lower()}/{workload.name} in {where.namespace} ({where.cluster.label})"
         kind = request.kind
         if kind in (ActionKind.DEPLOY, ActionKind.ROLLBACK):
@@ -493,12 +498,8 @@ class KubernetesSource(Source):
                                                          or "@" in target) else target
             if image == container.image:
                 notes.append(f"{what} already runs {image}: its pods will not change.")
-            running = tuple(sorted(
-                env for env in [*self._static, *self._previews] if env != environment
-                for w in self._workloads(service, env)
-                if o.version_of(w.labels, w.template_labels,
-                                o.main_container(w, self.config.container, service),
-                                self.config.version_label) == target_version))
+            running = tuple(sorted(env for env in self._running(service).get(target_version, [])
+                                   if env != environment))
             verb = "Roll back" if kind is ActionKind.ROLLBACK else "Deploy"
             plan = ActionPlan(
                 summary=f"{verb} {service} in {environment} to {target_version}: set the image of "

@@ -73,6 +73,8 @@ class CatalogPane(Pane):
         #: (service, signal) → points, from the signals topic of the selected environment.
         self.signals: dict[tuple[str, Signal], tuple[tuple[float, float], ...]] = {}
         self._signals_topic: Topic | None = None
+        #: Whether the table has the signal columns (once a metrics source has answered).
+        self.with_signals = False
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="catalog-errors")
@@ -123,14 +125,11 @@ class CatalogPane(Pane):
         if snapshot.topic != self._signals_topic or snapshot.data is None:
             return
         self.signals = {(s.service, s.signal): s.points for s in snapshot.data}
-        if self.signals and any(self.signals.values()):
+        if self.signals and any(self.signals.values()) and not self.with_signals:
             self.query_one(KeyedTable).set_columns(COLUMNS + SIGNAL_COLUMNS)
+            self.with_signals = True  # read for every row built: kept, not queried
         self._cell_cache_for = None  # every row's signal cells change
         self._redraw()
-
-    @property
-    def with_signals(self) -> bool:
-        return len(self.query_one(KeyedTable).columns) > len(COLUMNS)
 
     def context_changed(self) -> None:
         self._watch_signals()
