@@ -10,7 +10,7 @@ from typing import Any
 import prom
 import pytest
 
-from idp_tui import Capability
+from idp_tui import Capability, Signal
 from idp_tui.api.clock import ManualClock
 from idp_tui.config import AppConfig, load_config
 from idp_tui.ui.app import IdpApp
@@ -112,8 +112,12 @@ async def test_catalog_rows_show_traffic_and_errors_from_one_query_per_signal(
         table = app.query_one("#catalog-table", KeyedTable)
         await wait_until(pilot, lambda: len(table.columns) == 8, "the signal columns")
         app.environment = "production"
+        pane = app.query_one("#catalog-pane")
+        await wait_until(pilot, lambda: pane.signals.get(("payments", Signal.REQUEST_RATE)),
+                         "production's signals", timeout=30)
         await wait_until(pilot, lambda: format_value(40.0, "req/s") in text(app)
-                         and format_value(4.0, "req/s") in text(app), "production's traffic")
+                         and format_value(4.0, "req/s") in text(app), "production's traffic",
+                         timeout=30)
         rows = {line.split()[0]: line for line in screen_lines(app)
                 if line.split() and line.split()[0] in ("cart", "payments")}
         assert format_value(40.0, "req/s") in rows["cart"]
