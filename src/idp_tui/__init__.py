@@ -20,6 +20,8 @@ API_NAMES = (
     "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "ServiceSeries", "Signal", "SignalsQuery",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
+    "ApiInfo", "FACET_FIELDS", "Facet", "FacetValue", "JobLogQuery", "ServiceDetail", "Team",
+    "SourceRateLimited",
 )
 if TYPE_CHECKING:
     from .api import *  # noqa: F403

@@ -25,11 +25,21 @@ from pydantic import BaseModel, ValidationError
 
 from .api.actions import Resource
 from .api.clock import Clock, SystemClock
-from .api.errors import NotSupported, PartialAnswer, SourceDataError, SourceError
+from .api.errors import (
+    NotSupported,
+    PartialAnswer,
+    SourceDataError,
+    SourceError,
+    SourceRateLimited,
+)
 from .api.models import (
+    FACET_FIELDS,
     Alert,
     Deployment,
     Environment,
+    Facet,
+    FacetValue,
+    JobLogQuery,
     LogLine,
     LogQuery,
     MetricSeries,
@@ -37,9 +47,11 @@ from .api.models import (
     PipelineQuery,
     PipelineRun,
     Service,
+    ServiceDetail,
     ServiceSeries,
     Signal,
     SignalsQuery,
+    Team,
     Window,
 )
 from .api.source import Capability, Source
@@ -59,6 +71,9 @@ DEFAULT_INTERVALS: dict[str, float] = {
     "alerts": 15.0,
     "signals": 30.0,
     "resources": 10.0,
+    "teams": 300.0,
+    "facets": 60.0,
+    "service_detail": 60.0,
 }
 #: Calls a source has not finished after the hub gave up on them (timed out, cancelled) before the
 #: hub stops queueing more: a source that blocks its thread keeps them all. A source that answers
@@ -140,6 +155,11 @@ def classify(source: str, exc: BaseException) -> Failure:
 
 
 def _classify(source: str, exc: BaseException) -> Failure:
+    if isinstance(exc, SourceRateLimited):
+        retry_at = exc.retry_at.astimezone(UTC)
+        return Failure(source, exc.error_class,
+                       f"{exc.message} — waiting, next try at {retry_at:%H:%M:%S} UTC",
+                       exc.hint or "The dashboard tries again by itself; nothing is lost.")
     if isinstance(exc, SourceError):
         return Failure(source, exc.error_class, exc.message, exc.hint or _HINTS.get(exc.error_class))
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
@@ -176,9 +196,15 @@ class SourceHealth:
     failures: int = 0
     #: The source class's one-line description.
     description: str = ""
+    #: What the source says of itself (``SourceContext.set_status``): key → text.
+    details: dict[str, str] = field(default_factory=dict)
+    #: The source asked to wait until then (a rate limit): it is not called before.
+    retry_at: datetime | None = None
 
     @property
     def state(self) -> str:
+        if self.failure is not None and self.failure.error_class == "rate limited":
+            return "waiting"
         if self.failure is not None:
             return "error"
         # Asked but never answered (a first call still running) is waiting too, not ok.
@@ -359,6 +385,21 @@ class Topic:
         """Alerts firing about a service in an environment, from every metrics source."""
         return cls("alerts", (service, environment))
 
+    @classmethod
+    def teams(cls) -> Topic:
+        """The teams (groups) of every catalog source that has them."""
+        return cls("teams")
+
+    @classmethod
+    def facets(cls) -> Topic:
+        """The values of the catalog's fields with counts (for filters)."""
+        return cls("facets")
+
+    @classmethod
+    def service_detail(cls, service: str) -> Topic:
+        """More of one service from the catalog sources that list it (APIs, other facts)."""
+        return cls("service_detail", (service,))
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -415,8 +456,22 @@ class ChangeRelay:
             hub.source_changed(self.source, topic)
 
 
+class StatusRelay:
+    """A source's ``SourceContext.status``: what the source says of itself, for the health view."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.hub: Hub | None = None
+
+    def __call__(self, key: str, text: str) -> None:
+        hub = self.hub
+        if hub is not None:
+            hub.source_status(self.source, str(key), str(text))
+
+
 #: Methods a source of a capability may leave out (NotSupported): asked once, then no more.
-OPTIONAL_METHODS = frozenset({"service_signals", "alerts"})
+OPTIONAL_METHODS = frozenset({"service_signals", "alerts", "teams", "service_detail",
+                              "catalog_facets", "use_catalog", "pipeline_logs"})
 #: Seconds at least between two refreshes of a topic that its sources say changed.
 MIN_CHANGE_GAP = 0.25
 
@@ -445,6 +500,9 @@ _KIND_CAPABILITY = {
     "alerts": Capability.METRICS,
     "signals": Capability.METRICS,
     "resources": Capability.PROVISION,
+    "teams": Capability.CATALOG,
+    "facets": Capability.CATALOG,
+    "service_detail": Capability.CATALOG,
 }
 
 
@@ -512,10 +570,16 @@ class Hub:
         self._watch_loop: asyncio.AbstractEventLoop | None = None
         #: (source, method) pairs the source answered NotSupported: not asked again.
         self._unsupported: set[tuple[str, str]] = set()
+        #: The catalog last handed to the sources' ``use_catalog``.
+        self._catalog_given: list[Service] | None = None
+        #: The last rate limit of each source that asked to wait (see SourceHealth.retry_at).
+        self._waits: dict[str, SourceRateLimited] = {}
+        self._background: set[asyncio.Task[Any]] = set()
         for runner in self.runners:
-            notify = getattr(getattr(runner.source, "context", None), "notify", None)
-            if isinstance(notify, ChangeRelay):
-                notify.hub = self
+            context = getattr(runner.source, "context", None)
+            for relay in (getattr(context, "notify", None), getattr(context, "status", None)):
+                if isinstance(relay, ChangeRelay | StatusRelay):
+                    relay.hub = self
 
     # Sources ---------------------------------------------------------------------------------
 
@@ -546,6 +610,11 @@ class Hub:
         if (runner.name, method) in self._unsupported:
             raise NotSupported(f"{runner.name} does not offer {method}")
         health = self.health[runner.name]
+        if health.retry_at is not None:
+            wait = self._waits.get(runner.name)
+            if self.clock.now() < health.retry_at and wait is not None:
+                raise SourceRateLimited(wait.message, retry_at=health.retry_at, hint=wait.hint)
+            health.retry_at = None
         health.calls += 1
         health.last_attempt = self.clock.now()
         started = time.perf_counter()
@@ -559,6 +628,12 @@ class Hub:
             health.calls -= 1  # not a call that counts
             if method in OPTIONAL_METHODS:  # not one to make again
                 self._unsupported.add((runner.name, method))
+            raise
+        except SourceRateLimited as exc:
+            retry_at = exc.retry_at if exc.retry_at.tzinfo else exc.retry_at.replace(tzinfo=UTC)
+            health.retry_at = retry_at
+            self._waits[runner.name] = exc
+            self._failed(runner.name, method, classify(runner.name, exc), exc)
             raise
         except PartialAnswer as exc:
             failure = classify(runner.name, exc)
@@ -657,6 +732,21 @@ class Hub:
             items = await self._call(runner, "alerts", *args, partial=partial,
                                      validate=lambda v: _validate_list(v, Alert, "alerts"))
             return [a.model_copy(update={"source": name}) for a in items]
+        if kind == "teams":
+            items = await self._call(runner, "teams", partial=partial,
+                                     validate=lambda v: _validate_list(v, Team, "teams"))
+            return [t.model_copy(update={"source": name}) for t in items]
+        if kind == "facets":
+            try:
+                return await self._call(runner, "catalog_facets", partial=partial,
+                                        validate=lambda v: _validate_list(v, Facet, "facets"))
+            except NotSupported:
+                return count_facets(self._catalog_part(name))
+        if kind == "service_detail":
+            detail = await self._call(
+                runner, "service_detail", args[0],
+                validate=lambda v: _validate_one(v, ServiceDetail, "service detail"))
+            return detail.model_copy(update={"source": name})
         if kind == "resources":
             items = await self._call(runner, "resources", partial=partial,
                                      validate=lambda v: _validate_list(v, Resource, "resources"))
@@ -667,7 +757,20 @@ class Hub:
         runners = self.runners_for(_KIND_CAPABILITY[topic.kind])
         if topic.kind == "pipeline_run":
             runners = [r for r in runners if r.name == topic.args[0]]
+        elif topic.kind == "service_detail":
+            known = set()
+            snapshot = self.cached(Topic.catalog())
+            for record in (snapshot.data or ()) if snapshot is not None else ():
+                if record.name == topic.args[0]:
+                    known = set(record.sources)
+            runners = [r for r in runners if r.name in known
+                       and (r.name, "service_detail") not in self._unsupported]
         return runners
+
+    def _catalog_part(self, source: str) -> list[Service]:
+        """The services ``source`` answered last (what it contributed to the catalog)."""
+        state = self._topics.get(Topic.catalog())
+        return list(state.by_source.get(source) or ()) if state is not None else []
 
     # Refreshing ------------------------------------------------------------------------------
 
@@ -711,7 +814,29 @@ class Hub:
                                    "Add a source with this capability to the config.")},
                     fetched_at=self.clock.now())
             state.snapshot = snapshot
+            if state.topic.kind == "catalog" and data:
+                self._give_catalog(data)
             return snapshot
+
+    def _give_catalog(self, services: list[Service]) -> None:
+        """Hand a changed catalog to the sources that read it (``Source.use_catalog``)."""
+        if services == self._catalog_given:
+            return
+        self._catalog_given = services
+        for runner in self.runners:
+            if type(runner.source).use_catalog is Source.use_catalog \
+                    or (runner.name, "use_catalog") in self._unsupported:
+                continue
+
+            async def give(runner: SourceRunner = runner) -> None:
+                try:
+                    await self._call(runner, "use_catalog", services)
+                except Exception:  # noqa: BLE001 - reported in the health view by _call
+                    pass
+
+            task = asyncio.get_running_loop().create_task(give())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _merge(self, topic: Topic, parts: list[Any]) -> Any:
         kind = topic.kind
@@ -743,6 +868,16 @@ class Hub:
             alerts = [alert for part in parts for alert in part]
             alerts.sort(key=lambda a: (a.state != "firing", a.name))
             return alerts
+        if kind == "teams":
+            teams: dict[str, Team] = {}
+            for part in parts:
+                for team in part:
+                    teams.setdefault(team.name, team)
+            return sorted(teams.values(), key=lambda t: t.name)
+        if kind == "facets":
+            return merge_facets(parts)
+        if kind == "service_detail":
+            return parts[0] if parts else None
         raise ValueError(kind)
 
     async def fetch(self, topic: Topic) -> Snapshot[Any]:
@@ -806,6 +941,31 @@ class Hub:
         try:
             loop.call_soon_threadsafe(self._wake_kind, kind)
         except RuntimeError:  # the loop is closed
+            pass
+
+    def source_status(self, source: str, key: str, text: str) -> None:
+        """A source says something of itself for the health view (from any thread)."""
+        health = self.health.get(source)
+        if health is None:
+            return
+        key, text = _bounded(key, 60), _bounded(text, 300)
+        if (health.details.get(key) or "") == text:
+            return
+
+        def apply() -> None:
+            if text:
+                health.details[key] = text
+            else:
+                health.details.pop(key, None)
+            self._health_changed()
+
+        loop = self._watch_loop
+        if loop is None or self._closed:
+            apply()
+            return
+        try:
+            loop.call_soon_threadsafe(apply)
+        except RuntimeError:
             pass
 
     def _wake_kind(self, kind: str) -> None:
@@ -880,10 +1040,28 @@ class Hub:
         stream.start(asyncio.get_running_loop())
         return stream
 
+    def stream_job_log(
+        self,
+        source: str,
+        query: JobLogQuery,
+        on_batch: Callable[[list[LogLine], int], None],
+        on_error: Callable[[Failure], None],
+        on_end: Callable[[], None] | None = None,
+    ) -> LogStream:
+        """Stream the log of a pipeline run's job from the source that reported the run."""
+        runners = [r for r in self.runners_for(Capability.PIPELINES) if r.name == source]
+        stream = LogStream(self, query, on_batch, on_error, on_end, runners=runners,
+                           method="pipeline_logs")
+        self._streams.add(stream)
+        stream.start(asyncio.get_running_loop())
+        return stream
+
     # Lifecycle -------------------------------------------------------------------------------
 
     async def close(self) -> None:
         self._closed = True
+        for task in list(self._background):
+            task.cancel()
         for stream in list(self._streams):
             stream.cancel()
         for state in self._topics.values():
@@ -895,10 +1073,14 @@ class Hub:
 class LogStream:
     """A live log stream from one or more sources, delivered in batches with backpressure."""
 
-    def __init__(self, hub: Hub, query: LogQuery, on_batch: Callable[[list[LogLine], int], None],
-                 on_error: Callable[[Failure], None], on_end: Callable[[], None] | None) -> None:
+    def __init__(self, hub: Hub, query: LogQuery | JobLogQuery,
+                 on_batch: Callable[[list[LogLine], int], None],
+                 on_error: Callable[[Failure], None], on_end: Callable[[], None] | None,
+                 *, runners: list[SourceRunner] | None = None, method: str = "logs") -> None:
         self.hub = hub
         self.query = query
+        self._runners = runners
+        self._method = method
         self._on_batch = on_batch
         self._on_error = on_error
         self._on_end = on_end
@@ -912,14 +1094,16 @@ class LogStream:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        runners = self.hub.runners_for(Capability.LOGS)
+        runners = (self._runners if self._runners is not None
+                   else self.hub.runners_for(Capability.LOGS))
         if not runners:
-            self._on_error(Failure("hub", "no source", "no configured source offers logs",
+            what = "logs" if self._method == "logs" else "this run's logs"
+            self._on_error(Failure("hub", "no source", f"no configured source offers {what}",
                                    "Add a source with logs to the config."))
             return
         self._running = len(runners)
         for runner in runners:
-            self.hub._recovered(runner.name, "logs")  # a new stream: a fresh chance
+            self.hub._recovered(runner.name, self._method)  # a new stream: a fresh chance
             self._futures.append(runner.submit(self._pump(runner)))
 
     def cancel(self) -> None:
@@ -975,7 +1159,7 @@ class LogStream:
         flush_task = asyncio.get_running_loop().create_task(flusher())
         try:
             await runner._ensure_started()
-            async for item in runner.source.logs(self.query):
+            async for item in getattr(runner.source, self._method)(self.query):
                 if self._cancelled:
                     break
                 items = item if isinstance(item, list) else [item]
@@ -1031,7 +1215,7 @@ class LogStream:
 
     def _deliver_error(self, failure: Failure) -> None:
         if not self._cancelled:
-            self.hub._failed(failure.source, "logs", failure)  # the health view shows it too
+            self.hub._failed(failure.source, self._method, failure)  # the health view shows it too
             try:
                 self._on_error(failure)
             except Exception:  # noqa: BLE001
@@ -1072,6 +1256,47 @@ def merge_services(parts: Iterable[list[Service]]) -> list[Service]:
             if update:
                 merged[service.name] = current.model_copy(update=update)
     return sorted(merged.values(), key=lambda s: s.name)
+
+
+def count_facets(services: Iterable[Service]) -> list[Facet]:
+    """The values of the catalog's fields in ``services``, with counts (most common first)."""
+    counts: dict[str, dict[str, int]] = {f: {} for f in FACET_FIELDS}
+    for s in services:
+        for fld, values in facet_values(s).items():
+            bucket = counts[fld]
+            for value in values:
+                bucket[value] = bucket.get(value, 0) + 1
+    return [Facet(field=f, values=tuple(FacetValue(value=v, count=n) for v, n in
+                                        sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))))
+            for f, c in counts.items() if c]
+
+
+def facet_values(service: Service) -> dict[str, tuple[str, ...]]:
+    """The values a service has for each facet field (empty fields left out)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for fld, value in (("owner", service.owner), ("lifecycle", service.lifecycle),
+                       ("type", service.type), ("system", service.system),
+                       ("language", service.language),
+                       ("tier", str(service.tier) if service.tier else "")):
+        if value:
+            out[fld] = (value,)
+    if service.tags:
+        out["tag"] = tuple(service.tags)
+    return out
+
+
+def merge_facets(parts: Iterable[list[Facet]]) -> list[Facet]:
+    """Facets of several catalog sources: counts of a value added up."""
+    counts: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for facet in part:
+            bucket = counts.setdefault(facet.field, {})
+            for item in facet.values:
+                bucket[item.value] = bucket.get(item.value, 0) + item.count
+    order = {f: i for i, f in enumerate(FACET_FIELDS)}
+    return [Facet(field=f, values=tuple(FacetValue(value=v, count=n) for v, n in
+                                        sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))))
+            for f, c in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))]
 
 
 def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]]) -> Platform:

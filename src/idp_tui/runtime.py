@@ -10,7 +10,7 @@ from .audit import AuditLog
 from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
 from .config import AppConfig
-from .hub import ChangeRelay, Hub, SourceRunner
+from .hub import ChangeRelay, Hub, SourceRunner, StatusRelay
 
 
 class BrokenSource(Source):
@@ -40,7 +40,7 @@ def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
     for spec in config.sources:
         folder = data_dir / "sources" / spec.name
         context = SourceContext(name=spec.name, data_dir=folder, clock=clock,
-                                notify=ChangeRelay(spec.name))
+                                notify=ChangeRelay(spec.name), status=StatusRelay(spec.name))
         try:
             folder.mkdir(parents=True, exist_ok=True)
             source: Source = spec.cls(spec.config, context)

@@ -20,16 +20,22 @@ from .errors import (
     SourceDataError,
     SourceError,
     SourceNotFound,
+    SourceRateLimited,
     SourceUnavailable,
 )
 from .models import (
+    FACET_FIELDS,
     SIGNAL_UNITS,
     Alert,
+    ApiInfo,
     Deployment,
     Environment,
     EnvironmentKind,
+    Facet,
+    FacetValue,
     Health,
     Job,
+    JobLogQuery,
     Link,
     LogLevel,
     LogLine,
@@ -41,10 +47,12 @@ from .models import (
     Record,
     RunStatus,
     Service,
+    ServiceDetail,
     ServiceSeries,
     Signal,
     SignalsQuery,
     Step,
+    Team,
     Window,
 )
 from .source import Capability, Source, SourceConfig, SourceContext
@@ -57,4 +65,6 @@ __all__ = [
     "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "ServiceSeries", "Signal", "SignalsQuery",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
+    "ApiInfo", "FACET_FIELDS", "Facet", "FacetValue", "JobLogQuery", "ServiceDetail", "Team",
+    "SourceRateLimited",
 ]

@@ -28,6 +28,10 @@ class ActionKind(StrEnum):
     SCALE = "scale"
     RESTART = "restart"
     PROVISION = "provision"
+    #: Run a pipeline run's failed jobs again (``ActionRequest.run_id``).
+    RERUN = "rerun"
+    #: Stop a queued or running pipeline run (``ActionRequest.run_id``).
+    CANCEL = "cancel"
 
 
 class ActionState(StrEnum):
@@ -64,6 +68,8 @@ class ActionRequest(Record):
     #: Provision: the template's name and its parameters (validated by the template's model).
     template: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    #: Rerun and cancel: the pipeline run (``PipelineRun.id``).
+    run_id: str | None = None
     #: Why; required for protected environments.
     reason: str = ""
     #: Who asked (the OS user or the configured identity); filled in by the hub.

@@ -6,6 +6,8 @@ these instead lets the source choose the words and the hint the user sees.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class SourceError(Exception):
     """A source could not do what was asked. ``hint`` tells the user what to try."""
@@ -46,6 +48,21 @@ class NotSupported(SourceError):
     """The source does not offer this capability."""
 
     error_class = "not supported"
+
+
+class SourceRateLimited(SourceError):
+    """The system asks to wait before the next request (a rate limit, ``retry-after``).
+
+    ``retry_at`` is when to try again (timezone-aware). The hub does not call the source for
+    anything until then, keeps showing the last answers, and says in the panes when it will
+    try again, instead of reporting a failure.
+    """
+
+    error_class = "rate limited"
+
+    def __init__(self, message: str, *, retry_at: datetime, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_at = retry_at
 
 
 class PartialAnswer(SourceError):

@@ -52,6 +52,8 @@ class Service(Record):
     language: str = ""
     description: str = ""
     system: str = ""
+    #: What it is: "service", "website", "library"… (Backstage's ``spec.type``).
+    type: str = ""
     on_call: str = ""
     links: tuple[Link, ...] = ()
     tags: tuple[str, ...] = ()
@@ -116,6 +118,8 @@ class Step(Record):
 class Job(Record):
     name: str
     status: RunStatus
+    #: The source's id of the job (for its log); may be empty where jobs have no logs.
+    id: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
     steps: tuple[Step, ...] = ()
@@ -326,6 +330,74 @@ class LogQuery(Record):
     tail: int = Field(default=200, ge=0)
     since: timedelta | None = None
     follow: bool = True
+
+
+class JobLogQuery(Record):
+    """The log of a pipeline run's job (``job_id`` empty: every job of the run, in order)."""
+
+    run_id: str
+    job_id: str = ""
+    #: Keep reading while the job runs (a source that cannot, sends what there is and stops).
+    follow: bool = False
+
+
+class Team(Record):
+    """A team (Backstage's Group): who owns services."""
+
+    name: str
+    title: str = ""
+    description: str = ""
+    #: "team", "business-unit", "product-area"…
+    type: str = ""
+    email: str = ""
+    parent: str = ""
+    children: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    links: tuple[Link, ...] = ()
+    #: Name of the source that reported it (filled in by the hub).
+    source: str = ""
+
+
+class ApiInfo(Record):
+    """An API a service provides or consumes, for the catalog detail panel."""
+
+    name: str
+    #: "openapi", "grpc", "asyncapi", "graphql"…
+    type: str = ""
+    lifecycle: str = ""
+    owner: str = ""
+    description: str = ""
+
+
+class ServiceDetail(Record):
+    """What a source knows of one service beyond its catalog row (asked when it is selected)."""
+
+    service: Service
+    #: The APIs it provides and consumes, with what the source knows of each.
+    apis: tuple[ApiInfo, ...] = ()
+    #: Other facts worth a line in the detail panel ("namespace": "default", "kind": "Component").
+    facts: dict[str, str] = Field(default_factory=dict)
+    #: Name of the source that reported it (filled in by the hub).
+    source: str = ""
+
+
+class FacetValue(Record):
+    value: str
+    count: int = Field(ge=0)
+
+
+class Facet(Record):
+    """The values one catalog field takes, with how many services have each (for filters).
+
+    ``field`` is one of "owner", "lifecycle", "type", "system", "tag", "language", "tier".
+    """
+
+    field: str
+    values: tuple[FacetValue, ...] = ()
+
+
+#: The catalog fields the Catalog pane filters by.
+FACET_FIELDS = ("owner", "lifecycle", "type", "system", "tag", "language", "tier")
 
 
 class PipelineQuery(Record):

@@ -41,6 +41,8 @@ from .models import (
     Alert,
     Deployment,
     Environment,
+    Facet,
+    JobLogQuery,
     LogLine,
     LogQuery,
     MetricSeries,
@@ -48,8 +50,10 @@ from .models import (
     PipelineQuery,
     PipelineRun,
     Service,
+    ServiceDetail,
     ServiceSeries,
     SignalsQuery,
+    Team,
 )
 
 
@@ -80,6 +84,10 @@ def _nobody_listens(topic: str) -> None:
     """The default of ``SourceContext.notify``: no hub (a test, a script)."""
 
 
+def _nobody_reads(key: str, text: str) -> None:
+    """The default of ``SourceContext.status``: no hub."""
+
+
 @dataclass(frozen=True)
 class SourceContext:
     """What the dashboard gives a source: its configured name, a private data folder, a clock,
@@ -90,6 +98,8 @@ class SourceContext:
     clock: Clock = field(default_factory=SystemClock)
     #: Set by the hub; call it through :meth:`changed`.
     notify: Callable[[str], None] = field(default=_nobody_listens, compare=False, repr=False)
+    #: Set by the hub; call it through :meth:`set_status`.
+    status: Callable[[str, str], None] = field(default=_nobody_reads, compare=False, repr=False)
 
     def changed(self, topic: str) -> None:
         """Tell the hub that the data of ``topic`` changed, so it asks for it now.
@@ -99,6 +109,14 @@ class SourceContext:
         polled; callable from any thread, as often as changes come (the hub spaces its refreshes).
         """
         self.notify(topic)
+
+    def set_status(self, key: str, text: str) -> None:
+        """Show ``key: text`` for this source in the health view (``text`` empty: remove it).
+
+        For what a user wants to see of a healthy source: the API quota left, the cluster's
+        version, the number of entities skipped… Callable from any thread.
+        """
+        self.status(key, text)
 
 
 class Source:
@@ -131,6 +149,30 @@ class Source:
     async def services(self) -> list[Service]:
         raise NotSupported(f"{self.name} has no catalog")
 
+    async def teams(self) -> list[Team]:
+        """The teams that own services (Backstage's Groups). Optional with ``Capability.CATALOG``."""
+        raise NotSupported(f"{self.name} has no teams")
+
+    async def service_detail(self, name: str) -> ServiceDetail:
+        """More of one service than its catalog row: its APIs, other facts. Optional with
+        ``Capability.CATALOG``; asked when the user selects the service."""
+        raise NotSupported(f"{self.name} has no service detail")
+
+    async def catalog_facets(self) -> list[Facet]:
+        """The values of the catalog's fields (owner, lifecycle, type, system, tag…) with counts,
+        for the Catalog pane's filters. Optional with ``Capability.CATALOG``; without it the hub
+        counts them in the services."""
+        raise NotSupported(f"{self.name} has no facets")
+
+    async def use_catalog(self, services: list[Service]) -> None:
+        """The whole catalog as the dashboard knows it (every catalog source, joined), after each
+        change.
+
+        Optional, for a source that finds its own settings in the catalog (a repository from the
+        ``github.com/project-slug`` annotation, say). Called on the source's loop; return quickly.
+        """
+        raise NotSupported(f"{self.name} does not read the catalog")
+
     # Environments --------------------------------------------------------------------------------
     async def environments(self) -> list[Environment]:
         raise NotSupported(f"{self.name} has no environments")
@@ -145,6 +187,14 @@ class Source:
     async def pipeline_run(self, run_id: str) -> PipelineRun:
         """One run with its jobs and steps."""
         raise NotSupported(f"{self.name} has no pipelines")
+
+    def pipeline_logs(self, query: JobLogQuery) -> AsyncIterator[LogLine | list[LogLine]]:
+        """The log of a run's job (or of every job of the run), as lines.
+
+        An async generator like :meth:`logs`; optional with ``Capability.PIPELINES``. Lines carry
+        the run's service, an empty environment, and the job's name as ``instance``.
+        """
+        raise NotSupported(f"{self.name} has no pipeline logs")
 
     # Logs ----------------------------------------------------------------------------------------
     def logs(self, query: LogQuery) -> AsyncIterator[LogLine | list[LogLine]]:
