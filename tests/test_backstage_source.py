@@ -11,7 +11,13 @@ from typing import Any
 import backstage_server as bs
 import pytest
 
-from idp_tui import ManualClock, SourceAuthError, SourceContext, SourceNotFound
+from idp_tui import (
+    ManualClock,
+    SourceAuthError,
+    SourceContext,
+    SourceNotFound,
+    SourceUnavailable,
+)
 from idp_tui_backstage import BackstageConfig, BackstageSource
 
 from conftest import T0
@@ -23,8 +29,23 @@ MANY = 260
 ENTITIES = """\
 apiVersion: backstage.io/v1alpha1
 kind: Group
-metadata: {name: team-payments}
-spec: {type: team, children: []}
+metadata: {name: team-payments, description: Card and ledger people}
+spec:
+  type: team
+  profile: {displayName: Payments, email: payments@example.com}
+  parent: engineering
+  children: []
+  members: [alice]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: engineering}
+spec: {type: department, children: [team-payments]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: alice}
+spec: {memberOf: [team-payments]}
 ---
 apiVersion: backstage.io/v1alpha1
 kind: System
@@ -33,7 +54,9 @@ spec: {owner: team-payments}
 ---
 apiVersion: backstage.io/v1alpha1
 kind: API
-metadata: {name: payments-api}
+metadata:
+  name: payments-api
+  description: Charge a card
 spec: {type: openapi, lifecycle: production, owner: team-payments, definition: "openapi: 3.0.0"}
 ---
 apiVersion: backstage.io/v1alpha1
@@ -155,3 +178,107 @@ spec: {type: service, lifecycle: production, owner: team-payments}
     while "search" not in {s.name for s in await src.services()}:
         assert loop.time() < deadline, "the new entity never appeared"
         await asyncio.sleep(0.5)
+
+
+async def test_groups_are_the_teams(source: Any) -> None:
+    src = await source()
+    teams = {t.name: t for t in await src.teams()}
+    assert set(teams) == {"team-payments", "engineering"}
+    pay = teams["team-payments"]
+    assert (pay.title, pay.email, pay.type, pay.parent) == \
+        ("Payments", "payments@example.com", "team", "engineering")
+    assert pay.members == ("alice",)
+    assert pay.description == "Card and ledger people"
+    assert teams["engineering"].children == ("team-payments",)
+
+
+async def test_the_detail_is_the_whole_entity_by_name_with_its_apis(source: Any) -> None:
+    src = await source()
+    await src.services()
+    before = src.requests_sent
+    detail = await src.service_detail("payments")
+    assert src.requests_sent == before + 2  # by-name, then the APIs by their refs at once
+    assert detail.service.name == "payments"
+    assert detail.service.type == "service"
+    assert [(a.name, a.type, a.lifecycle, a.owner, a.description) for a in detail.apis] == \
+        [("payments-api", "openapi", "production", "team-payments", "Charge a card")]
+    assert detail.facts["entity"] == "component:default/payments"
+    assert detail.facts["defined in"].endswith("catalog-info.yaml")
+    ledger = await src.service_detail("ledger")
+    assert ledger.facts["dependency of"] == "payments"  # the backend's dependencyOf relation
+    assert [a.name for a in ledger.apis] == ["payments-api"]  # a consumed API
+
+
+async def test_the_detail_of_an_entity_gone_from_the_catalog_is_not_found(source: Any) -> None:
+    src = await source()
+    with pytest.raises(SourceNotFound) as error:
+        await src.service_detail("no-such-service")
+    assert "No entity named 'no-such-service'" in error.value.message
+    assert error.value.hint is None  # not "check the URL": the URL is fine
+
+
+async def test_filter_values_are_counted_by_the_backend(source: Any) -> None:
+    from idp_tui.hub import count_facets
+
+    src = await source()
+    facets = {f.field: {v.value: v.count for v in f.values} for f in await src.catalog_facets()}
+    assert src.requests_sent == 1
+    services = await src.services()  # (another test may have added one: count what is there)
+    assert facets["owner"] == {"team-payments": len(services)}  # group:default/… as a name
+    assert facets["lifecycle"]["experimental"] == MANY
+    assert facets["system"] == {"shop": 1}
+    assert facets["tag"] == {"python": 1}
+    # The backend counts as the dashboard counts the services it lists.
+    assert facets == {f.field: {v.value: v.count for v in f.values}
+                      for f in count_facets(services)}
+
+
+async def test_a_backend_that_stops_answering_times_out_in_words(
+        source: Any, backend: bs.Backend) -> None:
+    import os
+    import signal
+
+    src = await source(request_timeout=0.5)
+    os.kill(backend.process.pid, signal.SIGSTOP)  # the real process, frozen: no answer at all
+    try:
+        with pytest.raises(SourceUnavailable) as error:
+            await src.services()
+    finally:
+        os.kill(backend.process.pid, signal.SIGCONT)
+    assert "did not answer within 0.5 s" in error.value.message
+    assert len(await src.services()) >= MANY + 2  # and back once it answers
+
+
+async def test_a_server_error_is_shown_with_the_backend_message(tmp_path: Path) -> None:
+    # A 5xx cannot be provoked on the real backend with an in-memory database: a stand-in that
+    # answers as Backstage's error handler does.
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps({"error": {"name": "DatabaseError", "message": "[/] db is gone"},
+                               "response": {"statusCode": 503}}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    src = BackstageSource(BackstageConfig(url=f"http://127.0.0.1:{server.server_port}",
+                                          token="t"),
+                          SourceContext(name="backstage", data_dir=tmp_path))
+    try:
+        with pytest.raises(SourceUnavailable) as error:
+            await src.services()
+        assert error.value.message.endswith("answered 503: [/] db is gone")
+    finally:
+        await src.close()
+        server.shutdown()
+        server.server_close()

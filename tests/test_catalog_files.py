@@ -195,3 +195,44 @@ async def test_the_catalog_pane_on_catalog_files(tmp_path: Path) -> None:
         text = "\n".join(screen_lines(app))
         assert "team-payments" in text and "ledger-api" in text
         assert_alive(app)
+
+
+async def test_groups_in_the_files_are_the_teams(tmp_path: Path) -> None:
+    write(tmp_path / "org" / "catalog-info.yaml", """\
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-payments, description: Card people}
+spec:
+  type: team
+  profile: {displayName: Payments, email: payments@example.com}
+  parent: group:default/engineering
+  children: []
+  members: [alice, user:default/bob]
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: engineering}
+spec: {type: department, children: [team-payments]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {description: a group without a name}
+""")
+    write(tmp_path / "svc" / "catalog-info.yaml", PAYMENTS)
+    source = await started(tmp_path, paths=[str(tmp_path)])
+    try:
+        teams = {t.name: t for t in await source.teams()}
+        with pytest.raises(PartialAnswer) as partial:  # the nameless Group is reported
+            await source.services()
+    finally:
+        await source.close()
+    assert set(teams) == {"team-payments", "engineering"}
+    pay = teams["team-payments"]
+    assert (pay.title, pay.email, pay.parent, pay.type, pay.description) == \
+        ("Payments", "payments@example.com", "engineering", "team", "Card people")
+    assert pay.members == ("alice", "bob")
+    assert teams["engineering"].children == ("team-payments",)
+    assert "catalog-info.yaml:16: invalid Group: metadata.name is missing" in \
+        partial.value.error.message
+    assert {s.name: s.type for s in partial.value.data} == {  # type: ignore[attr-defined]
+        "payments-api": "service", "ledger": ""}

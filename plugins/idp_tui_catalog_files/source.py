@@ -31,6 +31,7 @@ from idp_tui import (
     SourceContext,
     SourceDataError,
     SourceNotFound,
+    Team,
 )
 
 log = logging.getLogger("idp_tui.catalog_files")
@@ -66,6 +67,7 @@ class _File:
     stamp: tuple[float, int]
     services: list[Service] = field(default_factory=list)
     problems: list[_Problem] = field(default_factory=list)
+    teams: list[Team] = field(default_factory=list)
 
 
 def entity_ref_name(ref: Any, default_kind: str) -> tuple[str, str] | None:
@@ -127,6 +129,7 @@ def service_from_entity(entity: Any) -> Service:
         language=str(annotations.get("idp-tui.dev/language") or ""),
         description=str(meta.get("description") or ""),
         system=system[1] if system else "",
+        type=str(spec.get("type") or ""),
         on_call=str(annotations.get("idp-tui.dev/on-call") or ""),
         tier=int(tier) if isinstance(tier, str) and tier in ("1", "2", "3") else None,
         links=tuple(links), tags=tags,
@@ -138,8 +141,50 @@ def service_from_entity(entity: Any) -> Service:
     )
 
 
-def read_file(path: Path, kinds: Iterable[str]) -> tuple[list[Service], list[_Problem]]:
-    """The services of one catalog file, and what is wrong in it (with lines)."""
+def team_from_entity(entity: Any) -> Team:
+    """A Backstage Group as a team; ValueError says what is wrong with it.
+
+    Parent, children and members come from the relations where a catalog API gives them
+    (``childOf``, ``parentOf``, ``hasMember``), from ``spec`` in a file.
+    """
+    if not isinstance(entity, dict):
+        raise ValueError("an entity must be a mapping")
+    meta = entity.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) \
+            or not meta["name"].strip():
+        raise ValueError("metadata.name is missing")
+    spec = entity.get("spec") if isinstance(entity.get("spec"), dict) else {}
+    profile = spec.get("profile") if isinstance(spec.get("profile"), dict) else {}
+    relations = [r for r in entity.get("relations") or [] if isinstance(r, dict)]
+
+    def related(kind: str) -> list[str]:
+        return [r["targetRef"] for r in relations
+                if r.get("type") == kind and isinstance(r.get("targetRef"), str)]
+
+    parent = entity_ref_name((related("childOf") or [spec.get("parent")])[0], "group")
+    links = tuple(Link(title=str(item.get("title") or item["url"]), url=item["url"],
+                       kind=str(item.get("type") or item.get("icon") or "other"))
+                  for item in meta.get("links") or []
+                  if isinstance(item, dict) and isinstance(item.get("url"), str))
+    return Team(
+        name=meta["name"].strip(),
+        title=str(profile.get("displayName") or meta.get("title") or ""),
+        description=str(meta.get("description") or ""),
+        type=str(spec.get("type") or ""),
+        email=str(profile.get("email") or ""),
+        parent=parent[1] if parent else "",
+        children=_names(related("parentOf") or spec.get("children"), "group"),
+        members=_names(related("hasMember") or spec.get("members"), "user"),
+        links=links,
+    )
+
+
+def read_file(path: Path, kinds: Iterable[str],
+              teams: list[Team] | None = None) -> tuple[list[Service], list[_Problem]]:
+    """The services of one catalog file, and what is wrong in it (with lines).
+
+    With ``teams`` given, the file's Groups are appended to it.
+    """
     import yaml  # noqa: PLC0415 - only when the source is used
 
     wanted = {k.lower() for k in kinds}
@@ -170,6 +215,12 @@ def read_file(path: Path, kinds: Iterable[str]) -> tuple[list[Service], list[_Pr
             if not isinstance(kind, str):
                 problems.append(_Problem(str(path), line, "an entity without a kind"))
                 continue
+            if kind.lower() == "group" and teams is not None:
+                try:
+                    teams.append(team_from_entity(entity))
+                except ValueError as exc:
+                    problems.append(_Problem(str(path), line, f"invalid Group: "
+                                                              f"{str(exc).splitlines()[0]}"))
             if kind.lower() not in wanted:
                 continue
             try:
@@ -233,8 +284,9 @@ class CatalogFilesSource(Source):
             known = self._files.get(key)
             if known is not None and known.stamp == stamp:
                 continue
-            services, problems = read_file(path, self.config.kinds)
-            self._files[key] = _File(stamp, services, problems)
+            teams: list[Team] = []
+            services, problems = read_file(path, self.config.kinds, teams)
+            self._files[key] = _File(stamp, services, problems, teams)
             changed = True
         for key in [k for k in self._files if k not in seen]:
             del self._files[key]
@@ -249,6 +301,15 @@ class CatalogFilesSource(Source):
                     self.context.changed("catalog")
             except Exception:  # noqa: BLE001 - the watch goes on
                 log.exception("looking at the catalog files failed")
+
+    async def teams(self) -> list[Team]:
+        """The Groups found in the files."""
+        await asyncio.to_thread(self._scan)
+        out: dict[str, Team] = {}
+        for key in sorted(self._files):
+            for team in self._files[key].teams:
+                out.setdefault(team.name, team)
+        return list(out.values())
 
     async def services(self) -> list[Service]:
         await asyncio.to_thread(self._scan)

@@ -26,6 +26,7 @@ from idp_tui import (
     PipelineRun,
     Resource,
     Service,
+    Team,
     Source,
     SourceConfig,
     SourceContext,
@@ -43,6 +44,7 @@ from .pipelines import Pipelines
 from .provision import TEMPLATES, minor0_for
 from .store import SCHEMA_VERSION, DeploymentRow, EnvironmentRow, Store
 from .world import ServiceSpec, World
+from .world import teams as world_teams
 
 #: A follow tick never catches up more than this much clock time (e.g. after the clock jumps).
 MAX_CATCH_UP = 600.0
@@ -186,6 +188,9 @@ class SandboxSource(Source):
     async def services(self) -> list[Service]:
         self._sync_world()
         return list(self._state()[0].services)
+
+    async def teams(self) -> list[Team]:
+        return world_teams(self.config.seed)
 
     def _environment_rows(self, now: float) -> list[EnvironmentRow]:
         """Environments that exist at ``now`` (expired previews are gone)."""

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from idp_tui import Link, Service
+from idp_tui import Link, Service, Team
 
 from .rand import rng, unit, weighted
 
@@ -187,9 +187,27 @@ class ServiceSpec:
         return Service(
             name=name, owner=self.owner, tier=self.tier, lifecycle=self.lifecycle,
             language=self.language, description=self.description, system=self.system,
-            on_call=self.on_call, links=links, tags=self.tags, depends_on=self.depends_on,
+            type="worker" if self.kind == "worker" else "service", on_call=self.on_call, links=links, tags=self.tags, depends_on=self.depends_on,
             provides_apis=self.provides_apis, consumes_apis=self.consumes_apis, annotations=annotations,
         )
+
+
+def teams(seed: int) -> list[Team]:
+    """The organisation's teams (and the engineering group above them), with their people."""
+    out = [Team(name="engineering", title="Engineering", type="department",
+                email="engineering@example.com",
+                children=tuple(f"team-{t}" for t in TEAMS))]
+    for team in TEAMS:
+        r = rng(f"{seed}:team:{team}")
+        members = tuple(sorted(r.sample(PEOPLE, 3)))
+        out.append(Team(
+            name=f"team-{team}", title=team.replace("-", " ").title(), type="team",
+            email=f"{team}@example.com", parent="engineering", members=members,
+            description=f"Owns the {', '.join(TEAM_TRAITS[team]['systems'])} "
+                        f"system{'s' if len(TEAM_TRAITS[team]['systems']) > 1 else ''}.",
+            links=(Link(title="Chat", url=f"https://chat.example.com/#team-{team}",
+                        kind="chat"),)))
+    return out
 
 
 def _resource(name: str) -> str:
