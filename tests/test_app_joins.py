@@ -24,7 +24,12 @@ ENTITIES = """\
 apiVersion: backstage.io/v1alpha1
 kind: Group
 metadata: {name: team-payments}
-spec: {type: team, children: []}
+spec: {type: team, profile: {displayName: Payments, email: pay@example.com}, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata: {name: charges, description: Charge a card}
+spec: {type: grpc, lifecycle: production, owner: team-payments, definition: "syntax = 1"}
 ---
 apiVersion: backstage.io/v1alpha1
 kind: Component
@@ -32,7 +37,7 @@ metadata:
   name: payments
   description: Takes the money
   annotations: {backstage.io/kubernetes-id: payments}
-spec: {type: service, lifecycle: production, owner: team-payments}
+spec: {type: service, lifecycle: production, owner: team-payments, providesApis: [charges]}
 """
 
 
@@ -47,6 +52,7 @@ async def test_the_catalog_entry_shows_where_it_runs(tmp_path: Path, cluster: Cl
     backend = bs.Backend(tmp_path / "backstage", ENTITIES)
     try:
         backend.wait_for(1)
+        backend.wait_for(1, "api")
         # The workload's own name differs; the label Backstage uses names the entity.
         cluster.put("deployments", "shop", "payments-v2", deployment(
             "payments-v2", "shop", service="payments", label="backstage.io/kubernetes-id",
@@ -73,6 +79,13 @@ async def test_the_catalog_entry_shows_where_it_runs(tmp_path: Path, cluster: Cl
             assert "From catalog: backstage · deployments: k8s" in text
             assert "3.1.0" in text and "team-payments" in text
             assert [s.name for s in app.services] == ["payments"]
+            # The detail from the backend: the entity by name, its API, its Group as the team.
+            await wait_until(pilot, lambda: "provides charges" in
+                             "\n".join(screen_lines(app)), "the detail of payments")
+            text = "\n".join(screen_lines(app))
+            assert "provides charges (grpc · production) — Charge a card" in text
+            assert "entity        component:default/payments" in text
+            assert "team-payments — Payments · pay@example.com" in text
             assert_alive(app)
     finally:
         backend.stop()

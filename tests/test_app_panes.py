@@ -207,6 +207,70 @@ async def test_catalog_detail_panel_of_the_highlighted_service(tmp_path: Path) -
         assert re.search(r"used by\s+.*\border-service\b", detail)
 
 
+async def test_catalog_field_filters_typed_and_chosen_from_counted_values(
+        tmp_path: Path) -> None:
+    from textual.widgets import OptionList
+
+    from idp_tui.ui.screens import FacetScreen
+
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        records = {k: app.service_record(k) for k in table.keys}
+        checkout = sorted(k for k, r in records.items() if r and r.owner == "team-checkout")
+        assert 0 < len(checkout) < 40
+        # Typed: field:value words filter on that field; the rest is fuzzy text.
+        await pilot.press("slash")
+        await type_text(pilot, "owner:team-checkout")
+        assert sorted(table.keys) == checkout
+        await type_text(pilot, " tier:1")
+        assert sorted(table.keys) == sorted(k for k in checkout if records[k].tier == 1)
+        await pilot.press("escape")
+        assert len(table.keys) == 40
+        # Chosen: `f` lists each field's values with how many services have each.
+        await pilot.press("f")
+        screen = app.screen
+        assert isinstance(screen, FacetScreen)
+        options = screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
+        assert "owner" in labels and "lifecycle" in labels and "tag" in labels
+        assert f"  team-checkout  {len(checkout)}" in labels
+        pci = sum(1 for r in records.values() if r and "pci" in r.tags)
+        assert f"  pci  {pci}" in labels
+        options.highlighted = labels.index("  pci  " + str(pci))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, FacetScreen)
+        assert sorted(table.keys) == sorted(k for k, r in records.items() if r and "pci" in r.tags)
+        assert app.query_one("#catalog-filter", Input).value == "tag:pci"
+        assert f"{pci} of 40 services" in text_of(app, "#catalog-status")
+        # Another value of the same field replaces it.
+        await pilot.press("f")
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
+        kafka = next(label for label in labels if label.startswith("  kafka  "))
+        options.highlighted = labels.index(kafka)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one("#catalog-filter", Input).value == "tag:kafka"
+        assert all("kafka" in records[k].tags for k in table.keys)
+
+
+async def test_catalog_detail_shows_the_owning_team(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", KeyedTable)
+        await hold(pilot, "down", table.keys.index("order-service"))
+        await until(pilot, lambda: "checkout@example.com" in text_of(app, "#catalog-detail-body"),
+                    "the team's details")
+        detail = text_of(app, "#catalog-detail-body")
+        assert re.search(r"Owner\s+team-checkout — Checkout · checkout@example.com · "
+                         r"in engineering · 3 people", detail)
+        assert re.search(r"Type\s+service", detail)
+
+
 async def test_catalog_enter_opens_the_logs_of_the_service(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:

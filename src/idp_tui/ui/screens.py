@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
 from .. import render
 from ..api.clock import Clock
+from ..api.models import Facet
 from ..hub import SourceHealth
 from .tables import KeyedTable
 
@@ -50,6 +54,8 @@ class HealthScreen(ModalScreen[None]):
         rows = []
         for item in health.values():
             state_style = {"ok": "green", "error": "bold red", "waiting": "dim"}[item.state]
+            if item.retry_at is not None:
+                state_style = "yellow"
             rows.append((item.name, (
                 render.text(item.name, "bold"),
                 render.text(item.type),
@@ -58,7 +64,8 @@ class HealthScreen(ModalScreen[None]):
                 Text(render.ago(item.last_ok, now)),
                 Text(f"{item.latency * 1000:.0f} ms" if item.latency is not None else "–"),
                 Text(f"{item.calls}/{item.failures}"),
-                render.text(item.failure.error_class if item.failure else "", "red"),
+                render.text(item.failure.error_class if item.failure else "",
+                            "yellow" if item.retry_at is not None else "red"),
             )))
         self.query_one(KeyedTable).sync(rows)
         self._show_detail()
@@ -77,12 +84,20 @@ class HealthScreen(ModalScreen[None]):
             pass
         elif item.failure is None:
             out.append("No errors.", "green")
+        elif item.failure.error_class == "rate limited":
+            out.append("Waiting: ", "bold yellow")
+            out.append_text(render.text(item.failure.message, max_len=1000, multiline=True))
         else:
             out.append(f"{item.failure.error_class}: ", "bold red")
             out.append_text(render.text(item.failure.message, max_len=1000, multiline=True))
             if item.failure.hint:
                 out.append("\nHint: ", "bold")
                 out.append_text(render.text(item.failure.hint, max_len=1000, multiline=True))
+        for key, value in sorted(item.details.items()) if item is not None else ():
+            out.append("\n")
+            out.append_text(render.text(key, "bold", max_len=60))
+            out.append(": ")
+            out.append_text(render.text(value, max_len=300))
         self.query_one("#health-detail", Static).update(out)
 
     def action_refresh(self) -> None:
@@ -115,3 +130,60 @@ class HelpScreen(ModalScreen[None]):
                               Text(bid, "dim")))
                     for i, (scope, keys, what, bid) in enumerate(self._rows)])
         table.focus()
+
+
+class FacetScreen(ModalScreen[str | None]):
+    """The values of the catalog's fields with how many services have each; choosing one
+    filters the Catalog by it (``owner:team-payments``)."""
+
+    BINDINGS = [Binding("escape", "dismiss", "Close", id="facets.close")]
+
+    def __init__(self, pane: Any, active: dict[str, set[str]]) -> None:
+        super().__init__()
+        #: The Catalog pane (it hands over new counts while this is open).
+        self.pane = pane
+        self._active = active
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="facets-dialog", classes="dialog"):
+            yield Static(Text("Filter the catalog by", "bold"), classes="dialog-title")
+            yield OptionList(id="facets-list")
+            yield Static(Text("enter filter · esc close · or type owner:NAME, tag:NAME… "
+                              "after /", "dim"))
+
+    def on_mount(self) -> None:
+        self.show_facets(self.pane.current_facets())
+        self.query_one(OptionList).focus()
+
+    def show_facets(self, facets: list[Facet]) -> None:
+        options = self.query_one(OptionList)
+        highlighted = options.highlighted_option.id if options.highlighted_option else None
+        items: list[Option] = []
+        for facet in facets:
+            values = [v for v in facet.values if v.value and not any(c.isspace() for c in v.value)]
+            if not values:
+                continue
+            items.append(Option(Text(facet.field, "bold underline"), disabled=True))
+            for value in values[:200]:
+                line = Text("  ")
+                chosen = value.value.lower() in self._active.get(facet.field, set())
+                line.append_text(render.text(value.value, "bold green" if chosen else "",
+                                             max_len=80))
+                line.append(f"  {value.count}", "dim")
+                items.append(Option(line, id=f"{facet.field}:{value.value}"))
+        options.clear_options()
+        options.add_options(items or [Option(Text("No values yet.", "dim"), disabled=True)])
+        if highlighted is not None:
+            try:
+                options.highlighted = options.get_option_index(highlighted)
+            except Exception:  # noqa: BLE001 - that value is gone
+                pass
+        if options.highlighted is None or options.highlighted_option is None \
+                or options.highlighted_option.disabled:
+            options.action_first()
+            if options.highlighted_option is not None and options.highlighted_option.disabled:
+                options.action_cursor_down()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)

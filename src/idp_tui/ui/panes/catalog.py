@@ -1,4 +1,4 @@
-"""Catalog: every service, fuzzy filter, sort by column, and a detail panel."""
+"""Catalog: every service, fuzzy filter and field filters, sort by column, and a detail panel."""
 
 from __future__ import annotations
 
@@ -12,10 +12,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from ... import render
-from ...api.models import Deployment, Health, Service, Signal, Window
+from ...api.models import (
+    FACET_FIELDS,
+    Deployment,
+    Facet,
+    Health,
+    Service,
+    ServiceDetail,
+    Signal,
+    Team,
+    Window,
+)
 from ...api.source import Capability
 from ...fuzzy import fuzzy_filter
-from ...hub import Snapshot, Topic
+from ...hub import Snapshot, Topic, count_facets, facet_values
 from ..base import ErrorBanner, Pane, while_running
 from ..charts import format_value, sparkline
 from ..tables import KeyedTable
@@ -30,6 +40,35 @@ SPARK_WIDTH = 10
 #: An error ratio drawn in red from here.
 ERROR_ALERT = 0.05
 _HEALTH_ORDER = {Health.DOWN: 0, Health.DEGRADED: 1, Health.UNKNOWN: 2, Health.HEALTHY: 3}
+#: Seconds the selection rests on a service before its detail is asked for (not for every
+#: row the cursor passes).
+DETAIL_DELAY = 0.25
+
+
+def parse_filter(text: str) -> tuple[dict[str, set[str]], str]:
+    """``owner:team-a tag:pci pay`` → ({"owner": {"team-a"}, "tag": {"pci"}}, "pay").
+
+    Words ``field:value`` for a field of FACET_FIELDS filter on that field (any case; several
+    values of one field: any of them; several fields: all of them); the rest is fuzzy text.
+    """
+    fields: dict[str, set[str]] = {}
+    rest: list[str] = []
+    for word in text.split():
+        name, sep, value = word.partition(":")
+        name = name.lower()
+        if sep and value and name in FACET_FIELDS:
+            if name == "tier":
+                value = value.lstrip("tT")
+            fields.setdefault(name, set()).add(value.lower())
+        else:
+            rest.append(word)
+    return fields, " ".join(rest)
+
+
+def matches_fields(service: Service, fields: dict[str, set[str]]) -> bool:
+    values = facet_values(service)
+    return all({v.lower() for v in values.get(name, ())} & wanted
+               for name, wanted in fields.items())
 
 
 def filter_key(service: Service) -> tuple[str, ...]:
@@ -56,6 +95,7 @@ class CatalogPane(Pane):
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="catalog.filter"),
+        Binding("f", "facets", "Fields", id="catalog.facets"),
         Binding("s", "sort", "Sort", id="catalog.sort"),
         Binding("S", "reverse", "Reverse", show=False, id="catalog.reverse"),
         Binding("enter", "open_logs", "Logs", show=False, id="catalog.logs"),
@@ -75,6 +115,13 @@ class CatalogPane(Pane):
         self._signals_topic: Topic | None = None
         #: Whether the table has the signal columns (once a metrics source has answered).
         self.with_signals = False
+        #: Teams by name (from the catalog sources that have them).
+        self.teams: dict[str, Team] = {}
+        #: The selected service's detail, once its sources answered (and for which service).
+        self.detail: ServiceDetail | None = None
+        self._detail_topic: Topic | None = None
+        self._detail_timer: Any = None
+        self.facets: list[Facet] | None = None
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="catalog-errors")
@@ -92,6 +139,8 @@ class CatalogPane(Pane):
         self.query_one(KeyedTable).set_columns(COLUMNS)
         self.query_one(FilterInput).display = False
         self.query_one(ErrorBanner).display = False
+        if self.hub.has(Capability.CATALOG):
+            self.subscribe(Topic.teams())
 
     def focus_main(self) -> None:
         self.query_one(KeyedTable).focus()
@@ -122,6 +171,23 @@ class CatalogPane(Pane):
         self.subscribe(topic)
 
     def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        kind = snapshot.topic.kind
+        if kind == "teams":
+            self.teams = {t.name: t for t in snapshot.data or ()}
+            self._detail()
+            return
+        if kind == "service_detail":
+            if snapshot.topic == self._detail_topic:
+                self.detail = snapshot.data
+                self._detail()
+            return
+        if kind == "facets":
+            if snapshot.data:
+                self.facets = snapshot.data
+                for screen in self.app.screen_stack:
+                    if getattr(screen, "pane", None) is self and hasattr(screen, "show_facets"):
+                        screen.show_facets(self.facets)
+            return
         if snapshot.topic != self._signals_topic or snapshot.data is None:
             return
         self.signals = {(s.service, s.signal): s.points for s in snapshot.data}
@@ -154,8 +220,10 @@ class CatalogPane(Pane):
 
     def _redraw(self) -> None:
         services = self.idp.services
-        shown = fuzzy_filter(self.query_text, services, filter_key, lambda s: s.name)
-        if self.sort_column is not None or not self.query_text:
+        fields, text = parse_filter(self.query_text)
+        candidates = [s for s in services if matches_fields(s, fields)] if fields else services
+        shown = fuzzy_filter(text, candidates, filter_key, lambda s: s.name)
+        if self.sort_column is not None or not text:
             column = self.sort_column or "name"
             shown.sort(key=self._sort_key(column), reverse=self.sort_reverse)
         elif self.sort_reverse:
@@ -231,7 +299,7 @@ class CatalogPane(Pane):
         if self.query_text and self.sort_column is None:
             label = "best match"
         out.append(f"  sorted by {label}{' ↓' if self.sort_reverse else ''}", "dim")
-        out.append("   / filter · s sort · S reverse · enter logs", "dim")
+        out.append("   / filter · f by field · s sort · S reverse · enter logs", "dim")
         self.query_one("#catalog-status", Static).update(out)
 
     def _detail(self) -> None:
@@ -240,7 +308,20 @@ class CatalogPane(Pane):
         if service is None:
             body.update(Text("No service selected.", "dim"))
             return
+        topic = Topic.service_detail(service.name)
+        if topic != self._detail_topic:
+            # Another service: its detail is asked for once the selection rests on it.
+            self.unsubscribe("service_detail")
+            self._detail_topic, self.detail = topic, None
+            if self._detail_timer is not None:
+                self._detail_timer.stop()
+            self._detail_timer = self.set_timer(DETAIL_DELAY, self._watch_detail)
         body.update(self.detail_text(service))
+
+    def _watch_detail(self) -> None:
+        self._detail_timer = None
+        if self._detail_topic is not None and self.hub.has(Capability.CATALOG):
+            self.subscribe(self._detail_topic)
 
     def detail_text(self, s: Service) -> Text:
         out = Text(end="")
@@ -250,12 +331,17 @@ class CatalogPane(Pane):
             out.append_text(render.text(s.description, "italic", max_len=2000, multiline=True))
             out.append("\n")
         out.append("\n")
+        detail = self.detail if self.detail is not None \
+            and self.detail.service.name == s.name else None
         for label, value in (("Owner", s.owner), ("On call", s.on_call), ("System", s.system),
-                             ("Tier", f"T{s.tier}" if s.tier else ""), ("Lifecycle", s.lifecycle),
-                             ("Language", s.language)):
+                             ("Type", s.type), ("Tier", f"T{s.tier}" if s.tier else ""),
+                             ("Lifecycle", s.lifecycle), ("Language", s.language)):
             if value:
                 out.append(f"{label:<10}", "dim")
                 out.append_text(render.text(value))
+                team = self.teams.get(value) if label == "Owner" else None
+                if team is not None:
+                    out.append_text(self._team_text(team))
                 out.append("\n")
         if s.tags:
             out.append(f"{'Tags':<10}", "dim")
@@ -276,6 +362,30 @@ class CatalogPane(Pane):
             out.append(f"  {label:<11}", "dim")
             out.append_text(render.text(", ".join(names) if names else "–", max_len=1000))
             out.append("\n")
+        if detail is not None and detail.apis:
+            out.append("\nAPIs\n", "bold")
+            provided = set(s.provides_apis)
+            for api in detail.apis:
+                out.append("  provides " if api.name in provided else "  consumes ", "dim")
+                out.append_text(render.text(api.name, "bold", max_len=80))
+                kind = " · ".join(x for x in (api.type, api.lifecycle) if x)
+                if kind:
+                    out.append(" (")
+                    out.append_text(render.text(kind, max_len=60))
+                    out.append(")")
+                if api.owner and api.owner != s.owner:
+                    out.append(" owned by ", "dim")
+                    out.append_text(render.text(api.owner, max_len=60))
+                if api.description:
+                    out.append(" — ", "dim")
+                    out.append_text(render.text(api.description, "italic", max_len=200))
+                out.append("\n")
+        if detail is not None and detail.facts:
+            out.append("\n")
+            for key, value in detail.facts.items():
+                out.append_text(render.text(f"{key:<14}", "dim", max_len=30))
+                out.append_text(render.text(value, max_len=500))
+                out.append("\n")
         platform = self.idp.platform
         if platform is not None:
             out.append("\nVersions\n", "bold")
@@ -322,6 +432,22 @@ class CatalogPane(Pane):
                 out.append_text(render.text(", ".join(names), "dim"))
         return out
 
+    @staticmethod
+    def _team_text(team: Team) -> Text:
+        """`` — Payments · payments@example.com · in engineering · 3 people``."""
+        parts = [render.text(x, max_len=80) for x in (team.title, team.email) if x]
+        if team.parent:
+            parts.append(Text("in ").append_text(render.text(team.parent, max_len=80)))
+        if team.members:
+            parts.append(Text(f"{len(team.members)} "
+                              f"{'person' if len(team.members) == 1 else 'people'}"))
+        out = Text(end="")
+        for i, part in enumerate(parts):
+            out.append(" — " if i == 0 else " · ", "dim")
+            out.append_text(part)
+        out.stylize("dim")
+        return out
+
     # Events and actions -----------------------------------------------------------------------
 
     @on(DataTable.RowHighlighted, "#catalog-table")
@@ -363,6 +489,36 @@ class CatalogPane(Pane):
         field = self.query_one(FilterInput)
         field.display = True
         field.focus()
+
+    def action_facets(self) -> None:
+        """Pick a value of a field (owner, lifecycle, type, system, tag…) to filter by."""
+        from ..screens import FacetScreen  # noqa: PLC0415
+
+        if self.hub.has(Capability.CATALOG):
+            self.subscribe(Topic.facets())
+        active, _rest = parse_filter(self.query_text)
+
+        def chosen(token: str | None) -> None:
+            if token:
+                self.add_filter(token)
+
+        self.app.push_screen(FacetScreen(self, active), chosen)
+
+    def current_facets(self) -> list[Facet]:
+        """The sources' counts, or (until they answer, or without a catalog source) the
+        dashboard's own count of the services it lists."""
+        return self.facets or count_facets(self.idp.services)
+
+    def add_filter(self, token: str) -> None:
+        """Filter by ``field:value`` too (replacing another value of the same field)."""
+        name = token.partition(":")[0].lower()
+        words = [w for w in self.query_text.split()
+                 if w.partition(":")[0].lower() != name or ":" not in w]
+        field = self.query_one(FilterInput)
+        field.value = " ".join([*words, token])  # (Input.Changed redraws)
+        field.display = True
+        self.query_text = field.value
+        self._redraw()
 
     def action_sort(self) -> None:
         keys = [k for k, _ in COLUMNS]
