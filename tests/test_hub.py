@@ -376,3 +376,112 @@ async def test_metrics_queries_carry_the_services_catalog_annotations(hub_factor
     await hub.fetch(Topic.catalog())
     await hub.fetch(Topic.metrics("alpha", "dev", Window.H1, 60.0))
     assert seen[-1].annotations == {"prometheus.io/selector": "app=alpha"}
+
+
+async def test_a_rate_limited_source_is_not_called_until_it_said_and_data_is_kept(
+        hub_factory, clock: ManualClock) -> None:
+    from datetime import timedelta
+
+    from idp_tui import Deployment, SourceRateLimited
+
+    calls: list[str] = []
+
+    class Limited(StaticSource):
+        limited = False
+
+        async def deployments(self) -> list[Deployment]:
+            calls.append("deployments")
+            if Limited.limited:
+                raise SourceRateLimited("API rate limit exceeded",
+                                        retry_at=clock.now() + timedelta(seconds=90))
+            return await super().deployments()
+
+    hub = hub_factory(("gh", Limited, {}))
+    first = await hub.fetch(Topic.environments())
+    assert first.data.deployments and not first.errors
+    Limited.limited = True
+    snap = await hub.fetch(Topic.environments())
+    failure = snap.errors["gh"]
+    assert failure.error_class == "rate limited"
+    assert "API rate limit exceeded — waiting, next try at 14:01:30 UTC" == failure.message
+    assert hub.health["gh"].state == "waiting"  # not an error: it said when to come back
+    asked = len(calls)
+    for _ in range(3):  # before the time it gave: the source is not called at all
+        snap = await hub.fetch(Topic.environments())
+        assert snap.errors["gh"].error_class == "rate limited"
+    assert len(calls) == asked
+    assert snap.data is not None  # (what it answered before is still shown)
+    Limited.limited = False
+    clock.advance(timedelta(seconds=91))
+    snap = await hub.fetch(Topic.environments())
+    assert len(calls) > asked and not snap.errors and snap.data.deployments
+    assert hub.health["gh"].retry_at is None and hub.health["gh"].state == "ok"
+
+
+async def test_sources_that_read_the_catalog_get_it_when_it_changes(hub_factory) -> None:
+    given: list[list[str]] = []
+
+    class Reader(StaticSource):
+        async def use_catalog(self, services: list[Service]) -> None:
+            given.append([s.name for s in services])
+
+    hub = hub_factory(("cat", StaticSource, {"names": ["a", "b"]}), ("reader", Reader, {}))
+    await hub.fetch(Topic.catalog())
+    await hub.fetch(Topic.catalog())  # unchanged: not handed over again
+    for _ in range(100):
+        if given:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert given == [["a", "alpha", "b", "beta", "gamma"]]
+
+
+async def test_what_a_source_says_of_itself_reaches_the_health_view(
+        tmp_path: Path, clock: ManualClock) -> None:
+    from idp_tui import SourceContext
+    from idp_tui.hub import StatusRelay
+
+    relay = StatusRelay("s")
+    source = StaticSource(StaticSource.Config(), SourceContext(
+        name="s", data_dir=tmp_path, clock=clock, status=relay))
+    hub = Hub([SourceRunner("s", "static", source, 2.0)], clock=clock)
+    try:
+        seen: list[dict[str, str]] = []
+        hub.watch_health(lambda health: seen.append(dict(health["s"].details)))
+        source.context.set_status("quota", "4,999 of 5,000 left")
+        assert hub.health["s"].details == {"quota": "4,999 of 5,000 left"}
+        assert seen[-1] == {"quota": "4,999 of 5,000 left"}
+        source.context.set_status("quota", "")
+        assert hub.health["s"].details == {}
+    finally:
+        await hub.close()
+
+
+async def test_facets_from_a_source_or_counted_and_teams_and_detail_routed(
+        hub_factory) -> None:
+    from idp_tui import Facet, FacetValue, ServiceDetail, Team
+
+    class Rich(StaticSource):
+        async def catalog_facets(self) -> list[Facet]:
+            return [Facet(field="owner", values=(FacetValue(value="team-a", count=7),))]
+
+        async def teams(self) -> list[Team]:
+            return [Team(name="team-a", title="A")]
+
+        async def service_detail(self, name: str) -> ServiceDetail:
+            return ServiceDetail(service=Service(name=name), facts={"asked": name})
+
+    hub = hub_factory(("rich", Rich, {"names": ["alpha"]}), ("plain", StaticSource, {}))
+    await hub.fetch(Topic.catalog())
+    facets = {f.field: {v.value: v.count for v in f.values}
+              for f in (await hub.fetch(Topic.facets())).data}
+    # rich counted 7 itself; plain's three services are counted by the hub.
+    assert facets["owner"] == {"team-a": 10}
+    assert facets["tier"] == {"1": 1, "2": 1, "3": 1}
+    teams = (await hub.fetch(Topic.teams())).data
+    assert [(t.name, t.source) for t in teams] == [("team-a", "rich")]
+    detail = (await hub.fetch(Topic.service_detail("alpha"))).data
+    assert (detail.facts, detail.source) == ({"asked": "alpha"}, "rich")
+    # beta is only known to plain, which has no detail: no answer, and no error.
+    snap = await hub.fetch(Topic.service_detail("beta"))
+    assert snap.data is None and not snap.errors

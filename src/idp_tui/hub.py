@@ -808,7 +808,7 @@ class Hub:
             snapshot: Snapshot[Any] = Snapshot(
                 topic=state.topic, data=data, errors=dict(state.errors),
                 fetched_at=self.clock.now(), loading=False)
-            if not runners:
+            if not runners and not self.has(_KIND_CAPABILITY[state.topic.kind]):
                 snapshot = Snapshot(topic=state.topic, data=data, errors={
                     "hub": Failure("hub", "no source", f"no configured source offers {state.topic.kind}",
                                    "Add a source with this capability to the config.")},
