@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["startup", "log_pipeline", "memory", "fuzzy_filter", "k8s_scale", "prometheus_catalog"]
+SCRIPTS = ["startup", "log_pipeline", "memory", "fuzzy_filter", "k8s_scale", "prometheus_catalog",
+           "catalog_files_scale"]
 TIMEOUT = 170  # seconds per script; each is meant to finish well under two minutes
 
 

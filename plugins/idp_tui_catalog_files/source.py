@@ -194,7 +194,8 @@ def read_file(path: Path, kinds: Iterable[str],
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [], [_Problem(str(path), 1, f"cannot read it: {exc}")]
-    loader = yaml.SafeLoader(text)
+    # libyaml's loader where PyYAML was built with it (several times faster), the same marks.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         while True:
             try:
