@@ -391,6 +391,44 @@ async def test_pipelines_runs_table_and_the_selected_runs_jobs(tmp_path: Path) -
         assert re.search(r"◌ queued test", detail)
 
 
+async def test_pipelines_a_runs_log_in_the_logs_pane_and_back_to_live(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "3") as pilot:
+        table = app.query_one("#pipelines-table", KeyedTable)
+        pane = app.query_one(PipelinesPane)
+        failed = next(k for k in table.keys if cells(table, k)[4] == "✖ failed")
+        delta = table.keys.index(failed) - table.keys.index(table.cursor_key)
+        await hold(pilot, "down" if delta > 0 else "up", abs(delta))
+        assert table.cursor_key == failed
+        await until(pilot, lambda: pane.detail is not None and pane.detail.jobs,
+                    "the failed run's jobs")
+        run = pane.detail
+        failed_job = next(j for j in run.jobs if j.status is RunStatus.FAILED)
+        await pilot.press("l")
+        logs = app.query_one(LogsPane)
+        await until(pilot, lambda: app.current_pane is logs and logs.ended
+                    and logs.view.total > 0, "the run's log")
+        # Only the failed job's log, with its steps and its error, as lines of that job.
+        records = [entry.line for entry in logs.view._buffer]
+        lines = [line.message for line in records]
+        assert lines[0] == "##[group]Run checkout"
+        assert "##[error]Process completed with exit code 1." in lines
+        assert {line.instance for line in records} == {failed_job.name}
+        status = text_of(app, "#logs-status")
+        assert f"run {run.service} {run.pipeline} {run.id} · {failed_job.name}" in status
+        assert "■ ended" in status
+        # The filters work as on live logs.
+        await pilot.press("i")
+        await type_text(pilot, "error")
+        await pilot.press("enter")
+        await until(pilot, lambda: 0 < logs.view.shown < logs.view.total, "the filter")
+        # b: back to the live tail of the service.
+        await pilot.press("b")
+        await until(pilot, lambda: logs.run_log is None and logs.view.total > 0
+                    and all(e.line.environment for e in logs.view._buffer), "the live logs")
+        assert f"{app.service}@{app.environment}" in text_of(app, "#logs-status")
+
+
 async def test_pipelines_running_run_updates_live_as_time_passes(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app, "3") as pilot:

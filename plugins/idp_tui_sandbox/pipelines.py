@@ -412,7 +412,7 @@ class Pipelines:
                 else None
             if job_status in (RunStatus.FAILED, RunStatus.CANCELLED):
                 finished = _dt(plan.finish)
-            jobs.append(Job(name=job, status=job_status, started_at=started, finished_at=finished,
+            jobs.append(Job(name=job, id=job, status=job_status, started_at=started, finished_at=finished,
                             steps=tuple(steps)))
         return tuple(jobs)
 

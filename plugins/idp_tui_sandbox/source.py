@@ -18,6 +18,7 @@ from idp_tui import (
     Environment,
     EnvironmentKind,
     Health,
+    JobLogQuery,
     LogLine,
     LogQuery,
     MetricSeries,
@@ -39,6 +40,7 @@ from idp_tui import (
 from .actions import Operations
 from .fleet import STATIC_ENVIRONMENTS, Fleet, Segment
 from .logs import LogGenerator
+from .runlogs import job_log
 from .metrics import series
 from .pipelines import Pipelines
 from .provision import TEMPLATES, minor0_for
@@ -215,6 +217,25 @@ class SandboxSource(Source):
 
     async def pipeline_run(self, run_id: str) -> PipelineRun:
         return self._state()[1].get(run_id, self._now())
+
+    async def pipeline_logs(self, query: JobLogQuery) -> AsyncIterator[list[LogLine]]:
+        """What the run's job (or every job) printed; while it runs, what it prints next."""
+        sent: dict[str, int] = {}
+        while True:
+            run = self._state()[1].get(query.run_id, self._now())
+            jobs = [j for j in run.jobs if not query.job_id or j.id == query.job_id]
+            if query.job_id and not jobs:
+                raise SourceNotFound(f"run {query.run_id} has no job {query.job_id!r}")
+            now = self.context.clock.now()
+            for job in jobs:
+                lines = job_log(run, job, now)
+                new = lines[sent.get(job.id, 0):]
+                if new:
+                    sent[job.id] = len(lines)
+                    yield new
+            if not query.follow or run.status.finished:
+                return
+            await asyncio.sleep(1.0)
 
     # Logs ---------------------------------------------------------------------------------------
     async def logs(self, query: LogQuery) -> AsyncIterator[list[LogLine]]:

@@ -128,6 +128,9 @@ class ActionRun:
             target = r.template or "?"
             where = f" for {r.service}" if r.service else ""
             return f"provision {target}{where}" + (f" in {r.environment}" if r.environment else "")
+        if r.kind in (ActionKind.RERUN, ActionKind.CANCEL):
+            verb = "re-run failed jobs of" if r.kind is ActionKind.RERUN else "cancel"
+            return f"{verb} {r.service or '?'} run {r.run_id or '?'}"
         what = f"{r.kind.value} {r.service or '?'}"
         if r.kind in (ActionKind.DEPLOY, ActionKind.ROLLBACK) and r.version:
             what += f" {r.version}"
@@ -356,6 +359,9 @@ class ActionManager:
                 update[name] = value
             if update:
                 request = request.model_copy(update=update)
+        elif request.kind in (ActionKind.RERUN, ActionKind.CANCEL):
+            if not request.run_id:
+                raise SourceError(f"{request.kind.value} needs a pipeline run")
         elif not request.service or not request.environment:
             raise SourceError(f"{request.kind.value} needs a service and an environment")
         if request.kind is ActionKind.SCALE and request.replicas is None:
@@ -368,6 +374,8 @@ class ActionManager:
         if request.kind is ActionKind.PROVISION:
             entry = await self.template(request.template or "")
             return self._runner(entry.source)
+        if request.kind in (ActionKind.RERUN, ActionKind.CANCEL):
+            return self._route_run(request.kind, request.run_id or "", request.source)
         return await self._route_service(request.kind, request.service or "",
                                          request.environment or "")
 
@@ -385,6 +393,21 @@ class ActionManager:
         if len(able) == 1:
             return able[0]
         raise NotSupported(f"no source that can {kind.value} runs {service} in {environment}")
+
+    def _route_run(self, kind: ActionKind, run_id: str, source: str | None) -> SourceRunner:
+        """The source that reported the run (``request.source``), or the only one that can."""
+        able = [r for r in self.hub.runners_for(Capability.ACTIONS) if kind in r.source.actions]
+        if not able:
+            raise NotSupported(f"no configured source can {kind.value} a pipeline run")
+        if source:
+            for runner in able:
+                if runner.name == source:
+                    return runner
+            raise NotSupported(f"source {source!r} cannot {kind.value} pipeline run {run_id}")
+        if len(able) == 1:
+            return able[0]
+        raise NotSupported(f"which source's pipeline run {run_id}? (several can "
+                           f"{kind.value}); name it")
 
     async def _platform(self) -> Platform | None:
         snapshot = self.hub.cached(Topic.environments())
@@ -514,6 +537,7 @@ class ActionManager:
             "version": r.version,
             "replicas": r.replicas,
             "template": r.template,
+            "run_id": r.run_id,
             "params": run.public_params,
             "reason": r.reason,
             "decision": run.decision.as_dict(),

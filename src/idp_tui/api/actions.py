@@ -70,6 +70,8 @@ class ActionRequest(Record):
     params: dict[str, Any] = Field(default_factory=dict)
     #: Rerun and cancel: the pipeline run (``PipelineRun.id``).
     run_id: str | None = None
+    #: Rerun and cancel: the source that reported the run (``PipelineRun.source``), which runs it.
+    source: str | None = None
     #: Why; required for protected environments.
     reason: str = ""
     #: Who asked (the OS user or the configured identity); filled in by the hub.

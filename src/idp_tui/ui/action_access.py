@@ -27,6 +27,8 @@ VERBS = {
     ActionKind.SCALE: "Scale",
     ActionKind.RESTART: "Restart",
     ActionKind.PROVISION: "Provision",
+    ActionKind.RERUN: "Re-run failed jobs",
+    ActionKind.CANCEL: "Cancel run",
 }
 
 # Reaching the action layer -----------------------------------------------------------------------

@@ -36,6 +36,7 @@ from textual.widgets import Button, DataTable, Input, ProgressBar, RichLog, Sele
 from .. import render
 from ..actions import ActionManager, ActionRun, PlanResult, TemplateEntry
 from ..api.actions import ActionKind, ActionRequest, ActionState, VersionOption
+from ..api.models import PipelineRun
 from ..api.source import Capability
 from ..hub import Failure, classify
 from ..policy import Decision
@@ -101,10 +102,35 @@ def open_action(app: IdpApp, kind: ActionKind) -> None:
                                 environments=app.environment_names(), replicas=replicas))
 
 
+def open_pipeline_action(app: Any, kind: ActionKind, pipeline_run: PipelineRun) -> None:
+    """Re-run the failed jobs of, or cancel, a pipeline run (the Pipelines pane's keys)."""
+    manager = manager_of(app)
+    able = [r for r in manager.hub.runners_for(Capability.ACTIONS)
+            if kind in r.source.actions] if manager is not None else []
+    if manager is None or pipeline_run.source not in {r.name for r in able}:
+        what = "re-run" if kind is ActionKind.RERUN else "cancel"
+        app.notify(f"{render.sanitize(pipeline_run.source or 'This source', max_len=40)} cannot "
+                   f"{what} its pipeline runs", severity="warning", markup=False)
+        return
+    reason = read_only_reason(manager, kind)
+    if reason is not None:
+        app.notify(f"read-only: {reason}", severity="warning", markup=False, timeout=6)
+        return
+    watch_outcomes(app, manager)
+    for existing in manager.runs.values():
+        r = existing.request
+        if r.kind is kind and r.run_id == pipeline_run.id and not existing.state.finished:
+            app.push_screen(RunActionModal.for_run(existing))
+            return
+    app.push_screen(RunActionModal(kind, pipeline_run))
+
+
 def open_run(app: Any, run: ActionRun) -> None:
     """Show ``run`` in its modal (from the Activity screen)."""
     if run.request.kind is ActionKind.PROVISION:
         app.push_screen(ProvisionModal(run=run))
+    elif run.request.kind in (ActionKind.RERUN, ActionKind.CANCEL):
+        app.push_screen(RunActionModal.for_run(run))
     else:
         app.push_screen(ActionModal.for_run(run))
 
@@ -280,6 +306,8 @@ def run_summary(run: ActionRun) -> Text:
         row("replicas", r.replicas)
     if r.template:
         row("template", r.template)
+    if r.run_id:
+        row("run", r.run_id)
     for key, value in run.public_params.items():
         row(f"  {render.sanitize(key, max_len=10)}", value)
     if r.reason:
@@ -875,6 +903,124 @@ class ActionModal(_ActionDialog):
         request = self._request(confirmed=True)
         if request is not None:
             self._submit(request)
+
+
+# Pipeline runs -----------------------------------------------------------------------------------
+
+class RunActionModal(_ActionDialog):
+    """Re-run the failed jobs of a pipeline run, or cancel it: the run, what the source says it
+    will do, the policy, then the run's progress as the source follows it."""
+
+    def __init__(self, kind: ActionKind, pipeline_run: PipelineRun | None = None, *,
+                 run: ActionRun | None = None) -> None:
+        super().__init__(run)
+        self.kind = kind
+        self.pipeline_run = pipeline_run
+        request = run.request if run is not None else None
+        self.run_id = pipeline_run.id if pipeline_run is not None else request.run_id or ""
+        self.service = pipeline_run.service if pipeline_run is not None else request.service or ""
+        self.source = pipeline_run.source if pipeline_run is not None else request.source or ""
+
+    @classmethod
+    def for_run(cls, run: ActionRun) -> RunActionModal:
+        return cls(run.request.kind, run=run)
+
+    def _ready(self) -> bool:
+        return self.plan_result is not None
+
+    def compose(self) -> ComposeResult:
+        title = Text(end="")
+        title.append(f"{VERBS[self.kind]} ", "bold")
+        title.append_text(render.text(self.service, "bold cyan", max_len=60))
+        with Vertical(id="action-dialog", classes="dialog action-dialog"):
+            yield Static(title, classes="dialog-title")
+            with Horizontal(classes="action-body"):
+                with Vertical(id="action-form", classes="action-form"):
+                    if self.run is not None:
+                        yield Static(run_summary(self.run), id="action-summary")
+                    else:
+                        yield Static(self._pipeline_text(), id="action-pipeline-run")
+                    yield Static(id="action-status")
+                    yield from self._buttons(VERBS[self.kind])
+                yield from self._side()
+
+    def _pipeline_text(self) -> Text:
+        out = Text(end="")
+        r = self.pipeline_run
+        if r is None:
+            return out
+        for label, value in (("Service", r.service), ("Run", r.id), ("Pipeline", r.pipeline),
+                             ("Branch", r.branch), ("Commit", r.commit[:12]),
+                             ("Message", r.message), ("Source", r.source)):
+            if value:
+                out.append(f"{label:<10}", "dim")
+                out.append_text(render.text(value, max_len=200))
+                out.append("\n")
+        out.append(f"{'Status':<10}", "dim")
+        out.append_text(render.run_status(r.status))
+        return out
+
+    def on_mount(self) -> None:
+        self._watch_runs()
+        self.query_one("#action-cancel", Button).display = False
+        if self.run is not None:
+            self._show_run()
+            return
+        self.query_one(RunProgress).show_run(None, self._now())
+        self.query_one("#action-confirm", Button).focus()
+        self._refresh_confirm()
+        self.run_worker(self._plan(), group="plan", exclusive=True, exit_on_error=False)
+
+    async def _plan(self) -> None:
+        try:
+            result = await self.manager.plan(self._request())
+        except Exception as exc:  # noqa: BLE001 - plan reports failures itself; just in case
+            result = PlanResult(None, None, failure=classify("hub", exc))
+        self.plan_result = result
+        self._show_plan(result)
+        self._refresh_confirm()
+
+    def _request(self) -> ActionRequest:
+        return ActionRequest(id=self.request_id, kind=self.kind, service=self.service or None,
+                             run_id=self.run_id, source=self.source or None)
+
+    def _confirm_state(self) -> tuple[bool, Text]:
+        if self.started:
+            return False, Text("Starting…", "bold")
+        result = self.plan_result
+        if result is None:
+            return False, Text("Asking the source…", "dim")
+        if result.failure is not None:
+            return False, failure_text(result.failure)
+        decision = result.decision
+        if decision is None or (not decision.allowed and not decision.needs_confirmation):
+            out = Text("✖ denied: ", "bold red")
+            out.append_text(render.text(decision.message if decision else "no decision", "red",
+                                        max_len=500))
+            return False, out
+        return True, Text(f"Ready: press {VERBS[self.kind]}.", "green")
+
+    def _refresh_confirm(self, keep_status: bool = False) -> None:
+        if self.run is not None and self.run.state is not ActionState.DENIED:
+            return
+        ok, why = self._confirm_state()
+        self.query_one("#action-confirm", Button).disabled = not ok
+        if not keep_status:
+            self._set_status(why)
+
+    @on(Button.Pressed, "#action-confirm")
+    def _confirm_pressed(self) -> None:
+        self.confirm()
+
+    def confirm(self) -> None:
+        if self.started:
+            return
+        ok, why = self._confirm_state()
+        if not ok:
+            self._set_status(why)
+            self.app.bell()
+            return
+        self._submit(self._request())
 
 
 # Provisioning ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Logs: a live tail of the selected service and environment, every instance merged."""
+"""Logs: a live tail of the selected service and environment, every instance merged; or the log
+of a pipeline run's jobs (opened from the Pipelines pane), with the same filters."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from ... import render
-from ...api.models import LogLevel, LogLine, LogQuery
+from ...api.models import JobLogQuery, LogLevel, LogLine, LogQuery
 from ...hub import Failure, LogStream
 from ..base import ErrorBanner, Pane, while_running
 from ..logview import LogView
@@ -81,6 +82,7 @@ class LogsPane(Pane):
         Binding("o", "toggle('show_instances')", "Instances", show=False, id="logs.instances"),
         Binding("ctrl+s", "prompt('save')", "Save", id="logs.save"),
         Binding("c", "clear", "Clear", show=False, id="logs.clear"),
+        Binding("b", "live", "Back to live logs", id="logs.live"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -92,6 +94,9 @@ class LogsPane(Pane):
         self.level_index = 0
         self.prompt_kind: str | None = None
         self.ended = False
+        #: Showing a pipeline run's log: (source, run id, job id, label), else None.
+        self.run_log: tuple[str, str, str, str] | None = None
+        self._run_log_context: tuple[str | None, str | None] = (None, None)
         # Lines the stream has handed over that the view has not taken yet (see _take_batch).
         self._pending: list[LogLine] = []
         self._pending_dropped = 0
@@ -129,8 +134,49 @@ class LogsPane(Pane):
         self._ensure_stream()
 
     def context_changed(self) -> None:
+        if self.run_log is not None:
+            if (self.idp.service, self.idp.environment) == self._run_log_context:
+                return
+            self.run_log = None  # another service or environment chosen: its live logs
+            self.refresh_bindings()
         if self.stream is not None or self._is_active_tab():
             self._ensure_stream()
+
+    def show_run_log(self, source: str, run_id: str, job_id: str, label: str, *,
+                     follow: bool) -> None:
+        """Show the log of a pipeline run's job (``job_id`` empty: all its jobs) instead of the
+        live tail, until ``b`` or another service or environment is chosen."""
+        self.stop_stream()
+        self.view.clear()
+        self.query_one(ErrorBanner).show_errors({})
+        self.generation += 1
+        generation = self.generation
+        self.run_log = (source, run_id, job_id, label)
+        self._run_log_context = (self.idp.service, self.idp.environment)
+        self.streaming_for = (label, "run")
+        self.ended = False
+        self._pending, self._pending_dropped, self._drain_state = [], 0, "idle"
+        self.stream = self.hub.stream_job_log(
+            source, JobLogQuery(run_id=run_id, job_id=job_id, follow=follow),
+            on_batch=lambda lines, dropped: self._take_batch(generation, lines, dropped),
+            on_error=lambda failure: self.post_message(LogFailure(generation, failure)),
+            on_end=lambda: self.post_message(LogEnded(generation)),
+        )
+        self.refresh_bindings()
+        self._status()
+
+    def action_live(self) -> None:
+        if self.run_log is None:
+            return
+        self.run_log = None
+        self.stop_stream()
+        self.refresh_bindings()
+        self._ensure_stream()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "live":
+            return self.run_log is not None
+        return True
 
     def shared_data_changed(self) -> None:
         if self.stream is None and self._is_active_tab():
@@ -143,6 +189,8 @@ class LogsPane(Pane):
             return False
 
     def _ensure_stream(self) -> None:
+        if self.run_log is not None:
+            return  # a run's log is shown (see show_run_log)
         service, env = self.idp.service, self.idp.environment
         if service is None or env is None:
             self._status()
@@ -268,7 +316,13 @@ class LogsPane(Pane):
                 out.append("● following ", "bold green")
             else:
                 out.append("❚❚ paused ", "bold yellow")
-            out.append_text(render.text(f"{self.streaming_for[0]}@{self.streaming_for[1]}", "bold"))
+            if self.run_log is not None:
+                out.append("run ", "dim")
+                out.append_text(render.text(self.run_log[3], "bold", max_len=80))
+                out.append(" (b: live logs)", "dim")
+            else:
+                out.append_text(render.text(f"{self.streaming_for[0]}@{self.streaming_for[1]}",
+                                            "bold"))
             out.append(f"  {view.shown:,} shown / {view.buffered:,} kept / {view.total:,} received",
                        "dim")
             if view.dropped:

@@ -12,7 +12,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ... import render
+from ...api.actions import ActionKind
 from ...api.models import PipelineRun, RunStatus
+from ...api.source import Capability, Source
 from ...fuzzy import fuzzy_filter
 from ...hub import Snapshot, Topic
 from ..base import ErrorBanner, Pane, while_running
@@ -35,6 +37,9 @@ class PipelinesPane(Pane):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="pipelines.filter"),
         Binding("f", "only_service", "This service only", id="pipelines.only_service"),
+        Binding("l", "run_log", "Run log", id="pipelines.log"),
+        Binding("F", "rerun", "Re-run failed", id="pipelines.rerun"),
+        Binding("X", "cancel_run", "Cancel run", id="pipelines.cancel"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -136,7 +141,7 @@ class PipelinesPane(Pane):
         if self.query_text:
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
-        out.append("   f this service only · / filter", "dim")
+        out.append("   f this service only · / filter · l run log", "dim")
         self.query_one("#pipelines-status", Static).update(out)
         if self.detail is not None:
             self._show_detail(None)
@@ -250,6 +255,58 @@ class PipelinesPane(Pane):
         field = self.query_one(FilterInput)
         field.display = True
         field.focus()
+
+    def _selected_run(self) -> PipelineRun | None:
+        if self.selected is None:
+            return None
+        if self.detail is not None and (self.detail.source, self.detail.id) == self.selected:
+            return self.detail
+        return next((r for r in self.runs if (r.source, r.id) == self.selected), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        kinds = {"rerun": ActionKind.RERUN, "cancel_run": ActionKind.CANCEL}
+        if action in kinds:
+            manager = getattr(self.hub, "actions", None)
+            return manager is not None and manager.can(kinds[action])
+        if action == "run_log":
+            return any(type(r.source).pipeline_logs is not Source.pipeline_logs
+                       for r in self.hub.runners_for(Capability.PIPELINES))
+        return True
+
+    def action_run_log(self) -> None:
+        """The selected run's log in the Logs pane (its failed job's, if one failed)."""
+        run = self._selected_run()
+        if run is None:
+            self.app.notify("Select a run first", severity="warning")
+            return
+        failed = [j for j in run.jobs if j.status is RunStatus.FAILED and j.id]
+        job = failed[0] if len(failed) == 1 else None
+        label = f"{run.service} {run.pipeline} {run.id}" + (f" · {job.name}" if job else "")
+        follow = not run.status.finished
+        self.idp.show_pane("logs")
+
+        def show() -> None:
+            from .logs import LogsPane  # noqa: PLC0415
+
+            self.app.query_one(LogsPane).show_run_log(run.source, run.id, job.id if job else "",
+                                                      label, follow=follow)
+
+        self.app.call_after_refresh(show)
+
+    def action_rerun(self) -> None:
+        self._pipeline_action(ActionKind.RERUN)
+
+    def action_cancel_run(self) -> None:
+        self._pipeline_action(ActionKind.CANCEL)
+
+    def _pipeline_action(self, kind: ActionKind) -> None:
+        from ..actions import open_pipeline_action  # noqa: PLC0415 - the modals load on first use
+
+        run = self._selected_run()
+        if run is None:
+            self.app.notify("Select a run first", severity="warning")
+            return
+        open_pipeline_action(self.app, kind, run)
 
     def action_only_service(self) -> None:
         self.only_service = not self.only_service
