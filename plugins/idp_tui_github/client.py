@@ -1,0 +1,341 @@
+"""The HTTP side of the ``github`` source: one httpx client, conditional requests, the quota.
+
+* Every GET sends ``If-None-Match`` with the ETag last seen for its URL (``conditional_requests``);
+  a ``304`` reuses what was kept of the last body, and GitHub does not count it against the quota.
+  What is kept is the *shaped* body (the few fields the source reads), not the raw JSON.
+* After every answer the ``x-ratelimit-*`` headers become the source's "quota" status line.
+* A rate limit (403/429 with ``x-ratelimit-remaining: 0``, a ``retry-after``, or GitHub's
+  "secondary rate limit" message) raises :class:`SourceRateLimited`; until its ``retry_at`` no
+  request is sent at all, the same error is raised again at once.
+* A job's log is a 302 to a short-lived pre-signed URL, fetched without the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from idp_tui import (
+    SourceAuthError,
+    SourceContext,
+    SourceDataError,
+    SourceError,
+    SourceNotFound,
+    SourceRateLimited,
+    SourceUnavailable,
+)
+
+from .config import GithubConfig
+
+#: URLs whose last answer is kept for conditional requests (least recently used go first).
+MAX_CACHED = 4096
+#: Without ``retry-after``, a secondary limit waits this long, doubled for each one in a row.
+SECONDARY_WAIT = 60.0
+SECONDARY_MAX_WAIT = 900.0
+#: What a fine-grained token and a classic one need (said in auth hints).
+PERMISSIONS = ("a fine-grained token needs access to the repositories with Actions read and "
+               "write, Deployments read and Metadata read; a classic token the repo scope "
+               "(public_repo for public repositories only)")
+#: 403 messages that are about permissions (the others are GitHub refusing the action).
+_PERMISSION = re.compile(r"not accessible|admin rights|permission|scope|saml|access restriction"
+                         r"|forbidden|must have", re.IGNORECASE)
+_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^",;]+)"?')
+
+
+def next_link(header: str | None) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header."""
+    for url, rel in _LINK.findall(header or ""):
+        if "next" in rel.split():
+            return url
+    return None
+
+
+class GithubApi:
+    """Requests to GitHub's REST API for one source (used on the source's loop only)."""
+
+    def __init__(self, config: GithubConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+        self._client: Any = None
+        self._blobs: Any = None
+        self._gate = asyncio.Semaphore(config.concurrency)
+        #: URL → (ETag, shaped body, next page URL).
+        self._etags: OrderedDict[str, tuple[str, Any, str | None]] = OrderedDict()
+        self._blocked_until: datetime | None = None
+        self._blocked_message = ""
+        self._secondary_strikes = 0
+        self._quota_text = ""
+        #: Every HTTP request sent (log downloads included); the API requests not answered 304
+        #: (what counts against the quota); the 304 answers.
+        self.requests_sent = 0
+        self.quota_requests = 0
+        self.not_modified = 0
+        #: (limit, remaining, reset) from the last answer that had them.
+        self.quota: tuple[int, int, datetime] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.context.name
+
+    async def start(self) -> None:
+        import httpx  # noqa: PLC0415 - imported when the source is used
+
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+                   "User-Agent": "idp-tui"}
+        token = self.config.token.get_secret_value() if self.config.token else None
+        if not token and self.config.token_env:
+            token = os.environ.get(self.config.token_env) or None
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        else:
+            self.context.set_status("token", "none: unauthenticated, 60 requests an hour")
+        timeout = httpx.Timeout(self.config.request_timeout)
+        self._client = httpx.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False)
+        # Log downloads go to pre-signed URLs: no token, no GitHub headers.
+        self._blobs = httpx.AsyncClient(headers={"User-Agent": "idp-tui"}, timeout=timeout,
+                                        follow_redirects=True)
+
+    async def close(self) -> None:
+        for client in (self._client, self._blobs):
+            if client is not None:
+                await client.aclose()
+        self._client = self._blobs = None
+
+    def url(self, path: str, params: dict[str, Any] | None = None) -> str:
+        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        return f"{self.config.url}{path}" + (f"?{query}" if query else "")
+
+    # Reading -------------------------------------------------------------------------------------
+
+    async def get(self, url: str, *, what: str,
+                  shape: Callable[[Any], Any] | None = None) -> tuple[Any, str | None]:
+        """GET ``url``: its body as ``shape`` makes it, and the next page's URL."""
+        cached = self._etags.get(url) if self.config.conditional_requests else None
+        headers = {"If-None-Match": cached[0]} if cached is not None else None
+        response = await self._send("GET", url, what=what, headers=headers)
+        if response.status_code == 304 and cached is not None:
+            self._etags.move_to_end(url)
+            return cached[1], cached[2]
+        if response.status_code != 200:
+            raise SourceDataError(f"{what}: GitHub answered {response.status_code} to a GET")
+        value = shape(self._json(response, what)) if shape else self._json(response, what)
+        following = next_link(response.headers.get("link"))
+        etag = response.headers.get("etag")
+        if self.config.conditional_requests and etag:
+            self._etags[url] = (etag, value, following)
+            self._etags.move_to_end(url)
+            while len(self._etags) > MAX_CACHED:
+                self._etags.popitem(last=False)
+        return value, following
+
+    async def pages(self, path: str, params: dict[str, Any], *, what: str,
+                    items: Callable[[Any], list[Any]], limit: int) -> list[Any]:
+        """The items of a list, following ``Link: rel="next"`` until ``limit`` items or
+        ``max_pages`` pages."""
+        url: str | None = self.url(path, params)
+        out: list[Any] = []
+        for _ in range(self.config.max_pages):
+            if url is None or len(out) >= limit:
+                break
+            page, url = await self.get(url, what=what, shape=items)
+            out.extend(page)
+        return out[:limit]
+
+    async def job_log(self, repo: str, job_id: str, *, what: str) -> str | None:
+        """The text of a job's log; None when there is none yet (a job that has not started)."""
+        response = await self._send("GET", self.url(f"/repos/{repo}/actions/jobs/{job_id}/logs"),
+                                    what=what, quiet=frozenset({404}))
+        if response.status_code == 404:
+            return None
+        if response.status_code == 200:  # a server that answers with the log itself
+            return response.text.lstrip("\ufeff")
+        location = response.headers.get("location")
+        if response.status_code not in (301, 302, 303, 307) or not location:
+            raise SourceDataError(f"{what}: GitHub answered {response.status_code} without "
+                                  "the log's location")
+        import httpx  # noqa: PLC0415
+
+        self.requests_sent += 1
+        try:
+            async with self._gate:
+                blob = await self._blobs.get(str(response.url.join(location)))
+        except httpx.TimeoutException:
+            raise SourceUnavailable(f"{what}: the log's download did not answer within "
+                                    f"{self.config.request_timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(f"{what}: cannot download the log: {exc}") from None
+        if blob.status_code in (404, 410):
+            raise SourceNotFound(f"{what}: the log is no longer kept")
+        if blob.status_code != 200:
+            raise SourceUnavailable(f"{what}: the log's download answered {blob.status_code}")
+        return blob.content.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+    # Writing -------------------------------------------------------------------------------------
+
+    async def post(self, path: str, payload: dict[str, Any] | None, *, what: str) -> Any:
+        """POST ``payload`` as JSON: (status, body or None)."""
+        response = await self._send("POST", self.url(path), what=what, json=payload)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return response.status_code, body
+
+    # The request ---------------------------------------------------------------------------------
+
+    def check_quota(self) -> None:
+        """Raise the rate limit again, without a request, while it lasts."""
+        if self._blocked_until is None:
+            return
+        if self.context.clock.now() < self._blocked_until:
+            raise SourceRateLimited(self._blocked_message, retry_at=self._blocked_until,
+                                    hint="No request is sent to GitHub until then.")
+        self._blocked_until = None
+
+    async def _send(self, method: str, url: str, *, what: str,
+                    headers: dict[str, str] | None = None, json: Any = None,
+                    quiet: frozenset[int] = frozenset()) -> Any:
+        import httpx  # noqa: PLC0415
+
+        if self._client is None:
+            await self.start()
+        self.check_quota()
+        async with self._gate:
+            self.check_quota()  # another request may have hit the limit meanwhile
+            self.requests_sent += 1
+            try:
+                response = await self._client.request(method, url, headers=headers, json=json)
+            except httpx.TimeoutException:
+                raise SourceUnavailable(
+                    f"{what}: GitHub did not answer within {self.config.request_timeout:g} s",
+                    hint=f"Raise request_timeout in [sources.{self.name}].") from None
+            except httpx.HTTPError as exc:
+                raise SourceUnavailable(f"cannot reach {self.config.url}: {_reason(exc)}",
+                                        hint=f"Check url in [sources.{self.name}].") from None
+        if response.status_code == 304:
+            self.not_modified += 1
+        else:
+            self.quota_requests += 1
+        self._read_quota(response.headers)
+        if response.status_code >= 400 and response.status_code not in quiet:
+            self._raise(response, what)
+        self._secondary_strikes = 0
+        return response
+
+    def _read_quota(self, headers: Any) -> None:
+        try:
+            limit = int(headers["x-ratelimit-limit"])
+            remaining = int(headers["x-ratelimit-remaining"])
+            reset = datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), UTC)
+        except (KeyError, ValueError, OverflowError, OSError):
+            return
+        self.quota = (limit, remaining, reset)
+        text = f"{remaining:,} of {limit:,} left, resets {reset:%H:%M} UTC"
+        if text != self._quota_text:
+            self._quota_text = text
+            self.context.set_status("quota", text)
+
+    def _raise(self, response: Any, what: str) -> None:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        message = str(body.get("message") or "") if isinstance(body, dict) else ""
+        message = message or response.text.strip()[:200] or response.reason_phrase
+        if status in (403, 429):
+            self._rate_limit(response, message)
+            if _PERMISSION.search(message):
+                raise SourceAuthError(f"{what}: {message} (403)",
+                                      hint=f"The token lacks a permission: {PERMISSIONS}.")
+            raise SourceError(f"{what}: {message}")
+        if status == 401:
+            raise SourceAuthError(
+                f"GitHub refused the token: {message} (401)",
+                hint=f"Set token (or the {self.config.token_env or 'token_env'} variable) of "
+                     f"[sources.{self.name}] to a valid token; {PERMISSIONS}.")
+        if status == 404:
+            raise SourceNotFound(
+                f"{what}: not found or not visible to the token",
+                hint="Check the repository's name (repos, or the github.com/project-slug "
+                     "annotation) and that the token may read it.")
+        if status == 410:
+            raise SourceNotFound(f"{what}: gone ({message})")
+        if status == 422:
+            raise SourceError(f"{what}: {message}{_details(body)}")
+        if status >= 500:
+            raise SourceUnavailable(f"{what}: GitHub answered {status}"
+                                    + (f": {message}" if message else ""))
+        raise SourceError(f"{what}: {message} ({status})")
+
+    def _rate_limit(self, response: Any, message: str) -> None:
+        """Raise SourceRateLimited if ``response`` is a rate limit; remember until when."""
+        headers = response.headers
+        now = self.context.clock.now()
+        retry_after = headers.get("retry-after", "").strip()
+        retry_at: datetime | None = None
+        if retry_after.isdigit():
+            retry_at = now + timedelta(seconds=int(retry_after))
+        elif headers.get("x-ratelimit-remaining") == "0" \
+                and headers.get("x-ratelimit-reset", "").isdigit():
+            reset = datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), UTC)
+            retry_at = max(reset, now + timedelta(seconds=1))
+        elif "secondary rate limit" in message.lower() or response.status_code == 429:
+            wait = min(SECONDARY_WAIT * 2 ** self._secondary_strikes, SECONDARY_MAX_WAIT)
+            self._secondary_strikes += 1
+            retry_at = now + timedelta(seconds=wait)
+        if retry_at is None:
+            return
+        self._blocked_until = retry_at
+        self._blocked_message = f"GitHub's rate limit: {message}"
+        raise SourceRateLimited(self._blocked_message, retry_at=retry_at,
+                                hint=f"Waiting until {retry_at:%H:%M:%S} UTC; conditional "
+                                     "requests (ETags) keep unchanged lists free of quota.")
+
+    def _json(self, response: Any, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise SourceDataError(f"{what}: GitHub answered {response.status_code} without "
+                                  "JSON: is url the REST API (…/api/v3 on Enterprise Server)?"
+                                  ) from None
+
+
+def _details(body: Any) -> str:
+    """The ``errors[]`` of a 422 in a few words."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return ""
+    parts = []
+    for error in errors[:5]:
+        if isinstance(error, str):
+            parts.append(error)
+        elif isinstance(error, dict):
+            text = error.get("message")
+            if not text:
+                where = ".".join(str(error[k]) for k in ("resource", "field") if error.get(k))
+                text = " ".join(p for p in (where, str(error.get("code") or "")) if p)
+                if error.get("value") not in (None, ""):
+                    text += f" ({error['value']})"
+            parts.append(str(text))
+    return " — " + "; ".join(parts)
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of an httpx error in a few words."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return "connection refused"
+        if "name or service not known" in str(seen).lower() or "getaddrinfo" in str(seen):
+            return "unknown host"
+        seen = seen.__cause__ or seen.__context__
+    return (str(exc) or type(exc).__name__)[:200]
