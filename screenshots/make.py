@@ -123,8 +123,49 @@ async def shoot_prometheus(folder: Path) -> Path:
         server.stop()
 
 
+async def shoot_github(folder: Path) -> Path:
+    """The Pipelines pane on GitHub Actions: the emulator of the tests (GitHub's published payloads)
+    with three repositories, named by the catalog files' github.com/project-slug annotations."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from github_server import TOKEN, GithubServer
+
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.config import load_config
+    from idp_tui.demo import DEMO_TIME
+    from idp_tui.ui.app import IdpApp
+
+    clock = ManualClock(DEMO_TIME)
+    with GithubServer(now=clock.now) as gh:
+        catalog = folder / "github-catalog"
+        for name, runs in (("cart", 8), ("payments", 12), ("search", 5)):
+            gh.add_repo(f"shop/{name}", runs=runs)
+            (catalog / name).mkdir(parents=True)
+            (catalog / name / "catalog-info.yaml").write_text(
+                "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
+                f"metadata: {{name: {name}, annotations: {{github.com/project-slug: shop/{name}}}}}\n"
+                "spec: {type: service, lifecycle: production, owner: team-shop}\n")
+        gh.add_run("shop/payments", live=True, message="Retry ledger calls with backoff")
+        config_path = folder / "github.toml"
+        config_path.write_text(
+            f'[sources.files]\ntype = "catalog-files"\npaths = ["{catalog}"]\n\n'
+            f'[sources.gh]\ntype = "github"\nurl = "{gh.api_url}"\ntoken = "{TOKEN}"\n'
+            'environments = ["dev", "staging", "production"]\n'
+            '[sources.gh.deploy]\nworkflow = "deploy.yml"\n')
+        data = folder / "github"
+        data.mkdir()
+        app = IdpApp(load_config(config_path, required=True), data_dir=data, clock=clock)
+        async with app.run_test(size=DEMO_SIZE) as pilot:
+            await wait_settled(app)
+            app.service = "payments"
+            await pilot.press("3")
+            await wait_settled(app)
+            await pilot.pause(0.5)
+            return Path(app.save_screenshot(filename="github.svg", path=str(HERE)))
+
+
 async def main(names: list[str]) -> None:
-    extra = {"kubernetes": shoot_kubernetes, "prometheus": shoot_prometheus}
+    extra = {"kubernetes": shoot_kubernetes, "prometheus": shoot_prometheus,
+             "github": shoot_github}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names or [*SHOTS, *extra]:
             if name in extra:

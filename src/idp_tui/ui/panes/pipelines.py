@@ -39,7 +39,7 @@ class PipelinesPane(Pane):
         Binding("f", "only_service", "This service only", id="pipelines.only_service"),
         Binding("l", "run_log", "Run log", id="pipelines.log"),
         Binding("F", "rerun", "Re-run failed", id="pipelines.rerun"),
-        Binding("X", "cancel_run", "Cancel run", id="pipelines.cancel"),
+        Binding("X", "cancel_run", "Cancel run", show=False, id="pipelines.cancel"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -141,7 +141,12 @@ class PipelinesPane(Pane):
         if self.query_text:
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
-        out.append("   f this service only · / filter · l run log", "dim")
+        hints = ["f this service only", "/ filter"]
+        for action, hint in (("run_log", "l run log"), ("rerun", "F re-run failed"),
+                             ("cancel_run", "X cancel")):
+            if self.check_action(action, ()):
+                hints.append(hint)
+        out.append("   " + " · ".join(hints), "dim")
         self.query_one("#pipelines-status", Static).update(out)
         if self.detail is not None:
             self._show_detail(None)
