@@ -100,6 +100,12 @@ async def test_runs_of_the_repositories_the_catalog_names_a_log_and_a_rerun(
         await wait_until(pilot, lambda: {r.service for r in pane.runs} == {"payments", "ledger"},
                          "the runs of both repositories")
         assert len(pane.runs) == 9 and all(r.source == "gh" for r in pane.runs)
+        # The catalog entry (from the files) says which sources know the service.
+        await pilot.press("1")
+        app.service = "payments"
+        await wait_until(pilot, lambda: "From catalog: files · deployments: gh · pipelines: gh"
+                         in text(app), "the sources of payments")
+        await pilot.press("3")
         failed = next(r for r in pane.runs if r.service == "payments"
                       and r.status is RunStatus.FAILED)
         key = f"gh\x1f{failed.id}"
@@ -201,9 +207,12 @@ async def test_a_rate_limit_is_waited_out_and_said_in_the_pane(
         gh.exhaust()
         gh.add_run(PAY, message="A change while limited")
         app.hub.refresh()
-        await wait_until(pilot, lambda: "rate limited" in text(app), "the rate limit, said")
-        screen = text(app)
-        assert "next try at 15:00:00 UTC" in screen  # GitHub's reset: an hour after T0
+        banner = app.query_one("#pipelines-errors")
+        await wait_until(pilot, lambda: banner.display and "rate limited" in str(banner.render()),
+                         "the rate limit, said in the pane")
+        said = str(banner.render())
+        assert "next try at 15:00:00 UTC" in said, said  # GitHub's reset: an hour after T0
+        assert "gh rate limited" in text(app)  # and in the status bar
         assert len(pane.runs) == 9  # the runs already shown stay
         asked = gh.requests
         app.hub.refresh()

@@ -421,8 +421,12 @@ class CatalogPane(Pane):
         # Which sources know this service: its catalog entry, and where it runs.
         deployed = sorted({dep.source for (name, _env), dep in platform.deployments.items()
                            if name == s.name and dep.source}) if platform is not None else []
+        runs = self.hub.cached(Topic.pipelines())  # (known once the Pipelines pane has asked)
+        pipelines = sorted({r.source for r in (runs.data or ()) if r.service == s.name
+                            and r.source}) if runs is not None else []
         matched = [(label, names) for label, names in (("catalog", list(s.sources)),
-                                                       ("deployments", deployed)) if names]
+                                                       ("deployments", deployed),
+                                                       ("pipelines", pipelines)) if names]
         if matched:
             out.append("\nFrom ", "dim")
             for i, (label, names) in enumerate(matched):
