@@ -714,6 +714,11 @@ class LogView(ScrollView, can_focus=True):
             self._deferred_relayout()
         elif self.follow:
             self._scroll_to_end()
+        if self.follow:
+            # Again once the new size is laid out: lines that came while the view was hidden
+            # or being laid out (a run's log opened with the Logs pane) were scrolled against the
+            # old height, which could leave the last line alone at the top.
+            self.call_after_refresh(self._scroll_to_end)
 
     def on_mount(self) -> None:
         self._update_virtual_size()

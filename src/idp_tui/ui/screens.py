@@ -164,12 +164,14 @@ class FacetScreen(ModalScreen[str | None]):
             if not values:
                 continue
             items.append(Option(Text(facet.field, "bold underline"), disabled=True))
+            width = min(40, max(len(v.value) for v in values[:200]))
             for value in values[:200]:
                 line = Text("  ")
                 chosen = value.value.lower() in self._active.get(facet.field, set())
-                line.append_text(render.text(value.value, "bold green" if chosen else "",
-                                             max_len=80))
-                line.append(f"  {value.count}", "dim")
+                name = render.text(value.value, "bold green" if chosen else "", max_len=40)
+                line.append_text(name)
+                line.append(" " * max(0, width - name.cell_len))
+                line.append(f"  {value.count:>5}", "dim")
                 items.append(Option(line, id=f"{facet.field}:{value.value}"))
         options.clear_options()
         options.add_options(items or [Option(Text("No values yet.", "dim"), disabled=True)])

@@ -296,8 +296,8 @@ class CatalogPane(Pane):
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
         label = dict(COLUMNS).get(self.sort_column or "name", "")
-        if self.query_text and self.sort_column is None:
-            label = "best match"
+        if parse_filter(self.query_text)[1] and self.sort_column is None:
+            label = "best match"  # (fuzzy text; field filters alone keep the name order)
         out.append(f"  sorted by {label}{' ↓' if self.sort_reverse else ''}", "dim")
         out.append("   / filter · f by field · s sort · S reverse · enter logs", "dim")
         self.query_one("#catalog-status", Static).update(out)
