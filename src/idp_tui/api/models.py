@@ -86,8 +86,10 @@ class Deployment(Record):
     service: str
     environment: str
     version: str
-    replicas_ready: int = Field(default=0, ge=0)
-    replicas_desired: int = Field(default=0, ge=0)
+    #: Instances ready and wanted; None where the source does not know (a deployment record
+    #: of a CD system, without the instances that run it).
+    replicas_ready: int | None = Field(default=None, ge=0)
+    replicas_desired: int | None = Field(default=None, ge=0)
     health: Health = Health.UNKNOWN
     updated_at: datetime | None = None
     message: str = ""

@@ -141,7 +141,8 @@ async def _envs(ctx: Context, hub: Hub) -> int:
     if args.env:
         out.table(["SERVICE", "VERSION", "HEALTH", "READY", "UPDATED", "MESSAGE"],
                   [[d.service, d.version, Styled(d.health.value, HEALTH_STYLES[d.health]),
-                    f"{d.replicas_ready}/{d.replicas_desired}", ago(d.updated_at, now),
+                    (f"{d.replicas_ready or 0}/{d.replicas_desired}" if d.replicas_desired is not None
+                     else "–"), ago(d.updated_at, now),
                     d.message] for d in deployments])
     elif environments:
         by_key = {(d.service, d.environment): d for d in deployments}

@@ -399,7 +399,9 @@ class CatalogPane(Pane):
                 out.append_text(render.text(dep.version, "bold", max_len=40))
                 out.append("  ")
                 out.append_text(render.health(dep.health))
-                out.append(f"  {dep.replicas_ready}/{dep.replicas_desired}\n")
+                if dep.replicas_desired is not None:
+                    out.append(f"  {dep.replicas_ready or 0}/{dep.replicas_desired}")
+                out.append("\n")
         resources = [r for r in getattr(self.idp, "resources", []) if r.service == s.name]
         if resources:
             out.append("\nResources\n", "bold")

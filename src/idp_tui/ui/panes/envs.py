@@ -154,8 +154,10 @@ class EnvironmentsPane(Pane):
         if drift:
             out.append("↓", "bold yellow")
         out.append(f" {icon}", style)
-        ready_style = "" if dep.replicas_ready >= dep.replicas_desired else "bold red"
-        out.append(f" {dep.replicas_ready}/{dep.replicas_desired}", ready_style)
+        if dep.replicas_desired is not None:
+            ready = dep.replicas_ready or 0
+            ready_style = "" if ready >= dep.replicas_desired else "bold red"
+            out.append(f" {ready}/{dep.replicas_desired}", ready_style)
         if errors is not None and errors >= ERROR_NOTE:
             out.append(f" {format_value(errors, 'ratio')}✖",
                        "bold red" if errors >= ERROR_ALERT else "yellow")
