@@ -879,3 +879,14 @@ async def test_health_view_on_the_sandbox_updates_after_refresh(tmp_path: Path) 
         assert cells(table, "sandbox")[4] == "0s ago"  # answered just now, at the new time
         await pilot.press("escape")
         assert not isinstance(app.screen, HealthScreen)
+
+
+def test_drift_is_only_judged_between_versions_that_can_be_ordered() -> None:
+    from idp_tui.ui.panes.envs import is_behind
+
+    assert is_behind("2.49.12", "2.49.13") and is_behind("v1.9.0", "v1.10.0")
+    assert is_behind("481", "482")  # build numbers
+    assert not is_behind("1.10", "1.9") and not is_behind("1.2.0", "1.2.0")
+    # A commit sha, a branch: nothing says which is older (GitHub Deployments of a branch).
+    assert not is_behind("4ea9b1c", "55dbbe5") and not is_behind("v1.2.0", "15f5eda")
+    assert not is_behind("main", "v1.0.0")

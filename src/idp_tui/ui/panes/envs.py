@@ -33,9 +33,18 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdecimal() else (1, p) for p in _NUMBER.findall(core))
 
 
+#: What can be ordered: "1.4.2", "v2.0.0-rc1", "2024.06.1", a build number "481"; not a commit
+#: sha ("4ea9b1c"), a branch or a digest, which say nothing about which is older.
+_ORDERABLE = re.compile(r"[vV]?(\d+(\.\d+)+|\d{1,6})([-+.~][0-9A-Za-z.+~-]*)?")
+
+
 def is_behind(version: str, previous: str) -> bool:
-    """True when ``version`` is older than ``previous`` (the environment before it)."""
-    return version != previous and version_key(version) < version_key(previous)
+    """True when ``version`` is older than ``previous`` (the environment before it); False when
+    either is not a version that can be ordered (a commit sha)."""
+    if version == previous or not (_ORDERABLE.fullmatch(version)
+                                   and _ORDERABLE.fullmatch(previous)):
+        return False
+    return version_key(version) < version_key(previous)
 
 
 class EnvironmentsPane(Pane):
