@@ -28,6 +28,11 @@ from .world import PEOPLE, TEAM_TRAITS, ServiceSpec, World
 #: Monday 2026-01-05 00:00 UTC: run numbers count from here, version minors count weeks from here.
 ANCHOR = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
 WEEK = 7 * 86400.0
+
+
+def minor0_for(created: float) -> int:
+    """A new service's versions are 0.1.x in the week it was created, 0.2.x the week after…"""
+    return 1 - math.floor((created - ANCHOR) / WEEK)
 #: How far back listings reach.
 HISTORY = 7 * 86400.0
 RELEASE, CI = "release", "ci"

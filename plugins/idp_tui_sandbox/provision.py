@@ -15,7 +15,7 @@ dropped: they are never stored, logged or put in an event or a resource.
 
 from __future__ import annotations
 
-import math
+
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -27,7 +27,6 @@ from idp_tui import ActionEvent, ActionKind, ActionPlan, ActionRequest, Health, 
 from idp_tui import SourceNotFound, Template
 
 from .actions import Job, Work, human
-from .pipelines import ANCHOR, WEEK
 from .rand import hexid
 from .store import DeploymentRow, EnvironmentRow, ResourceRow, ServiceRow
 from .world import TEAMS
@@ -189,9 +188,6 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
 )}
 
 
-def minor0_for(created: float) -> int:
-    """A new service's versions are 0.1.x in the week it was created, 0.2.x the week after…"""
-    return 1 - math.floor((created - ANCHOR) / WEEK)
 
 
 def _when(value: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 
@@ -37,13 +38,11 @@ from idp_tui import (
     VersionOption,
 )
 
-from .actions import Operations
 from .fleet import STATIC_ENVIRONMENTS, Fleet, Segment
 from .logs import LogGenerator
 from .runlogs import job_log
 from .metrics import series
-from .pipelines import Pipelines
-from .provision import TEMPLATES, minor0_for
+from .pipelines import Pipelines, minor0_for
 from .store import SCHEMA_VERSION, DeploymentRow, EnvironmentRow, Store
 from .world import ServiceSpec, World
 from .world import teams as world_teams
@@ -110,7 +109,7 @@ class SandboxSource(Source):
         self._store: Store | None = None
         self._fleet: Fleet | None = None
         self._created: set[str] = set()  # services created by actions, as loaded into the world
-        self._ops = Operations(self)
+        self._operations: Any = None
 
     # Life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -130,7 +129,17 @@ class SandboxSource(Source):
         self._world, self._pipelines, self._store, self._fleet = world, pipelines, store, fleet
         self._created = set()
         self._sync_world()
-        self._ops.recover_all()  # actions of a process that stopped while they ran
+        if store.running_actions():  # actions of a process that stopped while they ran
+            self._ops.recover_all()
+
+    @property
+    def _ops(self) -> Any:
+        """The actions (deploy, scale…, provisioning): loaded on first use, not at start-up."""
+        if self._operations is None:
+            from .actions import Operations  # noqa: PLC0415
+
+            self._operations = Operations(self)
+        return self._operations
 
     async def close(self) -> None:
         if self._store is not None:
@@ -320,6 +329,8 @@ class SandboxSource(Source):
 
     # Provisioning -------------------------------------------------------------------------------
     async def templates(self) -> list[Template]:
+        from .provision import TEMPLATES  # noqa: PLC0415
+
         return list(TEMPLATES.values())
 
     async def resources(self) -> list[Resource]:
