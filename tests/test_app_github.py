@@ -204,6 +204,8 @@ async def test_a_rate_limit_is_waited_out_and_said_in_the_pane(
         await wait_until(pilot, lambda: len(pane.runs) == 9, "the runs")
         quota = app.hub.health["gh"].details.get("quota", "")
         assert "of 5,000 left" in quota
+        assert app.hub.health["gh"].details["repositories"] == \
+            "2 (2 from the catalog's github.com/project-slug)"
         gh.exhaust()
         gh.add_run(PAY, message="A change while limited")
         app.hub.refresh()

@@ -166,6 +166,21 @@ class GithubSource(Source):
 
     async def start(self) -> None:
         await self.api.start()
+        self._say_repositories()
+
+    def _say_repositories(self) -> None:
+        """How many repositories the source reads, and from where (the health view)."""
+        repos = self._targets()
+        from_catalog = {repo.lower() for service, repo in self._catalog.items()
+                        if service not in self.config.repos}
+        if not repos:
+            self.context.set_status("repositories", f"none yet: set repos in [sources.{self.name}]"
+                                                    f" or annotate services with {SLUG}")
+            return
+        text = f"{len(repos)}"
+        if from_catalog:
+            text += f" ({len(from_catalog)} from the catalog's {SLUG})"
+        self.context.set_status("repositories", text)
 
     async def close(self) -> None:
         await self.api.close()
@@ -219,6 +234,7 @@ class GithubSource(Source):
             return
         before = self.repos()
         self._catalog = found
+        self._say_repositories()
         if self.repos() != before:
             self.context.changed("pipelines")
             self.context.changed("environments")
