@@ -192,7 +192,9 @@ def _error_from_validation(exc: ValidationError, path: Path | None, text: str,
         message = "missing required key"
     else:
         got = err.get("input")
-        message = f"{err.get('msg', 'invalid value')}, got {got!r}"
+        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if ", got " not in message:  # (a validator's own message may say it already)
+            message += f", got {got!r}"
     more = exc.error_count() - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
