@@ -86,6 +86,17 @@ async def test_the_catalog_entry_shows_where_it_runs(tmp_path: Path, cluster: Cl
             assert "provides charges (grpc · production) — Charge a card" in text
             assert "entity        component:default/payments" in text
             assert "team-payments — Payments · pay@example.com" in text
+            # f: the values to filter by, counted by the backend (/entity-facets).
+            await pilot.press("1")
+            await pilot.press("f")
+            await wait_until(pilot, lambda: app.screen.__class__.__name__ == "FacetScreen",
+                             "the field values")
+            pane = app.query_one("#catalog-pane")
+            await wait_until(pilot, lambda: pane.facets is not None, "the backend's counts")
+            assert {f.field: {v.value: v.count for v in f.values} for f in pane.facets} == {
+                "owner": {"team-payments": 1}, "lifecycle": {"production": 1},
+                "type": {"service": 1}}
+            await pilot.press("escape")
             assert_alive(app)
     finally:
         backend.stop()
