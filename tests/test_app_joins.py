@@ -96,6 +96,7 @@ async def test_the_catalog_entry_shows_where_it_runs(tmp_path: Path, cluster: Cl
             assert {f.field: {v.value: v.count for v in f.values} for f in pane.facets} == {
                 "owner": {"team-payments": 1}, "lifecycle": {"production": 1},
                 "type": {"service": 1}}
+            assert ("backstage", "catalog_facets") not in app.hub._unsupported  # its answer
             await pilot.press("escape")
             assert_alive(app)
     finally:
