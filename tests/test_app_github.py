@@ -91,6 +91,7 @@ def audit(app: IdpApp) -> list[dict[str, Any]]:
 
 async def test_runs_of_the_repositories_the_catalog_names_a_log_and_a_rerun(
         tmp_path: Path, gh: GithubServer, clock: ManualClock) -> None:
+    hostile = gh.add_run(LEDGER, message="Fix [/] [@click=app.quit]x \x1b[31mred\x07")
     app = app_for(tmp_path, gh, clock)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
@@ -99,7 +100,13 @@ async def test_runs_of_the_repositories_the_catalog_names_a_log_and_a_rerun(
         # The repositories come from the catalog's annotations (no `repos` in the config).
         await wait_until(pilot, lambda: {r.service for r in pane.runs} == {"payments", "ledger"},
                          "the runs of both repositories")
-        assert len(pane.runs) == 9 and all(r.source == "gh" for r in pane.runs)
+        assert len(pane.runs) == 10 and all(r.source == "gh" for r in pane.runs)
+        # A commit message is text, never markup or terminal codes.
+        mine = next(r for r in pane.runs if r.id.endswith(f":{hostile.id}"))
+        app.service = "ledger"
+        table.select_key(f"gh\x1f{mine.id}")
+        await wait_until(pilot, lambda: "[@click=app.quit]x" in text(app), "the message")
+        assert "Fix [/] [@click=app.quit]x" in text(app) and "\x1b" not in text(app)
         # The catalog entry (from the files) says which sources know the service.
         await pilot.press("1")
         app.service = "payments"
