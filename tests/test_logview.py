@@ -759,3 +759,17 @@ def test_json_fields_is_what_json_loads_gives(message: str) -> None:
             fields.pop(key, None)
         rest = " ".join(f"{k}={render._field_value(v)}" for k, v in fields.items())
         assert plain == (f"{head} {rest}".strip() if head else rest)
+
+
+def test_json_fields_decode_as_the_json_module_does() -> None:
+    import json
+
+    from idp_tui.render import json_fields
+
+    for message in ('{"msg":"ok","n":12345678901234567890123,"f":1E2,"x":NaN,"z":-0.0}',
+                    '{"a":1,"a":2}', '{"a":"x\\u0000y"}  ', '{"nested":{"b":[1,{"c":null}]}}',
+                    '{"lone":"\\ud800"}'):  # a lone surrogate: only Python's json accepts it
+        fields = json_fields(message)
+        assert repr(fields) == repr(json.loads(message)), message
+    for message in ('{"a":1} x', '{"a":', '["not", "an object"]', '{' * 5000 + '}' * 5000):
+        assert json_fields(message) is None, message[:20]
