@@ -758,11 +758,8 @@ class Hub:
         if topic.kind == "pipeline_run":
             runners = [r for r in runners if r.name == topic.args[0]]
         elif topic.kind == "service_detail":
-            known = set()
-            snapshot = self.cached(Topic.catalog())
-            for record in (snapshot.data or ()) if snapshot is not None else ():
-                if record.name == topic.args[0]:
-                    known = set(record.sources)
+            record = self._catalog_record(topic.args[0])
+            known = set(record.sources) if record is not None else set()
             runners = [r for r in runners if r.name in known
                        and (r.name, "service_detail") not in self._unsupported]
         return runners
@@ -887,11 +884,16 @@ class Hub:
 
     def _annotations(self, service: str) -> dict[str, str]:
         """The service's catalog annotations, from the last catalog answer (if any)."""
+        record = self._catalog_record(service)
+        return dict(record.annotations) if record is not None else {}
+
+    def _catalog_record(self, service: str) -> Service | None:
+        """The service's entry in the last catalog answer (joined across sources), if any."""
         snapshot = self.cached(Topic.catalog())
         for record in (snapshot.data or ()) if snapshot is not None else ():
             if record.name == service:
-                return dict(record.annotations)
-        return {}
+                return record
+        return None
 
     def cached(self, topic: Topic) -> Snapshot[Any] | None:
         state = self._topics.get(topic)
