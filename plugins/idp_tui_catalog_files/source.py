@@ -94,36 +94,55 @@ def _names(refs: Any, default_kind: str, want: str | None = None) -> tuple[str, 
     return tuple(dict.fromkeys(out))
 
 
-def service_from_entity(entity: Any) -> Service:
-    """A Backstage entity as a catalog entry; ValueError says what is wrong with it."""
-    if not isinstance(entity, dict):
-        raise ValueError("an entity must be a mapping")
-    meta = entity.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) \
-            or not meta["name"].strip():
-        raise ValueError("metadata.name is missing")
-    spec = entity.get("spec") if isinstance(entity.get("spec"), dict) else {}
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-    relations = [r for r in entity.get("relations") or [] if isinstance(r, dict)]
+@dataclass
+class _Entity:
+    """The parts of a Backstage entity every mapping reads, checked once."""
 
-    def related(kind: str) -> list[str]:
+    meta: dict[str, Any]
+    spec: dict[str, Any]
+    relations: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, entity: Any) -> _Entity:
+        """ValueError says what is wrong with ``entity``."""
+        if not isinstance(entity, dict):
+            raise ValueError("an entity must be a mapping")
+        meta = entity.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) \
+                or not meta["name"].strip():
+            raise ValueError("metadata.name is missing")
+        spec = entity.get("spec") if isinstance(entity.get("spec"), dict) else {}
+        return cls(meta, spec, [r for r in entity.get("relations") or [] if isinstance(r, dict)])
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"]).strip()
+
+    def related(self, kind: str) -> list[str]:
         """Targets of the entity's relations of ``kind`` (as a catalog API answers them)."""
-        return [r["targetRef"] for r in relations
+        return [r["targetRef"] for r in self.relations
                 if r.get("type") == kind and isinstance(r.get("targetRef"), str)]
 
+    def links(self) -> tuple[Link, ...]:
+        return tuple(Link(title=str(item.get("title") or item["url"]), url=item["url"],
+                          kind=str(item.get("type") or item.get("icon") or "other"))
+                     for item in self.meta.get("links") or []
+                     if isinstance(item, dict) and isinstance(item.get("url"), str))
+
+
+def service_from_entity(entity: Any) -> Service:
+    """A Backstage entity as a catalog entry; ValueError says what is wrong with it."""
+    e = _Entity.of(entity)
+    meta, spec, related = e.meta, e.spec, e.related
+    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
     # A catalog API gives relations (the owner is the ownedBy relation, not spec.owner); a file
     # has only spec.
     owner = entity_ref_name((related("ownedBy") or [spec.get("owner")])[0], "group")
     system = entity_ref_name((related("partOf") or [spec.get("system")])[0], "system")
-    links = []
-    for item in meta.get("links") or []:
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            links.append(Link(title=str(item.get("title") or item["url"]), url=item["url"],
-                              kind=str(item.get("type") or item.get("icon") or "other")))
     tags = tuple(str(t) for t in meta.get("tags") or [] if isinstance(t, str | int))
     tier = annotations.get("idp-tui.dev/tier")
     return Service(
-        name=meta["name"].strip(),
+        name=e.name,
         owner=owner[1] if owner else "",
         lifecycle=str(spec.get("lifecycle") or ""),
         language=str(annotations.get("idp-tui.dev/language") or ""),
@@ -132,7 +151,7 @@ def service_from_entity(entity: Any) -> Service:
         type=str(spec.get("type") or ""),
         on_call=str(annotations.get("idp-tui.dev/on-call") or ""),
         tier=int(tier) if isinstance(tier, str) and tier in ("1", "2", "3") else None,
-        links=tuple(links), tags=tags,
+        links=e.links(), tags=tags,
         depends_on=_names(related("dependsOn") or spec.get("dependsOn"), "component",
                           "component"),
         provides_apis=_names(related("providesApi") or spec.get("providesApis"), "api"),
@@ -147,27 +166,12 @@ def team_from_entity(entity: Any) -> Team:
     Parent, children and members come from the relations where a catalog API gives them
     (``childOf``, ``parentOf``, ``hasMember``), from ``spec`` in a file.
     """
-    if not isinstance(entity, dict):
-        raise ValueError("an entity must be a mapping")
-    meta = entity.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) \
-            or not meta["name"].strip():
-        raise ValueError("metadata.name is missing")
-    spec = entity.get("spec") if isinstance(entity.get("spec"), dict) else {}
+    e = _Entity.of(entity)
+    meta, spec, related = e.meta, e.spec, e.related
     profile = spec.get("profile") if isinstance(spec.get("profile"), dict) else {}
-    relations = [r for r in entity.get("relations") or [] if isinstance(r, dict)]
-
-    def related(kind: str) -> list[str]:
-        return [r["targetRef"] for r in relations
-                if r.get("type") == kind and isinstance(r.get("targetRef"), str)]
-
     parent = entity_ref_name((related("childOf") or [spec.get("parent")])[0], "group")
-    links = tuple(Link(title=str(item.get("title") or item["url"]), url=item["url"],
-                       kind=str(item.get("type") or item.get("icon") or "other"))
-                  for item in meta.get("links") or []
-                  if isinstance(item, dict) and isinstance(item.get("url"), str))
     return Team(
-        name=meta["name"].strip(),
+        name=e.name,
         title=str(profile.get("displayName") or meta.get("title") or ""),
         description=str(meta.get("description") or ""),
         type=str(spec.get("type") or ""),
@@ -175,7 +179,7 @@ def team_from_entity(entity: Any) -> Team:
         parent=parent[1] if parent else "",
         children=_names(related("parentOf") or spec.get("children"), "group"),
         members=_names(related("hasMember") or spec.get("members"), "user"),
-        links=links,
+        links=e.links(),
     )
 
 

@@ -607,7 +607,45 @@ class _ActionDialog(ModalScreen[None]):
         self.notify(f"{render.sanitize(run.title, max_len=120)}: {answer}", markup=False)
 
 
-class ActionModal(_ActionDialog):
+class _ConfirmedDialog(_ActionDialog):
+    """A dialog whose confirm button is enabled by ``_confirm_state()`` and sends
+    ``_request(confirmed=True)`` (the deploy-like modal and the pipeline-run one)."""
+
+    def _confirm_state(self) -> tuple[bool, Text]:
+        """Whether the request can be sent, and the status line saying so. Override."""
+        raise NotImplementedError
+
+    def _request(self, *, confirmed: bool = False) -> ActionRequest | None:
+        """The request the form describes (``confirmed``: with what the policy asked). Override."""
+        raise NotImplementedError
+
+    def _refresh_confirm(self, keep_status: bool = False) -> None:
+        if self.run is not None and self.run.state is not ActionState.DENIED:
+            return
+        ok, why = self._confirm_state()
+        self.query_one("#action-confirm", Button).disabled = not ok
+        if not keep_status:
+            self._set_status(why)
+
+    @on(Button.Pressed, "#action-confirm")
+    def _confirm_pressed(self) -> None:
+        self.confirm()
+
+    def confirm(self) -> None:
+        """Send the request (once): what the confirm button does."""
+        if self.started:
+            return
+        ok, why = self._confirm_state()
+        if not ok:
+            self._set_status(why)
+            self.app.bell()
+            return
+        request = self._request(confirmed=True)
+        if request is not None:
+            self._submit(request)
+
+
+class ActionModal(_ConfirmedDialog):
     """Deploy, rollback, scale or restart one service in one environment."""
 
     def __init__(self, kind: ActionKind, service: str, environment: str, *,
@@ -832,12 +870,9 @@ class ActionModal(_ActionDialog):
         return True, Text(f"Ready: press {verb} (tab to the button, enter).", "green")
 
     def _refresh_confirm(self, keep_status: bool = False) -> None:
+        super()._refresh_confirm(keep_status)
         if self.run is not None and self.run.state is not ActionState.DENIED:
             return
-        ok, why = self._confirm_state()
-        self.query_one("#action-confirm", Button).disabled = not ok
-        if not keep_status:
-            self._set_status(why)
         if self.kind is ActionKind.SCALE and not self.reopened:
             _, problem = self._replicas()
             self.query_one("#action-replicas-error", Static).update(Text(problem, "red"))
@@ -887,27 +922,9 @@ class ActionModal(_ActionDialog):
     def _input_submitted(self) -> None:
         self.focus_next()
 
-    @on(Button.Pressed, "#action-confirm")
-    def _confirm_pressed(self) -> None:
-        self.confirm()
-
-    def confirm(self) -> None:
-        """Send the request (once): what the confirm button does."""
-        if self.started:
-            return
-        ok, why = self._confirm_state()
-        if not ok:
-            self._set_status(why)
-            self.app.bell()
-            return
-        request = self._request(confirmed=True)
-        if request is not None:
-            self._submit(request)
-
-
 # Pipeline runs -----------------------------------------------------------------------------------
 
-class RunActionModal(_ActionDialog):
+class RunActionModal(_ConfirmedDialog):
     """Re-run the failed jobs of a pipeline run, or cancel it: the run, what the source says it
     will do, the policy, then the run's progress as the source follows it."""
 
@@ -980,7 +997,7 @@ class RunActionModal(_ActionDialog):
         self._show_plan(result)
         self._refresh_confirm()
 
-    def _request(self) -> ActionRequest:
+    def _request(self, *, confirmed: bool = False) -> ActionRequest:
         return ActionRequest(id=self.request_id, kind=self.kind, service=self.service or None,
                              run_id=self.run_id, source=self.source or None)
 
@@ -999,28 +1016,6 @@ class RunActionModal(_ActionDialog):
                                         max_len=500))
             return False, out
         return True, Text(f"Ready: press {VERBS[self.kind]}.", "green")
-
-    def _refresh_confirm(self, keep_status: bool = False) -> None:
-        if self.run is not None and self.run.state is not ActionState.DENIED:
-            return
-        ok, why = self._confirm_state()
-        self.query_one("#action-confirm", Button).disabled = not ok
-        if not keep_status:
-            self._set_status(why)
-
-    @on(Button.Pressed, "#action-confirm")
-    def _confirm_pressed(self) -> None:
-        self.confirm()
-
-    def confirm(self) -> None:
-        if self.started:
-            return
-        ok, why = self._confirm_state()
-        if not ok:
-            self._set_status(why)
-            self.app.bell()
-            return
-        self._submit(self._request())
 
 
 # Provisioning ------------------------------------------------------------------------------------
