@@ -159,6 +159,7 @@ async def fill_envs(config: AppConfig, data: Path, deployments: int,
             t1 = await probe.wait(lambda: view.total >= first + lines, timeout=300)
             result["rate"] = (view.total - first) / (t1 - t0)
             result["status"] = str(pane.query_one("#logs-status").render())
+            result["hub_dropped"] = pane.stream.dropped if pane.stream else 0
             pane.stop_stream()
             await pilot.pause(0.5)
             gc.collect()
@@ -233,6 +234,8 @@ async def _measure(args: argparse.Namespace, tmp: Path, messages: Path,
     print(f"  ratio                                               {ratio:>10.2f}x  "
           f"(goal >= {GOAL}x: {'PASS' if ratio >= GOAL else 'FAIL'})")
     print(f"  status line: {logs['status']}")
+    print(f"  dropped by the hub under backpressure (after the source had read them): "
+          f"{logs['hub_dropped']:,}")
     emit([
         measure("k8s: Environments pane filled (500 Deployments)", kube * 1000, "ms",
                 baseline=memory * 1000, baseline_name="same records from memory",

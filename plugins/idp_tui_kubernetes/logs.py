@@ -26,7 +26,7 @@ from .objects import Pod
 log = logging.getLogger("idp_tui.kubernetes")
 
 #: Lines read ahead of a consumer; past that the reading threads wait.
-MUX_MAX_LINES = 20_000
+MUX_MAX_LINES = 5_000
 #: Seconds without a byte before a followed stream is opened again (it may have died silently).
 FOLLOW_READ_TIMEOUT = 300.0
 #: Seconds between two attempts to read a container that has not started yet.

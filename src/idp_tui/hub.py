@@ -83,8 +83,9 @@ MAX_ABANDONED_CALLS = 4
 LOG_FLUSH_SECONDS = 0.05
 #: A batch is handed over early when it reaches this size.
 LOG_BATCH_MAX = 5_000
-#: Batches handed over but not yet taken by the consumer's loop: the stream stops reading its
-#: sources meanwhile, and lines that still arrive are dropped (and counted).
+#: Batches handed over but not yet taken by the consumer's loop: the stream holds the lines it
+#: has read and stops reading its sources meanwhile (a source's own buffer then fills, and it
+#: waits or drops as it sees fit), instead of reading lines only to throw them away.
 LOG_MAX_IN_FLIGHT = 4
 #: How often a paused log stream checks whether it may read its sources again.
 LOG_PAUSE_POLL = 0.005
@@ -1136,22 +1137,18 @@ class LogStream:
     # Runs on the source's loop.
     async def _pump(self, runner: SourceRunner) -> None:
         buffer: list[LogLine] = []
-        dropped = 0
         malformed = 0
         done = asyncio.Event()
 
-        def flush() -> None:
-            nonlocal buffer, dropped
-            if not buffer and not dropped:
+        def flush(final: bool = False) -> None:
+            nonlocal buffer
+            if not buffer:
                 return
-            if self._sent - self._taken >= LOG_MAX_IN_FLIGHT:
-                dropped += len(buffer)
-                buffer = []
-                return
-            batch, lost = buffer, dropped
-            buffer, dropped = [], 0
+            if not final and self._sent - self._taken >= LOG_MAX_IN_FLIGHT:
+                return  # held (at most a batch: the loop below reads nothing more meanwhile)
+            batch, buffer = buffer, []
             self._sent += 1
-            self._post(self._deliver, batch, lost)
+            self._post(self._deliver, batch, 0)
 
         async def flusher() -> None:
             while not done.is_set():
@@ -1191,7 +1188,7 @@ class LogStream:
         finally:
             done.set()
             flush_task.cancel()
-            flush()
+            flush(final=True)
             if not self._cancelled:
                 self._post(self._source_ended)
 

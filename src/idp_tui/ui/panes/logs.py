@@ -265,14 +265,16 @@ class LogsPane(Pane):
         self._drain_state = "draining"
         self._last_drain = time.monotonic()
         self._flush_pending()
-        if self.stream is not None:
-            self.stream.resume()
-        # The next lines go to the view once the screen has been repainted.
+        # The next lines go to the view once the screen has been repainted; the stream, paused
+        # if it got ahead, reads again only then (lines read meanwhile would have been more than
+        # the view keeps: read, and thrown away).
         self.call_after_refresh(self._drained, generation)
 
     def _drained(self, generation: int) -> None:
         if generation != self.generation:
             return
+        if self.stream is not None:
+            self.stream.resume()
         self._drain_state = "idle"
         if self._pending or self._pending_dropped:
             self.post_message(LogsPending(generation))
