@@ -619,6 +619,16 @@ class _ConfirmedDialog(_ActionDialog):
         """The request the form describes (``confirmed``: with what the policy asked). Override."""
         raise NotImplementedError
 
+    kind: ActionKind
+    service: str
+
+    def _title(self) -> Text:
+        """The verb and the service ("Deploy payments", "Cancel run payments")."""
+        title = Text(end="")
+        title.append(f"{VERBS[self.kind]} ", "bold")
+        title.append_text(render.text(self.service, "bold cyan", max_len=60))
+        return title
+
     def _refresh_confirm(self, keep_status: bool = False) -> None:
         if self.run is not None and self.run.state is not ActionState.DENIED:
             return
@@ -669,12 +679,8 @@ class ActionModal(_ConfirmedDialog):
         return cls(r.kind, r.service or "", r.environment or "", run=run)
 
     def compose(self) -> ComposeResult:
-        verb = VERBS[self.kind]
-        title = Text(end="")
-        title.append(f"{verb} ", "bold")
-        title.append_text(render.text(self.service, "bold cyan", max_len=60))
         with Vertical(id="action-dialog", classes="dialog action-dialog"):
-            yield Static(title, classes="dialog-title")
+            yield Static(self._title(), classes="dialog-title")
             with Horizontal(classes="action-body"):
                 with Vertical(id="action-form", classes="action-form"):
                     if self.run is not None:
@@ -946,11 +952,8 @@ class RunActionModal(_ConfirmedDialog):
         return self.plan_result is not None
 
     def compose(self) -> ComposeResult:
-        title = Text(end="")
-        title.append(f"{VERBS[self.kind]} ", "bold")
-        title.append_text(render.text(self.service, "bold cyan", max_len=60))
         with Vertical(id="action-dialog", classes="dialog action-dialog"):
-            yield Static(title, classes="dialog-title")
+            yield Static(self._title(), classes="dialog-title")
             with Horizontal(classes="action-body"):
                 with Vertical(id="action-form", classes="action-form"):
                     if self.run is not None:
