@@ -485,3 +485,29 @@ async def test_facets_from_a_source_or_counted_and_teams_and_detail_routed(
     # beta is only known to plain, which has no detail: no answer, and no error.
     snap = await hub.fetch(Topic.service_detail("beta"))
     assert snap.data is None and not snap.errors
+
+
+async def test_a_topic_whose_source_timed_out_is_asked_again_soon(
+        hub_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    import idp_tui.hub as hub_module
+    from idp_tui import SourceUnavailable
+
+    monkeypatch.setattr(hub_module, "TRANSIENT_RETRY", 0.05)
+    calls: list[int] = []
+
+    class Flaky(StaticSource):
+        async def services(self) -> list[Service]:
+            calls.append(1)
+            if len(calls) == 1:
+                raise SourceUnavailable("did not answer within 8 s")
+            return await super().services()
+
+    hub = hub_factory(("flaky", Flaky, {}), intervals={"catalog": 3600.0})
+    seen: list[object] = []
+    hub.watch(Topic.catalog(), lambda snap: seen.append(snap))
+    for _ in range(200):
+        if any(s.data for s in seen):
+            break
+        await asyncio.sleep(0.01)
+    assert len(calls) == 2  # not an hour later: the failure was worth a quick second try
+    assert [x.name for x in seen[-1].data] == ["alpha", "beta", "gamma"] and not seen[-1].errors

@@ -473,6 +473,10 @@ class StatusRelay:
 #: Methods a source of a capability may leave out (NotSupported): asked once, then no more.
 OPTIONAL_METHODS = frozenset({"service_signals", "alerts", "teams", "service_detail",
                               "catalog_facets", "use_catalog", "pipeline_logs"})
+#: Failures worth asking again soon (a busy or briefly unreachable system), and how soon: a
+#: topic refreshed every 30 or 60 s is not left without data that long for one lost answer.
+TRANSIENT_ERRORS = frozenset({"timeout", "unreachable", "not responding"})
+TRANSIENT_RETRY = 5.0
 #: Seconds at least between two refreshes of a topic that its sources say changed.
 MIN_CHANGE_GAP = 0.25
 
@@ -997,8 +1001,12 @@ class Hub:
             else:
                 for sub in list(state.subscribers):
                     self._deliver(sub, snapshot)
+            wait = interval
+            if state.snapshot is not None and any(
+                    f.error_class in TRANSIENT_ERRORS for f in state.snapshot.errors.values()):
+                wait = min(interval, TRANSIENT_RETRY)  # a timeout: ask again soon, not in 30 s
             try:
-                await asyncio.wait_for(state.wake.wait(), interval)
+                await asyncio.wait_for(state.wake.wait(), wait)
             except TimeoutError:
                 pass
             else:
