@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .api.source import Source, SourceConfig
+from .configerror import ConfigError
 from .policy import PolicyConfig
 from .registry import PluginLoadError, load
 
@@ -22,20 +23,6 @@ from .registry import PluginLoadError, load
 DEFAULT_SOURCES: dict[str, dict[str, Any]] = {"sandbox": {"type": "sandbox"}}
 #: Keys of a ``[sources.NAME]`` table that the hub takes; the rest go to the source.
 HUB_SOURCE_KEYS = {"type", "timeout", "read_only"}
-
-
-class ConfigError(Exception):
-    """A problem in the configuration, worded for the user."""
-
-    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
-        self.message, self.path, self.line, self.field = message, path, line, field
-        where = ""
-        if path is not None:
-            where = f"{path}" + (f", line {line}" if line else "")
-        if field:
-            where = f"{where} ({field})" if where else field
-        super().__init__(f"{where}: {message}" if where else message)
 
 
 class _Strict(BaseModel):

@@ -13,14 +13,18 @@ import json.scanner
 import math
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import pydantic_core
 from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 
-from .api.models import Health, LogLevel, LogLine, RunStatus
+from .api.kinds import ActionState, Health, LogLevel, RunStatus
 from .safetext import CELL_MAX, LINE_MAX, ago, duration, sanitize  # noqa: F401 - re-exported
+
+if TYPE_CHECKING:
+    from .api.actions import ActionEvent
+    from .api.models import LogLine
 
 
 def text(value: object, style: str | Style = "", *, max_len: int | None = CELL_MAX,
@@ -106,6 +110,19 @@ def health(value: Health | str) -> Text:
     return Text(f"{icon} {h.value}", style=style, end="")
 
 
+def catalog_row(name: str, owner: str, tier: int | None, lifecycle: str, language: str,
+                health_value: Health | str) -> tuple[Text, ...]:
+    """The Catalog table's cells for one service (the live pane and the last run's view alike)."""
+    return (
+        text(name, "bold"),
+        text(owner),
+        Text(f"T{tier}" if tier else "–", "bold red" if tier == 1 else ""),
+        text(lifecycle, "dim" if lifecycle != "production" else ""),
+        text(language),
+        health(health_value),
+    )
+
+
 def run_status(value: RunStatus) -> Text:
     icon, style = RUN_STYLES.get(value, ("?", ""))
     return Text(f"{icon} {value.value}", style=style, end="")
@@ -124,7 +141,17 @@ _JSON_LEVEL_KEYS = ("level", "lvl", "severity")
 # The decoder's scanner is called directly: JSONDecoder.decode() is that call plus two whitespace
 # regex matches and a method call in Python, which cost as much as the decoding itself.
 _json_scan = json.scanner.make_scanner(json.JSONDecoder())
-_from_json = pydantic_core.from_json
+
+
+def _from_json(message: str) -> object:
+    """pydantic-core's ``from_json``, imported on the first JSON line (not at start-up)."""
+    global _from_json
+    from pydantic_core import from_json
+
+    _from_json = from_json
+    return from_json(message)
+
+
 _json_string = json.JSONEncoder(ensure_ascii=False).encode
 _JSON_SPACE = " \t\n\r"
 
@@ -211,8 +238,6 @@ def log_line(line: LogLine, *, instance_style: str, show_timestamp: bool = True,
 
 
 # Actions -----------------------------------------------------------------------------------------
-
-from .api.actions import ActionEvent, ActionState  # noqa: E402 - only the action helpers need it
 
 ACTION_STATE_STYLES = {
     ActionState.PENDING: ("◌", "dim"),

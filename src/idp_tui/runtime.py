@@ -10,6 +10,7 @@ from .audit import AuditLog
 from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
 from .config import AppConfig
+from .gcpolicy import GC_THRESHOLDS  # noqa: F401 - where it used to be
 from .hub import ChangeRelay, Hub, SourceRunner, StatusRelay
 
 
@@ -27,9 +28,6 @@ class BrokenSource(Source):
 
 
 AUDIT_FILE = "audit.jsonl"
-#: Cyclic GC thresholds while the dashboard runs (CPython's default is 700, 10, 10): it allocates
-#: many short-lived objects (log records, strips, table cells), nearly all freed by refcounting.
-GC_THRESHOLDS = (100_000, 5, 100)
 
 
 def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,

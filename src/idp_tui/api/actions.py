@@ -12,42 +12,12 @@ Nothing in here imports Textual.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .kinds import ActionKind, ActionState
 from .models import Record
-
-
-class ActionKind(StrEnum):
-    """What an action does."""
-
-    DEPLOY = "deploy"
-    ROLLBACK = "rollback"
-    SCALE = "scale"
-    RESTART = "restart"
-    PROVISION = "provision"
-    #: Run a pipeline run's failed jobs again (``ActionRequest.run_id``).
-    RERUN = "rerun"
-    #: Stop a queued or running pipeline run (``ActionRequest.run_id``).
-    CANCEL = "cancel"
-
-
-class ActionState(StrEnum):
-    """Where an action is. The last four are final."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    DENIED = "denied"
-
-    @property
-    def finished(self) -> bool:
-        return self in (ActionState.SUCCEEDED, ActionState.FAILED, ActionState.CANCELLED,
-                        ActionState.DENIED)
 
 
 class ActionRequest(Record):

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .kinds import (  # noqa: F401 - re-exported: defined without pydantic
+    SIGNAL_UNITS,
+    EnvironmentKind,
+    Health,
+    LogLevel,
+    RunStatus,
+    Signal,
+    Window,
+)
 
 
 class Record(BaseModel):
     """Base of every record: immutable, unknown fields rejected."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
-class Health(StrEnum):
-    """Health of a service in one environment."""
-
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    DOWN = "down"
-    UNKNOWN = "unknown"
 
 
 class Link(Record):
@@ -65,11 +65,6 @@ class Service(Record):
     sources: tuple[str, ...] = ()
 
 
-class EnvironmentKind(StrEnum):
-    STATIC = "static"
-    PREVIEW = "preview"
-
-
 class Environment(Record):
     """A deployment target. ``order`` is the promotion order (dev < staging < production)."""
 
@@ -95,19 +90,6 @@ class Deployment(Record):
     message: str = ""
     #: Name of the source that reported it (filled in by the hub).
     source: str = ""
-
-
-class RunStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class Step(Record):
@@ -150,32 +132,6 @@ class PipelineRun(Record):
         """How long the run took, or has taken so far."""
         end = self.finished_at or now
         return max(end - self.started_at, timedelta(0))
-
-
-class LogLevel(StrEnum):
-    TRACE = "trace"
-    DEBUG = "debug"
-    INFO = "info"
-    WARN = "warn"
-    ERROR = "error"
-    FATAL = "fatal"
-    UNKNOWN = "unknown"
-
-    @classmethod
-    def parse(cls, text: str) -> LogLevel:
-        """Map the usual spellings (``WARNING``, ``err``, ``E``…) to a level."""
-        return _LEVEL_ALIASES.get(text.strip().lower(), cls.UNKNOWN)
-
-
-_LEVEL_ALIASES = {
-    "trace": LogLevel.TRACE, "t": LogLevel.TRACE,
-    "debug": LogLevel.DEBUG, "d": LogLevel.DEBUG, "dbg": LogLevel.DEBUG,
-    "info": LogLevel.INFO, "i": LogLevel.INFO, "information": LogLevel.INFO, "notice": LogLevel.INFO,
-    "warn": LogLevel.WARN, "warning": LogLevel.WARN, "w": LogLevel.WARN,
-    "error": LogLevel.ERROR, "err": LogLevel.ERROR, "e": LogLevel.ERROR,
-    "fatal": LogLevel.FATAL, "critical": LogLevel.FATAL, "crit": LogLevel.FATAL,
-    "panic": LogLevel.FATAL, "emerg": LogLevel.FATAL, "alert": LogLevel.FATAL,
-}
 
 
 class LogLine(Record):
@@ -225,30 +181,6 @@ class LogLine(Record):
         return make
 
 
-class Signal(StrEnum):
-    """The golden signals the Metrics pane knows how to chart."""
-
-    REQUEST_RATE = "request_rate"
-    ERROR_RATIO = "error_ratio"
-    LATENCY_P50 = "latency_p50"
-    LATENCY_P95 = "latency_p95"
-    LATENCY_P99 = "latency_p99"
-    CPU = "cpu"
-    MEMORY = "memory"
-
-
-#: Unit of each signal as sources must report it.
-SIGNAL_UNITS: dict[Signal, str] = {
-    Signal.REQUEST_RATE: "req/s",
-    Signal.ERROR_RATIO: "ratio",
-    Signal.LATENCY_P50: "s",
-    Signal.LATENCY_P95: "s",
-    Signal.LATENCY_P99: "s",
-    Signal.CPU: "cores",
-    Signal.MEMORY: "bytes",
-}
-
-
 class MetricSeries(Record):
     """A time series: ``points`` are ``(unix seconds, value)`` pairs in time order."""
 
@@ -276,20 +208,6 @@ class Alert(Record):
     labels: dict[str, str] = Field(default_factory=dict)
     #: Name of the source that reported it (filled in by the hub).
     source: str = ""
-
-
-class Window(StrEnum):
-    """Time windows offered by the Metrics pane."""
-
-    M15 = "15m"
-    H1 = "1h"
-    H6 = "6h"
-    H24 = "24h"
-
-    @property
-    def delta(self) -> timedelta:
-        return {"15m": timedelta(minutes=15), "1h": timedelta(hours=1),
-                "6h": timedelta(hours=6), "24h": timedelta(hours=24)}[self.value]
 
 
 class MetricsQuery(Record):

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +36,7 @@ from .actions import (
 )
 from .clock import Clock, SystemClock
 from .errors import NotSupported
+from .kinds import Capability
 from .models import (
     Alert,
     Deployment,
@@ -55,19 +55,6 @@ from .models import (
     SignalsQuery,
     Team,
 )
-
-
-
-class Capability(StrEnum):
-    CATALOG = "catalog"
-    ENVIRONMENTS = "environments"
-    PIPELINES = "pipelines"
-    LOGS = "logs"
-    METRICS = "metrics"
-    #: Deploy, rollback, scale and restart (the ones listed in ``Source.actions``).
-    ACTIONS = "actions"
-    #: Provisioning templates and the resources they created.
-    PROVISION = "provision"
 
 
 class SourceConfig(BaseModel):

@@ -6,12 +6,13 @@ opened: it is a large module and start-up matters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import render
-from ..actions import ActionManager
-from ..api.actions import ActionKind
-from ..api.source import Capability
+from ..api.kinds import ActionKind, Capability
+
+if TYPE_CHECKING:
+    from ..actions import ActionManager
 
 ACTION_KINDS: dict[str, ActionKind] = {
     "deploy": ActionKind.DEPLOY,

@@ -12,9 +12,9 @@ from textual.message import Message
 from textual.widgets import Static
 
 from .. import render
-from ..hub import Failure, Hub, Snapshot, Subscription, Topic
 
 if TYPE_CHECKING:
+    from ..hub import Failure, Hub, Snapshot, Subscription, Topic
     from .app import IdpApp
 
 

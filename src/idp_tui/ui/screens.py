@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,10 +13,12 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from .. import render
-from ..api.clock import Clock
-from ..api.models import Facet
-from ..hub import SourceHealth
 from .tables import KeyedTable
+
+if TYPE_CHECKING:
+    from ..api.clock import Clock
+    from ..api.models import Facet
+    from ..hub import SourceHealth
 
 
 class HealthScreen(ModalScreen[None]):

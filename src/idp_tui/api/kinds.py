@@ -1,0 +1,157 @@
+"""The plugin API's enumerations: plain ``StrEnum`` classes, without pydantic.
+
+Defined apart from the records so that what only needs a name for a state (the dashboard's first
+frame, the rendering of a health or a status) does not import pydantic and every model. Each is
+re-exported where it has always been (``idp_tui.api.models.Health``…) and by ``idp_tui``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+__all__ = [
+    "SIGNAL_UNITS",
+    "ActionKind",
+    "ActionState",
+    "Capability",
+    "EnvironmentKind",
+    "Health",
+    "LogLevel",
+    "RunStatus",
+    "Signal",
+    "Window",
+]
+
+
+class Health(StrEnum):
+    """Health of a service in one environment."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class EnvironmentKind(StrEnum):
+    STATIC = "static"
+    PREVIEW = "preview"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class LogLevel(StrEnum):
+    TRACE = "trace"
+    DEBUG = "debug"
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+    FATAL = "fatal"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, text: str) -> LogLevel:
+        """Map the usual spellings (``WARNING``, ``err``, ``E``…) to a level."""
+        return _LEVEL_ALIASES.get(text.strip().lower(), cls.UNKNOWN)
+
+
+_LEVEL_ALIASES = {
+    "trace": LogLevel.TRACE, "t": LogLevel.TRACE,
+    "debug": LogLevel.DEBUG, "d": LogLevel.DEBUG, "dbg": LogLevel.DEBUG,
+    "info": LogLevel.INFO, "i": LogLevel.INFO, "information": LogLevel.INFO, "notice": LogLevel.INFO,
+    "warn": LogLevel.WARN, "warning": LogLevel.WARN, "w": LogLevel.WARN,
+    "error": LogLevel.ERROR, "err": LogLevel.ERROR, "e": LogLevel.ERROR,
+    "fatal": LogLevel.FATAL, "critical": LogLevel.FATAL, "crit": LogLevel.FATAL,
+    "panic": LogLevel.FATAL, "emerg": LogLevel.FATAL, "alert": LogLevel.FATAL,
+}
+
+
+class Signal(StrEnum):
+    """The golden signals the Metrics pane knows how to chart."""
+
+    REQUEST_RATE = "request_rate"
+    ERROR_RATIO = "error_ratio"
+    LATENCY_P50 = "latency_p50"
+    LATENCY_P95 = "latency_p95"
+    LATENCY_P99 = "latency_p99"
+    CPU = "cpu"
+    MEMORY = "memory"
+
+
+#: Unit of each signal as sources must report it.
+SIGNAL_UNITS: dict[Signal, str] = {
+    Signal.REQUEST_RATE: "req/s",
+    Signal.ERROR_RATIO: "ratio",
+    Signal.LATENCY_P50: "s",
+    Signal.LATENCY_P95: "s",
+    Signal.LATENCY_P99: "s",
+    Signal.CPU: "cores",
+    Signal.MEMORY: "bytes",
+}
+
+
+class Window(StrEnum):
+    """Time windows offered by the Metrics pane."""
+
+    M15 = "15m"
+    H1 = "1h"
+    H6 = "6h"
+    H24 = "24h"
+
+    @property
+    def delta(self) -> timedelta:
+        return {"15m": timedelta(minutes=15), "1h": timedelta(hours=1),
+                "6h": timedelta(hours=6), "24h": timedelta(hours=24)}[self.value]
+
+
+class ActionKind(StrEnum):
+    """What an action does."""
+
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+    SCALE = "scale"
+    RESTART = "restart"
+    PROVISION = "provision"
+    #: Run a pipeline run's failed jobs again (``ActionRequest.run_id``).
+    RERUN = "rerun"
+    #: Stop a queued or running pipeline run (``ActionRequest.run_id``).
+    CANCEL = "cancel"
+
+
+class ActionState(StrEnum):
+    """Where an action is. The last four are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DENIED = "denied"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ActionState.SUCCEEDED, ActionState.FAILED, ActionState.CANCELLED,
+                        ActionState.DENIED)
+
+
+class Capability(StrEnum):
+    CATALOG = "catalog"
+    ENVIRONMENTS = "environments"
+    PIPELINES = "pipelines"
+    LOGS = "logs"
+    METRICS = "metrics"
+    #: Deploy, rollback, scale and restart (the ones listed in ``Source.actions``).
+    ACTIONS = "actions"
+    #: Provisioning templates and the resources they created.
+    PROVISION = "provision"

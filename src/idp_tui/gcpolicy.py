@@ -1,0 +1,5 @@
+"""The cyclic garbage collector's settings while the dashboard runs (imports nothing)."""
+
+#: Cyclic GC thresholds while the dashboard runs (CPython's default is 700, 10, 10): it allocates
+#: many short-lived objects (log records, strips, table cells), nearly all freed by refcounting.
+GC_THRESHOLDS = (100_000, 5, 100)
