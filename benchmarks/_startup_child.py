@@ -2,6 +2,7 @@
 
     python benchmarks/_startup_child.py idp       # the real `idp-tui` entry point (entry.main)
     python benchmarks/_startup_child.py minimal   # an App with one DataTable of 40 rows
+    python benchmarks/_startup_child.py idp-session  # idp-tui until it has kept its catalog
 
 Prints ``READY {json}`` on stdout at the first frame composed with rows in the table (and the table's
 dimensions computed), then exits. Keep the imports here to the bare minimum: they count.
@@ -70,15 +71,37 @@ class _AfterImport:
         return spec
 
 
+def install_session_probe(app, path):
+    """Quit once the dashboard has kept its catalog for the next start (``path`` exists)."""
+    import time
+
+    original = app._display
+    deadline = time.monotonic() + 60
+
+    def display(screen, renderable):
+        original(screen, renderable)
+        if time.monotonic() > deadline:
+            app.exit()  # no READY: the parent says so
+        elif os.path.exists(path) and not app._exit:
+            os.write(1, b"READY {}\n")
+            app.exit()
+
+    app._display = display
+
+
 def main(mode):
-    if mode == "idp":
+    if mode in ("idp", "idp-session"):
         # Patch IdpApp.run as soon as the entry point imports it (importing it here, before the
         # entry point, would take those imports out of the conditions the entry point sets up).
         def patch(module):
             run = module.IdpApp.run
 
             def headless_run(self, *args, **kwargs):
-                install_probe(self, "#catalog-table")
+                if mode == "idp":
+                    install_probe(self, "#catalog-table")
+                else:
+                    install_session_probe(self, os.path.join(os.environ["IDP_TUI_DATA_DIR"],
+                                                             "catalog-view.json"))
                 return run(self, headless=True, size=SIZE)
 
             module.IdpApp.run = headless_run

@@ -18,11 +18,11 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..api.clock import Clock, ManualClock, SystemClock
-from ..config import AppConfig, ConfigError, load_config
+from ..configerror import ConfigError
 from ..paths import config_file, data_dir
 from .output import (
     EXIT_CODES_HELP,
@@ -45,6 +45,10 @@ __all__ = [
     "EXIT_CONFIG", "EXIT_DENIED", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND", "EXIT_OK",
     "EXIT_SOURCE", "EXIT_USAGE", "clock_from_env", "list_sources", "main", "resolve_config",
 ]
+
+if TYPE_CHECKING:
+    from ..config import AppConfig
+    from ..hub import Hub
 
 log = logging.getLogger("idp_tui")
 
@@ -376,6 +380,8 @@ def clock_from_env() -> Clock:
 
 
 def resolve_config(args: argparse.Namespace) -> AppConfig:
+    from ..config import load_config
+
     if args.config is not None:
         return load_config(args.config.expanduser(), required=True)
     if os.environ.get("IDP_TUI_CONFIG"):
@@ -438,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    from ..runtime import GC_THRESHOLDS
+    from ..gcpolicy import GC_THRESHOLDS
 
     # The GC thresholds the dashboard runs with (see IdpApp.on_mount), from the start: at the
     # default ones, collections of the whole heap (every module just imported) slowed it down.
@@ -453,28 +459,69 @@ def run_dashboard(args: argparse.Namespace) -> int:
 def _run_dashboard(args: argparse.Namespace) -> int:
     try:
         folder = resolve_data_dir(args)
-        config = resolve_config(args)
         clock = clock_from_env()
+        key, view = _boot_view(args, folder)
+        # With the last run's catalog at hand the first frame shows it, and the config is
+        # validated (and the sources started) right after: pydantic, the plugin API and the hub
+        # are imported then. Without it (a first start, another config) all happens first.
+        config = resolve_config(args) if view is None else None
     except ConfigError as exc:
         print(f"idp-tui: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _setup_logging(folder)
-    from ..runtime import build_hub
 
-    try:
-        hub = build_hub(config, data_dir=folder, clock=clock, read_only=args.read_only)
+    def start() -> tuple[AppConfig, Hub]:
+        valid = config if config is not None else resolve_config(args)
+        from ..runtime import build_hub
+
+        hub = build_hub(valid, data_dir=folder, clock=clock, read_only=args.read_only)
         # The catalog sources start and answer on their own threads while the UI is imported
         # and composed: the first frame of the catalog comes that much sooner.
         hub.prefetch_catalog()
-        from ..ui.app import IdpApp  # Textual is imported only when the dashboard runs
+        return valid, hub
 
-        app = IdpApp(config=config, data_dir=folder, clock=clock, hub=hub)
+    try:
+        if view is None:
+            valid, hub = start()
+            from ..ui.app import IdpApp  # Textual is imported only when the dashboard runs
+
+            app = IdpApp(valid, folder, clock, hub, boot_key=key)
+        else:
+            from ..ui.app import IdpApp
+
+            app = IdpApp(None, folder, clock, boot_key=key, boot_view=view, start=start)
         app.run()
     except Exception:  # noqa: BLE001 - the last line of defence: a log entry, never a traceback
         log.exception("idp-tui stopped on an unexpected error")
         print(f"idp-tui: unexpected error; details in {folder / LOG_FILE}", file=sys.stderr)
         return EXIT_FAILED
+    error = app.start_error
+    if isinstance(error, ConfigError):
+        print(f"idp-tui: config error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    if error is not None:
+        log.error("idp-tui stopped on an unexpected error", exc_info=error)
+        print(f"idp-tui: unexpected error; details in {folder / LOG_FILE}", file=sys.stderr)
+        return EXIT_FAILED
     return app.return_code or 0
+
+
+def _boot_view(args: argparse.Namespace, folder: Path) -> tuple[str | None, Any]:
+    """The key of the configuration in use, and the last run's catalog kept for it (or None)."""
+    explicit = args.config is not None or bool(os.environ.get("IDP_TUI_CONFIG"))
+    path = args.config.expanduser() if args.config is not None else config_file()
+    try:
+        data: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        if explicit:
+            return None, None  # resolve_config says what is wrong
+        data = None  # no config: the sandbox
+    except OSError:
+        return None, None
+    from ..ui import boot
+
+    key = boot.config_key(path, data)
+    return key, boot.load(folder, key)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -1,12 +1,18 @@
-"""The dashboard application."""
+"""The dashboard application.
+
+This module imports only Textual and what the first frame needs: the plugin API, the hub and the
+panes load as the dashboard starts (``IdpApp.compose``), or right after the first frame when the
+last run's catalog is drawn first (``idp_tui.ui.boot``).
+"""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Awaitable, Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -20,18 +26,26 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from .. import __version__, render
 from ..api.clock import Clock, SystemClock
-from ..api.actions import Resource
-from ..api.models import Service
-from ..api.source import Capability
-from ..config import AppConfig
-from ..hub import Hub, Platform, Snapshot, SourceHealth, Topic
+from ..api.kinds import Capability
+from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
-from ..runtime import GC_THRESHOLDS, build_hub
+from . import boot
 from .action_access import ACTION_KINDS, binding_state, read_only_notice
 from .base import Pane, SnapshotArrived
 from .screens import HealthScreen, HelpScreen
 
+if TYPE_CHECKING:
+    from ..api.actions import Resource
+    from ..api.models import Service
+    from ..config import AppConfig
+    from ..hub import Hub, Platform, Snapshot, SourceHealth
+
+log = logging.getLogger("idp_tui")
+
 PANES = ("catalog", "envs", "pipelines", "logs", "metrics")
+#: Each pane's tab title (its class's ``title``: a test checks they agree).
+PANE_TITLES = {"catalog": "Catalog", "envs": "Environments", "pipelines": "Pipelines",
+               "logs": "Logs", "metrics": "Metrics"}
 PANE_ALIASES = {
     "catalog": "catalog", "cat": "catalog", "services": "catalog", "svc": "catalog",
     "envs": "envs", "env": "envs", "environments": "envs",
@@ -188,41 +202,71 @@ class IdpApp(App[int]):
     service: reactive[str | None] = reactive(None, init=False)
     environment: reactive[str | None] = reactive(None, init=False)
 
-    def __init__(self, config: AppConfig, data_dir: Path, clock: Clock | None = None,
-                 hub: Hub | None = None) -> None:
+    def __init__(self, config: AppConfig | None, data_dir: Path, clock: Clock | None = None,
+                 hub: Hub | None = None, *, boot_key: str | None = None,
+                 boot_view: boot.BootView | None = None,
+                 start: Callable[[], tuple[AppConfig, Hub]] | None = None) -> None:
+        """``config`` and ``hub`` (built from the config when not given), or, to draw the last
+        run's catalog first, ``boot_view`` and ``start``: called right after the first frame, it
+        validates the config and builds the hub (what it raises ends the app: ``start_error``).
+        ``boot_key`` names the configuration: with it the catalog is kept for the next start."""
         super().__init__()
-        self.config = config
         self.data_dir = data_dir
         self.clock = clock or SystemClock()
-        self.hub = hub if hub is not None else build_hub(config, data_dir=data_dir, clock=self.clock)
+        self.boot_key = boot_key
+        self.boot_view = boot_view if config is None else None
+        self._start = start
+        #: What ``start`` raised (the app then exits): the caller reports it.
+        self.start_error: BaseException | None = None
+        self._boot_saved = False
+        self.config: AppConfig = None  # type: ignore[assignment] - set by _adopt
+        self.hub: Hub = None  # type: ignore[assignment] - set by _adopt
+        if config is None and (boot_view is None or start is None):
+            raise ValueError("IdpApp needs a config, or a boot view and a start function")
         self.services: list[Service] = []
         self.platform: Platform | None = None
         self.catalog_snapshot: Snapshot[Any] | None = None
         self.platform_snapshot: Snapshot[Any] | None = None
         #: What provisioning created, from every source that provisions.
         self.resources: list[Resource] = []
-        self._wanted_service = config.ui.service
-        self._wanted_environment = config.ui.environment
+        self._wanted_service: str | None = None
+        self._wanted_environment: str | None = None
         self._subs: list[Any] = []
         #: Panes composed but not mounted yet (see ``_mount_deferred``), by key.
         self._deferred: dict[str, Pane] = {}
+        if config is not None:
+            self._adopt(config, hub)
 
+    def _adopt(self, config: AppConfig, hub: Hub | None) -> None:
+        """Take the validated config and its hub (built here when not given)."""
+        if hub is None:
+            from ..runtime import build_hub
+
+            hub = build_hub(config, data_dir=self.data_dir, clock=self.clock)
+        self.config = config
+        self.hub = hub
+        self._wanted_service = config.ui.service
+        self._wanted_environment = config.ui.environment
         if config.keys:
             self.set_keymap(dict(config.keys))
+
+    @property
+    def booting(self) -> bool:
+        """The first frame shows the last run's catalog; the sources are not started yet."""
+        return self.hub is None
 
     # Layout --------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        from .panes import CatalogPane, EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
-
         yield ContextBar(id="context-bar")
         with PaneTabs(id="panes", initial="catalog"):
-            for key, cls in (("catalog", CatalogPane), ("envs", EnvironmentsPane),
-                             ("pipelines", PipelinesPane), ("logs", LogsPane),
-                             ("metrics", MetricsPane)):
-                number = PANES.index(key) + 1
-                pane = cls(self.hub, id=f"{key}-pane")
-                with TabPane(f"{number} {cls.title}", id=key):
+            for number, key in enumerate(PANES, 1):
+                with TabPane(f"{number} {PANE_TITLES[key]}", id=key):
+                    if self.booting:
+                        if key == PANES[0] and self.boot_view is not None:
+                            yield boot.BootCatalog(self.boot_view, id="boot-catalog")
+                        continue
+                    pane = self._make_pane(key)
                     if key == PANES[0]:
                         yield pane
                     else:
@@ -237,6 +281,13 @@ class IdpApp(App[int]):
         yield bar
         yield Footer()
 
+    def _make_pane(self, key: str) -> Pane:
+        from .panes import CatalogPane, EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
+
+        cls = {"catalog": CatalogPane, "envs": EnvironmentsPane, "pipelines": PipelinesPane,
+               "logs": LogsPane, "metrics": MetricsPane}[key]
+        return cls(self.hub, id=f"{key}-pane")
+
     def _command_words(self) -> list[str]:
         return sorted({*PANE_ALIASES, "health", "sources", "quit", "q", "env ", "svc ", "help",
                        "activity"})
@@ -250,9 +301,44 @@ class IdpApp(App[int]):
         # What exists by now (every module, the config, the hub, the first widgets) lives about as
         # long as the app: out of the collector's way, collections scan only what came after.
         gc.freeze()
+        self.set_interval(1.0, self._update_context_bar)
+        if self.booting:
+            theme = self.boot_view.theme if self.boot_view is not None else None
+            self.theme = theme if theme in self.available_themes else "textual-dark"
+            self._update_context_bar()
+            self.call_after_refresh(self._focus_boot)
+            self.call_after_refresh(self._finish_boot)
+            return
+        self._start_dashboard()
+
+    def _focus_boot(self) -> None:
+        for view in self.query(boot.BootCatalog):
+            view.focus_main()
+
+    def _finish_boot(self) -> None:
+        """After the first frame: the config, the hub and the panes (the slow imports)."""
+        if self._exit or self._closing or self._start is None:
+            return
+        try:
+            config, hub = self._start()
+        except Exception as exc:  # noqa: BLE001 - reported by the caller (exit 2 for a config error)
+            self.start_error = exc
+            self.exit(return_code=1)
+            return
+        self._adopt(config, hub)
+        for key in PANES:
+            self._deferred[key] = self._make_pane(key)
+        self._start_dashboard()
+        # What exists now (the plugin API, the hub, the panes) lives as long as the app.
+        gc.freeze()
+
+    def _start_dashboard(self) -> None:
         self.theme = self.config.ui.theme if self.config.ui.theme in self.available_themes \
             else "textual-dark"
         self._update_context_bar()
+        self.refresh_bindings()
+        from ..hub import Topic
+
         self.hub.watch_health(self._health_changed)
         if not self.catalog_derived:  # else the environments' services (_derive_catalog)
             self._subs.append(self.hub.watch(Topic.catalog(),
@@ -262,14 +348,16 @@ class IdpApp(App[int]):
         if self.hub.has(Capability.PROVISION):
             self._subs.append(self.hub.watch(Topic.resources(),
                                              lambda s: self.post_message(SnapshotArrived(s))))
-        self.set_interval(1.0, self._update_context_bar)
         self.set_timer(1.0, self._mount_deferred)
         self.call_after_refresh(self.action_focus_pane)
 
     async def on_unmount(self) -> None:
         for sub in self._subs:
             sub.close()
-        await self.hub.close()
+        if self._boot_saved:  # (not before the environments' health was known)
+            self.save_boot_view()
+        if self.hub is not None:
+            await self.hub.close()
         gc.set_threshold(*getattr(self, "_gc_thresholds", gc.get_threshold()))
         gc.unfreeze()
 
@@ -289,7 +377,7 @@ class IdpApp(App[int]):
             if snapshot.data is not None:
                 self.services = snapshot.data
             if self.service is None and self.services:
-                wanted = self._wanted_service
+                wanted = self._boot_cursor() or self._wanted_service
                 names = {s.name for s in self.services}
                 self.service = wanted if wanted in names else self.services[0].name
         elif snapshot.topic.kind == "resources":
@@ -307,14 +395,45 @@ class IdpApp(App[int]):
                 self.environment = wanted if wanted in names else names[-1]
         for pane in self._live_panes():
             pane.shared_data_changed()
+        if not self._boot_saved and self.boot_key is not None and self.services \
+                and self.environment is not None:
+            self._boot_saved = True
+            self.call_after_refresh(self.save_boot_view)
+
+    def _boot_cursor(self) -> str | None:
+        """The service the user moved to in the last run's catalog while the sources started."""
+        for view in self.query(boot.BootCatalog):
+            return view.cursor_name
+        return None
+
+    def save_boot_view(self) -> bool:
+        """Keep the catalog as the Catalog table shows it, for the next start's first frame."""
+        if self.boot_key is None or not self.services:
+            return False
+        environment = self.environment
+        platform = self.platform
+        rows = []
+        for service in sorted(self.services, key=lambda s: s.name)[:boot.MAX_ROWS]:
+            dep = platform.deployments.get((service.name, environment)) \
+                if platform is not None and environment is not None else None
+            rows.append(boot.BootRow(service.name, service.owner, service.tier, service.lifecycle,
+                                     service.language, dep.health.value if dep else "unknown"))
+        view = boot.BootView(key=self.boot_key, saved_at=self.clock.now(), environment=environment,
+                             theme=self.theme, rows=tuple(rows))
+        return boot.save(self.data_dir, view)
 
     @property
     def catalog_derived(self) -> bool:
         """No source offers a catalog: the services shown are those running in the environments
         (a dashboard on Kubernetes alone, say)."""
+        if self.hub is None:
+            return False
         return not self.hub.has(Capability.CATALOG) and self.hub.has(Capability.ENVIRONMENTS)
 
     def _derive_catalog(self, environments: Snapshot[Any]) -> None:
+        from ..api.models import Service
+        from ..hub import Snapshot, Topic
+
         platform = self.platform
         names = sorted({service for service, _env in platform.deployments}) if platform else []
         known = {s.name: s for s in self.services}
@@ -349,6 +468,10 @@ class IdpApp(App[int]):
         for k in [key] if key is not None else list(self._deferred):
             pane = self._deferred.pop(k, None)
             if pane is not None:
+                if k == PANES[0]:
+                    # The live catalog takes the place of the last run's.
+                    for view in self.query(boot.BootCatalog):
+                        view.remove()
                 self.call_later(self._deferred_mounted, k, pane,
                                 self.query_one(f"TabPane#{k}").mount(pane))
 
@@ -369,6 +492,8 @@ class IdpApp(App[int]):
 
     def is_settled(self) -> bool:
         """Shared data and the visible pane's data have arrived."""
+        if self.booting:
+            return False
         if not (self.catalog_snapshot is not None and self.platform_snapshot is not None
                 and self.service is not None and self.environment is not None
                 and self.current_pane.is_settled()):
@@ -418,15 +543,17 @@ class IdpApp(App[int]):
 
     def _update_context_bar(self) -> None:
         try:
-            self.query_one(ContextBar).show(self.service, self.environment, self.clock.now())
+            environment = self.environment
+            if environment is None and self.boot_view is not None and self.booting:
+                environment = self.boot_view.environment
+            self.query_one(ContextBar).show(self.service, environment, self.clock.now())
         except Exception:  # noqa: BLE001
             pass
 
     # Actions -------------------------------------------------------------------------------------
 
     def pane_title(self, pane: str) -> str:
-        return {"catalog": "Catalog", "envs": "Environments", "pipelines": "Pipelines",
-                "logs": "Logs", "metrics": "Metrics"}[pane]
+        return PANE_TITLES[pane]
 
     @property
     def current_pane(self) -> Pane:
@@ -443,6 +570,9 @@ class IdpApp(App[int]):
         self.show_pane(pane)
 
     def action_focus_pane(self) -> None:
+        if self.booting:
+            self._focus_boot()
+            return
         try:
             self.current_pane.focus_main()
         except Exception:  # noqa: BLE001
@@ -529,8 +659,9 @@ class IdpApp(App[int]):
         seen: set[str] = set()
         focused = self.focused
         chain: list[Any] = list(focused.ancestors_with_self) if focused is not None else []
-        if self.current_pane not in chain:
-            chain = [self.current_pane, *self.current_pane.ancestors_with_self]
+        pane = None if self.booting else self.current_pane
+        if pane is not None and pane not in chain:
+            chain = [pane, *pane.ancestors_with_self]
         for node in chain:
             for binding in getattr(node, "BINDINGS", []):
                 if not isinstance(binding, Binding) or binding.id is None or binding.id in seen:
@@ -542,15 +673,20 @@ class IdpApp(App[int]):
         return rows
 
     def _keys_for(self, binding: Binding) -> str:
-        keymap = dict(self.config.keys)
+        keymap = dict(self.config.keys) if self.config is not None else {}
         keys = keymap.get(binding.id or "", binding.key)
         return ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
 
     def action_health(self) -> None:
+        if self.booting:
+            self.notify("The sources are starting", timeout=2)
+            return
         if not isinstance(self.screen, HealthScreen):
             self.push_screen(HealthScreen(self.hub.health, self.clock))
 
     def action_refresh(self) -> None:
+        if self.booting:
+            return
         self.hub.refresh()
         self.notify("Refreshing every source", timeout=2)
 

@@ -259,14 +259,7 @@ class CatalogPane(Pane):
         return cells
 
     def _make_cells(self, s: Service, health: Health) -> tuple[Text, ...]:
-        cells = (
-            render.text(s.name, "bold"),
-            render.text(s.owner),
-            Text(f"T{s.tier}" if s.tier else "–", "bold red" if s.tier == 1 else ""),
-            render.text(s.lifecycle, "dim" if s.lifecycle != "production" else ""),
-            render.text(s.language),
-            render.health(health),
-        )
+        cells = render.catalog_row(s.name, s.owner, s.tier, s.lifecycle, s.language, health)
         if not self.with_signals:
             return cells
         return (*cells, *self._signal_cells(s.name))
