@@ -2,4 +2,4 @@
 
 #: Cyclic GC thresholds while the dashboard runs (CPython's default is 700, 10, 10): it allocates
 #: many short-lived objects (log records, strips, table cells), nearly all freed by refcounting.
-GC_THRESHOLDS = (100_000, 5, 100)
+GC_THRESHOLDS = (1_000_000, 10, 100)
