@@ -773,3 +773,122 @@ def test_json_fields_decode_as_the_json_module_does() -> None:
         assert repr(fields) == repr(json.loads(message)), message
     for message in ('{"a":1} x', '{"a":', '["not", "an object"]', '{' * 5000 + '}' * 5000):
         assert json_fields(message) is None, message[:20]
+
+
+# The include filter's prefilter on raw JSON lines ------------------------------------------------
+
+def _truth(lines: list[LogLine], pattern: str, as_fields: bool = True) -> list[str]:
+    """The messages an include filter shows, worked out the slow way (display text, then regex)."""
+    regex = compile_pattern(pattern)
+    assert regex is not None
+    fold = bool(regex.flags & re.IGNORECASE)
+    test = re.compile(pattern) if fold else regex
+    out = []
+    for item in lines:
+        shown = render.sanitize(render.log_message_plain(item.message, as_fields=as_fields),
+                                max_len=render.LINE_MAX)
+        if test.search(shown.lower() if fold else shown) or \
+                test.search(item.instance.lower() if fold else item.instance):
+            out.append(item.message)
+    return out
+
+
+def _shown_messages(view: LogView) -> list[str]:
+    return [e.line.message for e in view._shown[view._shown_off:]]
+
+
+def test_required_literals_of_patterns() -> None:
+    from idp_tui.ui.logview import _Pattern
+
+    assert _Pattern("GET|POST|created").literals == ("GET", "POST", "created")
+    assert _Pattern("(?:GET|POST) /api").literals == ("/api",)  # (the longest, without " ")
+    assert _Pattern("timeout").literals == ("timeout",)
+    assert _Pattern("Timeout").literals == ("Timeout",)  # (smart case: as typed)
+    assert _Pattern("(?i)Timeout").literals == ("timeout",)
+    assert _Pattern("status=500").literals == ("status",)
+    # No usable literal: the prefilter stays off (numbers, alternatives without one, non-ASCII).
+    for pattern in (r"5\d\d", "1e3", "inf", "timeout|", "a|.x", "é", r"\w+", "x*"):
+        assert _Pattern(pattern).literals is None, pattern
+
+
+EDGE_MESSAGES = [
+    '{"msg":"GET /a","level":"info"}',
+    '{"msg":"x","level":"error"}',            # the level field is not shown: "error" is not there
+    '{"msg":"\\u0047ET /escaped"}',            # escapes: the decoded text matches, the raw not
+    '{"msg":"ok","n":1e3}',                    # a number written another way: 1000.0
+    '{"msg":"ok","n":1E2,"m":Infinity}',       # (Infinity is not JSON: shown raw)
+    '{"msg":"ok","v":"created by x"}',
+    '{"msg":"ok","nested":{"a":"POST"}}',
+    '{"message":"plain key"}',
+    '{"msg":"ok",',                            # not JSON: shown raw
+    '{"level":"warn","msg":"updated","error":null}',
+    "GET /plain line",
+    "{not json GET}",
+]
+
+
+@pytest.mark.parametrize("pattern", ["GET|POST|created|updated|error", "error", "ERROR",
+                                     "1000", "Infinity", "created by", "n=1000", "a.: .POST",
+                                     "(?i)get", "plain", "escaped", "pod-b"])
+async def test_the_prefilter_shows_exactly_what_the_filter_would(pattern: str) -> None:
+    lines = [line(m, i=i, instance="pod-b" if i == 3 else "pod-a")
+             for i, m in enumerate(EDGE_MESSAGES)]
+    app = LogApp()
+    async with app.run_test(size=SIZE):
+        view = view_of(app)
+        view.set_include(pattern)
+        view.append(lines)
+        assert _shown_messages(view) == _truth(lines, pattern)
+        # Lines it ruled out get their text when a filter needs it later.
+        view.set_include(pattern.lower())
+        assert _shown_messages(view) == _truth(lines, pattern.lower())
+        view.set_include(None)
+        assert _shown_messages(view) == [item.message for item in lines]
+        assert all(e.msg is not None for e in view._shown)
+
+
+async def test_the_prefilter_agrees_with_the_filter_on_random_json_lines() -> None:
+    import json
+    import random
+
+    rnd = random.Random(20261126)
+    words = ["GET", "get", "POST", "created", "error", "Error", "ok", "a b", "", "x=y", "1000",
+             "1e3", "timeout", "é", "\u212a", "ſ", "tab\tbed", "q\"uote", "back\\slash"]
+
+    def value() -> object:
+        kind = rnd.randrange(7)
+        if kind == 0:
+            return rnd.choice(words)
+        if kind == 1:
+            return rnd.randrange(-5000, 5000)
+        if kind == 2:
+            return rnd.choice([1e3, 0.5, -2.25e-7, 1e16, 123.0])
+        if kind == 3:
+            return rnd.choice([True, False, None])
+        if kind == 4:
+            return [rnd.choice(words), rnd.randrange(10)]
+        if kind == 5:
+            return {"k": rnd.choice(words)}
+        return " ".join(rnd.choice(words) for _ in range(3))
+
+    lines = []
+    for i in range(1500):
+        fields = {rnd.choice(["msg", "message", "level", "path", "status", "user", "GET",
+                              "err"]): value() for _ in range(rnd.randrange(1, 6))}
+        text = json.dumps(fields, ensure_ascii=rnd.random() < 0.3,
+                          separators=rnd.choice([(",", ":"), (", ", ": ")]))
+        lines.append(line(text, i=i, instance=rnd.choice(["pod-a", "pod-get"])))
+    ruled_out: dict[str, int] = {}
+    app = LogApp()
+    async with app.run_test(size=SIZE):
+        view = view_of(app)
+        for pattern in ["GET|POST|created", "error", "(?i)ERROR", "timeout|1000", "get",
+                        "a b", "x=y", "é", "k", "s", "status|user"]:
+            view.clear()
+            view.set_include(pattern)
+            for start in range(0, len(lines), 250):
+                view.append(lines[start:start + 250])
+            ruled_out[pattern] = sum(e.msg is None for e in view._buffer)
+            assert _shown_messages(view) == _truth(lines, pattern), pattern
+        # The prefilter did rule lines out (their text never worked out), where it can.
+        assert ruled_out["GET|POST|created"] > 100 and ruled_out["timeout|1000"] == 0

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -44,6 +44,9 @@ from textual.strip import Strip
 
 from .. import render
 from ..api.models import LogLevel, LogLine
+
+_sre = re._constants  # type: ignore[attr-defined]
+_sre_parse = re._parser  # type: ignore[attr-defined]
 
 __all__ = ["LogView", "MAX_VIRTUAL_WIDTH", "compile_pattern"]
 
@@ -80,6 +83,86 @@ _ONE_LINE = str.maketrans({
 })
 
 
+# Literal prefilter --------------------------------------------------------------------------------
+#
+# A JSON log line is shown as fields (``msg key=value …``), and filters look at that text: decoding
+# and formatting it is the dearest step of a busy stream. For a JSON line without escapes, every
+# piece of that text (the message, the keys, the values) is in the raw line as it is, joined by
+# " " and "=" instead of quotes, colons and commas; only numbers may be written differently
+# ("1e3" becomes "1000.0", "Infinity"…). So when every match of the include filter must contain
+# one of a few literals — ASCII, without " ", "=", quotes or backslashes, each with a character no
+# number is written with — and the raw line contains none of them, its fields cannot match either:
+# the line is kept unshown and its fields are worked out only if ever needed (_entry_message).
+
+#: Characters of a number as Python writes it (repr of a float, json.dumps of inf and nan), lower.
+_NUMBER_CHARS = frozenset("0123456789.e+-infinitynan")
+_SEPARATORS = frozenset(' ="\\\t')
+#: Raw lines longer than this are not prefiltered (their fields, numbers rewritten, stay shorter
+#: than render.LINE_MAX, past which the text is cut and a marker added).
+_PREFILTER_MAX = render.LINE_MAX // 5
+
+
+def _literal_factors(items: Any) -> set[str] | None:
+    """Literals one of which every match of ``items`` (a parsed regex) contains; None: unknown."""
+    best: set[str] | None = None
+    run: list[str] = []
+
+    def piece(text: str) -> set[str] | None:
+        # Any match contains ``text``, so each of its pieces between separators: the longest.
+        pieces = [p for p in re.split(r'[ ="\\\t]', text) if _usable_literal(p)]
+        return {max(pieces, key=len)} if pieces else None
+
+    def better(found: set[str] | None) -> None:
+        nonlocal best
+        if found and all(map(_usable_literal, found)) and \
+                (best is None or min(map(len, found)) > min(map(len, best))):
+            best = found
+
+    for op, av in items:
+        if op is _sre.LITERAL:
+            run.append(chr(av))
+            continue
+        better(piece("".join(run)) if run else None)
+        run = []
+        if op is _sre.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if not (add_flags or del_flags):
+                better(_literal_factors(sub))
+        elif op is _sre.BRANCH:
+            union: set[str] = set()
+            for alternative in av[1]:
+                found = _literal_factors(alternative)
+                if not found:
+                    union = set()
+                    break
+                union |= found
+            better(union or None)
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            better(_literal_factors(av[2]))
+        elif op is _sre.ATOMIC_GROUP:
+            better(_literal_factors(av))
+    better(piece("".join(run)) if run else None)
+    return best
+
+
+def _usable_literal(literal: str) -> bool:
+    return bool(literal) and literal.isascii() and not _SEPARATORS.intersection(literal) \
+        and not _NUMBER_CHARS.issuperset(literal.lower())
+
+
+def required_literals(regex: re.Pattern[str], fold: bool) -> tuple[str, ...] | None:
+    """Literals one of which any text ``regex`` matches contains (lower case when ``fold``), all
+    usable to rule out a JSON line from its raw text (see above); None when there are none."""
+    try:
+        parsed = _sre_parse.parse(regex.pattern, regex.flags & ~re.IGNORECASE)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    found = _literal_factors(parsed)
+    if not found:
+        return None
+    return tuple(sorted({lit.lower() if fold else lit for lit in found}, key=len))
+
+
 def _smart_case(pattern: str) -> bool:
     """True when ``pattern`` has no upper-case letter outside escapes (``\\S``, ``\\W``…)."""
     return not any(c.isupper() for c in _ESCAPES.sub("", pattern))
@@ -104,12 +187,14 @@ class _Pattern:
     (which defeats the regex engine's literal-prefix search).
     """
 
-    __slots__ = ("regex", "test_re", "fold")
+    __slots__ = ("regex", "test_re", "fold", "literals")
 
     def __init__(self, pattern: str) -> None:
         self.regex: re.Pattern[str] = compile_pattern(pattern)  # type: ignore[assignment]
         self.fold = bool(self.regex.flags & re.IGNORECASE)
         self.test_re = re.compile(pattern) if self.fold else self.regex
+        #: For the JSON-line prefilter (see required_literals), or None.
+        self.literals = required_literals(self.regex, self.fold)
 
     @classmethod
     def make(cls, pattern: str | None) -> _Pattern | None:
@@ -145,11 +230,12 @@ class _Instance:
 
 
 class _Entry:
-    """One buffered line. ``seq`` is its identity; ``msg``/``mw`` depend on ``json_fields``."""
+    """One buffered line. ``seq`` is its identity; ``msg``/``mw`` depend on ``json_fields``
+    (``msg`` is None for a line the prefilter ruled out, until its text is needed)."""
 
     __slots__ = ("seq", "line", "inst", "msg", "mw")
 
-    def __init__(self, seq: int, line: LogLine, inst: _Instance, msg: str, mw: int) -> None:
+    def __init__(self, seq: int, line: LogLine, inst: _Instance, msg: str | None, mw: int) -> None:
         self.seq = seq
         self.line = line
         self.inst = inst
@@ -354,6 +440,9 @@ class LogView(ScrollView, can_focus=True):
         inc_re = include.test_re if include else None
         inc_fold = include.fold if include else False
         inc_hits = self._include_hits
+        # JSON lines the include filter rules out from their raw text (see required_literals).
+        prefilter = include.literals if include is not None and as_fields else None
+        prefilter_max = _PREFILTER_MAX
         exc_re = exclude.test_re if exclude else None
         exc_fold = exclude.fold if exclude else False
         exc_hits = self._exclude_hits
@@ -383,6 +472,20 @@ class LogView(ScrollView, can_focus=True):
                 inst = new_instance(line.instance)
             message = line.message
             if as_fields and message[:1] == "{":
+                if prefilter is not None and len(message) <= prefilter_max \
+                        and "\\" not in message:
+                    hit = inc_hits.get(inst)
+                    if hit is None:
+                        hit = inc_hits[inst] = include.test(inst.label)  # type: ignore[union-attr]
+                    if not hit:
+                        text = message.lower() if inc_fold else message
+                        for literal in prefilter:
+                            if literal in text:
+                                break
+                        else:  # not shown: its fields are worked out if ever needed
+                            seq += 1
+                            buffer_append(_Entry(seq, line, inst, None, 0))
+                            continue
                 # _display_message(message, True), inlined: half the lines of a busy stream.
                 msg = json_plain(message)
                 if len(msg) > line_max or not printable(msg):
@@ -534,9 +637,12 @@ class LogView(ScrollView, can_focus=True):
         self._cache.clear()
         self.refresh()
 
-    @staticmethod
-    def _matches(entry: _Entry, pattern: _Pattern) -> bool:
-        return pattern.test(entry.msg) or pattern.test(entry.inst.label)
+    def _matches(self, entry: _Entry, pattern: _Pattern) -> bool:
+        msg = entry.msg
+        if msg is None:  # ruled out by the prefilter when it came: its text is needed now
+            entry.msg = msg = _display_message(entry.line.message, self.json_fields)
+            entry.mw = _cells(msg)
+        return pattern.test(msg) or pattern.test(entry.inst.label)
 
     def next_match(self) -> bool:
         """Move the cursor to the next shown line matching the search; False if there is none."""
