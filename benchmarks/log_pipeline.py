@@ -1,6 +1,6 @@
 """Log pipeline: sandbox flood → hub.stream_logs → LogsPane → LogView, vs Textual's Log.write_lines.
 
-Run: python benchmarks/log_pipeline.py [--lines 200000] [--repeat 3]
+Run: python benchmarks/log_pipeline.py [--lines 200000] [--repeat 5]
 
 Both cases run in a real app, headless with ``run_test`` at 160×50, and are timed until the first
 frame composed after the last line has been handled:
@@ -18,7 +18,12 @@ frame composed after the last line has been handled:
   formatted lines (the same sandbox flood lines) written with ``write_lines`` in batches of 1,000,
   yielding to the event loop between batches, until the first frame after the last batch.
 
-The repetitions alternate between the two cases; the best of each is compared.
+The repetitions alternate between the two cases (a baseline, then a pipeline run); the goal is
+judged on the median of the ratios of each such pair. On a shared machine a single run of either
+case can come out 2-3x faster or slower than the next (the baseline, the shorter run, swung from
+200,000 to 750,000 lines/s within one invocation): the best of each case compared a lucky
+baseline with a typical pipeline run, while a pair's two runs see about the same machine. The
+best of each and their ratio are printed too.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import running, SIZE, PaintProbe, emit, measure
+from _common import SIZE, PaintProbe, emit, measure, median, running
 
 from idp_tui import LogQuery, SourceContext
 from idp_tui.api.clock import ManualClock
@@ -131,7 +136,7 @@ async def run_baseline(lines: list[str]) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="idp-bench-logs-") as tmp:
@@ -150,11 +155,14 @@ async def main() -> None:
             pipeline.append(await run_pipeline(data / f"run{i}", args.lines))
 
     rates = [r["lines"] / r["elapsed"] for r in pipeline]
+    base_rates = [args.lines / t for t in baseline]
     best = max(pipeline, key=lambda r: r["lines"] / r["elapsed"])
-    rate = best["lines"] / best["elapsed"]
-    base_rate = args.lines / min(baseline)
-    ratio = rate / base_rate
-    print(f"log pipeline, {args.lines:,} lines, headless 160x50, best of {args.repeat}")
+    pairs = [r / b for r, b in zip(rates, base_rates, strict=True)]
+    ratio = median(pairs)
+    rate, base_rate = median(rates), median(base_rates)
+    best_ratio = max(rates) / max(base_rates)
+    print(f"log pipeline, {args.lines:,} lines, headless 160x50, {args.repeat} pairs of runs "
+          f"(medians)")
     print(f"  stream {best['service']}@{best['environment']}, include /{INCLUDE}/ "
           f"(about {passing:.0%} of raw messages match), search /{SEARCH}/")
     print(f"  baseline Log.write_lines (batches of {BASELINE_BATCH:,})   "
@@ -162,8 +170,11 @@ async def main() -> None:
           f"[{', '.join(f'{args.lines / t:,.0f}' for t in baseline)}]")
     print(f"  flood -> hub -> LogsPane -> LogView             {rate:>10,.0f} lines/s   "
           f"[{', '.join(f'{r:,.0f}' for r in rates)}]")
-    print(f"  ratio pipeline / baseline                       {ratio:>10.2f}x  "
+    print(f"  ratio pipeline / baseline, median of the pairs  {ratio:>10.2f}x  "
+          f"[{', '.join(f'{p:.2f}' for p in pairs)}]  "
           f"(goal >= {GOAL}x: {'PASS' if ratio >= GOAL else 'FAIL'})")
+    print(f"  best of each: {max(rates):,.0f} vs {max(base_rates):,.0f} lines/s, "
+          f"{best_ratio:.2f}x")
     print(f"  view after the run: {best['total']:,} received, {best['buffered']:,} kept, "
           f"{best['shown']:,} shown; hub dropped {best['upstream_dropped']:,} under backpressure")
     print(f"  status line: {best['status']}")
