@@ -557,10 +557,42 @@ async def test_width_bookkeeping_matches_render() -> None:
                 for inst in (True, False):
                     view.show_timestamps, view.show_instances = ts, inst
                     for entry in view._shown[view._shown_off:]:
+                        # (A JSON line's width is known once it is drawn, see the next test.)
+                        view._full_strip(entry, False, view.rich_style)
                         expected = render.log_line(entry.line, instance_style="",
                                                    show_timestamp=ts, show_instance=inst,
                                                    as_fields=as_fields).cell_len
                         assert view._entry_width(entry) == expected, entry.line.message[:40]
+
+
+async def test_json_lines_are_worked_out_when_drawn_or_filtered() -> None:
+    wide = '{"msg":"wide","k":"' + "w" * 300 + '"}'
+    lines = [line(f"plain {i}", i=i) for i in range(100)] + [line(wide, i=100)] + \
+        [line('{"msg":"narrow"}', i=101 + i) for i in range(3)]
+    app = LogApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = view_of(app)
+        view.append(lines)
+        # No filter, no wrapping: the JSON lines wait to be drawn.
+        pending = [e for e in view._buffer if e.msg is None]
+        assert len(pending) == 4 and view._max_width < 300
+        await pilot.pause()  # the last lines (the wide one among them) are drawn
+        assert view._buffer[100].mw > 300  # its width, from the drawing
+        assert view._max_width == view._entry_width(view._buffer[100])
+        assert "wide k=" in screen_text(view)
+        # Wrapping needs every width: the lines not drawn get theirs first.
+        view.clear()
+        view.append(lines)
+        view.wrap = True
+        assert all(e.msg is not None for e in view._shown)
+        rows = [r for r in view._rows if r[0].seq == view._buffer[100].seq]
+        assert len(rows) > 1
+        # A filter on the text works out what it looks at.
+        view.wrap = False
+        view.clear()
+        view.append(lines)
+        view.set_include("narrow")
+        assert [e.msg for e in view._shown[view._shown_off:]] == ["narrow"] * 3
 
 
 # Untrusted text -----------------------------------------------------------------------------------

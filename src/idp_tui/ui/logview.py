@@ -442,6 +442,9 @@ class LogView(ScrollView, can_focus=True):
         inc_hits = self._include_hits
         # JSON lines the include filter rules out from their raw text (see required_literals).
         prefilter = include.literals if include is not None and as_fields else None
+        # With no filter on the text and no wrapping, a JSON line's fields are worked out when it
+        # is drawn (its width is then corrected, see _full_strip), or when a filter needs them.
+        lazy_json = as_fields and include is None and exclude is None and not self.wrap
         prefilter_max = _PREFILTER_MAX
         exc_re = exclude.test_re if exclude else None
         exc_fold = exclude.fold if exclude else False
@@ -471,7 +474,9 @@ class LogView(ScrollView, can_focus=True):
             if inst is None:
                 inst = new_instance(line.instance)
             message = line.message
-            if as_fields and message[:1] == "{":
+            if lazy_json and message[:1] == "{":
+                msg = None
+            elif as_fields and message[:1] == "{":
                 if prefilter is not None and len(message) <= prefilter_max \
                         and "\\" not in message:
                     hit = inc_hits.get(inst)
@@ -495,7 +500,8 @@ class LogView(ScrollView, can_focus=True):
             else:
                 msg = message
             seq += 1
-            entry = _Entry(seq, line, inst, msg, len(msg) if isascii(msg) else cell_len(msg))
+            entry = _Entry(seq, line, inst, msg, 0 if msg is None else
+                           len(msg) if isascii(msg) else cell_len(msg))
             buffer_append(entry)
             if min_rank and rank_of(line.level, always) < min_rank:
                 continue
@@ -713,6 +719,13 @@ class LogView(ScrollView, can_focus=True):
         # The row map still has the previous mode's shape: read the top line with that mode.
         anchor = None if self.follow else self._top_seq(wrapped=not wrap)
         if wrap:
+            # Rows need every shown line's width: the lines not drawn yet get their text now.
+            as_fields = self.json_fields
+            for index in range(self._shown_off, len(self._shown)):
+                entry = self._shown[index]
+                if entry.msg is None:
+                    entry.msg = msg = _display_message(entry.line.message, as_fields)
+                    entry.mw = _cells(msg)
             self._wrap_width = self._current_width()
             if self.is_mounted:
                 self.scroll_to(x=0, animate=False)
