@@ -924,3 +924,41 @@ async def test_the_prefilter_agrees_with_the_filter_on_random_json_lines() -> No
             assert _shown_messages(view) == _truth(lines, pattern), pattern
         # The prefilter did rule lines out (their text never worked out), where it can.
         assert ruled_out["GET|POST|created"] > 100 and ruled_out["timeout|1000"] == 0
+
+
+# Drawing ------------------------------------------------------------------------------------------
+
+def _cells_of(segments: object) -> list[tuple[str, object]]:
+    return [(char, segment.style) for segment in segments for char in segment.text]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("search", [None, r"5\d\d|timeout", "1", ":", "a", "[A-Z]+", "x*",
+                                    "pod", "ok.*err", "(?i)ERROR"])
+def test_drawn_segments_are_what_rich_draws_for_the_text(search: str | None) -> None:
+    from rich.console import Console
+    from rich.style import Style
+
+    console = Console(width=200, color_system="truecolor", legacy_windows=False)
+    base = Style.parse("white on #101010")
+    samples = [
+        line("GET /api 503 timeout after 500 ms", level=LogLevel.ERROR),
+        line('{"msg":"ok","status":500,"user":"a b","err":null}', instance="pod-ä"),
+        line("wide 日本語 😀 \x1b[31m ctl\x00", level=LogLevel.UNKNOWN, instance="ノード-1"),
+        line("", level=LogLevel.FATAL),
+        line("[bold]markup[/] [@click=app.quit]x", level=LogLevel.DEBUG),
+        line("x" * 300 + " timeout", level=LogLevel.WARN, instance="i" * 80),
+    ]
+    regex = compile_pattern(search) if search else None
+    for item in samples:
+        for ts in (True, False):
+            for inst in (True, False):
+                for as_fields in (True, False):
+                    text = render.log_line(item, instance_style="cyan", show_timestamp=ts,
+                                           show_instance=inst, as_fields=as_fields,
+                                           highlight=regex)
+                    text.stylize_before(base)
+                    expected = _cells_of(text.render(console))
+                    got = _cells_of(render.log_line_segments(
+                        item, base=base, instance_style="cyan", show_timestamp=ts,
+                        show_instance=inst, as_fields=as_fields, highlight=regex))
+                    assert got == expected, (item.message[:40], ts, inst, as_fields)

@@ -8,6 +8,7 @@ compose these objects and never build markup from a source's string.
 
 from __future__ import annotations
 
+import functools
 import json
 import json.scanner
 import math
@@ -15,6 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.content import Content
@@ -234,6 +236,61 @@ def log_line(line: LogLine, *, instance_style: str, show_timestamp: bool = True,
     out.append(sanitize(message, max_len=LINE_MAX), "red" if level in _ERROR_LEVELS else "")
     if highlight is not None:
         out.highlight_regex(highlight, "black on yellow")
+    return out
+
+
+_style_of = functools.lru_cache(maxsize=256)(Style.parse)
+_HIGHLIGHT = Style.parse("black on yellow")
+
+
+def log_line_segments(line: LogLine, *, base: Style, instance_style: str,
+                      show_timestamp: bool = True, show_instance: bool = True,
+                      as_fields: bool = True,
+                      highlight: re.Pattern[str] | None = None) -> list[Segment]:
+    """``log_line(...)`` with ``base`` under it, drawn: the same cells and styles as
+    ``Text.render`` gives for it, built directly (the Logs view draws every row of a busy
+    stream this way: Rich's general path cost most of a frame)."""
+    parts: list[tuple[str, Style]] = []
+    add = parts.append
+    if show_timestamp:
+        ts = line.ts
+        add((ts.strftime("%H:%M:%S.") + f"{ts.microsecond // 1000:03d} ", base + _style_of("dim")))
+    if show_instance:
+        add((sanitize(line.instance, max_len=48), base + _style_of(instance_style)))
+        add((" ", base))
+    level = line.level
+    add((f"{level.value.upper():<5}" if level is not LogLevel.UNKNOWN else "     ",
+         base + _style_of(LEVEL_STYLES[level])))
+    add((" ", base))
+    message = sanitize(log_message_plain(line.message, as_fields=as_fields), max_len=LINE_MAX)
+    add((message, base + _style_of("red") if level in _ERROR_LEVELS else base))
+    if highlight is None:
+        return [Segment(text, style) for text, style in parts if text]
+    plain = "".join(text for text, _style in parts)
+    matches = [m.span() for m in highlight.finditer(plain) if m.end() > m.start()]
+    if not matches:
+        return [Segment(text, style) for text, style in parts if text]
+    # Split the parts where a match starts or ends; matched pieces get the highlight on top.
+    out: list[Segment] = []
+    position = 0
+    spans = iter(matches)
+    span = next(spans, None)
+    for text, style in parts:
+        end = position + len(text)
+        cursor = position
+        while cursor < end:
+            while span is not None and span[1] <= cursor:
+                span = next(spans, None)
+            if span is None or span[0] >= end:
+                out.append(Segment(text[cursor - position:], style))
+                break
+            if span[0] > cursor:
+                out.append(Segment(text[cursor - position:span[0] - position], style))
+                cursor = span[0]
+            stop = min(span[1], end)
+            out.append(Segment(text[cursor - position:stop - position], style + _HIGHLIGHT))
+            cursor = stop
+        position = end
     return out
 
 

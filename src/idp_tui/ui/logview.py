@@ -551,8 +551,8 @@ class LogView(ScrollView, can_focus=True):
         shown, off = self._shown, self._shown_off
         start = off
         end = len(shown)
-        while off < end and shown[off].seq < first:
-            off += 1
+        # (shown and rows are in seq order: a binary search, not a walk over every evicted line)
+        off = bisect_left(shown, first, lo=off, hi=end, key=_seq_of)
         removed = off - start
         if off > 1024 and off * 2 > end:
             del shown[:off]
@@ -561,9 +561,7 @@ class LogView(ScrollView, can_focus=True):
         if self.wrap:
             rows, roff = self._rows, self._rows_off
             start = roff
-            end = len(rows)
-            while roff < end and rows[roff][0].seq < first:
-                roff += 1
+            roff = bisect_left(rows, first, lo=roff, hi=len(rows), key=_row_seq)
             removed = roff - start
             if roff > 1024 and roff * 2 > end:
                 del rows[:roff]
@@ -948,16 +946,16 @@ class LogView(ScrollView, can_focus=True):
         strip = self._cache.get(key)
         if strip is not None:
             return strip
-        text = render.log_line(
+        segments = render.log_line_segments(
             entry.line,
+            base=base,  # the widget's colours under the line's own
             instance_style=entry.inst.style,
             show_timestamp=self.show_timestamps,
             show_instance=self.show_instances,
             as_fields=self.json_fields,
             highlight=self._search.regex if self._search else None,
         )
-        text.stylize_before(base)  # the widget's colours under the line's own
-        strip = Strip(_short_segments(text.render(self.app.console)))
+        strip = Strip(_short_segments(segments))
         length = strip.cell_length
         self._cache[key] = strip
         expected = self._entry_width(entry)
