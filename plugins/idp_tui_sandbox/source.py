@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from idp_tui import (
     ActionEvent,
@@ -54,7 +54,10 @@ _FLOOD_SPACING = timedelta(microseconds=50)  # synthetic time between two flood 
 
 
 _new_object = object.__new__
-_set = object.__setattr__
+# The record's slots' own setters (what object.__setattr__ calls, without looking them up).
+_set_dict, _set_fields, _set_extra, _set_private = (
+    BaseModel.__dict__[name].__set__ for name in (
+        "__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
 
 
 def _stamped(template: LogLine, ts: datetime) -> LogLine:
@@ -67,12 +70,12 @@ def _stamped(template: LogLine, ts: datetime) -> LogLine:
     line = _new_object(LogLine)
     values = template.__dict__.copy()
     values["ts"] = ts
-    _set(line, "__dict__", values)
+    _set_dict(line, values)
     # Shared with the template (the model is frozen: nothing adds to it). One object fewer per
     # line for the cyclic GC to track, which a flood keeps busy.
-    _set(line, "__pydantic_fields_set__", template.__pydantic_fields_set__)
-    _set(line, "__pydantic_extra__", None)
-    _set(line, "__pydantic_private__", None)
+    _set_fields(line, template.__pydantic_fields_set__)
+    _set_extra(line, None)
+    _set_private(line, None)
     return line
 
 

@@ -159,7 +159,11 @@ class LogLine(Record):
         base = dict(template.__dict__)
         fields_set = set(cls.model_fields)  # shared: copies of a record copy it first
         new = object.__new__
-        setattr_ = object.__setattr__
+        # The slots' own setters: what object.__setattr__ ends up calling, without the lookup.
+        set_dict, set_fields, set_extra, set_private = (
+            BaseModel.__dict__[name].__set__ for name in (
+                "__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+                "__pydantic_private__"))
 
         def make(ts: datetime, level: LogLevel, message: str) -> LogLine:
             if type(message) is not str or type(level) is not LogLevel \
@@ -172,10 +176,10 @@ class LogLine(Record):
             values["ts"] = ts
             values["level"] = level
             values["message"] = message
-            setattr_(line, "__dict__", values)
-            setattr_(line, "__pydantic_fields_set__", fields_set)
-            setattr_(line, "__pydantic_extra__", None)
-            setattr_(line, "__pydantic_private__", None)
+            set_dict(line, values)
+            set_fields(line, fields_set)
+            set_extra(line, None)
+            set_private(line, None)
             return line
 
         return make
