@@ -249,3 +249,57 @@ async def test_hostile_log_text_arrives_as_it_was_sent(source: Any, cluster: Clu
         assert len(reader.lines[2].message) == 1_000_000
     finally:
         await reader.close()
+
+
+def _reference_level(message: str) -> LogLevel:
+    """guess_level as first written (every check in turn): the fast paths must agree with it."""
+    import re
+
+    words = {"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "ERR", "FATAL", "CRITICAL",
+             "PANIC"}
+    if message[:1] == "{":
+        head = message[:200]
+        for key in ('"level"', '"severity"', '"lvl"', '"log.level"'):
+            at = head.find(key)
+            if at >= 0:
+                match = re.compile(r'\s*:\s*"([A-Za-z]+)"').match(head, at + len(key))
+                if match:
+                    return LogLevel.parse(match.group(1))
+        return LogLevel.UNKNOWN
+    head = message[:80]
+    if len(head) > 5 and head[0] in "IWEF" and head[5] == " " and head[1:5].isdigit():
+        return LogLevel.parse(head[0])
+    if "=" in head:
+        lowered = head.lower()
+        for key in ("level=", "lvl=", "severity="):
+            at = lowered.find(key)
+            if at >= 0 and (at == 0 or not lowered[at - 1].isalnum()):
+                match = re.compile(r'"?([A-Za-z]+)').match(head, at + len(key))
+                if match:
+                    return LogLevel.parse(match.group(1))
+    for token in head.split(None, 8)[:8]:
+        word = token.strip("[]():|<>,")
+        if word in words:
+            return LogLevel.parse(word)
+    return LogLevel.UNKNOWN
+
+
+def test_guess_level_agrees_with_the_check_by_check_reading() -> None:
+    import random
+
+    rnd = random.Random(26)
+    pieces = ['{"level":"', '{"level": "', '{"severity":"', '"lvl":"', "level=", "LEVEL=", "Lvl=",
+              "severity=", "x_level=", "info", "INFO", "WARN", "WARNING", "ERR", "error", "Error",
+              "E1126", "I0101 ", "W", "[ERROR]", "(DEBUG)", "GET", "POST", "req_id=ab", " ", " ",
+              "  ", '"', "}", ",", ":", "é", "İ", "ſ", "K", "ínfo", "trace", "FATAL:", "panic",
+              "12", "x" * 70, "\t", "=", "y=", "L=", "{"]
+    corpus = [
+        "GET /v1/orders 200 7ms req_id=1", "scheduled job finished", '{"level":"ínfo","severity":"ERROR"}',
+        '{"level":"info","msg":"x"}', '{"level":"warning"}', '{"msg":"x","level":"error"}',
+        "ts=1 level=debug msg=hi", "ts=1 Level=WARN", "E1126 10:00:00.000 1 x.go:1] boom",
+        "2026/11/26 INFO started", "nothing here", "", "{", '{"level":"' + "a" * 40 + '"}',
+    ]
+    for _ in range(5000):
+        corpus.append("".join(rnd.choice(pieces) for _ in range(rnd.randrange(1, 9))))
+    for message in corpus:
+        assert guess_level(message) is _reference_level(message), repr(message)

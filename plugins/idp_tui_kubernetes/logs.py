@@ -71,7 +71,8 @@ def guess_level(message: str) -> LogLevel:
     head = message[:80]
     if len(head) > 5 and head[0] in "IWEF" and head[5] == " " and head[1:5].isdigit():
         return _parse_level(head[0])
-    if "=" in head:
+    # (every key ends with "l=" or "y=", and only L and Y lower to those letters)
+    if "=" in head and ("l=" in head or "y=" in head or "L=" in head or "Y=" in head):
         lowered = head.lower()
         for key in _KV_KEYS:
             at = lowered.find(key)
@@ -79,6 +80,8 @@ def guess_level(message: str) -> LogLevel:
                 match = _KV_VALUE.match(head, at + len(key))
                 if match:
                     return _parse_level(match.group(1))
+    if head.islower():  # no capital letter: no level word
+        return LogLevel.UNKNOWN
     for part in _WORD_PARTS:
         if part in head:
             break
