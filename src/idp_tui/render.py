@@ -263,7 +263,10 @@ def log_line_segments(line: LogLine, *, base: Style, instance_style: str,
          base + _style_of(LEVEL_STYLES[level])))
     add((" ", base))
     message = sanitize(log_message_plain(line.message, as_fields=as_fields), max_len=LINE_MAX)
-    add((message, base + _style_of("red") if level in _ERROR_LEVELS else base))
+    if level in _ERROR_LEVELS:
+        add((message, base + _style_of("red")))
+    else:  # the space before it has the same style: one segment, as Rich makes it
+        parts[-1] = (" " + message, base)
     if highlight is None:
         return [Segment(text, style) for text, style in parts if text]
     plain = "".join(text for text, _style in parts)
