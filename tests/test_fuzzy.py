@@ -65,3 +65,27 @@ def test_ten_thousand_items_filter() -> None:
     found = by_name("99j", names)
     assert found[0] == "service-00099-j"
     assert all("9" in n and n.endswith("j") for n in found)
+
+
+def test_an_index_answers_as_fuzzy_filter_while_a_query_is_typed_and_erased() -> None:
+    import random
+
+    from idp_tui.fuzzy import FuzzyIndex
+
+    rnd = random.Random(7)
+    words = ["pay", "payments", "api", "order", "service", "search", "settle", "team-a", "go",
+             "rust", "Ω", "x\x1fy", "s e"]
+    items = [(f"{rnd.choice(words)}-{rnd.choice(words)}-{i}", rnd.choice(words), rnd.choice(words))
+             for i in range(400)]
+
+    def key(item: tuple[str, str, str]) -> tuple[str, ...]:
+        return item
+
+    index = FuzzyIndex(items, key, lambda item: item[0])
+    for target in ["settlements-api", "pay api", "ORDER", "sea", "xyz", "Ω-1", "s e"]:
+        typed = ""
+        for char in target + "\b\b" + target[-2:]:
+            typed = typed[:-1] if char == "\b" else typed + char
+            assert index.filter(typed) == fuzzy_filter(typed, items, key, lambda item: item[0]), \
+                typed
+    assert index.filter("") == items

@@ -24,7 +24,7 @@ from ...api.models import (
     Window,
 )
 from ...api.source import Capability
-from ...fuzzy import fuzzy_filter
+from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic, count_facets, facet_values
 from ..base import ErrorBanner, Pane, while_running
 from ..charts import format_value, sparkline
@@ -69,6 +69,10 @@ def matches_fields(service: Service, fields: dict[str, set[str]]) -> bool:
     values = facet_values(service)
     return all({v.lower() for v in values.get(name, ())} & wanted
                for name, wanted in fields.items())
+
+
+def _service_name(service: Service) -> str:
+    return service.name
 
 
 def filter_key(service: Service) -> tuple[str, ...]:
@@ -122,6 +126,9 @@ class CatalogPane(Pane):
         self._detail_topic: Topic | None = None
         self._detail_timer: Any = None
         self.facets: list[Facet] | None = None
+        #: The `/` filter's index (see _fuzzy_index).
+        self._index: FuzzyIndex[Service] | None = None
+        self._index_by_fields: tuple[dict[str, set[str]], object, FuzzyIndex[Service]] | None = None
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="catalog-errors")
@@ -222,7 +229,7 @@ class CatalogPane(Pane):
         services = self.idp.services
         fields, text = parse_filter(self.query_text)
         candidates = [s for s in services if matches_fields(s, fields)] if fields else services
-        shown = fuzzy_filter(text, candidates, filter_key, lambda s: s.name)
+        shown = self._fuzzy_index(candidates).filter(text)
         if self.sort_column is not None or not text:
             column = self.sort_column or "name"
             shown.sort(key=self._sort_key(column), reverse=self.sort_reverse)
@@ -239,6 +246,20 @@ class CatalogPane(Pane):
             table.select_key(self.idp.service)
         self._status(len(services))
         self._detail()
+
+    def _fuzzy_index(self, candidates: list[Service]) -> FuzzyIndex[Service]:
+        """The filter's index of ``candidates`` (kept while they are the same list: the catalog,
+        or the same field filters over it)."""
+        index = self._index
+        if index is None or index.items is not candidates:
+            fields = parse_filter(self.query_text)[0]
+            cached = self._index_by_fields
+            if cached is not None and cached[0] == fields and cached[1] is self.idp.services:
+                return cached[2]  # (the same field filter: the same candidates, listed anew)
+            index = FuzzyIndex(candidates, filter_key, _service_name)
+            self._index = index
+            self._index_by_fields = (fields, self.idp.services, index)
+        return index
 
     def _sort_key(self, column: str) -> Any:
         if column == "tier":
