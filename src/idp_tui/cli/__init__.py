@@ -49,6 +49,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ..config import AppConfig
     from ..hub import Hub
+    from ..ui.boot import BootView
 
 log = logging.getLogger("idp_tui")
 
@@ -506,7 +507,7 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
-def _boot_view(args: argparse.Namespace, folder: Path) -> tuple[str | None, Any]:
+def _boot_view(args: argparse.Namespace, folder: Path) -> tuple[str | None, BootView | None]:
     """The key of the configuration in use, and the last run's catalog kept for it (or None)."""
     explicit = args.config is not None or bool(os.environ.get("IDP_TUI_CONFIG"))
     path = args.config.expanduser() if args.config is not None else config_file()

@@ -8,7 +8,6 @@ last run's catalog is drawn first (``idp_tui.ui.boot``).
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -39,8 +38,6 @@ if TYPE_CHECKING:
     from ..api.models import Service
     from ..config import AppConfig
     from ..hub import Hub, Platform, Snapshot, SourceHealth
-
-log = logging.getLogger("idp_tui")
 
 PANES = ("catalog", "envs", "pipelines", "logs", "metrics")
 #: Each pane's tab title (its class's ``title``: a test checks they agree).
