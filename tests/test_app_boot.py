@@ -251,3 +251,39 @@ def test_a_config_that_fails_after_the_first_frame_exits_2(
     assert seen[0].boot_view is not None
     err = capsys.readouterr().err
     assert "config error" in err and "no-such-source" in err and "Traceback" not in err
+
+
+async def test_the_kept_catalog_stays_while_the_catalog_source_has_not_answered(
+        tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fakes import HangingSource, app_config, spec
+
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.runtime import build_hub
+
+    app: IdpApp
+
+    def start():  # type: ignore[no-untyped-def]
+        config = app_config(spec("hanging", HangingSource, timeout=30.0))
+        return config, build_hub(config, data_dir=tmp_path, clock=app.clock)
+
+    view = view_of([row("svc-a"), row("svc-b")])
+    app = IdpApp(None, tmp_path, ManualClock(DEMO_TIME), boot_key="k", boot_view=view,
+                 start=start)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await pilot.pause(1.6)  # past the second after which the other panes are mounted
+        assert app.hub is not None and app.catalog_snapshot is None
+        assert app.query("#envs-pane")  # the other panes are there
+        assert app.query_one("#boot-catalog").query_one(KeyedTable).keys == ["svc-a", "svc-b"]
+        assert not app.query("#catalog-pane")
+        await pilot.press("2")
+        await pilot.press("1")  # back to the Catalog: still the kept rows
+        await pilot.pause()
+        assert app.query(boot.BootCatalog) and not app.query("#catalog-pane")
+        assert app.query_one("#panes").active == "catalog"  # type: ignore[attr-defined]
+        assert app.focused is app.query_one("#boot-catalog").query_one(KeyedTable)
+        await pilot.press("question_mark")  # the keys, while the kept rows show
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"

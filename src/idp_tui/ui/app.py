@@ -18,6 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
@@ -463,6 +464,8 @@ class IdpApp(App[int]):
         if self._exit or self._closing:
             return
         for k in [key] if key is not None else list(self._deferred):
+            if k == PANES[0] and self.catalog_snapshot is None and self.query(boot.BootCatalog):
+                continue  # the last run's catalog stays until the sources answer
             pane = self._deferred.pop(k, None)
             if pane is not None:
                 if k == PANES[0]:
@@ -567,7 +570,8 @@ class IdpApp(App[int]):
         self.show_pane(pane)
 
     def action_focus_pane(self) -> None:
-        if self.booting:
+        if self.query(boot.BootCatalog) and self.query_one("#panes", TabbedContent).active \
+                == PANES[0]:
             self._focus_boot()
             return
         try:
@@ -656,7 +660,10 @@ class IdpApp(App[int]):
         seen: set[str] = set()
         focused = self.focused
         chain: list[Any] = list(focused.ancestors_with_self) if focused is not None else []
-        pane = None if self.booting else self.current_pane
+        try:
+            pane: Pane | None = self.current_pane
+        except NoMatches:  # the last run's catalog is still showing
+            pane = None
         if pane is not None and pane not in chain:
             chain = [pane, *pane.ancestors_with_self]
         for node in chain:
