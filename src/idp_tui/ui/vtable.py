@@ -1,0 +1,421 @@
+"""A table that draws only the rows on screen, for lists of thousands (the Catalog).
+
+``DataTable`` keeps a record per row and rebuilds them when the rows change order: a Catalog
+filter typed over 10,000 services rebuilt 10,000 rows at each of its first keystrokes. Here the
+rows are a list of keys and a function giving a row's cells: showing another order costs the
+list, and only the rows on screen are ever asked for their cells and drawn. It looks and reads
+like the dashboard's other tables (``DataTable``'s component classes and their colours, a header
+that stays on top, zebra stripes, a row cursor) and speaks the same messages: the cursor's row
+(``RowHighlighted``), a row chosen (``RowSelected``: enter, or a click on the cursor's row) and a
+header clicked (``HeaderSelected``).
+
+Columns are as wide as their widest cell seen: the cells of every row when the data changes
+(``fit``), and any wider one drawn later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets.data_table import ColumnKey
+
+from .. import render
+
+#: Blank cells on each side of a cell, as DataTable draws them.
+PADDING = 1
+_CACHE_SIZE = 1024
+
+
+class Column:
+    """A column: its key (``key.value``), label and the width of its content."""
+
+    __slots__ = ("key", "label", "content_width")
+
+    def __init__(self, key: str, label: Text) -> None:
+        self.key = ColumnKey(key)
+        self.label = label
+        self.content_width = label.cell_len
+
+    def get_render_width(self, table: Any = None) -> int:
+        return self.content_width + 2 * PADDING
+
+
+def _fit(text: Text, width: int) -> Text:
+    """``text`` cut or padded to ``width`` cells."""
+    length = text.cell_len
+    if length == width:
+        return text
+    out = text.copy()
+    if length > width:
+        out.truncate(width, overflow="ellipsis")
+    else:
+        out.pad_right(width - length)
+    return out
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """Rows as keys, cells asked for when drawn; see the module's description."""
+
+    COMPONENT_CLASSES = {
+        "datatable--header", "datatable--cursor", "datatable--even-row", "datatable--odd-row",
+    }
+
+    DEFAULT_CSS = """
+    VirtualTable {
+        background: $surface;
+        color: $foreground;
+        height: 1fr;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .datatable--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .datatable--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        &:dark > .datatable--even-row {
+            background: $surface-darken-1 40%;
+        }
+        & > .datatable--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .datatable--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .datatable--even-row {
+            background: $surface-lighten-1 50%;
+        }
+        & > .datatable--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+    }
+    """
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Select", show=False, id="table.select"),
+        Binding("up", "cursor_up", "Up", show=False, id="table.up"),
+        Binding("down", "cursor_down", "Down", show=False, id="table.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
+        Binding("home,ctrl+home", "first", "First", show=False, id="table.first"),
+        Binding("end,ctrl+end", "last", "Last", show=False, id="table.last"),
+        Binding("left", "scroll_left", "Left", show=False, id="table.left"),
+        Binding("right", "scroll_right", "Right", show=False, id="table.right"),
+    ]
+
+    class RowHighlighted(Message):
+        """The cursor is on another row (``key``; None when the table is empty)."""
+
+        def __init__(self, table: VirtualTable, key: str | None, row: int) -> None:
+            super().__init__()
+            self.table, self.key, self.row = table, key, row
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class RowSelected(Message):
+        """The row ``key`` was chosen (enter, or a click on the cursor's row)."""
+
+        def __init__(self, table: VirtualTable, key: str, row: int) -> None:
+            super().__init__()
+            self.table, self.key, self.row = table, key, row
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class HeaderSelected(Message):
+        """The header of column ``column_key`` was clicked."""
+
+        def __init__(self, table: VirtualTable, column_key: str) -> None:
+            super().__init__()
+            self.table, self.column_key = table, column_key
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.columns: dict[str, Column] = {}
+        self._keys: list[str] = []
+        self._cells_of: Callable[[str], Sequence[Text]] = lambda key: ()
+        self._rows: dict[str, Sequence[Text]] = {}  # what sync() was given
+        self._index: dict[str, int] | None = None
+        self._cursor = 0
+        self._highlighted: tuple[str | None, int] | None = None
+        self._cache: dict[tuple[Any, ...], Strip] = {}
+
+    # Columns and rows ----------------------------------------------------------------------------
+
+    def set_columns(self, columns: Sequence[tuple[str, str]]) -> None:
+        """``(key, label)`` pairs. Changing them clears the rows."""
+        if list(self.columns) == [key for key, _ in columns]:
+            return
+        self.columns = {key: Column(key, render.text(label)) for key, label in columns}
+        self.show([], lambda key: ())
+
+    def fit(self, rows: Iterable[Sequence[Text]]) -> None:
+        """Widen the columns to these rows' cells (never narrower: no jump while filtering)."""
+        columns = list(self.columns.values())
+        widths = [column.content_width for column in columns]
+        for cells in rows:
+            for i, cell in enumerate(cells[:len(widths)]):
+                length = cell.cell_len
+                if length > widths[i]:
+                    widths[i] = length
+        changed = False
+        for column, width in zip(columns, widths, strict=True):
+            if width != column.content_width:
+                column.content_width = width
+                changed = True
+        if changed:
+            self._layout_changed()
+
+    def show(self, keys: Sequence[str], cells_of: Callable[[str], Sequence[Text]]) -> None:
+        """Show the rows ``keys`` in this order; ``cells_of(key)`` gives a row's cells when it is
+        drawn. The cursor stays on its row when that row is still shown."""
+        keep = self.cursor_key
+        self._keys = list(keys)
+        self._cells_of = cells_of
+        self._index = None
+        self._cache.clear()
+        if keep is not None:
+            index = self._key_index().get(keep)
+            self._cursor = index if index is not None else min(self._cursor, len(self._keys) - 1)
+        self._cursor = max(0, min(self._cursor, len(self._keys) - 1))
+        self._layout_changed()
+        self._scroll_cursor_into_view()
+        self._post_highlighted()
+
+    def sync(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
+        """Show ``rows`` (key and cells) in this order."""
+        self._rows = {key: tuple(cells) for key, cells in rows}
+        if len(self._rows) != len(rows):
+            raise ValueError("duplicate row keys")
+        self.fit(self._rows.values())
+        self.show([key for key, _ in rows], self._rows.__getitem__)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    @property
+    def cursor_key(self) -> str | None:
+        if not self._keys:
+            return None
+        return self._keys[self._cursor]
+
+    def get_row(self, key: str) -> list[Text]:
+        return list(self._cells_of(key))
+
+    def get_cell(self, key: str, column_key: str) -> Text:
+        return self._cells_of(key)[list(self.columns).index(column_key)]
+
+    def _key_index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {key: i for i, key in enumerate(self._keys)}
+        return self._index
+
+    def select_key(self, key: str | None) -> bool:
+        index = self._key_index().get(key) if key is not None else None
+        if index is None:
+            return False
+        if index != self._cursor:
+            self.move_cursor(row=index)
+        return True
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        if not self._keys:
+            return
+        row = max(0, min(row, len(self._keys) - 1))
+        if row != self._cursor:
+            self._cursor = row
+            self.refresh()
+        self._scroll_cursor_into_view()
+        self._post_highlighted()
+
+    def _post_highlighted(self) -> None:
+        now = (self.cursor_key, self._cursor)
+        if now != self._highlighted:
+            self._highlighted = now
+            self.post_message(self.RowHighlighted(self, *now))
+
+    # Layout --------------------------------------------------------------------------------------
+
+    def _total_width(self) -> int:
+        return sum(column.get_render_width() for column in self.columns.values())
+
+    def _layout_changed(self) -> None:
+        self._cache.clear()
+        size = Size(self._total_width(), len(self._keys) + 1)
+        if size != self.virtual_size:
+            if self.is_mounted and size.width == self.virtual_size.width:
+                # Only the number of rows changed (each keystroke of a filter): the table's own
+                # size does not depend on it, so the scrollbars are updated without laying the
+                # whole screen out again, as setting virtual_size would.
+                self.set_reactive(VirtualTable.virtual_size, size)
+                self._scroll_update(size)
+            else:
+                self.virtual_size = size
+        self.refresh()
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _scroll_cursor_into_view(self) -> None:
+        if not self.is_mounted:
+            return
+        top = int(self.scroll_offset.y)
+        page = self._page()
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False)
+        elif self._cursor >= top + page:
+            self.scroll_to(y=self._cursor - page + 1, animate=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._scroll_cursor_into_view()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    # Drawing -------------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            style = base + self.get_component_rich_style("datatable--header")
+            key: tuple[Any, ...] = ("header", style,
+                                    tuple(c.content_width for c in self.columns.values()))
+            strip = self._cache.get(key)
+            if strip is None:
+                strip = self._row_strip([c.label for c in self.columns.values()], style)
+                self._cache[key] = strip
+            return strip.crop_extend(scroll_x, scroll_x + width, style)
+        index = scroll_y + y - 1
+        if index >= len(self._keys):
+            return Strip.blank(width, base)
+        row_key = self._keys[index]
+        is_cursor = index == self._cursor
+        cells = self._cells_of(row_key)
+        name = "datatable--cursor" if is_cursor else \
+            ("datatable--even-row" if index % 2 == 0 else "datatable--odd-row")
+        style = base + self.get_component_rich_style(name)
+        cache_key = (row_key, id(cells), style)
+        strip = self._cache.get(cache_key)
+        if strip is None:
+            self._widen(cells)
+            strip = self._row_strip(cells, style)
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[cache_key] = strip
+        # (the row's colours to the right edge, as DataTable draws them)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+    def _widen(self, cells: Sequence[Text]) -> None:
+        """A cell wider than its column (one not fitted yet): the column grows, once drawn."""
+        for column, cell in zip(self.columns.values(), cells):
+            if cell.cell_len > column.content_width:
+                self.fit([cells])
+                return
+
+    def _row_strip(self, cells: Sequence[Text], style: Style) -> Strip:
+        line = Text(end="", no_wrap=True)
+        for column, cell in zip(self.columns.values(), cells):
+            padded = _fit(cell, column.content_width)
+            if padded is cell:
+                padded = cell.copy()
+            padded.pad(PADDING)  # (in the cell's own style, as DataTable pads it)
+            line.append_text(padded)
+        line.stylize_before(style)
+        segments: list[Segment] = list(line.render(self.app.console))
+        return Strip(segments, line.cell_len)
+
+    # Keys and mouse ------------------------------------------------------------------------------
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(row=self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(row=self._cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(row=self._cursor - self._page())
+
+    def action_page_down(self) -> None:
+        self.move_cursor(row=self._cursor + self._page())
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=len(self._keys) - 1)
+
+    def action_select_cursor(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key, self._cursor))
+
+    def _column_at(self, x: int) -> Column | None:
+        left = 0
+        for column in self.columns.values():
+            right = left + column.get_render_width()
+            if left <= x < right:
+                return column
+            left = right
+        return None
+
+    async def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        x, y = offset
+        scroll_x, scroll_y = self.scroll_offset
+        if y == 0:
+            column = self._column_at(x + scroll_x)
+            if column is not None:
+                self.post_message(self.HeaderSelected(self, str(column.key.value)))
+            event.stop()
+            return
+        index = scroll_y + y - 1
+        if 0 <= index < len(self._keys) and self._column_at(x + scroll_x) is not None:
+            if index == self._cursor:
+                self.action_select_cursor()
+            else:
+                self.move_cursor(row=index)
+            event.stop()
+
+    def region_of_row(self, row: int) -> Region:
+        """Where row ``row`` is drawn, in the table's content (for tests and tooltips)."""
+        return Region(0, row + 1, self._total_width(), 1)
