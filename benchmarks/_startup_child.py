@@ -32,7 +32,8 @@ def install_probe(app, table_id):
             table = app.query_one(table_id)
         except Exception:  # noqa: BLE001 - not composed yet
             return
-        if table.row_count > 0 and not table._require_update_dimensions:
+        # (a DataTable lays its rows out when idle; the Catalog's table as it is given them)
+        if table.row_count > 0 and not getattr(table, "_require_update_dimensions", False):
             done = True
             heavy = sorted(name for name in HEAVY if name in sys.modules)
             info = {"rows": table.row_count, "modules": len(sys.modules), "heavy": heavy,

@@ -129,14 +129,14 @@ async def pane_load_and_filter(root: Path, data: Path, count: int,
     from idp_tui.demo import DEMO_TIME
     from idp_tui.ui.app import IdpApp
     from idp_tui.ui.panes.catalog import CatalogPane
-    from idp_tui.ui.tables import KeyedTable
+    from idp_tui.ui.vtable import VirtualTable
 
     app = IdpApp(config_for(root, data), data_dir=data, clock=ManualClock(DEMO_TIME))
     probe = PaintProbe(app)
 
     def rows() -> int:
         try:
-            return app.query_one(CatalogPane).query_one(KeyedTable).row_count
+            return app.query_one(CatalogPane).query_one(VirtualTable).row_count
         except Exception:  # noqa: BLE001 - not composed yet
             return 0
 
@@ -146,12 +146,13 @@ async def pane_load_and_filter(root: Path, data: Path, count: int,
     async with running(app) as pilot:
         end = await waiter
         pane = app.query_one(CatalogPane)
-        table = pane.query_one(KeyedTable)
+        table = pane.query_one(VirtualTable)
         await pilot.press("slash")
         await pilot.pause()
 
         def applied(prefix: str) -> bool:
-            return pane.query_text == prefix and not table._require_update_dimensions
+            return pane.query_text == prefix and \
+                not getattr(table, "_require_update_dimensions", False)
 
         times = await type_and_time(app, probe, query, applied)
     return (end - start) * 1000, times

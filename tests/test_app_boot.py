@@ -14,7 +14,7 @@ from idp_tui.configerror import ConfigError
 from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_app, demo_config, wait_settled
 from idp_tui.ui import boot
 from idp_tui.ui.app import PANE_TITLES, IdpApp
-from idp_tui.ui.tables import KeyedTable
+from idp_tui.ui.vtable import VirtualTable
 
 HOSTILE = ["[/", "[@click=app.quit]x", "[TODO]", "\x1b[31mred\x1b[0m", "ctl\x00\x07\x08x",
            "x" * 1_000_000]
@@ -36,7 +36,7 @@ def booting_app(data_dir: Path, view: boot.BootView, calls: list[dict], *, fail:
     app: IdpApp
 
     def start():  # type: ignore[no-untyped-def]
-        table = app.query_one("#boot-catalog").query_one(KeyedTable)
+        table = app.query_one("#boot-catalog").query_one(VirtualTable)
         calls.append({"frames": frames[0], "rows": table.row_count,
                       "first": table.keys[:1]})
         if fail is not None:
@@ -135,7 +135,7 @@ async def test_the_first_frame_shows_the_kept_catalog_then_the_live_one_takes_it
         assert calls[0]["first"] == ["zz-retired-service"]  # (the rows as kept)
         # The live catalog replaced it: the sandbox's services, not the kept ones.
         assert not app.query(boot.BootCatalog)
-        table = app.query_one("#catalog-pane").query_one(KeyedTable)
+        table = app.query_one("#catalog-pane").query_one(VirtualTable)
         assert "zz-retired-service" not in table.keys
         assert sorted(table.keys) == sorted(s.name for s in app.services)
         assert app.service is not None and app.environment is not None
@@ -170,9 +170,9 @@ async def test_hostile_text_in_the_kept_catalog_is_shown_literally(tmp_path: Pat
     app = booting_app(tmp_path, loaded, calls, fail=RuntimeError("stop here"))
     async with app.run_test(size=DEMO_SIZE) as pilot:
         await pilot.pause()
-        table = app.query_one("#boot-catalog").query_one(KeyedTable)
+        table = app.query_one("#boot-catalog").query_one(VirtualTable)
         assert table.row_count == len(HOSTILE)
-        cells = [str(table.get_cell_at((i, 0))) for i in range(table.row_count)]
+        cells = [str(table.get_row(key)[0]) for key in table.keys]
         assert "[/" in cells and "[@click=app.quit]x" in cells and "[TODO]" in cells
         assert not any("\x1b" in c or "\x00" in c for c in cells)
         assert all(len(c) <= 500 for c in cells)
@@ -276,14 +276,14 @@ async def test_the_kept_catalog_stays_while_the_catalog_source_has_not_answered(
         await pilot.pause(1.6)  # past the second after which the other panes are mounted
         assert app.hub is not None and app.catalog_snapshot is None
         assert app.query("#envs-pane")  # the other panes are there
-        assert app.query_one("#boot-catalog").query_one(KeyedTable).keys == ["svc-a", "svc-b"]
+        assert app.query_one("#boot-catalog").query_one(VirtualTable).keys == ["svc-a", "svc-b"]
         assert not app.query("#catalog-pane")
         await pilot.press("2")
         await pilot.press("1")  # back to the Catalog: still the kept rows
         await pilot.pause()
         assert app.query(boot.BootCatalog) and not app.query("#catalog-pane")
         assert app.query_one("#panes").active == "catalog"  # type: ignore[attr-defined]
-        assert app.focused is app.query_one("#boot-catalog").query_one(KeyedTable)
+        assert app.focused is app.query_one("#boot-catalog").query_one(VirtualTable)
         await pilot.press("question_mark")  # the keys, while the kept rows show
         await pilot.pause()
         assert type(app.screen).__name__ == "HelpScreen"

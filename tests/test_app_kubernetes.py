@@ -22,6 +22,7 @@ from idp_tui.ui.actions import ActionModal
 from idp_tui.ui.app import IdpApp
 from idp_tui.ui.logview import LogView
 from idp_tui.ui.tables import KeyedTable
+from idp_tui.ui.vtable import VirtualTable
 
 from conftest import T0
 from fakes import assert_alive, screen_lines, wait_until
@@ -89,7 +90,7 @@ async def test_environments_pane_shows_the_cluster_and_follows_its_changes(
         # No catalog source: the catalog lists the services running in the environments.
         await wait_until(pilot, lambda: [s.name for s in app.services] == ["cart", "payments"],
                          "the services of the environments")
-        assert app.query_one("#catalog-table", KeyedTable).keys == ["cart", "payments"]
+        assert app.query_one("#catalog-table", VirtualTable).keys == ["cart", "payments"]
         assert "2 of 2 services seen in the environments (no catalog source configured)" in \
             text(app)
         assert "no source" not in text(app)

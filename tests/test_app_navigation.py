@@ -30,6 +30,7 @@ from idp_tui.ui.logview import LogView
 from idp_tui.ui.panes import CatalogPane, LogsPane
 from idp_tui.ui.screens import HealthScreen, HelpScreen
 from idp_tui.ui.tables import KeyedTable
+from idp_tui.ui.vtable import VirtualTable
 
 from fakes import hold, type_text, wait_until as until
 
@@ -187,7 +188,7 @@ async def test_command_bar_env_and_svc_change_the_selection(tmp_path: Path) -> N
         text = context_text(app)
         assert "service order-service" in text and "env staging" in text
         # The catalog follows: its cursor is on the service chosen at the prompt.
-        assert app.query_one("#catalog-table", KeyedTable).cursor_key == "order-service"
+        assert app.query_one("#catalog-table", VirtualTable).cursor_key == "order-service"
 
 
 async def test_command_bar_unknown_env_or_service_warns_and_changes_nothing(
@@ -317,8 +318,9 @@ async def test_help_lists_every_binding_with_its_id(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         rows = help_rows(app)
-        # Every key of the app and of the pane the user is in, each with its id, nothing else.
-        assert set(rows) == ids_of(IdpApp) | ids_of(CatalogPane)
+        # Every key of the app, of the pane the user is in and of its table, each with its id.
+        assert set(rows) == ids_of(IdpApp) | ids_of(CatalogPane) | ids_of(VirtualTable)
+        assert rows["table.page_down"][:2] == ("VirtualTable", "pgdn")
         assert APP_BINDING_IDS <= set(rows)
         assert {"catalog.filter", "catalog.sort", "catalog.reverse"} <= set(rows)
         assert rows["pane.catalog"][1] == "1"
@@ -369,7 +371,7 @@ async def test_remapped_keys_work_and_show_in_help(tmp_path: Path) -> None:
 async def test_selected_service_carries_to_logs_metrics_and_pipelines(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         # Move the catalog cursor down to order-service, as a user would.
         target = table.keys.index("order-service")
         await hold(pilot, "down", target - table.cursor_row)
@@ -415,7 +417,7 @@ async def test_pipelines_seen_before_follow_a_service_chosen_later(tmp_path: Pat
 
         await pilot.press("1")
         await until(pilot, lambda: focused_in(app, "catalog"), "the catalog")
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         await hold(pilot, "down", table.keys.index("order-service") - table.cursor_row)
         assert app.service == "order-service"
 
@@ -466,7 +468,7 @@ async def test_e_and_E_cycle_the_environment_and_panes_follow(tmp_path: Path) ->
         # bad release in production only.
         await pilot.press("1")
         await command(pilot, "svc order-service")
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         assert str(table.get_cell("order-service", "health")) == "◐ degraded"
         await pilot.press("E")
         assert app.environment == "staging"

@@ -31,6 +31,7 @@ from idp_tui.ui.panes import EnvironmentsPane, LogsPane, MetricsPane, PipelinesP
 from idp_tui.ui.panes.catalog import filter_key
 from idp_tui.ui.screens import HealthScreen
 from idp_tui.ui.tables import KeyedTable
+from idp_tui.ui.vtable import VirtualTable
 
 from fakes import hold, type_text, wait_until as until
 from fakes import StaticSource, app_config, spec
@@ -85,7 +86,7 @@ def notifications(app: IdpApp) -> list[str]:
 async def test_catalog_fuzzy_filter_narrows_and_escape_restores(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         everything = table.keys
         assert len(everything) == 40
         await pilot.press("slash")
@@ -114,10 +115,25 @@ async def test_catalog_fuzzy_filter_narrows_and_escape_restores(tmp_path: Path) 
         assert "40 of 40 services" in text_of(app, "#catalog-status")
 
 
+async def test_while_typing_a_filter_the_selection_follows_the_cursor_once_typing_pauses(
+        tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        table = app.query_one("#catalog-table", VirtualTable)
+        before = app.service
+        await pilot.press("slash")
+        await type_text(pilot, "ledger")
+        assert table.cursor_key == "ledger-service"
+        assert app.service == before != "ledger-service"  # not at each keystroke
+        await pilot.pause(0.6)  # typing paused
+        assert app.service == "ledger-service"
+        assert "service ledger-service" in str(app.query_one(ContextBar).render())
+
+
 async def test_catalog_filter_enter_keeps_the_filter_and_selects_a_match(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         await pilot.press("slash")
         await type_text(pilot, "ledger")
         await pilot.press("enter")
@@ -131,7 +147,7 @@ async def test_catalog_filter_enter_keeps_the_filter_and_selects_a_match(tmp_pat
 async def test_catalog_sort_by_column_and_reverse(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         assert table.keys == sorted(table.keys)
         assert "sorted by Name" in text_of(app, "#catalog-status")
 
@@ -160,7 +176,7 @@ async def test_catalog_sort_by_column_and_reverse(tmp_path: Path) -> None:
 async def test_catalog_click_on_header_sorts(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         # The "Language" header: find its x offset from the column widths.
         x = 0
         for column in table.columns.values():
@@ -178,7 +194,7 @@ async def test_catalog_click_on_header_sorts(tmp_path: Path) -> None:
 async def test_catalog_detail_panel_of_the_highlighted_service(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         # Walk the cursor to order-service with the arrow keys.
         await hold(pilot, "down", table.keys.index("order-service"))
         assert table.cursor_key == "order-service"
@@ -215,7 +231,7 @@ async def test_catalog_field_filters_typed_and_chosen_from_counted_values(
 
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         records = {k: app.service_record(k) for k in table.keys}
         checkout = sorted(k for k, r in records.items() if r and r.owner == "team-checkout")
         assert 0 < len(checkout) < 40
@@ -262,7 +278,7 @@ async def test_catalog_field_filters_typed_and_chosen_from_counted_values(
 async def test_catalog_detail_shows_the_owning_team(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         await hold(pilot, "down", table.keys.index("order-service"))
         await until(pilot, lambda: "checkout@example.com" in text_of(app, "#catalog-detail-body"),
                     "the team's details")
@@ -280,7 +296,7 @@ async def test_catalog_enter_opens_the_logs_of_the_service(tmp_path: Path) -> No
         await until(pilot, lambda: logs.view.total > 0, "log lines")
         assert app.current_pane is logs
         assert logs.streaming_for == (app.service, "production")
-        assert app.service == app.query_one("#catalog-table", KeyedTable).keys[1]
+        assert app.service == app.query_one("#catalog-table", VirtualTable).keys[1]
 
 
 # Environments -------------------------------------------------------------------------------------
@@ -834,7 +850,7 @@ async def test_health_view_shows_each_source(tmp_path: Path) -> None:
         bar = str(app.query_one(HealthBar).render())
         assert "● static" in bar and "✖ locked auth" in bar and "H: details" in bar
         # The catalog still shows the static source's services, with the error above them.
-        assert app.query_one("#catalog-table", KeyedTable).keys == ["alpha", "beta", "gamma"]
+        assert app.query_one("#catalog-table", VirtualTable).keys == ["alpha", "beta", "gamma"]
         assert "locked auth: 401 from https://catalog.example.com" in text_of(
             app, "#catalog-errors")
 

@@ -105,11 +105,11 @@ async def test_firing_alerts_show_above_the_charts(tmp_path: Path,
 
 async def test_catalog_rows_show_traffic_and_errors_from_one_query_per_signal(
         tmp_path: Path, server: prom.Server) -> None:
-    from idp_tui.ui.tables import KeyedTable
+    from idp_tui.ui.vtable import VirtualTable
 
     app = app_for(tmp_path, server)
     async with app.run_test(size=SIZE) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         await wait_until(pilot, lambda: len(table.columns) == 8, "the signal columns")
         app.environment = "production"
         pane = app.query_one("#catalog-pane")

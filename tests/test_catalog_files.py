@@ -175,7 +175,7 @@ async def test_a_changed_file_is_picked_up_and_the_hub_told(tmp_path: Path) -> N
 async def test_the_catalog_pane_on_catalog_files(tmp_path: Path) -> None:
     from idp_tui.config import load_config
     from idp_tui.ui.app import IdpApp
-    from idp_tui.ui.tables import KeyedTable
+    from idp_tui.ui.vtable import VirtualTable
 
     from fakes import assert_alive, screen_lines, wait_until
 
@@ -187,7 +187,7 @@ async def test_the_catalog_pane_on_catalog_files(tmp_path: Path) -> None:
     data.mkdir()
     app = IdpApp(load_config(config_path, required=True), data_dir=data, clock=ManualClock(T0))
     async with app.run_test(size=(160, 50)) as pilot:
-        table = app.query_one("#catalog-table", KeyedTable)
+        table = app.query_one("#catalog-table", VirtualTable)
         await wait_until(pilot, lambda: table.keys == ["ledger", "payments-api"], "the services")
         app.service = "payments-api"
         await wait_until(pilot, lambda: any("Takes the money [/] [@click=app.quit]x" in line

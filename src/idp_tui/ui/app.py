@@ -65,7 +65,7 @@ class ContextBar(Static):
         out.append_text(render.text(environment or "–", "bold", max_len=48))
         out.append("  (e to switch)", "dim")
         out.append(f"   {now:%Y-%m-%d %H:%M:%S} UTC", "dim")
-        self.update(out)
+        self.update(out, layout=False)  # (one line: every second, no layout of the screen)
 
 
 class HealthBar(Static):
@@ -83,7 +83,7 @@ class HealthBar(Static):
                 out.append(f" {item.failure.error_class}", "red")
             out.append("   ")
         out.append("H: details", "dim")
-        self.update(out)
+        self.update(out, layout=False)  # (one line)
 
 
 class PaneTabs(TabbedContent):

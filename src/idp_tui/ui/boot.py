@@ -27,7 +27,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from .. import render
-from .tables import KeyedTable
+from .vtable import VirtualTable
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +148,13 @@ class BootCatalog(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="catalog-main"):
-                yield KeyedTable(id="catalog-table")
+                yield VirtualTable(id="catalog-table")
                 yield Static(id="catalog-status", classes="pane-status")
             with VerticalScroll(id="catalog-detail"):
                 yield Static(Text("Starting the sources…", "dim"), id="catalog-detail-body")
 
     def on_mount(self) -> None:
-        table = self.query_one(KeyedTable)
+        table = self.query_one(VirtualTable)
         table.set_columns(COLUMNS)
         table.sync([(r.name, render.catalog_row(r.name, r.owner, r.tier, r.lifecycle, r.language,
                                                 r.health))
@@ -168,8 +168,8 @@ class BootCatalog(Vertical):
     @property
     def cursor_name(self) -> str | None:
         """The row the user moved to while the sources started (None: still the first)."""
-        table = self.query_one(KeyedTable)
+        table = self.query_one(VirtualTable)
         return table.cursor_key if table.cursor_row > 0 else None
 
     def focus_main(self) -> None:
-        self.query_one(KeyedTable).focus()
+        self.query_one(VirtualTable).focus()

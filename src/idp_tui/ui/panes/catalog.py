@@ -9,7 +9,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Input, Static
+from textual.geometry import Size
+from textual.widgets import Input, Static
 
 from ... import render
 from ...api.models import (
@@ -28,7 +29,7 @@ from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic, count_facets, facet_values
 from ..base import ErrorBanner, Pane, while_running
 from ..charts import format_value, sparkline
-from ..tables import KeyedTable
+from ..vtable import VirtualTable
 
 COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle", "Lifecycle"),
            ("language", "Language"), ("health", "Health")]
@@ -43,6 +44,8 @@ _HEALTH_ORDER = {Health.DOWN: 0, Health.DEGRADED: 1, Health.UNKNOWN: 2, Health.H
 #: Seconds the selection rests on a service before its detail is asked for (not for every
 #: row the cursor passes).
 DETAIL_DELAY = 0.25
+#: Seconds of pause in typing the `/` filter before the selection follows the cursor's row.
+SELECT_WHILE_TYPING = 0.4
 
 
 def parse_filter(text: str) -> tuple[dict[str, set[str]], str]:
@@ -84,12 +87,27 @@ def filter_key(service: Service) -> tuple[str, ...]:
 class FilterInput(Input):
     BINDINGS = [Binding("escape", "clear_and_leave", "Clear filter", id="catalog.filter_clear")]
 
+    def _watch_value(self, value: str) -> None:
+        # Input sets its virtual size at every keystroke, which lays the whole screen out again
+        # (a third of a keystroke's time over a big catalog); this one line never changes size.
+        self.set_reactive(Input.virtual_size, Size(self.content_width, 1))
+        self.refresh()
+        super()._watch_value(value)
+        # The pane filters now, not when the Changed message has bubbled up to it: the table
+        # and the typed character are then drawn in the same frame.
+        for ancestor in self.ancestors:
+            if isinstance(ancestor, CatalogPane):
+                ancestor.filter_typed(value)
+                break
+
     def action_clear_and_leave(self) -> None:
         self.value = ""
         self.display = False
         for ancestor in self.ancestors:
             if isinstance(ancestor, Pane):
                 ancestor.focus_main()
+                if isinstance(ancestor, CatalogPane):
+                    ancestor.flush_selection()
                 break
 
 
@@ -114,6 +132,9 @@ class CatalogPane(Pane):
         self._drawn_environment: str | None = None
         self._cell_cache: dict[str, tuple[Service, Health, tuple[Text, ...]]] = {}
         self._cell_cache_for: object = None  # the services list the cache was built for
+        self._by_name: dict[str, Service] = {}
+        #: What the table's columns were last fitted to (see _redraw).
+        self._fitted_for: tuple[object, ...] | None = None
         #: (service, signal) → points, from the signals topic of the selected environment.
         self.signals: dict[tuple[str, Signal], tuple[tuple[float, float], ...]] = {}
         self._signals_topic: Topic | None = None
@@ -126,6 +147,7 @@ class CatalogPane(Pane):
         self._detail_topic: Topic | None = None
         self._detail_timer: Any = None
         self.facets: list[Facet] | None = None
+        self._select_timer: Any = None
         #: The `/` filter's index (see _fuzzy_index).
         self._index: FuzzyIndex[Service] | None = None
         self._index_by_fields: tuple[dict[str, set[str]], object, FuzzyIndex[Service]] | None = None
@@ -136,21 +158,21 @@ class CatalogPane(Pane):
             with Vertical(id="catalog-main"):
                 yield FilterInput(placeholder="/ fuzzy filter: name, owner, language, tags…",
                                   id="catalog-filter")
-                yield KeyedTable(id="catalog-table")
+                yield VirtualTable(id="catalog-table")
                 yield Static(id="catalog-status", classes="pane-status")
             with VerticalScroll(id="catalog-detail"):
                 yield Static(id="catalog-detail-body")
 
     @while_running
     def on_mount(self) -> None:
-        self.query_one(KeyedTable).set_columns(COLUMNS)
+        self.query_one(VirtualTable).set_columns(COLUMNS)
         self.query_one(FilterInput).display = False
         self.query_one(ErrorBanner).display = False
         if self.hub.has(Capability.CATALOG):
             self.subscribe(Topic.teams())
 
     def focus_main(self) -> None:
-        self.query_one(KeyedTable).focus()
+        self.query_one(VirtualTable).focus()
 
     # Data -----------------------------------------------------------------------------------
 
@@ -199,14 +221,14 @@ class CatalogPane(Pane):
             return
         self.signals = {(s.service, s.signal): s.points for s in snapshot.data}
         if self.signals and any(self.signals.values()) and not self.with_signals:
-            self.query_one(KeyedTable).set_columns(COLUMNS + SIGNAL_COLUMNS)
+            self.query_one(VirtualTable).set_columns(COLUMNS + SIGNAL_COLUMNS)
             self.with_signals = True  # read for every row built: kept, not queried
         self._cell_cache_for = None  # every row's signal cells change
         self._redraw()
 
     def context_changed(self) -> None:
         self._watch_signals()
-        table = self.query_one(KeyedTable)
+        table = self.query_one(VirtualTable)
         if self.idp.service and table.cursor_key != self.idp.service:
             table.select_key(self.idp.service)
         if self.idp.environment != self._drawn_environment:
@@ -225,7 +247,9 @@ class CatalogPane(Pane):
         dep = self._deployment(service)
         return dep.health if dep else Health.UNKNOWN
 
-    def _redraw(self) -> None:
+    def _redraw(self, detail: bool = True) -> None:
+        """The table for the current data, filter and sort; and the selected service's detail
+        unless only the filter changed (the selection is the same: a changed one redraws it)."""
         services = self.idp.services
         fields, text = parse_filter(self.query_text)
         candidates = [s for s in services if matches_fields(s, fields)] if fields else services
@@ -239,13 +263,20 @@ class CatalogPane(Pane):
         self._drawn_environment = self.idp.environment
         if self._cell_cache_for is not services:
             self._cell_cache, self._cell_cache_for = {}, services
-        rows = [(s.name, self._cells(s)) for s in shown]
-        table = self.query_one(KeyedTable)
-        table.sync(rows)
+            self._by_name = {s.name: s for s in services}
+        table = self.query_one(VirtualTable)
+        fitted_for = (id(self._cell_cache), self._drawn_environment, self.with_signals)
+        if self._fitted_for != fitted_for:
+            # The columns fit every service (not only those the filter shows: no jumps while
+            # typing); the cells are built here once, then only for the rows drawn.
+            self._fitted_for = fitted_for
+            table.fit([self._cells(s) for s in services])
+        table.show([s.name for s in shown], self._cells_of)
         if self.idp.service:
             table.select_key(self.idp.service)
         self._status(len(services))
-        self._detail()
+        if detail:
+            self._detail()
 
     def _fuzzy_index(self, candidates: list[Service]) -> FuzzyIndex[Service]:
         """The filter's index of ``candidates`` (kept while they are the same list: the catalog,
@@ -267,6 +298,10 @@ class CatalogPane(Pane):
         if column == "health":
             return lambda s: (_HEALTH_ORDER[self._health(s.name)], s.name)
         return lambda s: (str(getattr(s, column)).lower(), s.name)
+
+    def _cells_of(self, name: str) -> tuple[Text, ...]:
+        """A row's cells, when the table draws it."""
+        return self._cells(self._by_name[name])
 
     def _cells(self, s: Service) -> tuple[Text, ...]:
         """The row of ``s`` (the same objects while the record and its health are unchanged, so
@@ -314,7 +349,8 @@ class CatalogPane(Pane):
             label = "best match"  # (fuzzy text; field filters alone keep the name order)
         out.append(f"  sorted by {label}{' ↓' if self.sort_reverse else ''}", "dim")
         out.append("   / filter · f by field · s sort · S reverse · enter logs", "dim")
-        self.query_one("#catalog-status", Static).update(out)
+        # (one line, no wrapping: nothing else moves, no layout of the screen a keystroke)
+        self.query_one("#catalog-status", Static).update(out, layout=False)
 
     def _detail(self) -> None:
         body = self.query_one("#catalog-detail-body", Static)
@@ -334,6 +370,10 @@ class CatalogPane(Pane):
 
     def _watch_detail(self) -> None:
         self._detail_timer = None
+        if self.query_one(FilterInput).has_focus:
+            # Asked for once typing in the filter pauses (its answer redraws the panel).
+            self._detail_timer = self.set_timer(DETAIL_DELAY, self._watch_detail)
+            return
         if self._detail_topic is not None and self.hub.has(Capability.CATALOG):
             self.subscribe(self._detail_topic)
 
@@ -470,40 +510,69 @@ class CatalogPane(Pane):
 
     # Events and actions -----------------------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#catalog-table")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        key = event.row_key.value if event.row_key is not None else None
-        if key != self.query_one(KeyedTable).cursor_key:
+    @on(VirtualTable.RowHighlighted, "#catalog-table")
+    def _row_highlighted(self, event: VirtualTable.RowHighlighted) -> None:
+        key = event.key
+        if key != self.query_one(VirtualTable).cursor_key:
             return  # a highlight the table has moved on from (rows were re-synced)
         if not self.is_current:
             return  # rows drawn in a hidden pane: not the user's choice
-        if key and key != self.idp.service:
+        if self._select_timer is not None:
+            self._select_timer.stop()
+            self._select_timer = None
+        if not key or key == self.idp.service:
+            return
+        if self.query_one(FilterInput).has_focus:
+            # The filter moved the cursor: the selection (the header, the detail, every other
+            # pane) follows once typing pauses, not at each keystroke.
+            self._select_timer = self.set_timer(SELECT_WHILE_TYPING, self._select_cursor_row)
+            return
+        self.idp.service = key
+
+    def _select_cursor_row(self) -> None:
+        self._select_timer = None
+        key = self.query_one(VirtualTable).cursor_key
+        if key and key != self.idp.service and self.is_current:
             self.idp.service = key
 
-    @on(DataTable.RowSelected, "#catalog-table")
+    @on(VirtualTable.RowSelected, "#catalog-table")
     def _row_selected(self) -> None:
         self.action_open_logs()
 
-    @on(DataTable.HeaderSelected, "#catalog-table")
-    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
+    @on(VirtualTable.HeaderSelected, "#catalog-table")
+    def _header_selected(self, event: VirtualTable.HeaderSelected) -> None:
+        column = event.column_key
         if self.sort_column == column:
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_column, self.sort_reverse = column, False
         self._redraw()
 
+    def filter_typed(self, value: str) -> None:
+        """The `/` filter's text changed (from FilterInput, as it changes)."""
+        if self._select_timer is not None:
+            self._select_timer.reset()  # still typing: the selection follows later
+        if value != self.query_text:
+            self.query_text = value
+            self._redraw(detail=False)
+
     @on(Input.Changed, "#catalog-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_text = event.value
-        self._redraw()
+        self.filter_typed(event.value)  # (done already, unless the value was set while unmounted)
 
     @on(Input.Submitted, "#catalog-filter")
     def _filter_submitted(self) -> None:
-        self.query_one(KeyedTable).focus()
-        table = self.query_one(KeyedTable)
+        self.query_one(VirtualTable).focus()
+        table = self.query_one(VirtualTable)
         if table.keys and table.cursor_key is None:
             table.move_cursor(row=0)
+        self.flush_selection()
+
+    def flush_selection(self) -> None:
+        """Typing is over (enter, escape): the selection follows the cursor now, not later."""
+        if self._select_timer is not None:
+            self._select_timer.stop()
+            self._select_cursor_row()
 
     def action_filter(self) -> None:
         field = self.query_one(FilterInput)

@@ -201,7 +201,7 @@ class EnvironmentsPane(Pane):
         out.append("   ", "dim")
         out.append("1.2.3↓", "bold black on yellow")
         out.append(" behind the env before it · D drift only · / filter · enter logs", "dim")
-        self.query_one("#envs-status", Static).update(out)
+        self.query_one("#envs-status", Static).update(out, layout=False)
 
     @on(DataTable.CellHighlighted, "#envs-table")
     def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:

@@ -147,7 +147,7 @@ class PipelinesPane(Pane):
             if self.check_action(action, ()):
                 hints.append(hint)
         out.append("   " + " · ".join(hints), "dim")
-        self.query_one("#pipelines-status", Static).update(out)
+        self.query_one("#pipelines-status", Static).update(out, layout=False)
         if self.detail is not None:
             self._show_detail(None)
 
