@@ -200,10 +200,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self._cells_of = cells_of
         self._index = None
         self._cache.clear()
-        if keep is not None:
-            index = self._key_index().get(keep)
-            self._cursor = index if index is not None else min(self._cursor, len(self._keys) - 1)
-        self._cursor = max(0, min(self._cursor, len(self._keys) - 1))
+        # (its row gone: the first row, the best match of a filter)
+        index = self._key_index().get(keep) if keep is not None else None
+        self._cursor = index if index is not None else 0
         self._layout_changed()
         self._scroll_cursor_into_view()
         self._post_highlighted()
