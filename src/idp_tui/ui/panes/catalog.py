@@ -148,9 +148,8 @@ class CatalogPane(Pane):
         self._detail_timer: Any = None
         self.facets: list[Facet] | None = None
         self._select_timer: Any = None
-        #: The `/` filter's index (see _fuzzy_index).
-        self._index: FuzzyIndex[Service] | None = None
-        self._index_by_fields: tuple[dict[str, set[str]], object, FuzzyIndex[Service]] | None = None
+        #: The `/` filter's index, with the catalog and field filters it is for (_fuzzy_index).
+        self._index: tuple[list[Service], dict[str, set[str]], FuzzyIndex[Service]] | None = None
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="catalog-errors")
@@ -252,8 +251,7 @@ class CatalogPane(Pane):
         unless only the filter changed (the selection is the same: a changed one redraws it)."""
         services = self.idp.services
         fields, text = parse_filter(self.query_text)
-        candidates = [s for s in services if matches_fields(s, fields)] if fields else services
-        shown = self._fuzzy_index(candidates).filter(text)
+        shown = self._fuzzy_index(services, fields).filter(text)
         if self.sort_column is not None or not text:
             column = self.sort_column or "name"
             shown.sort(key=self._sort_key(column), reverse=self.sort_reverse)
@@ -278,19 +276,17 @@ class CatalogPane(Pane):
         if detail:
             self._detail()
 
-    def _fuzzy_index(self, candidates: list[Service]) -> FuzzyIndex[Service]:
-        """The filter's index of ``candidates`` (kept while they are the same list: the catalog,
-        or the same field filters over it)."""
-        index = self._index
-        if index is None or index.items is not candidates:
-            fields = parse_filter(self.query_text)[0]
-            cached = self._index_by_fields
-            if cached is not None and cached[0] == fields and cached[1] is self.idp.services:
-                return cached[2]  # (the same field filter: the same candidates, listed anew)
-            index = FuzzyIndex(candidates, filter_key, _service_name)
-            self._index = index
-            self._index_by_fields = (fields, self.idp.services, index)
-        return index
+    def _fuzzy_index(self, services: list[Service],
+                     fields: dict[str, set[str]]) -> FuzzyIndex[Service]:
+        """The filter's index of the services the field filters let through (kept while the
+        catalog and the field filters stay the same: the fuzzy text is typed over it)."""
+        cached = self._index
+        if cached is None or cached[0] is not services or cached[1] != fields:
+            candidates = [s for s in services if matches_fields(s, fields)] if fields \
+                else services
+            cached = self._index = (services, fields, FuzzyIndex(candidates, filter_key,
+                                                                 _service_name))
+        return cached[2]
 
     def _sort_key(self, column: str) -> Any:
         if column == "tier":
