@@ -243,6 +243,13 @@ class _Entry:
         self.mw = mw
 
 
+def _set_text(entry: _Entry, as_fields: bool) -> str:
+    """Work out ``entry``'s shown text and its width (kept on the entry); returns the text."""
+    entry.msg = msg = _display_message(entry.line.message, as_fields)
+    entry.mw = _cells(msg)
+    return msg
+
+
 def _short_segments(segments: Iterable[Segment]) -> list[Segment]:
     """Segments cut into pieces of at most ``_PIECE`` characters.
 
@@ -644,8 +651,7 @@ class LogView(ScrollView, can_focus=True):
     def _matches(self, entry: _Entry, pattern: _Pattern) -> bool:
         msg = entry.msg
         if msg is None:  # ruled out by the prefilter when it came: its text is needed now
-            entry.msg = msg = _display_message(entry.line.message, self.json_fields)
-            entry.mw = _cells(msg)
+            msg = _set_text(entry, self.json_fields)
         return pattern.test(msg) or pattern.test(entry.inst.label)
 
     def next_match(self) -> bool:
@@ -722,8 +728,7 @@ class LogView(ScrollView, can_focus=True):
             for index in range(self._shown_off, len(self._shown)):
                 entry = self._shown[index]
                 if entry.msg is None:
-                    entry.msg = msg = _display_message(entry.line.message, as_fields)
-                    entry.mw = _cells(msg)
+                    _set_text(entry, as_fields)
             self._wrap_width = self._current_width()
             if self.is_mounted:
                 self.scroll_to(x=0, animate=False)
@@ -741,8 +746,7 @@ class LogView(ScrollView, can_focus=True):
     def watch_json_fields(self, as_fields: bool) -> None:
         # The displayed message changes, and filters look at the displayed message.
         for entry in self._buffer:
-            entry.msg = msg = _display_message(entry.line.message, as_fields)
-            entry.mw = _cells(msg)
+            _set_text(entry, as_fields)
         self._cache.clear()
         self._refilter()
 

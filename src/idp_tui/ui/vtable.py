@@ -63,6 +63,24 @@ def _fit(text: Text, width: int) -> Text:
     return out
 
 
+class _TableMessage(Message):
+    """A message from a table (its ``control``, for ``@on(…, "#id")``)."""
+
+    def __init__(self, table: VirtualTable) -> None:
+        super().__init__()
+        self.table = table
+
+    @property
+    def control(self) -> VirtualTable:
+        return self.table
+
+
+class _RowMessage(_TableMessage):
+    def __init__(self, table: VirtualTable, key: str | None, row: int) -> None:
+        super().__init__(table)
+        self.key, self.row = key, row
+
+
 class VirtualTable(ScrollView, can_focus=True):
     """Rows as keys, cells asked for when drawn; see the module's description."""
 
@@ -121,38 +139,18 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("right", "scroll_right", "Right", show=False, id="table.right"),
     ]
 
-    class RowHighlighted(Message):
+    class RowHighlighted(_RowMessage):
         """The cursor is on another row (``key``; None when the table is empty)."""
 
-        def __init__(self, table: VirtualTable, key: str | None, row: int) -> None:
-            super().__init__()
-            self.table, self.key, self.row = table, key, row
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """The row ``key`` was chosen (enter, or a click on the cursor's row)."""
 
-        def __init__(self, table: VirtualTable, key: str, row: int) -> None:
-            super().__init__()
-            self.table, self.key, self.row = table, key, row
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
-
-    class HeaderSelected(Message):
+    class HeaderSelected(_TableMessage):
         """The header of column ``column_key`` was clicked."""
 
         def __init__(self, table: VirtualTable, column_key: str) -> None:
-            super().__init__()
-            self.table, self.column_key = table, column_key
-
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
+            super().__init__(table)
+            self.column_key = column_key
 
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
