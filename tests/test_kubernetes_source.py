@@ -164,9 +164,13 @@ async def test_workloads_are_services_with_versions_health_and_replicas(
     orders = deps["orders", "production"]
     assert (orders.version, orders.health) == ("16.4", Health.HEALTHY)
     assert orders.message.startswith("statefulset/orders-db")
-    # Every namespace and kind was listed once, then watched.
-    lists = cluster.requests("get", "/apis/apps/v1/namespaces/shop-prod/statefulsets")
-    assert any(r.params.get("watch") == "true" for r in lists)
+    # Every namespace and kind was listed, then watched (the watch opens on the source's own
+    # thread once the list is in, so it may come a moment after the answer).
+    def watched() -> bool:
+        lists = cluster.requests("get", "/apis/apps/v1/namespaces/shop-prod/statefulsets")
+        return any(r.params.get("watch") == "true" for r in lists)
+
+    await until(watched, "the statefulsets of shop-prod to be watched")
 
 
 async def test_only_the_configured_label_matches(started: Any, cluster: Cluster) -> None:
