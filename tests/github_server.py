@@ -144,6 +144,7 @@ class Run:
     inputs: dict[str, str] = field(default_factory=dict)
     cancelling: bool = False
     published: bool = False
+    held: bool = False
 
 
 @dataclass
@@ -288,13 +289,19 @@ class GithubServer:
             return repo
 
     def add_run(self, full_name: str, *, live: bool = False, outcome: str = "success",
-                branch: str = "main", message: str = "A new change") -> Run:
-        """A new push run of CI: completed at once, or ``live`` (advancing as it is read)."""
+                branch: str = "main", message: str = "A new change",
+                held_at: int | None = None) -> Run:
+        """A new push run of CI: completed at once, or ``live`` (advancing as it is read), or
+        ``held_at`` a number of steps (running, and staying there however often it is read)."""
         with self._lock:
             repo = self.repos[full_name]
             run = self._new_run(repo, repo.workflows[0], branch, "push", message, self.now(),
                                 outcome=outcome)
-            while not live and run.status != "completed":
+            if held_at is not None:
+                for _ in range(held_at):
+                    self._tick(repo, run, self.now())
+                run.held = True
+            while not live and held_at is None and run.status != "completed":
                 self._tick(repo, run, self.now())
             return run
 
@@ -382,7 +389,7 @@ class GithubServer:
 
     def _tick(self, repo: Repo, run: Run, at: datetime) -> None:
         """One step further: start the run, or finish the running step and start the next."""
-        if run.status == "completed" or run.published:
+        if run.status == "completed" or run.published or run.held:
             return
         repo.version += 1
         run.updated_at = at

@@ -307,6 +307,23 @@ async def test_following_a_running_job_sends_only_new_lines(make: Any, gh: Githu
     assert [line.instance for line in batches[0]] == ["build"] * len(batches[0])
 
 
+async def test_a_run_held_part_of_the_way_reads_the_same_each_time(make: Any,
+                                                                   gh: GithubServer) -> None:
+    # The emulator's held run (the screenshots use one): running, its finished steps shown, and
+    # not advanced by being read.
+    made = await make()
+    held = gh.add_run(OCTO, held_at=4)
+    first = await made.source.pipeline_run(f"{OCTO}:{held.id}")
+    assert first.status is RunStatus.RUNNING
+    steps = [(s.name, s.status) for s in first.jobs[0].steps]
+    assert [status for _, status in steps[:3]] == [RunStatus.SUCCEEDED] * 3
+    assert steps[3][1] is RunStatus.RUNNING
+    for _ in range(3):
+        again = await made.source.pipeline_run(f"{OCTO}:{held.id}")
+        assert [(s.name, s.status) for s in again.jobs[0].steps] == steps
+    assert gh.run(held.id).status == "in_progress"
+
+
 # Environments and deployments ---------------------------------------------------------------------
 
 async def test_deployments_give_versions_and_health(make: Any, gh: GithubServer) -> None:
