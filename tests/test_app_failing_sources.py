@@ -438,3 +438,37 @@ def test_naive_datetimes_are_taken_as_utc() -> None:
     assert runs[0].started_at == naive.replace(tzinfo=UTC)
     assert runs[0].jobs[0].started_at == naive.replace(tzinfo=UTC)
     assert runs[1] is raw[1]  # nothing to change: the same record
+
+
+def test_every_datetime_of_every_record_is_made_aware() -> None:
+    # Only the fields that can hold a datetime are looked at: each record type's datetimes, at
+    # any depth, are among them.
+    from idp_tui import Deployment, Environment, Job, PipelineRun, RunStatus, Step
+    from idp_tui.api import actions, models
+    from idp_tui.hub import _dated_fields, _validate_one
+
+    for module in (models, actions):
+        for cls in vars(module).values():
+            if isinstance(cls, type) and issubclass(cls, models.Record) \
+                    and cls.__module__ == module.__name__:
+                direct = {name for name, field in cls.model_fields.items()
+                          if "datetime.datetime" in str(field.annotation)}
+                assert direct <= set(_dated_fields(cls)), cls
+    assert set(_dated_fields(PipelineRun)) == {"started_at", "finished_at", "jobs"}
+    assert _dated_fields(models.Service) == ()
+
+    naive = datetime(2026, 11, 25, 13, 0)
+    aware = naive.replace(tzinfo=UTC)
+    run = _validate_one({"id": "1", "service": "s", "status": "running", "started_at": naive,
+                         "jobs": [{"name": "j", "status": "running", "steps": [
+                             {"name": "a", "status": "succeeded", "started_at": naive,
+                              "finished_at": naive}]}]}, PipelineRun, "runs")
+    assert run.jobs[0].steps[0].started_at == aware and run.jobs[0].steps[0].finished_at == aware
+    dep = _validate_one(Deployment(service="s", environment="e", version="1", updated_at=naive),
+                        Deployment, "deployments")
+    assert dep.updated_at == aware
+    env = _validate_one({"name": "pr-1", "expires_at": naive.isoformat()}, Environment, "envs")
+    assert env.expires_at == aware
+    step = Step(name="a", status=RunStatus.QUEUED)
+    assert _validate_one(Job(name="j", status=RunStatus.QUEUED, steps=(step,)), Job,
+                         "jobs").steps[0] is step

@@ -16,10 +16,13 @@ import re
 import threading
 import time
 import traceback
+import types
+import typing
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from functools import cache
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -532,8 +535,12 @@ def _aware(record: M) -> M:
     aware ones of other sources and of the clock: one such source would break sorting the merged
     pipeline runs of every source, and durations in the panes.
     """
+    fields = _dated_fields(type(record))
+    if not fields:
+        return record
     update: dict[str, Any] = {}
-    for name, value in record:
+    for name in fields:
+        value = getattr(record, name)
         if isinstance(value, datetime):
             if value.tzinfo is None or value.utcoffset() is None:
                 update[name] = value.replace(tzinfo=UTC)
@@ -542,6 +549,36 @@ def _aware(record: M) -> M:
             if any(new is not old for new, old in zip(items, value, strict=True)):
                 update[name] = items
     return record.model_copy(update=update) if update else record
+
+
+@cache
+def _dated_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` that can hold a datetime, directly or in the records they hold
+    (a deployment's ``updated_at``; a run's jobs): the only ones :func:`_aware` looks at."""
+    return tuple(name for name, field in model.model_fields.items()
+                 if _may_hold_time(field.annotation, (model,)))
+
+
+def _may_hold_time(annotation: Any, seen: tuple[type, ...]) -> bool:
+    if annotation is None or annotation is type(None) or annotation is Ellipsis:
+        return False
+    if isinstance(annotation, type) and not isinstance(annotation, types.GenericAlias):
+        if issubclass(annotation, datetime):
+            return True
+        if issubclass(annotation, BaseModel):
+            return annotation not in seen and any(
+                _may_hold_time(f.annotation, (*seen, annotation))
+                for f in annotation.model_fields.values())
+        if annotation in (object,):
+            return True
+        # str, int, an enum, a dict or list of them: a tuple of records is a generic alias.
+        return annotation in (tuple, list, dict, set, frozenset)
+    if typing.get_origin(annotation) is Literal:
+        return False
+    args = typing.get_args(annotation)
+    if not args:
+        return True  # Any, a forward reference, a type variable: looked at
+    return any(_may_hold_time(arg, seen) for arg in args)
 
 
 class Hub:
