@@ -375,6 +375,46 @@ async def test_environments_cursor_selects_service_and_environment(tmp_path: Pat
         assert f"service {table.keys[1]}" in context and "env staging" in context
 
 
+async def test_environments_redraw_when_shown_and_keep_unchanged_cells(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    from idp_tui.hub import Topic
+
+    app = static_app(tmp_path)
+    async with running(app) as pilot:
+        pane = app.query_one(EnvironmentsPane)
+        table = pane.query_one("#envs-table", KeyedTable)
+        # The environments arrived while the Catalog showed: not drawn for nobody.
+        assert app.platform is not None and table.keys == []
+        await pilot.press("2")
+        await until(pilot, lambda: table.keys == ["alpha", "beta", "gamma"], "the matrix")
+        before = {key: table.get_row(key) for key in table.keys}
+        assert cells(table, "beta") == ["beta", "1.2.0 ● 1/1", "1.1.0↓ ◐ 2/3"]
+
+        # A new version of beta in dev, while another tab shows.
+        await pilot.press("1")
+        source = app.hub.runners[0].source
+        original = type(source).deployments
+
+        async def deployments(self: Any) -> list[Any]:
+            return [d.model_copy(update={"version": "1.3.0"})
+                    if (d.service, d.environment) == ("beta", "dev") else d
+                    for d in await original(self)]
+
+        monkeypatch.setattr(type(source), "deployments", deployments)
+        app.hub.refresh(Topic.environments())
+        await until(pilot, lambda: app.platform is not None and
+                    app.platform.deployments["beta", "dev"].version == "1.3.0", "the refresh")
+        await pilot.pause()
+        assert cells(table, "beta")[1] == "1.2.0 ● 1/1"  # not drawn while hidden
+
+        await pilot.press("2")
+        await until(pilot, lambda: cells(table, "beta")[1] == "1.3.0 ● 1/1", "the new version")
+        # Unchanged cells are the very same objects: the table had nothing to do for them.
+        after = {key: table.get_row(key) for key in table.keys}
+        assert all(a is b for a, b in zip(after["alpha"], before["alpha"], strict=True))
+        assert after["beta"][2] is before["beta"][2] and after["beta"][1] is not before["beta"][1]
+
+
 # Pipelines ----------------------------------------------------------------------------------------
 
 async def test_pipelines_runs_table_and_the_selected_runs_jobs(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from rich.text import Text
@@ -38,6 +39,7 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
 _ORDERABLE = re.compile(r"[vV]?(\d+(\.\d+)+|\d{1,6})([-+.~][0-9A-Za-z.+~-]*)?")
 
 
+@lru_cache(maxsize=65536)  # a refresh asks again for the same pairs of every service
 def is_behind(version: str, previous: str) -> bool:
     """True when ``version`` is older than ``previous`` (the environment before it); False when
     either is not a version that can be ordered (a commit sha)."""
@@ -64,6 +66,12 @@ class EnvironmentsPane(Pane):
         self.drifted: set[tuple[str, str]] = set()
         #: (service, environment) → the latest error ratio, from the metrics sources.
         self.error_ratios: dict[tuple[str, str], float] = {}
+        #: Data arrived while another tab showed: drawn when this one is shown.
+        self._stale = False
+        #: The cells of the last redraw by what they show, so that an unchanged cell is the same
+        #: object (the table skips it) and is not built again.
+        self._cells: dict[tuple[Any, ...], Text] = {}
+        self._names: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="envs-errors")
@@ -84,7 +92,19 @@ class EnvironmentsPane(Pane):
         if snapshot is not None:
             self.query_one(ErrorBanner).show_errors(snapshot.errors, what="deployments")
         self._watch_signals()
-        self._redraw()
+        self._redraw_when_seen()
+
+    def _redraw_when_seen(self) -> None:
+        """Redraw now if this is the tab showing, else once it is (a refresh of thousands of
+        services costs a redraw nobody sees)."""
+        if self.is_current or self.idp.platform is None:
+            self._redraw()
+        else:
+            self._stale = True
+
+    def pane_shown(self) -> None:
+        if self._stale:
+            self._redraw()
 
     def _watch_signals(self) -> None:
         """Each environment's error ratios, all services at once (as the Catalog asks them, so
@@ -110,7 +130,7 @@ class EnvironmentsPane(Pane):
                 ratios[series.service, env] = series.points[-1][1]
         if ratios != self.error_ratios:
             self.error_ratios = ratios
-            self._redraw()
+            self._redraw_when_seen()
 
     def context_changed(self) -> None:
         self._move_cursor()
@@ -121,6 +141,7 @@ class EnvironmentsPane(Pane):
         table = self.query_one(KeyedTable)
         if platform is None:
             return
+        self._stale = False
         envs = [e.name for e in platform.environments]
         table.set_columns([("service", "Service"), *[(e, e) for e in envs]])
         names = sorted({s.name for s in self.idp.services} | {k[0] for k in platform.deployments})
@@ -142,12 +163,27 @@ class EnvironmentsPane(Pane):
             names = fuzzy_filter(self.query_text, names,
                                  lambda n: filter_key(records[n]) if n in records else (n,))
         rows = []
+        deployments, drifted, ratios = platform.deployments, self.drifted, self.error_ratios
+        old_cells, old_names = self._cells, self._names
+        self._cells, self._names = cells_now, names_now = {}, {}
         for name in names:
-            cells = [render.text(name, "bold")]
+            label = names_now[name] = old_names.get(name) or render.text(name, "bold")
+            cells = [label]
             for env in envs:
-                cells.append(self._cell(platform.deployments.get((name, env)),
-                                        (name, env) in self.drifted,
-                                        self.error_ratios.get((name, env))))
+                dep = deployments.get((name, env))
+                errors = ratios.get((name, env))
+                if errors is not None and errors < ERROR_NOTE:
+                    errors = None  # not shown
+                key = None if dep is None else (
+                    dep.version, dep.health, dep.replicas_ready, dep.replicas_desired,
+                    (name, env) in drifted, errors)
+                cell = cells_now.get(key)
+                if cell is None:
+                    cell = old_cells.get(key)
+                    if cell is None:
+                        cell = self._cell(dep, key is not None and key[4], errors)
+                    cells_now[key] = cell
+                cells.append(cell)
             rows.append((name, cells))
         table.sync(rows)
         self._move_cursor()
