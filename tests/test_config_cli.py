@@ -32,6 +32,7 @@ def write(tmp_path: Path, text: str) -> Path:
     ("[hub.refresh]\ncatalog = -1\n", 2, "hub.refresh.catalog", "greater than 0"),
     ("[sources.main]\ntype = \"nope\"\n", 2, "sources.main.type", "unknown source type 'nope'"),
     ("[sources.main]\nseed = 3\n", 1, "sources.main.type", "missing `type`"),
+    ("[sources.main]\ntype = 3\n", 2, "sources.main.type", "expected the kind of source as text"),
     ("[sources.sb]\ntype = \"sandbox\"\nsed = 3\n", 3, "sources.sb.sed", "unknown key 'sed'"),
     ("[sources.sb]\ntype = \"sandbox\"\ntimeout = \"soon\"\n", 3, "sources.sb.timeout",
      "number of seconds"),
@@ -48,6 +49,56 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path, text: str, line:
     assert error.line == line
     assert error.field == field
     assert words in str(error)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    # The file's own problems and each source's: one correction round, not one per problem.
+    path = write(tmp_path, "[ui]\ntheme = 3\nbogus = 1\n"
+                           "[sources.a]\ntype = \"nope\"\n"
+                           "[sources.b]\ntype = \"sandbox\"\nseed = \"x\"\nsed = 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    error = info.value
+    assert (error.line, error.field) == (2, "ui.theme")  # the first one
+    assert [(p.line, p.field) for p in error.problems] == [
+        (2, "ui.theme"), (3, "ui.bogus"), (5, "sources.a.type"), (8, "sources.b.seed"),
+        (9, "sources.b.sed")]
+    assert str(error).splitlines() == [p.own for p in error.problems]
+    assert "unknown source type 'nope'" in str(error)
+
+    # A sources table that is not one is reported once, not again source by source.
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "sources = 3\nfoo = 1\n"))
+    assert [p.field for p in info.value.problems] == ["sources", "foo"]
+
+    # Past twenty, how many more.
+    many = "[ui]\n" + "".join(f"k{i} = 1\n" for i in range(25))
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, many))
+    problems = info.value.problems
+    assert len(problems) == 21 and problems[-1].own == "and 5 more problems"
+
+
+def test_cli_reports_every_problem_a_line_each(tmp_path: Path) -> None:
+    path = write(tmp_path, "[ui]\nlog_buffer = \"lots\"\n[sources.b]\ntype = \"sandbox\"\n"
+                           "sed = 2\n")
+    env = {"IDP_TUI_DATA_DIR": str(tmp_path / "data")}
+    for args, prefix in ((["--config", str(path)], "idp-tui: config error: "),
+                         (["--config", str(path), "services"], "idp-tui: config: ")):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"{prefix}{path}, line 2 (ui.log_buffer): Input should be a valid integer, unable to "
+            "parse string as an integer, got 'lots'",
+            f"{prefix}{path}, line 5 (sources.b.sed): unknown key 'sed' (expected one of: seed, "
+            "services, database, log_interval, flood, action_speed)"]
+    import json
+
+    result = run_cli("--config", str(path), "services", "--json", env=env)
+    body = json.loads(result.stderr)["error"]
+    assert body["message"].endswith("(ui.log_buffer): Input should be a valid integer, unable to "
+                                    "parse string as an integer, got 'lots'")
+    assert [line.split(": ", 1)[0] for line in body["more"]] == [f"{path}, line 5 (sources.b.sed)"]
 
 
 def test_unknown_key_lists_what_is_allowed(tmp_path: Path) -> None:

@@ -118,13 +118,28 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
 
 
 def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppConfig:
+    errors: list[ConfigError] = []
     try:
         model = _FileModel.model_validate(data)
     except ValidationError as exc:
-        raise _error_from_validation(exc, path, text, prefix=(), model=_FileModel) from None
-    raw_sources = model.sources or DEFAULT_SOURCES
-    specs = [_source_spec(name, table, model.hub.timeout, path, text)
-             for name, table in raw_sources.items()]
+        errors.append(_error_from_validation(exc, path, text, prefix=(), model=_FileModel))
+        model = None
+    # Every source's problems are reported with the file's, not only the first one found.
+    raw_sources = model.sources if model is not None else data.get("sources")
+    if model is not None and not raw_sources:
+        raw_sources = DEFAULT_SOURCES
+    specs = []
+    if isinstance(raw_sources, dict) and not any(
+            (problem.field or "").split(".")[:2] == ["sources", str(name)]
+            for error in errors for problem in error.problems for name in raw_sources):
+        timeout = model.hub.timeout if model is not None else HubConfig().timeout
+        for name, table in raw_sources.items():
+            try:
+                specs.append(_source_spec(name, table, timeout, path, text))
+            except ConfigError as exc:
+                errors.append(exc)
+    if errors or model is None:
+        raise ConfigError.combine(errors)
     return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
                      policy=model.policy)
 
@@ -136,6 +151,10 @@ def _source_spec(name: str, table: Any, default_timeout: float, path: Path | Non
         raise ConfigError(f"expected a table like [sources.{name}] with a `type` key",
                           path=path, line=_locate(text, where), field=".".join(where))
     type_name = table.get("type")
+    if "type" in table and not (isinstance(type_name, str) and type_name):
+        raise ConfigError(f"expected the kind of source as text (e.g. type = \"sandbox\"), "
+                          f"got {type_name!r}", path=path, line=_locate(text, (*where, "type")),
+                          field=f"sources.{name}.type")
     if not isinstance(type_name, str) or not type_name:
         raise ConfigError("missing `type` (the kind of source, e.g. type = \"sandbox\")",
                           path=path, line=_locate(text, where), field=f"sources.{name}.type")
@@ -165,7 +184,11 @@ def _source_spec(name: str, table: Any, default_timeout: float, path: Path | Non
 
 def _error_from_validation(exc: ValidationError, path: Path | None, text: str,
                            prefix: tuple[str, ...], model: type[BaseModel]) -> ConfigError:
-    err = exc.errors()[0]
+    return ConfigError.combine(_problem(err, path, text, prefix, model) for err in exc.errors())
+
+
+def _problem(err: Any, path: Path | None, text: str, prefix: tuple[str, ...],
+             model: type[BaseModel]) -> ConfigError:
     inner = tuple(str(p) for p in err.get("loc", ()))
     loc = (*prefix, *inner)
     dotted = ".".join(loc)
@@ -182,9 +205,6 @@ def _error_from_validation(exc: ValidationError, path: Path | None, text: str,
         message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if ", got " not in message:  # (a validator's own message may say it already)
             message += f", got {got!r}"
-    more = exc.error_count() - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ConfigError(message, path=path, line=_locate(text, loc), field=dotted)
 
 

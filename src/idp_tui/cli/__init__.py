@@ -457,6 +457,11 @@ def run_dashboard(args: argparse.Namespace) -> int:
         gc.set_threshold(*previous)
 
 
+def _print_config_error(error: ConfigError) -> None:
+    for problem in error.problems:
+        print(f"idp-tui: config error: {problem.own}", file=sys.stderr)
+
+
 def _run_dashboard(args: argparse.Namespace) -> int:
     try:
         folder = resolve_data_dir(args)
@@ -467,7 +472,7 @@ def _run_dashboard(args: argparse.Namespace) -> int:
         # are imported then. Without it (a first start, another config) all happens first.
         config = resolve_config(args) if view is None else None
     except ConfigError as exc:
-        print(f"idp-tui: config error: {exc}", file=sys.stderr)
+        _print_config_error(exc)
         return EXIT_CONFIG
     _setup_logging(folder)
 
@@ -498,7 +503,7 @@ def _run_dashboard(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     error = app.start_error
     if isinstance(error, ConfigError):
-        print(f"idp-tui: config error: {error}", file=sys.stderr)
+        _print_config_error(error)
         return EXIT_CONFIG
     if error is not None:
         log.error("idp-tui stopped on an unexpected error", exc_info=error)
@@ -543,7 +548,8 @@ def run_command(args: argparse.Namespace) -> int:
             ctx = Context(args=args, out=out, folder=folder)
             return int(args.handler(ctx))
         except ConfigError as exc:
-            raise CliError(EXIT_CONFIG, str(exc), type="config") from None
+            first, *more = [problem.own for problem in exc.problems]
+            raise CliError(EXIT_CONFIG, first, type="config", more=more) from None
     except CliError as exc:
         out.error(exc)
         return exc.code

@@ -82,16 +82,21 @@ class CliError(Exception):
     """Stops a command with an exit code and a message for the user."""
 
     def __init__(self, code: int, message: str, *, hint: str | None = None,
-                 type: str | None = None, **extra: Any) -> None:  # noqa: A002 - the JSON key
+                 type: str | None = None, more: Sequence[str] = (),  # noqa: A002 - the JSON key
+                 **extra: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        #: Further problems of the same kind (every wrong key of a config file), a line each.
+        self.more = tuple(more)
         self.hint = hint
         self.type = type or ERROR_TYPES.get(code, "error")
         self.extra = extra
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "type": self.type, "message": self.message}
+        if self.more:
+            body["more"] = list(self.more)
         if self.hint:
             body["hint"] = self.hint
         body.update({k: v for k, v in self.extra.items() if v is not None})
@@ -338,8 +343,9 @@ class Output:
             self.stderr.write(dumps(error.as_dict()) + "\n")
         else:
             label = paint(f"{error.type}:", "red bold", self.colour_err)
-            self.stderr.write(scrub(f"idp-tui: {label} {sanitize(error.message, max_len=4000)}")
-                              + "\n")
+            for message in (error.message, *error.more):
+                self.stderr.write(scrub(f"idp-tui: {label} {sanitize(message, max_len=4000)}")
+                                  + "\n")
             if error.hint:
                 self.stderr.write(scrub(f"  hint: {sanitize(error.hint, max_len=2000)}") + "\n")
         self.stderr.flush()
