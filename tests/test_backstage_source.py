@@ -246,7 +246,19 @@ async def test_a_backend_that_stops_answering_times_out_in_words(
     finally:
         os.kill(backend.process.pid, signal.SIGCONT)
     assert "did not answer within 0.5 s" in error.value.message
-    assert len(await src.services()) >= MANY + 2  # and back once it answers
+    # And back once it answers: the process just woken (on a busy machine) may first need more
+    # than the half second, so it is asked again for a while.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        try:
+            services = await src.services()
+            break
+        except SourceUnavailable:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    assert len(services) >= MANY + 2
 
 
 async def test_a_server_error_is_shown_with_the_backend_message(tmp_path: Path) -> None:
