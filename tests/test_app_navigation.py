@@ -320,12 +320,12 @@ async def test_help_lists_every_binding_with_its_id(tmp_path: Path) -> None:
         rows = help_rows(app)
         # Every key of the app, of the pane the user is in and of its table, each with its id.
         assert set(rows) == ids_of(IdpApp) | ids_of(CatalogPane) | ids_of(VirtualTable)
-        assert rows["table.page_down"][:2] == ("VirtualTable", "pgdn")
+        assert rows["table.page_down"][:2] == ("table", "pgdn")
         assert APP_BINDING_IDS <= set(rows)
         assert {"catalog.filter", "catalog.sort", "catalog.reverse"} <= set(rows)
         assert rows["pane.catalog"][1] == "1"
-        assert rows["catalog.filter"][:2] == ("CatalogPane", "/")
-        assert rows["app.quit"] == ("app", "q", "Quit")
+        assert rows["catalog.filter"][:2] == ("Catalog", "/")
+        assert rows["app.quit"] == ("everywhere", "q", "Quit")
         await pilot.press("escape")
         # In the Logs pane the key list is the Logs pane's (and the log view's) keys.
         await pilot.press("4")
@@ -336,7 +336,8 @@ async def test_help_lists_every_binding_with_its_id(tmp_path: Path) -> None:
         assert {"logs.follow", "logs.include", "logs.exclude", "logs.search", "logs.save",
                 "logs.wrap", "logs.timestamps", "logs.json", "logview.follow"} <= set(rows)
         assert "catalog.filter" not in rows
-        assert rows["logs.save"][1] == "^s"
+        assert rows["logs.save"][:2] == ("Logs", "^s")
+        assert rows["logview.follow"][0] == "log view"
         await pilot.press("question_mark")
         assert not isinstance(app.screen, HelpScreen)
 

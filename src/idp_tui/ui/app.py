@@ -8,6 +8,7 @@ last run's catalog is drawn first (``idp_tui.ui.boot``).
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -672,9 +673,21 @@ class IdpApp(App[int]):
                     continue
                 seen.add(binding.id)
                 keys = self._keys_for(binding)
-                scope = "app" if node is self else type(node).__name__
+                scope = self._scope_name(node)
                 rows.append((scope, keys, binding.description or binding.action, binding.id))
         return rows
+
+    def _scope_name(self, node: Any) -> str:
+        """Where a binding works, in the user's words: everywhere, a pane, a table…"""
+        if node is self:
+            return "everywhere"
+        if isinstance(node, Pane):
+            return node.title
+        named = getattr(node, "HELP_SCOPE", "")
+        if named:
+            return str(named)
+        # "OptionList" → "option list"
+        return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(node).__name__).lower()
 
     def _keys_for(self, binding: Binding) -> str:
         keymap = dict(self.config.keys) if self.config is not None else {}

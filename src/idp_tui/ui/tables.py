@@ -23,6 +23,9 @@ def _cell_width(cell: object) -> int:
 class KeyedTable(DataTable[Text]):
     """A ``DataTable`` of ``Text`` cells (never markup) synchronised by row key."""
 
+    #: What the keys screen calls it.
+    HELP_SCOPE = "table"
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", True)

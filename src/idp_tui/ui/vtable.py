@@ -84,6 +84,9 @@ class _RowMessage(_TableMessage):
 class VirtualTable(ScrollView, can_focus=True):
     """Rows as keys, cells asked for when drawn; see the module's description."""
 
+    #: What the keys screen calls it.
+    HELP_SCOPE = "table"
+
     COMPONENT_CLASSES = {
         "datatable--header", "datatable--cursor", "datatable--even-row", "datatable--odd-row",
     }
