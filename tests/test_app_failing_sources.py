@@ -472,3 +472,41 @@ def test_every_datetime_of_every_record_is_made_aware() -> None:
     step = Step(name="a", status=RunStatus.QUEUED)
     assert _validate_one(Job(name="j", status=RunStatus.QUEUED, steps=(step,)), Job,
                          "jobs").steps[0] is step
+
+
+class FlakySource(StaticSource):
+    """Answers until told to fail."""
+
+    failing = False
+
+    async def services(self) -> list[Any]:
+        if FlakySource.failing:
+            raise SourceUnavailable("the catalog went away")
+        return await super().services()
+
+
+async def test_the_banner_says_whether_a_failing_sources_last_answer_is_shown(
+        data_dir: Path, clock: Any) -> None:
+    FlakySource.failing = False
+    app = make_app(app_config(spec("flaky", FlakySource), spec("bad", FailingSource)),
+                   data_dir, clock)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_until(pilot, lambda: data_settled(app), "the catalog")
+            banner = one(app, "#catalog-errors")
+
+            def lines() -> dict[str, str]:
+                return {line.split()[1]: line for line in banner.content.plain.splitlines()}
+
+            await wait_until(pilot, lambda: "bad" in lines(), "the failing source's error")
+            assert "RuntimeError: boom — no catalog from it yet" in lines()["bad"]
+            assert "flaky" not in lines()
+
+            FlakySource.failing = True
+            app.hub.refresh(Topic.catalog())
+            await wait_until(pilot, lambda: "flaky" in lines(), "the flaky source's error")
+            assert "the catalog went away — showing the last catalog received" in lines()["flaky"]
+            assert "RuntimeError: boom — no catalog from it yet" in lines()["bad"]
+            assert one(app, "#catalog-table").keys == GOOD  # what flaky last sent
+    finally:
+        FlakySource.failing = False

@@ -74,6 +74,27 @@ async def test_default_database_lives_in_data_dir(tmp_path):
         await source.close()
 
 
+@pytest.mark.parametrize("damage", ["garbage", "directory"])
+async def test_a_database_that_cannot_be_used_is_named_and_left_alone(tmp_path, damage):
+    from idp_tui import SourceError
+
+    path = tmp_path / "sandbox.sqlite3"
+    if damage == "garbage":
+        path.write_bytes(b"not a database at all" * 1000)
+    else:
+        path.mkdir()
+    before = path.read_bytes() if path.is_file() else None
+    source = SandboxSource(SandboxConfig(database=str(path)),
+                           SourceContext(name="sandbox", data_dir=tmp_path,
+                                         clock=ManualClock(REFERENCE)))
+    with pytest.raises(SourceError) as info:
+        await source.start()
+    assert info.value.message.startswith(f"cannot use the sandbox's database {path}: ")
+    assert "starts afresh" in (info.value.hint or "")
+    if before is not None:
+        assert path.read_bytes() == before  # nothing lost: the file is as it was
+
+
 async def test_in_memory_database(make):
     source = await make(database=":memory:")
     assert len(await source.deployments()) == 120

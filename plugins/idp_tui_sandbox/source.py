@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,9 +121,16 @@ class SandboxSource(Source):
         world = World(config.seed, config.services)
         pipelines = Pipelines(world)
         path = config.database or str(self.context.data_dir / "sandbox.sqlite3")
-        store = Store(path)
+        try:
+            store = Store(path)
+            meta = store.meta()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            # A damaged or unreadable file is left as it is (it may hold deploys worth keeping).
+            raise SourceError(
+                f"cannot use the sandbox's database {path}: {exc}",
+                hint="Move the file away (or set `database` in the sandbox's config to another "
+                     "file) and the sandbox starts afresh.") from None
         expected = {"schema": str(SCHEMA_VERSION), "seed": str(config.seed), "services": str(config.services)}
-        meta = store.meta()
         fleet = Fleet(world, pipelines, store)
         if any(meta.get(key) != value for key, value in expected.items()):
             now = self._now()

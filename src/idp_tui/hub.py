@@ -426,6 +426,8 @@ class Snapshot(Generic[T]):
     fetched_at: datetime | None = None
     #: True until every source has answered (or failed) once.
     loading: bool = False
+    #: The failing sources whose last answer is still in ``data`` (the others never answered).
+    kept: frozenset[str] = frozenset()
 
 
 Callback = Callable[[Snapshot[Any]], None]
@@ -846,7 +848,8 @@ class Hub:
                 state.errors["hub"] = classify("hub", exc)
             snapshot: Snapshot[Any] = Snapshot(
                 topic=state.topic, data=data, errors=dict(state.errors),
-                fetched_at=self.clock.now(), loading=False)
+                fetched_at=self.clock.now(), loading=False,
+                kept=frozenset(name for name in state.errors if name in state.by_source))
             if not runners and not self.has(_KIND_CAPABILITY[state.topic.kind]):
                 snapshot = Snapshot(topic=state.topic, data=data, errors={
                     "hub": Failure("hub", "no source", f"no configured source offers {state.topic.kind}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -31,7 +31,9 @@ class ErrorBanner(Static):
 
     DEFAULT_CLASSES = "error-banner"
 
-    def show_errors(self, errors: dict[str, Failure], *, what: str = "") -> None:
+    def show_errors(self, errors: dict[str, Failure], *, what: str = "",
+                    kept: Collection[str] = ()) -> None:
+        """``kept``: the failing sources whose last answer (of ``what``) is still shown."""
         if not errors:
             self.display = False
             return
@@ -43,8 +45,10 @@ class ErrorBanner(Static):
             out.append_text(render.text(failure.source, "bold"))
             out.append(f" {failure.error_class}: ", "red")
             out.append_text(render.text(failure.message, max_len=300))
-            if what:
-                out.append(f" — showing the last {what} received" , "dim")
+            if what and failure.source in kept:
+                out.append(f" — showing the last {what} received", "dim")
+            elif what and failure.source != "hub":
+                out.append(f" — no {what} from it yet", "dim")
             if failure.hint:
                 out.append("  ")
                 out.append_text(render.text(failure.hint, "dim italic", max_len=300))

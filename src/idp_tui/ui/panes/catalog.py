@@ -178,7 +178,8 @@ class CatalogPane(Pane):
     def shared_data_changed(self) -> None:
         snapshot = self.idp.catalog_snapshot
         if snapshot is not None:
-            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="catalog")
+            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="catalog",
+                                                    kept=snapshot.kept)
         self._watch_signals()
         self._redraw()
 

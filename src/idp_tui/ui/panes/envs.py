@@ -90,7 +90,8 @@ class EnvironmentsPane(Pane):
     def shared_data_changed(self) -> None:
         snapshot = self.idp.platform_snapshot
         if snapshot is not None:
-            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="deployments")
+            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="deployments",
+                                                    kept=snapshot.kept)
         self._watch_signals()
         self._redraw_when_seen()
 

@@ -120,7 +120,8 @@ class MetricsPane(Pane):
         if snapshot.topic != self.topic:
             return
         self.last = snapshot
-        self.query_one(ErrorBanner).show_errors(snapshot.errors, what="metrics")
+        self.query_one(ErrorBanner).show_errors(snapshot.errors, what="metrics",
+                                                kept=snapshot.kept)
         if snapshot.data is not None:
             self.query_one(MetricsGrid).set_series(snapshot.data, self.window.value)
         self._header(snapshot)

@@ -98,7 +98,8 @@ class PipelinesPane(Pane):
 
     def show_snapshot(self, snapshot: Snapshot[Any]) -> None:
         if snapshot.topic.kind == "pipelines":
-            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="runs")
+            self.query_one(ErrorBanner).show_errors(snapshot.errors, what="runs",
+                                                    kept=snapshot.kept)
             if snapshot.data is not None:
                 self.runs = snapshot.data
             self._redraw()
