@@ -590,6 +590,35 @@ async def test_a_deploy_is_dispatched_and_followed_to_its_end(
     assert posts(gh, "/dispatches") == 1
 
 
+async def test_stopping_a_deploy_cancels_its_run(make: Any, gh: GithubServer,
+                                                 tmp_path: Path) -> None:
+    made = await make(data_dir=tmp_path / "kept", poll_interval=0.05)
+    assert (await made.source.plan_action(deploy("stop"))).cancellable
+    started = asyncio.Event()
+
+    async def drive() -> None:
+        async for event in made.source.run_action(deploy("stop")):
+            if " started" in event.message:
+                started.set()
+
+    task = asyncio.create_task(drive())
+    await asyncio.wait_for(started.wait(), 10)
+    run = gh.repos[OCTO].runs[0]
+    assert run.event == "workflow_dispatch" and run.status != "completed"
+    task.cancel()  # what the hub does when the user stops the action
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert posts(gh, f"/runs/{run.id}/cancel") == 1
+    # The emulator ends a cancelled run when it is next read.
+    await made.source.pipeline_run(f"{OCTO}:{run.id}")
+    assert gh.run(run.id).conclusion == "cancelled"
+    # Asked again with the same id: what happened, not another dispatch.
+    again = await events(made.source, deploy("stop"))
+    assert again[-1].state is ActionState.CANCELLED
+    assert again[-1].message.endswith("stopped; the run was cancelled")
+    assert posts(gh, "/dispatches") == 1
+
+
 async def test_a_request_id_is_done_once(make: Any, gh: GithubServer, tmp_path: Path) -> None:
     made = await make(data_dir=tmp_path / "kept")
     first = await events(made.source, deploy("once"))

@@ -110,6 +110,8 @@ VERSION_LIMIT = 30
 DISPATCH_SKEW = timedelta(seconds=30)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FINAL = {s.value for s in ActionState if s.finished}
+#: Seconds to cancel the workflow run of a stopped deploy.
+CANCEL_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -507,8 +509,7 @@ class GithubSource(Source):
             flow = await self._workflow(deploy.repo, deploy.workflow)
             notes = [(f"GitHub runs the workflow; the run is read every "
                       f"{self.config.poll_interval:g} s until it ends."),
-                     ("Stopping the action here does not stop the run: cancel it from the "
-                      "pipeline's run.")]
+                     "Stopping the action here cancels the workflow run."]
             running: dict[str, str] = {}
             try:
                 running = await self._running(deploy.repo, deploy.service)
@@ -526,7 +527,7 @@ class GithubSource(Source):
                 current_version=running.get(deploy.environment), target_version=deploy.version,
                 running_elsewhere=tuple(e for e, v in running.items()
                                         if v == deploy.version and e != deploy.environment),
-                notes=tuple(notes))
+                notes=tuple(notes), cancellable=True)
         repo, number, run = await self._checked_run(request)
         where = f"{run['branch']} @ {run['sha'][:7]}"
         if request.kind is ActionKind.CANCEL:
@@ -639,8 +640,30 @@ class GithubSource(Source):
         self._ledger.put(request.id, run=key)
         url = details.get("html_url")
         yield self._event(f"Run {run_id} started" + (f": {url}" if url else ""))
-        async for event in self._follow(deploy.repo, str(run_id), ActionKind.DEPLOY):
-            yield event
+        try:
+            async for event in self._follow(deploy.repo, str(run_id), ActionKind.DEPLOY):
+                yield event
+        except asyncio.CancelledError:
+            # The user stopped the deploy (or its time ran out): the run stops too.
+            await self._cancel_run(request.id, deploy.repo, str(run_id))
+            raise
+
+    async def _cancel_run(self, request_id: str, repo: str, number: str) -> None:
+        """Cancel the run a stopped action started (best effort: it may have just ended)."""
+        where = f"{repo}: run {number}"
+        try:
+            async with asyncio.timeout(CANCEL_TIMEOUT):
+                await self.api.post(f"/repos/{repo}/actions/runs/{number}/cancel", None,
+                                    what=where)
+        except (SourceError, TimeoutError) as exc:
+            message = getattr(exc, "message", "") or "no answer in time"
+            log.warning("%s: the run of a stopped action was not cancelled: %s", where, message)
+            self._ledger.put(request_id, state=ActionState.CANCELLED.value,
+                             message=f"stopped; the run was not cancelled: {message}")
+            return
+        log.info("%s: cancelled, as its action was stopped", where)
+        self._ledger.put(request_id, state=ActionState.CANCELLED.value,
+                         message="stopped; the run was cancelled")
 
     async def _find_dispatched(self, deploy: _Deploy, since: datetime) -> int | None:
         """The run a dispatch answered by 204 started: the first run of the workflow by
