@@ -946,3 +946,21 @@ def test_drift_is_only_judged_between_versions_that_can_be_ordered() -> None:
     # A commit sha, a branch: nothing says which is older (GitHub Deployments of a branch).
     assert not is_behind("4ea9b1c", "55dbbe5") and not is_behind("v1.2.0", "15f5eda")
     assert not is_behind("main", "v1.0.0")
+
+
+async def test_on_a_narrow_terminal_the_details_go_under_their_tables(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await wait_settled(app)
+        for key, table_id, detail_id in (("1", "#catalog-main", "#catalog-detail"),
+                                         ("3", "#pipelines-table", "#pipelines-detail")):
+            await pilot.press(key)
+            await wait_settled(app)
+            table, detail = app.query_one(table_id).region, app.query_one(detail_id).region
+            assert table.width == detail.width == 80, key
+            assert detail.y >= table.bottom and detail.height >= 8, key
+        await pilot.resize_terminal(160, 50)
+        await pilot.pause()
+        table, detail = (app.query_one("#pipelines-table").region,
+                         app.query_one("#pipelines-detail").region)
+        assert detail.x >= table.right and detail.y == table.y  # beside it again

@@ -175,6 +175,8 @@ class IdpApp(App[int]):
     #: key typed while the dashboard starts ("2"…) must reach the app's bindings.
     AUTO_FOCUS = None
     ENABLE_COMMAND_PALETTE = True
+    #: Below 100 columns the detail panels go under their tables (styles/app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-roomy")]
 
     BINDINGS = [
         Binding("1", "pane('catalog')", "Catalog", id="pane.catalog"),

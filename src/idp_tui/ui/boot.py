@@ -146,7 +146,7 @@ class BootCatalog(Vertical):
         self.view = view
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
+        with Horizontal(classes="master-detail"):
             with Vertical(id="catalog-main"):
                 yield VirtualTable(id="catalog-table")
                 yield Static(id="catalog-status", classes="pane-status")

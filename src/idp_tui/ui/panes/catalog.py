@@ -153,7 +153,7 @@ class CatalogPane(Pane):
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="catalog-errors")
-        with Horizontal():
+        with Horizontal(classes="master-detail"):
             with Vertical(id="catalog-main"):
                 yield FilterInput(placeholder="/ fuzzy filter: name, owner, language, tags…",
                                   id="catalog-filter")

@@ -54,7 +54,7 @@ class PipelinesPane(Pane):
         yield ErrorBanner(id="pipelines-errors")
         yield FilterInput(placeholder="/ fuzzy filter: service, branch, commit, message, trigger",
                           id="pipelines-filter")
-        with Horizontal():
+        with Horizontal(classes="master-detail"):
             yield KeyedTable(id="pipelines-table")
             with VerticalScroll(id="pipelines-detail"):
                 yield Static(id="pipelines-detail-body")
