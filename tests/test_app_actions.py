@@ -788,3 +788,40 @@ async def test_provisioned_resources_show_in_the_catalog_detail(tmp_path: Path) 
         assert "Resources" in detail
         assert f"database {service}-db in dev  ready" in detail
         assert "correct-horse-42" not in detail
+
+
+async def test_the_dialogs_fit_an_80_by_24_terminal(tmp_path: Path) -> None:
+    # The classic terminal size: the versions can be chosen, every field and button can be
+    # reached (the form scrolls to what has focus), a form's controls keep a usable width.
+    from idp_tui.demo import demo_app
+
+    app = demo_app(tmp_path / "demo")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot, app)
+        modal = await open_modal(pilot, app, service=app.service, environment="production")
+        versions = modal.query_one("#action-versions").region
+        assert versions.height >= 6 and versions.width >= 30
+        form = modal.query_one("#action-form")
+        for selector in ("#confirm-name", "#confirm-reason", "#action-close"):
+            widget = modal.query_one(selector)
+            widget.focus()
+            await wait_until(pilot, lambda w=widget: w.region.height > 0
+                             and form.region.contains_region(w.region), f"{selector} in view")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed")
+
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal)
+                         and app.screen.templates is not None, "the templates")
+        provision: ProvisionModal = app.screen
+        entry = next(e for e in provision.templates if e.template.name == "postgres")
+        provision.choose(entry)
+        await wait_until(pilot, lambda: provision.entry is entry and provision.fields, "the form")
+        await pilot.pause()
+        for field in provision.query(FormField):
+            control = field.query_one(f"#form-control-{field.index}")
+            control.focus()
+            box = provision.query_one("#provision-form")
+            await wait_until(pilot, lambda c=control: box.region.contains_region(c.region),
+                             f"{field.spec.name} in view")
+            assert control.region.width >= 8, field.spec.name  # a switch is 8 wide

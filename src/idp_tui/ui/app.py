@@ -175,8 +175,11 @@ class IdpApp(App[int]):
     #: key typed while the dashboard starts ("2"…) must reach the app's bindings.
     AUTO_FOCUS = None
     ENABLE_COMMAND_PALETTE = True
-    #: Below 100 columns the detail panels go under their tables (styles/app.tcss).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-roomy")]
+    #: Below 100 columns the detail panels go under their tables (styles/app.tcss), below 140 a
+    #: provisioning form's labels go above their fields; below 40 lines the action dialogs take
+    #: the whole screen and their forms scroll (actions.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-roomy"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
     BINDINGS = [
         Binding("1", "pane('catalog')", "Catalog", id="pane.catalog"),
