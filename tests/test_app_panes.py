@@ -964,3 +964,25 @@ async def test_on_a_narrow_terminal_the_details_go_under_their_tables(tmp_path: 
         table, detail = (app.query_one("#pipelines-table").region,
                          app.query_one("#pipelines-detail").region)
         assert detail.x >= table.right and detail.y == table.y  # beside it again
+
+
+async def test_on_a_short_terminal_the_charts_keep_their_height_and_scroll(
+        tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "5") as pilot:
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        grid = app.query_one(MetricsGrid)
+        charts = {chart.id: chart for chart in grid.charts.values()}
+        assert all(chart.region.height == 0 or chart.size.height >= 8
+                   for chart in charts.values())
+        assert app.focused is grid and grid.max_scroll_y > 0
+        memory = charts["chart-memory"]
+        assert not grid.region.contains_region(memory.region)  # below the fold
+        await pilot.press("end")
+        await until(pilot, lambda: grid.region.contains_region(memory.region), "memory in view")
+        await pilot.press("home")
+        await until(pilot, lambda: grid.scroll_y == 0, "back at the top")
+        # Tall again: every chart shares the height, nothing to scroll.
+        await pilot.resize_terminal(160, 50)
+        await until(pilot, lambda: grid.max_scroll_y == 0, "no scrolling")
