@@ -189,6 +189,41 @@ async def test_deploy_patches_the_image_and_follows_the_rollout(source: Any,
     assert progress and progress[0].done == 1
 
 
+async def test_stopping_a_deploy_sets_the_image_back(source: Any, cluster: Cluster) -> None:
+    seed(cluster, version_label=True)
+    src = await source()
+    plan = await src.plan_action(request(ActionKind.DEPLOY, version="1.5.0"))
+    assert plan.cancellable
+    assert any("sets the image back to registry.example/shop/cart:1.4.0" in n for n in plan.notes)
+    events: list[ActionEvent] = []
+    task = asyncio.ensure_future(collect(src.run_action(request(ActionKind.DEPLOY,
+                                                                version="1.5.0")), events))
+    await until(lambda: any("waiting for the rollout" in e.message for e in events), "the patch")
+    Controller(cluster).status(observedGeneration=2, updatedReplicas=1, replicas=4,
+                               readyReplicas=3, availableReplicas=3)
+    await until(lambda: any("1/3 updated" in e.message for e in events), "1/3 updated")
+    task.cancel()  # what the hub does when the user stops the action
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    patches = [r for r in cluster.requests("patch", PATH) if "spec" in (r.data or {})]
+    assert len(patches) == 2  # the deploy, then setting it back (the rest is the controller's)
+    back = patches[-1].data
+    assert back["spec"]["template"]["spec"]["containers"] == [
+        {"name": "cart", "image": "registry.example/shop/cart:1.4.0"}]
+    assert back["spec"]["template"]["metadata"]["labels"] == {"app.kubernetes.io/version": "1.4.0"}
+    assert back["metadata"]["labels"] == {"app.kubernetes.io/version": "1.4.0"}
+    annotations = back["metadata"]["annotations"]
+    assert annotations["kubernetes.io/change-cause"] == (
+        "idp-tui deploy 1.5.0 stopped by alice: set back to registry.example/shop/cart:1.4.0")
+    assert annotations["idp-tui.dev/action-id"] == "act-deploy (stopped)"
+    stored = cluster.get("deployments", NS, "cart")
+    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "registry.example/shop/cart:1.4.0"
+    # Scaling and restarting are not stopped part-way.
+    for kind, fields in ((ActionKind.SCALE, {"replicas": 5}), (ActionKind.RESTART, {})):
+        assert not (await src.plan_action(request(kind, **fields))).cancellable
+
+
 async def test_the_same_action_id_is_applied_once(source: Any, cluster: Cluster) -> None:
     seed(cluster)
     cluster.patch("deployments", NS, "cart", {"metadata": {"annotations": {

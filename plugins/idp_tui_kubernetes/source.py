@@ -58,6 +58,8 @@ WORKLOAD_KINDS = {
 PREVIEW_TEMPLATE = "preview-namespace"
 #: Seconds the first answer waits for the watches to have listed everything.
 FIRST_SYNC_WAIT = 10.0
+#: Seconds to set a stopped rollout back.
+SET_BACK_TIMEOUT = 15.0
 #: Seconds between two looks for expired preview namespaces.
 EXPIRY_CHECK_EVERY = 60.0
 
@@ -498,6 +500,9 @@ class KubernetesSource(Source):
                                                          or "@" in target) else target
             if image == container.image:
                 notes.append(f"{what} already runs {image}: its pods will not change.")
+            else:
+                notes.append(f"Stopping it before the rollout ends sets the image back to "
+                             f"{container.image}.")
             running = tuple(sorted(env for env in self._running(service).get(target_version, [])
                                    if env != environment))
             verb = "Roll back" if kind is ActionKind.ROLLBACK else "Deploy"
@@ -505,7 +510,7 @@ class KubernetesSource(Source):
                 summary=f"{verb} {service} in {environment} to {target_version}: set the image of "
                         f"container {container.name} of {what} to {image}",
                 current_version=current or None, target_version=target_version,
-                running_elsewhere=running, notes=tuple(notes),
+                running_elsewhere=running, notes=tuple(notes), cancellable=True,
                 estimated_duration=timedelta(seconds=workload.progress_deadline or 120))
             return plan, _Change(where, workload, kind, container=container.name, image=image,
                                  version=target_version)
@@ -551,13 +556,55 @@ class KubernetesSource(Source):
                                       f"{workload.kind.lower()}/{workload.name}; nothing done again")
             return
         body = self._patch_body(request, change)
+        undo = self._undo_body(request, change, fresh)
         yield ActionEvent(ts=now(), message=plan.summary)
         patched = await asyncio.to_thread(self._patch, where, workload, body)
         generation = patched.generation or None
         yield ActionEvent(ts=now(), message=f"{workload.kind.lower()}/{workload.name} patched; "
                                             "waiting for the rollout")
-        async for event in self._follow_rollout(where, workload, generation, request):
-            yield event
+        try:
+            async for event in self._follow_rollout(where, workload, generation, request):
+                yield event
+        except asyncio.CancelledError:
+            # Stopped by the user (or out of time) part-way: what ran before is set back.
+            if undo is not None:
+                await self._set_back(where, workload, undo)
+            raise
+
+    def _undo_body(self, request: ActionRequest, change: _Change,
+                   fresh: o.Workload) -> dict[str, Any] | None:
+        """The patch that sets a deploy's or rollback's workload back as it is now (``fresh``)."""
+        if change.kind not in (ActionKind.DEPLOY, ActionKind.ROLLBACK):
+            return None
+        container = next((c for c in fresh.containers if c.name == change.container), None)
+        if container is None or container.image == change.image:
+            return None
+        who = request.actor or "someone"
+        cause = (f"idp-tui {request.kind.value} {change.version} stopped by {who}: set back to "
+                 f"{container.image}")
+        # Another action id: the same request sent again is not taken as applied.
+        meta: dict[str, Any] = {"annotations": {o.ACTION_ID: f"{request.id} (stopped)",
+                                                o.CHANGE_CAUSE: cause[:1000]}}
+        template: dict[str, Any] = {"spec": {"containers": [
+            {"name": container.name, "image": container.image}]}}
+        label = self.config.version_label
+        if label in fresh.template_labels and label not in fresh.selector:
+            template["metadata"] = {"labels": {label: fresh.template_labels[label]}}
+        if label in fresh.labels:
+            meta["labels"] = {label: fresh.labels[label]}
+        return {"metadata": meta, "spec": {"template": template}}
+
+    async def _set_back(self, where: _Where, workload: o.Workload, undo: dict[str, Any]) -> None:
+        what = f"{workload.kind.lower()}/{workload.name} in {where.namespace}"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._patch, where, workload, undo),
+                                   SET_BACK_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - said in the log; the action ends cancelled
+            log.warning("%s: a stopped rollout was not set back: %s", what,
+                        getattr(exc, "message", None) or exc)
+            return
+        log.info("%s: stopped rollout set back to %s", what,
+                 undo["spec"]["template"]["spec"]["containers"][0]["image"])
 
     def _patch_body(self, request: ActionRequest, change: _Change) -> dict[str, Any]:
         workload = change.workload
