@@ -959,6 +959,10 @@ async def test_on_a_narrow_terminal_the_details_go_under_their_tables(tmp_path: 
             table, detail = app.query_one(table_id).region, app.query_one(detail_id).region
             assert table.width == detail.width == 80, key
             assert detail.y >= table.bottom and detail.height >= 8, key
+        # The top line keeps the time and leaves the hint out.
+        app.query_one(ContextBar).show(app.service, app.environment, app.clock.now())
+        top = text_of(app, "ContextBar")
+        assert top.rstrip().endswith("2026-11-25 14:00:00 UTC") and "(e to switch)" not in top
         await pilot.resize_terminal(160, 50)
         await pilot.pause()
         table, detail = (app.query_one("#pipelines-table").region,

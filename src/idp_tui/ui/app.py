@@ -64,8 +64,11 @@ class ContextBar(Static):
         out.append_text(render.text(service or "–", "bold", max_len=48))
         out.append("  env ", "dim")
         out.append_text(render.text(environment or "–", "bold", max_len=48))
-        out.append("  (e to switch)", "dim")
-        out.append(f"   {now:%Y-%m-%d %H:%M:%S} UTC", "dim")
+        hint, clock = "  (e to switch)", f"   {now:%Y-%m-%d %H:%M:%S} UTC"
+        width = self.size.width
+        if not width or out.cell_len + len(hint) + len(clock) <= width:
+            out.append(hint, "dim")  # (left out where the time would not fit with it)
+        out.append(clock, "dim")
         self.update(out, layout=False)  # (one line: every second, no layout of the screen)
 
 
