@@ -189,6 +189,18 @@ def test_cli_config_error_exits_2_without_traceback(tmp_path: Path, via_env: boo
     assert f"{path}, line 2 (ui.log_buffer)" in result.stderr
 
 
+def test_cli_a_data_dir_that_is_a_file_exits_2(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "data"
+    in_the_way.write_text("not a folder")
+    for args in ([], ["services"]):
+        result = run_cli(*args, env={"IDP_TUI_DATA_DIR": str(in_the_way)})
+        assert result.returncode == 2
+        assert f"cannot use the data dir {in_the_way}: a file is in the way (it must be a " \
+               "folder)" in result.stderr
+        assert "Traceback" not in result.stderr and "Errno" not in result.stderr
+    assert in_the_way.read_text() == "not a folder"
+
+
 def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
     result = run_cli("--config", str(tmp_path / "nope.toml"),
                      env={"IDP_TUI_DATA_DIR": str(tmp_path / "data")})

@@ -396,7 +396,12 @@ def resolve_data_dir(args: argparse.Namespace) -> Path:
     try:
         return data_dir()
     except OSError as exc:
-        raise ConfigError(f"cannot use the data dir: {exc}") from None
+        where = exc.filename or os.environ.get("IDP_TUI_DATA_DIR") or "the data dir"
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            why = "a file is in the way (it must be a folder)"
+        else:
+            why = exc.strerror or str(exc)
+        raise ConfigError(f"cannot use the data dir {where}: {why}") from None
 
 
 def _setup_logging(folder: Path) -> None:
