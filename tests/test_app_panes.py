@@ -774,6 +774,32 @@ async def test_logs_save_to_an_unwritable_place_says_so(tmp_path: Path) -> None:
         assert blocker.read_text() == "x"
 
 
+async def test_logs_save_never_replaces_a_file_without_asking(tmp_path: Path) -> None:
+    app = sandbox(tmp_path)
+    async with running(app, "4") as pilot:
+        mine = tmp_path / "notes.txt"
+        mine.write_text("my notes")
+        await pilot.press("ctrl+s")
+        prompt = app.query_one("#logs-prompt", Input)
+        prompt.value = str(mine)
+        await pilot.press("enter")
+        assert prompt.display and mine.read_text() == "my notes"  # still open; nothing written
+        assert f"{mine} exists: enter again to replace it, or change the name" \
+            in notifications(app)
+        # A folder is not a file name.
+        prompt.value = str(tmp_path)
+        await pilot.press("enter")
+        assert prompt.display and f"{tmp_path} is a folder: give a file name" \
+            in notifications(app)
+        # The existing file again, then enter a second time: replaced, as asked.
+        prompt.value = str(mine)
+        await pilot.press("enter")
+        assert prompt.display and mine.read_text() == "my notes"
+        await pilot.press("enter")
+        assert not prompt.display and mine.read_text() != "my notes"
+        assert any(m.startswith("Saved ") and m.endswith(str(mine)) for m in notifications(app))
+
+
 async def test_logs_small_buffer_counts_dropped_lines(tmp_path: Path) -> None:
     app = sandbox(tmp_path, ui=UIConfig(log_buffer=100))
     async with running(app, "4") as pilot:

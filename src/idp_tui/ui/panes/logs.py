@@ -93,6 +93,8 @@ class LogsPane(Pane):
         self.patterns: dict[str, str] = {"include": "", "exclude": "", "search": ""}
         self.level_index = 0
         self.prompt_kind: str | None = None
+        #: A file the save prompt warned exists: the same name entered again replaces it.
+        self._replace_ok: Path | None = None
         self.ended = False
         #: Showing a pipeline run's log: (source, run id, job id, label), else None.
         self.run_log: tuple[str, str, str, str] | None = None
@@ -378,6 +380,7 @@ class LogsPane(Pane):
         if kind == "save":
             prompt.placeholder = "save the shown lines to this file (enter to save, esc to cancel)"
             prompt.value = str(self._default_save_path())
+            self._replace_ok = None
         else:
             prompt.placeholder = {
                 "include": "show only lines matching this regex (empty: all)",
@@ -427,6 +430,17 @@ class LogsPane(Pane):
             self.notify("Give a file name", severity="warning")
             return False
         path = Path(value).expanduser()
+        confirmed, self._replace_ok = self._replace_ok == path, None
+        if path.is_dir():
+            self.notify(f"{render.sanitize(str(path), max_len=None)} is a folder: give a file name",
+                        severity="warning", markup=False)
+            return False
+        if path.exists() and not confirmed:
+            # A file of the user's is never replaced by a slip of the enter key.
+            self._replace_ok = path
+            self.notify(f"{render.sanitize(str(path), max_len=None)} exists: enter again to "
+                        "replace it, or change the name", severity="warning", markup=False)
+            return False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             count = self.view.save(path)
