@@ -25,6 +25,9 @@ Runs created here (a dispatch, :meth:`GithubServer.add_run` with ``live=True``, 
 one step each time the run, its jobs or one of its jobs is read: deterministic, whatever the wall
 time.
 A deploy run that completes records a deployment (ref = the deployed version) in its environment.
+A run dispatched with the outcome "waiting" stops before its last job, as GitHub holds a job that
+deploys to an environment with required reviewers (run and job status "waiting"), until
+:meth:`GithubServer.approve`; then it goes on to succeed.
 """
 
 from __future__ import annotations
@@ -145,6 +148,8 @@ class Run:
     cancelling: bool = False
     published: bool = False
     held: bool = False
+    #: Its last job deploys to a protected environment: the run waits there until approve().
+    needs_approval: bool = False
 
 
 @dataclass
@@ -291,8 +296,9 @@ class GithubServer:
     def add_run(self, full_name: str, *, live: bool = False, outcome: str = "success",
                 branch: str = "main", message: str = "A new change",
                 held_at: int | None = None) -> Run:
-        """A new push run of CI: completed at once, or ``live`` (advancing as it is read), or
-        ``held_at`` a number of steps (running, and staying there however often it is read)."""
+        """A new push run of CI: completed at once (or, with the outcome "waiting", held for an
+        approval), or ``live`` (advancing as it is read), or ``held_at`` a number of steps
+        (running, and staying there however often it is read)."""
         with self._lock:
             repo = self.repos[full_name]
             run = self._new_run(repo, repo.workflows[0], branch, "push", message, self.now(),
@@ -301,7 +307,7 @@ class GithubServer:
                 for _ in range(held_at):
                     self._tick(repo, run, self.now())
                 run.held = True
-            while not live and held_at is None and run.status != "completed":
+            while not live and held_at is None and run.status not in ("completed", "waiting"):
                 self._tick(repo, run, self.now())
             return run
 
@@ -330,6 +336,19 @@ class GithubServer:
         with self._lock:
             return next(r for repo in self.repos.values() for r in repo.runs if r.id == run_id)
 
+    def approve(self, run_id: int) -> None:
+        """A reviewer approves the deployment a waiting run is held at: it goes on."""
+        with self._lock:
+            run = next(r for repo in self.repos.values() for r in repo.runs if r.id == run_id)
+            repo = next(r for r in self.repos.values() if run in r.runs)
+            run.needs_approval = False
+            if run.status == "waiting":
+                run.status = "in_progress"
+                job = next(j for j in run.jobs if j.status == "waiting")
+                job.status = "queued"
+                repo.version += 1
+                self._start_next(run, self.now())
+
     # Building state ------------------------------------------------------------------------------
 
     def _next_id(self) -> int:
@@ -339,8 +358,12 @@ class GithubServer:
     def _new_run(self, repo: Repo, workflow: Workflow, branch: str, event: str, message: str,
                  created: datetime, *, outcome: str, sha: str | None = None) -> Run:
         number = max((r.number for r in repo.runs), default=0) + 1
+        approval = outcome == "waiting"  # then succeeds once approved
+        if approval:
+            outcome = "success"
         run = Run(repo.id * 1000 + number, number, workflow, branch, sha or repo.refs.get(
-            branch, sha_of(repo.full_name, branch, number)), event, message, created, outcome)
+            branch, sha_of(repo.full_name, branch, number)), event, message, created, outcome,
+            needs_approval=approval)
         run.updated_at = created
         run.jobs = [] if outcome in NO_JOBS else [self._new_job(name, steps)
                                                   for name, steps in workflow.jobs]
@@ -391,6 +414,8 @@ class GithubServer:
         """One step further: start the run, or finish the running step and start the next."""
         if run.status == "completed" or run.published or run.held:
             return
+        if run.status == "waiting" and not run.cancelling:
+            return  # until approve()
         repo.version += 1
         run.updated_at = at
         if run.cancelling:
@@ -418,6 +443,9 @@ class GithubServer:
         job = next((j for j in run.jobs if j.status != "completed"), None)
         if job is None:
             self._finish(run, "success", at)
+            return
+        if job.status == "queued" and run.needs_approval and job is run.jobs[-1]:
+            job.status, run.status = "waiting", "waiting"  # a protected environment's review
             return
         if job.status == "queued":
             job.status, job.started_at = "in_progress", at

@@ -237,3 +237,19 @@ async def test_a_rate_limit_is_waited_out_and_said_in_the_pane(
                          timeout=30)
         assert "rate limited" not in text(app)
         assert_alive(app)
+
+
+async def test_a_run_waiting_for_approval_shows_so(tmp_path: Path, gh: GithubServer,
+                                                   clock: ManualClock) -> None:
+    held = gh.add_run(PAY, outcome="waiting", message="Deploy to production")
+    assert gh.run(held.id).status == "waiting"
+    app = app_for(tmp_path, gh, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        pane = app.query_one(PipelinesPane)
+        await wait_until(pilot, lambda: any(r.id.endswith(f":{held.id}") for r in pane.runs),
+                         "the waiting run")
+        run = next(r for r in pane.runs if r.id.endswith(f":{held.id}"))
+        assert run.status is RunStatus.WAITING
+        await wait_until(pilot, lambda: "⏸ waiting" in text(app)
+                         and "1 waiting for approval" in text(app), "the waiting run shown")

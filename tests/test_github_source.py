@@ -202,7 +202,7 @@ async def test_a_failed_runs_jobs_and_steps(make: Any) -> None:
 
 
 def test_status_and_conclusion_mapping() -> None:
-    cases = {("queued", None): RunStatus.QUEUED, ("waiting", None): RunStatus.QUEUED,
+    cases = {("queued", None): RunStatus.QUEUED, ("waiting", None): RunStatus.WAITING,
              ("pending", None): RunStatus.QUEUED, ("requested", None): RunStatus.QUEUED,
              ("in_progress", None): RunStatus.RUNNING,
              ("completed", "success"): RunStatus.SUCCEEDED,
@@ -212,7 +212,7 @@ def test_status_and_conclusion_mapping() -> None:
              ("completed", "cancelled"): RunStatus.CANCELLED,
              ("completed", "skipped"): RunStatus.SKIPPED,
              ("completed", "neutral"): RunStatus.SKIPPED,
-             ("completed", "action_required"): RunStatus.QUEUED,
+             ("completed", "action_required"): RunStatus.WAITING,
              ("completed", "stale"): RunStatus.CANCELLED,
              ("completed", None): RunStatus.SKIPPED, ("completed", "new"): RunStatus.FAILED}
     assert {key: run_status(*key) for key in cases} == cases
@@ -588,6 +588,43 @@ async def test_a_deploy_is_dispatched_and_followed_to_its_end(
         assert f"Deploy #{run.number} concluded failure: job deploy failure at step Deploy" \
             in last.message
     assert posts(gh, "/dispatches") == 1
+
+
+async def test_a_deploy_waiting_for_approval_says_so_and_goes_on_once_approved(
+        make: Any, gh: GithubServer) -> None:
+    # A deploy job to an environment with required reviewers: GitHub holds the run ("waiting").
+    made = await make(poll_interval=0.02)
+    gh.outcomes = ["waiting"]
+    events: list[Any] = []
+
+    async def drive() -> None:
+        async for event in made.source.run_action(deploy("approve")):
+            events.append(event)
+
+    task = asyncio.create_task(drive())
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not any("waiting for approval" in e.message for e in events):
+            assert loop.time() < deadline, [e.message for e in events]
+            await asyncio.sleep(0.02)
+        run = gh.repos[OCTO].runs[0]
+        waiting = next(e for e in events if "waiting for approval" in e.message)
+        assert waiting.message == (
+            f"Deploy #{run.number}: waiting for approval of job deploy (a protected "
+            f"environment's reviewers, on GitHub) — https://github.com/{OCTO}/actions/runs/{run.id}")
+        assert waiting.state is ActionState.RUNNING
+        listed = await made.source.pipeline_run(f"{OCTO}:{run.id}")
+        assert listed.status is RunStatus.WAITING and not listed.status.finished
+        assert [j.status for j in listed.jobs] == [RunStatus.SUCCEEDED, RunStatus.WAITING]
+        await asyncio.sleep(0.2)
+        assert not task.done() and gh.run(run.id).status == "waiting"  # held, however often read
+        gh.approve(run.id)
+        await asyncio.wait_for(task, 10)
+    finally:
+        task.cancel()
+    assert events[-1].state is ActionState.SUCCEEDED
+    assert gh.run(run.id).conclusion == "success"
 
 
 async def test_stopping_a_deploy_cancels_its_run(make: Any, gh: GithubServer,

@@ -24,14 +24,14 @@ from idp_tui import (
 )
 
 #: A run's or job's status while it is not completed.
-_OPEN = {"queued": RunStatus.QUEUED, "waiting": RunStatus.QUEUED, "pending": RunStatus.QUEUED,
+_OPEN = {"queued": RunStatus.QUEUED, "waiting": RunStatus.WAITING, "pending": RunStatus.QUEUED,
          "requested": RunStatus.QUEUED, "in_progress": RunStatus.RUNNING}
 #: A completed run's or job's conclusion.
 _CONCLUSIONS = {
     "success": RunStatus.SUCCEEDED, "failure": RunStatus.FAILED, "timed_out": RunStatus.FAILED,
     "startup_failure": RunStatus.FAILED, "cancelled": RunStatus.CANCELLED,
     "skipped": RunStatus.SKIPPED, "neutral": RunStatus.SKIPPED,
-    "action_required": RunStatus.QUEUED, "stale": RunStatus.CANCELLED}
+    "action_required": RunStatus.WAITING, "stale": RunStatus.CANCELLED}
 #: A deployment status's state → health. A deploy under way is DEGRADED: the environment is
 #: changing and its version is not settled; "inactive" (superseded, or torn down) is UNKNOWN.
 HEALTH = {"success": Health.HEALTHY, "failure": Health.DOWN, "error": Health.DOWN,

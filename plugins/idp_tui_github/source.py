@@ -724,8 +724,18 @@ class GithubSource(Source):
                 yield self._outcome(kind, run, jobs, label, done, total)
                 return
             running = [j for j in jobs if j["status"] == "in_progress"]
-            text = "waiting for the re-run to start" if stale else "; ".join(
-                f"{j['name']}: {job_progress(j)}" for j in running) or str(run["status"])
+            held = [j["name"] for j in jobs if j["status"] == "waiting"]
+            if stale:
+                text = "waiting for the re-run to start"
+            elif run["status"] == "waiting" or held:
+                # A job deploying to an environment with required reviewers: someone with
+                # the right to approves it on GitHub (the action goes on once they have).
+                text = (f"waiting for approval of job {', '.join(held)}" if held
+                        else "waiting for approval") + \
+                    f" (a protected environment's reviewers, on GitHub){link_of(run)}"
+            else:
+                text = "; ".join(f"{j['name']}: {job_progress(j)}" for j in running) \
+                    or str(run["status"])
             if text != said:
                 said = text
                 yield self._event(f"{label}: {text}", done=done, total=total)
@@ -764,6 +774,10 @@ class GithubSource(Source):
 
     def _polls(self, seconds: float) -> int:
         return max(1, math.ceil(seconds / self.config.poll_interval))
+
+
+def link_of(run: dict[str, Any]) -> str:
+    return f" — {run['url']}" if run.get("url") else ""
 
 
 def _parse_run(run_id: str) -> tuple[str, str]:

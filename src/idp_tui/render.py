@@ -82,6 +82,7 @@ HEALTH_STYLES = {
 RUN_STYLES = {
     RunStatus.QUEUED: ("◌", "dim"),
     RunStatus.RUNNING: ("▶", "bold cyan"),
+    RunStatus.WAITING: ("⏸", "bold yellow"),
     RunStatus.SUCCEEDED: ("✔", "green"),
     RunStatus.FAILED: ("✖", "bold red"),
     RunStatus.CANCELLED: ("⊘", "yellow"),

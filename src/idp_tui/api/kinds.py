@@ -41,6 +41,8 @@ class EnvironmentKind(StrEnum):
 class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    #: Held until someone approves it (a deployment to a protected environment).
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -48,7 +50,7 @@ class RunStatus(StrEnum):
 
     @property
     def finished(self) -> bool:
-        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 class LogLevel(StrEnum):

@@ -135,6 +135,9 @@ class PipelinesPane(Pane):
         failed = sum(1 for r in runs if r.status is RunStatus.FAILED)
         out.append(f"{len(runs)} runs", "bold")
         out.append(f"  {running} running", "cyan")
+        waiting = sum(1 for r in runs if r.status is RunStatus.WAITING)
+        if waiting:
+            out.append(f"  {waiting} waiting for approval", "bold yellow")
         out.append(f"  {failed} failed", "red" if failed else "dim")
         if self.only_service:
             out.append("  only ")
