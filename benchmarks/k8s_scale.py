@@ -122,7 +122,7 @@ def services(deployments: int) -> int:
 async def fill_envs(config: AppConfig, data: Path, deployments: int,
                     logs: bool = False, lines: int = 0) -> dict[str, Any]:
     from idp_tui.ui.app import IdpApp
-    from idp_tui.ui.tables import KeyedTable
+    from idp_tui.ui.vtable import VirtualTable
 
     data.mkdir(parents=True, exist_ok=True)
     gc.collect()
@@ -137,11 +137,11 @@ async def fill_envs(config: AppConfig, data: Path, deployments: int,
 
         def filled() -> bool:
             try:
-                table = app.query_one("#envs-table", KeyedTable)
+                table = app.query_one("#envs-table", VirtualTable)
             except Exception:  # noqa: BLE001 - not mounted yet
                 return False
             platform = app.platform
-            return (len(table.keys) == wanted and platform is not None
+            return (table.row_count == wanted and platform is not None
                     and len(platform.deployments) == deployments)
 
         end = await probe.wait(filled, timeout=120)

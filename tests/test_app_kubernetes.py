@@ -96,7 +96,7 @@ async def test_environments_pane_shows_the_cluster_and_follows_its_changes(
         assert "no source" not in text(app)
         await pilot.press("2")
         await wait_until(pilot, lambda: app.current_pane.id == "envs-pane", "the envs pane")
-        table = app.query_one("#envs-table", KeyedTable)
+        table = app.query_one("#envs-table", VirtualTable)
         await wait_until(pilot, lambda: table.keys == ["cart", "payments"], "the workloads")
         screen = text(app)
         assert "staging" in screen and "production" in screen

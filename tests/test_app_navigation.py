@@ -526,7 +526,7 @@ async def test_a_pane_chosen_before_any_data_arrived_fills_in_when_it_does(
         await pilot.press("2")
         await until(pilot, lambda: active_pane(app) == "envs"
                     and app.focused is app.query_one("#envs-table"), "the envs pane, focused")
-        envs = app.query_one("#envs-table", KeyedTable)
+        envs = app.query_one("#envs-table", VirtualTable)
         assert envs.keys == []
         # Clicking a tab that was never shown mounts its pane too.
         await pilot.click("#--content-tab-pipelines")
@@ -570,3 +570,39 @@ async def test_quitting_while_the_hidden_panes_are_mounted_exits_cleanly(
         await pilot.pause(0.2)
     assert app.return_code == 0
     assert app._exception is None
+
+
+def keys_in_one_go(app: IdpApp, keys: list[tuple[str, str | None]]) -> None:
+    """Keys as a fast typist or a paste sends them: all queued before the first is handled."""
+    for key, character in keys:
+        app.post_message(events.Key(key, character))
+
+
+def chars(text: str) -> list[tuple[str, str | None]]:
+    names = {"/": "slash", ":": "colon", " ": "space"}
+    return [(names.get(c, c), c) for c in text]
+
+
+async def test_keys_typed_in_one_go_after_opening_a_prompt_go_into_it(tmp_path: Path) -> None:
+    from idp_tui.ui.actions import ActionModal
+
+    app = sandbox(tmp_path)
+    async with running(app) as pilot:
+        # "/ord": the filter gets "ord" ("r" is restart, "d" deploy: neither opens).
+        keys_in_one_go(app, chars("/ord"))
+        await until(pilot, lambda: app.query_one("#catalog-filter").value == "ord", "ord")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ActionModal)
+        await pilot.press("escape")
+        # ":envs" and enter: the command runs.
+        keys_in_one_go(app, [*chars(":envs"), ("enter", "\r")])
+        await until(pilot, lambda: active_pane(app) == "envs", "the envs pane")
+        # The Environments filter, and the Logs include prompt.
+        keys_in_one_go(app, chars("/pay"))
+        await until(pilot, lambda: app.query_one("#envs-filter").value == "pay", "pay")
+        await pilot.press("escape")
+        await pilot.press("4")
+        await until(pilot, lambda: active_pane(app) == "logs", "the logs pane")
+        keys_in_one_go(app, chars("iGET"))
+        await until(pilot, lambda: app.query_one("#logs-prompt").value == "GET", "GET")
+        assert not isinstance(app.screen, ActionModal)

@@ -304,7 +304,7 @@ async def test_catalog_enter_opens_the_logs_of_the_service(tmp_path: Path) -> No
 async def test_environments_matrix_shows_versions_health_and_replicas(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app, "2") as pilot:
-        table = app.query_one("#envs-table", KeyedTable)
+        table = app.query_one("#envs-table", VirtualTable)
         assert [str(c.key.value) for c in table.columns.values()] == [
             "service", "dev", "staging", "production"]
         assert [str(c.label) for c in table.columns.values()] == [
@@ -320,14 +320,14 @@ async def test_environments_matrix_shows_versions_health_and_replicas(tmp_path: 
         await pilot.press("enter")
         await pilot.pause()
         assert table.cursor_key == "order-service"
-        assert table.ordered_columns[table.cursor_column].key.value == "production"
+        assert table.cursor_column_key == "production"
         assert "5xx rate elevated since rollout of 2.49.12" in text_of(app, "#envs-status")
 
 
 async def test_environments_drift_is_highlighted_only_where_behind(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app, "2") as pilot:
-        table = app.query_one("#envs-table", KeyedTable)
+        table = app.query_one("#envs-table", VirtualTable)
         pane = app.query_one(EnvironmentsPane)
 
         def marked(service: str, env: str) -> bool:
@@ -365,7 +365,7 @@ async def test_environments_drift_is_highlighted_only_where_behind(tmp_path: Pat
 async def test_environments_cursor_selects_service_and_environment(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app, "2") as pilot:
-        table = app.query_one("#envs-table", KeyedTable)
+        table = app.query_one("#envs-table", VirtualTable)
         assert app.environment == "production"
         await pilot.press("left")
         assert app.environment == "staging"
@@ -382,7 +382,7 @@ async def test_environments_redraw_when_shown_and_keep_unchanged_cells(
     app = static_app(tmp_path)
     async with running(app) as pilot:
         pane = app.query_one(EnvironmentsPane)
-        table = pane.query_one("#envs-table", KeyedTable)
+        table = pane.query_one("#envs-table", VirtualTable)
         # The environments arrived while the Catalog showed: not drawn for nobody.
         assert app.platform is not None and table.keys == []
         await pilot.press("2")

@@ -134,3 +134,83 @@ async def test_columns_fit_the_widest_cell_and_hostile_text_is_literal() -> None
         table.show(["wide"], lambda key: (Text("w" * 500), Text("o")))
         await pilot.pause()
         assert table.columns["name"].content_width >= 500
+
+
+class CellApp(App[None]):
+    """A matrix with a cell cursor, as the Environments pane has it."""
+
+    def __init__(self, columns: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.columns = columns
+        self.events: list[tuple[str, str | None, str | None]] = []
+
+    def compose(self) -> ComposeResult:
+        yield VirtualTable(id="m", cursor_type="cell")
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).set_columns(self.columns)
+
+    def on_virtual_table_cell_highlighted(self, event: VirtualTable.CellHighlighted) -> None:
+        self.events.append(("cell", event.key, event.column_key))
+
+    def on_virtual_table_cell_selected(self, event: VirtualTable.CellSelected) -> None:
+        self.events.append(("chosen", event.key, event.column_key))
+
+    def on_virtual_table_row_selected(self, event: VirtualTable.RowSelected) -> None:
+        self.events.append(("row", event.key, None))
+
+
+def matrix_row(key: str, envs: int = 3) -> tuple[Text, ...]:
+    return (render.text(key, "bold"), *(render.text(f"1.{i}.0") for i in range(envs)))
+
+
+async def test_a_cell_cursor_moves_by_cell_and_says_which() -> None:
+    columns = [("service", "Service"), ("dev", "dev"), ("staging", "staging"), ("prod", "prod")]
+    app = CellApp(columns)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(VirtualTable)
+        table.sync([(k, matrix_row(k)) for k in ("alpha", "beta", "gamma")])
+        await pilot.pause()
+        assert (table.cursor_row, table.cursor_column) == (0, 0)
+        await pilot.press("right", "right", "down")
+        assert (table.cursor_key, table.cursor_column_key) == ("beta", "staging")
+        assert app.events[-1] == ("cell", "beta", "staging")
+        await pilot.press("right", "right", "right")  # stops at the last column
+        assert table.cursor_column_key == "prod"
+        await pilot.press("enter")
+        assert app.events[-1] == ("chosen", "beta", "prod")
+        assert ("row", "beta", None) not in app.events  # cells are chosen, not rows
+        # Only the cursor's cell is drawn in the cursor's colours.
+        cursor = table.get_component_rich_style("datatable--cursor")
+        strip = table.render_line(2)  # header, alpha, beta
+        marked = {seg.text.strip() for seg in strip if seg.style and seg.style.bgcolor
+                  == cursor.bgcolor and seg.text.strip()}
+        assert marked == {"1.2.0"}
+        # A click on another cell moves there; on the cursor's cell, chooses it.
+        await pilot.click(VirtualTable, offset=(2, 3))  # gamma's service cell
+        assert (table.cursor_key, table.cursor_column_key) == ("gamma", "service")
+        await pilot.click(VirtualTable, offset=(2, 3))
+        assert app.events[-1] == ("chosen", "gamma", "service")
+
+
+async def test_the_cursor_cell_is_scrolled_into_view() -> None:
+    # Wide columns: moving right scrolls the table so the cursor's cell shows; a column wider
+    # than the table shows its start.
+    columns = [("service", "Service"), *[(f"env{i}", f"environment-{i}-" + "x" * 20)
+                                         for i in range(6)], ("huge", "h" * 200)]
+    app = CellApp(columns)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(VirtualTable)
+        table.sync([(k, matrix_row(k, envs=7)) for k in ("alpha", "beta")])
+        await pilot.pause()
+        width = table.scrollable_content_region.width
+        for column in range(1, 8):
+            table.move_cursor(column=column)
+            await pilot.pause()
+            widths = [c.get_render_width() for c in table.columns.values()]
+            left, right = sum(widths[:column]), sum(widths[:column + 1])
+            x = int(table.scroll_offset.x)
+            if right - left > width:
+                assert x == left, column
+            else:
+                assert x <= left and right <= x + width, column

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -32,7 +32,7 @@ from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
 from . import boot
 from .action_access import ACTION_KINDS, binding_state, read_only_notice
-from .base import Pane, SnapshotArrived
+from .base import Pane, SnapshotArrived, focus_now
 from .screens import HealthScreen, HelpScreen
 
 if TYPE_CHECKING:
@@ -613,7 +613,7 @@ class IdpApp(App[int]):
         bar = self.query_one(CommandBar)
         bar.display = True
         bar.value = ""
-        bar.focus()
+        focus_now(bar)
 
     @on(Input.Submitted, "#command-bar")
     def _command_submitted(self, event: Input.Submitted) -> None:
@@ -658,6 +658,24 @@ class IdpApp(App[int]):
         else:
             self.notify(f"Unknown command :{render.sanitize(command)} — try :catalog :envs "
                         ":pipelines :logs :metrics :health :q", severity="warning", markup=False)
+
+    async def _on_key(self, event: events.Key) -> None:
+        """A key that bubbled up to the app unhandled (the focused widget's bindings and the
+        app's are looked at here).
+
+        Keys come in faster than the focus moves: typed in one go or pasted, "/ord" reaches the
+        table before "/" has opened the filter, and "o", "r", "d" then bubble up here with the
+        filter focused. A focused text field takes every character it is sent, so a character
+        that arrives here while one has the focus was typed for it: it goes in, rather than
+        being lost (or, had the focus not moved yet, taken as a command: "r" is restart).
+        """
+        focused = self.focused
+        if event.is_printable and event.character and isinstance(focused, Input) \
+                and focused.display:
+            event.stop()
+            event.prevent_default()  # (App._on_key, next in the MRO, looks for a binding)
+            focused.insert_text_at_cursor(event.character)
+        # else App._on_key runs next (Textual calls the handler of every class in the MRO)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

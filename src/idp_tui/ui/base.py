@@ -56,6 +56,13 @@ class ErrorBanner(Static):
         self.display = True
 
 
+def focus_now(widget: Any) -> None:
+    """Give ``widget`` the focus at once (``Widget.focus`` waits for the messages already
+    queued): the keys typed right after the one that opened a prompt are then the prompt's (see
+    ``IdpApp._on_key``), not the table's and the app's bindings ("r": restart)."""
+    widget.screen.set_focus(widget)
+
+
 def while_running(method: Callable[[Any], None]) -> Callable[[Any], None]:
     """For a pane's ``on_mount``: skipped when the app is quitting. A pane mounted late (see
     IdpApp._mount_deferred) can get its Mount event after quitting began and its children were

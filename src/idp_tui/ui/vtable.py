@@ -7,7 +7,9 @@ list, and only the rows on screen are ever asked for their cells and drawn. It l
 like the dashboard's other tables (``DataTable``'s component classes and their colours, a header
 that stays on top, zebra stripes, a row cursor) and speaks the same messages: the cursor's row
 (``RowHighlighted``), a row chosen (``RowSelected``: enter, or a click on the cursor's row) and a
-header clicked (``HeaderSelected``).
+header clicked (``HeaderSelected``). With ``cursor_type="cell"`` (the Environments matrix) the
+cursor is one cell, moved with the arrows too, and says so (``CellHighlighted``,
+``CellSelected``).
 
 Columns are as wide as their widest cell seen: the cells of every row when the data changes
 (``fit``), and any wider one drawn later.
@@ -81,6 +83,13 @@ class _RowMessage(_TableMessage):
         self.key, self.row = key, row
 
 
+class _CellMessage(_RowMessage):
+    def __init__(self, table: VirtualTable, key: str | None, row: int, column: int,
+                 column_key: str | None) -> None:
+        super().__init__(table, key, row)
+        self.column, self.column_key = column, column_key
+
+
 class VirtualTable(ScrollView, can_focus=True):
     """Rows as keys, cells asked for when drawn; see the module's description."""
 
@@ -138,8 +147,8 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
         Binding("home,ctrl+home", "first", "First", show=False, id="table.first"),
         Binding("end,ctrl+end", "last", "Last", show=False, id="table.last"),
-        Binding("left", "scroll_left", "Left", show=False, id="table.left"),
-        Binding("right", "scroll_right", "Right", show=False, id="table.right"),
+        Binding("left", "cursor_left", "Left", show=False, id="table.left"),
+        Binding("right", "cursor_right", "Right", show=False, id="table.right"),
     ]
 
     class RowHighlighted(_RowMessage):
@@ -148,6 +157,12 @@ class VirtualTable(ScrollView, can_focus=True):
     class RowSelected(_RowMessage):
         """The row ``key`` was chosen (enter, or a click on the cursor's row)."""
 
+    class CellHighlighted(_CellMessage):
+        """(cell cursor) The cursor is on another cell: row ``key``, column ``column_key``."""
+
+    class CellSelected(_CellMessage):
+        """(cell cursor) The cell was chosen (enter, or a click on the cursor's cell)."""
+
     class HeaderSelected(_TableMessage):
         """The header of column ``column_key`` was clicked."""
 
@@ -155,9 +170,13 @@ class VirtualTable(ScrollView, can_focus=True):
             super().__init__(table)
             self.column_key = column_key
 
-    def __init__(self, *, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, *, cursor_type: str = "row", name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        if cursor_type not in ("row", "cell"):
+            raise ValueError(f"cursor_type is row or cell, not {cursor_type!r}")
+        self.cursor_type = cursor_type
+        self._column = 0
         self.columns: dict[str, Column] = {}
         self._keys: list[str] = []
         self._cells_of: Callable[[str], Sequence[Text]] = lambda key: ()
@@ -165,6 +184,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._index: dict[str, int] | None = None
         self._cursor = 0
         self._highlighted: tuple[str | None, int] | None = None
+        self._highlighted_cell: tuple[str | None, int, int] | None = None
         self._cache: dict[tuple[Any, ...], Strip] = {}
 
     # Columns and rows ----------------------------------------------------------------------------
@@ -174,6 +194,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if list(self.columns) == [key for key, _ in columns]:
             return
         self.columns = {key: Column(key, render.text(label)) for key, label in columns}
+        self._column = min(self._column, max(len(self.columns) - 1, 0))
         self.show([], lambda key: ())
 
     def fit(self, rows: Iterable[Sequence[Text]]) -> None:
@@ -234,6 +255,16 @@ class VirtualTable(ScrollView, can_focus=True):
             return None
         return self._keys[self._cursor]
 
+    @property
+    def cursor_column(self) -> int:
+        """The cursor's column (cell cursor; 0 with a row cursor)."""
+        return self._column if self.cursor_type == "cell" else 0
+
+    @property
+    def cursor_column_key(self) -> str | None:
+        keys = list(self.columns)
+        return keys[self.cursor_column] if keys else None
+
     def get_row(self, key: str) -> list[Text]:
         return list(self._cells_of(key))
 
@@ -253,13 +284,22 @@ class VirtualTable(ScrollView, can_focus=True):
             self.move_cursor(row=index)
         return True
 
-    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+    def move_cursor(self, *, row: int | None = None, column: int | None = None,
+                    animate: bool = False) -> None:
+        """Put the cursor on ``row`` (and, with a cell cursor, ``column``), in view."""
+        if column is not None and self.cursor_type == "cell" and self.columns:
+            column = max(0, min(column, len(self.columns) - 1))
+            if column != self._column:
+                self._column = column
+                self._cache.clear()  # (the cursor's row is drawn with its cell marked)
+                self.refresh()
         if not self._keys:
             return
-        row = max(0, min(row, len(self._keys) - 1))
-        if row != self._cursor:
-            self._cursor = row
-            self.refresh()
+        if row is not None:
+            row = max(0, min(row, len(self._keys) - 1))
+            if row != self._cursor:
+                self._cursor = row
+                self.refresh()
         self._scroll_cursor_into_view()
         self._post_highlighted()
 
@@ -268,6 +308,11 @@ class VirtualTable(ScrollView, can_focus=True):
         if now != self._highlighted:
             self._highlighted = now
             self.post_message(self.RowHighlighted(self, *now))
+        if self.cursor_type == "cell":
+            cell = (self.cursor_key, self._cursor, self._column)
+            if cell != self._highlighted_cell:
+                self._highlighted_cell = cell
+                self.post_message(self.CellHighlighted(self, *cell, self.cursor_column_key))
 
     # Layout --------------------------------------------------------------------------------------
 
@@ -300,6 +345,15 @@ class VirtualTable(ScrollView, can_focus=True):
             self.scroll_to(y=self._cursor, animate=False)
         elif self._cursor >= top + page:
             self.scroll_to(y=self._cursor - page + 1, animate=False)
+        if self.cursor_type == "cell" and self.columns:
+            columns = list(self.columns.values())
+            left = sum(c.get_render_width() for c in columns[:self._column])
+            right = left + columns[self._column].get_render_width()
+            x, width = int(self.scroll_offset.x), self.scrollable_content_region.width
+            if left < x or right - left > width:  # (a column wider than the table: its start)
+                self.scroll_to(x=left, animate=False)
+            elif right > x + width:
+                self.scroll_to(x=max(0, right - width), animate=False)
 
     def on_resize(self, event: events.Resize) -> None:
         self._scroll_cursor_into_view()
@@ -329,14 +383,18 @@ class VirtualTable(ScrollView, can_focus=True):
         row_key = self._keys[index]
         is_cursor = index == self._cursor
         cells = self._cells_of(row_key)
-        name = "datatable--cursor" if is_cursor else \
-            ("datatable--even-row" if index % 2 == 0 else "datatable--odd-row")
+        by_cell = self.cursor_type == "cell"
+        zebra = "datatable--even-row" if index % 2 == 0 else "datatable--odd-row"
+        name = "datatable--cursor" if is_cursor and not by_cell else zebra
         style = base + self.get_component_rich_style(name)
-        cache_key = (row_key, id(cells), style)
+        cursor_cell = self._column if is_cursor and by_cell else None
+        cache_key = (row_key, id(cells), style, cursor_cell)
         strip = self._cache.get(cache_key)
         if strip is None:
             self._widen(cells)
-            strip = self._row_strip(cells, style)
+            cell_style = None if cursor_cell is None else \
+                self.get_component_rich_style("datatable--cursor")
+            strip = self._row_strip(cells, style, cursor_cell, cell_style)
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()
             self._cache[cache_key] = strip
@@ -350,13 +408,16 @@ class VirtualTable(ScrollView, can_focus=True):
                 self.fit([cells])
                 return
 
-    def _row_strip(self, cells: Sequence[Text], style: Style) -> Strip:
+    def _row_strip(self, cells: Sequence[Text], style: Style, cursor_cell: int | None = None,
+                   cursor_style: Style | None = None) -> Strip:
         line = Text(end="", no_wrap=True)
-        for column, cell in zip(self.columns.values(), cells):
+        for i, (column, cell) in enumerate(zip(self.columns.values(), cells)):
             padded = _fit(cell, column.content_width)
             if padded is cell:
                 padded = cell.copy()
             padded.pad(PADDING)  # (in the cell's own style, as DataTable pads it)
+            if i == cursor_cell and cursor_style is not None:
+                padded.stylize_before(cursor_style)  # (under the cell's own colours)
             line.append_text(padded)
         line.stylize_before(style)
         segments: list[Segment] = list(line.render(self.app.console))
@@ -382,17 +443,38 @@ class VirtualTable(ScrollView, can_focus=True):
     def action_last(self) -> None:
         self.move_cursor(row=len(self._keys) - 1)
 
+    def action_cursor_left(self) -> None:
+        if self.cursor_type == "cell":
+            self.move_cursor(column=self._column - 1)
+        else:
+            self.scroll_left()
+
+    def action_cursor_right(self) -> None:
+        if self.cursor_type == "cell":
+            self.move_cursor(column=self._column + 1)
+        else:
+            self.scroll_right()
+
     def action_select_cursor(self) -> None:
         key = self.cursor_key
-        if key is not None:
+        if key is None:
+            return
+        if self.cursor_type == "cell":
+            self.post_message(self.CellSelected(self, key, self._cursor, self._column,
+                                                self.cursor_column_key))
+        else:
             self.post_message(self.RowSelected(self, key, self._cursor))
 
     def _column_at(self, x: int) -> Column | None:
+        index = self._column_index_at(x)
+        return None if index is None else list(self.columns.values())[index]
+
+    def _column_index_at(self, x: int) -> int | None:
         left = 0
-        for column in self.columns.values():
+        for i, column in enumerate(self.columns.values()):
             right = left + column.get_render_width()
             if left <= x < right:
-                return column
+                return i
             left = right
         return None
 
@@ -409,11 +491,12 @@ class VirtualTable(ScrollView, can_focus=True):
             event.stop()
             return
         index = scroll_y + y - 1
-        if 0 <= index < len(self._keys) and self._column_at(x + scroll_x) is not None:
-            if index == self._cursor:
+        column = self._column_index_at(x + scroll_x)
+        if 0 <= index < len(self._keys) and column is not None:
+            if index == self._cursor and (self.cursor_type == "row" or column == self._column):
                 self.action_select_cursor()
             else:
-                self.move_cursor(row=index)
+                self.move_cursor(row=index, column=column)
             event.stop()
 
     def region_of_row(self, row: int) -> Region:

@@ -27,7 +27,7 @@ from ...api.models import (
 from ...api.source import Capability
 from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic, count_facets, facet_values
-from ..base import ErrorBanner, Pane, while_running
+from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..charts import format_value, sparkline
 from ..vtable import VirtualTable
 
@@ -574,7 +574,7 @@ class CatalogPane(Pane):
     def action_filter(self) -> None:
         field = self.query_one(FilterInput)
         field.display = True
-        field.focus()
+        focus_now(field)
 
     def action_facets(self) -> None:
         """Pick a value of a field (owner, lifecycle, type, system, tag…) to filter by."""

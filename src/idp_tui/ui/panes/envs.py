@@ -10,16 +10,16 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from ... import render
 from ...api.models import Deployment, Health, Signal, Window
 from ...api.source import Capability
-from ...fuzzy import fuzzy_filter
+from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic
-from ..base import ErrorBanner, Pane, while_running
+from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..charts import format_value
-from ..tables import KeyedTable
+from ..vtable import VirtualTable
 from .catalog import ERROR_ALERT, MAX_SIGNAL_SERVICES, FilterInput, filter_key
 
 _NUMBER = re.compile(r"\d+|[^\d.+-]+")
@@ -72,11 +72,15 @@ class EnvironmentsPane(Pane):
         #: object (the table skips it) and is not built again.
         self._cells: dict[tuple[Any, ...], Text] = {}
         self._names: dict[str, Text] = {}
+        #: Every service's row (name → cells) as the data stands; the filter shows a part.
+        self._rows: dict[str, tuple[Text, ...]] = {}
+        #: The filter's index of the services (kept while they stay the same).
+        self._index: tuple[tuple[str, ...], FuzzyIndex[str]] | None = None
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="envs-errors")
         yield FilterInput(placeholder="/ fuzzy filter services", id="envs-filter")
-        yield KeyedTable(id="envs-table", cursor_type="cell")
+        yield VirtualTable(id="envs-table", cursor_type="cell")
         yield Static(id="envs-status", classes="pane-status")
 
     @while_running
@@ -85,7 +89,7 @@ class EnvironmentsPane(Pane):
         self.query_one(ErrorBanner).display = False
 
     def focus_main(self) -> None:
-        self.query_one(KeyedTable).focus()
+        self.query_one(VirtualTable).focus()
 
     def shared_data_changed(self) -> None:
         snapshot = self.idp.platform_snapshot
@@ -138,8 +142,9 @@ class EnvironmentsPane(Pane):
         self._status()
 
     def _redraw(self) -> None:
+        """Every row again from the data, then the rows the filters let through."""
         platform = self.idp.platform
-        table = self.query_one(KeyedTable)
+        table = self.query_one(VirtualTable)
         if platform is None:
             return
         self._stale = False
@@ -156,14 +161,7 @@ class EnvironmentsPane(Pane):
                     self.drifted.add((name, env))
                 if dep is not None:
                     previous = dep
-        drifted_services = {s for s, _ in self.drifted}
-        if self.drift_only:
-            names = [n for n in names if n in drifted_services]
-        if self.query_text:
-            records = {s.name: s for s in self.idp.services}
-            names = fuzzy_filter(self.query_text, names,
-                                 lambda n: filter_key(records[n]) if n in records else (n,))
-        rows = []
+        rows: dict[str, tuple[Text, ...]] = {}
         deployments, drifted, ratios = platform.deployments, self.drifted, self.error_ratios
         old_cells, old_names = self._cells, self._names
         self._cells, self._names = cells_now, names_now = {}, {}
@@ -185,10 +183,34 @@ class EnvironmentsPane(Pane):
                         cell = self._cell(dep, key is not None and key[4], errors)
                     cells_now[key] = cell
                 cells.append(cell)
-            rows.append((name, cells))
-        table.sync(rows)
+            rows[name] = tuple(cells)
+        if rows != self._rows:
+            # The columns fit every service, not only those shown (no jumps while filtering).
+            table.fit(rows.values())
+        self._rows = rows
+        self._show()
+
+    def _show(self) -> None:
+        """The rows the drift toggle and the `/` filter let through, in the table."""
+        table = self.query_one(VirtualTable)
+        names = list(self._rows)
+        if self.drift_only:
+            drifted_services = {s for s, _ in self.drifted}
+            names = [n for n in names if n in drifted_services]
+        if self.query_text:
+            names = self._fuzzy_index(tuple(names)).filter(self.query_text)
+        table.show(names, self._rows.__getitem__)
         self._move_cursor()
         self._status()
+
+    def _fuzzy_index(self, names: tuple[str, ...]) -> FuzzyIndex[str]:
+        cached = self._index
+        if cached is None or cached[0] != names:
+            records = {s.name: s for s in self.idp.services}
+            cached = self._index = (names, FuzzyIndex(
+                names, lambda n: filter_key(records[n]) if n in records else (n,),
+                lambda n: n))
+        return cached[1]
 
     def _cell(self, dep: Deployment | None, drift: bool, errors: float | None = None) -> Text:
         if dep is None:
@@ -210,15 +232,13 @@ class EnvironmentsPane(Pane):
         return out
 
     def _move_cursor(self) -> None:
-        table = self.query_one(KeyedTable)
+        table = self.query_one(VirtualTable)
         service, env = self.idp.service, self.idp.environment
-        if service is None or service not in table.keys:
+        if service is None or not table.select_key(service):
             return
-        row = table.keys.index(service)
-        columns = [str(c.value) for c in table.columns]
-        column = columns.index(env) if env in columns else table.cursor_column
-        if (row, column) != (table.cursor_row, table.cursor_column):
-            table.move_cursor(row=row, column=column, animate=False)
+        columns = list(table.columns)
+        if env in columns and columns.index(env) != table.cursor_column:
+            table.move_cursor(column=columns.index(env))
 
     def _status(self) -> None:
         platform = self.idp.platform
@@ -227,7 +247,7 @@ class EnvironmentsPane(Pane):
             out.append("waiting for environments…", "dim")
         else:
             services = {s for s, _ in self.drifted}
-            out.append(f"{len(self.query_one(KeyedTable).keys)} services", "bold")
+            out.append(f"{self.query_one(VirtualTable).row_count} services", "bold")
             out.append(f"  {len(self.drifted)} drifted cells in {len(services)} services", "yellow")
             down = sum(1 for d in platform.deployments.values() if d.health is not Health.HEALTHY)
             out.append(f"  {down} not healthy", "red" if down else "dim")
@@ -240,11 +260,11 @@ class EnvironmentsPane(Pane):
         out.append(" behind the env before it · D drift only · / filter · enter logs", "dim")
         self.query_one("#envs-status", Static).update(out, layout=False)
 
-    @on(DataTable.CellHighlighted, "#envs-table")
-    def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
-        row_key, column_key = event.cell_key.row_key.value, event.cell_key.column_key.value
-        table = self.query_one(KeyedTable)
-        if event.coordinate != table.cursor_coordinate:
+    @on(VirtualTable.CellHighlighted, "#envs-table")
+    def _cell_highlighted(self, event: VirtualTable.CellHighlighted) -> None:
+        row_key, column_key = event.key, event.column_key
+        table = self.query_one(VirtualTable)
+        if (event.row, event.column) != (table.cursor_row, table.cursor_column):
             return  # a highlight the table has moved on from
         if not self.is_current:
             return  # rows drawn in a hidden pane: not the user's choice
@@ -253,27 +273,27 @@ class EnvironmentsPane(Pane):
         if column_key and column_key != "service" and column_key != self.idp.environment:
             self.idp.environment = str(column_key)
 
-    @on(DataTable.CellSelected, "#envs-table")
+    @on(VirtualTable.CellSelected, "#envs-table")
     def _cell_selected(self) -> None:
         self.action_open_logs()
 
     @on(FilterInput.Changed, "#envs-filter")
     def _filter_changed(self, event: FilterInput.Changed) -> None:
         self.query_text = event.value
-        self._redraw()
+        self._show()
 
     @on(FilterInput.Submitted, "#envs-filter")
     def _filter_submitted(self) -> None:
-        self.query_one(KeyedTable).focus()
+        self.query_one(VirtualTable).focus()
 
     def action_filter(self) -> None:
         field = self.query_one(FilterInput)
         field.display = True
-        field.focus()
+        focus_now(field)
 
     def action_drift_only(self) -> None:
         self.drift_only = not self.drift_only
-        self._redraw()
+        self._show()
 
     def action_open_logs(self) -> None:
         self.idp.show_pane("logs")

@@ -19,7 +19,7 @@ from textual.widgets import Input, Static
 from ... import render
 from ...api.models import JobLogQuery, LogLevel, LogLine, LogQuery
 from ...hub import Failure, LogStream
-from ..base import ErrorBanner, Pane, while_running
+from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..logview import LogView
 
 _LEVEL_CYCLE: list[LogLevel | None] = [None, LogLevel.DEBUG, LogLevel.INFO, LogLevel.WARN,
@@ -390,7 +390,7 @@ class LogsPane(Pane):
             prompt.value = self.patterns[kind]
         prompt.remove_class("-invalid")
         prompt.display = True
-        prompt.focus()
+        focus_now(prompt)
 
     def _default_save_path(self) -> Path:
         service, env = self.streaming_for or ("logs", "all")

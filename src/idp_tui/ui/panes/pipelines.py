@@ -17,7 +17,7 @@ from ...api.models import PipelineRun, RunStatus
 from ...api.source import Capability, Source
 from ...fuzzy import fuzzy_filter
 from ...hub import Snapshot, Topic
-from ..base import ErrorBanner, Pane, while_running
+from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..tables import KeyedTable
 from .catalog import FilterInput
 
@@ -263,7 +263,7 @@ class PipelinesPane(Pane):
     def action_filter(self) -> None:
         field = self.query_one(FilterInput)
         field.display = True
-        field.focus()
+        focus_now(field)
 
     def _selected_run(self) -> PipelineRun | None:
         if self.selected is None:
