@@ -1,4 +1,5 @@
-"""A table that draws only the rows on screen, for lists of thousands (the Catalog).
+"""A table that draws only the rows on screen, for lists of thousands (the Catalog, the
+Environments matrix).
 
 ``DataTable`` keeps a record per row and rebuilds them when the rows change order: a Catalog
 filter typed over 10,000 services rebuilt 10,000 rows at each of its first keystrokes. Here the
