@@ -990,10 +990,13 @@ async def test_on_a_narrow_terminal_the_details_go_under_their_tables(tmp_path: 
         top = text_of(app, "ContextBar")
         assert top.rstrip().endswith("2026-11-25 14:00:00 UTC") and "(e to switch)" not in top
         await pilot.resize_terminal(160, 50)
-        await pilot.pause()
-        table, detail = (app.query_one("#pipelines-table").region,
-                         app.query_one("#pipelines-detail").region)
-        assert detail.x >= table.right and detail.y == table.y  # beside it again
+
+        def beside() -> bool:
+            table, detail = (app.query_one("#pipelines-table").region,
+                             app.query_one("#pipelines-detail").region)
+            return detail.x >= table.right and detail.y == table.y
+
+        await until(pilot, beside, "the detail beside its table again")
 
 
 async def test_on_a_short_terminal_the_charts_keep_their_height_and_scroll(
@@ -1001,8 +1004,9 @@ async def test_on_a_short_terminal_the_charts_keep_their_height_and_scroll(
     app = sandbox(tmp_path)
     async with running(app, "5") as pilot:
         await pilot.resize_terminal(80, 24)
-        await pilot.pause(0.3)
         grid = app.query_one(MetricsGrid)
+        await until(pilot, lambda: grid.size.height < 24 and grid.max_scroll_y > 0,
+                    "the grid laid out for 24 lines")
         charts = {chart.id: chart for chart in grid.charts.values()}
         assert all(chart.region.height == 0 or chart.size.height >= 8
                    for chart in charts.values())
