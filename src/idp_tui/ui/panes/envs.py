@@ -75,7 +75,7 @@ class EnvironmentsPane(Pane):
         #: Every service's row (name → cells) as the data stands; the filter shows a part.
         self._rows: dict[str, tuple[Text, ...]] = {}
         #: The filter's index of the services (kept while they stay the same).
-        self._index: tuple[tuple[str, ...], FuzzyIndex[str]] | None = None
+        self._index: tuple[tuple[str, ...], list[Any], FuzzyIndex[str]] | None = None
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="envs-errors")
@@ -204,13 +204,15 @@ class EnvironmentsPane(Pane):
         self._status()
 
     def _fuzzy_index(self, names: tuple[str, ...]) -> FuzzyIndex[str]:
+        """The filter's index of ``names`` (kept while they and the catalog stay the same)."""
+        services = self.idp.services
         cached = self._index
-        if cached is None or cached[0] != names:
-            records = {s.name: s for s in self.idp.services}
-            cached = self._index = (names, FuzzyIndex(
+        if cached is None or cached[0] != names or cached[1] is not services:
+            records = {s.name: s for s in services}
+            cached = self._index = (names, services, FuzzyIndex(
                 names, lambda n: filter_key(records[n]) if n in records else (n,),
                 lambda n: n))
-        return cached[1]
+        return cached[2]
 
     def _cell(self, dep: Deployment | None, drift: bool, errors: float | None = None) -> Text:
         if dep is None:
