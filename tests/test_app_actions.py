@@ -825,3 +825,44 @@ async def test_the_dialogs_fit_an_80_by_24_terminal(tmp_path: Path) -> None:
             await wait_until(pilot, lambda c=control: box.region.contains_region(c.region),
                              f"{field.spec.name} in view")
             assert control.region.width >= 8, field.spec.name  # a switch is 8 wide
+
+
+async def test_the_events_view_draws_lines_follows_and_is_bounded() -> None:
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+
+    from idp_tui import render
+    from idp_tui.ui.actions import EventLines
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield EventLines(max_lines=50)
+
+    app = Host()
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(EventLines)
+        view.write_lines([render.text(f"event {i} [/] [@click=app.quit]x") for i in range(30)])
+        await pilot.pause()
+        shown = [view.render_line(y).text for y in range(view.size.height)]
+        assert shown[-1].startswith("event 29 [/] [@click=app.quit]x")  # the newest, as text
+        # Scrolled up, it stays there as lines arrive; at the end, it follows again.
+        view.scroll_home(animate=False)
+        await pilot.pause()
+        view.write(Text("event 30"))
+        await pilot.pause()
+        assert view.render_line(0).text.startswith("event 0 ")
+        view.scroll_end(animate=False)
+        await pilot.pause()
+        view.write_lines([Text(f"event {i}") for i in range(31, 80)])
+        await pilot.pause()
+        assert len(view.lines) == 50 and view.lines[0].plain == "event 30"
+        assert view.render_line(view.size.height - 1).text.startswith("event 79")
+        # A long event wraps to the width (none of it is cut).
+        view.write(Text("y" * 100))
+        await pilot.pause()
+        width = view.scrollable_content_region.width
+        rows = [view.render_line(y).text.rstrip() for y in range(view.size.height)]
+        tail = [row for row in rows if row.startswith("y")]
+        assert "".join(tail) == "y" * 100 and all(len(row) <= width for row in tail)
+        assert len(tail) == -(-100 // width)
+        assert app.is_running

@@ -31,10 +31,13 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.validation import Integer, Number
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, ProgressBar, RichLog, Select, Static, Switch
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static, Switch
 
 from .. import render
-from ..actions import ActionManager, ActionRun, PlanResult, TemplateEntry
+from ..actions import MAX_EVENTS, ActionManager, ActionRun, PlanResult, TemplateEntry
 from ..api.actions import ActionKind, ActionRequest, ActionState, VersionOption
 from ..api.models import PipelineRun
 from ..api.source import Capability
@@ -320,6 +323,96 @@ def run_summary(run: ActionRun) -> Text:
     return out
 
 
+class EventLines(ScrollView, can_focus=True):
+    """An action's events, wrapped to the width, drawn with the line API (only the rows on
+    screen); it follows the newest event unless scrolled up. At most ``max_lines`` events are
+    kept (the run itself keeps MAX_EVENTS)."""
+
+    # (a gutter for the scrollbar from the start: the width the rows are wrapped to stays put)
+    DEFAULT_CSS = """
+    EventLines {
+        scrollbar-gutter: stable;
+        overflow-x: hidden;
+    }
+    """
+
+    def __init__(self, max_lines: int = MAX_EVENTS + 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_lines = max_lines
+        self.lines: list[Text] = []
+        #: The events' rows at ``_width`` (None: to be wrapped again).
+        self._rows: list[Text] | None = None
+        self._width = 0
+        self._strips: dict[int, Strip] = {}
+
+    def clear(self) -> None:
+        self.lines = []
+        self._rows, self._strips = None, {}
+        self._update_size(following=True)
+
+    def write(self, line: Text) -> None:
+        self.write_lines([line])
+
+    def write_lines(self, lines: list[Text]) -> None:
+        if not lines:
+            return
+        following = self.scroll_offset.y >= self.max_scroll_y
+        self.lines.extend(lines)
+        if len(self.lines) > self.max_lines:
+            del self.lines[:len(self.lines) - self.max_lines]
+            self._rows = None  # (wrapped again: the first rows are gone)
+        elif self._rows is not None:
+            self._rows.extend(self._wrap(lines))
+        self._update_size(following)
+
+    def _wrap(self, lines: list[Text]) -> list[Text]:
+        width = max(self._width, 1)
+        console = self.app.console
+        rows: list[Text] = []
+        for line in lines:
+            rows.extend(line.wrap(console, width, overflow="fold"))
+        return rows
+
+    def _all_rows(self) -> list[Text]:
+        if self._rows is None:
+            self._rows = self._wrap(self.lines)
+            self._strips = {}
+        return self._rows
+
+    def _update_size(self, following: bool) -> None:
+        self.virtual_size = Size(0, len(self._all_rows()))
+        if following:
+            self.scroll_end(animate=False, immediate=False)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._width:
+            following = self.scroll_offset.y >= self.max_scroll_y
+            self._width, self._rows = width, None
+            self._update_size(following)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.scrollable_content_region.width
+        style = self.rich_style
+        rows = self._all_rows()
+        if index >= len(rows):
+            return Strip.blank(width, style)
+        strip = self._strips.get(index)
+        if strip is None:
+            row = rows[index].copy()
+            row.no_wrap, row.end = True, ""
+            row.stylize_before(style)
+            strip = Strip(list(row.render(self.app.console)), row.cell_len)
+            self._strips[index] = strip
+        return strip.crop_extend(0, width, style)
+
+
 class RunProgress(Vertical):
     """A run's state, a progress bar from ``done/total`` and its events, kept in step by id."""
 
@@ -333,12 +426,11 @@ class RunProgress(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(classes="run-state")
         yield ProgressBar(total=1, show_eta=False, classes="run-bar")
-        yield RichLog(markup=False, highlight=False, wrap=True, min_width=20,
-                      classes="run-events")
+        yield EventLines(classes="run-events")
         yield Static(classes="run-error")
 
     def show_run(self, run: ActionRun | None, now: datetime) -> None:
-        log = self.query_one(RichLog)
+        log = self.query_one(EventLines)
         if run is None:
             self.display = False
             self._run_id, self._written = None, 0
@@ -369,8 +461,7 @@ class RunProgress(Vertical):
                 log.write(Text(f"… {run.dropped_events} earlier events not kept", "dim"))
         new = total - self._written
         if new > 0:
-            for event in run.events[-new:]:
-                log.write(render.action_event(event))
+            log.write_lines([render.action_event(event) for event in run.events[-new:]])
             self._written = total
         error = self.query_one(".run-error", Static)
         if run.error and run.state is not ActionState.SUCCEEDED:
