@@ -845,13 +845,14 @@ async def test_the_events_view_draws_lines_follows_and_is_bounded() -> None:
         await pilot.pause()
         shown = [view.render_line(y).text for y in range(view.size.height)]
         assert shown[-1].startswith("event 29 [/] [@click=app.quit]x")  # the newest, as text
-        # Scrolled up, it stays there as lines arrive; at the end, it follows again.
-        view.scroll_home(animate=False)
+        # Scrolled up (keys), it stays there as lines arrive; at the end, it follows again.
+        view.focus()
+        await pilot.press("home")
         await pilot.pause()
         view.write(Text("event 30"))
         await pilot.pause()
         assert view.render_line(0).text.startswith("event 0 ")
-        view.scroll_end(animate=False)
+        await pilot.press("end")
         await pilot.pause()
         view.write_lines([Text(f"event {i}") for i in range(31, 80)])
         await pilot.pause()

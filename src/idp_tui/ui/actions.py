@@ -336,6 +336,17 @@ class EventLines(ScrollView, can_focus=True):
     }
     """
 
+    BINDINGS = [
+        Binding("up", "scroll_up", "Up", show=False, id="events.up"),
+        Binding("down", "scroll_down", "Down", show=False, id="events.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="events.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="events.page_down"),
+        Binding("home", "scroll_home", "First", show=False, id="events.first"),
+        Binding("end", "scroll_end", "Last", show=False, id="events.last"),
+    ]
+    #: What the keys screen calls it.
+    HELP_SCOPE = "events"
+
     def __init__(self, max_lines: int = MAX_EVENTS + 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_lines = max_lines
