@@ -21,7 +21,6 @@ from idp_tui.runtime import AUDIT_FILE
 from idp_tui.ui.actions import ActionModal
 from idp_tui.ui.app import IdpApp
 from idp_tui.ui.logview import LogView
-from idp_tui.ui.tables import KeyedTable
 from idp_tui.ui.vtable import VirtualTable
 
 from conftest import T0

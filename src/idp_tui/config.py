@@ -129,9 +129,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
     if model is not None and not raw_sources:
         raw_sources = DEFAULT_SOURCES
     specs = []
-    if isinstance(raw_sources, dict) and not any(
-            (problem.field or "").split(".")[:2] == ["sources", str(name)]
-            for error in errors for problem in error.problems for name in raw_sources):
+    sources_malformed = any((problem.field or "").split(".")[0] == "sources"
+                            for error in errors for problem in error.problems)
+    if isinstance(raw_sources, dict) and not sources_malformed:
         timeout = model.hub.timeout if model is not None else HubConfig().timeout
         for name, table in raw_sources.items():
             try:

@@ -51,6 +51,7 @@ from .action_access import (  # noqa: F401 - re-exported
     read_only_notice,
     read_only_reason,
 )
+from .base import scroll_bindings
 from .tables import KeyedTable
 
 if TYPE_CHECKING:
@@ -336,14 +337,7 @@ class EventLines(ScrollView, can_focus=True):
     }
     """
 
-    BINDINGS = [
-        Binding("up", "scroll_up", "Up", show=False, id="events.up"),
-        Binding("down", "scroll_down", "Down", show=False, id="events.down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="events.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="events.page_down"),
-        Binding("home", "scroll_home", "First", show=False, id="events.first"),
-        Binding("end", "scroll_end", "Last", show=False, id="events.last"),
-    ]
+    BINDINGS = scroll_bindings("events")
     #: What the keys screen calls it.
     HELP_SCOPE = "events"
 

@@ -1,4 +1,5 @@
-"""Pieces shared by the panes: the pane base class, hub messages and the source-error banner."""
+"""Pieces shared by the panes and views: the pane base class, hub messages, the source-error
+banner, the keys of a scrolling view and giving focus at once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
@@ -54,6 +56,18 @@ class ErrorBanner(Static):
                 out.append_text(render.text(failure.hint, "dim italic", max_len=300))
         self.update(out)
         self.display = True
+
+
+def scroll_bindings(prefix: str) -> list[Binding]:
+    """Keys that scroll a focusable view (ids ``PREFIX.up`` … ``PREFIX.last``, remappable)."""
+    return [
+        Binding("up", "scroll_up", "Up", show=False, id=f"{prefix}.up"),
+        Binding("down", "scroll_down", "Down", show=False, id=f"{prefix}.down"),
+        Binding("pageup", "page_up", "Page up", show=False, id=f"{prefix}.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id=f"{prefix}.page_down"),
+        Binding("home", "scroll_home", "First", show=False, id=f"{prefix}.first"),
+        Binding("end", "scroll_end", "Last", show=False, id=f"{prefix}.last"),
+    ]
 
 
 def focus_now(widget: Any) -> None:

@@ -17,13 +17,13 @@ from datetime import UTC, datetime, tzinfo
 from rich.segment import Segment
 from rich.style import Style
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.events import Resize
 from textual.strip import Strip
 from textual.widget import Widget
 
 from ..api.models import MetricSeries, Signal
 from ..render import sanitize
+from .base import scroll_bindings
 
 __all__ = [
     "LATENCY_SIGNALS",
@@ -672,14 +672,7 @@ class MetricsGrid(Widget, can_focus=True):
     """
 
     #: Scrolling, for a terminal too short to show every chart (styles/charts.tcss).
-    BINDINGS = [
-        Binding("up", "scroll_up", "Up", show=False, id="metrics.scroll_up"),
-        Binding("down", "scroll_down", "Down", show=False, id="metrics.scroll_down"),
-        Binding("pageup", "page_up", "Page up", show=False, id="metrics.page_up"),
-        Binding("pagedown", "page_down", "Page down", show=False, id="metrics.page_down"),
-        Binding("home", "scroll_home", "Top", show=False, id="metrics.top"),
-        Binding("end", "scroll_end", "Bottom", show=False, id="metrics.bottom"),
-    ]
+    BINDINGS = scroll_bindings("metrics")
     #: What the keys screen calls it.
     HELP_SCOPE = "charts"
 
