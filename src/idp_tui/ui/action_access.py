@@ -1,7 +1,8 @@
-"""What the app needs of the action layer at start-up, without loading the modals.
+"""What the app needs of the action layer at start-up, without loading the dialogs.
 
-``ui/actions.py`` (the modals, forms and Activity screen) is imported only when an action is first
-opened: it is a large module and start-up matters.
+The dialogs (``ui/dialogs/``: the modals, forms and Activity screen) are imported only when an
+action is first opened: they are large and start-up matters. Every action kind's name, verb, key
+and binding id come from one table, :mod:`idp_tui.actionspec`.
 """
 
 from __future__ import annotations
@@ -9,28 +10,40 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import render
+from ..actionspec import ACTION_SPECS, action_names, by_name, spec
 from ..api.kinds import ActionKind, Capability
 
 if TYPE_CHECKING:
     from ..actions import ActionManager
 
-ACTION_KINDS: dict[str, ActionKind] = {
-    "deploy": ActionKind.DEPLOY,
-    "rollback": ActionKind.ROLLBACK,
-    "scale": ActionKind.SCALE,
-    "restart": ActionKind.RESTART,
-    "provision": ActionKind.PROVISION,
-}
+#: App action name → the kind of action it opens (the app's keys: deploy… provision).
+ACTION_KINDS: dict[str, ActionKind] = {name: by_name(name).kind  # type: ignore[union-attr]
+                                       for name in action_names()}
 
-VERBS = {
-    ActionKind.DEPLOY: "Deploy",
-    ActionKind.ROLLBACK: "Roll back",
-    ActionKind.SCALE: "Scale",
-    ActionKind.RESTART: "Restart",
-    ActionKind.PROVISION: "Provision",
-    ActionKind.RERUN: "Re-run failed jobs",
-    ActionKind.CANCEL: "Cancel run",
-}
+#: Each kind's capitalised verb (a dialog's title).
+VERBS: dict[ActionKind, str] = {s.kind: s.verb for s in ACTION_SPECS}
+
+#: The name of the Activity screen's binding (not an action kind: it changes nothing).
+ACTIVITY = "activity"
+
+
+def open_action_by_name(app: Any, name: str) -> None:
+    """Open what the app's action binding ``name`` opens ("deploy"… "provision", "activity")."""
+    from .actions import open_action, open_activity  # noqa: PLC0415 - loaded on first use
+
+    if name == ACTIVITY:
+        open_activity(app)
+    else:
+        open_action(app, ACTION_KINDS[name])
+
+
+def palette_entries(app: Any) -> list[tuple[str, str, str]]:
+    """(action name, title, help) of each app action the palette should offer now (the ones whose
+    binding is not hidden), in the table's order, Activity last."""
+    rows = [(name, by_name(name).title, by_name(name).help)  # type: ignore[union-attr]
+            for name in action_names()]
+    rows.append((ACTIVITY, "Activity", "Recent and running actions (A, :activity)"))
+    return [row for row in rows if binding_state(app, row[0]) is not False]
 
 # Reaching the action layer -----------------------------------------------------------------------
 
@@ -44,10 +57,10 @@ def read_only_reason(manager: ActionManager, kind: ActionKind) -> str | None:
     if manager.read_only:
         return ("idp-tui is running read-only (--read-only or [policy] read_only = true); "
                 "no action changes anything")
-    if kind is ActionKind.PROVISION:
-        able = manager.hub.runners_for(Capability.PROVISION)
-    else:
-        able = [r for r in manager.hub.runners_for(Capability.ACTIONS) if kind in r.source.actions]
+    row = spec(kind)
+    able = manager.hub.runners_for(row.capability)
+    if row.capability is Capability.ACTIONS:
+        able = [r for r in able if kind in r.source.actions]
     names = [r.name for r in able]
     if names and all(name in manager.read_only_sources for name in names):
         listed = ", ".join(render.sanitize(n, max_len=40) for n in names)
@@ -59,7 +72,7 @@ def binding_state(app: Any, action: str) -> bool | None:
     """``check_action`` for the app's action bindings: hidden (False) when no source can do it,
     shown disabled (None) when read-only, enabled (True) otherwise."""
     manager = manager_of(app)
-    if action == "activity":
+    if action == ACTIVITY:
         return manager is not None and manager.available
     kind = ACTION_KINDS[action]
     if manager is None or not manager.can(kind):

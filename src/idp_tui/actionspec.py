@@ -1,0 +1,145 @@
+"""Every action kind, once: one row each, read by the action manager, the policy, the commands and
+the dashboard (bindings, palette, dialogs).
+
+Imported for the first frame's bindings, so it needs neither Textual nor pydantic: only the plugin
+API's enumerations. A new action kind is a member of ``ActionKind``, a row here, the source method
+that runs it, and (for a new kind of target) its dialog and command-line bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .api.kinds import ActionKind, Capability
+
+__all__ = [
+    "ACTION_SPECS",
+    "ActionSpec",
+    "Target",
+    "action_names",
+    "app_specs",
+    "by_binding",
+    "by_name",
+    "pane_specs",
+    "spec",
+]
+
+
+class Target(StrEnum):
+    """What an action is about: what the dialog asks for and the request must carry."""
+
+    #: A service in an environment (``ActionRequest.service`` and ``environment``).
+    SERVICE = "service"
+    #: A pipeline run (``ActionRequest.run_id``).
+    RUN = "run"
+    #: A provisioning template and its parameters (``ActionRequest.template`` and ``params``).
+    TEMPLATE = "template"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action kind: what it is called, where its key lives, what it needs."""
+
+    kind: ActionKind
+    #: The binding's action name (``action_<name>`` on its widget) and the command-line command.
+    name: str
+    #: Capitalised verb, the dialog's title ("Roll back payments-api in staging").
+    verb: str
+    #: The binding's description (the footer and the help screen).
+    label: str
+    #: The command palette's entry and its help text.
+    title: str
+    help: str
+    #: Default key (Textual key name) and the binding's id (remappable in ``[keys]``).
+    key: str
+    binding_id: str
+    target: Target
+    #: The source capability it needs (and, for ``Capability.ACTIONS``, the kind in
+    #: ``Source.actions``).
+    capability: Capability
+    #: Where the binding lives: ``None`` for the app, else the pane's name.
+    pane: str | None = None
+    #: Shown in the footer (else only in the help screen).
+    show: bool = False
+    #: A version must be given / may be given (rollback: default the previous one).
+    needs_version: bool = False
+    takes_version: bool = False
+    #: A number of replicas must be given.
+    needs_replicas: bool = False
+    #: Stopped by a freeze window (``[[policy.freeze]]``); the others stay possible during one.
+    frozen: bool = False
+    #: How the Activity screen and the audit log start its title ("re-run failed jobs of").
+    phrase: str = ""
+    #: One line for ``idp-tui --help`` (app actions with a command only).
+    command_help: str = ""
+
+    @property
+    def title_phrase(self) -> str:
+        return self.phrase or self.kind.value
+
+
+ACTION_SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec(ActionKind.DEPLOY, "deploy", "Deploy", "Deploy", "Deploy…",
+               "Deploy the selected service (d)", "d", "action.deploy", Target.SERVICE,
+               Capability.ACTIONS, show=True, needs_version=True, takes_version=True, frozen=True,
+               command_help="deploy a version of a service to an environment"),
+    ActionSpec(ActionKind.ROLLBACK, "rollback", "Roll back", "Rollback", "Roll back…",
+               "Roll the selected service back (R)", "R", "action.rollback", Target.SERVICE,
+               Capability.ACTIONS, takes_version=True,
+               command_help="roll a service back to its previous version (or --version)"),
+    ActionSpec(ActionKind.SCALE, "scale", "Scale", "Scale", "Scale…",
+               "Change the selected service's replicas (+)", "plus", "action.scale",
+               Target.SERVICE, Capability.ACTIONS, needs_replicas=True,
+               command_help="set the number of replicas"),
+    ActionSpec(ActionKind.RESTART, "restart", "Restart", "Restart", "Restart…",
+               "Restart the selected service (r)", "r", "action.restart", Target.SERVICE,
+               Capability.ACTIONS, command_help="restart every instance of a service"),
+    ActionSpec(ActionKind.PROVISION, "provision", "Provision", "Provision", "Provision…",
+               "Create something from a template (n)", "n", "action.provision", Target.TEMPLATE,
+               Capability.PROVISION, show=True,
+               command_help="create something from a template (see `idp-tui templates`)"),
+    ActionSpec(ActionKind.RERUN, "rerun", "Re-run failed jobs", "Re-run failed", "Re-run failed…",
+               "Re-run the selected run's failed jobs (F in Pipelines)", "F", "pipelines.rerun",
+               Target.RUN, Capability.ACTIONS, pane="pipelines", show=True,
+               phrase="re-run failed jobs of"),
+    ActionSpec(ActionKind.CANCEL, "cancel_run", "Cancel run", "Cancel run", "Cancel run…",
+               "Cancel the selected run (X in Pipelines)", "X", "pipelines.cancel", Target.RUN,
+               Capability.ACTIONS, pane="pipelines", phrase="cancel"),
+)
+
+_BY_KIND = {s.kind: s for s in ACTION_SPECS}
+_BY_NAME = {s.name: s for s in ACTION_SPECS}
+_BY_BINDING = {s.binding_id: s for s in ACTION_SPECS}
+assert len(_BY_KIND) == len(_BY_NAME) == len(_BY_BINDING) == len(ACTION_SPECS) == len(ActionKind), \
+    "one row per ActionKind, with distinct names and binding ids"
+
+
+def spec(kind: ActionKind | str) -> ActionSpec:
+    """The row of ``kind`` (an ``ActionKind`` or its value; ``ValueError`` for an unknown one)."""
+    return _BY_KIND[ActionKind(kind)]
+
+
+def by_name(name: str) -> ActionSpec | None:
+    """The row whose binding action / command is ``name`` ("deploy", "cancel_run"), or None."""
+    return _BY_NAME.get(name)
+
+
+def by_binding(binding_id: str) -> ActionSpec | None:
+    """The row whose binding id is ``binding_id`` ("action.deploy"), or None."""
+    return _BY_BINDING.get(binding_id)
+
+
+def app_specs() -> tuple[ActionSpec, ...]:
+    """The kinds whose key is the app's (deploy… provision), in the table's order."""
+    return tuple(s for s in ACTION_SPECS if s.pane is None)
+
+
+def pane_specs(pane: str) -> tuple[ActionSpec, ...]:
+    """The kinds whose key belongs to the pane named ``pane``."""
+    return tuple(s for s in ACTION_SPECS if s.pane == pane)
+
+
+def action_names() -> tuple[str, ...]:
+    """The app-level action names (``open_action_by_name`` takes one)."""
+    return tuple(s.name for s in app_specs())
