@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 API_NAMES = (
     "ActionEvent", "ActionKind", "ActionPlan", "ActionRequest", "ActionState", "Change",
     "PlannedResource", "Resource", "Template", "VersionOption",
-    "SIGNAL_UNITS", "Alert", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind", "Health",
+    "SIGNAL_UNITS", "Alert", "Capability", "Clock", "Deployment", "Environment", "EnvironmentKind",
+    "EnvironmentType", "Health",
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
     "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "ServiceSeries", "Signal", "SignalsQuery",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .api.source import Source, SourceConfig
 from .configerror import ConfigError
+from .environments import EnvironmentDecl, EnvironmentMap
 from .policy import PolicyConfig
 from .registry import PluginLoadError, load
 
@@ -61,6 +62,8 @@ class _FileModel(_Strict):
     #: Binding id → keys, e.g. ``"pane.catalog" = "1,f1"``.
     keys: dict[str, str] = Field(default_factory=dict)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    #: The organisation's environments in promotion order (``[environments.NAME]``).
+    environments: dict[str, EnvironmentDecl] = Field(default_factory=dict)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
@@ -85,6 +88,8 @@ class AppConfig:
     keys: dict[str, str] = field(default_factory=dict)
     sources: list[SourceSpec] = field(default_factory=list)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    #: The declared environments, and the names sources know them by.
+    environments: EnvironmentMap = field(default_factory=EnvironmentMap)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
@@ -138,10 +143,15 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
                 specs.append(_source_spec(name, table, timeout, path, text))
             except ConfigError as exc:
                 errors.append(exc)
+    environments = EnvironmentMap(model.environments if model is not None else None)
+    if model is not None and isinstance(raw_sources, dict):
+        for where, message in environments.problems(raw_sources):
+            errors.append(ConfigError(message, path=path, line=_locate(text, tuple(
+                where.split("."))), field=where))
     if errors or model is None:
         raise ConfigError.combine(errors)
     return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
-                     policy=model.policy)
+                     policy=model.policy, environments=environments)
 
 
 def _source_spec(name: str, table: Any, default_timeout: float, path: Path | None,

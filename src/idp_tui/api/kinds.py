@@ -16,6 +16,7 @@ __all__ = [
     "ActionState",
     "Capability",
     "EnvironmentKind",
+    "EnvironmentType",
     "Health",
     "LogLevel",
     "RunStatus",
@@ -36,6 +37,14 @@ class Health(StrEnum):
 class EnvironmentKind(StrEnum):
     STATIC = "static"
     PREVIEW = "preview"
+
+
+class EnvironmentType(StrEnum):
+    """What an environment is for: which one counts as production (DORA, scorecards, policy)."""
+
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
 
 
 class RunStatus(StrEnum):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .kinds import (  # noqa: F401 - re-exported: defined without pydantic
     SIGNAL_UNITS,
     EnvironmentKind,
+    EnvironmentType,
     Health,
     LogLevel,
     RunStatus,
@@ -71,6 +72,9 @@ class Environment(Record):
     name: str
     order: int = 0
     kind: EnvironmentKind = EnvironmentKind.STATIC
+    #: development, staging or production; None where nobody said (the hub then guesses from the
+    #: name: ``prod-eu`` is production) — ``[environments]`` in the config decides.
+    type: EnvironmentType | None = None
     protected: bool = False
     expires_at: datetime | None = None
 

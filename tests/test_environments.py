@@ -1,0 +1,151 @@
+"""The organisation's environments: declared in the config, joined with what sources report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from idp_tui.api.kinds import EnvironmentKind, EnvironmentType
+from idp_tui.api.models import Deployment, Environment
+from idp_tui.config import load_config
+from idp_tui.configerror import ConfigError
+from idp_tui.environments import EnvironmentDecl, EnvironmentMap, guess_type
+
+DECLARED = {
+    "dev": EnvironmentDecl(type=EnvironmentType.DEVELOPMENT),
+    "staging": EnvironmentDecl(),
+    "production": EnvironmentDecl(names={"prom": "prod-eu", "gh": "prod"}),
+}
+
+
+def test_names_are_translated_both_ways_per_source() -> None:
+    envs = EnvironmentMap(DECLARED)
+    assert envs.to_platform("prom", "prod-eu") == "production"
+    assert envs.to_source("prom", "production") == "prod-eu"
+    assert envs.to_source("gh", "production") == "prod"
+    # Another source keeps its own names; unknown names pass through unchanged.
+    assert envs.to_platform("sandbox", "prod-eu") == "prod-eu"
+    assert envs.to_source("sandbox", "production") == "production"
+    assert envs.to_platform("prom", "qa") == "qa"
+
+
+def test_a_user_may_name_an_environment_by_any_source_name() -> None:
+    envs = EnvironmentMap(DECLARED)
+    assert envs.resolve("prod-eu") == "production"
+    assert envs.resolve("production") == "production"
+    assert envs.resolve("preview-42", known=["preview-42"]) == "preview-42"
+    assert envs.resolve("nowhere") is None
+    assert envs.aliases("production") == ["prod", "prod-eu"]
+
+
+def test_declared_environments_come_first_in_their_order_with_type_and_protection() -> None:
+    envs = EnvironmentMap(DECLARED)
+    reported = [
+        Environment(name="preview-42", order=0, kind=EnvironmentKind.PREVIEW),
+        Environment(name="production", order=5),
+        Environment(name="qa", order=3),
+    ]
+    joined = envs.join(reported)
+    assert [e.name for e in joined] == ["dev", "staging", "production", "qa", "preview-42"]
+    assert [e.order for e in joined] == [0, 1, 2, 3, 4]
+    by_name = {e.name: e for e in joined}
+    assert by_name["dev"].type is EnvironmentType.DEVELOPMENT
+    assert by_name["staging"].type is EnvironmentType.STAGING  # from its name
+    assert by_name["production"].type is EnvironmentType.PRODUCTION
+    assert by_name["production"].protected  # production is protected unless it says otherwise
+    assert not by_name["dev"].protected
+    assert by_name["qa"].type is EnvironmentType.STAGING
+    assert envs.production(joined) == ["production"]
+
+
+def test_a_declaration_can_unprotect_production_and_protect_another() -> None:
+    envs = EnvironmentMap({"production": EnvironmentDecl(protected=False),
+                           "perf": EnvironmentDecl(protected=True)})
+    joined = {e.name: e for e in envs.join([])}
+    assert not joined["production"].protected
+    assert joined["perf"].protected and joined["perf"].type is None
+
+
+def test_without_declarations_previews_follow_the_static_environments() -> None:
+    joined = EnvironmentMap().join([
+        Environment(name="preview-42", order=0, kind=EnvironmentKind.PREVIEW),
+        Environment(name="staging", order=1), Environment(name="dev", order=0)])
+    assert [e.name for e in joined] == ["dev", "staging", "preview-42"]
+
+
+def test_records_of_a_source_are_renamed_to_the_platform_names() -> None:
+    envs = EnvironmentMap(DECLARED)
+    deps = envs.rename_deployments("prom", [
+        Deployment(service="a", environment="prod-eu", version="1"),
+        Deployment(service="a", environment="dev", version="1")])
+    assert [d.environment for d in deps] == ["production", "dev"]
+    assert [e.name for e in envs.rename_environments("gh", [Environment(name="prod")])] \
+        == ["production"]
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("prod-eu", EnvironmentType.PRODUCTION), ("production", EnvironmentType.PRODUCTION),
+    ("stg", EnvironmentType.STAGING), ("dev", EnvironmentType.DEVELOPMENT),
+    ("preview-42", None), ("eu-west", None)])
+def test_a_name_says_its_type_when_nothing_else_does(name: str, kind: EnvironmentType | None) -> None:
+    assert guess_type(name) is kind
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_config_declares_environments_in_file_order(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, """
+[environments.dev]
+[environments.staging]
+type = "staging"
+[environments.production]
+protected = true
+names = { sb = "prod-eu" }
+
+[sources.sb]
+type = "sandbox"
+"""))
+    assert config.environments.names == ["dev", "staging", "production"]
+    assert config.environments.to_platform("sb", "prod-eu") == "production"
+
+
+def test_config_mistakes_in_environments_are_reported_together(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, """
+[environments.production]
+type = "prodution"
+names = { nosuch = "prod" }
+[environments.live]
+colour = "red"
+
+[sources.sb]
+type = "sandbox"
+"""))
+    text = str(caught.value)
+    problems = caught.value.problems
+    assert len(problems) == 2, text
+    assert "environments.production.type" in text and "'prodution'" in text
+    assert "environments.live.colour" in text and "unknown key 'colour'" in text
+
+
+def test_a_names_entry_for_an_unknown_source_or_a_name_taken_twice_is_an_error(
+        tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, """
+[environments.staging]
+names = { sb = "shared", nosuch = "x" }
+[environments.production]
+names = { sb = "shared" }
+[sources.sb]
+type = "sandbox"
+"""))
+    lines = [str(p) for p in caught.value.problems]
+    assert any("environments.staging.names.nosuch" in line and "no source named 'nosuch'" in line
+               and "line 3" in line for line in lines), lines
+    assert any("environments.production.names.sb" in line and "'shared'" in line
+               and "'staging'" in line for line in lines), lines
