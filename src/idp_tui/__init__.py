@@ -22,7 +22,7 @@ API_NAMES = (
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
     "ApiInfo", "FACET_FIELDS", "Facet", "FacetValue", "JobLogQuery", "ServiceDetail", "Team",
-    "SourceRateLimited",
+    "SourceRateLimited", "HttpClient", "HttpSettings",
 )
 if TYPE_CHECKING:
     from .api import *  # noqa: F403

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         SourceRateLimited,
         SourceUnavailable,
     )
+    from .http import HttpClient, HttpSettings
     from .models import (
         FACET_FIELDS,
         SIGNAL_UNITS,
@@ -100,6 +101,8 @@ _MODULES = {
     "SourceNotFound": "errors",
     "SourceRateLimited": "errors",
     "SourceUnavailable": "errors",
+    "HttpClient": "http",
+    "HttpSettings": "http",
     "FACET_FIELDS": "models",
     "SIGNAL_UNITS": "kinds",
     "Alert": "models",
@@ -157,6 +160,8 @@ __all__ = [
     "Facet",
     "FacetValue",
     "Health",
+    "HttpClient",
+    "HttpSettings",
     "Job",
     "JobLogQuery",
     "Link",
