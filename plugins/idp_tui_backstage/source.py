@@ -12,27 +12,24 @@ filter values and their counts come from ``/entity-facets``.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
 from idp_tui import (
     ApiInfo,
     Capability,
     Facet,
     FacetValue,
+    HttpClient,
+    HttpSettings,
     PartialAnswer,
     Service,
+    ServiceDetail,
     Source,
-    SourceAuthError,
-    SourceConfig,
     SourceContext,
     SourceDataError,
-    SourceError,
     SourceNotFound,
-    ServiceDetail,
-    SourceUnavailable,
     Team,
 )
 from idp_tui_catalog_files.source import entity_ref_name, service_from_entity, team_from_entity
@@ -55,25 +52,15 @@ FACETS = {"owner": "relations.ownedBy", "lifecycle": "spec.lifecycle", "type": "
           "tier": "metadata.annotations.idp-tui.dev/tier"}
 
 
-class BackstageConfig(SourceConfig):
-    """``type = "backstage"``."""
+class BackstageConfig(HttpSettings):
+    """``type = "backstage"``: ``url`` is Backstage's backend ("https://backstage.example.com"),
+    ``token`` (or ``token_env``) a static token of backend.auth.externalAccess; the other HTTP
+    settings are those of :class:`idp_tui.HttpSettings`."""
 
-    #: Backstage's backend, e.g. "https://backstage.example.com".
-    url: str
-    #: A static token (backend.auth.externalAccess); or the name of an environment variable.
-    token: SecretStr | None = None
-    token_env: str | None = None
     #: Entity kinds listed as services (any case).
     kinds: list[str] = Field(default_factory=lambda: ["Component"], min_length=1)
     page_size: int = Field(default=200, ge=1, le=10_000)
     request_timeout: float = Field(default=8.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
 
 
 class BackstageSource(Source):
@@ -87,76 +74,58 @@ class BackstageSource(Source):
 
     def __init__(self, config: BackstageConfig, context: SourceContext) -> None:  # type: ignore[override]
         super().__init__(config, context)
-        self._client: Any = None
-        #: Requests made so far (for the tests).
-        self.requests_sent = 0
+        self._http: HttpClient | None = None
         #: Service name → (kind, namespace) of its entity, from the last listing.
         self._refs: dict[str, tuple[str, str]] = {}
 
-    async def start(self) -> None:
-        import httpx  # noqa: PLC0415
+    @property
+    def requests_sent(self) -> int:
+        """Requests made so far (for the tests)."""
+        return self._http.requests_sent if self._http is not None else 0
 
-        headers = {"Accept": "application/json"}
-        token = self.config.token.get_secret_value() if self.config.token else None
-        if token is None and self.config.token_env:
-            token = os.environ.get(self.config.token_env)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.AsyncClient(base_url=self.config.url, headers=headers,
-                                         timeout=self.config.request_timeout)
+    async def start(self) -> None:
+        self._http = HttpClient(self.config, self.context, headers={"Accept": "application/json"},
+                                server="Backstage")
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def _get(self, path: str, params: list[tuple[str, str]] | None = None, *,
                    json: Any = None) -> Any:
         """GET ``path`` (or POST ``json`` to it), errors in words."""
-        import httpx  # noqa: PLC0415
-
-        if self._client is None:
+        if self._http is None:
             await self.start()
-        self.requests_sent += 1
-        where = f"{self.config.url}{path}"
-        try:
-            if json is None:
-                response = await self._client.get(path, params=params)
-            else:
-                response = await self._client.post(path, json=json)
-        except httpx.TimeoutException:
-            raise SourceUnavailable(f"{where} did not answer within "
-                                    f"{self.config.request_timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise SourceUnavailable(f"cannot reach {self.config.url}: {exc or type(exc).__name__}",
-                                    hint=f"Check url in [sources.{self.name}].") from None
+        assert self._http is not None
+        response = await self._http.send("GET" if json is None else "POST", path, params=params,
+                                         json=json, check=False)
+        if response.status_code >= 400:
+            self._refuse(response)
+        return self._http.read_json(response)
+
+    def _refuse(self, response: Any) -> None:
+        """Raise the error of a failed answer, in the backend's words (its error JSON)."""
+        assert self._http is not None
         try:
             body = response.json()
         except ValueError:
             body = None
         error = body.get("error") if isinstance(body, dict) else None
         name = error.get("name") if isinstance(error, dict) else None
-        message = error.get("message") if isinstance(error, dict) else None
-        if response.status_code == 401:
-            raise SourceAuthError(
-                f"{self.config.url} refused the request (401 {name or 'Unauthorized'})",
-                hint=f"Set token (or token_env) in [sources.{self.name}] to a static token "
-                     "of backend.auth.externalAccess.")
-        if response.status_code == 403:
-            raise SourceAuthError(f"{self.config.url} forbids reading the catalog (403)"
-                                  + (f": {message}" if message else ""))
-        if response.status_code == 404:
-            # The backend's own NotFoundError is about an entity; any other 404 about the URL.
-            raise SourceNotFound(f"{where} not found (404)" + (f": {message}" if message else ""),
-                                 hint=None if name == "NotFoundError" else
-                                 "Is url the backend's base URL (the one /api/catalog is under)?")
-        if response.status_code >= 500:
-            raise SourceUnavailable(f"{self.config.url} answered {response.status_code}"
-                                    + (f": {message}" if message else ""))
-        if response.status_code >= 400 or body is None:
-            raise SourceError(f"{where} answered {response.status_code}"
-                              + (f": {message}" if message else ""))
-        return body
+        status = response.status_code
+        hint = None
+        if status == 401:
+            hint = (f"Set token (or token_env) in [sources.{self.name}] to a static token of "
+                    "backend.auth.externalAccess.")
+        elif status == 404 and name == "NotFoundError":
+            # The backend's own NotFoundError is about an entity (the URL is fine); any other
+            # 404 about the URL.
+            raise SourceNotFound(self._http.status_error(response).message)
+        elif status == 404:
+            hint = (f"Is url in [sources.{self.name}] the backend's base URL (the one "
+                    "/api/catalog is under)?")
+        self._http.check(response, hint=hint)
 
     async def entities(self, kinds: list[str] | None = None, fields: str = FIELDS) -> list[Any]:
         """Every entity of ``kinds`` (the configured ones by default), following the cursors."""

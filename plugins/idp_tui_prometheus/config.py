@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from idp_tui import Signal, SourceConfig
+from idp_tui import HttpSettings, Signal
 
 #: The default PromQL of each signal. ``$selector`` becomes the service's label matchers, ``$rate``
 #: the range of rate(), and ``$by`` the label that names the service when many services are asked
@@ -35,21 +35,16 @@ class ServiceOverride(BaseModel):
     queries: dict[Signal, str] = Field(default_factory=dict)
 
 
-class PrometheusConfig(SourceConfig):
+class PrometheusConfig(HttpSettings):
     """``type = "prometheus"``: the golden signals from a Prometheus server (or one that speaks
-    its HTTP API: Thanos, Mimir, VictoriaMetrics)."""
+    its HTTP API: Thanos, Mimir, VictoriaMetrics).
 
-    #: The server, e.g. "http://prometheus.monitoring:9090" (a path prefix is kept).
-    url: str
-    #: Bearer token; or basic auth with username and password.
-    token: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    #: Extra headers on every request (e.g. X-Scope-OrgID for Mimir).
-    headers: dict[str, str] = Field(default_factory=dict)
-    verify_tls: bool = True
-    #: A CA bundle to verify the server with.
-    ca_file: str | None = None
+    ``url`` is the server, e.g. "http://prometheus.monitoring:9090" (a path prefix is kept); a
+    bearer ``token`` (or ``token_env``) or basic auth (``username``, ``password``), extra
+    ``headers`` (X-Scope-OrgID for Mimir), ``verify_tls``, ``ca_file`` and ``request_timeout``
+    are those of :class:`idp_tui.HttpSettings`.
+    """
+
     #: Seconds one request may take (keep it under the source's timeout).
     request_timeout: float = Field(default=8.0, gt=0)
     #: Label matchers of a service in an environment; {service} and {environment} are replaced.
@@ -65,13 +60,6 @@ class PrometheusConfig(SourceConfig):
     #: The config's services table wins over the annotations.
     selector_annotation: str = "prometheus.io/selector"
     query_annotation: str = "prometheus.io/query"
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
 
     @field_validator("rate_window")
     @classmethod

@@ -16,6 +16,7 @@ from idp_tui import (
     SIGNAL_UNITS,
     Alert,
     Capability,
+    HttpClient,
     MetricSeries,
     MetricsQuery,
     PartialAnswer,
@@ -23,7 +24,6 @@ from idp_tui import (
     Signal,
     SignalsQuery,
     Source,
-    SourceAuthError,
     SourceContext,
     SourceDataError,
     SourceError,
@@ -76,37 +76,22 @@ class PrometheusSource(Source):
 
     def __init__(self, config: PrometheusConfig, context: SourceContext) -> None:  # type: ignore[override]
         super().__init__(config, context)
-        self._client: Any = None
-        #: Requests made to Prometheus so far (for the benchmark and the tests).
-        self.requests_sent = 0
+        #: The HTTP client (from ``start()``).
+        self.http: HttpClient | None = None
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests made to Prometheus so far (for the benchmark and the tests)."""
+        return self.http.requests_sent if self.http is not None else 0
 
     async def start(self) -> None:
-        import httpx  # noqa: PLC0415 - imported when the source is used
-
-        config = self.config
-        headers = {"Accept": "application/json", **config.headers}
-        if config.token is not None:
-            headers["Authorization"] = f"Bearer {config.token.get_secret_value()}"
-        auth = None
-        if config.username is not None:
-            password = config.password.get_secret_value() if config.password else ""
-            auth = httpx.BasicAuth(config.username, password)
-        verify: Any = config.verify_tls
-        if config.ca_file:
-            import ssl  # noqa: PLC0415
-
-            try:
-                verify = ssl.create_default_context(cafile=config.ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                raise SourceError(f"cannot read ca_file {config.ca_file}: {exc}",
-                                  hint=f"Fix ca_file in [sources.{self.name}].") from None
-        self._client = httpx.AsyncClient(base_url=config.url, headers=headers, auth=auth,
-                                         verify=verify, timeout=config.request_timeout)
+        self.http = HttpClient(self.config, self.context, headers={"Accept": "application/json"},
+                               server="Prometheus")
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
 
     # Queries -------------------------------------------------------------------------------------
 
@@ -251,35 +236,20 @@ class PrometheusSource(Source):
                    params: dict[str, str], *, post: bool = False) -> dict[str, Any]:
         """GET an API path; ``signal`` and ``promql`` (if any) name the query in errors."""
         what = SIGNAL_NAMES[signal] if signal is not None else "alerts"
-        import httpx  # noqa: PLC0415
-
-        if self._client is None:
+        if self.http is None:
             await self.start()
+        assert self.http is not None
         url = f"{self.config.url}{path}"
-        self.requests_sent += 1
-        try:
-            if post:  # long queries (many services) go in the body
-                response = await self._client.post(path, data=params)
-            else:
-                response = await self._client.get(path, params=params)
-        except httpx.TimeoutException:
-            raise SourceUnavailable(
-                f"{url} did not answer within {self.config.request_timeout:g} s "
-                f"({what})",
-                hint="Prometheus may be overloaded, or the query too heavy: raise "
-                     f"request_timeout in [sources.{self.name}], or lower the window.") from None
-        except httpx.HTTPError as exc:
-            raise SourceUnavailable(f"cannot reach {self.config.url}: {_reason(exc)}",
-                                    hint="Check url in [sources."
-                                         f"{self.name}] and that Prometheus runs.") from None
+        # Long queries (many services) go in the body.
+        response = await self.http.send("POST" if post else "GET", path, what=what, check=False,
+                                        **({"data": params} if post else {"params": params}))
         try:
             body = response.json()
         except ValueError:
             body = None
         if response.status_code in (401, 403):
-            raise SourceAuthError(
-                f"{self.config.url} refused the request ({response.status_code})",
-                hint=f"Check token, username/password or headers in [sources.{self.name}].")
+            self.http.check(response, hint="Check token (or token_env), username/password or "
+                                           f"headers in [sources.{self.name}].")
         if isinstance(body, dict) and body.get("status") == "error":
             kind = str(body.get("errorType") or "error")
             message = str(body.get("error") or "")
@@ -292,7 +262,7 @@ class PrometheusSource(Source):
                 hint=f"Fix the {signal.value} query in [sources.{self.name}.queries]"
                      if kind == "bad_data" and signal is not None else None)
         if response.status_code >= 500:
-            raise SourceUnavailable(f"{self.config.url} answered {response.status_code}")
+            self.http.check(response)
         if response.status_code >= 400 or not isinstance(body, dict):
             raise SourceDataError(f"{url} answered {response.status_code} without the API's "
                                   "JSON: is this Prometheus?")
@@ -371,23 +341,3 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
-
-
-def _reason(exc: BaseException) -> str:
-    """The root cause of an httpx error in a few words."""
-    import socket  # noqa: PLC0415
-
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            break
-        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
-            return "connection refused"
-        if isinstance(seen, socket.gaierror):
-            return "unknown host"
-        if "certificate" in str(seen).lower() or "ssl" in type(seen).__name__.lower():
-            return f"TLS error: {str(seen)[:200]}"
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc) or type(exc).__name__
-    return text[:200]
-
