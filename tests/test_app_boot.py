@@ -13,7 +13,7 @@ import pytest
 from idp_tui.configerror import ConfigError
 from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_app, demo_config, wait_settled
 from idp_tui.ui import boot
-from idp_tui.ui.app import PANE_TITLES, IdpApp
+from idp_tui.ui.app import IdpApp
 from idp_tui.ui.vtable import VirtualTable
 
 HOSTILE = ["[/", "[@click=app.quit]x", "[TODO]", "\x1b[31mred\x1b[0m", "ctl\x00\x07\x08x",
@@ -180,12 +180,15 @@ async def test_hostile_text_in_the_kept_catalog_is_shown_literally(tmp_path: Pat
     assert isinstance(app.start_error, RuntimeError) and app.return_code == 1
 
 
-def test_the_tab_titles_are_the_panes_titles() -> None:
-    from idp_tui.ui.panes import CatalogPane, EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
+def test_every_pane_entry_names_its_class() -> None:
+    """The pane list is read for the first frame; each entry's class, loaded by name, says it
+    is that entry's pane."""
+    from idp_tui.ui.base import Pane
 
-    assert PANE_TITLES == {"catalog": CatalogPane.title, "envs": EnvironmentsPane.title,
-                           "pipelines": PipelinesPane.title, "logs": LogsPane.title,
-                           "metrics": MetricsPane.title}
+    assert [p.name for p in IdpApp.PANES] == ["catalog", "envs", "pipelines", "logs", "metrics"]
+    for info in IdpApp.PANES:
+        cls = info.load()
+        assert issubclass(cls, Pane) and cls.pane_name == info.name
 
 
 def test_the_first_frame_needs_neither_pydantic_nor_the_hub() -> None:

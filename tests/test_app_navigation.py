@@ -308,7 +308,8 @@ def help_rows(app: IdpApp) -> dict[str, tuple[str, str, str]]:
     rows = {}
     for key in table.keys:
         where, keys, what, bid = (str(c) for c in table.get_row(key))
-        rows[bid] = (where, keys, what)
+        if where != HelpScreen.COMMAND_SCOPE:
+            rows[bid] = (where, keys, what)
     return rows
 
 

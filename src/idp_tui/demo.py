@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .api.clock import ManualClock
 from .config import AppConfig, SourceSpec
 from .registry import load
+from .ui.panelist import PANES
 
 if TYPE_CHECKING:
     from .ui.app import IdpApp
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 #: The moment every demo, screenshot and snapshot shows.
 DEMO_TIME = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 DEMO_SIZE = (160, 50)
-PANE_KEYS = {"catalog": "1", "envs": "2", "pipelines": "3", "logs": "4", "metrics": "5"}
+#: Each pane's default key, by name (from the pane list).
+PANE_KEYS = {pane.name: pane.key for pane in PANES}
 
 
 def demo_config(data_dir: Path, **settings: Any) -> AppConfig:

@@ -18,21 +18,25 @@ from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.actions import parse as parse_action
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from .. import __version__, render
+from .. import __version__, render, uistate
+from ..actionspec import app_specs
 from ..api.clock import Clock, SystemClock
 from ..api.kinds import Capability
+from ..commands import ArgKind, Command, CommandHistory, Registry, dashboard_commands
 from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
-from . import boot
-from .action_access import ACTION_KINDS, binding_state, read_only_notice
-from .base import Pane, SnapshotArrived, focus_now
+from . import boot, panelist
+from .action_access import ACTIVITY, binding_state, open_action_by_name, read_only_notice
+from .base import Pane, SnapshotArrived
+from .panelist import PaneInfo
+from .prompt import CommandBar
 from .screens import HealthScreen, HelpScreen
 
 if TYPE_CHECKING:
@@ -41,17 +45,25 @@ if TYPE_CHECKING:
     from ..config import AppConfig
     from ..hub import Hub, Platform, Snapshot, SourceHealth
 
-PANES = ("catalog", "envs", "pipelines", "logs", "metrics")
-#: Each pane's tab title (its class's ``title``: a test checks they agree).
-PANE_TITLES = {"catalog": "Catalog", "envs": "Environments", "pipelines": "Pipelines",
-               "logs": "Logs", "metrics": "Metrics"}
-PANE_ALIASES = {
-    "catalog": "catalog", "cat": "catalog", "services": "catalog", "svc": "catalog",
-    "envs": "envs", "env": "envs", "environments": "envs",
-    "pipelines": "pipelines", "pipeline": "pipelines", "pl": "pipelines", "runs": "pipelines",
-    "logs": "logs", "log": "logs",
-    "metrics": "metrics", "metric": "metrics", "m": "metrics",
-}
+__all__ = ["CommandBar", "ContextBar", "HealthBar", "IdpApp", "IdpCommands", "app_bindings"]
+
+
+def app_bindings(panes: tuple[PaneInfo, ...]) -> list[Binding]:
+    """The app's keys: one per pane (``pane.NAME``), the app's own, and one per app action of
+    the action table (``action.deploy``…; hidden or disabled by ``IdpApp.check_action``)."""
+    return [
+        *(Binding(p.key, f"pane('{p.name}')", p.footer_label, id=p.binding_id) for p in panes),
+        Binding("e", "cycle_environment(1)", "Env", id="app.env_next"),
+        Binding("E", "cycle_environment(-1)", "Prev env", show=False, id="app.env_previous"),
+        Binding("colon", "command_bar", ":cmd", id="app.command"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding("H", "health", "Sources", show=False, id="app.health"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, id="app.refresh"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
+          for s in app_specs()),
+        Binding("A", "activity", "Activity", id="app.activity"),
+    ]
 
 
 class ContextBar(Static):
@@ -105,45 +117,38 @@ class PaneTabs(TabbedContent):
         event.prevent_default()  # skip TabbedContent's handler
 
 
-class CommandBar(Input):
-    """k9s-style `:` prompt: `:catalog`, `:logs`, `:env staging`, `:svc NAME`, `:q`."""
-
-    BINDINGS = [Binding("escape", "close", "Close", id="command.close")]
-
-    def action_close(self) -> None:
-        self.value = ""
-        self.display = False
-        self.app.call_later(self.app.action_focus_pane)  # type: ignore[attr-defined]
-
-
 class IdpCommands(Provider):
-    """Command palette entries: panes, services and environments.
+    """Command palette entries: the `:` commands that have a palette title (``Command.title``),
+    one entry per value for those taking an environment or a pane, and, once something is typed,
+    one per service.
 
     "Source health" is a system command (see ``IdpApp.get_system_commands``), not listed here too.
     """
 
-    def _commands(self) -> list[tuple[str, Any, str]]:
-        """Panes, refresh and environments: what the palette lists before anything is typed."""
+    def _commands(self, *, services: bool = False) -> list[tuple[str, Any, str]]:
+        """(title, callback, help) of what the palette offers: before anything is typed, all but
+        the services (``services``: those too)."""
         app: IdpApp = self.app  # type: ignore[assignment]
         candidates: list[tuple[str, Any, str]] = []
-        for pane in PANES:
-            title = app.pane_title(pane)
-            candidates.append((f"Go to {title}", lambda p=pane: app.show_pane(p),
-                               f"Show the {title} pane (:{pane})"))
-        candidates.append(("Refresh now", app.action_refresh, "Ask every source again"))
-        for action, title, help_text in (
-                ("deploy", "Deploy…", "Deploy the selected service (d)"),
-                ("rollback", "Roll back…", "Roll the selected service back (R)"),
-                ("scale", "Scale…", "Change the selected service's replicas (+)"),
-                ("restart", "Restart…", "Restart the selected service (r)"),
-                ("provision", "Provision…", "Create something from a template (n)"),
-                ("activity", "Activity", "Recent and running actions (A, :activity)")):
-            if binding_state(app, action) is not False:
-                candidates.append((title, lambda a=action: app.run_app_action(a), help_text))
-        for env in app.environment_names():
-            candidates.append((f"Environment: {render.sanitize(env)}",
-                               lambda e=env: app.select_environment(e),
-                               "Switch the selected environment"))
+        for command in app.commands:
+            if not command.title or command.system or not command.is_available(app):
+                continue
+            if command.arg is ArgKind.NONE:
+                candidates.append((command.title, lambda c=command: app.run_entry(c, None),
+                                   f"{command.help} · :{command.name}"))
+            elif command.arg is ArgKind.SERVICE:
+                if not services:
+                    continue
+                for service in app.services[:5000]:
+                    candidates.append((
+                        f"{command.title}: {render.sanitize(service.name)}",
+                        lambda c=command, s=service.name: app.run_entry(c, s),
+                        render.sanitize(service.description or service.owner, max_len=80)))
+            else:
+                for value in app.argument_values(command.arg):
+                    candidates.append((f"{command.title}: {render.sanitize(value)}",
+                                       lambda c=command, v=value: app.run_entry(c, v),
+                                       f"Select this {command.arg.value} · :{command.name} NAME"))
         return candidates
 
     async def discover(self) -> Hits:
@@ -151,13 +156,8 @@ class IdpCommands(Provider):
             yield DiscoveryHit(render.palette_entry(title, (), help_text), callback, text=title)
 
     async def search(self, query: str) -> Hits:
-        app: IdpApp = self.app  # type: ignore[assignment]
         matcher = self.matcher(query)
-        candidates = self._commands()
-        for service in app.services[:5000]:
-            candidates.append((f"Service: {render.sanitize(service.name)}",
-                               lambda s=service.name: app.select_service(s),
-                               render.sanitize(service.description or service.owner, max_len=80)))
+        candidates = self._commands(services=True)
         query = matcher.query
         for title, callback, help_text in candidates:
             # Scored and highlighted here, not with matcher.highlight(): that parses the title as
@@ -184,27 +184,16 @@ class IdpApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-roomy"), (140, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
-    BINDINGS = [
-        Binding("1", "pane('catalog')", "Catalog", id="pane.catalog"),
-        Binding("2", "pane('envs')", "Envs", id="pane.envs"),
-        Binding("3", "pane('pipelines')", "Pipelines", id="pane.pipelines"),
-        Binding("4", "pane('logs')", "Logs", id="pane.logs"),
-        Binding("5", "pane('metrics')", "Metrics", id="pane.metrics"),
-        Binding("e", "cycle_environment(1)", "Env", id="app.env_next"),
-        Binding("E", "cycle_environment(-1)", "Prev env", show=False, id="app.env_previous"),
-        Binding("colon", "command_bar", ":cmd", id="app.command"),
-        Binding("question_mark", "help", "Keys", id="app.help"),
-        Binding("H", "health", "Sources", show=False, id="app.health"),
-        Binding("ctrl+r", "refresh", "Refresh", show=False, id="app.refresh"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        # Self-service actions (ui/actions.py): hidden when no source can, disabled when read-only.
-        Binding("d", "deploy", "Deploy", id="action.deploy"),
-        Binding("R", "rollback", "Rollback", show=False, id="action.rollback"),
-        Binding("plus", "scale", "Scale", show=False, id="action.scale"),
-        Binding("r", "restart", "Restart", show=False, id="action.restart"),
-        Binding("n", "provision", "Provision", id="action.provision"),
-        Binding("A", "activity", "Activity", id="app.activity"),
-    ]
+    #: The panes, in tab order (``idp_tui.ui.panelist``). A subclass that sets its own list gets
+    #: its bindings made from it.
+    PANES: tuple[PaneInfo, ...] = panelist.check(panelist.PANES)
+    BINDINGS = app_bindings(PANES)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if "PANES" in cls.__dict__ and "BINDINGS" not in cls.__dict__:
+            cls.PANES = panelist.check(tuple(cls.PANES))
+            cls.BINDINGS = app_bindings(cls.PANES)
+        super().__init_subclass__(**kwargs)
 
     service: reactive[str | None] = reactive(None, init=False)
     environment: reactive[str | None] = reactive(None, init=False)
@@ -241,6 +230,11 @@ class IdpApp(App[int]):
         self._subs: list[Any] = []
         #: Panes composed but not mounted yet (see ``_mount_deferred``), by key.
         self._deferred: dict[str, Pane] = {}
+        #: The `:` commands (the prompt, the palette and the help screen read them).
+        self.commands: Registry = dashboard_commands(self.PANES)
+        #: What the last run kept: the selection and the `:` history (``ui-state.json``).
+        self.ui_state = uistate.load(data_dir)
+        self.command_history = CommandHistory(self.ui_state.history, limit=uistate.HISTORY_MAX)
         if config is not None:
             self._adopt(config, hub)
 
@@ -252,8 +246,9 @@ class IdpApp(App[int]):
             hub = build_hub(config, data_dir=self.data_dir, clock=self.clock)
         self.config = config
         self.hub = hub
-        self._wanted_service = config.ui.service
-        self._wanted_environment = config.ui.environment
+        # The config's choice first, then the last run's (when they still exist).
+        self._wanted_service = config.ui.service or self.ui_state.service
+        self._wanted_environment = config.ui.environment or self.ui_state.environment
         if config.keys:
             self.set_keymap(dict(config.keys))
 
@@ -266,38 +261,38 @@ class IdpApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield ContextBar(id="context-bar")
-        with PaneTabs(id="panes", initial="catalog"):
-            for number, key in enumerate(PANES, 1):
-                with TabPane(f"{number} {PANE_TITLES[key]}", id=key):
+        first = self.PANES[0].name
+        with PaneTabs(id="panes", initial=first):
+            for info in self.PANES:
+                with TabPane(f"{info.key} {info.title}", id=info.name):
                     if self.booting:
-                        if key == PANES[0] and self.boot_view is not None:
+                        if info.name == first and self.boot_view is not None:
                             yield boot.BootCatalog(self.boot_view, id="boot-catalog")
                         continue
-                    pane = self._make_pane(key)
-                    if key == PANES[0]:
+                    pane = self._make_pane(info)
+                    if info.name == first:
                         yield pane
                     else:
-                        self._deferred[key] = pane
+                        self._deferred[info.name] = pane
         yield HealthBar(id="health-bar")
-        bar = CommandBar(id="command-bar", placeholder=":catalog :envs :pipelines :logs :metrics "
-                         ":health :env NAME :svc NAME :q",
-                         suggester=SuggestFromList(self._command_words(), case_sensitive=False))
+        bar = CommandBar(self.complete_command, self.command_history,
+                         on_close=lambda: self.call_later(self.action_focus_pane),
+                         id="command-bar", placeholder=self._prompt_placeholder())
         # Hidden from the start: shown, it would take the first focus, and keys typed while the
         # dashboard starts ("2"…) would land in it.
         bar.display = False
         yield bar
         yield Footer()
 
-    def _make_pane(self, key: str) -> Pane:
-        from .panes import CatalogPane, EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
+    def _make_pane(self, info: PaneInfo) -> Pane:
+        return info.load()(self.hub, info=info, id=f"{info.name}-pane")
 
-        cls = {"catalog": CatalogPane, "envs": EnvironmentsPane, "pipelines": PipelinesPane,
-               "logs": LogsPane, "metrics": MetricsPane}[key]
-        return cls(self.hub, id=f"{key}-pane")
-
-    def _command_words(self) -> list[str]:
-        return sorted({*PANE_ALIASES, "health", "sources", "quit", "q", "env ", "svc ", "help",
-                       "activity"})
+    def _prompt_placeholder(self) -> str:
+        words = []
+        for command in self.commands:
+            short = min(command.words, key=len) if command.arg is not ArgKind.NONE else command.name
+            words.append(f":{short} NAME" if command.arg is not ArgKind.NONE else f":{short}")
+        return "Tab completes · ↑↓ history · " + " ".join(words)
 
     def on_mount(self) -> None:
         # The dashboard allocates many short-lived objects (log records, strips, table cells): at
@@ -333,8 +328,8 @@ class IdpApp(App[int]):
             self.exit(return_code=1)
             return
         self._adopt(config, hub)
-        for key in PANES:
-            self._deferred[key] = self._make_pane(key)
+        for info in self.PANES:
+            self._deferred[info.name] = self._make_pane(info)
         self._start_dashboard()
         # What exists now (the plugin API, the hub, the panes) lives as long as the app.
         gc.freeze()
@@ -361,6 +356,7 @@ class IdpApp(App[int]):
     async def on_unmount(self) -> None:
         for sub in self._subs:
             sub.close()
+        self.save_ui_state()
         if self._boot_saved:  # (not before the environments' health was known)
             self.save_boot_view()
         if self.hub is not None:
@@ -370,8 +366,18 @@ class IdpApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Source health", "Each source's state, latency and errors",
-                            self.action_health)
+        for command in self.commands:
+            if command.system and command.title:
+                yield SystemCommand(command.title, command.help,
+                                    lambda c=command: self.run_entry(c, None))
+
+    def save_ui_state(self) -> bool:
+        """Keep the selection and the `:` history for the next run (``ui-state.json``)."""
+        state = self.ui_state
+        state.service = self.service or state.service
+        state.environment = self.environment or state.environment
+        state.history = list(self.command_history.entries)
+        return uistate.save(self.data_dir, state)
 
     # Shared data ---------------------------------------------------------------------------------
 
@@ -472,12 +478,13 @@ class IdpApp(App[int]):
         """
         if self._exit or self._closing:
             return
+        first = self.PANES[0].name
         for k in [key] if key is not None else list(self._deferred):
-            if k == PANES[0] and self.catalog_snapshot is None and self.query(boot.BootCatalog):
+            if k == first and self.catalog_snapshot is None and self.query(boot.BootCatalog):
                 continue  # the last run's catalog stays until the sources answer
             pane = self._deferred.pop(k, None)
             if pane is not None:
-                if k == PANES[0]:
+                if k == first:
                     # The live catalog takes the place of the last run's.
                     for view in self.query(boot.BootCatalog):
                         view.remove()
@@ -562,7 +569,7 @@ class IdpApp(App[int]):
     # Actions -------------------------------------------------------------------------------------
 
     def pane_title(self, pane: str) -> str:
-        return PANE_TITLES[pane]
+        return next(info.title for info in self.PANES if info.name == pane)
 
     @property
     def current_pane(self) -> Pane:
@@ -580,7 +587,7 @@ class IdpApp(App[int]):
 
     def action_focus_pane(self) -> None:
         if self.query(boot.BootCatalog) and self.query_one("#panes", TabbedContent).active \
-                == PANES[0]:
+                == self.PANES[0].name:
             self._focus_boot()
             return
         try:
@@ -610,54 +617,51 @@ class IdpApp(App[int]):
         self.environment = names[(index + step) % len(names)]
 
     def action_command_bar(self) -> None:
-        bar = self.query_one(CommandBar)
-        bar.display = True
-        bar.value = ""
-        focus_now(bar)
+        self.query_one(CommandBar).open()
 
     @on(Input.Submitted, "#command-bar")
     def _command_submitted(self, event: Input.Submitted) -> None:
-        bar = self.query_one(CommandBar)
-        command = event.value.strip().lstrip(":").strip()
-        bar.value = ""
-        bar.display = False
-        self.run_command(command)
+        event.stop()
+        line = self.query_one(CommandBar).take_line()
+        if line:
+            self.save_ui_state()
+        self.run_command(line)
         self.call_after_refresh(self.action_focus_pane)
 
-    def run_command(self, command: str) -> None:
-        """Run a `:` command; unknown ones say so."""
-        if not command:
+    # `:` commands (their registry: idp_tui.commands) ----------------------------------------------
+
+    def argument_values(self, kind: ArgKind) -> list[str]:
+        """What a command's argument of ``kind`` may be now."""
+        if kind is ArgKind.SERVICE:
+            return [service.name for service in self.services]
+        if kind is ArgKind.ENVIRONMENT:
+            return self.environment_names()
+        if kind is ArgKind.PANE:
+            return [info.name for info in self.PANES]
+        return []
+
+    def complete_command(self, line: str) -> list[str]:
+        """What Tab offers at the `:` prompt for ``line``."""
+        return self.commands.complete(line, self.argument_values,
+                                      available=lambda c: c.is_available(self))
+
+    def run_command(self, line: str) -> None:
+        """Run a `:` command line; a wrong one says what is wrong (and the closest command)."""
+        parsed = self.commands.parse(line, self.argument_values)
+        if parsed is None:
             return
-        word, _, rest = command.partition(" ")
-        word, rest = word.lower(), rest.strip()
-        if word in PANE_ALIASES and not (rest and word in ("env", "svc")):
-            # `:env` and `:svc` alone show their pane; with a name they select it (below).
-            self.show_pane(PANE_ALIASES[word])
-        elif word in ("q", "quit", "q!"):
-            self.exit(0)
-        elif word in ("health", "sources"):
-            self.action_health()
-        elif word in ("help", "keys"):
-            self.action_help()
-        elif word in ("activity", "actions"):
-            self.action_activity()
-        elif word in ("env", "environment"):
-            names = self.environment_names()
-            if rest in names:
-                self.environment = rest
-            else:
-                self.notify(f"Unknown environment {render.sanitize(rest)!r}; known: "
-                            f"{render.sanitize(', '.join(names) or 'none yet')}",
-                            severity="warning", markup=False)
-        elif word in ("svc", "service"):
-            if self.service_record(rest) is not None:
-                self.service = rest
-            else:
-                self.notify(f"Unknown service {render.sanitize(rest)!r}", severity="warning",
-                            markup=False)
-        else:
-            self.notify(f"Unknown command :{render.sanitize(command)} — try :catalog :envs "
-                        ":pipelines :logs :metrics :health :q", severity="warning", markup=False)
+        if isinstance(parsed, str):
+            self.notify(parsed, severity="warning", markup=False)
+            return
+        self.run_entry(parsed.command, parsed.argument)
+
+    def run_entry(self, command: Command, argument: str | None) -> None:
+        """Run ``command`` (from the prompt or the palette) with ``argument``."""
+        if not command.is_available(self):
+            self.notify(f":{command.name} is not available: no source offers it",
+                        severity="warning", markup=False)
+            return
+        command.run(self, argument)
 
     async def _on_key(self, event: events.Key) -> None:
         """A key that bubbled up to the app unhandled (the focused widget's bindings and the
@@ -679,7 +683,16 @@ class IdpApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self._binding_rows()))
+            self.push_screen(HelpScreen(self._binding_rows(), self._command_rows()))
+
+    def _command_rows(self) -> list[tuple[str, str]]:
+        """(usage and aliases, help) of every `:` command that can run now."""
+        rows = []
+        for command in self.commands:
+            if command.is_available(self):
+                aliases = " ".join(f":{a}" for a in command.aliases)
+                rows.append((f"{command.usage}  {aliases}".rstrip(), command.help))
+        return rows
 
     def _binding_rows(self) -> list[tuple[str, str, str, str]]:
         """(scope, keys, description, id) for every binding the user can press right now."""
@@ -736,43 +749,38 @@ class IdpApp(App[int]):
     # Self-service actions (the modals and the Activity screen live in ui/actions.py) ---------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ACTION_KINDS or action == "activity":
-            return binding_state(self, action)
+        if action == "act" and parameters:
+            return binding_state(self, str(parameters[0]))
+        if action == ACTIVITY:
+            return binding_state(self, ACTIVITY)
         return True
+
+    def action_available(self, name: str) -> bool:
+        """Whether the app action ``name`` ("deploy"…, "activity") is offered (a source can)."""
+        return binding_state(self, name) is not False
 
     async def run_action(self, action: Any, default_namespace: Any = None,
                          namespaces: Any = None) -> bool:
         # A read-only action binding is shown disabled, so Textual would ignore its key: say why.
-        if isinstance(action, str) and default_namespace in (None, self) and \
-                read_only_notice(self, action.removeprefix("app.")):
-            return True
+        if isinstance(action, str) and default_namespace in (None, self):
+            try:
+                target, name, parameters = parse_action(action)
+            except Exception:  # noqa: BLE001 - Textual reports a malformed action itself
+                target, name, parameters = "", "", ()
+            if target in ("", "app") and name == "act" and parameters \
+                    and read_only_notice(self, str(parameters[0])):
+                return True
         return await super().run_action(action, default_namespace, namespaces)
 
-    def run_app_action(self, action: str) -> None:
-        """An action binding's method, for the command palette (read-only says so)."""
-        if not read_only_notice(self, action):
-            getattr(self, f"action_{action}")()
+    def run_app_action(self, name: str) -> None:
+        """Open the app action ``name`` ("deploy"…, "activity") as its key does (read-only says
+        so): for the `:` prompt and the command palette."""
+        if not read_only_notice(self, name):
+            open_action_by_name(self, name)
 
-    def action_deploy(self) -> None:
-        from .actions import open_action
-        open_action(self, ACTION_KINDS["deploy"])
-
-    def action_rollback(self) -> None:
-        from .actions import open_action
-        open_action(self, ACTION_KINDS["rollback"])
-
-    def action_scale(self) -> None:
-        from .actions import open_action
-        open_action(self, ACTION_KINDS["scale"])
-
-    def action_restart(self) -> None:
-        from .actions import open_action
-        open_action(self, ACTION_KINDS["restart"])
-
-    def action_provision(self) -> None:
-        from .actions import open_action
-        open_action(self, ACTION_KINDS["provision"])
+    def action_act(self, name: str) -> None:
+        """An action key of the action table (``run_action`` has said why when read-only)."""
+        open_action_by_name(self, name)
 
     def action_activity(self) -> None:
-        from .actions import open_activity
-        open_activity(self)
+        open_action_by_name(self, ACTIVITY)

@@ -18,6 +18,7 @@ from .. import render
 if TYPE_CHECKING:
     from ..hub import Failure, Hub, Snapshot, Subscription, Topic
     from .app import IdpApp
+    from .panelist import PaneInfo
 
 
 class SnapshotArrived(Message):
@@ -95,13 +96,19 @@ def while_running(method: Callable[[Any], None]) -> Callable[[Any], None]:
 class Pane(Vertical):
     """The content of one tab. Watches hub topics; subclasses handle the snapshots."""
 
-    #: Name used by `:name` and the command palette.
+    #: The name of this pane's entry in the pane list (``idp_tui.ui.panelist.PANES``): its
+    #: `:` command and ids. The entry holds the rest (title, key, aliases).
     pane_name = ""
+    #: The tab's title (from the pane's entry).
     title = ""
 
-    def __init__(self, hub: Hub, **kwargs: Any) -> None:
+    def __init__(self, hub: Hub, *, info: PaneInfo | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hub = hub
+        #: The pane's entry in the pane list (None for a pane built outside the dashboard).
+        self.info = info
+        if info is not None:
+            self.title = info.title
         self._subscriptions: dict[Topic, Subscription] = {}
 
     @property

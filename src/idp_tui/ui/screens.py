@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -107,16 +108,21 @@ class HealthScreen(ModalScreen[None]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every binding reachable from where the user is, with its id for remapping."""
+    """Every binding reachable from where the user is, with its id for remapping, then the `:`
+    commands."""
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="help.close"),
         Binding("question_mark", "dismiss", "Close", show=False, id="help.close_q"),
     ]
+    #: The "Where" of the `:` commands' rows.
+    COMMAND_SCOPE = ": command"
 
-    def __init__(self, rows: list[tuple[str, str, str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str, str]],
+                 commands: Sequence[tuple[str, str]] = ()) -> None:
+        """``rows``: (where, keys, what, binding id); ``commands``: (usage, what)."""
         super().__init__()
-        self._rows = rows
+        self._rows = [*rows, *((self.COMMAND_SCOPE, usage, what, "") for usage, what in commands)]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog", classes="dialog"):

@@ -112,8 +112,7 @@ class FilterInput(Input):
 
 
 class CatalogPane(Pane):
-    pane_name = "catalog"
-    title = "Catalog"
+    pane_name = "catalog"  # its entry in ui/panelist.py: title, key, aliases
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="catalog.filter"),

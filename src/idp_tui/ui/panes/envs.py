@@ -50,8 +50,7 @@ def is_behind(version: str, previous: str) -> bool:
 
 
 class EnvironmentsPane(Pane):
-    pane_name = "envs"
-    title = "Environments"
+    pane_name = "envs"  # its entry in ui/panelist.py: title, key, aliases
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="envs.filter"),

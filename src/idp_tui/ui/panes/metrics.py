@@ -37,8 +37,7 @@ def points_for(chart_width: int) -> int:
 
 
 class MetricsPane(Pane):
-    pane_name = "metrics"
-    title = "Metrics"
+    pane_name = "metrics"  # its entry in ui/panelist.py: title, key, aliases
 
     BINDINGS = [
         Binding("w", "cycle_window(1)", "Window", id="metrics.window_next"),

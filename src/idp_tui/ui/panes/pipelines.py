@@ -31,8 +31,7 @@ def run_key(run: PipelineRun) -> str:
 
 
 class PipelinesPane(Pane):
-    pane_name = "pipelines"
-    title = "Pipelines"
+    pane_name = "pipelines"  # its entry in ui/panelist.py: title, key, aliases
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="pipelines.filter"),
