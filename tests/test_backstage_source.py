@@ -120,7 +120,7 @@ async def test_every_component_page_by_page(source: Any) -> None:
     src = await source(page_size=100)
     services = await src.services()
     assert len(services) == MANY + 2
-    assert src.requests_sent == 3  # 100 + 100 + 62
+    assert src.http.requests_sent == 3  # 100 + 100 + 62
     assert {s.name for s in services} >= {"payments", "ledger", "svc-000", f"svc-{MANY - 1:03d}"}
 
 
@@ -195,9 +195,9 @@ async def test_groups_are_the_teams(source: Any) -> None:
 async def test_the_detail_is_the_whole_entity_by_name_with_its_apis(source: Any) -> None:
     src = await source()
     await src.services()
-    before = src.requests_sent
+    before = src.http.requests_sent
     detail = await src.service_detail("payments")
-    assert src.requests_sent == before + 2  # by-name, then the APIs by their refs at once
+    assert src.http.requests_sent == before + 2  # by-name, then the APIs by their refs at once
     assert detail.service.name == "payments"
     assert detail.service.type == "service"
     assert [(a.name, a.type, a.lifecycle, a.owner, a.description) for a in detail.apis] == \
@@ -222,7 +222,7 @@ async def test_filter_values_are_counted_by_the_backend(source: Any) -> None:
 
     src = await source()
     facets = {f.field: {v.value: v.count for v in f.values} for f in await src.catalog_facets()}
-    assert src.requests_sent == 1
+    assert src.http.requests_sent == 1
     services = await src.services()  # (another test may have added one: count what is there)
     assert facets["owner"] == {"team-payments": len(services)}  # group:default/… as a name
     assert facets["lifecycle"]["experimental"] == MANY

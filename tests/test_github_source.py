@@ -471,9 +471,17 @@ async def test_a_wrong_token(make: Any, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("IDP_GH_TEST_TOKEN", TOKEN)
     from_env = await make(token=None, token_env="IDP_GH_TEST_TOKEN")
     assert len(await from_env.source.pipeline_runs(PipelineQuery(service="payments"))) == 5
+    # A token_env the config names, unset: said at the start, naming the variable.
     monkeypatch.delenv("IDP_GH_TEST_TOKEN")
-    anonymous = await make(token=None, token_env="IDP_GH_TEST_TOKEN")
-    assert "unauthenticated" in anonymous.status["token"]
+    with pytest.raises(SourceAuthError, match="names the environment variable IDP_GH_TEST_TOKEN, "
+                                              "which is not set") as unset:
+        await make(token=None, token_env="IDP_GH_TEST_TOKEN")
+    assert "[sources.gh]" in (unset.value.hint or "")
+    # The default one (GITHUB_TOKEN), unset: unauthenticated, as the health view says.
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    anonymous = await make(token=None)
+    assert anonymous.status["token"] == ("none (GITHUB_TOKEN is not set): unauthenticated, "
+                                         "60 requests an hour")
     with pytest.raises(SourceAuthError):
         await anonymous.source.pipeline_runs(PipelineQuery(service="payments"))
 

@@ -105,9 +105,9 @@ def test_a_token_env_naming_an_unset_variable_says_so(monkeypatch: pytest.Monkey
     monkeypatch.setenv("BACKSTAGE_TOKEN", "")
     with pytest.raises(SourceAuthError, match="BACKSTAGE_TOKEN, which is empty"):
         settings.resolve_token("catalog")
-    # Building the client (the source's start) is where it is raised.
+    # Building the httpx client (its first request, or open() in the source's start) raises it.
     with pytest.raises(SourceAuthError, match="BACKSTAGE_TOKEN"):
-        make({"token_env": "BACKSTAGE_TOKEN"})
+        make({"token_env": "BACKSTAGE_TOKEN"}).open()
 
 
 # The client --------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ async def test_an_unknown_host_and_an_untrusted_certificate() -> None:
 
 async def test_an_unreadable_ca_file(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"cannot read ca_file .*missing\.pem") as info:
-        make({"ca_file": str(tmp_path / "missing.pem")})
+        make({"ca_file": str(tmp_path / "missing.pem")}).open()
     assert info.value.hint == "Fix ca_file in [sources.ex]."
 
 

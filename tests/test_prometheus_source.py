@@ -385,7 +385,6 @@ async def test_a_proxy_in_front_answering_5xx(tmp_path: Path) -> None:
                            SourceContext(name="prom", data_dir=tmp_path,
                                          clock=ManualClock(prom.END)))
     await src.start()
-    assert src.http is not None
     src.http.use_transport(httpx.MockTransport(proxy))
     try:
         with pytest.raises(SourceUnavailable, match="answered 502"):

@@ -74,39 +74,25 @@ class BackstageSource(Source):
 
     def __init__(self, config: BackstageConfig, context: SourceContext) -> None:  # type: ignore[override]
         super().__init__(config, context)
-        self._http: HttpClient | None = None
         #: Service name → (kind, namespace) of its entity, from the last listing.
         self._refs: dict[str, tuple[str, str]] = {}
-
-    @property
-    def requests_sent(self) -> int:
-        """Requests made so far (for the tests)."""
-        return self._http.requests_sent if self._http is not None else 0
-
-    async def start(self) -> None:
-        self._http = HttpClient(self.config, self.context, headers={"Accept": "application/json"},
-                                server="Backstage")
+        self.http = HttpClient(config, context, headers={"Accept": "application/json"},
+                               server="Backstage")
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self.http.aclose()
 
     async def _get(self, path: str, params: list[tuple[str, str]] | None = None, *,
                    json: Any = None) -> Any:
         """GET ``path`` (or POST ``json`` to it), errors in words."""
-        if self._http is None:
-            await self.start()
-        assert self._http is not None
-        response = await self._http.send("GET" if json is None else "POST", path, params=params,
+        response = await self.http.send("GET" if json is None else "POST", path, params=params,
                                          json=json, check=False)
         if response.status_code >= 400:
             self._refuse(response)
-        return self._http.read_json(response)
+        return self.http.read_json(response)
 
     def _refuse(self, response: Any) -> None:
         """Raise the error of a failed answer, in the backend's words (its error JSON)."""
-        assert self._http is not None
         try:
             body = response.json()
         except ValueError:
@@ -121,11 +107,11 @@ class BackstageSource(Source):
         elif status == 404 and name == "NotFoundError":
             # The backend's own NotFoundError is about an entity (the URL is fine); any other
             # 404 about the URL.
-            raise SourceNotFound(self._http.status_error(response).message)
+            raise SourceNotFound(self.http.status_error(response).message)
         elif status == 404:
             hint = (f"Is url in [sources.{self.name}] the backend's base URL (the one "
                     "/api/catalog is under)?")
-        self._http.check(response, hint=hint)
+        self.http.check(response, hint=hint)
 
     async def entities(self, kinds: list[str] | None = None, fields: str = FIELDS) -> list[Any]:
         """Every entity of ``kinds`` (the configured ones by default), following the cursors."""

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,13 +21,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from idp_tui import (
+    HttpClient,
     SourceAuthError,
     SourceContext,
     SourceDataError,
     SourceError,
     SourceNotFound,
     SourceRateLimited,
-    SourceUnavailable,
 )
 
 from .config import GithubConfig
@@ -62,8 +61,14 @@ class GithubApi:
     def __init__(self, config: GithubConfig, context: SourceContext) -> None:
         self.config = config
         self.context = context
-        self._client: Any = None
-        self._blobs: Any = None
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+                   "User-Agent": "idp-tui"}
+        self._client = HttpClient(config, context, headers=headers, base_url=False,
+                                  server="GitHub")
+        # Log downloads go to pre-signed URLs: no token, no GitHub headers.
+        self._blobs = HttpClient(config, context, headers={"User-Agent": "idp-tui"},
+                                 base_url=False, credentials=False, follow_redirects=True,
+                                 server="the log's download")
         self._gate = asyncio.Semaphore(config.concurrency)
         #: URL → (ETag, shaped body, next page URL).
         self._etags: OrderedDict[str, tuple[str, Any, str | None]] = OrderedDict()
@@ -84,28 +89,16 @@ class GithubApi:
         return self.context.name
 
     async def start(self) -> None:
-        import httpx  # noqa: PLC0415 - imported when the source is used
-
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-                   "User-Agent": "idp-tui"}
-        token = self.config.token.get_secret_value() if self.config.token else None
-        if not token and self.config.token_env:
-            token = os.environ.get(self.config.token_env) or None
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        else:
-            self.context.set_status("token", "none: unauthenticated, 60 requests an hour")
-        timeout = httpx.Timeout(self.config.request_timeout)
-        self._client = httpx.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False)
-        # Log downloads go to pre-signed URLs: no token, no GitHub headers.
-        self._blobs = httpx.AsyncClient(headers={"User-Agent": "idp-tui"}, timeout=timeout,
-                                        follow_redirects=True)
+        # A token_env named in the config but unset is an error (raised here); the default one
+        # unset is not: the source reads unauthenticated.
+        self._client.open()
+        if self.config.resolve_token(self.name) is None:
+            unset = f" ({self.config.token_env} is not set)" if self.config.token_env else ""
+            self.context.set_status("token", f"none{unset}: unauthenticated, 60 requests an hour")
 
     async def close(self) -> None:
         for client in (self._client, self._blobs):
-            if client is not None:
-                await client.aclose()
-        self._client = self._blobs = None
+            await client.aclose()
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
         query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
@@ -159,21 +152,14 @@ class GithubApi:
         if response.status_code not in (301, 302, 303, 307) or not location:
             raise SourceDataError(f"{what}: GitHub answered {response.status_code} without "
                                   "the log's location")
-        import httpx  # noqa: PLC0415
-
         self.requests_sent += 1
-        try:
-            async with self._gate:
-                blob = await self._blobs.get(str(response.url.join(location)))
-        except httpx.TimeoutException:
-            raise SourceUnavailable(f"{what}: the log's download did not answer within "
-                                    f"{self.config.request_timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise SourceUnavailable(f"{what}: cannot download the log: {exc}") from None
+        async with self._gate:
+            blob = await self._blobs.send("GET", str(response.url.join(location)), what=what,
+                                          check=False)
         if blob.status_code in (404, 410):
             raise SourceNotFound(f"{what}: the log is no longer kept")
         if blob.status_code != 200:
-            raise SourceUnavailable(f"{what}: the log's download answered {blob.status_code}")
+            raise self._blobs.status_error(blob, what=what, message="")
         return blob.content.decode("utf-8", errors="replace").lstrip("\ufeff")
 
     # Writing -------------------------------------------------------------------------------------
@@ -201,23 +187,12 @@ class GithubApi:
     async def _send(self, method: str, url: str, *, what: str,
                     headers: dict[str, str] | None = None, json: Any = None,
                     quiet: frozenset[int] = frozenset()) -> Any:
-        import httpx  # noqa: PLC0415
-
-        if self._client is None:
-            await self.start()
         self.check_quota()
         async with self._gate:
             self.check_quota()  # another request may have hit the limit meanwhile
             self.requests_sent += 1
-            try:
-                response = await self._client.request(method, url, headers=headers, json=json)
-            except httpx.TimeoutException:
-                raise SourceUnavailable(
-                    f"{what}: GitHub did not answer within {self.config.request_timeout:g} s",
-                    hint=f"Raise request_timeout in [sources.{self.name}].") from None
-            except httpx.HTTPError as exc:
-                raise SourceUnavailable(f"cannot reach {self.config.url}: {_reason(exc)}",
-                                        hint=f"Check url in [sources.{self.name}].") from None
+            response = await self._client.send(method, url, what=what, check=False,
+                                               headers=headers, json=json)
         if response.status_code == 304:
             self.not_modified += 1
         else:
@@ -269,10 +244,7 @@ class GithubApi:
             raise SourceNotFound(f"{what}: gone ({message})")
         if status == 422:
             raise SourceError(f"{what}: {message}{_details(body)}")
-        if status >= 500:
-            raise SourceUnavailable(f"{what}: GitHub answered {status}"
-                                    + (f": {message}" if message else ""))
-        raise SourceError(f"{what}: {message} ({status})")
+        raise self._client.status_error(response, what=what, message=message)
 
     def _rate_limit(self, response: Any, message: str) -> None:
         """Raise SourceRateLimited if ``response`` is a rate limit; remember until when."""
@@ -325,17 +297,3 @@ def _details(body: Any) -> str:
                     text += f" ({error['value']})"
             parts.append(str(text))
     return " — " + "; ".join(parts)
-
-
-def _reason(exc: BaseException) -> str:
-    """The root cause of an httpx error in a few words."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            break
-        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
-            return "connection refused"
-        if "name or service not known" in str(seen).lower() or "getaddrinfo" in str(seen):
-            return "unknown host"
-        seen = seen.__cause__ or seen.__context__
-    return (str(exc) or type(exc).__name__)[:200]

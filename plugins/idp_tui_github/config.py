@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from idp_tui import SourceConfig
+from idp_tui import HttpSettings
 
 #: ``owner/repo`` as GitHub allows them.
 REPO_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
@@ -93,15 +93,17 @@ def _workflow_ref(value: str) -> str:
     return text
 
 
-class GithubConfig(SourceConfig):
+class GithubConfig(HttpSettings):
     """``type = "github"``: GitHub Actions runs, their jobs and logs, GitHub Deployments, and
-    deploys, re-runs and cancels through the REST API (github.com or GitHub Enterprise Server)."""
+    deploys, re-runs and cancels through the REST API (github.com or GitHub Enterprise Server).
+
+    The HTTP settings are those of :class:`idp_tui.HttpSettings`; ``token`` (see the module
+    docstring of ``idp_tui_github.source`` for the permissions) is read from ``GITHUB_TOKEN``
+    when not set, and the source runs unauthenticated when that is unset too.
+    """
 
     #: The REST API: https://api.github.com, or "https://HOST/api/v3" for Enterprise Server.
     url: str = "https://api.github.com"
-    #: A token (see the module docstring of ``idp_tui_github.source`` for the permissions);
-    #: without one, read from the environment variable ``token_env``.
-    token: SecretStr | None = None
     token_env: str | None = "GITHUB_TOKEN"
     #: Service name → "owner/repo". Services with a ``github.com/project-slug`` annotation in the
     #: catalog are added; this table wins.
@@ -112,8 +114,6 @@ class GithubConfig(SourceConfig):
     #: Items asked for per page (GitHub allows 100 at most) and pages read per list at most.
     per_page: int = Field(default=100, ge=1, le=100)
     max_pages: int = Field(default=5, ge=1, le=100)
-    #: Seconds one request may take.
-    request_timeout: float = Field(default=10.0, gt=0)
     #: Requests in flight at once (GitHub asks integrations not to send many at once).
     concurrency: int = Field(default=4, ge=1, le=32)
     #: GitHub environment names in promotion order; those in ``protected`` ask for confirmation.
@@ -127,14 +127,6 @@ class GithubConfig(SourceConfig):
     dispatch_timeout: float = Field(default=60.0, gt=0)
     #: Send If-None-Match with the last ETag of each URL: a 304 answer costs no quota.
     conditional_requests: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL such as https://api.github.com "
-                             "or https://github.example.com/api/v3")
-        return value.rstrip("/")
 
     @field_validator("repos")
     @classmethod

@@ -76,22 +76,19 @@ class PrometheusSource(Source):
 
     def __init__(self, config: PrometheusConfig, context: SourceContext) -> None:  # type: ignore[override]
         super().__init__(config, context)
-        #: The HTTP client (from ``start()``).
-        self.http: HttpClient | None = None
+        self.http = HttpClient(config, context, headers={"Accept": "application/json"},
+                               server="Prometheus")
 
     @property
     def requests_sent(self) -> int:
         """Requests made to Prometheus so far (for the benchmark and the tests)."""
-        return self.http.requests_sent if self.http is not None else 0
+        return self.http.requests_sent
 
     async def start(self) -> None:
-        self.http = HttpClient(self.config, self.context, headers={"Accept": "application/json"},
-                               server="Prometheus")
+        self.http.open()  # an unreadable ca_file or an unset token_env is said now
 
     async def close(self) -> None:
-        if self.http is not None:
-            await self.http.aclose()
-            self.http = None
+        await self.http.aclose()
 
     # Queries -------------------------------------------------------------------------------------
 
@@ -236,9 +233,6 @@ class PrometheusSource(Source):
                    params: dict[str, str], *, post: bool = False) -> dict[str, Any]:
         """GET an API path; ``signal`` and ``promql`` (if any) name the query in errors."""
         what = SIGNAL_NAMES[signal] if signal is not None else "alerts"
-        if self.http is None:
-            await self.start()
-        assert self.http is not None
         url = f"{self.config.url}{path}"
         # Long queries (many services) go in the body.
         response = await self.http.send("POST" if post else "GET", path, what=what, check=False,

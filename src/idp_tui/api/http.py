@@ -135,42 +135,77 @@ class HttpSettings(SourceConfig):
 class HttpClient:
     """An ``httpx.AsyncClient`` built from :class:`HttpSettings`, whose failures are SourceErrors.
 
+    Create it in the source's ``__init__`` (cheap: nothing is imported or opened) and close it in
+    ``close()``; the httpx client is built on the first request, or by :meth:`open` (call it in
+    ``start()`` to have an unset ``token_env`` or an unreadable ``ca_file`` said then).
+
     ``headers`` are added to the configured ones (which win). With ``base_url`` (the default),
     paths are relative to ``settings.url``; without it, pass whole URLs. ``credentials=False``
     sends no token, password or configured headers (a download from a pre-signed URL). ``server``
     names the system in messages ("Prometheus"); by default the URL does.
-
-    ``client`` is the httpx client itself, for anything this class does not wrap.
     """
 
     def __init__(self, settings: HttpSettings, context: SourceContext, *,
                  headers: Mapping[str, str] | None = None, base_url: bool = True,
                  credentials: bool = True, follow_redirects: bool = False,
                  server: str | None = None) -> None:
-        import httpx  # noqa: PLC0415 - when the source starts, never when a plugin is imported
-
         self.settings = settings
         self.context = context
         self.server = server
         #: Requests sent so far (a source's tests and benchmarks count them).
         self.requests_sent = 0
-        all_headers = dict(headers or {})
+        self._headers = dict(headers or {})
+        self._base_url = base_url
+        self._credentials = credentials
+        self._follow_redirects = follow_redirects
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def name(self) -> str:
+        return self.context.name
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The httpx client itself (built now if need be), for anything this class does not
+        wrap."""
+        return self.open()
+
+    def open(self, transport: Any = None) -> httpx.AsyncClient:
+        """Build the httpx client if it is not built yet (``transport``: see
+        :meth:`use_transport`). Raises SourceError for an unset ``token_env`` or an unreadable
+        ``ca_file``."""
+        if self._client is not None and transport is None:
+            return self._client
+        import httpx  # noqa: PLC0415 - when the source is used, never when a plugin is imported
+
+        settings = self.settings
+        headers = dict(self._headers)
         auth = None
-        if credentials:
-            all_headers.update(settings.headers)
-            token = settings.resolve_token(context.name)
+        if self._credentials:
+            headers.update(settings.headers)
+            token = settings.resolve_token(self.name)
             if token:
-                all_headers["Authorization"] = f"Bearer {token}"
+                headers["Authorization"] = f"Bearer {token}"
             if settings.username is not None:
                 password = settings.password.get_secret_value() if settings.password else ""
                 auth = httpx.BasicAuth(settings.username, password)
-        self._options: dict[str, Any] = {
-            "headers": all_headers, "auth": auth, "verify": self._verify(),
+        options: dict[str, Any] = {
+            "headers": headers, "auth": auth, "verify": self._verify(),
             "timeout": httpx.Timeout(settings.request_timeout),
-            "follow_redirects": follow_redirects}
-        if base_url:
-            self._options["base_url"] = settings.url
-        self.client: httpx.AsyncClient = httpx.AsyncClient(**self._options)
+            "follow_redirects": self._follow_redirects, "transport": transport}
+        if self._base_url:
+            options["base_url"] = settings.url
+        self._client = httpx.AsyncClient(**options)
+        return self._client
+
+    def use_transport(self, transport: Any) -> None:
+        """Send through ``transport`` from now on (tests: an ``httpx.MockTransport``)."""
+        self.open(transport)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
 
     def _verify(self) -> Any:
         import ssl  # noqa: PLC0415
@@ -184,19 +219,6 @@ class HttpClient:
             raise SourceError(f"cannot read ca_file {settings.ca_file}: "
                               f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}",
                               hint=f"Fix ca_file in [sources.{self.name}].") from None
-
-    @property
-    def name(self) -> str:
-        return self.context.name
-
-    def use_transport(self, transport: Any) -> None:
-        """Send through ``transport`` from now on (tests: an ``httpx.MockTransport``)."""
-        import httpx  # noqa: PLC0415
-
-        self.client = httpx.AsyncClient(**self._options, transport=transport)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     # Requests ------------------------------------------------------------------------------------
 
@@ -276,7 +298,8 @@ class HttpClient:
             return SourceAuthError(f"{where} forbids this (403){tail}", hint=hint or (
                 f"The credentials in {table} lack a permission for this."))
         if status == 404:
-            return SourceNotFound(f"{where} not found (404){tail}", hint=hint or (
+            return SourceNotFound(f"{self._where(response, what, url=True)} not found (404){tail}",
+                                  hint=hint or (
                 f"Check url in {table} ({self.settings.url}): is it the API's base URL?"))
         if status == 429:
             retry_at = self.retry_at(response)
@@ -347,17 +370,21 @@ class HttpClient:
         except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
             kind = response.headers.get("content-type") or "no content type"
             raise SourceDataError(
-                f"{self._where(response, what)} did not return JSON ({kind}): "
+                f"{self._where(response, what, url=True)} did not return JSON ({kind}): "
                 f"{bound(str(exc), 120)}",
                 hint=f"Is url in [sources.{self.name}] the API's address? Open it with curl "
                      "to see what the server returns (a login page is a classic).") from None
 
-    def _where(self, response: httpx.Response, what: str | None) -> str:
-        try:
-            url = str(response.request.url.copy_with(query=None))
-        except RuntimeError:  # a response built without a request (a test's)
-            url = self.settings.url
-        return f"{what}: {url}" if what else url
+    def _where(self, response: httpx.Response, what: str | None, *, url: bool = False) -> str:
+        """What a message is about: ``what``, and the server's name (or the URL without its
+        query, where it matters or no name was given)."""
+        where = self.server
+        if url or not where:
+            try:
+                where = str(response.request.url.copy_with(query=None))
+            except RuntimeError:  # a response built without a request (a test's)
+                where = self.settings.url
+        return f"{what}: {where}" if what else where
 
     def _absolute(self, url: str) -> str:
         if url.startswith(("http://", "https://")):
