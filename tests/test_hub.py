@@ -1,4 +1,8 @@
-"""The hub: joining sources, caching, timeouts and isolation from sources that fail or hang."""
+"""The hub: joining sources, caching, timeouts and isolation from sources that fail or hang.
+
+Nothing here waits on the wall clock for a refresh to come round: the poll loops run on a
+``ManualTimer`` the tests move on, and deliveries are awaited as events.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,43 @@ from fakes import (
     context,
 )
 
-from idp_tui import LogQuery, ManualClock, Service, Window
-from idp_tui.hub import MAX_ABANDONED_CALLS, Hub, SourceRunner, Topic, merge_services
+from idp_tui import LogQuery, ManualClock, Service, TopicKind, Window
+from idp_tui.hub import (
+    MAX_ABANDONED_CALLS,
+    MIN_CHANGE_GAP,
+    TRANSIENT_RETRY,
+    Hub,
+    ManualTimer,
+    SourceRunner,
+    Topic,
+    merge_services,
+)
+
+#: A safety net for awaited events (seconds of the loop's time); no assertion is about time.
+PATIENCE = 30.0
+
+
+class Deliveries:
+    """A watch's callback: the snapshots delivered, and a way to await the next ones."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self._event = asyncio.Event()
+
+    def __call__(self, snapshot: object) -> None:
+        self.items.append(snapshot)
+        self._event.set()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    async def until(self, count: int) -> None:
+        async def wait() -> None:
+            while len(self.items) < count:
+                self._event.clear()
+                await self._event.wait()
+
+        await asyncio.wait_for(wait(), PATIENCE)
 
 
 def runner(name: str, cls: type, tmp: Path, clock: ManualClock, timeout: float = 2.0,
@@ -82,7 +121,7 @@ async def test_source_blocking_its_thread_does_not_block_the_hub(hub_factory) ->
         async def ticker() -> None:
             nonlocal ticks
             while True:
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0)  # a turn of the loop
                 ticks += 1
 
         task = asyncio.create_task(ticker())
@@ -146,51 +185,53 @@ async def test_last_good_answer_is_kept_when_a_source_starts_failing(hub_factory
 
 
 async def test_watch_delivers_and_rearms_after_each_refresh(hub_factory) -> None:
-    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 0.05})
-    got: list[int] = []
-    sub = hub.watch(Topic.catalog(), lambda snap: got.append(len(snap.data)))
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if len(got) >= 3:
-            break
-    assert got[:3] == [3, 3, 3]
+    timer = ManualTimer()
+    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 60.0}, timer=timer)
+    got = Deliveries()
+    sub = hub.watch(Topic.catalog(), got)
+    await got.until(1)
+    for count in (2, 3):
+        # Re-armed after the refresh finished: the next one is an interval after it started.
+        await timer.until(lambda t: t.deadlines == [timer.now() + 60.0])
+        timer.advance(59.0)
+        assert timer.waiting == 1 and len(got) == count - 1  # not yet
+        timer.advance(1.0)
+        await got.until(count)
+    assert [len(snap.data) for snap in got.items] == [3, 3, 3]
     sub.close()
-    count = len(got)
-    await asyncio.sleep(0.2)
-    assert len(got) == count  # no more deliveries once unsubscribed
+    await timer.until(lambda t: t.waiting == 0)  # its poll loop is gone
+    timer.advance(3600.0)
+    assert len(got) == 3  # no more deliveries once unsubscribed
 
 
 async def test_refresh_wakes_a_slow_poll(hub_factory) -> None:
-    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 3600})
-    got: list[object] = []
-    hub.watch(Topic.catalog(), got.append)
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if got:
-            break
-    assert len(got) == 1
+    timer = ManualTimer()
+    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 3600}, timer=timer)
+    got = Deliveries()
+    hub.watch(Topic.catalog(), got)
+    await got.until(1)
+    await timer.until_waiting()
+    timer.advance(1.0)  # later than MIN_CHANGE_GAP after the first refresh, far from the hour
     hub.refresh(Topic.catalog())
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if len(got) == 2:
-            break
+    await got.until(2)
     assert len(got) == 2
 
 
 async def test_a_broken_subscriber_does_not_stop_others(hub_factory) -> None:
-    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 0.05})
-    got: list[object] = []
+    timer = ManualTimer()
+    hub = hub_factory(("static", StaticSource, {}), intervals={"catalog": 60.0}, timer=timer)
+    got = Deliveries()
 
     def broken(_snap: object) -> None:
         raise ValueError("pane bug")
 
     hub.watch(Topic.catalog(), broken)
-    hub.watch(Topic.catalog(), got.append)
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if len(got) >= 2:
-            break
-    assert len(got) >= 2
+    hub.watch(Topic.catalog(), got)
+    await got.until(1)
+    await timer.until_waiting()
+    timer.advance(60.0)
+    await got.until(2)
+    assert len(got) == 2
 
 
 async def test_no_source_for_a_capability_says_so(tmp_path: Path, clock: ManualClock) -> None:
@@ -201,13 +242,32 @@ async def test_no_source_for_a_capability_says_so(tmp_path: Path, clock: ManualC
 
 
 async def _collect_logs(hub: Hub, query: LogQuery, want: int, errors: list) -> list:
+    """``want`` lines and an error (or the end of every source's stream), then stop."""
     lines: list = []
-    stream = hub.stream_logs(query, lambda batch, dropped: lines.extend(batch), errors.append)
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if len(lines) >= want and (errors or want == 0):
-            break
-    stream.cancel()
+    arrived = asyncio.Event()
+    ended = asyncio.Event()
+
+    def on_batch(batch: list, dropped: int) -> None:
+        lines.extend(batch)
+        arrived.set()
+
+    def on_error(failure: object) -> None:
+        errors.append(failure)
+        arrived.set()
+
+    stream = hub.stream_logs(query, on_batch, on_error, on_end=ended.set)
+
+    async def enough() -> None:
+        while not ((len(lines) >= want and errors) or ended.is_set()):
+            arrived.clear()
+            await asyncio.wait([asyncio.ensure_future(arrived.wait()),
+                                asyncio.ensure_future(ended.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+
+    try:
+        await asyncio.wait_for(enough(), PATIENCE)
+    finally:
+        stream.cancel()
     return lines
 
 
@@ -253,31 +313,36 @@ async def test_a_source_saying_its_data_changed_is_refreshed_at_once(tmp_path: P
     context = SourceContext(name="static", data_dir=tmp_path, clock=clock,
                             notify=ChangeRelay("static"))
     source = StaticSource(StaticSource.Config(), context)
+    timer = ManualTimer()
     hub = Hub([SourceRunner("static", "static", source, 2.0)], clock=clock,
-              intervals={"environments": 3600.0})
+              intervals={"environments": 3600.0}, timer=timer)
     try:
-        snapshots: list[object] = []
-        sub = hub.watch(Topic.environments(), snapshots.append)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while not snapshots and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        assert len(snapshots) == 1
-        # Many changes at once, from another thread: a refresh soon, not one per change.
+        snapshots = Deliveries()
+        sub = hub.watch(Topic.environments(), snapshots)
+        await snapshots.until(1)
+        await timer.until(lambda t: t.deadlines == [3600.0])
+        # Many changes at once, from another thread: one refresh, MIN_CHANGE_GAP after the last.
         thread = threading.Thread(target=lambda: [context.changed("environments")
                                                   for _ in range(50)])
         thread.start()
         thread.join()
-        while len(snapshots) < 2 and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        assert len(snapshots) >= 2
-        await asyncio.sleep(0.6)
-        assert len(snapshots) <= 3
-        # A topic nobody watches is not fetched; an unknown topic is ignored.
+        await timer.until(lambda t: t.deadlines == [MIN_CHANGE_GAP])
+        assert len(snapshots) == 1
+        timer.advance(MIN_CHANGE_GAP)
+        await snapshots.until(2)
+        await timer.until(lambda t: t.deadlines == [MIN_CHANGE_GAP + 3600.0])
+        assert len(snapshots) == 2  # the 50 changes: one refresh
+        context.changed(TopicKind.ENVIRONMENTS)  # the enum works as well as its value
+        await timer.until(lambda t: t.deadlines == [2 * MIN_CHANGE_GAP])
+        timer.advance(MIN_CHANGE_GAP)
+        await snapshots.until(3)
+        # A topic nobody watches is not fetched; an unknown topic is an error naming the known.
         context.changed("pipelines")
-        context.changed("nonsense")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)
         assert hub.cached(Topic.pipelines()) is None
+        with pytest.raises(ValueError, match=r"unknown topic kind 'nonsense' \(known: catalog, "
+                                             r"environments, pipelines, pipeline_run, metrics"):
+            context.changed("nonsense")
         sub.close()
     finally:
         await hub.close()
@@ -371,11 +436,10 @@ async def test_metrics_queries_carry_the_services_catalog_annotations(hub_factor
             return []
 
     hub = hub_factory(("annotated", Annotated, {}))
-    await hub.fetch(Topic.metrics("alpha", "dev", Window.H1, 60.0))
-    assert seen[-1].annotations == {}  # no catalog yet
-    await hub.fetch(Topic.catalog())
+    # Nobody asked for the catalog yet: the hub does first, to know who lists the service.
     await hub.fetch(Topic.metrics("alpha", "dev", Window.H1, 60.0))
     assert seen[-1].annotations == {"prometheus.io/selector": "app=alpha"}
+    assert hub.cached(Topic.catalog()) is not None
 
 
 async def test_a_rate_limited_source_is_not_called_until_it_said_and_data_is_kept(
@@ -419,20 +483,22 @@ async def test_a_rate_limited_source_is_not_called_until_it_said_and_data_is_kep
 
 
 async def test_sources_that_read_the_catalog_get_it_when_it_changes(hub_factory) -> None:
+    import threading
+
     given: list[list[str]] = []
+    handed = threading.Event()
 
     class Reader(StaticSource):
         async def use_catalog(self, services: list[Service]) -> None:
             given.append([s.name for s in services])
+            handed.set()
 
     hub = hub_factory(("cat", StaticSource, {"names": ["a", "b"]}), ("reader", Reader, {}))
     await hub.fetch(Topic.catalog())
+    assert await asyncio.to_thread(handed.wait, PATIENCE)
     await hub.fetch(Topic.catalog())  # unchanged: not handed over again
-    for _ in range(100):
-        if given:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    for _ in range(2):  # round trips to the reader's loop, behind anything queued there
+        await hub.runners[1].call("services")
     assert given == [["a", "alpha", "b", "beta", "gamma"]]
 
 
@@ -487,12 +553,9 @@ async def test_facets_from_a_source_or_counted_and_teams_and_detail_routed(
     assert snap.data is None and not snap.errors
 
 
-async def test_a_topic_whose_source_timed_out_is_asked_again_soon(
-        hub_factory, monkeypatch: pytest.MonkeyPatch) -> None:
-    import idp_tui.hub as hub_module
+async def test_a_topic_whose_source_timed_out_is_asked_again_soon(hub_factory) -> None:
     from idp_tui import SourceUnavailable
 
-    monkeypatch.setattr(hub_module, "TRANSIENT_RETRY", 0.05)
     calls: list[int] = []
 
     class Flaky(StaticSource):
@@ -502,12 +565,17 @@ async def test_a_topic_whose_source_timed_out_is_asked_again_soon(
                 raise SourceUnavailable("did not answer within 8 s")
             return await super().services()
 
-    hub = hub_factory(("flaky", Flaky, {}), intervals={"catalog": 3600.0})
-    seen: list[object] = []
-    hub.watch(Topic.catalog(), lambda snap: seen.append(snap))
-    for _ in range(200):
-        if any(s.data for s in seen):
-            break
-        await asyncio.sleep(0.01)
-    assert len(calls) == 2  # not an hour later: the failure was worth a quick second try
-    assert [x.name for x in seen[-1].data] == ["alpha", "beta", "gamma"] and not seen[-1].errors
+    timer = ManualTimer()
+    hub = hub_factory(("flaky", Flaky, {}), intervals={"catalog": 3600.0}, timer=timer)
+    seen = Deliveries()
+    hub.watch(Topic.catalog(), seen)
+    await seen.until(1)
+    assert seen.items[0].errors["flaky"].error_class == "unreachable"
+    # Not an hour later: the failure was worth a quick second try.
+    await timer.until(lambda t: t.deadlines == [TRANSIENT_RETRY])
+    timer.advance(TRANSIENT_RETRY)
+    await seen.until(2)
+    assert len(calls) == 2
+    assert [x.name for x in seen.items[-1].data] == ["alpha", "beta", "gamma"]
+    assert not seen.items[-1].errors
+    await timer.until(lambda t: t.deadlines == [TRANSIENT_RETRY + 3600.0])  # then hourly

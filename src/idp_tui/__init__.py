@@ -20,7 +20,7 @@ API_NAMES = (
     "Job", "Link", "LogLevel", "LogLine", "LogQuery", "ManualClock", "MetricSeries", "MetricsQuery",
     "NotSupported", "PartialAnswer", "PipelineQuery", "PipelineRun", "Record", "RunStatus", "Service", "ServiceSeries", "Signal", "SignalsQuery",
     "Source", "SourceAuthError", "SourceConfig", "SourceContext", "SourceDataError", "SourceError",
-    "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "Window",
+    "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "TopicKind", "Window",
     "ApiInfo", "FACET_FIELDS", "Facet", "FacetValue", "JobLogQuery", "ServiceDetail", "Team",
     "SourceRateLimited", "HttpClient", "HttpSettings",
 )

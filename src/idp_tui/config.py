@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .api.source import Source, SourceConfig
 from .configerror import ConfigError
+from .hub.topics import REFRESH_SETTINGS
 from .environments import EnvironmentDecl, EnvironmentMap
 from .policy import PolicyConfig
 from .registry import PluginLoadError, load
@@ -23,7 +24,7 @@ from .registry import PluginLoadError, load
 #: The source used when the config names none.
 DEFAULT_SOURCES: dict[str, dict[str, Any]] = {"sandbox": {"type": "sandbox"}}
 #: Keys of a ``[sources.NAME]`` table that the hub takes; the rest go to the source.
-HUB_SOURCE_KEYS = {"type", "timeout", "read_only"}
+HUB_SOURCE_KEYS = {"type", "timeout", "read_only", "owns"}
 
 
 class _Strict(BaseModel):
@@ -39,15 +40,11 @@ class UIConfig(_Strict):
     environment: str | None = None
 
 
-class RefreshConfig(_Strict):
-    catalog: float = Field(default=60.0, gt=0)
-    environments: float = Field(default=5.0, gt=0)
-    pipelines: float = Field(default=5.0, gt=0)
-    pipeline_run: float = Field(default=2.0, gt=0)
-    metrics: float = Field(default=15.0, gt=0)
-    resources: float = Field(default=10.0, gt=0)
-    alerts: float = Field(default=15.0, gt=0)
-    signals: float = Field(default=30.0, gt=0)
+#: ``[hub.refresh]``: seconds between two refreshes of a watched topic, a key per topic kind that
+#: has the setting (``idp_tui.hub.topics.TOPICS``: the keys and defaults come from there).
+RefreshConfig: type[_Strict] = create_model(  # type: ignore[call-overload]
+    "RefreshConfig", __base__=_Strict, __module__=__name__,
+    **{kind: (float, Field(default=seconds, gt=0)) for kind, seconds in REFRESH_SETTINGS.items()})
 
 
 class HubConfig(_Strict):
@@ -78,6 +75,10 @@ class SourceSpec:
     timeout: float
     #: No mutating action goes to this source.
     read_only: bool = False
+    #: The services this source is about (glob patterns, ``owns = ["payments-*"]``): per-service
+    #: topics (metrics, alerts, detail, logs) of other services never go to it. Empty: what its
+    #: own catalog and deployments list.
+    owns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -183,13 +184,18 @@ def _source_spec(name: str, table: Any, default_timeout: float, path: Path | Non
         raise ConfigError(f"expected true or false, got {read_only!r}", path=path,
                           line=_locate(text, (*where, "read_only")),
                           field=f"sources.{name}.read_only")
+    owns = table.get("owns", [])
+    if not (isinstance(owns, list) and all(isinstance(p, str) and p.strip() for p in owns)):
+        raise ConfigError(f"expected a list of service names or glob patterns (e.g. owns = "
+                          f"[\"payments-*\", \"cart\"]), got {owns!r}", path=path,
+                          line=_locate(text, (*where, "owns")), field=f"sources.{name}.owns")
     settings = {k: v for k, v in table.items() if k not in HUB_SOURCE_KEYS}
     try:
         config = cls.Config.model_validate(settings)
     except ValidationError as exc:
         raise _error_from_validation(exc, path, text, prefix=where, model=cls.Config) from None
     return SourceSpec(name=name, type=type_name, cls=cls, config=config, timeout=float(timeout),
-                      read_only=read_only)
+                      read_only=read_only, owns=tuple(p.strip() for p in owns))
 
 
 def _error_from_validation(exc: ValidationError, path: Path | None, text: str,

@@ -45,7 +45,7 @@ def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
         except Exception as exc:  # noqa: BLE001 - a broken source must not stop the others
             source = BrokenSource(spec.config, context, f"could not be created: {exc}",
                                   spec.cls.capabilities)
-        runners.append(SourceRunner(spec.name, spec.type, source, spec.timeout))
+        runners.append(SourceRunner(spec.name, spec.type, source, spec.timeout, owns=spec.owns))
     intervals = config.hub.refresh.model_dump()
     hub = Hub(runners, clock=clock, intervals=intervals)
     hub.actions = ActionManager(

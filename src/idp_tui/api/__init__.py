@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         Team,
         Window,
     )
+    from .kinds import TopicKind
     from .source import (
         Capability,
         Source,
@@ -133,6 +134,7 @@ _MODULES = {
     "SignalsQuery": "models",
     "Step": "models",
     "Team": "models",
+    "TopicKind": "kinds",
     "Window": "kinds",
     "Capability": "kinds",
     "Source": "source",
@@ -197,6 +199,7 @@ __all__ = [
     "SystemClock",
     "Team",
     "Template",
+    "TopicKind",
     "VersionOption",
     "Window",
 ]

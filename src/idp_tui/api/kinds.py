@@ -21,6 +21,7 @@ __all__ = [
     "LogLevel",
     "RunStatus",
     "Signal",
+    "TopicKind",
     "Window",
 ]
 
@@ -166,3 +167,36 @@ class Capability(StrEnum):
     ACTIONS = "actions"
     #: Provisioning templates and the resources they created.
     PROVISION = "provision"
+
+
+class TopicKind(StrEnum):
+    """What the dashboard watches and asks sources for, one kind of answer each.
+
+    A source names one in ``SourceContext.changed`` (the string value works too) to say that its
+    data of that kind changed. The hub's table of topics (``idp_tui.hub.topics.TOPICS``) says, for
+    each, the capability and source method that answer it.
+    """
+
+    CATALOG = "catalog"
+    ENVIRONMENTS = "environments"
+    PIPELINES = "pipelines"
+    PIPELINE_RUN = "pipeline_run"
+    METRICS = "metrics"
+    SIGNALS = "signals"
+    ALERTS = "alerts"
+    RESOURCES = "resources"
+    TEAMS = "teams"
+    FACETS = "facets"
+    SERVICE_DETAIL = "service_detail"
+
+    @classmethod
+    def parse(cls, value: object) -> TopicKind:
+        """``value`` (a member or its string value) as a member; anything else is a
+        ``ValueError`` naming the known kinds."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            known = ", ".join(kind.value for kind in cls)
+            raise ValueError(f"unknown topic kind {value!r} (known: {known})") from None

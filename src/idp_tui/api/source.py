@@ -36,7 +36,7 @@ from .actions import (
 )
 from .clock import Clock, SystemClock
 from .errors import NotSupported
-from .kinds import Capability
+from .kinds import Capability, TopicKind
 from .models import (
     Alert,
     Deployment,
@@ -83,19 +83,21 @@ class SourceContext:
     name: str
     data_dir: Path
     clock: Clock = field(default_factory=SystemClock)
-    #: Set by the hub; call it through :meth:`changed`.
+    #: Set by the hub; call it through :meth:`changed` (it takes a known topic kind's value).
     notify: Callable[[str], None] = field(default=_nobody_listens, compare=False, repr=False)
     #: Set by the hub; call it through :meth:`set_status`.
     status: Callable[[str, str], None] = field(default=_nobody_reads, compare=False, repr=False)
 
-    def changed(self, topic: str) -> None:
+    def changed(self, topic: TopicKind | str) -> None:
         """Tell the hub that the data of ``topic`` changed, so it asks for it now.
 
-        ``topic`` is one of "catalog", "environments", "pipelines", "metrics" or "resources".
+        ``topic`` is a :class:`TopicKind` or its value: ``TopicKind.CATALOG`` ("catalog"),
+        ``ENVIRONMENTS``, ``PIPELINES``, ``METRICS``, ``RESOURCES``… Any other value raises
+        ``ValueError`` naming the known kinds (a misspelt topic is a bug, not a no-op).
         For a source that learns of changes by itself (a watch, a webhook) rather than being
         polled; callable from any thread, as often as changes come (the hub spaces its refreshes).
         """
-        self.notify(topic)
+        self.notify(TopicKind.parse(topic).value)
 
     def set_status(self, key: str, text: str) -> None:
         """Show ``key: text`` for this source in the health view (``text`` empty: remove it).

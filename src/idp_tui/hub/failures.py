@@ -1,0 +1,162 @@
+"""Why a call to a source failed, in words for the user, and what the health view shows of a source.
+
+Every exception raised by or around a source becomes a :class:`Failure` (:func:`classify`): an error
+class (a short word), the source's own message, and a hint — the source's hint when it gave one,
+else one of the hub's. A source's :class:`SourceHealth` is its latest failure, its latency and the
+counts of its calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from ..api.errors import SourceError, SourceRateLimited
+from ..api.source import Capability
+
+#: The file name of the log file in the data dir (``idp_tui.cli`` sets it up).
+LOG_FILE_NAME = "idp-tui.log"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a call to a source failed, in words for the user."""
+
+    source: str
+    error_class: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.error_class}: {self.message}"
+
+
+_HINTS = {
+    "timeout": "The source did not answer in time; check that the system behind it is up, or raise "
+               "its `timeout` in the config.",
+    "unreachable": "Check the URL and that the system is reachable from this machine.",
+    "auth": "Check the credentials configured for this source.",
+    "malformed data": "The source returned records the dashboard cannot read; this is a bug in the "
+                      "source plugin or an unexpected server answer.",
+    "not responding": "The source is stuck on earlier calls; it may be blocking its thread.",
+    "plugin error": "The source plugin raised an unexpected error; details are in the log file "
+                    "({log_file}).",
+}
+
+#: Failures worth asking again soon (a busy or briefly unreachable system).
+TRANSIENT_ERRORS = frozenset({"timeout", "unreachable", "not responding"})
+
+#: Longest error message or hint kept from a source (a server may put a whole page in one).
+MESSAGE_MAX = 4_000
+
+
+def log_file() -> str:
+    """Where the log file is: the path of the file the ``idp_tui`` loggers write to (set up by
+    the command, ``idp-tui.log`` in the data dir), or words saying so when none is set up."""
+    for name in ("idp_tui.hub", "idp_tui", ""):
+        for handler in logging.getLogger(name).handlers:
+            path = getattr(handler, "baseFilename", None)
+            if isinstance(handler, logging.FileHandler) and path:
+                return str(path)
+    return f"{LOG_FILE_NAME} in the data dir"
+
+
+def hub_hint(error_class: str) -> str | None:
+    """The hub's hint for ``error_class`` (the log file's path filled in), or None."""
+    hint = _HINTS.get(error_class)
+    return hint.format(log_file=log_file()) if hint and "{log_file}" in hint else hint
+
+
+def _bounded(text: object, limit: int = MESSAGE_MAX) -> str:
+    """``text`` as a string of at most about ``limit`` characters, cut with a marker."""
+    s = text if isinstance(text, str) else str(text)
+    if len(s) > limit:
+        s = f"{s[:limit]}… [+{len(s) - limit:,} chars]"
+    return s
+
+
+_LOG_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _loggable(text: str) -> str:
+    """Untrusted ``text`` safe for the log file: control characters, bidi overrides and lone
+    surrogates (which a UTF-8 log file cannot even store) become ``\\xNN`` / ``\\uNNNN``."""
+    return _LOG_UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                           else f"\\u{ord(m[0]):04x}", text)
+
+
+def classify(source: str, exc: BaseException) -> Failure:
+    """Turn any exception raised by or around a source into a :class:`Failure`.
+
+    Messages and hints are bounded in length but otherwise kept as the source wrote them: they are
+    untrusted text, drawn only through ``idp_tui.render`` and logged only through ``repr``. A
+    source's own hint is used as it is, never followed by the hub's.
+    """
+    failure = _classify(source, exc)
+    # The error class is drawn as is (it is meant to be a short word from the plugin's code), so
+    # anything unprintable in it (a control character, a bidi override…) is replaced here.
+    error_class = "".join(c if c.isprintable() else "\ufffd"
+                          for c in _bounded(failure.error_class, 60))
+    return Failure(failure.source, error_class, _bounded(failure.message),
+                   None if failure.hint is None else _bounded(failure.hint))
+
+
+def _classify(source: str, exc: BaseException) -> Failure:
+    if isinstance(exc, SourceRateLimited):
+        retry_at = exc.retry_at.astimezone(UTC)
+        return Failure(source, exc.error_class,
+                       f"{exc.message} — waiting, next try at {retry_at:%H:%M:%S} UTC",
+                       exc.hint or "The dashboard tries again by itself; nothing is lost.")
+    if isinstance(exc, SourceError):
+        return Failure(source, exc.error_class, exc.message, exc.hint or hub_hint(exc.error_class))
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return Failure(source, "timeout", "no answer in time", hub_hint("timeout"))
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = f"{exc.error_count()} invalid field(s); first: {where}: {first.get('msg', exc)}"
+        return Failure(source, "malformed data", msg, hub_hint("malformed data"))
+    if isinstance(exc, ConnectionError | OSError):
+        return Failure(source, "unreachable", str(exc) or type(exc).__name__,
+                       hub_hint("unreachable"))
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Failure(source, "plugin error", text, hub_hint("plugin error"))
+
+
+class NotRespondingError(SourceError):
+    error_class = "not responding"
+
+
+@dataclass
+class SourceHealth:
+    """What the health view shows of one source."""
+
+    name: str
+    type: str
+    capabilities: frozenset[Capability]
+    last_attempt: datetime | None = None
+    last_ok: datetime | None = None
+    latency: float | None = None
+    failure: Failure | None = None
+    calls: int = 0
+    failures: int = 0
+    #: The source class's one-line description.
+    description: str = ""
+    #: What the source says of itself (``SourceContext.set_status``): key → text.
+    details: dict[str, str] = field(default_factory=dict)
+    #: The source asked to wait until then (a rate limit): it is not called before.
+    retry_at: datetime | None = None
+
+    @property
+    def state(self) -> str:
+        if self.failure is not None and self.failure.error_class == "rate limited":
+            return "waiting"
+        if self.failure is not None:
+            return "error"
+        # Asked but never answered (a first call still running) is waiting too, not ok.
+        return "ok" if self.last_ok is not None else "waiting"

@@ -1,0 +1,315 @@
+"""What panes can watch: :class:`Topic`, and the one table (:data:`TOPICS`) that says, for each kind,
+which capability answers it, which source method is asked, the record model of the answer, how the
+answer is stamped with its source, how the answers of several sources are joined, how often it is
+refreshed, whether the method is optional, and whether the topic is about one service.
+
+The hub's fetching, routing and merging, the optional methods, the default refresh intervals and the
+``[hub.refresh]`` settings are all read from this table. Adding a topic is one :class:`TopicSpec`
+row here (and the ``TopicKind`` member, and the source method it asks for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from ..api.actions import Resource
+from ..api.errors import NotSupported
+from ..api.kinds import Capability, TopicKind, Window
+from ..api.models import (
+    Alert,
+    Deployment,
+    Environment,
+    Facet,
+    MetricSeries,
+    MetricsQuery,
+    PipelineQuery,
+    PipelineRun,
+    Service,
+    ServiceDetail,
+    ServiceSeries,
+    SignalsQuery,
+    Team,
+)
+from .failures import Failure
+from .joins import (
+    count_facets,
+    first_answer,
+    merge_alerts,
+    merge_facets,
+    merge_metrics,
+    merge_platform,
+    merge_resources,
+    merge_runs,
+    merge_services,
+    merge_signals,
+    merge_teams,
+)
+from .validation import validate_list, validate_one
+
+if TYPE_CHECKING:
+    from .core import Hub
+    from .runner import SourceRunner
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Something panes can watch. Build with the class methods.
+
+    ``kind`` is a :class:`~idp_tui.TopicKind` (its string value is accepted; anything else is a
+    ``ValueError`` naming the known kinds).
+    """
+
+    kind: TopicKind
+    args: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if type(self.kind) is not TopicKind:
+            object.__setattr__(self, "kind", TopicKind.parse(self.kind))
+
+    @property
+    def spec(self) -> TopicSpec:
+        """This topic's row of :data:`TOPICS`."""
+        return TOPICS[self.kind]
+
+    @property
+    def service(self) -> str | None:
+        """The service a per-service topic is about (None for the others)."""
+        spec = TOPICS[self.kind]
+        return spec.service(self) if spec.service is not None else None
+
+    @classmethod
+    def catalog(cls) -> Topic:
+        return cls(TopicKind.CATALOG)
+
+    @classmethod
+    def environments(cls) -> Topic:
+        return cls(TopicKind.ENVIRONMENTS)
+
+    @classmethod
+    def pipelines(cls, service: str | None = None, limit: int = 200) -> Topic:
+        return cls(TopicKind.PIPELINES, (service, limit))
+
+    @classmethod
+    def pipeline_run(cls, source: str, run_id: str) -> Topic:
+        return cls(TopicKind.PIPELINE_RUN, (source, run_id))
+
+    @classmethod
+    def resources(cls) -> Topic:
+        """What provisioning created (databases, queues, buckets…), from every source."""
+        return cls(TopicKind.RESOURCES)
+
+    @classmethod
+    def metrics(cls, service: str, environment: str, window: Window, step: float) -> Topic:
+        return cls(TopicKind.METRICS, (service, environment, Window(window), step))
+
+    @classmethod
+    def signals(cls, environment: str, services: Sequence[str], window: Window = Window.M15,
+                step: float = 60.0) -> Topic:
+        """A few signals of many services (sparklines and health in table rows)."""
+        return cls(TopicKind.SIGNALS, (environment, tuple(services), Window(window), step))
+
+    @classmethod
+    def alerts(cls, service: str, environment: str) -> Topic:
+        """Alerts firing about a service in an environment, from the metrics sources that may
+        know it."""
+        return cls(TopicKind.ALERTS, (service, environment))
+
+    @classmethod
+    def teams(cls) -> Topic:
+        """The teams (groups) of every catalog source that has them."""
+        return cls(TopicKind.TEAMS)
+
+    @classmethod
+    def facets(cls) -> Topic:
+        """The values of the catalog's fields with counts (for filters)."""
+        return cls(TopicKind.FACETS)
+
+    @classmethod
+    def service_detail(cls, service: str) -> Topic:
+        """More of one service from the catalog sources that list it (APIs, other facts)."""
+        return cls(TopicKind.SERVICE_DETAIL, (service,))
+
+
+@dataclass(frozen=True)
+class Snapshot(Generic[T]):
+    """The hub's current answer for a topic: merged data plus each failing source's error."""
+
+    topic: Topic
+    data: T | None
+    errors: dict[str, Failure] = field(default_factory=dict)
+    fetched_at: datetime | None = None
+    #: True until every source has answered (or failed) once.
+    loading: bool = False
+    #: The failing sources whose last answer is still in ``data`` (the others never answered).
+    kept: frozenset[str] = frozenset()
+
+
+# The table ---------------------------------------------------------------------------------------
+
+#: ``fetch(hub, spec, runner, topic, partial)``: one source's validated answer for a topic.
+Fetch = Callable[["Hub", "TopicSpec", "SourceRunner", Topic, "list[Failure] | None"], Awaitable[Any]]
+
+
+def _no_args(topic: Topic, hub: Hub) -> tuple[Any, ...]:
+    return ()
+
+
+def _stamp_source(record: Any, source: str) -> Any:
+    return record.model_copy(update={"source": source})
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How the hub serves one kind of topic."""
+
+    kind: TopicKind
+    #: Sources offering it answer it.
+    capability: Capability
+    #: The source method asked (``fetch`` may ask more).
+    method: str
+    #: The record model of the answer (a list of them, or one with ``many=False``).
+    model: type[BaseModel]
+    #: The answer's name in error messages ("pipeline runs").
+    what: str
+    #: ``merge(topic, answers)``: the sources' answers (config order) joined into the topic's data.
+    merge: Callable[[Topic, list[Any]], Any]
+    #: Seconds between two refreshes while it is watched.
+    interval: float
+    many: bool = True
+    #: ``args(topic, hub)``: the method's arguments.
+    args: Callable[[Topic, Hub], tuple[Any, ...]] = _no_args
+    #: ``annotate(record, source)``: a record stamped with the source that gave it.
+    annotate: Callable[[Any, str], Any] | None = _stamp_source
+    #: A source with the capability may leave the method out (NotSupported): asked once, then
+    #: not again, and quiet.
+    optional: bool = False
+    #: A PartialAnswer's data is used (with its error shown).
+    partial: bool = True
+    #: ``service(topic)``: for a topic about one service, which; it goes only to the sources that
+    #: may know that service (``Hub.sources_for_service``).
+    service: Callable[[Topic], str] | None = None
+    #: ``only(topic, runners, hub)``: narrows the sources asked further (a run: the source that
+    #: reported it).
+    only: Callable[[Topic, list[SourceRunner], Hub], list[SourceRunner]] | None = None
+    #: A fetch of its own (several methods, a fallback); default: ``method`` with ``args``.
+    fetch: Fetch | None = None
+    #: Its interval is a key of the config's ``[hub.refresh]`` table.
+    setting: bool = True
+
+    def check(self, value: Any) -> Any:
+        """``value`` as the records this topic's method answers (SourceDataError if not)."""
+        if self.many:
+            return validate_list(value, self.model, self.what)
+        return validate_one(value, self.model, self.what)
+
+    def stamped(self, value: Any, source: str) -> Any:
+        if self.annotate is None:
+            return value
+        if self.many:
+            return [self.annotate(record, source) for record in value]
+        return self.annotate(value, source)
+
+
+async def fetch_default(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
+                        partial: list[Failure] | None) -> Any:
+    """``source.<spec.method>(*spec.args(topic, hub))``, checked and stamped with the source."""
+    value = await hub._call(runner, spec.method, *spec.args(topic, hub), validate=spec.check,
+                            partial=partial if spec.partial else None, service=topic.service)
+    return spec.stamped(value, runner.name)
+
+
+async def _fetch_platform(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
+                          partial: list[Failure] | None) -> Any:
+    """Environments and deployments: two calls, both needed."""
+    envs = await hub._call(runner, "environments", partial=partial,
+                           validate=lambda v: validate_list(v, Environment, "environments"))
+    deps = await hub._call(runner, "deployments", partial=partial,
+                           validate=lambda v: validate_list(v, Deployment, "deployments"))
+    return envs, [d.model_copy(update={"source": runner.name}) for d in deps]
+
+
+async def _fetch_facets(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
+                        partial: list[Failure] | None) -> Any:
+    """The source's own counts, or (without ``catalog_facets``) the hub counts its catalog."""
+    try:
+        return await fetch_default(hub, spec, runner, topic, partial)
+    except NotSupported:
+        return count_facets(hub._catalog_part(runner.name))
+
+
+def _metrics_args(topic: Topic, hub: Hub) -> tuple[Any, ...]:
+    service, env, window, step = topic.args
+    return (MetricsQuery(service=service, environment=env, window=window, step=step,
+                         annotations=hub._annotations(service)),)
+
+
+def _signals_args(topic: Topic, hub: Hub) -> tuple[Any, ...]:
+    environment, services, window, step = topic.args
+    return (SignalsQuery(environment=environment, services=services, window=window, step=step),)
+
+
+def _first_arg(topic: Topic) -> str:
+    return topic.args[0]
+
+
+TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
+    TopicSpec(TopicKind.CATALOG, Capability.CATALOG, "services", Service, "services",
+              merge=lambda topic, parts: merge_services(parts), interval=60.0,
+              annotate=lambda record, source: record.model_copy(update={"sources": (source,)})),
+    TopicSpec(TopicKind.ENVIRONMENTS, Capability.ENVIRONMENTS, "environments", Environment,
+              "environments", merge=lambda topic, parts: merge_platform(parts), interval=5.0,
+              fetch=_fetch_platform),
+    TopicSpec(TopicKind.PIPELINES, Capability.PIPELINES, "pipeline_runs", PipelineRun,
+              "pipeline runs", merge=lambda topic, parts: merge_runs(parts, topic.args[1]),
+              interval=5.0,
+              args=lambda topic, hub: (PipelineQuery(service=topic.args[0], limit=topic.args[1]),)),
+    TopicSpec(TopicKind.PIPELINE_RUN, Capability.PIPELINES, "pipeline_run", PipelineRun,
+              "pipeline run", merge=lambda topic, parts: first_answer(parts), interval=2.0,
+              many=False, partial=False, args=lambda topic, hub: (topic.args[1],),
+              only=lambda topic, runners, hub: [r for r in runners if r.name == topic.args[0]]),
+    TopicSpec(TopicKind.METRICS, Capability.METRICS, "metrics", MetricSeries, "metrics",
+              merge=lambda topic, parts: merge_metrics(parts), interval=15.0,
+              args=_metrics_args, annotate=None, service=_first_arg),
+    TopicSpec(TopicKind.ALERTS, Capability.METRICS, "alerts", Alert, "alerts",
+              merge=lambda topic, parts: merge_alerts(parts), interval=15.0, optional=True,
+              args=lambda topic, hub: topic.args, service=_first_arg),
+    TopicSpec(TopicKind.SIGNALS, Capability.METRICS, "service_signals", ServiceSeries,
+              "service signals", merge=lambda topic, parts: merge_signals(parts), interval=30.0,
+              optional=True, args=_signals_args, annotate=None),
+    TopicSpec(TopicKind.RESOURCES, Capability.PROVISION, "resources", Resource, "resources",
+              merge=lambda topic, parts: merge_resources(parts), interval=10.0),
+    TopicSpec(TopicKind.TEAMS, Capability.CATALOG, "teams", Team, "teams",
+              merge=lambda topic, parts: merge_teams(parts), interval=300.0, optional=True,
+              setting=False),
+    TopicSpec(TopicKind.FACETS, Capability.CATALOG, "catalog_facets", Facet, "facets",
+              merge=lambda topic, parts: merge_facets(parts), interval=60.0, optional=True,
+              annotate=None, fetch=_fetch_facets, setting=False),
+    TopicSpec(TopicKind.SERVICE_DETAIL, Capability.CATALOG, "service_detail", ServiceDetail,
+              "service detail", merge=lambda topic, parts: first_answer(parts), interval=60.0,
+              many=False, partial=False, optional=True, args=lambda topic, hub: topic.args,
+              service=_first_arg, setting=False,
+              only=lambda topic, runners, hub: [r for r in runners
+                                                if hub.knows(r, topic.args[0])]),
+)}
+
+#: Seconds between two refreshes of a watched topic, by kind.
+DEFAULT_INTERVALS: dict[str, float] = {kind.value: spec.interval for kind, spec in TOPICS.items()}
+#: The ``[hub.refresh]`` settings of the config, with their defaults.
+REFRESH_SETTINGS: dict[str, float] = {kind.value: spec.interval for kind, spec in TOPICS.items()
+                                      if spec.setting}
+#: Methods a source of a capability may leave out (NotSupported): asked once, then no more.
+OPTIONAL_METHODS = frozenset({spec.method for spec in TOPICS.values() if spec.optional}
+                             | {"use_catalog", "pipeline_logs"})
+#: The capability that answers each topic kind.
+KIND_CAPABILITY: dict[str, Capability] = {kind.value: spec.capability
+                                          for kind, spec in TOPICS.items()}
+
+if set(TOPICS) != set(TopicKind):  # pragma: no cover - a row was forgotten
+    raise RuntimeError(f"topics without a row: {sorted(set(TopicKind) - set(TOPICS))}")
