@@ -196,8 +196,8 @@ class Registry:
                  available: Callable[[Command], bool] | None = None) -> list[str]:
         """What Tab offers for ``line``, best first: whole prompt lines.
 
-        Without a space: the commands (a name, or the shortest alias, that starts with what is
-        typed; then fuzzy matches), those taking an argument followed by a space. After a
+        Without a space: the commands whose name (else an alias) starts with what is typed,
+        shortest first, or, when none does, those holding its letters in order, those taking an argument followed by a space. After a
         command that takes an argument: its values (``values(kind)``), fuzzy-matched.
         """
         text = line.lstrip().lstrip(":").lstrip()
@@ -223,8 +223,9 @@ class Registry:
             if not typed:
                 ranked.append(((0, 0, index), command.name + space))
                 continue
+            # An exact word, else the name, else the shortest alias that starts so.
             starting = sorted((w for w in command.words if w.startswith(typed)),
-                              key=lambda w: (w != typed, len(w)))
+                              key=lambda w: (w != typed, w != command.name, len(w)))
             if starting:
                 best = starting[0]
                 rank = 0 if best == typed else 1
