@@ -127,7 +127,7 @@ async def test_runs_of_the_repositories_the_catalog_names_a_log_and_a_rerun(
         await pilot.press("l")
         logs = app.query_one(LogsPane)
         await wait_until(pilot, lambda: logs.ended and logs.view.total > 0, "the job's log")
-        lines = [e.line for e in logs.view._buffer]
+        lines = [e.line for e in logs.view.buffer.entries()]
         assert {line.instance for line in lines} == {"test"}
         assert "Process completed with exit code 1." in {line.message for line in lines}
         assert any(path.startswith("/_blob/") and not auth for _m, path, auth in gh.log)

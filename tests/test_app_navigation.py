@@ -456,7 +456,7 @@ async def test_e_and_E_cycle_the_environment_and_panes_follow(tmp_path: Path) ->
         assert app.environment == "staging"
         await until(pilot, lambda: logs.streaming_for == (app.service, "staging")  # type: ignore
                     and logs.view.total > 0, "logs of staging")  # type: ignore[attr-defined]
-        assert {e.line.environment for e in logs.view._buffer} == {"staging"}  # type: ignore
+        assert {e.line.environment for e in logs.view.buffer.entries()} == {"staging"}  # type: ignore
 
         await pilot.press("5")
         metrics = app.query_one("#metrics-pane")

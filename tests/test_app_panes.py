@@ -466,7 +466,7 @@ async def test_pipelines_a_runs_log_in_the_logs_pane_and_back_to_live(tmp_path: 
         await until(pilot, lambda: app.current_pane is logs and logs.ended
                     and logs.view.total > 0, "the run's log")
         # Only the failed job's log, with its steps and its error, as lines of that job.
-        records = [entry.line for entry in logs.view._buffer]
+        records = [entry.line for entry in logs.view.buffer.entries()]
         lines = [line.message for line in records]
         assert lines[0] == "##[group]Run checkout"
         assert "##[error]Process completed with exit code 1." in lines
@@ -482,7 +482,7 @@ async def test_pipelines_a_runs_log_in_the_logs_pane_and_back_to_live(tmp_path: 
         # b: back to the live tail of the service.
         await pilot.press("b")
         await until(pilot, lambda: logs.run_log is None and logs.view.total > 0
-                    and all(e.line.environment for e in logs.view._buffer), "the live logs")
+                    and all(e.line.environment for e in logs.view.buffer.entries()), "the live logs")
         assert f"{app.service}@{app.environment}" in text_of(app, "#logs-status")
 
 
@@ -570,7 +570,7 @@ async def test_logs_arrive_for_the_selected_service_and_environment(tmp_path: Pa
         view = pane.view
         assert pane.streaming_for == ("order-service", "production")
         assert view.total == 200  # the tail the pane asks for
-        lines = [e.line for e in view._buffer]
+        lines = [e.line for e in view.buffer.entries()]
         assert {(line.service, line.environment) for line in lines} == {
             ("order-service", "production")}
         assert len({line.instance for line in lines}) > 1  # every instance, merged
@@ -614,8 +614,8 @@ async def test_logs_include_and_exclude_filters(tmp_path: Path) -> None:
         await pilot.press("enter")
         assert view.include == "GET|POST"
         assert 0 < view.shown < total
-        included = [e for e in view._shown[view._shown_off:]]
-        assert all(re.search("GET|POST", e.msg) for e in included)
+        included = list(view.buffer.entries(shown=True))
+        assert all(re.search("GET|POST", view.buffer.text_of(e)) for e in included)
         assert all(re.search("GET|POST", row) for row in shown_lines(view))
         status = text_of(app, "#logs-status")
         assert "include GET|POST" in status and f"{view.shown} shown" in status
@@ -704,7 +704,7 @@ async def test_logs_wrap_and_timestamp_toggles(tmp_path: Path) -> None:
         assert view.show_timestamps and all(stamp.match(row) for row in shown_lines(view))
 
         width = view.scrollable_content_region.width
-        longest = max(e.mw for e in view._buffer) + 60
+        longest = max(len(view.buffer.text_of(e)) for e in view.buffer.entries()) + 60
         assert longest > width, "some sandbox lines are wider than the view"
         assert view.virtual_size.width > width  # scrolls sideways
         rows = view.virtual_size.height
@@ -753,7 +753,7 @@ async def test_logs_save_writes_the_shown_lines(tmp_path: Path) -> None:
         assert not prompt.display
         saved = target.read_text(encoding="utf-8").splitlines()
         assert len(saved) == view.shown > 0
-        shown = [e.line for e in view._shown[view._shown_off:]]
+        shown = [e.line for e in view.buffer.entries(shown=True)]
         assert saved[0] == (f"{shown[0].ts.isoformat()} {shown[0].instance} "
                             f"{shown[0].level.value.upper()} {shown[0].message}")
         assert all("GET" in line for line in saved)
@@ -808,7 +808,8 @@ async def test_logs_small_buffer_counts_dropped_lines(tmp_path: Path) -> None:
         await until(pilot, lambda: view.dropped == 100, "the 200-line tail")
         assert view.max_lines == 100
         assert view.buffered == view.shown == 100
-        assert [e.line.ts for e in view._buffer] == sorted(e.line.ts for e in view._buffer)
+        kept = [e.line.ts for e in view.buffer.entries()]
+        assert kept == sorted(kept)
         status = text_of(app, "#logs-status")
         assert "100 shown / 100 kept /" in status
         assert "100 dropped" in status

@@ -14,7 +14,8 @@ from textual.scrollbar import ScrollTo
 
 from idp_tui import render
 from idp_tui.api.models import LogLevel, LogLine
-from idp_tui.ui.logview import MAX_VIRTUAL_WIDTH, LogView, compile_pattern
+from idp_tui.logs import compile_pattern
+from idp_tui.ui.logview import MAX_VIRTUAL_WIDTH, LogView
 
 STYLES = Path(__file__).resolve().parent.parent / "styles" / "logview.tcss"
 T0 = datetime(2024, 5, 1, 12, 30, 45, 123456, tzinfo=UTC)
@@ -71,24 +72,24 @@ async def test_append_counts_evictions_and_upstream_drops() -> None:
         assert (view.total, view.buffered, view.shown, view.dropped) == (3, 3, 3, 0)
 
         view.append(numbered(4, start=3), dropped=2)
-        # 7 lines in a buffer of 5: 2 evicted, plus 2 dropped upstream.
-        assert (view.total, view.buffered, view.shown, view.dropped) == (7, 5, 5, 4)
+        # 7 lines in a buffer of 5: 2 evicted, plus 2 dropped upstream (received, not kept).
+        assert (view.total, view.buffered, view.shown, view.dropped) == (9, 5, 5, 4)
 
         view.append(numbered(12, start=7))
         # Everything buffered before is evicted, and 7 of the batch never fit.
-        assert (view.total, view.buffered, view.shown, view.dropped) == (19, 5, 5, 16)
+        assert (view.total, view.buffered, view.shown, view.dropped) == (21, 5, 5, 16)
         assert view.virtual_size.height == 5
         await pilot.pause()
         text = screen_text(view)
         assert [f"line {i}" in text for i in (13, 14, 18)] == [False, True, True]
 
         view.append([], dropped=3)
-        assert view.dropped == 19
+        assert view.dropped == 19 and view.total == 24 == view.buffered + view.dropped
         view.append([])  # nothing at all: no message
         await pilot.pause()
         assert len(app.stats) == 4
         last = app.stats[-1]
-        assert (last.total, last.buffered, last.shown, last.dropped) == (19, 5, 5, 19)
+        assert (last.total, last.buffered, last.shown, last.dropped) == (24, 5, 5, 19)
         assert last.control is view
 
 
@@ -556,13 +557,13 @@ async def test_width_bookkeeping_matches_render() -> None:
             for ts in (True, False):
                 for inst in (True, False):
                     view.show_timestamps, view.show_instances = ts, inst
-                    for entry in view._shown[view._shown_off:]:
-                        # (A JSON line's width is known once it is drawn, see the next test.)
-                        view._full_strip(entry, False, view.rich_style)
+                    for entry in view.buffer.entries(shown=True):
+                        # (A JSON line's width is known once its text is worked out.)
+                        view.buffer.text_of(entry)
                         expected = render.log_line(entry.line, instance_style="",
                                                    show_timestamp=ts, show_instance=inst,
                                                    as_fields=as_fields).cell_len
-                        assert view._entry_width(entry) == expected, entry.line.message[:40]
+                        assert view.buffer.entry_width(entry) == expected, entry.line.message[:40]
 
 
 async def test_json_lines_are_worked_out_when_drawn_or_filtered() -> None:
@@ -574,25 +575,29 @@ async def test_json_lines_are_worked_out_when_drawn_or_filtered() -> None:
         view = view_of(app)
         view.append(lines)
         # No filter, no wrapping: the JSON lines wait to be drawn.
-        pending = [e for e in view._buffer if e.msg is None]
-        assert len(pending) == 4 and view._max_width < 300
+        buffer = view.buffer
+        pending = [e for e in buffer.entries() if e.text is None]
+        assert len(pending) == 4 and buffer.max_width < 300
         await pilot.pause()  # the last lines (the wide one among them) are drawn
-        assert view._buffer[100].mw > 300  # its width, from the drawing
-        assert view._max_width == view._entry_width(view._buffer[100])
+        wide_entry = list(buffer.entries())[100]
+        assert wide_entry.cells > 300  # its width, from the drawing
+        assert buffer.max_width == buffer.entry_width(wide_entry)
+        assert view.virtual_size.width == buffer.max_width
         assert "wide k=" in screen_text(view)
         # Wrapping needs every width: the lines not drawn get theirs first.
         view.clear()
         view.append(lines)
         view.wrap = True
-        assert all(e.msg is not None for e in view._shown)
-        rows = [r for r in view._rows if r[0].seq == view._buffer[100].seq]
-        assert len(rows) > 1
+        assert all(e.text is not None for e in buffer.entries(shown=True))
+        wide_entry = list(buffer.entries())[100]
+        rows = [r for r in buffer.window(0, buffer.row_count) if r[0] is wide_entry]
+        assert len(rows) > 1 and [piece for _entry, piece in rows] == list(range(len(rows)))
         # A filter on the text works out what it looks at.
         view.wrap = False
         view.clear()
         view.append(lines)
         view.set_include("narrow")
-        assert [e.msg for e in view._shown[view._shown_off:]] == ["narrow"] * 3
+        assert [e.text for e in buffer.entries(shown=True)] == ["narrow"] * 3
 
 
 # Untrusted text -----------------------------------------------------------------------------------
@@ -758,10 +763,7 @@ async def test_two_hundred_thousand_lines_stay_bounded() -> None:
         assert view.total == 220_000
         assert view.buffered == 5_000 == view.shown
         assert view.dropped == 215_000
-        # Internal lists are compacted: memory is bounded by max_lines, not by the total.
-        assert len(view._shown) <= 2 * view.max_lines + 1024
-        assert len(view._rows) <= 2 * view.max_lines + 1024
-        assert len(view._cache) <= view._cache.maxsize
+        # (That memory stays bounded by max_lines is measured in tests/test_logbuffer.py.)
         assert view.scroll_offset.y == view.max_scroll_y
         assert screen_text(view).strip()
 
@@ -774,6 +776,8 @@ async def test_two_hundred_thousand_lines_stay_bounded() -> None:
 ])
 def test_json_fields_is_what_json_loads_gives(message: str) -> None:
     import json
+
+    from idp_tui.logs.fields import field_value
 
     try:
         value = json.loads(message)
@@ -789,7 +793,7 @@ def test_json_fields_is_what_json_loads_gives(message: str) -> None:
                      if isinstance(fields.get(k), str)), "")
         for key in ("level", "lvl", "severity"):
             fields.pop(key, None)
-        rest = " ".join(f"{k}={render._field_value(v)}" for k, v in fields.items())
+        rest = " ".join(f"{k}={field_value(v)}" for k, v in fields.items())
         assert plain == (f"{head} {rest}".strip() if head else rest)
 
 
@@ -826,11 +830,11 @@ def _truth(lines: list[LogLine], pattern: str, as_fields: bool = True) -> list[s
 
 
 def _shown_messages(view: LogView) -> list[str]:
-    return [e.line.message for e in view._shown[view._shown_off:]]
+    return [e.line.message for e in view.buffer.entries(shown=True)]
 
 
 def test_required_literals_of_patterns() -> None:
-    from idp_tui.ui.logview import _Pattern
+    from idp_tui.logs import Pattern as _Pattern
 
     assert _Pattern("GET|POST|created").literals == ("GET", "POST", "created")
     assert _Pattern("(?:GET|POST) /api").literals == ("/api",)  # (the longest, without " ")
@@ -876,7 +880,7 @@ async def test_the_prefilter_shows_exactly_what_the_filter_would(pattern: str) -
         assert _shown_messages(view) == _truth(lines, pattern.lower())
         view.set_include(None)
         assert _shown_messages(view) == [item.message for item in lines]
-        assert all(e.msg is not None for e in view._shown)
+        assert all(e.text is not None for e in view.buffer.entries(shown=True))
 
 
 async def test_the_prefilter_agrees_with_the_filter_on_random_json_lines() -> None:
@@ -920,7 +924,7 @@ async def test_the_prefilter_agrees_with_the_filter_on_random_json_lines() -> No
             view.set_include(pattern)
             for start in range(0, len(lines), 250):
                 view.append(lines[start:start + 250])
-            ruled_out[pattern] = sum(e.msg is None for e in view._buffer)
+            ruled_out[pattern] = sum(e.text is None for e in view.buffer.entries())
             assert _shown_messages(view) == _truth(lines, pattern), pattern
         # The prefilter did rule lines out (their text never worked out), where it can.
         assert ruled_out["GET|POST|created"] > 100 and ruled_out["timeout|1000"] == 0
