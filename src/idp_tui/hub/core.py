@@ -379,7 +379,7 @@ class Hub:
 
     async def _refresh(self, state: _TopicState) -> Snapshot[Any]:
         spec = TOPICS[state.topic.kind]
-        if spec.service is not None:
+        if state.topic.service is not None:
             await self._learn_services(spec.capability)
         async with state.lock:
             runners = self._runners_for_topic(state.topic)

@@ -192,9 +192,9 @@ class TopicSpec:
     optional: bool = False
     #: A PartialAnswer's data is used (with its error shown).
     partial: bool = True
-    #: ``service(topic)``: for a topic about one service, which; it goes only to the sources that
-    #: may know that service (``Hub.sources_for_service``).
-    service: Callable[[Topic], str] | None = None
+    #: ``service(topic)``: for a topic about one service, which (None: about every service); it
+    #: goes only to the sources that may know that service (``Hub.sources_for_service``).
+    service: Callable[[Topic], str | None] | None = None
     #: ``only(topic, runners, hub)``: narrows the sources asked further (a run: the source that
     #: reported it).
     only: Callable[[Topic, list[SourceRunner], Hub], list[SourceRunner]] | None = None
@@ -255,7 +255,7 @@ def _signals_args(topic: Topic, hub: Hub) -> tuple[Any, ...]:
     return (SignalsQuery(environment=environment, services=services, window=window, step=step),)
 
 
-def _first_arg(topic: Topic) -> str:
+def _first_arg(topic: Topic) -> str | None:
     return topic.args[0]
 
 
@@ -268,7 +268,7 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
               fetch=_fetch_platform),
     TopicSpec(TopicKind.PIPELINES, Capability.PIPELINES, "pipeline_runs", PipelineRun,
               "pipeline runs", merge=lambda topic, parts: merge_runs(parts, topic.args[1]),
-              interval=5.0,
+              interval=5.0, service=_first_arg,
               args=lambda topic, hub: (PipelineQuery(service=topic.args[0], limit=topic.args[1]),)),
     TopicSpec(TopicKind.PIPELINE_RUN, Capability.PIPELINES, "pipeline_run", PipelineRun,
               "pipeline run", merge=lambda topic, parts: first_answer(parts), interval=2.0,
