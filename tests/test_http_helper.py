@@ -161,7 +161,7 @@ async def test_refused_credentials() -> None:
                                                       "message": "read only"}}))
     with pytest.raises(SourceAuthError, match=r"forbids this \(403\): read only") as info:
         await forbidden.send("GET", "/services")
-    assert "lack a permission" in (info.value.hint or "")
+    assert "lacks a permission" in (info.value.hint or "")
 
 
 async def test_not_found_points_at_the_url() -> None:

@@ -279,7 +279,7 @@ class HttpClient:
         """The SourceError of an HTTP status of 400 or more, with a hint.
 
         ``message`` is the server's own words (default: read from its JSON error body, or its
-        plain text), cut to ``MESSAGE_LIMIT``; ``hint`` replaces the default hint.
+        plain text), cut to ``MESSAGE_LIMIT``; ``hint`` replaces the default hint ("": none).
         """
         status = response.status_code
         where = self._where(response, what)
@@ -293,25 +293,27 @@ class HttpClient:
                        "username and password." if self.settings.signs_in else
                        f"The server asks for credentials: set token (or token_env) in {table}.")
             return SourceAuthError(f"{where} refused the request (401){tail}",
-                                   hint=hint or default)
+                                   hint=_hint(hint, default))
         if status == 403:
-            return SourceAuthError(f"{where} forbids this (403){tail}", hint=hint or (
-                f"The credentials in {table} lack a permission for this."))
+            return SourceAuthError(f"{where} forbids this (403){tail}", hint=_hint(hint, (
+                f"The token (or user) of {table} was accepted but lacks a permission for "
+                "this.")))
         if status == 404:
             return SourceNotFound(f"{self._where(response, what, url=True)} not found (404){tail}",
-                                  hint=hint or (
-                f"Check url in {table} ({self.settings.url}): is it the API's base URL?"))
+                                  hint=_hint(hint, (
+                f"Check url in {table} ({self.settings.url}): is it the API's base URL?")))
         if status == 429:
             retry_at = self.retry_at(response)
             return SourceRateLimited(
                 f"{where}: too many requests (429){tail}", retry_at=retry_at,
-                hint=hint or f"The server asks to wait: nothing is sent to it until "
-                             f"{retry_at:%H:%M:%S} UTC.")
+                hint=_hint(hint, f"The server asks to wait: nothing is sent to it until "
+                             f"{retry_at:%H:%M:%S} UTC."))
         if status >= 500:
             return SourceUnavailable(f"{where} answered {status}{tail or _reason(response)}",
-                                     hint=hint or "The server has a problem: the dashboard "
-                                                  "keeps the last answer and tries again.")
-        return SourceError(f"{where} answered {status}{tail or _reason(response)}", hint=hint)
+                                     hint=_hint(hint, "The server has a problem: the dashboard "
+                                                  "keeps the last answer and tries again."))
+        return SourceError(f"{where} answered {status}{tail or _reason(response)}",
+                           hint=hint or None)
 
     def retry_at(self, response: httpx.Response) -> datetime:
         """When a rate-limited request may be sent again: its ``retry-after`` (seconds or a
@@ -439,6 +441,11 @@ def root_cause(exc: BaseException) -> tuple[str, bool]:
             return "unknown host", False
         seen = seen.__cause__ or seen.__context__
     return bound(str(exc) or type(exc).__name__, 200), False
+
+
+def _hint(given: str | None, default: str) -> str | None:
+    """The hint a caller gave ("" for none), else the default one."""
+    return default if given is None else (given or None)
 
 
 def _reason(response: httpx.Response) -> str:

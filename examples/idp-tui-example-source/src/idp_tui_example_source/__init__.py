@@ -1,32 +1,36 @@
-"""An example idp-tui source: a service catalog and deployments from a JSON document over HTTP.
+"""An example idp-tui source: a platform's catalog, deployments, pipelines, logs and deploys over
+HTTP.
 
 Copy this package to start a plugin of your own. It has the parts every source has: a settings
-model, the capabilities it offers, a client opened in ``start()`` and closed in ``close()``, records
-built from what the remote system returns, and failures raised as ``idp_tui`` errors with hints.
+model, the capabilities it offers, an HTTP client created in ``__init__`` (nothing opened there)
+and closed in ``close()``, records built from what the remote system returns, failures raised as
+``idp_tui`` errors with hints — and the parts that take more care: a log that streams for hours,
+and a deploy that reports its progress and is safe to send twice.
 
 Configure it in ``config.toml``::
 
     [sources.platform]
-    type = "example-json"                              # the entry-point name in pyproject.toml
-    url = "https://platform.example.internal/idp.json"
-    token = "..."                                      # optional: sent as a bearer token
-    verify_tls = true                                  # optional
+    type = "example-json"                        # the entry-point name in pyproject.toml
+    url = "https://platform.example.internal/idp"
+    token_env = "PLATFORM_TOKEN"                 # optional: or token = "...", or username/password
+    verify_tls = true                            # optional; also ca_file, headers, request_timeout
+    poll_interval = 2                            # optional: seconds between looks at a deploy
 
-The document
-------------
+The platform's API
+------------------
 
-One JSON object. Each of its three keys is optional (missing means an empty list); other keys, at
-the top level and in the items of the three lists, are ignored::
+Paths under ``url`` (``sample/server.py`` serves them all, from the files beside it):
+
+- ``GET /platform.json``: one JSON object with three optional lists (missing means empty; other
+  keys, at the top level and in the items, are ignored)::
 
     {
       "services": [
         {"name": "payments-api", "owner": "team-payments", "tier": 1, "lifecycle": "production",
          "language": "go", "description": "Takes card payments", "system": "payments",
-         "on_call": "payments-oncall",
          "links": [{"title": "Repository", "url": "https://git.example/payments-api",
                     "kind": "repo"}],
-         "tags": ["pci"], "depends_on": ["ledger"], "provides_apis": ["payments-v1"],
-         "consumes_apis": ["ledger-v2"], "annotations": {"example.com/cost-center": "1234"}}
+         "tags": ["pci"], "depends_on": ["ledger"], "annotations": {"example.com/cost": "12"}}
       ],
       "environments": [
         {"name": "dev", "order": 0},
@@ -40,112 +44,122 @@ the top level and in the items of the three lists, are ignored::
       ]
     }
 
-- ``services[]``: the fields of :class:`idp_tui.Service`; only ``name`` is required. ``tier`` is 1,
-  2 or 3; ``links[]`` items have ``title``, ``url`` and an optional ``kind``.
-- ``environments[]``: the fields of :class:`idp_tui.Environment`; only ``name`` is required.
-  ``order`` is the promotion order, ``kind`` is ``static`` or ``preview``. A preview environment
-  whose ``expires_at`` has passed is left out, with its deployments.
-- ``deployments[]``: ``service``, ``environment`` and ``version`` are required; ``ready`` and
-  ``desired`` count replicas; ``health`` is ``healthy``, ``degraded`` or ``down`` (anything else is
-  shown as unknown); ``updated_at`` is an ISO 8601 time (UTC when it has no offset); ``message`` is
-  free text.
+  ``services[]`` has the fields of :class:`idp_tui.Service` (only ``name`` is required);
+  ``environments[]`` those of :class:`idp_tui.Environment` (a preview whose ``expires_at`` has
+  passed is left out, with its deployments); ``deployments[]`` needs ``service``,
+  ``environment`` and ``version``; ``health`` is ``healthy``, ``degraded`` or ``down`` (anything
+  else shows as unknown); a time without an offset is UTC.
+- ``GET /runs?service=NAME&limit=N``: ``{"runs": [...]}``, newest first, each with the fields of
+  :class:`idp_tui.PipelineRun` (``jobs`` may be left out); ``GET /runs/ID``: one run with its jobs.
+  A succeeded run with a ``version`` is a version the deploy dialog offers.
+- ``GET /logs?service=NAME&environment=ENV&tail=N&follow=true``: NDJSON, one
+  ``{"ts", "instance", "level", "message"}`` a line; the last ``tail`` lines, then new ones for as
+  long as the client reads.
+- ``POST /deploys`` with ``{"id", "service", "environment", "version", "actor", "reason"}``: 201
+  and the deploy; the same ``id`` again: 200 and the deploy already started (so sending it twice
+  is harmless). ``GET /deploys/ID``: ``{"state": "running" | "succeeded" | "failed", "done",
+  "total", "message"}``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import Field
 
 from idp_tui import (
+    ActionEvent,
+    ActionKind,
+    ActionPlan,
+    ActionRequest,
+    ActionState,
     Capability,
     Deployment,
     Environment,
     EnvironmentKind,
     Health,
-    Record,
+    HttpClient,
+    HttpSettings,
+    LogLevel,
+    LogLine,
+    LogQuery,
+    PipelineQuery,
+    PipelineRun,
+    RunStatus,
     Service,
     Source,
-    SourceAuthError,
-    SourceConfig,
     SourceContext,
     SourceDataError,
     SourceError,
     SourceNotFound,
     SourceUnavailable,
+    VersionOption,
 )
 
-if TYPE_CHECKING:  # for annotations only: httpx itself is imported in start()
-    import httpx
+from .records import an_object, build, items, json_type, pick, utc
 
-__version__ = "0.1.0"
-__all__ = ["JsonCatalogSource"]
+__version__ = "0.2.0"
+__all__ = ["ExampleConfig", "JsonCatalogSource"]
 
-# Fields copied from the document; the hub fills ``Service.sources`` itself.
+# Fields copied from the platform's JSON; the hub fills ``sources`` / ``source`` itself.
 _SERVICE_FIELDS = frozenset(Service.model_fields) - {"sources"}
 _ENVIRONMENT_FIELDS = frozenset(Environment.model_fields)
+_RUN_FIELDS = frozenset(PipelineRun.model_fields) - {"source"}
 _HEALTH = {h.value: h for h in Health}
+#: A brief server error during a deploy is tried again this many times (see ``_again``).
+RETRIES = 3
 
-R = TypeVar("R", bound=Record)
+T = TypeVar("T")
+
+
+class ExampleConfig(HttpSettings):
+    """The ``[sources.NAME]`` table, less ``type`` and ``timeout`` (the hub's). Unknown keys are
+    rejected when the config is read.
+
+    ``url`` (the API's base URL), ``token`` / ``token_env`` / ``username`` and ``password``,
+    ``headers``, ``verify_tls``, ``ca_file`` and ``request_timeout`` come from
+    :class:`idp_tui.HttpSettings`.
+    """
+
+    #: Seconds between two looks at a running deploy.
+    poll_interval: float = Field(default=2.0, gt=0)
 
 
 class JsonCatalogSource(Source):
-    """Service catalog, environments and deployments from a JSON document served over HTTP."""
+    """Catalog, environments, pipelines, logs and deploys from a platform's HTTP API."""
 
-    class Config(SourceConfig):
-        """The ``[sources.NAME]`` table, less ``type`` and ``timeout`` (the hub's). Unknown keys are
-        rejected when the config is read."""
+    Config = ExampleConfig
+    capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS, Capability.PIPELINES,
+                              Capability.LOGS, Capability.ACTIONS})
+    actions = frozenset({ActionKind.DEPLOY})
+    description = "A platform's catalog, deployments, pipelines, logs and deploys over HTTP"
 
-        #: Address of the JSON document (http:// or https://).
-        url: str
-        #: Sent as ``Authorization: Bearer <token>`` when set.
-        token: str | None = None
-        #: Check the server's TLS certificate. Turn off only for a test server with a self-signed
-        #: certificate.
-        verify_tls: bool = True
+    config: ExampleConfig
 
-    capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS})
-    description = "Service catalog and deployments from a JSON document over HTTP"
-
-    config: Config
-
-    def __init__(self, config: SourceConfig, context: SourceContext) -> None:
+    def __init__(self, config: ExampleConfig, context: SourceContext) -> None:
         super().__init__(config, context)
-        self._client: httpx.AsyncClient | None = None
+        # Cheap: nothing is imported or opened until the first request (or start()).
+        self.http = HttpClient(config, context, follow_redirects=True, headers={
+            "Accept": "application/json", "User-Agent": f"idp-tui-example-source/{__version__}"})
 
     # Life cycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        # Imported here rather than at the top of the module: the dashboard imports the module of
-        # every configured source while it reads the config, before its first frame.
-        import httpx
-
-        try:
-            url = httpx.URL(self.config.url)
-            usable = url.scheme in ("http", "https") and bool(url.host)
-        except httpx.InvalidURL:
-            usable = False
-        if not usable:
-            raise SourceError(f"`url` is not an http:// or https:// address: {self.config.url!r}",
-                              hint=f"Fix `url` in [sources.{self.name}].")
-        headers = {"Accept": "application/json",
-                   "User-Agent": f"idp-tui-example-source/{__version__}"}
-        if self.config.token:
-            headers["Authorization"] = f"Bearer {self.config.token}"
-        # Connecting gives up after 5 s with a clear message; a slow answer is cut short by the
-        # hub's per-source `timeout` (10 s unless configured).
-        self._client = httpx.AsyncClient(headers=headers, verify=self.config.verify_tls,
-                                         timeout=httpx.Timeout(30.0, connect=5.0),
-                                         follow_redirects=True)
+        # Builds the httpx client: an unset token_env or an unreadable ca_file is said now.
+        self.http.open()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.http.aclose()
 
-    # Capabilities ------------------------------------------------------------------------------
+    # Catalog and environments ------------------------------------------------------------------
     async def services(self) -> list[Service]:
         doc = await self._document()
-        return [_build(Service, _pick(item, _SERVICE_FIELDS), f"services[{i}]")
-                for i, item in _items(doc, "services")]
+        return [build(Service, pick(item, _SERVICE_FIELDS), f"services[{i}]")
+                for i, item in items(doc, "services")]
 
     async def environments(self) -> list[Environment]:
         doc = await self._document()
@@ -155,29 +169,28 @@ class JsonCatalogSource(Source):
         doc = await self._document()
         expired = {env.name for env in self._environments(doc) if self._expired(env)}
         out = []
-        for i, item in _items(doc, "deployments"):
-            deployment = _build(Deployment, {
+        for i, item in items(doc, "deployments"):
+            deployment = build(Deployment, {
                 "service": item.get("service"),
                 "environment": item.get("environment"),
                 "version": item.get("version"),
                 "replicas_ready": item.get("ready", 0),
                 "replicas_desired": item.get("desired", 0),
                 "health": _HEALTH.get(str(item.get("health", "")).lower(), Health.UNKNOWN),
-                "updated_at": _utc(item.get("updated_at"), f"deployments[{i}].updated_at"),
+                "updated_at": utc(item.get("updated_at"), f"deployments[{i}].updated_at"),
                 "message": item.get("message", ""),
             }, f"deployments[{i}]")
             if deployment.environment not in expired:
                 out.append(deployment)
         return out
 
-    # Helpers -----------------------------------------------------------------------------------
     def _environments(self, doc: dict[str, Any]) -> list[Environment]:
         envs = []
-        for i, item in _items(doc, "environments"):
-            fields = _pick(item, _ENVIRONMENT_FIELDS)
+        for i, item in items(doc, "environments"):
+            fields = pick(item, _ENVIRONMENT_FIELDS)
             if "expires_at" in fields:
-                fields["expires_at"] = _utc(fields["expires_at"], f"environments[{i}].expires_at")
-            envs.append(_build(Environment, fields, f"environments[{i}]"))
+                fields["expires_at"] = utc(fields["expires_at"], f"environments[{i}].expires_at")
+            envs.append(build(Environment, fields, f"environments[{i}]"))
         return envs
 
     def _expired(self, env: Environment) -> bool:
@@ -186,103 +199,140 @@ class JsonCatalogSource(Source):
                 and env.expires_at <= self.context.clock.now())
 
     async def _document(self) -> dict[str, Any]:
-        """GET the document, turning every way that can fail into an ``idp_tui`` error."""
-        import httpx  # already imported by start(): this is only a name lookup
-
-        if self._client is None:
-            raise SourceError("the source is not started")
-        url = self.config.url
-        try:
-            response = await self._client.get(url)
-        except httpx.TimeoutException as exc:
-            raise SourceUnavailable(f"{url}: no answer in time ({type(exc).__name__})",
-                                    hint="Check that the server is up and reachable from this "
-                                         "machine.") from exc
-        except httpx.ConnectError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                hint = ("The server's TLS certificate was not trusted. Fix the certificate, or set "
-                        f"verify_tls = false in [sources.{self.name}] for a test server.")
-            else:
-                hint = (f"Check `url` in [sources.{self.name}] and that the server is reachable "
-                        "from this machine (VPN, proxy, firewall).")
-            raise SourceUnavailable(f"cannot connect to {url}: {str(exc) or type(exc).__name__}",
-                                    hint=hint) from exc
-        except httpx.RequestError as exc:  # a dropped connection, a protocol error, …
-            raise SourceUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
-
-        status = f"{response.status_code} {response.reason_phrase}".strip()
-        if response.status_code in (401, 403):
-            hint = (f"Set `token` in [sources.{self.name}]." if not self.config.token else
-                    "The token was refused: check that it is valid, not expired, and allowed to "
-                    "read this document.")
-            raise SourceAuthError(f"{url} answered {status}", hint=hint)
-        if response.status_code == 404:
-            raise SourceNotFound(f"{url} answered {status}",
-                                 hint=f"Check `url` in [sources.{self.name}].")
-        if response.status_code >= 500:
-            raise SourceUnavailable(f"{url} answered {status}",
-                                    hint="The server has a problem; the dashboard keeps showing "
-                                         "the last good answer and tries again.")
-        if not response.is_success:
-            raise SourceError(f"{url} answered {status}")
-
-        try:
-            doc = response.json()
-        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
-            kind = response.headers.get("content-type", "no content type")
-            raise SourceDataError(f"{url} did not return JSON ({kind}): {exc}",
-                                  hint="Open the URL with curl to see what the server "
-                                       "returns.") from exc
+        # get_json raises every failure as an idp_tui error with a hint: refused or dropped
+        # connections, timeouts, TLS, 401/403, 404, 429, 5xx, a body that is not JSON.
+        doc = await self.http.get_json("/platform.json")
         if not isinstance(doc, dict):
-            raise SourceDataError(f"{url}: expected a JSON object at the top level, got "
-                                  f"{_json_type(doc)}")
+            raise SourceDataError(f"{self.config.url}/platform.json: expected a JSON object at "
+                                  f"the top level, got {json_type(doc)}")
         return doc
 
+    # Pipelines ---------------------------------------------------------------------------------
+    async def pipeline_runs(self, query: PipelineQuery) -> list[PipelineRun]:
+        params = {"limit": str(query.limit)}
+        if query.service is not None:
+            params["service"] = query.service
+        body = an_object(await self.http.get_json("/runs", params=params), "/runs")
+        return [build(PipelineRun, pick(item, _RUN_FIELDS), f"runs[{i}]")
+                for i, item in items(body, "runs")][:query.limit]
 
-def _items(doc: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
-    """The objects of the list ``doc[key]`` with their index (missing key: none)."""
-    value = doc.get(key, [])
-    if not isinstance(value, list):
-        raise SourceDataError(f"`{key}` must be a list, got {_json_type(value)}")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise SourceDataError(f"{key}[{i}]: expected an object, got {_json_type(item)}")
-        out.append((i, item))
-    return out
+    async def pipeline_run(self, run_id: str) -> PipelineRun:
+        where = f"run {run_id}"
+        response = await self.http.send("GET", f"/runs/{quote(run_id, safe='')}", check=False)
+        if response.status_code == 404:  # an unknown run, not a wrong URL: no hint about url
+            raise SourceNotFound(f"no run {run_id!r} in {self.name}")
+        self.http.check(response, what=where)
+        item = an_object(self.http.read_json(response, what=where), where)
+        return build(PipelineRun, pick(item, _RUN_FIELDS), where)
+
+    # Logs --------------------------------------------------------------------------------------
+    async def logs(self, query: LogQuery) -> AsyncIterator[LogLine]:  # type: ignore[override]
+        params = {"service": query.service, "environment": query.environment,
+                  "tail": str(query.tail), "follow": "true" if query.follow else "false"}
+        # A followed log is quiet for as long as nothing happens: the stream has no read timeout
+        # (read_timeout=None). The client's request_timeout would end it after a quiet spell.
+        # When the user looks elsewhere, the hub cancels this generator: `async with` closes the
+        # connection.
+        async with self.http.stream("GET", "/logs", params=params, what="logs",
+                                    read_timeout=None) as response:
+            async for text in response.aiter_lines():
+                if text.strip():
+                    yield self._log_line(text, query)
+
+    def _log_line(self, text: str, query: LogQuery) -> LogLine:
+        """One NDJSON line; a line that is not one is shown as it came, not dropped."""
+        try:
+            item = json.loads(text)
+            return LogLine(ts=item["ts"], service=query.service, environment=query.environment,
+                           instance=str(item.get("instance") or "?"),
+                           level=LogLevel.parse(str(item.get("level") or "")),
+                           message=str(item["message"]))
+        except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
+            return LogLine(ts=self.context.clock.now(), service=query.service,
+                           environment=query.environment, instance="?", message=text)
+
+    # Deploys -----------------------------------------------------------------------------------
+    async def deploy_versions(self, service: str, environment: str) -> list[VersionOption]:
+        """The versions built by succeeded runs, newest first; the one running now marked."""
+        runs = await self.pipeline_runs(PipelineQuery(service=service, limit=50))
+        running = {d.environment: d.version for d in await self.deployments()
+                   if d.service == service}
+        options: dict[str, VersionOption] = {}
+        for run in runs:
+            if run.status is RunStatus.SUCCEEDED and run.version and run.version not in options:
+                options[run.version] = VersionOption(
+                    version=run.version, built_at=run.finished_at, commit=run.commit,
+                    run_id=run.id, current=running.get(environment) == run.version,
+                    environments=tuple(e for e, v in running.items() if v == run.version))
+        return list(options.values())
+
+    async def plan_action(self, request: ActionRequest) -> ActionPlan:
+        if request.kind is not ActionKind.DEPLOY:
+            raise SourceError(f"{self.name} only deploys; it cannot {request.kind.value}")
+        service, environment = request.service or "", request.environment or ""
+        if not request.version:
+            raise SourceError("which version? none was given")
+        options = await self.deploy_versions(service, environment)
+        target = next((o for o in options if o.version == request.version), None)
+        if target is None:
+            known = ", ".join(o.version for o in options[:5]) or "none"
+            raise SourceNotFound(f"no succeeded build of {service} {request.version}",
+                                 hint=f"Versions built: {known}.")
+        current = next((d.version for d in await self.deployments()
+                        if (d.service, d.environment) == (service, environment)), None)
+        return ActionPlan(
+            summary=f"Deploy {service} {request.version} to {environment}",
+            current_version=current, target_version=request.version,
+            running_elsewhere=tuple(e for e in target.environments if e != environment),
+            notes=(f"{environment} runs {current} already.",) if current == request.version
+            else (), estimated_duration=timedelta(seconds=30))
+
+    async def run_action(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:  # type: ignore[override]
+        """Start the deploy, then report on it until it has succeeded or failed.
+
+        ``request.id`` goes with the request: the platform starts one deploy per id, so a request
+        sent again (after a timeout that left us not knowing whether it arrived) is harmless. That
+        is what makes trying again after a brief server error safe here (``_again``).
+        """
+        now = self.context.clock.now
+        plan = await self.plan_action(request)  # checked again: the platform may have changed
+        yield ActionEvent(ts=now(), message=plan.summary)
+        body = {"id": request.id, "service": request.service, "environment": request.environment,
+                "version": request.version, "actor": request.actor, "reason": request.reason}
+        response = await self._again(lambda: self.http.send("POST", "/deploys", json=body,
+                                                            what="deploy"))
+        deploy = an_object(self.http.read_json(response, what="deploy"), "deploy")
+        if response.status_code == 200:
+            yield ActionEvent(ts=now(), message=f"deploy {request.id} was started before: "
+                                                "following it, not starting it again")
+        said = ""
+        while True:
+            state, message = str(deploy.get("state")), str(deploy.get("message") or "")
+            done, total = _count(deploy.get("done")), _count(deploy.get("total"))
+            if state in ("succeeded", "failed"):
+                ok = state == "succeeded"
+                yield ActionEvent(ts=now(), state=ActionState.SUCCEEDED if ok
+                                  else ActionState.FAILED, level="info" if ok else "error",
+                                  message=message or state, done=done, total=total)
+                return
+            if message != said:
+                said = message
+                yield ActionEvent(ts=now(), message=message or state, done=done, total=total)
+            await asyncio.sleep(self.config.poll_interval)
+            deploy = an_object(await self._again(lambda: self.http.get_json(
+                f"/deploys/{quote(request.id, safe='')}", what="deploy")), "deploy")
+
+    async def _again(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, tried again after a brief server error (a 5xx, a dropped connection, no
+        answer in time). Only for calls that are safe to repeat: a read, or the deploy request
+        (the platform starts one deploy per id). Anything else fails the action at once."""
+        for attempt in range(RETRIES):
+            try:
+                return await call()
+            except SourceUnavailable:
+                await asyncio.sleep(self.config.poll_interval * (attempt + 1))
+        return await call()
 
 
-def _pick(item: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k in fields}
-
-
-def _build(model: type[R], data: dict[str, Any], where: str) -> R:
-    """Validate one record; a bad field becomes a SourceDataError saying where it is."""
-    try:
-        return model.model_validate(data)
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        errors = exc.errors() if hasattr(exc, "errors") else []
-        if errors:
-            field = ".".join(str(part) for part in errors[0].get("loc", ()))
-            problem = f"{where}{'.' if field else ''}{field}: {errors[0]['msg']}"
-        else:
-            problem = f"{where}: {exc}"
-        raise SourceDataError(problem, hint="The document does not have the shape this source "
-                                            "reads; see the idp_tui_example_source "
-                                            "docstring.") from exc
-
-
-def _utc(value: Any, where: str) -> Any:
-    """An ISO 8601 string as an aware datetime (UTC when it has no offset); other values as is."""
-    if not isinstance(value, str):
-        return value
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise SourceDataError(f"{where}: not an ISO 8601 time: {value!r}") from exc
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
