@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,8 +45,8 @@ _HINTS = {
     "malformed data": "The source returned records the dashboard cannot read; this is a bug in the "
                       "source plugin or an unexpected server answer.",
     "not responding": "The source is stuck on earlier calls; it may be blocking its thread.",
-    "plugin error": "The source plugin raised an unexpected error; details are in the log file "
-                    "({log_file}).",
+    "plugin error": "The source plugin raised an unexpected error; see the log file for "
+                    "details: {log_file}",
 }
 
 #: Failures worth asking again soon (a busy or briefly unreachable system).
@@ -61,7 +62,7 @@ def log_file() -> str:
     for name in ("idp_tui.hub", "idp_tui", ""):
         for handler in logging.getLogger(name).handlers:
             path = getattr(handler, "baseFilename", None)
-            if isinstance(handler, logging.FileHandler) and path:
+            if isinstance(handler, logging.FileHandler) and path and path != os.devnull:
                 return str(path)
     return f"{LOG_FILE_NAME} in the data dir"
 
