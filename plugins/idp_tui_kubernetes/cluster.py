@@ -14,9 +14,13 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idp_tui import SourceAuthError, SourceError, SourceNotFound, SourceUnavailable
+
+if TYPE_CHECKING:
+    from . import objects as o
+    from .informer import Informer
 
 log = logging.getLogger("idp_tui.kubernetes")
 
@@ -233,3 +237,16 @@ def _network_reason(exc: BaseException) -> str:
     if "certificate" in lowered or "ssl" in lowered:
         return f"TLS error: {text[:200]}"
     return f"{type(seen).__name__}: {text[:200]}" if text else type(seen).__name__
+
+
+class Where:
+    """One namespace of one cluster that the source watches."""
+
+    def __init__(self, environment: str, cluster: Cluster, namespace: str, *,
+                 preview: bool = False) -> None:
+        self.environment = environment
+        self.cluster = cluster
+        self.namespace = namespace
+        self.preview = preview
+        self.workloads: list[Informer[o.Workload]] = []
+        self.pods: Informer[o.Pod] | None = None

@@ -1,0 +1,236 @@
+"""Preview environments on Kubernetes: namespaces created from a template, labelled as previews,
+watched like the configured environments while they last, and deleted when their time is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, create_model
+
+from idp_tui import (
+    ActionEvent,
+    ActionPlan,
+    ActionRequest,
+    ActionState,
+    PlannedResource,
+    Resource,
+    SourceContext,
+    SourceError,
+    SourceNotFound,
+    Template,
+)
+
+from . import objects as o
+from .cluster import Cluster, Where
+from .config import DNS_LABEL, KubernetesConfig
+
+if TYPE_CHECKING:
+    from .informer import Informer
+
+log = logging.getLogger("idp_tui.kubernetes")
+
+PREVIEW_TEMPLATE = "preview-namespace"
+#: Seconds between two looks for expired preview namespaces.
+EXPIRY_CHECK_EVERY = 60.0
+
+
+class PreviewNamespaces:
+    """The preview part of :class:`~idp_tui_kubernetes.source.KubernetesSource` (a mixin: it
+    uses the source's settings, clusters and watches)."""
+
+    config: KubernetesConfig
+    context: SourceContext
+    _namespaces: Informer[o.Namespace] | None
+    _previews: dict[str, Where]
+    _params_model: type[BaseModel] | None
+    _last_expiry_check: datetime | None
+
+    if TYPE_CHECKING:
+        @property
+        def name(self) -> str: ...
+
+        def cluster(self, context: str | None) -> Cluster: ...
+
+        def _watch_workloads(self, where: Where) -> None: ...
+
+        async def _synced(self, informers: list[Informer[Any]], wait: float = ...) -> None: ...
+
+    def _preview_namespaces(self) -> list[o.Namespace]:
+        if self._namespaces is None or self.config.previews is None:
+            return []
+        prefix = self.config.previews.prefix
+        return sorted((ns for ns in self._namespaces.items()
+                       if ns.labels.get(o.MANAGED_BY) == o.MANAGER and ns.name.startswith(prefix)),
+                      key=lambda ns: ns.name)
+
+    def _sync_previews(self) -> None:
+        """Watch the workloads of every preview namespace there is, and of no other."""
+        if self.config.previews is None:
+            return
+        cluster = self.cluster(self.config.previews.context)
+        now = self.context.clock.now()
+        wanted = {ns.name for ns in self._preview_namespaces()
+                  if not ns.deleting and not expired(ns, now)}
+        for name in list(self._previews):
+            if name not in wanted:
+                where = self._previews.pop(name)
+                for informer in [*where.workloads, *([where.pods] if where.pods else [])]:
+                    informer.stop()
+        for name in sorted(wanted - set(self._previews)):
+            where = Where(name, cluster, name, preview=True)
+            self._watch_workloads(where)
+            self._previews[name] = where
+
+    async def templates(self) -> list[Template]:
+        if self._params_model is None or self.config.previews is None:
+            return []
+        previews = self.config.previews
+        return [Template(
+            name=PREVIEW_TEMPLATE, title="Preview namespace", kind="environment",
+            description=f"A namespace {previews.prefix}NAME on {self.cluster(previews.context).label}"
+                        ", labelled as a preview environment and deleted when its time is up",
+            params=self._params_model)]
+
+    def _preview_request(self, request: ActionRequest) -> tuple[str, int]:
+        if self._params_model is None or self.config.previews is None:
+            raise SourceError(f"{self.name} has no preview namespaces configured")
+        if request.template != PREVIEW_TEMPLATE:
+            raise SourceNotFound(f"no template {request.template!r} in {self.name}")
+        params = self._params_model.model_validate(request.params)
+        name = f"{self.config.previews.prefix}{params.name}"  # type: ignore[attr-defined]
+        if len(name) > 63:
+            raise SourceError(f"{name!r} is longer than the 63 characters a namespace may have")
+        return name, params.ttl_hours  # type: ignore[attr-defined]
+
+    def _plan_preview(self, request: ActionRequest) -> ActionPlan:
+        name, ttl = self._preview_request(request)
+        assert self.config.previews is not None
+        cluster = self.cluster(self.config.previews.context)
+        expires = self.context.clock.now() + timedelta(hours=ttl)
+        exists = self._namespaces is not None and self._namespaces.get(name) is not None
+        notes = (f"Namespace {name} exists already: the action will fail.",) if exists else ()
+        return ActionPlan(
+            summary=f"Create namespace {name} on {cluster.label}, deleted at "
+                    f"{o.format_time(expires)}",
+            creates=(PlannedResource(kind="namespace", name=name, details={
+                "cluster": cluster.label, "expires": o.format_time(expires),
+                "labels": f"{o.MANAGED_BY}={o.MANAGER}, {o.PREVIEW_LABEL}"}),),
+            notes=notes, estimated_duration=timedelta(seconds=5))
+
+    async def _run_preview(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:
+        name, ttl = self._preview_request(request)
+        assert self.config.previews is not None
+        cluster = self.cluster(self.config.previews.context)
+        now = self.context.clock.now
+        expires = now() + timedelta(hours=ttl)
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": name,
+            "labels": {o.MANAGED_BY: o.MANAGER, o.PREVIEW_LABEL: name[:63]},
+            "annotations": {o.EXPIRES_AT: o.format_time(expires), o.ACTION_ID: request.id,
+                            o.CREATED_BY: request.actor or "someone"}}}
+        yield ActionEvent(ts=now(), message=f"creating namespace {name} on {cluster.label}")
+        try:
+            await asyncio.to_thread(cluster.read_json, "create", "namespaces", None,
+                                    lambda c: c.api("core").create_namespace(
+                                        body, field_manager="idp-tui", _preload_content=False,
+                                        _request_timeout=c.request_timeout), name=name)
+        except SourceError as exc:
+            if "conflict" not in exc.message:
+                raise
+            existing = await asyncio.to_thread(
+                cluster.read_json, "get", "namespaces", None,
+                lambda c: c.api("core").read_namespace(name, _preload_content=False,
+                                                       _request_timeout=c.request_timeout),
+                name=name)
+            ns = o.project_namespace(existing)
+            if ns.annotations.get(o.ACTION_ID) == request.id:
+                yield ActionEvent(ts=now(), state=ActionState.SUCCEEDED,
+                                  message=f"namespace {name} was already created by this "
+                                          "action; nothing done again")
+                return
+            yield ActionEvent(ts=now(), state=ActionState.FAILED, level="error",
+                              message=f"namespace {name} exists already")
+            return
+        # Ready once the watch has it (the dashboard then shows it as an environment).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while self._namespaces is not None and self._namespaces.get(name) is None \
+                and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        self._sync_previews()
+        self.context.changed("environments")
+        yield ActionEvent(ts=now(), state=ActionState.SUCCEEDED,
+                          message=f"preview environment {name} ready on {cluster.label} until "
+                                  f"{o.format_time(expires)}")
+
+    async def resources(self) -> list[Resource]:
+        if self._namespaces is None:
+            return []
+        await self._synced([self._namespaces])
+        if self._namespaces.error is not None and not self._namespaces.synced.is_set():
+            raise self._namespaces.error
+        assert self.config.previews is not None
+        label = self.cluster(self.config.previews.context).label
+        now = self.context.clock.now()
+        out = []
+        for ns in self._preview_namespaces():
+            status = "deleting" if ns.deleting else "expired" if expired(ns, now) else "active"
+            out.append(Resource(kind="namespace", name=ns.name, environment=ns.name,
+                                status=status, created_at=o.parse_time(ns.created),
+                                expires_at=ns.expires_at,
+                                details={"cluster": label,
+                                         "created by": ns.annotations.get(o.CREATED_BY, "")}))
+        return out
+
+    async def _expire(self) -> None:
+        """Delete the preview namespaces whose time is up (at most once a minute)."""
+        previews = self.config.previews
+        if previews is None or not previews.delete_expired or self._namespaces is None:
+            return
+        now = self.context.clock.now()
+        if self._last_expiry_check is not None \
+                and (now - self._last_expiry_check).total_seconds() < EXPIRY_CHECK_EVERY \
+                and now >= self._last_expiry_check:
+            return
+        self._last_expiry_check = now
+        cluster = self.cluster(previews.context)
+        for ns in self._preview_namespaces():
+            if ns.deleting or not expired(ns, now):
+                continue
+            log.info("deleting the preview namespace %s: expired at %s", ns.name,
+                     ns.annotations.get(o.EXPIRES_AT))
+            try:
+                await asyncio.to_thread(
+                    cluster.request, "delete", "namespaces", None,
+                    lambda c, n=ns.name: c.api("core").delete_namespace(
+                        n, _preload_content=False, _request_timeout=c.request_timeout),
+                    name=ns.name)
+            except SourceNotFound:
+                pass  # deleted by someone else meanwhile
+            except SourceError as exc:
+                log.warning("could not delete the expired namespace %s: %s", ns.name,
+                            exc.message)
+
+
+def expired(ns: o.Namespace, now: datetime) -> bool:
+    expires = ns.expires_at
+    return expires is not None and expires <= now
+
+
+def preview_params(config: KubernetesConfig) -> type[BaseModel]:
+    previews = config.previews
+    assert previews is not None
+    prefix = len(previews.prefix)
+    return create_model(
+        "PreviewNamespaceParams",
+        name=(str, Field(pattern=DNS_LABEL, min_length=1, max_length=63 - prefix,
+                         description="The namespace is the prefix and this name")),
+        ttl_hours=(int, Field(default=previews.default_ttl_hours, ge=1,
+                              le=previews.max_ttl_hours,
+                              description="Hours until it is deleted")),
+    )
