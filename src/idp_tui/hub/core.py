@@ -145,8 +145,8 @@ class Hub:
         #: The last rate limit of each source that asked to wait (see SourceHealth.retry_at).
         self._waits: dict[str, SourceRateLimited] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        #: Each source's services (its catalog and deployments), worked out from which answers.
-        self._listed: dict[str, tuple[tuple[int, int], frozenset[str] | None]] = {}
+        #: Each source's services (its catalog and deployments), and the answers they come from.
+        self._listed: dict[str, tuple[tuple[Any, ...], frozenset[str]]] = {}
         for runner in self.runners:
             context = getattr(runner.source, "context", None)
             for relay in (getattr(context, "notify", None), getattr(context, "status", None)):
@@ -333,10 +333,10 @@ class Hub:
                 parts.append(state.by_source[runner.name])
         if not parts:
             return None
-        key = tuple(id(part) for part in parts)
         cached = self._listed.get(runner.name)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None and len(cached[0]) == len(parts) \
+                and all(old is new for old, new in zip(cached[0], parts, strict=True)):
+            return cached[1]  # the same answers as last time (kept there, so compared by identity)
         names: set[str] = set()
         for part in parts:
             if isinstance(part, tuple):  # (environments, deployments)
@@ -344,7 +344,7 @@ class Hub:
             else:
                 names.update(s.name for s in part)
         listed = frozenset(names)
-        self._listed[runner.name] = (key, listed)  # type: ignore[assignment]
+        self._listed[runner.name] = (tuple(parts), listed)
         return listed
 
     def _unasked_listings(self, capability: Capability) -> list[Topic]:
@@ -621,7 +621,9 @@ class Hub:
             async def start() -> None:  # the command line: nothing is known of the sources yet
                 try:
                     await self._learn_services(Capability.LOGS)
-                finally:
+                except Exception:  # noqa: BLE001 - unknown sources are asked about everything
+                    log.exception("learning the sources' services failed")
+                if not self._closed:
                     stream.start(loop, self.sources_for_service(query.service, Capability.LOGS))
 
             task = loop.create_task(start())
