@@ -38,6 +38,7 @@ from .api.actions import (
     Template,
     VersionOption,
 )
+from .actionspec import Target, spec
 from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, SourceError, SourceNotFound
 from .api.source import Capability
@@ -124,19 +125,19 @@ class ActionRun:
     @property
     def title(self) -> str:
         r = self.request
-        if r.kind is ActionKind.PROVISION:
-            target = r.template or "?"
-            where = f" for {r.service}" if r.service else ""
-            return f"provision {target}{where}" + (f" in {r.environment}" if r.environment else "")
-        if r.kind in (ActionKind.RERUN, ActionKind.CANCEL):
-            verb = "re-run failed jobs of" if r.kind is ActionKind.RERUN else "cancel"
-            return f"{verb} {r.service or '?'} run {r.run_id or '?'}"
-        what = f"{r.kind.value} {r.service or '?'}"
-        if r.kind in (ActionKind.DEPLOY, ActionKind.ROLLBACK) and r.version:
+        row = spec(r.kind)
+        where = f" in {r.environment}" if r.environment else ""
+        if row.target is Target.TEMPLATE:
+            service = f" for {r.service}" if r.service else ""
+            return f"{row.title_phrase} {r.template or '?'}{service}{where}"
+        if row.target is Target.RUN:
+            return f"{row.title_phrase} {r.service or '?'} run {r.run_id or '?'}"
+        what = f"{row.title_phrase} {r.service or '?'}"
+        if row.takes_version and r.version:
             what += f" {r.version}"
-        if r.kind is ActionKind.SCALE and r.replicas is not None:
+        if row.needs_replicas and r.replicas is not None:
             what += f" to {r.replicas}"
-        return what + (f" in {r.environment}" if r.environment else "")
+        return what + where
 
     @property
     def progress(self) -> tuple[int, int] | None:
@@ -173,10 +174,17 @@ class ActionManager:
         """Some source can run actions or provision (even if policy then says no)."""
         return self.hub.has(Capability.ACTIONS) or self.hub.has(Capability.PROVISION)
 
+    def able(self, kind: ActionKind) -> list[SourceRunner]:
+        """The sources that can run ``kind``: those with its capability (and, for the ones listed
+        in ``Source.actions``, that list it), read-only or not."""
+        row = spec(kind)
+        runners = self.hub.runners_for(row.capability)
+        if row.capability is Capability.ACTIONS:
+            runners = [r for r in runners if kind in r.source.actions]
+        return list(runners)
+
     def can(self, kind: ActionKind) -> bool:
-        if kind is ActionKind.PROVISION:
-            return self.hub.has(Capability.PROVISION)
-        return any(kind in r.source.actions for r in self.hub.runners_for(Capability.ACTIONS))
+        return bool(self.able(kind))
 
     async def versions(self, service: str, environment: str) -> list[VersionOption]:
         runner = await self._route_service(ActionKind.DEPLOY, service, environment)
@@ -334,9 +342,10 @@ class ActionManager:
 
     async def _checked(self, request: ActionRequest) -> ActionRequest:
         """Validate what only the hub can: provisioning parameters against the template model."""
-        if request.kind is ActionKind.PROVISION:
+        row = spec(request.kind)
+        if row.target is Target.TEMPLATE:
             if not request.template:
-                raise SourceError("provision needs a template")
+                raise SourceError(f"{request.kind.value} needs a template")
             entry = await self.template(request.template)
             try:
                 validated = entry.template.params.model_validate(request.params)
@@ -359,29 +368,30 @@ class ActionManager:
                 update[name] = value
             if update:
                 request = request.model_copy(update=update)
-        elif request.kind in (ActionKind.RERUN, ActionKind.CANCEL):
+        elif row.target is Target.RUN:
             if not request.run_id:
                 raise SourceError(f"{request.kind.value} needs a pipeline run")
         elif not request.service or not request.environment:
             raise SourceError(f"{request.kind.value} needs a service and an environment")
-        if request.kind is ActionKind.SCALE and request.replicas is None:
-            raise SourceError("scale needs a number of replicas")
-        if request.kind is ActionKind.DEPLOY and not request.version:
-            raise SourceError("deploy needs a version")
+        if row.needs_replicas and request.replicas is None:
+            raise SourceError(f"{request.kind.value} needs a number of replicas")
+        if row.needs_version and not request.version:
+            raise SourceError(f"{request.kind.value} needs a version")
         return request
 
     async def _route(self, request: ActionRequest) -> SourceRunner:
-        if request.kind is ActionKind.PROVISION:
+        target = spec(request.kind).target
+        if target is Target.TEMPLATE:
             entry = await self.template(request.template or "")
             return self._runner(entry.source)
-        if request.kind in (ActionKind.RERUN, ActionKind.CANCEL):
+        if target is Target.RUN:
             return self._route_run(request.kind, request.run_id or "", request.source)
         return await self._route_service(request.kind, request.service or "",
                                          request.environment or "")
 
     async def _route_service(self, kind: ActionKind, service: str,
                              environment: str) -> SourceRunner:
-        able = [r for r in self.hub.runners_for(Capability.ACTIONS) if kind in r.source.actions]
+        able = self.able(kind)
         if not able:
             raise NotSupported(f"no configured source can {kind.value}")
         platform = await self._platform()
@@ -396,7 +406,7 @@ class ActionManager:
 
     def _route_run(self, kind: ActionKind, run_id: str, source: str | None) -> SourceRunner:
         """The source that reported the run (``request.source``), or the only one that can."""
-        able = [r for r in self.hub.runners_for(Capability.ACTIONS) if kind in r.source.actions]
+        able = self.able(kind)
         if not able:
             raise NotSupported(f"no configured source can {kind.value} a pipeline run")
         if source:

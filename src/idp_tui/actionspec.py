@@ -22,6 +22,7 @@ __all__ = [
     "by_binding",
     "by_name",
     "pane_specs",
+    "service_commands",
     "spec",
 ]
 
@@ -69,10 +70,15 @@ class ActionSpec:
     needs_replicas: bool = False
     #: Stopped by a freeze window (``[[policy.freeze]]``); the others stay possible during one.
     frozen: bool = False
+    #: May target a service that does not run in the environment yet (else it must run there).
+    places: bool = False
     #: How the Activity screen and the audit log start its title ("re-run failed jobs of").
     phrase: str = ""
-    #: One line for ``idp-tui --help`` (app actions with a command only).
+    #: The ``idp-tui NAME`` command (kinds with a command only): its line in ``idp-tui --help``,
+    #: the first words of its own help, and what its ``--version`` is.
     command_help: str = ""
+    command_description: str = ""
+    version_help: str = ""
 
     @property
     def title_phrase(self) -> str:
@@ -83,18 +89,25 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(ActionKind.DEPLOY, "deploy", "Deploy", "Deploy", "Deploy…",
                "Deploy the selected service (d)", "d", "action.deploy", Target.SERVICE,
                Capability.ACTIONS, show=True, needs_version=True, takes_version=True, frozen=True,
-               command_help="deploy a version of a service to an environment"),
+               places=True, command_help="deploy a version of a service to an environment",
+               command_description="Deploy VERSION of SERVICE to ENV.",
+               version_help="the version to deploy"),
     ActionSpec(ActionKind.ROLLBACK, "rollback", "Roll back", "Rollback", "Roll back…",
                "Roll the selected service back (R)", "R", "action.rollback", Target.SERVICE,
                Capability.ACTIONS, takes_version=True,
-               command_help="roll a service back to its previous version (or --version)"),
+               command_help="roll a service back to its previous version (or --version)",
+               command_description="Roll SERVICE in ENV back. Rollbacks are allowed during a "
+                                   "freeze window.",
+               version_help="the version to go back to (default: the previous one)"),
     ActionSpec(ActionKind.SCALE, "scale", "Scale", "Scale", "Scale…",
                "Change the selected service's replicas (+)", "plus", "action.scale",
                Target.SERVICE, Capability.ACTIONS, needs_replicas=True,
-               command_help="set the number of replicas"),
+               command_help="set the number of replicas",
+               command_description="Scale SERVICE in ENV to N replicas."),
     ActionSpec(ActionKind.RESTART, "restart", "Restart", "Restart", "Restart…",
                "Restart the selected service (r)", "r", "action.restart", Target.SERVICE,
-               Capability.ACTIONS, command_help="restart every instance of a service"),
+               Capability.ACTIONS, command_help="restart every instance of a service",
+               command_description="Restart SERVICE in ENV."),
     ActionSpec(ActionKind.PROVISION, "provision", "Provision", "Provision", "Provision…",
                "Create something from a template (n)", "n", "action.provision", Target.TEMPLATE,
                Capability.PROVISION, show=True,
@@ -138,6 +151,11 @@ def app_specs() -> tuple[ActionSpec, ...]:
 def pane_specs(pane: str) -> tuple[ActionSpec, ...]:
     """The kinds whose key belongs to the pane named ``pane``."""
     return tuple(s for s in ACTION_SPECS if s.pane == pane)
+
+
+def service_commands() -> tuple[ActionSpec, ...]:
+    """The kinds on a service that are an ``idp-tui`` command of their own (deploy… restart)."""
+    return tuple(s for s in ACTION_SPECS if s.target is Target.SERVICE and s.command_help)
 
 
 def action_names() -> tuple[str, ...]:

@@ -4,8 +4,9 @@ Rules, in order:
 
 1. read-only (``--read-only``, ``[policy] read_only``, or a source's ``read_only = true``) denies
    every mutating action;
-2. a freeze window naming the environment denies deploys to it until the window ends (rollbacks,
-   restarts and scaling stay possible: they are how an incident is fixed during a freeze);
+2. a freeze window naming the environment denies deploys to it until the window ends (the kinds
+   marked ``frozen`` in :mod:`idp_tui.actionspec`; rollbacks, restarts and scaling stay possible:
+   they are how an incident is fixed during a freeze);
 3. a protected environment (``[policy] protected``, default ``production``, or one a source marks
    protected) needs its name typed as confirmation and a reason.
 """
@@ -17,7 +18,8 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from .api.actions import ActionKind, ActionRequest
+from .actionspec import spec
+from .api.actions import ActionRequest
 
 
 class FreezeWindow(BaseModel):
@@ -84,7 +86,7 @@ def decide(policy: PolicyConfig, request: ActionRequest, *, now: datetime,
         return Decision(False, f"source {source!r} is configured read-only "
                                f"([sources.{source}] read_only = true).", "read-only")
     env = request.environment
-    if env and request.kind is ActionKind.DEPLOY:
+    if env and spec(request.kind).frozen:
         for window in policy.freeze:
             if window.active(now, env):
                 why = f" ({window.reason})" if window.reason else ""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
+from ..actionspec import service_commands
 from ..api.clock import Clock, ManualClock, SystemClock
 from ..configerror import ConfigError
 from ..paths import config_file, data_dir
@@ -247,31 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "(with --json: one {\"type\": \"event\"} object per line, then the "
                    "{\"type\": \"result\"}). Protected environments need --yes and --reason. "
                    "Every attempt is recorded in the audit log.")
-    p = command("deploy", "deploy a version of a service to an environment", acting,
-                description=f"Deploy VERSION of SERVICE to ENV. {action_help}")
-    _target(p)
-    p.add_argument("--version", "-V", required=True, metavar="VERSION", dest="version",
-                   help="the version to deploy")
-    p.set_defaults(handler=act.deploy)
-
-    p = command("rollback", "roll a service back to its previous version (or --version)", acting,
-                description=f"Roll SERVICE in ENV back. {action_help} Rollbacks are allowed "
-                            "during a freeze window.")
-    _target(p)
-    p.add_argument("--version", "-V", metavar="VERSION", dest="version", default=None,
-                   help="the version to go back to (default: the previous one)")
-    p.set_defaults(handler=act.rollback)
-
-    p = command("scale", "set the number of replicas", acting,
-                description=f"Scale SERVICE in ENV to N replicas. {action_help}")
-    _target(p)
-    p.add_argument("--replicas", "-r", required=True, type=_non_negative_int, metavar="N")
-    p.set_defaults(handler=act.scale)
-
-    p = command("restart", "restart every instance of a service", acting,
-                description=f"Restart SERVICE in ENV. {action_help}")
-    _target(p)
-    p.set_defaults(handler=act.restart)
+    # deploy, rollback, scale, restart: one row each in the action table
+    for row in service_commands():
+        p = command(row.name, row.command_help, acting,
+                    description=f"{row.command_description} {action_help}")
+        _target(p)
+        if row.takes_version:
+            p.add_argument("--version", "-V", required=row.needs_version, metavar="VERSION",
+                           dest="version", default=None, help=row.version_help)
+        if row.needs_replicas:
+            p.add_argument("--replicas", "-r", required=True, type=_non_negative_int,
+                           metavar="N")
+        p.set_defaults(handler=act.service_action)
 
     p = command("provision", "create something from a template (see `idp-tui templates`)", acting,
                 description="Provision from TEMPLATE. Parameters are typed by the template "

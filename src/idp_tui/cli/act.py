@@ -1,5 +1,8 @@
 """Commands that change the platform: deploy, rollback, scale, restart and provision.
 
+The service actions share one handler, ``service_action``; what each takes comes from its row of
+the action table (:mod:`idp_tui.actionspec`).
+
 Each builds an :class:`ActionRequest` and hands it to the hub's action layer, which routes it to a
 source, checks the policy and writes the audit log, exactly as for the dashboard. ``--yes`` is the
 typed-name confirmation of a protected environment (the CLI sends the environment's name).
@@ -15,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..actions import ActionManager, ActionRun, PlanResult
+from ..actionspec import Target, by_name, spec
 from ..api.actions import ActionEvent, ActionKind, ActionPlan, ActionRequest, ActionState
 from ..api.models import model_to_jsonable
 from ..hub import Failure, Hub, Topic
@@ -56,26 +60,18 @@ def _request(ctx: Context, kind: ActionKind, **fields: Any) -> ActionRequest:
         raise CliError(EXIT_USAGE, f"invalid {where or 'request'}: {first.get('msg')}") from None
 
 
-def deploy(ctx: Context) -> int:
+def service_action(ctx: Context) -> int:
+    """``idp-tui deploy|rollback|scale|restart``: the command's row of the action table says
+    which of --version and --replicas it takes."""
     args = ctx.args
-    request = _request(ctx, ActionKind.DEPLOY, service=args.service, version=args.version)
-    return ctx.run(lambda c, hub: _act(c, hub, request))
-
-
-def rollback(ctx: Context) -> int:
-    args = ctx.args
-    request = _request(ctx, ActionKind.ROLLBACK, service=args.service, version=args.version)
-    return ctx.run(lambda c, hub: _act(c, hub, request))
-
-
-def scale(ctx: Context) -> int:
-    args = ctx.args
-    request = _request(ctx, ActionKind.SCALE, service=args.service, replicas=args.replicas)
-    return ctx.run(lambda c, hub: _act(c, hub, request))
-
-
-def restart(ctx: Context) -> int:
-    request = _request(ctx, ActionKind.RESTART, service=ctx.args.service)
+    row = by_name(args.command)
+    assert row is not None and row.target is Target.SERVICE, args.command
+    fields: dict[str, Any] = {"service": args.service}
+    if row.takes_version:
+        fields["version"] = args.version
+    if row.needs_replicas:
+        fields["replicas"] = args.replicas
+    request = _request(ctx, row.kind, **fields)
     return ctx.run(lambda c, hub: _act(c, hub, request))
 
 
@@ -177,7 +173,8 @@ def _describe(request: ActionRequest, public_params: dict[str, Any] | None = Non
 
 async def _pre_check(hub: Hub, request: ActionRequest) -> None:
     """Unknown environment or service: exit 5 with what exists, before anything is audited."""
-    if request.kind is ActionKind.PROVISION or not request.environment or not request.service:
+    row = spec(request.kind)
+    if row.target is not Target.SERVICE or not request.environment or not request.service:
         return
     snapshot = await hub.fetch(Topic.environments())
     platform = snapshot.data
@@ -188,10 +185,10 @@ async def _pre_check(hub: Hub, request: ActionRequest) -> None:
         raise CliError(EXIT_NOT_FOUND, f"no environment {request.environment!r}",
                        hint=f"environments: {', '.join(names) or 'none'}")
     deployed = (request.service, request.environment) in platform.deployments
-    if request.kind is not ActionKind.DEPLOY and not deployed:
+    if not row.places and not deployed:
         raise CliError(EXIT_NOT_FOUND, f"{request.service} does not run in {request.environment}",
                        hint="`idp-tui envs --service SERVICE` shows where it runs")
-    if request.kind is ActionKind.DEPLOY and not deployed and \
+    if row.places and not deployed and \
             all(s != request.service for s, _ in platform.deployments):
         catalog = await hub.fetch(Topic.catalog())
         if catalog.data is not None and not catalog.errors and \
@@ -206,13 +203,15 @@ async def _with_versions(hub: Hub, request: ActionRequest, error: CliError) -> C
     The source decides what it can deploy (it may take versions older than its picker shows);
     this only helps the user pick.
     """
-    if request.kind is not ActionKind.DEPLOY or error.code != EXIT_NOT_FOUND:
+    if not spec(request.kind).needs_version or error.code != EXIT_NOT_FOUND:
         return error
     try:
         versions = await hub.actions.versions(request.service or "", request.environment or "")
     except Exception:  # noqa: BLE001 - no picker: the source's words stand alone
         return error
     known = [v.version for v in versions]
+    if error.hint and known and all(v in error.hint for v in known[:3]):
+        return error  # the source's own hint lists them already: not said twice
     if known and request.version not in known:
         shown = ", ".join(sanitize(v, max_len=40) for v in known[:8])
         more = ", …" if len(known) > 8 else ""

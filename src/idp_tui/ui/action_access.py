@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import render
-from ..actionspec import ACTION_SPECS, action_names, by_name, spec
-from ..api.kinds import ActionKind, Capability
+from ..actionspec import ACTION_SPECS, action_names, by_name
+from ..api.kinds import ActionKind
 
 if TYPE_CHECKING:
     from ..actions import ActionManager
@@ -29,7 +29,7 @@ ACTIVITY = "activity"
 
 def open_action_by_name(app: Any, name: str) -> None:
     """Open what the app's action binding ``name`` opens ("deploy"… "provision", "activity")."""
-    from .actions import open_action, open_activity  # noqa: PLC0415 - loaded on first use
+    from .dialogs import open_action, open_activity  # noqa: PLC0415 - loaded on first use
 
     if name == ACTIVITY:
         open_activity(app)
@@ -57,11 +57,7 @@ def read_only_reason(manager: ActionManager, kind: ActionKind) -> str | None:
     if manager.read_only:
         return ("idp-tui is running read-only (--read-only or [policy] read_only = true); "
                 "no action changes anything")
-    row = spec(kind)
-    able = manager.hub.runners_for(row.capability)
-    if row.capability is Capability.ACTIONS:
-        able = [r for r in able if kind in r.source.actions]
-    names = [r.name for r in able]
+    names = [r.name for r in manager.able(kind)]
     if names and all(name in manager.read_only_sources for name in names):
         listed = ", ".join(render.sanitize(n, max_len=40) for n in names)
         return f"source {listed} is configured read-only (read_only = true)"

@@ -1,0 +1,296 @@
+"""What every action dialog shares: one request id, submit once, follow the run, cancel it, close
+without stopping it; and the dialogs whose confirm button sends one request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from ... import render
+from ...actions import ActionManager, ActionRun, PlanResult
+from ...actionspec import ActionSpec, spec
+from ...api.actions import ActionKind, ActionRequest, ActionState
+from ...hub import classify
+from ..action_access import manager_of
+from .texts import failure_text, plan_text, run_summary
+from .widgets import ActionUpdated, RunProgress, SubmitFailed
+
+
+class WatchesRuns:
+    """For a screen that follows the action manager's runs (the dialogs, the Activity screen):
+    the manager, a listener that goes when the screen does, cancelling a run with a word."""
+
+    _unwatch: Callable[[], None] | None = None
+
+    @property
+    def manager(self) -> ActionManager:
+        manager = manager_of(self.app)  # type: ignore[attr-defined]
+        assert manager is not None
+        return manager
+
+    def watch_runs(self, wanted: Callable[[ActionRun], bool]) -> None:
+        """Post ``ActionUpdated`` to this screen for every change of a run ``wanted`` accepts."""
+        def listener(run: ActionRun) -> None:
+            if wanted(run):
+                self.post_message(ActionUpdated(run))  # type: ignore[attr-defined]
+
+        self._unwatch = self.manager.watch(listener)
+
+    def on_unmount(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+
+    def cancel(self, run: ActionRun | None) -> None:
+        """Ask ``run`` to stop; the manager's answer is shown."""
+        if run is None:
+            return
+        answer = self.manager.cancel(run.id)
+        self.notify(f"{render.sanitize(run.title, max_len=120)}: {answer}",  # type: ignore[attr-defined]
+                    markup=False)
+
+
+class ActionDialog(WatchesRuns, ModalScreen[None]):
+    """What the deploy-like modal and the provisioning modal share: one request id, submit once,
+    follow the run, cancel, close without stopping it."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close (the action keeps running)", id="actions.close"),
+        Binding("c", "cancel_run", "Cancel action", id="actions.cancel"),
+    ]
+
+    kind: ActionKind
+
+    def __init__(self, run: ActionRun | None = None) -> None:
+        super().__init__()
+        #: The idempotency key: made once per modal, so pressing confirm twice starts one action.
+        self.request_id = run.id if run is not None else uuid.uuid4().hex
+        self.run: ActionRun | None = run
+        self.reopened = run is not None
+        self.plan_result: PlanResult | None = None
+        self._submitting = False
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        """This dialog's kind's row in the action table (verb, what it needs)."""
+        return spec(self.kind)
+
+    @property
+    def started(self) -> bool:
+        """A request has been sent (and not denied): the form is closed."""
+        return self._submitting or (self.run is not None and self.run.state is not
+                                    ActionState.DENIED)
+
+    def _now(self) -> datetime:
+        return self.app.clock.now()  # type: ignore[attr-defined, no-any-return]
+
+    def is_settled(self) -> bool:
+        """No load or plan is under way and what the modal shows first has arrived (screenshots
+        and tests wait on this)."""
+        if any(w.node is self and not w.is_finished for w in self.app.workers):
+            return False
+        return self.reopened or self._ready()
+
+    def _ready(self) -> bool:
+        return True
+
+    def _watch_runs(self) -> None:
+        self.watch_runs(lambda run: run.id == self.request_id)
+
+    def _buttons(self, verb: str) -> ComposeResult:
+        with Horizontal(classes="action-buttons"):
+            yield Button(verb, id="action-confirm", variant="warning", disabled=True)
+            yield Button("Cancel action", id="action-cancel", variant="error")
+            yield Button("Close", id="action-close")
+
+    def _side(self) -> ComposeResult:
+        with Vertical(id="action-side"):
+            with VerticalScroll(id="action-plan-box"):
+                yield Static(id="action-plan")
+            yield RunProgress(id="action-progress")
+
+    # Submitting ----------------------------------------------------------------------------------
+
+    def _submit(self, request: ActionRequest) -> None:
+        if self.started:
+            return  # pressed twice: the first press is already on its way
+        self._submitting = True
+        self.query_one("#action-confirm", Button).disabled = True
+        self._set_status(Text("Starting…", "bold"))
+        # On the app, not this screen: closing the modal must not cancel the submission.
+        self.app.run_worker(self._do_submit(request), exit_on_error=False, group="action-submit")
+
+    async def _do_submit(self, request: ActionRequest) -> None:
+        try:
+            run = await self.manager.submit(request)
+        except Exception as exc:  # noqa: BLE001 - submit reports failures as runs; just in case
+            self.post_message(SubmitFailed(classify("hub", exc)))
+            return
+        self.post_message(ActionUpdated(run))
+
+    def on_submit_failed(self, message: SubmitFailed) -> None:
+        self._submitting = False
+        self._set_status(failure_text(message.failure, "not started"))
+        self._refresh_confirm()
+
+    def on_action_updated(self, message: ActionUpdated) -> None:
+        if message.run.id != self.request_id:
+            return
+        self.run = message.run
+        self._submitting = False
+        if self.run.state is ActionState.DENIED:
+            denied = self.run
+            # Nothing started: the user may fix what the policy asked for and try again, as a new
+            # request (the denied one stays in the Activity screen and the audit log).
+            self.run = None
+            self.request_id = uuid.uuid4().hex
+            status = Text(end="")
+            status.append("✖ denied: ", "bold red")
+            status.append_text(render.text(denied.error or denied.decision.message, "red",
+                                           max_len=500))
+            self._set_status(status)
+            self._denied(denied)
+            self._refresh_confirm(keep_status=True)
+            return
+        self._started()
+        self._show_run()
+
+    def _started(self) -> None:
+        """The run exists: close the form. Override to clear what must not stay (secrets)."""
+
+    def _denied(self, run: ActionRun) -> None:
+        """The hub denied the request. Override to show what the policy asks for."""
+
+    def _show_run(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        self.query_one(RunProgress).show_run(run, self._now())
+        self.query_one("#action-confirm", Button).display = False
+        cancellable = run.cancellable and not run.state.finished
+        self.query_one("#action-cancel", Button).display = cancellable
+        self._lock_form()
+        focused = self.focused
+        if focused is None or focused.disabled or not focused.display:
+            cancel = self.query_one("#action-cancel", Button)
+            (cancel if cancel.display else self.query_one("#action-close", Button)).focus()
+        status = Text(end="")
+        if run.state.finished:
+            status.append_text(render.action_state(run.state))
+            status.append("  esc closes", "dim")
+        else:
+            status.append("Running. ", "bold")
+            status.append("esc closes this window; the action keeps going (A: activity).", "dim")
+        self._set_status(status)
+        if self.plan_result is None and run.plan is not None:
+            self._show_plan(PlanResult(run.source, run.decision, run.plan))
+        self.refresh_bindings()
+
+    def _lock_form(self) -> None:
+        """Disable the inputs once the request is sent. Override."""
+
+    def _set_status(self, value: Text) -> None:
+        self.query_one("#action-status", Static).update(value)
+
+    def _show_plan(self, result: PlanResult | None, waiting: str = "") -> None:
+        self.query_one("#action-plan", Static).update(plan_text(result, self.kind,
+                                                                waiting=waiting))
+
+    def _refresh_confirm(self, keep_status: bool = False) -> None:
+        """Enable the confirm button when the form is complete. Override."""
+
+    # Buttons and keys ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#action-close")
+    def _close_pressed(self) -> None:
+        self.action_close()
+
+    @on(Button.Pressed, "#action-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel_run()
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":
+            run = self.run
+            return run is not None and run.cancellable and not run.state.finished
+        return True
+
+    def action_cancel_run(self) -> None:
+        self.cancel(self.run)
+
+
+class ConfirmedDialog(ActionDialog):
+    """A dialog whose confirm button is enabled by ``_confirm_state()`` and sends
+    ``_request(confirmed=True)`` (the deploy-like modal and the pipeline-run one)."""
+
+    def _confirm_state(self) -> tuple[bool, Text]:
+        """Whether the request can be sent, and the status line saying so. Override."""
+        raise NotImplementedError
+
+    def _request(self, *, confirmed: bool = False) -> ActionRequest | None:
+        """The request the form describes (``confirmed``: with what the policy asked). Override."""
+        raise NotImplementedError
+
+    kind: ActionKind
+    service: str
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="action-dialog", classes="dialog action-dialog"):
+            yield Static(self._title(), classes="dialog-title")
+            with Horizontal(classes="action-body"):
+                with Vertical(id="action-form", classes="action-form"):
+                    if self.run is not None:
+                        yield Static(run_summary(self.run), id="action-summary")
+                    else:
+                        yield from self._form()
+                    yield Static(id="action-status")
+                    yield from self._buttons(self.action_spec.verb)
+                yield from self._side()
+
+    def _form(self) -> ComposeResult:
+        """What is asked before the request is sent (not shown for a run already sent). Override."""
+        raise NotImplementedError
+
+    def _title(self) -> Text:
+        """The verb and the service ("Deploy payments", "Cancel run payments")."""
+        title = Text(end="")
+        title.append(f"{self.action_spec.verb} ", "bold")
+        title.append_text(render.text(self.service, "bold cyan", max_len=60))
+        return title
+
+    def _refresh_confirm(self, keep_status: bool = False) -> None:
+        if self.run is not None and self.run.state is not ActionState.DENIED:
+            return
+        ok, why = self._confirm_state()
+        self.query_one("#action-confirm", Button).disabled = not ok
+        if not keep_status:
+            self._set_status(why)
+
+    @on(Button.Pressed, "#action-confirm")
+    def _confirm_pressed(self) -> None:
+        self.confirm()
+
+    def confirm(self) -> None:
+        """Send the request (once): what the confirm button does."""
+        if self.started:
+            return
+        ok, why = self._confirm_state()
+        if not ok:
+            self._set_status(why)
+            self.app.bell()
+            return
+        request = self._request(confirmed=True)
+        if request is not None:
+            self._submit(request)

@@ -1,0 +1,287 @@
+"""Deploy, roll back, scale or restart one service in one environment."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.validation import Integer
+from textual.widgets import Button, DataTable, Input, Select, Static
+
+from ... import render
+from ...actions import ActionRun, PlanResult
+from ...api.actions import ActionKind, ActionRequest, ActionState, VersionOption
+from ...hub import classify
+from ..tables import KeyedTable
+from .base import ConfirmedDialog
+from .texts import failure_text
+from .widgets import ConfirmBox, RunProgress
+
+MAX_REPLICAS = 10_000
+
+class ActionModal(ConfirmedDialog):
+    """Deploy, rollback, scale or restart one service in one environment."""
+
+    def __init__(self, kind: ActionKind, service: str, environment: str, *,
+                 environments: list[str] | None = None, replicas: int | None = None,
+                 run: ActionRun | None = None) -> None:
+        super().__init__(run)
+        self.kind = kind
+        self.service = service
+        self.environment = environment
+        self.environments = list(dict.fromkeys([*(environments or []), environment]))
+        self.replicas = replicas
+        self.versions: list[VersionOption] | None = None
+        self.version: str | None = None
+
+    def _ready(self) -> bool:
+        return self.plan_result is not None or self.versions == []
+
+    @classmethod
+    def for_run(cls, run: ActionRun) -> ActionModal:
+        r = run.request
+        return cls(r.kind, r.service or "", r.environment or "", run=run)
+
+    def _form(self) -> ComposeResult:
+        with Vertical(id="action-fields"):
+            yield Static(Text("Service", "dim"), classes="field-label")
+            yield Static(render.text(self.service, "bold", max_len=80),
+                         id="action-service")
+            yield Static(Text("Target environment", "dim"), classes="field-label")
+            yield Select([(render.text(e, max_len=60), e)
+                          for e in self.environments],
+                         value=self.environment, allow_blank=False,
+                         id="action-env")
+            if self.action_spec.needs_version:
+                yield Static(Text.assemble(("Version", "dim"),
+                                           ("  newest first · ", "dim"),
+                                           ("●", "green"),
+                                           (" runs there now", "dim")),
+                             classes="field-label")
+                yield KeyedTable(id="action-versions")
+            if self.action_spec.needs_replicas:
+                yield Static(Text(f"Replicas (0–{MAX_REPLICAS:,})", "dim"),
+                             classes="field-label")
+                current = "" if self.replicas is None else str(self.replicas)
+                yield Input(value=current, type="integer", id="action-replicas",
+                            validators=[Integer(minimum=0, maximum=MAX_REPLICAS)],
+                            placeholder="replicas")
+                yield Static(classes="field-error", id="action-replicas-error")
+        yield ConfirmBox(id="action-confirm-box")
+
+    def on_mount(self) -> None:
+        self._watch_runs()
+        self.query_one("#action-cancel", Button).display = False
+        if self.run is not None:
+            self._show_run()
+            return
+        self.query_one(RunProgress).show_run(None, self._now())
+        self.query_one(ConfirmBox).setup(self.environment, False)
+        if self.action_spec.needs_version:
+            table = self.query_one("#action-versions", KeyedTable)
+            table.set_columns([("version", "Version"), ("built", "Built"), ("commit", "Commit"),
+                               ("envs", "Running in")])
+            table.focus()
+        elif self.action_spec.needs_replicas:
+            self.query_one("#action-replicas", Input).focus()
+        else:
+            self.query_one("#action-env", Select).focus()
+        self._reload()
+
+    # Loading -------------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        self.plan_result = None
+        self._refresh_confirm()
+        if self.action_spec.needs_version:
+            self.versions = None
+            self.version = None
+            self._show_plan(None, "Loading the versions…")
+            self.run_worker(self._load_versions(self.environment), group="versions",
+                            exclusive=True, exit_on_error=False)
+        else:
+            self._schedule_plan()
+
+    async def _load_versions(self, environment: str) -> None:
+        try:
+            versions = await self.manager.versions(self.service, environment)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel
+            self.versions = []
+            self.plan_result = PlanResult(None, None, failure=classify("hub", exc))
+            self._show_plan(self.plan_result)
+            self._refresh_confirm()
+            return
+        if environment != self.environment:
+            return  # the user has picked another environment meanwhile
+        unique: dict[str, VersionOption] = {}
+        for option in versions:
+            unique.setdefault(option.version, option)
+        self.versions = list(unique.values())
+        now = self.app.clock.now()  # type: ignore[attr-defined]
+        rows = []
+        for option in self.versions:
+            name = render.text(option.version, "bold", max_len=40)
+            if option.current:
+                name.append(" ●", "green")
+            built = Text(f"{option.built_at:%Y-%m-%d %H:%M} ({render.ago(option.built_at, now)})"
+                         if option.built_at else "–", "dim")
+            rows.append((option.version, (name, built,
+                                          render.text(option.commit[:12], "cyan", max_len=12),
+                                          render.text(", ".join(option.environments), max_len=80))))
+        table = self.query_one("#action-versions", KeyedTable)
+        table.sync(rows)
+        if not self.versions:
+            self._show_plan(None, "The source offers no version to deploy here.")
+            self._refresh_confirm()
+            return
+        table.move_cursor(row=0)
+        self.version = self.versions[0].version
+        self._schedule_plan()
+
+    def _schedule_plan(self) -> None:
+        self.plan_result = None
+        self._show_plan(None)
+        self._refresh_confirm()
+        self.run_worker(self._plan(), group="plan", exclusive=True, exit_on_error=False)
+
+    async def _plan(self) -> None:
+        await asyncio.sleep(0.05)  # let a fast cursor settle before asking the source
+        request = self._request()
+        if request is None:
+            self._show_plan(None, "Fill in the form to see what changes.")
+            return
+        try:
+            result = await self.manager.plan(request)
+        except Exception as exc:  # noqa: BLE001 - plan reports failures itself; just in case
+            result = PlanResult(None, None, failure=classify("hub", exc))
+        current = self._request()
+        if current is None or (current.environment, current.version, current.replicas) != \
+                (request.environment, request.version, request.replicas):
+            return  # the form changed meanwhile; another plan is on its way
+        self.plan_result = result
+        self._show_plan(result)
+        needed = result.decision is not None and result.decision.needs_confirmation
+        self.query_one(ConfirmBox).setup(self.environment, needed)
+        self._refresh_confirm()
+
+    # The form ------------------------------------------------------------------------------------
+
+    def _replicas(self) -> tuple[int | None, str]:
+        if not self.action_spec.needs_replicas:
+            return None, ""
+        raw = self.query_one("#action-replicas", Input).value.strip()
+        if not raw:
+            return None, "give a number of replicas"
+        try:
+            value = int(raw)
+        except ValueError:
+            return None, "replicas must be a whole number"
+        if not 0 <= value <= MAX_REPLICAS:
+            return None, f"replicas must be between 0 and {MAX_REPLICAS:,}"
+        return value, ""
+
+    def _request(self, *, confirmed: bool = False) -> ActionRequest | None:
+        replicas, problem = self._replicas()
+        if problem:
+            return None
+        if self.action_spec.needs_version and not self.version:
+            return None
+        extra: dict[str, Any] = {}
+        if confirmed:
+            box = self.query_one(ConfirmBox)
+            extra = {"confirmation": box.typed, "reason": box.reason}
+        return ActionRequest(id=self.request_id, kind=self.kind, service=self.service,
+                             environment=self.environment,
+                             version=self.version if self.action_spec.needs_version else None,
+                             replicas=replicas, **extra)
+
+    def _confirm_state(self) -> tuple[bool, Text]:
+        if self.started:
+            return False, Text("Starting…", "bold")
+        replicas, problem = self._replicas()
+        if problem:
+            return False, Text(problem, "red")
+        result = self.plan_result
+        if result is not None and result.failure is not None:
+            return False, failure_text(result.failure)
+        if self.action_spec.needs_version and self.versions is not None and not self.versions:
+            return False, Text("Nothing to deploy.", "dim")
+        if result is None:
+            return False, Text("Working out what changes…", "dim")
+        if result.failure is not None:
+            return False, failure_text(result.failure)
+        decision = result.decision
+        if decision is None:
+            return False, Text("No policy decision.", "red")
+        if not decision.allowed and not decision.needs_confirmation:
+            out = Text("✖ denied: ", "bold red")
+            out.append_text(render.text(decision.message, "red", max_len=500))
+            return False, out
+        verb = self.action_spec.verb
+        if decision.needs_confirmation:
+            box = self.query_one(ConfirmBox)
+            if box.typed != self.environment:
+                out = Text("Type ", "yellow")
+                out.append_text(render.text(self.environment, "bold", max_len=60))
+                out.append(" in the box above to confirm.", "yellow")
+                return False, out
+            if not box.reason:
+                return False, Text("Give a reason: it goes into the audit log.", "yellow")
+        return True, Text(f"Ready: press {verb} (tab to the button, enter).", "green")
+
+    def _refresh_confirm(self, keep_status: bool = False) -> None:
+        super()._refresh_confirm(keep_status)
+        if self.run is not None and self.run.state is not ActionState.DENIED:
+            return
+        if self.action_spec.needs_replicas and not self.reopened:
+            _, problem = self._replicas()
+            self.query_one("#action-replicas-error", Static).update(Text(problem, "red"))
+
+    def _lock_form(self) -> None:
+        for widget in self.query("#action-fields, #action-confirm-box"):
+            widget.disabled = True
+
+    def _denied(self, run: ActionRun) -> None:
+        self.query_one(ConfirmBox).setup(self.environment, run.decision.needs_confirmation)
+
+    @on(Select.Changed, "#action-env")
+    def _environment_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        if value is Select.NULL or value == self.environment or self.started:
+            return
+        self.environment = str(value)
+        self.query_one(ConfirmBox).setup(self.environment, False)
+        self._reload()
+
+    @on(DataTable.RowHighlighted, "#action-versions")
+    def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key is not None else None
+        if key is None or key == self.version or self.started or self.versions is None:
+            return
+        self.version = str(key)
+        self._schedule_plan()
+
+    @on(DataTable.RowSelected, "#action-versions")
+    def _version_selected(self) -> None:
+        box = self.query_one(ConfirmBox)
+        if self.query_one("#confirm-name", Input).display:
+            self.query_one("#confirm-name", Input).focus()
+        elif box.display:
+            self.query_one("#confirm-reason", Input).focus()
+
+    @on(Input.Changed, "#action-replicas")
+    def _replicas_changed(self) -> None:
+        if not self.started:
+            self._schedule_plan()
+
+    @on(Input.Changed, "#confirm-name, #confirm-reason")
+    def _confirmation_changed(self) -> None:
+        self._refresh_confirm()
+
+    @on(Input.Submitted, "#confirm-name, #confirm-reason, #action-replicas")
+    def _input_submitted(self) -> None:
+        self.focus_next()
