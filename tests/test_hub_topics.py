@@ -1,0 +1,100 @@
+"""The table of topic kinds: one row per kind drives fetching, routing, merging, the optional
+methods, the refresh intervals and the ``[hub.refresh]`` settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes import StaticSource, context
+
+import idp_tui
+from idp_tui import Capability, ManualClock, Source, TopicKind
+from idp_tui.hub import (
+    DEFAULT_INTERVALS,
+    KIND_CAPABILITY,
+    OPTIONAL_METHODS,
+    REFRESH_SETTINGS,
+    TOPICS,
+    Hub,
+    SourceRunner,
+    Topic,
+)
+
+
+def test_every_kind_has_one_row_naming_a_method_sources_have() -> None:
+    assert set(TOPICS) == set(TopicKind)
+    for kind, spec in TOPICS.items():
+        assert spec.kind is kind
+        assert callable(getattr(Source, spec.method)), kind  # a method of the plugin API
+        assert spec.interval > 0
+    assert idp_tui.TopicKind is TopicKind
+
+
+def test_the_derived_tables_say_what_they_said_before() -> None:
+    assert DEFAULT_INTERVALS == {
+        "catalog": 60.0, "environments": 5.0, "pipelines": 5.0, "pipeline_run": 2.0,
+        "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0, "teams": 300.0,
+        "facets": 60.0, "service_detail": 60.0}
+    assert OPTIONAL_METHODS == {"service_signals", "alerts", "teams", "service_detail",
+                                "catalog_facets", "use_catalog", "pipeline_logs"}
+    assert KIND_CAPABILITY == {
+        "catalog": Capability.CATALOG, "environments": Capability.ENVIRONMENTS,
+        "pipelines": Capability.PIPELINES, "pipeline_run": Capability.PIPELINES,
+        "metrics": Capability.METRICS, "alerts": Capability.METRICS,
+        "signals": Capability.METRICS, "resources": Capability.PROVISION,
+        "teams": Capability.CATALOG, "facets": Capability.CATALOG,
+        "service_detail": Capability.CATALOG}
+
+
+def test_the_refresh_settings_come_from_the_table() -> None:
+    from idp_tui.config import ConfigError, RefreshConfig, parse_config
+
+    assert RefreshConfig().model_dump() == REFRESH_SETTINGS == {
+        "catalog": 60.0, "environments": 5.0, "pipelines": 5.0, "pipeline_run": 2.0,
+        "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0}
+    config = parse_config({"hub": {"refresh": {"metrics": 5}}}, path=None, text="")
+    assert config.hub.refresh.model_dump()["metrics"] == 5.0
+    with pytest.raises(ConfigError, match=r"hub\.refresh\.metric: unknown key 'metric' "
+                                          r"\(expected one of: catalog, environments"):
+        parse_config({"hub": {"refresh": {"metric": 5}}}, path=None, text="")
+    with pytest.raises(ConfigError, match="greater than 0"):
+        parse_config({"hub": {"refresh": {"catalog": 0}}}, path=None, text="")
+
+
+def test_topics_take_a_kind_or_its_value_and_refuse_anything_else() -> None:
+    assert Topic("catalog") == Topic.catalog() == Topic(TopicKind.CATALOG)
+    assert hash(Topic("catalog")) == hash(Topic.catalog())
+    assert Topic.catalog().kind is TopicKind.CATALOG and Topic.catalog().kind == "catalog"
+    assert Topic.metrics("cart", "dev", "1h", 60).service == "cart"
+    assert Topic.pipelines().service is None and Topic.pipelines("cart").service == "cart"
+    assert Topic.environments().service is None
+    with pytest.raises(ValueError, match=r"unknown topic kind 'catalogue' \(known: catalog, "):
+        Topic("catalogue")
+    assert TopicKind.parse("teams") is TopicKind.TEAMS
+
+
+async def test_the_hub_refuses_an_interval_for_an_unknown_kind(tmp_path: Path,
+                                                              clock: ManualClock) -> None:
+    with pytest.raises(ValueError, match="unknown topic kind 'catalogs'"):
+        Hub([], clock=clock, intervals={"catalogs": 1.0})
+    hub = Hub([SourceRunner("s", "static", StaticSource(StaticSource.Config(),
+                                                        context("s", tmp_path, clock)), 2.0)],
+              clock=clock, intervals={TopicKind.CATALOG: 7.0})
+    try:
+        assert hub.intervals["catalog"] == 7.0 and hub.intervals["metrics"] == 15.0
+        with pytest.raises(ValueError, match="unknown topic kind"):
+            hub.source_changed("s", "catalogs")
+    finally:
+        await hub.close()
+
+
+def test_changed_without_a_hub_checks_the_kind_too(tmp_path: Path, clock: ManualClock) -> None:
+    seen: list[str] = []
+    ctx = idp_tui.SourceContext(name="s", data_dir=tmp_path, clock=clock, notify=seen.append)
+    ctx.changed(TopicKind.RESOURCES)
+    ctx.changed("catalog")
+    assert seen == ["resources", "catalog"]
+    with pytest.raises(ValueError, match="known: catalog, environments, pipelines"):
+        ctx.changed("enviroments")
+    assert seen == ["resources", "catalog"]
