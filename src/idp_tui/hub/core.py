@@ -299,11 +299,9 @@ class Hub:
         (a metrics system) is asked about every service.
         """
         runners = [r for r in self.runners_for(capability) if r.declares(service) is not False]
-        verdicts = [(r, self.knows(r, service)) for r in runners]
-        if not any(known for _r, known in verdicts) \
-                and not any(self.knows(r, service) for r in self.runners):
-            return runners
-        return [r for r, known in verdicts if known is not False]
+        if not any(self.knows(r, service) for r in self.runners):
+            return runners  # nobody lists it
+        return [r for r in runners if self.knows(r, service) is not False]
 
     def knows(self, runner: SourceRunner, service: str) -> bool | None:
         """Whether ``runner`` is about ``service``: what its ``owns`` declares, else whether its

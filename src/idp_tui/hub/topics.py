@@ -182,6 +182,7 @@ class TopicSpec:
     merge: Callable[[Topic, list[Any]], Any]
     #: Seconds between two refreshes while it is watched.
     interval: float
+    #: The method answers a list of records (else one record).
     many: bool = True
     #: ``args(topic, hub)``: the method's arguments.
     args: Callable[[Topic, Hub], tuple[Any, ...]] = _no_args
@@ -210,6 +211,7 @@ class TopicSpec:
         return validate_one(value, self.model, self.what)
 
     def stamped(self, value: Any, source: str) -> Any:
+        """The checked answer with each record stamped with ``source`` (see ``annotate``)."""
         if self.annotate is None:
             return value
         if self.many:
