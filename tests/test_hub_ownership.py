@@ -33,6 +33,7 @@ from idp_tui import (
     Source,
     SourceConfig,
     SourceNotFound,
+    SourceUnavailable,
     Window,
 )
 from idp_tui.hub import Hub, ManualTimer, SourceRunner, Topic
@@ -54,6 +55,8 @@ class CartSource(Source):
     async def logs(self, query: LogQuery) -> AsyncIterator[list[LogLine]]:
         if query.service != "cart":
             raise SourceNotFound(f"no service named {query.service!r}")
+        if query.environment == "broken":
+            raise SourceUnavailable("the cart cluster is down", hint="Is the VPN up?")
         make = LogLine.maker(service="cart", environment=query.environment, instance="cart-0")
         yield [make(T0 + timedelta(seconds=i), LogLevel.INFO, f"cart line {i}") for i in range(3)]
 
@@ -268,3 +271,8 @@ def test_the_command_line_prints_the_logs_of_a_service_one_source_owns(cli) -> N
     assert metrics.returncode == 0 and metrics.stderr == ""
     unknown = cli("logs", "nope", "--env", "staging")
     assert unknown.returncode == 5 and "no service named 'nope'" in unknown.stderr
+    # Only the source that knows cart was asked: its failure is said once, with its hint.
+    failing = cli("logs", "cart", "--env", "broken")
+    assert failing.returncode == 4
+    assert failing.stderr.count("the cart cluster is down") == 1
+    assert failing.stderr.count("Is the VPN up?") == 1

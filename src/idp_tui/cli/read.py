@@ -387,7 +387,8 @@ async def _logs(ctx: Context, hub: Hub) -> int:
                     stream.resume()
             elif kind == "error":
                 failures.append(value)
-                if len(hub.runners_for(Capability.LOGS)) > 1:
+                # Several sources asked: say each failure as it comes (the others go on).
+                if len(hub.sources_for_service(args.service, Capability.LOGS)) > 1:
                     out.warn(f"{value.source}: {value.error_class}: {value.message}",
                              source=value.source, hint=value.hint)
             else:
