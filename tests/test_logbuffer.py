@@ -322,3 +322,11 @@ def test_memory_is_bounded_by_max_lines_not_by_what_went_through() -> None:
     # what grows is the dead head of the shown lines and rows, up to 1,024 plus max_lines before
     # they are compacted (about 0.5 MB at most).
     assert grown < 2_000_000, grown
+
+
+def test_the_package_names_resolve() -> None:
+    import idp_tui.logs as logs
+
+    assert all(getattr(logs, name) is not None for name in logs.__all__)
+    with pytest.raises(AttributeError):
+        logs.nothing_here  # noqa: B018

@@ -1,14 +1,35 @@
 """Log lines without Textual: the bounded, filtered, searchable buffer the Logs pane draws
-(:class:`LogBuffer`), the user's patterns and their prefilter (:mod:`.prefilter`), and JSON lines
-read as fields (:mod:`.fields`). The widget on top is :class:`idp_tui.ui.logview.LogView`."""
+(:class:`LogBuffer`, in :mod:`.buffer`), the user's patterns and their prefilter
+(:mod:`.prefilter`), and JSON lines read as fields (:mod:`.fields`). The widget on top is
+:class:`idp_tui.ui.logview.LogView`.
+
+The names load with their module on first use: the dashboard's first frame draws text through
+:mod:`idp_tui.render`, which needs :mod:`.fields` only.
+"""
 
 from __future__ import annotations
 
-from .buffer import Appended, Instance, LogBuffer, LogEntry, display_text
-from .fields import json_fields, log_message_plain
-from .prefilter import Pattern, compile_pattern, required_literals, smart_case
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Appended", "Instance", "LogBuffer", "LogEntry", "Pattern", "compile_pattern", "display_text",
-    "json_fields", "log_message_plain", "required_literals", "smart_case",
-]
+if TYPE_CHECKING:
+    from .buffer import Appended, Instance, LogBuffer, LogEntry, display_text
+    from .fields import json_fields, log_message_plain
+    from .prefilter import Pattern, compile_pattern, required_literals, smart_case
+
+_WHERE = {
+    "Appended": "buffer", "Instance": "buffer", "LogBuffer": "buffer", "LogEntry": "buffer",
+    "display_text": "buffer", "json_fields": "fields", "log_message_plain": "fields",
+    "Pattern": "prefilter", "compile_pattern": "prefilter", "required_literals": "prefilter",
+    "smart_case": "prefilter",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
