@@ -263,6 +263,30 @@ def test_the_action_keys_come_from_the_action_table() -> None:
     assert bindings["app.activity"].action == "activity"
 
 
+async def test_actions_no_source_offers_are_hidden_everywhere(tmp_path: Path) -> None:
+    """Sources without actions: no action key in the footer, no action command to complete, no
+    palette entry; typed anyway, the command says why."""
+    from fakes import StaticSource, app_config, data_settled, make_app, screen_lines, spec
+
+    data = tmp_path / "data"
+    data.mkdir()
+    app = make_app(app_config(spec("static", StaticSource)), data, ManualClock(DEMO_TIME))
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await until(pilot, lambda: data_settled(app), "the catalog")
+        footer = screen_lines(app)[-1]
+        assert "Deploy" not in footer and "Provision" not in footer and "Catalog" in footer
+        assert app.complete_command("de") == []
+        titles = [title for title, _callback, _help in IdpCommands(app.screen)._commands()]
+        assert "Deploy…" not in titles and "Go to Catalog" in titles
+        await pilot.press("d")  # the hidden key does nothing
+        await pilot.pause()
+        assert notifications(app) == []
+        await open_prompt(pilot, "deploy")
+        await pilot.press("enter")
+        await until(pilot, lambda: notifications(app), "the warning")
+        assert notifications(app) == [":deploy is not available: no source offers it"]
+
+
 # A new pane is one entry ------------------------------------------------------------------------
 
 class TeamsPane(Pane):

@@ -321,11 +321,15 @@ class IdpApp(App[int]):
                                     lambda c=command: self.run_entry(c, None))
 
     def save_ui_state(self) -> bool:
-        """Keep the selection and the `:` history for the next run (``ui-state.json``)."""
+        """Keep the selection and the `:` history for the next run (``ui-state.json``; written
+        only when they changed). False if it could not be written."""
         state = self.ui_state
+        kept = (state.service, state.environment, state.history)
         state.service = self.service or state.service
         state.environment = self.environment or state.environment
         state.history = list(self.command_history.entries)
+        if (state.service, state.environment, state.history) == kept:
+            return True
         return uistate.save(self.data_dir, state)
 
     # Shared data ---------------------------------------------------------------------------------
