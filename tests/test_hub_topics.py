@@ -67,7 +67,10 @@ def test_topics_take_a_kind_or_its_value_and_refuse_anything_else() -> None:
     assert hash(Topic("catalog")) == hash(Topic.catalog())
     assert Topic.catalog().kind is TopicKind.CATALOG and Topic.catalog().kind == "catalog"
     assert Topic.metrics("cart", "dev", "1h", 60).service == "cart"
-    assert Topic.pipelines().service is None and Topic.pipelines("cart").service == "cart"
+    assert Topic.alerts("cart", "dev").service == Topic.service_detail("cart").service == "cart"
+    # A service's pipeline runs still come from every pipelines source (a CI system knows the
+    # repositories, not the services a catalog lists).
+    assert Topic.pipelines().service is None and Topic.pipelines("cart").service is None
     assert Topic.environments().service is None
     with pytest.raises(ValueError, match=r"unknown topic kind 'catalogue' \(known: catalog, "):
         Topic("catalogue")

@@ -270,7 +270,7 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
               fetch=_fetch_platform),
     TopicSpec(TopicKind.PIPELINES, Capability.PIPELINES, "pipeline_runs", PipelineRun,
               "pipeline runs", merge=lambda topic, parts: merge_runs(parts, topic.args[1]),
-              interval=5.0, service=_first_arg,
+              interval=5.0,
               args=lambda topic, hub: (PipelineQuery(service=topic.args[0], limit=topic.args[1]),)),
     TopicSpec(TopicKind.PIPELINE_RUN, Capability.PIPELINES, "pipeline_run", PipelineRun,
               "pipeline run", merge=lambda topic, parts: first_answer(parts), interval=2.0,
