@@ -183,12 +183,11 @@ class HttpClient:
         auth = None
         if self._credentials:
             headers.update(settings.headers)
-            token = settings.resolve_token(self.name)
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
             if settings.username is not None:
                 password = settings.password.get_secret_value() if settings.password else ""
                 auth = httpx.BasicAuth(settings.username, password)
+            elif token := settings.resolve_token(self.name):
+                headers["Authorization"] = f"Bearer {token}"
         options: dict[str, Any] = {
             "headers": headers, "auth": auth, "verify": self._verify(),
             "timeout": httpx.Timeout(settings.request_timeout),
@@ -263,7 +262,8 @@ class HttpClient:
                     self.check(response, what=what)
                 yield response
         except httpx.HTTPError as exc:
-            raise self.transport_error(exc, what=what, url=url) from None
+            quiet = read_timeout if isinstance(exc, httpx.ReadTimeout) else None
+            raise self.transport_error(exc, what=what, url=url, seconds=quiet) from None
 
     # Errors --------------------------------------------------------------------------------------
 
@@ -334,9 +334,10 @@ class HttpClient:
         return now + timedelta(seconds=DEFAULT_RETRY_SECONDS)
 
     def transport_error(self, exc: BaseException, *, what: str | None = None,
-                        url: str | None = None) -> SourceUnavailable:
-        """The SourceUnavailable of a request that got no answer: a timeout, a refused or
-        reset connection, an unknown host, an untrusted certificate."""
+                        url: str | None = None, seconds: float | None = None) -> SourceUnavailable:
+        """The SourceUnavailable of a request that got no answer: a timeout (of ``seconds``;
+        default ``request_timeout``), a refused or reset connection, an unknown host, an
+        untrusted certificate."""
         import httpx  # noqa: PLC0415
 
         table = f"[sources.{self.name}]"
@@ -351,7 +352,8 @@ class HttpClient:
         if isinstance(exc, httpx.TimeoutException):
             target = self._absolute(url) if url is not None else base
             return SourceUnavailable(
-                f"{prefix}{target} did not answer within {self.settings.request_timeout:g} s",
+                f"{prefix}{target} did not answer within "
+                f"{seconds or self.settings.request_timeout:g} s",
                 hint=f"The server may be overloaded, or the request too heavy: raise "
                      f"request_timeout in {table}.")
         reason, tls = root_cause(exc)
