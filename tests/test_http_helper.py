@@ -92,6 +92,10 @@ def test_the_token_comes_from_token_then_token_env(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("EXAMPLE_DEFAULT_TOKEN", "default-env")
     assert Settings(url="https://a.example").resolve_token("ex") == "default-env"
     assert Settings(url="https://a.example", token_env=None).resolve_token("ex") is None
+    # The default named again in the config is still the default.
+    monkeypatch.delenv("EXAMPLE_DEFAULT_TOKEN")
+    assert Settings(url="https://a.example", token_env="EXAMPLE_DEFAULT_TOKEN"
+                    ).resolve_token("ex") is None
 
 
 def test_a_token_env_naming_an_unset_variable_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

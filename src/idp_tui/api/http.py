@@ -106,8 +106,8 @@ class HttpSettings(SourceConfig):
         """The token to send: ``token``, else the variable ``token_env`` names, else None.
 
         A ``token_env`` the user named in the config whose variable is unset or empty raises
-        :class:`SourceAuthError` naming the variable and the source; a default one (a plugin's
-        ``GITHUB_TOKEN``) unset means no token.
+        :class:`SourceAuthError` naming the variable and the source; the plugin's default one
+        (``GITHUB_TOKEN``), unset, means no token (say so with ``context.set_status``).
         """
         if self.token is not None:
             return self.token.get_secret_value() or None
@@ -117,7 +117,8 @@ class HttpSettings(SourceConfig):
         value = os.environ.get(name)
         if value:
             return value
-        if "token_env" in self.model_fields_set:
+        default = type(self).model_fields["token_env"].default
+        if "token_env" in self.model_fields_set and name != default:
             state = "is empty" if value == "" else "is not set"
             raise SourceAuthError(
                 f"token_env of [sources.{source}] names the environment variable {name}, which "
