@@ -154,6 +154,20 @@ async def test_a_token_from_the_environment(source: Any, monkeypatch: Any) -> No
     assert len(await src.services()) == MANY + 2
 
 
+async def test_a_token_env_naming_an_unset_variable_is_said_at_the_start(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.delenv("IDP_TEST_BACKSTAGE_TOKEN", raising=False)
+    src = BackstageSource(BackstageConfig(url="http://127.0.0.1:1",
+                                          token_env="IDP_TEST_BACKSTAGE_TOKEN"),
+                          SourceContext(name="backstage", data_dir=tmp_path))
+    with pytest.raises(SourceAuthError) as error:
+        await src.start()
+    assert error.value.message == (
+        "token_env of [sources.backstage] names the environment variable "
+        "IDP_TEST_BACKSTAGE_TOKEN, which is not set in idp-tui's environment")
+    assert src.http.requests_sent == 0
+
+
 async def test_a_wrong_url_is_not_found(backend: bs.Backend, tmp_path: Path) -> None:
     src = BackstageSource(BackstageConfig(url=f"{backend.url}/nope", token=bs.TOKEN),
                           SourceContext(name="backstage", data_dir=tmp_path))

@@ -79,6 +79,9 @@ class BackstageSource(Source):
         self.http = HttpClient(config, context, headers={"Accept": "application/json"},
                                server="Backstage")
 
+    async def start(self) -> None:
+        self.http.open()  # a token_env naming an unset variable is said now, naming it
+
     async def close(self) -> None:
         await self.http.aclose()
 
