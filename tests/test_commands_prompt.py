@@ -194,6 +194,23 @@ async def test_history_and_selection_are_kept_for_the_next_run(tmp_path: Path) -
         assert bar(second).value == "svc order-service"
 
 
+class PromptlySaving(IdpApp):
+    STATE_DELAY = 0.001
+
+
+async def test_the_selection_is_kept_while_the_dashboard_runs(tmp_path: Path) -> None:
+    """Not only on quitting: a dashboard that is killed still starts on its last selection."""
+    data = tmp_path / "data"
+    app = sandbox(data, app_class=PromptlySaving)
+    async with running(app) as pilot:
+        await open_prompt(pilot, "svc order-service")
+        await pilot.press("enter")
+        await until(pilot, lambda: uistate.load(data).service == "order-service",
+                    "the selection kept")
+        assert uistate.load(data).environment == "production"
+        assert app.is_running
+
+
 async def test_the_config_wins_over_the_last_run_and_a_gone_name_is_dropped(
         tmp_path: Path) -> None:
     data = tmp_path / "data"

@@ -40,6 +40,8 @@ from .prompt import CommandBar
 from .screens import HealthScreen, HelpScreen
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from ..api.actions import Resource
     from ..api.models import Service
     from ..config import AppConfig
@@ -130,6 +132,8 @@ class IdpApp(App[int]):
     #: Below 100 columns the detail panels go under their tables (styles/app.tcss), below 140 a
     #: provisioning form's labels go above their fields; below 40 lines the action dialogs take
     #: the whole screen and their forms scroll (actions.tcss).
+    #: Seconds after the last change of the selection before it is kept for the next run.
+    STATE_DELAY = 2.0
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-roomy"), (140, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
@@ -184,6 +188,7 @@ class IdpApp(App[int]):
         #: What the last run kept: the selection and the `:` history (``ui-state.json``).
         self.ui_state = uistate.load(data_dir)
         self.command_history = CommandHistory(self.ui_state.history, limit=uistate.HISTORY_MAX)
+        self._state_timer: Timer | None = None
         if config is not None:
             self._adopt(config, hub)
 
@@ -507,6 +512,12 @@ class IdpApp(App[int]):
 
     def _context_changed(self) -> None:
         self._update_context_bar()
+        # Kept for the next run a moment after the selection settles (and again on quitting):
+        # a cursor held down in the catalog writes the file once.
+        if self._state_timer is not None:
+            self._state_timer.stop()
+        if not (self._exit or self._closing):
+            self._state_timer = self.set_timer(self.STATE_DELAY, self.save_ui_state)
         for pane in self._live_panes():
             pane.context_changed()
 
