@@ -4,6 +4,7 @@ Everything is deterministic and fast. What an action does depends on the service
 
 * ``alpha`` (or any other name): a few progress events, then success;
 * ``slow``: two events, then waits until :attr:`ActingFake.gates` releases it (cancellable);
+* ``held``: the same, but it cannot be cancelled;
 * ``hang``: never yields anything (the hub's ``action_timeout`` ends it);
 * ``boom``: raises an error whose message carries markup-looking text.
 
@@ -82,7 +83,7 @@ class EchoParams(BaseModel):
 
 
 class ActingConfig(StaticConfig):
-    names: list[str] = ["alpha", "slow", "hang", "boom"]
+    names: list[str] = ["alpha", "slow", "held", "hang", "boom"]
     environments: list[str] = ["staging", "production"]
     steps: int = 3
 
@@ -167,9 +168,9 @@ class ActingFake(StaticSource):
             await asyncio.sleep(3600)
         steps = self.config.steps
         for i in range(1, steps + 1):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)
             yield ActionEvent(ts=now, message=f"instance {i}/{steps} updated", done=i, total=steps)
-            if service == "slow" and i == 2:
+            if service in ("slow", "held") and i == 2:
                 while not self.gate.is_set():
                     await asyncio.sleep(0.01)
         if request.kind is ActionKind.PROVISION:

@@ -28,9 +28,10 @@ from idp_tui import (
     SourceConfig,
     Template,
 )
-from idp_tui.actions import ActionManager, secret_fields
+from idp_tui.actions import WATCHDOG_GRACE, ActionManager, secret_fields
 from idp_tui.audit import AuditLog
 from idp_tui.config import AppConfig, SourceSpec
+from idp_tui.hub import ManualTimer
 from idp_tui.policy import FreezeWindow, PolicyConfig
 from idp_tui.runtime import AUDIT_FILE, build_hub
 
@@ -254,15 +255,23 @@ async def test_failed_and_raising_actions_end_failed_and_audited(hub_factory, tm
 
 @pytest.mark.parametrize("mode", ["hang", "block"])
 async def test_a_hanging_action_times_out_and_the_loop_stays_free(hub_factory, tmp_path, mode):
-    hub = hub_factory(mode=mode, policy=PolicyConfig(action_timeout=0.3))
+    hub = hub_factory(mode=mode, policy=PolicyConfig(action_timeout=30))
+    timer = hub.actions.timer = ManualTimer()
     run = await hub.actions.submit(deploy())
-    # The app's loop is not blocked meanwhile.
-    ticks = 0
-    while not run.state.finished:
-        await asyncio.sleep(0.05)
-        ticks += 1
-    assert ticks > 2
-    assert run.state is ActionState.FAILED and "timed out" in (run.error or "")
+    await timer.until(lambda t: t.deadlines == [30])
+    # The app's loop is not blocked meanwhile (in "block" mode the source's thread is).
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert run.state is ActionState.RUNNING
+    timer.advance(30)
+    if mode == "block":  # the source cannot even be cancelled: given up on after a grace
+        await timer.until(lambda t: t.deadlines == [30 + WATCHDOG_GRACE])
+        assert run.state is ActionState.RUNNING
+        timer.advance(WATCHDOG_GRACE)
+    await hub.actions.wait(run.id)
+    assert run.state is ActionState.FAILED
+    assert run.error == ("timed out: acts did not answer for 30 s" if mode == "block"
+                         else "timed out after 30 s without finishing")
     assert audit_records(tmp_path)[-1]["outcome"] == "failed"
 
 

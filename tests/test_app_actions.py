@@ -7,6 +7,7 @@ source was asked (``source.seen``) and what the audit log holds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from textual.widgets import Button, Input, Select, Switch
 
 from idp_tui.api.actions import ActionKind, ActionRequest, ActionState
 from idp_tui.api.clock import ManualClock
+from idp_tui.hub import ManualTimer
 from idp_tui.policy import FreezeWindow, PolicyConfig
 from idp_tui.runtime import AUDIT_FILE
 from idp_tui.ui.actions import ActionModal, ActivityScreen, FormField, ProvisionModal
@@ -28,13 +30,35 @@ from fakes import (
     data_settled,
     make_app,
     screen_lines,
-    wait_until,
     widget_lines,
 )
 from fakes_actions import MARKUP, ActingFake, acting_config
 
 SIZE = (160, 50)
 SECRET = "hunter2-Sup3rSecret"
+
+
+async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.0) -> None:
+    """Let the app run until ``predicate()`` is true; fail naming ``what`` if it never is.
+
+    Like ``fakes.wait_until``, but between two looks the app runs on its own instead of making
+    every widget of the screen handle a message (a pilot pause): that round trip, many times a
+    test, cost more than the dialogs' own work. The timeout only bounds a broken test.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    error: Exception | None = None
+    while True:
+        try:
+            if predicate():
+                break
+            error = None
+        except Exception as exc:  # noqa: BLE001 - e.g. a widget not mounted yet
+            error = exc
+        if loop.time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}") from error
+        await asyncio.sleep(0.01)
+    await pilot.pause()
 
 
 def screen_text(app: Any) -> str:
@@ -94,15 +118,19 @@ async def confirm_and_wait(pilot: Any, app: Any, modal: Any,
     await pilot.click("#action-confirm")
     await wait_until(pilot, lambda: modal.run is not None and modal.run.state is state,
                      f"the action to end {state.value}")
-    await pilot.pause(0.05)
+    await pilot.pause()
     return modal.run
 
 
 async def type_into(pilot: Any, widget: Input, text: str) -> None:
+    """Put ``text`` in ``widget`` as if typed: all but its last character at once, the last one
+    as a key press (so the field sees a keystroke, at the cost of one key, not one per letter)."""
     widget.focus()
-    widget.value = ""
     await pilot.pause()
-    await pilot.press(*text) if text else None
+    widget.value = text[:-1]
+    widget.action_end()  # (no selection left from the focus: the key adds to the text)
+    if text:
+        await pilot.press(text[-1])
     await pilot.pause()
 
 
@@ -174,7 +202,7 @@ async def test_production_is_refused_until_its_name_is_typed_and_a_reason_given(
         await type_into(pilot, reason, "INC-42 hotfix")
         assert confirm_button(modal).disabled
         modal.confirm()  # pressing anyway (e.g. a stale click) starts nothing
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert runs(app) == [] and audit(data_dir) == []
         # The right name without a reason: still disabled.
         await type_into(pilot, name, "production")
@@ -221,7 +249,7 @@ async def test_a_freeze_window_shows_the_policy_message_and_blocks_deploys(
         assert f"✖ denied: {message}" in flat(app, "#action-status")
         assert confirm_button(modal).disabled
         modal.confirm()
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert runs(app) == [] and source(app).seen == []
         await pilot.press("escape")
         # Rollbacks stay possible during a freeze.
@@ -324,7 +352,7 @@ async def test_double_confirm_starts_exactly_one_action(data_dir: Path,
         await wait_until(pilot, lambda: modal.run is not None and modal.run.state.finished,
                          "the action to end")
         await pilot.press("enter", "enter")
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert len(runs(app)) == 1 and len(source(app).seen) == 1
         assert [r["phase"] for r in audit(data_dir)] == ["started", "finished"]
         assert_alive(app)
@@ -396,13 +424,18 @@ async def test_cancel_a_running_action(data_dir: Path, clock: ManualClock) -> No
 
 async def test_an_action_that_cannot_be_cancelled_offers_no_cancel(data_dir: Path,
                                                                    clock: ManualClock) -> None:
-    app = make_app(acting_config(steps=200), data_dir, clock)
+    app = make_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
-        modal = await open_modal(pilot, app)
+        modal = await open_modal(pilot, app, service="held")
+        assert "cannot be cancelled once started" in screen_text(app)
         await pilot.click("#action-confirm")
-        await wait_until(pilot, lambda: modal.run is not None, "the run")
+        await wait_until(pilot, lambda: modal.run is not None and len(modal.run.events) == 2,
+                         "the run, held after two events")
         assert not modal.query_one("#action-cancel", Button).display
         await pilot.press("c")  # the key does nothing either
+        await pilot.pause()
+        assert modal.run.state is ActionState.RUNNING
+        source(app).gate.set()
         await wait_until(pilot, lambda: modal.run.state.finished, "the end")
         assert modal.run.state is ActionState.SUCCEEDED
         assert_alive(app)
@@ -413,6 +446,8 @@ async def test_a_hanging_action_fails_with_a_timeout_and_the_ui_stays_usable(
     app = make_app(acting_config(policy=PolicyConfig(action_timeout=2.5)), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, service="hang")
+        # The deadline's time moves when the test says so.
+        timer = app.hub.actions.timer = ManualTimer()
         await pilot.click("#action-confirm")
         await wait_until(pilot, lambda: modal.run is not None, "the run")
         run = modal.run
@@ -423,6 +458,9 @@ async def test_a_hanging_action_fails_with_a_timeout_and_the_ui_stays_usable(
         await wait_until(pilot, lambda: app.query_one("#panes").active == "envs", "envs pane")
         await pilot.press("A")
         await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity")
+        await timer.until(lambda t: t.deadlines == [2.5])
+        assert run.state is ActionState.RUNNING  # all this while the source hangs
+        timer.advance(2.5)
         await wait_until(pilot, lambda: run.state is ActionState.FAILED, "the timeout")
         await wait_until(pilot, lambda: "✖ failed" in screen_text(app), "failure drawn")
         assert "timed out after 2.5 s" in flat(app, "#activity-progress .run-error")
@@ -495,8 +533,8 @@ async def test_action_bindings_have_ids_and_are_listed(data_dir: Path, clock: Ma
         footer = screen_lines(app)[-1]
         assert "d Deploy" in footer and "n Provision" in footer and "A Activity" in footer
         await pilot.press("question_mark")
-        await pilot.pause(0.1)
-        assert "action.deploy" in screen_text(app) and "app.activity" in screen_text(app)
+        await wait_until(pilot, lambda: "action.deploy" in screen_text(app), "the keys screen")
+        assert "app.activity" in screen_text(app)
         await pilot.press("escape")
         # The command palette offers them too.
         from idp_tui.ui.app import IdpCommands
@@ -603,7 +641,7 @@ async def test_validation_errors_appear_next_to_each_field(data_dir: Path,
         await fill(pilot, modal, "replicas", "9")
         await fill(pilot, modal, "ratio", "2.5")
         await fill(pilot, modal, "password", "short")
-        await pilot.pause(0.05)
+        await pilot.pause()
         assert "String should match pattern" in await field_error(pilot, modal, "name") or \
             "at least 3 characters" in await field_error(pilot, modal, "name")
         assert "less than or equal to 5" in await field_error(pilot, modal, "replicas")
@@ -625,7 +663,7 @@ async def test_validation_errors_appear_next_to_each_field(data_dir: Path,
         await fill(pilot, modal, "replicas", "2")
         await fill(pilot, modal, "ratio", "0.25")
         await fill(pilot, modal, "password", SECRET)
-        await pilot.pause(0.05)
+        await pilot.pause()
         assert not [f for f in modal.fields if await field_error(pilot, modal, f.spec.name)]
         assert not confirm_button(modal).disabled
         assert modal.validate_form() == {"name": "db-one", "replicas": 2, "ratio": 0.25,
@@ -634,7 +672,7 @@ async def test_validation_errors_appear_next_to_each_field(data_dir: Path,
         # A required field left empty is flagged when the user tries to run.
         await fill(pilot, modal, "name", "")
         await pilot.click("#action-confirm")
-        await pilot.pause(0.05)
+        await pilot.pause()
         assert "Field required" in await field_error(pilot, modal, "name")
         assert runs(app) == []
         assert_alive(app)
@@ -647,7 +685,7 @@ async def test_dry_run_shows_what_will_be_created_then_run_creates_it(
         modal = await open_template(pilot, app)
         # A dry run with invalid values shows the errors and asks nothing.
         await pilot.click("#provision-dry-run")
-        await pilot.pause(0.05)
+        await pilot.pause()
         assert "Field required" in await field_error(pilot, modal, "name")
         assert "Fix the fields marked in red first." in screen_text(app)
         await fill(pilot, modal, "name", "db-one")
@@ -702,7 +740,7 @@ async def test_secrets_never_appear_on_screen_in_the_audit_log_or_notifications(
         look()
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal), "reopened")
-        await pilot.pause(0.05)
+        await pilot.pause()
         look()
         assert source(app).seen[0].params["password"] == SECRET  # it did reach the source
         for picture in shown:
@@ -719,7 +757,7 @@ async def test_a_validator_echoing_the_secret_is_shown_without_it(
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_template(pilot, app, "Echo")
         await fill(pilot, modal, "token", SECRET)
-        await pilot.pause(0.05)
+        await pilot.pause()
         error = await field_error(pilot, modal, "token")
         assert "token *** is revoked" in error
         assert SECRET not in screen_text(app) and SECRET not in app.export_screenshot()

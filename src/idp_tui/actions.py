@@ -43,7 +43,7 @@ from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, SourceError, SourceNotFound
 from .api.source import Capability
 from .audit import AuditError, AuditLog, redact
-from .hub import Failure, Hub, Platform, SourceRunner, Topic, classify
+from .hub import Failure, Hub, LoopTimer, Platform, PollTimer, SourceRunner, Topic, classify
 from .policy import Decision, PolicyConfig, decide
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 MAX_EVENTS = 2000
 #: Seconds past the deadline before a source whose loop is blocked is given up on.
 WATCHDOG_GRACE = 1.0
+#: Seconds a cancelled run's source has to say it stopped before the run is marked cancelled.
+CANCEL_GRACE = 0.2
 
 
 def current_user() -> str:
@@ -117,6 +119,7 @@ class ActionRun:
     cancellable: bool = False
     _future: concurrent.futures.Future[None] | None = None
     _cancel_requested: bool = False
+    _timed_out: bool = False
 
     @property
     def id(self) -> str:
@@ -155,8 +158,12 @@ class ActionManager:
 
     def __init__(self, hub: Hub, policy: PolicyConfig, audit: AuditLog, *,
                  clock: Clock | None = None, read_only: bool = False,
-                 read_only_sources: frozenset[str] = frozenset(), actor: str | None = None) -> None:
+                 read_only_sources: frozenset[str] = frozenset(), actor: str | None = None,
+                 timer: PollTimer | None = None) -> None:
         self.hub = hub
+        #: What an action's deadline (``policy.action_timeout``) waits on: the hub's timer (the
+        #: event loop's time), or a test's ``ManualTimer``.
+        self.timer: PollTimer = timer or getattr(hub, "timer", None) or LoopTimer()
         self.policy = policy
         self.audit = audit
         self.clock = clock or hub.clock or SystemClock()
@@ -450,32 +457,32 @@ class ActionManager:
         error: str | None = None
         try:
             await runner._ensure_started()
-            async with asyncio.timeout(self.policy.action_timeout):
-                stream = runner.source.run_action(run.request)
-                try:
-                    async for item in stream:
-                        try:
-                            event = _validate(item, ActionEvent, "action event")
-                        except Exception as exc:  # noqa: BLE001 - a bad event is reported once
-                            failure = classify(runner.name, exc)
-                            event = ActionEvent(ts=self.clock.now(), level="warning",
-                                                message=f"unreadable event: {failure.message}")
-                        home.call_soon_threadsafe(self._event, run, event)
-                        if event.state.finished:
-                            final = event.state
-                            if event.state is not ActionState.SUCCEEDED:
-                                error = event.message
-                            break
-                finally:
-                    aclose = getattr(stream, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
+            stream = runner.source.run_action(run.request)
+            try:
+                async for item in stream:
+                    try:
+                        event = _validate(item, ActionEvent, "action event")
+                    except Exception as exc:  # noqa: BLE001 - a bad event is reported once
+                        failure = classify(runner.name, exc)
+                        event = ActionEvent(ts=self.clock.now(), level="warning",
+                                            message=f"unreadable event: {failure.message}")
+                    home.call_soon_threadsafe(self._event, run, event)
+                    if event.state.finished:
+                        final = event.state
+                        if event.state is not ActionState.SUCCEEDED:
+                            error = event.message
+                        break
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         except asyncio.CancelledError:
-            final = ActionState.CANCELLED
-            error = "cancelled by the user" if run._cancel_requested else "stopped"
-        except TimeoutError:
-            final, error = ActionState.FAILED, (f"timed out after {self.policy.action_timeout:g} s"
-                                                " without finishing")
+            if run._timed_out:  # the deadline (see _watchdog)
+                final, error = ActionState.FAILED, (
+                    f"timed out after {self.policy.action_timeout:g} s without finishing")
+            else:
+                final = ActionState.CANCELLED
+                error = "cancelled by the user" if run._cancel_requested else "stopped"
         except BaseException as exc:  # noqa: BLE001 - a source's failure ends its action only
             failure = classify(runner.name, exc)
             final, error = ActionState.FAILED, f"{failure.error_class}: {failure.message}"
@@ -484,20 +491,29 @@ class ActionManager:
         home.call_soon_threadsafe(self._finish, run, final, error)
 
     async def _watchdog(self, run: ActionRun) -> None:
-        """Ends a run whose source loop is blocked and cannot even time itself out."""
-        assert run._future is not None
-        future = asyncio.wrap_future(run._future)
+        """The run's deadline, on the home loop and ``self.timer``: at ``policy.action_timeout``
+        the source's side is cancelled (``_drive`` then reports the timeout); a source whose loop
+        is blocked, and so cannot even be cancelled, is given up on ``WATCHDOG_GRACE`` later. A
+        run the user cancelled is marked so if its source does not say it stopped."""
+        future = run._future
+        assert future is not None
+        home = asyncio.get_running_loop()
+        stopped, ended = asyncio.Event(), asyncio.Event()
+        future.add_done_callback(lambda _f: home.call_soon_threadsafe(stopped.set))
+        remove = self.watch(lambda r: ended.set() if r is run and r.state.finished else None)
+        timeout = self.policy.action_timeout
         try:
-            await asyncio.wait_for(asyncio.shield(future), self.policy.action_timeout + WATCHDOG_GRACE)
-        except (TimeoutError, asyncio.TimeoutError):
-            run._future.cancel()
-            self._finish(run, ActionState.FAILED,
-                         f"timed out: {run.source} did not answer for "
-                         f"{self.policy.action_timeout:g} s")
-        except BaseException:  # noqa: BLE001 - cancellation: _drive reports it
-            await asyncio.sleep(0.2)
-            if not run.state.finished and run._cancel_requested:
+            if not await self.timer.wait(stopped, timeout):
+                run._timed_out = True
+                future.cancel()
+                if not await self.timer.wait(ended, WATCHDOG_GRACE):
+                    self._finish(run, ActionState.FAILED,
+                                 f"timed out: {run.source} did not answer for {timeout:g} s")
+            elif run._cancel_requested and not run.state.finished and \
+                    not await self.timer.wait(ended, CANCEL_GRACE):
                 self._finish(run, ActionState.CANCELLED, "cancelled by the user")
+        finally:
+            remove()
 
     def _event(self, run: ActionRun, event: ActionEvent) -> None:
         if run.state.finished:

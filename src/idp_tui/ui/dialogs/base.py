@@ -78,6 +78,8 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
         self.reopened = run is not None
         self.plan_result: PlanResult | None = None
         self._submitting = False
+        #: Whether the cancel key was offered when the bindings were last refreshed.
+        self._cancel_offered = False
 
     @property
     def action_spec(self) -> ActionSpec:
@@ -193,7 +195,9 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
         self._set_status(status)
         if self.plan_result is None and run.plan is not None:
             self._show_plan(PlanResult(run.source, run.decision, run.plan))
-        self.refresh_bindings()
+        if cancellable != self._cancel_offered:  # (the footer is rebuilt only when it changes)
+            self._cancel_offered = cancellable
+            self.refresh_bindings()
 
     def _lock_form(self) -> None:
         """Disable the inputs once the request is sent. Override."""
