@@ -47,7 +47,7 @@ def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
                                   spec.cls.capabilities)
         runners.append(SourceRunner(spec.name, spec.type, source, spec.timeout, owns=spec.owns))
     intervals = config.hub.refresh.model_dump()
-    hub = Hub(runners, clock=clock, intervals=intervals)
+    hub = Hub(runners, clock=clock, intervals=intervals, environments=config.environments)
     hub.actions = ActionManager(
         hub, config.policy, AuditLog(data_dir / AUDIT_FILE), clock=clock, read_only=read_only,
         read_only_sources=frozenset(s.name for s in config.sources if s.read_only))

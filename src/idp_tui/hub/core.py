@@ -22,6 +22,7 @@ from ..api.errors import NotSupported, PartialAnswer, SourceNotFound, SourceRate
 from ..api.kinds import TopicKind
 from ..api.models import JobLogQuery, LogLine, LogQuery, Service
 from ..api.source import Capability, Source
+from ..environments import EnvironmentMap
 from .failures import TRANSIENT_ERRORS, Failure, SourceHealth, _bounded, _loggable, classify
 from .logstreams import LogStream
 from .runner import SourceRunner
@@ -113,8 +114,12 @@ class Hub:
         clock: Clock | None = None,
         intervals: dict[str, float] | None = None,
         timer: PollTimer | None = None,
+        environments: EnvironmentMap | None = None,
     ) -> None:
         self.runners = list(runners)
+        #: The declared environments, and each source's names for them: records are joined
+        #: under the platform's names, and a query reaches a source under its own.
+        self.environments = environments if environments is not None else EnvironmentMap()
         self.clock = clock or SystemClock()
         #: Seconds between two refreshes of a watched topic, by kind (unknown kinds: ValueError).
         self.intervals: dict[str, float] = dict(DEFAULT_INTERVALS)
@@ -272,7 +277,17 @@ class Hub:
                           partial: list[Failure] | None = None) -> Any:
         """One source's raw-but-validated answer for a topic (see ``_call`` for ``partial``)."""
         spec = TOPICS[topic.kind]
+        if spec.environment_arg is not None and self.environments:
+            topic = self._local_topic(topic, spec.environment_arg, runner.name)
         return await (spec.fetch or fetch_default)(self, spec, runner, topic, partial)
+
+    def _local_topic(self, topic: Topic, index: int, source: str) -> Topic:
+        """``topic`` with its environment under ``source``'s name for it."""
+        environment = topic.args[index]
+        local = self.environments.to_source(source, environment)
+        if local == environment:
+            return topic
+        return Topic(topic.kind, (*topic.args[:index], local, *topic.args[index + 1:]))
 
     def _runners_for_topic(self, topic: Topic) -> list[SourceRunner]:
         spec = TOPICS[topic.kind]
@@ -414,7 +429,8 @@ class Hub:
                 topic=state.topic, data=data, errors=dict(state.errors),
                 fetched_at=self.clock.now(), loading=False,
                 kept=frozenset(name for name in state.errors if name in state.by_source))
-            if not runners and not self.has(spec.capability):
+            if not runners and not self.has(spec.capability) \
+                    and not (spec.configured is not None and spec.configured(self)):
                 snapshot = Snapshot(topic=state.topic, data=data, errors={
                     "hub": Failure("hub", "no source", f"no configured source offers {state.topic.kind}",
                                    "Add a source with this capability to the config.")},
@@ -445,7 +461,7 @@ class Hub:
             task.add_done_callback(self._background.discard)
 
     def _merge(self, topic: Topic, parts: list[Any]) -> Any:
-        return TOPICS[topic.kind].merge(topic, parts)
+        return TOPICS[topic.kind].merge(topic, parts, self)
 
     async def fetch(self, topic: Topic) -> Snapshot[Any]:
         """Refresh a topic now and return the result (used by the CLI and on demand)."""

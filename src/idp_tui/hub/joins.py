@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..api.actions import Resource
+from ..environments import EnvironmentMap
 from ..api.models import (
     FACET_FIELDS,
     Alert,
@@ -110,7 +111,11 @@ def merge_facets(parts: Iterable[list[Facet]]) -> list[Facet]:
             for f, c in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))]
 
 
-def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]]) -> Platform:
+def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]],
+                   declared: EnvironmentMap | None = None) -> Platform:
+    """Environments and deployments of every source (config order: the first source's record of
+    a name wins), joined with the declared environments (:meth:`EnvironmentMap.join`: those
+    first, in their order; previews after the static ones)."""
     envs: dict[str, Environment] = {}
     deployments: dict[tuple[str, str], Deployment] = {}
     for env_list, dep_list in parts:
@@ -120,7 +125,7 @@ def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]]) 
             deployments.setdefault((dep.service, dep.environment), dep)
     for _service, env_name in deployments:
         envs.setdefault(env_name, Environment(name=env_name, order=len(envs)))
-    ordered = sorted(envs.values(), key=lambda e: (e.order, e.name))
+    ordered = (declared or EnvironmentMap()).join(list(envs.values()))
     return Platform(environments=tuple(ordered), deployments=deployments)
 
 

@@ -130,7 +130,13 @@ class LogStream:
         flush_task = asyncio.get_running_loop().create_task(flusher())
         try:
             await runner._ensure_started()
-            async for item in getattr(runner.source, self._method)(self.query):
+            query = self.query
+            environment = getattr(query, "environment", None)
+            if environment:  # the source's own name for the platform's environment
+                local = self.hub.environments.to_source(runner.name, environment)
+                if local != environment:
+                    query = query.model_copy(update={"environment": local})
+            async for item in getattr(runner.source, self._method)(query):
                 if self._cancelled:
                     break
                 items = item if isinstance(item, list) else [item]

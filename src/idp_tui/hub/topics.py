@@ -178,8 +178,9 @@ class TopicSpec:
     model: type[BaseModel]
     #: The answer's name in error messages ("pipeline runs").
     what: str
-    #: ``merge(topic, answers)``: the sources' answers (config order) joined into the topic's data.
-    merge: Callable[[Topic, list[Any]], Any]
+    #: ``merge(topic, answers, hub)``: the sources' answers (config order) joined into the
+    #: topic's data.
+    merge: Callable[[Topic, list[Any], Hub], Any]
     #: Seconds between two refreshes while it is watched.
     interval: float
     #: The method answers a list of records (else one record).
@@ -203,6 +204,12 @@ class TopicSpec:
     fetch: Fetch | None = None
     #: Its interval is a key of the config's ``[hub.refresh]`` table.
     setting: bool = True
+    #: Which of the topic's arguments is an environment: each source is asked under its own
+    #: name for it (``[environments.NAME] names``).
+    environment_arg: int | None = None
+    #: ``configured(hub)``: the config itself answers the topic (declared environments), so no
+    #: source offering it is no error.
+    configured: Callable[[Hub], bool] | None = None
 
     def check(self, value: Any) -> Any:
         """``value`` as the records this topic's method answers (SourceDataError if not)."""
@@ -234,7 +241,10 @@ async def _fetch_platform(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic
                            validate=lambda v: validate_list(v, Environment, "environments"))
     deps = await hub._call(runner, "deployments", partial=partial,
                            validate=lambda v: validate_list(v, Deployment, "deployments"))
-    return envs, [d.model_copy(update={"source": runner.name}) for d in deps]
+    deps = [d.model_copy(update={"source": runner.name}) for d in deps]
+    names = hub.environments  # the records under the platform's names
+    return (names.rename_environments(runner.name, envs),
+            names.rename_deployments(runner.name, deps))
 
 
 async def _fetch_facets(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
@@ -263,38 +273,39 @@ def _first_arg(topic: Topic) -> str | None:
 
 TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
     TopicSpec(TopicKind.CATALOG, Capability.CATALOG, "services", Service, "services",
-              merge=lambda topic, parts: merge_services(parts), interval=60.0,
+              merge=lambda topic, parts, hub: merge_services(parts), interval=60.0,
               annotate=lambda record, source: record.model_copy(update={"sources": (source,)})),
     TopicSpec(TopicKind.ENVIRONMENTS, Capability.ENVIRONMENTS, "environments", Environment,
-              "environments", merge=lambda topic, parts: merge_platform(parts), interval=5.0,
-              fetch=_fetch_platform),
+              "environments", merge=lambda topic, parts, hub: merge_platform(parts, hub.environments),
+              interval=5.0, fetch=_fetch_platform,
+              configured=lambda hub: bool(hub.environments)),
     TopicSpec(TopicKind.PIPELINES, Capability.PIPELINES, "pipeline_runs", PipelineRun,
-              "pipeline runs", merge=lambda topic, parts: merge_runs(parts, topic.args[1]),
+              "pipeline runs", merge=lambda topic, parts, hub: merge_runs(parts, topic.args[1]),
               interval=5.0,
               args=lambda topic, hub: (PipelineQuery(service=topic.args[0], limit=topic.args[1]),)),
     TopicSpec(TopicKind.PIPELINE_RUN, Capability.PIPELINES, "pipeline_run", PipelineRun,
-              "pipeline run", merge=lambda topic, parts: first_answer(parts), interval=2.0,
+              "pipeline run", merge=lambda topic, parts, hub: first_answer(parts), interval=2.0,
               many=False, partial=False, args=lambda topic, hub: (topic.args[1],),
               only=lambda topic, runners, hub: [r for r in runners if r.name == topic.args[0]]),
     TopicSpec(TopicKind.METRICS, Capability.METRICS, "metrics", MetricSeries, "metrics",
-              merge=lambda topic, parts: merge_metrics(parts), interval=15.0,
-              args=_metrics_args, annotate=None, service=_first_arg),
+              merge=lambda topic, parts, hub: merge_metrics(parts), interval=15.0,
+              args=_metrics_args, annotate=None, service=_first_arg, environment_arg=1),
     TopicSpec(TopicKind.ALERTS, Capability.METRICS, "alerts", Alert, "alerts",
-              merge=lambda topic, parts: merge_alerts(parts), interval=15.0, optional=True,
-              args=lambda topic, hub: topic.args, service=_first_arg),
+              merge=lambda topic, parts, hub: merge_alerts(parts), interval=15.0, optional=True,
+              args=lambda topic, hub: topic.args, service=_first_arg, environment_arg=1),
     TopicSpec(TopicKind.SIGNALS, Capability.METRICS, "service_signals", ServiceSeries,
-              "service signals", merge=lambda topic, parts: merge_signals(parts), interval=30.0,
-              optional=True, args=_signals_args, annotate=None),
+              "service signals", merge=lambda topic, parts, hub: merge_signals(parts), interval=30.0,
+              optional=True, args=_signals_args, annotate=None, environment_arg=0),
     TopicSpec(TopicKind.RESOURCES, Capability.PROVISION, "resources", Resource, "resources",
-              merge=lambda topic, parts: merge_resources(parts), interval=10.0),
+              merge=lambda topic, parts, hub: merge_resources(parts), interval=10.0),
     TopicSpec(TopicKind.TEAMS, Capability.CATALOG, "teams", Team, "teams",
-              merge=lambda topic, parts: merge_teams(parts), interval=300.0, optional=True,
+              merge=lambda topic, parts, hub: merge_teams(parts), interval=300.0, optional=True,
               setting=False),
     TopicSpec(TopicKind.FACETS, Capability.CATALOG, "catalog_facets", Facet, "facets",
-              merge=lambda topic, parts: merge_facets(parts), interval=60.0, optional=True,
+              merge=lambda topic, parts, hub: merge_facets(parts), interval=60.0, optional=True,
               annotate=None, fetch=_fetch_facets, setting=False),
     TopicSpec(TopicKind.SERVICE_DETAIL, Capability.CATALOG, "service_detail", ServiceDetail,
-              "service detail", merge=lambda topic, parts: first_answer(parts), interval=60.0,
+              "service detail", merge=lambda topic, parts, hub: first_answer(parts), interval=60.0,
               many=False, partial=False, optional=True, args=lambda topic, hub: topic.args,
               service=_first_arg, setting=False,
               only=lambda topic, runners, hub: [r for r in runners
