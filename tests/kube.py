@@ -142,6 +142,22 @@ class Cluster:
             self.loop.call_soon_threadsafe(self._done.set)
         self._thread.join(10)
 
+    def open_connections(self) -> list[str]:
+        """The connections the server holds open, each as its request under way (``"GET
+        /apis/…?watch=true"``) or ``"idle"``. A connection the client closed leaves the list as
+        soon as the server has seen it close."""
+        def look() -> list[str]:
+            out = []
+            for handler in self.server.server.runner.server.connections:
+                transport = handler.transport
+                if transport is None or transport.is_closing():
+                    continue
+                request = handler._current_request  # aiohttp's: no public accessor
+                out.append("idle" if request is None else f"{request.method} {request.path_qs}")
+            return out
+
+        return list(self.call(look))
+
     def call(self, fn: Any) -> Any:
         """Run ``fn()`` on the emulator's loop and return its result."""
         assert self.loop is not None

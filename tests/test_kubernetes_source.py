@@ -30,8 +30,9 @@ from idp_tui import (
     SourceUnavailable,
 )
 from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
+from idp_tui_kubernetes.cluster import Cluster as KubeCluster
 from idp_tui_kubernetes.cluster import KubeconfigError
-from idp_tui_kubernetes.informer import _shutdown
+from idp_tui_kubernetes.informer import Informer, _shutdown
 
 T0_TEXT = "2026-11-25T14:00:00Z"
 
@@ -294,6 +295,82 @@ async def test_an_expired_resource_version_lists_again(started: Any, cluster: Cl
     await until(lambda: informer.lists >= 3, "lists again after 410")
     assert informer.error is None
     assert by_key(await source.deployments())["cart", "staging"].version == "1.0.0"
+
+
+# Closing -----------------------------------------------------------------------------------------
+
+def watches_open(cluster: Cluster) -> list[str]:
+    """The watch requests the emulator is still serving on an open connection."""
+    return [c for c in cluster.open_connections() if "watch=true" in c]
+
+
+class HeldCluster(KubeCluster):
+    """A context whose watch requests, once answered, are held until the test lets them go: the
+    moment between sending a watch and reading it, when a source may be closed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.answered = threading.Event()
+        self.go = threading.Event()
+
+    def request(self, verb: str, *args: Any, **kwargs: Any) -> Any:
+        response = super().request(verb, *args, **kwargs)
+        if verb == "watch":
+            self.answered.set()
+            self.go.wait(10)
+        return response
+
+
+def deployments_informer(context: KubeCluster) -> Informer[Any]:
+    return Informer(context, group="apps", noun="deployment", resource="deployments",
+                    namespace="shop-staging", project=lambda obj: obj)
+
+
+async def test_closing_the_source_ends_its_watches_on_the_server_at_once(
+        tmp_path: Path, cluster: Cluster, clock: ManualClock) -> None:
+    seed_shop(cluster)
+    source = make_source(tmp_path, cluster, clock)
+    await source.start()
+    await source.deployments()
+    # Deployments and StatefulSets in two namespaces.
+    await until(lambda: len(watches_open(cluster)) == 4, "the four watches")
+    await source.close()
+    # Not when the server's watch timeout (300 s) comes: a quitting dashboard leaves nothing open.
+    await until(lambda: not cluster.open_connections(), "every connection closed")
+
+
+async def test_a_stopped_watch_is_closed_not_kept_for_another_request(
+        tmp_path: Path, cluster: Cluster) -> None:
+    seed_shop(cluster)
+    context = KubeCluster("eu-1", kubeconfig=str(cluster.kubeconfig(tmp_path / "kubeconfig")))
+    informer = deployments_informer(context).start()
+    try:
+        await until(lambda: informer.watches == 1 and watches_open(cluster), "the watch")
+        informer.stop()
+        await asyncio.to_thread(informer.join, 5)
+        # The client itself is still open: the watch's connection was closed, not pooled (on
+        # the server, a pooled connection would go on serving the watch).
+        await until(lambda: not watches_open(cluster), "the watch closed")
+    finally:
+        context.close()
+
+
+async def test_a_watch_stopped_while_its_request_is_on_the_way_is_closed(
+        tmp_path: Path, cluster: Cluster) -> None:
+    seed_shop(cluster)
+    context = HeldCluster("eu-1", kubeconfig=str(cluster.kubeconfig(tmp_path / "kubeconfig")))
+    informer = deployments_informer(context).start()
+    try:
+        assert await asyncio.to_thread(context.answered.wait, 10)
+        assert len(watches_open(cluster)) == 1
+        informer.stop()  # finds no answer to close yet
+        context.go.set()
+        await asyncio.to_thread(informer.join, 5)
+        assert informer.watches == 1
+        await until(lambda: not watches_open(cluster), "the watch closed")
+    finally:
+        context.go.set()
+        context.close()
 
 
 # Errors ------------------------------------------------------------------------------------------

@@ -201,14 +201,15 @@ class Informer(Generic[T]):
                                         lambda _c: self._call(**kwargs))
         self._response = response
         self.watches += 1
-        if self._stop.is_set():
-            _shutdown(response)
-            return
+        ended = False
         try:
+            if self._stop.is_set():  # stopped while the request was on its way
+                return
             for line in _lines(response):
                 if self._stop.is_set():
                     return
                 self._event(line)
+            ended = True
         except Exception as exc:  # noqa: BLE001
             if self._stop.is_set():
                 return
@@ -217,10 +218,7 @@ class Informer(Generic[T]):
             raise
         finally:
             self._response = None
-            try:
-                response.release_conn()
-            except Exception:  # noqa: BLE001
-                pass
+            _release(response, reuse=ended)
 
     def _event(self, line: str | bytes) -> None:
         try:
@@ -286,6 +284,18 @@ def _shutdown(response: Any) -> None:
             response.close()
     except Exception:  # noqa: BLE001
         log.debug("closing a watch failed", exc_info=True)
+
+
+def _release(response: Any, *, reuse: bool) -> None:
+    """Give back the connection of ``response``: to the pool when the answer was read to its end
+    (``reuse``), else closed, so that the server sees the stream end at once (a watch or a followed
+    log left open would otherwise run on the server until its own timeout)."""
+    try:
+        if not reuse:
+            response.close()
+        response.release_conn()
+    except Exception:  # noqa: BLE001
+        log.debug("releasing a connection failed", exc_info=True)
 
 
 def _is_read_timeout(exc: BaseException) -> bool:

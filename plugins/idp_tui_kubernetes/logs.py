@@ -23,7 +23,7 @@ from typing import Any
 from idp_tui import Clock, LogLevel, LogLine, SourceError
 
 from .cluster import Cluster
-from .informer import _is_read_timeout, _shutdown
+from .informer import _is_read_timeout, _release, _shutdown
 from .objects import Pod
 
 log = logging.getLogger("idp_tui.kubernetes")
@@ -288,7 +288,10 @@ class ContainerLog:
         self.error = None
         rest = b""
         put, stop = self.mux.put, self._stop
+        ended = False
         try:
+            if stop.is_set():  # stopped while the request was on its way
+                return False
             for chunk in response.stream(CHUNK, decode_content=True):
                 if stop.is_set():
                     return False
@@ -301,6 +304,7 @@ class ContainerLog:
                 put(self, data, data.count(b"\n"), stop)
             if rest:
                 put(self, rest + b"\n", 1, stop)
+            ended = True
         except Exception as exc:  # noqa: BLE001
             if self._stop.is_set():
                 return False
@@ -310,10 +314,7 @@ class ContainerLog:
                                          namespace=self.pod.namespace, name=self.pod.name) from exc
         finally:
             self._response = None
-            try:
-                response.release_conn()
-            except Exception:  # noqa: BLE001
-                pass
+            _release(response, reuse=ended)
         return True
 
     def parse(self, data: bytes, out: list[LogLine]) -> None:
