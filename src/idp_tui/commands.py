@@ -134,9 +134,12 @@ class Registry:
 
     # Running -------------------------------------------------------------------------------------
 
-    def parse(self, line: str, values: Values) -> Invocation | str | None:
+    def parse(self, line: str, values: Values,
+              resolve: Callable[[ArgKind, str], str | None] | None = None
+              ) -> Invocation | str | None:
         """The command ``line`` asks for, or a message saying what is wrong with it (None for an
-        empty line). An argument must be one of ``values(kind)``."""
+        empty line). An argument must be one of ``values(kind)``, or a word ``resolve`` turns
+        into one (a source's name for an environment: ``prod-eu`` for ``production``)."""
         line = line.strip().lstrip(":").strip()
         if not line:
             return None
@@ -156,6 +159,9 @@ class Registry:
         known = list(values(command.arg))
         if rest in known:
             return Invocation(command, rest)
+        meant = resolve(command.arg, rest) if resolve is not None else None
+        if meant is not None and meant in known:
+            return Invocation(command, meant)
         return self.unknown_value(command.arg, rest, known)
 
     def unknown(self, line: str) -> str:

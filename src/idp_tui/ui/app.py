@@ -363,7 +363,9 @@ class IdpApp(App[int]):
             names = self.environment_names()
             if self.environment is None and names:
                 wanted = self._wanted_environment
-                self.environment = wanted if wanted in names else names[-1]
+                if wanted is not None and wanted not in names:
+                    wanted = self.config.environments.resolve(wanted, names)
+                self.environment = wanted if wanted in names else self._fallback_environment()
         for pane in self._live_panes():
             pane.shared_data_changed()
         if not self._boot_saved and self.boot_key is not None and self.services \
@@ -477,6 +479,15 @@ class IdpApp(App[int]):
             return bool(getattr(self.screen, "is_settled", lambda: True)())
         focused = self.focused
         return focused is not None and self.current_pane in focused.ancestors_with_self
+
+    def _fallback_environment(self) -> str | None:
+        """The last environment in promotion order that is not a preview (production, as a
+        rule), or the last one."""
+        from ..api.kinds import EnvironmentKind
+
+        envs = self.platform.environments if self.platform is not None else ()
+        static = [e.name for e in envs if e.kind is not EnvironmentKind.PREVIEW]
+        return static[-1] if static else (envs[-1].name if envs else None)
 
     def environment_names(self) -> list[str]:
         return self.platform.environment_names() if self.platform else []
@@ -604,6 +615,12 @@ class IdpApp(App[int]):
             return [info.name for info in self.PANES]
         return []
 
+    def resolve_argument(self, kind: ArgKind, word: str) -> str | None:
+        """The environment a source's name for it means (``prod-eu`` → ``production``)."""
+        if kind is ArgKind.ENVIRONMENT and self.config is not None:
+            return self.config.environments.resolve(word, self.environment_names())
+        return None
+
     def complete_command(self, line: str) -> list[str]:
         """What Tab offers at the `:` prompt for ``line``."""
         return self.commands.complete(line, self.argument_values,
@@ -611,7 +628,7 @@ class IdpApp(App[int]):
 
     def run_command(self, line: str) -> None:
         """Run a `:` command line; a wrong one says what is wrong (and the closest command)."""
-        parsed = self.commands.parse(line, self.argument_values)
+        parsed = self.commands.parse(line, self.argument_values, self.resolve_argument)
         if parsed is None:
             return
         if isinstance(parsed, str):
