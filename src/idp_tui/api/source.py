@@ -60,8 +60,9 @@ from .models import (
 class SourceConfig(BaseModel):
     """Base of a source's settings. Unknown keys are an error, so typos are caught at start-up.
 
-    Subclass it, add fields, and set it as ``Source.Config``. The ``type`` and ``timeout`` keys of
-    the ``[sources.NAME]`` table are taken by the hub and never reach this model.
+    Subclass it, add fields, and set it as ``Source.Config``. The ``type``, ``timeout``,
+    ``read_only`` and ``owns`` keys of the ``[sources.NAME]`` table are taken by the hub and never
+    reach this model (so a source cannot have settings of those names).
     """
 
     model_config = ConfigDict(extra="forbid")
