@@ -77,11 +77,13 @@ def test_envs_and_logs(run, cluster: Cluster) -> None:  # type: ignore[no-untype
 def test_deploy_follows_the_rollout_and_is_audited(run, cluster: Cluster) -> None:  # type: ignore[no-untyped-def]
     seed(cluster)
 
+    def generation() -> int:
+        return cluster.get("deployments", "shop-prod", "cart")["metadata"]["generation"]
+
     def controller() -> None:  # rolls the new generation out once the patch has come
         deadline = time.monotonic() + 60
-        while not cluster.requests("patch") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        while generation() < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
         cluster.patch("deployments", "shop-prod", "cart", {"status": {"observedGeneration": 2}})
 
     thread = threading.Thread(target=controller, daemon=True)

@@ -172,7 +172,8 @@ async def test_deploy_patches_the_image_and_follows_the_rollout(source: Any,
 
     # The API server raised the generation; the controller has not seen it yet.
     assert cluster.get("deployments", NS, "cart")["metadata"]["generation"] == 2
-    await asyncio.sleep(0.2)
+    await until(lambda: any("waiting for the controller" in e.message for e in events),
+                "the rollout followed")
     assert not task.done()
     controller = Controller(cluster)
     controller.status(observedGeneration=2, updatedReplicas=1, replicas=4, readyReplicas=3,
@@ -254,7 +255,7 @@ async def test_a_stuck_rollout_fails_with_the_reason(source: Any, cluster: Clust
 
 async def test_a_rollout_that_takes_too_long_fails(source: Any, cluster: Cluster) -> None:
     seed(cluster)
-    src = await source(rollout_timeout=0.5)
+    src = await source(rollout_timeout=0.05)
     events: list[ActionEvent] = []
     await asyncio.wait_for(collect(src.run_action(request(ActionKind.DEPLOY, version="2.0.0")),
                                    events), 10)
@@ -312,7 +313,8 @@ async def test_scale_patches_replicas_and_waits_for_them(source: Any, cluster: C
                                          events))
     await until(lambda: cluster.requests("patch"), "the patch")
     assert cluster.requests("patch", PATH)[-1].data["spec"] == {"replicas": 5}
-    await asyncio.sleep(0.2)
+    await until(lambda: any("waiting for the controller" in e.message for e in events),
+                "the rollout followed")
     assert not task.done()  # 3 of 5 ready
     Controller(cluster).status(observedGeneration=2, replicas=5, updatedReplicas=5,
                                readyReplicas=5, availableReplicas=5)
