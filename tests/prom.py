@@ -163,6 +163,7 @@ class Server:
     def __init__(self, folder: Path, shop: dict[tuple[str, str], Shape] | None = None,
                  *, auth: bool = False, tls: bool = False) -> None:
         self.folder = folder
+        self.auth = auth
         self.port = free_port()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         #: With tls: the server's self-signed certificate (its own CA).
@@ -221,6 +222,24 @@ class Server:
                 raise RuntimeError("prometheus did not start: "
                                    + (folder / "prometheus.log").read_text()[-2000:])
             time.sleep(0.1)
+
+    def firing(self) -> set[str]:
+        """The names of the alerts firing now (Prometheus's /api/v1/alerts)."""
+        verify: Any = ssl.create_default_context(cafile=str(self.cert)) if self.cert else True
+        response = httpx.get(f"{self.url}/api/v1/alerts", timeout=5, verify=verify,
+                             auth=(USER, PASSWORD) if self.auth else None)
+        return {a["labels"].get("alertname", "") for a in response.json()["data"]["alerts"]
+                if a.get("state") == "firing"}
+
+    def wait_for_alert(self, name: str, timeout: float = 60) -> None:
+        """Until the alert fires: Prometheus scrapes the live target and evaluates its rules a
+        few seconds after it is ready (an app started before would see it only at its next
+        refresh of the alerts)."""
+        deadline = time.monotonic() + timeout
+        while name not in self.firing():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the alert {name} did not fire in {timeout} s")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -86,13 +86,13 @@ async def test_a_broken_query_shows_in_the_pane_naming_the_signal(
 
 async def test_firing_alerts_show_above_the_charts(tmp_path: Path,
                                                    server: prom.Server) -> None:
+    server.wait_for_alert("CartErrorsHigh")
     app = app_for(tmp_path, server)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.platform is not None, "the environments")
         app.service, app.environment = "cart", "staging"
         await pilot.press("5")
-        await wait_until(pilot, lambda: "CartErrorsHigh" in text(app), "the firing alert",
-                         timeout=30)
+        await wait_until(pilot, lambda: "CartErrorsHigh" in text(app), "the firing alert")
         line = next(line for line in screen_lines(app) if "CartErrorsHigh" in line)
         assert "critical" in line and "firing" in line
         # The summary as the rule's author typed it: markup-like text stays text.
@@ -130,9 +130,11 @@ async def test_catalog_rows_show_traffic_and_errors_from_one_query_per_signal(
                    if t.kind == "signals" and state.subscribers]
         assert sorted(t.args[0] for t in watched) == ["production", "staging"]
         sent = prom_source.requests_sent
+        before = {t: app.hub.cached(t) for t in watched}
         app.hub.refresh()
-        await wait_until(pilot, lambda: prom_source.requests_sent >= sent + 6, "a refresh")
-        await pilot.pause(0.5)
+        # Both topics refreshed (a snapshot is replaced once all its queries have answered).
+        await wait_until(pilot, lambda: all(app.hub.cached(t) is not before[t] for t in watched),
+                         "a refresh of both environments' signals")
         assert prom_source.requests_sent - sent == 3 * len(watched)
         assert_alive(app)
 
