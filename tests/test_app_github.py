@@ -20,6 +20,7 @@ from idp_tui.api.actions import ActionState
 from idp_tui.api.clock import ManualClock
 from idp_tui.api.models import RunStatus
 from idp_tui.config import load_config
+from idp_tui.hub import Topic
 from idp_tui.runtime import AUDIT_FILE
 from idp_tui.ui.actions import ActionModal, RunActionModal
 from idp_tui.ui.app import IdpApp
@@ -224,8 +225,10 @@ async def test_a_rate_limit_is_waited_out_and_said_in_the_pane(
         assert "gh rate limited" in text(app)  # and in the status bar
         assert len(pane.runs) == 9  # the runs already shown stay
         asked = gh.requests
+        before = app.hub.cached(Topic.pipelines())
         app.hub.refresh()
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: app.hub.cached(Topic.pipelines()) is not before,
+                         "a refresh while limited")
         assert gh.requests == asked  # nothing sent before the reset
         await pilot.press("H")
         await wait_until(pilot, lambda: isinstance(app.screen, HealthScreen), "the health view")
