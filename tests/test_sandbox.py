@@ -440,9 +440,27 @@ async def test_logs_of_unknown_targets(make):
             await collect(source, query)
 
 
+class ReadClock(ManualClock):
+    """A manual clock that counts how often it was read (each tick of a follow reads it)."""
+
+    reads = 0
+
+    def now(self) -> datetime:
+        self.reads += 1
+        return super().now()
+
+
+async def until(predicate, what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
 async def test_log_follow_moves_with_the_clock(make):
-    clock = ManualClock(REFERENCE)
-    source = await make(clock=clock, log_interval=0.01)
+    clock = ReadClock(REFERENCE)
+    source = await make(clock=clock, log_interval=0.001)
     query = LogQuery(service="payments-api", environment="production", tail=20)
     batches: list[list] = []
 
@@ -452,19 +470,16 @@ async def test_log_follow_moves_with_the_clock(make):
 
     task = asyncio.create_task(consume())
     try:
-        for _ in range(100):
-            if batches:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: batches, "the tail")
         assert len(batches[0]) == 20
-        await asyncio.sleep(0.15)
+        reads = clock.reads
+        await until(lambda: clock.reads >= reads + 3, "the follow to look at the clock again")
         assert len(batches) == 1, "no new lines while the clock is frozen"
         clock.advance(timedelta(seconds=10))
-        for _ in range(100):
-            if len(batches) > 1:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        await until(lambda: len(batches) > 1, "the lines of the ten seconds")
+        reads = clock.reads
+        await until(lambda: clock.reads >= reads + 3, "the follow to look at the clock again")
+        assert len(batches) == 2, "the ten seconds come in one batch, and nothing after them"
     finally:
         task.cancel()
     followed = [line for batch in batches[1:] for line in batch]
