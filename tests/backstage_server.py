@@ -72,7 +72,7 @@ catalog:
                 self.stop()
                 raise RuntimeError("the Backstage backend did not start: "
                                    + (folder / "backend.log").read_text()[-3000:])
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     def count(self, kind: str = "component") -> int:
         response = httpx.get(f"{self.url}/api/catalog/entities/by-query",
@@ -86,7 +86,7 @@ catalog:
         while self.count(kind) < count:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the backend has {self.count(kind)} of {count} {kind}s")
-            time.sleep(0.3)
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process.poll() is None:
