@@ -67,3 +67,18 @@ def test_the_table_needs_neither_textual_nor_pydantic() -> None:
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'pydantic', 'rich'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_service_commands_take_what_the_table_says() -> None:
+    from idp_tui.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["deploy", "api", "--env", "staging", "--version", "1.2.0"])
+    assert (args.command, args.version) == ("deploy", "1.2.0")
+    assert parser.parse_args(["rollback", "api", "--env", "staging"]).version is None
+    assert parser.parse_args(["scale", "api", "-e", "staging", "-r", "3"]).replicas == 3
+    restart = parser.parse_args(["restart", "api", "-e", "staging"])
+    assert not hasattr(restart, "version") and not hasattr(restart, "replicas")
+    for missing in (["deploy", "api", "-e", "staging"], ["scale", "api", "-e", "staging"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(missing)

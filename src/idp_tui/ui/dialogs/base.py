@@ -105,6 +105,18 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
     def _ready(self) -> bool:
         return True
 
+    def on_mount(self) -> None:
+        self._watch_runs()
+        self.query_one("#action-cancel", Button).display = False
+        if self.run is not None:  # reopened: the run, no form
+            self._show_run()
+            return
+        self.query_one(RunProgress).show_run(None, self._now())
+        self._start_form()
+
+    def _start_form(self) -> None:
+        """Fill in and focus the form; start loading what it needs. Override."""
+
     def _watch_runs(self) -> None:
         self.watch_runs(lambda run: run.id == self.request_id)
 

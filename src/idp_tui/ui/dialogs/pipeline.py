@@ -13,7 +13,6 @@ from ...api.models import PipelineRun
 from ...hub import classify
 from .base import ConfirmedDialog
 from .texts import failure_text
-from .widgets import RunProgress
 
 
 class RunActionModal(ConfirmedDialog):
@@ -56,13 +55,7 @@ class RunActionModal(ConfirmedDialog):
         out.append_text(render.run_status(r.status))
         return out
 
-    def on_mount(self) -> None:
-        self._watch_runs()
-        self.query_one("#action-cancel", Button).display = False
-        if self.run is not None:
-            self._show_run()
-            return
-        self.query_one(RunProgress).show_run(None, self._now())
+    def _start_form(self) -> None:
         self.query_one("#action-confirm", Button).focus()
         self._refresh_confirm()
         self.run_worker(self._plan(), group="plan", exclusive=True, exit_on_error=False)

@@ -31,7 +31,7 @@ from .form import (
     shorten,
 )
 from .texts import decision_text, run_summary
-from .widgets import ConfirmBox, RunProgress
+from .widgets import ConfirmBox
 
 
 class FormField(Horizontal):
@@ -153,15 +153,7 @@ class ProvisionModal(ActionDialog):
                         yield Button("Close", id="action-close")
                 yield from self._side()
 
-    def on_mount(self) -> None:
-        self._watch_runs()
-        self.query_one("#action-cancel", Button).display = False
-        if self.run is not None:
-            for button in ("#provision-back", "#provision-dry-run"):
-                self.query_one(button, Button).display = False
-            self._show_run()
-            return
-        self.query_one(RunProgress).show_run(None, self._now())
+    def _start_form(self) -> None:
         table = self.query_one("#provision-templates", KeyedTable)
         table.set_columns([("title", "Template"), ("kind", "Kind"),
                            ("description", "Description")])
@@ -385,14 +377,20 @@ class ProvisionModal(ActionDialog):
                              service=service if isinstance(service, str) and service and
                              "service" not in secret else None, **extra)
 
-    @on(Button.Pressed, "#provision-dry-run")
-    def action_dry_run(self) -> None:
-        if self.started or self.entry is None:
-            return
+    def _tried_values(self) -> dict[str, Any] | None:
+        """The values, checked with every error shown (a dry run or a run was asked for)."""
         self.tried = True
         values = self.validate_form(show_all=True)
         if values is None:
             self._set_status(Text("Fix the fields marked in red first.", "red"))
+        return values
+
+    @on(Button.Pressed, "#provision-dry-run")
+    def action_dry_run(self) -> None:
+        if self.started or self.entry is None:
+            return
+        values = self._tried_values()
+        if values is None:
             return
         self._set_status(Text("Dry run…", "bold"))
         self._show_plan(None, "Asking the source what would be created…")
@@ -427,10 +425,8 @@ class ProvisionModal(ActionDialog):
         """Run the template (once)."""
         if self.started or self.entry is None:
             return
-        self.tried = True
-        values = self.validate_form(show_all=True)
+        values = self._tried_values()
         if values is None:
-            self._set_status(Text("Fix the fields marked in red first.", "red"))
             self.app.bell()
             return
         self._submit(self._request(values, confirmed=True))

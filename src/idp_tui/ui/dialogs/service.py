@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.validation import Integer
-from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from ... import render
 from ...actions import ActionRun, PlanResult
@@ -19,7 +19,7 @@ from ...hub import classify
 from ..tables import KeyedTable
 from .base import ConfirmedDialog
 from .texts import failure_text
-from .widgets import ConfirmBox, RunProgress
+from .widgets import ConfirmBox
 
 MAX_REPLICAS = 10_000
 
@@ -73,13 +73,7 @@ class ActionModal(ConfirmedDialog):
                 yield Static(classes="field-error", id="action-replicas-error")
         yield ConfirmBox(id="action-confirm-box")
 
-    def on_mount(self) -> None:
-        self._watch_runs()
-        self.query_one("#action-cancel", Button).display = False
-        if self.run is not None:
-            self._show_run()
-            return
-        self.query_one(RunProgress).show_run(None, self._now())
+    def _start_form(self) -> None:
         self.query_one(ConfirmBox).setup(self.environment, False)
         if self.action_spec.needs_version:
             table = self.query_one("#action-versions", KeyedTable)
