@@ -149,3 +149,46 @@ type = "sandbox"
                and "line 3" in line for line in lines), lines
     assert any("environments.production.names.sb" in line and "'shared'" in line
                and "'staging'" in line for line in lines), lines
+
+
+def test_the_command_line_speaks_the_platform_names_and_takes_a_source_name(
+        tmp_path: Path) -> None:
+    """``[environments.live]`` is what the sandbox calls production: the commands list ``live``,
+    ask the sandbox for ``production``, and take either name."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    config = _write(tmp_path, f"""
+[environments.dev]
+[environments.staging]
+[environments.live]
+names = {{ sb = "production" }}
+
+[sources.sb]
+type = "sandbox"
+database = "{(tmp_path / 'sandbox.sqlite3').as_posix()}"
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
+    env.update(IDP_TUI_CONFIG=str(config), IDP_TUI_DATA_DIR=str(tmp_path / "data"),
+               IDP_TUI_CLOCK="2026-11-25T14:00:00Z")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
+                                text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    envs = run("envs", "--json")
+    assert envs.returncode == 0, envs.stderr
+    listing = json.loads(envs.stdout)
+    assert [e["name"] for e in listing["environments"]] == ["dev", "staging", "live"]
+    assert {d["environment"] for d in listing["deployments"]} == {"dev", "staging", "live"}
+    live = [e for e in listing["environments"] if e["name"] == "live"][0]
+    assert live["type"] == "production" and live["protected"]
+
+    for name in ("live", "production"):  # the platform's name, or the source's
+        metrics = run("metrics", "payments-api", "--env", name, "--json")
+        assert metrics.returncode == 0, (name, metrics.stderr)
+        assert json.loads(metrics.stdout.splitlines()[0])["environment"] == "live"

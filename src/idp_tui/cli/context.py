@@ -50,6 +50,9 @@ class Context:
         from ..runtime import build_hub
 
         config, clock = self.config, self.clock  # config errors before any source starts
+        env = getattr(self.args, "env", None)
+        if isinstance(env, str) and env:  # a source's name for a declared environment means it
+            self.args.env = config.environments.resolve(env) or env
 
         async def main() -> int:
             hub = build_hub(config, data_dir=self.folder, clock=clock, read_only=self.read_only)
