@@ -102,6 +102,10 @@ class LogPipe:
         self._cluster.call(lambda: [q.put_nowait(None) for q in self._queues])
 
 
+#: Seconds the emulator may take to stop (it waits for the requests still open).
+STOP_TIMEOUT = 5.0
+
+
 class Cluster:
     """The emulator on a port of 127.0.0.1, with helpers to seed and drive it."""
 
@@ -137,26 +141,37 @@ class Cluster:
         asyncio.run(main())
 
     def close(self) -> None:
+        """Stop the emulator. It stops at once unless a client left a request open (a watch or
+        a log stream its source did not close): that is an error, named here."""
         self.http.close()
-        if self.loop is not None and self._done is not None:
-            self.loop.call_soon_threadsafe(self._done.set)
-        self._thread.join(10)
+        if self.loop is None or self._done is None:
+            return
+        self.loop.call_soon_threadsafe(self._done.set)
+        self._thread.join(STOP_TIMEOUT)
+        if self._thread.is_alive():
+            try:
+                left: Any = self._open_requests()
+            except Exception as exc:  # noqa: BLE001 - only for the message
+                left = f"(not known: {exc!r})"
+            raise AssertionError(f"the emulator did not stop in {STOP_TIMEOUT} s: requests "
+                                 f"still open: {left}")
 
     def open_connections(self) -> list[str]:
         """The connections the server holds open, each as its request under way (``"GET
         /apis/…?watch=true"``) or ``"idle"``. A connection the client closed leaves the list as
         soon as the server has seen it close."""
-        def look() -> list[str]:
-            out = []
-            for handler in self.server.server.runner.server.connections:
-                transport = handler.transport
-                if transport is None or transport.is_closing():
-                    continue
-                request = handler._current_request  # aiohttp's: no public accessor
-                out.append("idle" if request is None else f"{request.method} {request.path_qs}")
-            return out
+        return list(self.call(self._open_requests))
 
-        return list(self.call(look))
+    def _open_requests(self) -> list[str]:
+        """(On the emulator's loop, or while it is stopping.)"""
+        out = []
+        for handler in self.server.server.runner.server.connections:
+            transport = handler.transport
+            if transport is None or transport.is_closing():
+                continue
+            request = handler._current_request  # aiohttp's: no public accessor
+            out.append("idle" if request is None else f"{request.method} {request.path_qs}")
+        return out
 
     def call(self, fn: Any) -> Any:
         """Run ``fn()`` on the emulator's loop and return its result."""
