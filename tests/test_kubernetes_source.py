@@ -373,6 +373,34 @@ async def test_a_watch_stopped_while_its_request_is_on_the_way_is_closed(
         context.close()
 
 
+async def test_closing_waits_for_stuck_watches_once_not_once_each(
+        tmp_path: Path, cluster: Cluster, clock: ManualClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    from idp_tui_kubernetes import source as k8s_source
+
+    monkeypatch.setattr(k8s_source, "CLOSE_WAIT", 0.5)
+    with socket.socket() as listener:  # accepts connections, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        kubeconfig = cluster.kubeconfig(tmp_path / "silent", contexts=["eu-1"],
+                                        server=f"http://127.0.0.1:{listener.getsockname()[1]}")
+        source = make_source(tmp_path, cluster, clock, kubeconfig=str(kubeconfig),
+                             request_timeout=60, environments={
+                                 "staging": {"context": "eu-1", "namespace": "shop-staging"},
+                                 "production": {"context": "eu-1", "namespace": "shop-prod"}})
+        before = set(threading.enumerate())
+        await source.start()
+        stuck = [t for t in set(threading.enumerate()) - before if t.name.startswith("idp-k8s-")]
+        assert len(stuck) == 4  # deployments and statefulsets of two namespaces, all waiting
+        started_at = time.monotonic()
+        await source.close()
+        # Four stuck watches: 0.5 s in all (four times that if each were waited for in turn).
+        assert time.monotonic() - started_at < 1.5
+
+
 # Errors ------------------------------------------------------------------------------------------
 
 async def test_an_unreachable_cluster_is_named_with_a_hint(

@@ -45,6 +45,9 @@ from .logs import ContainerLog, LogMux
 from .previews import PreviewNamespaces, expired, preview_params
 from .rollout import Change
 
+#: Seconds closing the source waits, in all, for its watch threads to end.
+CLOSE_WAIT = 2.0
+
 log = logging.getLogger("idp_tui.kubernetes")
 
 #: Informer parameters of each kind of workload: (API group, noun of the client's methods,
@@ -163,8 +166,12 @@ class KubernetesSource(PreviewNamespaces, Source):
         informers = list(self._all_informers())
         for informer in informers:
             informer.stop()
+        # A stopped watch ends at once; a thread still connecting to an unreachable cluster is
+        # left behind (it is a daemon): closing waits CLOSE_WAIT seconds in all, not per watch.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_WAIT
         for informer in informers:
-            await asyncio.to_thread(informer.join, 2.0)
+            await asyncio.to_thread(informer.join, max(0.0, deadline - loop.time()))
         for cluster in self._clusters.values():
             cluster.close()
 
