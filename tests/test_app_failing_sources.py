@@ -66,7 +66,7 @@ def mixed_config(**ui: Any) -> Any:
     return app_config(
         spec("static", StaticSource),
         spec("bad", FailingSource),
-        spec("hang", HangingSource, timeout=0.5, block=True),
+        spec("hang", HangingSource, timeout=0.1, block=True),
         spec("junk", GarbageSource),
         ui=ui or None,
     )
@@ -239,7 +239,7 @@ async def test_logs_stream_from_the_good_source_when_another_stream_raises(
         data_dir: Path, clock: Any, hanging: type[HangingSource]) -> None:
     config = app_config(spec("static", StaticSource, log_message="from the good one"),
                         spec("bad", FailingSource),
-                        spec("hang", HangingSource, timeout=0.5, block=True))
+                        spec("hang", HangingSource, timeout=0.1, block=True))
     app = make_app(config, data_dir, clock)
     async with app.run_test(size=(160, 50)) as pilot:
         try:
@@ -400,7 +400,7 @@ async def drained(runner: SourceRunner) -> None:
 async def test_a_blocked_source_gets_no_more_calls_queued_until_it_recovers(
         tmp_path: Path, clock: Any, hanging: type[HangingSource]) -> None:
     source = HangingSource(HangingSource.Config(block=True), context("stuck", tmp_path, clock))
-    runner = SourceRunner("stuck", "stuck", source, 0.2)
+    runner = SourceRunner("stuck", "stuck", source, 0.05)
     hub = Hub([runner], clock=clock)
     try:
         errors = []
