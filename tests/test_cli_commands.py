@@ -851,11 +851,12 @@ def test_ctrl_c_cancels_a_running_deploy_and_records_how_it_ended(cli: Cli) -> N
 # Actions on a fake source that fails -------------------------------------------------------------
 
 def test_an_action_that_fails_or_hangs_exits_1_and_is_audited(cli: Cli) -> None:
-    cli.write_config('[policy]\naction_timeout = 1\n\n[sources.acts]\ntype = "test-acting"\n'
-                     'environments = ["staging", "production"]\n')
+    acts = '[sources.acts]\ntype = "test-acting"\nenvironments = ["staging", "production"]\n'
+    cli.write_config(acts)
     result = cli.run("deploy", "boom", "--env", "staging", "--version", "1.3.0")
     assert result.returncode == 1
     assert "deployer exploded" in result.stderr and "✖ failed" in result.stdout
+    cli.write_config('[policy]\naction_timeout = 0.2\n\n' + acts)  # the hang: given up on soon
     result = cli.run("restart", "hang", "--env", "staging", "--json")
     assert result.returncode == 1
     final = json.loads(result.stdout.splitlines()[-1])
