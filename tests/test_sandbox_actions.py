@@ -835,7 +835,9 @@ async def test_end_to_end_through_the_action_manager(tmp_path):
 
 async def test_cancelling_through_the_action_manager_rolls_the_deploy_back(tmp_path):
     clock = ManualClock(REFERENCE)
-    hub = build_hub(demo_config(tmp_path, action_speed=2.0), data_dir=tmp_path, clock=clock)
+    # Ten times faster than life: after the first instance starts, the rollout still has its ten
+    # simulated seconds of health checks (one real second) to be cancelled in.
+    hub = build_hub(demo_config(tmp_path, action_speed=10.0), data_dir=tmp_path, clock=clock)
     try:
         manager = hub.actions
         versions = await manager.versions("cart-service", "production")
