@@ -130,8 +130,9 @@ async def type_into(pilot: Any, widget: Input, text: str) -> None:
     widget.value = text[:-1]
     widget.action_end()  # (no selection left from the focus: the key adds to the text)
     if text:
-        await pilot.press(text[-1])
-    await pilot.pause()
+        await pilot.press(text[-1])  # (which waits until the app is idle again)
+    else:
+        await pilot.pause()
 
 
 # Deploy, rollback, scale, restart ----------------------------------------------------------------

@@ -44,6 +44,8 @@ class FormField(Horizontal):
         super().__init__(id=f"form-field-{index}")
         self.spec = spec
         self.index = index
+        #: The error shown under the control (None: none; MISSING: not drawn yet).
+        self._error: object = MISSING
 
     def compose(self) -> ComposeResult:
         spec = self.spec
@@ -107,6 +109,9 @@ class FormField(Horizontal):
         return parse_text(self.spec, control.value)
 
     def show_error(self, message: str | None) -> None:
+        if message == self._error:
+            return  # (a form is checked on every keystroke: the same error is not drawn again)
+        self._error = message
         error = self.query_one(".field-error", Static)
         error.update(Text(f"✖ {message}", "red") if message else Text(""))
         error.display = bool(message)
