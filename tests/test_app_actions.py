@@ -24,18 +24,25 @@ from idp_tui.runtime import AUDIT_FILE
 from idp_tui.ui.actions import ActionModal, ActivityScreen, FormField, ProvisionModal
 
 from conftest import T0
-from fakes import (
-    assert_alive,
-    click_actions,
-    data_settled,
-    make_app,
-    screen_lines,
-    widget_lines,
-)
+from fakes import assert_alive, click_actions, data_settled, screen_lines, widget_lines
+from fakes import make_app as make_any_app
 from fakes_actions import MARKUP, ActingFake, acting_config
 
 SIZE = (160, 50)
 SECRET = "hunter2-Sup3rSecret"
+
+
+def make_app(config: Any, data_dir: Path, clock: ManualClock) -> Any:
+    """The dashboard on ``config``, without animations (see ``still``)."""
+    return still(make_any_app(config, data_dir, clock))
+
+
+def still(app: Any) -> Any:
+    """``app`` without animations: a scroll or a progress bar ends where it would have ended, at
+    once. Each frame on the way would cost the time of a frame (a pilot waits until the app is
+    idle) and no test looks at them."""
+    app.animation_level = "none"
+    return app
 
 
 async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.0) -> None:
@@ -770,7 +777,7 @@ async def test_a_validator_echoing_the_secret_is_shown_without_it(
 async def test_deploy_and_provision_on_the_sandbox(tmp_path: Path) -> None:
     from idp_tui.demo import demo_app
 
-    app = demo_app(tmp_path / "demo", action_speed=100_000)
+    app = still(demo_app(tmp_path / "demo", action_speed=100_000))
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot, app)
         service = app.service
@@ -809,7 +816,7 @@ async def test_provisioned_resources_show_in_the_catalog_detail(tmp_path: Path) 
     from idp_tui.demo import DEMO_SIZE, demo_app, wait_settled
     from idp_tui.ui.panes import CatalogPane
 
-    app = demo_app(tmp_path / "data", action_speed=100_000)
+    app = still(demo_app(tmp_path / "data", action_speed=100_000))
     async with app.run_test(size=DEMO_SIZE) as pilot:
         await wait_settled(app)
         service = app.service
@@ -834,7 +841,7 @@ async def test_the_dialogs_fit_an_80_by_24_terminal(tmp_path: Path) -> None:
     # reached (the form scrolls to what has focus), a form's controls keep a usable width.
     from idp_tui.demo import demo_app
 
-    app = demo_app(tmp_path / "demo")
+    app = still(demo_app(tmp_path / "demo"))
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(pilot, app)
         modal = await open_modal(pilot, app, service=app.service, environment="production")
@@ -877,7 +884,7 @@ async def test_the_events_view_draws_lines_follows_and_is_bounded() -> None:
         def compose(self) -> ComposeResult:
             yield EventLines(max_lines=50)
 
-    app = Host()
+    app = still(Host())
     async with app.run_test(size=(40, 10)) as pilot:
         view = app.query_one(EventLines)
         view.write_lines([render.text(f"event {i} [/] [@click=app.quit]x") for i in range(30)])
