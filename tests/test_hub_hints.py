@@ -24,7 +24,16 @@ def test_a_sources_own_hint_is_kept_alone() -> None:
 
 
 def test_a_plugin_error_hint_gives_the_log_files_path(tmp_path: Path) -> None:
-    assert classify("s", RuntimeError("boom")).hint.endswith("idp-tui.log in the data dir")
+    # (Another test in this process may have set up the command line's log file: put it aside.)
+    loggers = [logging.getLogger(name) for name in ("", "idp_tui", "idp_tui.hub")]
+    aside = [(lg, h) for lg in loggers for h in lg.handlers if isinstance(h, logging.FileHandler)]
+    for lg, h in aside:
+        lg.removeHandler(h)
+    try:
+        assert classify("s", RuntimeError("boom")).hint.endswith("idp-tui.log in the data dir")
+    finally:
+        for lg, h in aside:
+            lg.addHandler(h)
     handler = logging.FileHandler(tmp_path / "idp-tui.log", encoding="utf-8")
     root = logging.getLogger()
     root.addHandler(handler)
