@@ -21,7 +21,7 @@ from idp_tui.api.clock import ManualClock
 from idp_tui.hub import ManualTimer
 from idp_tui.policy import FreezeWindow, PolicyConfig
 from idp_tui.runtime import AUDIT_FILE
-from idp_tui.ui.actions import ActionModal, ActivityScreen, FormField, ProvisionModal
+from idp_tui.ui.dialogs import ActionModal, ActivityScreen, FormField, ProvisionModal
 
 from conftest import T0
 from fakes import assert_alive, click_actions, data_settled, screen_lines, widget_lines
@@ -878,7 +878,7 @@ async def test_the_events_view_draws_lines_follows_and_is_bounded() -> None:
     from textual.app import App, ComposeResult
 
     from idp_tui import render
-    from idp_tui.ui.actions import EventLines
+    from idp_tui.ui.dialogs import EventLines
 
     class Host(App[None]):
         def compose(self) -> ComposeResult:

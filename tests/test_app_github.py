@@ -22,7 +22,7 @@ from idp_tui.api.models import RunStatus
 from idp_tui.config import load_config
 from idp_tui.hub import Topic
 from idp_tui.runtime import AUDIT_FILE
-from idp_tui.ui.actions import ActionModal, RunActionModal
+from idp_tui.ui.dialogs import ActionModal, RunActionModal
 from idp_tui.ui.app import IdpApp
 from idp_tui.ui.panes import LogsPane, PipelinesPane
 from idp_tui.ui.screens import HealthScreen

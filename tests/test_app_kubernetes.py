@@ -18,7 +18,7 @@ from idp_tui.api.actions import ActionState
 from idp_tui.api.clock import ManualClock
 from idp_tui.config import load_config
 from idp_tui.runtime import AUDIT_FILE
-from idp_tui.ui.actions import ActionModal
+from idp_tui.ui.dialogs import ActionModal
 from idp_tui.ui.app import IdpApp
 from idp_tui.ui.logview import LogView
 from idp_tui.ui.vtable import VirtualTable

@@ -585,7 +585,7 @@ def chars(text: str) -> list[tuple[str, str | None]]:
 
 
 async def test_keys_typed_in_one_go_after_opening_a_prompt_go_into_it(tmp_path: Path) -> None:
-    from idp_tui.ui.actions import ActionModal
+    from idp_tui.ui.dialogs import ActionModal
 
     app = sandbox(tmp_path)
     async with running(app) as pilot:

@@ -727,7 +727,7 @@ class IdpApp(App[int]):
         self.hub.refresh()
         self.notify("Refreshing every source", timeout=2)
 
-    # Self-service actions (the modals and the Activity screen live in ui/actions.py) ---------------
+    # Self-service actions (the modals and the Activity screen live in ui/dialogs/) -----------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act" and parameters:
