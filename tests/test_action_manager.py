@@ -1,4 +1,4 @@
-"""The hub's action layer: routing, policy, audit records, deadlines, cancellation, idempotency."""
+"""The action layer: routing, policy, audit records, deadlines, cancellation, idempotency."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from idp_tui.audit import AuditLog
 from idp_tui.config import AppConfig, SourceSpec
 from idp_tui.hub import ManualTimer
 from idp_tui.policy import FreezeWindow, PolicyConfig
-from idp_tui.runtime import AUDIT_FILE, build_hub
+from idp_tui.runtime import AUDIT_FILE, build_runtime
 
 from conftest import T0
 
@@ -108,12 +108,12 @@ class ActingSource(Source):
             yield ActionEvent(ts=now, message="done", state=ActionState.SUCCEEDED)
 
 
-def make_hub(tmp_path: Path, clock: Any, *, policy: PolicyConfig | None = None,
+def make_runtime(tmp_path: Path, clock: Any, *, policy: PolicyConfig | None = None,
              read_only: bool = False, source_read_only: bool = False, **settings: Any) -> Any:
     spec = SourceSpec(name="acts", type="acts", cls=ActingSource,
                       config=ActorConfig(**settings), timeout=5.0, read_only=source_read_only)
     config = AppConfig(path=None, sources=[spec], policy=policy or PolicyConfig())
-    return build_hub(config, data_dir=tmp_path, clock=clock, read_only=read_only)
+    return build_runtime(config, data_dir=tmp_path, clock=clock, read_only=read_only)
 
 
 def audit_records(tmp_path: Path) -> list[dict[str, Any]]:
@@ -129,28 +129,28 @@ def deploy(env: str = "staging", **extra: Any) -> ActionRequest:
 
 
 @pytest.fixture
-async def hub_factory(tmp_path: Path, clock: Any):  # type: ignore[no-untyped-def]
-    hubs: list[Any] = []
+async def runtime_factory(tmp_path: Path, clock: Any):  # type: ignore[no-untyped-def]
+    runtimes: list[Any] = []
 
     def factory(**kwargs: Any) -> Any:
-        hub = make_hub(tmp_path, clock, **kwargs)
-        hubs.append(hub)
-        return hub
+        runtime = make_runtime(tmp_path, clock, **kwargs)
+        runtimes.append(runtime)
+        return runtime
 
     yield factory
     ActingSource.release.set()
-    for hub in hubs:
-        await hub.close()
+    for runtime in runtimes:
+        await runtime.close()
     ActingSource.release.clear()
 
 
-def source_of(hub: Any) -> ActingSource:
-    return hub.runners[0].source
+def source_of(runtime: Any) -> ActingSource:
+    return runtime.hub.runners[0].source
 
 
-async def test_deploy_runs_streams_events_and_is_audited_before_and_after(hub_factory, tmp_path):
-    hub = hub_factory()
-    manager: ActionManager = hub.actions
+async def test_deploy_runs_streams_events_and_is_audited_before_and_after(runtime_factory, tmp_path):
+    rt = runtime_factory()
+    manager: ActionManager = rt.actions
     changes: list[ActionState] = []
     manager.watch(lambda run: changes.append(run.state))
     run = await manager.submit(deploy())
@@ -171,93 +171,93 @@ async def test_deploy_runs_streams_events_and_is_audited_before_and_after(hub_fa
     assert manager.audit.verify().ok
 
 
-async def test_same_request_id_starts_one_action(hub_factory, tmp_path):
-    hub = hub_factory()
+async def test_same_request_id_starts_one_action(runtime_factory, tmp_path):
+    rt = runtime_factory()
     request = deploy()
-    runs = await asyncio.gather(hub.actions.submit(request), hub.actions.submit(request))
+    runs = await asyncio.gather(rt.actions.submit(request), rt.actions.submit(request))
     assert runs[0] is runs[1]
-    await hub.actions.wait(request.id)
-    again = await hub.actions.submit(request)
+    await rt.actions.wait(request.id)
+    again = await rt.actions.submit(request)
     assert again is runs[0]
-    assert source_of(hub).seen == [request.id]
+    assert source_of(rt).seen == [request.id]
     assert [r["phase"] for r in audit_records(tmp_path)] == ["started", "finished"]
 
 
-async def test_protected_environment_needs_typed_name_and_reason(hub_factory, tmp_path):
-    hub = hub_factory()
-    denied = await hub.actions.submit(deploy("production"))
+async def test_protected_environment_needs_typed_name_and_reason(runtime_factory, tmp_path):
+    rt = runtime_factory()
+    denied = await rt.actions.submit(deploy("production"))
     assert denied.state is ActionState.DENIED
     assert "type 'production' to confirm" in (denied.error or "")
-    no_reason = await hub.actions.submit(deploy("production", id="r2", confirmation="production"))
+    no_reason = await rt.actions.submit(deploy("production", id="r2", confirmation="production"))
     assert no_reason.state is ActionState.DENIED and "reason" in (no_reason.error or "")
-    ok = await hub.actions.submit(deploy("production", id="r3", confirmation="production",
+    ok = await rt.actions.submit(deploy("production", id="r3", confirmation="production",
                                          reason="hotfix INC-42"))
-    await hub.actions.wait(ok.id)
+    await rt.actions.wait(ok.id)
     assert ok.state is ActionState.SUCCEEDED
-    assert source_of(hub).seen == ["r3"]
+    assert source_of(rt).seen == ["r3"]
     records = audit_records(tmp_path)
     assert [r["phase"] for r in records] == ["denied", "denied", "started", "finished"]
     assert records[2]["reason"] == "hotfix INC-42"
 
 
-async def test_an_environment_the_source_marks_protected_is_protected(hub_factory):
-    hub = hub_factory()
-    run = await hub.actions.submit(deploy("vault"))
+async def test_an_environment_the_source_marks_protected_is_protected(runtime_factory):
+    rt = runtime_factory()
+    run = await rt.actions.submit(deploy("vault"))
     assert run.state is ActionState.DENIED and run.decision.rule == "protected"
 
 
-async def test_freeze_window_blocks_deploys_but_not_rollbacks(hub_factory, clock):
+async def test_freeze_window_blocks_deploys_but_not_rollbacks(runtime_factory, clock):
     window = FreezeWindow(environments=["staging"], start=T0 - timedelta(hours=1),
                           end=T0 + timedelta(hours=2), reason="black friday")
-    hub = hub_factory(policy=PolicyConfig(freeze=[window]))
-    run = await hub.actions.submit(deploy())
+    rt = runtime_factory(policy=PolicyConfig(freeze=[window]))
+    run = await rt.actions.submit(deploy())
     assert run.state is ActionState.DENIED
     assert "frozen for deploys until 2026-11-25 16:00 UTC (black friday)" in (run.error or "")
-    rollback = await hub.actions.submit(ActionRequest(id="rb", kind=ActionKind.ROLLBACK,
+    rollback = await rt.actions.submit(ActionRequest(id="rb", kind=ActionKind.ROLLBACK,
                                                       service="api", environment="staging"))
-    await hub.actions.wait(rollback.id)
+    await rt.actions.wait(rollback.id)
     assert rollback.state is ActionState.SUCCEEDED
 
 
 @pytest.mark.parametrize("flags", [{"read_only": True}, {"source_read_only": True},
                                    {"policy": PolicyConfig(read_only=True)}])
-async def test_read_only_denies_everything(hub_factory, tmp_path, flags):
-    hub = hub_factory(**flags)
-    run = await hub.actions.submit(deploy())
+async def test_read_only_denies_everything(runtime_factory, tmp_path, flags):
+    rt = runtime_factory(**flags)
+    run = await rt.actions.submit(deploy())
     assert run.state is ActionState.DENIED and run.decision.rule == "read-only"
-    assert source_of(hub).seen == []
+    assert source_of(rt).seen == []
     assert [r["outcome"] for r in audit_records(tmp_path)] == ["denied"]
 
 
-async def test_plan_shows_decision_without_running(hub_factory, tmp_path):
-    hub = hub_factory()
-    result = await hub.actions.plan(deploy("production"))
+async def test_plan_shows_decision_without_running(runtime_factory, tmp_path):
+    rt = runtime_factory()
+    result = await rt.actions.plan(deploy("production"))
     assert result.source == "acts"
     assert result.decision is not None and not result.decision.allowed
     assert result.decision.needs_confirmation
     assert result.plan is not None and result.plan.target_version == "1.1.0"
-    assert source_of(hub).seen == []
+    assert source_of(rt).seen == []
     assert audit_records(tmp_path) == []
 
 
-async def test_failed_and_raising_actions_end_failed_and_audited(hub_factory, tmp_path):
-    hub = hub_factory(mode="fail")
-    run = await hub.actions.submit(deploy())
-    await hub.actions.wait(run.id)
+async def test_failed_and_raising_actions_end_failed_and_audited(runtime_factory, tmp_path):
+    rt = runtime_factory(mode="fail")
+    run = await rt.actions.submit(deploy())
+    await rt.actions.wait(run.id)
     assert run.state is ActionState.FAILED and run.error == "health checks failed"
-    source_of(hub).config = ActorConfig(mode="raise")
-    boom = await hub.actions.submit(deploy(id="boom"))
-    await hub.actions.wait(boom.id)
+    source_of(rt).config = ActorConfig(mode="raise")
+    boom = await rt.actions.submit(deploy(id="boom"))
+    await rt.actions.wait(boom.id)
     assert boom.state is ActionState.FAILED
     assert "deployer exploded" in (boom.error or "")
     assert [r.get("outcome") for r in audit_records(tmp_path)] == [None, "failed", None, "failed"]
 
 
 @pytest.mark.parametrize("mode", ["hang", "block"])
-async def test_a_hanging_action_times_out_and_the_loop_stays_free(hub_factory, tmp_path, mode):
-    hub = hub_factory(mode=mode, policy=PolicyConfig(action_timeout=30))
-    timer = hub.actions.timer = ManualTimer()
-    run = await hub.actions.submit(deploy())
+async def test_a_hanging_action_times_out_and_the_loop_stays_free(runtime_factory, tmp_path, mode):
+    rt = runtime_factory(mode=mode, policy=PolicyConfig(action_timeout=30))
+    timer = rt.actions.timer = ManualTimer()
+    run = await rt.actions.submit(deploy())
     await timer.until(lambda t: t.deadlines == [30])
     # The app's loop is not blocked meanwhile (in "block" mode the source's thread is).
     for _ in range(5):
@@ -268,37 +268,37 @@ async def test_a_hanging_action_times_out_and_the_loop_stays_free(hub_factory, t
         await timer.until(lambda t: t.deadlines == [30 + WATCHDOG_GRACE])
         assert run.state is ActionState.RUNNING
         timer.advance(WATCHDOG_GRACE)
-    await hub.actions.wait(run.id)
+    await rt.actions.wait(run.id)
     assert run.state is ActionState.FAILED
     assert run.error == ("timed out: acts did not answer for 30 s" if mode == "block"
                          else "timed out after 30 s without finishing")
     assert audit_records(tmp_path)[-1]["outcome"] == "failed"
 
 
-async def test_cancel_a_running_action(hub_factory, tmp_path):
-    hub = hub_factory(mode="slow")
-    run = await hub.actions.submit(deploy())
+async def test_cancel_a_running_action(runtime_factory, tmp_path):
+    rt = runtime_factory(mode="slow")
+    run = await rt.actions.submit(deploy())
     while len(run.events) < 3:
         await asyncio.sleep(0.01)
-    assert hub.actions.cancel(run.id) == "cancelling"
-    await hub.actions.wait(run.id)
+    assert rt.actions.cancel(run.id) == "cancelling"
+    await rt.actions.wait(run.id)
     assert run.state is ActionState.CANCELLED
     assert audit_records(tmp_path)[-1]["outcome"] == "cancelled"
-    assert hub.actions.cancel(run.id) == "already cancelled"
+    assert rt.actions.cancel(run.id) == "already cancelled"
 
 
-async def test_provision_validates_params_and_keeps_secrets_out(hub_factory, tmp_path):
-    hub = hub_factory()
-    bad = await hub.actions.submit(ActionRequest(id="p0", kind=ActionKind.PROVISION,
+async def test_provision_validates_params_and_keeps_secrets_out(runtime_factory, tmp_path):
+    rt = runtime_factory()
+    bad = await rt.actions.submit(ActionRequest(id="p0", kind=ActionKind.PROVISION,
                                                  template="postgres", params={"service": "api"}))
     assert bad.state is ActionState.FAILED and "password" in (bad.error or "")
     request = ActionRequest(id="p1", kind=ActionKind.PROVISION, template="postgres",
                             params={"service": "api", "password": "hunter2-s3cret"})
-    run = await hub.actions.submit(request)
-    await hub.actions.wait(run.id)
+    run = await rt.actions.submit(request)
+    await rt.actions.wait(run.id)
     assert run.state is ActionState.SUCCEEDED
     # The source got the secret; nothing kept or written afterwards has it.
-    assert source_of(hub).params_seen[-1]["password"] == "hunter2-s3cret"
+    assert source_of(rt).params_seen[-1]["password"] == "hunter2-s3cret"
     assert run.public_params == {"service": "api", "password": "***"}
     assert "hunter2" not in repr(run.request)
     assert "hunter2" not in (tmp_path / AUDIT_FILE).read_text()
@@ -313,21 +313,21 @@ def test_secret_fields_of_a_template_model() -> None:
     assert secret_fields(Params) == {"token", "maybe"}
 
 
-async def test_audit_failure_means_the_action_does_not_start(hub_factory, tmp_path):
-    hub = hub_factory()
-    hub.actions.audit = AuditLog(tmp_path / "no-such-dir" / "file-not-dir")
+async def test_audit_failure_means_the_action_does_not_start(runtime_factory, tmp_path):
+    rt = runtime_factory()
+    rt.actions.audit = AuditLog(tmp_path / "no-such-dir" / "file-not-dir")
     (tmp_path / "no-such-dir").write_text("a file where a folder should be")
-    run = await hub.actions.submit(deploy())
+    run = await rt.actions.submit(deploy())
     assert run.state is ActionState.FAILED and "not started" in (run.error or "")
-    assert source_of(hub).seen == []
+    assert source_of(rt).seen == []
 
 
-async def test_unknown_service_or_missing_fields_fail_clearly(hub_factory):
-    hub = hub_factory()
-    no_version = await hub.actions.submit(ActionRequest(id="x1", kind=ActionKind.DEPLOY,
+async def test_unknown_service_or_missing_fields_fail_clearly(runtime_factory):
+    rt = runtime_factory()
+    no_version = await rt.actions.submit(ActionRequest(id="x1", kind=ActionKind.DEPLOY,
                                                         service="api", environment="staging"))
     assert no_version.state is ActionState.FAILED and "needs a version" in (no_version.error or "")
-    no_template = await hub.actions.submit(ActionRequest(id="x2", kind=ActionKind.PROVISION,
+    no_template = await rt.actions.submit(ActionRequest(id="x2", kind=ActionKind.PROVISION,
                                                          template="nope"))
     assert no_template.state is ActionState.FAILED
     assert "no template 'nope' (available: postgres)" in (no_template.error or "")

@@ -1,8 +1,8 @@
 """Pilot tests of the action modals, the provisioning form and the Activity screen.
 
 Every test runs the whole dashboard on ``ActingFake`` (``tests/fakes_actions.py``) at 160×50 and
-checks what is drawn (``screen_lines``), what the hub recorded (``hub.actions.runs``), what the
-source was asked (``source.seen``) and what the audit log holds.
+checks what is drawn (``screen_lines``), what the action layer recorded
+(``runtime.actions.runs``), what the source was asked (``source.seen``) and what the audit log holds.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def source(app: Any) -> ActingFake:
 
 
 def runs(app: Any) -> list[Any]:
-    return list(app.hub.actions.runs.values())
+    return list(app.runtime.actions.runs.values())
 
 
 async def settled(pilot: Any, app: Any) -> None:
@@ -280,7 +280,7 @@ async def test_a_denial_at_submit_is_shown_and_a_retry_is_a_new_request(
         # A freeze that starts between the plan and the confirmation: the hub decides.
         window = FreezeWindow(environments=["staging"], start=T0 - timedelta(minutes=1),
                               end=T0 + timedelta(hours=1), reason="incident")
-        manager = app.hub.actions
+        manager = app.runtime.actions
         manager.policy = PolicyConfig(freeze=[window])
         await pilot.click("#action-confirm")
         await wait_until(pilot, lambda: "denied" in flat(app, "#action-status"), "the denial")
@@ -455,7 +455,7 @@ async def test_a_hanging_action_fails_with_a_timeout_and_the_ui_stays_usable(
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, service="hang")
         # The deadline's time moves when the test says so.
-        timer = app.hub.actions.timer = ManualTimer()
+        timer = app.runtime.actions.timer = ManualTimer()
         await pilot.click("#action-confirm")
         await wait_until(pilot, lambda: modal.run is not None, "the run")
         run = modal.run
@@ -824,8 +824,8 @@ async def test_provisioned_resources_show_in_the_catalog_detail(tmp_path: Path) 
         request = ActionRequest(id="db-1", kind=ActionKind.PROVISION, template="postgres",
                                 params={"service": service, "environment": "dev",
                                         "admin_password": "correct-horse-42"})
-        run = await app.hub.actions.submit(request)
-        await app.hub.actions.wait(run.id)
+        run = await app.runtime.actions.submit(request)
+        await app.runtime.actions.wait(run.id)
         assert run.state is ActionState.SUCCEEDED, run.error
         pane = app.query_one(CatalogPane)
         await wait_until(pilot, lambda: any(r.service == service for r in app.resources),

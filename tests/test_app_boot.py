@@ -42,9 +42,9 @@ def booting_app(data_dir: Path, view: boot.BootView, calls: list[dict], *, fail:
         if fail is not None:
             raise fail
         config = demo_config(data_dir)
-        from idp_tui.runtime import build_hub
+        from idp_tui.runtime import build_runtime
 
-        return config, build_hub(config, data_dir=data_dir, clock=app.clock)
+        return build_runtime(config, data_dir=data_dir, clock=app.clock)
 
     from idp_tui.api.clock import ManualClock
 
@@ -264,13 +264,13 @@ async def test_the_kept_catalog_stays_while_the_catalog_source_has_not_answered(
     from fakes import HangingSource, app_config, spec
 
     from idp_tui.api.clock import ManualClock
-    from idp_tui.runtime import build_hub
+    from idp_tui.runtime import build_runtime
 
     app: IdpApp
 
     def start():  # type: ignore[no-untyped-def]
         config = app_config(spec("hanging", HangingSource, timeout=30.0))
-        return config, build_hub(config, data_dir=tmp_path, clock=app.clock)
+        return build_runtime(config, data_dir=tmp_path, clock=app.clock)
 
     view = view_of([row("svc-a"), row("svc-b")])
     app = IdpApp(None, tmp_path, ManualClock(DEMO_TIME), boot_key="k", boot_view=view,

@@ -195,8 +195,8 @@ def test_read_only_reaches_the_dashboard(monkeypatch: pytest.MonkeyPatch, data_d
     def fake_run(self: Any, *args: Any, **kwargs: Any) -> None:
         import asyncio
 
-        seen.append(self.hub.actions.read_only)
-        asyncio.run(self.hub.close())
+        seen.append(self.runtime.actions.read_only)
+        asyncio.run(self.runtime.close())
 
     monkeypatch.setattr(ui_app.IdpApp, "run", fake_run)
     # main() points the process's error hooks at the log file: put them back afterwards.

@@ -64,10 +64,10 @@ def test_a_deploy_of_an_unknown_version_lists_the_versions_once(hint: str | None
     async def versions(service: str, environment: str) -> list[VersionOption]:
         return [VersionOption(version="1.2.0"), VersionOption(version="1.1.0")]
 
-    hub = SimpleNamespace(actions=SimpleNamespace(versions=versions))
+    manager = SimpleNamespace(versions=versions)
     request = ActionRequest(id="a1", kind=ActionKind.DEPLOY, service="cart",
                             environment="staging", version="9.9.9")
     error = _failure_cli_error(classify("src", SourceNotFound("no build of cart 9.9.9",
                                                               hint=hint)))
-    error = asyncio.run(_with_versions(hub, request, error))  # type: ignore[arg-type]
+    error = asyncio.run(_with_versions(manager, request, error))  # type: ignore[arg-type]
     assert error.hint == expected

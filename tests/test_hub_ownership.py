@@ -216,16 +216,17 @@ async def test_declared_ownership_limits_a_source(tmp_path: Path, clock: ManualC
 def test_owns_in_the_config_reaches_the_runner(tmp_path: Path) -> None:
     from idp_tui.config import parse_config
     from idp_tui.configerror import ConfigError
-    from idp_tui.runtime import build_hub
+    from idp_tui.runtime import build_runtime
 
     config = parse_config({"sources": {"sandbox": {
         "type": "sandbox", "database": str(tmp_path / "s.db"), "owns": ["payments-*", "cart"]}}},
         path=None, text="")
     assert config.sources[0].owns == ("payments-*", "cart")
-    hub = build_hub(config, data_dir=tmp_path)
+    runtime = build_runtime(config, data_dir=tmp_path)
+    hub = runtime.hub
     assert hub.runners[0].owns == ("payments-*", "cart")
     assert hub.runners[0].declares("payments-api") and not hub.runners[0].declares("ledger")
-    asyncio.run(hub.close())
+    asyncio.run(runtime.close())
     with pytest.raises(ConfigError, match=r"sources\.sandbox\.owns: expected a list"):
         parse_config({"sources": {"sandbox": {"type": "sandbox", "owns": "cart"}}}, path=None,
                      text="")

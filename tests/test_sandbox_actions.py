@@ -37,7 +37,7 @@ from idp_tui import (
 )
 from idp_tui.audit import AuditLog
 from idp_tui.demo import demo_config
-from idp_tui.runtime import AUDIT_FILE, build_hub
+from idp_tui.runtime import AUDIT_FILE, build_runtime
 from idp_tui_sandbox import SandboxConfig, SandboxSource
 
 from conftest import T0
@@ -793,9 +793,9 @@ async def test_secrets_never_appear_in_events_resources_or_the_database(make, tm
 # Through the hub ---------------------------------------------------------------------------------------
 async def test_end_to_end_through_the_action_manager(tmp_path):
     clock = ManualClock(REFERENCE)
-    hub = build_hub(demo_config(tmp_path, action_speed=FAST), data_dir=tmp_path, clock=clock)
+    runtime = build_runtime(demo_config(tmp_path, action_speed=FAST), data_dir=tmp_path, clock=clock)
     try:
-        manager = hub.actions
+        manager = runtime.actions
         assert manager.available and manager.can(ActionKind.DEPLOY) and manager.can(ActionKind.PROVISION)
         versions = await manager.versions("cart-service", "staging")
         target = versions[2].version
@@ -812,7 +812,7 @@ async def test_end_to_end_through_the_action_manager(tmp_path):
         assert (await manager.wait(db.id)).state is ActionState.SUCCEEDED
         assert any(r.name == "cart-service-db" and r.source == "sandbox" for r in await manager.resources())
     finally:
-        await hub.close()
+        await runtime.close()
     audit = AuditLog(tmp_path / AUDIT_FILE)
     records = list(audit.records())
     phases = [(r["action_id"], r["phase"]) for r in records]
@@ -837,9 +837,9 @@ async def test_cancelling_through_the_action_manager_rolls_the_deploy_back(tmp_p
     clock = ManualClock(REFERENCE)
     # Ten times faster than life: after the first instance starts, the rollout still has its ten
     # simulated seconds of health checks (one real second) to be cancelled in.
-    hub = build_hub(demo_config(tmp_path, action_speed=10.0), data_dir=tmp_path, clock=clock)
+    runtime = build_runtime(demo_config(tmp_path, action_speed=10.0), data_dir=tmp_path, clock=clock)
     try:
-        manager = hub.actions
+        manager = runtime.actions
         versions = await manager.versions("cart-service", "production")
         current = next(v.version for v in versions if v.current)
         target = next(v.version for v in versions if not v.current)
@@ -855,7 +855,7 @@ async def test_cancelling_through_the_action_manager_rolls_the_deploy_back(tmp_p
         assert done.state is ActionState.CANCELLED
         snapshot = None
         for _ in range(200):  # the source settles its undo on its own loop
-            source_store = hub.runners[0].source._state()[2]
+            source_store = runtime.hub.runners[0].source._state()[2]
             row = source_store.action("e2e-cancel")
             if row is not None and row.state != "running":
                 snapshot = row
@@ -864,6 +864,6 @@ async def test_cancelling_through_the_action_manager_rolls_the_deploy_back(tmp_p
         assert snapshot is not None and snapshot.state == "cancelled"
         assert source_store.deployment("cart-service", "production").version == current
     finally:
-        await hub.close()
+        await runtime.close()
     records = list(AuditLog(tmp_path / AUDIT_FILE).records())
     assert [(r["phase"], r.get("outcome")) for r in records] == [("started", None), ("finished", "cancelled")]

@@ -1,17 +1,18 @@
-"""Building the hub from a validated config (shared by the dashboard and the command line)."""
+"""What a session runs on, built from a validated config: the sources on their runners, the hub over
+them and the action layer (policy and audit). Shared by the dashboard and the command line."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .actions import ActionManager
 from .api.clock import Clock, SystemClock
-from .audit import AuditLog
 from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
+from .audit import AuditLog
 from .config import AppConfig
-from .gcpolicy import GC_THRESHOLDS  # noqa: F401 - where it used to be
-from .hub import ChangeRelay, Hub, SourceRunner, StatusRelay
+from .hub import ChangeRelay, Hub, PollTimer, SourceRunner, StatusRelay
 
 
 class BrokenSource(Source):
@@ -30,9 +31,27 @@ class BrokenSource(Source):
 AUDIT_FILE = "audit.jsonl"
 
 
-def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
-              read_only: bool = False) -> Hub:
-    """Sources on their runners, the hub over them, and the action layer (policy and audit)."""
+@dataclass
+class Runtime:
+    """One session's platform: the config it was built from, the hub (every read of every source)
+    and the action manager (every change, through the policy and the audit log)."""
+
+    config: AppConfig
+    hub: Hub
+    actions: ActionManager
+
+    async def close(self) -> None:
+        """Stop every source (running actions are left to their deadline by the sources)."""
+        await self.hub.close()
+
+
+def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
+                  read_only: bool = False, timer: PollTimer | None = None) -> Runtime:
+    """The sources on their runners, the hub over them, and the action layer.
+
+    ``timer`` is what the hub's polls and the actions' deadlines wait on (default: the event
+    loop's time; a test's ``ManualTimer``).
+    """
     clock = clock or SystemClock()
     runners = []
     for spec in config.sources:
@@ -47,8 +66,9 @@ def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
                                   spec.cls.capabilities)
         runners.append(SourceRunner(spec.name, spec.type, source, spec.timeout, owns=spec.owns))
     intervals = config.hub.refresh.model_dump()
-    hub = Hub(runners, clock=clock, intervals=intervals, environments=config.environments)
-    hub.actions = ActionManager(
+    hub = Hub(runners, clock=clock, intervals=intervals, environments=config.environments,
+              timer=timer)
+    actions = ActionManager(
         hub, config.policy, AuditLog(data_dir / AUDIT_FILE), clock=clock, read_only=read_only,
         read_only_sources=frozenset(s.name for s in config.sources if s.read_only))
-    return hub
+    return Runtime(config=config, hub=hub, actions=actions)

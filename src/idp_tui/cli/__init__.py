@@ -50,6 +50,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ..config import AppConfig
     from ..hub import Hub
+    from ..runtime import Runtime
     from ..ui.boot import BootView
 
 log = logging.getLogger("idp_tui")
@@ -469,22 +470,22 @@ def _run_dashboard(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     _setup_logging(folder)
 
-    def start() -> tuple[AppConfig, Hub]:
+    def start() -> Runtime:
         valid = config if config is not None else resolve_config(args)
-        from ..runtime import build_hub
+        from ..runtime import build_runtime
 
-        hub = build_hub(valid, data_dir=folder, clock=clock, read_only=args.read_only)
+        runtime = build_runtime(valid, data_dir=folder, clock=clock, read_only=args.read_only)
         # The catalog sources start and answer on their own threads while the UI is imported
         # and composed: the first frame of the catalog comes that much sooner.
-        hub.prefetch_catalog()
-        return valid, hub
+        runtime.hub.prefetch_catalog()
+        return runtime
 
     try:
         if view is None:
-            valid, hub = start()
+            runtime = start()
             from ..ui.app import IdpApp  # Textual is imported only when the dashboard runs
 
-            app = IdpApp(valid, folder, clock, hub, boot_key=key)
+            app = IdpApp(runtime.config, folder, clock, runtime, boot_key=key)
         else:
             from ..ui.app import IdpApp
 

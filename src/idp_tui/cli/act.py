@@ -85,7 +85,7 @@ async def _provision(ctx: Context, hub: Hub) -> int:
 
     args = ctx.args
     _needs_provisioning(hub)
-    manager: ActionManager = hub.actions
+    manager: ActionManager = ctx.actions
     try:
         entry = await manager.template(args.template)
     except Exception as exc:  # noqa: BLE001 - not found, or the source failed
@@ -197,7 +197,8 @@ async def _pre_check(hub: Hub, request: ActionRequest) -> None:
                            hint="`idp-tui services` lists the catalog")
 
 
-async def _with_versions(hub: Hub, request: ActionRequest, error: CliError) -> CliError:
+async def _with_versions(manager: ActionManager, request: ActionRequest,
+                         error: CliError) -> CliError:
     """A deploy of a version the source does not know: the hint lists the ones it offers.
 
     The source decides what it can deploy (it may take versions older than its picker shows);
@@ -206,7 +207,7 @@ async def _with_versions(hub: Hub, request: ActionRequest, error: CliError) -> C
     if not spec(request.kind).needs_version or error.code != EXIT_NOT_FOUND:
         return error
     try:
-        versions = await hub.actions.versions(request.service or "", request.environment or "")
+        versions = await manager.versions(request.service or "", request.environment or "")
     except Exception:  # noqa: BLE001 - no picker: the source's words stand alone
         return error
     known = [v.version for v in versions]
@@ -222,17 +223,17 @@ async def _with_versions(hub: Hub, request: ActionRequest, error: CliError) -> C
 
 async def _act(ctx: Context, hub: Hub, request: ActionRequest) -> int:
     out = ctx.out
-    manager: ActionManager = hub.actions
+    manager: ActionManager = ctx.actions
     await _pre_check(hub, request)
     planned: PlanResult = await manager.plan(request)
     decision = planned.decision
     if ctx.args.dry_run:
         if planned.failure is not None:
-            error = await _with_versions(hub, request, _failure_cli_error(planned.failure))
+            error = await _with_versions(manager, request, _failure_cli_error(planned.failure))
             planned.failure = dataclasses.replace(planned.failure, hint=error.hint)
         return _dry_run(ctx, request, planned)
     if planned.failure is not None and (decision is None or decision.allowed):
-        raise await _with_versions(hub, request, _failure_cli_error(planned.failure))
+        raise await _with_versions(manager, request, _failure_cli_error(planned.failure))
     if not out.json and planned.plan is not None and decision is not None and decision.allowed:
         _print_plan(out, planned.plan, decision, dry_run=False)
     printer = _EventPrinter(out, request.id)

@@ -14,7 +14,9 @@ from ..config import AppConfig
 from .output import Output
 
 if TYPE_CHECKING:
+    from ..actions import ActionManager
     from ..hub import Hub
+    from ..runtime import Runtime
 
 
 @dataclass
@@ -24,6 +26,8 @@ class Context:
     folder: Path
     _config: AppConfig | None = field(default=None, repr=False)
     _clock: Clock | None = field(default=None, repr=False)
+    #: The hub and the action layer, while ``run`` runs a command.
+    runtime: Runtime | None = field(default=None, repr=False)
 
     @property
     def config(self) -> AppConfig:
@@ -45,9 +49,16 @@ class Context:
     def read_only(self) -> bool:
         return bool(getattr(self.args, "read_only", False))
 
+    @property
+    def actions(self) -> ActionManager:
+        """The action layer of the runtime ``run`` built (inside ``fn`` only)."""
+        if self.runtime is None:
+            raise RuntimeError("no runtime: only a command run by Context.run has one")
+        return self.runtime.actions
+
     def run(self, fn: Callable[[Context, Hub], Awaitable[int]]) -> int:
-        """Build the hub, run ``fn(ctx, hub)`` on a fresh event loop, and close the hub."""
-        from ..runtime import build_hub
+        """Build the runtime, run ``fn(ctx, hub)`` on a fresh event loop, and close it."""
+        from ..runtime import build_runtime
 
         config, clock = self.config, self.clock  # config errors before any source starts
         env = getattr(self.args, "env", None)
@@ -55,10 +66,12 @@ class Context:
             self.args.env = config.environments.resolve(env) or env
 
         async def main() -> int:
-            hub = build_hub(config, data_dir=self.folder, clock=clock, read_only=self.read_only)
+            self.runtime = build_runtime(config, data_dir=self.folder, clock=clock,
+                                         read_only=self.read_only)
             try:
-                return await fn(self, hub)
+                return await fn(self, self.runtime.hub)
             finally:
-                await hub.close()
+                await self.runtime.close()
+                self.runtime = None
 
         return asyncio.run(main())

@@ -407,7 +407,7 @@ def versions(ctx: Context) -> int:
 async def _versions(ctx: Context, hub: Hub) -> int:
     args, out = ctx.args, ctx.out
     try:
-        items = await hub.actions.versions(args.service, args.env)
+        items = await ctx.actions.versions(args.service, args.env)
     except Exception as exc:  # noqa: BLE001 - not found, not supported, or the source failed
         failure = classify("hub", exc)
         text = failure.message if failure.error_class == "not found" \
@@ -444,7 +444,7 @@ def templates(ctx: Context) -> int:
 async def _templates(ctx: Context, hub: Hub) -> int:
     out = ctx.out
     _needs_provisioning(hub)
-    entries = await hub.actions.templates()
+    entries = await ctx.actions.templates()
     failures = [h.failure for h in hub.health.values()
                 if h.failure is not None and Capability.PROVISION in h.capabilities]
     if out.json:
@@ -478,7 +478,7 @@ async def _resources(ctx: Context, hub: Hub) -> int:
     out = ctx.out
     _needs_provisioning(hub)
     try:
-        items = await hub.actions.resources()
+        items = await ctx.actions.resources()
     except NotSupported as exc:
         raise CliError(EXIT_SOURCE, exc.message, type="source") from None
     except Exception as exc:  # noqa: BLE001 - reported with its class

@@ -65,7 +65,7 @@ class Subscription:
 
 class ChangeRelay:
     """A source's ``SourceContext.notify``: passes "this topic changed" on to the hub (once there
-    is one; ``runtime.build_hub`` builds the sources before the hub)."""
+    is one; ``runtime.build_runtime`` builds the sources before the hub)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -133,8 +133,6 @@ class Hub:
             for r in self.runners
         }
         self._topics: dict[Topic, _TopicState] = {}
-        #: The action layer (``idp_tui.actions.ActionManager``), set by ``runtime.build_hub``.
-        self.actions: Any = None
         self._health_watchers: list[Callable[[dict[str, SourceHealth]], None]] = []
         self._streams: set[LogStream] = set()
         self._closed = False

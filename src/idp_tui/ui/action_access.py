@@ -48,8 +48,9 @@ def palette_entries(app: Any) -> list[tuple[str, str, str]]:
 # Reaching the action layer -----------------------------------------------------------------------
 
 def manager_of(app: Any) -> ActionManager | None:
-    hub = getattr(app, "hub", None)
-    return getattr(hub, "actions", None)
+    """The app's action layer (None while the dashboard starts: no runtime yet)."""
+    runtime = getattr(app, "runtime", None)
+    return getattr(runtime, "actions", None)
 
 
 def read_only_reason(manager: ActionManager, kind: ActionKind) -> str | None:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ..api.models import Service
     from ..config import AppConfig
     from ..hub import Hub, Platform, Snapshot, SourceHealth
+    from ..runtime import Runtime
 
 __all__ = ["CommandBar", "ContextBar", "HealthBar", "IdpApp", "IdpCommands", "app_bindings"]
 
@@ -152,13 +153,14 @@ class IdpApp(App[int]):
     environment: reactive[str | None] = reactive(None, init=False)
 
     def __init__(self, config: AppConfig | None, data_dir: Path, clock: Clock | None = None,
-                 hub: Hub | None = None, *, boot_key: str | None = None,
+                 runtime: Runtime | None = None, *, boot_key: str | None = None,
                  boot_view: boot.BootView | None = None,
-                 start: Callable[[], tuple[AppConfig, Hub]] | None = None) -> None:
-        """``config`` and ``hub`` (built from the config when not given), or, to draw the last
-        run's catalog first, ``boot_view`` and ``start``: called right after the first frame, it
-        validates the config and builds the hub (what it raises ends the app: ``start_error``).
-        ``boot_key`` names the configuration: with it the catalog is kept for the next start."""
+                 start: Callable[[], Runtime] | None = None) -> None:
+        """``config`` and its ``runtime`` (built from the config when not given), or, to draw the
+        last run's catalog first, ``boot_view`` and ``start``: called right after the first frame,
+        it validates the config and builds the runtime (what it raises ends the app:
+        ``start_error``). ``boot_key`` names the configuration: with it the catalog is kept for
+        the next start."""
         super().__init__()
         self.data_dir = data_dir
         self.clock = clock or SystemClock()
@@ -169,7 +171,9 @@ class IdpApp(App[int]):
         self.start_error: BaseException | None = None
         self._boot_saved = False
         self.config: AppConfig = None  # type: ignore[assignment] - set by _adopt
-        self.hub: Hub = None  # type: ignore[assignment] - set by _adopt
+        #: The hub and the action layer (``idp_tui.runtime.Runtime``), set by _adopt.
+        self.runtime: Runtime = None  # type: ignore[assignment]
+        self.hub: Hub = None  # type: ignore[assignment] - the runtime's, set by _adopt
         if config is None and (boot_view is None or start is None):
             raise ValueError("IdpApp needs a config, or a boot view and a start function")
         self.services: list[Service] = []
@@ -190,16 +194,17 @@ class IdpApp(App[int]):
         self.command_history = CommandHistory(self.ui_state.history, limit=uistate.HISTORY_MAX)
         self._state_timer: Timer | None = None
         if config is not None:
-            self._adopt(config, hub)
+            self._adopt(config, runtime)
 
-    def _adopt(self, config: AppConfig, hub: Hub | None) -> None:
-        """Take the validated config and its hub (built here when not given)."""
-        if hub is None:
-            from ..runtime import build_hub
+    def _adopt(self, config: AppConfig, runtime: Runtime | None) -> None:
+        """Take the validated config and its runtime (built here when not given)."""
+        if runtime is None:
+            from ..runtime import build_runtime
 
-            hub = build_hub(config, data_dir=self.data_dir, clock=self.clock)
+            runtime = build_runtime(config, data_dir=self.data_dir, clock=self.clock)
         self.config = config
-        self.hub = hub
+        self.runtime = runtime
+        self.hub = runtime.hub
         # The config's choice first, then the last run's (when they still exist).
         self._wanted_service = config.ui.service or self.ui_state.service
         self._wanted_environment = config.ui.environment or self.ui_state.environment
@@ -276,12 +281,12 @@ class IdpApp(App[int]):
         if self._exit or self._closing or self._start is None:
             return
         try:
-            config, hub = self._start()
+            runtime = self._start()
         except Exception as exc:  # noqa: BLE001 - reported by the caller (exit 2 for a config error)
             self.start_error = exc
             self.exit(return_code=1)
             return
-        self._adopt(config, hub)
+        self._adopt(runtime.config, runtime)
         for info in self.PANES:
             self._deferred[info.name] = self._make_pane(info)
         self._start_dashboard()
@@ -313,8 +318,8 @@ class IdpApp(App[int]):
         self.save_ui_state()
         if self._boot_saved:  # (not before the environments' health was known)
             self.save_boot_view()
-        if self.hub is not None:
-            await self.hub.close()
+        if self.runtime is not None:
+            await self.runtime.close()
         gc.set_threshold(*getattr(self, "_gc_thresholds", gc.get_threshold()))
         gc.unfreeze()
 

@@ -1,6 +1,6 @@
 """Self-service actions in the dashboard: the dialogs and the Activity screen.
 
-Everything goes through ``app.hub.actions`` (:class:`idp_tui.actions.ActionManager`): the dialogs
+Everything goes through ``app.runtime.actions`` (:class:`idp_tui.actions.ActionManager`): the dialogs
 never call a source. The manager decides the policy, writes the audit log and runs the action; a
 dialog only shows the plan and the decision, collects what the policy asks for (the environment's
 name typed and a reason), submits once, and then follows the run's progress events. Closing a dialog
