@@ -169,6 +169,7 @@ names = {{ sb = "production" }}
 [sources.sb]
 type = "sandbox"
 database = "{(tmp_path / 'sandbox.sqlite3').as_posix()}"
+action_speed = 10000
 """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
     env.update(IDP_TUI_CONFIG=str(config), IDP_TUI_DATA_DIR=str(tmp_path / "data"),
@@ -192,3 +193,18 @@ database = "{(tmp_path / 'sandbox.sqlite3').as_posix()}"
         metrics = run("metrics", "payments-api", "--env", name, "--json")
         assert metrics.returncode == 0, (name, metrics.stderr)
         assert json.loads(metrics.stdout.splitlines()[0])["environment"] == "live"
+
+    # Actions: routed by the platform's name, run by the source under its own, audited as asked.
+    versions = run("versions", "payments-api", "--env", "live", "--json")
+    assert versions.returncode == 0, versions.stderr
+    options = json.loads(versions.stdout)["versions"]
+    assert "live" in options[0]["environments"] and "production" not in options[0]["environments"]
+    restart = run("restart", "payments-api", "--env", "live", "--yes", "--reason", "CHG-1",
+                  "--json")
+    assert restart.returncode == 0, restart.stderr
+    result = json.loads(restart.stdout.splitlines()[-1])
+    assert result["type"] == "result" and result["state"] == "succeeded", result
+    audit = [json.loads(line) for line in
+             (tmp_path / "data" / "audit.jsonl").read_text().splitlines()]
+    assert {(r["phase"], r["environment"]) for r in audit} == {("started", "live"),
+                                                                ("finished", "live")}

@@ -195,8 +195,14 @@ class ActionManager:
 
     async def versions(self, service: str, environment: str) -> list[VersionOption]:
         runner = await self._route_service(ActionKind.DEPLOY, service, environment)
-        value = await self.hub._call(runner, "deploy_versions", service, environment)
-        return [_validate(v, VersionOption, "deploy version") for v in _as_list(value)]
+        names = self.hub.environments
+        value = await self.hub._call(runner, "deploy_versions", service,
+                                     names.to_source(runner.name, environment))
+        options = [_validate(v, VersionOption, "deploy version") for v in _as_list(value)]
+        if not names:
+            return options
+        return [o.model_copy(update={"environments": tuple(
+            names.to_platform(runner.name, e) for e in o.environments)}) for o in options]
 
     async def templates(self) -> list[TemplateEntry]:
         """Every source's templates; a failing source is skipped (its error is in the health view)."""
@@ -252,7 +258,7 @@ class ActionManager:
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return PlanResult(None, None, failure=classify("hub", exc))
         try:
-            value = await self.hub._call(runner, "plan_action", request)
+            value = await self.hub._call(runner, "plan_action", self._local(runner, request))
             plan = _validate(value, ActionPlan, "action plan")
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return PlanResult(runner.name, decision, failure=classify(runner.name, exc))
@@ -295,7 +301,7 @@ class ActionManager:
             self._finish(run, ActionState.DENIED, decision.message)
             return run
         try:
-            value = await self.hub._call(runner, "plan_action", request)
+            value = await self.hub._call(runner, "plan_action", self._local(runner, request))
             run.plan = _validate(value, ActionPlan, "action plan")
             run.cancellable = run.plan.cancellable
         except Exception as exc:  # noqa: BLE001 - a plan that fails stops the action
@@ -450,6 +456,17 @@ class ActionManager:
         fields = entry.secret_fields if entry is not None else frozenset()
         return redact(request.params, fields)
 
+    def _local(self, runner: SourceRunner, request: ActionRequest) -> ActionRequest:
+        """``request`` with its environment under the source's own name for it (``[environments]``
+        ``names``); the audit log and the dashboard keep the platform's."""
+        if not request.environment:
+            return request
+        local = self.hub.environments.to_source(runner.name, request.environment)
+        if local == request.environment:
+            return request
+        return request.model_copy(update={"environment": local, "confirmation": (
+            local if request.confirmation == request.environment else request.confirmation)})
+
     async def _drive(self, runner: SourceRunner, run: ActionRun,
                      home: asyncio.AbstractEventLoop) -> None:
         """Runs on the source's loop: iterate ``run_action`` and post each event home."""
@@ -457,7 +474,7 @@ class ActionManager:
         error: str | None = None
         try:
             await runner._ensure_started()
-            stream = runner.source.run_action(run.request)
+            stream = runner.source.run_action(self._local(runner, run.request))
             try:
                 async for item in stream:
                     try:
