@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -45,3 +46,24 @@ def stylesheets() -> list[Path]:
     folder = styles_dir()
     sheets = sorted(folder.glob("*.tcss"), key=lambda p: (p.name != "app.tcss", p.name))
     return sheets
+
+
+def write_atomically(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` so that a reader never sees half a file (a temporary file beside
+    it, flushed to disk, then renamed over it). False, with a warning in the log, if it could not;
+    nothing is left behind then."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        logging.getLogger("idp_tui").warning("could not save %s: %s", path, exc)
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        return False
+    return True

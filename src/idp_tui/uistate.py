@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .paths import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +68,9 @@ def save(folder: Path, state: UiState) -> bool:
     """Write ``state`` to ``folder`` atomically. False (and a warning in the log) if it could not."""
     doc = {"format": FORMAT, "service": state.service, "environment": state.environment,
            "history": state.history[-HISTORY_MAX:]}
-    path = folder / FILE
-    tmp = path.with_name(f".{FILE}.{os.getpid()}.tmp")
     try:
         data = json.dumps(doc, indent=1).encode("ascii")  # (\u escapes: any name is safe)
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        log.warning("could not save %s: %s", path, exc)
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+    except ValueError as exc:
+        log.warning("could not save %s: %s", folder / FILE, exc)
         return False
-    return True
+    return write_atomically(folder / FILE, data)

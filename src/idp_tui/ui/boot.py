@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from .. import render
+from ..paths import write_atomically
 from .vtable import VirtualTable
 
 log = logging.getLogger(__name__)
@@ -122,20 +122,13 @@ def save(folder: Path, view: BootView) -> bool:
         "rows": [[r.name, r.owner, r.tier, r.lifecycle, r.language, r.health]
                  for r in view.rows[:MAX_ROWS]],
     }
-    path = folder / FILE
-    tmp = path.with_name(f".{FILE}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
-                       encoding="utf-8", errors="surrogateescape")
-        os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
-        log.warning("could not save %s: %s", path, exc)
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", errors="surrogateescape")
+    except (ValueError, UnicodeError) as exc:
+        log.warning("could not save %s: %s", folder / FILE, exc)
         return False
-    return True
+    return write_atomically(folder / FILE, data)
 
 
 class BootCatalog(Vertical):
