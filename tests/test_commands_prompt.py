@@ -160,6 +160,16 @@ async def test_no_key_typed_in_the_prompt_reaches_the_pane_or_the_app(tmp_path: 
         assert (app.service, app.environment, active_pane(app)) == before
 
 
+async def test_ctrl_q_quits_even_with_the_prompt_open(tmp_path: Path) -> None:
+    app = sandbox(tmp_path / "data")
+    async with running(app) as pilot:
+        prompt = await open_prompt(pilot, "svc led")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: app.return_code is not None or not app.is_running,
+                    "the app quitting")
+        assert prompt.value == "svc led"
+
+
 # History across runs, the selection kept ------------------------------------------------------------
 
 async def test_history_and_selection_are_kept_for_the_next_run(tmp_path: Path) -> None:

@@ -67,11 +67,14 @@ class CommandBar(Input):
         return list(self._candidates) if self._shown >= 0 and \
             self.value == self._candidates[self._shown] else []
 
+    #: Keys that keep their meaning while the prompt is open: quitting the whole app.
+    PASS_THROUGH = frozenset({"ctrl+q"})
+
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
-        """Every key is the prompt's while it is open: none is left for the pane's or the app's
+        """Every key is the prompt's while it is open — none is left for the pane's or the app's
         bindings (Textual drops the bindings of a focused widget's ancestors for the keys it
-        consumes, the priority ones too)."""
-        return bool(self.display)
+        consumes, the priority ones too) — but ctrl+q, which quits from anywhere."""
+        return bool(self.display) and key not in self.PASS_THROUGH
 
     def open(self) -> None:
         self.value = ""
