@@ -1,27 +1,50 @@
-"""The audit log: append-only JSON lines, fsynced, hash-chained.
+"""The audit log: append-only JSON lines, fsynced, hash-chained, anchored.
 
 Every mutating action writes a ``started`` record before it begins and a ``finished`` record when it
 ends (a denied action writes one ``denied`` record). Each record carries the previous record's hash, so
 editing, removing or reordering a line breaks the chain at that line, and ``idp-tui audit verify``
-names it. Appends take an exclusive lock on the file, so the dashboard and the CLI can write to the
-same log at once.
+names it. The head of the chain (sequence number, hash, byte length) is also kept outside the log, in
+``audit.anchor``: a log deleted, emptied, truncated or replaced, or a line added by hand, no longer
+matches it. Every append checks the log's tail against the anchor first and never chains onto a log
+that does not match; ``idp-tui audit repair`` moves a damaged tail aside and records the repair.
+
+An append writes the whole record in one write or nothing (a failed write, a full disk, is cut back
+to the last good end). Appends take an exclusive lock (``audit.lock``), so the dashboard and the CLI
+can write to the same log at once. Neither the log nor its anchor is followed if it is a symbolic
+link. ``audit.index`` (SQLite, derived from the log, rebuilt when it does not match) finds an action
+id's earlier records without reading the whole log: an id names one action, forever.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
+import stat
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
 REDACTED = "***"
+#: A line longer than this is damage, not a record (records are a few kB).
+MAX_LINE = 16 * 1024 * 1024
+_CHUNK = 1024 * 1024
+#: What a record's target is: the same action id must always name the same one.
+TARGET_FIELDS = ("action", "service", "environment", "version", "replicas", "template", "run_id",
+                 "params")
+REPAIR_HINT = 'run `idp-tui audit verify` to see what is wrong and `idp-tui audit repair --reason "…"`'
+
+log = logging.getLogger(__name__)
 
 #: Parameter names that are always redacted, whatever a template declares.
 _SECRET_NAME = re.compile(r"pass(word)?|secret|token|api[_-]?key|private[_-]?key|credential",
@@ -30,6 +53,42 @@ _SECRET_NAME = re.compile(r"pass(word)?|secret|token|api[_-]?key|private[_-]?key
 
 class AuditError(Exception):
     """The audit log cannot be written: the action must not start."""
+
+    #: The ``idp-tui`` exit code when this stops a command.
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class AuditPathError(AuditError):
+    """The log (or its anchor) is not a regular file: a folder, a symbolic link, a device."""
+
+    exit_code = 2
+
+
+class AuditBroken(AuditError):
+    """The log does not match its anchor, or its tail is damaged: nothing is chained onto it."""
+
+
+class ActionIdReused(AuditError):
+    """The action id was used before for another target."""
+
+    exit_code = 2
+
+
+class ActionOutcomeUnknown(AuditError):
+    """The action id started before and never finished: its outcome is not known."""
+
+
+class ActionAlreadyRan(AuditError):
+    """The same request with the same id finished before: ``outcome`` is how."""
+
+    def __init__(self, message: str, outcome: str, error: str | None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.error = error
 
 
 def redact(params: dict[str, Any], secret_fields: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -58,6 +117,39 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
+def target_of(record: dict[str, Any]) -> str:
+    """What a record acts on, as canonical JSON (the same id must always name the same one)."""
+    return _canonical({k: record.get(k) for k in TARGET_FIELDS}).decode()
+
+
+def describe_target(target: dict[str, Any]) -> str:
+    """``deploy payments-api 1.2.3 in staging``: a target in words."""
+    words = [str(target.get("action") or "?")]
+    for key in ("template", "service", "version", "run_id"):
+        if target.get(key):
+            words.append(str(target[key]))
+    if target.get("replicas") is not None:
+        words.append(f"to {target['replicas']} replicas")
+    if target.get("environment"):
+        words.append(f"in {target['environment']}")
+    return " ".join(words)
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last record of the chain: its sequence number, its hash, and where the log ends."""
+
+    seq: int
+    hash: str
+    length: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash, "length": self.length}
+
+
+EMPTY = Head(0, GENESIS, 0)
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
@@ -66,54 +158,293 @@ class VerifyResult:
     line: int | None = None
     record_id: str | None = None
     problem: str = ""
+    #: What to do about it.
+    hint: str | None = None
+    #: The anchor's state when it was fine: "" or a note ("no anchor yet: created").
+    note: str = ""
+    #: Actions that started and never finished: line, action_id, action.
+    unfinished: list[dict[str, Any]] = field(default_factory=list)
+    #: Repair records: line, actor, time, reason, problem.
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """What ``repair`` did: nothing (``record`` is None), or moved bytes aside and recorded it."""
+
+    record: dict[str, Any] | None
+    problem: str
+    moved_to: Path | None = None
+    moved_bytes: tuple[int, int] | None = None
+
+
+@dataclass
+class _Break:
+    line: int
+    offset: int
+    record_id: str | None
+    problem: str
+
+
+class Walk:
+    """Streams the log from ``start``, checking each line's chain; stops at the first break."""
+
+    def __init__(self, fd: int, start: int = 0, head: Head = EMPTY, line: int = 1,
+                 end: int | None = None) -> None:
+        self.fd, self.start, self.head, self.first_line = fd, start, head, line
+        self.end = end
+        self.broken: _Break | None = None
+        self.records = 0
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any], int]]:
+        """(line number, record, the offset just after it), oldest first."""
+        offset, number, pending = self.start, self.first_line, b""
+        pending_at = offset
+        limit = self.end if self.end is not None else os.fstat(self.fd).st_size
+        while offset < limit:
+            chunk = os.pread(self.fd, min(_CHUNK, limit - offset), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            pending += chunk
+            while True:
+                cut = pending.find(b"\n")
+                if cut < 0:
+                    break
+                raw, pending = pending[:cut], pending[cut + 1:]
+                end = pending_at + cut + 1
+                record = self._check(raw, number, pending_at, complete=True)
+                if record is None:
+                    return
+                yield number, record, end
+                pending_at, number = end, number + 1
+            if len(pending) > MAX_LINE:
+                self.broken = _Break(number, pending_at, None,
+                                     f"a line longer than {MAX_LINE // (1024 * 1024)} MB")
+                return
+        if pending:
+            self._check(pending, number, pending_at, complete=False)
+
+    def _check(self, raw: bytes, number: int, at: int, *, complete: bool) -> dict[str, Any] | None:
+        def broken(problem: str, rid: str | None = None) -> None:
+            self.broken = _Break(number, at, rid, problem)
+
+        if not raw.strip():
+            return broken("empty line")
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return broken("not valid JSON")
+        if not isinstance(record, dict):
+            return broken("not a JSON object")
+        rid = str(record.get("action_id", "")) or None
+        if record.get("prev") != self.head.hash:
+            return broken("does not follow the record before it (removed, reordered or inserted)",
+                          rid)
+        if record.get("hash") != record_hash(record):
+            return broken("its content does not match its hash (edited)", rid)
+        if record.get("seq") != self.head.seq + 1:
+            return broken("its sequence number does not follow the record before it", rid)
+        if not complete:
+            return broken("the last record has no end of line (a torn write)", rid)
+        self.head = Head(record["seq"], record["hash"], at + len(raw) + 1)
+        self.records += 1
+        return record
+
+
+def _self_consistent(raw: bytes) -> bool:
+    """The line is a record whose hash matches its content (an intact record, not damage)."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("hash") == record_hash(record)
 
 
 class AuditLog:
-    """One audit file. Safe to share between processes."""
+    """One audit file, its anchor, its lock and its id index. Safe to share between processes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.anchor_path = path.with_suffix(".anchor")
+        self.lock_path = path.with_suffix(".lock")
+        self.index_path = path.with_suffix(".index")
+        #: A note for the user (said once), e.g. that an anchor was created for an old log.
+        self.notes: list[str] = []
+
+    # Appending -----------------------------------------------------------------------------------
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Chain, write and fsync ``record``; returns it with ``seq``, ``prev`` and ``hash``.
 
-        Raises :class:`AuditError` when the log cannot be written; callers must then not act.
+        Raises :class:`AuditError` when the log cannot be written, does not match its anchor, or
+        (for a ``started`` or ``denied`` record) its action id named another action; callers must
+        then not act.
         """
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as exc:
-            raise AuditError(f"cannot open the audit log {self.path}: {exc}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            last = _last_record(fd)
-            full = dict(record)
-            full["seq"] = (last.get("seq", 0) + 1) if last else 1
-            full["prev"] = last.get("hash", GENESIS) if last else GENESIS
-            full.pop("hash", None)
-            full["hash"] = record_hash(full)
-            line = _canonical(full) + b"\n"
-            written = os.write(fd, line)
-            if written != len(line):
-                raise AuditError(f"short write to the audit log {self.path}")
-            os.fsync(fd)
-        except OSError as exc:
-            raise AuditError(f"cannot write the audit log {self.path}: {exc}") from exc
-        finally:
+        with self._locked():
+            anchor = self._read_anchor()
+            fd = self._open_log(write=True, create=anchor is None or anchor.length == 0)
+            if fd is None:
+                raise self._missing(anchor)
             try:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                head = self._head(fd, anchor)
+                if record.get("phase") in ("started", "denied") and record.get("action_id"):
+                    self._check_id(fd, head, record)
+                return self._write(fd, head, record)
             finally:
                 os.close(fd)
-        if created:
+
+    def _write(self, fd: int, head: Head, record: dict[str, Any]) -> dict[str, Any]:
+        full = dict(record)
+        full["seq"] = head.seq + 1
+        full["prev"] = head.hash
+        full.pop("hash", None)
+        full["hash"] = record_hash(full)
+        line = _canonical(full) + b"\n"
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, f"short write ({written} of {len(line)} bytes)")
+            os.fsync(fd)
+            self._write_anchor(Head(full["seq"], full["hash"], head.length + len(line)))
+        except OSError as exc:
+            self._cut_back(fd, head.length)
+            raise AuditError(f"cannot write the audit log {self.path}: {_why(exc)}; nothing was "
+                             "recorded") from exc
+        if head.length == 0:
             _fsync_dir(self.path.parent)
         return full
 
+    def _cut_back(self, fd: int, length: int) -> None:
+        """Undo a failed write: the log ends at its last good record again."""
+        try:
+            os.ftruncate(fd, length)
+            os.fsync(fd)
+        except OSError:
+            log.error("could not cut the audit log %s back to %d bytes", self.path, length)
+
+    # The head and the anchor ---------------------------------------------------------------------
+
+    def _head(self, fd: int, anchor: Head | None) -> Head:
+        """The chain's head, checked against the anchor (raises :class:`AuditBroken`)."""
+        size = os.fstat(fd).st_size
+        if anchor is None:
+            if size == 0:
+                return EMPTY
+            walk = Walk(fd)
+            for _ in walk:
+                pass
+            if walk.broken is not None:
+                raise self._broken_at(walk.broken, tail=walk.broken.line > walk.records)
+            self._write_anchor(walk.head)
+            self._note(f"no anchor yet: created {self.anchor_path.name} for record "
+                       f"{walk.head.seq} (the log was written before anchors were kept)")
+            return walk.head
+        if size < anchor.length:
+            raise self._short(anchor, size)
+        if anchor.length and not self._anchored(fd, anchor):
+            raise AuditBroken(f"the audit log {self.path} does not end its first {anchor.length} "
+                              f"bytes with the anchored record {anchor.seq}: it was edited or "
+                              "replaced; actions are refused", hint=REPAIR_HINT)
+        if size == anchor.length:
+            return anchor
+        walk = Walk(fd, anchor.length, anchor, line=anchor.seq + 1)
+        for _ in walk:
+            pass
+        if walk.broken is not None:
+            raise self._broken_at(walk.broken, tail=True)
+        self._write_anchor(walk.head)  # records written by a process stopped before its anchor
+        return walk.head
+
+    def _anchored(self, fd: int, anchor: Head) -> bool:
+        return ends_with(fd, anchor)
+
+    def _missing(self, anchor: Head | None) -> AuditBroken:
+        return AuditBroken(f"the audit log {self.path} is missing (deleted or renamed), but its "
+                           f"anchor names record {anchor.seq if anchor else 0}; actions are "
+                           "refused", hint=REPAIR_HINT)
+
+    def _short(self, anchor: Head, size: int) -> AuditBroken:
+        how = "emptied" if size == 0 else f"truncated to {size} bytes"
+        return AuditBroken(f"the audit log {self.path} was {how}: its anchor names record "
+                           f"{anchor.seq} ending at byte {anchor.length}; actions are refused",
+                           hint=REPAIR_HINT)
+
+    def _broken_at(self, brk: _Break, *, tail: bool) -> AuditBroken:
+        where = "ends with a damaged record" if tail else "is broken"
+        return AuditBroken(f"the audit log {self.path} {where} (line {brk.line}: {brk.problem}); "
+                           "nothing is added to it", hint=REPAIR_HINT)
+
+    def _read_anchor(self) -> Head | None:
+        fd = _open_regular(self.anchor_path, os.O_RDONLY, "the audit log's anchor")
+        if fd is None:
+            return None
+        try:
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        try:
+            value = json.loads(data)
+            return Head(int(value["seq"]), str(value["hash"]), int(value["length"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditBroken(f"the audit log's anchor {self.anchor_path} is damaged; actions are "
+                              "refused", hint=REPAIR_HINT) from exc
+
+    def _write_anchor(self, head: Head) -> None:
+        """Replace the anchor atomically (a temporary file, fsynced, renamed over it)."""
+        tmp = self.anchor_path.with_name(self.anchor_path.name + ".tmp")
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            data = json.dumps({**head.as_dict(), "log": self.path.name}).encode() + b"\n"
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write of the anchor")
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, self.anchor_path)
+        _fsync_dir(self.path.parent)
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        log.warning("audit log: %s", text)
+
+    # Files ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditError(f"cannot open the audit log {self.path}: {_why(exc)}") from exc
+        fd = _open_regular(self.lock_path, os.O_RDWR | os.O_CREAT, "the audit log's lock file")
+        assert fd is not None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _open_log(self, *, write: bool = False, create: bool = False) -> int | None:
+        flags = (os.O_RDWR | os.O_APPEND) if write else os.O_RDONLY
+        if create:
+            flags |= os.O_CREAT
+        return _open_regular(self.path, flags, "the audit log")
+
+    # Reading -------------------------------------------------------------------------------------
+
     def records(self) -> Iterator[dict[str, Any]]:
         """Every readable record, oldest first (unreadable lines are skipped: see ``verify``)."""
-        if not self.path.exists():
+        fd = self._open_log()
+        if fd is None:
             return
-        with self.path.open("rb") as handle:
+        with os.fdopen(fd, "rb") as handle:
             for raw in handle:
                 value = _parse(raw)
                 if value is not None:
@@ -129,10 +460,11 @@ class AuditLog:
         first = True
         while True:
             batch: list[dict[str, Any]] = []
-            if self.path.exists():
-                if self.path.stat().st_size < position:
-                    position, pending = 0, b""
-                with self.path.open("rb") as handle:
+            fd = self._open_log()
+            if fd is not None:
+                with os.fdopen(fd, "rb") as handle:
+                    if os.fstat(fd).st_size < position:
+                        position, pending = 0, b""
                     handle.seek(position)
                     chunk = handle.read()
                     position = handle.tell()
@@ -152,33 +484,248 @@ class AuditLog:
         for batch in self.follow_batches(poll, stop):
             yield from batch
 
+    # Verifying -----------------------------------------------------------------------------------
+
     def verify(self) -> VerifyResult:
-        """Check every record's hash and link to the one before it."""
-        if not self.path.exists():
-            return VerifyResult(ok=True, records=0)
-        prev = GENESIS
-        count = 0
-        with self.path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    return VerifyResult(False, count, number, None, "empty line")
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    return VerifyResult(False, count, number, None, "not valid JSON")
-                if not isinstance(record, dict):
-                    return VerifyResult(False, count, number, None, "not a JSON object")
-                rid = str(record.get("action_id", "")) or None
-                if record.get("prev") != prev:
-                    return VerifyResult(False, count, number, rid,
-                                        "does not follow the record before it (removed, "
-                                        "reordered or inserted)")
-                if record.get("hash") != record_hash(record):
-                    return VerifyResult(False, count, number, rid,
-                                        "its content does not match its hash (edited)")
-                prev = record["hash"]
-                count += 1
-        return VerifyResult(ok=True, records=count)
+        """Check every record's hash and link to the one before it, and the head against the
+        anchor. Streams the log (bounded memory); creates the anchor of an old log that has none,
+        and brings an anchor left behind by a stopped process up to date (``note`` says so)."""
+        with self._locked():
+            anchor = self._read_anchor()
+            fd = self._open_log()
+            if fd is None:
+                if anchor is not None and anchor.length:
+                    return VerifyResult(False, 0, None, None,
+                                        f"the log is missing (deleted or renamed): its anchor "
+                                        f"names record {anchor.seq}", hint=REPAIR_HINT)
+                return VerifyResult(ok=True, records=0)
+            try:
+                return self._verify(fd, anchor)
+            finally:
+                os.close(fd)
+
+    def _verify(self, fd: int, anchor: Head | None) -> VerifyResult:
+        started: dict[str, dict[str, Any]] = {}
+        repairs: list[dict[str, Any]] = []
+        at_anchor: str | None = None
+        walk = Walk(fd)
+        for number, record, end in walk:
+            rid = str(record.get("action_id", ""))
+            phase = record.get("phase")
+            if phase == "started":
+                started[rid] = {"line": number, "action_id": rid,
+                                "action": str(record.get("action", ""))}
+            elif phase == "repair":
+                repairs.append({"line": number, "actor": record.get("actor"),
+                                "time": record.get("time"), "reason": record.get("reason"),
+                                "problem": (record.get("repair") or {}).get("problem")})
+            else:
+                started.pop(rid, None)
+            if anchor is not None and end == anchor.length:
+                at_anchor = record.get("hash")
+        head, count = walk.head, walk.records
+        if walk.broken is not None:
+            brk = walk.broken
+            tail = (anchor is not None and brk.offset >= anchor.length) or \
+                self._tail_only(fd, brk.offset)
+            hint = (f"a damaged tail after record {head.seq}: {REPAIR_HINT} moves it aside"
+                    if tail else f"records before line {brk.line} are intact; inspect {self.path}")
+            return VerifyResult(False, count, brk.line, brk.record_id, brk.problem, hint=hint)
+        note = ""
+        if anchor is None:
+            if head.seq:
+                self._write_anchor(head)
+                note = (f"no anchor yet: created {self.anchor_path.name} for record {head.seq} "
+                        "(from now on a deleted, emptied or truncated log is detected)")
+        elif head.length < anchor.length:
+            how = "emptied" if head.length == 0 else "truncated"
+            return VerifyResult(False, count, None, None,
+                                f"the log was {how}: it ends at record {head.seq} (byte "
+                                f"{head.length}) but its anchor names record {anchor.seq} ending "
+                                f"at byte {anchor.length}", hint=REPAIR_HINT)
+        elif anchor.length and at_anchor != anchor.hash:
+            return VerifyResult(False, count, None, None,
+                                f"the log does not contain the anchored record {anchor.seq} at "
+                                f"byte {anchor.length} (replaced or rewritten)", hint=REPAIR_HINT)
+        elif head.length > anchor.length:
+            self._write_anchor(head)
+            note = (f"the anchor was {head.seq - anchor.seq} record(s) behind (a process stopped "
+                    "between a record and its anchor): brought up to date")
+        return VerifyResult(True, count, note=note, unfinished=list(started.values()),
+                            repairs=repairs)
+
+    def _tail_only(self, fd: int, offset: int) -> bool:
+        """No intact record follows ``offset``: what is there is damage, not records."""
+        size = os.fstat(fd).st_size
+        at = offset
+        while at < size:
+            data = os.pread(fd, min(_CHUNK, size - at), at)
+            for raw in data.split(b"\n"):
+                if raw.strip() and _self_consistent(raw):
+                    return False
+            at += len(data)
+            if len(data) < _CHUNK:
+                break
+        return True
+
+    # Action ids ----------------------------------------------------------------------------------
+
+    def _check_id(self, fd: int, head: Head, record: dict[str, Any]) -> None:
+        action_id = str(record["action_id"])
+        from .auditindex import lookup
+
+        entry = lookup(self.index_path, fd, head, action_id)
+        if entry is None:
+            return
+        target = target_of(record)
+        when = entry["time"] or "?"
+        earlier = describe_target(json.loads(entry["target"]))
+        if entry["target"] != target:
+            raise ActionIdReused(
+                f"action id {action_id} was used on {when} for {earlier}; an id names one "
+                "action: use a new id", hint="leave --id out and a new id is made")
+        if record.get("phase") != "started" or not entry["started"]:
+            return
+        if entry["outcome"] is None:
+            raise ActionOutcomeUnknown(
+                f"action id {action_id} ({earlier}) started on {entry['started']} and never "
+                "finished: its outcome is unknown (was the process killed?); it is not started "
+                "again", hint="check what runs there now, then retry with a new id")
+        raise ActionAlreadyRan(
+            f"action id {action_id} already ran: {earlier} {entry['outcome']} on "
+            f"{entry['finished'] or '?'}; not run again (a new id runs it again)",
+            str(entry["outcome"]), entry["error"])
+
+    # Repairing -----------------------------------------------------------------------------------
+
+    def repair(self, reason: str, actor: str, *, now: datetime | None = None) -> RepairResult:
+        """Move a damaged tail aside (kept next to the log), cut the log back to its last good
+        record and record the repair in the chain: who, why, what was moved (byte range, hash).
+        A log that is missing, emptied or truncated is recorded as such (its records are gone).
+        Raises :class:`AuditBroken` when the chain breaks before its tail (edited records)."""
+        now = now or datetime.now(UTC)
+        with self._locked():
+            anchor = self._read_anchor()
+            fd = self._open_log(write=True, create=True)
+            assert fd is not None
+            try:
+                return self._repair(fd, anchor, reason, actor, now)
+            finally:
+                os.close(fd)
+
+    def _repair(self, fd: int, anchor: Head | None, reason: str, actor: str,
+                now: datetime) -> RepairResult:
+        size = os.fstat(fd).st_size
+        walk = Walk(fd)
+        at_anchor = False
+        for _number, record, end in walk:
+            if anchor is not None and end == anchor.length and record.get("hash") == anchor.hash:
+                at_anchor = True
+        good = walk.head
+        problems = []
+        if walk.broken is not None:
+            brk = walk.broken
+            if not self._tail_only(fd, brk.offset) and (anchor is None or
+                                                        brk.offset < anchor.length):
+                raise AuditBroken(
+                    f"the audit log {self.path} breaks at line {brk.line} ({brk.problem}) and "
+                    "intact records follow: records were edited, removed or reordered, which a "
+                    "repair cannot undo",
+                    hint=f"restore {self.path.name} from a backup, or move it aside and run "
+                         "repair again to record that its records are gone")
+            problems.append(f"line {brk.line}: {brk.problem}")
+        if anchor is not None and anchor.length and not at_anchor:
+            how = "missing or emptied" if size == 0 else "truncated or rewritten"
+            problems.append(f"the log was {how}: its anchor named record {anchor.seq} ending at "
+                            f"byte {anchor.length}")
+        if not problems:
+            if anchor is None or good.length > anchor.length:
+                self._write_anchor(good)
+            return RepairResult(None, "the audit log verifies: nothing to repair")
+        moved_to: Path | None = None
+        moved: tuple[int, int] | None = None
+        data = b""
+        if good.length < size:
+            moved = (good.length, size)
+            data = os.pread(fd, size - good.length, good.length)
+            moved_to = self._aside(data, now)
+        problem = "; ".join(problems)
+        entry = {"action_id": f"repair-{uuid.uuid4()}", "time": now.isoformat(),
+                 "phase": "repair", "actor": actor, "action": "audit-repair", "reason": reason,
+                 "repair": {"problem": problem,
+                            "moved_to": moved_to.name if moved_to else None,
+                            "moved_bytes": list(moved) if moved else None,
+                            "moved_sha256": hashlib.sha256(data).hexdigest() if moved else None,
+                            "anchor_before": anchor.as_dict() if anchor else None,
+                            "head_kept": good.as_dict()}}
+        try:
+            os.ftruncate(fd, good.length)
+            os.fsync(fd)
+            stored = self._write(fd, good, entry)
+        except (OSError, AuditError) as exc:
+            if data:  # put the damaged bytes back where they were (they are also aside)
+                os.pwrite(fd, data, good.length)
+                os.fsync(fd)
+            raise AuditError(f"cannot record the repair in {self.path}: {exc}") from exc
+        return RepairResult(stored, problem, moved_to, moved)
+
+    def _aside(self, data: bytes, now: datetime) -> Path:
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        for n in range(1000):
+            name = f"{self.path.name}.damaged-{stamp}" + (f"-{n}" if n else "")
+            target = self.path.with_name(name)
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise AuditError(f"cannot keep the damaged bytes in {target}: {_why(exc)}; "
+                                 "nothing was changed") from exc
+            try:
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+                os.fsync(fd)
+            except OSError as exc:
+                os.close(fd)
+                target.unlink(missing_ok=True)
+                raise AuditError(f"cannot keep the damaged bytes in {target}: {_why(exc)}; "
+                                 "nothing was changed") from exc
+            os.close(fd)
+            _fsync_dir(self.path.parent)
+            return target
+        raise AuditError(f"too many damaged-tail files next to {self.path}")
+
+
+def _open_regular(path: Path, flags: int, what: str) -> int | None:
+    """Open ``path`` without following a symbolic link; None when it does not exist (and is not
+    created). Anything but a regular file is refused with a sentence."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AuditPathError(f"cannot open {what} {path}: it is a symbolic link, which is "
+                                 "never followed (records could land outside the data dir)",
+                                 hint="replace the link with the file itself") from None
+        if exc.errno == errno.EISDIR:
+            raise AuditPathError(f"cannot open {what} {path}: it is a folder, not a file",
+                                 hint="move the folder away") from None
+        raise AuditError(f"cannot open {what} {path}: {_why(exc)}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise AuditPathError(f"cannot open {what} {path}: it is {kind}, not a file",
+                             hint="move it away")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    return exc.strerror or str(exc)
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
@@ -190,29 +737,36 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _last_record(fd: int) -> dict[str, Any] | None:
-    """The last complete record of the file open at ``fd`` (reads backwards from the end)."""
-    size = os.fstat(fd).st_size
-    if size == 0:
+def _line_before(fd: int, end: int) -> bytes | None:
+    """The line that ends (with its newline) at byte ``end`` of the file open at ``fd``."""
+    if end <= 0 or os.pread(fd, 1, end - 1) != b"\n":
         return None
-    block = 4096
-    data = b""
-    offset = size
+    block, data, offset = 4096, b"", end - 1
     while offset > 0:
         step = min(block, offset)
         offset -= step
         data = os.pread(fd, step, offset) + data
-        stripped = data.rstrip(b"\n")
-        if b"\n" in stripped or offset == 0:
-            last = stripped.rsplit(b"\n", 1)[-1]
-            try:
-                value = json.loads(last)
-            except ValueError as exc:
-                raise AuditError("the audit log ends with a damaged record; run "
-                                 "`idp-tui audit verify`") from exc
-            return value if isinstance(value, dict) else None
+        if b"\n" in data:
+            return data.rsplit(b"\n", 1)[-1]
+        if len(data) > MAX_LINE:
+            return None
         block *= 2
-    return None
+    return data
+
+
+def ends_with(fd: int, head: Head) -> bool:
+    """The record ending at byte ``head.length`` of the file open at ``fd`` is ``head``'s."""
+    if not head.length:
+        return True
+    raw = _line_before(fd, head.length)
+    if raw is None:
+        return False
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("hash") == head.hash == \
+        record_hash(record) and record.get("seq") == head.seq
 
 
 def _fsync_dir(folder: Path) -> None:
