@@ -42,7 +42,7 @@ from .actionspec import Target, spec
 from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, SourceError, SourceNotFound
 from .api.source import Capability
-from .audit import AuditError, AuditLog, redact
+from .audit import ActionAlreadyRan, AuditError, AuditLog, redact
 from .hub import Failure, Hub, LoopTimer, Platform, PollTimer, SourceRunner, Topic, classify
 from .policy import Decision, PolicyConfig, decide
 
@@ -117,6 +117,8 @@ class ActionRun:
     finished_at: datetime | None = None
     error: str | None = None
     cancellable: bool = False
+    #: Why the audit log refused to record the start (the action did not start), if it did.
+    audit_error: AuditError | None = None
     _future: concurrent.futures.Future[None] | None = None
     _cancel_requested: bool = False
     _timed_out: bool = False
@@ -312,7 +314,12 @@ class ActionManager:
             return run
         try:
             self.audit.append(self._record(run, "started"))
+        except ActionAlreadyRan as exc:  # this id's action ended before: its outcome, not again
+            self._event(run, ActionEvent(ts=self.clock.now(), message=str(exc)))
+            self._finish(run, ActionState(exc.outcome), exc.error, audit=False)
+            return run
         except AuditError as exc:
+            run.audit_error = exc
             log.error("audit log not writable; %s not started: %s", run.title, exc)
             self._finish(run, ActionState.FAILED, f"not started: {exc}", audit=False)
             return run

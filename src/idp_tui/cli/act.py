@@ -425,6 +425,9 @@ def _exit_for(run: ActionRun, started: bool, request: ActionRequest) -> int:
                        hint=_denied_hint(run.decision), rule=run.decision.rule,
                        action_id=run.id)
     error = run.error or run.state.value
+    if not started and run.audit_error is not None:  # the audit log refused: nothing started
+        raise CliError(run.audit_error.exit_code, error, hint=run.audit_error.hint,
+                       action_id=run.id)
     if not started:
         # Never reached the source's run_action: routing, validation or the plan failed.
         error_class = error.split(":", 1)[0]
