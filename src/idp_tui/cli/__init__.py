@@ -291,14 +291,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=audit_cmd.list_records)
     audit_sub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND",
                                  parser_class=_Parser)
-    v = audit_sub.add_parser("verify", help="check the hash chain; exit code 1 names the first "
-                                            "broken record",
+    v = audit_sub.add_parser("verify", help="check the hash chain and its anchor; exit code 1 "
+                                            "names what is wrong",
                              description="Check every record's hash and its link to the record "
-                                         "before it. Exit code 0 when the chain is intact, 1 "
-                                         "naming the first broken record (line, action id, what "
-                                         "is wrong).",
+                                         "before it, and that the log still ends at the head "
+                                         "kept in audit.anchor (a deleted, emptied, truncated or "
+                                         "replaced log, or a line added by hand, is named). Exit "
+                                         "code 0 when the chain is intact, 1 naming the first "
+                                         "broken record (line, action id, what is wrong).",
                              parents=[common], formatter_class=_Help)
     v.set_defaults(handler=audit_cmd.verify)
+    r = audit_sub.add_parser("repair", help="move a damaged tail of the audit log aside and "
+                                            "record the repair in the chain",
+                             description="When `audit verify` finds a damaged tail (a partial "
+                                         "last record after a crash or a full disk, a line added "
+                                         "by hand) or a log that lost records (deleted, emptied, "
+                                         "truncated): move the damaged bytes into a file next to "
+                                         "the log (kept, named in the output), cut the log back "
+                                         "to its last good record and append a repair record "
+                                         "(who, why, what was moved: byte range and hash). "
+                                         "Actions work again after it. Edited records in the "
+                                         "middle of the log are not repaired.",
+                             parents=[common], formatter_class=_Help)
+    r.add_argument("--reason", required=True, metavar="TEXT",
+                   help="why (recorded in the repair record)")
+    r.set_defaults(handler=audit_cmd.repair)
     return parser
 
 
