@@ -1,19 +1,22 @@
-"""``idp-tui audit`` (list, follow) and ``idp-tui audit verify`` (check the hash chain).
+"""``idp-tui audit`` (list, follow), ``idp-tui audit verify`` (check the hash chain and its anchor)
+and ``idp-tui audit repair`` (move a damaged tail aside and record the repair).
 
-These read the audit file only: no source is started and the config is not needed, so the log can be
-inspected even when the config is broken.
+These use the audit files only: no source is started and the config is not needed, so the log can be
+inspected (and repaired) even when the config is broken.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ..audit import AuditLog
+from ..audit import AuditError, AuditLog
 from ..runtime import AUDIT_FILE
 from ..safetext import sanitize
 from .context import Context
-from .output import EXIT_FAILED, EXIT_OK, CliError, Output, Styled, timestamp
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, Output, Styled, timestamp
 
 FOLLOW_POLL = 0.25
 
@@ -25,8 +28,19 @@ def audit_log(ctx: Context) -> AuditLog:
     return AuditLog(ctx.folder / AUDIT_FILE)
 
 
+@contextmanager
+def _audit_errors() -> Iterator[None]:
+    """An audit file that cannot be used (a folder, a symbolic link…) as a sentence and a code."""
+    try:
+        yield
+    except AuditError as exc:
+        raise CliError(exc.exit_code, str(exc), hint=exc.hint, type="audit") from None
+
+
 def _target(record: dict[str, Any]) -> str:
     action = record.get("action")
+    if record.get("phase") == "repair":
+        return str((record.get("repair") or {}).get("problem") or "?")
     if action == "provision":
         text = str(record.get("template") or "?")
         if record.get("service"):
@@ -47,6 +61,8 @@ def _row(record: dict[str, Any]) -> list[object]:
     outcome = record.get("outcome")
     if phase == "started":
         status: object = Styled("started", "cyan")
+    elif phase == "repair":
+        status = Styled("repair", "yellow")
     else:
         status = Styled(str(outcome or phase), OUTCOME_STYLES.get(str(outcome), ""))
     when = record.get("time", "")
@@ -87,7 +103,8 @@ def list_records(ctx: Context) -> int:
     log = audit_log(ctx)
     limit = args.limit or None
     if not args.follow:
-        records = deque(log.records(), maxlen=limit)
+        with _audit_errors():
+            records = deque(log.records(), maxlen=limit)
         _print(out, list(records), header=True)
         if not records and not out.json:
             out.line(f"no audit records yet ({log.path})")
@@ -98,51 +115,95 @@ def list_records(ctx: Context) -> int:
 def _follow(out: Output, log: AuditLog, limit: int | None) -> int:
     """The last ``limit`` records, then every new one, until interrupted."""
     batches = log.follow_batches(FOLLOW_POLL)
-    first = next(batches)
-    _print(out, first[-limit:] if limit is not None else first, header=True)
-    for batch in batches:
-        _print(out, batch, header=False)
+    with _audit_errors():
+        first = next(batches)
+        _print(out, first[-limit:] if limit is not None else first, header=True)
+        for batch in batches:
+            _print(out, batch, header=False)
     return EXIT_OK  # not reached: following ends with an interrupt
 
 
 def verify(ctx: Context) -> int:
     out = ctx.out
     log = audit_log(ctx)
-    result = log.verify()
-    unfinished = _unfinished(log) if result.ok else []
+    with _audit_errors():
+        result = log.verify()
     body: dict[str, Any] = {"ok": result.ok, "records": result.records, "path": str(log.path)}
     if not result.ok:
         body.update({"line": result.line, "action_id": result.record_id,
                      "problem": result.problem})
     else:
-        body["unfinished"] = unfinished
+        body["unfinished"] = result.unfinished
+        body["repairs"] = result.repairs
+        if result.note:
+            body["note"] = result.note
     if out.json:
         out.emit(body)
     elif result.ok:
         out.line(f"ok: {result.records} record{'s' if result.records != 1 else ''}, "
-                 f"the hash chain is intact ({log.path})")
-        for item in unfinished:
+                 f"the hash chain is intact and matches its anchor ({log.path})")
+        if result.note:
+            out.line(f"note: {result.note}")
+        for item in result.repairs:
+            out.line(f"note: line {item['line']}: repaired by "
+                     f"{sanitize(item['actor'], max_len=80)} on "
+                     f"{sanitize(item['time'], max_len=40)}: "
+                     f"{sanitize(item['problem'], max_len=300)} (reason: "
+                     f"{sanitize(item['reason'], max_len=200)})")
+        for item in result.unfinished:
             out.line(f"note: line {item['line']}: action {item['action_id']} "
                      f"({sanitize(item['action'], max_len=40)}) started and never finished "
                      "(the process was killed?)")
     if result.ok:
         return EXIT_OK
-    what = f"line {result.line}"
-    if result.record_id:
-        what += f" (action {sanitize(result.record_id, max_len=128)})"
-    raise CliError(EXIT_FAILED, f"audit log broken at {what}: {result.problem}",
-                   hint=f"records before line {result.line} are intact; inspect {log.path}",
-                   type="broken", line=result.line, action_id=result.record_id,
-                   problem=result.problem)
+    if result.line is not None:
+        what = f"line {result.line}"
+        if result.record_id:
+            what += f" (action {sanitize(result.record_id, max_len=128)})"
+        message = f"audit log broken at {what}: {result.problem}"
+    else:
+        message = f"audit log broken: {result.problem}"
+    raise CliError(EXIT_FAILED, message, hint=result.hint, type="broken", line=result.line,
+                   action_id=result.record_id, problem=result.problem)
 
 
-def _unfinished(log: AuditLog) -> list[dict[str, Any]]:
-    started: dict[str, dict[str, Any]] = {}
-    for number, record in enumerate(log.records(), start=1):
-        rid = str(record.get("action_id", ""))
-        if record.get("phase") == "started":
-            started[rid] = {"line": number, "action_id": rid,
-                            "action": str(record.get("action", ""))}
-        else:
-            started.pop(rid, None)
-    return list(started.values())
+def repair(ctx: Context) -> int:
+    """``idp-tui audit repair --reason R``: see :meth:`AuditLog.repair`."""
+    out = ctx.out
+    reason = (ctx.args.reason or "").strip()
+    if not reason:
+        raise CliError(EXIT_USAGE, 'a repair needs --reason "…" (it is recorded in the chain)')
+    log = audit_log(ctx)
+    with _audit_errors():
+        result = log.repair(reason, _actor(ctx))
+    body: dict[str, Any] = {"repaired": result.record is not None, "problem": result.problem,
+                            "path": str(log.path),
+                            "moved_to": str(result.moved_to) if result.moved_to else None,
+                            "moved_bytes": list(result.moved_bytes) if result.moved_bytes
+                            else None, "record": result.record}
+    if out.json:
+        out.emit(body)
+        return EXIT_OK
+    if result.record is None:
+        out.line(f"{result.problem} ({log.path})")
+        return EXIT_OK
+    out.line(f"repaired {log.path}: {sanitize(result.problem, max_len=500)}")
+    if result.moved_to is not None and result.moved_bytes is not None:
+        start, end = result.moved_bytes
+        out.line(f"  moved bytes {start}–{end} ({end - start} bytes) aside, kept in "
+                 f"{result.moved_to}")
+    out.line(f"  recorded as record {result.record['seq']} (action "
+             f"{result.record['action_id']}); `idp-tui audit verify` checks the chain")
+    return EXIT_OK
+
+
+def _actor(ctx: Context) -> str:
+    """Who repairs: the config's ``[policy] identity``, else the OS user (a broken config does
+    not stop a repair)."""
+    from ..actions import current_user
+
+    try:
+        identity = ctx.config.policy.identity
+    except Exception:  # noqa: BLE001 - no config, or a broken one: the OS user
+        identity = None
+    return identity or current_user()
