@@ -253,7 +253,7 @@ def test_a_config_that_fails_after_the_first_frame_exits_2(
     assert main(["--config", str(config)]) == EXIT_CONFIG
     assert seen[0].boot_view is not None
     err = capsys.readouterr().err
-    assert "config error" in err and "no-such-source" in err and "Traceback" not in err
+    assert "idp-tui: config: " in err and "no-such-source" in err and "Traceback" not in err
 
 
 async def test_the_kept_catalog_stays_while_the_catalog_source_has_not_answered(

@@ -83,7 +83,8 @@ def test_cli_reports_every_problem_a_line_each(tmp_path: Path) -> None:
     path = write(tmp_path, "[ui]\nlog_buffer = \"lots\"\n[sources.b]\ntype = \"sandbox\"\n"
                            "sed = 2\n")
     env = {"IDP_TUI_DATA_DIR": str(tmp_path / "data")}
-    for args, prefix in ((["--config", str(path)], "idp-tui: config error: "),
+    # The dashboard and the commands say it alike (the README shows this prefix).
+    for args, prefix in ((["--config", str(path)], "idp-tui: config: "),
                          (["--config", str(path), "services"], "idp-tui: config: ")):
         result = run_cli(*args, env=env)
         assert result.returncode == 2, result.stderr

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from . import limits, uinames
 from .api.source import Source, SourceConfig
 from .configerror import ConfigError
 from .hub.topics import REFRESH_SETTINGS
@@ -102,9 +103,15 @@ def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
     if path.is_dir():
         raise ConfigError("is a folder, not a TOML file", path=path)
     try:
-        raw = path.read_bytes()
+        # Read in chunks, never past the limit; a FIFO or a device is refused unread.
+        raw = limits.read_bounded(path, limits.CONFIG_FILE)
+    except limits.NotAFile as exc:
+        raise ConfigError(f"{exc}; expected a TOML file", path=path) from None
+    except limits.TooLarge as exc:
+        raise ConfigError(f"the file is {exc}", path=path) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+        raise ConfigError(f"cannot read: {(exc.strerror or str(exc)).lower()}",
+                          path=path) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -144,6 +151,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
                 specs.append(_source_spec(name, table, timeout, path, text))
             except ConfigError as exc:
                 errors.append(exc)
+    errors.extend(_ui_name_problems(data, path, text))
     environments = EnvironmentMap(model.environments if model is not None else None)
     if model is not None and isinstance(raw_sources, dict):
         for where, message in environments.problems(raw_sources):
@@ -153,6 +161,31 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
         raise ConfigError.combine(errors)
     return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
                      policy=model.policy, environments=environments)
+
+
+def _ui_name_problems(data: dict[str, Any], path: Path | None, text: str) -> list[ConfigError]:
+    """``[ui] theme`` and every ``[keys]`` binding id checked against the names the dashboard
+    knows (:mod:`idp_tui.uinames`, without importing Textual); values of the wrong type are the
+    model's to report."""
+    problems = []
+    ui = data.get("ui")
+    theme = ui.get("theme") if isinstance(ui, dict) else None
+    if isinstance(theme, str) and (message := uinames.unknown_theme(theme)) is not None:
+        problems.append(ConfigError(message, path=path, line=_locate(text, ("ui", "theme")),
+                                    field="ui.theme"))
+    keys = data.get("keys")
+    for binding_id, value in (keys.items() if isinstance(keys, dict) else ()):
+        loc = ("keys", *binding_id.split("."))
+        where = f"keys.{binding_id}" if binding_id.replace(".", "").replace("_", "").isalnum() \
+            else f"keys.{binding_id[:80]!r}"
+        message = uinames.unknown_binding_id(binding_id)
+        if message is None and isinstance(value, str) and \
+                not all(part.strip() for part in value.split(",")):
+            message = (f"expected one or more keys separated by commas (e.g. \"1,f1\"), "
+                       f"got {limits.shown(value)}")
+        if message is not None:
+            problems.append(ConfigError(message, path=path, line=_locate(text, loc), field=where))
+    return problems
 
 
 def _source_spec(name: str, table: Any, default_timeout: float, path: Path | None,

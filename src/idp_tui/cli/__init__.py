@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .. import __version__
+from .. import __version__, limits
 from ..actionspec import service_commands
 from ..api.clock import Clock, ManualClock, SystemClock
 from ..configerror import ConfigError
@@ -103,9 +103,9 @@ def _common() -> argparse.ArgumentParser:
     group = common.add_argument_group("common options")
     group.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                        help="machine-readable JSON on stdout (errors as JSON on stderr)")
-    group.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS,
+    group.add_argument("--config", metavar="PATH", type=_path, default=argparse.SUPPRESS,
                        help="config file")
-    group.add_argument("--data-dir", metavar="PATH", type=Path, default=argparse.SUPPRESS,
+    group.add_argument("--data-dir", metavar="PATH", type=_path, default=argparse.SUPPRESS,
                        help="where state is kept")
     group.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
                        help="refuse every mutating action")
@@ -120,18 +120,21 @@ def _action_options() -> argparse.ArgumentParser:
     group = parent.add_argument_group("action options")
     group.add_argument("--yes", "-y", action="store_true",
                        help="confirm a protected environment (the typed-name confirmation)")
-    group.add_argument("--reason", metavar="TEXT", default="",
-                       help="why (recorded in the audit log; required for protected environments)")
+    group.add_argument("--reason", metavar="TEXT", type=_reason, default=None,
+                       help="why (recorded in the audit log; required for protected environments; "
+                            f"at most {limits.REASON.size:,} characters)")
     group.add_argument("--dry-run", action="store_true",
                        help="show what would change and the policy decision; change nothing")
-    group.add_argument("--id", metavar="ID", dest="action_id", default=None,
+    group.add_argument("--id", metavar="ID", dest="action_id", type=_action_id, default=None,
                        help="idempotency key (default: a fresh UUID); reuse it to retry safely")
     return parent
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("service", metavar="SERVICE", help="the service's name")
-    parser.add_argument("--env", "-e", required=True, metavar="ENV", help="the environment")
+    parser.add_argument("service", metavar="SERVICE", type=_name("service"),
+                        help="the service's name")
+    parser.add_argument("--env", "-e", required=True, metavar="ENV", type=_name("environment"),
+                        help="the environment")
 
 
 class _Commands:
@@ -168,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
             "describes each command.", 98),
     )
     parser.add_argument("--version", action="version", version=f"idp-tui {__version__}")
-    parser.add_argument("--config", metavar="PATH", type=Path, default=None,
+    parser.add_argument("--config", metavar="PATH", type=_path, default=None,
                         help="config file (default: $IDP_TUI_CONFIG or the user config dir)")
-    parser.add_argument("--data-dir", metavar="PATH", type=Path, default=None,
+    parser.add_argument("--data-dir", metavar="PATH", type=_path, default=None,
                         help="where state is kept (default: $IDP_TUI_DATA_DIR or the user data dir)")
     parser.add_argument("--read-only", action="store_true", default=False,
                         help="no mutating action: deploys, rollbacks, scaling, restarts and "
@@ -199,14 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("envs", "what runs where: version, health and replicas per environment",
                 description="The service × environment matrix (versions), or with --env one "
                             "environment in detail. --json gives environments and deployments.")
-    p.add_argument("--service", "-s", metavar="SERVICE", help="only this service")
-    p.add_argument("--env", "-e", metavar="ENV", help="only this environment, in detail")
+    p.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"),
+                   help="only this service")
+    p.add_argument("--env", "-e", metavar="ENV", type=_name("environment"),
+                   help="only this environment, in detail")
     p.set_defaults(handler=read.envs)
 
     p = command("pipelines", "recent pipeline runs, newest first")
-    p.add_argument("--service", "-s", metavar="SERVICE", help="only this service")
-    p.add_argument("--limit", "-n", type=_positive_int, default=20, metavar="N",
-                   help="how many runs (default: %(default)s)")
+    p.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"),
+                   help="only this service")
+    p.add_argument("--limit", "-n", type=_count(limits.PIPELINES_LIMIT, least=1), default=20,
+                   metavar="N", help=f"how many runs (default: %(default)s; at most "
+                                     f"{limits.PIPELINES_LIMIT.size:,})")
     p.set_defaults(handler=read.pipelines)
 
     p = command("sources", "health of each configured source (after one fetch of the catalog "
@@ -228,9 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", "-f", action="store_true", help="keep streaming new lines")
     p.add_argument("--since", metavar="DURATION", type=_duration,
                    help="only lines newer than this, e.g. 30s, 10m, 2h, 1d")
-    p.add_argument("--grep", "-g", metavar="REGEX", help="only lines whose message matches")
-    p.add_argument("--tail", "-t", type=_non_negative_int, metavar="N", default=None,
-                   help="past lines to show first (default: 200, or 10000 with --since)")
+    p.add_argument("--grep", "-g", metavar="REGEX", type=_grep,
+                   help="only lines whose message matches")
+    p.add_argument("--tail", "-t", type=_count(limits.TAIL), metavar="N", default=None,
+                   help="past lines to show first (default: 200, or 10000 with --since; at most "
+                        f"{limits.TAIL.size:,})")
     p.set_defaults(handler=read.logs)
 
     p = command("versions", "versions of a service that can be deployed to an environment, "
@@ -256,9 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
         _target(p)
         if row.takes_version:
             p.add_argument("--version", "-V", required=row.needs_version, metavar="VERSION",
-                           dest="version", default=None, help=row.version_help)
+                           dest="version", default=None, type=_version, help=row.version_help)
         if row.needs_replicas:
-            p.add_argument("--replicas", "-r", required=True, type=_non_negative_int,
+            p.add_argument("--replicas", "-r", required=True, type=_count(limits.REPLICAS),
                            metavar="N")
         p.set_defaults(handler=act.service_action)
 
@@ -269,14 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "--param-file NAME=PATH (PATH - reads stdin), the environment variable "
                             "IDP_TUI_PARAM_<NAME>, or, on a terminal, the hidden prompt. Secrets "
                             f"are never printed nor logged. {action_help}")
-    p.add_argument("template", metavar="TEMPLATE")
+    p.add_argument("template", metavar="TEMPLATE", type=_name("template"))
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter (repeat for each)")
     p.add_argument("--param-file", action="append", default=[], metavar="NAME=PATH",
                    help="a parameter read from a file (for secrets)")
-    p.add_argument("--service", "-s", metavar="SERVICE", default=None,
+    p.add_argument("--service", "-s", metavar="SERVICE", default=None, type=_name("service"),
                    help="the service it is for (default: the `service` parameter, if any)")
-    p.add_argument("--env", "-e", metavar="ENV", default=None,
+    p.add_argument("--env", "-e", metavar="ENV", default=None, type=_name("environment"),
                    help="the environment (default: the `environment` parameter, if any)")
     p.set_defaults(handler=act.provision)
 
@@ -285,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                 description="List the audit log: who did what, where, why, and how it ended. "
                             "With --json, one record per line as stored. `idp-tui audit verify` "
                             "checks the hash chain and names the first broken record.")
-    p.add_argument("--limit", "-n", type=_non_negative_int, default=50, metavar="N",
-                   help="the last N records (default: %(default)s; 0 for all)")
+    p.add_argument("--limit", "-n", type=_count(limits.AUDIT_LIMIT), default=50, metavar="N",
+                   help="the last N records (default: %(default)s; 0 for all; at most "
+                        f"{limits.AUDIT_LIMIT.size:,})")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
     p.set_defaults(handler=audit_cmd.list_records)
     audit_sub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND",
@@ -319,40 +329,104 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number greater than 0")
-    return value
+# Argument checks: every value has its limit (idp_tui.limits) and a sentence when it is wrong -------
+
+def _text(text: str, what: str, limit: limits.Limit, *, newlines: bool = False) -> str:
+    """``text`` if it is a non-empty value within ``limit`` without control characters."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected {what}, got an empty text")
+    if len(text) > limit.size:
+        raise argparse.ArgumentTypeError(
+            f"{what} has at most {limit.size:,} characters, got {len(text):,}")
+    allowed = "\n\t" if newlines else ""
+    if not all(c.isprintable() or c == " " or c in allowed for c in text):
+        raise argparse.ArgumentTypeError(
+            f"control characters are not allowed in {what}, got {limits.shown(text)}")
+    return text
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
+def _name(what: str) -> Any:
+    """The check of a service, environment or template name (``what`` says which)."""
+
+    def check(text: str) -> str:
+        return _text(text, f"a{'n' if what[0] in 'aeiou' else ''} {what} name", limits.NAME)
+
+    check.__name__ = f"{what} name"
+    return check
+
+
+def _version(text: str) -> str:
+    return _text(text, "a version", limits.VERSION)
+
+
+def _action_id(text: str) -> str:
+    text = _text(text, "an action id", limits.ACTION_ID)
+    if any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"an action id has no spaces, got {limits.shown(text)}")
+    return text
+
+
+def _reason(text: str) -> str:
+    return _text(text, "a reason", limits.REASON, newlines=True).strip()
+
+
+def _grep(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a regular expression, got an empty text")
+    if len(text) > limits.GREP.size:
+        raise argparse.ArgumentTypeError(f"a regular expression has at most "
+                                         f"{limits.GREP.size:,} characters, got {len(text):,}")
+    return text
+
+
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty text")
+    return Path(text)
+
+
+def _count(limit: limits.Limit, *, least: int = 0) -> Any:
+    """The check of a whole number from ``least`` to ``limit.size``."""
+
+    def check(text: str) -> int:
+        try:
+            value = int(text.strip()) if len(text) <= 20 else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {limits.shown(text)}")
+        if not least <= value <= limit.size:
+            raise argparse.ArgumentTypeError(
+                f"expected a number from {least} to {limit.size:,}, got {value:,}")
+        return value
+
+    check.__name__ = "number"
+    return check
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _duration(text: str) -> Any:
+    import math
     from datetime import timedelta
 
     value = text.strip().lower()
-    try:
-        if value and value[-1] in _UNITS:
-            seconds = float(value[:-1]) * _UNITS[value[-1]]
-        else:
-            seconds = float(value)
-    except ValueError:
+    seconds = math.nan
+    if 0 < len(value) <= 20:
+        try:
+            if value[-1] in _UNITS:
+                seconds = float(value[:-1]) * _UNITS[value[-1]]
+            else:
+                seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+    if math.isnan(seconds):
         raise argparse.ArgumentTypeError(
-            f"expected a duration such as 30s, 10m, 2h or 1d, got {text!r}") from None
-    if seconds <= 0 or seconds > 366 * 86400:
-        raise argparse.ArgumentTypeError(f"expected a duration between 1s and 366d, got {text!r}")
+            f"expected a duration such as 30s, 10m, 2h or 1d, got {limits.shown(text)}")
+    if not 0 < seconds <= limits.SINCE_DAYS.size * 86400:
+        raise argparse.ArgumentTypeError(f"expected a duration between 1s and "
+                                         f"{limits.SINCE_DAYS.size}d, got {limits.shown(text)}")
     return timedelta(seconds=seconds)
 
 
@@ -404,15 +478,52 @@ def resolve_data_dir(args: argparse.Namespace) -> Path:
     except OSError as exc:
         where = exc.filename or os.environ.get("IDP_TUI_DATA_DIR") or "the data dir"
         if isinstance(exc, FileExistsError | NotADirectoryError):
-            why = "a file is in the way (it must be a folder)"
+            why = "a file is in the way (it must be a folder); move it aside, or "
+        elif isinstance(exc, PermissionError):
+            why = "permission denied; make its parent folder writable, or "
         else:
-            why = exc.strerror or str(exc)
-        raise ConfigError(f"cannot use the data dir {where}: {why}") from None
+            why = f"{(exc.strerror or type(exc).__name__).lower()}; "
+        raise ConfigError(f"cannot use the data dir {where}: {why}{DATA_DIR_FIX}") from None
+
+
+#: What to do about a data dir that cannot be used (the end of each such error's sentence).
+DATA_DIR_FIX = "choose another data dir with --data-dir PATH or $IDP_TUI_DATA_DIR"
+
+
+class _LogFile(logging.FileHandler):
+    """The log file. A record that cannot be written (a full disk) is dropped: logging's own
+    report ("--- Logging error ---" and a traceback) would land on the terminal or the dashboard."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.failed = getattr(self, "failed", 0) + 1
+
+
+def _open_log(folder: Path) -> logging.FileHandler:
+    """The log file's handler; a data dir where it cannot be written is a ``ConfigError`` saying
+    which folder and what to do (never a traceback)."""
+    path = folder / LOG_FILE
+    try:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "permission denied", str(folder))
+        return _LogFile(path, encoding="utf-8")
+    except OSError as exc:
+        import errno
+
+        if isinstance(exc, IsADirectoryError):
+            raise ConfigError(f"cannot open the log file {path}: a folder is in its way; move it "
+                              f"aside, or {DATA_DIR_FIX}") from None
+        why = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EROFS: "the file system is read-only",
+               errno.ENOSPC: "no space left on the device"}.get(exc.errno or 0)
+        fix = {errno.ENOSPC: "free some space, or "}.get(exc.errno or 0, "make it writable, or ")
+        raise ConfigError(f"cannot write in the data dir {folder}: "
+                          f"{why or (exc.strerror or 'error').lower()}; {fix}{DATA_DIR_FIX}"
+                          ) from None
 
 
 def _setup_logging(folder: Path) -> None:
     """Everything logged (ours, asyncio's, a plugin's) goes to the log file, never the terminal."""
-    handler = logging.FileHandler(folder / LOG_FILE, encoding="utf-8")
+    handler = _open_log(folder)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretFilter())
     logging.getLogger().addHandler(handler)
@@ -470,13 +581,14 @@ def run_dashboard(args: argparse.Namespace) -> int:
 
 def _print_config_error(error: ConfigError) -> None:
     for problem in error.problems:
-        print(f"idp-tui: config error: {problem.own}", file=sys.stderr)
+        print(f"idp-tui: config: {problem.own}", file=sys.stderr)
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
     try:
         folder = resolve_data_dir(args)
         clock = clock_from_env()
+        _setup_logging(folder)
         key, view = _boot_view(args, folder)
         # With the last run's catalog at hand the first frame shows it, and the config is
         # validated (and the sources started) right after: pydantic, the plugin API and the hub
@@ -485,7 +597,6 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_config_error(exc)
         return EXIT_CONFIG
-    _setup_logging(folder)
 
     def start() -> Runtime:
         valid = config if config is not None else resolve_config(args)
@@ -528,12 +639,12 @@ def _boot_view(args: argparse.Namespace, folder: Path) -> tuple[str | None, Boot
     explicit = args.config is not None or bool(os.environ.get("IDP_TUI_CONFIG"))
     path = args.config.expanduser() if args.config is not None else config_file()
     try:
-        data: bytes | None = path.read_bytes()
+        data: bytes | None = limits.read_bounded(path, limits.CONFIG_FILE)
     except FileNotFoundError:
         if explicit:
             return None, None  # resolve_config says what is wrong
         data = None  # no config: the sandbox
-    except OSError:
+    except (OSError, ValueError):  # unreadable, too large, not a file: resolve_config says so
         return None, None
     from ..ui import boot
 

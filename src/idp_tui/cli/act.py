@@ -51,7 +51,7 @@ def _request(ctx: Context, kind: ActionKind, **fields: Any) -> ActionRequest:
     try:
         return ActionRequest(
             id=args.action_id or str(uuid.uuid4()), kind=kind, environment=environment,
-            reason=args.reason.strip(),
+            reason=(args.reason or "").strip(),
             # --yes is the typed-name confirmation of a protected environment.
             confirmation=(environment or "") if args.yes else "", **fields)
     except ValidationError as exc:  # an --id longer than 128 characters, say
@@ -157,6 +157,9 @@ def _denied_message(request: ActionRequest, decision: Decision) -> str:
 def _denied_hint(decision: Decision) -> str | None:
     if decision.rule == "read-only":
         return "run without --read-only, or change the config, to act"
+    if decision.rule == "freeze" and decision.acts_as:
+        return ("a rollback to a version that ran there before, and not newer than the one "
+                "running, stays allowed during a freeze (without --version: the previous one)")
     if decision.rule == "freeze":
         return "rollbacks, restarts and scaling stay allowed during a freeze"
     return None
@@ -317,6 +320,10 @@ def _print_plan(out: Output, plan: ActionPlan, decision: Decision, *, dry_run: b
                      + (f" ({details})" if details else ""))
     for note in plan.notes:
         out.line(f"  note: {sanitize(note, max_len=500)}")
+    if decision.effect:
+        # What the policy judged the action to do (a rollback to a new version is a deploy).
+        out.line("  what it does: " + paint(sanitize(decision.effect, max_len=500),
+                                            "yellow" if decision.acts_as else "", colour))
     if plan.estimated_duration is not None:
         seconds = plan.estimated_duration.total_seconds()
         out.line("  estimated duration: " + (f"{seconds:.0f} s" if seconds >= 1 else "< 1 s"))

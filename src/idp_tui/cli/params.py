@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .. import limits
 from ..actions import secret_fields
 from .output import EXIT_USAGE, CliError, Output, add_secret
 
@@ -124,7 +125,7 @@ def _typed(spec: ParamSpec, raw: str) -> Any:
     if wants_json:
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep: the model says why
             return raw
     return raw
 
@@ -132,20 +133,49 @@ def _typed(spec: ParamSpec, raw: str) -> Any:
 def _split(item: str, option: str) -> tuple[str, str]:
     name, sep, value = item.partition("=")
     if not sep or not name.strip():
-        raise CliError(EXIT_USAGE, f"{option} {item.split('=')[0]!r}: expected NAME=VALUE")
+        what = "NAME=PATH" if option == "--param-file" else "NAME=VALUE"
+        raise CliError(EXIT_USAGE, f"{option} {limits.shown(name)}: expected {what}")
+    if len(name.strip()) > limits.NAME.size:
+        raise CliError(EXIT_USAGE, f"{option} {limits.shown(name.strip())}: a parameter name has "
+                                   f"at most {limits.NAME.size} characters")
     return name.strip(), value
 
 
 def _read_file(name: str, path: str) -> str:
+    """A ``--param-file``: a regular file (or ``-``, stdin) read in chunks, never past
+    :data:`~idp_tui.limits.PARAM_FILE`; a folder, FIFO or device is refused without reading it."""
+    if not path:
+        raise CliError(EXIT_USAGE, f"--param-file {name}: expected NAME=PATH, got an empty path")
     try:
         if path == "-":
-            text = sys.stdin.read()
+            data = limits.read_stream(sys.stdin.buffer.fileno(), limits.PARAM_FILE)
         else:
-            text = Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(EXIT_USAGE, f"--param-file {name}: cannot read {path!r}: "
-                                   f"{getattr(exc, 'strerror', None) or exc}") from None
+            data = limits.read_bounded(Path(path).expanduser(), limits.PARAM_FILE)
+        text = data.decode("utf-8")
+    except limits.NotAFile as exc:
+        raise CliError(EXIT_USAGE, f"--param-file {name}: {limits.shown(path, 200)} {exc}",
+                       hint=f"give a regular file, or `-` to read the value from stdin "
+                            f"(e.g. `… | idp-tui provision … --param-file {name}=-`)") from None
+    except limits.TooLarge as exc:
+        raise CliError(EXIT_USAGE, f"--param-file {name}: {limits.shown(path, 200)} is {exc}",
+                       hint="nothing past the limit was read") from None
+    except UnicodeDecodeError:
+        raise CliError(EXIT_USAGE, f"--param-file {name}: {limits.shown(path, 200)} is not "
+                                   "UTF-8 text") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        why = getattr(exc, "strerror", None) or "cannot be read"
+        raise CliError(EXIT_USAGE, f"--param-file {name}: cannot read {limits.shown(path, 200)}: "
+                                   f"{why}") from None
     return text[:-1] if text.endswith("\n") else text
+
+
+def _check_value(where: str, raw: str) -> str:
+    """``raw`` if within :data:`~idp_tui.limits.PARAM_VALUE` (never echoed: it may be a secret)."""
+    limit = limits.PARAM_VALUE
+    if len(raw) > limit.size:
+        raise CliError(EXIT_USAGE, f"{where}: the value has {len(raw):,} characters; at most "
+                                   f"{limit.size:,} are allowed")
+    return raw
 
 
 def gather_params(template: str, model: type[BaseModel], given: list[str], files: list[str],
@@ -158,6 +188,7 @@ def gather_params(template: str, model: type[BaseModel], given: list[str], files
     unknown = []
     for item in given:
         name, raw = _split(item, "--param")
+        _check_value(f"--param {limits.shown(name)}", raw)
         spec = specs.get(name)
         if spec is None:
             unknown.append(name)
@@ -187,6 +218,7 @@ def gather_params(template: str, model: type[BaseModel], given: list[str], files
             continue
         raw = os.environ.get(spec.env_var)
         if raw is not None:
+            _check_value(f"${spec.env_var}", raw)
             if spec.secret:
                 add_secret(raw)
             values[spec.name] = _typed(spec, raw)
@@ -201,6 +233,7 @@ def gather_params(template: str, model: type[BaseModel], given: list[str], files
                 raw = getpass.getpass(f"{spec.name} for {template} (hidden): ")
             except EOFError:
                 raw = ""
+            _check_value(f"the prompt for {limits.shown(spec.name)}", raw)
             add_secret(raw)
             values[spec.name] = raw
     try:
