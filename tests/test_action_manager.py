@@ -81,8 +81,10 @@ class ActingSource(Source):
         if request.kind is ActionKind.PROVISION:
             return ActionPlan(summary="create a database",
                               creates=(PlannedResource(kind="database", name="api-db"),))
+        # A rollback without a version goes back to the one before 1.0.0: 0.9.0.
+        target = request.version or ("0.9.0" if request.kind is ActionKind.ROLLBACK else None)
         return ActionPlan(summary=f"{request.kind.value} api", current_version="1.0.0",
-                          target_version=request.version, cancellable=True)
+                          target_version=target, cancellable=True)
 
     async def run_action(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:  # type: ignore[override]
         self.seen.append(request.id)

@@ -5,7 +5,9 @@ to :class:`ActionManager`; nothing else talks to a source's action methods. For 
 manager
 
 1. picks the source (the one that runs the service in that environment, or offers the template);
-2. asks the policy (:mod:`idp_tui.policy`); a denied request is audited and never reaches the source;
+2. asks the policy (:mod:`idp_tui.policy`); a denied request is audited and never reaches the source
+   (a kind with a version is judged by what it does: for that the source's dry run is asked for
+   first, and a rollback to a version new to the environment is denied as a deploy would be);
 3. writes and fsyncs a ``started`` audit record; if that fails the action does not start;
 4. runs the source's ``run_action`` on the source's own loop, forwarding each progress event, with the
    policy's ``action_timeout`` as a deadline (a source that hangs, even one that blocks its thread,
@@ -44,7 +46,7 @@ from .api.errors import NotSupported, SourceError, SourceNotFound
 from .api.source import Capability
 from .audit import ActionAlreadyRan, AuditError, AuditLog, redact
 from .hub import Failure, Hub, LoopTimer, Platform, PollTimer, SourceRunner, Topic, classify
-from .policy import Decision, PolicyConfig, decide
+from .policy import Decision, Effect, PolicyConfig, decide, judge, versions_run
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +199,10 @@ class ActionManager:
 
     async def versions(self, service: str, environment: str) -> list[VersionOption]:
         runner = await self._route_service(ActionKind.DEPLOY, service, environment)
+        return await self._versions_on(runner, service, environment)
+
+    async def _versions_on(self, runner: SourceRunner, service: str,
+                           environment: str) -> list[VersionOption]:
         names = self.hub.environments
         value = await self.hub._call(runner, "deploy_versions", service,
                                      names.to_source(runner.name, environment))
@@ -245,26 +251,102 @@ class ActionManager:
     # Deciding ------------------------------------------------------------------------------------
 
     async def decide(self, request: ActionRequest) -> tuple[SourceRunner, Decision]:
+        """The source that would run ``request`` and the policy's decision on what it does (for a
+        kind with a version, the source's plan is asked for: see ``policy.judge``)."""
         runner = await self._route(request)
-        protected = await self._environment_protected(request.environment)
-        decision = decide(self.policy, request, now=self.clock.now(), read_only=self.read_only,
-                          source_read_only=runner.name in self.read_only_sources,
-                          source=runner.name, environment_protected=protected)
-        return runner, decision
+        plan: ActionPlan | None = None
+        if _judged(request):
+            try:
+                plan = await self._plan(runner, request)
+            except Exception:  # noqa: BLE001 - then the version it goes to may be unknown
+                plan = None
+        return runner, await self._decision(runner, request, plan)
 
     async def plan(self, request: ActionRequest) -> PlanResult:
         """The policy decision and the source's dry run, for the modal or ``--dry-run``."""
         try:
             request = await self._checked(request)
-            runner, decision = await self.decide(request)
+            runner = await self._route(request)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return PlanResult(None, None, failure=classify("hub", exc))
+        plan: ActionPlan | None = None
+        failure: Failure | None = None
         try:
-            value = await self.hub._call(runner, "plan_action", self._local(runner, request))
-            plan = _validate(value, ActionPlan, "action plan")
+            plan = await self._plan(runner, request)
         except Exception as exc:  # noqa: BLE001 - shown to the user
-            return PlanResult(runner.name, decision, failure=classify(runner.name, exc))
-        return PlanResult(runner.name, decision, plan)
+            failure = classify(runner.name, exc)
+        try:
+            decision = await self._decision(runner, request, plan)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return PlanResult(None, None, failure=classify("hub", exc))
+        return PlanResult(runner.name, decision, plan, failure)
+
+    async def _plan(self, runner: SourceRunner, request: ActionRequest) -> ActionPlan:
+        value = await self.hub._call(runner, "plan_action", self._local(runner, request))
+        return _validate(value, ActionPlan, "action plan")
+
+    async def _decision(self, runner: SourceRunner, request: ActionRequest,
+                        plan: ActionPlan | None, *, judged: bool = True) -> Decision:
+        """The policy's decision; for a kind with a version (unless not ``judged``), on what
+        going to that version does, given ``plan`` (the source's dry run, or None)."""
+        protected = await self._environment_protected(request.environment)
+        effect = await self._effect(runner, request, plan) if judged and _judged(request) \
+            else None
+        return decide(self.policy, request, now=self.clock.now(), read_only=self.read_only,
+                      source_read_only=runner.name in self.read_only_sources,
+                      source=runner.name, environment_protected=protected, effect=effect)
+
+    async def _effect(self, runner: SourceRunner, request: ActionRequest,
+                      plan: ActionPlan | None) -> Effect:
+        """What going to the request's version does (``policy.judge``). The evidence of what ran
+        in the environment is gathered cheapest first, and only while a target is unproven: the
+        version running now (the platform's deployments, the plan), the source's version list,
+        idp-tui's audit log, and the version the source rolls back to by default."""
+        service, env = request.service or "", request.environment or ""
+        row = spec(request.kind)
+        targets = [v for v in (request.version, plan.target_version if plan else None) if v]
+        ran: set[str] = set()
+        current: str | None = None
+        try:
+            platform = await self._platform()
+            dep = platform.deployments.get((service, env)) if platform else None
+            current = dep.version if dep is not None and dep.version else None
+        except Exception:  # noqa: BLE001 - the platform is evidence, not a requirement
+            pass
+        if plan is not None and plan.current_version:
+            current = current or plan.current_version
+            ran.add(plan.current_version)
+        if not request.version and plan is not None and plan.target_version:
+            ran.add(plan.target_version)  # the source's own "previous version"
+        if current:
+            ran.add(current)
+
+        def unproven() -> bool:
+            return any(t not in ran for t in targets)
+
+        if unproven():
+            try:
+                for option in await self._versions_on(runner, service, env):
+                    if option.current or env in option.environments:
+                        ran.add(option.version)
+                        if option.current and current is None:
+                            current = option.version
+            except Exception:  # noqa: BLE001 - a source without a version list
+                pass
+        if unproven():
+            try:
+                ran |= await asyncio.to_thread(
+                    lambda: versions_run(self.audit.records(), service, env))
+            except Exception:  # noqa: BLE001 - an unreadable log proves nothing
+                log.warning("audit log unreadable while judging %s", request.id, exc_info=True)
+        if unproven() and request.version and not row.needs_version:
+            try:
+                previous = await self._plan(runner, request.model_copy(update={"version": None}))
+            except Exception:  # noqa: BLE001 - a source with no previous version to offer
+                previous = None
+            if previous is not None and previous.target_version:
+                ran.add(previous.target_version)
+        return judge(request.kind, env, targets, current, ran)
 
     # Running -------------------------------------------------------------------------------------
 
@@ -285,7 +367,9 @@ class ActionManager:
         try:
             request = await self._checked(request)
             placeholder.request = request
-            runner, decision = await self.decide(request)
+            runner = await self._route(request)
+            # The rules that need no plan first: a request they deny never reaches the source.
+            decision = await self._decision(runner, request, None, judged=False)
         except Exception as exc:  # noqa: BLE001 - the run ends as failed, audited
             failure = classify("hub", exc)
             placeholder.decision = Decision(False, failure.message, "error")
@@ -303,8 +387,7 @@ class ActionManager:
             self._finish(run, ActionState.DENIED, decision.message)
             return run
         try:
-            value = await self.hub._call(runner, "plan_action", self._local(runner, request))
-            run.plan = _validate(value, ActionPlan, "action plan")
+            run.plan = await self._plan(runner, request)
             run.cancellable = run.plan.cancellable
         except Exception as exc:  # noqa: BLE001 - a plan that fails stops the action
             failure = classify(runner.name, exc)
@@ -312,6 +395,17 @@ class ActionManager:
             self._finish(run, ActionState.FAILED, f"{failure.error_class}: {failure.message}",
                          audit=False)
             return run
+        if _judged(request):
+            # What it does decides: a rollback to a version new to the environment is a deploy.
+            try:
+                run.decision = await self._decision(runner, request, run.plan)
+            except Exception as exc:  # noqa: BLE001 - the run ends as failed, audited
+                failure = classify("hub", exc)
+                run.decision = Decision(False, failure.message, "error")
+            if not run.decision.allowed:
+                self._audit_denied(run, run.decision.message)
+                self._finish(run, ActionState.DENIED, run.decision.message)
+                return run
         try:
             self.audit.append(self._record(run, "started"))
         except ActionAlreadyRan as exc:  # this id's action ended before: its outcome, not again
@@ -597,6 +691,8 @@ class ActionManager:
             record["error"] = run.error
             if run.plan is not None and run.plan.current_version:
                 record["previous_version"] = run.plan.current_version
+            if run.plan is not None and run.plan.target_version:
+                record["target_version"] = run.plan.target_version
         elif phase == "denied":
             record["outcome"] = "denied"
             record["error"] = message
@@ -608,6 +704,13 @@ class ActionManager:
                 listener(run)
             except Exception:  # noqa: BLE001 - a broken listener must not stop the action
                 log.exception("action listener failed")
+
+
+def _judged(request: ActionRequest) -> bool:
+    """Whether the policy judges what ``request`` does by its version (``policy.judge``): a kind
+    that takes a version and is not a deploy already, in an environment."""
+    row = spec(request.kind)
+    return row.takes_version and not row.frozen and bool(request.environment)
 
 
 def _as_list(value: Any) -> list[Any]:

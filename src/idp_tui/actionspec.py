@@ -74,6 +74,9 @@ class ActionSpec:
     places: bool = False
     #: How the Activity screen and the audit log start its title ("re-run failed jobs of").
     phrase: str = ""
+    #: How the policy says going to a version ("rolling back to 1.4.0, which has never run in
+    #: production, is a deploy"): kinds that take a version but are not ``frozen`` themselves.
+    doing: str = ""
     #: The ``idp-tui NAME`` command (kinds with a command only): its line in ``idp-tui --help``,
     #: the first words of its own help, and what its ``--version`` is.
     command_help: str = ""
@@ -94,10 +97,11 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                version_help="the version to deploy"),
     ActionSpec(ActionKind.ROLLBACK, "rollback", "Roll back", "Rollback", "Roll back…",
                "Roll the selected service back (R)", "R", "action.rollback", Target.SERVICE,
-               Capability.ACTIONS, takes_version=True,
+               Capability.ACTIONS, takes_version=True, doing="rolling back to",
                command_help="roll a service back to its previous version (or --version)",
                command_description="Roll SERVICE in ENV back. Rollbacks are allowed during a "
-                                   "freeze window.",
+                                   "freeze window; one to a version that has not run in ENV "
+                                   "before, or to a newer one, is a deploy for the policy.",
                version_help="the version to go back to (default: the previous one)"),
     ActionSpec(ActionKind.SCALE, "scale", "Scale", "Scale", "Scale…",
                "Change the selected service's replicas (+)", "plus", "action.scale",

@@ -9,17 +9,58 @@ Rules, in order:
    they are how an incident is fixed during a freeze);
 3. a protected environment (``[policy] protected``, default ``production``, or one a source marks
    protected) needs its name typed as confirmation and a reason.
+
+The policy judges what an action *does*, not what it is called (:func:`judge`): a rollback (or any
+kind with a version) to a version that has not run in the environment before, or that is newer than
+the one running there now, is a deploy for every rule. What ran before is what the action manager
+can show: the version running now (the platform's deployments, the source's plan and its version
+list), the versions the source lists as running there, the version the source itself rolls back to
+by default (its record of the one before the current one), and idp-tui's own audit log of finished
+actions in that environment (:func:`versions_run`). Versions compare semantically where they parse
+(``1.10.0`` > ``1.9.0``, a ``v`` prefix ignored, :func:`version_key`); versions that do not (commit
+shas) count as newer unless they ran there before. An action whose version is unknown counts as a
+deploy.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from .actionspec import spec
+from .actionspec import ACTION_SPECS, spec
 from .api.actions import ActionRequest
+from .api.kinds import ActionKind
+
+#: An example of a date-time a freeze window takes, for its errors.
+_EXAMPLE = "2026-12-22T00:00:00Z"
+
+
+def when(moment: datetime) -> str:
+    """``2026-12-22 00:00 UTC`` (or ``UTC+01:00``: a window keeps the offset it was given in)."""
+    offset = moment.utcoffset()
+    if offset is None or offset == timedelta(0):
+        zone = "UTC"
+    else:
+        sign = "-" if offset < timedelta(0) else "+"
+        minutes = abs(int(offset.total_seconds())) // 60
+        zone = f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{moment:%Y-%m-%d %H:%M} {zone}"
+
+
+def _shown(value: Any) -> str:
+    """A config value in an error message, as it would be written in the file (no Python repr)."""
+    if isinstance(value, datetime):
+        return when(value) if value.tzinfo else f"{value:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, str):
+        return '"' + value[:80] + ('…' if len(value) > 80 else '') + '"'
+    return str(value)[:80]
 
 
 class FreezeWindow(BaseModel):
@@ -32,11 +73,35 @@ class FreezeWindow(BaseModel):
     end: AwareDatetime
     reason: str = ""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> FreezeWindow:
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_time(cls, value: Any) -> Any:
+        """A date and time with a time zone, or an error that shows what was written."""
+        if isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"a time zone is needed (Z for UTC, e.g. {_EXAMPLE}), "
+                                 f"got {_shown(value)} without one")
+            return value
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"expected a date and time such as {_EXAMPLE}, "
+                                 f"got {_shown(value)}") from None
+            return cls._date_time(parsed)
+        if isinstance(value, date | time):
+            raise ValueError(f"expected a date and time with a time zone such as {_EXAMPLE}, "
+                             f"got {_shown(value)}")
+        raise ValueError(f"expected a date and time such as {_EXAMPLE}, got {_shown(value)}")
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if isinstance(start, datetime) and end <= start:
+            raise ValueError(f"end must be after start, got start {when(start)} and end "
+                             f"{when(end)}")
+        return end
 
     def active(self, now: datetime, environment: str) -> bool:
         return environment in self.environments and self.start <= now < self.end
@@ -58,6 +123,96 @@ class PolicyConfig(BaseModel):
     action_timeout: float = Field(default=900.0, gt=0, le=86_400)
 
 
+# What an action does ----------------------------------------------------------------------------
+
+_VERSION = re.compile(r"^[vV]?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def version_key(version: str) -> tuple[Any, ...] | None:
+    """A sort key for a version that parses semantically (``1.10.0``, ``v2.1``, ``1.4.0-rc.1``),
+    else None (a commit sha, a date-stamped tag). ``1.2`` equals ``1.2.0``; a pre-release sorts
+    before its release, its parts compared as numbers where they are numbers."""
+    match = _VERSION.match(version.strip())
+    if match is None:
+        return None
+    numbers = [int(n) for n in match.group(1).split(".")]
+    while len(numbers) > 1 and numbers[-1] == 0:
+        numbers.pop()
+    pre = match.group(2)
+    if pre is None:
+        return (tuple(numbers), 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (tuple(numbers), 0, parts)
+
+
+def compare_versions(a: str, b: str) -> int | None:
+    """-1, 0 or 1 as ``a`` is older than, the same as or newer than ``b``; None when either does
+    not parse (see :func:`version_key`) and they differ."""
+    if a == b:
+        return 0
+    ka, kb = version_key(a), version_key(b)
+    if ka is None or kb is None:
+        return None
+    return (ka > kb) - (ka < kb)
+
+
+#: Kinds whose audit records tell which version ran where (those that take a version).
+_VERSIONED = frozenset(s.kind.value for s in ACTION_SPECS if s.takes_version)
+
+
+def versions_run(records: Iterable[Mapping[str, Any]], service: str,
+                 environment: str) -> set[str]:
+    """The versions of ``service`` that idp-tui's audit log shows running in ``environment``: the
+    one each finished deploy or rollback replaced (``previous_version``) and the one each
+    succeeded one went to (``target_version``, else the ``version`` asked for)."""
+    ran: set[str] = set()
+    for record in records:
+        if record.get("phase") != "finished" or record.get("action") not in _VERSIONED or \
+                record.get("service") != service or record.get("environment") != environment:
+            continue
+        names = [record.get("previous_version")]
+        if record.get("outcome") == "succeeded":
+            names += [record.get("target_version"), record.get("version")]
+        ran.update(n for n in names if isinstance(n, str) and n)
+    return ran
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What an action with a version does, as the policy judges it."""
+
+    #: The kind the rules treat it as: ``ActionKind.DEPLOY`` when it brings a version that has
+    #: not run in the environment (or a newer one); None when it is what it says.
+    acts_as: ActionKind | None
+    #: In words: "rolling back to 1.4.0, which has never run in production, is a deploy".
+    summary: str
+
+
+def judge(kind: ActionKind, environment: str, targets: Iterable[str], current: str | None,
+          ran: Iterable[str]) -> Effect:
+    """What going to ``targets`` (the version asked for and the one the source plans; empty when
+    unknown) in ``environment`` does, given the version running there now and the versions known
+    to have run there (``current`` included)."""
+    row = spec(kind)
+    doing = row.doing or f"{row.kind.value} to"
+    known = set(ran)
+    targets = [t for t in dict.fromkeys(targets) if t]
+    if not targets:
+        return Effect(ActionKind.DEPLOY, f"{doing} a version the source does not name is "
+                                         f"counted as a deploy to {environment}")
+    for target in targets:
+        if not any(compare_versions(target, k) == 0 for k in known):
+            return Effect(ActionKind.DEPLOY, f"{doing} {target}, which has never run in "
+                                             f"{environment}, is a deploy")
+        if current and compare_versions(target, current) == 1:
+            return Effect(ActionKind.DEPLOY, f"{doing} {target}, newer than {current} running "
+                                             f"in {environment} now, is a deploy")
+    return Effect(None, f"{doing} {targets[0]}, which ran in {environment} before, is a "
+                        f"{row.kind.value}")
+
+
+# Deciding ---------------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Decision:
     """The policy's answer for one request."""
@@ -68,16 +223,39 @@ class Decision:
     rule: str
     #: The environment is protected: the name must be typed and a reason given.
     needs_confirmation: bool = False
+    #: What the action was judged to do (see :func:`judge`), when it has a version: the kind the
+    #: rules treated it as ("deploy", or "" when it is what it says) and why, in words.
+    acts_as: str = ""
+    effect: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return {"allowed": self.allowed, "rule": self.rule, "message": self.message,
-                "needs_confirmation": self.needs_confirmation}
+        out: dict[str, object] = {"allowed": self.allowed, "rule": self.rule,
+                                  "message": self.message,
+                                  "needs_confirmation": self.needs_confirmation}
+        if self.effect:
+            out["acts_as"] = self.acts_as or None
+            out["effect"] = self.effect
+        return out
 
 
 def decide(policy: PolicyConfig, request: ActionRequest, *, now: datetime,
            read_only: bool = False, source_read_only: bool = False, source: str = "",
-           environment_protected: bool = False) -> Decision:
-    """Check ``request`` against ``policy``. ``now`` comes from the hub's clock."""
+           environment_protected: bool = False, effect: Effect | None = None) -> Decision:
+    """Check ``request`` against ``policy``. ``now`` comes from the hub's clock; ``effect`` is
+    what the action does (:func:`judge`), for kinds with a version."""
+    decision = _decide(policy, request, now=now, read_only=read_only,
+                       source_read_only=source_read_only, source=source,
+                       environment_protected=environment_protected, effect=effect)
+    if effect is None:
+        return decision
+    acts_as = effect.acts_as.value if effect.acts_as is not None else ""
+    return Decision(decision.allowed, decision.message, decision.rule,
+                    decision.needs_confirmation, acts_as, effect.summary)
+
+
+def _decide(policy: PolicyConfig, request: ActionRequest, *, now: datetime, read_only: bool,
+            source_read_only: bool, source: str, environment_protected: bool,
+            effect: Effect | None) -> Decision:
     if read_only or policy.read_only:
         return Decision(False, "idp-tui is running read-only: no action changes anything "
                                "(started with --read-only or [policy] read_only = true).",
@@ -86,12 +264,14 @@ def decide(policy: PolicyConfig, request: ActionRequest, *, now: datetime,
         return Decision(False, f"source {source!r} is configured read-only "
                                f"([sources.{source}] read_only = true).", "read-only")
     env = request.environment
-    if env and spec(request.kind).frozen:
+    acts_as = effect.acts_as if effect is not None and effect.acts_as is not None else None
+    if env and spec(acts_as or request.kind).frozen:
         for window in policy.freeze:
             if window.active(now, env):
                 why = f" ({window.reason})" if window.reason else ""
-                return Decision(False, f"{env} is frozen for deploys until "
-                                       f"{window.end:%Y-%m-%d %H:%M %Z}{why}.", "freeze")
+                lead = f"{effect.summary}: " if effect is not None and acts_as else ""
+                return Decision(False, f"{lead}{env} is frozen for deploys until "
+                                       f"{when(window.end)}{why}.", "freeze")
     protected = bool(env) and (environment_protected or env in policy.protected)
     if protected:
         if request.confirmation != env:

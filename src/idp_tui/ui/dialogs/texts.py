@@ -102,6 +102,12 @@ def plan_text(result: PlanResult | None, kind: ActionKind, *, waiting: str = "")
     if result.failure is not None:
         out.append("\n")
         out.append_text(failure_text(result.failure))
+    if result.decision is not None and result.decision.effect:
+        # What the policy judged the action to do (a rollback to a new version is a deploy).
+        out.append("\nWhat it does  ", "dim")
+        out.append_text(render.text(result.decision.effect,
+                                    "bold yellow" if result.decision.acts_as else "",
+                                    max_len=300))
     if result.decision is not None:
         out.append("\n\nPolicy  ", "bold")
         out.append_text(decision_text(result.decision))
