@@ -238,6 +238,8 @@ class Walk:
         if not isinstance(record, dict):
             return broken("not a JSON object")
         rid = str(record.get("action_id", "")) or None
+        if not {"prev", "hash", "seq"} & record.keys():
+            return broken("not an audit record (no place in the hash chain: added by hand?)", rid)
         if record.get("prev") != self.head.hash:
             return broken("does not follow the record before it (removed, reordered or inserted)",
                           rid)
@@ -528,7 +530,8 @@ class AuditLog:
             brk = walk.broken
             tail = (anchor is not None and brk.offset >= anchor.length) or \
                 self._tail_only(fd, brk.offset)
-            hint = (f"a damaged tail after record {head.seq}: {REPAIR_HINT} moves it aside"
+            hint = (f"a damaged tail after record {head.seq}: `idp-tui audit repair --reason "
+                    '"…"` moves it aside (kept) and records the repair'
                     if tail else f"records before line {brk.line} are intact; inspect {self.path}")
             return VerifyResult(False, count, brk.line, brk.record_id, brk.problem, hint=hint)
         note = ""
@@ -578,7 +581,7 @@ class AuditLog:
         if entry is None:
             return
         target = target_of(record)
-        when = entry["time"] or "?"
+        when = _when(entry["time"])
         earlier = describe_target(json.loads(entry["target"]))
         if entry["target"] != target:
             raise ActionIdReused(
@@ -588,12 +591,12 @@ class AuditLog:
             return
         if entry["outcome"] is None:
             raise ActionOutcomeUnknown(
-                f"action id {action_id} ({earlier}) started on {entry['started']} and never "
+                f"action id {action_id} ({earlier}) started on {_when(entry['started'])} and never "
                 "finished: its outcome is unknown (was the process killed?); it is not started "
                 "again", hint="check what runs there now, then retry with a new id")
         raise ActionAlreadyRan(
             f"action id {action_id} already ran: {earlier} {entry['outcome']} on "
-            f"{entry['finished'] or '?'}; not run again (a new id runs it again)",
+            f"{_when(entry['finished'])}; not run again (a new id runs it again)",
             str(entry["outcome"]), entry["error"])
 
     # Repairing -----------------------------------------------------------------------------------
@@ -720,6 +723,17 @@ def _open_regular(path: Path, flags: int, what: str) -> int | None:
                              hint="move it away")
     os.set_blocking(fd, True)
     return fd
+
+
+def _when(text: object) -> str:
+    """A record's ISO time as ``2026-11-25 14:00:00 UTC`` (as stored when it is not one)."""
+    try:
+        value = datetime.fromisoformat(str(text))
+    except ValueError:
+        return str(text or "?")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if value.tzinfo is not None else "")
 
 
 def _why(exc: OSError) -> str:
