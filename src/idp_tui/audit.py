@@ -410,7 +410,11 @@ class AuditLog:
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        os.replace(tmp, self.anchor_path)
+        try:
+            os.replace(tmp, self.anchor_path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         _fsync_dir(self.path.parent)
 
     def _note(self, text: str) -> None:
