@@ -248,3 +248,89 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "idp_tui", "--version"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "0.1.0" in result.stdout, result.stderr
+
+
+# [keys] and [ui] theme: names the dashboard knows, checked without importing Textual ---------------
+
+def test_an_unknown_binding_id_or_theme_is_a_config_error_naming_the_closest(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, "[ui]\ntheme = \"draculaa\"\n\n[keys]\n\"pane.catalog\" = \"1,f1\"\n"
+                           "\"pane.catalg\" = \"9\"\n\"zzz.top\" = \"x\"\n\"logs.follow\" = \" ,\"\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = [(p.line, p.field, p.message) for p in info.value.problems]
+    assert problems[0][:2] == (2, "ui.theme")
+    assert problems[0][2].startswith("unknown theme 'draculaa' (did you mean 'dracula'? expected "
+                                     "one of: textual-dark, textual-light, nord")
+    assert problems[1] == (6, "keys.pane.catalg", "unknown binding id 'pane.catalg' (did you "
+                           "mean 'pane.catalog'? press ? in the dashboard to see every id)")
+    assert problems[2][:2] == (7, "keys.zzz.top")
+    assert "expected SCOPE.NAME with SCOPE one of: action, actions, activity, app" in problems[2][2]
+    assert problems[3] == (8, "keys.logs.follow", "expected one or more keys separated by commas "
+                           "(e.g. \"1,f1\"), got ' ,'")
+    assert len(problems) == 4
+    # Every built-in theme and every binding id is accepted.
+    from idp_tui.uinames import BINDING_IDS, THEMES
+
+    for theme in THEMES:
+        keys = "".join(f"\"{b}\" = \"f12\"\n" for b in sorted(BINDING_IDS))
+        config = load_config(write(tmp_path, f"[ui]\ntheme = \"{theme}\"\n[keys]\n{keys}"))
+        assert config.ui.theme == theme and set(config.keys) == BINDING_IDS
+
+
+def test_the_cli_and_the_dashboard_refuse_an_unknown_binding_id(tmp_path: Path) -> None:
+    path = write(tmp_path, "[keys]\n\"logs.folow\" = \"space\"\n")
+    env = {"IDP_TUI_DATA_DIR": str(tmp_path / "data")}
+    for args in (["--config", str(path)], ["--config", str(path), "services"]):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.splitlines() == [
+            f"idp-tui: config: {path}, line 2 (keys.logs.folow): unknown binding id "
+            "'logs.folow' (did you mean 'logs.follow'? press ? in the dashboard to see every id)"]
+
+
+def test_the_binding_ids_are_every_binding_of_every_widget_of_the_ui() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.binding import Binding
+    from textual.dom import DOMNode
+
+    import idp_tui.ui
+    from idp_tui.uinames import BINDING_IDS
+
+    found: dict[str, str] = {}
+    for info in pkgutil.walk_packages(idp_tui.ui.__path__, "idp_tui.ui."):
+        module = importlib.import_module(info.name)
+        for cls in vars(module).values():
+            if not (inspect.isclass(cls) and issubclass(cls, DOMNode)
+                    and cls.__module__.startswith("idp_tui.ui")):
+                continue
+            for binding in cls.__dict__.get("BINDINGS", ()):
+                assert isinstance(binding, Binding) and binding.id, (cls, binding)
+                found[binding.id] = cls.__qualname__
+    assert len(found) > 50
+    assert set(found) == BINDING_IDS, (
+        f"missing from idp_tui.uinames: {sorted(set(found) - BINDING_IDS)}; "
+        f"no longer in the UI: {sorted(BINDING_IDS - set(found))}")
+
+
+def test_the_themes_are_textuals_built_in_ones() -> None:
+    from textual.theme import BUILTIN_THEMES
+
+    from idp_tui.uinames import THEMES
+
+    assert sorted(THEMES) == sorted(BUILTIN_THEMES)
+    assert len(set(THEMES)) == len(THEMES)
+    assert "textual-dark" in THEMES  # the default
+
+
+def test_config_checks_do_not_import_textual(tmp_path: Path) -> None:
+    path = write(tmp_path, "[ui]\ntheme = \"nord\"\n[keys]\n\"logs.follow\" = \"space\"\n")
+    code = ("import sys\nfrom pathlib import Path\nfrom idp_tui.config import load_config\n"
+            f"assert load_config(Path({str(path)!r})).ui.theme == 'nord'\n"
+            "print(sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -146,6 +146,7 @@ def _read_file(name: str, path: str) -> str:
     :data:`~idp_tui.limits.PARAM_FILE`; a folder, FIFO or device is refused without reading it."""
     if not path:
         raise CliError(EXIT_USAGE, f"--param-file {name}: expected NAME=PATH, got an empty path")
+    shown = "stdin" if path == "-" else limits.shown(path, 200)
     try:
         if path == "-":
             data = limits.read_stream(sys.stdin.buffer.fileno(), limits.PARAM_FILE)
@@ -153,18 +154,18 @@ def _read_file(name: str, path: str) -> str:
             data = limits.read_bounded(Path(path).expanduser(), limits.PARAM_FILE)
         text = data.decode("utf-8")
     except limits.NotAFile as exc:
-        raise CliError(EXIT_USAGE, f"--param-file {name}: {limits.shown(path, 200)} {exc}",
+        raise CliError(EXIT_USAGE, f"--param-file {name}: {shown} {exc}",
                        hint=f"give a regular file, or `-` to read the value from stdin "
                             f"(e.g. `… | idp-tui provision … --param-file {name}=-`)") from None
     except limits.TooLarge as exc:
-        raise CliError(EXIT_USAGE, f"--param-file {name}: {limits.shown(path, 200)} is {exc}",
+        raise CliError(EXIT_USAGE, f"--param-file {name}: {shown} is {exc}",
                        hint="nothing past the limit was read") from None
     except UnicodeDecodeError:
-        raise CliError(EXIT_USAGE, f"--param-file {name}: {limits.shown(path, 200)} is not "
+        raise CliError(EXIT_USAGE, f"--param-file {name}: {shown} is not "
                                    "UTF-8 text") from None
     except (OSError, ValueError, AttributeError) as exc:
         why = getattr(exc, "strerror", None) or "cannot be read"
-        raise CliError(EXIT_USAGE, f"--param-file {name}: cannot read {limits.shown(path, 200)}: "
+        raise CliError(EXIT_USAGE, f"--param-file {name}: cannot read {shown}: "
                                    f"{why}") from None
     return text[:-1] if text.endswith("\n") else text
 
