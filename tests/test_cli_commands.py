@@ -424,7 +424,8 @@ def test_no_control_character_from_a_source_reaches_the_terminal(cli: Cli) -> No
 def seed_audit(cli: Cli, count: int = 4) -> list[dict[str, Any]]:
     log = cli.audit
     out = []
-    for n in range(count):
+    # Seeding again goes on with new action ids: an id names one action, forever.
+    for n in range(start := sum(1 for _ in log.records()), start + count):
         phase = "started" if n % 2 == 0 else "finished"
         record = {"action_id": f"id-{n // 2}", "time": f"2026-11-25T14:0{n}:00+00:00",
                   "phase": phase, "actor": "ann", "action": "deploy", "source": "sandbox",
