@@ -179,10 +179,16 @@ class ActingFake(StaticSource):
         yield ActionEvent(ts=now, message="health checks passed", state=ActionState.SUCCEEDED)
 
 
+class RunActingFake(ActingFake):
+    """An ``ActingFake`` that also re-runs the failed jobs of, and cancels, its pipeline runs."""
+
+    actions = ActingFake.actions | {ActionKind.RERUN, ActionKind.CANCEL}
+
+
 def acting_config(*, policy: PolicyConfig | None = None, read_only: bool = False,
-                  **settings: Any) -> AppConfig:
-    """One ``ActingFake`` source called ``acts``."""
-    source = spec("acts", ActingFake, **settings)
+                  cls: type[ActingFake] = ActingFake, **settings: Any) -> AppConfig:
+    """One ``ActingFake`` (or ``cls``) source called ``acts``."""
+    source = spec("acts", cls, **settings)
     source.read_only = read_only
     config = app_config(source)
     if policy is not None:

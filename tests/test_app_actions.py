@@ -21,12 +21,18 @@ from idp_tui.api.clock import ManualClock
 from idp_tui.hub import ManualTimer
 from idp_tui.policy import FreezeWindow, PolicyConfig
 from idp_tui.runtime import AUDIT_FILE
-from idp_tui.ui.dialogs import ActionModal, ActivityScreen, FormField, ProvisionModal
+from idp_tui.ui.dialogs import (
+    ActionModal,
+    ActivityScreen,
+    FormField,
+    ProvisionModal,
+    RunActionModal,
+)
 
 from conftest import T0
 from fakes import assert_alive, click_actions, data_settled, screen_lines, widget_lines
 from fakes import make_app as make_any_app
-from fakes_actions import MARKUP, ActingFake, acting_config
+from fakes_actions import MARKUP, ActingFake, RunActingFake, acting_config
 
 SIZE = (160, 50)
 SECRET = "hunter2-Sup3rSecret"
@@ -240,6 +246,22 @@ async def test_switching_the_target_environment_in_the_modal_asks_for_confirmati
         assert modal.query_one("#confirm-name", Input).display
         assert confirm_button(modal).disabled
         assert "1.1.0  →  1.3.0" in screen_text(app)
+        assert_alive(app)
+
+
+async def test_the_first_plan_is_asked_at_once_and_a_moving_cursor_waits_to_settle(
+        data_dir: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # However long a moving cursor must rest, the form's first plan does not wait for it.
+    monkeypatch.setattr(ActionModal, "settle_delay", 3600.0)
+    app = make_app(acting_config(), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        modal = await open_modal(pilot, app)
+        assert modal.plan_result.plan.target_version == "1.3.0"
+        modal.query_one("#action-versions").focus()
+        await pilot.press("down")
+        assert modal.version == "1.2.0" and modal.plan_result is None
+        assert "Working out what changes…" in flat(app, "#action-status")
+        assert confirm_button(modal).disabled
         assert_alive(app)
 
 
@@ -552,6 +574,43 @@ async def test_action_bindings_have_ids_and_are_listed(data_dir: Path, clock: Ma
                 "Activity"} <= set(titles)
         app.run_command("activity")
         await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), ":activity")
+        assert_alive(app)
+
+
+async def test_the_pipeline_keys_come_from_the_action_table_and_their_dialog_is_centred(
+        data_dir: Path, clock: ManualClock) -> None:
+    from idp_tui.actionspec import pane_specs
+    from idp_tui.ui.panes import PipelinesPane
+
+    # Each run-targeted row of the table is a key of the pane, with the row's key and binding id.
+    bindings = {b.id: (b.key, b.action, b.description) for b in PipelinesPane.BINDINGS}
+    rows = pane_specs("pipelines")
+    assert {r.binding_id for r in rows} == {"pipelines.rerun", "pipelines.cancel"}
+    for row in rows:
+        assert bindings[row.binding_id] == (row.key, f"act('{row.name}')", row.label)
+    app = make_app(acting_config(cls=RunActingFake), data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot, app)
+        app.service = "alpha"
+        await pilot.press("3")
+        pane = app.query_one(PipelinesPane)
+        await wait_until(pilot, lambda: app.current_pane is pane and pane.detail is not None
+                         and pane.detail.service == "alpha", "alpha's run in Pipelines")
+        assert "F re-run failed · X cancel run" in flat(app, "#pipelines-status")
+        await pilot.press("X")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunActionModal)
+                         and app.screen.plan_result is not None, "the cancel dialog's plan")
+        modal = app.screen
+        assert modal.kind is ActionKind.CANCEL and "Cancel run alpha" in screen_text(app)
+        # Centred like every other dialog.
+        box, whole = modal.query_one("#action-dialog").region, modal.region
+        assert abs((box.x - whole.x) - (whole.right - box.right)) <= 1
+        assert abs((box.y - whole.y) - (whole.bottom - box.bottom)) <= 1
+        run = await confirm_and_wait(pilot, app, modal)
+        (request,) = source(app).seen
+        assert (request.kind, request.run_id) == (ActionKind.CANCEL, pane.detail.id) == \
+            (run.request.kind, run.request.run_id)
+        assert [r["phase"] for r in audit(data_dir)] == ["started", "finished"]
         assert_alive(app)
 
 

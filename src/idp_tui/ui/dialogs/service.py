@@ -26,6 +26,10 @@ MAX_REPLICAS = 10_000
 class ActionModal(ConfirmedDialog):
     """Deploy, rollback, scale or restart one service in one environment."""
 
+    #: Seconds a moving version cursor or replicas being typed must rest before the source is
+    #: asked for a plan (the first plan of a form, with nothing moved or typed, is asked at once).
+    settle_delay = 0.05
+
     def __init__(self, kind: ActionKind, service: str, environment: str, *,
                  environments: list[str] | None = None, replicas: int | None = None,
                  run: ActionRun | None = None) -> None:
@@ -98,7 +102,7 @@ class ActionModal(ConfirmedDialog):
             self.run_worker(self._load_versions(self.environment), group="versions",
                             exclusive=True, exit_on_error=False)
         else:
-            self._schedule_plan()
+            self._schedule_plan(settle=False)
 
     async def _load_versions(self, environment: str) -> None:
         try:
@@ -134,16 +138,20 @@ class ActionModal(ConfirmedDialog):
             return
         table.move_cursor(row=0)
         self.version = self.versions[0].version
-        self._schedule_plan()
+        self._schedule_plan(settle=False)
 
-    def _schedule_plan(self) -> None:
+    def _schedule_plan(self, *, settle: bool = True) -> None:
+        """Ask for the plan of what the form says now (after ``settle_delay`` when ``settle``: a
+        cursor or a number on the move); a plan still on its way is dropped."""
         self.plan_result = None
         self._show_plan(None)
         self._refresh_confirm()
-        self.run_worker(self._plan(), group="plan", exclusive=True, exit_on_error=False)
+        self.run_worker(self._plan(self.settle_delay if settle else 0.0), group="plan",
+                        exclusive=True, exit_on_error=False)
 
-    async def _plan(self) -> None:
-        await asyncio.sleep(0.05)  # let a fast cursor settle before asking the source
+    async def _plan(self, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)  # let a fast cursor settle before asking the source
         request = self._request()
         if request is None:
             self._show_plan(None, "Fill in the form to see what changes.")

@@ -12,14 +12,19 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ... import render
-from ...api.actions import ActionKind
+from ...actionspec import ActionSpec, by_name, pane_specs
 from ...api.models import PipelineRun, RunStatus
 from ...api.source import Capability, Source
 from ...fuzzy import fuzzy_filter
 from ...hub import Snapshot, Topic
+from ..action_access import manager_of
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..tables import KeyedTable
 from .catalog import FilterInput
+
+#: The action kinds whose key is this pane's (re-run failed jobs, cancel): each targets the selected
+#: run. A new run-targeted kind is a row of the action table, nothing here.
+ACTIONS: tuple[ActionSpec, ...] = pane_specs("pipelines")
 
 COLUMNS = [("service", "Service"), ("pipeline", "Pipeline"), ("branch", "Branch"),
            ("commit", "Commit"), ("status", "Status"), ("duration", "Duration"),
@@ -37,8 +42,8 @@ class PipelinesPane(Pane):
         Binding("slash", "filter", "Filter", id="pipelines.filter"),
         Binding("f", "only_service", "This service only", id="pipelines.only_service"),
         Binding("l", "run_log", "Run log", id="pipelines.log"),
-        Binding("F", "rerun", "Re-run failed", id="pipelines.rerun"),
-        Binding("X", "cancel_run", "Cancel run", show=False, id="pipelines.cancel"),
+        *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
+          for s in ACTIONS),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -145,10 +150,11 @@ class PipelinesPane(Pane):
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
         hints = ["f this service only", "/ filter"]
-        for action, hint in (("run_log", "l run log"), ("rerun", "F re-run failed"),
-                             ("cancel_run", "X cancel")):
-            if self.check_action(action, ()):
-                hints.append(hint)
+        if self.check_action("run_log", ()):
+            hints.append("l run log")
+        for spec in ACTIONS:
+            if self.check_action("act", (spec.name,)):
+                hints.append(f"{self._key_display(spec)} {spec.label.lower()}")
         out.append("   " + " · ".join(hints), "dim")
         self.query_one("#pipelines-status", Static).update(out, layout=False)
         if self.detail is not None:
@@ -271,11 +277,19 @@ class PipelinesPane(Pane):
             return self.detail
         return next((r for r in self.runs if (r.source, r.id) == self.selected), None)
 
+    def _key_display(self, spec: ActionSpec) -> str:
+        """The key that runs ``spec`` here (as remapped in ``[keys]``), as the footer shows it."""
+        for bindings in self._bindings.key_to_bindings.values():
+            for binding in bindings:
+                if binding.id == spec.binding_id:
+                    return self.app.get_key_display(binding)
+        return spec.key
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        kinds = {"rerun": ActionKind.RERUN, "cancel_run": ActionKind.CANCEL}
-        if action in kinds:
-            manager = getattr(self.hub, "actions", None)
-            return manager is not None and manager.can(kinds[action])
+        if action == "act":
+            spec = by_name(str(parameters[0])) if parameters else None
+            manager = manager_of(self.app)
+            return spec is not None and manager is not None and manager.can(spec.kind)
         if action == "run_log":
             return any(type(r.source).pipeline_logs is not Source.pipeline_logs
                        for r in self.hub.runners_for(Capability.PIPELINES))
@@ -301,20 +315,18 @@ class PipelinesPane(Pane):
 
         self.app.call_after_refresh(show)
 
-    def action_rerun(self) -> None:
-        self._pipeline_action(ActionKind.RERUN)
+    def action_act(self, name: str) -> None:
+        """A key of the action table on this pane (``name`` is the row's): the selected run."""
+        from ..dialogs import open_pipeline_action  # noqa: PLC0415 - the modals load on first use
 
-    def action_cancel_run(self) -> None:
-        self._pipeline_action(ActionKind.CANCEL)
-
-    def _pipeline_action(self, kind: ActionKind) -> None:
-        from ..actions import open_pipeline_action  # noqa: PLC0415 - the modals load on first use
-
+        spec = by_name(name)
+        if spec is None or spec.pane != "pipelines":
+            return
         run = self._selected_run()
         if run is None:
             self.app.notify("Select a run first", severity="warning")
             return
-        open_pipeline_action(self.app, kind, run)
+        open_pipeline_action(self.app, spec.kind, run)
 
     def action_only_service(self) -> None:
         self.only_service = not self.only_service
