@@ -193,6 +193,15 @@ class LogBuffer:
         """Kept lines the filters hide: ``kept - shown``."""
         return len(self._entries) - self.shown
 
+    def summary(self) -> str:
+        """The counts as the Logs pane's status line says them, adding up as written:
+        ``"5 shown / 20 kept / 20 received"``, and once lines were lost,
+        ``"5 shown / 20 kept + 130 dropped = 150 received"`` (``shown`` is part of ``kept``)."""
+        shown, kept, dropped, received = self.shown, self.kept, self._dropped, self._received
+        if not dropped:
+            return f"{shown:,} shown / {kept:,} kept / {received:,} received"
+        return f"{shown:,} shown / {kept:,} kept + {dropped:,} dropped = {received:,} received"
+
     # Appending ------------------------------------------------------------------------------------
 
     def append(self, lines: Sequence[LogLine], dropped: int = 0) -> Appended:

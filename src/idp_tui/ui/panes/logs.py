@@ -19,6 +19,8 @@ from textual.widgets import Input, Static
 from ... import render
 from ...api.models import JobLogQuery, LogLevel, LogLine, LogQuery
 from ...hub import Failure, LogStream
+from ...logs.handover import Handover
+from ...logs.pacer import CollectionPacer
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..logview import LogView
 
@@ -100,14 +102,16 @@ class LogsPane(Pane):
         self.run_log: tuple[str, str, str, str] | None = None
         self._run_log_context: tuple[str | None, str | None] = (None, None)
         # Lines the stream has handed over that the view has not taken yet (see _take_batch).
-        self._pending: list[LogLine] = []
-        self._pending_dropped = 0
+        self._pending = Handover(20_000)  # bounded by the view's size (set in compose)
         self._drain_state = "idle"  # or "scheduled" (a timer will drain) or "draining"
         self._last_drain = 0.0
+        # Collects the garbage the redrawing leaves while lines flow (see idp_tui.logs.pacer).
+        self.collector = CollectionPacer()
 
     def compose(self) -> ComposeResult:
+        self._pending = Handover(self.idp.config.ui.log_buffer)
         yield ErrorBanner(id="logs-errors")
-        yield LogView(max_lines=self.idp.config.ui.log_buffer, id="logs-view")
+        yield LogView(max_lines=self._pending.limit, id="logs-view")
         yield PromptInput(id="logs-prompt")
         yield Static(id="logs-status", classes="pane-status")
 
@@ -157,7 +161,8 @@ class LogsPane(Pane):
         self._run_log_context = (self.idp.service, self.idp.environment)
         self.streaming_for = (label, "run")
         self.ended = False
-        self._pending, self._pending_dropped, self._drain_state = [], 0, "idle"
+        self._pending.clear()
+        self._drain_state = "idle"
         self.stream = self.hub.stream_job_log(
             source, JobLogQuery(run_id=run_id, job_id=job_id, follow=follow),
             on_batch=lambda lines, dropped: self._take_batch(generation, lines, dropped),
@@ -206,7 +211,8 @@ class LogsPane(Pane):
         generation = self.generation
         self.streaming_for = (service, env)
         self.ended = False
-        self._pending, self._pending_dropped, self._drain_state = [], 0, "idle"
+        self._pending.clear()
+        self._drain_state = "idle"
         self.stream = self.hub.stream_logs(
             LogQuery(service=service, environment=env, tail=200),
             on_batch=lambda lines, dropped: self._take_batch(generation, lines, dropped),
@@ -220,7 +226,7 @@ class LogsPane(Pane):
             self.stream.cancel()
             self.stream = None
             self.streaming_for = None
-        self._pending, self._pending_dropped = [], 0  # lines of that stream not yet shown
+        self._pending.clear()  # lines of that stream not yet shown
 
     def on_unmount(self) -> None:
         self.stop_stream()
@@ -237,15 +243,7 @@ class LogsPane(Pane):
         """
         if generation != self.generation:
             return
-        pending = self._pending
-        pending.extend(lines)
-        self._pending_dropped += dropped
-        limit = self.view.max_lines
-        excess = len(pending) - limit
-        if excess > 0:
-            del pending[:excess]
-            self._pending_dropped += excess
-        urgent = len(pending) >= max(1, limit // 2)
+        urgent = self._pending.add(lines, dropped)
         if urgent and self.stream is not None:
             self.stream.pause()
         if self._drain_state == "idle" or (urgent and self._drain_state == "scheduled"):
@@ -255,7 +253,8 @@ class LogsPane(Pane):
         if message.generation != self.generation or self._drain_state == "draining":
             return  # a drain is under way: _drained() looks again
         wait = self._last_drain + DRAIN_INTERVAL - time.monotonic()
-        if wait <= 0 or len(self._pending) >= max(1, self.view.max_lines // 2):
+        pending = self._pending
+        if wait <= 0 or pending.waiting >= max(1, pending.limit // 2):
             self._drain(message.generation)
         elif self._drain_state == "idle":
             self._drain_state = "scheduled"
@@ -278,12 +277,12 @@ class LogsPane(Pane):
         if self.stream is not None:
             self.stream.resume()
         self._drain_state = "idle"
-        if self._pending or self._pending_dropped:
+        self.collector.tick(time.monotonic())
+        if self._pending:
             self.post_message(LogsPending(generation))
 
     def _flush_pending(self) -> None:
-        lines, dropped = self._pending, self._pending_dropped
-        self._pending, self._pending_dropped = [], 0
+        lines, dropped = self._pending.take()
         if lines or dropped:
             self.view.append(lines, dropped)
 
@@ -327,10 +326,12 @@ class LogsPane(Pane):
             else:
                 out.append_text(render.text(f"{self.streaming_for[0]}@{self.streaming_for[1]}",
                                             "bold"))
-            out.append(f"  {view.shown:,} shown / {view.buffered:,} kept / {view.total:,} received",
-                       "dim")
-            if view.dropped:
-                out.append(f"  {view.dropped:,} dropped", "bold yellow")
+            # Lines kept and lines dropped (evicted, or dropped before the view) add up to the
+            # lines received, as written.
+            before, dropped, after = view.buffer.summary().partition(f"{view.dropped:,} dropped")
+            out.append(f"  {before}", "dim")
+            out.append(dropped, "bold yellow")
+            out.append(after, "dim")
             level = _LEVEL_CYCLE[self.level_index]
             if level is not None:
                 out.append(f"  level≥{level.value}", "cyan")
