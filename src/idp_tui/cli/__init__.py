@@ -457,7 +457,8 @@ def clock_from_env() -> Clock:
     try:
         return ManualClock(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
-        raise ConfigError(f"IDP_TUI_CLOCK: expected an ISO date-time, got {value!r}") from None
+        raise ConfigError(f"IDP_TUI_CLOCK: expected an ISO date-time, got "
+                          f"{limits.shown(value)}") from None
 
 
 def resolve_config(args: argparse.Namespace) -> AppConfig:
