@@ -438,3 +438,24 @@ def test_without_a_usable_index_the_log_is_read(tmp_path: Path,
         log.append(rec(1, environment="production"))
     assert log.append(rec(3))["seq"] == 5
     assert audit_module.GENESIS == GENESIS
+
+
+def test_verify_works_with_read_access_only(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An auditor who may read the data dir but not write it can verify."""
+    log = filled(tmp_path, 1)
+    log.anchor_path.unlink()  # verify would create it, but cannot
+    real = os.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+    def read_only_open(path: object, flags: int, *args: object) -> int:
+        if flags & writing and str(path).startswith(str(tmp_path)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    result = log.verify()
+    assert result.ok and result.records == 2
+    assert "could not be written" in result.note and "Permission denied" in result.note
+    with pytest.raises(AuditError, match="Permission denied"):
+        log.append(rec(2))

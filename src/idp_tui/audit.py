@@ -122,19 +122,6 @@ def target_of(record: dict[str, Any]) -> str:
     return _canonical({k: record.get(k) for k in TARGET_FIELDS}).decode()
 
 
-def describe_target(target: dict[str, Any]) -> str:
-    """``deploy payments-api 1.2.3 in staging``: a target in words."""
-    words = [str(target.get("action") or "?")]
-    for key in ("template", "service", "version", "run_id"):
-        if target.get(key):
-            words.append(str(target[key]))
-    if target.get("replicas") is not None:
-        words.append(f"to {target['replicas']} replicas")
-    if target.get("environment"):
-        words.append(f"in {target['environment']}")
-    return " ".join(words)
-
-
 @dataclass(frozen=True)
 class Head:
     """The last record of the chain: its sequence number, its hash, and where the log ends."""
@@ -424,15 +411,27 @@ class AuditLog:
     # Files ---------------------------------------------------------------------------------------
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, *, read_only: bool = False) -> Iterator[None]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AuditError(f"cannot open the audit log {self.path}: {_why(exc)}") from exc
-        fd = _open_regular(self.lock_path, os.O_RDWR | os.O_CREAT, "the audit log's lock file")
-        assert fd is not None
+        shared = False
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = _open_regular(self.lock_path, os.O_RDWR | os.O_CREAT,
+                               "the audit log's lock file")
+        except AuditPathError:
+            raise
+        except AuditError:
+            if not read_only:
+                raise
+            # Read access only (an auditor): a shared lock if the lock file is there.
+            fd, shared = _open_regular(self.lock_path, os.O_RDONLY, "the audit log's lock file"), True
+        if fd is None:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # releases the lock
@@ -496,7 +495,7 @@ class AuditLog:
         """Check every record's hash and link to the one before it, and the head against the
         anchor. Streams the log (bounded memory); creates the anchor of an old log that has none,
         and brings an anchor left behind by a stopped process up to date (``note`` says so)."""
-        with self._locked():
+        with self._locked(read_only=True):
             anchor = self._read_anchor()
             fd = self._open_log()
             if fd is None:
@@ -541,9 +540,9 @@ class AuditLog:
         note = ""
         if anchor is None:
             if head.seq:
-                self._write_anchor(head)
-                note = (f"no anchor yet: created {self.anchor_path.name} for record {head.seq} "
-                        "(from now on a deleted, emptied or truncated log is detected)")
+                note = self._anchor_note(head, f"no anchor yet: created {self.anchor_path.name} "
+                                               f"for record {head.seq} (from now on a deleted, "
+                                               "emptied or truncated log is detected)")
         elif head.length < anchor.length:
             how = "emptied" if head.length == 0 else "truncated"
             return VerifyResult(False, count, None, None,
@@ -555,11 +554,19 @@ class AuditLog:
                                 f"the log does not contain the anchored record {anchor.seq} at "
                                 f"byte {anchor.length} (replaced or rewritten)", hint=REPAIR_HINT)
         elif head.length > anchor.length:
-            self._write_anchor(head)
-            note = (f"the anchor was {head.seq - anchor.seq} record(s) behind (a process stopped "
-                    "between a record and its anchor): brought up to date")
+            note = self._anchor_note(head, f"the anchor was {head.seq - anchor.seq} record(s) "
+                                           "behind (a process stopped between a record and its "
+                                           "anchor): brought up to date")
         return VerifyResult(True, count, note=note, unfinished=list(started.values()),
                             repairs=repairs)
+
+    def _anchor_note(self, head: Head, done: str) -> str:
+        """Write the anchor for ``head`` from ``verify``: ``done``, or why it could not be."""
+        try:
+            self._write_anchor(head)
+        except OSError as exc:
+            return f"the anchor {self.anchor_path} could not be written: {_why(exc)}"
+        return done
 
     def _tail_only(self, fd: int, offset: int) -> bool:
         """No intact record follows ``offset``: what is there is damage, not records."""
@@ -578,30 +585,9 @@ class AuditLog:
     # Action ids ----------------------------------------------------------------------------------
 
     def _check_id(self, fd: int, head: Head, record: dict[str, Any]) -> None:
-        action_id = str(record["action_id"])
-        from .auditindex import lookup
+        from .auditindex import check
 
-        entry = lookup(self.index_path, fd, head, action_id)
-        if entry is None:
-            return
-        target = target_of(record)
-        when = _when(entry["time"])
-        earlier = describe_target(json.loads(entry["target"]))
-        if entry["target"] != target:
-            raise ActionIdReused(
-                f"action id {action_id} was used on {when} for {earlier}; an id names one "
-                "action: use a new id", hint="leave --id out and a new id is made")
-        if record.get("phase") != "started" or not entry["started"]:
-            return
-        if entry["outcome"] is None:
-            raise ActionOutcomeUnknown(
-                f"action id {action_id} ({earlier}) started on {_when(entry['started'])} and never "
-                "finished: its outcome is unknown (was the process killed?); it is not started "
-                "again", hint="check what runs there now, then retry with a new id")
-        raise ActionAlreadyRan(
-            f"action id {action_id} already ran: {earlier} {entry['outcome']} on "
-            f"{_when(entry['finished'])}; not run again (a new id runs it again)",
-            str(entry["outcome"]), entry["error"])
+        check(self.index_path, fd, head, record)
 
     # Repairing -----------------------------------------------------------------------------------
 
@@ -727,17 +713,6 @@ def _open_regular(path: Path, flags: int, what: str) -> int | None:
                              hint="move it away")
     os.set_blocking(fd, True)
     return fd
-
-
-def _when(text: object) -> str:
-    """A record's ISO time as ``2026-11-25 14:00:00 UTC`` (as stored when it is not one)."""
-    try:
-        value = datetime.fromisoformat(str(text))
-    except ValueError:
-        return str(text or "?")
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if value.tzinfo is not None else "")
 
 
 def _why(exc: OSError) -> str:

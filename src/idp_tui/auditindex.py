@@ -9,14 +9,25 @@ read instead: slower, never wrong.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .audit import EMPTY, Head, Walk, ends_with, target_of
+from .audit import (
+    EMPTY,
+    ActionAlreadyRan,
+    ActionIdReused,
+    ActionOutcomeUnknown,
+    Head,
+    Walk,
+    ends_with,
+    target_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,58 @@ def fold(entries: MutableMapping[str, Entry], record: dict[str, Any]) -> None:
         entry.update(outcome=record.get("outcome"), error=record.get("error"),
                      finished=record.get("time"))
     entries[rid] = entry
+
+
+def check(path: Path, fd: int, head: Head, record: dict[str, Any]) -> None:
+    """Raise when ``record`` (a ``started`` or ``denied`` one) reuses an action id: for another
+    target (:class:`ActionIdReused`), or to start again an action whose outcome is unknown
+    (:class:`ActionOutcomeUnknown`) or known (:class:`ActionAlreadyRan`)."""
+    action_id = str(record["action_id"])
+    entry = lookup(path, fd, head, action_id)
+    if entry is None:
+        return
+    target = target_of(record)
+    when = _when(entry["time"])
+    earlier = describe_target(json.loads(entry["target"]))
+    if entry["target"] != target:
+        raise ActionIdReused(
+            f"action id {action_id} was used on {when} for {earlier}; an id names one "
+            "action: use a new id", hint="leave --id out and a new id is made")
+    if record.get("phase") != "started" or not entry["started"]:
+        return
+    if entry["outcome"] is None:
+        raise ActionOutcomeUnknown(
+            f"action id {action_id} ({earlier}) started on {_when(entry['started'])} and never "
+            "finished: its outcome is unknown (was the process killed?); it is not started "
+            "again", hint="check what runs there now, then retry with a new id")
+    raise ActionAlreadyRan(
+        f"action id {action_id} already ran: {earlier} {entry['outcome']} on "
+        f"{_when(entry['finished'])}; not run again (a new id runs it again)",
+        str(entry["outcome"]), entry["error"])
+
+
+def describe_target(target: dict[str, Any]) -> str:
+    """``deploy payments-api 1.2.3 in staging``: a target in words."""
+    words = [str(target.get("action") or "?")]
+    for key in ("template", "service", "version", "run_id"):
+        if target.get(key):
+            words.append(str(target[key]))
+    if target.get("replicas") is not None:
+        words.append(f"to {target['replicas']} replicas")
+    if target.get("environment"):
+        words.append(f"in {target['environment']}")
+    return " ".join(words)
+
+
+def _when(text: object) -> str:
+    """A record's ISO time as ``2026-11-25 14:00:00 UTC`` (as stored when it is not one)."""
+    try:
+        value = datetime.fromisoformat(str(text))
+    except ValueError:
+        return str(text or "?")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if value.tzinfo is not None else "")
 
 
 def lookup(path: Path, fd: int, head: Head, action_id: str) -> Entry | None:
