@@ -300,3 +300,40 @@ def test_limits_read_bounded_reads_no_further_than_the_limit(tmp_path: Path) -> 
         limits.read_bounded(Path("/dev/null"), small)
     assert limits.shown("a" * 100, 5) == "'aaaaa'… (100 characters)"
     assert re.fullmatch(r"'abc'", limits.shown("abc"))
+
+
+def test_a_log_record_that_cannot_be_written_is_dropped_without_a_word_on_stderr(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+    import logging
+
+    from idp_tui.cli import LogFile, open_log
+    from idp_tui.configerror import ConfigError
+
+    handler = open_log(tmp_path)
+    assert isinstance(handler, LogFile)
+
+    class FullDisk:
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    handler.stream.close()
+    handler.stream = FullDisk()  # type: ignore[assignment]
+    record = logging.LogRecord("idp_tui", logging.ERROR, __file__, 1, "boom", None, None)
+    handler.emit(record)
+    handler.emit(record)
+    assert handler.failed == 2
+    assert capsys.readouterr().err == ""  # no "--- Logging error ---" and traceback
+    # A folder in the log file's way: a sentence naming it and what to do.
+    other = tmp_path / "other"
+    (other / "idp-tui.log").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"cannot open the log file .*other/idp-tui.log: a "
+                                          r"folder is in its way; move it aside, or choose "
+                                          r"another data dir with --data-dir PATH"):
+        open_log(other)

@@ -44,7 +44,8 @@ from .output import (
 
 __all__ = [
     "EXIT_CONFIG", "EXIT_DENIED", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND", "EXIT_OK",
-    "EXIT_SOURCE", "EXIT_USAGE", "clock_from_env", "list_sources", "main", "resolve_config",
+    "EXIT_SOURCE", "EXIT_USAGE", "LogFile", "clock_from_env", "list_sources", "main", "open_log",
+    "resolve_config",
 ]
 
 if TYPE_CHECKING:
@@ -491,22 +492,26 @@ def resolve_data_dir(args: argparse.Namespace) -> Path:
 DATA_DIR_FIX = "choose another data dir with --data-dir PATH or $IDP_TUI_DATA_DIR"
 
 
-class _LogFile(logging.FileHandler):
-    """The log file. A record that cannot be written (a full disk) is dropped: logging's own
-    report ("--- Logging error ---" and a traceback) would land on the terminal or the dashboard."""
+class LogFile(logging.FileHandler):
+    """The log file. A record that cannot be written (a full disk) is dropped and counted:
+    logging's own report ("--- Logging error ---" and a traceback) would land on the terminal or
+    the dashboard."""
+
+    #: Records that could not be written.
+    failed = 0
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
-        self.failed = getattr(self, "failed", 0) + 1
+        self.failed += 1
 
 
-def _open_log(folder: Path) -> logging.FileHandler:
+def open_log(folder: Path) -> LogFile:
     """The log file's handler; a data dir where it cannot be written is a ``ConfigError`` saying
     which folder and what to do (never a traceback)."""
     path = folder / LOG_FILE
     try:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise PermissionError(13, "permission denied", str(folder))
-        return _LogFile(path, encoding="utf-8")
+        return LogFile(path, encoding="utf-8")
     except OSError as exc:
         import errno
 
@@ -524,7 +529,7 @@ def _open_log(folder: Path) -> logging.FileHandler:
 
 def _setup_logging(folder: Path) -> None:
     """Everything logged (ours, asyncio's, a plugin's) goes to the log file, never the terminal."""
-    handler = _open_log(folder)
+    handler = open_log(folder)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretFilter())
     logging.getLogger().addHandler(handler)
