@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Argument checks: every value has its limit (idp_tui.limits) and a sentence when it is wrong -------
+# Argument checks: every value has its limit (idp_tui.limits) and a sentence when it is wrong ------
 
 def _text(text: str, what: str, limit: limits.Limit, *, newlines: bool = False) -> str:
     """``text`` if it is a non-empty value within ``limit`` without control characters."""
