@@ -334,3 +334,15 @@ def test_config_checks_do_not_import_textual(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_wrong_value_is_shown_as_written_and_cut_when_long(tmp_path: Path) -> None:
+    long = "x" * 5000
+    path = write(tmp_path, f"[ui]\nlog_buffer = 2026-01-01\nservice = [1, 2]\n"
+                           f"[hub]\ntimeout = \"{long}\"\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    messages = [p.message for p in info.value.problems]
+    assert messages[0] == "Input should be a valid integer, got 2026-01-01"  # not datetime.date(…)
+    assert messages[1] == "Input should be a valid string, got [1, 2]"
+    assert messages[2].endswith("got '" + "x" * 80 + "'… (5,000 characters)")

@@ -253,8 +253,21 @@ def _problem(err: Any, path: Path | None, text: str, prefix: tuple[str, ...],
         got = err.get("input")
         message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if ", got " not in message:  # (a validator's own message may say it already)
-            message += f", got {got!r}"
+            message += f", got {_shown_input(got)}"
     return ConfigError(message, path=path, line=_locate(text, loc), field=dotted)
+
+
+def _shown_input(value: Any) -> str:
+    """A value from the file as the error shows it: a TOML date as a date (not a Python repr),
+    a long value cut (the file may be up to a megabyte)."""
+    from datetime import date, time
+
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, str):
+        return limits.shown(value, 80)
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:80]}… ({len(text):,} characters)"
 
 
 def _model_at(model: type[BaseModel], path: tuple[str, ...]) -> type[BaseModel] | None:
