@@ -106,14 +106,20 @@ def redact(params: dict[str, Any], secret_fields: frozenset[str] = frozenset()) 
     return out
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            default=str)
+
+
 def _canonical(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode()
+    return _ENCODER.encode(record).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
     """The hash of a record: SHA-256 over its canonical JSON without the ``hash`` field."""
-    body = {k: v for k, v in record.items() if k != "hash"}
+    if "hash" not in record:
+        return hashlib.sha256(_canonical(record)).hexdigest()
+    body = dict(record)
+    del body["hash"]
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
@@ -194,17 +200,18 @@ class Walk:
                 break
             offset += len(chunk)
             pending += chunk
+            begin = 0
             while True:
-                cut = pending.find(b"\n")
+                cut = pending.find(b"\n", begin)
                 if cut < 0:
                     break
-                raw, pending = pending[:cut], pending[cut + 1:]
-                end = pending_at + cut + 1
-                record = self._check(raw, number, pending_at, complete=True)
+                end = pending_at + cut - begin + 1
+                record = self._check(pending[begin:cut], number, pending_at, complete=True)
                 if record is None:
                     return
                 yield number, record, end
-                pending_at, number = end, number + 1
+                pending_at, number, begin = end, number + 1, cut + 1
+            pending = pending[begin:]
             if len(pending) > MAX_LINE:
                 self.broken = _Break(number, pending_at, None,
                                      f"a line longer than {MAX_LINE // (1024 * 1024)} MB")
@@ -213,6 +220,23 @@ class Walk:
             self._check(pending, number, pending_at, complete=False)
 
     def _check(self, raw: bytes, number: int, at: int, *, complete: bool) -> dict[str, Any] | None:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and complete and record.get("prev") == self.head.hash and \
+                record.get("seq") == self.head.seq + 1 and "hash" in record:
+            digest = record.pop("hash")  # the usual case, without a copy of the record
+            if digest == hashlib.sha256(_canonical(record)).hexdigest():
+                record["hash"] = digest
+                self.head = Head(record["seq"], digest, at + len(raw) + 1)
+                self.records += 1
+                return record
+            record["hash"] = digest
+        return self._why(raw, number, at, complete=complete)
+
+    def _why(self, raw: bytes, number: int, at: int, *, complete: bool) -> None:
+        """Name what is wrong with a line that is not the next record."""
         def broken(problem: str, rid: str | None = None) -> None:
             self.broken = _Break(number, at, rid, problem)
 
@@ -234,11 +258,7 @@ class Walk:
             return broken("its content does not match its hash (edited)", rid)
         if record.get("seq") != self.head.seq + 1:
             return broken("its sequence number does not follow the record before it", rid)
-        if not complete:
-            return broken("the last record has no end of line (a torn write)", rid)
-        self.head = Head(record["seq"], record["hash"], at + len(raw) + 1)
-        self.records += 1
-        return record
+        return broken("the last record has no end of line (a torn write)", rid)
 
 
 def _self_consistent(raw: bytes) -> bool:

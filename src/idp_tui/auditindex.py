@@ -153,6 +153,35 @@ class _Table(MutableMapping[str, Entry]):
         return int(self.db.execute("SELECT count(*) FROM ids").fetchone()[0])
 
 
+#: Entries kept in memory while the index catches up, before they are written.
+_BATCH = 5000
+
+
+class _Batch(_Table):
+    """The table, with the entries being changed kept in memory and written together."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        super().__init__(db)
+        self.pending: dict[str, Entry] = {}
+        self.empty = db.execute("SELECT 1 FROM ids LIMIT 1").fetchone() is None
+
+    def get(self, key: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        if key in self.pending:
+            return self.pending[key]
+        return default if self.empty else super().get(key, default)
+
+    def __setitem__(self, key: str, value: Entry) -> None:
+        self.pending[key] = value
+
+    def flush(self) -> None:
+        if self.pending:
+            self.db.executemany(f"INSERT OR REPLACE INTO ids (id, {', '.join(_COLUMNS)}) "
+                                f"VALUES (?{', ?' * len(_COLUMNS)})",
+                                [(k, *(v[c] for c in _COLUMNS)) for k, v in self.pending.items()])
+            self.pending.clear()
+            self.empty = False
+
+
 def _lookup(path: Path, fd: int, head: Head, action_id: str) -> Entry | None:
     if path.is_symlink():
         path.unlink()  # derived data: never followed, rebuilt
@@ -169,10 +198,13 @@ def _lookup(path: Path, fd: int, head: Head, action_id: str) -> Entry | None:
             db.execute("DELETE FROM ids")
             start = EMPTY
         if start.length < head.length:
-            table = _Table(db)
+            table = _Batch(db)
             walk = Walk(fd, start.length, start, start.seq + 1, end=head.length)
             for _n, record, _end in walk:
                 fold(table, record)
+                if len(table.pending) >= _BATCH:
+                    table.flush()
+            table.flush()
             if walk.broken is not None:
                 raise sqlite3.DatabaseError(f"the log does not verify from byte {start.length}")
             db.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?, ?)",
