@@ -14,9 +14,12 @@ VmRSS is read from /proc/self/status:
 
 The run is cut into three phases of equal time. The first is the warm-up: the buffer fills, the
 caches and the allocator's pools reach their size. What is measured is the growth over the last
-third (its last sample minus the last sample of the second third, when the buffer has long been
-full): a leak, or garbage that piles up, grows there as it did before. The goal is < 4 MiB
-(and the printed ratio compares it with the growth over the first third). The total growth over
+third, when the buffer has long been full: the slope of the least-squares line through its
+samples times its length (one sample is noisy: the allocator's pools and a collection move the
+RSS by a MiB or two either way). A leak, or garbage that piles up until a collection, grows there
+as it did before; the goal is < 2 MiB (the printed ratio compares it with the growth over the
+first third, and the slope over the last two thirds is printed too). Garbage left to the lazy
+collector (see ``idp_tui.logs.pacer``) grew by about 9 MiB a minute here. The total growth over
 the settled dashboard (3 − 2) is reported too, with its earlier goal of < 100 MiB; the baseline
 is the settled dashboard itself (2 − 1), for scale.
 """
@@ -35,9 +38,20 @@ from _common import emit, measure, running, vm_hwm_mib, vm_rss_mib
 from idp_tui.demo import demo_app, wait_settled
 
 #: The RSS may grow by less than this over the last third of the run.
-PLATEAU_GOAL_MIB = 4.0
+PLATEAU_GOAL_MIB = 2.0
 #: The RSS may grow by less than this over the settled dashboard, all in all.
 GROWTH_GOAL_MIB = 100.0
+
+
+def slope(samples: list[tuple[float, int, float]]) -> float:
+    """MiB per second: the least-squares line through ``(seconds, _, MiB)`` samples."""
+    n = len(samples)
+    if n < 2:
+        return 0.0
+    mean_t = sum(s[0] for s in samples) / n
+    mean_r = sum(s[2] for s in samples) / n
+    var = sum((s[0] - mean_t) ** 2 for s in samples)
+    return sum((s[0] - mean_t) * (s[2] - mean_r) for s in samples) / var if var else 0.0
 
 
 async def main() -> None:
@@ -94,7 +108,9 @@ async def main() -> None:
     end = samples[-1]
     warmup_growth = first[2] - rss_settled
     middle_growth = second[2] - first[2]
-    last_growth = end[2] - second[2]
+    last_third = [s for s in samples if s[0] >= second[0]]
+    last_growth = slope(last_third) * (end[0] - second[0])
+    after_warmup = slope([s for s in samples if s[0] >= first[0]]) * 60
     growth = end[2] - rss_settled
     plateau_ok = last_growth < PLATEAU_GOAL_MIB
     elapsed = end[0]
@@ -109,8 +125,10 @@ async def main() -> None:
     print(f"  second third (to {second[0]:5.1f} s, {second[1]:>11,} lines) {second[2]:7.1f} MiB  "
           f"({middle_growth:+.1f} MiB)")
     print(f"  last third   (to {end[0]:5.1f} s, {end[1]:>11,} lines) {end[2]:7.1f} MiB  "
-          f"({last_growth:+.1f} MiB, {100 * last_growth / second[2]:+.1f} %, goal < "
-          f"{PLATEAU_GOAL_MIB:.0f} MiB: {'PASS' if plateau_ok else 'FAIL'})")
+          f"({end[2] - second[2]:+.1f} MiB)")
+    print(f"  growth over the last third, fitted    {last_growth:+7.1f} MiB  "
+          f"({100 * last_growth / second[2]:+.1f} %, goal < {PLATEAU_GOAL_MIB:.0f} MiB: "
+          f"{'PASS' if plateau_ok else 'FAIL'}); after the warm-up {after_warmup:+.1f} MiB/min")
     print(f"  growth over the settled dashboard     {growth:+7.1f} MiB  (goal < "
           f"{GROWTH_GOAL_MIB:.0f} MiB: {'PASS' if growth < GROWTH_GOAL_MIB else 'FAIL'})")
     print(f"  RSS with the stream stopped, after gc {rss_stopped:7.1f} MiB  "
