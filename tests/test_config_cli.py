@@ -346,3 +346,15 @@ def test_a_wrong_value_is_shown_as_written_and_cut_when_long(tmp_path: Path) -> 
     assert messages[0] == "Input should be a valid integer, got 2026-01-01"  # not datetime.date(…)
     assert messages[1] == "Input should be a valid string, got [1, 2]"
     assert messages[2].endswith("got '" + "x" * 80 + "'… (5,000 characters)")
+
+
+def test_an_error_in_an_array_of_tables_names_its_element_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[policy.freeze]]\nenvironments = [\"production\"]\n"
+                           "start = 2026-12-22T00:00:00Z\nend = 2027-01-04T09:00:00Z\n\n"
+                           "[[policy.freeze]]\nenvironments = [\"production\"]\n"
+                           "start = 2027-01-04\nend = 2027-01-05T00:00:00Z\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.field) == (8, "policy.freeze.1.start")
+    assert problem.message.endswith("got 2027-01-04")

@@ -291,10 +291,14 @@ def _locate(text: str, loc: tuple[str, ...]) -> int | None:
     lines = text.splitlines()
     table: tuple[str, ...] = ()
     best: int | None = None
+    arrays: dict[tuple[str, ...], int] = {}  # [[name]] tables seen so far, by name
     for number, line in enumerate(lines, start=1):
         header = _HEADER.match(line)
         if header:
             table = tuple(part.strip().strip('"\'') for part in header.group(1).split("."))
+            if line.lstrip().startswith("[["):  # the next element: NAME.INDEX, as pydantic says
+                arrays[table] = arrays.get(table, -1) + 1
+                table = (*table, str(arrays[table]))
             if table == loc and best is None:
                 best = number
             continue
