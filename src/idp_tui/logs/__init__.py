@@ -1,6 +1,8 @@
 """Log lines without Textual: the bounded, filtered, searchable buffer the Logs pane draws
 (:class:`LogBuffer`, in :mod:`.buffer`), the user's patterns and their prefilter
-(:mod:`.prefilter`), and JSON lines read as fields (:mod:`.fields`). The widget on top is
+(:mod:`.prefilter`), JSON lines read as fields (:mod:`.fields`), the lines waiting for the buffer
+(:class:`Handover`, in :mod:`.handover`) and the garbage collector's pace while lines flow
+(:class:`CollectionPacer`, in :mod:`.pacer`). The widget on top is
 :class:`idp_tui.ui.logview.LogView`.
 
 The names load with their module on first use: the dashboard's first frame draws text through
@@ -15,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .buffer import Appended, Instance, LogBuffer, LogEntry, display_text
     from .fields import json_fields, log_message_plain
+    from .handover import Handover
+    from .pacer import CollectionPacer
     from .prefilter import Pattern, compile_pattern, required_literals, smart_case
 
 _WHERE = {
     "Appended": "buffer", "Instance": "buffer", "LogBuffer": "buffer", "LogEntry": "buffer",
+    "CollectionPacer": "pacer", "Handover": "handover",
     "display_text": "buffer", "json_fields": "fields", "log_message_plain": "fields",
     "Pattern": "prefilter", "compile_pattern": "prefilter", "required_literals": "prefilter",
     "smart_case": "prefilter",
