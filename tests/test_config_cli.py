@@ -358,3 +358,15 @@ def test_an_error_in_an_array_of_tables_names_its_element_and_line(tmp_path: Pat
     (problem,) = info.value.problems
     assert (problem.line, problem.field) == (8, "policy.freeze.1.start")
     assert problem.message.endswith("got 2027-01-04")
+
+
+def test_the_names_in_ui_have_the_names_limit(tmp_path: Path) -> None:
+    from idp_tui import limits
+
+    size = limits.NAME.size
+    assert load_config(write(tmp_path, f"[ui]\nservice = \"{'s' * size}\"\n")).ui.service
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f"[ui]\nenvironment = \"{'e' * (size + 1)}\"\n"))
+    (problem,) = info.value.problems
+    assert (problem.line, problem.field) == (2, "ui.environment")
+    assert problem.message.startswith(f"String should have at most {size} characters")

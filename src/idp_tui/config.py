@@ -37,8 +37,8 @@ class UIConfig(_Strict):
     #: Lines kept by the Logs pane; older ones are dropped (and counted).
     log_buffer: int = Field(default=20_000, ge=100, le=5_000_000)
     #: Service and environment selected at start.
-    service: str | None = None
-    environment: str | None = None
+    service: str | None = Field(default=None, max_length=limits.NAME.size)
+    environment: str | None = Field(default=None, max_length=limits.NAME.size)
 
 
 #: ``[hub.refresh]``: seconds between two refreshes of a watched topic, a key per topic kind that
