@@ -141,7 +141,8 @@ def verify(ctx: Context) -> int:
         out.emit(body)
     elif result.ok:
         out.line(f"ok: {result.records} record{'s' if result.records != 1 else ''}, "
-                 f"the hash chain is intact and matches its anchor ({log.path})")
+                 f"the hash chain is intact{'' if result.note else ' and matches its anchor'} "
+                 f"({log.path})")
         if result.note:
             out.line(f"note: {result.note}")
         for item in result.repairs:
