@@ -198,3 +198,14 @@ def test_a_full_disk_refuses_actions_cleanly_and_they_work_again_with_space(
     filler.unlink()
     cli.ok(*RESTART)
     assert cli.ok("audit", "verify").startswith("ok: 4 records")
+
+
+def test_an_old_log_without_an_anchor_is_anchored_once_and_keeps_working(cli: Cli) -> None:
+    cli.ok(*RESTART)
+    (cli.data / "audit.anchor").unlink()  # as written before anchors were kept
+    out = cli.ok("audit", "verify")
+    assert out.startswith("ok: 2 records") and "no anchor yet: created audit.anchor" in out
+    again = cli.ok("audit", "verify")
+    assert "no anchor yet" not in again and "matches its anchor" in again
+    cli.ok(*RESTART)
+    assert cli.ok("audit", "verify").startswith("ok: 4 records")
