@@ -51,12 +51,16 @@ def still(app: Any) -> Any:
     return app
 
 
-async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.0) -> None:
+async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.0, *,
+                     idle: bool = False) -> None:
     """Let the app run until ``predicate()`` is true; fail naming ``what`` if it never is.
 
     Like ``fakes.wait_until``, but between two looks the app runs on its own instead of making
     every widget of the screen handle a message (a pilot pause): that round trip, many times a
-    test, cost more than the dialogs' own work. The timeout only bounds a broken test.
+    test, cost more than the dialogs' own work. Once it is true, what the app was told by then is
+    handled and drawn (``drawn``), or with ``idle`` it runs until it has nothing left to do (a
+    pilot's pause: at least 20 ms, for what a change sets off in turn, like the footer's keys).
+    The timeout only bounds a broken test.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -71,7 +75,17 @@ async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.
         if loop.time() > deadline:
             raise AssertionError(f"gave up waiting for {what}") from error
         await asyncio.sleep(0.01)
-    await pilot.pause()
+    if idle:
+        await pilot.pause()
+    else:
+        await drawn(pilot)
+
+
+async def drawn(pilot: Any) -> None:
+    """Let every widget of the screen handle what it was sent by now, and what that sent in turn,
+    then draw the screen: without waiting for the app to be idle."""
+    for _ in range(3):
+        await pilot.pause(0)
 
 
 def screen_text(app: Any) -> str:
@@ -104,7 +118,7 @@ def runs(app: Any) -> list[Any]:
 
 
 async def settled(pilot: Any, app: Any) -> None:
-    await wait_until(pilot, lambda: data_settled(app), "the dashboard's data")
+    await wait_until(pilot, lambda: data_settled(app), "the dashboard's data", idle=True)
 
 
 async def open_modal(pilot: Any, app: Any, key: str = "d", *, service: str = "alpha",
@@ -139,7 +153,7 @@ async def type_into(pilot: Any, widget: Input, text: str) -> None:
     """Put ``text`` in ``widget`` as if typed: all but its last character at once, the last one
     as a key press (so the field sees a keystroke, at the cost of one key, not one per letter)."""
     widget.focus()
-    await pilot.pause()
+    await drawn(pilot)  # (the focus handled: it selects the text, which action_end undoes)
     widget.value = text[:-1]
     widget.action_end()  # (no selection left from the focus: the key adds to the text)
     if text:
