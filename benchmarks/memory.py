@@ -134,8 +134,9 @@ async def main() -> None:
     print(f"  RSS with the stream stopped, after gc {rss_stopped:7.1f} MiB  "
           f"(+{rss_stopped - rss_settled:.1f} MiB over the settled dashboard)")
     print(f"  peak RSS (VmHWM)                      {peak:7.1f} MiB")
+    step = -(-len(samples) // 24)  # about two dozen of them, the last always
     print("  samples (s, lines, MiB): " + ", ".join(
-        f"{t:.0f}s {n / 1e6:.2f}M {r:.0f}" for t, n, r in samples))
+        f"{t:.0f}s {n / 1e6:.2f}M {r:.0f}" for t, n, r in samples[::-1][::step][::-1]))
     print(f"  {total:,} received in {elapsed:.1f} s ({total / elapsed:,.0f} lines/s); "
           f"status line: {status}; {kept:,} kept, {dropped:,} dropped (evicted, or before the "
           f"view); collections while streaming: {collections[0]} young, {collections[1]} full")
