@@ -797,3 +797,37 @@ def test_drawn_segments_are_what_rich_draws_for_the_text(search: str | None) -> 
                         item, base=base, instance_style="cyan", show_timestamp=ts,
                         show_instance=inst, as_fields=as_fields, highlight=regex))
                     assert got == expected, (item.message[:40], ts, inst, as_fields)
+
+
+# The Logs pane under the sandbox flood ------------------------------------------------------------
+
+
+async def test_the_logs_pane_under_a_flood_adds_up_and_paces_the_collector(tmp_path: Path) -> None:
+    from fakes import wait_until
+
+    from idp_tui.demo import DEMO_SIZE, demo_app, wait_settled
+    from idp_tui.logs import CollectionPacer
+    from idp_tui.ui.panes import LogsPane
+
+    app = demo_app(tmp_path, flood=True)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        pane = app.query_one(LogsPane)
+        collected: list[int] = []
+        # Every tick is due (the pace itself is tested without Textual, by the clock).
+        pane.collector = CollectionPacer(young_every=0.0, full_every=1e9, collect=collected.append)
+        app.show_pane("logs")
+        view = pane.view
+        await wait_until(pilot, lambda: view.dropped > 3 * view.max_lines and collected,
+                         "a flood past the buffer, and a collection")
+        pane.stop_stream()  # what was handed over and not taken goes with the stream
+        await pilot.pause()
+        assert view.buffered == view.max_lines
+        assert view.total == view.buffered + view.dropped
+        status = str(app.query_one("#logs-status").render())
+        numbers = {word: int(number.replace(",", "")) for number, word in
+                   re.findall(r"([\d,]+) (shown|kept|dropped|received)", status)}
+        assert f"{view.buffered:,} kept + {view.dropped:,} dropped = {view.total:,} received" \
+            in status
+        assert numbers["kept"] + numbers["dropped"] == numbers["received"]
+        assert set(collected) == {1}

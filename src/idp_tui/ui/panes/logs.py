@@ -227,6 +227,7 @@ class LogsPane(Pane):
             self.stream = None
             self.streaming_for = None
         self._pending.clear()  # lines of that stream not yet shown
+        self.collector.reset()
 
     def on_unmount(self) -> None:
         self.stop_stream()
