@@ -15,7 +15,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input, ProgressBar, Static
 
-from ... import render
+from ... import limits, render
 from ...actions import MAX_EVENTS, ActionRun
 from ...api.kinds import ActionState
 from ...hub import Failure
@@ -198,9 +198,10 @@ class ConfirmBox(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(classes="field-label", id="confirm-help")
-        yield Input(placeholder="type the environment's name to confirm", id="confirm-name")
+        yield Input(placeholder="type the environment's name to confirm", id="confirm-name",
+                    max_length=limits.NAME.size)
         yield Input(placeholder="reason (optional): ticket, incident, why now", id="confirm-reason",
-                    max_length=500)
+                    max_length=limits.REASON.size)
 
     def setup(self, environment: str | None, needed: bool) -> None:
         name = self.query_one("#confirm-name", Input)
