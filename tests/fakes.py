@@ -333,8 +333,8 @@ def make_app(config: AppConfig, data_dir: Any, clock: Any) -> Any:
     return IdpApp(config, data_dir=data_dir, clock=clock)
 
 
-async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.0) -> None:
-    """Let the app run until ``predicate()`` is true; fail naming ``what`` if it never is.
+async def poll_until(predicate: Any, what: str, timeout: float, between: Any) -> None:
+    """Await ``between()`` until ``predicate()`` is true; fail naming ``what`` if it never is.
 
     The timeout only bounds a broken test; nothing asserts how long anything took.
     """
@@ -344,13 +344,19 @@ async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.
     while True:
         try:
             if predicate():
-                break
+                return
             error = None
         except Exception as exc:  # noqa: BLE001 - e.g. a widget not mounted yet
             error = exc
         if loop.time() > deadline:
             raise AssertionError(f"gave up waiting for {what}") from error
-        await pilot.pause(0.02)
+        await between()
+
+
+async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.0) -> None:
+    """Let the app run until ``predicate()`` is true (a pilot pause between two looks); fail
+    naming ``what`` if it never is."""
+    await poll_until(predicate, what, timeout, lambda: pilot.pause(0.02))
     await pilot.pause()
 
 

@@ -30,7 +30,14 @@ from idp_tui.ui.dialogs import (
 )
 
 from conftest import T0
-from fakes import assert_alive, click_actions, data_settled, screen_lines, widget_lines
+from fakes import (
+    assert_alive,
+    click_actions,
+    data_settled,
+    poll_until,
+    screen_lines,
+    widget_lines,
+)
 from fakes import make_app as make_any_app
 from fakes_actions import MARKUP, ActingFake, RunActingFake, acting_config
 
@@ -62,19 +69,7 @@ async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.
     pilot's pause: at least 20 ms, for what a change sets off in turn, like the footer's keys).
     The timeout only bounds a broken test.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    error: Exception | None = None
-    while True:
-        try:
-            if predicate():
-                break
-            error = None
-        except Exception as exc:  # noqa: BLE001 - e.g. a widget not mounted yet
-            error = exc
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up waiting for {what}") from error
-        await asyncio.sleep(0.01)
+    await poll_until(predicate, what, timeout, lambda: asyncio.sleep(0.01))
     if idle:
         await pilot.pause()
     else:
