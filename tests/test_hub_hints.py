@@ -29,15 +29,11 @@ def test_a_plugin_error_hint_gives_the_log_files_path(tmp_path: Path) -> None:
     aside = [(lg, h) for lg in loggers for h in lg.handlers if isinstance(h, logging.FileHandler)]
     for lg, h in aside:
         lg.removeHandler(h)
-    try:
-        assert classify("s", RuntimeError("boom")).hint.endswith("idp-tui.log in the data dir")
-    finally:
-        for lg, h in aside:
-            lg.addHandler(h)
     handler = logging.FileHandler(tmp_path / "idp-tui.log", encoding="utf-8")
     root = logging.getLogger()
-    root.addHandler(handler)
     try:
+        assert classify("s", RuntimeError("boom")).hint.endswith("idp-tui.log in the data dir")
+        root.addHandler(handler)
         where = str(tmp_path / "idp-tui.log")
         assert log_file() == where
         hint = classify("s", RuntimeError("boom")).hint
@@ -46,6 +42,8 @@ def test_a_plugin_error_hint_gives_the_log_files_path(tmp_path: Path) -> None:
     finally:
         root.removeHandler(handler)
         handler.close()
+        for lg, h in aside:
+            lg.addHandler(h)
 
 
 @pytest.mark.parametrize(("hint", "expected"), [
