@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.cells import cell_len
 
@@ -128,6 +128,19 @@ def _seq_of(entry: LogEntry) -> int:
 
 def _row_seq(row: tuple[LogEntry, int]) -> int:
     return row[0].seq
+
+
+def _drop_before(items: list[Any], off: int, first: int, key: Any) -> tuple[int, int]:
+    """Skip the head of ``items`` (from ``off``) whose sequence number is below ``first``:
+    the new offset, and how many were skipped. The list is compacted once the skipped head is
+    more than half of it. (``items`` is in sequence order: a binary search, not a walk over every
+    evicted line.)"""
+    new = bisect_left(items, first, lo=off, hi=len(items), key=key)
+    removed = new - off
+    if new > _COMPACT and new * 2 > len(items):
+        del items[:new]
+        new = 0
+    return new, removed
 
 
 class LogBuffer:
@@ -328,24 +341,9 @@ class LogBuffer:
         """Drop shown entries and rows that left the buffer; returns how many rows went."""
         entries = self._entries
         first = entries[0].seq if entries else self._seq + 1
-        shown, off = self._shown, self._shown_off
-        start = off
-        # (shown and rows are in seq order: a binary search, not a walk over every evicted line)
-        off = bisect_left(shown, first, lo=off, hi=len(shown), key=_seq_of)
-        removed = off - start
-        if off > _COMPACT and off * 2 > len(shown):
-            del shown[:off]
-            off = 0
-        self._shown_off = off
+        self._shown_off, removed = _drop_before(self._shown, self._shown_off, first, _seq_of)
         if self._wrap is not None:
-            rows, roff = self._rows, self._rows_off
-            start = roff
-            roff = bisect_left(rows, first, lo=roff, hi=len(rows), key=_row_seq)
-            removed = roff - start
-            if roff > _COMPACT and roff * 2 > len(rows):
-                del rows[:roff]
-                roff = 0
-            self._rows_off = roff
+            self._rows_off, removed = _drop_before(self._rows, self._rows_off, first, _row_seq)
         if self._cursor is not None and self._cursor < first:
             self._cursor = None
         return removed
