@@ -12,14 +12,19 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from test_cli_commands import TIMEOUT, Cli, fake_plugins  # noqa: F401 - the fixture
+from test_cli_commands import (  # noqa: F401 - fake_plugins: the fixture
+    TIMEOUT,
+    Cli,
+    fake_plugins,
+    records,
+    started_action,
+)
 
 RESTART = ("restart", "payments-api", "--env", "staging")
 
@@ -27,10 +32,6 @@ RESTART = ("restart", "payments-api", "--env", "staging")
 @pytest.fixture
 def cli(tmp_path: Path, fake_plugins: Path) -> Cli:  # noqa: F811 - the imported fixture
     return Cli(tmp_path, fake_plugins)
-
-
-def records(cli: Cli) -> list[dict[str, Any]]:
-    return list(cli.audit.records())
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -130,13 +131,8 @@ def test_an_id_reused_for_another_target_is_refused(cli: Cli) -> None:
 
 def test_an_id_reused_after_a_killed_run_is_not_started_again(cli: Cli) -> None:
     cli.write_config(speed=0.02)  # a restart now takes minutes
-    proc = cli.popen(*RESTART, "--id", "CHG-9")
+    proc = started_action(cli, *RESTART, "--id", "CHG-9")
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(r.get("phase") == "started" for r in records(cli)):
-                break
-            time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()
         os.kill(proc.pid, signal.SIGKILL)
     finally:

@@ -529,6 +529,18 @@ def records(cli: Cli) -> list[dict[str, Any]]:
     return list(cli.audit.records())
 
 
+def started_action(cli: Cli, *args: str) -> subprocess.Popen[str]:
+    """``idp-tui ARGS`` in the background, once its action's ``started`` record is written (or
+    the process ended first)."""
+    proc = cli.popen(*args)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(r.get("phase") == "started" for r in records(cli)):
+            break
+        time.sleep(0.05)
+    return proc
+
+
 def test_versions_lists_what_can_be_deployed(cli: Cli) -> None:
     table = rows(cli.ok("versions", "payments-api", "--env", "staging"))
     assert table[0] == ["VERSION", "CURRENT", "BUILT", "COMMIT", "RUNNING", "IN"]
@@ -799,13 +811,8 @@ def test_sigkill_during_a_deploy_leaves_a_started_record_and_a_valid_chain(cli: 
     target = other_version(cli, "payments-api", "staging")
     before = deployment(cli, "payments-api", "staging")["version"]
     cli.write_config(speed=0.02)  # a deploy now takes many minutes
-    proc = cli.popen("deploy", "payments-api", "--env", "staging", "--version", target)
+    proc = started_action(cli, "deploy", "payments-api", "--env", "staging", "--version", target)
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(r.get("phase") == "started" for r in records(cli)):
-                break
-            time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()
         os.kill(proc.pid, signal.SIGKILL)
     finally:
@@ -826,13 +833,8 @@ def test_ctrl_c_cancels_a_running_deploy_and_records_how_it_ended(cli: Cli) -> N
     target = other_version(cli, "payments-api", "staging")
     before = deployment(cli, "payments-api", "staging")["version"]
     cli.write_config(speed=0.02)
-    proc = cli.popen("deploy", "payments-api", "--env", "staging", "--version", target, "--json")
+    proc = started_action(cli, "deploy", "payments-api", "--env", "staging", "--version", target, "--json")
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline and proc.poll() is None:
-            if any(r.get("phase") == "started" for r in records(cli)):
-                break
-            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=TIMEOUT)
     finally:
