@@ -71,8 +71,6 @@ from .topics import (
 )
 from .validation import _aware, _dated_fields, _validate_list, _validate_one
 
-#: The capability of each topic kind (the name older code used).
-_KIND_CAPABILITY = KIND_CAPABILITY
 
 __all__ = [
     "DEFAULT_INTERVALS",

@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
-from .. import __version__, render, uistate
+from .. import render, uistate
 from ..actionspec import app_specs
 from ..api.clock import Clock, SystemClock
 from ..api.kinds import Capability
