@@ -208,35 +208,3 @@ action_speed = 10000
              (tmp_path / "data" / "audit.jsonl").read_text().splitlines()]
     assert {(r["phase"], r["environment"]) for r in audit} == {("started", "live"),
                                                                 ("finished", "live")}
-
-
-def test_metrics_of_a_service_no_metrics_source_knows_are_said_to_be_missing(
-        tmp_path: Path) -> None:
-    """The sandbox beside a catalog-files source that alone lists ``cart``: the sandbox is not
-    asked about ``cart``, and the command says that nothing answered instead of printing nothing."""
-    import os
-    import subprocess
-    import sys
-
-    folder = tmp_path / "catalog"
-    folder.mkdir()
-    (folder / "catalog-info.yaml").write_text(
-        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: cart\n"
-        "spec:\n  type: service\n  lifecycle: production\n  owner: team-cart\n")
-    config = _write(tmp_path, f"""
-[sources.sb]
-type = "sandbox"
-database = "{(tmp_path / 'sandbox.sqlite3').as_posix()}"
-[sources.files]
-type = "catalog-files"
-paths = ["{folder.as_posix()}"]
-""")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
-    env.update(IDP_TUI_CONFIG=str(config), IDP_TUI_DATA_DIR=str(tmp_path / "data"))
-    result = subprocess.run([sys.executable, "-m", "idp_tui", "metrics", "cart", "--env",
-                             "production"], capture_output=True, text=True, env=env, timeout=120,
-                            stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == ""
-    assert "no metrics for cart in production" in result.stderr
-    assert "Traceback" not in result.stderr

@@ -288,11 +288,6 @@ async def _metrics(ctx: Context, hub: Hub) -> int:
                   [[m["signal"], metric_value(m["now"], m["unit"]),
                     metric_value(m["min"], m["unit"]), metric_value(m["max"], m["unit"]),
                     m["unit"]] for m in summary])
-    elif not failures:  # nothing failed, nothing answered: said, not an empty screen
-        out.warn(f"no metrics for {args.service} in {args.env}: no source "
-                 "that may know the service answered with any",
-                 hint="`idp-tui sources` lists what each source offers; a source with a catalog "
-                      "is asked only about the services it lists (or its `owns`)")
     return finish(ctx, failures, "metrics")
 
 
