@@ -20,8 +20,11 @@ from idp_tui import (
     PipelineRun,
     RunStatus,
     SourceDataError,
+    SourceNotFound,
     Step,
 )
+
+from .config import check_repo
 
 #: A run's or job's status while it is not completed.
 _OPEN = {"queued": RunStatus.QUEUED, "waiting": RunStatus.WAITING, "pending": RunStatus.QUEUED,
@@ -266,3 +269,15 @@ def _guess(message: str) -> LogLevel:
                                                                            f"[{word}]"))):
         return LogLevel.UNKNOWN
     return level
+
+
+def parse_run(run_id: str) -> tuple[str, str]:
+    """``"owner/repo:123"`` → ("owner/repo", "123")."""
+    repo, _, number = run_id.rpartition(":")
+    try:
+        repo = check_repo(repo)
+    except ValueError:
+        repo = ""
+    if not repo or not number.isdigit():
+        raise SourceNotFound(f"{run_id!r} is not a GitHub run (expected owner/repo:RUN_ID)")
+    return repo, number
