@@ -102,7 +102,19 @@ def trim_run(item: Any) -> dict[str, Any]:
         "created_at": item.get("created_at"), "updated_at": item.get("updated_at"),
         "run_started_at": item.get("run_started_at"), "attempt": item.get("run_attempt") or 1,
         "number": item.get("run_number"), "message": message.strip().split("\n", 1)[0],
-        "actor": str(actor.get("login") or "") if isinstance(actor, dict) else ""}
+        "actor": str(actor.get("login") or "") if isinstance(actor, dict) else "",
+        "pull_request": _pull_request(item)}
+
+
+def _pull_request(item: dict[str, Any]) -> int | None:
+    """The number of the first pull request a run was for (``pull_requests`` lists those of
+    the run's own repository; a fork's are not listed)."""
+    pulls = item.get("pull_requests")
+    if isinstance(pulls, list):
+        for pull in pulls:
+            if isinstance(pull, dict) and isinstance(pull.get("number"), int):
+                return int(pull["number"])
+    return None
 
 
 def runs_of(body: Any) -> list[dict[str, Any]]:
@@ -184,7 +196,10 @@ def run_record(run: dict[str, Any], repo: str, service: str,
         finished_at=(parse_time(run["updated_at"]) or started) if status.finished else None,
         version=version_of(run["branch"], run["sha"]) if status is RunStatus.SUCCEEDED
         else None,
-        url=run["url"], jobs=jobs)
+        url=run["url"], jobs=jobs, number=run["number"] if isinstance(run["number"], int)
+        else None, attempt=run["attempt"] if isinstance(run["attempt"], int) else 1,
+        event=run["event"], actor=run["actor"], pull_request=run.get("pull_request"),
+        created_at=parse_time(run["created_at"]))
 
 
 def job_record(job: dict[str, Any]) -> Job:

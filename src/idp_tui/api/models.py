@@ -131,6 +131,18 @@ class PipelineRun(Record):
     jobs: tuple[Job, ...] = ()
     #: Name of the source that reported it (filled in by the hub).
     source: str = ""
+    #: The run's number in its pipeline ("#412"), where the source numbers runs.
+    number: int | None = None
+    #: Which attempt this is (a re-run is attempt 2, 3…).
+    attempt: int = 1
+    #: What started it ("push", "pull_request", "workflow_dispatch", "schedule"…).
+    event: str = ""
+    #: Who started it.
+    actor: str = ""
+    #: The pull request it ran for, where there is one.
+    pull_request: int | None = None
+    #: When the run was created (queued); a re-run keeps it, ``started_at`` moves.
+    created_at: datetime | None = None
 
     def duration(self, now: datetime) -> timedelta:
         """How long the run took, or has taken so far."""
