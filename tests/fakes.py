@@ -356,7 +356,14 @@ async def poll_until(predicate: Any, what: str, timeout: float, between: Any) ->
 async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.0) -> None:
     """Let the app run until ``predicate()`` is true (a pilot pause between two looks); fail
     naming ``what`` if it never is."""
-    await poll_until(predicate, what, timeout, lambda: pilot.pause(0.02))
+    try:
+        await poll_until(predicate, what, timeout, lambda: pilot.pause(0.02))
+    except AssertionError as failure:
+        try:  # what the screen showed, to tell a slow app from a wrong one
+            shown = "\n".join(screen_lines(pilot.app))
+        except Exception:  # noqa: BLE001 - no screen to show
+            raise failure from None
+        raise AssertionError(f"{failure}; the screen showed:\n{shown}") from failure.__cause__
     await pilot.pause()
 
 
