@@ -160,6 +160,11 @@ class Deployment:
     environment: str
     created_at: datetime
     statuses: list[tuple[int, str, str, datetime]] = field(default_factory=list)  # newest first
+    #: What the deployment was created with: an object, or a string as GitHub keeps it when
+    #: it was created with one (``"{\"version\": \"1.4.2\"}"``); None: the fixture's ``{}``.
+    payload: Any = None
+    #: GitHub's ``transient_environment``: an environment that goes away (a preview).
+    transient: bool = False
 
 
 @dataclass
@@ -312,12 +317,42 @@ class GithubServer:
             return run
 
     def add_deployment(self, full_name: str, environment: str,
-                       state: str = "success") -> Deployment:
-        """A new deployment of the newest succeeded build, with one status."""
+                       state: str = "success", *, ref: str | None = None,
+                       payload: Any = None, transient: bool = False) -> Deployment:
+        """A new deployment of the newest succeeded build (or of ``ref``, a tag or branch of
+        the repository), with one status; ``payload`` as GitHub would return it (an object or a
+        string), ``transient`` its ``transient_environment``."""
         with self._lock:
             repo = self.repos[full_name]
-            sha = next(r.sha for r in repo.runs if r.conclusion == "success")
-            return self._deploy(repo, environment, sha, sha, state, self.now())
+            sha = repo.refs[ref] if ref is not None else next(
+                r.sha for r in repo.runs if r.conclusion == "success")
+            deployment = self._deploy(repo, environment, sha, ref or sha, state, self.now())
+            deployment.payload, deployment.transient = payload, transient
+            return deployment
+
+    def add_tag(self, full_name: str, tag: str, *, minutes_ago: float = 0) -> Run:
+        """A tag pushed (``v1.4.2``): its CI run, succeeded, created ``minutes_ago``."""
+        with self._lock:
+            repo = self.repos[full_name]
+            when = self.now() - timedelta(minutes=minutes_ago)
+            run = self._new_run(repo, repo.workflows[0], tag, "push", f"Release {tag}", when,
+                                outcome="success", sha=sha_of(repo.full_name, "tag", tag))
+            repo.refs[tag] = run.sha
+            repo.runs.sort(key=lambda r: r.created_at, reverse=True)
+            while run.status != "completed":
+                self._tick(repo, run, when)
+            return run
+
+    def rerun(self, run_id: int) -> Run:
+        """Re-run a finished run now (as POST ``rerun-failed-jobs`` does) and let it finish:
+        its attempt goes up, it starts again now, its creation time stays."""
+        with self._lock:
+            repo = next(r for r in self.repos.values() if any(x.id == run_id for x in r.runs))
+            run = self._find_run(repo, run_id)
+            self._rerun(repo, run)
+            while run.status != "completed":
+                self._tick(repo, run, self.now())
+            return run
 
     def throttle(self, *, status: int = 403, retry_after: int | None = None, count: int = 1,
                  secondary: bool = True) -> None:
@@ -537,7 +572,10 @@ class GithubServer:
                     original_environment=d.environment, created_at=iso(d.created_at),
                     updated_at=iso(d.statuses[0][3] if d.statuses else d.created_at),
                     statuses_url=f"{url}/statuses",
-                    production_environment=d.environment == "production")
+                    production_environment=d.environment == "production",
+                    transient_environment=d.transient)
+        if d.payload is not None:
+            item["payload"] = d.payload
         return item
 
     def _render_status(self, repo: Repo, d: Deployment, status: tuple) -> dict[str, Any]:
