@@ -23,6 +23,7 @@ API_NAMES = (
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "TopicKind", "Window",
     "ApiInfo", "FACET_FIELDS", "Facet", "FacetValue", "JobLogQuery", "ServiceDetail", "Team",
     "SourceRateLimited", "HttpClient", "HttpSettings",
+    "Backoff", "SourceCredentialsRefused",
 )
 if TYPE_CHECKING:
     from .api import *  # noqa: F403

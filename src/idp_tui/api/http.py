@@ -40,6 +40,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from .errors import (
     SourceAuthError,
+    SourceCredentialsRefused,
     SourceDataError,
     SourceError,
     SourceNotFound,
@@ -279,6 +280,11 @@ class HttpClient:
                      message: str | None = None, hint: str | None = None) -> SourceError:
         """The SourceError of an HTTP status of 400 or more, with a hint.
 
+        A 401 is :class:`SourceCredentialsRefused` and a 403 :class:`SourceAuthError`, a 404
+        :class:`SourceNotFound`: permanent, so the hub backs off instead of asking again at every
+        refresh (a 401 for every call of the source); a 429 is :class:`SourceRateLimited`, a 5xx
+        :class:`SourceUnavailable` (asked again soon).
+
         ``message`` is the server's own words (default: read from its JSON error body, or its
         plain text), cut to ``MESSAGE_LIMIT``; ``hint`` replaces the default hint ("": none).
         """
@@ -293,8 +299,8 @@ class HttpClient:
             default = (f"The credentials in {table} were refused: check token{variable}, or "
                        "username and password." if self.settings.signs_in else
                        f"The server asks for credentials: set token (or token_env) in {table}.")
-            return SourceAuthError(f"{where} refused the request (401){tail}",
-                                   hint=_hint(hint, default))
+            return SourceCredentialsRefused(f"{where} refused the request (401){tail}",
+                                            hint=_hint(hint, default))
         if status == 403:
             return SourceAuthError(f"{where} forbids this (403){tail}", hint=_hint(hint, (
                 f"The token (or user) of {table} was accepted but lacks a permission for "
