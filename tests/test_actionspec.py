@@ -40,7 +40,9 @@ def test_lookups() -> None:
     assert by_binding("pipelines.rerun").kind is ActionKind.RERUN
     assert by_binding("action.nope") is None
     assert action_names() == ("deploy", "rollback", "scale", "restart", "provision")
-    assert [s.kind for s in pane_specs("pipelines")] == [ActionKind.RERUN, ActionKind.CANCEL]
+    assert [s.kind for s in pane_specs("pipelines")] == [
+        ActionKind.RERUN, ActionKind.CANCEL, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB,
+        ActionKind.APPROVE, ActionKind.REJECT, ActionKind.DISPATCH]
     assert all(s.pane is None for s in app_specs())
 
 
@@ -52,7 +54,13 @@ def test_what_each_kind_needs() -> None:
     assert spec("provision").target is Target.TEMPLATE
     assert spec("provision").capability is Capability.PROVISION
     assert {s.kind for s in ACTION_SPECS if s.target is Target.RUN} == \
-        {ActionKind.RERUN, ActionKind.CANCEL}
+        {ActionKind.RERUN, ActionKind.CANCEL, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB,
+         ActionKind.APPROVE, ActionKind.REJECT}
+    assert spec("dispatch").target is Target.WORKFLOW and spec("dispatch").takes_inputs
+    # Approving lets a deploy go on: the policy judges it as one; rejecting stops one.
+    assert spec("approve").acts_as is ActionKind.DEPLOY and spec("approve").reviews
+    assert spec("reject").acts_as is None and spec("reject").reviews
+    assert spec("rerun_job").job and not spec("rerun_all").job
     assert spec("rerun").title_phrase == "re-run failed jobs of"
     assert spec("restart").title_phrase == "restart"
 

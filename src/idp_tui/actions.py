@@ -46,7 +46,8 @@ from .api.errors import NotSupported, SourceError, SourceNotFound
 from .api.source import Capability
 from .audit import ActionAlreadyRan, AuditError, AuditLog, redact
 from .hub import Failure, Hub, LoopTimer, Platform, PollTimer, SourceRunner, Topic, classify
-from .policy import Decision, Effect, PolicyConfig, decide, judge, versions_run
+from .inputs import InputError, check_inputs, environment_inputs
+from .policy import Decision, Effect, PolicyConfig, acting_as, decide, judge, versions_run
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,12 @@ class ActionRun:
         if row.target is Target.TEMPLATE:
             service = f" for {r.service}" if r.service else ""
             return f"{row.title_phrase} {r.template or '?'}{service}{where}"
+        if row.target is Target.WORKFLOW:
+            ref = f" on {r.version}" if r.version else ""
+            return f"{row.title_phrase} {r.template or '?'} of {r.service or '?'}{ref}{where}"
         if row.target is Target.RUN:
-            return f"{row.title_phrase} {r.service or '?'} run {r.run_id or '?'}"
+            job = f" (job {r.params.get('job')})" if row.job and r.params.get("job") else ""
+            return f"{row.title_phrase} {r.service or '?'} run {r.run_id or '?'}{job}{where}"
         what = f"{row.title_phrase} {r.service or '?'}"
         if row.takes_version and r.version:
             what += f" {r.version}"
@@ -254,7 +259,7 @@ class ActionManager:
         """The source that would run ``request`` and the policy's decision on what it does (for a
         kind with a version, the source's plan is asked for: see ``policy.judge``)."""
         runner = await self._route(request)
-        plan: ActionPlan | None = None
+        request, plan = await self._resolved(runner, request)
         if _judged(request):
             try:
                 plan = await self._plan(runner, request)
@@ -272,7 +277,9 @@ class ActionManager:
         plan: ActionPlan | None = None
         failure: Failure | None = None
         try:
-            plan = await self._plan(runner, request)
+            request, plan = await self._resolved(runner, request)
+            if plan is None:
+                plan = await self._plan(runner, request)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             failure = classify(runner.name, exc)
         try:
@@ -280,6 +287,48 @@ class ActionManager:
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return PlanResult(None, None, failure=classify("hub", exc))
         return PlanResult(runner.name, decision, plan, failure)
+
+    async def _resolved(self, runner: SourceRunner, request: ActionRequest
+                        ) -> tuple[ActionRequest, ActionPlan | None]:
+        """For a kind that reviews a run's deployment or takes declared inputs, ``request`` with
+        the environment it acts in (the only one the run waits for, or the one an
+        environment input names) and its inputs checked, and the source's plan it took; any
+        other kind as it is, and no plan."""
+        row = spec(request.kind)
+        if not (row.reviews or row.takes_inputs):
+            return request, None
+        plan = await self._plan(runner, request)
+        names = self.hub.environments
+        environment = request.environment
+        if row.reviews:
+            waiting = [names.to_platform(runner.name, e) for e in plan.environments]
+            what = f"run {request.run_id or '?'}"
+            if not waiting:
+                raise SourceError(f"{what} waits for no deployment review")
+            if environment and environment not in waiting:
+                raise SourceNotFound(f"{what} waits for no review in {environment} (it waits in "
+                                     f"{', '.join(waiting)})")
+            if not environment and len(waiting) > 1:
+                raise SourceError(f"{what} waits for reviews in {', '.join(waiting)}: name the "
+                                  "environment")
+            environment = environment or waiting[0]
+        if row.takes_inputs and plan.inputs is not None:
+            try:
+                params = check_inputs(plan.inputs, request.params)
+            except InputError as exc:
+                raise SourceError(f"invalid inputs: {exc}") from None
+            for name in environment_inputs(plan.inputs):
+                value = params.get(name)
+                if isinstance(value, str) and value:
+                    value = names.to_platform(runner.name, value)
+                    if environment and environment != value:
+                        raise SourceError(f"environment {environment!r} does not match the "
+                                          f"input {name}={value!r}")
+                    environment = value
+            request = request.model_copy(update={"params": params})
+        if environment != request.environment:
+            request = request.model_copy(update={"environment": environment})
+        return request, plan
 
     async def _plan(self, runner: SourceRunner, request: ActionRequest) -> ActionPlan:
         value = await self.hub._call(runner, "plan_action", self._local(runner, request))
@@ -291,7 +340,7 @@ class ActionManager:
         going to that version does, given ``plan`` (the source's dry run, or None)."""
         protected = await self._environment_protected(request.environment)
         effect = await self._effect(runner, request, plan) if judged and _judged(request) \
-            else None
+            else acting_as(request.kind, request.environment or "")
         return decide(self.policy, request, now=self.clock.now(), read_only=self.read_only,
                       source_read_only=runner.name in self.read_only_sources,
                       source=runner.name, environment_protected=protected, effect=effect)
@@ -368,6 +417,9 @@ class ActionManager:
             request = await self._checked(request)
             placeholder.request = request
             runner = await self._route(request)
+            # Where a review or a workflow's inputs act, and the inputs checked, from the plan.
+            request, resolved = await self._resolved(runner, request)
+            placeholder.request = request
             # The rules that need no plan first: a request they deny never reaches the source.
             decision = await self._decision(runner, request, None, judged=False)
         except Exception as exc:  # noqa: BLE001 - the run ends as failed, audited
@@ -387,7 +439,7 @@ class ActionManager:
             self._finish(run, ActionState.DENIED, decision.message)
             return run
         try:
-            run.plan = await self._plan(runner, request)
+            run.plan = resolved or await self._plan(runner, request)
             run.cancellable = run.plan.cancellable
         except Exception as exc:  # noqa: BLE001 - a plan that fails stops the action
             failure = classify(runner.name, exc)
@@ -485,6 +537,11 @@ class ActionManager:
         elif row.target is Target.RUN:
             if not request.run_id:
                 raise SourceError(f"{request.kind.value} needs a pipeline run")
+            if row.job and not str(request.params.get("job") or "").strip():
+                raise SourceError(f"{request.kind.value} needs a job of the run")
+        elif row.target is Target.WORKFLOW:
+            if not request.service or not request.template:
+                raise SourceError(f"{request.kind.value} needs a service and a workflow")
         elif not request.service or not request.environment:
             raise SourceError(f"{request.kind.value} needs a service and an environment")
         if row.needs_replicas and request.replicas is None:
@@ -499,7 +556,11 @@ class ActionManager:
             entry = await self.template(request.template or "")
             return self._runner(entry.source)
         if target is Target.RUN:
-            return self._route_run(request.kind, request.run_id or "", request.source)
+            return self._route_run(request.kind, f"pipeline run {request.run_id or ''}",
+                                   request.source)
+        if target is Target.WORKFLOW:
+            return self._route_run(request.kind, f"workflow {request.template or '?'} of "
+                                                 f"{request.service or '?'}", request.source)
         return await self._route_service(request.kind, request.service or "",
                                          request.environment or "")
 
@@ -518,20 +579,21 @@ class ActionManager:
             return able[0]
         raise NotSupported(f"no source that can {kind.value} runs {service} in {environment}")
 
-    def _route_run(self, kind: ActionKind, run_id: str, source: str | None) -> SourceRunner:
-        """The source that reported the run (``request.source``), or the only one that can."""
+    def _route_run(self, kind: ActionKind, what: str, source: str | None) -> SourceRunner:
+        """The source that reported the run or workflow ``what`` (``request.source``), or the
+        only one that can."""
         able = self.able(kind)
         if not able:
-            raise NotSupported(f"no configured source can {kind.value} a pipeline run")
+            noun = "workflow" if what.startswith("workflow") else "pipeline run"
+            raise NotSupported(f"no configured source can {kind.value} a {noun}")
         if source:
             for runner in able:
                 if runner.name == source:
                     return runner
-            raise NotSupported(f"source {source!r} cannot {kind.value} pipeline run {run_id}")
+            raise NotSupported(f"source {source!r} cannot {kind.value} {what}")
         if len(able) == 1:
             return able[0]
-        raise NotSupported(f"which source's pipeline run {run_id}? (several can "
-                           f"{kind.value}); name it")
+        raise NotSupported(f"which source's {what}? (several can {kind.value}); name it")
 
     async def _platform(self) -> Platform | None:
         snapshot = self.hub.cached(Topic.environments())

@@ -36,6 +36,9 @@ class Target(StrEnum):
     RUN = "run"
     #: A provisioning template and its parameters (``ActionRequest.template`` and ``params``).
     TEMPLATE = "template"
+    #: A workflow of a service's repository (``ActionRequest.service``; the workflow in
+    #: ``template``, the branch or tag in ``version``, its inputs in ``params``).
+    WORKFLOW = "workflow"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,18 @@ class ActionSpec:
     frozen: bool = False
     #: May target a service that does not run in the environment yet (else it must run there).
     places: bool = False
+    #: Names one job of the run (``ActionRequest.params["job"]``: its id or name).
+    job: bool = False
+    #: Acts on the deployment a run waits for review on: the request's environment is the one
+    #: reviewed (none given: the only one the run waits for, as the source's plan names them).
+    reviews: bool = False
+    #: What the policy judges it to be, whatever it is called (approving a deployment lets it
+    #: go on: a deploy to that environment).
+    acts_as: ActionKind | None = None
+    #: Its ``params`` are the inputs the source's plan declares (``ActionPlan.inputs``), checked
+    #: by the hub before anything is sent; an input of the ``environment`` format is where it
+    #: acts (the policy's environment).
+    takes_inputs: bool = False
     #: How the Activity screen and the audit log start its title ("re-run failed jobs of").
     phrase: str = ""
     #: How the policy says going to a version ("rolling back to 1.4.0, which has never run in
@@ -123,6 +138,27 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(ActionKind.CANCEL, "cancel_run", "Cancel run", "Cancel run", "Cancel run…",
                "Cancel the selected run (X in Pipelines)", "X", "pipelines.cancel", Target.RUN,
                Capability.ACTIONS, pane="pipelines", phrase="cancel"),
+    ActionSpec(ActionKind.RERUN_ALL, "rerun_all", "Re-run all jobs", "Re-run all",
+               "Re-run all jobs…", "Re-run every job of the selected run (G in Pipelines)", "G",
+               "pipelines.rerun_all", Target.RUN, Capability.ACTIONS, pane="pipelines",
+               phrase="re-run all jobs of"),
+    ActionSpec(ActionKind.RERUN_JOB, "rerun_job", "Re-run job", "Re-run job", "Re-run a job…",
+               "Re-run one job of the selected run (J in Pipelines)", "J", "pipelines.rerun_job",
+               Target.RUN, Capability.ACTIONS, pane="pipelines", job=True,
+               phrase="re-run a job of"),
+    ActionSpec(ActionKind.APPROVE, "approve", "Approve deployment", "Approve",
+               "Approve deployment…",
+               "Approve the deployment the selected run waits for (Y in Pipelines)", "Y",
+               "pipelines.approve", Target.RUN, Capability.ACTIONS, pane="pipelines", show=True,
+               reviews=True, acts_as=ActionKind.DEPLOY, phrase="approve the deployment of"),
+    ActionSpec(ActionKind.REJECT, "reject", "Reject deployment", "Reject", "Reject deployment…",
+               "Reject the deployment the selected run waits for (N in Pipelines)", "N",
+               "pipelines.reject", Target.RUN, Capability.ACTIONS, pane="pipelines",
+               reviews=True, phrase="reject the deployment of"),
+    ActionSpec(ActionKind.DISPATCH, "dispatch", "Run workflow", "Run workflow", "Run workflow…",
+               "Run the selected run's workflow with its inputs (W in Pipelines)", "W",
+               "pipelines.dispatch", Target.WORKFLOW, Capability.ACTIONS, pane="pipelines",
+               takes_inputs=True, frozen=True, phrase="run workflow"),
 )
 
 _BY_KIND = {s.kind: s for s in ACTION_SPECS}

@@ -19,7 +19,9 @@ by default (its record of the one before the current one), and idp-tui's own aud
 actions in that environment (:func:`versions_run`). Versions compare semantically where they parse
 (``1.10.0`` > ``1.9.0``, a ``v`` prefix ignored, :func:`version_key`); versions that do not (commit
 shas) count as newer unless they ran there before. An action whose version is unknown counts as a
-deploy.
+deploy. Approving a run's deployment that waits for review lets a deploy go on: it is judged as
+a deploy to that environment (:func:`acting_as`; a freeze stops it, a protected environment needs
+its name typed and a reason).
 """
 
 from __future__ import annotations
@@ -209,6 +211,17 @@ def judge(kind: ActionKind, environment: str, targets: Iterable[str], current: s
                                              f"in {environment} now, is a deploy")
     return Effect(None, f"{doing} {targets[0]}, which ran in {environment} before, is a "
                         f"{row.kind.value}")
+
+
+def acting_as(kind: ActionKind, environment: str) -> Effect | None:
+    """What an action judged by what it lets happen does (its row's ``acts_as``): approving a
+    deployment to ``environment`` lets it go on, so every rule treats it as a deploy there."""
+    row = spec(kind)
+    if row.acts_as is None or not environment:
+        return None
+    acts = row.acts_as.value
+    return Effect(row.acts_as, f"{row.title_phrase} a run to {environment} lets it {acts} "
+                               f"there: it is judged as a {acts}")
 
 
 # Deciding ---------------------------------------------------------------------------------------

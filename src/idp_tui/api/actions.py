@@ -97,6 +97,11 @@ class ActionPlan(Record):
     notes: tuple[str, ...] = ()
     #: Whether the running action can be stopped part-way.
     cancellable: bool = False
+    #: Approve and reject: the environments the run waits for (the source's names for them).
+    environments: tuple[str, ...] = ()
+    #: The parameters the action takes, as a JSON Schema (a workflow's declared inputs): the
+    #: dashboard shows them as a form and the hub checks ``ActionRequest.params`` against them.
+    inputs: dict[str, Any] | None = None
     estimated_duration: timedelta | None = None
 
 

@@ -57,6 +57,10 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
+    #: Ended without running: someone must act before it can run (GitHub's ``action_required``:
+    #: a pull request's workflows waiting for a maintainer's approval). Finished, unlike WAITING:
+    #: approving it starts a new attempt.
+    ACTION_REQUIRED = "action_required"
 
     @property
     def finished(self) -> bool:
@@ -139,6 +143,18 @@ class ActionKind(StrEnum):
     RERUN = "rerun"
     #: Stop a queued or running pipeline run (``ActionRequest.run_id``).
     CANCEL = "cancel"
+    #: Run every job of a finished pipeline run again (``ActionRequest.run_id``).
+    RERUN_ALL = "rerun_all"
+    #: Run one job of a finished pipeline run again (``run_id``; the job in ``params["job"]``).
+    RERUN_JOB = "rerun_job"
+    #: Let a run waiting for review deploy to the environment (``run_id``, ``environment``; the
+    #: reason is the review's comment).
+    APPROVE = "approve"
+    #: Refuse a run waiting for review its deployment to the environment (as for ``APPROVE``).
+    REJECT = "reject"
+    #: Run a workflow of a service's repository (``service``; the workflow in ``template``, the
+    #: branch or tag in ``version``, its declared inputs in ``params``).
+    DISPATCH = "dispatch"
 
 
 class ActionState(StrEnum):
