@@ -40,6 +40,13 @@ class Runtime:
     hub: Hub
     actions: ActionManager
 
+    async def prepare(self) -> None:
+        """What a one-shot command waits for before it asks anything: the catalog, handed to
+        the sources that read it (``Hub.share_catalog``), so that every command sees the joined
+        platform the dashboard sees. A failing catalog source does not stop the command: the
+        others answer and the failure is kept in the catalog's snapshot."""
+        await self.hub.share_catalog()
+
     async def close(self) -> None:
         """Stop every source (running actions are left to their deadline by the sources)."""
         await self.hub.close()

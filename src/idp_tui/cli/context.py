@@ -69,6 +69,7 @@ class Context:
             self.runtime = build_runtime(config, data_dir=self.folder, clock=clock,
                                          read_only=self.read_only)
             try:
+                await self.runtime.prepare()
                 return await fn(self, self.runtime.hub)
             finally:
                 await self.runtime.close()

@@ -23,7 +23,16 @@ from ..api.kinds import TopicKind
 from ..api.models import JobLogQuery, LogLine, LogQuery, Service
 from ..api.source import Capability, Source
 from ..environments import EnvironmentMap
-from .failures import TRANSIENT_ERRORS, Failure, SourceHealth, _bounded, _loggable, classify
+from .failures import (
+    TRANSIENT_ERRORS,
+    Backoffs,
+    Failure,
+    SourceHealth,
+    _bounded,
+    _loggable,
+    backs_off,
+    classify,
+)
 from .logstreams import LogStream
 from .runner import SourceRunner
 from .timing import LoopTimer, PollTimer
@@ -40,6 +49,8 @@ Callback = Callable[[Snapshot[Any]], None]
 TRANSIENT_RETRY = 5.0
 #: Seconds at least between two refreshes of a topic that its sources say changed.
 MIN_CHANGE_GAP = 0.25
+#: How long a poll loop waits on a settled topic (a finished run): until it is woken.
+SETTLED_WAIT = 365 * 24 * 3600.0
 #: The capabilities whose answers list services (what a source knows: see Hub.knows).
 LISTING_TOPICS = {Capability.CATALOG: Topic.catalog(), Capability.ENVIRONMENTS: Topic.environments()}
 
@@ -145,9 +156,13 @@ class Hub:
         self._unsupported: set[tuple[str, str]] = set()
         #: The catalog last handed to the sources' ``use_catalog``.
         self._catalog_given: list[Service] | None = None
+        #: The ``use_catalog`` calls under way (see :meth:`share_catalog`).
+        self._giving: set[asyncio.Task[Any]] = set()
         #: The last rate limit of each source that asked to wait (see SourceHealth.retry_at).
         self._waits: dict[str, SourceRateLimited] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        #: Calls that failed for good, each waiting on the timer (see Backoffs).
+        self._backoff = Backoffs()
         #: Each source's services (its catalog and deployments), and the answers they come from.
         self._listed: dict[str, tuple[tuple[Any, ...], frozenset[str]]] = {}
         for runner in self.runners:
@@ -396,6 +411,10 @@ class Hub:
             runners = self._runners_for_topic(state.topic)
 
             async def one(runner: SourceRunner) -> None:
+                backed_off = self._backed_off(runner.name, state.topic)
+                if backed_off is not None:  # a failure that will not fix itself: not yet
+                    state.errors[runner.name] = backed_off
+                    return
                 partial: list[Failure] = []
                 try:
                     state.by_source[runner.name] = await self._fetch_from(runner, state.topic,
@@ -404,6 +423,7 @@ class Hub:
                         state.errors[runner.name] = partial[0]
                     else:
                         state.errors.pop(runner.name, None)
+                    self._answered(runner.name, state.topic)
                 except asyncio.CancelledError:
                     raise
                 except (NotSupported, ServiceNotListed):
@@ -411,6 +431,8 @@ class Hub:
                     state.errors.pop(runner.name, None)
                 except BaseException as exc:  # noqa: BLE001 - isolation is the point
                     state.errors[runner.name] = classify(runner.name, exc)
+                    if backs_off(exc):
+                        self._back_off(runner.name, state.topic, exc, state.errors[runner.name])
 
             if len(runners) == 1:
                 await one(runners[0])  # the same, without a task (and turns of the loop) for it
@@ -436,7 +458,58 @@ class Hub:
             state.snapshot = snapshot
             if state.topic.kind is TopicKind.CATALOG and data:
                 self._give_catalog(data)
+            if state.topic.kind is TopicKind.PIPELINES and data:
+                self._wake_changed_runs(data)
             return snapshot
+
+    # Backing off failures that will not fix themselves -------------------------------------------
+
+    def _backed_off(self, source: str, topic: Topic) -> Failure | None:
+        """The failure to show instead of asking ``source`` about ``topic`` now (its back-off is
+        not over), or None: ask."""
+        return self._backoff.blocked(source, topic, self.timer.now()) if self._backoff else None
+
+    def _back_off(self, source: str, topic: Topic, exc: BaseException, failure: Failure) -> None:
+        """``source`` failed ``topic`` with a failure that will not fix itself: not asked again
+        for 30 s, then twice as long each time (at most 10 min), instead of at every refresh."""
+        self._backoff.failed(source, topic, exc, failure, self.timer.now(), self.clock.now())
+        self._say_next_try(source)
+
+    def _answered(self, source: str, topic: Topic) -> None:
+        if self._backoff and self._backoff.answered(source, topic):
+            self._say_next_try(source)
+
+    def _say_next_try(self, source: str) -> None:
+        health = self.health.get(source)
+        next_try = self._backoff.next_try(source, self.timer.now())
+        if health is not None and next_try != health.next_try:
+            health.next_try = next_try
+            self._health_changed()
+
+    def retry_now(self, source: str | None = None) -> None:
+        """Ask ``source`` (every source without it) again now, whatever its back-offs say (the
+        health view's "retry now"): its watched topics are refreshed at once."""
+        for name in self._backoff.forget(source) | ({source} if source else set()):
+            self._say_next_try(name)
+        for state in self._topics.values():
+            if state.subscribers and (source is None or source in state.errors
+                                      or any(r.name == source
+                                             for r in self._runners_for_topic(state.topic))):
+                state.wake.set()
+
+    def _wake_changed_runs(self, runs: list[Any]) -> None:
+        """Wake the watched runs that are no longer polled (finished) whose entry in a fresh
+        list of runs differs (a re-run started them again)."""
+        for topic, state in self._topics.items():
+            if topic.kind is not TopicKind.PIPELINE_RUN or not state.subscribers \
+                    or state.snapshot is None or state.snapshot.data is None:
+                continue
+            run = state.snapshot.data
+            for listed in runs:
+                if listed.source == topic.args[0] and listed.id == topic.args[1]:
+                    if (listed.status, listed.attempt) != (run.status, run.attempt):
+                        state.wake.set()
+                    break
 
     def _give_catalog(self, services: list[Service]) -> None:
         """Hand a changed catalog to the sources that read it (``Source.use_catalog``)."""
@@ -457,6 +530,28 @@ class Hub:
             task = asyncio.get_running_loop().create_task(give())
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+            self._giving.add(task)
+            task.add_done_callback(self._giving.discard)
+
+    async def share_catalog(self) -> Snapshot[Any] | None:
+        """Fetch the catalog (unless it was already) when a source reads it
+        (``Source.use_catalog``), and return once those sources have it.
+
+        A one-shot caller (the command line) calls it before asking anything else, so what it
+        asks next is answered on the joined platform the dashboard sees (a github source learns
+        its repositories from the catalog's annotations). A failing or slow catalog source costs
+        its timeout and no more: the other sources' services are handed on.
+        """
+        readers = [r for r in self.runners if type(r.source).use_catalog is not Source.use_catalog
+                   and (r.name, "use_catalog") not in self._unsupported]
+        if not readers or not self.has(Capability.CATALOG):
+            return None
+        snapshot = self.cached(Topic.catalog())
+        if snapshot is None:
+            snapshot = await self.fetch(Topic.catalog())
+        if self._giving:
+            await asyncio.gather(*list(self._giving), return_exceptions=True)
+        return snapshot
 
     def _merge(self, topic: Topic, parts: list[Any]) -> Any:
         return TOPICS[topic.kind].merge(topic, parts, self)
@@ -585,10 +680,24 @@ class Hub:
             if state.snapshot is not None and any(
                     f.error_class in TRANSIENT_ERRORS for f in state.snapshot.errors.values()):
                 wait = min(interval, TRANSIENT_RETRY)  # a timeout: ask again soon, not in 30 s
+            elif self._settled(state):
+                wait = SETTLED_WAIT  # it will not change (a finished run): until woken
             if await timer.wait(state.wake, wait):
                 gap = state.refreshed_at + MIN_CHANGE_GAP - timer.now()
                 if gap > 0:  # woken again at once (a source reporting every change it sees)
                     await timer.sleep(gap)
+
+    @staticmethod
+    def _settled(state: _TopicState) -> bool:
+        """Whether the topic's answer will not change any more (its row's ``settled``)."""
+        settled = TOPICS[state.topic.kind].settled
+        snapshot = state.snapshot
+        if settled is None or snapshot is None or snapshot.errors or snapshot.data is None:
+            return False
+        try:
+            return bool(settled(snapshot.data))
+        except Exception:  # noqa: BLE001 - a record without the field: poll it as any other
+            return False
 
     @staticmethod
     def _deliver(sub: Subscription, snapshot: Snapshot[Any]) -> None:
