@@ -13,11 +13,13 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
-from ..api.errors import SourceError, SourceRateLimited
+from ..api.backoff import Backoff
+from ..api.errors import PartialAnswer, SourceError, SourceRateLimited
 from ..api.source import Capability
 
 #: The file name of the log file in the data dir (``idp_tui.cli`` sets it up).
@@ -129,6 +131,25 @@ def _classify(source: str, exc: BaseException) -> Failure:
     return Failure(source, "plugin error", text, hub_hint("plugin error"))
 
 
+def backs_off(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure that will not fix itself (``SourceError.permanent``), asked
+    again only after a back-off; a part of an answer (``PartialAnswer``) never is: what came is
+    current, and the source backs its failing part off itself."""
+    return isinstance(exc, SourceError) and not isinstance(exc, PartialAnswer) \
+        and not isinstance(exc, SourceRateLimited) and bool(exc.permanent)
+
+
+def in_words(seconds: float) -> str:
+    """A wait in words: "12 s", "4 min", "1 h 5 min"."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+
+
 class NotRespondingError(SourceError):
     error_class = "not responding"
 
@@ -152,6 +173,9 @@ class SourceHealth:
     details: dict[str, str] = field(default_factory=dict)
     #: The source asked to wait until then (a rate limit): it is not called before.
     retry_at: datetime | None = None
+    #: A failure that will not fix itself is backed off: the soonest next try of the source's
+    #: backed-off calls (None: none backed off).
+    next_try: datetime | None = None
 
     @property
     def state(self) -> str:
@@ -161,3 +185,57 @@ class SourceHealth:
             return "error"
         # Asked but never answered (a first call still running) is waiting too, not ok.
         return "ok" if self.last_ok is not None else "waiting"
+
+
+class Backoffs:
+    """The hub's calls that failed for good, each waiting on the hub's timer: by (source, topic),
+    or (source, None) for every call of a source (refused credentials, ``whole_source``).
+
+    Each keeps the failure to show meanwhile and the next try on the hub's clock (for words).
+    """
+
+    def __init__(self) -> None:
+        self._table: Backoff[tuple[str, Any]] = Backoff()
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def blocked(self, source: str, topic: Any, now: float) -> Failure | None:
+        """The failure to show instead of asking ``source`` about ``topic`` at ``now``; None:
+        ask."""
+        for key in ((source, None), (source, topic)):
+            waiting = self._table.waiting(key, now)
+            if waiting is not None:
+                return waiting.error[0]
+        return None
+
+    def failed(self, source: str, topic: Any, exc: BaseException, failure: Failure, now: float,
+               clock_now: datetime) -> None:
+        """``source`` failed ``topic`` for good at ``now``: one more strike (one for answers to
+        calls made together)."""
+        key = (source, None if getattr(exc, "whole_source", False) else topic)
+        current = self._table.waiting(key, now)
+        wait = self._table.failed(key, now, None)
+        same = current is not None and current is wait and current.error is not None
+        next_try = current.error[1] if same else clock_now + timedelta(seconds=wait.wait)
+        wait.error = (failure, next_try)
+
+    def answered(self, source: str, topic: Any) -> bool:
+        """``source`` answered ``topic``: its strikes (and the source's) are forgotten; whether
+        there were any."""
+        before = len(self._table)
+        self._table.succeeded((source, topic))
+        self._table.succeeded((source, None))
+        return len(self._table) != before
+
+    def next_try(self, source: str, now: float) -> datetime | None:
+        """The soonest next try of ``source``'s calls backed off at ``now``."""
+        tries = [w.error[1] for (name, _topic), w in self._table.items()
+                 if name == source and w.due > now and w.error is not None]
+        return min(tries) if tries else None
+
+    def forget(self, source: str | None = None) -> set[str]:
+        """Forget the back-offs of ``source`` (of every source without it); the sources that
+        had any."""
+        return {key[0] for key in self._table.forget(
+            lambda key: source is None or key[0] == source)}

@@ -210,6 +210,9 @@ class TopicSpec:
     #: ``configured(hub)``: the config itself answers the topic (declared environments), so no
     #: source offering it is no error.
     configured: Callable[[Hub], bool] | None = None
+    #: ``settled(data)``: the answer will not change any more (a finished run): its poll loop
+    #: stops asking until woken.
+    settled: Callable[[Any], bool] | None = None
 
     def check(self, value: Any) -> Any:
         """``value`` as the records this topic's method answers (SourceDataError if not)."""
@@ -286,7 +289,8 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
     TopicSpec(TopicKind.PIPELINE_RUN, Capability.PIPELINES, "pipeline_run", PipelineRun,
               "pipeline run", merge=lambda topic, parts, hub: first_answer(parts), interval=2.0,
               many=False, partial=False, args=lambda topic, hub: (topic.args[1],),
-              only=lambda topic, runners, hub: [r for r in runners if r.name == topic.args[0]]),
+              only=lambda topic, runners, hub: [r for r in runners if r.name == topic.args[0]],
+              settled=lambda run: run.status.finished),
     TopicSpec(TopicKind.METRICS, Capability.METRICS, "metrics", MetricSeries, "metrics",
               merge=lambda topic, parts, hub: merge_metrics(parts), interval=15.0,
               args=_metrics_args, annotate=None, service=_first_arg, environment_arg=1),
