@@ -6,13 +6,24 @@
 * After every answer the ``x-ratelimit-*`` headers become the source's "quota" status line.
 * A rate limit (403/429 with ``x-ratelimit-remaining: 0``, a ``retry-after``, or GitHub's
   "secondary rate limit" message) raises :class:`SourceRateLimited`; until its ``retry_at`` no
-  request is sent at all, the same error is raised again at once.
+  request is sent at all, the same error is raised again at once. The wait is kept in the data
+  folder (``quota.json``, with the last quota seen), so the next process (another ``idp-tui``
+  command) sends nothing before GitHub's reset either. Answers to requests sent together that
+  hit one secondary limit are one strike.
+* Failures that will not fix themselves wait (``idp_tui.Backoff``: 30 s, doubling, at most
+  10 min) instead of being sent again at every refresh: a repository that answers 404 (or 403
+  without a rate limit) for its runs or deployments, on its own, while the other repositories are
+  read as usual; a refused token (401), for every request — GitHub locks a user out after
+  repeated bad credentials.
 * A job's log is a 302 to a short-lived pre-signed URL, fetched without the token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -21,9 +32,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from idp_tui import (
+    Backoff,
     HttpClient,
     SourceAuthError,
     SourceContext,
+    SourceCredentialsRefused,
     SourceDataError,
     SourceError,
     SourceNotFound,
@@ -45,6 +58,12 @@ PERMISSIONS = ("a fine-grained token needs access to the repositories with Actio
 _PERMISSION = re.compile(r"not accessible|admin rights|permission|scope|saml|access restriction"
                          r"|forbidden|must have", re.IGNORECASE)
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^",;]+)"?')
+#: The lists of a repository whose 404 (or 403) means the repository itself is missing or hidden.
+_REPO_LIST = re.compile(r"/repos/([^/?#]+/[^/?#]+)/(?:actions/runs|deployments)(?:[?#]|$)")
+#: The file in the source's data folder that keeps a rate limit's end and the last quota seen.
+QUOTA_FILE = "quota.json"
+#: The key of the token's back-off (the repositories' keys are "owner/repo").
+_TOKEN = ""
 
 
 def next_link(header: str | None) -> str | None:
@@ -76,6 +95,8 @@ class GithubApi:
         self._blocked_message = ""
         self._secondary_strikes = 0
         self._quota_text = ""
+        #: Repositories (lowercase) whose lists failed for good, and the token once refused.
+        self.backoff: Backoff[str] = Backoff()
         #: Every HTTP request sent (log downloads included); the API requests not answered 304
         #: (what counts against the quota); the 304 answers.
         self.requests_sent = 0
@@ -92,6 +113,7 @@ class GithubApi:
         # A token_env named in the config but unset is an error (raised here); the default one
         # unset is not: the source reads unauthenticated.
         self._client.open()
+        self._load_quota()
         if self.config.resolve_token(self.name) is None:
             unset = f" ({self.config.token_env} is not set)" if self.config.token_env else ""
             self.context.set_status("token", f"none{unset}: unauthenticated, 60 requests an hour")
@@ -184,12 +206,29 @@ class GithubApi:
                                     hint="No request is sent to GitHub until then.")
         self._blocked_until = None
 
+    def _now(self) -> float:
+        return self.context.clock.now().timestamp()
+
+    def check_backoff(self, part: str | None) -> None:
+        """Raise, without a request, the failure of a refused token or of ``part`` (a
+        repository) while its back-off lasts."""
+        now = self._now()
+        for key in (_TOKEN, part):
+            waiting = self.backoff.waiting(key, now) if key is not None else None
+            if waiting is not None:
+                error = waiting.error
+                raise type(error)(error.message, hint=error.hint, part=error.part)
+
     async def _send(self, method: str, url: str, *, what: str,
                     headers: dict[str, str] | None = None, json: Any = None,
                     quiet: frozenset[int] = frozenset()) -> Any:
+        match = _REPO_LIST.search(url)
+        part = match.group(1).lower() if match else None
         self.check_quota()
+        self.check_backoff(part)
         async with self._gate:
             self.check_quota()  # another request may have hit the limit meanwhile
+            self.check_backoff(part)
             self.requests_sent += 1
             response = await self._client.send(method, url, what=what, check=False,
                                                headers=headers, json=json)
@@ -199,9 +238,58 @@ class GithubApi:
             self.quota_requests += 1
         self._read_quota(response.headers)
         if response.status_code >= 400 and response.status_code not in quiet:
-            self._raise(response, what)
+            try:
+                self._raise(response, what)
+            except SourceError as exc:
+                key = _TOKEN if isinstance(exc, SourceCredentialsRefused) else part
+                if exc.permanent and key is not None:
+                    if key:
+                        exc.part = key
+                    self.backoff.failed(key, self._now(), exc)
+                raise
         self._secondary_strikes = 0
+        if response.status_code < 400:
+            self.backoff.succeeded(_TOKEN)
+            if part is not None:
+                self.backoff.succeeded(part)
         return response
+
+    # The quota, kept between processes -----------------------------------------------------------
+
+    @property
+    def _quota_path(self) -> Any:
+        return self.context.data_dir / QUOTA_FILE
+
+    def _load_quota(self) -> None:
+        """A rate limit (and the quota) the last process saw, if its wait is not over."""
+        try:
+            kept = json.loads(self._quota_path.read_text(encoding="utf-8"))
+            until = datetime.fromisoformat(kept["blocked_until"]) if kept.get("blocked_until") \
+                else None
+            reset = datetime.fromisoformat(kept["reset"]) if kept.get("reset") else None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return
+        now = self.context.clock.now()
+        if until is not None and until.tzinfo is not None and until > now:
+            self._blocked_until = until
+            self._blocked_message = str(kept.get("message") or "GitHub's rate limit")
+        if reset is not None and reset.tzinfo is not None and reset > now \
+                and isinstance(kept.get("limit"), int) and isinstance(kept.get("remaining"), int):
+            self.quota = (kept["limit"], kept["remaining"], reset)
+            self._say_quota(kept["limit"], kept["remaining"], reset)
+
+    def _save_quota(self) -> None:
+        """Keep the rate limit's end and the last quota for the next process."""
+        limit, remaining, reset = self.quota if self.quota is not None else (None, None, None)
+        record = {"blocked_until": self._blocked_until.isoformat() if self._blocked_until
+                  else None, "message": self._blocked_message, "limit": limit,
+                  "remaining": remaining, "reset": reset.isoformat() if reset else None}
+        path = self._quota_path
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(temporary, path)
 
     def _read_quota(self, headers: Any) -> None:
         try:
@@ -210,7 +298,13 @@ class GithubApi:
             reset = datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), UTC)
         except (KeyError, ValueError, OverflowError, OSError):
             return
+        changed = self.quota is None or self.quota[2] != reset
         self.quota = (limit, remaining, reset)
+        self._say_quota(limit, remaining, reset)
+        if changed or remaining == 0:
+            self._save_quota()
+
+    def _say_quota(self, limit: int, remaining: int, reset: datetime) -> None:
         text = f"{remaining:,} of {limit:,} left, resets {reset:%H:%M} UTC"
         if text != self._quota_text:
             self._quota_text = text
@@ -231,7 +325,7 @@ class GithubApi:
                                       hint=f"The token lacks a permission: {PERMISSIONS}.")
             raise SourceError(f"{what}: {message}")
         if status == 401:
-            raise SourceAuthError(
+            raise SourceCredentialsRefused(
                 f"GitHub refused the token: {message} (401)",
                 hint=f"Set token (or the {self.config.token_env or 'token_env'} variable) of "
                      f"[sources.{self.name}] to a valid token; {PERMISSIONS}.")
@@ -259,13 +353,17 @@ class GithubApi:
             reset = datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), UTC)
             retry_at = max(reset, now + timedelta(seconds=1))
         elif "secondary rate limit" in message.lower() or response.status_code == 429:
-            wait = min(SECONDARY_WAIT * 2 ** self._secondary_strikes, SECONDARY_MAX_WAIT)
-            self._secondary_strikes += 1
-            retry_at = now + timedelta(seconds=wait)
+            if self._blocked_until is not None and now < self._blocked_until:
+                retry_at = self._blocked_until  # sent before the first answer: the same strike
+            else:
+                wait = min(SECONDARY_WAIT * 2 ** self._secondary_strikes, SECONDARY_MAX_WAIT)
+                self._secondary_strikes += 1
+                retry_at = now + timedelta(seconds=wait)
         if retry_at is None:
             return
         self._blocked_until = retry_at
         self._blocked_message = f"GitHub's rate limit: {message}"
+        self._save_quota()
         raise SourceRateLimited(self._blocked_message, retry_at=retry_at,
                                 hint=f"Waiting until {retry_at:%H:%M:%S} UTC; conditional "
                                      "requests (ETags) keep unchanged lists free of quota.")
