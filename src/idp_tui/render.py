@@ -19,6 +19,7 @@ from rich.text import Text
 from textual.content import Content
 
 from .api.kinds import ActionState, Health, LogLevel, RunStatus
+from .logs.ansi import split_sgr
 from .logs.fields import json_fields, log_message_plain  # noqa: F401 - re-exported
 from .safetext import CELL_MAX, LINE_MAX, ago, duration, sanitize  # noqa: F401 - re-exported
 
@@ -85,6 +86,7 @@ RUN_STYLES = {
     RunStatus.FAILED: ("✖", "bold red"),
     RunStatus.CANCELLED: ("⊘", "yellow"),
     RunStatus.SKIPPED: ("↷", "dim"),
+    RunStatus.ACTION_REQUIRED: ("⚑", "bold yellow"),
 }
 
 LEVEL_STYLES = {
@@ -136,10 +138,42 @@ def run_status(value: RunStatus) -> Text:
 _ERROR_LEVELS = frozenset({LogLevel.ERROR, LogLevel.FATAL})
 
 
+def log_message(message: str, *, as_fields: bool = True) -> tuple[str, list[tuple[int, int, str]]]:
+    """A log message as drawn: its text (control characters visible, cut at ``LINE_MAX``; the
+    same text :func:`idp_tui.logs.buffer.display_text` gives) and the stretches its ANSI colour
+    codes style, as ``(start, end, style)`` (see :mod:`idp_tui.logs.ansi`). Only colour codes
+    become styles; every other escape stays visible."""
+    raw = log_message_plain(message, as_fields=as_fields)
+    if "\x1b[" not in raw:
+        return sanitize(raw, max_len=LINE_MAX), []
+    plain, spans = split_sgr(raw)
+    if len(plain) > LINE_MAX:
+        spans = [(start, min(end, LINE_MAX), style) for start, end, style in spans
+                 if start < LINE_MAX]
+    return sanitize(plain, max_len=LINE_MAX), spans
+
+
+def section_title(title: str, *, folded: bool, lines: int) -> tuple[str, list[tuple[int, int, str]]]:
+    """A CI log section's title line as drawn (``▸`` folded with its line count, ``▾`` open), in
+    the same form as :func:`log_message`."""
+    plain, spans = log_message(title, as_fields=False)
+    mark = "▸ " if folded else "▾ "
+    spans = [(0, len(mark) + len(plain), "bold")] + [
+        (start + len(mark), end + len(mark), style) for start, end, style in spans]
+    text = mark + plain
+    if folded:
+        count = f"  ({lines:,} line{'s' if lines != 1 else ''})"
+        spans.append((len(text), len(text) + len(count), "dim"))
+        text += count
+    return text, spans
+
+
 def log_line(line: LogLine, *, instance_style: str, show_timestamp: bool = True,
              show_instance: bool = True, as_fields: bool = True,
-             highlight: re.Pattern[str] | None = None) -> Text:
-    """One log line as a ``Text``: time, instance (in its colour), level, message."""
+             highlight: re.Pattern[str] | None = None,
+             message: tuple[str, list[tuple[int, int, str]]] | None = None) -> Text:
+    """One log line as a ``Text``: time, instance (in its colour), level, message (``message``:
+    drawn instead of the line's own, as :func:`log_message` or :func:`section_title` give)."""
     out = Text(end="", no_wrap=True)
     if show_timestamp:
         out.append(line.ts.strftime("%H:%M:%S.") + f"{line.ts.microsecond // 1000:03d} ", "dim")
@@ -150,8 +184,12 @@ def log_line(line: LogLine, *, instance_style: str, show_timestamp: bool = True,
     out.append(f"{level.value.upper():<5}" if level is not LogLevel.UNKNOWN else "     ",
                LEVEL_STYLES[level])
     out.append(" ")
-    message = log_message_plain(line.message, as_fields=as_fields)
-    out.append(sanitize(message, max_len=LINE_MAX), "red" if level in _ERROR_LEVELS else "")
+    plain, spans = message if message is not None else log_message(line.message,
+                                                                    as_fields=as_fields)
+    start = len(out.plain)
+    out.append(plain, "red" if level in _ERROR_LEVELS else "")
+    for begin, end, style in spans:
+        out.stylize(style, start + begin, start + end)
     if highlight is not None:
         out.highlight_regex(highlight, "black on yellow")
     return out
@@ -164,7 +202,9 @@ _HIGHLIGHT = Style.parse("black on yellow")
 def log_line_segments(line: LogLine, *, base: Style, instance_style: str,
                       show_timestamp: bool = True, show_instance: bool = True,
                       as_fields: bool = True,
-                      highlight: re.Pattern[str] | None = None) -> list[Segment]:
+                      highlight: re.Pattern[str] | None = None,
+                      message: tuple[str, list[tuple[int, int, str]]] | None = None,
+                      ) -> list[Segment]:
     """``log_line(...)`` with ``base`` under it, drawn: the same cells and styles as
     ``Text.render`` gives for it, built directly (the Logs view draws every row of a busy
     stream this way: Rich's general path cost most of a frame)."""
@@ -180,11 +220,22 @@ def log_line_segments(line: LogLine, *, base: Style, instance_style: str,
     add((f"{level.value.upper():<5}" if level is not LogLevel.UNKNOWN else "     ",
          base + _style_of(LEVEL_STYLES[level])))
     add((" ", base))
-    message = sanitize(log_message_plain(line.message, as_fields=as_fields), max_len=LINE_MAX)
-    if level in _ERROR_LEVELS:
-        add((message, base + _style_of("red")))
+    text, spans = message if message is not None else log_message(line.message,
+                                                                  as_fields=as_fields)
+    under = base + _style_of("red") if level in _ERROR_LEVELS else base
+    if spans:
+        position = 0
+        for begin, end, style in spans:
+            if begin > position:
+                add((text[position:begin], under))
+            add((text[begin:end], under + _style_of(style)))
+            position = end
+        if position < len(text):
+            add((text[position:], under))
+    elif level in _ERROR_LEVELS:
+        add((text, under))
     else:  # the space before it has the same style: one segment, as Rich makes it
-        parts[-1] = (" " + message, base)
+        parts[-1] = (" " + text, base)
     if highlight is None:
         return [Segment(text, style) for text, style in parts if text]
     plain = "".join(text for text, _style in parts)
