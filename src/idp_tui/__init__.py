@@ -23,6 +23,7 @@ API_NAMES = (
     "SourceNotFound", "SourceUnavailable", "Step", "SystemClock", "TopicKind", "Window",
     "ApiInfo", "FACET_FIELDS", "Facet", "FacetValue", "JobLogQuery", "ServiceDetail", "Team",
     "SourceRateLimited", "HttpClient", "HttpSettings",
+    "same_version", "version_name",
     "Backoff", "SourceCredentialsRefused",
 )
 if TYPE_CHECKING:

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         Window,
     )
     from .kinds import TopicKind
+    from .versions import same_version, version_name
     from .source import (
         Capability,
         Source,
@@ -140,6 +141,8 @@ _MODULES = {
     "Team": "models",
     "TopicKind": "kinds",
     "Window": "kinds",
+    "same_version": "versions",
+    "version_name": "versions",
     "Capability": "kinds",
     "Source": "source",
     "SourceConfig": "source",
@@ -208,6 +211,8 @@ __all__ = [
     "TopicKind",
     "VersionOption",
     "Window",
+    "same_version",
+    "version_name",
 ]
 
 

@@ -21,6 +21,7 @@ from ..actions import ActionManager, ActionRun, PlanResult
 from ..actionspec import Target, by_name, spec
 from ..api.actions import ActionEvent, ActionKind, ActionPlan, ActionRequest, ActionState
 from ..api.models import model_to_jsonable
+from ..api.versions import same_version
 from ..hub import Failure, Hub, Topic
 from ..policy import Decision
 from ..safetext import sanitize
@@ -295,7 +296,7 @@ def _print_plan(out: Output, plan: ActionPlan, decision: Decision, *, dry_run: b
     colour = out.colour_out
     head = "dry run: " if dry_run else ""
     out.line(paint(f"{head}{sanitize(plan.summary, max_len=500)}", "bold", colour))
-    if plan.target_version and plan.target_version != plan.current_version:
+    if plan.target_version and not same_version(plan.target_version, plan.current_version):
         out.line(f"  version: {sanitize(plan.current_version or '–', max_len=80)} → "
                  f"{sanitize(plan.target_version, max_len=80)}")
     elif plan.current_version or plan.target_version:

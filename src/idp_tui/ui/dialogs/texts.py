@@ -10,6 +10,7 @@ from ... import render
 from ...actions import ActionRun, PlanResult
 from ...actionspec import spec
 from ...api.kinds import ActionKind
+from ...api.versions import same_version
 from ...hub import Failure
 from ...policy import Decision
 
@@ -58,7 +59,7 @@ def plan_text(result: PlanResult | None, kind: ActionKind, *, waiting: str = "")
             out.append_text(render.text(plan.current_version or "none", "bold", max_len=60))
             out.append("  →  ", "bold")
             out.append_text(render.text(plan.target_version or "?", "bold green", max_len=60))
-            if plan.current_version and plan.current_version == plan.target_version:
+            if same_version(plan.current_version, plan.target_version):
                 out.append("  (already running)", "yellow")
         if plan.changes:
             out.append(f"\nChanges ({len(plan.changes)})", "dim")

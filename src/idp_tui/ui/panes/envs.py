@@ -15,6 +15,7 @@ from textual.widgets import Static
 from ... import render
 from ...api.models import Deployment, Health, Signal, Window
 from ...api.source import Capability
+from ...api.versions import same_version
 from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic
 from ..base import ErrorBanner, Pane, focus_now, while_running
@@ -43,7 +44,7 @@ _ORDERABLE = re.compile(r"[vV]?(\d+(\.\d+)+|\d{1,6})([-+.~][0-9A-Za-z.+~-]*)?")
 def is_behind(version: str, previous: str) -> bool:
     """True when ``version`` is older than ``previous`` (the environment before it); False when
     either is not a version that can be ordered (a commit sha)."""
-    if version == previous or not (_ORDERABLE.fullmatch(version)
+    if same_version(version, previous) or not (_ORDERABLE.fullmatch(version)
                                    and _ORDERABLE.fullmatch(previous)):
         return False
     return version_key(version) < version_key(previous)
