@@ -212,7 +212,7 @@ def test_status_and_conclusion_mapping() -> None:
              ("completed", "cancelled"): RunStatus.CANCELLED,
              ("completed", "skipped"): RunStatus.SKIPPED,
              ("completed", "neutral"): RunStatus.SKIPPED,
-             ("completed", "action_required"): RunStatus.WAITING,
+             ("completed", "action_required"): RunStatus.ACTION_REQUIRED,
              ("completed", "stale"): RunStatus.CANCELLED,
              ("completed", None): RunStatus.SKIPPED, ("completed", "new"): RunStatus.FAILED}
     assert {key: run_status(*key) for key in cases} == cases
@@ -346,7 +346,7 @@ async def test_deployments_give_versions_and_health(make: Any, gh: GithubServer)
     environments = await made.source.environments()
     assert [(e.name, e.order, e.protected) for e in environments] == [
         ("dev", 0, False), ("staging", 1, False), ("production", 2, True),
-        ("preview-42", 3, False), ("qa", 4, False)]
+        ("qa", 3, False), ("preview-42", 4, False)]  # a preview after the lasting ones
 
 
 async def test_environments_are_read_from_deployments_when_asked_first(make: Any) -> None:

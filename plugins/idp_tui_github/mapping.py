@@ -7,6 +7,7 @@ repository objects, ~13 kB).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ _CONCLUSIONS = {
     "success": RunStatus.SUCCEEDED, "failure": RunStatus.FAILED, "timed_out": RunStatus.FAILED,
     "startup_failure": RunStatus.FAILED, "cancelled": RunStatus.CANCELLED,
     "skipped": RunStatus.SKIPPED, "neutral": RunStatus.SKIPPED,
-    "action_required": RunStatus.WAITING, "stale": RunStatus.CANCELLED}
+    "action_required": RunStatus.ACTION_REQUIRED, "stale": RunStatus.CANCELLED}
 #: A deployment status's state → health. A deploy under way is DEGRADED: the environment is
 #: changing and its version is not settled; "inactive" (superseded, or torn down) is UNKNOWN.
 HEALTH = {"success": Health.HEALTHY, "failure": Health.DOWN, "error": Health.DOWN,
@@ -44,6 +45,12 @@ HEALTH = {"success": Health.HEALTHY, "failure": Health.DOWN, "error": Health.DOW
 #: than a branch ("main", "1234-fix-login").
 VERSION_REF = re.compile(r"(v\d+|\d+\.\d+)(\.\d+)*([-+][0-9A-Za-z.-]+)?")
 _SHA = re.compile(r"[0-9a-f]{40}")
+#: An environment name that says it is a preview (``preview-42``, ``pr-17``, ``app-pr-17``,
+#: ``review/fix-login``) when GitHub does not mark it ``transient_environment``.
+_PREVIEW_NAME = re.compile(r"(?i)(.*[-_/])?(preview|review|pr)([-_/]?\d+|[-_/][\w./-]+)?")
+#: A deployment payload given as a string longer than this is not read (GitHub keeps what the
+#: deployment was created with; a payload is a few settings).
+_PAYLOAD_CHARS = 65_536
 _MARKERS = {"error": LogLevel.ERROR, "warning": LogLevel.WARN, "notice": LogLevel.INFO,
             "debug": LogLevel.DEBUG, "group": LogLevel.INFO, "command": LogLevel.INFO,
             "section": LogLevel.INFO}
@@ -161,16 +168,37 @@ def deployments_of(body: Any) -> list[dict[str, Any]]:
     for d in body:
         if not isinstance(d, dict) or d.get("id") is None:
             continue
-        payload = d.get("payload") if isinstance(d.get("payload"), dict) else {}
+        payload = deployment_payload(d.get("payload"))
         out.append({"id": d["id"], "environment": str(d.get("environment") or ""),
                     "ref": str(d.get("ref") or ""), "sha": str(d.get("sha") or ""),
                     "created_at": d.get("created_at"), "updated_at": d.get("updated_at"),
                     "description": str(d.get("description") or ""),
-                    "version": payload.get("version") if isinstance(payload.get("version"), str)
-                    else None,
-                    "service": payload.get("service") if isinstance(payload.get("service"), str)
-                    else None})
+                    "version": _named(payload.get("version")),
+                    "service": _named(payload.get("service")),
+                    "transient": d.get("transient_environment") is True,
+                    "production": d.get("production_environment") is True})
     return out
+
+
+def is_preview_name(name: str) -> bool:
+    """True for an environment whose name says it is a preview (``preview-42``)."""
+    return _PREVIEW_NAME.fullmatch(name) is not None
+
+
+def deployment_payload(value: Any) -> dict[str, Any]:
+    """A deployment's ``payload``: an object, or a string holding a JSON object (GitHub returns
+    the string a deployment was created with as it was given); anything else is no payload."""
+    if isinstance(value, str) and len(value) <= _PAYLOAD_CHARS:
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _named(value: Any) -> str | None:
+    """A payload's name (a version, a service) when it is a non-blank string."""
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def statuses_of(body: Any) -> list[dict[str, Any]]:

@@ -52,6 +52,8 @@ from idp_tui import (
     Capability,
     Deployment,
     Environment,
+    EnvironmentKind,
+    EnvironmentType,
     Health,
     JobLogQuery,
     LogLine,
@@ -74,6 +76,7 @@ from .mapping import (
     HEALTH,
     deployment_version,
     deployments_of,
+    is_preview_name,
     job_record,
     jobs_of,
     parse_log,
@@ -100,7 +103,9 @@ class GithubSource(GithubActions, Source):
 
     Config = GithubConfig
     capabilities = frozenset({Capability.PIPELINES, Capability.ENVIRONMENTS, Capability.ACTIONS})
-    actions = frozenset({ActionKind.DEPLOY, ActionKind.RERUN, ActionKind.CANCEL})
+    actions = frozenset({ActionKind.DEPLOY, ActionKind.RERUN, ActionKind.CANCEL,
+                         ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.APPROVE,
+                         ActionKind.REJECT, ActionKind.DISPATCH})
     description = ("GitHub Actions runs, jobs and logs; GitHub Deployments; deploy by workflow "
                    "dispatch, re-run, cancel")
 
@@ -114,6 +119,9 @@ class GithubSource(GithubActions, Source):
         self._catalog: dict[str, str] = {}
         #: Environments seen in deployments (None: not read yet).
         self._seen: list[str] | None = None
+        #: Environments whose newest deployment GitHub marks transient (a preview), production.
+        self._transient: set[str] = set()
+        self._production: set[str] = set()
         self._ledger = Ledger(context.data_dir / "actions.json")
         #: Runs ("owner/repo:id") started by actions of this source, never taken for another.
         self._claimed: set[str] = set()
@@ -242,7 +250,8 @@ class GithubSource(GithubActions, Source):
             targets = [(repo, services[0]) for repo, services in self._targets().items()]
         runs, error = await self._each([self._runs(repo, service, query.limit)
                                         for repo, service in targets])
-        runs.sort(key=lambda run: run.started_at, reverse=True)
+        # GitHub's order (and gh run list's): by creation; a re-run keeps its place.
+        runs.sort(key=lambda run: run.created_at or run.started_at, reverse=True)
         runs = runs[:query.limit]
         if error is not None:
             raise PartialAnswer(runs, error)
@@ -307,13 +316,24 @@ class GithubSource(GithubActions, Source):
     # Environments --------------------------------------------------------------------------------
 
     async def environments(self) -> list[Environment]:
+        """The configured environments in promotion order, then those seen only in
+        deployments: the lasting ones (by name, one GitHub marks ``production_environment``
+        last), then the transient ones as previews (``transient_environment``, or a name such
+        as ``preview-42`` or ``pr-17``)."""
         if self._seen is None and self.repos():
             with contextlib.suppress(SourceError):  # the configured ones are still right
                 await self.deployments()
-        names = list(self.config.environments)
-        names += [name for name in self._seen or () if name not in names]
-        return [Environment(name=name, order=i, protected=name in self.config.protected)
-                for i, name in enumerate(names)]
+        configured = list(self.config.environments)
+        seen = [name for name in self._seen or () if name not in configured]
+        previews = [name for name in seen if name in self._transient or is_preview_name(name)]
+        lasting = sorted((name for name in seen if name not in previews),
+                         key=lambda name: (name in self._production, name))
+        out = [Environment(name=name, order=i, protected=name in self.config.protected,
+                           type=EnvironmentType.PRODUCTION if name in self._production else None)
+               for i, name in enumerate(configured + lasting)]
+        return out + [Environment(name=name, order=len(out) + i, kind=EnvironmentKind.PREVIEW,
+                                  protected=name in self.config.protected)
+                      for i, name in enumerate(previews)]
 
     async def deployments(self) -> list[Deployment]:
         found, error = await self._each([self._repo_deployments(repo, services)
@@ -341,6 +361,9 @@ class GithubSource(GithubActions, Source):
                            reverse=True):
             if item["environment"]:
                 newest.setdefault(item["environment"], item)
+        for env, item in newest.items():  # what the newest deployment says of its environment
+            (self._transient.add if item["transient"] else self._transient.discard)(env)
+            (self._production.add if item["production"] else self._production.discard)(env)
         if len(items) >= self.config.per_page:  # older environments may be on later pages
             missing = [e for e in self.config.environments if e not in newest]
             more = await asyncio.gather(*(self.api.get(self.api.url(

@@ -37,7 +37,8 @@ HEALTH_STYLES = {Health.HEALTHY: "green", Health.DEGRADED: "yellow", Health.DOWN
 RUN_STYLES = {RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "red bold",
               RunStatus.RUNNING: "cyan bold", RunStatus.CANCELLED: "yellow",
               RunStatus.WAITING: "yellow bold",
-              RunStatus.QUEUED: "dim", RunStatus.SKIPPED: "dim"}
+              RunStatus.QUEUED: "dim", RunStatus.SKIPPED: "dim",
+              RunStatus.ACTION_REQUIRED: "yellow bold"}
 LEVEL_STYLES = {LogLevel.TRACE: "dim", LogLevel.DEBUG: "dim", LogLevel.INFO: "green",
                 LogLevel.WARN: "yellow", LogLevel.ERROR: "red bold", LogLevel.FATAL: "red bold"}
 

@@ -118,21 +118,44 @@ def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]],
     first, in their order; previews after the static ones)."""
     envs: dict[str, Environment] = {}
     deployments: dict[tuple[str, str], Deployment] = {}
+    lists: list[list[Environment]] = []
     for env_list, dep_list in parts:
+        lists.append(env_list)
         for env in env_list:
             envs.setdefault(env.name, env)
         for dep in dep_list:
             deployments.setdefault((dep.service, dep.environment), dep)
     for _service, env_name in deployments:
         envs.setdefault(env_name, Environment(name=env_name, order=len(envs)))
-    ordered = (declared or EnvironmentMap()).join(list(envs.values()))
+    lists.append(list(envs.values()))  # environments only deployments name: last
+    order = promotion_order(lists)
+    joined = [env if env.order == order[env.name] else env.model_copy(
+        update={"order": order[env.name]}) for env in envs.values()]
+    ordered = (declared or EnvironmentMap()).join(joined)
     return Platform(environments=tuple(ordered), deployments=deployments)
 
 
+def promotion_order(lists: Iterable[Iterable[Environment]]) -> dict[str, int]:
+    """One promotion order of the environments of several sources (config order): the first
+    source's order, each later source's environments not placed yet put right after the one
+    before them in that source's order (at the end when none is). Each source's ``order`` counts
+    only within its own list."""
+    names: list[str] = []
+    for envs in lists:
+        after: str | None = None
+        for env in sorted(envs, key=lambda e: e.order):
+            if env.name not in names:
+                names.insert(names.index(after) + 1 if after is not None else len(names),
+                             env.name)
+            after = env.name
+    return {name: i for i, name in enumerate(names)}
+
+
 def merge_runs(parts: Iterable[list[PipelineRun]], limit: int) -> list[PipelineRun]:
-    """Every source's runs, newest first, at most ``limit``."""
+    """Every source's runs, the newest created first (a re-run keeps its place; each source's
+    order of runs created together is kept), at most ``limit``."""
     runs = [run for part in parts for run in part]
-    runs.sort(key=lambda r: r.started_at, reverse=True)
+    runs.sort(key=lambda r: r.created_at or r.started_at, reverse=True)
     return runs[:limit]
 
 
