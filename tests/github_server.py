@@ -18,8 +18,13 @@ like api.github.com where the source depends on it:
 * a job's log → 302 to a pre-signed blob URL on the same server, which refuses a request that
   carries an ``Authorization`` header;
 * workflow dispatch (200 with the run's details when asked, else 204; inputs validated against the
-  workflow's declared inputs, 422 otherwise), re-run of failed jobs (201), cancel (202, 409 once
-  completed).
+  workflow's declared inputs and a choice input's options, 422 otherwise), re-run of the failed
+  jobs, of every job or of one job and those after it (201), cancel (202, 409 once completed);
+* a workflow file by the contents API (base64), written from the declared inputs or given
+  whole (:meth:`GithubServer.add_workflow`);
+* ``pending_deployments`` of a run waiting for review (the environment, its id, whether the
+  token's user may review it) and the review itself: approved, the run goes on; rejected, it
+  fails.
 
 Runs created here (a dispatch, :meth:`GithubServer.add_run` with ``live=True``, a re-run) advance
 one step each time the run, its jobs or one of its jobs is read: deterministic, whatever the wall
@@ -32,6 +37,8 @@ deploys to an environment with required reviewers (run and job status "waiting")
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import copy
 import hashlib
 import json
@@ -102,6 +109,10 @@ class Workflow:
     file: str
     jobs: tuple[tuple[str, tuple[str, ...]], ...]
     inputs: dict[str, bool] | None = None  # None: no workflow_dispatch trigger
+    #: The workflow file as served by the contents API (default: written from ``inputs``).
+    text: str | None = None
+    #: Choice inputs: their options (a dispatch with another value is refused, 422).
+    options: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,6 +154,8 @@ class Run:
     updated_at: datetime | None = None
     attempt: int = 1
     actor: str = "octocat"
+    #: Numbers of the pull requests (of the repository) a pull_request run is for.
+    pull_requests: list[int] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)
     cancelling: bool = False
@@ -150,6 +163,8 @@ class Run:
     held: bool = False
     #: Its last job deploys to a protected environment: the run waits there until approve().
     needs_approval: bool = False
+    #: The environment it waits for review in (its ``environment`` input, else production).
+    review_env: str = "production"
 
 
 @dataclass
@@ -196,10 +211,20 @@ class GithubServer:
         #: Repositories that answer every request with this status (e.g. 502).
         self.repo_errors: dict[str, int] = {}
         self.prefix = prefix
+        #: The token's user may review the environments runs wait in.
+        self.reviewer = True
+        #: (run id, environment, state, comment) of every review, and (run id, what) of every
+        #: re-run ("failed", "all" or the job's name).
+        self.reviews: list[tuple[int, str, str, str]] = []
+        self.reruns: list[tuple[int, str]] = []
+        #: (method, path, JSON body) of every POST with a JSON body.
+        self.bodies: list[tuple[str, str, Any]] = []
         self.now = now or (lambda: datetime.now(UTC))
         self.requests = self.counted = self.not_modified = 0
         #: (method, path with query, whether an Authorization header came) of every request.
         self.log: list[tuple[str, str, bool]] = []
+        #: (the server's time, method, path with query, status answered) of every request.
+        self.answers: list[tuple[datetime, str, str, int]] = []
         self.repos: dict[str, Repo] = {}
         self.used = 0
         self.reset_at = self.now() + timedelta(hours=1)
@@ -300,14 +325,20 @@ class GithubServer:
 
     def add_run(self, full_name: str, *, live: bool = False, outcome: str = "success",
                 branch: str = "main", message: str = "A new change",
-                held_at: int | None = None) -> Run:
-        """A new push run of CI: completed at once (or, with the outcome "waiting", held for an
+                held_at: int | None = None, event: str = "push", actor: str = "octocat",
+                pull_request: int | None = None, workflow: str = "ci.yml") -> Run:
+        """A new run (of CI, or of ``workflow``, by its file name; a push by octocat unless
+        ``event``/``actor`` say otherwise; ``pull_request``: the PR's number it lists):
+        completed at once (or, with the outcome "waiting", held for an
         approval), or ``live`` (advancing as it is read), or ``held_at`` a number of steps
         (running, and staying there however often it is read)."""
         with self._lock:
             repo = self.repos[full_name]
-            run = self._new_run(repo, repo.workflows[0], branch, "push", message, self.now(),
-                                outcome=outcome)
+            run = self._new_run(repo, self._workflow(repo, workflow), branch, event, message,
+                                self.now(), outcome=outcome)
+            run.actor = actor
+            if pull_request is not None:
+                run.pull_requests = [pull_request]
             if held_at is not None:
                 for _ in range(held_at):
                     self._tick(repo, run, self.now())
@@ -366,6 +397,34 @@ class GithubServer:
         """Spend what is left of the quota."""
         with self._lock:
             self.used = self.limit
+
+    def per_minute(self, fragment: str, since: datetime, minutes: int) -> list[int]:
+        """Requests whose path has ``fragment``, in each of ``minutes`` minutes from ``since``
+        (the server's time)."""
+        counts = [0] * minutes
+        with self._lock:
+            for when, _method, path, _status in self.answers:
+                index = int((when - since).total_seconds() // 60)
+                if fragment in path and 0 <= index < minutes:
+                    counts[index] += 1
+        return counts
+
+    def add_workflow(self, full_name: str, name: str, file: str, text: str, *,
+                     inputs: dict[str, bool] | None = None,
+                     options: dict[str, list[str]] | None = None) -> Workflow:
+        """A workflow of CI's jobs whose file is ``text``; ``inputs`` (name → required) and
+        ``options`` (a choice input's values) as the dispatch checks them."""
+        with self._lock:
+            repo = self.repos[full_name]
+            workflow = Workflow(repo.id // 10 + len(repo.workflows) + 1, name, file, CI_JOBS,
+                                inputs, text, dict(options or {}))
+            repo.workflows.append(workflow)
+            repo.version += 1
+            return workflow
+
+    def environment_id(self, full_name: str, environment: str) -> int:
+        """The id GitHub gives ``environment`` of the repository (stable)."""
+        return self.repos[full_name].id * 10 + sum(environment.encode()) % 997
 
     def run(self, run_id: int) -> Run:
         with self._lock:
@@ -540,12 +599,22 @@ class GithubServer:
             workflow_url=f"{self.api_url}/repos/{repo.full_name}/actions/workflows/"
                          f"{run.workflow.id}")
         item["actor"]["login"] = item["triggering_actor"]["login"] = run.actor
+        item["pull_requests"] = [self._render_pull(repo, run, n) for n in run.pull_requests]
         item["head_commit"].update(id=run.sha, message=run.message,
                                    timestamp=iso(run.created_at))
         if single:
             item["previous_attempt_url"] = f"{api}/attempts/{run.attempt - 1}" \
                 if run.attempt > 1 else None
         return item
+
+    def _render_pull(self, repo: Repo, run: Run, number: int) -> dict[str, Any]:
+        """A run's ``pull_requests`` entry as GitHub lists it (the head and base refs)."""
+        ident = {"id": repo.id, "url": f"{self.api_url}/repos/{repo.full_name}",
+                 "name": repo.full_name.split("/")[1]}
+        return {"url": f"{self.api_url}/repos/{repo.full_name}/pulls/{number}",
+                "id": repo.id * 100_000 + number, "number": number,
+                "head": {"ref": run.branch, "sha": run.sha, "repo": ident},
+                "base": {"ref": "main", "sha": repo.refs["main"], "repo": ident}}
 
     def _render_job(self, repo: Repo, run: Run, job: Job) -> dict[str, Any]:
         if job.published is not None:
@@ -615,6 +684,9 @@ class GithubServer:
         with self._lock:
             self.requests += 1
             self.log.append((method, handler.path, "Authorization" in handler.headers))
+            if method == "POST" and body:
+                with contextlib.suppress(ValueError):
+                    self.bodies.append((method, parts.path, json.loads(body)))
             try:
                 if parts.path.startswith("/_blob/"):
                     status, headers, payload = self._blob(parts.path, dict(query),
@@ -625,6 +697,7 @@ class GithubServer:
             except Exception as exc:  # noqa: BLE001 - a bug of the emulator, said as a 500
                 status, headers = 500, {"Content-Type": "text/plain"}
                 payload = f"emulator error: {type(exc).__name__}: {exc}".encode()
+            self.answers.append((self.now(), method, handler.path, status))
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)
@@ -748,6 +821,20 @@ class GithubServer:
         if method == "POST" and (m := re.fullmatch(r"actions/workflows/([^/]+)/dispatches",
                                                    rest)):
             return self._dispatch(repo, self._workflow(repo, m.group(1)), body)
+        if method == "GET" and (m := re.fullmatch(r"contents/\.github/workflows/([^/]+)",
+                                                  rest)):
+            return self._contents(repo, self._workflow(repo, m.group(1)), params)
+        if m := re.fullmatch(r"actions/runs/(\d+)/pending_deployments", rest):
+            run = self._find_run(repo, int(m.group(1)))
+            if method == "GET":
+                return 200, self._pending(repo, run), {}
+            return self._review(repo, run, body)
+        if method == "POST" and (m := re.fullmatch(r"actions/runs/(\d+)/rerun", rest)):
+            return self._rerun(repo, self._find_run(repo, int(m.group(1))), every=True)
+        if method == "POST" and (m := re.fullmatch(r"actions/jobs/(\d+)/rerun", rest)):
+            run, job = self._find(((r, j) for r in repo.runs for j in r.jobs),
+                                  lambda pair: pair[1].id == int(m.group(1)))
+            return self._rerun(repo, run, job=job)
         if method == "POST" and (m := re.fullmatch(r"actions/runs/(\d+)/(rerun-failed-jobs|"
                                                    r"cancel)", rest)):
             run = self._find_run(repo, int(m.group(1)))
@@ -837,6 +924,10 @@ class GithubServer:
         if ref.removeprefix("refs/heads/").removeprefix("refs/tags/") not in repo.refs:
             raise ApiError(422, f"No ref found for: {ref}")
         inputs = asked.get("inputs") or {}
+        for name, allowed in workflow.options.items():
+            if name in inputs and str(inputs[name]) not in allowed:
+                raise ApiError(422, f"Provided value '{inputs[name]}' for input '{name}' not "
+                                    "in the list of allowed values")
         unknown = sorted(set(inputs) - set(workflow.inputs))
         missing = sorted(k for k, required in workflow.inputs.items()
                          if required and k not in inputs)
@@ -855,6 +946,7 @@ class GithubServer:
                             self.now(), outcome=self.outcomes.pop(0) if self.outcomes
                             else "success")
         run.inputs = {str(k): str(v) for k, v in inputs.items()}
+        run.review_env = run.inputs.get("environment") or run.review_env
         if asked.get("return_run_details") is True and not self.force_204:
             details = fixture("create-workflow-dispatch")
             details.update(workflow_run_id=run.id, run_url=(
@@ -863,19 +955,92 @@ class GithubServer:
             return 200, details, {}
         return 204, None, {}
 
-    def _rerun(self, repo: Repo, run: Run) -> tuple[int, Any, dict[str, str]]:
+    def _rerun(self, repo: Repo, run: Run, *, every: bool = False,
+               job: Job | None = None) -> tuple[int, Any, dict[str, str]]:
+        """Re-run the failed jobs, ``every`` job, or one ``job`` (and the jobs after it, which
+        depend on it here) of a completed run, as its next attempt."""
         if run.status != "completed":
             raise ApiError(403, "This workflow is already running")
-        if run.conclusion == "success":
+        if run.conclusion == "success" and not every and job is None:
             raise ApiError(403, "This workflow run cannot be retried: no job failed")
         run.attempt += 1
         run.status, run.conclusion = "queued", None
         run.outcome = self.outcomes.pop(0) if self.outcomes else "success"
-        for i, job in enumerate(run.jobs):
-            if job.conclusion != "success":
-                run.jobs[i] = self._new_job(job.name, tuple(s.name for s in job.steps))
+        again = run.jobs.index(job) if job is not None else None
+        self.reruns.append((run.id, "all" if every else job.name if job else "failed"))
+        for i, old in enumerate(run.jobs):
+            if every or (again is not None and i >= again) or \
+                    (again is None and old.conclusion != "success"):
+                run.jobs[i] = self._new_job(old.name, tuple(s.name for s in old.steps))
         repo.version += 1
         return 201, {}, {}
+
+    def _contents(self, repo: Repo, workflow: Workflow,
+                  params: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """The workflow file as the contents API serves it: base64 in 60-character lines."""
+        ref = params.get("ref", "main")
+        if ref not in repo.refs:
+            raise ApiError(404, f"No commit found for the ref {ref}")
+        text = workflow.text
+        if text is None:
+            text = f"name: {workflow.name}\non:\n  push:\n"
+            if workflow.inputs is not None:
+                text += "  workflow_dispatch:\n    inputs:\n" + "".join(
+                    f"      {name}:\n        required: {str(required).lower()}\n"
+                    f"        type: string\n" for name, required in workflow.inputs.items())
+            text += "jobs:\n" + "".join(f"  {name}:\n    runs-on: ubuntu-latest\n"
+                                        for name, _steps in workflow.jobs)
+        data = base64.b64encode(text.encode()).decode()
+        path = f".github/workflows/{workflow.file}"
+        return 200, {"type": "file", "encoding": "base64", "size": len(text.encode()),
+                     "name": workflow.file, "path": path, "sha": sha_of(path, text),
+                     "content": "\n".join(data[i:i + 60] for i in range(0, len(data), 60)),
+                     "url": f"{self.api_url}/repos/{repo.full_name}/contents/{path}?ref={ref}"}, {}
+
+    def _pending(self, repo: Repo, run: Run) -> list[dict[str, Any]]:
+        """What ``GET …/pending_deployments`` lists: the environment a waiting run is held at."""
+        if run.status != "waiting":
+            return []
+        env = run.review_env
+        ident = self.environment_id(repo.full_name, env)
+        return [{"environment": {
+            "id": ident, "node_id": f"EN_{ident}", "name": env,
+            "url": f"{self.api_url}/repos/{repo.full_name}/environments/{env}",
+            "html_url": f"https://github.com/{repo.full_name}/deployments/activity_log?"
+                        f"environments_filter={env}"},
+            "wait_timer": 0, "wait_timer_started_at": iso(run.updated_at),
+            "current_user_can_approve": self.reviewer,
+            "reviewers": [{"type": "User", "reviewer": {"login": "octocat", "id": 1}}]}]
+
+    def _review(self, repo: Repo, run: Run, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """``POST …/pending_deployments``: approve (the run goes on) or reject (it fails)."""
+        try:
+            asked = json.loads(body or b"{}")
+        except ValueError:
+            raise ApiError(400, "Problems parsing JSON") from None
+        pending = {p["environment"]["id"]: p for p in self._pending(repo, run)}
+        ids, state = asked.get("environment_ids"), asked.get("state")
+        if state not in ("approved", "rejected") or not isinstance(asked.get("comment"), str) \
+                or not isinstance(ids, list) or not ids:
+            raise ApiError(422, "Invalid request.")
+        if any(i not in pending for i in ids):
+            raise ApiError(422, "Unable to review the environments: no pending deployment for "
+                                "one of the environment ids")
+        if not self.reviewer:
+            raise ApiError(403, "You are not a required reviewer of this environment")
+        self.reviews.append((run.id, run.review_env, state, asked["comment"]))
+        if state == "approved":
+            self.approve(run.id)
+        else:
+            job = next(j for j in run.jobs if j.status == "waiting")
+            job.status = "queued"
+            run.status, run.needs_approval = "in_progress", False
+            job.status, job.conclusion, job.completed_at = "completed", "failure", self.now()
+            self._finish(run, "failure", self.now())
+            repo.version += 1
+        deployments = [{"id": self._next_id(), "environment": run.review_env, "sha": run.sha,
+                        "ref": run.branch, "task": "deploy"}] if state == "approved" else []
+        return 200, deployments, {}
 
     def _cancel(self, repo: Repo, run: Run) -> tuple[int, Any, dict[str, str]]:
         if run.status == "completed":

@@ -29,9 +29,11 @@ from idp_tui import (
     SourceNotFound,
     SourceRateLimited,
     VersionOption,
+    same_version,
 )
 
 from .ledger import fingerprint
+from .runactions import REVIEWS, RUN_KINDS, GithubRunActions
 from .mapping import (
     job_progress,
     parse_run,
@@ -75,9 +77,9 @@ class _Deploy:
         return ", ".join(f"{name}={value}" for name, value in self.inputs.items()) or "no inputs"
 
 
-class GithubActions:
-    """Deploy, re-run and cancel (the part of :class:`~.source.GithubSource` that changes
-    things)."""
+class GithubActions(GithubRunActions):
+    """Deploy, re-run and cancel, and (``runactions.py``) the other actions on runs and
+    workflows: the part of :class:`~.source.GithubSource` that changes things."""
 
     if TYPE_CHECKING:  # provided by GithubSource
         api: GithubApi
@@ -117,8 +119,9 @@ class GithubActions:
             seen.add(version)
             out.append(VersionOption(
                 version=version, built_at=parse_time(run["updated_at"]), commit=run["sha"],
-                run_id=f"{repo}:{run['id']}", current=running.get(environment) == version,
-                environments=tuple(e for e, v in running.items() if v == version)))
+                run_id=f"{repo}:{run['id']}",
+                current=same_version(running.get(environment), version),
+                environments=tuple(e for e, v in running.items() if same_version(v, version))))
         return out[:VERSION_LIMIT]
 
     async def _running(self, repo: str, service: str) -> dict[str, str]:
@@ -187,9 +190,10 @@ class GithubActions:
                                   "has finished")
             if run["conclusion"] == "success":
                 raise SourceError(f"{label} succeeded: there is no failed job to re-run")
-        elif run["status"] == "completed":
+        elif request.kind is ActionKind.CANCEL and run["status"] == "completed":
             raise SourceError(f"{label} has already completed ({run['conclusion']}): nothing "
                               "to cancel")
+        self._check_run_kind(request.kind, run, label)
         return repo, number, run
 
     async def plan_action(self, request: ActionRequest) -> ActionPlan:
@@ -217,9 +221,14 @@ class GithubActions:
                         f"{deploy.ref} with {deploy.describe()}",
                 current_version=running.get(deploy.environment), target_version=deploy.version,
                 running_elsewhere=tuple(e for e, v in running.items()
-                                        if v == deploy.version and e != deploy.environment),
+                                        if same_version(v, deploy.version)
+                                        and e != deploy.environment),
                 notes=tuple(notes), cancellable=True)
+        if request.kind is ActionKind.DISPATCH:
+            return (await self._dispatch_plan(request, check=False))[1]
         repo, number, run = await self._checked_run(request)
+        if request.kind in RUN_KINDS:
+            return await self._plan_run_kind(request, repo, number, run)
         where = f"{run['branch']} @ {run['sha'][:7]}"
         if request.kind is ActionKind.CANCEL:
             return ActionPlan(summary=f"Cancel {run['name']} #{run['number']} of {repo} "
@@ -252,14 +261,21 @@ class GithubActions:
             flow = self._dispatch(request, deploy)
             repo = deploy.repo
         else:
-            repo, number, run = await self._checked_run(request)
+            if request.kind is ActionKind.DISPATCH:
+                deploy = (await self._dispatch_plan(request))[0]
+                repo, flow = deploy.repo, self._dispatch(request, deploy)
+            else:
+                repo, number, run = await self._checked_run(request)
+                flow = self._rerun(request, repo, number, run) \
+                    if request.kind is ActionKind.RERUN \
+                    else self._run_kind_flow(request, repo, number, run) \
+                    if request.kind in RUN_KINDS else self._cancel(request, repo, number, run)
             again = self._ledger.get(request.id)  # the same id, sent meanwhile
             if again is not None:
+                await flow.aclose()  # type: ignore[attr-defined]
                 async for event in self._again(request, again):
                     yield event
                 return
-            flow = self._rerun(request, repo, number, run) if request.kind is ActionKind.RERUN \
-                else self._cancel(request, repo, number, run)
         self._ledger.put(request.id, fingerprint=mark, kind=request.kind.value, repo=repo,
                          run=None, state="running", message="")
         async for event in self._recorded(request.id, flow):
@@ -301,8 +317,10 @@ class GithubActions:
         repo, number = parse_run(record["run"])
         yield self._event(f"Request {request.id} was started before: following its run "
                           f"{record['run']}")
-        async for event in self._recorded(request.id, self._follow(
-                repo, number, request.kind, min_attempt=record.get("attempt"))):
+        flow = self._after_review(request.kind, repo, number, record.get("environment") or "?") \
+            if request.kind in REVIEWS else \
+            self._follow(repo, number, request.kind, min_attempt=record.get("attempt"))
+        async for event in self._recorded(request.id, flow):
             yield event
 
     async def _dispatch(self, request: ActionRequest,

@@ -214,14 +214,17 @@ class GithubSource(GithubActions, Source):
             self.context.changed("environments")
 
     async def _each(self, jobs: list[Awaitable[list[T]]]) -> tuple[list[T], SourceError | None]:
-        """The joined results of ``jobs`` (one per repository), run at once, and the first
-        error if some failed; all failing, or a rate limit: raised."""
+        """The joined results of ``jobs`` (one per repository), run at once, and what failed.
+
+        Some repositories failing: their records are missing and the error says how many (a rate
+        limit first, with when the rest is asked again: what the others answered is kept, not
+        thrown away). All failing: raised (a rate limit as :class:`SourceRateLimited`, so the
+        hub waits until GitHub's reset).
+        """
         results = await asyncio.gather(*jobs, return_exceptions=True)
         out: list[T] = []
         errors: list[SourceError] = []
         for result in results:
-            if isinstance(result, SourceRateLimited):
-                raise result
             if isinstance(result, SourceError):
                 errors.append(result)
             elif isinstance(result, BaseException):
@@ -230,11 +233,23 @@ class GithubSource(GithubActions, Source):
                 out.extend(result)
         if not errors:
             return out, None
+        limited = [e for e in errors if isinstance(e, SourceRateLimited)]
+        if limited:
+            retry_at = max(e.retry_at for e in limited)
+            if len(errors) == len(results):
+                raise SourceRateLimited(limited[0].message, retry_at=retry_at,
+                                        hint=limited[0].hint)
+            failed = [e for e in errors if not isinstance(e, SourceRateLimited)]
+            more = f"; {len(failed)} more failed ({failed[0].message})" if failed else ""
+            return out, SourceRateLimited(
+                f"{limited[0].message} — {len(limited)} of {len(results)} repositories not "
+                f"read, next try at {retry_at:%H:%M:%S} UTC{more}", retry_at=retry_at,
+                hint=limited[0].hint)
         first = errors[0]
         if len(errors) > 1:
             first = type(first)(f"{first.message} (and {len(errors) - 1} more repositories)",
                                 hint=first.hint)
-        if not out and len(errors) == len(results):
+        if len(errors) == len(results):
             raise first
         return out, first
 
