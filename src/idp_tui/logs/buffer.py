@@ -32,7 +32,9 @@ from rich.cells import cell_len
 
 from ..api.kinds import LogLevel
 from ..safetext import LINE_MAX, sanitize
+from .ansi import strip_sgr
 from .fields import log_message_plain
+from .fold import Sections
 from .prefilter import PREFILTER_MAX, Pattern
 
 if TYPE_CHECKING:
@@ -75,7 +77,8 @@ def display_text(message: str, as_fields: bool) -> str:
     plain = log_message_plain(message, as_fields=as_fields)
     # sanitize() leaves printable text of at most LINE_MAX unchanged: skip it in the common case.
     if len(plain) > LINE_MAX or not plain.isprintable():
-        plain = sanitize(plain, max_len=LINE_MAX)
+        # Colour codes are drawn as colours (idp_tui.render), not as text: not part of it.
+        plain = sanitize(strip_sgr(plain), max_len=LINE_MAX)
     return plain
 
 
@@ -173,6 +176,8 @@ class LogBuffer:
         self._json_fields = True
         self._show_timestamps = True
         self._show_instances = True
+        #: A CI job's sections and folds (see idp_tui.logs.fold), or None: not read.
+        self._sections: Sections | None = None
 
     # Counts ---------------------------------------------------------------------------------------
 
@@ -233,6 +238,11 @@ class LogBuffer:
             batch = islice(lines, n - maxlen, None)
             n = maxlen
         entries = self._entries
+        sections = self._sections
+        hide: set[int] | None = None
+        if sections is not None:
+            batch = list(batch)
+            hide = sections.feed(self._seq + 1, batch)
         overflow = len(entries) + n - maxlen
         if overflow > 0:
             lost += overflow
@@ -300,7 +310,7 @@ class LogBuffer:
                 # display_text(message, True), inlined: half the lines of a busy stream.
                 msg = json_plain(message)
                 if len(msg) > line_max or not printable(msg):
-                    msg = sanitize(msg, max_len=line_max)
+                    msg = sanitize(strip_sgr(msg), max_len=line_max)
             elif len(message) > line_max or not printable(message):
                 msg = display(message, as_fields)
             else:
@@ -309,6 +319,8 @@ class LogBuffer:
             entry = LogEntry(seq, line, inst, msg, 0 if msg is None else
                              len(msg) if isascii(msg) else cell_len(msg))
             entries_append(entry)
+            if hide and seq in hide:
+                continue
             if min_rank and rank_of(line.level, always) < min_rank:
                 continue
             if inc_re is not None:
@@ -346,6 +358,8 @@ class LogBuffer:
             self._rows_off, removed = _drop_before(self._rows, self._rows_off, first, _row_seq)
         if self._cursor is not None and self._cursor < first:
             self._cursor = None
+        if self._sections is not None:
+            self._sections.forget_before(first)
         return removed
 
     def _new_instance(self, name: str) -> Instance:
@@ -384,6 +398,31 @@ class LogBuffer:
         self._exclude_hits = {}
         self._colours = 0
         self._cursor = None
+        if self._sections is not None:
+            self._sections = Sections()
+
+    # Sections -------------------------------------------------------------------------------------
+
+    @property
+    def sections(self) -> Sections | None:
+        """The sections of a CI job's log and their folds, when read (:meth:`set_sections`)."""
+        return self._sections
+
+    def set_sections(self, on: bool) -> None:
+        """Read ``##[group]`` sections from the lines appended from now on (and fold them), or
+        not. Call it on an empty buffer (the lines kept before are not read)."""
+        if on == (self._sections is not None):
+            return
+        self._sections = Sections() if on else None
+        self._refilter()
+
+    def refold(self) -> None:
+        """The folds changed: recompute the shown lines (O(kept))."""
+        self._refilter()
+
+    def set_cursor(self, seq: int | None) -> None:
+        """Put the cursor on the shown line ``seq`` (None: no cursor)."""
+        self._cursor = seq if seq is None or self.index_of(seq) is not None else None
 
     # Filters --------------------------------------------------------------------------------------
 
@@ -446,7 +485,10 @@ class LogBuffer:
         rank_of = _LEVEL_RANK.get
         shown: list[LogEntry] = []
         keep = shown.append
+        folded = self._sections.hidden if self._sections is not None else None
         for entry in self._entries:
+            if folded is not None and folded(entry.seq):
+                continue
             if min_rank and rank_of(entry.line.level, _ALWAYS) < min_rank:
                 continue
             if include is not None and not matches(entry, include):
