@@ -159,6 +159,10 @@ class GithubSource(GithubActions, Source):
     async def close(self) -> None:
         await self.api.close()
 
+    async def retry_now(self) -> None:
+        """Forget the waits of repositories that failed for good and of a refused token."""
+        self.api.backoff.forget()
+
     # Repositories --------------------------------------------------------------------------------
 
     def repos(self) -> dict[str, str]:

@@ -34,10 +34,12 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "catalog.filter", "catalog.facets", "catalog.sort", "catalog.reverse", "catalog.logs",
     "catalog.filter_clear",
     "envs.filter", "envs.drift_only", "envs.logs",
-    "pipelines.filter", "pipelines.only_service", "pipelines.log",
+    "pipelines.filter", "pipelines.only_service", "pipelines.log", "pipelines.facets",
+    "pipelines.open", "pipelines.filter_complete",
     "logs.follow", "logs.search", "logs.next", "logs.previous", "logs.include", "logs.exclude",
     "logs.level", "logs.wrap", "logs.timestamps", "logs.json", "logs.instances", "logs.save",
-    "logs.clear", "logs.live", "logs.prompt_cancel",
+    "logs.clear", "logs.live", "logs.prompt_cancel", "logs.fold", "logs.fold_all",
+    "logs.next_section", "logs.previous_section", "pipelines.pick_log",
     "metrics.window_next", "metrics.window_previous", *_scroll("metrics"),
     # the tables and the log view
     "table.select", "table.up", "table.down", "table.page_up", "table.page_down", "table.first",
@@ -51,8 +53,8 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     # the dialogs and screens
     "actions.close", "actions.cancel", *_scroll("events"), "provision.dry_run",
     "activity.close", "activity.close_a", "activity.cancel",
-    "health.close", "health.close_h", "health.refresh",
-    "help.close", "help.close_q", "facets.close",
+    "health.close", "health.close_h", "health.refresh", "health.retry",
+    "help.close", "help.close_q", "facets.close", "jobs.close",
 )
 
 #: Every binding id ``[keys]`` may remap.

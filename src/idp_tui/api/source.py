@@ -163,6 +163,13 @@ class Source:
         """
         raise NotSupported(f"{self.name} does not read the catalog")
 
+    async def retry_now(self) -> None:
+        """The user asked to try again now (the health view's "retry now"): forget any wait of
+        your own (a ``Backoff`` of a failing part), so the next call asks the system again.
+
+        The hub forgets its own back-offs of the source; this is for those the source keeps.
+        """
+
     # Environments --------------------------------------------------------------------------------
     async def environments(self) -> list[Environment]:
         raise NotSupported(f"{self.name} has no environments")

@@ -491,11 +491,22 @@ class Hub:
         health view's "retry now"): its watched topics are refreshed at once."""
         for name in self._backoff.forget(source) | ({source} if source else set()):
             self._say_next_try(name)
-        for state in self._topics.values():
-            if state.subscribers and (source is None or source in state.errors
-                                      or any(r.name == source
-                                             for r in self._runners_for_topic(state.topic))):
-                state.wake.set()
+        runners = [r for r in self.runners if source is None or r.name == source]
+
+        async def retry() -> None:
+            for runner in runners:  # the waits a source keeps itself (Source.retry_now)
+                try:
+                    await runner.call("retry_now")
+                except Exception:  # noqa: BLE001 - the refresh says what is wrong
+                    log.debug("retry_now of %s failed", runner.name, exc_info=True)
+            for state in self._topics.values():
+                if state.subscribers and (source is None or source in state.errors or any(
+                        r.name == source for r in self._runners_for_topic(state.topic))):
+                    state.wake.set()
+
+        task = asyncio.get_running_loop().create_task(retry())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _wake_changed_runs(self, runs: list[Any]) -> None:
         """Wake the watched runs that are no longer polled (finished) whose entry in a fresh

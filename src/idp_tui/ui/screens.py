@@ -29,6 +29,7 @@ class HealthScreen(ModalScreen[None]):
         Binding("escape", "dismiss", "Close", id="health.close"),
         Binding("H", "dismiss", "Close", show=False, id="health.close_h"),
         Binding("ctrl+r", "refresh", "Refresh", id="health.refresh"),
+        Binding("r", "retry", "Retry now", id="health.retry"),
     ]
 
     def __init__(self, health: dict[str, SourceHealth], clock: Clock) -> None:
@@ -41,7 +42,8 @@ class HealthScreen(ModalScreen[None]):
             yield Static(Text("Source health", "bold"), classes="dialog-title")
             yield KeyedTable(id="health-table", cursor_type="row")
             yield Static(id="health-detail")
-            yield Static(Text("ctrl+r refresh · esc close", "dim"))
+            yield Static(id="health-retry")
+            yield Static(Text("ctrl+r refresh · r retry now · esc close", "dim"))
 
     def on_mount(self) -> None:
         table = self.query_one(KeyedTable)
@@ -102,9 +104,24 @@ class HealthScreen(ModalScreen[None]):
             out.append(": ")
             out.append_text(render.text(value, max_len=300))
         self.query_one("#health-detail", Static).update(out)
+        retry = Text(end="")
+        if item is not None and item.next_try is not None:
+            from ..hub.failures import in_words  # noqa: PLC0415 - the hub is loaded by now
+
+            wait = (item.next_try - self._clock.now()).total_seconds()
+            retry.append(f"Next try in {in_words(wait)}", "bold yellow")
+            retry.append(" · r: retry now", "dim")
+        self.query_one("#health-retry", Static).update(retry)
 
     def action_refresh(self) -> None:
         self.app.action_refresh()  # type: ignore[attr-defined]
+
+    def action_retry(self) -> None:
+        """Ask the highlighted source again now, whatever its back-off says."""
+        key = self.query_one(KeyedTable).cursor_key
+        hub = getattr(self.app, "hub", None)
+        if key and hub is not None:
+            hub.retry_now(key)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -146,18 +163,19 @@ class FacetScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "dismiss", "Close", id="facets.close")]
 
-    def __init__(self, pane: Any, active: dict[str, set[str]]) -> None:
+    def __init__(self, pane: Any, active: dict[str, set[str]], title: str = "Filter the catalog by",
+                 hint: str = "owner:NAME, tag:NAME…") -> None:
         super().__init__()
-        #: The Catalog pane (it hands over new counts while this is open).
+        #: The pane filtered (it hands over new counts while this is open).
         self.pane = pane
         self._active = active
+        self._title, self._hint = title, hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="facets-dialog", classes="dialog"):
-            yield Static(Text("Filter the catalog by", "bold"), classes="dialog-title")
+            yield Static(Text(self._title, "bold"), classes="dialog-title")
             yield OptionList(id="facets-list")
-            yield Static(Text("enter filter · esc close · or type owner:NAME, tag:NAME… "
-                              "after /", "dim"))
+            yield Static(Text(f"enter filter · esc close · or type {self._hint} after /", "dim"))
 
     def on_mount(self) -> None:
         self.show_facets(self.pane.current_facets())
