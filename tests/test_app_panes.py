@@ -422,13 +422,14 @@ async def test_pipelines_runs_table_and_the_selected_runs_jobs(tmp_path: Path) -
     async with running(app, "3") as pilot:
         table = app.query_one("#pipelines-table", KeyedTable)
         assert [str(c.key.value) for c in table.columns.values()] == [
-            "service", "pipeline", "branch", "commit", "status", "duration", "started", "trigger"]
+            "service", "pipeline", "number", "branch", "commit", "status", "duration", "started",
+            "trigger"]
         assert len(table.keys) == 200
         # Newest first: a ledger-service run still running, started 2m20s before 14:00.
-        service, pipeline, branch, commit, status, duration, started, trigger = cells(
+        service, pipeline, number, branch, commit, status, duration, started, trigger = cells(
             table, table.keys[0])
-        assert (service, pipeline, commit, status, trigger) == (
-            "ledger-service", "ci", "73eaf74", "▶ running", "pull_request")
+        assert (service, pipeline, number, commit, status, trigger) == (
+            "ledger-service", "ci", "#14738", "73eaf74", "▶ running", "pull_request")
         assert branch.startswith("feature/PAY-2922")
         assert duration == "2m20s" and started.startswith("2m20s")
         # The run selected at start is one of the selected service's, with its jobs and steps.
@@ -453,7 +454,7 @@ async def test_pipelines_a_runs_log_in_the_logs_pane_and_back_to_live(tmp_path: 
     async with running(app, "3") as pilot:
         table = app.query_one("#pipelines-table", KeyedTable)
         pane = app.query_one(PipelinesPane)
-        failed = next(k for k in table.keys if cells(table, k)[4] == "✖ failed")
+        failed = next(k for k in table.keys if cells(table, k)[5] == "✖ failed")
         delta = table.keys.index(failed) - table.keys.index(table.cursor_key)
         await hold(pilot, "down" if delta > 0 else "up", abs(delta))
         assert table.cursor_key == failed
@@ -511,15 +512,15 @@ async def test_pipelines_running_run_updates_live_as_time_passes(tmp_path: Path)
         assert re.search(r"▶ unit tests", detail)
         table = app.query_one("#pipelines-table", KeyedTable)
         key = next(k for k in table.keys if k.endswith("ledger-service-ci-14738"))
-        await until(pilot, lambda: cells(table, key)[5] == "4m20s", "the runs table's duration")
+        await until(pilot, lambda: cells(table, key)[6] == "4m20s", "the runs table's duration")
 
         # Much later the run has finished, in the detail and in the table.
         clock.advance(timedelta(hours=1))
         app.action_refresh()
         await until(pilot, lambda: pane.detail is not None and pane.detail.status.finished,
                     "the run to finish")
-        await until(pilot, lambda: cells(table, key)[4] != "▶ running", "the table row")
-        assert cells(table, key)[4] in ("✔ succeeded", "✖ failed")
+        await until(pilot, lambda: cells(table, key)[5] != "▶ running", "the table row")
+        assert cells(table, key)[5] in ("✔ succeeded", "✖ failed")
 
 
 async def test_pipelines_filter_and_this_service_only(tmp_path: Path) -> None:
@@ -542,7 +543,7 @@ async def test_pipelines_filter_and_this_service_only(tmp_path: Path) -> None:
         await type_text(pilot, "73eaf74")
         await pilot.press("enter")
         assert table.has_focus
-        assert [cells(table, k)[0:4:3] for k in table.keys] == [["ledger-service", "73eaf74"]]
+        assert [cells(table, k)[0:5:4] for k in table.keys] == [["ledger-service", "73eaf74"]]
         assert "filter 73eaf74" in text_of(app, "#pipelines-status")
 
 

@@ -101,8 +101,7 @@ def test_an_unknown_status_is_said_and_matches_nothing() -> None:
 
 def test_describe_says_the_active_filters() -> None:
     parsed = parse("status:failed,cancelled -actor:bob branch:main pay")
-    assert parsed.describe() == ('status failed or cancelled · branch main · not actor bob · '
-                                 '"pay"')
+    assert parsed.describe() == 'status failed or cancelled · branch main · not actor bob · pay'
     assert parsed.chosen() == {"status": {"failed", "cancelled"}, "branch": {"main"}}
 
 
@@ -132,14 +131,14 @@ def test_complete_field_names_and_values() -> None:
 
 
 def test_facets_count_the_values_of_each_field() -> None:
-    found = {f.field: dict(f.values) for f in facets(RUNS)}
+    found = {f.field: {v.value: v.count for v in f.values} for f in facets(RUNS)}
     assert found["status"] == {"succeeded": 1, "failed": 2, "cancelled": 1, "running": 1,
                                "waiting": 1}
     assert found["branch"]["main"] == 4
     assert found["event"] == {"push": 3, "pull_request": 1, "workflow_dispatch": 1,
                               "schedule": 1}
     assert found["pr"] == {"42": 1}
-    assert list(dict(next(f.values for f in facets(RUNS) if f.field == "branch"))) \
+    assert [v.value for v in next(f.values for f in facets(RUNS) if f.field == "branch")] \
         == ["main", "feature/x", "release/1.2"]
 
 

@@ -377,7 +377,7 @@ class Pipelines:
             status=status, started_at=_dt(_shown_start(run, now)),
             finished_at=_dt(finish) if status.finished else None, version=version,
             url=f"https://ci.example.com/{spec.team}/{spec.name}/{run.stream}/{run.n}", jobs=jobs,
-            **self._describe(run),
+            number=run.n, **self._describe(run),
         )
 
     @staticmethod

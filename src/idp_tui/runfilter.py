@@ -19,7 +19,7 @@ from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 from .api.kinds import RunStatus
-from .api.models import PipelineRun
+from .api.models import Facet, FacetValue, PipelineRun
 from .fuzzy import fuzzy_filter
 
 #: The fields, in the order they are offered and described.
@@ -40,7 +40,8 @@ STATUS_WORDS: dict[str, frozenset[RunStatus]] = {
     "timed_out": frozenset({RunStatus.FAILED}), "startup_failure": frozenset({RunStatus.FAILED}),
     "in_progress": frozenset({RunStatus.RUNNING}),
     "pending": frozenset({RunStatus.QUEUED}), "requested": frozenset({RunStatus.QUEUED}),
-    "action_required": frozenset({RunStatus.WAITING}),
+    # Runs someone must act on: ended waiting for approval, or held for a review.
+    "action_required": frozenset({RunStatus.ACTION_REQUIRED, RunStatus.WAITING}),
     "canceled": frozenset({RunStatus.CANCELLED}),
     "completed": _FINISHED, "finished": _FINISHED, "done": _FINISHED,
     "active": frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING}),
@@ -83,7 +84,7 @@ class RunFilter:
 
     def describe(self) -> str:
         """The active filters in words, for a status line: ``status failed or cancelled ·
-        branch main · not actor bot · "pay"``."""
+        branch main · not actor bot · pay`` (the fuzzy text last)."""
         parts: list[str] = []
         for name in FIELDS:
             for negated in (False, True):
@@ -91,7 +92,7 @@ class RunFilter:
                 if values:
                     parts.append(f"{'not ' if negated else ''}{name} {' or '.join(values)}")
         if self.text:
-            parts.append(f'"{self.text}"')
+            parts.append(self.text)
         return " · ".join(parts)
 
     def matches(self, run: PipelineRun) -> bool:
@@ -201,25 +202,18 @@ def with_term(query: str, token: str) -> str:
     return " ".join([*words, token])
 
 
-@dataclass(frozen=True)
-class FieldValues:
-    """The values one field takes among some runs, with how many runs have each (most first)."""
-
-    field: str
-    values: tuple[tuple[str, int], ...]
-
-
-def facets(runs: Iterable[PipelineRun]) -> list[FieldValues]:
-    """Per field, the values the runs have (for a picker), most common first; fields no run has
-    a value for are left out."""
+def facets(runs: Iterable[PipelineRun]) -> list[Facet]:
+    """Per field, the values the runs have with how many runs have each (for a picker), most
+    common first; fields no run has a value for are left out."""
     counts: dict[str, dict[str, int]] = {name: {} for name in FIELDS}
     for run in runs:
         for name in FIELDS:
             for value in field_values(run, name):
                 bucket = counts[name]
                 bucket[value] = bucket.get(value, 0) + 1
-    return [FieldValues(name, tuple(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))))
-            for name, c in counts.items() if c]
+    return [Facet(field=name, values=tuple(
+        FacetValue(value=v, count=n) for v, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))))
+        for name, c in counts.items() if c]
 
 
 def complete(query: str, runs: Sequence[PipelineRun]) -> str | None:
@@ -248,7 +242,7 @@ def complete(query: str, runs: Sequence[PipelineRun]) -> str | None:
         candidates += [w for w in STATUS_WORDS if w not in seen]
     else:
         counted = next((f.values for f in facets(runs) if f.field == canonical), ())
-        candidates = [value for value, _n in counted if " " not in value]
+        candidates = [v.value for v in counted if " " not in v.value]
     for value in candidates:
         if value.lower().startswith(last.lower()) and value.lower() != last.lower():
             return f"{prefix}{sign}{name}:{head_values}{value}"

@@ -9,13 +9,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.suggester import Suggester
 from textual.widgets import DataTable, Static
 
-from ... import render
+from ... import render, runfilter
 from ...actionspec import ActionSpec, by_name, pane_specs
-from ...api.models import PipelineRun, RunStatus
+from ...api.models import Facet, PipelineRun, RunStatus
 from ...api.source import Capability, Source
-from ...fuzzy import fuzzy_filter
 from ...hub import Snapshot, Topic
 from ..action_access import manager_of
 from ..base import ErrorBanner, Pane, focus_now, while_running
@@ -26,13 +26,67 @@ from .catalog import FilterInput
 #: run. A new run-targeted kind is a row of the action table, nothing here.
 ACTIONS: tuple[ActionSpec, ...] = pane_specs("pipelines")
 
-COLUMNS = [("service", "Service"), ("pipeline", "Pipeline"), ("branch", "Branch"),
-           ("commit", "Commit"), ("status", "Status"), ("duration", "Duration"),
-           ("started", "Age"), ("trigger", "Trigger")]
+COLUMNS = [("service", "Service"), ("pipeline", "Pipeline"), ("number", "Run"),
+           ("branch", "Branch"), ("commit", "Commit"), ("status", "Status"),
+           ("duration", "Duration"), ("started", "Age"), ("trigger", "Trigger")]
+#: What the `/` box says before anything is typed.
+FILTER_PLACEHOLDER = ("/ filter: status:failed branch:main actor:NAME event:pull_request "
+                      "workflow:CI pr:N, -field:value leaves out, other words fuzzy · "
+                      "tab completes · esc clears")
 
 
 def run_key(run: PipelineRun) -> str:
     return f"{run.source}\x1f{run.id}"
+
+
+def fit(text: Text, width: int) -> Text:
+    """``text`` cut to ``width`` cells with an ellipsis."""
+    text.truncate(width, overflow="ellipsis")
+    return text
+
+
+def number_cell(run: PipelineRun) -> Text:
+    """``#412``, and ``↻2`` for a second attempt (as `gh run list` numbers runs)."""
+    out = Text("–" if run.number is None else f"#{run.number}", end="")
+    if run.attempt > 1:
+        out.append(f" ↻{run.attempt}", "yellow")
+    return out
+
+
+def trigger_cell(run: PipelineRun) -> Text:
+    """What started the run, its pull request and who: ``pull_request #42 by alice``."""
+    if not run.event:
+        return render.text(run.trigger, max_len=60)
+    out = render.text(run.event, max_len=40)
+    if run.pull_request is not None:
+        out.append(f" #{run.pull_request}", "bold")
+    if run.actor:
+        out.append(" by ", "dim")
+        out.append_text(render.text(run.actor, max_len=40))
+    return out
+
+
+class RunSuggester(Suggester):
+    """Completes the filter's last word: a field, or a value the listed runs have."""
+
+    def __init__(self, pane: PipelinesPane) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.pane = pane
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return runfilter.complete(value, self.pane.runs)
+
+
+class RunFilterInput(FilterInput):
+    """The `/` box of the Pipelines pane: tab takes the completion shown."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False,
+                        id="pipelines.filter_complete")]
+
+    def action_complete(self) -> None:
+        if self._suggestion and len(self._suggestion) > len(self.value):
+            self.value = self._suggestion
+            self.cursor_position = len(self.value)
 
 
 class PipelinesPane(Pane):
@@ -42,6 +96,9 @@ class PipelinesPane(Pane):
         Binding("slash", "filter", "Filter", id="pipelines.filter"),
         Binding("f", "only_service", "This service only", id="pipelines.only_service"),
         Binding("l", "run_log", "Run log", id="pipelines.log"),
+        Binding("L", "pick_log", "Job/step log", show=False, id="pipelines.pick_log"),
+        Binding("v", "facets", "Fields", id="pipelines.facets"),
+        Binding("o", "open_url", "Open in browser", id="pipelines.open"),
         *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
           for s in ACTIONS),
     ]
@@ -51,13 +108,14 @@ class PipelinesPane(Pane):
         self.runs: list[PipelineRun] = []
         self.only_service = False
         self.query_text = ""
+        self.run_filter = runfilter.RunFilter()
         self.selected: tuple[str, str] | None = None
         self.detail: PipelineRun | None = None
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="pipelines-errors")
-        yield FilterInput(placeholder="/ fuzzy filter: service, branch, commit, message, trigger",
-                          id="pipelines-filter")
+        yield RunFilterInput(placeholder=FILTER_PLACEHOLDER, id="pipelines-filter",
+                             suggester=RunSuggester(self))
         with Horizontal(classes="master-detail"):
             yield KeyedTable(id="pipelines-table")
             with VerticalScroll(id="pipelines-detail"):
@@ -116,11 +174,8 @@ class PipelinesPane(Pane):
         runs = self.runs
         if self.only_service and self.idp.service:
             runs = [r for r in runs if r.service == self.idp.service]
-        if self.query_text:
-            runs = fuzzy_filter(self.query_text, runs,
-                                lambda r: (r.service, r.branch, r.commit, r.trigger,
-                                           r.status.value, r.message),
-                                lambda r: r.service)
+        if self.run_filter.active:
+            runs = runfilter.apply(self.run_filter, runs)
         return runs
 
     def _redraw(self) -> None:
@@ -146,10 +201,13 @@ class PipelinesPane(Pane):
         if self.only_service:
             out.append("  only ")
             out.append_text(render.text(self.idp.service or "–", "bold"))
-        if self.query_text:
+        if self.run_filter.active:
             out.append("  filter ")
-            out.append_text(render.text(self.query_text, "bold yellow"))
-        hints = ["f this service only", "/ filter"]
+            out.append_text(render.text(self.run_filter.describe(), "bold yellow"))
+        for error in self.run_filter.errors:
+            out.append("  ")
+            out.append_text(render.text(error, "bold red"))
+        hints = ["f this service only", "/ filter", "v fields", "o open in browser"]
         if self.check_action("run_log", ()):
             hints.append("l run log")
         for spec in ACTIONS:
@@ -159,18 +217,22 @@ class PipelinesPane(Pane):
         self.query_one("#pipelines-status", Static).update(out, layout=False)
         if self.detail is not None:
             self._show_detail(None)
+        screen = self.app.screen
+        if getattr(screen, "pane", None) is self and hasattr(screen, "show_facets"):
+            screen.show_facets(self.current_facets())  # the field picker, open over the pane
 
     @staticmethod
     def _cells(r: PipelineRun, now: Any) -> tuple[Text, ...]:
         return (
             render.text(r.service, "bold"),
             render.text(r.pipeline),
-            render.text(r.branch, max_len=24),
+            number_cell(r),
+            fit(render.text(r.branch, max_len=120), 16),
             render.text(r.commit[:7], "dim"),
             render.run_status(r.status),
             Text(render.duration(r.duration(now) if r.status is not RunStatus.QUEUED else None)),
             Text(render.ago(r.started_at, now).removesuffix(" ago"), "dim"),
-            render.text(r.trigger),
+            trigger_cell(r),
         )
 
     def _select(self, run: PipelineRun) -> None:
@@ -201,14 +263,24 @@ class PipelinesPane(Pane):
         out.append("  ")
         out.append_text(render.run_status(run.status))
         out.append("\n")
-        for label, value in (("Run", run.id), ("Pipeline", run.pipeline), ("Branch", run.branch),
-                             ("Commit", run.commit), ("Message", run.message),
-                             ("Trigger", run.trigger), ("Version", run.version or ""),
-                             ("Source", run.source)):
+        number = "" if run.number is None else f"#{run.number}"
+        if run.attempt > 1:
+            number = f"{number} · attempt {run.attempt}".removeprefix(" · ")
+        event = run.event + (f" · PR #{run.pull_request}" if run.pull_request is not None
+                             else "")
+        for label, value in (("Run", run.id), ("Number", number), ("Pipeline", run.pipeline),
+                             ("Branch", run.branch), ("Commit", run.commit),
+                             ("Message", run.message), ("Event", event), ("Actor", run.actor),
+                             ("Trigger", "" if run.event else run.trigger),
+                             ("Version", run.version or ""), ("Source", run.source)):
             if value:
                 out.append(f"{label:<9}", "dim")
                 out.append_text(render.text(value, max_len=300))
                 out.append("\n")
+        created = run.created_at
+        if created is not None and abs(run.started_at - created).total_seconds() >= 1:
+            out.append(f"{'Created':<9}", "dim")
+            out.append(f"{created:%Y-%m-%d %H:%M:%S} ({render.ago(created, now)})\n")
         out.append(f"{'Started':<9}", "dim")
         out.append(f"{run.started_at:%Y-%m-%d %H:%M:%S} ({render.ago(run.started_at, now)})\n")
         out.append(f"{'Duration':<9}", "dim")
@@ -259,6 +331,7 @@ class PipelinesPane(Pane):
     @on(FilterInput.Changed, "#pipelines-filter")
     def _filter_changed(self, event: FilterInput.Changed) -> None:
         self.query_text = event.value
+        self.run_filter = runfilter.parse(event.value)
         self._redraw()
 
     @on(FilterInput.Submitted, "#pipelines-filter")
@@ -290,7 +363,7 @@ class PipelinesPane(Pane):
             spec = by_name(str(parameters[0])) if parameters else None
             manager = manager_of(self.app)
             return spec is not None and manager is not None and manager.can(spec.kind)
-        if action == "run_log":
+        if action in ("run_log", "pick_log"):
             return any(type(r.source).pipeline_logs is not Source.pipeline_logs
                        for r in self.hub.runners_for(Capability.PIPELINES))
         return True
@@ -311,9 +384,16 @@ class PipelinesPane(Pane):
             from .logs import LogsPane  # noqa: PLC0415
 
             self.app.query_one(LogsPane).show_run_log(run.source, run.id, job.id if job else "",
-                                                      label, follow=follow)
+                                                      label, follow=follow,
+                                                      steps=job.steps if job else ())
 
         self.app.call_after_refresh(show)
+
+    def action_pick_log(self) -> None:
+        """Choose the job (and step) of the selected run whose log the Logs pane shows."""
+        from ..dialogs.jobs import pick_job_log  # noqa: PLC0415 - the modals load on first use
+
+        pick_job_log(self.app, self._selected_run())
 
     def action_act(self, name: str) -> None:
         """A key of the action table on this pane (``name`` is the row's): the selected run."""
@@ -327,6 +407,48 @@ class PipelinesPane(Pane):
             self.app.notify("Select a run first", severity="warning")
             return
         open_pipeline_action(self.app, spec.kind, run)
+
+    def action_facets(self) -> None:
+        """Pick a value of a field (status, branch, actor, event, workflow…) to filter by."""
+        from ..screens import FacetScreen  # noqa: PLC0415
+
+        def chosen(token: str | None) -> None:
+            if token:
+                self.add_filter(token)
+
+        self.app.push_screen(FacetScreen(self, self.run_filter.chosen(), "Filter the runs by",
+                                         "status:failed, branch:NAME…"), chosen)
+
+    def current_facets(self) -> list[Facet]:
+        """The values the listed runs have for each field, with how many runs have each."""
+        return runfilter.facets(self.runs)
+
+    def add_filter(self, token: str) -> None:
+        """Filter by ``field:value`` too (replacing the field's other values)."""
+        field = self.query_one(FilterInput)
+        field.value = runfilter.with_term(self.query_text, token)
+        field.display = True
+        self.query_text = field.value
+        self.run_filter = runfilter.parse(field.value)
+        self._redraw()
+
+    def action_open_url(self) -> None:
+        """The selected run's page in the browser (where the source gave one)."""
+        run = self._selected_run()
+        if run is None:
+            self.app.notify("Select a run first", severity="warning")
+            return
+        url = runfilter.web_url(run)
+        name = f"{run.service} {run.pipeline} " + (f"#{run.number}" if run.number else run.id)
+        if url is None:
+            said = ("has no web address (its source gave none)" if not run.url.strip()
+                    else f"has an address that is not a web page: {run.url}")
+            self.app.notify(render.sanitize(f"Run {name} {said}", max_len=300),
+                            severity="warning", markup=False)
+            return
+        self.app.open_url(url)
+        self.app.notify(render.sanitize(f"Opened {name} in the browser: {url}", max_len=300),
+                        markup=False)
 
     def action_only_service(self) -> None:
         self.only_service = not self.only_service
