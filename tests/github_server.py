@@ -252,6 +252,8 @@ class GithubServer:
         self.used = 0
         self.reset_at = self.now() + timedelta(hours=1)
         self._throttles: list[tuple[int, int | None, str]] = []
+        self._barrier: threading.Barrier | None = None
+        self._held = 0
         self._ids = 5_000_000
         self._lock = threading.RLock()
         self._http: ThreadingHTTPServer | None = None
@@ -420,6 +422,12 @@ class GithubServer:
         """Spend what is left of the quota."""
         with self._lock:
             self.used = self.limit
+
+    def hold(self, count: int) -> None:
+        """Answer none of the next ``count`` requests before all of them have come (requests
+        in flight together)."""
+        self._barrier = threading.Barrier(count, timeout=30)
+        self._held = count
 
     def per_minute(self, fragment: str, since: datetime, minutes: int) -> list[int]:
         """Requests whose path has ``fragment``, in each of ``minutes`` minutes from ``since``
@@ -707,6 +715,12 @@ class GithubServer:
         query = parse_qsl(parts.query)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        barrier = None
+        with self._lock:
+            if self._held:
+                barrier, self._held = self._barrier, self._held - 1
+        if barrier is not None:
+            barrier.wait()
         with self._lock:
             self.requests += 1
             self.log.append((method, handler.path, "Authorization" in handler.headers))

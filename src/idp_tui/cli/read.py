@@ -50,13 +50,20 @@ def failure_dict(failure: Failure) -> dict[str, Any]:
             "message": failure.message, "hint": failure.hint}
 
 
-def failures_error(failures: Iterable[Failure], what: str) -> CliError | None:
-    """One error naming every failing source (exit 5 if all were "not found", else 4)."""
+def failures_error(failures: Iterable[Failure], what: str, *, answered: bool = False,
+                   named: bool = True) -> CliError | None:
+    """One error naming every failing source.
+
+    Exit 5 (not found) only when every failure is "not found", the command names what was not
+    found (``named``: a service, an environment) and nothing answered; else 4: a source failed,
+    or answered only in part (``answered``: what arrived is printed), as the README's table says.
+    """
     failures = list(failures)
     if not failures:
         return None
     codes = {code_for_error_class(f.error_class) for f in failures}
-    code = EXIT_NOT_FOUND if codes == {EXIT_NOT_FOUND} else EXIT_SOURCE
+    code = EXIT_NOT_FOUND if codes == {EXIT_NOT_FOUND} and named and not answered \
+        else EXIT_SOURCE
     message = "; ".join(_failure_text(f) for f in failures)
     if len(failures) > 1 or code == EXIT_SOURCE:
         message = f"{what}: {message}"
@@ -70,9 +77,11 @@ def _failure_text(failure: Failure) -> str:
     return f"{failure.source}: {failure.error_class}: {failure.message}"
 
 
-def finish(ctx: Context, failures: Iterable[Failure], what: str) -> int:
-    """After the data is printed: the exit code, and the error on stderr when a source failed."""
-    error = failures_error(failures, what)
+def finish(ctx: Context, failures: Iterable[Failure], what: str, *, answered: bool = False,
+           named: bool = True) -> int:
+    """After the data is printed: the exit code, and the error on stderr when a source failed
+    (see :func:`failures_error`)."""
+    error = failures_error(failures, what, answered=answered, named=named)
     if error is None:
         return EXIT_OK
     raise error
@@ -86,14 +95,54 @@ def _errors_json(failures: Iterable[Failure]) -> list[dict[str, Any]]:
     return [failure_dict(f) for f in failures]
 
 
+def answered(snapshot: Snapshot[Any], data: object) -> bool:
+    """Whether any source answered: records came, or a failing source's part of them."""
+    return bool(data) or bool(snapshot.kept)
+
+
+# Empty answers -----------------------------------------------------------------------------------
+
+def say_empty(ctx: Context, hub: Hub, what: str, capability: Capability,
+              service: str | None = None, where: str = "") -> None:
+    """Nothing failed and nothing came: say why on stderr (a warning: the exit code stays 0),
+    naming the sources concerned and what they say of themselves (a github source: where its
+    repositories come from), so the user knows what to configure.
+
+    ``what`` is the plural noun ("pipeline runs"); ``where`` follows the service ("in staging").
+    """
+    offering = hub.runners_for(capability)
+    if not offering:
+        return  # the hub's "no source" failure says it
+    about = f" of {service}" if service else ""
+    asked = hub.sources_for_service(service, capability) if service else offering
+    if service and not asked:
+        reasons = [f"{r.name} owns only {', '.join(r.owns)}" if r.owns
+                   else f"{r.name} lists other services" for r in offering]
+        message = f"no {what}{about}{where}: no source with {capability.value} knows {service}"
+        hint = ("; ".join(reasons + _said(hub, offering)) + ". A source is asked only about "
+                "the services its catalog or deployments list, or its `owns` names "
+                "([sources.NAME] in the config)")
+    else:
+        names = ", ".join(r.name for r in asked)
+        message = f"no {what}{about}{where}: {names} answered none"
+        hint = "; ".join(_said(hub, asked)) or "`idp-tui sources` shows each source's state"
+    ctx.out.warn(message, hint=hint)
+
+
+def _said(hub: Hub, runners: Iterable[Any]) -> list[str]:
+    """What each source says of itself (its status lines in the health view)."""
+    return [f"{r.name}: {key}: {text}" for r in runners
+            for key, text in sorted(hub.health[r.name].details.items())]
+
+
 # services ----------------------------------------------------------------------------------------
 
 def services(ctx: Context) -> int:
-    return ctx.run(_services)
+    return ctx.run(_services, say_catalog=False)  # its failures are this command's
 
 
 async def _services(ctx: Context, hub: Hub) -> int:
-    snapshot = await hub.fetch(Topic.catalog())
+    snapshot = hub.cached(Topic.catalog()) or await hub.fetch(Topic.catalog())
     items = snapshot.data or []
     failures = snapshot_failures(snapshot)
     out = ctx.out
@@ -104,7 +153,7 @@ async def _services(ctx: Context, hub: Hub) -> int:
         out.table(["NAME", "OWNER", "TIER", "LIFECYCLE", "LANGUAGE", "SYSTEM", "ON CALL"],
                   [[s.name, s.owner, s.tier, s.lifecycle, s.language, s.system, s.on_call]
                    for s in items])
-    return finish(ctx, failures, "catalog")
+    return finish(ctx, failures, "catalog", answered=answered(snapshot, items), named=False)
 
 
 # envs --------------------------------------------------------------------------------------------
@@ -122,11 +171,15 @@ async def _envs(ctx: Context, hub: Hub) -> int:
     deployments = sorted(platform.deployments.values() if platform else [],
                          key=lambda d: (d.service, d.environment))
     names = [e.name for e in environments]
+    named = bool(args.service or args.env)
+    came = answered(snapshot, deployments)
     if platform is not None and not failures:
         if args.env and args.env not in names:
             raise CliError(EXIT_NOT_FOUND, f"no environment {args.env!r}",
                            hint=f"environments: {', '.join(names) or 'none'}")
-        if args.service and all(d.service != args.service for d in deployments):
+        if not deployments:
+            say_empty(ctx, hub, "deployments", Capability.ENVIRONMENTS)
+        elif args.service and all(d.service != args.service for d in deployments):
             raise CliError(EXIT_NOT_FOUND, f"service {args.service!r} runs in no environment",
                            hint="`idp-tui services` lists the catalog")
     if args.service:
@@ -138,7 +191,7 @@ async def _envs(ctx: Context, hub: Hub) -> int:
         out.emit({"environments": [model_to_jsonable(e) for e in environments],
                   "deployments": [model_to_jsonable(d) for d in deployments],
                   "errors": _errors_json(failures)})
-        return finish(ctx, failures, "environments")
+        return finish(ctx, failures, "environments", answered=came, named=named)
     now = ctx.clock.now()
     if args.env:
         out.table(["SERVICE", "VERSION", "HEALTH", "READY", "UPDATED", "MESSAGE"],
@@ -164,7 +217,7 @@ async def _envs(ctx: Context, hub: Hub) -> int:
         headers = ["SERVICE"] + [sanitize(e.name, max_len=60) + ("*" if e.protected else "")
                                  for e in environments]
         out.table(headers, rows)
-    return finish(ctx, failures, "environments")
+    return finish(ctx, failures, "environments", answered=came, named=named)
 
 
 # pipelines ---------------------------------------------------------------------------------------
@@ -184,10 +237,13 @@ async def _pipelines(ctx: Context, hub: Hub) -> int:
                 all(s.name != args.service for s in catalog.data):
             raise CliError(EXIT_NOT_FOUND, f"no service {args.service!r} in the catalog",
                            hint="`idp-tui services` lists the catalog")
+    if not runs and not failures:
+        say_empty(ctx, hub, "pipeline runs", Capability.PIPELINES, args.service)
+    came, named = answered(snapshot, runs), bool(args.service)
     if out.json:
         out.emit({"pipelines": [model_to_jsonable(r) for r in runs],
                   "errors": _errors_json(failures)})
-        return finish(ctx, failures, "pipelines")
+        return finish(ctx, failures, "pipelines", answered=came, named=named)
     now = ctx.clock.now()
     if runs:
         out.table(["ID", "SERVICE", "BRANCH", "COMMIT", "STATUS", "DURATION", "STARTED",
@@ -196,7 +252,7 @@ async def _pipelines(ctx: Context, hub: Hub) -> int:
                     Styled(r.status.value, RUN_STYLES.get(r.status, "")),
                     duration(r.duration(now)), ago(r.started_at, now), r.version or "–",
                     r.trigger] for r in runs])
-    return finish(ctx, failures, "pipelines")
+    return finish(ctx, failures, "pipelines", answered=came, named=named)
 
 
 # sources -----------------------------------------------------------------------------------------
@@ -212,7 +268,7 @@ async def _sources(ctx: Context, hub: Hub) -> int:
     rows = []
     failing = []
     for health in hub.health.values():
-        state = health.state if health.state != "waiting" else "not checked"
+        state = health.state if health.state != "waiting" or health.failure else "not checked"
         failure = health.failure
         if failure is not None:
             failing.append(failure)
@@ -228,6 +284,11 @@ async def _sources(ctx: Context, hub: Hub) -> int:
             "hint": failure.hint if failure else None,
             "last_ok": health.last_ok.isoformat() if health.last_ok else None,
             "description": health.description,
+            # What the source says of itself in the health view (the quota left…).
+            "status": dict(sorted(health.details.items())),
+            "quota": health.details.get("quota"),
+            "retry_at": health.retry_at.isoformat() if health.retry_at else None,
+            "next_try": health.next_try.isoformat() if health.next_try else None,
         })
     if out.json:
         out.emit({"sources": rows})
@@ -238,6 +299,9 @@ async def _sources(ctx: Context, hub: Hub) -> int:
                     f"{r['latency'] * 1000:.0f} ms" if r["latency"] is not None else "–",
                     r["error_class"] or "", r["message"] or ""] for r in rows])
         for r in rows:
+            for key, value in r["status"].items():
+                out.line(f"{sanitize(r['name'], max_len=60)}: {sanitize(key, max_len=60)}: "
+                         f"{sanitize(value, max_len=300)}")
             if r["hint"]:
                 out.line(f"{sanitize(r['name'], max_len=60)}: hint: "
                          f"{sanitize(r['hint'], max_len=1000)}")
@@ -281,6 +345,8 @@ async def _metrics(ctx: Context, hub: Hub) -> int:
             "max": max(values) if values else None,
             "points": [list(p) for p in s.points],
         })
+    if not series and not failures:
+        say_empty(ctx, hub, "metrics", Capability.METRICS, args.service, f" in {args.env}")
     if out.json:
         out.emit({"service": args.service, "environment": args.env, "window": window.value,
                   "signals": summary, "errors": _errors_json(failures)})
@@ -289,7 +355,7 @@ async def _metrics(ctx: Context, hub: Hub) -> int:
                   [[m["signal"], metric_value(m["now"], m["unit"]),
                     metric_value(m["min"], m["unit"]), metric_value(m["max"], m["unit"]),
                     m["unit"]] for m in summary])
-    return finish(ctx, failures, "metrics")
+    return finish(ctx, failures, "metrics", answered=answered(snapshot, series))
 
 
 # logs --------------------------------------------------------------------------------------------
@@ -366,7 +432,7 @@ async def _logs(ctx: Context, hub: Hub) -> int:
     printer = _LogPrinter(out, args.grep_re, out.colour_out)
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     failures: list[Failure] = []
-    dropped = 0
+    dropped = received = 0
 
     stream = hub.stream_logs(query,
                              on_batch=lambda batch, lost: queue.put_nowait(("lines", (batch, lost))),
@@ -377,6 +443,7 @@ async def _logs(ctx: Context, hub: Hub) -> int:
             kind, value = await queue.get()
             if kind == "lines":
                 batch, lost = value
+                received += len(batch)
                 if lost:
                     dropped += lost
                     out.warn(f"{lost} lines dropped: the output could not keep up")
@@ -396,7 +463,10 @@ async def _logs(ctx: Context, hub: Hub) -> int:
                 break
     finally:
         stream.cancel()
-    return finish(ctx, failures, "logs")
+    if not received and not failures \
+            and not hub.sources_for_service(args.service, Capability.LOGS):
+        say_empty(ctx, hub, "log lines", Capability.LOGS, args.service, f" in {args.env}")
+    return finish(ctx, failures, "logs", answered=received > 0)
 
 
 # versions ----------------------------------------------------------------------------------------
