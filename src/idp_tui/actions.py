@@ -288,6 +288,23 @@ class ActionManager:
             return PlanResult(None, None, failure=classify("hub", exc))
         return PlanResult(runner.name, decision, plan, failure)
 
+    async def inputs(self, request: ActionRequest) -> dict[str, Any] | None:
+        """The JSON Schema of the inputs a kind that takes them declares for ``request`` (a
+        workflow's), as the source's plan says it; None when it declares none. Raises what the
+        routing or the plan raise."""
+        request = await self._checked(request)
+        runner = await self._route(request)
+        plan = await self._plan(runner, request.model_copy(update={"params": {}}))
+        return plan.inputs
+
+    async def resolve(self, request: ActionRequest) -> ActionRequest:
+        """``request`` checked, with the environment it acts in filled in where the source's
+        plan says it (a run's deployment waiting for review, an input naming an environment);
+        raises what the check, the routing or the plan raise."""
+        request = await self._checked(request)
+        runner = await self._route(request)
+        return (await self._resolved(runner, request))[0]
+
     async def _resolved(self, runner: SourceRunner, request: ActionRequest
                         ) -> tuple[ActionRequest, ActionPlan | None]:
         """For a kind that reviews a run's deployment or takes declared inputs, ``request`` with

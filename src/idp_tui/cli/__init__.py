@@ -290,6 +290,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the environment (default: the `environment` parameter, if any)")
     p.set_defaults(handler=act.provision)
 
+    # A pipeline run's actions, and running a workflow (rows of the action table)
+    for name, help_text, description in (
+            ("rerun", "re-run a pipeline run's failed jobs (--all: every job, --job: one)",
+             "Re-run RUN (as `idp-tui pipelines --json` names it, e.g. owner/repo:123): its "
+             "failed jobs, every job (--all) or one job (--job NAME or id)."),
+            ("approve", "approve the deployment a pipeline run waits for review on",
+             "Approve the deployment RUN waits for (--env: which environment, when it waits in "
+             "several). It lets a deploy go on: the policy judges it as a deploy there (a "
+             "freeze stops it; a protected environment needs --yes and --reason, the reason "
+             "being the review's comment)."),
+            ("reject", "reject the deployment a pipeline run waits for review on",
+             "Reject the deployment RUN waits for (--env: which environment); the run ends.")):
+        p = command(name, help_text, acting, description=f"{description} {action_help}")
+        p.add_argument("run", metavar="RUN", type=_name("run"), help="the pipeline run's id")
+        p.add_argument("--source", metavar="NAME", default=None, type=_name("source"),
+                       help="the source that reported the run (when several can act on runs)")
+        if name == "rerun":
+            p.add_argument("--all", action="store_true", help="re-run every job")
+            p.add_argument("--job", metavar="JOB", default=None, type=_name("job"),
+                           help="re-run this job (its name or id)")
+        else:
+            p.add_argument("--env", "-e", metavar="ENV", default=None,
+                           type=_name("environment"),
+                           help="the environment reviewed (default: the one the run waits in)")
+        p.set_defaults(handler=act.run_action)
+    p = command("dispatch", "run a workflow of a service's repository with its inputs", acting,
+                description="Run WORKFLOW (its file name, id or name) of SERVICE's repository "
+                            "on --ref, with the inputs its file declares as --param NAME=VALUE "
+                            "(typed and checked against the declaration before anything is "
+                            "sent: a bad value is exit code 2). An input naming an environment "
+                            "is where it acts for the policy (protected: --yes and --reason; a "
+                            f"freeze stops it). {action_help}")
+    p.add_argument("service", metavar="SERVICE", type=_name("service"))
+    p.add_argument("workflow", metavar="WORKFLOW", type=_name("workflow"))
+    p.add_argument("--ref", metavar="REF", default=None, type=_version,
+                   help="the branch or tag to run it on (default: the source's)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
+                   help="an input (repeat for each)")
+    p.add_argument("--param-file", action="append", default=[], metavar="NAME=PATH",
+                   help="an input read from a file")
+    p.add_argument("--source", metavar="NAME", default=None, type=_name("source"),
+                   help="the source that runs it (when several can)")
+    p.set_defaults(handler=act.dispatch)
+
     # Audit
     p = command("audit", "the audit log of every action (`audit verify` checks its hash chain)",
                 description="List the audit log: who did what, where, why, and how it ended. "

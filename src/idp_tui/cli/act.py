@@ -115,6 +115,70 @@ async def _provision(ctx: Context, hub: Hub) -> int:
     return await _act(ctx, hub, request)
 
 
+def run_action(ctx: Context) -> int:
+    """``idp-tui rerun|approve|reject RUN``: a pipeline run's action (``rerun --all``: every
+    job, ``--job``: one job, else the failed ones)."""
+    args = ctx.args
+    if args.command == "rerun":
+        if getattr(args, "all", False) and getattr(args, "job", None):
+            raise CliError(EXIT_USAGE, "--all and --job exclude each other",
+                           hint="--all re-runs every job, --job NAME one of them")
+        kind = ActionKind.RERUN_ALL if args.all else \
+            ActionKind.RERUN_JOB if args.job else ActionKind.RERUN
+    else:
+        kind = spec(args.command).kind
+    params = {"job": args.job} if kind is ActionKind.RERUN_JOB else {}
+    request = _request(ctx, kind, run_id=args.run, source=args.source, params=params,
+                       environment=getattr(args, "env", None))
+    return ctx.run(lambda c, hub: _act_resolved(c, hub, request))
+
+
+def dispatch(ctx: Context) -> int:
+    return ctx.run(_dispatch)
+
+
+async def _dispatch(ctx: Context, hub: Hub) -> int:
+    """``idp-tui dispatch SERVICE WORKFLOW``: the inputs the workflow file declares, typed and
+    checked here (bad values: exit 2 before anything is sent), then the action."""
+    from ..inputs import model_for
+    from .params import gather_params
+
+    args = ctx.args
+    manager: ActionManager = ctx.actions
+    bare = _request(ctx, ActionKind.DISPATCH, service=args.service, template=args.workflow,
+                    version=args.ref, source=args.source)
+    try:
+        schema = await manager.inputs(bare)
+    except Exception as exc:  # noqa: BLE001 - said with its exit code
+        raise _failure_error("hub", exc) from None
+    params: dict[str, Any] = {}
+    if schema is not None:
+        params, _validated = gather_params(args.workflow, model_for(schema, args.workflow),
+                                           list(args.param), list(args.param_file), ctx.out,
+                                           what="workflow", listing="")
+    elif args.param or args.param_file:
+        raise CliError(EXIT_USAGE, f"{args.workflow}: the source declares no inputs for it")
+    request = bare.model_copy(update={"params": params})
+    return await _act_resolved(ctx, hub, request)
+
+
+async def _act_resolved(ctx: Context, hub: Hub, request: ActionRequest) -> int:
+    """``_act`` for a kind whose environment the source's plan says (a review, an input naming
+    an environment): ``--yes`` confirms the environment found."""
+    row = spec(request.kind)
+    if (row.reviews or row.takes_inputs) and not request.environment:
+        manager: ActionManager = ctx.actions
+        try:
+            resolved = await manager.resolve(request)
+        except Exception as exc:  # noqa: BLE001 - said with its exit code
+            raise _failure_error("hub", exc) from None
+        if resolved.environment:
+            request = request.model_copy(update={
+                "environment": resolved.environment,
+                "confirmation": resolved.environment if ctx.args.yes else ""})
+    return await _act(ctx, hub, request)
+
+
 def _text_field(model: Any, name: str) -> str | None:
     value = getattr(model, name, None)
     value = getattr(value, "value", value)  # an enum
@@ -171,6 +235,7 @@ def _describe(request: ActionRequest, public_params: dict[str, Any] | None = Non
     return {"action_id": request.id, "action": request.kind.value, "service": request.service,
             "environment": request.environment, "version": request.version,
             "replicas": request.replicas, "template": request.template,
+            "run_id": request.run_id,
             "params": public_params if public_params is not None else {},
             "reason": request.reason}
 

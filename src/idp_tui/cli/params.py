@@ -180,11 +180,15 @@ def _check_value(where: str, raw: str) -> str:
 
 
 def gather_params(template: str, model: type[BaseModel], given: list[str], files: list[str],
-                  out: Output, *, interactive: bool | None = None
+                  out: Output, *, interactive: bool | None = None, what: str = "template",
+                  listing: str = "`idp-tui templates`"
                   ) -> tuple[dict[str, Any], BaseModel]:
     """The typed parameters for ``template`` from every place they can come from, and the
-    template's model validated from them (defaults filled in)."""
+    template's model validated from them (defaults filled in). ``what`` names what has the
+    parameters (a "template", a "workflow") and ``listing`` where they are listed (none: the
+    hint lists them)."""
     specs = {p.name: p for p in describe_params(model)}
+    where = listing or "; ".join(p.summary() for p in specs.values()) or "none"
     values: dict[str, Any] = {}
     unknown = []
     for item in given:
@@ -211,9 +215,10 @@ def gather_params(template: str, model: type[BaseModel], given: list[str], files
         values[name] = _typed(spec, raw)
     if unknown:
         known = ", ".join(specs) or "none"
-        raise CliError(EXIT_USAGE, f"template {template!r} has no parameter "
+        raise CliError(EXIT_USAGE, f"{what} {template!r} has no parameter "
                                    f"{', '.join(repr(u) for u in unknown)}",
-                       hint=f"its parameters: {known} (see `idp-tui templates`)")
+                       hint=f"its parameters: {known}" + (f" (see {listing})" if listing
+                                                          else f": {where}"))
     for spec in specs.values():
         if spec.name in values:
             continue
@@ -249,6 +254,6 @@ def gather_params(template: str, model: type[BaseModel], given: list[str], files
                 message += f" (give it with --param-file {spec.name}=PATH or ${spec.env_var})"
             problems.append(f"{where}: {message}")  # never the input: it may be a secret
         raise CliError(EXIT_USAGE, f"invalid parameters for {template!r}: " + "; ".join(problems),
-                       hint="`idp-tui templates` lists each template's parameters",
-                       problems=problems) from None
+                       hint=f"{listing} lists each {what}'s parameters" if listing
+                       else f"its parameters: {where}", problems=problems) from None
     return values, validated
