@@ -139,11 +139,11 @@ def promotion_order(lists: Iterable[Iterable[Environment]]) -> dict[str, int]:
     """One promotion order of the environments of several sources (config order): the first
     source's order, each later source's environments not placed yet put right after the one
     before them in that source's order (at the end when none is). Each source's ``order`` counts
-    only within its own list."""
+    only within its own list (equal ones by name)."""
     names: list[str] = []
     for envs in lists:
         after: str | None = None
-        for env in sorted(envs, key=lambda e: e.order):
+        for env in sorted(envs, key=lambda e: (e.order, e.name)):
             if env.name not in names:
                 names.insert(names.index(after) + 1 if after is not None else len(names),
                              env.name)
