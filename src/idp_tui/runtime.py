@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .actions import ActionManager
 from .api.clock import Clock, SystemClock
@@ -12,7 +13,7 @@ from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
 from .audit import AuditLog
 from .config import AppConfig
-from .hub import ChangeRelay, Hub, PollTimer, SourceRunner, StatusRelay
+from .hub import ChangeRelay, Hub, PollTimer, Snapshot, SourceRunner, StatusRelay
 
 
 class BrokenSource(Source):
@@ -40,12 +41,13 @@ class Runtime:
     hub: Hub
     actions: ActionManager
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> Snapshot[Any] | None:
         """What a one-shot command waits for before it asks anything: the catalog, handed to
         the sources that read it (``Hub.share_catalog``), so that every command sees the joined
         platform the dashboard sees. A failing catalog source does not stop the command: the
-        others answer and the failure is kept in the catalog's snapshot."""
-        await self.hub.share_catalog()
+        others answer, and its failure is in the catalog snapshot returned (None: no source
+        reads the catalog, nothing was fetched)."""
+        return await self.hub.share_catalog()
 
     async def close(self) -> None:
         """Stop every source (running actions are left to their deadline by the sources)."""

@@ -56,8 +56,14 @@ class Context:
             raise RuntimeError("no runtime: only a command run by Context.run has one")
         return self.runtime.actions
 
-    def run(self, fn: Callable[[Context, Hub], Awaitable[int]]) -> int:
-        """Build the runtime, run ``fn(ctx, hub)`` on a fresh event loop, and close it."""
+    def run(self, fn: Callable[[Context, Hub], Awaitable[int]], *,
+            say_catalog: bool = True) -> int:
+        """Build the runtime, run ``fn(ctx, hub)`` on a fresh event loop, and close it.
+
+        Before ``fn``, the catalog is handed to the sources that read it (``Runtime.prepare``);
+        a catalog source failing then is said as a warning (``say_catalog``), since what the
+        others answer lacks the services it would have listed.
+        """
         from ..runtime import build_runtime
 
         config, clock = self.config, self.clock  # config errors before any source starts
@@ -69,7 +75,13 @@ class Context:
             self.runtime = build_runtime(config, data_dir=self.folder, clock=clock,
                                          read_only=self.read_only)
             try:
-                await self.runtime.prepare()
+                shared = await self.runtime.prepare()
+                if shared is not None and say_catalog:
+                    for failure in shared.errors.values():
+                        self.out.warn(f"catalog: {failure.source}: {failure.error_class}: "
+                                      f"{failure.message} (the services it lists are not known "
+                                      "to the other sources)", source=failure.source,
+                                      hint=failure.hint)
                 return await fn(self, self.runtime.hub)
             finally:
                 await self.runtime.close()

@@ -454,6 +454,15 @@ async def _logs(ctx: Context, hub: Hub) -> int:
                 elif stream.paused:
                     stream.resume()
             elif kind == "error":
+                if value.source == "hub" and value.error_class == "no source":
+                    # No source to read (and no end coming): none offers logs, which is a
+                    # failure, or none of those that do knows the service, which is said.
+                    if hub.runners_for(Capability.LOGS):
+                        say_empty(ctx, hub, "log lines", Capability.LOGS, args.service,
+                                  f" in {args.env}")
+                    else:
+                        failures.append(value)
+                    break
                 failures.append(value)
                 # Several sources asked: say each failure as it comes (the others go on).
                 if len(hub.sources_for_service(args.service, Capability.LOGS)) > 1:
@@ -463,9 +472,6 @@ async def _logs(ctx: Context, hub: Hub) -> int:
                 break
     finally:
         stream.cancel()
-    if not received and not failures \
-            and not hub.sources_for_service(args.service, Capability.LOGS):
-        say_empty(ctx, hub, "log lines", Capability.LOGS, args.service, f" in {args.env}")
     return finish(ctx, failures, "logs", answered=received > 0)
 
 
