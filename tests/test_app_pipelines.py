@@ -170,7 +170,7 @@ async def test_sandbox_a_fields_value_picked_and_the_run_opened_in_the_browser(
         table.focus()
         await pilot.press("o")
         assert app.opened == [pane.detail.url] and pane.detail.url.startswith("https://")
-        assert any("Opened" in n and pane.detail.url in n for n in notifications(app))
+        assert any("Opening" in n and pane.detail.url in n for n in notifications(app))
 
         # The keys are in the help, with their ids.
         await pilot.press("question_mark")

@@ -140,6 +140,8 @@ def test_facets_count_the_values_of_each_field() -> None:
     assert found["pr"] == {"42": 1}
     assert [v.value for v in next(f.values for f in facets(RUNS) if f.field == "branch")] \
         == ["main", "feature/x", "release/1.2"]
+    # At most so many values of each field, the most common.
+    assert [v.value for v in facets(RUNS, 1)[1].values] == ["main"]
 
 
 @pytest.mark.parametrize(("url", "opened"), [

@@ -202,9 +202,10 @@ def with_term(query: str, token: str) -> str:
     return " ".join([*words, token])
 
 
-def facets(runs: Iterable[PipelineRun]) -> list[Facet]:
+def facets(runs: Iterable[PipelineRun], limit: int | None = None) -> list[Facet]:
     """Per field, the values the runs have with how many runs have each (for a picker), most
-    common first; fields no run has a value for are left out."""
+    common first (at most ``limit`` of each field); fields no run has a value for are left
+    out."""
     counts: dict[str, dict[str, int]] = {name: {} for name in FIELDS}
     for run in runs:
         for name in FIELDS:
@@ -212,7 +213,8 @@ def facets(runs: Iterable[PipelineRun]) -> list[Facet]:
                 bucket = counts[name]
                 bucket[value] = bucket.get(value, 0) + 1
     return [Facet(field=name, values=tuple(
-        FacetValue(value=v, count=n) for v, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))))
+        FacetValue(value=v, count=n) for v, n in sorted(
+            c.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]))
         for name, c in counts.items() if c]
 
 

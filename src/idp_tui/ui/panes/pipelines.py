@@ -29,6 +29,8 @@ ACTIONS: tuple[ActionSpec, ...] = pane_specs("pipelines")
 COLUMNS = [("service", "Service"), ("pipeline", "Pipeline"), ("number", "Run"),
            ("branch", "Branch"), ("commit", "Commit"), ("status", "Status"),
            ("duration", "Duration"), ("started", "Age"), ("trigger", "Trigger")]
+#: How many values of each field the picker (v) offers, the most common.
+FACET_VALUES = 12
 #: What the `/` box says before anything is typed.
 FILTER_PLACEHOLDER = ("/ filter: status:failed branch:main actor:NAME event:pull_request "
                       "workflow:CI pr:N, -field:value leaves out, other words fuzzy · "
@@ -417,11 +419,12 @@ class PipelinesPane(Pane):
                 self.add_filter(token)
 
         self.app.push_screen(FacetScreen(self, self.run_filter.chosen(), "Filter the runs by",
-                                         "status:failed, branch:NAME…"), chosen)
+                                         "branch:NAME…"), chosen)
 
     def current_facets(self) -> list[Facet]:
-        """The values the listed runs have for each field, with how many runs have each."""
-        return runfilter.facets(self.runs)
+        """The values the listed runs have for each field, with how many runs have each (the
+        most common of each)."""
+        return runfilter.facets(self.runs, FACET_VALUES)
 
     def add_filter(self, token: str) -> None:
         """Filter by ``field:value`` too (replacing the field's other values)."""
@@ -447,7 +450,7 @@ class PipelinesPane(Pane):
                             severity="warning", markup=False)
             return
         self.app.open_url(url)
-        self.app.notify(render.sanitize(f"Opened {name} in the browser: {url}", max_len=300),
+        self.app.notify(render.sanitize(f"Opening {name} in the browser: {url}", max_len=300),
                         markup=False)
 
     def action_only_service(self) -> None:
