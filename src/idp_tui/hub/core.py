@@ -403,7 +403,9 @@ class Hub:
 
     # Refreshing ------------------------------------------------------------------------------
 
-    async def _refresh(self, state: _TopicState) -> Snapshot[Any]:
+    async def _refresh(self, state: _TopicState, polled: bool = False) -> Snapshot[Any]:
+        """Ask the topic's sources and join their answers. ``polled``: a poll loop's refresh,
+        which does not ask a source whose failure is backed off (an explicit fetch does)."""
         spec = TOPICS[state.topic.kind]
         if state.topic.service is not None:
             await self._learn_services(spec.capability)
@@ -411,7 +413,7 @@ class Hub:
             runners = self._runners_for_topic(state.topic)
 
             async def one(runner: SourceRunner) -> None:
-                backed_off = self._backed_off(runner.name, state.topic)
+                backed_off = self._backed_off(runner.name, state.topic) if polled else None
                 if backed_off is not None:  # a failure that will not fix itself: not yet
                     state.errors[runner.name] = backed_off
                     return
@@ -679,7 +681,7 @@ class Hub:
             state.wake.clear()
             state.refreshed_at = timer.now()
             try:
-                snapshot = await self._refresh(state)
+                snapshot = await self._refresh(state, polled=True)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the loop must survive anything
