@@ -249,7 +249,7 @@ async def test_a_jobs_log_comes_from_the_redirect_without_the_token(make: Any,
         lines += batch
     assert {(line.service, line.environment, line.instance) for line in lines} == {
         ("checkout", "", "test")}
-    assert lines[0].message == "Set up job"  # the BOM and "##[group]" gone
+    assert lines[0].message == "##[group]Set up job"  # the BOM gone, the section's title kept
     # "…T12:40:55.0000001Z": seven fractional digits, one tenth of a second per emulated line.
     assert lines[0].ts == test_job.steps[0].started_at
     assert lines[1].ts == test_job.steps[0].started_at + timedelta(seconds=0.1)
@@ -258,7 +258,9 @@ async def test_a_jobs_log_comes_from_the_redirect_without_the_token(make: Any,
     assert lines[-2].level is LogLevel.ERROR and lines[-2].message == "Error: 1 test failed"
     warning = next(line for line in lines if line.level is LogLevel.WARN)
     assert warning.message == "Node.js 16 actions are deprecated."
-    assert not any(line.message.startswith(("##[", "\ufeff")) for line in lines)
+    assert not any(line.message.startswith(("##[error]", "##[warning]", "\ufeff"))
+                   for line in lines)
+    assert "##[endgroup]" in {line.message for line in lines}  # the sections' ends (folding)
     assert [line.ts for line in lines] == sorted(line.ts for line in lines)
     # The API request carried the token, the download of the pre-signed URL did not.
     api = [auth for _, path, auth in gh.log if path.endswith(f"/jobs/{test_job.id}/logs")]
@@ -277,8 +279,9 @@ def test_log_lines_are_parsed_as_github_writes_them() -> None:
     lines, read = parse_log(text, make, final=False)
     assert read == 5  # the unfinished last line waits for the next read
     assert [(line.level, line.message) for line in lines] == [
-        (LogLevel.INFO, "Run tests"), (LogLevel.ERROR, "ERROR: boom"),
-        (LogLevel.UNKNOWN, "a line without a time"), (LogLevel.WARN, "careful")]
+        (LogLevel.INFO, "##[group]Run tests"), (LogLevel.ERROR, "ERROR: boom"),
+        (LogLevel.UNKNOWN, "a line without a time"), (LogLevel.UNKNOWN, "##[endgroup]"),
+        (LogLevel.WARN, "careful")]
     assert lines[0].ts == datetime(2020, 1, 20, 17, 42, 40, 123456, tzinfo=UTC)
     assert lines[2].ts == lines[1].ts  # a line without a time takes the one before
     rest, read = parse_log(text + "ne\n", make, skip=read)
@@ -300,8 +303,8 @@ async def test_following_a_running_job_sends_only_new_lines(make: Any, gh: Githu
         JobLogQuery(run_id=f"{OCTO}:{live.id}", follow=True))]
     messages = [line.message for batch in batches for line in batch]
     assert len(batches) > 4  # it came step by step
-    assert len(messages) == len(set(zip(messages, [line.instance for b in batches for line in b],
-                                        strict=True)))
+    sent = [(line.message, line.instance, line.ts) for batch in batches for line in batch]
+    assert len(sent) == len(set(sent))
     assert messages[-1] == "Complete job: done"
     assert gh.run(live.id).status == "completed"
     assert [line.instance for line in batches[0]] == ["build"] * len(batches[0])

@@ -264,8 +264,10 @@ def parse_log(text: str, make: Callable[[datetime, LogLevel, str], LogLine], *,
               before: datetime | None = None) -> tuple[list[LogLine], int]:
     """The lines of a job's log after the first ``skip`` (raw lines), and how many raw lines were
     read in all. Each GitHub line starts with its time (``2020-01-20T17:42:40.1234567Z text``);
-    ``##[error]``/``##[warning]``… markers give the level and are taken off, ``##[endgroup]`` is
-    dropped. Without ``final`` a last line without its newline is left for the next read."""
+    ``##[error]``/``##[warning]``… markers give the level and are taken off; the sections'
+    ``##[group]TITLE`` and ``##[endgroup]`` lines are passed on as they are (the Logs pane folds
+    them: :mod:`idp_tui.logs.fold`). A BOM before the first line is not part of it. Without
+    ``final`` a last line without its newline is left for the next read."""
     raw = text.split("\n")
     if raw and raw[-1] == "":
         raw.pop()
@@ -274,7 +276,7 @@ def parse_log(text: str, make: Callable[[datetime, LogLevel, str], LogLine], *,
     out: list[LogLine] = []
     last = before or datetime(1970, 1, 1, tzinfo=UTC)
     for line in raw[skip:]:
-        line = line.rstrip("\r")
+        line = line.rstrip("\r").lstrip("\ufeff")
         stamp, _, message = line.partition(" ")
         when = _stamp(stamp)
         if when is None:
@@ -285,9 +287,11 @@ def parse_log(text: str, make: Callable[[datetime, LogLevel, str], LogLine], *,
         if message.startswith("##["):
             end = message.find("]")
             marker = message[3:end] if end > 0 else ""
-            if marker == "endgroup":
-                continue
-            if marker in _MARKERS:
+            if marker == "group":
+                level = LogLevel.INFO
+            elif marker == "endgroup":
+                pass
+            elif marker in _MARKERS:
                 level, message = _MARKERS[marker], message[end + 1:]
         else:
             level = _guess(message)

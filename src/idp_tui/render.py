@@ -153,12 +153,13 @@ def log_message(message: str, *, as_fields: bool = True) -> tuple[str, list[tupl
     return sanitize(plain, max_len=LINE_MAX), spans
 
 
-def section_title(title: str, *, folded: bool, lines: int) -> tuple[str, list[tuple[int, int, str]]]:
-    """A CI log section's title line as drawn (``▸`` folded with its line count, ``▾`` open), in
-    the same form as :func:`log_message`."""
+def section_title(title: str, *, folded: bool, lines: int,
+                  errors: int = 0) -> tuple[str, list[tuple[int, int, str]]]:
+    """A CI log section's title line as drawn (``▸`` folded with its line count, ``▾`` open; red
+    with ``errors``), in the same form as :func:`log_message`."""
     plain, spans = log_message(title, as_fields=False)
     mark = "▸ " if folded else "▾ "
-    spans = [(0, len(mark) + len(plain), "bold")] + [
+    spans = [(0, len(mark) + len(plain), "bold red" if errors else "bold")] + [
         (start + len(mark), end + len(mark), style) for start, end, style in spans]
     text = mark + plain
     if folded:

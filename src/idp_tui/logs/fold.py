@@ -29,7 +29,8 @@ from ..api.kinds import LogLevel, RunStatus
 if TYPE_CHECKING:
     from ..api.models import LogLine, Step
 
-__all__ = ["END_GROUP", "GROUP", "Section", "Sections", "step_sections"]
+__all__ = ["END_GROUP", "GROUP", "Section", "Sections", "failed_steps", "section_of_step",
+           "step_sections"]
 
 GROUP = "##[group]"
 END_GROUP = "##[endgroup]"
@@ -266,3 +267,18 @@ def failed_steps(steps: Sequence[Step]) -> list[int]:
     mapping = step_sections(steps)
     return [mapping[i] for i, step in enumerate(steps)
             if step.status is RunStatus.FAILED and i in mapping]
+
+
+def section_of_step(sections: Sections, steps: Sequence[Step], index: int) -> Section | None:
+    """The section of the job's step ``index`` in its log: the one titled as the step is
+    ("Run npm test", or "Run NAME" for a named step some sources write), else the step section
+    in its place (see :func:`step_sections`); None when it has not come (or the step wrote none)."""
+    if not 0 <= index < len(steps):
+        return None
+    name = steps[index].name
+    found = sections.titled(name) if name.startswith(STEP_PREFIX) else None
+    found = found or sections.titled(STEP_PREFIX + name)
+    if found is not None:
+        return found
+    number = step_sections(steps).get(index)
+    return sections.step(number) if number is not None else None

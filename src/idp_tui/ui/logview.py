@@ -35,6 +35,7 @@ from ..logs import LogBuffer, LogEntry
 if TYPE_CHECKING:
     from ..api.kinds import LogLevel
     from ..api.models import LogLine
+    from ..logs.fold import Section
 
 __all__ = ["LogView", "MAX_VIRTUAL_WIDTH"]
 
@@ -274,6 +275,100 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
         return True
 
+    # Sections of a CI job's log (idp_tui.logs.fold) ----------------------------------------------
+
+    def set_sections(self, on: bool) -> None:
+        """Read ``##[group]`` sections in the lines appended from now on (and draw their title
+        lines as folds), or not."""
+        self.buffer.set_sections(on)
+        self._refolded(None)
+
+    def current_section(self) -> Section | None:
+        """The section of the cursor's line, else of the top line on screen (None: no sections,
+        or a line outside every section)."""
+        sections = self.buffer.sections
+        if sections is None:
+            return None
+        seq = self.buffer.cursor_seq
+        if seq is None:
+            found = self.buffer.row(self.scroll_offset.y if self.is_mounted else 0)
+            seq = found[0].seq if found else None
+        return sections.section_of(seq) if seq is not None else None
+
+    def toggle_fold(self) -> Section | None:
+        """Fold the current section (or its folded parent's… unfold it); the cursor goes to its
+        title line. Returns the section, or None when there is none."""
+        sections, section = self.buffer.sections, self.current_section()
+        if sections is None or section is None:
+            return None
+        if section.hidden and section.parent is not None:
+            section = section.parent
+        sections.fold(section, not section.folded)
+        self._refolded(section.header)
+        return section
+
+    def fold_all(self, folded: bool) -> bool:
+        sections = self.buffer.sections
+        if sections is None or not sections.fold_all(folded):
+            return False
+        self._refolded(self.buffer.cursor_seq)
+        return True
+
+    def fold_finished(self, open_steps: Iterable[int] = ()) -> bool:
+        """A finished job's folds: all but the sections with errors and the ``open_steps``."""
+        sections = self.buffer.sections
+        if sections is None or not sections.fold_finished(open_steps):
+            return False
+        self._refolded(self.buffer.cursor_seq)
+        return True
+
+    def show_section(self, section: Section) -> None:
+        """Unfold ``section`` (and its parent) and show it from its title line, at the top."""
+        sections = self.buffer.sections
+        if sections is None:
+            return
+        sections.fold(section, False)
+        if section.parent is not None:
+            sections.fold(section.parent, False)
+        self.follow = False
+        self._refolded(section.header)
+        index = self.buffer.index_of(section.header)
+        if index is not None and self.is_mounted:
+            self.scroll_to(y=self.buffer.row_of(index), animate=False)
+
+    def next_section(self, *, forward: bool = True) -> Section | None:
+        """Put the cursor on the next (or previous) shown section title; None if there is none."""
+        buffer, sections = self.buffer, self.buffer.sections
+        if sections is None or not buffer.shown:
+            return None
+        current = buffer.cursor
+        if current is None:
+            top, bottom = self._visible_indices() if self.is_mounted else (0, buffer.shown - 1)
+            current = top - 1 if forward else bottom + 1
+        indices = range(current + 1, buffer.shown) if forward else range(current - 1, -1, -1)
+        for index in indices:
+            section = sections.header_at(buffer.entry(index).seq)
+            if section is not None:
+                self.follow = False
+                buffer.set_cursor(section.header)
+                self._reveal(index)
+                self._cache.clear()
+                self.refresh()
+                return section
+        return None
+
+    def _refolded(self, cursor: int | None) -> None:
+        anchor = self._anchor()
+        self.buffer.refold()
+        if cursor is not None:
+            self.follow = False
+            self.buffer.set_cursor(cursor)
+            anchor = cursor if anchor is None else anchor
+        self._cache.clear()
+        self._filtered(anchor)
+        if cursor is not None and self.buffer.cursor is not None:
+            self._reveal(self.buffer.cursor)
+
     # Display flags --------------------------------------------------------------------------------
 
     def watch_follow(self, follow: bool) -> None:
@@ -451,6 +546,13 @@ class LogView(ScrollView, can_focus=True):
         if strip is not None:
             return strip
         buffer = self.buffer
+        message = None
+        sections = buffer.sections
+        if sections is not None:
+            section = sections.header_at(entry.seq)
+            if section is not None:
+                message = render.section_title(section.title, folded=section.folded,
+                                               lines=section.lines, errors=section.errors)
         segments = render.log_line_segments(
             entry.line,
             base=base,  # the widget's colours under the line's own
@@ -459,6 +561,7 @@ class LogView(ScrollView, can_focus=True):
             show_instance=buffer.show_instances,
             as_fields=buffer.json_fields,
             highlight=buffer.search_regex,
+            message=message,
         )
         strip = Strip(_short_segments(segments))
         self._cache[key] = strip

@@ -17,8 +17,9 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from ... import render
-from ...api.models import JobLogQuery, LogLevel, LogLine, LogQuery
+from ...api.models import JobLogQuery, LogLevel, LogLine, LogQuery, Step
 from ...hub import Failure, LogStream
+from ...logs.fold import failed_steps, section_of_step
 from ...logs.handover import Handover
 from ...logs.pacer import CollectionPacer
 from ..base import ErrorBanner, Pane, focus_now, while_running
@@ -85,6 +86,12 @@ class LogsPane(Pane):
         Binding("ctrl+s", "prompt('save')", "Save", id="logs.save"),
         Binding("c", "clear", "Clear", show=False, id="logs.clear"),
         Binding("b", "live", "Back to live logs", id="logs.live"),
+        Binding("z", "fold", "Fold", id="logs.fold"),
+        Binding("Z", "fold_all", "Fold all", show=False, id="logs.fold_all"),
+        Binding("right_square_bracket", "next_section", "Next section", show=False,
+                id="logs.next_section"),
+        Binding("left_square_bracket", "previous_section", "Previous section", show=False,
+                id="logs.previous_section"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,6 +107,10 @@ class LogsPane(Pane):
         self.ended = False
         #: Showing a pipeline run's log: (source, run id, job id, label), else None.
         self.run_log: tuple[str, str, str, str] | None = None
+        #: The shown job's steps (when known), and the one to show once its section has come.
+        self._run_steps: tuple[Step, ...] = ()
+        self._goto_step: int | None = None
+        self._run_finished = False
         self._run_log_context: tuple[str | None, str | None] = (None, None)
         # Lines the stream has handed over that the view has not taken yet (see _take_batch).
         self._pending = Handover(20_000)  # bounded by the view's size (set in compose)
@@ -149,11 +160,17 @@ class LogsPane(Pane):
             self._ensure_stream()
 
     def show_run_log(self, source: str, run_id: str, job_id: str, label: str, *,
-                     follow: bool) -> None:
+                     follow: bool, steps: tuple[Step, ...] = (), step: int | None = None) -> None:
         """Show the log of a pipeline run's job (``job_id`` empty: all its jobs) instead of the
-        live tail, until ``b`` or another service or environment is chosen."""
+        live tail, until ``b`` or another service or environment is chosen.
+
+        Its ``##[group]`` sections fold (``z``); once a finished job's log has come, every section
+        is folded but the failed steps' (known from ``steps``, the job's) and those with errors.
+        ``step``: the index in ``steps`` of the step to show, unfolded, from its first line."""
         self.stop_stream()
         self.view.clear()
+        self.view.set_sections(True)
+        self._run_steps, self._goto_step, self._run_finished = tuple(steps), step, not follow
         self.query_one(ErrorBanner).show_errors({})
         self.generation += 1
         generation = self.generation
@@ -176,12 +193,13 @@ class LogsPane(Pane):
         if self.run_log is None:
             return
         self.run_log = None
+        self._run_steps, self._goto_step = (), None
         self.stop_stream()
         self.refresh_bindings()
         self._ensure_stream()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "live":
+        if action in ("live", "fold", "fold_all", "next_section", "previous_section"):
             return self.run_log is not None
         return True
 
@@ -206,6 +224,7 @@ class LogsPane(Pane):
             return
         self.stop_stream()
         self.view.clear()
+        self.view.set_sections(False)
         self.query_one(ErrorBanner).show_errors({})
         self.generation += 1
         generation = self.generation
@@ -286,6 +305,25 @@ class LogsPane(Pane):
         lines, dropped = self._pending.take()
         if lines or dropped:
             self.view.append(lines, dropped)
+            if self._goto_step is not None and not self._run_finished:
+                self._show_step(final=False)
+
+    def _show_step(self, *, final: bool) -> None:
+        """Show the chosen step's section once it has come (``final``: the log ended, say so if
+        it never came)."""
+        sections = self.view.buffer.sections
+        if self._goto_step is None or sections is None:
+            return
+        section = section_of_step(sections, self._run_steps, self._goto_step)
+        if section is None:
+            if final:
+                self._goto_step = None
+                self.notify("That step wrote no section of its own in this log", timeout=3,
+                            markup=False)
+            return
+        self._goto_step = None
+        self.view.show_section(section)
+        self._status()
 
     def on_log_failure(self, message: LogFailure) -> None:
         if message.generation == self.generation:
@@ -301,6 +339,9 @@ class LogsPane(Pane):
         if message.generation == self.generation:
             self._flush_pending()
             self.ended = True
+            if self.run_log is not None and self._run_finished:
+                self.view.fold_finished(failed_steps(self._run_steps))
+            self._show_step(final=True)
             self._status()
 
     def on_log_view_stats_changed(self) -> None:
@@ -323,7 +364,7 @@ class LogsPane(Pane):
             if self.run_log is not None:
                 out.append("run ", "dim")
                 out.append_text(render.text(self.run_log[3], "bold", max_len=80))
-                out.append(" (b: live logs)", "dim")
+                out.append(" (b: live logs · z fold · [ ] sections)", "dim")
             else:
                 out.append_text(render.text(f"{self.streaming_for[0]}@{self.streaming_for[1]}",
                                             "bold"))
@@ -371,6 +412,27 @@ class LogsPane(Pane):
         if not self.view.previous_match():
             self.notify("No earlier match", timeout=2, markup=False)
         self._status()
+
+    def action_fold(self) -> None:
+        if self.view.toggle_fold() is None:
+            self.notify("No section here", timeout=2, markup=False)
+        self._status()
+
+    def action_fold_all(self) -> None:
+        sections = self.view.buffer.sections
+        if sections is None:
+            return
+        # Everything folded already: unfold everything; else fold everything.
+        self.view.fold_all(not all(s.folded for s in sections.sections))
+        self._status()
+
+    def action_next_section(self) -> None:
+        if self.view.next_section(forward=True) is None:
+            self.notify("No further section", timeout=2, markup=False)
+
+    def action_previous_section(self) -> None:
+        if self.view.next_section(forward=False) is None:
+            self.notify("No earlier section", timeout=2, markup=False)
 
     def action_clear(self) -> None:
         self.view.clear()
