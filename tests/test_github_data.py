@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import T0
-from fakes import StaticSource, context, wait_until
+from fakes import StaticSource, context, screen_lines, wait_until
 from github_server import TOKEN, GithubServer
 from test_cli_commands import Cli, fake_plugins  # noqa: F401 - the fixture
 
@@ -29,11 +29,11 @@ from idp_tui import (
     same_version,
     version_name,
 )
+from idp_tui import render
 from idp_tui.config import load_config
 from idp_tui.environments import EnvironmentDecl, EnvironmentMap
 from idp_tui.hub import Hub, SourceRunner, Topic
 from idp_tui.hub.joins import merge_runs
-from idp_tui import render
 from idp_tui_github import GithubSource
 from idp_tui_github.config import GithubConfig
 from idp_tui_github.mapping import deployment_payload, is_preview_name
@@ -338,8 +338,6 @@ repos = {{ payments = "{PAY}" }}
 ''')
     from idp_tui.ui.app import IdpApp
     from idp_tui.ui.panes.envs import EnvironmentsPane
-
-    from fakes import screen_lines
 
     data = tmp_path / "data"
     data.mkdir()
