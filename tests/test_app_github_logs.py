@@ -189,3 +189,35 @@ async def test_choosing_the_job_and_the_step_whose_log_to_read(
         await pilot.press("b")
         await wait_until(pilot, lambda: logs.run_log is None, "the live logs")
         assert logs.view.buffer.sections is None
+
+
+async def test_the_sandboxs_run_logs_fold_too(tmp_path: Path) -> None:
+    from idp_tui.demo import demo_app
+
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        pane = app.query_one(PipelinesPane)
+        table = app.query_one("#pipelines-table", KeyedTable)
+        await wait_until(pilot, lambda: any(r.status is RunStatus.FAILED for r in pane.runs),
+                         "the sandbox's runs")
+        failed = next(r for r in pane.runs if r.status is RunStatus.FAILED)
+        table.select_key(f"{failed.source}\x1f{failed.id}")
+        await wait_until(pilot, lambda: pane.detail is not None and pane.detail.id == failed.id
+                         and bool(pane.detail.jobs), "the failed run's jobs")
+        run = pane.detail
+        assert run is not None
+        job = next(j for j in run.jobs if j.status is RunStatus.FAILED)
+        step = next(s for s in job.steps if s.status is RunStatus.FAILED)
+        await pilot.press("l")
+        logs = app.query_one(LogsPane)
+        await wait_until(pilot, lambda: logs.ended and logs.view.total > 0, "the run's log")
+        sections = logs.view.buffer.sections
+        assert sections is not None and sections.sections
+        # One section per step that ran, in order; all folded but the failed step's.
+        ran = [s.name for s in job.steps if s.started_at is not None]
+        assert [s.title for s in sections.sections] == [f"Run {name}" for name in ran]
+        assert [s.title for s in sections.sections if not s.folded] == [f"Run {step.name}"]
+        screen = text(app)
+        assert f"▾ Run {step.name}" in screen and "Process completed with exit code 1." in screen
+        assert f"▸ Run {ran[0]}  (" in screen
