@@ -1,8 +1,10 @@
 """Log lines without Textual: the bounded, filtered, searchable buffer the Logs pane draws
 (:class:`LogBuffer`, in :mod:`.buffer`), the user's patterns and their prefilter
 (:mod:`.prefilter`), JSON lines read as fields (:mod:`.fields`), the lines waiting for the buffer
-(:class:`Handover`, in :mod:`.handover`) and the garbage collector's pace while lines flow
-(:class:`CollectionPacer`, in :mod:`.pacer`). The widget on top is
+(:class:`Handover`, in :mod:`.handover`), the garbage collector's pace while lines flow
+(:class:`CollectionPacer`, in :mod:`.pacer`), a CI job's ``##[group]`` sections and their folds
+(:class:`Sections`, in :mod:`.fold`) and ANSI colour codes read as styles (:mod:`.ansi`). The
+widget on top is
 :class:`idp_tui.ui.logview.LogView`.
 
 The names load with their module on first use: the dashboard's first frame draws text through
@@ -20,13 +22,16 @@ if TYPE_CHECKING:
     from .handover import Handover
     from .pacer import CollectionPacer
     from .prefilter import Pattern, compile_pattern, required_literals, smart_case
+    from .ansi import split_sgr, strip_sgr
+    from .fold import Section, Sections
 
 _WHERE = {
     "Appended": "buffer", "Instance": "buffer", "LogBuffer": "buffer", "LogEntry": "buffer",
     "CollectionPacer": "pacer", "Handover": "handover",
     "display_text": "buffer", "json_fields": "fields", "log_message_plain": "fields",
     "Pattern": "prefilter", "compile_pattern": "prefilter", "required_literals": "prefilter",
-    "smart_case": "prefilter",
+    "smart_case": "prefilter", "Section": "fold", "Sections": "fold", "split_sgr": "ansi",
+    "strip_sgr": "ansi",
 }
 __all__ = sorted(_WHERE)
 
