@@ -17,13 +17,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .ansi import split_sgr, strip_sgr
     from .buffer import Appended, Instance, LogBuffer, LogEntry, display_text
     from .fields import json_fields, log_message_plain
+    from .fold import Section, Sections
     from .handover import Handover
     from .pacer import CollectionPacer
     from .prefilter import Pattern, compile_pattern, required_literals, smart_case
-    from .ansi import split_sgr, strip_sgr
-    from .fold import Section, Sections
 
 _WHERE = {
     "Appended": "buffer", "Instance": "buffer", "LogBuffer": "buffer", "LogEntry": "buffer",
