@@ -111,7 +111,9 @@ class HealthScreen(ModalScreen[None]):
             wait = (item.next_try - self._clock.now()).total_seconds()
             retry.append(f"Next try in {in_words(wait)}", "bold yellow")
             retry.append(" · r: retry now", "dim")
-        self.query_one("#health-retry", Static).update(retry)
+        shown = self.query_one("#health-retry", Static)
+        shown.update(retry)
+        shown.display = bool(retry.plain)
 
     def action_refresh(self) -> None:
         self.app.action_refresh()  # type: ignore[attr-defined]
