@@ -117,10 +117,12 @@ class Watch:
     async def start(self) -> None:
         await self.settle({topic: 0 for topic in self.got})
 
-    async def run(self, seconds: float, step: float = STEP) -> None:
-        """Move the timer and the clock on by ``seconds``, each poll loop refreshing each step."""
+    async def run(self, seconds: float, step: float = STEP, *only: Topic) -> None:
+        """Move the timer and the clock on by ``seconds``, each poll loop (of ``only`` the
+        topics given) refreshing each step."""
         for _ in range(round(seconds / step)):
-            counts = {topic: len(items) for topic, items in self.got.items()}
+            counts = {topic: len(items) for topic, items in self.got.items()
+                      if not only or topic in only}
             self.timer.advance(step)
             self.clock.advance(step)
             await self.settle(counts)
@@ -243,6 +245,27 @@ async def test_a_finished_run_is_not_fetched_again_a_running_one_is(
     assert len(seconds_of(gh, f"/actions/runs/{done.id}")) == 1  # the run and its jobs, once
     assert sum(1 for *_, path, _s in gh.answers if f"/actions/runs/{done.id}" in path) == 2
     assert len(seconds_of(gh, f"/actions/runs/{running.id}")) == 31  # every 2 s
+
+
+async def test_a_finished_run_started_again_is_fetched_again(
+        tmp_path: Path, gh: GithubServer, clock: ManualClock, runtimes: Any) -> None:
+    timer = ManualTimer()
+    hub = runtimes(write_config(tmp_path, gh), timer).hub
+    done = gh.repos[OCTO].runs[0]
+    run = Topic.pipeline_run("gh", f"{OCTO}:{done.id}")
+    watch = Watch(hub, timer, clock, Topic.pipelines(), run)
+    await watch.start()
+    await watch.run(10, STEP, Topic.pipelines())
+    assert len(watch.got[run]) == 1 and watch.last(run).data.attempt == 1
+    with gh._lock:  # a re-run of every job: the next attempt, queued
+        gh._rerun(gh.repos[OCTO], done, every=True)
+    counts = {topic: len(items) for topic, items in watch.got.items()}
+    timer.advance(STEP)
+    clock.advance(STEP)
+    await watch.settle(counts)  # the list shows the new attempt, which wakes the run
+    assert watch.last(run).data.attempt == 2 and not watch.last(run).data.status.finished
+    await watch.run(10)  # and, running, it is polled again
+    assert len(watch.got[run]) >= 4
 
 
 # The rules themselves ------------------------------------------------------------------------------
