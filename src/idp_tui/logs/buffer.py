@@ -399,7 +399,9 @@ class LogBuffer:
         self._colours = 0
         self._cursor = None
         if self._sections is not None:
+            fold_new = self._sections.fold_new
             self._sections = Sections()
+            self._sections.fold_new = fold_new
 
     # Sections -------------------------------------------------------------------------------------
 

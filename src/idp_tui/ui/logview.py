@@ -296,8 +296,8 @@ class LogView(ScrollView, can_focus=True):
         return sections.section_of(seq) if seq is not None else None
 
     def toggle_fold(self) -> Section | None:
-        """Fold the current section (or its folded parent's… unfold it); the cursor goes to its
-        title line. Returns the section, or None when there is none."""
+        """Fold the current section, or unfold it (one hidden in its folded step: the step); the
+        cursor goes to its title line. Returns the section, or None when there is none."""
         sections, section = self.buffer.sections, self.current_section()
         if sections is None or section is None:
             return None

@@ -171,6 +171,9 @@ class LogsPane(Pane):
         self.view.clear()
         self.view.set_sections(True)
         self._run_steps, self._goto_step, self._run_finished = tuple(steps), step, not follow
+        sections = self.view.buffer.sections
+        if sections is not None and not follow:
+            sections.fold_new = True  # a finished job's: folded as they come (see on_log_ended)
         self.query_one(ErrorBanner).show_errors({})
         self.generation += 1
         generation = self.generation
