@@ -267,8 +267,10 @@ def test_the_command_line_prints_the_logs_of_a_service_one_source_owns(cli) -> N
     assert [line.split()[-1] for line in result.stdout.splitlines()] == ["0", "1", "2"]
     assert all(" cart-0 " in line for line in result.stdout.splitlines())
     assert result.stderr == ""
+    # No source with metrics knows cart (the sandbox lists other services): said, not silent.
     metrics = cli("metrics", "cart", "--env", "staging")
-    assert metrics.returncode == 0 and metrics.stderr == ""
+    assert metrics.returncode == 0 and metrics.stdout == ""
+    assert "no metrics of cart in staging: no source with metrics knows cart" in metrics.stderr
     unknown = cli("logs", "nope", "--env", "staging")
     assert unknown.returncode == 5 and "no service named 'nope'" in unknown.stderr
     # Only the source that knows cart was asked: its failure is said once, with its hint.
