@@ -101,6 +101,8 @@ class PlanResult:
     decision: Decision | None
     plan: ActionPlan | None = None
     failure: Failure | None = None
+    #: The request as the hub would send it: with the environment a review or an input names.
+    request: ActionRequest | None = None
 
 
 @dataclass
@@ -286,7 +288,7 @@ class ActionManager:
             decision = await self._decision(runner, request, plan)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return PlanResult(None, None, failure=classify("hub", exc))
-        return PlanResult(runner.name, decision, plan, failure)
+        return PlanResult(runner.name, decision, plan, failure, request)
 
     async def inputs(self, request: ActionRequest) -> dict[str, Any] | None:
         """The JSON Schema of the inputs a kind that takes them declares for ``request`` (a

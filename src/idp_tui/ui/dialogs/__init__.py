@@ -16,7 +16,8 @@ The modules, by what they hold:
 - ``opening``: what the keys call (``open_action``, ``open_pipeline_action``, ``open_activity``…);
 - ``base``: what every dialog shares (submit once, follow the run, cancel, close);
 - ``service``: deploy, rollback, scale, restart (a service in an environment);
-- ``pipeline``: re-run failed jobs of, or cancel, a pipeline run;
+- ``pipeline``: a pipeline run's actions (re-run, cancel, approve or reject its deployment);
+- ``dispatch``: run a workflow with the inputs it declares, as a form;
 - ``provision`` and ``form``: a template's form (``form`` is the Textual-free schema logic);
 - ``activity``: the session's actions;
 - ``widgets`` and ``texts``: the shared widgets and the rich texts they show.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from .activity import ActivityScreen
 from .base import ActionDialog, ConfirmedDialog
+from .dispatch import DispatchModal
 from .form import FieldSpec, form_fields
 from .opening import (
     open_action,
@@ -51,6 +53,7 @@ __all__ = [
     "ActivityScreen",
     "ConfirmBox",
     "ConfirmedDialog",
+    "DispatchModal",
     "EventLines",
     "FieldSpec",
     "FormField",

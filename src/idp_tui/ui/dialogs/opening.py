@@ -12,6 +12,7 @@ from ...api.actions import ActionKind, ActionState
 from ...api.models import PipelineRun
 from ..action_access import manager_of, read_only_reason
 from .activity import ActivityScreen
+from .dispatch import DispatchModal
 from .pipeline import RunActionModal
 from .provision import ProvisionModal
 from .service import ActionModal
@@ -73,8 +74,11 @@ def open_action(app: IdpApp, kind: ActionKind) -> None:
                                 environments=app.environment_names(), replicas=replicas))
 
 
-def open_pipeline_action(app: Any, kind: ActionKind, pipeline_run: PipelineRun) -> None:
-    """Re-run the failed jobs of, or cancel, a pipeline run (the Pipelines pane's keys)."""
+def open_pipeline_action(app: Any, kind: ActionKind, pipeline_run: PipelineRun,
+                         job: str | None = None) -> None:
+    """An action on a pipeline run (the Pipelines pane's keys): re-run its failed jobs, every
+    job or one job (``job``, else its first failed one), cancel it, approve or reject the
+    deployment it waits for review on, or run its workflow again with inputs."""
     manager = manager_of(app)
     able = manager.able(kind) if manager is not None else []
     if manager is None or pipeline_run.source not in {r.name for r in able}:
@@ -84,19 +88,23 @@ def open_pipeline_action(app: Any, kind: ActionKind, pipeline_run: PipelineRun) 
         return
     if not _may_open(app, manager, kind):
         return
+    if spec(kind).target is Target.WORKFLOW:
+        app.push_screen(DispatchModal.of_run(pipeline_run))
+        return
     for existing in manager.runs.values():
         r = existing.request
         if r.kind is kind and r.run_id == pipeline_run.id and not existing.state.finished:
             app.push_screen(RunActionModal.for_run(existing))
             return
-    app.push_screen(RunActionModal(kind, pipeline_run))
+    app.push_screen(RunActionModal(kind, pipeline_run, job=job))
 
 
 #: The dialog that shows a run of each kind of target.
-DIALOGS: dict[Target, type[ActionModal | RunActionModal | ProvisionModal]] = {
+DIALOGS: dict[Target, type[ActionModal | RunActionModal | ProvisionModal | DispatchModal]] = {
     Target.SERVICE: ActionModal,
     Target.RUN: RunActionModal,
     Target.TEMPLATE: ProvisionModal,
+    Target.WORKFLOW: DispatchModal,
 }
 
 

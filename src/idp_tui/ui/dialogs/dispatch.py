@@ -1,0 +1,247 @@
+"""Run a workflow with the inputs its file declares: the form is built from the inputs the
+source's plan gives (``ActionPlan.inputs``), each value checked as it is typed; an input that
+names a protected environment asks for its name typed and a reason."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Select, Static, Switch
+
+from ... import render
+from ...actions import ActionRun, PlanResult, TemplateEntry
+from ...api.actions import ActionKind, ActionRequest, Template
+from ...api.models import PipelineRun
+from ...hub import classify
+from ...inputs import model_for
+from .base import ConfirmedDialog
+from .form import MISSING, check, form_fields
+from .provision import FormField
+from .texts import failure_text
+from .widgets import ConfirmBox
+
+
+class DispatchModal(ConfirmedDialog):
+    """Run ``workflow`` of ``service``'s repository on a branch or tag, with its inputs."""
+
+    #: Seconds typed values must rest before the source is asked for a plan.
+    settle_delay = 0.05
+
+    def __init__(self, service: str = "", workflow: str = "", ref: str = "", source: str = "",
+                 *, run: ActionRun | None = None) -> None:
+        super().__init__(run)
+        self.kind = ActionKind.DISPATCH
+        request = run.request if run is not None else None
+        self.service = service or (request.service if request else "") or ""
+        self.workflow = workflow or (request.template if request else "") or ""
+        self.ref = ref or (request.version if request else "") or ""
+        self.source = source or (request.source if request else "") or ""
+        self.entry: TemplateEntry | None = None
+        self.fields: list[FormField] = []
+        #: Inputs the user has changed (their errors show; the others' once confirm is pressed).
+        self.touched: set[str] = set()
+        self.environment: str | None = request.environment if request is not None else None
+        self.load_error: Text | None = None
+
+    @classmethod
+    def for_run(cls, run: ActionRun) -> DispatchModal:
+        return cls(run=run)
+
+    @classmethod
+    def of_run(cls, pipeline_run: PipelineRun) -> DispatchModal:
+        """The workflow of ``pipeline_run``, on its branch."""
+        return cls(pipeline_run.service, pipeline_run.pipeline, pipeline_run.branch,
+                   pipeline_run.source)
+
+    def _ready(self) -> bool:
+        """The inputs are shown and, once the values are valid, the plan."""
+        return self.load_error is not None or self.entry is not None and (
+            self.plan_result is not None or self.validate_form() is None)
+
+    def _title(self) -> Text:
+        title = Text(end="")
+        title.append("Run workflow ", "bold")
+        title.append_text(render.text(self.workflow, "bold cyan", max_len=60))
+        title.append(" of ", "bold")
+        title.append_text(render.text(self.service, "bold cyan", max_len=60))
+        return title
+
+    def _form(self) -> ComposeResult:
+        with Vertical(id="action-fields"):
+            yield Static(Text("Branch or tag", "dim"), classes="field-label")
+            yield Input(value=render.sanitize(self.ref, max_len=200), id="dispatch-ref",
+                        placeholder="the source's default branch")
+            yield Static(Text("Inputs", "dim"), classes="field-label")
+            yield VerticalScroll(id="dispatch-form")
+        yield ConfirmBox(id="action-confirm-box")
+
+    def _start_form(self) -> None:
+        self.query_one(ConfirmBox).setup(None, False)
+        self._show_plan(None, "Reading the workflow's inputs…")
+        self._refresh_confirm()
+        self.run_worker(self._load(), group="inputs", exclusive=True, exit_on_error=False)
+
+    def _bare(self) -> ActionRequest:
+        return ActionRequest(id=self.request_id, kind=self.kind, service=self.service,
+                             template=self.workflow, version=self._ref(),
+                             source=self.source or None)
+
+    def _ref(self) -> str | None:
+        if not self.is_mounted or self.reopened:
+            return self.ref or None
+        return self.query_one("#dispatch-ref", Input).value.strip() or None
+
+    async def _load(self) -> None:
+        try:
+            schema = await self.manager.inputs(self._bare())
+        except Exception as exc:  # noqa: BLE001 - shown in the panel
+            failure = classify("hub", exc)
+            self.load_error = failure_text(failure, "cannot read the workflow")
+            self.plan_result = PlanResult(None, None, failure=failure)
+            self._show_plan(self.plan_result)
+            self._refresh_confirm()
+            return
+        schema = schema or {"type": "object", "properties": {}}
+        model = model_for(schema, self.workflow)
+        self.entry = TemplateEntry(self.source, Template(name=self.workflow, title=self.workflow,
+                                                         params=model))
+        form = self.query_one("#dispatch-form", VerticalScroll)
+        self.fields = [FormField(spec, i) for i, spec in enumerate(form_fields(self.entry))]
+        if self.fields:
+            await form.mount_all(self.fields)
+            self.fields[0].control.focus()
+        else:
+            await form.mount(Static(Text("It declares no inputs.", "dim")))
+        self._schedule_plan(settle=False)
+
+    # The values ----------------------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for form_field in self.fields:
+            value = form_field.value()
+            if value is not MISSING:
+                out[form_field.spec.name] = value
+        return out
+
+    def validate_form(self, show_all: bool = False) -> dict[str, Any] | None:
+        """Check the values against the declared inputs; show each error by its field."""
+        if self.entry is None:
+            return None
+        values = self.values()
+        errors, general = check(self.entry.template.params, values,
+                                {f.spec.name for f in self.fields})
+        for form_field in self.fields:
+            name = form_field.spec.name
+            form_field.show_error(errors.get(name) if show_all or name in self.touched
+                                  else None)
+        return values if not errors and not general else None
+
+    def _schedule_plan(self, *, settle: bool = True) -> None:
+        self.plan_result = None
+        self._refresh_confirm()
+        self.run_worker(self._plan(self.settle_delay if settle else 0.0), group="plan",
+                        exclusive=True, exit_on_error=False)
+
+    async def _plan(self, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        values = self.validate_form()
+        request = self._bare().model_copy(update={"params": values or {}})
+        if values is None:
+            self._show_plan(None, "Fill in the inputs to see what runs.")
+            return
+        try:
+            result = await self.manager.plan(request)
+        except Exception as exc:  # noqa: BLE001 - plan reports failures itself; just in case
+            result = PlanResult(None, None, failure=classify("hub", exc))
+        self.plan_result = result
+        self.environment = result.request.environment if result.request is not None else None
+        self._show_plan(result)
+        needed = result.decision is not None and result.decision.needs_confirmation
+        self.query_one(ConfirmBox).setup(self.environment, needed)
+        self._refresh_confirm()
+
+    def _request(self, *, confirmed: bool = False) -> ActionRequest | None:
+        values = self.validate_form(show_all=confirmed)
+        if values is None:
+            return None
+        extra: dict[str, Any] = {}
+        if confirmed:
+            box = self.query_one(ConfirmBox)
+            extra = {"confirmation": box.typed, "reason": box.reason}
+        return self._bare().model_copy(update={"params": values,
+                                               "environment": self.environment, **extra})
+
+    def _confirm_state(self) -> tuple[bool, Text]:
+        if self.started:
+            return False, Text("Starting…", "bold")
+        if self.load_error is not None:
+            return False, self.load_error
+        if self.entry is None:
+            return False, Text("Reading the workflow's inputs…", "dim")
+        if self.validate_form() is None:
+            return False, Text("Fix the inputs marked in red (* is required).", "yellow")
+        result = self.plan_result
+        if result is None:
+            return False, Text("Working out what runs…", "dim")
+        if result.failure is not None:
+            return False, failure_text(result.failure)
+        decision = result.decision
+        if decision is None or (not decision.allowed and not decision.needs_confirmation):
+            out = Text("✖ denied: ", "bold red")
+            out.append_text(render.text(decision.message if decision else "no decision", "red",
+                                        max_len=500))
+            return False, out
+        if decision.needs_confirmation:
+            box = self.query_one(ConfirmBox)
+            environment = self.environment or ""
+            if box.typed != environment:
+                out = Text("Type ", "yellow")
+                out.append_text(render.text(environment, "bold", max_len=60))
+                out.append(" in the box above to confirm.", "yellow")
+                return False, out
+            if not box.reason:
+                return False, Text("Give a reason: it goes into the audit log.", "yellow")
+        return True, Text(f"Ready: press {self.action_spec.verb}.", "green")
+
+    def _lock_form(self) -> None:
+        for widget in self.query("#action-fields, #action-confirm-box"):
+            widget.disabled = True
+
+    def _denied(self, run: ActionRun) -> None:
+        self.query_one(ConfirmBox).setup(run.request.environment,
+                                         run.decision.needs_confirmation)
+
+    @on(Input.Changed, ".form-control")
+    @on(Select.Changed, ".form-control")
+    @on(Switch.Changed, ".form-control")
+    def _field_changed(self, event: Message) -> None:
+        if self.started or self.entry is None:
+            return
+        control = getattr(event, "control", None) or getattr(event, "switch", None)
+        for node in (control.ancestors_with_self if control is not None else ()):
+            if isinstance(node, FormField):
+                if not (isinstance(event, Select.Changed) and event.value is Select.NULL):
+                    self.touched.add(node.spec.name)
+                break
+        self._schedule_plan()
+
+    @on(Input.Changed, "#dispatch-ref")
+    def _ref_changed(self) -> None:
+        if not self.started and self.entry is not None:
+            self._schedule_plan()
+
+    @on(Input.Changed, "#confirm-name, #confirm-reason")
+    def _confirmation_changed(self) -> None:
+        self._refresh_confirm()
+
+    @on(Input.Submitted, "#confirm-name, #confirm-reason, #dispatch-ref, .form-control")
+    def _input_submitted(self) -> None:
+        self.focus_next()
