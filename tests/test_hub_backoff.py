@@ -161,16 +161,21 @@ async def test_a_missing_repository_is_asked_rarely_and_the_others_every_refresh
     assert "project-slug" in (failure.hint or "")
 
 
-async def test_a_missing_only_repository_backs_the_topic_off_in_the_hub(
-        tmp_path: Path, gh: GithubServer, clock: ManualClock, runtimes: Any) -> None:
+@pytest.mark.parametrize("status", [404, 403])
+async def test_a_missing_or_forbidden_only_repository_backs_the_topic_off_in_the_hub(
+        tmp_path: Path, gh: GithubServer, clock: ManualClock, runtimes: Any, status: int) -> None:
     timer = ManualTimer()
-    hub = runtimes(write_config(tmp_path, gh, repos={"ghost": GHOST}), timer).hub
+    repo = GHOST if status == 404 else PAY
+    if status == 403:
+        gh.repo_errors[PAY] = 403  # refused without a rate limit
+    hub = runtimes(write_config(tmp_path, gh, repos={"it": repo}), timer).hub
     watch = Watch(hub, timer, clock, Topic.pipelines())
     await watch.start()
     assert hub.health["gh"].next_try == T0 + timedelta(seconds=30)
     await watch.run(10 * 60)
-    assert seconds_of(gh, f"/repos/{GHOST}/") == [0, 30, 90, 210, 450]
-    assert watch.last(Topic.pipelines()).errors["gh"].error_class == "not found"
+    assert seconds_of(gh, f"/repos/{repo}/") == [0, 30, 90, 210, 450]
+    assert watch.last(Topic.pipelines()).errors["gh"].error_class == (
+        "not found" if status == 404 else "error")
 
 
 # A refused token -----------------------------------------------------------------------------------

@@ -323,7 +323,8 @@ class GithubApi:
             if _PERMISSION.search(message):
                 raise SourceAuthError(f"{what}: {message} (403)",
                                       hint=f"The token lacks a permission: {PERMISSIONS}.")
-            raise SourceError(f"{what}: {message}")
+            # A read GitHub refuses without a rate limit will not be allowed by asking again.
+            raise SourceError(f"{what}: {message}", permanent=response.request.method == "GET")
         if status == 401:
             raise SourceCredentialsRefused(
                 f"GitHub refused the token: {message} (401)",
