@@ -264,3 +264,37 @@ timeout = 5
     assert {r["service"] for r in json.loads(result.stdout)["pipelines"]} == set(THREE)
     [warning] = warnings(result)
     assert warning["source"] == "backstage" and "catalog" in warning["message"]
+
+
+async def test_the_dashboards_hub_keeps_what_arrived_before_the_rate_limit(
+        tmp_path: Path, gh: GithubServer) -> None:
+    """The same partial answer through the hub the dashboard watches: the runs that arrived are
+    the snapshot's data, the rest is said to wait until the reset, and asking again sends
+    nothing to GitHub and keeps them."""
+    from idp_tui.config import load_config
+    from idp_tui.hub import Topic
+    from idp_tui.runtime import build_runtime
+
+    gh.add_repo(SHIP, runs=1)
+    config = tmp_path / "config.toml"
+    config.write_text(github_config(tmp_path, gh, {**THREE, "shipping": SHIP}))
+    data = tmp_path / "data"
+    data.mkdir()
+    runtime = build_runtime(load_config(config, required=True), data_dir=data)
+    hub = runtime.hub
+    try:
+        await runtime.prepare()
+        gh.limit = gh.used + 2
+        first = await hub.fetch(Topic.pipelines())
+        arrived = {r.service for r in first.data}
+        assert len(arrived) == 2 and "gh" in first.kept
+        failure = first.errors["gh"]
+        assert failure.error_class == "rate limited"
+        assert f"next try at {gh.reset_at:%H:%M:%S} UTC" in failure.message
+        sent = gh.requests
+        again = await hub.fetch(Topic.pipelines())
+        assert {r.service for r in again.data} == arrived
+        assert again.errors["gh"].error_class == "rate limited"
+        assert gh.requests == sent
+    finally:
+        await runtime.close()
