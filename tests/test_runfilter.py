@@ -144,6 +144,13 @@ def test_facets_count_the_values_of_each_field() -> None:
     assert [v.value for v in facets(RUNS, 1)[1].values] == ["main"]
 
 
+def test_values_that_cannot_be_a_word_of_the_filter_are_not_offered() -> None:
+    odd = [run(1, actor="evil\x1b[2J"), run(2, actor="two words"), run(3, actor="eve\u202e")]
+    found = {f.field: [v.value for v in f.values] for f in facets(odd)}
+    assert "actor" not in found
+    assert complete("actor:e", odd) is None
+
+
 @pytest.mark.parametrize(("url", "opened"), [
     ("https://github.com/acme/payments/actions/runs/5", True),
     ("http://ci.example.com/x/1", True),
@@ -152,6 +159,8 @@ def test_facets_count_the_values_of_each_field() -> None:
     ("file:///etc/passwd", False),
     ("https://", False),
     ("https://example.com/\x1b[2J", False),
+    ("https://example.com/\u202egpj.exe", False),
+    ("https://example.com/a b", False),
 ])
 def test_only_web_addresses_are_opened(url: str, opened: bool) -> None:
     assert (web_url(run(1, url=url)) is not None) is opened

@@ -205,11 +205,13 @@ def with_term(query: str, token: str) -> str:
 def facets(runs: Iterable[PipelineRun], limit: int | None = None) -> list[Facet]:
     """Per field, the values the runs have with how many runs have each (for a picker), most
     common first (at most ``limit`` of each field); fields no run has a value for are left
-    out."""
+    out, and so are values that cannot be one word of a filter (spaces, control characters)."""
     counts: dict[str, dict[str, int]] = {name: {} for name in FIELDS}
     for run in runs:
         for name in FIELDS:
             for value in field_values(run, name):
+                if not value.isprintable() or " " in value:
+                    continue
                 bucket = counts[name]
                 bucket[value] = bucket.get(value, 0) + 1
     return [Facet(field=name, values=tuple(
@@ -244,7 +246,7 @@ def complete(query: str, runs: Sequence[PipelineRun]) -> str | None:
         candidates += [w for w in STATUS_WORDS if w not in seen]
     else:
         counted = next((f.values for f in facets(runs) if f.field == canonical), ())
-        candidates = [v.value for v in counted if " " not in v.value]
+        candidates = [v.value for v in counted]
     for value in candidates:
         if value.lower().startswith(last.lower()) and value.lower() != last.lower():
             return f"{prefix}{sign}{name}:{head_values}{value}"
@@ -259,6 +261,6 @@ def web_url(run: PipelineRun) -> str | None:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+    if not url.isprintable() or " " in url:  # control characters, bidi overrides, spaces
         return None
     return url
