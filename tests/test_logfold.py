@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from idp_tui.api.kinds import LogLevel, RunStatus
 from idp_tui.api.models import LogLine, Step
 from idp_tui.logs.buffer import LogBuffer
-from idp_tui.logs.fold import Sections, failed_steps, step_sections
+from idp_tui.logs.fold import Sections, failed_steps, section_of_step, step_sections
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -163,3 +163,25 @@ def test_steps_map_to_their_sections_as_github_writes_them() -> None:
              step("Post Run actions/checkout@v4"), step("Complete job")]
     assert step_sections(steps) == {1: 0, 3: 1, 4: 2}
     assert failed_steps(steps) == [2]
+
+
+def test_a_chosen_step_is_found_by_its_title_or_its_place() -> None:
+    sections = Sections()
+    sections.feed(1, lines(GITHUB))
+    done = RunStatus.SUCCEEDED
+    github = [Step(name="Set up job", status=done),
+              Step(name="Run actions/checkout@v4", status=done),
+              Step(name="Run tests", status=RunStatus.FAILED),
+              Step(name="Complete job", status=done)]
+    # By its title, else by its place among the steps that write a section.
+    assert section_of_step(sections, github, 1).title == "Run actions/checkout@v4"
+    assert section_of_step(sections, github, 2).title == "Run npm test"
+    assert section_of_step(sections, github, 0) is None
+    assert section_of_step(sections, github, 9) is None
+    # A source that names the step and writes "Run NAME" (the sandbox).
+    sandbox = Sections()
+    sandbox.feed(1, lines(["##[group]Run checkout", "x", "##[endgroup]",
+                           "##[group]Run unit tests", "y", "##[endgroup]"]))
+    steps = [Step(name="checkout", status=done), Step(name="unit tests", status=RunStatus.FAILED)]
+    assert section_of_step(sandbox, steps, 1).title == "Run unit tests"
+    assert failed_steps(steps) == [1]

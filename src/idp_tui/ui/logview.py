@@ -5,7 +5,8 @@ bookkeeping of an appended batch (O(batch)) and the view refreshes at most once;
 only for the rows on screen, through :func:`idp_tui.render.log_line_segments`, and the resulting
 strips are cached per line. The view holds what is about the screen: scrolling, following the
 newest line, the keys, the drawing; the lines, the counts, the filters, the search and the rows
-are the buffer's (:attr:`LogView.buffer`).
+are the buffer's (:attr:`LogView.buffer`). A CI job's log (:meth:`LogView.set_sections`) has
+sections that fold: their title lines are drawn as ``▸ title (n lines)`` / ``▾ title``.
 
 Log text is untrusted: it only becomes segments through :mod:`idp_tui.render`, never markup.
 """

@@ -166,7 +166,8 @@ class LogsPane(Pane):
 
         Its ``##[group]`` sections fold (``z``); once a finished job's log has come, every section
         is folded but the failed steps' (known from ``steps``, the job's) and those with errors.
-        ``step``: the index in ``steps`` of the step to show, unfolded, from its first line."""
+        ``step``: the index in ``steps`` of the step to show from its first line, unfolded, with
+        every other section folded."""
         self.stop_stream()
         self.view.clear()
         self.view.set_sections(True)
@@ -325,6 +326,7 @@ class LogsPane(Pane):
                             markup=False)
             return
         self._goto_step = None
+        self.view.fold_all(True)  # the chosen step's part of the log, between the others' titles
         self.view.show_section(section)
         self._status()
 
