@@ -57,7 +57,7 @@ def request(kind: ActionKind, request_id: str, **fields: Any) -> ActionRequest:
     return ActionRequest(id=request_id, kind=kind, service="checkout", **fields)
 
 
-# The workflow file ---------------------------------------------------------------------------------
+# The workflow file --------------------------------------------------------------------------------
 
 def test_a_workflow_files_inputs_as_a_schema() -> None:
     schema = dispatch_schema(RELEASE, "release.yml")
@@ -112,7 +112,7 @@ def test_a_broken_workflow_file_is_said(text: str, words: str) -> None:
         dispatch_schema(text, "w.yml")
 
 
-# Re-runs -------------------------------------------------------------------------------------------
+# Re-runs ------------------------------------------------------------------------------------------
 
 async def test_rerun_every_job_of_a_run_that_succeeded(make: Any, gh: GithubServer) -> None:
     made = await make()
@@ -145,7 +145,7 @@ async def test_rerun_one_job_by_its_name(make: Any, gh: GithubServer) -> None:
         await made.source.plan_action(one.model_copy(update={"params": {"job": "lint"}}))
 
 
-# Reviews -------------------------------------------------------------------------------------------
+# Reviews ------------------------------------------------------------------------------------------
 
 async def test_approve_a_run_waiting_for_review_and_it_goes_on(make: Any,
                                                                gh: GithubServer) -> None:
@@ -202,7 +202,7 @@ async def test_a_review_the_token_may_not_give_or_in_another_environment(
     assert posts(gh, "/pending_deployments") == 0 and gh.run(held.id).status == "waiting"
 
 
-# Running a workflow with its inputs ----------------------------------------------------------------
+# Running a workflow with its inputs ---------------------------------------------------------------
 
 async def test_run_a_workflow_with_its_declared_inputs(make: Any, gh: GithubServer) -> None:
     made = await make()

@@ -20,15 +20,11 @@ A request id is an idempotency key: submitting the same id again returns the run
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import getpass
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+from pydantic import ValidationError
 
 from .api.actions import (
     ActionEvent,
@@ -40,6 +36,16 @@ from .api.actions import (
     Template,
     VersionOption,
 )
+# The records, importable from here as they always were.
+from .actionrun import (
+    MAX_EVENTS,
+    ActionRun,
+    Listener,
+    PlanResult,
+    TemplateEntry,
+    current_user,
+    secret_fields,
+)
 from .actionspec import Target, spec
 from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, SourceError, SourceNotFound
@@ -49,119 +55,15 @@ from .hub import Failure, Hub, LoopTimer, Platform, PollTimer, SourceRunner, Top
 from .inputs import InputError, check_inputs, environment_inputs
 from .policy import Decision, Effect, PolicyConfig, acting_as, decide, judge, versions_run
 
+__all__ = ["MAX_EVENTS", "ActionManager", "ActionRun", "PlanResult", "TemplateEntry",
+           "current_user", "secret_fields"]
+
 log = logging.getLogger(__name__)
 
-#: Events kept per action (the oldest are dropped beyond this; the count says so).
-MAX_EVENTS = 2000
 #: Seconds past the deadline before a source whose loop is blocked is given up on.
 WATCHDOG_GRACE = 1.0
 #: Seconds a cancelled run's source has to say it stopped before the run is marked cancelled.
 CANCEL_GRACE = 0.2
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment
-        return "unknown"
-
-
-def secret_fields(model: type[BaseModel]) -> frozenset[str]:
-    """Fields of a template's parameter model that hold secrets (``SecretStr`` or password)."""
-    names = set()
-    for name, info in model.model_fields.items():
-        if info.annotation in (SecretStr, SecretBytes, SecretStr | None, SecretBytes | None):
-            names.add(name)
-            continue
-        extra = info.json_schema_extra
-        if isinstance(extra, dict) and (extra.get("format") == "password" or extra.get("writeOnly")):
-            names.add(name)
-    schema = model.model_json_schema()
-    for name, prop in schema.get("properties", {}).items():
-        if prop.get("format") == "password" or prop.get("writeOnly"):
-            names.add(name)
-    return frozenset(names)
-
-
-@dataclass
-class TemplateEntry:
-    source: str
-    template: Template
-
-    @property
-    def secret_fields(self) -> frozenset[str]:
-        return secret_fields(self.template.params)
-
-
-@dataclass
-class PlanResult:
-    """What the modal shows before the user confirms."""
-
-    source: str | None
-    decision: Decision | None
-    plan: ActionPlan | None = None
-    failure: Failure | None = None
-    #: The request as the hub would send it: with the environment a review or an input names.
-    request: ActionRequest | None = None
-
-
-@dataclass
-class ActionRun:
-    """One action, from the request to its outcome. Shown by the Activity screen."""
-
-    request: ActionRequest
-    source: str
-    decision: Decision
-    #: Parameters as recorded in the audit log: secrets replaced by ``***``.
-    public_params: dict[str, Any]
-    created_at: datetime
-    state: ActionState = ActionState.PENDING
-    plan: ActionPlan | None = None
-    events: list[ActionEvent] = field(default_factory=list)
-    dropped_events: int = 0
-    finished_at: datetime | None = None
-    error: str | None = None
-    cancellable: bool = False
-    #: Why the audit log refused to record the start (the action did not start), if it did.
-    audit_error: AuditError | None = None
-    _future: concurrent.futures.Future[None] | None = None
-    _cancel_requested: bool = False
-    _timed_out: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.request.id
-
-    @property
-    def title(self) -> str:
-        r = self.request
-        row = spec(r.kind)
-        where = f" in {r.environment}" if r.environment else ""
-        if row.target is Target.TEMPLATE:
-            service = f" for {r.service}" if r.service else ""
-            return f"{row.title_phrase} {r.template or '?'}{service}{where}"
-        if row.target is Target.WORKFLOW:
-            ref = f" on {r.version}" if r.version else ""
-            return f"{row.title_phrase} {r.template or '?'} of {r.service or '?'}{ref}{where}"
-        if row.target is Target.RUN:
-            job = f" (job {r.params.get('job')})" if row.job and r.params.get("job") else ""
-            return f"{row.title_phrase} {r.service or '?'} run {r.run_id or '?'}{job}{where}"
-        what = f"{row.title_phrase} {r.service or '?'}"
-        if row.takes_version and r.version:
-            what += f" {r.version}"
-        if row.needs_replicas and r.replicas is not None:
-            what += f" to {r.replicas}"
-        return what + where
-
-    @property
-    def progress(self) -> tuple[int, int] | None:
-        for event in reversed(self.events):
-            if event.done is not None and event.total:
-                return event.done, event.total
-        return None
-
-
-Listener = Callable[[ActionRun], None]
 
 
 class ActionManager:
