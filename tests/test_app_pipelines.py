@@ -6,6 +6,7 @@ stand-in (tests/github_server.py, over real sockets) and on a source whose runs 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -205,14 +206,19 @@ async def test_a_run_without_a_web_page_says_so(tmp_path: Path, text: str | None
 # GitHub -----------------------------------------------------------------------------------------
 
 @pytest.fixture
-def gh() -> Iterator[GithubServer]:
-    with GithubServer(now=ManualClock(T0).now) as server:
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def gh(clock: ManualClock) -> Iterator[GithubServer]:
+    with GithubServer(now=clock.now) as server:
         server.add_repo(PAY, runs=4)
         server.add_repo(LEDGER, runs=2)
         yield server
 
 
-def github_app(tmp_path: Path, gh: GithubServer) -> BrowserApp:
+def github_app(tmp_path: Path, gh: GithubServer, clock: ManualClock) -> BrowserApp:
     path = tmp_path / "config.toml"
     path.write_text(f'''
 [sources.gh]
@@ -227,20 +233,21 @@ ledger = "{LEDGER}"
 ''')
     data = tmp_path / "data"
     data.mkdir()
-    return BrowserApp(load_config(path, required=True), data_dir=data, clock=ManualClock(T0))
+    return BrowserApp(load_config(path, required=True), data_dir=data, clock=clock)
 
 
 async def test_github_runs_numbers_attempts_events_actors_and_pull_requests(
-        tmp_path: Path, gh: GithubServer) -> None:
+        tmp_path: Path, gh: GithubServer, clock: ManualClock) -> None:
     pull = gh.add_run(PAY, event="pull_request", actor="alice", pull_request=42,
                       branch="feature/login", message="Login page")
     dispatched = gh.add_run(LEDGER, event="workflow_dispatch", actor="bob",
                             workflow="deploy.yml", message="Deploy")
     flaky = gh.add_run(PAY, outcome="failure", actor="carol", message="Flaky test")
+    clock.advance(timedelta(minutes=10))  # re-run ten minutes later: it starts again
     answer = httpx.post(f"{gh.api_url}/repos/{PAY}/actions/runs/{flaky.id}/rerun-failed-jobs",
                         headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 201 and gh.run(flaky.id).attempt == 2
-    app = github_app(tmp_path, gh)
+    app = github_app(tmp_path, gh, clock)
     async with app.run_test(size=(160, 50)) as pilot:
         pane, table = await open_pipelines(app, pilot)
         await wait_until(pilot, lambda: len(pane.runs) == 9, "every run")
@@ -272,7 +279,11 @@ async def test_github_runs_numbers_attempts_events_actors_and_pull_requests(
                          and pane.detail.id.endswith(f":{flaky.id}"), "the re-run selected")
         await wait_until(pilot, lambda: f"Number   #{flaky.number} · attempt 2"
                          in text_of(app, "#pipelines-detail-body"), "the attempt in the detail")
-        assert "Actor    carol" in text_of(app, "#pipelines-detail-body")
+        detail = text_of(app, "#pipelines-detail-body")
+        assert "Actor    carol" in detail
+        # Created when first queued; started again by the re-run.
+        assert f"Created  {T0:%Y-%m-%d %H:%M:%S} (10m00s ago)" in detail
+        assert f"Started  {T0 + timedelta(minutes=10):%Y-%m-%d %H:%M:%S}" in detail
 
         # The pull request's run: its event, PR and actor in the detail; o opens its page.
         await filter_by(pilot, app, "pr:42")
