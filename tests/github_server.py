@@ -185,6 +185,8 @@ class Run:
     needs_approval: bool = False
     #: The environment it waits for review in (its ``environment`` input, else production).
     review_env: str = "production"
+    #: Once approved there, the run waits for a review in this environment too.
+    next_review: str | None = None
 
 
 @dataclass
@@ -466,6 +468,10 @@ class GithubServer:
         with self._lock:
             run = next(r for repo in self.repos.values() for r in repo.runs if r.id == run_id)
             repo = next(r for r in self.repos.values() if run in r.runs)
+            if run.next_review is not None and run.status == "waiting":
+                run.review_env, run.next_review = run.next_review, None
+                repo.version += 1
+                return
             run.needs_approval = False
             if run.status == "waiting":
                 run.status = "in_progress"

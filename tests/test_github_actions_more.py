@@ -173,6 +173,19 @@ async def test_approve_a_run_waiting_for_review_and_it_goes_on(make: Any,
         await made.source.plan_action(approve.model_copy(update={"id": "again"}))
 
 
+async def test_an_approval_after_which_the_run_waits_for_another_review(
+        make: Any, gh: GithubServer) -> None:
+    made = await make()
+    held = gh.add_run(OCTO, outcome="waiting")
+    held.next_review = "audit"
+    approve = request(ActionKind.APPROVE, "first", run_id=f"{OCTO}:{held.id}")
+    seen = await events(made.source, approve)
+    assert seen[-1].state is ActionState.SUCCEEDED
+    assert f"CI #{held.number} is approved for production and waits on" in seen[-1].message
+    plan = await made.source.plan_action(approve.model_copy(update={"id": "second"}))
+    assert plan.environments == ("audit",) and gh.run(held.id).status == "waiting"
+
+
 async def test_reject_a_run_waiting_for_review_and_it_ends(make: Any, gh: GithubServer) -> None:
     made = await make()
     held = gh.add_run(OCTO, outcome="waiting")

@@ -217,7 +217,22 @@ class GithubRunActions:
                 yield self._event(f"{label} goes on ({now}) to deploy to {names}{link}",
                                   state=ActionState.SUCCEEDED)
                 return
+            if kind is ActionKind.APPROVE and not await self._still_pending(repo, number, names):
+                # Approved, and waiting for something else (another environment's review, or
+                # the environment's wait timer).
+                yield self._event(f"{label} is approved for {names} and waits on{link}",
+                                  state=ActionState.SUCCEEDED)
+                return
             await asyncio.sleep(self.config.poll_interval)
+
+    async def _still_pending(self, repo: str, number: str, names: str) -> bool:
+        """Whether one of ``names`` (comma-separated) still waits for review in the run."""
+        body, _ = await self.api.get(
+            self.api.url(f"/repos/{repo}/actions/runs/{number}/pending_deployments"),
+            what=f"{repo}: run {number}: pending deployments")
+        waiting = {str(p["environment"].get("name")) for p in body if isinstance(p, dict)
+                   and isinstance(p.get("environment"), dict)} if isinstance(body, list) else set()
+        return bool(waiting & set(names.split(", ")))
 
     # Running any workflow -------------------------------------------------------------------------
 
