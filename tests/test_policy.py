@@ -194,3 +194,25 @@ def test_a_mistake_in_the_policy_table_names_the_field() -> None:
         parse_config(tomllib.loads(text), path=None, text=text)
     assert info.value.field == "policy.protected"
     assert info.value.line == 2
+
+
+def test_an_approval_is_judged_as_the_deploy_it_lets_go_on() -> None:
+    from idp_tui.policy import acting_as
+
+    approve = ActionRequest(id="ap", kind=ActionKind.APPROVE, run_id="o/r:1",
+                            environment="production")
+    effect = acting_as(ActionKind.APPROVE, "production")
+    assert effect is not None and effect.acts_as is ActionKind.DEPLOY
+    frozen = decide(PolicyConfig(freeze=[freeze("production")]), approve, now=NOW, effect=effect)
+    assert not frozen.allowed and frozen.rule == "freeze"
+    assert frozen.message.startswith("approve the deployment of a run to production lets it "
+                                     "deploy there: it is judged as a deploy: production is "
+                                     "frozen for deploys until")
+    assert frozen.as_dict()["acts_as"] == "deploy"
+    protected = decide(PolicyConfig(), approve, now=NOW, effect=effect)
+    assert not protected.allowed and protected.needs_confirmation
+    # Rejecting stops a deploy: a freeze does not stop it (a protected environment still asks).
+    assert acting_as(ActionKind.REJECT, "production") is None
+    reject = approve.model_copy(update={"kind": ActionKind.REJECT, "confirmation": "production",
+                                        "reason": "no"})
+    assert decide(PolicyConfig(freeze=[freeze("production")]), reject, now=NOW).allowed
