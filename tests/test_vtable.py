@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from idp_tui import render
-from idp_tui.ui.vtable import VirtualTable
+from idp_tui.ui.vtable import MAX_COLUMN_WIDTH, VirtualTable
 
 SIZE = (80, 12)
 COLUMNS = [("name", "Name"), ("owner", "Owner")]
@@ -125,15 +125,22 @@ async def test_columns_fit_the_widest_cell_and_hostile_text_is_literal() -> None
         table = app.query_one(VirtualTable)
         table.sync([(k, (render.text(k), render.text("o"))) for k in hostile])
         await pilot.pause()
-        assert table.columns["name"].content_width == render.text("x" * 400).cell_len
+        # As wide as the widest cell, up to the column's maximum: the long one ends in "…".
+        assert table.columns["name"].content_width == MAX_COLUMN_WIDTH
         drawn = [line for line in lines(table)[1:] if line.strip()]
+        assert drawn[4].startswith(" " + "x" * (MAX_COLUMN_WIDTH - 1) + "… ")
         assert drawn[0].startswith(" [/") and drawn[1].startswith(" [@click=app.quit]x")
         assert all("\x1b" not in line and "\x00" not in line for line in drawn)
         assert app.is_running
-        # A cell drawn wider than the widths fitted so far widens its column.
-        table.show(["wide"], lambda key: (Text("w" * 500), Text("o")))
+        # A cell drawn wider than the widths fitted so far widens its column (up to its maximum).
+        table.set_columns([("name", "Name"), ("owner", "Owner")][::-1])
+        table.set_columns(COLUMNS)
+        table.show(["wide"], lambda key: (Text("w" * 30), Text("o")))
         await pilot.pause()
-        assert table.columns["name"].content_width >= 500
+        assert table.columns["name"].content_width == 30
+        table.show(["wider"], lambda key: (Text("w" * 500), Text("o")))
+        await pilot.pause()
+        assert table.columns["name"].content_width == MAX_COLUMN_WIDTH
 
 
 class CellApp(App[None]):

@@ -1,8 +1,13 @@
-"""A DataTable kept in step with data by key: changed cells are updated in place, never reloaded."""
+"""A DataTable kept in step with data by key: changed cells are updated in place, never reloaded.
+
+Every column has a maximum width (``MAX_COLUMN_WIDTH``, or the one ``set_columns`` gives it): a
+longer cell ends in an ellipsis, so one very long value never pushes the other columns off the
+screen.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import zip_longest
 
 from rich.text import Text
@@ -14,10 +19,32 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
 from .. import render
 
 Row = tuple[str, Sequence[Text]]
+#: The widest a column grows (cells), unless ``set_columns`` says otherwise for it.
+MAX_COLUMN_WIDTH = 60
 
 
 def _cell_width(cell: object) -> int:
     return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
+def _cut(cell: object, width: int) -> Text:
+    """``cell`` as at most ``width`` cells, ending in an ellipsis when cut."""
+    out = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+    out.truncate(width, overflow="ellipsis")
+    return out
+
+
+def capped(cells: Sequence[Text], limits: Sequence[int]) -> tuple[Text, ...]:
+    """``cells`` with each one cut to its column's limit (the same tuple when none is longer)."""
+    cells = tuple(cells)
+    out: list[Text] | None = None
+    for i, cell in enumerate(cells):
+        limit = limits[i] if i < len(limits) else MAX_COLUMN_WIDTH
+        if _cell_width(cell) > limit:
+            if out is None:
+                out = list(cells)
+            out[i] = _cut(cell, limit)
+    return cells if out is None else tuple(out)
 
 
 class KeyedTable(DataTable[Text]):
@@ -34,9 +61,13 @@ class KeyedTable(DataTable[Text]):
         #: Cells known to fit their columns, by row key (see _fill).
         self._fitted: dict[str, tuple[Text, ...]] = {}
         self._order: list[str] = []
+        #: Each column's maximum width, in column order.
+        self._limits: list[int] = []
 
-    def set_columns(self, columns: Sequence[tuple[str, str]]) -> None:
-        """``(key, label)`` pairs. Changing them clears the rows."""
+    def set_columns(self, columns: Sequence[tuple[str, str]],
+                    max_widths: Mapping[str, int] | None = None) -> None:
+        """``(key, label)`` pairs; ``max_widths``: the widest some columns grow (by key; the
+        others: ``MAX_COLUMN_WIDTH``). Changing them clears the rows."""
         current = [str(c.key.value) for c in self.columns.values()]
         if current == [k for k, _ in columns]:
             return
@@ -44,8 +75,11 @@ class KeyedTable(DataTable[Text]):
         self._rows_by_key.clear()
         self._fitted.clear()
         self._order = []
-        for key, label in columns:
-            self.add_column(render.text(label), key=key)  # labels may be source text
+        widths = max_widths or {}
+        self._limits = [max(1, widths.get(key, MAX_COLUMN_WIDTH)) for key, _ in columns]
+        for (key, label), limit in zip(columns, self._limits, strict=True):
+            # labels may be source text
+            self.add_column(capped((render.text(label),), (limit,))[0], key=key)
 
     @property
     def keys(self) -> list[str]:
@@ -77,8 +111,9 @@ class KeyedTable(DataTable[Text]):
                     old = self._rows_by_key.get(key)
                     if old == cells:
                         continue
-                    for i, cell in enumerate(cells):
-                        if old is None or old[i] != cell:
+                    shown = capped(cells, self._limits)
+                    for i, cell in enumerate(shown):
+                        if old is None or old[i] != cells[i]:
                             # Widen the column for a wider cell, never shrink it: for a narrower
                             # cell, update_width=True makes DataTable re-measure the whole column
                             # (O(rows) per cell, so O(rows²) when a refresh changes every row).
@@ -98,7 +133,7 @@ class KeyedTable(DataTable[Text]):
             else:  # add_row reports the duplicate key
                 for key, cells in rows:
                     cells = tuple(cells)
-                    self.add_row(*cells, key=key)
+                    self.add_row(*capped(cells, self._limits), key=key)
                     self._rows_by_key[key] = cells
             self._order = order
             if keep is not None and keep in self._rows_by_key:
@@ -127,13 +162,14 @@ class KeyedTable(DataTable[Text]):
                 raise ValueError("More values provided than there are columns.")
             row_key = RowKey(key)
             locations[row_key] = index
-            data[row_key] = dict(zip_longest(column_keys, cells)) \
-                if len(cells) != len(column_keys) else dict(zip(column_keys, cells))
+            shown = capped(cells, self._limits)
+            data[row_key] = dict(zip_longest(column_keys, shown)) \
+                if len(cells) != len(column_keys) else dict(zip(column_keys, shown))
             table_rows[row_key] = TableRow(row_key, 1)
             by_key[key] = cells
             if fitted.get(key) is cells:
                 continue  # these very cells were found to fit before
-            for cell, width in zip(cells, widths):
+            for cell, width in zip(shown, widths):
                 if not isinstance(cell, Text) or width_of(cell) > width:
                     new_rows.add(row_key)  # measured (and the column widened) when idle
                     break

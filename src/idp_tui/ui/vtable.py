@@ -13,12 +13,14 @@ cursor is one cell, moved with the arrows too, and says so (``CellHighlighted``,
 ``CellSelected``).
 
 Columns are as wide as their widest cell seen: the cells of every row when the data changes
-(``fit``), and any wider one drawn later.
+(``fit``), and any wider one drawn later, up to their maximum width (``MAX_COLUMN_WIDTH``, or the
+one ``set_columns`` gives a column): a longer cell ends in an ellipsis, so one very long name
+never pushes the other columns off the screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.segment import Segment
@@ -37,17 +39,21 @@ from .. import render
 #: Blank cells on each side of a cell, as DataTable draws them.
 PADDING = 1
 _CACHE_SIZE = 1024
+#: The widest a column grows (cells), unless ``set_columns`` says otherwise for it.
+MAX_COLUMN_WIDTH = 60
 
 
 class Column:
     """A column: its key (``key.value``), label and the width of its content."""
 
-    __slots__ = ("key", "label", "content_width")
+    __slots__ = ("key", "label", "content_width", "max_width")
 
-    def __init__(self, key: str, label: Text) -> None:
+    def __init__(self, key: str, label: Text, max_width: int = MAX_COLUMN_WIDTH) -> None:
         self.key = ColumnKey(key)
         self.label = label
-        self.content_width = label.cell_len
+        #: The widest the column grows: longer cells (and label) end in an ellipsis.
+        self.max_width = max(1, max_width)
+        self.content_width = min(label.cell_len, self.max_width)
 
     def get_render_width(self, table: Any = None) -> int:
         return self.content_width + 2 * PADDING
@@ -190,11 +196,15 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # Columns and rows ----------------------------------------------------------------------------
 
-    def set_columns(self, columns: Sequence[tuple[str, str]]) -> None:
-        """``(key, label)`` pairs. Changing them clears the rows."""
+    def set_columns(self, columns: Sequence[tuple[str, str]],
+                    max_widths: Mapping[str, int] | None = None) -> None:
+        """``(key, label)`` pairs; ``max_widths``: the widest some columns grow (by key; the
+        others: ``MAX_COLUMN_WIDTH``). Changing them clears the rows."""
         if list(self.columns) == [key for key, _ in columns]:
             return
-        self.columns = {key: Column(key, render.text(label)) for key, label in columns}
+        widths = max_widths or {}
+        self.columns = {key: Column(key, render.text(label), widths.get(key, MAX_COLUMN_WIDTH))
+                        for key, label in columns}
         self._column = min(self._column, max(len(self.columns) - 1, 0))
         self.show([], lambda key: ())
 
@@ -207,6 +217,8 @@ class VirtualTable(ScrollView, can_focus=True):
                 length = cell.cell_len
                 if length > widths[i]:
                     widths[i] = length
+        widths = [min(width, column.max_width) for column, width in zip(columns, widths,
+                                                                          strict=True)]
         changed = False
         for column, width in zip(columns, widths, strict=True):
             if width != column.content_width:
@@ -405,7 +417,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def _widen(self, cells: Sequence[Text]) -> None:
         """A cell wider than its column (one not fitted yet): the column grows, once drawn."""
         for column, cell in zip(self.columns.values(), cells):
-            if cell.cell_len > column.content_width:
+            if column.content_width < column.max_width and cell.cell_len > column.content_width:
                 self.fit([cells])
                 return
 

@@ -1,0 +1,218 @@
+"""Views an experienced user expects, and text that reads right: "unhealthy only" in the Catalog
+and the Environments matrix, cells and counts that line up, and columns that never grow past
+their maximum width (a 5,000-character service name ends in an ellipsis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import OptionList
+
+from idp_tui.api.clock import ManualClock
+from idp_tui.api.models import Health
+from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_app, wait_settled
+from idp_tui.ui.app import IdpApp
+from idp_tui.ui.panes import EnvironmentsPane
+from idp_tui.ui.panes.catalog import CatalogPane
+from idp_tui.ui.screens import FacetScreen
+from idp_tui.ui.tables import MAX_COLUMN_WIDTH, KeyedTable
+from idp_tui.ui.vtable import VirtualTable
+
+from fakes import StaticSource, app_config, screen_lines, spec, wait_until, widget_text
+
+LONG = "n" * 5000
+
+
+async def _settled(pilot, app: IdpApp, *keys: str) -> None:  # type: ignore[no-untyped-def]
+    await wait_settled(app)
+    if keys:
+        await pilot.press(*keys)
+        await wait_settled(app)
+
+
+def _status(app: IdpApp, selector: str) -> str:
+    return str(app.query_one(selector).render())  # type: ignore[attr-defined]
+
+
+# Unhealthy only ---------------------------------------------------------------------------------
+
+async def test_catalog_u_shows_only_the_services_not_healthy_in_the_environment(
+        tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app)
+        pane = app.query_one(CatalogPane)
+        table = app.query_one("#catalog-table", VirtualTable)
+        everything = list(table.keys)
+        platform = app.platform
+        assert platform is not None and app.environment == "production"
+        unhealthy = [name for name in everything
+                     if (dep := platform.deployments.get((name, "production"))) is not None
+                     and dep.health is not Health.HEALTHY]
+        assert unhealthy and len(unhealthy) < len(everything)
+        status = _status(app, "#catalog-status")
+        assert f"{len(unhealthy)} not healthy in production" in status
+        assert "u unhealthy only" in status
+
+        await pilot.press("u")
+        assert pane.unhealthy_only
+        assert table.keys == unhealthy
+        status = _status(app, "#catalog-status")
+        assert f"{len(unhealthy)} of {len(everything)} services" in status
+        assert "showing the not healthy only (u again: all)" in status
+        # The limit holds under a filter too, and in another environment it is that one's.
+        await pilot.press("e")
+        await wait_settled(app)
+        env = app.environment
+        assert env != "production"
+        assert all(platform.deployments[(n, env)].health is not Health.HEALTHY
+                   for n in table.keys)
+
+        await pilot.press("u")
+        assert not pane.unhealthy_only and len(table.keys) == len(everything)
+        assert "showing the not healthy only" not in _status(app, "#catalog-status")
+
+
+async def test_environments_u_shows_only_the_services_not_healthy_somewhere(
+        tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app, "2")
+        pane = app.query_one(EnvironmentsPane)
+        table = app.query_one("#envs-table", VirtualTable)
+        everything = list(table.keys)
+        platform = app.platform
+        assert platform is not None
+        unhealthy = {name for (name, _env), dep in platform.deployments.items()
+                     if dep.health is not Health.HEALTHY}
+        assert unhealthy and len(unhealthy) < len(everything)
+
+        await pilot.press("u")
+        assert pane.unhealthy_only and set(table.keys) == unhealthy
+        assert table.keys == [k for k in everything if k in unhealthy]  # (the same order)
+        assert "showing not healthy services only (u again: all)" in _status(app, "#envs-status")
+        # With drift only as well: both limits, said together.
+        await pilot.press("D")
+        drifted = {s for s, _ in pane.drifted}
+        assert set(table.keys) == unhealthy & drifted
+        assert "showing drifted and not healthy services only (D, u again: all)" in \
+            _status(app, "#envs-status")
+        await pilot.press("D", "u")
+        assert table.keys == everything
+        assert "showing" not in _status(app, "#envs-status")
+
+
+async def test_the_help_lists_unhealthy_only_with_its_binding_id(tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app)
+        rows = app._binding_rows()
+        assert ("Catalog", "u", "Unhealthy only", "catalog.unhealthy_only") in rows
+        await pilot.press("2")
+        await wait_settled(app)
+        rows = app._binding_rows()
+        assert ("Environments", "u", "Unhealthy only", "envs.unhealthy_only") in rows
+
+
+# Cells and counts that line up ------------------------------------------------------------------
+
+async def test_environment_cells_line_up_down_each_column(tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app, "2")
+        table = app.query_one("#envs-table", VirtualTable)
+        for env in ("dev", "staging", "production"):
+            cells = [str(table.get_cell(k, env)) for k in table.keys]
+            shown = [c for c in cells if c != "–"]
+            assert len(shown) > 10
+            # The health mark is at the same place in every cell, and so is the replicas' end.
+            marks = {next(i for i, ch in enumerate(c) if ch in "●◐✖○?") for c in shown}
+            assert len(marks) == 1, (env, shown)
+            # Replicas are right-aligned: without an error ratio, every cell is as wide.
+            widths = {len(c) for c in shown if "✖" not in c}
+            assert len(widths) == 1, (env, shown)
+        # order-service's 2.49.12↓ beside a 2.49.13: its mark where the others' are.
+        drifted = str(table.get_cell("order-service", "production"))
+        assert drifted.startswith("2.49.12↓ ")
+
+
+async def test_facet_counts_line_up_across_the_fields(tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app, "f")
+        await wait_until(pilot, lambda: isinstance(app.screen, FacetScreen), "the fields")
+        options = app.screen.query_one(OptionList)
+        lines = [str(options.get_option_at_index(i).prompt)
+                 for i in range(options.option_count)]
+        counted = [line for line in lines if line.startswith("  ") and line.rstrip()[-1].isdigit()]
+        groups = [line for line in lines if not line.startswith("  ")]
+        assert len(groups) > 2 and len(counted) > 10
+        assert len({len(line) for line in counted}) == 1, counted
+
+
+# Columns have a maximum width -------------------------------------------------------------------
+
+def _long_name_app(tmp_path: Path) -> IdpApp:
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    config = app_config(spec("static", StaticSource, names=[LONG, "beta", "gamma"]))
+    return IdpApp(config, data_dir=data, clock=ManualClock(DEMO_TIME))
+
+
+async def test_a_5000_character_name_leaves_every_catalog_column_on_screen(
+        tmp_path: Path) -> None:
+    app = _long_name_app(tmp_path)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: len(app.query_one("#catalog-table",
+                                                          VirtualTable).keys) == 3, "the catalog")
+        await pilot.pause()
+        table = app.query_one("#catalog-table", VirtualTable)
+        assert table.columns["name"].content_width == 40
+        assert table._total_width() <= table.scrollable_content_region.width
+        text = widget_text(app, table)
+        header = text.splitlines()[0]
+        for label in ("Name", "Owner", "Tier", "Lifecycle", "Language", "Health"):
+            assert label in header
+        assert "n" * 39 + "…" in text and "n" * 41 not in text
+        await pilot.press("2")
+        await wait_until(pilot, lambda: len(app.query_one("#envs-table",
+                                                          VirtualTable).keys) == 3, "the matrix")
+        await pilot.pause()
+        envs = app.query_one("#envs-table", VirtualTable)
+        assert envs.columns["service"].content_width == 40
+        header = widget_text(app, envs).splitlines()[0]
+        assert "dev" in header and "prod" in header
+        assert app.is_running
+
+
+class _Keyed(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(id="k")
+
+    def on_mount(self) -> None:
+        self.query_one(KeyedTable).set_columns([("name", "Name"), ("owner", "Owner"),
+                                                ("note", "Note")], {"note": 12})
+
+
+async def test_keyed_tables_cut_a_long_cell_at_the_column_maximum() -> None:
+    app = _Keyed()
+    async with app.run_test(size=(120, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([("a", (Text(LONG), Text("team-a"), Text("short"))),
+                    ("b", (Text("b"), Text("team-b"), Text("x" * 100)))])
+        await pilot.pause()
+        assert table.columns["name"].content_width == MAX_COLUMN_WIDTH
+        assert table.columns["note"].content_width == 12
+        shown = "\n".join(screen_lines(app))
+        assert "n" * (MAX_COLUMN_WIDTH - 1) + "…" in shown and "team-a" in shown
+        assert "x" * 11 + "…" in shown and "x" * 13 not in shown
+        # A changed cell is cut as well (the row is updated in place).
+        table.sync([("a", (Text("a"), Text("team-a"), Text("y" * 50))),
+                    ("b", (Text("b"), Text("team-b"), Text("x" * 100)))])
+        await pilot.pause()
+        shown = "\n".join(screen_lines(app))
+        assert "y" * 11 + "…" in shown and "y" * 13 not in shown
+        # The row keeps what it was given (what sync compares), not the cut copy.
+        assert table._rows_by_key["a"][2].plain == "y" * 50
