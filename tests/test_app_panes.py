@@ -24,11 +24,12 @@ from idp_tui.api.clock import ManualClock
 from idp_tui.api.models import RunStatus, Window
 from idp_tui.config import AppConfig, UIConfig
 from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_app, demo_config, wait_settled
+from idp_tui.hub import ManualTimer
 from idp_tui.ui.app import ContextBar, HealthBar, IdpApp
 from idp_tui.ui.charts import MetricsGrid
 from idp_tui.ui.logview import LogView
 from idp_tui.ui.panes import EnvironmentsPane, LogsPane, MetricsPane, PipelinesPane
-from idp_tui.ui.panes.catalog import filter_key
+from idp_tui.ui.panes.catalog import SELECT_WHILE_TYPING, filter_key
 from idp_tui.ui.screens import HealthScreen
 from idp_tui.ui.tables import KeyedTable
 from idp_tui.ui.vtable import VirtualTable
@@ -52,14 +53,17 @@ async def running(app: IdpApp, *keys: str) -> AsyncIterator[Pilot[Any]]:
         yield pilot
 
 
-def sandbox(tmp_path: Path, *, ui: UIConfig | None = None) -> IdpApp:
-    if ui is None:
+def sandbox(tmp_path: Path, *, ui: UIConfig | None = None,
+            timer: ManualTimer | None = None) -> IdpApp:
+    """The dashboard on the sandbox; ``timer``: the one its own timers wait on."""
+    if ui is None and timer is None:
         return demo_app(tmp_path / "data")
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
     config = demo_config(data)
-    config.ui = ui
-    return IdpApp(config, data_dir=data, clock=ManualClock(DEMO_TIME))
+    if ui is not None:
+        config.ui = ui
+    return IdpApp(config, data_dir=data, clock=ManualClock(DEMO_TIME), timer=timer)
 
 
 def static_app(tmp_path: Path, config: AppConfig | None = None, **settings: Any) -> IdpApp:
@@ -117,7 +121,8 @@ async def test_catalog_fuzzy_filter_narrows_and_escape_restores(tmp_path: Path) 
 
 async def test_while_typing_a_filter_the_selection_follows_the_cursor_once_typing_pauses(
         tmp_path: Path) -> None:
-    app = sandbox(tmp_path)
+    timer = ManualTimer()  # the app's own timers: typing pauses when the test says so
+    app = sandbox(tmp_path, timer=timer)
     async with running(app) as pilot:
         table = app.query_one("#catalog-table", VirtualTable)
         before = app.service
@@ -125,7 +130,13 @@ async def test_while_typing_a_filter_the_selection_follows_the_cursor_once_typin
         await type_text(pilot, "ledger")
         assert table.cursor_key == "ledger-service"
         assert app.service == before != "ledger-service"  # not at each keystroke
-        await pilot.pause(0.6)  # typing paused
+        typing = timer.now() + SELECT_WHILE_TYPING
+        await timer.until(lambda t: typing in t.deadlines)
+        timer.advance(SELECT_WHILE_TYPING - 0.01)
+        await pilot.pause()
+        assert app.service == before  # a pause shorter than the debounce changes nothing
+        timer.advance(0.01)  # typing paused
+        await until(pilot, lambda: app.service == "ledger-service", "the selection")
         assert app.service == "ledger-service"
         assert "service ledger-service" in str(app.query_one(ContextBar).render())
 
@@ -310,8 +321,9 @@ async def test_environments_matrix_shows_versions_health_and_replicas(tmp_path: 
         assert [str(c.label) for c in table.columns.values()] == [
             "Service", "dev", "staging", "production"]
         assert len(table.keys) == 40
+        # (each part padded to its column's widest: versions, health and replicas line up)
         assert cells(table, "order-service") == [
-            "order-service", "2.49.13 ● 1/1", "2.49.13 ● 2/2", "2.49.12↓ ◐ 6/6"]
+            "order-service", "2.49.13 ● 1/1", "2.49.13  ● 2/2", "2.49.12↓ ◐ 6/6"]
         # The cursor is on the selected service in the selected environment, and the status line
         # says what is wrong there.
         assert table.cursor_key == app.service

@@ -32,6 +32,7 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "app.quit", "app.activity",
     # the panes
     "catalog.filter", "catalog.facets", "catalog.sort", "catalog.reverse", "catalog.logs",
+    "catalog.unhealthy_only", "envs.unhealthy_only",
     "catalog.filter_clear",
     "envs.filter", "envs.drift_only", "envs.logs",
     "pipelines.filter", "pipelines.only_service", "pipelines.log", "pipelines.facets",

@@ -187,12 +187,15 @@ class FacetScreen(ModalScreen[str | None]):
         options = self.query_one(OptionList)
         highlighted = options.highlighted_option.id if options.highlighted_option else None
         items: list[Option] = []
-        for facet in facets:
-            values = [v for v in facet.values if v.value and not any(c.isspace() for c in v.value)]
+        shown = [[v for v in facet.values if v.value and not any(c.isspace() for c in v.value)]
+                 for facet in facets]
+        # (one width for every field: the counts line up across the groups)
+        width = min(40, max((render.text(v.value).cell_len for values in shown
+                             for v in values[:200]), default=0))
+        for facet, values in zip(facets, shown, strict=True):
             if not values:
                 continue
             items.append(Option(Text(facet.field, "bold underline"), disabled=True))
-            width = min(40, max(len(v.value) for v in values[:200]))
             for value in values[:200]:
                 line = Text("  ")
                 chosen = value.value.lower() in self._active.get(facet.field, set())

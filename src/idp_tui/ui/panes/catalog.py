@@ -33,6 +33,8 @@ from ..vtable import VirtualTable
 
 COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle", "Lifecycle"),
            ("language", "Language"), ("health", "Health")]
+#: The widest these columns grow (a longer name ends in an ellipsis; the others stay on screen).
+MAX_WIDTHS = {"name": 40, "owner": 24, "lifecycle": 14, "language": 14}
 #: Shown once a metrics source answers for many services at once (Source.service_signals).
 SIGNAL_COLUMNS = [("traffic", "Requests 15m"), ("errors", "Errors")]
 #: Services whose signals are asked for (the first ones in name order).
@@ -119,6 +121,7 @@ class CatalogPane(Pane):
         Binding("f", "facets", "Fields", id="catalog.facets"),
         Binding("s", "sort", "Sort", id="catalog.sort"),
         Binding("S", "reverse", "Reverse", show=False, id="catalog.reverse"),
+        Binding("u", "unhealthy_only", "Unhealthy only", id="catalog.unhealthy_only"),
         Binding("enter", "open_logs", "Logs", show=False, id="catalog.logs"),
     ]
 
@@ -127,6 +130,8 @@ class CatalogPane(Pane):
         self.sort_column: str | None = None  # None: by name, or by rank while filtering
         self.sort_reverse = False
         self.query_text = ""
+        #: Only the services whose deployment in the selected environment is not healthy (u).
+        self.unhealthy_only = False
         self.shown: list[Service] = []
         self._drawn_environment: str | None = None
         self._cell_cache: dict[str, tuple[Service, Health, tuple[Text, ...]]] = {}
@@ -163,7 +168,7 @@ class CatalogPane(Pane):
 
     @while_running
     def on_mount(self) -> None:
-        self.query_one(VirtualTable).set_columns(COLUMNS)
+        self.query_one(VirtualTable).set_columns(COLUMNS, MAX_WIDTHS)
         self.query_one(FilterInput).display = False
         self.query_one(ErrorBanner).display = False
         if self.hub.has(Capability.CATALOG):
@@ -220,7 +225,7 @@ class CatalogPane(Pane):
             return
         self.signals = {(s.service, s.signal): s.points for s in snapshot.data}
         if self.signals and any(self.signals.values()) and not self.with_signals:
-            self.query_one(VirtualTable).set_columns(COLUMNS + SIGNAL_COLUMNS)
+            self.query_one(VirtualTable).set_columns(COLUMNS + SIGNAL_COLUMNS, MAX_WIDTHS)
             self.with_signals = True  # read for every row built: kept, not queried
         self._cell_cache_for = None  # every row's signal cells change
         self._redraw()
@@ -246,12 +251,19 @@ class CatalogPane(Pane):
         dep = self._deployment(service)
         return dep.health if dep else Health.UNKNOWN
 
+    def is_unhealthy(self, service: str) -> bool:
+        """Deployed in the selected environment and not healthy there."""
+        dep = self._deployment(service)
+        return dep is not None and dep.health is not Health.HEALTHY
+
     def _redraw(self, detail: bool = True) -> None:
         """The table for the current data, filter and sort; and the selected service's detail
         unless only the filter changed (the selection is the same: a changed one redraws it)."""
         services = self.idp.services
         fields, text = parse_filter(self.query_text)
         shown = self._fuzzy_index(services, fields).filter(text)
+        if self.unhealthy_only:
+            shown = [s for s in shown if self.is_unhealthy(s.name)]
         if self.sort_column is not None or not text:
             column = self.sort_column or "name"
             shown.sort(key=self._sort_key(column), reverse=self.sort_reverse)
@@ -337,6 +349,13 @@ class CatalogPane(Pane):
         out.append(f"{len(self.shown)} of {total} services", "bold")
         if self.idp.catalog_derived:
             out.append(" seen in the environments (no catalog source configured)", "italic")
+        env = self.idp.environment
+        if env is not None and self.idp.platform is not None:
+            down = sum(1 for s in self.idp.services if self.is_unhealthy(s.name))
+            out.append(f"  {down} not healthy in ", "red" if down else "dim")
+            out.append_text(render.text(env, "red" if down else "dim", max_len=40))
+        if self.unhealthy_only:
+            out.append("  showing the not healthy only (u again: all)", "bold yellow")
         if self.query_text:
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
@@ -344,7 +363,8 @@ class CatalogPane(Pane):
         if parse_filter(self.query_text)[1] and self.sort_column is None:
             label = "best match"  # (fuzzy text; field filters alone keep the name order)
         out.append(f"  sorted by {label}{' ↓' if self.sort_reverse else ''}", "dim")
-        out.append("   / filter · f by field · s sort · S reverse · enter logs", "dim")
+        out.append("   / filter · f by field · u unhealthy only · s sort · S reverse · enter logs",
+                   "dim")
         # (one line, no wrapping: nothing else moves, no layout of the screen a keystroke)
         self.query_one("#catalog-status", Static).update(out, layout=False)
 
@@ -521,7 +541,8 @@ class CatalogPane(Pane):
         if self.query_one(FilterInput).has_focus:
             # The filter moved the cursor: the selection (the header, the detail, every other
             # pane) follows once typing pauses, not at each keystroke.
-            self._select_timer = self.set_timer(SELECT_WHILE_TYPING, self._select_cursor_row)
+            self._select_timer = self.idp.start_timer(self, SELECT_WHILE_TYPING,
+                                                      self._select_cursor_row)
             return
         self.idp.service = key
 
@@ -611,6 +632,11 @@ class CatalogPane(Pane):
         index = keys.index(current) + 1 if current in keys else 0
         self.sort_column = keys[index % len(keys)]
         self.sort_reverse = False
+        self._redraw()
+
+    def action_unhealthy_only(self) -> None:
+        """Show only the services not healthy in the selected environment (again: all)."""
+        self.unhealthy_only = not self.unhealthy_only
         self._redraw()
 
     def action_reverse(self) -> None:

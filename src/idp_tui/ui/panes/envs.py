@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -50,18 +51,54 @@ def is_behind(version: str, previous: str) -> bool:
     return version_key(version) < version_key(previous)
 
 
+#: The widest a version is shown in a cell (a longer one ends in an ellipsis).
+VERSION_MAX = 24
+#: The widest these columns grow (the environments' columns: MAX_COLUMN_WIDTH).
+MAX_WIDTHS = {"service": 40}
+
+
+def replicas_text(dep: Deployment) -> str:
+    """``ready/desired`` (empty when the source does not say)."""
+    if dep.replicas_desired is None:
+        return ""
+    return f"{dep.replicas_ready or 0}/{dep.replicas_desired}"
+
+
+def column_widths(deployments: Mapping[tuple[str, str], Deployment],
+                  drifted: set[tuple[str, str]], envs: Sequence[str]
+                  ) -> dict[str, tuple[int, int]]:
+    """Each environment's widest version part (with its drift mark) and replica part: every
+    cell of the column is padded to them, so versions, health and replicas line up."""
+    widths = {env: (0, 0) for env in envs}
+    measured: dict[str, int] = {}  # (many services run the same version)
+    for (name, env), dep in deployments.items():
+        if env not in widths:
+            continue
+        version = measured.get(dep.version)
+        if version is None:
+            version = measured[dep.version] = render.text(dep.version,
+                                                          max_len=VERSION_MAX).cell_len
+        version += (name, env) in drifted
+        vw, rw = widths[env]
+        widths[env] = (max(vw, version), max(rw, len(replicas_text(dep))))
+    return widths
+
+
 class EnvironmentsPane(Pane):
     pane_name = "envs"  # its entry in ui/panelist.py: title, key, aliases
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="envs.filter"),
         Binding("D", "drift_only", "Drift only", id="envs.drift_only"),
+        Binding("u", "unhealthy_only", "Unhealthy only", id="envs.unhealthy_only"),
         Binding("enter", "open_logs", "Logs", show=False, id="envs.logs"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.drift_only = False
+        #: Only the services with a deployment that is not healthy (u).
+        self.unhealthy_only = False
         self.query_text = ""
         self.drifted: set[tuple[str, str]] = set()
         #: (service, environment) → the latest error ratio, from the metrics sources.
@@ -149,7 +186,7 @@ class EnvironmentsPane(Pane):
             return
         self._stale = False
         envs = [e.name for e in platform.environments]
-        table.set_columns([("service", "Service"), *[(e, e) for e in envs]])
+        table.set_columns([("service", "Service"), *[(e, e) for e in envs]], MAX_WIDTHS)
         names = sorted({s.name for s in self.idp.services} | {k[0] for k in platform.deployments})
         self.drifted = set()
         for name in names:
@@ -163,6 +200,7 @@ class EnvironmentsPane(Pane):
                     previous = dep
         rows: dict[str, tuple[Text, ...]] = {}
         deployments, drifted, ratios = platform.deployments, self.drifted, self.error_ratios
+        widths = column_widths(deployments, drifted, envs)
         old_cells, old_names = self._cells, self._names
         self._cells, self._names = cells_now, names_now = {}, {}
         for name in names:
@@ -175,12 +213,13 @@ class EnvironmentsPane(Pane):
                     errors = None  # not shown
                 key = None if dep is None else (
                     dep.version, dep.health, dep.replicas_ready, dep.replicas_desired,
-                    (name, env) in drifted, errors)
+                    (name, env) in drifted, errors, widths[env])
                 cell = cells_now.get(key)
                 if cell is None:
                     cell = old_cells.get(key)
                     if cell is None:
-                        cell = self._cell(dep, key is not None and key[4], errors)
+                        cell = self._cell(dep, key is not None and key[4], errors,
+                                          widths[env])
                     cells_now[key] = cell
                 cells.append(cell)
             rows[name] = tuple(cells)
@@ -197,11 +236,22 @@ class EnvironmentsPane(Pane):
         if self.drift_only:
             drifted_services = {s for s, _ in self.drifted}
             names = [n for n in names if n in drifted_services]
+        if self.unhealthy_only:
+            unhealthy = self.unhealthy_services()
+            names = [n for n in names if n in unhealthy]
         if self.query_text:
             names = self._fuzzy_index(tuple(names)).filter(self.query_text)
         table.show(names, self._rows.__getitem__)
         self._move_cursor()
         self._status()
+
+    def unhealthy_services(self) -> set[str]:
+        """The services with a deployment, in any environment, that is not healthy."""
+        platform = self.idp.platform
+        if platform is None:
+            return set()
+        return {name for (name, _env), dep in platform.deployments.items()
+                if dep.health is not Health.HEALTHY}
 
     def _fuzzy_index(self, names: tuple[str, ...]) -> FuzzyIndex[str]:
         """The filter's index of ``names`` (kept while they and the catalog stay the same)."""
@@ -214,20 +264,26 @@ class EnvironmentsPane(Pane):
                 lambda n: n))
         return cached[2]
 
-    def _cell(self, dep: Deployment | None, drift: bool, errors: float | None = None) -> Text:
+    def _cell(self, dep: Deployment | None, drift: bool, errors: float | None = None,
+              widths: tuple[int, int] = (0, 0)) -> Text:
+        """A deployment's cell; ``widths``: its column's widest version part and replica part,
+        which this one's are padded to (the parts line up down the column)."""
         if dep is None:
             return Text("–", "dim")
         icon, style = render.HEALTH_STYLES[dep.health]
         out = Text(end="")
         out.append_text(render.text(dep.version, "bold black on yellow" if drift else "bold",
-                                    max_len=24))
+                                    max_len=VERSION_MAX))
         if drift:
             out.append("↓", "bold yellow")
+        out.append(" " * max(0, widths[0] - out.cell_len))
         out.append(f" {icon}", style)
-        if dep.replicas_desired is not None:
+        replicas = replicas_text(dep)
+        if replicas or widths[1]:
             ready = dep.replicas_ready or 0
-            ready_style = "" if ready >= dep.replicas_desired else "bold red"
-            out.append(f" {ready}/{dep.replicas_desired}", ready_style)
+            ready_style = "" if dep.replicas_desired is None or ready >= dep.replicas_desired \
+                else "bold red"
+            out.append(" " + replicas.rjust(widths[1]), ready_style)
         if errors is not None and errors >= ERROR_NOTE:
             out.append(f" {format_value(errors, 'ratio')}✖",
                        "bold red" if errors >= ERROR_ALERT else "yellow")
@@ -253,13 +309,22 @@ class EnvironmentsPane(Pane):
             out.append(f"  {len(self.drifted)} drifted cells in {len(services)} services", "yellow")
             down = sum(1 for d in platform.deployments.values() if d.health is not Health.HEALTHY)
             out.append(f"  {down} not healthy", "red" if down else "dim")
+            limits = [(what, key) for what, key, on in (
+                ("drifted", "D", self.drift_only),
+                ("not healthy", "u", self.unhealthy_only)) if on]
+            if limits:
+                whats = " and ".join(what for what, _key in limits)
+                keys = ", ".join(key for _what, key in limits)
+                out.append(f"  showing {whats} services only ({keys} again: all)",
+                           "bold yellow")
             dep = platform.deployments.get((self.idp.service or "", self.idp.environment or ""))
             if dep is not None and dep.message:
                 out.append("  ")
                 out.append_text(render.text(dep.message, "italic", max_len=120))
         out.append("   ", "dim")
         out.append("1.2.3↓", "bold black on yellow")
-        out.append(" behind the env before it · D drift only · / filter · enter logs", "dim")
+        out.append(" behind the env before it · D drift only · u unhealthy only · / filter · "
+                   "enter logs", "dim")
         self.query_one("#envs-status", Static).update(out, layout=False)
 
     @on(VirtualTable.CellHighlighted, "#envs-table")
@@ -295,6 +360,11 @@ class EnvironmentsPane(Pane):
 
     def action_drift_only(self) -> None:
         self.drift_only = not self.drift_only
+        self._show()
+
+    def action_unhealthy_only(self) -> None:
+        """Show only the services not healthy somewhere (again: every service)."""
+        self.unhealthy_only = not self.unhealthy_only
         self._show()
 
     def action_open_logs(self) -> None:
