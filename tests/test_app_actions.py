@@ -1,8 +1,12 @@
 """Pilot tests of the action modals, the provisioning form and the Activity screen.
 
-Every test runs the whole dashboard on ``ActingFake`` (``tests/fakes_actions.py``) at 160×50 and
-checks what is drawn (``screen_lines``), what the action layer recorded
-(``runtime.actions.runs``), what the source was asked (``source.seen``) and what the audit log holds.
+The tests run the app on ``ActingFake`` (``tests/fakes_actions.py``) and check what is drawn
+(``screen_lines``), what the action layer recorded (``runtime.actions.runs``), what the source was
+asked (``source.seen``) and what the audit log holds. Those about the dashboard's keys and panes
+run the whole dashboard (``make_app``); those about a dialog run it over ``DialogHost``
+(``tests/dialog_host.py``: the same app with one blank pane), since every frame of a dialog draws
+what is under it too. The size is the smallest with the wide and tall layout (140×40), but for the
+tests that read the footer (200×50: room for every key).
 """
 
 from __future__ import annotations
@@ -40,14 +44,24 @@ from fakes import (
 )
 from fakes import make_app as make_any_app
 from fakes_actions import MARKUP, ActingFake, RunActingFake, acting_config
+from dialog_host import host_app, sandbox_host
 
-SIZE = (160, 50)
+#: The wide and tall layout (``IdpApp``'s breakpoints) at the fewest cells: every frame costs
+#: its cells, and no test here is about the layout at another size.
+SIZE = (140, 40)
+#: Wide enough for every key of the footer (the tests that read it).
+FOOTER_SIZE = (200, 50)
 SECRET = "hunter2-Sup3rSecret"
 
 
 def make_app(config: Any, data_dir: Path, clock: ManualClock) -> Any:
     """The dashboard on ``config``, without animations (see ``still``)."""
     return still(make_any_app(config, data_dir, clock))
+
+
+def dialog_app(config: Any, data_dir: Path, clock: ManualClock) -> Any:
+    """The app on ``config`` with one blank pane (``DialogHost``), without animations."""
+    return still(host_app(config, data_dir, clock))
 
 
 def still(app: Any) -> Any:
@@ -210,7 +224,7 @@ async def test_deploy_to_staging_shows_the_plan_streams_progress_and_is_audited(
 
 async def test_production_is_refused_until_its_name_is_typed_and_a_reason_given(
         data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, environment="production")
         decision = modal.plan_result.decision
@@ -245,7 +259,7 @@ async def test_production_is_refused_until_its_name_is_typed_and_a_reason_given(
 
 async def test_switching_the_target_environment_in_the_modal_asks_for_confirmation(
         data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app)
         assert not modal.query_one("#confirm-name", Input).display
@@ -262,7 +276,7 @@ async def test_the_first_plan_is_asked_at_once_and_a_moving_cursor_waits_to_sett
         data_dir: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
     # However long a moving cursor must rest, the form's first plan does not wait for it.
     monkeypatch.setattr(ActionModal, "settle_delay", 3600.0)
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app)
         assert modal.plan_result.plan.target_version == "1.3.0"
@@ -278,7 +292,7 @@ async def test_a_freeze_window_shows_the_policy_message_and_blocks_deploys(
         data_dir: Path, clock: ManualClock) -> None:
     window = FreezeWindow(environments=["staging"], start=T0 - timedelta(hours=1),
                           end=T0 + timedelta(hours=2), reason="release freeze")
-    app = make_app(acting_config(policy=PolicyConfig(freeze=[window])), data_dir, clock)
+    app = dialog_app(acting_config(policy=PolicyConfig(freeze=[window])), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app)
         message = "staging is frozen for deploys until 2026-11-25 16:00 UTC (release freeze)."
@@ -304,7 +318,7 @@ async def test_a_freeze_window_shows_the_policy_message_and_blocks_deploys(
 
 async def test_a_denial_at_submit_is_shown_and_a_retry_is_a_new_request(
         data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app)
         first_id = modal.request_id
@@ -367,7 +381,7 @@ async def test_no_action_bindings_without_a_source_that_acts(data_dir: Path,
     from fakes import StaticSource, app_config, spec
 
     app = make_app(app_config(spec("static", StaticSource)), data_dir, clock)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=FOOTER_SIZE) as pilot:
         await settled(pilot, app)
         active = app.screen.active_bindings
         assert "d" not in active and "n" not in active and "A" not in active
@@ -380,7 +394,7 @@ async def test_no_action_bindings_without_a_source_that_acts(data_dir: Path,
 
 async def test_double_confirm_starts_exactly_one_action(data_dir: Path,
                                                         clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app)
         button = confirm_button(modal)
@@ -399,7 +413,7 @@ async def test_double_confirm_starts_exactly_one_action(data_dir: Path,
 
 async def test_closing_keeps_the_run_and_reopening_shows_its_events(data_dir: Path,
                                                                     clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, service="slow")
         await pilot.click("#action-confirm")
@@ -443,7 +457,7 @@ async def test_closing_keeps_the_run_and_reopening_shows_its_events(data_dir: Pa
 
 
 async def test_cancel_a_running_action(data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, service="slow")
         assert "can be cancelled" in screen_text(app)
@@ -463,7 +477,7 @@ async def test_cancel_a_running_action(data_dir: Path, clock: ManualClock) -> No
 
 async def test_an_action_that_cannot_be_cancelled_offers_no_cancel(data_dir: Path,
                                                                    clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, service="held")
         assert "cannot be cancelled once started" in screen_text(app)
@@ -515,7 +529,7 @@ async def test_a_hanging_action_fails_with_a_timeout_and_the_ui_stays_usable(
 
 async def test_a_raising_action_fails_with_its_message_shown_literally(
         data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, service="boom")
         run = await confirm_and_wait(pilot, app, modal, ActionState.FAILED)
@@ -528,7 +542,7 @@ async def test_a_raising_action_fails_with_its_message_shown_literally(
 
 
 async def test_scale_validates_the_replicas(data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, "plus")
         assert modal.kind is ActionKind.SCALE
@@ -550,7 +564,7 @@ async def test_scale_validates_the_replicas(data_dir: Path, clock: ManualClock) 
 
 
 async def test_restart_runs_the_same_flow(data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_modal(pilot, app, "r")
         assert modal.kind is ActionKind.RESTART and "Restart alpha" in screen_text(app)
@@ -561,7 +575,7 @@ async def test_restart_runs_the_same_flow(data_dir: Path, clock: ManualClock) ->
 
 async def test_action_bindings_have_ids_and_are_listed(data_dir: Path, clock: ManualClock) -> None:
     app = make_app(acting_config(), data_dir, clock)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=FOOTER_SIZE) as pilot:
         await settled(pilot, app)
         ids = {b.id for b in app.BINDINGS}
         assert {"action.deploy", "action.rollback", "action.scale", "action.restart",
@@ -594,7 +608,9 @@ async def test_the_pipeline_keys_come_from_the_action_table_and_their_dialog_is_
     # Each run-targeted row of the table is a key of the pane, with the row's key and binding id.
     bindings = {b.id: (b.key, b.action, b.description) for b in PipelinesPane.BINDINGS}
     rows = pane_specs("pipelines")
-    assert {r.binding_id for r in rows} == {"pipelines.rerun", "pipelines.cancel"}
+    assert {r.binding_id for r in rows} == {
+        "pipelines.rerun", "pipelines.cancel", "pipelines.rerun_all", "pipelines.rerun_job",
+        "pipelines.approve", "pipelines.reject", "pipelines.dispatch"}
     for row in rows:
         assert bindings[row.binding_id] == (row.key, f"act('{row.name}')", row.label)
     app = make_app(acting_config(cls=RunActingFake), data_dir, clock)
@@ -677,7 +693,7 @@ async def fill(pilot: Any, modal: ProvisionModal, name: str, text: str) -> None:
 
 
 async def test_the_form_renders_every_field_type(data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_template(pilot, app)
         kinds = {f.spec.name: (f.spec.kind, type(f.control).__name__) for f in modal.fields}
@@ -710,7 +726,7 @@ async def test_the_form_renders_every_field_type(data_dir: Path, clock: ManualCl
 
 async def test_validation_errors_appear_next_to_each_field(data_dir: Path,
                                                            clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_template(pilot, app)
         await fill(pilot, modal, "name", "A!")
@@ -756,7 +772,7 @@ async def test_validation_errors_appear_next_to_each_field(data_dir: Path,
 
 async def test_dry_run_shows_what_will_be_created_then_run_creates_it(
         data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_template(pilot, app)
         # A dry run with invalid values shows the errors and asks nothing.
@@ -786,7 +802,7 @@ async def test_dry_run_shows_what_will_be_created_then_run_creates_it(
 
 async def test_secrets_never_appear_on_screen_in_the_audit_log_or_notifications(
         data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     shown: list[str] = []
 
     def look() -> None:
@@ -829,7 +845,7 @@ async def test_secrets_never_appear_on_screen_in_the_audit_log_or_notifications(
 
 async def test_a_validator_echoing_the_secret_is_shown_without_it(
         data_dir: Path, clock: ManualClock) -> None:
-    app = make_app(acting_config(), data_dir, clock)
+    app = dialog_app(acting_config(), data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         modal = await open_template(pilot, app, "Echo")
         await fill(pilot, modal, "token", SECRET)
@@ -843,9 +859,7 @@ async def test_a_validator_echoing_the_secret_is_shown_without_it(
 # On the sandbox ----------------------------------------------------------------------------------
 
 async def test_deploy_and_provision_on_the_sandbox(tmp_path: Path) -> None:
-    from idp_tui.demo import demo_app
-
-    app = still(demo_app(tmp_path / "demo", action_speed=100_000))
+    app = still(sandbox_host(tmp_path / "demo", action_speed=100_000))
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot, app)
         service = app.service
@@ -881,11 +895,11 @@ async def test_deploy_and_provision_on_the_sandbox(tmp_path: Path) -> None:
 
 
 async def test_provisioned_resources_show_in_the_catalog_detail(tmp_path: Path) -> None:
-    from idp_tui.demo import DEMO_SIZE, demo_app, wait_settled
+    from idp_tui.demo import demo_app, wait_settled
     from idp_tui.ui.panes import CatalogPane
 
     app = still(demo_app(tmp_path / "data", action_speed=100_000))
-    async with app.run_test(size=DEMO_SIZE) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await wait_settled(app)
         service = app.service
         assert service is not None
@@ -907,9 +921,7 @@ async def test_provisioned_resources_show_in_the_catalog_detail(tmp_path: Path) 
 async def test_the_dialogs_fit_an_80_by_24_terminal(tmp_path: Path) -> None:
     # The classic terminal size: the versions can be chosen, every field and button can be
     # reached (the form scrolls to what has focus), a form's controls keep a usable width.
-    from idp_tui.demo import demo_app
-
-    app = still(demo_app(tmp_path / "demo"))
+    app = still(sandbox_host(tmp_path / "demo"))
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(pilot, app)
         modal = await open_modal(pilot, app, service=app.service, environment="production")
