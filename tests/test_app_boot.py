@@ -261,9 +261,10 @@ async def test_the_kept_catalog_stays_while_the_catalog_source_has_not_answered(
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from fakes import HangingSource, app_config, spec
+    from fakes import HangingSource, app_config, spec, wait_until
 
     from idp_tui.api.clock import ManualClock
+    from idp_tui.hub import ManualTimer
     from idp_tui.runtime import build_runtime
 
     app: IdpApp
@@ -273,10 +274,15 @@ async def test_the_kept_catalog_stays_while_the_catalog_source_has_not_answered(
         return build_runtime(config, data_dir=tmp_path, clock=app.clock)
 
     view = view_of([row("svc-a"), row("svc-b")])
+    timer = ManualTimer()  # the app's own timers (the sources' polls keep the loop's time)
     app = IdpApp(None, tmp_path, ManualClock(DEMO_TIME), boot_key="k", boot_view=view,
-                 start=start)
+                 start=start, timer=timer)
     async with app.run_test(size=DEMO_SIZE) as pilot:
-        await pilot.pause(1.6)  # past the second after which the other panes are mounted
+        # The sources started, the other panes wait for the catalog's answer or a second.
+        await timer.until(lambda t: t.deadlines == [1.0])
+        assert app.hub is not None and not app.query("#envs-pane")
+        timer.advance(1.0)  # the second is past
+        await wait_until(pilot, lambda: bool(app.query("#envs-pane")), "the other panes")
         assert app.hub is not None and app.catalog_snapshot is None
         assert app.query("#envs-pane")  # the other panes are there
         assert app.query_one("#boot-catalog").query_one(VirtualTable).keys == ["svc-a", "svc-b"]

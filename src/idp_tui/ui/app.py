@@ -38,6 +38,7 @@ from .palette import IdpCommands
 from .panelist import PaneInfo
 from .prompt import CommandBar
 from .screens import HealthScreen, HelpScreen
+from .timers import TimerHandle, start_timer
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from ..api.actions import Resource
     from ..api.models import Service
     from ..config import AppConfig
-    from ..hub import Hub, Platform, Snapshot, SourceHealth
+    from ..hub import Hub, Platform, PollTimer, Snapshot, SourceHealth
     from ..runtime import Runtime
 
 __all__ = ["CommandBar", "ContextBar", "HealthBar", "IdpApp", "IdpCommands", "app_bindings"]
@@ -155,16 +156,19 @@ class IdpApp(App[int]):
     def __init__(self, config: AppConfig | None, data_dir: Path, clock: Clock | None = None,
                  runtime: Runtime | None = None, *, boot_key: str | None = None,
                  boot_view: boot.BootView | None = None,
-                 start: Callable[[], Runtime] | None = None) -> None:
+                 start: Callable[[], Runtime] | None = None,
+                 timer: PollTimer | None = None) -> None:
         """``config`` and its ``runtime`` (built from the config when not given), or, to draw the
         last run's catalog first, ``boot_view`` and ``start``: called right after the first frame,
         it validates the config and builds the runtime (what it raises ends the app:
         ``start_error``). ``boot_key`` names the configuration: with it the catalog is kept for
-        the next start."""
+        the next start. ``timer``: what the app's one-shot timers wait on (``start_timer``;
+        default: Textual's timers; a test's ``ManualTimer``)."""
         super().__init__()
         self.data_dir = data_dir
         self.clock = clock or SystemClock()
         self.boot_key = boot_key
+        self.timer = timer
         self.boot_view = boot_view if config is None else None
         self._start = start
         #: What ``start`` raised (the app then exits): the caller reports it.
@@ -309,7 +313,7 @@ class IdpApp(App[int]):
         if self.hub.has(Capability.PROVISION):
             self._subs.append(self.hub.watch(Topic.resources(),
                                              lambda s: self.post_message(SnapshotArrived(s))))
-        self.set_timer(1.0, self._mount_deferred)
+        self.start_timer(self, 1.0, self._mount_deferred)
         self.call_after_refresh(self.action_focus_pane)
 
     async def on_unmount(self) -> None:
@@ -432,6 +436,11 @@ class IdpApp(App[int]):
             self.service = wanted if wanted in {s.name for s in services} else services[0].name
         if first:
             self.call_after_refresh(self._mount_deferred)
+
+    def start_timer(self, owner: Any, seconds: float, callback: Callable[[], Any]) -> TimerHandle:
+        """Run ``callback`` in ``owner`` (a widget, or the app) once, after ``seconds`` on the
+        app's ``timer`` (``idp_tui.ui.timers``)."""
+        return start_timer(self.timer, owner, seconds, callback)
 
     def _mount_deferred(self, key: str | None = None) -> None:
         """Mount the panes kept out of the first frame: ``key``'s, or all of them.
