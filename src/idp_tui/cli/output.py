@@ -39,9 +39,10 @@ EXIT_CONFIG = EXIT_USAGE
 #: Refused by policy: a protected environment without --yes and --reason, a freeze window,
 #: read-only.
 EXIT_DENIED = 3
-#: A source failed, timed out, could not be reached, or no configured source can do it.
+#: A source failed, timed out, could not be reached, or no configured source can do it; or it
+#: answered only in part (what arrived is printed).
 EXIT_SOURCE = 4
-#: The service, environment, version, template or action does not exist.
+#: The service, environment, version, template or action does not exist (and nothing answered).
 EXIT_NOT_FOUND = 5
 #: Interrupted (Ctrl-C or SIGTERM).
 EXIT_INTERRUPTED = 130
@@ -63,9 +64,10 @@ exit codes:
   2    usage or config error (a wrong option, an invalid parameter, a broken config file)
   3    denied by policy: a protected environment without --yes and --reason, a freeze window,
        read-only (--read-only, [policy] read_only, or a read-only source)
-  4    a source failed, timed out or could not be reached, or no configured source can do it
-       (what the other sources answered is still printed)
-  5    not found: no such service, environment, version, template or action
+  4    a source failed, timed out, could not be reached or was rate-limited, or answered only
+       in part, or no configured source can do it (what arrived is still printed)
+  5    not found: no such service, environment, version, template or action (and nothing
+       else answered)
   130  interrupted (Ctrl-C or SIGTERM)"""
 
 JSON_HELP = """\
