@@ -531,7 +531,7 @@ async def _templates(ctx: Context, hub: Hub) -> int:
             "params": [p.as_dict() for p in describe_params(e.template.params)],
             "schema": e.template.json_schema(),
         } for e in entries], "errors": _errors_json(failures)})
-        return finish(ctx, failures, "templates")
+        return finish(ctx, failures, "templates", answered=bool(entries), named=False)
     for i, entry in enumerate(entries):
         t = entry.template
         if i:
@@ -544,7 +544,7 @@ async def _templates(ctx: Context, hub: Hub) -> int:
         for param in describe_params(t.params):
             out.line(f"    --param {param.summary()}")
     out.flush()
-    return finish(ctx, failures, "templates")
+    return finish(ctx, failures, "templates", answered=bool(entries), named=False)
 
 
 def resources(ctx: Context) -> int:
