@@ -454,7 +454,7 @@ def test_every_datetime_of_every_record_is_made_aware() -> None:
                 direct = {name for name, field in cls.model_fields.items()
                           if "datetime.datetime" in str(field.annotation)}
                 assert direct <= set(_dated_fields(cls)), cls
-    assert set(_dated_fields(PipelineRun)) == {"started_at", "finished_at", "jobs"}
+    assert set(_dated_fields(PipelineRun)) == {"started_at", "finished_at", "jobs", "created_at"}
     assert _dated_fields(models.Service) == ()
 
     naive = datetime(2026, 11, 25, 13, 0)
