@@ -53,7 +53,8 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "command.history_newer",
     # the dialogs and screens
     "actions.close", "actions.cancel", *_scroll("events"), "provision.dry_run",
-    "activity.close", "activity.close_a", "activity.cancel",
+    "activity.close", "activity.close_q", "activity.filter", "activity.filter_clear",
+    "activity.cancel",
     "health.close", "health.close_h", "health.refresh", "health.retry",
     "help.close", "help.close_q", "facets.close", "jobs.close",
 )
