@@ -156,6 +156,29 @@ def test_a_rate_limit_midway_keeps_what_arrived_and_says_until_when(make_cli: An
     assert gh.counted == 2
 
 
+
+def test_a_rate_limit_on_the_last_request_keeps_the_deployments_read(
+        tmp_path: Path, fake_plugins: Path, gh: GithubServer) -> None:  # noqa: F811
+    """The environments and the deployments of one refresh are two calls; the second one, made
+    while the rate limit lasts, sends nothing, and what the first one read is shown."""
+    gh.add_repo(SHIP, runs=1)
+    services = {**THREE, "shipping": SHIP}
+    first = tmp_path / "first"
+    first.mkdir()
+    before = gh.counted
+    Cli(first, fake_plugins, github_config(first, gh, services)).ok("envs")
+    needed = gh.counted - before  # what one `envs` costs, every answer a 200
+    gh.limit = gh.used + needed - 1  # the last request meets the limit
+    second = tmp_path / "second"
+    second.mkdir()
+    result = Cli(second, fake_plugins, github_config(second, gh, services)).run("envs", "--json")
+    assert result.returncode == 4, result.stderr
+    answer = json.loads(result.stdout)
+    assert len({d["service"] for d in answer["deployments"]}) == 3
+    assert [(e["source"], e["error_class"]) for e in answer["errors"]] == [("gh", "rate limited")]
+    assert "1 of 4 repositories not read" in answer["errors"][0]["message"]
+
+
 # Empty answers are said --------------------------------------------------------------------------
 
 def test_no_repository_anywhere_is_said_naming_what_to_set(make_cli: Any,

@@ -125,6 +125,8 @@ class GithubSource(GithubActions, Source):
         self._ledger = Ledger(context.data_dir / "actions.json")
         #: Runs ("owner/repo:id") started by actions of this source, never taken for another.
         self._claimed: set[str] = set()
+        #: Each repository's deployments as last read (shown while a rate limit lasts).
+        self._deployments_read: dict[str, list[Deployment]] = {}
 
     # Counters (tests, benchmark) -----------------------------------------------------------------
 
@@ -355,11 +357,37 @@ class GithubSource(GithubActions, Source):
                       for i, name in enumerate(previews)]
 
     async def deployments(self) -> list[Deployment]:
-        found, error = await self._each([self._repo_deployments(repo, services)
-                                         for repo, services in self._targets().items()])
+        """Every repository's deployments; some failing, a :class:`PartialAnswer`. A repository
+        GitHub's rate limit stops gives what it last gave (a refresh asks twice: for the
+        environments, then the deployments), said as waiting for the reset."""
+        targets = self._targets()
+        waiting: list[SourceRateLimited] = []
+        found, error = await self._each([self._deployments_kept(repo, services, waiting)
+                                         for repo, services in targets.items()])
         self._note_environments(found)
+        if error is None and waiting:
+            retry_at = max(e.retry_at for e in waiting)
+            error = SourceRateLimited(
+                f"{waiting[0].message} — {len(waiting)} of {len(targets)} repositories as last "
+                f"read, next try at {retry_at:%H:%M:%S} UTC", retry_at=retry_at,
+                hint=waiting[0].hint)
         if error is not None:
             raise PartialAnswer(found, error)
+        return found
+
+    async def _deployments_kept(self, repo: str, services: list[str],
+                                waiting: list[SourceRateLimited]) -> list[Deployment]:
+        """``_repo_deployments``, or while a rate limit stops it, what it gave last (the limit
+        appended to ``waiting``)."""
+        key = repo.lower()
+        try:
+            found = await self._repo_deployments(repo, services)
+        except SourceRateLimited as exc:
+            if key not in self._deployments_read:
+                raise
+            waiting.append(exc)
+            return self._deployments_read[key]
+        self._deployments_read[key] = found
         return found
 
     def _note_environments(self, deployments: list[Deployment]) -> None:
