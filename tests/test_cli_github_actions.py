@@ -65,8 +65,8 @@ def test_approve_a_waiting_run_in_production_and_it_goes_on(cli: Cli, gh: Github
     assert posts(gh, "/pending_deployments") == 0
     out = cli.ok("approve", run, "--yes", "--reason", "release checked")
     assert f"Approve the deployment of CI #{held.number} of {OCTO}" in out
-    assert "what it does: approve the deployment of a run to production lets it deploy " \
-           "there: it is judged as a deploy" in out
+    assert "what it does: approving a deployment to production lets a run deploy there: " \
+           "it is judged as a deploy" in out
     assert "goes on" in out and "✔ succeeded" in out
     assert gh.reviews == [(held.id, "production", "approved", "release checked")]
     records = audit(cli, "approve")

@@ -205,9 +205,9 @@ def test_an_approval_is_judged_as_the_deploy_it_lets_go_on() -> None:
     assert effect is not None and effect.acts_as is ActionKind.DEPLOY
     frozen = decide(PolicyConfig(freeze=[freeze("production")]), approve, now=NOW, effect=effect)
     assert not frozen.allowed and frozen.rule == "freeze"
-    assert frozen.message.startswith("approve the deployment of a run to production lets it "
-                                     "deploy there: it is judged as a deploy: production is "
-                                     "frozen for deploys until")
+    assert frozen.message.startswith("approving a deployment to production lets a run deploy "
+                                     "there: it is judged as a deploy: production is frozen "
+                                     "for deploys until")
     assert frozen.as_dict()["acts_as"] == "deploy"
     protected = decide(PolicyConfig(), approve, now=NOW, effect=effect)
     assert not protected.allowed and protected.needs_confirmation

@@ -90,7 +90,9 @@ class ActionSpec:
     #: How the Activity screen and the audit log start its title ("re-run failed jobs of").
     phrase: str = ""
     #: How the policy says going to a version ("rolling back to 1.4.0, which has never run in
-    #: production, is a deploy"): kinds that take a version but are not ``frozen`` themselves.
+    #: production, is a deploy"): kinds that take a version but are not ``frozen`` themselves;
+    #: or what a kind with ``acts_as`` does ("approving a deployment to production lets a run
+    #: deploy there").
     doing: str = ""
     #: The ``idp-tui NAME`` command (kinds with a command only): its line in ``idp-tui --help``,
     #: the first words of its own help, and what its ``--version`` is.
@@ -128,7 +130,7 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                Capability.ACTIONS, command_help="restart every instance of a service",
                command_description="Restart SERVICE in ENV."),
     ActionSpec(ActionKind.PROVISION, "provision", "Provision", "Provision", "Provision…",
-               "Create something from a template (n)", "n", "action.provision", Target.TEMPLATE,
+               "Create something from a template (p)", "p", "action.provision", Target.TEMPLATE,
                Capability.PROVISION, show=True,
                command_help="create something from a template (see `idp-tui templates`)"),
     ActionSpec(ActionKind.RERUN, "rerun", "Re-run failed jobs", "Re-run failed", "Re-run failed…",
@@ -150,7 +152,8 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                "Approve deployment…",
                "Approve the deployment the selected run waits for (Y in Pipelines)", "Y",
                "pipelines.approve", Target.RUN, Capability.ACTIONS, pane="pipelines", show=True,
-               reviews=True, acts_as=ActionKind.DEPLOY, phrase="approve the deployment of"),
+               reviews=True, acts_as=ActionKind.DEPLOY, phrase="approve the deployment of",
+               doing="approving a deployment"),
     ActionSpec(ActionKind.REJECT, "reject", "Reject deployment", "Reject", "Reject deployment…",
                "Reject the deployment the selected run waits for (N in Pipelines)", "N",
                "pipelines.reject", Target.RUN, Capability.ACTIONS, pane="pipelines",

@@ -220,8 +220,8 @@ def acting_as(kind: ActionKind, environment: str) -> Effect | None:
     if row.acts_as is None or not environment:
         return None
     acts = row.acts_as.value
-    return Effect(row.acts_as, f"{row.title_phrase} a run to {environment} lets it {acts} "
-                               f"there: it is judged as a {acts}")
+    return Effect(row.acts_as, f"{row.doing or row.title_phrase} to {environment} lets a run "
+                               f"{acts} there: it is judged as a {acts}")
 
 
 # Deciding ---------------------------------------------------------------------------------------
