@@ -178,6 +178,28 @@ async def test_a_missing_or_forbidden_only_repository_backs_the_topic_off_in_the
         "not found" if status == 404 else "error")
 
 
+async def test_a_refresh_of_every_source_asks_a_backed_off_one_at_once(
+        tmp_path: Path, gh: GithubServer, clock: ManualClock, runtimes: Any) -> None:
+    """What the dashboard's refresh key and an action that succeeded call (the failure may be
+    gone): the backed-off source is asked at once; the polls after it back off again."""
+    timer = ManualTimer()
+    hub = runtimes(write_config(tmp_path, gh, repos={"it": GHOST}), timer).hub
+    watch = Watch(hub, timer, clock, Topic.pipelines())
+    await watch.start()
+    await watch.run(10)
+    ghost = f"/repos/{GHOST}/"
+    assert seconds_of(gh, ghost) == [0]
+    counts = {Topic.pipelines(): len(watch.got[Topic.pipelines()])}
+    hub.retry_now()
+    await timer.until(lambda t: t.waiting == 1 and all(d < t.now() + 1 for d in t.deadlines))
+    timer.advance(1.0)  # the poll loop spaces a wake-up from its last refresh
+    clock.advance(1.0)
+    await watch.settle(counts)
+    assert seconds_of(gh, ghost) == [0, 11]
+    await watch.run(20)  # polled again: still waiting out the (now longer) back-off
+    assert seconds_of(gh, ghost) == [0, 11]
+
+
 # A refused token -----------------------------------------------------------------------------------
 
 async def test_a_refused_token_is_sent_again_after_30_s_then_less_and_less(

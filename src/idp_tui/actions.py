@@ -641,8 +641,8 @@ class ActionManager:
         run.request = run.request.model_copy(update={"params": run.public_params,
                                                      "confirmation": ""})
         self._notify(run)
-        if state is ActionState.SUCCEEDED:
-            self.hub.refresh()
+        if state is ActionState.SUCCEEDED:  # what failed may be there now (a deployed service)
+            self.hub.retry_now()
 
     def _audit_denied(self, run: ActionRun, message: str) -> None:
         try:

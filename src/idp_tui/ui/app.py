@@ -738,7 +738,7 @@ class IdpApp(App[int]):
     def action_refresh(self) -> None:
         if self.booting:
             return
-        self.hub.refresh()
+        self.hub.retry_now()  # also a source waiting out a failure: the user asks now
         self.notify("Refreshing every source", timeout=2)
 
     # Self-service actions (the modals and the Activity screen live in ui/dialogs/) -----------------
