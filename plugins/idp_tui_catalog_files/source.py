@@ -319,9 +319,9 @@ class CatalogFilesSource(Source):
     async def services(self) -> list[Service]:
         await asyncio.to_thread(self._scan)
         if not self._files:
-            raise SourceNotFound(
+            raise SourceNotFound(  # a local scan costs nothing: look again at every refresh
                 f"no {self.config.filename} under {', '.join(self.config.paths)}",
-                hint=f"Check paths in [sources.{self.name}].")
+                hint=f"Check paths in [sources.{self.name}].", permanent=False)
         by_name: dict[str, Service] = {}
         problems: list[_Problem] = []
         for key in sorted(self._files):
