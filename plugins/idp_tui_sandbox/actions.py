@@ -76,6 +76,8 @@ VERSION_DAYS, VERSION_LIMIT = 14, 40
 #: Changes listed between two versions.
 CHANGE_LIMIT = 30
 _ROLLOUT_PREFIXES = ("Rolling out ", "Restarting", "Scaling ")
+#: The kinds on a pipeline run (``reruns``).
+RUN_KINDS = frozenset({ActionKind.RERUN, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.CANCEL})
 
 
 class Operations:
@@ -268,6 +270,9 @@ class Operations:
             return ScaleWork(self, request)
         if request.kind is ActionKind.RESTART:
             return RestartWork(self, request)
+        if request.kind in RUN_KINDS:
+            from .reruns import RunWork  # noqa: PLC0415
+            return RunWork(self, request)
         raise NotSupported(f"the sandbox cannot {request.kind.value}")
 
     def plan(self, request: ActionRequest) -> ActionPlan:

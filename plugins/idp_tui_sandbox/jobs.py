@@ -85,6 +85,8 @@ def fingerprint(request: ActionRequest, model: type[BaseModel] | None = None) ->
     body = {"kind": request.kind.value, "service": request.service, "environment": request.environment,
             "version": request.version, "replicas": request.replicas, "template": request.template,
             "params": params}
+    if request.run_id:
+        body["run_id"] = request.run_id
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 

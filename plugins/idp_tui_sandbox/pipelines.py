@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -137,6 +137,8 @@ class Pipelines:
         self._summaries: dict[tuple[str, str, int], RunSummary | None] = {}
         self._week_start: dict[tuple[str, int], int] = {}
         self._durations: dict[tuple[str, tuple], float] = {}
+        #: What actions did to runs (re-runs, cancels) by run id: the source reads them from its store.
+        self.changes: Callable[[], dict[str, list]] = dict
 
     def forget(self, service: str) -> None:
         """Drop what is cached about ``service`` (created or removed by an action)."""
@@ -422,6 +424,15 @@ class Pipelines:
         return tuple(jobs)
 
     # Queries ------------------------------------------------------------------------------------
+    def _model(self, run: RunSummary, now: float, changes: dict[str, list], detail: bool = False) -> PipelineRun:
+        """The run with what actions did to it (re-runs, a cancel), if they did anything."""
+        done = changes.get(run.id)
+        if done and any(change.at <= now for change in done):
+            from .reruns import to_model  # noqa: PLC0415
+
+            return to_model(self, run, done, now, detail)
+        return self.to_model(run, now, detail)
+
     def list(self, now: float, service: str | None, limit: int) -> list[PipelineRun]:
         if service is not None:
             spec = self.world.get(service)
@@ -431,15 +442,21 @@ class Pipelines:
         else:
             runs = heapq.merge(*(self.runs(spec, now) for spec in self.world.specs),
                                key=lambda run: -_shown_start(run, now))
-        return [self.to_model(run, now) for run in islice(runs, limit)]
+        changes = self.changes()
+        return [self._model(run, now, changes) for run in islice(runs, limit)]
 
-    def get(self, run_id: str, now: float) -> PipelineRun:
+    def summary_of(self, run_id: str, now: float) -> RunSummary | None:
+        """The run named ``run_id`` (``SERVICE-STREAM-N``) if it was created by ``now``."""
         parts = run_id.rsplit("-", 2)
         run = None
         if len(parts) == 3 and parts[1] in (RELEASE, CI) and parts[2].isdigit():
             spec = self.world.get(parts[0])
             if spec is not None:
                 run = self.summary(spec, parts[1], int(parts[2]))
-        if run is None or run.created > now:
+        return None if run is None or run.created > now else run
+
+    def get(self, run_id: str, now: float) -> PipelineRun:
+        run = self.summary_of(run_id, now)
+        if run is None:
             raise SourceNotFound(f"no pipeline run {run_id!r} in the sandbox")
-        return self.to_model(run, now, detail=True)
+        return self._model(run, now, self.changes(), detail=True)

@@ -101,7 +101,8 @@ class SandboxSource(Source):
     Config = SandboxConfig
     capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS, Capability.PIPELINES,
                               Capability.LOGS, Capability.METRICS, Capability.ACTIONS, Capability.PROVISION})
-    actions = frozenset({ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE, ActionKind.RESTART})
+    actions = frozenset({ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE, ActionKind.RESTART,
+                         ActionKind.RERUN, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.CANCEL})
     description = "Simulated organisation with live pipelines, logs, metrics and actions; needs no setup"
 
     config: SandboxConfig
@@ -138,6 +139,7 @@ class SandboxSource(Source):
             store.reset({**expected, "seeded_at": repr(now)}, STATIC_ENVIRONMENTS, rows, bad)
             fleet = Fleet(world, pipelines, store)  # picks up the releases just marked bad
         self._world, self._pipelines, self._store, self._fleet = world, pipelines, store, fleet
+        pipelines.changes = store.all_run_changes
         self._created = set()
         self._sync_world()
         if store.running_actions():  # actions of a process that stopped while they ran

@@ -12,11 +12,15 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .reruns import RunChange
 
 SCHEMA_VERSION = 2
 
 _TABLES = ("meta", "environments", "deployments", "deployment_history", "bad_versions", "services",
-           "resources", "actions")
+           "resources", "actions", "run_changes")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -99,6 +103,14 @@ CREATE TABLE IF NOT EXISTS actions (
     finished_at REAL,
     undo TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS run_changes (
+    run_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    first_job INTEGER NOT NULL DEFAULT 0,
+    action_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS run_changes_by_run ON run_changes (run_id, at);
 """
 
 
@@ -445,3 +457,25 @@ class Store:
         with self._db:
             self._db.execute("UPDATE actions SET state = ?, message = ?, done = ?, total = ?, finished_at = ?"
                              " WHERE id = ?", (state, message, done, total, at, action_id))
+
+    # Pipeline runs re-run or cancelled by actions --------------------------------------------------
+    def run_changes(self, run_id: str) -> list[RunChange]:
+        from .reruns import RunChange  # noqa: PLC0415
+
+        return [RunChange(kind, at, first_job, action_id) for at, kind, first_job, action_id in self._db.execute(
+            "SELECT at, kind, first_job, action_id FROM run_changes WHERE run_id = ? ORDER BY at, rowid",
+            (run_id,))]
+
+    def all_run_changes(self) -> dict[str, list[RunChange]]:
+        from .reruns import RunChange  # noqa: PLC0415
+
+        out: dict[str, list[RunChange]] = {}
+        for run_id, at, kind, first_job, action_id in self._db.execute(
+                "SELECT run_id, at, kind, first_job, action_id FROM run_changes ORDER BY at, rowid"):
+            out.setdefault(run_id, []).append(RunChange(kind, at, first_job, action_id))
+        return out
+
+    def add_run_change(self, run_id: str, change: RunChange) -> None:
+        with self._db:
+            self._db.execute("INSERT INTO run_changes (run_id, at, kind, first_job, action_id) VALUES (?, ?, ?, ?, ?)",
+                             (run_id, change.at, change.kind, change.first_job, change.action_id))
