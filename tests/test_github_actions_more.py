@@ -86,6 +86,18 @@ def test_a_workflow_files_inputs_as_a_schema() -> None:
         "dry_run": "true", "count": "3", "target": "staging"}
 
 
+def test_inputs_named_as_workflows_name_them() -> None:
+    # Hyphens, keywords and leading digits are usual input names: each is checked as named.
+    text = ("on:\n  workflow_dispatch:\n    inputs:\n      dry-run: {type: boolean}\n"
+            "      class: {required: true}\n      2fa: {type: number, default: 1}\n")
+    schema = dispatch_schema(text, "w.yml")
+    assert schema is not None
+    assert check_inputs(schema, {"dry-run": "false", "class": "x", "2fa": "2"}) == {
+        "dry-run": False, "class": "x", "2fa": 2.0}
+    with pytest.raises(InputError, match="dry-run: Input should be a valid boolean"):
+        check_inputs(schema, {"dry-run": "maybe", "class": "x"})
+
+
 @pytest.mark.parametrize("text, expected", [
     ("on: push\njobs: {}\n", None),
     ("on: [push, workflow_dispatch]\njobs: {}\n", {}),

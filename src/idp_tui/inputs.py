@@ -27,7 +27,8 @@ class InputError(ValueError):
 
 
 class _Inputs(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    # Fields are named f0, f1…, each aliased by its input's name ("dry-run" is a fine input name).
+    model_config = ConfigDict(extra="forbid", strict=False, populate_by_name=False)
 
 
 def model_for(schema: dict[str, Any], name: str = "inputs") -> type[BaseModel]:
@@ -36,9 +37,9 @@ def model_for(schema: dict[str, Any], name: str = "inputs") -> type[BaseModel]:
     properties = schema.get("properties") if isinstance(schema, dict) else None
     required = set(schema.get("required") or ()) if isinstance(schema, dict) else set()
     fields: dict[str, Any] = {}
-    for key, prop in (properties or {}).items():
-        if not isinstance(prop, dict) or not str(key).isidentifier() or str(key).startswith("_"):
-            continue  # a name pydantic cannot hold: left to the source to refuse
+    for index, (key, prop) in enumerate((properties or {}).items()):
+        if not isinstance(prop, dict):
+            continue
         options = prop.get("enum")
         if isinstance(options, list) and options:
             kind: Any = Literal[tuple(options)]  # type: ignore[valid-type]
@@ -47,11 +48,11 @@ def model_for(schema: dict[str, Any], name: str = "inputs") -> type[BaseModel]:
         extra = {k: prop[k] for k in ("format",) if k in prop}
         words: dict[str, Any] = {"description": str(prop.get("description") or ""),
                                  "title": str(prop.get("title") or key),
-                                 "json_schema_extra": extra or None}
+                                 "json_schema_extra": extra or None, "alias": str(key)}
         if key in required:
-            fields[key] = (kind, Field(**words))
+            fields[f"f{index}"] = (kind, Field(**words))
         else:
-            fields[key] = (kind | None, Field(default=prop.get("default"), **words))
+            fields[f"f{index}"] = (kind | None, Field(default=prop.get("default"), **words))
     safe = "".join(c if c.isalnum() else "_" for c in name)[:60] or "inputs"
     return create_model(f"Inputs_{safe}", __base__=_Inputs, **fields)
 
@@ -71,7 +72,8 @@ def check_inputs(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, An
             where = ".".join(str(p) for p in error.get("loc", ())) or "inputs"
             problems.append(f"{where}: {error.get('msg') or 'invalid'}")
         raise InputError(problems) from None
-    return {k: getattr(validated, k) for k in values}
+    dumped = validated.model_dump(by_alias=True)
+    return {k: dumped[k] for k in values}
 
 
 def environment_inputs(schema: dict[str, Any]) -> list[str]:
