@@ -352,7 +352,7 @@ async def test_read_only_disables_every_action_and_says_why(where: str, data_dir
     app = make_app(config, data_dir, clock)
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot, app)
-        for key in ("d", "R", "plus", "r", "n"):
+        for key in ("d", "R", "plus", "r", "p"):
             await pilot.press(key)
             await pilot.pause()
             assert app.screen is app.screen_stack[0], key
@@ -363,7 +363,7 @@ async def test_read_only_disables_every_action_and_says_why(where: str, data_dir
         assert expected in messages[0]
         # The footer shows them disabled; the Activity screen stays available.
         active = app.screen.active_bindings
-        assert not active["d"].enabled and not active["n"].enabled
+        assert not active["d"].enabled and not active["p"].enabled
         assert active["A"].enabled
         # The `:` bar and the palette's entries are refused the same way.
         app.run_app_action("deploy")
@@ -384,7 +384,7 @@ async def test_no_action_bindings_without_a_source_that_acts(data_dir: Path,
     async with app.run_test(size=FOOTER_SIZE) as pilot:
         await settled(pilot, app)
         active = app.screen.active_bindings
-        assert "d" not in active and "n" not in active and "A" not in active
+        assert "d" not in active and "p" not in active and "A" not in active
         assert "Deploy" not in screen_lines(app)[-1]
         await pilot.press("d")
         await pilot.pause()
@@ -584,7 +584,7 @@ async def test_action_bindings_have_ids_and_are_listed(data_dir: Path, clock: Ma
             for binding in screen_cls.BINDINGS:
                 assert binding.id, (screen_cls.__name__, binding)
         footer = screen_lines(app)[-1]
-        assert "d Deploy" in footer and "n Provision" in footer and "A Activity" in footer
+        assert "d Deploy" in footer and "p Provision" in footer and "A Activity" in footer
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: "action.deploy" in screen_text(app), "the keys screen")
         assert "app.activity" in screen_text(app)
@@ -643,7 +643,7 @@ async def test_the_pipeline_keys_come_from_the_action_table_and_their_dialog_is_
 
 async def open_template(pilot: Any, app: Any, title: str = "Everything") -> ProvisionModal:
     await settled(pilot, app)
-    await pilot.press("n")
+    await pilot.press("p")
     await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal)
                      and app.screen.is_settled() and "Everything" in screen_text(app),
                      "the templates")
@@ -880,7 +880,7 @@ async def test_deploy_and_provision_on_the_sandbox(tmp_path: Path) -> None:
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed again")
         # Every sandbox template renders as a form without errors before anything is typed.
-        await pilot.press("n")
+        await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal)
                          and app.screen.templates is not None, "the sandbox's templates")
         provision: ProvisionModal = app.screen
@@ -936,7 +936,7 @@ async def test_the_dialogs_fit_an_80_by_24_terminal(tmp_path: Path) -> None:
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed")
 
-        await pilot.press("n")
+        await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal)
                          and app.screen.templates is not None, "the templates")
         provision: ProvisionModal = app.screen

@@ -137,12 +137,12 @@ async def test_no_key_typed_in_the_prompt_reaches_the_pane_or_the_app(tmp_path: 
         base = app.screen
         before = (app.service, app.environment, active_pane(app))
         prompt = await open_prompt(pilot, "svc led")
-        await pilot.press("tab", "n")
+        await pilot.press("tab", "p")
         await pilot.pause()
-        # Tab completed and kept the focus; "n" (Provision) went into the line.
+        # Tab completed and kept the focus; "p" (Provision) went into the line.
         assert app.screen is base
         assert prompt.has_focus and prompt.display
-        assert prompt.value == "svc ledger-servicen"
+        assert prompt.value == "svc ledger-servicep"
         # Neither the app's keys nor the pane's, printable or not.
         for key in ("d", "q", "2", "e", "question_mark", "H", "A", "ctrl+r", "ctrl+p",
                     "pagedown", "end", "tab", "slash", "s"):
@@ -152,7 +152,7 @@ async def test_no_key_typed_in_the_prompt_reaches_the_pane_or_the_app(tmp_path: 
         assert prompt.has_focus and prompt.display
         assert (app.service, app.environment, active_pane(app)) == before
         assert app.return_code is None
-        assert prompt.value.startswith("svc ledger-servicendq2e?HA")
+        assert prompt.value.startswith("svc ledger-servicepdq2e?HA")
         assert notifications(app) == []
         await pilot.press("escape")
         await until(pilot, lambda: not prompt.display and app.focused is not prompt,

@@ -1,7 +1,7 @@
 """The k9s-style `:` prompt: Tab completes, up/down walk the history, Esc closes it.
 
 While it is open it takes every key: none reaches the pane's or the app's bindings (Tab does not
-move the focus out of it, `n` typed after a completion does not open the Provision dialog). What it
+move the focus out of it, `p` typed after a completion does not open the Provision dialog). What it
 completes and how a line runs are the command registry's (:mod:`idp_tui.commands`); this widget
 only applies them.
 """

@@ -44,7 +44,7 @@ def _may_open(app: Any, manager: ActionManager, kind: ActionKind) -> bool:
 
 def open_action(app: IdpApp, kind: ActionKind) -> None:
     """Open the dialog for ``kind`` on the selected service and environment, or the template
-    picker (the app's keys: ``d``, ``R``, ``+``, ``r``, ``n``)."""
+    picker (the app's keys: ``d``, ``R``, ``+``, ``r``, ``p``)."""
     manager = manager_of(app)
     if manager is None or not manager.can(kind):
         app.notify(f"No configured source can {kind.value}", severity="warning", markup=False)
