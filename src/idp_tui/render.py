@@ -41,6 +41,28 @@ def content(value: object, style: str = "", *, max_len: int | None = CELL_MAX,
     return Content.styled(plain, style) if style else Content(plain)
 
 
+def path_lines(path: object, width: int) -> str:
+    """A file's path (untrusted: sanitised) as lines of at most ``width`` characters, broken
+    after a ``/`` (never inside a name, unless one name is longer than a line): for a
+    notification, which would otherwise wrap it anywhere."""
+    plain = sanitize(path, max_len=None)
+    width = max(8, width)
+    parts = re.findall(r"[^/]*/|[^/]+$", plain) or [plain]
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        while len(part) > width:  # (one name longer than a line: cut, as nothing else can)
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def palette_entry(title: str, offsets: Iterable[int], help_text: object = "",
                   match_style: str = "bold underline") -> Content:
     """A command-palette line: ``title`` with matched ``offsets`` styled, then dim help text.

@@ -494,6 +494,11 @@ class LogsPane(Pane):
         self.focus_main()
         self._status()
 
+    def _toast_width(self) -> int:
+        """The characters a notification's line holds (Textual's toasts: 60 columns, at most
+        half the screen, less their padding and border, and one to spare)."""
+        return min(60, self.app.size.width // 2) - 4
+
     def _save(self, value: str) -> bool:
         if not value:
             self.notify("Give a file name", severity="warning")
@@ -501,14 +506,14 @@ class LogsPane(Pane):
         path = Path(value).expanduser()
         confirmed, self._replace_ok = self._replace_ok == path, None
         if path.is_dir():
-            self.notify(f"{render.sanitize(str(path), max_len=None)} is a folder: give a file name",
-                        severity="warning", markup=False)
+            self.notify(f"{render.path_lines(path, self._toast_width())}\nis a folder: give a "
+                        "file name", severity="warning", markup=False)
             return False
         if path.exists() and not confirmed:
             # A file of the user's is never replaced by a slip of the enter key.
             self._replace_ok = path
-            self.notify(f"{render.sanitize(str(path), max_len=None)} exists: enter again to "
-                        "replace it, or change the name", severity="warning", markup=False)
+            self.notify(f"{render.path_lines(path, self._toast_width())}\nexists: enter again "
+                        "to replace it, or change the name", severity="warning", markup=False)
             return False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -517,6 +522,6 @@ class LogsPane(Pane):
             self.notify(f"Could not save: {render.sanitize(exc.strerror or str(exc))}",
                         severity="error", markup=False)
             return False
-        self.notify(f"Saved {count:,} lines to {render.sanitize(str(path), max_len=None)}",
+        self.notify(f"Saved {count:,} lines to\n{render.path_lines(path, self._toast_width())}",
                     markup=False)
         return True
