@@ -273,6 +273,9 @@ class Operations:
         if request.kind in RUN_KINDS:
             from .reruns import RunWork  # noqa: PLC0415
             return RunWork(self, request)
+        if request.kind is ActionKind.RESTART_INSTANCE:
+            from .instances import InstanceWork  # noqa: PLC0415
+            return InstanceWork(self, request)
         raise NotSupported(f"the sandbox cannot {request.kind.value}")
 
     def plan(self, request: ActionRequest) -> ActionPlan:

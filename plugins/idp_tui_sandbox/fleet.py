@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 
-from idp_tui import Deployment, Health
+from idp_tui import Deployment, Health, Instance, InstanceContainer, InstanceEvent, Instances
 
 from .pipelines import Pipelines
-from .rand import rng, unit, weighted
+from .rand import hexid, pod_suffix, rng, unit, weighted
 from .store import DeploymentRow, EnvironmentRow, Store
 from .world import CURATED, ServiceSpec, World
 
@@ -281,3 +281,148 @@ class _Releases:
 def segment_at(segments: list[Segment], starts: list[float], t: float) -> Segment:
     """The segment active at ``t`` (``starts`` is the list of segment starts)."""
     return segments[max(bisect.bisect_right(starts, t) - 1, 0)]
+
+
+# Instances ----------------------------------------------------------------------------------------
+
+#: The action kind that replaces one instance (its records say which pod became which).
+RESTART_INSTANCE = "restart_instance"
+_NODES = 3
+
+
+def replacements(store: Store, service: str, environment: str) -> list[tuple[str, str, float]]:
+    """``(old pod, new pod, when)`` of every instance replaced by an action, oldest first."""
+    out = []
+    for row in store.finished_actions(RESTART_INSTANCE, service, environment):
+        old, new = row.undo.get("instance"), row.undo.get("new")
+        if isinstance(old, str) and isinstance(new, str) and row.finished_at is not None:
+            out.append((old, new, row.finished_at))
+    return out
+
+
+def current_pods(base: tuple[str, ...], replaced: list[tuple[str, str, float]],
+                 since: float) -> list[tuple[str, float | None]]:
+    """The pods running now: ``base`` (started at the rollout) with each replacement made since
+    then applied in order, as ``(name, replaced at or None)``."""
+    pods: list[tuple[str, float | None]] = [(name, None) for name in base]
+    for old, new, when in replaced:
+        if when < since:
+            continue
+        for i, (name, _at) in enumerate(pods):
+            if name == old:
+                pods[i] = (new, when)
+    return pods
+
+
+def replacement_name(pod: str, action_id: str) -> str:
+    """The name of the pod that replaces ``pod``: same template hash, a new suffix."""
+    prefix = pod.rsplit("-", 1)[0]
+    return f"{prefix}-{pod_suffix(f'replace:{action_id}:{pod}')}"
+
+
+def instances_of(seed: int, spec: ServiceSpec, deployment: Deployment, segment: Segment,
+                 pods: list[tuple[str, float | None]], now: float) -> Instances:
+    """What ``kubectl get pods`` and ``describe`` would say of the pods of a sandbox deployment:
+    their state follows the deployment's health and its message (a crash loop, an image that
+    cannot be pulled, an OOM kill, a failing readiness probe, a pod that cannot be scheduled)."""
+    service, env = spec.name, deployment.environment
+    message = deployment.message
+    desired = deployment.replicas_desired or 0
+    not_ready = max(desired - (deployment.replicas_ready or 0), 0)
+    image = f"registry.example.com/{spec.team}/{service}:{deployment.version}"
+    started = segment.start if segment.start != float("-inf") else now - 7 * 86400.0
+    instances = []
+    events: list[InstanceEvent] = []
+    for i, (name, replaced_at) in enumerate(pods):
+        created = replaced_at if replaced_at is not None else started
+        age = max(now - created, 0.0)
+        slot = int(unit(f"{seed}:{name}") * _NODES)
+        node = f"{env}-pool-{hexid(f'{seed}:node:{env}:{slot}', 5)}"
+        phase, state, reason, detail, last, exit_code, restarts = "Running", "running", "", "", "", None, 0
+        ready = True
+        lagging = i >= len(pods) - not_ready  # the last ones are those not ready
+        if deployment.health is Health.DOWN and "CrashLoopBackOff" in message:
+            state, reason, detail = "waiting", "CrashLoopBackOff", message.split(": ", 1)[-1]
+            last, exit_code, ready = "Error", 1, False
+            restarts = 1 + int(age // 300)
+        elif deployment.health is Health.DOWN and "ImagePullBackOff" in message:
+            phase, state, reason, ready = "Pending", "waiting", "ImagePullBackOff", False
+            detail = message.split(": ", 1)[-1]
+        elif "OOMKilled" in message and i == 0:
+            last, exit_code, restarts = "OOMKilled", 137, 3
+        elif "pending" in message.lower() and lagging:
+            phase, state, reason, ready = "Pending", "", "Unschedulable", False
+            detail = message
+        elif lagging:
+            reason, ready, detail = "Unhealthy", False, "Readiness probe failed: HTTP probe failed " \
+                                                        "with statuscode: 503"
+        container = InstanceContainer(
+            name=service, image=image, ready=ready, restarts=restarts, state=state,
+            reason=reason if state == "waiting" else "", message=detail if state == "waiting" else "",
+            last_reason=last, last_exit_code=exit_code,
+            started_at=None if state != "running" else datetime.fromtimestamp(created, UTC))
+        headline = reason or last
+        created_at = datetime.fromtimestamp(created, UTC)
+        conditions = {"PodScheduled": "False" if reason == "Unschedulable" else "True",
+                      "Ready": "True" if ready else "False"}
+        labels = {"app.kubernetes.io/name": service, "app.kubernetes.io/version": deployment.version,
+                  "pod-template-hash": name.rsplit("-", 2)[-2] if name.count("-") >= 2 else ""}
+        ip = "" if phase == "Pending" else f"10.{1 + i % 3}.{int(unit(name) * 250)}.{int(unit(name + 'x') * 250)}"
+        instances.append(Instance(
+            name=name, phase=phase, ready=int(ready), total=1, restarts=restarts, reason=headline,
+            node="" if reason == "Unschedulable" else node, ip=ip, created_at=created_at,
+            images=(image,), containers=(container,), labels=labels, conditions=conditions,
+            manifest=_manifest(name, env, labels, node if reason != "Unschedulable" else "", image, phase,
+                               container, created_at)))
+        pod_ref = f"Pod/{name}"
+        if reason == "CrashLoopBackOff":
+            events.append(InstanceEvent(type="Warning", reason="BackOff", object=pod_ref, count=restarts,
+                                        message=f"Back-off restarting failed container {service} in pod {name}",
+                                        last_seen=datetime.fromtimestamp(now - 30 * i, UTC)))
+        elif reason == "ImagePullBackOff":
+            events.append(InstanceEvent(type="Warning", reason="Failed", object=pod_ref, count=3,
+                                        message=f"Failed to pull image \"{image}\": {detail}",
+                                        last_seen=datetime.fromtimestamp(now - 20 * i, UTC)))
+        elif reason == "Unhealthy":
+            events.append(InstanceEvent(type="Warning", reason="Unhealthy", object=pod_ref, count=12,
+                                        message=detail, last_seen=datetime.fromtimestamp(now - 15, UTC)))
+        elif reason == "Unschedulable":
+            events.append(InstanceEvent(type="Warning", reason="FailedScheduling", object=pod_ref, count=4,
+                                        message="0/6 nodes are available: 6 Insufficient memory.",
+                                        last_seen=datetime.fromtimestamp(now - 40, UTC)))
+        if last == "OOMKilled":
+            events.append(InstanceEvent(type="Warning", reason="OOMKilling", object=pod_ref, count=restarts,
+                                        message=f"Memory cgroup out of memory: Killed process of {service}",
+                                        last_seen=datetime.fromtimestamp(now - 600, UTC)))
+        if age < 3600:
+            events.append(InstanceEvent(type="Normal", reason="Started", object=pod_ref,
+                                        message=f"Started container {service}",
+                                        last_seen=created_at))
+    events.sort(key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return Instances(service=service, environment=env, instances=tuple(instances), events=tuple(events[:50]),
+                     workload=f"deployment/{service} in {env} (sandbox)")
+
+
+def _manifest(name: str, env: str, labels: dict[str, str], node: str, image: str, phase: str,
+              container: InstanceContainer, created: datetime) -> str:
+    import yaml  # noqa: PLC0415 - only for the detail view
+
+    state: dict[str, object] = {}
+    if container.state == "running":
+        state = {"running": {"startedAt": created.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+    elif container.state == "waiting":
+        state = {"waiting": {"reason": container.reason, "message": container.message}}
+    status: dict[str, object] = {"phase": phase, "containerStatuses": [{
+        "name": container.name, "image": image, "ready": container.ready,
+        "restartCount": container.restarts, "state": state,
+        **({"lastState": {"terminated": {"reason": container.last_reason,
+                                         "exitCode": container.last_exit_code}}}
+           if container.last_reason else {})}]}
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": env, "labels": labels,
+                        "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ")},
+           "spec": {**({"nodeName": node} if node else {}),
+                    "containers": [{"name": container.name, "image": image,
+                                    "resources": {"limits": {"memory": "512Mi"}}}]},
+           "status": status}
+    return yaml.safe_dump(pod, sort_keys=False)

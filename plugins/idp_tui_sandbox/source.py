@@ -20,6 +20,7 @@ from idp_tui import (
     Environment,
     EnvironmentKind,
     Health,
+    Instances,
     JobLogQuery,
     LogLine,
     LogQuery,
@@ -100,9 +101,11 @@ class SandboxSource(Source):
 
     Config = SandboxConfig
     capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS, Capability.PIPELINES,
-                              Capability.LOGS, Capability.METRICS, Capability.ACTIONS, Capability.PROVISION})
+                              Capability.LOGS, Capability.METRICS, Capability.ACTIONS, Capability.PROVISION,
+                              Capability.INSTANCES})
     actions = frozenset({ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE, ActionKind.RESTART,
-                         ActionKind.RERUN, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.CANCEL})
+                         ActionKind.RERUN, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.CANCEL,
+                         ActionKind.RESTART_INSTANCE})
     description = "Simulated organisation with live pipelines, logs, metrics and actions; needs no setup"
 
     config: SandboxConfig
@@ -319,6 +322,14 @@ class SandboxSource(Source):
                 remaining -= count
             yield batch
             await asyncio.sleep(0)
+
+    # Instances ----------------------------------------------------------------------------------
+    async def instances(self, service: str, environment: str) -> Instances:
+        from .instances import instances  # noqa: PLC0415
+
+        spec = self._spec(service)
+        row = self._row(service, environment)
+        return instances(self._state()[3], spec, row, self._now())
 
     # Metrics ------------------------------------------------------------------------------------
     async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:

@@ -416,6 +416,12 @@ class Store:
         row = self._db.execute(f"SELECT {_ACTION_COLUMNS} FROM actions WHERE id = ?", (action_id,)).fetchone()
         return _action(row) if row else None
 
+    def finished_actions(self, kind: str, service: str, environment: str) -> list[ActionRow]:
+        """The succeeded actions of ``kind`` on ``service`` in ``environment``, oldest first."""
+        return [_action(row) for row in self._db.execute(
+            f"SELECT {_ACTION_COLUMNS} FROM actions WHERE kind = ? AND service = ? AND environment = ? "
+            "AND state = 'succeeded' ORDER BY finished_at", (kind, service, environment))]
+
     def running_actions(self) -> list[ActionRow]:
         return [_action(row) for row in self._db.execute(
             f"SELECT {_ACTION_COLUMNS} FROM actions WHERE state = 'running' ORDER BY started_at")]

@@ -25,6 +25,7 @@ API_NAMES = (
     "SourceRateLimited", "HttpClient", "HttpSettings",
     "same_version", "version_name",
     "Backoff", "SourceCredentialsRefused",
+    "Instance", "InstanceContainer", "InstanceEvent", "Instances",
 )
 if TYPE_CHECKING:
     from .api import *  # noqa: F403

@@ -115,6 +115,8 @@ class ActionRun:
             job = f" (job {r.params.get('job')})" if row.job and r.params.get("job") else ""
             return f"{row.title_phrase} {r.service or '?'} run {r.run_id or '?'}{job}{where}"
         what = f"{row.title_phrase} {r.service or '?'}"
+        if row.instance and r.params.get("instance"):
+            what += f" ({r.params.get('instance')})"
         if row.takes_version and r.version:
             what += f" {r.version}"
         if row.needs_replicas and r.replicas is not None:

@@ -465,6 +465,8 @@ class ActionManager:
                 raise SourceError(f"{request.kind.value} needs a service and a workflow")
         elif not request.service or not request.environment:
             raise SourceError(f"{request.kind.value} needs a service and an environment")
+        if row.instance and not str(request.params.get("instance") or "").strip():
+            raise SourceError(f"{request.kind.value} needs an instance of the service")
         if row.needs_replicas and request.replicas is None:
             raise SourceError(f"{request.kind.value} needs a number of replicas")
         if row.needs_version and not request.version:

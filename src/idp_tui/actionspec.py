@@ -77,6 +77,8 @@ class ActionSpec:
     places: bool = False
     #: Names one job of the run (``ActionRequest.params["job"]``: its id or name).
     job: bool = False
+    #: Names one instance of the service (``ActionRequest.params["instance"]``: a pod's name).
+    instance: bool = False
     #: Acts on the deployment a run waits for review on: the request's environment is the one
     #: reviewed (none given: the only one the run waits for, as the source's plan names them).
     reviews: bool = False
@@ -162,6 +164,11 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                "Run the selected run's workflow with its inputs (W in Pipelines)", "W",
                "pipelines.dispatch", Target.WORKFLOW, Capability.ACTIONS, pane="pipelines",
                takes_inputs=True, frozen=True, phrase="run workflow"),
+    ActionSpec(ActionKind.RESTART_INSTANCE, "restart_instance", "Restart instance",
+               "Restart instance", "Restart instance…",
+               "Replace the selected instance (x in Instances)", "x", "instances.restart",
+               Target.SERVICE, Capability.ACTIONS, pane="instances", show=True, instance=True,
+               phrase="restart an instance of"),
 )
 
 _BY_KIND = {s.kind: s for s in ACTION_SPECS}

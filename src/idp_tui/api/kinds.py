@@ -155,6 +155,10 @@ class ActionKind(StrEnum):
     #: Run a workflow of a service's repository (``service``; the workflow in ``template``, the
     #: branch or tag in ``version``, its declared inputs in ``params``).
     DISPATCH = "dispatch"
+    #: Replace one instance of a service in an environment (``service``, ``environment``; the
+    #: instance's name in ``params["instance"]``): Kubernetes deletes the pod and its controller
+    #: starts another.
+    RESTART_INSTANCE = "restart_instance"
 
 
 class ActionState(StrEnum):
@@ -183,6 +187,8 @@ class Capability(StrEnum):
     ACTIONS = "actions"
     #: Provisioning templates and the resources they created.
     PROVISION = "provision"
+    #: The instances (pods) of a service in an environment and their events.
+    INSTANCES = "instances"
 
 
 class TopicKind(StrEnum):
@@ -204,6 +210,7 @@ class TopicKind(StrEnum):
     TEAMS = "teams"
     FACETS = "facets"
     SERVICE_DETAIL = "service_detail"
+    INSTANCES = "instances"
 
     @classmethod
     def parse(cls, value: object) -> TopicKind:

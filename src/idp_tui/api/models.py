@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -84,6 +84,8 @@ class Deployment(Record):
 
     service: str
     environment: str
+    #: The version that serves: what the ready instances run. During a rollout it may not yet be
+    #: the version asked for (``target_version``).
     version: str
     #: Instances ready and wanted; None where the source does not know (a deployment record
     #: of a CD system, without the instances that run it).
@@ -94,6 +96,11 @@ class Deployment(Record):
     message: str = ""
     #: Name of the source that reported it (filled in by the hub).
     source: str = ""
+    #: A rollout under way: "progressing", or "stuck" (it stopped making progress: an image that
+    #: cannot be pulled, a deadline exceeded); empty when none is (or the source does not say).
+    rollout: Literal["", "progressing", "stuck"] = ""
+    #: The version being rolled out, when it is not (yet) the one that serves.
+    target_version: str | None = None
 
 
 class Step(Record):
@@ -207,6 +214,11 @@ class MetricSeries(Record):
     signal: Signal
     unit: str
     points: tuple[tuple[float, float], ...] = ()
+    #: Unix seconds of the series' "now" (its newest complete point) when that is older than two
+    #: steps before the query's end (data that arrive late or stopped); None when it is current.
+    as_of: float | None = None
+    #: Why the series has no points, in words (``no series matched `…` ``, a refused query).
+    note: str = ""
 
     @field_validator("points")
     @classmethod
@@ -214,6 +226,13 @@ class MetricSeries(Record):
         if any(points[i][0] > points[i + 1][0] for i in range(len(points) - 1)):
             return tuple(sorted(points))
         return points
+
+    def now(self) -> float | None:
+        """The series' "now": its newest finite value (a source sends only complete points)."""
+        for _, value in reversed(self.points):
+            if value == value and value not in (float("inf"), float("-inf")):
+                return value
+        return None
 
 
 class Alert(Record):
@@ -240,6 +259,18 @@ class MetricsQuery(Record):
     #: The service's annotations in the catalog (filled in by the hub when it knows them), for
     #: sources that read their settings from there (e.g. a service's own PromQL).
     annotations: dict[str, str] = Field(default_factory=dict)
+
+
+#: Points a metrics query asks for over its window: the Metrics pane and ``idp-tui metrics`` ask
+#: the same queries for the same window (the same step, so the same rate() range and "now").
+METRICS_POINTS = 240
+
+
+def metrics_step(window: Window) -> float:
+    """Seconds between the points of ``window``'s metrics: METRICS_POINTS over the window,
+    rounded to a whole multiple of 15 s (never under 15 s)."""
+    raw = Window(window).delta.total_seconds() / METRICS_POINTS
+    return max(15.0, round(raw / 15.0) * 15.0)
 
 
 class SignalsQuery(Record):
@@ -348,3 +379,79 @@ class PipelineQuery(Record):
 def model_to_jsonable(record: BaseModel) -> dict[str, Any]:
     """A record as plain JSON types (for ``--json`` output and persistence)."""
     return record.model_dump(mode="json")
+
+
+class InstanceContainer(Record):
+    """One container of an instance (a pod's container), as ``kubectl describe pod`` shows it."""
+
+    name: str
+    image: str = ""
+    ready: bool = False
+    restarts: int = Field(default=0, ge=0)
+    #: "running", "waiting" or "terminated" ("" where the source does not know).
+    state: str = ""
+    #: Why it waits or ended now: "CrashLoopBackOff", "ImagePullBackOff", "OOMKilled"…
+    reason: str = ""
+    message: str = ""
+    #: Why its previous run ended ("OOMKilled", "Error"), with its exit code.
+    last_reason: str = ""
+    last_exit_code: int | None = None
+    started_at: datetime | None = None
+
+
+class Instance(Record):
+    """One running copy of a service in an environment (a Kubernetes pod, a VM, a task…).
+
+    ``reason`` is the one word that says what is wrong with it, if anything: a container's waiting
+    reason (``CrashLoopBackOff``, ``ImagePullBackOff``), else the reason its last run ended
+    (``OOMKilled``); empty for a healthy instance.
+    """
+
+    name: str
+    #: "Running", "Pending", "Succeeded", "Failed", "Unknown" (Kubernetes' pod phases).
+    phase: str = ""
+    #: Containers ready, of how many.
+    ready: int = Field(default=0, ge=0)
+    total: int = Field(default=0, ge=0)
+    restarts: int = Field(default=0, ge=0)
+    reason: str = ""
+    node: str = ""
+    ip: str = ""
+    created_at: datetime | None = None
+    images: tuple[str, ...] = ()
+    containers: tuple[InstanceContainer, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+    #: Conditions as ``type: status`` ("Ready": "False"), in the source's order.
+    conditions: dict[str, str] = Field(default_factory=dict)
+    #: Being deleted (terminating).
+    deleting: bool = False
+    #: The instance as its system describes it (a pod's YAML), for the detail view.
+    manifest: str = ""
+
+
+class InstanceEvent(Record):
+    """Something that happened to a workload or one of its instances (a Kubernetes event)."""
+
+    #: "Normal" or "Warning".
+    type: str = "Normal"
+    reason: str = ""
+    message: str = ""
+    #: What it is about ("Pod/payments-api-7d9f-x2k4q", "Deployment/payments-api").
+    object: str = ""
+    count: int = Field(default=1, ge=0)
+    last_seen: datetime | None = None
+
+
+class Instances(Record):
+    """The instances of one service in one environment and the workload's recent events (an
+    answer of :meth:`Source.instances`)."""
+
+    service: str
+    environment: str
+    instances: tuple[Instance, ...] = ()
+    #: The most recent first.
+    events: tuple[InstanceEvent, ...] = ()
+    #: What runs them ("deployment/payments-api in shop (eu-1)"), for the view's title.
+    workload: str = ""
+    #: Name of the source that reported it (filled in by the hub).
+    source: str = ""

@@ -42,6 +42,7 @@ from .models import (
     Deployment,
     Environment,
     Facet,
+    Instances,
     JobLogQuery,
     LogLine,
     LogQuery,
@@ -176,6 +177,17 @@ class Source:
 
     async def deployments(self) -> list[Deployment]:
         raise NotSupported(f"{self.name} has no deployments")
+
+    # Instances -----------------------------------------------------------------------------------
+    async def instances(self, service: str, environment: str) -> Instances:
+        """The instances (pods) of ``service`` in ``environment`` and the workload's recent events.
+
+        With ``Capability.INSTANCES``. Ask the system for the service's own instances (a label
+        selector), not for everything in the environment. Raise ``SourceNotFound`` when the
+        service does not run there. Restarting one is ``ActionKind.RESTART_INSTANCE`` (the
+        instance's name in ``request.params["instance"]``).
+        """
+        raise NotSupported(f"{self.name} has no instances")
 
     # Pipelines -----------------------------------------------------------------------------------
     async def pipeline_runs(self, query: PipelineQuery) -> list[PipelineRun]:

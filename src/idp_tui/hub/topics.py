@@ -25,6 +25,7 @@ from ..api.models import (
     Deployment,
     Environment,
     Facet,
+    Instances,
     MetricSeries,
     MetricsQuery,
     PipelineQuery,
@@ -130,6 +131,11 @@ class Topic:
     def facets(cls) -> Topic:
         """The values of the catalog's fields with counts (for filters)."""
         return cls(TopicKind.FACETS)
+
+    @classmethod
+    def instances(cls, service: str, environment: str) -> Topic:
+        """The instances (pods) of a service in an environment, and the workload's events."""
+        return cls(TopicKind.INSTANCES, (service, environment))
 
     @classmethod
     def service_detail(cls, service: str) -> Topic:
@@ -314,6 +320,10 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
               service=_first_arg, setting=False,
               only=lambda topic, runners, hub: [r for r in runners
                                                 if hub.knows(r, topic.args[0])]),
+    TopicSpec(TopicKind.INSTANCES, Capability.INSTANCES, "instances", Instances, "instances",
+              merge=lambda topic, parts, hub: first_answer(parts), interval=5.0, many=False,
+              partial=False, args=lambda topic, hub: topic.args, service=_first_arg,
+              environment_arg=1),
 )}
 
 #: Seconds between two refreshes of a watched topic, by kind.
