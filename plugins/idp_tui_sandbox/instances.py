@@ -74,7 +74,7 @@ class InstanceWork(Work):
     async def steps(self, job: Job) -> AsyncIterator[ActionEvent]:
         yield job.event(f"Deleting {self.pod}", done=0, total=1)
         await self.ops.pause(0.5)
-        yield job.event(f"Stopped {self.pod}; started {self.new}")
+        yield job.event(f"Stopped {self.pod}; started {self.new}", done=1, total=1)
         await self.ops.pause(self.ops.start_seconds(self.spec))
         if self.blocked:
             yield job.succeed(f"{self.pod} was replaced by {self.new}, which is not ready: {self.blocked}",

@@ -248,6 +248,21 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p)
     p.set_defaults(handler=read.versions)
 
+    p = command("instances", "the instances (pods) of a service in an environment and the "
+                             "workload's recent events",
+                description="The instances of SERVICE in ENV as kubectl get pods lists them "
+                            "(name, ready, status with the reason a container waits or crashed, "
+                            "restarts, node, age, images), then the workload's recent events. "
+                            "--describe NAME shows one instance in detail, --yaml NAME its "
+                            "manifest.")
+    _target(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--describe", "-d", metavar="INSTANCE", type=_name("instance"),
+                       default=None, help="one instance in detail, like kubectl describe pod")
+    group.add_argument("--yaml", metavar="INSTANCE", type=_name("instance"), default=None,
+                       help="one instance's manifest (a pod's YAML)")
+    p.set_defaults(handler=_Commands("instances_cmd").instances)
+
     p = command("templates", "provisioning templates and their parameters")
     p.set_defaults(handler=read.templates)
 
@@ -270,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
         if row.needs_replicas:
             p.add_argument("--replicas", "-r", required=True, type=_count(limits.REPLICAS),
                            metavar="N")
+        if row.name == "restart":
+            p.add_argument("--instance", "-i", metavar="INSTANCE", type=_name("instance"),
+                           default=None, help="restart only this instance (delete the pod: its "
+                                              "controller starts another); see `idp-tui "
+                                              "instances`")
         p.set_defaults(handler=act.service_action)
 
     p = command("provision", "create something from a template (see `idp-tui templates`)", acting,

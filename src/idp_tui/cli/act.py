@@ -72,7 +72,11 @@ def service_action(ctx: Context) -> int:
         fields["version"] = args.version
     if row.needs_replicas:
         fields["replicas"] = args.replicas
-    request = _request(ctx, row.kind, **fields)
+    kind = row.kind
+    if getattr(args, "instance", None):  # restart --instance: that one only
+        kind = ActionKind.RESTART_INSTANCE
+        fields["params"] = {"instance": args.instance}
+    request = _request(ctx, kind, **fields)
     return ctx.run(lambda c, hub: _act(c, hub, request))
 
 
