@@ -152,7 +152,8 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(KeyedTable)
-        table.set_columns([("scope", "Where"), ("keys", "Keys"), ("what", "Does"), ("id", "Id")])
+        table.set_columns([("scope", "Where"), ("keys", "Keys"), ("what", "Does"), ("id", "Id")],
+                          {"what": 110})
         table.sync([(f"{i}", (Text(scope, "dim"), Text(keys, "bold cyan"), Text(what),
                               Text(bid, "dim")))
                     for i, (scope, keys, what, bid) in enumerate(self._rows)])
