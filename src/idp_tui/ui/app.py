@@ -22,7 +22,7 @@ from textual.actions import parse as parse_action
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 
 from .. import render, uistate
 from ..actionspec import app_specs
@@ -34,6 +34,7 @@ from ..paths import stylesheets
 from . import boot, panelist
 from .action_access import ACTIVITY, binding_state, open_action_by_name, read_only_notice
 from .base import Pane, SnapshotArrived
+from .footer import KeysFooter
 from .palette import IdpCommands
 from .panelist import PaneInfo
 from .prompt import CommandBar
@@ -245,7 +246,7 @@ class IdpApp(App[int]):
         # dashboard starts ("2"…) would land in it.
         bar.display = False
         yield bar
-        yield Footer()
+        yield KeysFooter()
 
     def _make_pane(self, info: PaneInfo) -> Pane:
         return info.load()(self.hub, info=info, id=f"{info.name}-pane")
@@ -708,8 +709,31 @@ class IdpApp(App[int]):
                 seen.add(binding.id)
                 keys = self._keys_for(binding)
                 scope = self._scope_name(node)
-                rows.append((scope, keys, binding.description or binding.action, binding.id))
+                what = binding.description or binding.action
+                if isinstance(node, Pane):
+                    what += self._elsewhere(node, keys, what)
+                rows.append((scope, keys, what, binding.id))
         return rows
+
+    def _elsewhere(self, pane: Pane, keys: str, what: str) -> str:
+        """What ``keys`` (a binding of ``pane`` that does ``what``) do in the other panes where
+        they do something else: ``" · in Logs: Follow/pause"`` (the keys screen says where a
+        key differs)."""
+        out = ""
+        for info in self.PANES:
+            if info.name == pane.pane_name:
+                continue
+            try:
+                bindings = info.load().BINDINGS
+            except Exception:  # noqa: BLE001 - a pane that cannot load has no keys to show
+                continue
+            for other in bindings:
+                other_what = other.description or other.action if isinstance(other, Binding) \
+                    else ""
+                if isinstance(other, Binding) and other.id and other_what != what \
+                        and self._keys_for(other) == keys:
+                    out += f" · in {info.title}: {other_what}"
+        return out
 
     def _scope_name(self, node: Any) -> str:
         """Where a binding works, in the user's words: everywhere, a pane, a table…"""

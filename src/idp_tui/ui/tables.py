@@ -12,6 +12,7 @@ from itertools import zip_longest
 
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets._data_table import Row as TableRow
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
@@ -52,6 +53,12 @@ class KeyedTable(DataTable[Text]):
 
     #: What the keys screen calls it.
     HELP_SCOPE = "table"
+    #: Home and End go to the first and last row (DataTable's scroll one column sideways in a
+    #: table of rows), as in every other table.
+    BINDINGS = [
+        Binding("home,ctrl+home", "scroll_top", "First", show=False, id="table.first"),
+        Binding("end,ctrl+end", "scroll_bottom", "Last", show=False, id="table.last"),
+    ]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("cursor_type", "row")

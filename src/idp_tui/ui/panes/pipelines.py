@@ -29,12 +29,44 @@ ACTIONS: tuple[ActionSpec, ...] = pane_specs("pipelines")
 COLUMNS = [("service", "Service"), ("pipeline", "Pipeline"), ("number", "Run"),
            ("branch", "Branch"), ("commit", "Commit"), ("status", "Status"),
            ("duration", "Duration"), ("started", "Age"), ("trigger", "Trigger")]
+#: Which columns leave first when the table is too narrow for all of them (the higher, the
+#: sooner); those at 0 always stay. The run's detail shows every field of the selected run.
+COLUMN_PRIORITY = {"service": 0, "status": 0, "number": 1, "started": 1, "duration": 2,
+                   "branch": 3, "pipeline": 4, "trigger": 5, "commit": 6}
+#: The widest some columns grow (cells): a long service name or trigger ends in an ellipsis.
+COLUMN_WIDTHS = {"service": 28, "trigger": 32}
+#: Cells a column takes besides its content (DataTable's padding on each side).
+CELL_PADDING = 2
 #: How many values of each field the picker (v) offers, the most common.
 FACET_VALUES = 12
 #: What the `/` box says before anything is typed.
 FILTER_PLACEHOLDER = ("/ filter: status:failed branch:main actor:NAME event:pull_request "
                       "workflow:CI pr:N, -field:value leaves out, other words fuzzy · "
                       "tab completes · esc clears")
+
+
+def fitting_columns(widths: dict[str, int], room: int) -> list[str]:
+    """The columns (keys, in table order) that fit in ``room`` cells, given each one's width:
+    the ones of the highest priority number leave first, those at 0 never."""
+    shown = [key for key, _ in COLUMNS]
+    for key in sorted(shown, key=lambda k: -COLUMN_PRIORITY[k]):
+        if sum(widths[k] + CELL_PADDING for k in shown) <= room or COLUMN_PRIORITY[key] == 0:
+            break
+        shown.remove(key)
+    return shown
+
+
+def hints_that_fit(hints: list[str], room: int, sep: str = " · ") -> list[str]:
+    """The first of ``hints`` (the most useful first) that fit in ``room`` cells."""
+    out: list[str] = []
+    used = 0
+    for hint in hints:
+        need = len(hint) + (len(sep) if out else 0)
+        if used + need > room:
+            break
+        out.append(hint)
+        used += need
+    return out
 
 
 def run_key(run: PipelineRun) -> str:
@@ -98,7 +130,7 @@ class PipelinesPane(Pane):
         Binding("slash", "filter", "Filter", id="pipelines.filter"),
         Binding("f", "only_service", "This service only", id="pipelines.only_service"),
         Binding("l", "run_log", "Run log", id="pipelines.log"),
-        Binding("L", "pick_log", "Job/step log", show=False, id="pipelines.pick_log"),
+        Binding("L", "pick_log", "Job/step log", id="pipelines.pick_log"),
         Binding("v", "facets", "Fields", id="pipelines.facets"),
         Binding("o", "open_url", "Open in browser", id="pipelines.open"),
         *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
@@ -113,6 +145,8 @@ class PipelinesPane(Pane):
         self.run_filter = runfilter.RunFilter()
         self.selected: tuple[str, str] | None = None
         self.detail: PipelineRun | None = None
+        #: The columns the table shows now (the ones that fit its width).
+        self.shown_columns: list[str] = [key for key, _ in COLUMNS]
 
     def compose(self) -> ComposeResult:
         yield ErrorBanner(id="pipelines-errors")
@@ -126,7 +160,7 @@ class PipelinesPane(Pane):
 
     @while_running
     def on_mount(self) -> None:
-        self.query_one(KeyedTable).set_columns(COLUMNS)
+        self.query_one(KeyedTable).set_columns(COLUMNS, COLUMN_WIDTHS)
         self.query_one(FilterInput).display = False
         self.query_one(ErrorBanner).display = False
 
@@ -180,11 +214,35 @@ class PipelinesPane(Pane):
             runs = runfilter.apply(self.run_filter, runs)
         return runs
 
+    def on_resize(self) -> None:
+        if self.runs:
+            self._redraw()
+
+    def _fit_columns(self, table: KeyedTable, cells: list[tuple[Text, ...]]) -> list[int]:
+        """Show the columns that fit the table's width (see ``COLUMN_PRIORITY``); their
+        indexes in ``COLUMNS``."""
+        keys = [key for key, _ in COLUMNS]
+        room = table.size.width - 2  # its vertical scrollbar
+        if room > 0:
+            widths = {key: len(label) for key, label in COLUMNS}
+            for row in cells:
+                for key, cell in zip(keys, row):
+                    widths[key] = max(widths[key], min(cell.cell_len,
+                                                       COLUMN_WIDTHS.get(key, 60)))
+            shown = fitting_columns(widths, room)
+            if shown != self.shown_columns:
+                self.shown_columns = shown
+                labels = dict(COLUMNS)
+                table.set_columns([(k, labels[k]) for k in shown], COLUMN_WIDTHS)
+        return [keys.index(k) for k in self.shown_columns]
+
     def _redraw(self) -> None:
         now = self.idp.clock.now()
         runs = self._visible_runs()
-        rows = [(run_key(r), self._cells(r, now)) for r in runs]
         table = self.query_one(KeyedTable)
+        cells = [self._cells(r, now) for r in runs]
+        index = self._fit_columns(table, cells)
+        rows = [(run_key(r), tuple(row[i] for i in index)) for r, row in zip(runs, cells)]
         table.sync(rows)
         if self.selected is None and runs:
             mine = [r for r in runs if r.service == self.idp.service]
@@ -209,13 +267,22 @@ class PipelinesPane(Pane):
         for error in self.run_filter.errors:
             out.append("  ")
             out.append_text(render.text(error, "bold red"))
-        hints = ["f this service only", "/ filter", "v fields", "o open in browser"]
-        if self.check_action("run_log", ()):
+        # The hints that fit after the counts and the filter, the most useful first (the
+        # footer and ? list every key).
+        hints = ["/ filter"]
+        logs = self.check_action("run_log", ())
+        if logs:
             hints.append("l run log")
+        manager = manager_of(self.app)
         for spec in ACTIONS:
-            if self.check_action("act", (spec.name,)):
+            if manager is not None and manager.can(spec.kind):
                 hints.append(f"{self._key_display(spec)} {spec.label.lower()}")
-        out.append("   " + " · ".join(hints), "dim")
+        hints += ["v fields", *(["L job/step log"] if logs else []), "f this service only",
+                  "o open in browser"]
+        room = self.size.width - 2 - out.cell_len - 3
+        fitting = hints_that_fit(hints, room) if self.size.width else hints
+        if fitting:
+            out.append("   " + " · ".join(fitting), "dim")
         self.query_one("#pipelines-status", Static).update(out, layout=False)
         if self.detail is not None:
             self._show_detail(None)
@@ -362,9 +429,8 @@ class PipelinesPane(Pane):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act":
-            spec = by_name(str(parameters[0])) if parameters else None
-            manager = manager_of(self.app)
-            return spec is not None and manager is not None and manager.can(spec.kind)
+            # Always offered: a run whose source cannot do it says so (never a silent key).
+            return bool(parameters) and by_name(str(parameters[0])) is not None
         if action in ("run_log", "pick_log"):
             return any(type(r.source).pipeline_logs is not Source.pipeline_logs
                        for r in self.hub.runners_for(Capability.PIPELINES))
