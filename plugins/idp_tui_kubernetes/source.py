@@ -25,6 +25,7 @@ from idp_tui import (
     Environment,
     EnvironmentKind,
     Health,
+    Instances,
     LogLine,
     LogQuery,
     PartialAnswer,
@@ -37,7 +38,7 @@ from idp_tui import (
 )
 
 from . import objects as o
-from . import rollout
+from . import pods, rollout
 from .cluster import Cluster, Where
 from .config import KubernetesConfig
 from .informer import Informer
@@ -68,9 +69,10 @@ class KubernetesSource(PreviewNamespaces, Source):
     """
 
     Config = KubernetesConfig
-    capabilities = frozenset({Capability.ENVIRONMENTS, Capability.LOGS, Capability.ACTIONS})
+    capabilities = frozenset({Capability.ENVIRONMENTS, Capability.LOGS, Capability.ACTIONS,
+                              Capability.INSTANCES})
     actions = frozenset({ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE,
-                         ActionKind.RESTART})
+                         ActionKind.RESTART, ActionKind.RESTART_INSTANCE})
     description = "Kubernetes clusters: workloads by label, live pod logs, rollouts and previews"
 
     config: KubernetesConfig
@@ -134,6 +136,12 @@ class KubernetesSource(PreviewNamespaces, Source):
                 namespace=where.namespace,
                 project=lambda obj, k=kind_name: o.project_workload(k, obj),
                 on_change=self._workloads_changed, precheck=self._namespace_check(where)))
+        if "deployments" in self.config.workloads:
+            # Which revision has the ready pods: the version that serves during a rollout.
+            where.replicasets = self._informer(
+                where.cluster, group="apps", noun="replica_set", resource="replicasets.apps",
+                namespace=where.namespace, project=o.project_replicaset,
+                on_change=self._workloads_changed)
 
     def _namespace_check(self, where: Where) -> Any:
         """A missing namespace lists as empty: say so instead (when namespaces may be read)."""
@@ -178,9 +186,7 @@ class KubernetesSource(PreviewNamespaces, Source):
     def _all_informers(self) -> list[Informer[Any]]:
         out: list[Informer[Any]] = []
         for where in [*self._static.values(), *self._previews.values()]:
-            out.extend(where.workloads)
-            if where.pods is not None:
-                out.append(where.pods)
+            out.extend(where.informers())
         if self._namespaces is not None:
             out.append(self._namespaces)
         return out
@@ -224,7 +230,8 @@ class KubernetesSource(PreviewNamespaces, Source):
     async def deployments(self) -> list[Deployment]:
         self._sync_previews()
         places = [*self._static.values(), *self._previews.values()]
-        await self._synced([i for w in places for i in w.workloads])
+        await self._synced([i for w in places
+                            for i in [*w.workloads, *([w.replicasets] if w.replicasets else [])]])
         out: list[Deployment] = []
         failures: list[SourceError] = []
         for where in places:
@@ -252,12 +259,33 @@ class KubernetesSource(PreviewNamespaces, Source):
         return o.version_of(workload.labels, workload.template_labels, container,
                             self.config.version_label)
 
+    def _revision_version(self, revision: o.Revision, service: str) -> str:
+        """The version a revision (a ReplicaSet, a ControllerRevision) runs."""
+        container = o.main_container(revision, self.config.container, service)
+        return o.version_of({}, revision.template_labels, container, self.config.version_label)
+
+    def _serving(self, where: Where, workload: o.Workload,
+                 service: str) -> tuple[str, str, list[o.Revision]]:
+        """The version that serves (what the most ready pods run), the version the workload asks
+        for, and the revisions with ready pods (Deployments: its ReplicaSets; else none)."""
+        target = self._version(workload, service)
+        if workload.kind != "Deployment":
+            return target, target, []
+        owned = [r for r in where.revisions() if r.owned_by(workload)]
+        newest = workload.annotations.get(o.REVISION) or \
+            str(max((r.number for r in owned), default=0))
+        ready = o.serving(workload, owned)
+        if not ready or str(ready[0].number) == newest:
+            return target, target, ready
+        return self._revision_version(ready[0], service) or target, target, ready
+
     def _running(self, service: str) -> dict[str, list[str]]:
-        """Version → the environments that run it, for ``service``."""
+        """Version → the environments that run it (that serve it), for ``service``."""
         running: dict[str, list[str]] = {}
         for env in [*self._static, *self._previews]:
+            where = self._where(env)
             for workload in self._workloads(service, env):
-                version = self._version(workload, service)
+                version = self._serving(where, workload, service)[0]
                 if version:
                     running.setdefault(version, []).append(env)
         return running
@@ -267,15 +295,27 @@ class KubernetesSource(PreviewNamespaces, Source):
         service = o.service_of(workload, self.config.service_labels)
         if service is None:
             return None
-        version = self._version(workload, service)
+        version, target, ready = self._serving(where, workload, service)
         health, message = o.health_of(workload)
+        rollout_state = o.rollout_state(workload)
         if error is not None:  # the watch is down: what is shown may be out of date
             health, message = Health.UNKNOWN, f"not current: {error.message}"
+            rollout_state = ""
+        parts = [message] if message else []
+        if target != version:
+            serving = ready[0].ready if ready else 0
+            parts.append(f"{serving} ready run {version or '?'}, {target or '?'} "
+                         + ("is stuck" if rollout_state == "stuck" else "is rolling out"))
+        container, rule = o.choose_container(workload, self.config.container, service)
+        if container is not None and len(workload.containers) > 1:
+            parts.append(f"version from container {container.name} ({rule})")
+        what = f"{workload.kind.lower()}/{workload.name}"
         return Deployment(service=service, environment=where.environment, version=version or "?",
                           replicas_ready=workload.ready, replicas_desired=workload.replicas,
                           health=health, updated_at=o.updated_at(workload),
-                          message=f"{workload.kind.lower()}/{workload.name}: {message}"
-                          if message else f"{workload.kind.lower()}/{workload.name}")
+                          message=f"{what}: {'; '.join(parts)}" if parts else what,
+                          rollout=rollout_state,  # type: ignore[arg-type]
+                          target_version=(target or "?") if target != version else None)
 
     def _workloads(self, service: str, environment: str) -> list[o.Workload]:
         where = self._where(environment)
@@ -295,6 +335,12 @@ class KubernetesSource(PreviewNamespaces, Source):
                 f"({where.cluster.label})",
                 hint=f"Workloads are matched by the labels {', '.join(self.config.service_labels)}.")
         return where, found[0]
+
+    # Instances -----------------------------------------------------------------------------------
+
+    async def instances(self, service: str, environment: str) -> Instances:
+        where, workload = await self._workload(service, environment)
+        return await asyncio.to_thread(pods.instances, where, workload, service)
 
     # Logs ----------------------------------------------------------------------------------------
 
@@ -400,17 +446,18 @@ class KubernetesSource(PreviewNamespaces, Source):
     async def deploy_versions(self, service: str, environment: str) -> list[VersionOption]:
         await self._all_synced()
         where, workload = await self._workload(service, environment)
-        current = self._version(workload, service)
+        current = self._serving(where, workload, service)[0]
         running = self._running(service)
         options: dict[str, VersionOption] = {}
-        if workload.kind == "Deployment":
-            for revision in await self._history(where, workload):
-                c = o.main_container(revision, self.config.container, service)
-                version = o.version_of({}, revision.template_labels, c, self.config.version_label)
-                if version and version not in options:
-                    options[version] = VersionOption(
-                        version=version, built_at=o.parse_time(revision.created),
-                        current=version == current, environments=tuple(running.get(version, ())))
+        for revision in await self._history(where, workload):
+            version = self._revision_version(revision, service)
+            if version and version not in options:
+                # A revision is made when its template is first rolled out (a rollback to it
+                # reuses it): its time is not when the version was built.
+                options[version] = VersionOption(
+                    version=version, built_at=o.parse_time(revision.created),
+                    time_label="first deployed", current=version == current,
+                    environments=tuple(running.get(version, ())))
         for version, envs in running.items():
             if version not in options:
                 options[version] = VersionOption(version=version, current=version == current,
@@ -422,7 +469,19 @@ class KubernetesSource(PreviewNamespaces, Source):
         return [options[version] for version in order]
 
     async def _history(self, where: Where, workload: o.Workload) -> list[o.Revision]:
-        """The Deployment's ReplicaSets as revisions, newest first."""
+        """The workload's revisions, newest first: a Deployment's ReplicaSets, a StatefulSet's
+        ControllerRevisions."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(workload.selector.items()))
+        if workload.kind != "Deployment":
+            data = await asyncio.to_thread(
+                where.cluster.read_json, "list", "controllerrevisions.apps", where.namespace,
+                lambda c: c.api("apps").list_namespaced_controller_revision(
+                    where.namespace, label_selector=selector or None, _preload_content=False,
+                    _request_timeout=c.request_timeout))
+            revisions = [r for obj in data.get("items") or () if isinstance(obj, dict)
+                         for r in [o.project_controller_revision(obj)]
+                         if r is not None and r.owned_by(workload)]
+            return sorted(revisions, key=lambda r: r.number, reverse=True)
         selector = ",".join(f"{k}={v}" for k, v in sorted(workload.selector.items()))
         data = await asyncio.to_thread(
             where.cluster.read_json, "list", "replicasets.apps", where.namespace,
@@ -436,6 +495,11 @@ class KubernetesSource(PreviewNamespaces, Source):
     async def plan_action(self, request: ActionRequest) -> ActionPlan:
         if request.kind is ActionKind.PROVISION:
             return self._plan_preview(request)
+        if request.kind is ActionKind.RESTART_INSTANCE:
+            where, workload = await self._workload(request.service or "",
+                                                   request.environment or "")
+            current = self._version(workload, request.service or "") or None
+            return await asyncio.to_thread(pods.plan, where, workload, request, current)
         plan, _change = await self._prepare(request)
         return plan
 
@@ -445,6 +509,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         where, workload = await self._workload(service, environment)
         container = o.main_container(workload, self.config.container, service)
         current = self._version(workload, service)
+        serving = self._serving(where, workload, service)[0]
         what = f"{workload.kind.lower()}/{workload.name} in {where.namespace} ({where.cluster.label})"
         kind = request.kind
         if kind in (ActionKind.DEPLOY, ActionKind.ROLLBACK):
@@ -453,12 +518,22 @@ class KubernetesSource(PreviewNamespaces, Source):
                                   f"{self.config.container or service!r}")
             target = request.version
             notes: list[str] = []
+            history: list[o.Revision] | None = None
+            if kind is ActionKind.ROLLBACK:
+                history = await self._history(where, workload)
             if kind is ActionKind.ROLLBACK and not target:
-                target = await self._previous_version(where, workload, container.name, current)
+                target = self._previous_version(workload, history or [], service, current)
             if not target:
                 raise SourceError("which version? none was given")
+            known: list[str] = []
+            if target.startswith("@"):  # a digest, maybe cut short: the images it may be
+                if history is None:
+                    history = await self._history(where, workload)
+                known = [c.image for r in history for c in r.containers] + [
+                    c.image for env in [*self._static, *self._previews]
+                    for w in self._workloads(service, env) for c in w.containers]
             try:
-                image = o.image_for(container.image, target)
+                image = o.image_for(container.image, target, known)
             except ValueError as exc:
                 raise SourceError(str(exc)) from None
             target_version = o.image_version(image) if ("/" in target or ":" in target
@@ -468,13 +543,15 @@ class KubernetesSource(PreviewNamespaces, Source):
             else:
                 notes.append(f"Stopping it before the rollout ends sets the image back to "
                              f"{container.image}.")
+            if history:
+                notes.extend(self._history_notes(workload, history, service, target_version))
             running = tuple(sorted(env for env in self._running(service).get(target_version, [])
                                    if env != environment))
             verb = "Roll back" if kind is ActionKind.ROLLBACK else "Deploy"
             plan = ActionPlan(
                 summary=f"{verb} {service} in {environment} to {target_version}: set the image of "
                         f"container {container.name} of {what} to {image}",
-                current_version=current or None, target_version=target_version,
+                current_version=serving or current or None, target_version=target_version,
                 running_elsewhere=running, notes=tuple(notes), cancellable=True,
                 estimated_duration=timedelta(seconds=workload.progress_deadline or 120))
             return plan, Change(where, workload, kind, container=container.name, image=image,
@@ -493,22 +570,43 @@ class KubernetesSource(PreviewNamespaces, Source):
             return plan, Change(where, workload, kind)
         raise SourceError(f"{self.name} cannot {kind.value}")
 
-    async def _previous_version(self, where: Where, workload: o.Workload, container: str,
-                                current: str) -> str:
-        if workload.kind != "Deployment":
-            raise SourceError(f"rollback needs a version for a {workload.kind}: pick one")
-        history = await self._history(where, workload)
+    def _previous_version(self, workload: o.Workload, history: list[o.Revision],
+                          service: str, current: str) -> str:
+        """The version of the newest revision before the current one (kubectl rollout undo)."""
         for revision in history:
-            c = next((c for c in revision.containers if c.name == container), None)
-            version = o.version_of({}, revision.template_labels, c, self.config.version_label)
+            version = self._revision_version(revision, service)
             if version and version != current:
                 return version
-        raise SourceError(f"no earlier revision of deployment/{workload.name} to roll back to",
-                          hint="Kubernetes keeps revisionHistoryLimit ReplicaSets; pick a version.")
+        what = "ReplicaSets" if workload.kind == "Deployment" else "ControllerRevisions"
+        raise SourceError(f"no earlier revision of {workload.kind.lower()}/{workload.name} to "
+                          "roll back to",
+                          hint=f"Kubernetes keeps revisionHistoryLimit {what}; pick a version.")
+
+    def _history_notes(self, workload: o.Workload, history: list[o.Revision], service: str,
+                       target: str, limit: int = 10) -> list[str]:
+        """The rollout history as ``kubectl rollout history`` gives it, one note a revision."""
+        what = f"{workload.kind.lower()}/{workload.name}"
+        notes = [f"Rollout history of {what} (newest first; the change-cause of each):"]
+        for i, revision in enumerate(history[:limit]):
+            version = self._revision_version(revision, service) or "?"
+            marks = [m for m, on in (("newest", i == 0), ("rolling back to it", version == target))
+                     if on]
+            mark = f" ({', '.join(marks)})" if marks else ""
+            cause = revision.change_cause or "no change-cause recorded"
+            notes.append(f"  revision {revision.number}: {version}{mark}: {cause}")
+        if len(history) > limit:
+            notes.append(f"  … and {len(history) - limit} older revision(s)")
+        return notes
 
     async def run_action(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:  # type: ignore[override]
         if request.kind is ActionKind.PROVISION:
             async for event in self._run_preview(request):
+                yield event
+            return
+        if request.kind is ActionKind.RESTART_INSTANCE:
+            where, workload = await self._workload(request.service or "",
+                                                   request.environment or "")
+            async for event in pods.restart(where, workload, request, self.context.clock.now):
                 yield event
             return
         plan, change = await self._prepare(request)
