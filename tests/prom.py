@@ -11,9 +11,14 @@ source must answer:
 - ``http_request_duration_seconds`` (histogram): of the requests, ``LATENCY`` fractions under each
   bucket bound;
 - ``container_cpu_usage_seconds_total``: ``cpu`` cores busy; ``container_memory_working_set_bytes``:
-  ``memory`` bytes.
+  ``memory`` bytes; both twice: labelled ``service``/``namespace``, and as cAdvisor labels them
+  (``namespace``/``pod``/``container``: the service's pod ``SERVICE-7d9f8b6c4-x2x9k`` with its
+  container and an ``envoy`` sidecar that share ``cpu`` and ``memory``, the pod's own total
+  ``container=""``, its pause container ``POD``, and a ``SERVICE-worker`` Deployment's pod that is
+  another workload).
 
-Samples every 15 s over the six hours before :data:`END` (the tests' clock).
+Samples every 15 s over the six hours before :data:`END` (the tests' clock), or before ``end``
+(data that stop early, as when ingestion lags).
 """
 
 from __future__ import annotations
@@ -65,10 +70,20 @@ def quantile(q: float) -> float:
     return LATENCY[-1][0]
 
 
-def openmetrics(shop: dict[tuple[str, str], Shape] | None = None) -> str:
-    """The series of ``shop`` (default SHOP) as an OpenMetrics file."""
+#: The sidecar's part of a pod's CPU (cores) and memory (bytes) in the cAdvisor-shaped series.
+SIDECAR_CPU, SIDECAR_MEMORY = 0.05, 32 * 2**20
+
+
+def pod_of(service: str) -> str:
+    """The name of ``service``'s pod in the cAdvisor-shaped series (a Deployment's pod)."""
+    return f"{service}-7d9f8b6c4-x2x9k"
+
+
+def openmetrics(shop: dict[tuple[str, str], Shape] | None = None,
+                end_at: datetime = END) -> str:
+    """The series of ``shop`` (default SHOP) as an OpenMetrics file, ending at ``end_at``."""
     shop = SHOP if shop is None else shop
-    end = int(END.timestamp())
+    end = int(end_at.timestamp())
     times = range(end - SPAN, end + 1, STEP)
     out: list[str] = []
 
@@ -96,16 +111,35 @@ def openmetrics(shop: dict[tuple[str, str], Shape] | None = None) -> str:
                        f"{count:.6f} {t}")
             out.append(f"http_request_duration_seconds_sum{{{labels(service, env)}}} "
                        f"{count * 0.12:.6f} {t}")
+
+    def containers(service: str, shape: Shape) -> list[tuple[str, str, float, float]]:
+        """(pod, container, cores, bytes) as cAdvisor reports them."""
+        pod = pod_of(service)
+        return [(pod, service, shape.cpu - SIDECAR_CPU, shape.memory - SIDECAR_MEMORY),
+                (pod, "envoy", SIDECAR_CPU, SIDECAR_MEMORY),
+                (pod, "", shape.cpu, shape.memory), (pod, "POD", 0.001, 2**20),
+                (f"{service}-worker-5c6d7f-abcde", "worker", 3.0, 3 * 2**30)]
+
+    def cadvisor(name: str, counter: bool) -> None:
+        for (service, env), shape in shop.items():
+            for pod, container, cpu, memory in containers(service, shape):
+                tags = f'namespace="{env}",pod="{pod}",container="{container}"'
+                for t in times:
+                    value = cpu * (t - times[0]) if counter else memory
+                    out.append(f"{name}{{{tags}}} {value:.6f} {t}")
+
     out.append("# TYPE container_cpu_usage_seconds counter")
     for (service, env), shape in shop.items():
         for t in times:
             out.append(f"container_cpu_usage_seconds_total{{{labels(service, env)}}} "
                        f"{shape.cpu * (t - times[0]):.6f} {t}")
+    cadvisor("container_cpu_usage_seconds_total", True)
     out.append("# TYPE container_memory_working_set_bytes gauge")
     for (service, env), shape in shop.items():
         for t in times:
             out.append(f"container_memory_working_set_bytes{{{labels(service, env)}}} "
                        f"{shape.memory:.1f} {t}")
+    cadvisor("container_memory_working_set_bytes", False)
     out.append("# EOF")
     return "\n".join(out) + "\n"
 
@@ -161,7 +195,7 @@ PASSWORD_HASH = "$2b$10$ZMSqEZH.Q7TGoMPsMCsgDeVDbp1gUivEEe42rOgwSgd/dQHDxhY7."
 
 class Server:
     def __init__(self, folder: Path, shop: dict[tuple[str, str], Shape] | None = None,
-                 *, auth: bool = False, tls: bool = False) -> None:
+                 *, auth: bool = False, tls: bool = False, end: datetime = END) -> None:
         self.folder = folder
         self.auth = auth
         self.port = free_port()
@@ -173,7 +207,7 @@ class Server:
         data = folder / "data"
         data.mkdir(parents=True)
         source = folder / "series.om"
-        source.write_text(openmetrics(shop))
+        source.write_text(openmetrics(shop, end))
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source),
                         str(data)], check=True, capture_output=True, timeout=300)
         config = folder / "prometheus.yml"

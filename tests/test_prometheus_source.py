@@ -123,8 +123,13 @@ async def test_label_conventions_and_query_overrides(source: Any) -> None:
     rate = await src.metrics(MetricsQuery(service="payments", environment="staging",
                                           signals=(Signal.REQUEST_RATE,)))
     assert last(rate[0]) == pytest.approx(10.0, rel=1e-3)
-    assert src.promql(Signal.CPU, 'we"ird\\name', "prod", 60) == \
-        'sum(rate(container_cpu_usage_seconds_total{service="we\\"ird\\\\name"}[4m]))'
+    assert src.promql(Signal.REQUEST_RATE, 'we"ird\\name', "prod", 60) == \
+        'sum(rate(http_requests_total{service="we\\"ird\\\\name"}[4m]))'
+    # The container signals have their own selector: cAdvisor's labels.
+    assert src.promql(Signal.MEMORY, 'we"ird\\name', "prod", 60).startswith(
+        'max(container_memory_working_set_bytes{service="we\\"ird\\\\name"})')
+    assert 'pod=~"we\\"ird\\\\name-(' in \
+        src.promql(Signal.CPU, 'we"ird\\name', "prod", 60)
     assert src.promql(Signal.LATENCY_P95, "cart", "prod", 60) == (
         'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket'
         '{service="cart"}[4m])))')
@@ -145,8 +150,12 @@ async def test_bad_promql_names_the_signal_and_the_query(source: Any) -> None:
     assert error.message.startswith("CPU: Prometheus refused the query (bad_data): ")
     assert "query: sum(rate(container_cpu_usage_seconds_total{" in error.message
     assert "[sources.prom.queries]" in (error.hint or "")
-    # The other signals are there.
-    assert {s.signal for s in partial.value.data} == set(Signal) - {Signal.CPU}  # type: ignore[attr-defined]
+    # The other signals are there; CPU is there without points, saying why.
+    data = {s.signal: s for s in partial.value.data}  # type: ignore[attr-defined]
+    assert set(data) == set(Signal)
+    assert all(data[s].points for s in set(Signal) - {Signal.CPU})
+    assert not data[Signal.CPU].points
+    assert data[Signal.CPU].note.startswith("CPU: Prometheus refused the query (bad_data)")
     # Only that signal asked for: the error itself.
     with pytest.raises(PromQLError):
         await src.metrics(MetricsQuery(service="cart", environment="staging",

@@ -6,9 +6,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from idp_tui import HttpSettings, Signal
 
-#: The default PromQL of each signal. ``$selector`` becomes the service's label matchers, ``$rate``
-#: the range of rate(), and ``$by`` the label that names the service when many services are asked
-#: for at once (``by ($by)`` and ``, $by`` are dropped for one service).
+#: The default PromQL of each signal. ``$selector`` becomes the service's label matchers,
+#: ``$container_selector`` those of its containers (cAdvisor's and kube-state-metrics' series carry
+#: ``namespace``/``pod``/``container``, not ``service``), ``$rate`` the range of rate(), and ``$by``
+#: the label that names the service when many services are asked for at once (``by ($by)`` and
+#: ``, $by`` are dropped for one service). ``{service}`` and ``{environment}`` are filled in too.
 DEFAULT_QUERIES: dict[Signal, str] = {
     Signal.REQUEST_RATE: "sum by ($by) (rate(http_requests_total{$selector}[$rate]))",
     Signal.ERROR_RATIO: ('sum by ($by) (rate(http_requests_total{$selector,code=~"5.."}[$rate])) '
@@ -19,11 +21,18 @@ DEFAULT_QUERIES: dict[Signal, str] = {
                          "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
     Signal.LATENCY_P99: ("histogram_quantile(0.99, sum by (le, $by) "
                          "(rate(http_request_duration_seconds_bucket{$selector}[$rate])))"),
-    Signal.CPU: "sum by ($by) (rate(container_cpu_usage_seconds_total{$selector}[$rate]))",
-    Signal.MEMORY: "sum by ($by) (container_memory_working_set_bytes{$selector})",
+    Signal.CPU: "sum(rate(container_cpu_usage_seconds_total{$container_selector}[$rate]))",
+    Signal.MEMORY: "sum(container_memory_working_set_bytes{$container_selector})",
 }
 
 DEFAULT_SELECTOR = 'service="{service}", namespace="{environment}"'
+#: The containers of a service's pods as cAdvisor (and kube-state-metrics) label them: the pods of
+#: its Deployment (``NAME-HASH-XXXXX``), StatefulSet (``NAME-0``) or DaemonSet (``NAME-XXXXX``) in
+#: the environment's namespace, every container (sidecars too) but not the pod's own totals
+#: (``container=""``) nor its pause container (``POD``).
+DEFAULT_CONTAINER_SELECTOR = ('namespace="{environment}", '
+                              'pod=~"{service}-([0-9]+|[a-z0-9]{5}|[a-z0-9]{1,10}-[a-z0-9]{5})", '
+                              'container!="", container!="POD"')
 
 
 class ServiceOverride(BaseModel):
@@ -32,6 +41,7 @@ class ServiceOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     selector: str | None = None
+    container_selector: str | None = None
     queries: dict[Signal, str] = Field(default_factory=dict)
 
 
@@ -49,9 +59,13 @@ class PrometheusConfig(HttpSettings):
     request_timeout: float = Field(default=8.0, gt=0)
     #: Label matchers of a service in an environment; {service} and {environment} are replaced.
     selector: str = DEFAULT_SELECTOR
-    #: The range of rate(): "auto" (four steps, at least a minute) or a duration such as "5m".
+    #: Label matchers of a service's containers ($container_selector: the CPU and memory queries).
+    container_selector: str = DEFAULT_CONTAINER_SELECTOR
+    #: The range of rate(): "auto" (four steps of the window, at least a minute) or a duration
+    #: such as "5m".
     rate_window: str = "auto"
-    #: PromQL per signal, replacing the defaults ($selector and $rate are filled in).
+    #: PromQL per signal, replacing the defaults ($selector, $container_selector, $rate,
+    #: {service} and {environment} are filled in).
     queries: dict[Signal, str] = Field(default_factory=dict)
     #: Per service: other label matchers, other queries.
     services: dict[str, ServiceOverride] = Field(default_factory=dict)
@@ -59,6 +73,7 @@ class PrometheusConfig(HttpSettings):
     #: the selector, and this one followed by a signal's name (".latency_p95") for a query.
     #: The config's services table wins over the annotations.
     selector_annotation: str = "prometheus.io/selector"
+    container_selector_annotation: str = "prometheus.io/container-selector"
     query_annotation: str = "prometheus.io/query"
 
     @field_validator("rate_window")

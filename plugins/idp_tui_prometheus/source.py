@@ -7,9 +7,10 @@ put in; the Metrics pane's window becomes one ``query_range`` per signal, sent a
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from idp_tui import (
@@ -29,6 +30,8 @@ from idp_tui import (
     SourceError,
     SourceUnavailable,
 )
+
+from idp_tui.api.models import Window, metrics_step
 
 from .config import DEFAULT_QUERIES, PrometheusConfig
 
@@ -93,12 +96,19 @@ class PrometheusSource(Source):
     # Queries -------------------------------------------------------------------------------------
 
     def selector(self, service: str, environment: str,
-                 annotations: dict[str, str] | None = None) -> str:
+                 annotations: dict[str, str] | None = None, *, container: bool = False) -> str:
+        """The label matchers of ``service`` in ``environment`` (``container``: of its
+        containers, for ``$container_selector``)."""
         override = self.config.services.get(service)
-        template = (override.selector if override and override.selector else None) \
-            or (annotations or {}).get(self.config.selector_annotation) or self.config.selector
-        return (template.replace("{service}", label_value(service))
-                .replace("{environment}", label_value(environment)))
+        if container:
+            template = (override.container_selector if override else None) \
+                or (annotations or {}).get(self.config.container_selector_annotation) \
+                or self.config.container_selector
+        else:
+            template = (override.selector if override and override.selector else None) \
+                or (annotations or {}).get(self.config.selector_annotation) \
+                or self.config.selector
+        return place(template, service, environment)
 
     def template(self, signal: Signal, service: str | None = None,
                  annotations: dict[str, str] | None = None) -> str:
@@ -111,10 +121,19 @@ class PrometheusSource(Source):
         return self.config.rate_window if self.config.rate_window != "auto" \
             else duration(max(60.0, 4 * step))
 
+    def window_rate(self, window: Window) -> str:
+        """The range of rate() for ``window``'s chart: a function of the window alone, so every
+        step asked for the same window gives the same values."""
+        return self.rate(metrics_step(window))
+
     def promql(self, signal: Signal, service: str, environment: str, step: float,
-               annotations: dict[str, str] | None = None) -> str:
-        return fill(self.template(signal, service, annotations),
-                    self.selector(service, environment, annotations), self.rate(step), None)
+               annotations: dict[str, str] | None = None, *, rate: str | None = None) -> str:
+        template = self.template(signal, service, annotations)
+        if "$container_selector" in template:
+            template = template.replace("$container_selector", self.selector(
+                service, environment, annotations, container=True))
+        return place(fill(template, self.selector(service, environment, annotations),
+                          rate or self.rate(step), None), service, environment)
 
     # Many services at once ---------------------------------------------------------------------
 
@@ -145,14 +164,16 @@ class PrometheusSource(Source):
         for signal in query.signals:
             template = self.template(signal)
             batch = self.batch_selector(shared[:1] or ["x"], query.environment) \
-                if "$by" in template else None
+                if "$by" in template and "$container_selector" not in template \
+                and "{service}" not in template else None
             singles = own + (shared if batch is None else [])
             if batch is not None:
                 for i in range(0, len(shared), BATCH_SERVICES):
                     group = shared[i:i + BATCH_SERVICES]
                     selector, label = self.batch_selector(group, query.environment)  # type: ignore[misc]
-                    jobs.append(self._batch(signal, fill(template, selector, rate, label),
-                                            label, group, start, end, step))
+                    jobs.append(self._batch(signal, fill(template, selector, rate, label).replace(
+                        "{environment}", label_value(query.environment)),
+                        label, group, start, end, step))
             for service in singles:
                 jobs.append(self._single(signal, service, self.promql(
                     signal, service, query.environment, step), start, end, step))
@@ -175,14 +196,89 @@ class PrometheusSource(Source):
                               points=series.points)]
 
     async def metrics(self, query: MetricsQuery) -> list[MetricSeries]:
-        end = self.context.clock.now()
+        """One query_range per signal over the window, on a grid of whole steps (the same
+        points for every fetch of a step), with the rate() range of the window; beside it, when
+        each query's series last had a sample: the points after it are not complete (rate()
+        over a range the data do not reach reads low) and are left out, so a series' last point
+        is its "now", dated (``as_of``) when older than two steps."""
+        now = self.context.clock.now().timestamp()
         span = query.window.delta.total_seconds()
         step = max(float(query.step), span / MAX_POINTS, 1.0)
-        start = end.timestamp() - span
-        return await _all_or_partial([
-            self._range(signal, self.promql(signal, query.service, query.environment, step,
-                                            query.annotations), start, end.timestamp(), step)
-            for signal in query.signals])
+        end = math.floor(now / step) * step
+        start = end - span
+        rate = self.window_rate(query.window)
+        signals = list(dict.fromkeys(query.signals))
+        results = await asyncio.gather(*(
+            self._signal(signal, self.promql(signal, query.service, query.environment, step,
+                                             query.annotations, rate=rate),
+                         start, end, step, now, span)
+            for signal in signals), return_exceptions=True)
+        out: list[MetricSeries] = []
+        refused: list[MetricSeries] = []
+        errors: list[SourceError] = []
+        for signal, result in zip(signals, results, strict=True):
+            if isinstance(result, SourceError):
+                errors.append(result)
+                refused.append(MetricSeries(signal=signal, unit=SIGNAL_UNITS[signal],
+                                            note=_first_line(result.message)))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                out.append(result)
+        if errors:
+            error = _joined(errors)
+            if not out:
+                raise error
+            raise PartialAnswer(out + refused, error)
+        return out
+
+    async def _signal(self, signal: Signal, promql: str, start: float, end: float, step: float,
+                      now: float, span: float) -> MetricSeries:
+        """``signal``'s series: its points up to the newest sample of its inputs."""
+        selectors = vector_selectors(promql)
+        series, newest = await asyncio.gather(
+            self._range(signal, promql, start, end, step),
+            self._newest(selectors, now, span, step))
+        if newest is None:  # nothing to tell: every point as Prometheus gave it
+            if not series.points:
+                return series.model_copy(update={"note": _no_series(selectors, {}, promql)})
+            return series
+        complete = tuple(p for p in series.points if p[0] <= min(newest.values()) + 1e-6) \
+            if newest else series.points
+        if not series.points:
+            return series.model_copy(update={"note": _no_series(selectors, newest, promql)})
+        if not complete:
+            return series.model_copy(update={
+                "points": (), "note": "no complete point in the window (newest sample "
+                                      f"{_hms(min(newest.values()))})"})
+        as_of = complete[-1][0] if now - complete[-1][0] > 2 * step else None
+        return series.model_copy(update={"points": complete, "as_of": as_of})
+
+    async def _newest(self, selectors: list[str], now: float, span: float,
+                      step: float) -> dict[int, float] | None:
+        """When each of ``selectors`` last had a sample in the window (by its index; a selector
+        that matched nothing is missing), or None when Prometheus could not say."""
+        if not selectors:
+            return None
+        resolution = duration(min(step, 60.0))
+        promql = " or ".join(
+            f'label_replace(max(max_over_time(timestamp({sel})[{duration(span)}:{resolution}])), '
+            f'"idp_q", "{i}", "", "")' for i, sel in enumerate(selectors))
+        try:
+            data = await self._get("/api/v1/query", None, promql,
+                                   {"query": promql, "time": f"{now:.3f}"}, what="newest samples")
+        except SourceError:
+            return None  # the signal's own query says what is wrong
+        found: dict[int, float] = {}
+        for item in data.get("result") or ():
+            try:
+                index = int((item.get("metric") or {}).get("idp_q", ""))
+                value = float(item["value"][1])
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+                continue
+            if math.isfinite(value):
+                found[index] = value
+        return found
 
     # Alerts --------------------------------------------------------------------------------------
 
@@ -230,9 +326,10 @@ class PrometheusSource(Source):
                             points=tuple(sorted(points.items())))
 
     async def _get(self, path: str, signal: Signal | None, promql: str,
-                   params: dict[str, str], *, post: bool = False) -> dict[str, Any]:
+                   params: dict[str, str], *, post: bool = False,
+                   what: str | None = None) -> dict[str, Any]:
         """GET an API path; ``signal`` and ``promql`` (if any) name the query in errors."""
-        what = SIGNAL_NAMES[signal] if signal is not None else "alerts"
+        what = what or (SIGNAL_NAMES[signal] if signal is not None else "alerts")
         url = f"{self.config.url}{path}"
         # Long queries (many services) go in the body.
         response = await self.http.send("POST" if post else "GET", path, what=what, check=False,
@@ -258,8 +355,13 @@ class PrometheusSource(Source):
         if response.status_code >= 500:
             self.http.check(response)
         if response.status_code >= 400 or not isinstance(body, dict):
-            raise SourceDataError(f"{url} answered {response.status_code} without the API's "
-                                  "JSON: is this Prometheus?")
+            raise SourceDataError(
+                f"{url} answered {response.status_code} without the API's JSON: is this "
+                "Prometheus?",
+                hint=f"Check url in [sources.{self.name}]: the server's base URL, such as "
+                     "http://prometheus.monitoring:9090 (with its path prefix if it has one, "
+                     "without /api/v1); Thanos, Mimir and VictoriaMetrics have their own "
+                     "(e.g. Mimir's …/prometheus).")
         data = body.get("data")
         if not isinstance(data, dict):
             raise SourceDataError(f"{url}: an answer without data")
@@ -287,6 +389,52 @@ async def _all_or_partial(jobs: list[Any], *, flatten: bool = False) -> list[Any
             raise errors[0]
         raise PartialAnswer(out, errors[0])
     return out
+
+
+def place(template: str, service: str, environment: str) -> str:
+    """``template`` with {service} and {environment} filled in (as label values)."""
+    return (template.replace("{service}", label_value(service))
+            .replace("{environment}", label_value(environment)))
+
+
+#: A vector selector in PromQL: an optional metric name and label matchers (quoted values may
+#: hold braces).
+_VECTOR = re.compile(r'(?<![\w:"])([A-Za-z_:][A-Za-z0-9_:]*)?\s*\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
+
+
+def vector_selectors(promql: str) -> list[str]:
+    """The vector selectors of ``promql`` (``http_requests_total{service="cart"}``), each once."""
+    found = [f"{m.group(1) or ''}{{{m.group(2).strip()}}}" for m in _VECTOR.finditer(promql)]
+    return list(dict.fromkeys(found))
+
+
+def _no_series(selectors: list[str], newest: dict[int, float], promql: str) -> str:
+    """Why a query gave no series: the first of its selectors that matched nothing."""
+    missing = [sel for i, sel in enumerate(selectors) if i not in newest]
+    if missing or not selectors:
+        return f"no series matched `{(missing or [promql])[0]}`"
+    return f"no data in the window from `{promql}`"
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _hms(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+
+
+def _joined(errors: list[SourceError]) -> SourceError:
+    """One error saying all of ``errors`` (two refused queries are two messages)."""
+    if len(errors) == 1:
+        return errors[0]
+    joined = copy.copy(errors[0])
+    joined.message = f"{len(errors)} queries failed: " + "; ".join(
+        e.message.split(" — query: ")[0] for e in errors)
+    joined.args = (joined.message,)
+    hints = list(dict.fromkeys(e.hint for e in errors if e.hint))
+    joined.hint = " ".join(hints) if hints else None
+    return joined
 
 
 def fill(template: str, selector: str, rate: str, by: str | None) -> str:
