@@ -312,7 +312,10 @@ async def test_scale_patches_replicas_and_waits_for_them(source: Any, cluster: C
     task = asyncio.ensure_future(collect(src.run_action(request(ActionKind.SCALE, replicas=5)),
                                          events))
     await until(lambda: cluster.requests("patch"), "the patch")
-    assert cluster.requests("patch", PATH)[-1].data["spec"] == {"replicas": 5}
+    sent = cluster.requests("patch", PATH)[-1].data
+    assert sent["spec"] == {"replicas": 5}
+    # Scaling makes no revision: the running revision's change-cause is left as it is.
+    assert sent["metadata"]["annotations"] == {"idp-tui.dev/action-id": "act-scale"}
     await until(lambda: any("waiting for the controller" in e.message for e in events),
                 "the rollout followed")
     assert not task.done()  # 3 of 5 ready
@@ -352,7 +355,8 @@ async def test_statefulsets_deploy_too(source: Any, cluster: Cluster) -> None:
     cluster.patch("statefulsets", NS, "orders-db", {"status": {"observedGeneration": 2}})
     await asyncio.wait_for(task, 10)
     assert events[-1].state is ActionState.SUCCEEDED
-    with pytest.raises(SourceError, match="rollback needs a version for a StatefulSet"):
+    # No ControllerRevision to go back to: said in words (one that is there: test_kubernetes_truth).
+    with pytest.raises(SourceError, match="no earlier revision of statefulset/orders-db"):
         await src.plan_action(request(ActionKind.ROLLBACK, service="orders"))
 
 

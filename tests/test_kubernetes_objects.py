@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from kube import deployment
+from kube import deployment, replicaset
 
 from idp_tui import Health
 from idp_tui_kubernetes import objects as o
@@ -19,7 +19,9 @@ def test_images_split_into_repository_tag_and_digest() -> None:
         ("registry.example:5000/shop/cart", None, None)
     assert o.split_image("cart@sha256:abcdef0123456789") == ("cart", None, "sha256:abcdef0123456789")
     assert o.image_version("cart:1.4.0@sha256:abc") == "1.4.0"
-    assert o.image_version("cart@sha256:abcdef0123456789ff") == "abcdef012345"
+    # By digest only: the digest cut short, with its marker (not a bare string of hex).
+    assert o.image_version("cart@sha256:abcdef0123456789ff") == "@sha256:abcdef012345…"
+    assert o.image_version("cart@sha256:abcdef") == "@sha256:abcdef"
     assert o.image_version("nginx") == "latest"
 
 
@@ -32,6 +34,19 @@ def test_the_image_for_a_version_keeps_the_repository() -> None:
     for bad in ("1.5.0 ; rm -rf /", "-rf", "", "x" * 200, "a/b:c d", "a/B:1"):
         with pytest.raises(ValueError, match="is not a valid image"):
             o.image_for("cart:1", bad)
+
+
+def test_a_digest_version_is_deployed_as_the_whole_digest_it_stands_for() -> None:
+    digest = "sha256:" + "ab" * 32
+    known = ["registry.example/cart:1.0", f"registry.example/cart@{digest}"]
+    short = o.image_version(known[1])
+    assert short == "@sha256:abababababab…"
+    assert o.image_for("registry.example/cart:2.0", short, known) == \
+        f"registry.example/cart@{digest}"
+    assert o.image_for("registry.example/cart:2.0", f"@{digest}") == \
+        f"registry.example/cart@{digest}"
+    with pytest.raises(ValueError, match="no image known here has that digest"):
+        o.image_for("registry.example/cart:2.0", "@sha256:cdcdcdcdcdcd…", known)
 
 
 def test_versions_newest_first() -> None:
@@ -53,6 +68,72 @@ def test_service_version_and_container_of_a_workload() -> None:
     assert o.version_of(w.labels, w.template_labels, main, "app.kubernetes.io/version") == \
         "1.2.3-build7"
     assert o.version_of({}, {}, main, "app.kubernetes.io/version") == "1.2.3"
+
+
+def workload_with(containers: list[dict[str, str]], *, annotations: dict[str, str] | None = None,
+                  name: str = "cart-api") -> o.Workload:
+    obj = deployment(name, "shop", service="cart")
+    template = obj["spec"]["template"]
+    template["spec"]["containers"] = containers
+    if annotations:
+        template["metadata"]["annotations"] = annotations
+    return o.project_workload("Deployment", obj)
+
+
+ENVOY = {"name": "envoy", "image": "envoyproxy/envoy:v1.30.2"}
+ISTIO = {"name": "proxy", "image": "docker.io/istio/proxyv2:1.22.0"}
+APP = {"name": "app", "image": "r/cart:4.1.0"}
+AGENT = {"name": "vault-agent", "image": "hashicorp/vault:1.17"}
+
+
+def test_which_container_is_the_service() -> None:
+    # A sidecar listed first is passed over (by its name, or its image's repository).
+    assert o.choose_container(workload_with([ENVOY, APP]), None, "cart") == \
+        (o.Container("app", "r/cart:4.1.0"), o.BY_NOT_SIDECAR)
+    assert o.choose_container(workload_with([ISTIO, AGENT, APP]), None, "cart")[0].name == "app"
+    # The container named like the service (or the workload) comes before that.
+    named = workload_with([ENVOY, APP, {"name": "cart", "image": "r/cart:4.1.1"}])
+    assert o.choose_container(named, None, "cart") == \
+        (o.Container("cart", "r/cart:4.1.1"), o.BY_NAME)
+    assert o.choose_container(workload_with([APP, {"name": "cart-api", "image": "r/x:2"}]),
+                              None, "cart")[0].name == "cart-api"
+    # The default-container annotation comes first of all (unless the config names one).
+    annotated = workload_with([ENVOY, APP, {"name": "cart", "image": "r/cart:4.1.1"}],
+                              annotations={o.DEFAULT_CONTAINER: "app"})
+    assert o.choose_container(annotated, None, "cart") == \
+        (o.Container("app", "r/cart:4.1.0"), o.BY_ANNOTATION)
+    assert o.choose_container(annotated, "envoy", "cart")[1] == o.BY_CONFIG
+    # An annotation naming no container of the pod is passed over.
+    wrong = workload_with([ENVOY, APP], annotations={o.DEFAULT_CONTAINER: "gone"})
+    assert o.choose_container(wrong, None, "cart")[1] == o.BY_NOT_SIDECAR
+    # Only sidecars: the first; one container: that one.
+    assert o.choose_container(workload_with([ENVOY, AGENT]), None, "cart") == \
+        (o.Container("envoy", "envoyproxy/envoy:v1.30.2"), o.BY_FIRST)
+    assert o.choose_container(workload_with([ENVOY]), None, "cart")[1] == o.BY_ONLY
+    assert o.main_container(workload_with([ENVOY, APP]), None, "cart") == \
+        o.Container("app", "r/cart:4.1.0")
+
+
+def test_what_serves_is_the_revision_with_the_ready_pods() -> None:
+    obj = deployment("cart", "shop", replicas=2, generation=2)
+    obj["status"].update(replicas=3, updatedReplicas=1, readyReplicas=2, availableReplicas=2,
+                         observedGeneration=2)
+    obj["status"]["conditions"][1].update(status="False", reason="ProgressDeadlineExceeded",
+                                          message='ReplicaSet "cart-rev2" has timed out')
+    w = o.project_workload("Deployment", obj)
+    assert o.rollout_state(w) == "stuck"
+    old = replicaset(obj, 1, "r/cart:4.1.0")
+    old["status"] = {"replicas": 2, "readyReplicas": 2}
+    new = replicaset(obj, 2, "r/cart:4.2.0")
+    new["status"] = {"replicas": 1}
+    other = replicaset(deployment("search", "shop"), 7, "r/search:1")
+    other["status"] = {"replicas": 5, "readyReplicas": 5}
+    revisions = [r for r in map(o.project_replicaset, (old, new, other)) if r is not None]
+    assert [(r.name, r.ready) for r in o.serving(w, revisions)] == [("cart-rev1", 2)]
+    rolling = o.project_workload("Deployment", deployment("cart", "shop", replicas=2))
+    assert o.rollout_state(rolling) == ""
+    assert o.rollout_state(o.project_workload("Deployment", {
+        **obj, "status": {**obj["status"], "conditions": []}})) == "progressing"
 
 
 def test_health_and_rollout_state() -> None:

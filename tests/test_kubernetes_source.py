@@ -341,8 +341,8 @@ async def test_closing_the_source_ends_its_watches_on_the_server_at_once(
     source = make_source(tmp_path, cluster, clock)
     await source.start()
     await source.deployments()
-    # Deployments and StatefulSets in two namespaces.
-    await until(lambda: len(watches_open(cluster)) == 4, "the four watches")
+    # Deployments, their ReplicaSets and StatefulSets in two namespaces.
+    await until(lambda: len(watches_open(cluster)) == 6, "the six watches")
     await source.close()
     # Not when the server's watch timeout (300 s) comes: a quitting dashboard leaves nothing open.
     await until(lambda: not cluster.open_connections(), "every connection closed")
@@ -402,10 +402,10 @@ async def test_closing_waits_for_stuck_watches_once_not_once_each(
         before = set(threading.enumerate())
         await source.start()
         stuck = [t for t in set(threading.enumerate()) - before if t.name.startswith("idp-k8s-")]
-        assert len(stuck) == 4  # deployments and statefulsets of two namespaces, all waiting
+        assert len(stuck) == 6  # deployments, replicasets, statefulsets of two namespaces, waiting
         started_at = time.monotonic()
         await source.close()
-        # Four stuck watches: 0.5 s in all (four times that if each were waited for in turn).
+        # Six stuck watches: 0.5 s in all (six times that if each were waited for in turn).
         assert time.monotonic() - started_at < 1.5
 
 

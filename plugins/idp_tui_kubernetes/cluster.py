@@ -250,3 +250,18 @@ class Where:
         self.preview = preview
         self.workloads: list[Informer[o.Workload]] = []
         self.pods: Informer[o.Pod] | None = None
+        #: The Deployments' ReplicaSets (which revision has the ready pods); None for a
+        #: ReplicaSet that no Deployment owns.
+        self.replicasets: Informer[o.Revision | None] | None = None
+
+    def revisions(self) -> list[o.Revision]:
+        """The ReplicaSets watched here that a Deployment owns (none if they are not watched)."""
+        if self.replicasets is None or self.replicasets.error is not None \
+                and not self.replicasets.synced.is_set():
+            return []
+        return [r for r in self.replicasets.items() if r is not None]
+
+    def informers(self) -> list[Informer[Any]]:
+        """Every watch of this place."""
+        return [*self.workloads, *([self.pods] if self.pods is not None else []),
+                *([self.replicasets] if self.replicasets is not None else [])]

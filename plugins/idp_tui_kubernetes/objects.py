@@ -26,6 +26,19 @@ MANAGER = "idp-tui"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 REVISION = "deployment.kubernetes.io/revision"
+#: The container ``kubectl logs`` and ``kubectl exec`` pick (on the pod template).
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+
+#: Containers that are a mesh's proxy or an agent beside the service, never the service itself
+#: (by container name, or by the last part of the image's repository).
+SIDECARS = frozenset({
+    "envoy", "istio-proxy", "proxyv2", "istio-init", "linkerd-proxy", "linkerd-init",
+    "consul-dataplane", "consul-connect-envoy-sidecar", "kuma-sidecar", "vault-agent",
+    "vault-agent-init", "datadog-agent", "dd-agent", "cloud-sql-proxy", "cloudsql-proxy",
+    "fluent-bit", "fluentbit", "fluentd", "filebeat", "promtail", "otel-collector",
+    "opentelemetry-collector", "otel-agent", "jaeger-agent", "aws-xray-daemon", "xray-daemon",
+    "oauth2-proxy", "nginx-exporter", "statsd-exporter",
+})
 
 #: Workload annotations worth keeping (a workload can carry huge ones, e.g. last-applied).
 _KEPT_ANNOTATIONS = frozenset({ACTION_ID, CHANGE_CAUSE, REVISION})
@@ -157,7 +170,7 @@ def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
         selector=_map(selector),
         template_labels=_map(tmeta.get("labels")),
         template_annotations={k: v for k, v in _map(tmeta.get("annotations")).items()
-                              if k == RESTARTED_AT},
+                              if k in (RESTARTED_AT, DEFAULT_CONTAINER)},
         containers=tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
                          for c in _list(pod_spec.get("containers")) if isinstance(c, dict)),
         progress_deadline=spec.get("progressDeadlineSeconds")
@@ -246,22 +259,51 @@ def project_namespace(obj: Mapping[str, Any]) -> Namespace:
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """One entry of a Deployment's rollout history (a ReplicaSet it owns)."""
+    """One entry of a workload's rollout history: a ReplicaSet a Deployment owns, or a
+    ControllerRevision of a StatefulSet."""
 
     number: int
     name: str
     containers: tuple[Container, ...]
     template_labels: Mapping[str, str]
     created: str
+    template_annotations: Mapping[str, str] = field(default_factory=dict)
+    #: The workload it belongs to (its kind, uid and name).
+    owner_kind: str = ""
+    owner_uid: str = ""
+    owner_name: str = ""
+    #: Its ``kubernetes.io/change-cause``: why it was made.
+    change_cause: str = ""
+    #: ReplicaSets: the pods it has, and how many of them are ready.
+    replicas: int = 0
+    ready: int = 0
+
+    def owned_by(self, workload: Workload) -> bool:
+        if self.owner_kind != workload.kind:
+            return False
+        return self.owner_uid == workload.uid if workload.uid and self.owner_uid \
+            else self.owner_name == workload.name
 
 
-def project_revision(obj: Mapping[str, Any], owner_uid: str, owner_name: str) -> Revision | None:
-    """A ReplicaSet as a revision of the Deployment ``owner_uid``; None if it is not one of its."""
+def _owner(meta: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((o for o in _list(meta.get("ownerReferences"))
+                 if isinstance(o, dict) and o.get("kind") == kind), None)
+
+
+def _containers(pod_spec: Any) -> tuple[Container, ...]:
+    return tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
+                 for c in _list(_dict(pod_spec).get("containers")) if isinstance(c, dict))
+
+
+def _template_annotations(tmeta: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in _map(tmeta.get("annotations")).items() if k == DEFAULT_CONTAINER}
+
+
+def project_replicaset(obj: Mapping[str, Any]) -> Revision | None:
+    """A ReplicaSet as a revision of the Deployment that owns it; None if no Deployment does."""
     meta = _dict(obj.get("metadata"))
-    owners = _list(meta.get("ownerReferences"))
-    if not any(isinstance(o, dict) and o.get("kind") == "Deployment"
-               and (o.get("uid") == owner_uid if owner_uid else o.get("name") == owner_name)
-               for o in owners):
+    owner = _owner(meta, "Deployment")
+    if owner is None:
         return None
     annotations = _map(meta.get("annotations"))
     try:
@@ -269,14 +311,53 @@ def project_revision(obj: Mapping[str, Any], owner_uid: str, owner_name: str) ->
     except ValueError:
         return None
     template = _dict(_dict(obj.get("spec")).get("template"))
+    tmeta = _dict(template.get("metadata"))
+    status = _dict(obj.get("status"))
     return Revision(
         number=number,
         name=str(meta.get("name") or ""),
-        containers=tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
-                         for c in _list(_dict(template.get("spec")).get("containers"))
-                         if isinstance(c, dict)),
-        template_labels=_map(_dict(template.get("metadata")).get("labels")),
+        containers=_containers(template.get("spec")),
+        template_labels=_map(tmeta.get("labels")),
         created=str(meta.get("creationTimestamp") or ""),
+        template_annotations=_template_annotations(tmeta),
+        owner_kind="Deployment", owner_uid=str(owner.get("uid") or ""),
+        owner_name=str(owner.get("name") or ""),
+        change_cause=annotations.get(CHANGE_CAUSE, ""),
+        replicas=_int(status.get("replicas")),
+        ready=_int(status.get("readyReplicas")),
+    )
+
+
+def project_revision(obj: Mapping[str, Any], owner_uid: str, owner_name: str) -> Revision | None:
+    """A ReplicaSet as a revision of the Deployment ``owner_uid``; None if it is not one of its."""
+    revision = project_replicaset(obj)
+    if revision is None:
+        return None
+    if owner_uid and revision.owner_uid:
+        return revision if revision.owner_uid == owner_uid else None
+    return revision if revision.owner_name == owner_name else None
+
+
+def project_controller_revision(obj: Mapping[str, Any]) -> Revision | None:
+    """A ControllerRevision as a revision of the StatefulSet that owns it (its ``data`` is the
+    patch that sets the pod template back); None if no StatefulSet owns it."""
+    meta = _dict(obj.get("metadata"))
+    owner = _owner(meta, "StatefulSet")
+    number = obj.get("revision")
+    if owner is None or not isinstance(number, int) or isinstance(number, bool):
+        return None
+    template = _dict(_dict(_dict(obj.get("data")).get("spec")).get("template"))
+    tmeta = _dict(template.get("metadata"))
+    return Revision(
+        number=number,
+        name=str(meta.get("name") or ""),
+        containers=_containers(template.get("spec")),
+        template_labels=_map(tmeta.get("labels")),
+        created=str(meta.get("creationTimestamp") or ""),
+        template_annotations=_template_annotations(tmeta),
+        owner_kind="StatefulSet", owner_uid=str(owner.get("uid") or ""),
+        owner_name=str(owner.get("name") or ""),
+        change_cause=_map(meta.get("annotations")).get(CHANGE_CAUSE, ""),
     )
 
 
@@ -291,20 +372,52 @@ def service_of(workload: Workload, labels: Iterable[str]) -> str | None:
     return None
 
 
-def main_container(workload: Workload | Revision, preferred: str | None,
-                   service: str | None = None) -> Container | None:
+#: Why a container was taken for the service's (said in the deployment's detail).
+BY_CONFIG = "set in the source's config"
+BY_ANNOTATION = f"the {DEFAULT_CONTAINER} annotation"
+BY_NAME = "named like the service"
+BY_NOT_SIDECAR = "the first that is not a known sidecar"
+BY_FIRST = "the first container"
+BY_ONLY = "the only container"
+
+
+def is_sidecar(container: Container) -> bool:
+    """A mesh proxy or an agent (by its name, or its image's repository) from ``SIDECARS``."""
+    repo, _tag, _digest = split_image(container.image)
+    return container.name.lower() in SIDECARS or repo.rsplit("/", 1)[-1].lower() in SIDECARS
+
+
+def choose_container(workload: Workload | Revision, preferred: str | None,
+                     service: str | None = None) -> tuple[Container | None, str]:
+    """The container that is the service, and the rule that chose it: the one the config names
+    (none if it has no such container); else the pod template's default-container annotation; the
+    one named like the service (or the workload); the first that is not a known sidecar; the
+    first."""
     containers = workload.containers
     if not containers:
-        return None
-    names = [preferred] if preferred else [n for n in (service, getattr(workload, "name", None))
-                                           if n]
-    for name in names:
-        for c in containers:
-            if c.name == name:
-                return c
+        return None, ""
+    by_name = {c.name: c for c in reversed(containers)}
     if preferred:
-        return None
-    return containers[0]
+        found = by_name.get(preferred)
+        return found, BY_CONFIG if found is not None else ""
+    if len(containers) == 1:
+        return containers[0], BY_ONLY
+    default = workload.template_annotations.get(DEFAULT_CONTAINER)
+    if default and default in by_name:
+        return by_name[default], BY_ANNOTATION
+    for name in (service, workload.name if isinstance(workload, Workload) else None,
+                 getattr(workload, "owner_name", None)):
+        if name and name in by_name:
+            return by_name[name], BY_NAME
+    for c in containers:
+        if not is_sidecar(c):
+            return c, BY_NOT_SIDECAR
+    return containers[0], BY_FIRST
+
+
+def main_container(workload: Workload | Revision, preferred: str | None,
+                   service: str | None = None) -> Container | None:
+    return choose_container(workload, preferred, service)[0]
 
 
 def split_image(image: str) -> tuple[str, str | None, str | None]:
@@ -317,12 +430,23 @@ def split_image(image: str) -> tuple[str, str | None, str | None]:
     return rest, None, digest or None
 
 
+#: Hex digits of a digest a version shows (``@sha256:0123456789ab…``).
+DIGEST_SHOWN = 12
+_SHORT_DIGEST = re.compile(r"^@([A-Za-z0-9]+):([A-Fa-f0-9]{6,})…?$")
+
+
 def image_version(image: str) -> str:
+    """The version an image runs: its tag; by digest only, the digest cut short with its marker
+    (``@sha256:0123456789ab…``); no tag, ``latest``."""
     repo, tag, digest = split_image(image)
     if tag:
         return tag
     if digest:
-        return digest.split(":")[-1][:12]
+        algorithm, _, hexdigits = digest.partition(":")
+        if not hexdigits:
+            return f"@{algorithm}"
+        short = hexdigits[:DIGEST_SHOWN]
+        return f"@{algorithm}:{short}" + ("…" if len(hexdigits) > DIGEST_SHOWN else "")
     return "latest" if repo else ""
 
 
@@ -334,8 +458,22 @@ def version_of(labels: Mapping[str, str], template_labels: Mapping[str, str],
     return image_version(container.image) if container is not None else ""
 
 
-def image_for(current_image: str, version: str) -> str:
-    """The image to run ``version``: a full reference as given, else the current repo at that tag."""
+def image_for(current_image: str, version: str, known: Iterable[str] = ()) -> str:
+    """The image to run ``version``: a full reference as given, else the current repo at that tag.
+    A digest (``@sha256:…``, maybe cut short as versions show it) is the current repo at the
+    digest of one of the ``known`` images that starts so (or the whole digest as given)."""
+    short = _SHORT_DIGEST.match(version)
+    if short:
+        algorithm, prefix = short.group(1), short.group(2).lower()
+        repo, _tag, _digest = split_image(current_image)
+        for image in known:
+            _r, _t, digest = split_image(image)
+            if digest and digest.lower().startswith(f"{algorithm.lower()}:{prefix}"):
+                return f"{repo}@{digest}"
+        if not version.endswith("…") and len(prefix) >= 32:
+            return f"{repo}@{algorithm}:{prefix}"
+        raise ValueError(f"{version!r}: no image known here has that digest; give the whole "
+                         "image reference")
     if "/" in version or "@" in version or ":" in version:
         if not REFERENCE.match(version):
             raise ValueError(f"{version!r} is not a valid image tag or reference")
@@ -382,6 +520,24 @@ def rolling_out(workload: Workload) -> bool:
             and workload.current_revision != workload.update_revision:
         return True
     return workload.status_replicas > workload.updated
+
+
+def rollout_state(workload: Workload) -> str:
+    """"stuck" (the progress deadline passed), "progressing" (a change not rolled out yet), or ""."""
+    if workload.replicas == 0:
+        return ""
+    progressing = condition(workload, "Progressing")
+    if progressing is not None and progressing.status == "False" \
+            and progressing.reason == "ProgressDeadlineExceeded":
+        return "stuck"
+    return "progressing" if rolling_out(workload) else ""
+
+
+def serving(workload: Workload, revisions: Iterable[Revision]) -> list[Revision]:
+    """The workload's revisions that have ready pods, the most ready first (then the newest):
+    what serves, whatever the template asks for."""
+    ready = [r for r in revisions if r.ready > 0 and r.owned_by(workload)]
+    return sorted(ready, key=lambda r: (-r.ready, -r.number))
 
 
 def rollout_message(workload: Workload, generation: int | None = None) -> str:

@@ -79,7 +79,7 @@ class PreviewNamespaces:
         for name in list(self._previews):
             if name not in wanted:
                 where = self._previews.pop(name)
-                for informer in [*where.workloads, *([where.pods] if where.pods else [])]:
+                for informer in where.informers():
                     informer.stop()
         for name in sorted(wanted - set(self._previews)):
             where = Where(name, cluster, name, preview=True)

@@ -88,8 +88,10 @@ def patch_body(request: ActionRequest, change: Change, version_label: str,
     if change.version:
         cause += f" {change.version}"
     cause += f" by {who}" + (f": {request.reason}" if request.reason else "")
-    meta: dict[str, Any] = {"annotations": {o.ACTION_ID: request.id,
-                                            o.CHANGE_CAUSE: cause[:1000]}}
+    meta: dict[str, Any] = {"annotations": {o.ACTION_ID: request.id}}
+    if change.kind is not ActionKind.SCALE:
+        # Scaling makes no revision: the change-cause stays the one of the running revision.
+        meta["annotations"][o.CHANGE_CAUSE] = cause[:1000]
     body: dict[str, Any] = {"metadata": meta}
     if change.kind in (ActionKind.DEPLOY, ActionKind.ROLLBACK):
         template: dict[str, Any] = {"spec": {"containers": [

@@ -64,6 +64,9 @@ class VersionOption(Record):
 
     version: str
     built_at: datetime | None = None
+    #: What ``built_at`` is the time of: "built" (the image or package was made), or what the
+    #: source knows instead ("first deployed": when a Kubernetes revision of it was made).
+    time_label: str = "built"
     commit: str = ""
     #: The pipeline run that built it, where the source knows one.
     run_id: str = ""
