@@ -126,6 +126,25 @@ INSTANCE_COLOURS = ("cyan", "magenta", "bright_blue", "yellow", "bright_green", 
                     "bright_cyan", "blue", "green", "bright_yellow")
 
 
+#: A rollout under way, marked on a deployment in place of its health icon (its own glyph: a
+#: rollout is not "degraded"): "progressing", or "stuck" (it stopped making progress).
+ROLLOUT_STYLES = {
+    "progressing": ("↻", "bold cyan"),
+    "stuck": ("⧗", "bold magenta"),
+}
+
+
+def deployment_icon(health_value: Health | str, rollout: str = "") -> tuple[str, str]:
+    """The icon and style of a deployment: its rollout's while one is under way, else its
+    health's."""
+    if rollout in ROLLOUT_STYLES:
+        return ROLLOUT_STYLES[rollout]
+    try:
+        return HEALTH_STYLES[Health(health_value)]
+    except ValueError:
+        return HEALTH_STYLES[Health.UNKNOWN]
+
+
 def health(value: Health | str) -> Text:
     try:
         h = Health(value)

@@ -213,7 +213,7 @@ class EnvironmentsPane(Pane):
                     errors = None  # not shown
                 key = None if dep is None else (
                     dep.version, dep.health, dep.replicas_ready, dep.replicas_desired,
-                    (name, env) in drifted, errors, widths[env])
+                    (name, env) in drifted, errors, widths[env], dep.rollout)
                 cell = cells_now.get(key)
                 if cell is None:
                     cell = old_cells.get(key)
@@ -270,7 +270,7 @@ class EnvironmentsPane(Pane):
         which this one's are padded to (the parts line up down the column)."""
         if dep is None:
             return Text("–", "dim")
-        icon, style = render.HEALTH_STYLES[dep.health]
+        icon, style = render.deployment_icon(dep.health, dep.rollout)
         out = Text(end="")
         out.append_text(render.text(dep.version, "bold black on yellow" if drift else "bold",
                                     max_len=VERSION_MAX))
