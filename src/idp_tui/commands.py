@@ -347,6 +347,8 @@ def dashboard_commands(panes: Sequence[Any]) -> Registry:
     commands += [
         Command("activity", "Recent and running actions (A)", _action("activity"),
                 aliases=("actions",), title="Activity", available=_action_available("activity")),
+        Command("instances", "The selected service's instances in the selected environment (i)",
+                lambda app, _a: app.action_instances(), aliases=("pods",), title="Instances"),
         Command("refresh", "Ask every source again (ctrl+r)", lambda app, _a: app.action_refresh(),
                 title="Refresh now"),
         Command("health", "Each source's state, latency and errors (H)",

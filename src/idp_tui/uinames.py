@@ -29,7 +29,7 @@ def _scroll(prefix: str) -> tuple[str, ...]:
 WIDGET_BINDING_IDS: tuple[str, ...] = (
     # the app
     "app.env_next", "app.env_previous", "app.command", "app.help", "app.health", "app.refresh",
-    "app.quit", "app.activity",
+    "app.quit", "app.activity", "app.instances",
     # the panes
     "catalog.filter", "catalog.facets", "catalog.sort", "catalog.reverse", "catalog.logs",
     "catalog.unhealthy_only", "envs.unhealthy_only",
@@ -55,8 +55,9 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "actions.close", "actions.cancel", *_scroll("events"), "provision.dry_run",
     "activity.close", "activity.close_q", "activity.filter", "activity.filter_clear",
     "activity.cancel",
-    "health.close", "health.close_h", "health.refresh", "health.retry",
-    "help.close", "help.close_q", "facets.close", "jobs.close",
+    "health.close", "health.close_q", "health.refresh", "health.retry",
+    "help.close", "help.close_q", "facets.close", "facets.close_q", "jobs.close",
+    "instances.close", "instances.close_q", "instances.yaml",
 )
 
 #: Every binding id ``[keys]`` may remap.

@@ -68,6 +68,7 @@ def app_bindings(panes: tuple[PaneInfo, ...]) -> list[Binding]:
         *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
           for s in app_specs()),
         Binding("A", "activity", "Activity", id="app.activity"),
+        Binding("i", "instances", "Instances", id="app.instances"),
     ]
 
 
@@ -758,6 +759,26 @@ class IdpApp(App[int]):
             return
         if not isinstance(self.screen, HealthScreen):
             self.push_screen(HealthScreen(self.hub.health, self.clock))
+
+    def action_instances(self) -> None:
+        """The instances of the selected service in the selected environment."""
+        from .instances import InstancesScreen  # noqa: PLC0415 - with the view, not at start-up
+
+        if self.booting:
+            self.notify("The sources are starting", timeout=2)
+            return
+        if isinstance(self.screen, InstancesScreen):
+            return
+        if not self.hub.runners_for(Capability.INSTANCES):
+            self.notify("No configured source lists instances", severity="warning")
+            return
+        if not self.service:
+            self.notify("Select a service first", severity="warning")
+            return
+        if not self.environment:
+            self.notify("Select an environment first", severity="warning")
+            return
+        self.push_screen(InstancesScreen(self.service, self.environment))
 
     def action_refresh(self) -> None:
         if self.booting:

@@ -16,9 +16,10 @@ from ... import render
 from ...actions import ActionRun, PlanResult
 from ...api.actions import ActionKind, ActionRequest, ActionState, VersionOption
 from ...hub import classify
+from ..base import focus_now
 from ..tables import KeyedTable
 from .base import ConfirmedDialog
-from .texts import failure_text
+from .texts import failure_text, plan_text, unchanged
 from .widgets import ConfirmBox
 
 MAX_REPLICAS = 10_000
@@ -32,12 +33,17 @@ class ActionModal(ConfirmedDialog):
 
     def __init__(self, kind: ActionKind, service: str, environment: str, *,
                  environments: list[str] | None = None, replicas: int | None = None,
-                 run: ActionRun | None = None) -> None:
+                 run: ActionRun | None = None, instance: str | None = None) -> None:
         super().__init__(run)
+        #: Restart instance: the instance (its environment is fixed: it runs there).
+        self.instance = instance
+        if instance:
+            environments = [environment]
         self.kind = kind
         self.service = service
         self.environment = environment
         self.environments = list(dict.fromkeys([*(environments or []), environment]))
+        #: The replicas the service has in ``environment`` (a scale to as many changes nothing).
         self.replicas = replicas
         self.versions: list[VersionOption] | None = None
         self.version: str | None = None
@@ -48,13 +54,18 @@ class ActionModal(ConfirmedDialog):
     @classmethod
     def for_run(cls, run: ActionRun) -> ActionModal:
         r = run.request
-        return cls(r.kind, r.service or "", r.environment or "", run=run)
+        return cls(r.kind, r.service or "", r.environment or "", run=run,
+                   instance=str(r.params.get("instance") or "") or None)
 
     def _form(self) -> ComposeResult:
         with Vertical(id="action-fields"):
-            yield Static(Text("Service", "dim"), classes="field-label")
+            yield Static(Text("Service", "dim"), classes="field-label service-label")
             yield Static(render.text(self.service, "bold", max_len=80),
                          id="action-service")
+            if self.instance:
+                yield Static(Text("Instance", "dim"), classes="field-label")
+                yield Static(render.text(self.instance, "bold", max_len=120),
+                             id="action-instance")
             yield Static(Text("Target environment", "dim"), classes="field-label")
             yield Select([(render.text(e, max_len=60), e)
                           for e in self.environments],
@@ -127,6 +138,9 @@ class ActionModal(ConfirmedDialog):
                 name.append(" ●", "green")
             built = Text(f"{option.built_at:%Y-%m-%d %H:%M} ({render.ago(option.built_at, now)})"
                          if option.built_at else "–", "dim")
+            if option.built_at and option.time_label != "built":  # what the time is of
+                built = Text.assemble(render.text(option.time_label, "dim", max_len=20), " ",
+                                      built)
             rows.append((option.version, (name, built,
                                           render.text(option.commit[:12], "cyan", max_len=12),
                                           render.text(", ".join(option.environments), max_len=80))))
@@ -169,6 +183,19 @@ class ActionModal(ConfirmedDialog):
         needed = result.decision is not None and result.decision.needs_confirmation
         self.query_one(ConfirmBox).setup(self.environment, needed)
         self._refresh_confirm()
+        if needed and self.focused is self.query_one("#action-env", Select):
+            # Nothing left to decide but the environment's name: typing it lands in the box.
+            focus_now(self.query_one("#confirm-name", Input))
+
+    def _show_plan(self, result: PlanResult | None, waiting: str = "") -> None:
+        replicas = None
+        if self.action_spec.needs_replicas:
+            target = self.run.request.replicas if self.reopened and self.run is not None \
+                else self._replicas()[0]
+            replicas = (self.replicas, target)
+        self.query_one("#action-plan", Static).update(plan_text(result, self.kind,
+                                                                waiting=waiting,
+                                                                replicas=replicas))
 
     # The form ------------------------------------------------------------------------------------
 
@@ -196,6 +223,8 @@ class ActionModal(ConfirmedDialog):
         if confirmed:
             box = self.query_one(ConfirmBox)
             extra = {"confirmation": box.typed, "reason": box.reason}
+        if self.instance:
+            extra["params"] = {"instance": self.instance}
         return ActionRequest(id=self.request_id, kind=self.kind, service=self.service,
                              environment=self.environment,
                              version=self.version if self.action_spec.needs_version else None,
@@ -223,6 +252,10 @@ class ActionModal(ConfirmedDialog):
             out = Text("✖ denied: ", "bold red")
             out.append_text(render.text(decision.message, "red", max_len=500))
             return False, out
+        same = unchanged(self.kind, result.plan, replicas=replicas,
+                         current_replicas=self.replicas)
+        if same is not None:
+            return False, Text(f"{same} Nothing to confirm.", "yellow")
         verb = self.action_spec.verb
         if decision.needs_confirmation:
             box = self.query_one(ConfirmBox)
@@ -233,7 +266,7 @@ class ActionModal(ConfirmedDialog):
                 return False, out
             if not box.reason:
                 return False, Text("Give a reason: it goes into the audit log.", "yellow")
-        return True, Text(f"Ready: press {verb} (tab to the button, enter).", "green")
+        return True, self._ready_text(verb)
 
     def _refresh_confirm(self, keep_status: bool = False) -> None:
         super()._refresh_confirm(keep_status)
@@ -256,6 +289,10 @@ class ActionModal(ConfirmedDialog):
         if value is Select.NULL or value == self.environment or self.started:
             return
         self.environment = str(value)
+        platform = getattr(self.app, "platform", None)
+        if platform is not None:
+            dep = platform.deployments.get((self.service, self.environment))
+            self.replicas = dep.replicas_desired if dep is not None else None
         self.query_one(ConfirmBox).setup(self.environment, False)
         self._reload()
 
