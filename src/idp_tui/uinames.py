@@ -52,7 +52,7 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "command.close", "command.complete", "command.complete_previous", "command.history_older",
     "command.history_newer",
     # the dialogs and screens
-    "actions.close", "actions.cancel", *_scroll("events"), "provision.dry_run",
+    "actions.close", "actions.cancel", "dialog.confirm", *_scroll("events"), "provision.dry_run",
     "activity.close", "activity.close_q", "activity.filter", "activity.filter_clear",
     "activity.cancel",
     "health.close", "health.close_q", "health.refresh", "health.retry",

@@ -9,11 +9,13 @@ from datetime import datetime
 
 from rich.text import Text
 from textual import on
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Input, Select, Static
 
 from ... import render
 from ...actions import ActionManager, ActionRun, PlanResult
@@ -23,6 +25,11 @@ from ...hub import classify
 from ..action_access import manager_of
 from .texts import failure_text, plan_text, run_summary
 from .widgets import ActionUpdated, RunProgress, SubmitFailed
+
+#: The binding id of every dialog's confirm key (the same key everywhere, remappable in ``[keys]``).
+CONFIRM_ID = "dialog.confirm"
+#: Its default key: no text field, table or list of a dialog takes it for itself.
+CONFIRM_KEY = "ctrl+s"
 
 
 class WatchesRuns:
@@ -66,6 +73,7 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "close", "Close (the action keeps running)", id="actions.close"),
         Binding("c", "cancel_run", "Cancel action", id="actions.cancel"),
+        Binding(CONFIRM_KEY, "confirm", "Confirm", id=CONFIRM_ID),
     ]
 
     kind: ActionKind
@@ -80,6 +88,8 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
         self._submitting = False
         #: Whether the cancel key was offered when the bindings were last refreshed.
         self._cancel_offered = False
+        #: What ``check_action`` said of the confirm key when the bindings were last refreshed.
+        self._confirm_offer: bool | None = False
 
     @property
     def action_spec(self) -> ActionSpec:
@@ -120,6 +130,60 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
     def _watch_runs(self) -> None:
         self.watch_runs(lambda run: run.id == self.request_id)
 
+    # The confirm key and a short terminal --------------------------------------------------------
+
+    def confirm_key(self) -> str:
+        """The confirm key as the footer shows it ("^s", or the key ``[keys]`` gives it)."""
+        return self._key_of(CONFIRM_ID) or CONFIRM_KEY
+
+    def _key_of(self, binding_id: str) -> str | None:
+        """The key of this screen's binding ``binding_id`` as the footer shows it, or None."""
+        for bindings in self._bindings.key_to_bindings.values():
+            for binding in bindings:
+                if binding.id == binding_id:
+                    return self.app.get_key_display(binding)
+        return None
+
+    def _confirm_offered(self) -> bool | None:
+        """The confirm key: hidden (False) once the request is sent or while there is nothing to
+        confirm, shown greyed (None) while the form is not complete, else offered."""
+        if self.started or self.reopened or not self.is_mounted:
+            return False
+        try:
+            button = self.query_one("#action-confirm", Button)
+        except NoMatches:
+            return False
+        if not button.display:
+            return False
+        return None if button.disabled else True
+
+    def _sync_confirm_key(self) -> None:
+        """Redraw the footer's keys when the confirm key's state changed (only then: the footer
+        is rebuilt each time)."""
+        offered = self._confirm_offered()
+        if offered != self._confirm_offer:
+            self._confirm_offer = offered
+            self.refresh_bindings()
+
+    def _ready_text(self, verb: str) -> Text:
+        """The status line of a form that can be sent: which key sends it."""
+        out = Text("Ready: press ", "green")
+        out.append(self.confirm_key(), "bold green")
+        out.append(f" to {verb.lower()}", "green")
+        out.append(f" (or the {verb} button).", "dim")
+        return out
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_later(self._fit)  # (after the screen's own handler has set its size classes)
+
+    def _fit(self) -> None:
+        """In a short terminal (the screen's ``-short`` class: under 40 lines) the text fields,
+        choices and buttons lose their borders, so the form and its buttons fit in 24 lines."""
+        compact = self.has_class("-short")
+        for widget in self.query("Input, Select, Button"):
+            if isinstance(widget, Input | Select | Button) and widget.compact != compact:
+                widget.compact = compact
+
     def _buttons(self, verb: str) -> ComposeResult:
         with Horizontal(classes="action-buttons"):
             yield Button(verb, id="action-confirm", variant="warning", disabled=True)
@@ -139,6 +203,7 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
             return  # pressed twice: the first press is already on its way
         self._submitting = True
         self.query_one("#action-confirm", Button).disabled = True
+        self._sync_confirm_key()
         self._set_status(Text("Starting…", "bold"))
         # On the app, not this screen: closing the modal must not cancel the submission.
         self.app.run_worker(self._do_submit(request), exit_on_error=False, group="action-submit")
@@ -210,6 +275,7 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
         if cancellable != self._cancel_offered:  # (the footer is rebuilt only when it changes)
             self._cancel_offered = cancellable
             self.refresh_bindings()
+        self._sync_confirm_key()
 
     def _lock_form(self) -> None:
         """Disable the inputs once the request is sent. Override."""
@@ -241,10 +307,18 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
         if action == "cancel_run":
             run = self.run
             return run is not None and run.cancellable and not run.state.finished
+        if action == "confirm":
+            return self._confirm_offered()
         return True
 
     def action_cancel_run(self) -> None:
         self.cancel(self.run)
+
+    def action_confirm(self) -> None:
+        self.confirm()
+
+    def confirm(self) -> None:
+        """Send the request (once): what the confirm key and button do. Override."""
 
 
 class ConfirmedDialog(ActionDialog):
@@ -271,9 +345,11 @@ class ConfirmedDialog(ActionDialog):
                         yield Static(run_summary(self.run), id="action-summary")
                     else:
                         yield from self._form()
-                    yield Static(id="action-status")
-                    yield from self._buttons(self.action_spec.verb)
+                    with Vertical(classes="action-send"):
+                        yield Static(id="action-status")
+                        yield from self._buttons(self.action_spec.verb)
                 yield from self._side()
+        yield Footer()
 
     def _form(self) -> ComposeResult:
         """What is asked before the request is sent (not shown for a run already sent). Override."""
@@ -293,6 +369,7 @@ class ConfirmedDialog(ActionDialog):
         self.query_one("#action-confirm", Button).disabled = not ok
         if not keep_status:
             self._set_status(why)
+        self._sync_confirm_key()
 
     @on(Button.Pressed, "#action-confirm")
     def _confirm_pressed(self) -> None:

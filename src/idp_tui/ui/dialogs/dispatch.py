@@ -118,6 +118,8 @@ class DispatchModal(ConfirmedDialog):
             self.fields[0].control.focus()
         else:
             await form.mount(Static(Text("It declares no inputs.", "dim")))
+            self.query_one("#dispatch-ref", Input).focus()
+        self._fit()
         self._schedule_plan(settle=False)
 
     # The values ----------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ class DispatchModal(ConfirmedDialog):
                 return False, out
             if not box.reason:
                 return False, Text("Give a reason: it goes into the audit log.", "yellow")
-        return True, Text(f"Ready: press {self.action_spec.verb}.", "green")
+        return True, self._ready_text(self.action_spec.verb)
 
     def _lock_form(self) -> None:
         for widget in self.query("#action-fields, #action-confirm-box"):

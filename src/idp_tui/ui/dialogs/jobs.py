@@ -14,11 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ... import render
 from ...api.models import PipelineRun, RunStatus
+from .base import CONFIRM_ID, CONFIRM_KEY
 
 __all__ = ["JobChoice", "JobPicker", "pick_job_log"]
 
@@ -38,7 +39,10 @@ def _choice(option_id: str) -> JobChoice:
 class JobPicker(ModalScreen[JobChoice | None]):
     """The jobs of ``run`` and their steps; the first failed step (or job) is highlighted."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close", id="jobs.close")]
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Close", id="jobs.close"),
+        Binding(CONFIRM_KEY, "choose", "Show the log", id=CONFIRM_ID),
+    ]
 
     def __init__(self, run: PipelineRun) -> None:
         super().__init__()
@@ -53,6 +57,7 @@ class JobPicker(ModalScreen[JobChoice | None]):
             yield OptionList(*self._options(), id="jobs-list")
             yield Static(Text("enter: the job's log (a step: from that step on) · esc close",
                               "dim"))
+        yield Footer()
 
     def _options(self) -> list[Option]:
         options: list[Option] = []
@@ -90,6 +95,16 @@ class JobPicker(ModalScreen[JobChoice | None]):
             options.highlighted = options.get_option_index(wanted)
         elif options.option_count:
             options.action_first()
+
+    def action_choose(self) -> None:
+        """The confirm key: the highlighted job's (or step's) log, as enter."""
+        options = self.query_one(OptionList)
+        index = options.highlighted
+        if index is None:
+            return
+        option = options.get_option_at_index(index)
+        if option.id is not None and not option.disabled:
+            self.dismiss(_choice(option.id))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

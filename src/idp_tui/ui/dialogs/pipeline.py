@@ -15,6 +15,7 @@ from ...actions import ActionRun, PlanResult
 from ...api.actions import ActionKind, ActionRequest
 from ...api.models import PipelineRun, RunStatus
 from ...hub import classify
+from ..base import focus_now
 from .base import ConfirmedDialog
 from .texts import failure_text
 from .widgets import ConfirmBox
@@ -87,7 +88,10 @@ class RunActionModal(ConfirmedDialog):
     def _start_form(self) -> None:
         if self.action_spec.reviews:
             self.query_one(ConfirmBox).setup(None, False)
-        self.query_one("#action-confirm", Button).focus()
+        if self.action_spec.job:
+            self.query_one("#action-job", Select).focus()  # the job to re-run: the one decision
+        else:
+            self.query_one("#action-confirm", Button).focus()
         self._replan()
 
     def _replan(self) -> None:
@@ -109,8 +113,11 @@ class RunActionModal(ConfirmedDialog):
             needed = result.decision is not None and result.decision.needs_confirmation
             self.query_one(ConfirmBox).setup(self.environment, needed)
             if needed:
-                self.query_one("#confirm-name", Input).focus()
+                focus_now(self.query_one("#confirm-name", Input))
         self._refresh_confirm()
+        button = self.query_one("#action-confirm", Button)
+        if self.focused is None and not button.disabled:
+            button.focus()  # nothing to decide: the button the confirm key stands for
 
     def _request(self, *, confirmed: bool = False) -> ActionRequest:
         extra: dict[str, Any] = {}
@@ -150,7 +157,7 @@ class RunActionModal(ConfirmedDialog):
             if not box.reason:
                 return False, Text("Give a reason: it is the review's comment and goes into "
                                    "the audit log.", "yellow")
-        return True, Text(f"Ready: press {self.action_spec.verb}.", "green")
+        return True, self._ready_text(self.action_spec.verb)
 
     def _lock_form(self) -> None:
         for widget in self.query("#action-job, #action-confirm-box"):

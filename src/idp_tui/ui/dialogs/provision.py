@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.validation import Integer, Number
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Select, Static, Switch
+from textual.widgets import Button, DataTable, Footer, Input, Select, Static, Switch
 
 from ... import render
 from ...actions import ActionRun, PlanResult, TemplateEntry
@@ -30,7 +30,7 @@ from .form import (
     parse_text,
     shorten,
 )
-from .texts import decision_text, run_summary
+from .texts import decision_text, run_summary, switch_text
 from .widgets import ConfirmBox
 
 
@@ -62,8 +62,18 @@ class FormField(Horizontal):
                 yield Static(render.text(spec.description, "dim italic", max_len=300),
                              classes="form-description")
         with Vertical(classes="form-control-column"):
-            yield self._control()
+            control = self._control()
+            if isinstance(control, Switch):
+                with Horizontal(classes="form-switch-row"):
+                    yield control
+                    yield Static(switch_text(control.value), classes="form-switch-state")
+            else:
+                yield control
             yield Static(classes="field-error")
+
+    @on(Switch.Changed)
+    def _switched(self, event: Switch.Changed) -> None:
+        self.query_one(".form-switch-state", Static).update(switch_text(event.value))
 
     def _control(self) -> Widget:
         spec, control_id = self.spec, f"form-control-{self.index}"
@@ -149,14 +159,17 @@ class ProvisionModal(ActionDialog):
                         yield VerticalScroll(id="provision-form")
                         yield Static(id="provision-general-error", classes="field-error")
                         yield ConfirmBox(id="action-confirm-box")
-                    yield Static(id="action-status")
-                    with Horizontal(classes="action-buttons"):
-                        yield Button("Back", id="provision-back")
-                        yield Button("Dry run", id="provision-dry-run", variant="primary")
-                        yield Button("Run", id="action-confirm", variant="warning", disabled=True)
-                        yield Button("Cancel action", id="action-cancel", variant="error")
-                        yield Button("Close", id="action-close")
+                    with Vertical(classes="action-send"):
+                        yield Static(id="action-status")
+                        with Horizontal(classes="action-buttons"):
+                            yield Button("Back", id="provision-back")
+                            yield Button("Dry run", id="provision-dry-run", variant="primary")
+                            yield Button("Run", id="action-confirm", variant="warning",
+                                         disabled=True)
+                            yield Button("Cancel action", id="action-cancel", variant="error")
+                            yield Button("Close", id="action-close")
                 yield from self._side()
+        yield Footer()
 
     def _start_form(self) -> None:
         table = self.query_one("#provision-templates", KeyedTable)
@@ -186,6 +199,7 @@ class ProvisionModal(ActionDialog):
         self._set_status(Text("enter: fill in the chosen template · esc close", "dim"))
         self._show_plan(None, "Choose a template to see what it creates.")
         self._describe_template()
+        self._sync_confirm_key()
 
     async def _load_templates(self) -> None:
         try:
@@ -258,11 +272,16 @@ class ProvisionModal(ActionDialog):
         await form.remove_children()
         specs = form_fields(entry)
         selected = getattr(self.app, "service", None)
+        environment = getattr(self.app, "environment", None)
         for spec in specs:
-            # A resource for "the service": the one selected in the dashboard, to start with.
+            # A resource for "the service" and "the environment": the ones selected in the
+            # dashboard, to start with (an environment the template offers).
             if spec.name == "service" and spec.kind == "string" and selected and \
                     spec.default in (MISSING, None, ""):
                 spec.default = selected
+            if spec.name == "environment" and environment and (
+                    spec.kind == "string" or spec.kind == "enum" and environment in spec.choices):
+                spec.default = environment
         fields = [FormField(spec, i) for i, spec in enumerate(specs)]
         await form.mount_all(fields)
         self.fields = fields
@@ -280,11 +299,14 @@ class ProvisionModal(ActionDialog):
         title.append_text(render.text(entry.template.description, "dim", max_len=120))
         self.query_one("#provision-title", Static).update(title)
         self._show_plan(None, "Press Dry run to see what will be created.")
-        self._set_status(Text("Fill in the form · Dry run (ctrl+t) shows what will be created · "
-                              "Run creates it", "dim"))
+        dry_run = self._key_of("provision.dry_run") or "ctrl+t"
+        self._set_status(Text(f"Fill in the form · {dry_run}: dry run, shows what will be "
+                              f"created · {self.confirm_key()}: run, creates it", "dim"))
         self.validate_form()
+        self._fit()
         if self.fields:
             self.fields[0].control.focus()
+        self._sync_confirm_key()
 
     @on(Button.Pressed, "#provision-back")
     def _back(self) -> None:
@@ -339,6 +361,7 @@ class ProvisionModal(ActionDialog):
         valid = not errors and not general
         if not self.started and not self.reopened:
             self.query_one("#action-confirm", Button).disabled = not valid
+            self._sync_confirm_key()
         return values if valid else None
 
     def _field_of(self, widget: Widget) -> FormField | None:
@@ -422,8 +445,8 @@ class ProvisionModal(ActionDialog):
                 not result.decision.needs_confirmation:
             self._set_status(decision_text(result.decision))
         else:
-            self._set_status(Text("Dry run done: nothing was created. Press Run to create it.",
-                                  "green"))
+            self._set_status(Text(f"Dry run done: nothing was created. Press "
+                                  f"{self.confirm_key()} (or Run) to create it.", "green"))
 
     @on(Button.Pressed, "#action-confirm")
     def confirm(self) -> None:

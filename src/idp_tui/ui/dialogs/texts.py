@@ -8,11 +8,17 @@ from rich.text import Text
 
 from ... import render
 from ...actions import ActionRun, PlanResult
+from ...api.actions import ActionPlan
 from ...actionspec import spec
 from ...api.kinds import ActionKind
 from ...api.versions import same_version
 from ...hub import Failure
 from ...policy import Decision
+
+
+def switch_text(value: bool) -> Text:
+    """What a form's switch says beside it: on or off, in colour."""
+    return Text("on", "bold green") if value else Text("off", "dim")
 
 
 def decision_text(decision: Decision | None) -> Text:
@@ -44,8 +50,26 @@ def failure_text(failure: Failure, what: str = "cannot plan") -> Text:
     return out
 
 
-def plan_text(result: PlanResult | None, kind: ActionKind, *, waiting: str = "") -> Text:
-    """The "what changes" panel: versions, changes, other environments, creations, policy."""
+def unchanged(kind: ActionKind, plan: ActionPlan | None, *, replicas: int | None = None,
+              current_replicas: int | None = None) -> str | None:
+    """Why confirming would change nothing (a deploy or rollback to the version running there,
+    a scale to the replicas it has), or None: such a plan cannot be confirmed."""
+    row = spec(kind)
+    if row.needs_replicas:
+        if replicas is not None and replicas == current_replicas:
+            return f"It already runs {replicas} replica(s) there: nothing changes."
+        return None
+    if row.takes_version and plan is not None and plan.target_version and \
+            same_version(plan.current_version, plan.target_version):
+        version = render.sanitize(plan.target_version, max_len=60)
+        return f"{version} already runs there: nothing changes."
+    return None
+
+
+def plan_text(result: PlanResult | None, kind: ActionKind, *, waiting: str = "",
+              replicas: tuple[int | None, int | None] | None = None) -> Text:
+    """The "what changes" panel: versions (or, for a scale, the ``replicas`` from and to),
+    changes, other environments, creations, policy."""
     out = Text(end="")
     out.append("What changes\n", "bold underline")
     if result is None:
@@ -54,7 +78,15 @@ def plan_text(result: PlanResult | None, kind: ActionKind, *, waiting: str = "")
     plan = result.plan
     if plan is not None:
         out.append_text(render.text(plan.summary, "bold", max_len=300, multiline=True))
-        if plan.current_version or plan.target_version:
+        if spec(kind).needs_replicas:
+            before, after = replicas or (None, None)
+            out.append("\nReplicas  ", "dim")
+            out.append("?" if before is None else str(before), "bold")
+            out.append("  →  ", "bold")
+            out.append("?" if after is None else str(after), "bold green")
+            if before is not None and before == after:
+                out.append("  (nothing changes)", "yellow")
+        elif spec(kind).takes_version and (plan.current_version or plan.target_version):
             out.append("\nVersion   ", "dim")
             out.append_text(render.text(plan.current_version or "none", "bold", max_len=60))
             out.append("  →  ", "bold")
