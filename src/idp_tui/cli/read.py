@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from ..api.errors import NotSupported
-from ..api.models import Health, LogLevel, LogLine, LogQuery, RunStatus, Window, model_to_jsonable
+from ..api.models import (
+    Deployment,
+    Health,
+    LogLevel,
+    LogLine,
+    LogQuery,
+    RunStatus,
+    Window,
+    metrics_step,
+    model_to_jsonable,
+)
 from ..api.source import Capability
 from ..hub import Failure, Hub, Snapshot, Topic, classify
 from ..safetext import LINE_MAX, sanitize
@@ -195,7 +206,7 @@ async def _envs(ctx: Context, hub: Hub) -> int:
     now = ctx.clock.now()
     if args.env:
         out.table(["SERVICE", "VERSION", "HEALTH", "READY", "UPDATED", "MESSAGE"],
-                  [[d.service, d.version, Styled(d.health.value, HEALTH_STYLES[d.health]),
+                  [[d.service, _serving(d), Styled(d.health.value, HEALTH_STYLES[d.health]),
                     (f"{d.replicas_ready or 0}/{d.replicas_desired}" if d.replicas_desired is not None
                      else "–"), ago(d.updated_at, now),
                     d.message] for d in deployments])
@@ -208,6 +219,8 @@ async def _envs(ctx: Context, hub: Hub) -> int:
                 dep = by_key.get((service, env.name))
                 if dep is None:
                     row.append("–")
+                elif dep.rollout:  # the version that serves, and the rollout's state
+                    row.append(Styled(_serving(dep), HEALTH_STYLES[dep.health]))
                 elif dep.health is Health.HEALTHY:
                     row.append(dep.version)
                 else:
@@ -218,6 +231,15 @@ async def _envs(ctx: Context, hub: Hub) -> int:
                                  for e in environments]
         out.table(headers, rows)
     return finish(ctx, failures, "environments", answered=came, named=named)
+
+
+def _serving(dep: Deployment) -> str:
+    """The version that serves, with the rollout under way (``4.1.0 (stuck rolling out 4.2.0)``)."""
+    if not dep.rollout:
+        return dep.version
+    target = f" {dep.target_version}" if dep.target_version else ""
+    what = "stuck rolling out" if dep.rollout == "stuck" else "rolling out"
+    return f"{dep.version} ({what}{target})"
 
 
 # pipelines ---------------------------------------------------------------------------------------
@@ -315,15 +337,6 @@ async def _sources(ctx: Context, hub: Hub) -> int:
 
 # metrics -----------------------------------------------------------------------------------------
 
-#: Points asked for per signal (the CLI shows now, min and max; --json gives the points).
-METRIC_POINTS = 60
-
-
-def step_for(window: Window) -> float:
-    raw = window.delta.total_seconds() / METRIC_POINTS
-    return max(15.0, round(raw / 15.0) * 15.0)
-
-
 def metrics(ctx: Context) -> int:
     return ctx.run(_metrics)
 
@@ -331,7 +344,9 @@ def metrics(ctx: Context) -> int:
 async def _metrics(ctx: Context, hub: Hub) -> int:
     args, out = ctx.args, ctx.out
     window = Window(args.window)
-    snapshot = await hub.fetch(Topic.metrics(args.service, args.env, window, step_for(window)))
+    # The Metrics pane's queries for the window (the same step, so the same "now").
+    snapshot = await hub.fetch(Topic.metrics(args.service, args.env, window,
+                                             metrics_step(window)))
     failures = snapshot_failures(snapshot)
     series = snapshot.data or []
     summary = []
@@ -340,7 +355,10 @@ async def _metrics(ctx: Context, hub: Hub) -> int:
         summary.append({
             "signal": s.signal.value,
             "unit": s.unit,
-            "now": values[-1] if values else None,
+            "now": s.now(),
+            "as_of": None if s.as_of is None else timestamp(
+                datetime.fromtimestamp(s.as_of, UTC)).replace(" ", "T"),
+            "note": s.note or None,
             "min": min(values) if values else None,
             "max": max(values) if values else None,
             "points": [list(p) for p in s.points],
@@ -355,6 +373,11 @@ async def _metrics(ctx: Context, hub: Hub) -> int:
                   [[m["signal"], metric_value(m["now"], m["unit"]),
                     metric_value(m["min"], m["unit"]), metric_value(m["max"], m["unit"]),
                     m["unit"]] for m in summary])
+        for m in summary:  # why a signal has no value; a "now" that is not now
+            if m["note"] and m["now"] is None:
+                out.line(f"{m['signal']}: {sanitize(m['note'], max_len=1000)}")
+            elif m["as_of"]:
+                out.line(f"{m['signal']}: now is as of {m['as_of'].replace('T', ' ')}")
     return finish(ctx, failures, "metrics", answered=answered(snapshot, series))
 
 
@@ -497,8 +520,12 @@ async def _versions(ctx: Context, hub: Hub) -> int:
         return EXIT_OK
     now = ctx.clock.now()
     if items:
-        out.table(["VERSION", "CURRENT", "BUILT", "COMMIT", "RUNNING IN"],
-                  [[v.version, Styled("*", "green") if v.current else "", ago(v.built_at, now),
+        # What the times are of: when built, or what the source knows instead ("first deployed").
+        labelled = any(v.time_label != "built" for v in items)
+        out.table(["VERSION", "CURRENT", "WHEN" if labelled else "BUILT", "COMMIT", "RUNNING IN"],
+                  [[v.version, Styled("*", "green") if v.current else "",
+                    f"{sanitize(v.time_label, max_len=20)} {ago(v.built_at, now)}"
+                    if labelled and v.built_at else ago(v.built_at, now),
                     v.commit[:8] or "–", ", ".join(v.environments) or "–"] for v in items])
     return EXIT_OK
 

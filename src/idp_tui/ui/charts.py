@@ -300,6 +300,7 @@ _DIM = Style(dim=True)
 _BOLD = Style(bold=True)
 _AXIS = Style(dim=True)
 _INCIDENT = Style(color=_INCIDENT_COLOUR, bold=True)
+_NOTE = Style(color="yellow")
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,10 @@ class _Line:
     low: float | None
     high: float | None
     incident: bool
+    #: When "now" is (unix seconds), if older than two steps (the source says).
+    as_of: float | None = None
+    #: Why there are no points (source text, sanitized).
+    note: str = ""
 
 
 def _prepare(series: MetricSeries, label: str) -> _Line:
@@ -330,6 +335,8 @@ def _prepare(series: MetricSeries, label: str) -> _Line:
         low=min(values) if values else None,
         high=max(values) if values else None,
         incident=is_incident(values),
+        as_of=series.as_of if values else None,
+        note=sanitize(series.note, max_len=300) if series.note and not values else "",
     )
 
 
@@ -505,10 +512,15 @@ class MetricChart(Widget):
         lines = self._lines
         if not lines:
             return []
+        if all(line.now is None for line in lines) and any(line.note for line in lines):
+            # Nothing to show: why, instead of a bare "–".
+            return _pieces([(next(line.note for line in lines if line.note), _NOTE)])
         if len(lines) == 1:
             line = lines[0]
             now_style = _INCIDENT if line.incident else Style(color=line.colour, bold=True)
             now = _pieces([("now ", _DIM), (format_value(line.now, line.unit), now_style)])
+            if line.as_of is not None:
+                now += _pieces([(f" as of {self._time_text(line.as_of, '%H:%M:%S')}", _NOTE)])
             full = now + _pieces([
                 ("  min ", _DIM), (format_value(line.low, line.unit), None),
                 ("  max ", _DIM), (format_value(line.high, line.unit), None),
@@ -524,13 +536,17 @@ class MetricChart(Widget):
                 (f"{line.label} ", _DIM),
                 (format_value(line.now, line.unit), _INCIDENT if line.incident else _BOLD),
             ]
+        as_of = [line.as_of for line in lines if line.as_of is not None]
+        if as_of:
+            parts.append((f"  as of {self._time_text(min(as_of), '%H:%M:%S')}", _NOTE))
         return _pieces(parts)
 
     def _plot_rows(self, width: int, plot_height: int) -> list[list[Segment]]:
         lines = [line for line in self._lines if line.now is not None]
         if not lines:
             rows: list[list[Segment]] = [[] for _ in range(plot_height + 1)]
-            message = "no data"
+            message = next((line.note for line in self._lines if line.note), "no data")
+            message = message if len(message) <= width else message[:max(width - 1, 0)] + "…"
             pad = max((width - len(message)) // 2, 0)
             rows[plot_height // 2] = [Segment(" " * pad), Segment(message, _DIM)]
             return rows

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from ... import render
-from ...api.models import Alert, Window
+from ...api.models import Alert, Window, metrics_step
 from ...hub import Snapshot, Topic
 from ..base import ErrorBanner, Pane, while_running
 from ..charts import MetricsGrid
@@ -50,6 +50,8 @@ class MetricsPane(Pane):
         self.topic: Topic | None = None
         self.alerts_topic: Topic | None = None
         self.last: Snapshot[Any] | None = None
+        #: When the series shown were received (a failed fetch that keeps them does not move it).
+        self.updated_at: Any = None
         #: The alerts shown (firing or pending), from every metrics source that has them.
         self.alerts: list[Alert] = []
         self.active = False
@@ -101,12 +103,14 @@ class MetricsPane(Pane):
             self.alerts_topic = alerts
             self._show_alerts([])
             self.subscribe(alerts)
-        topic = Topic.metrics(service, env, self.window,
-                              step_for(self.window, points_for(self._chart_width())))
+        # The same queries as `idp-tui metrics` for the window (the same step, so the same "now").
+        topic = Topic.metrics(service, env, self.window, metrics_step(self.window))
         if topic == self.topic:
             return
         self.unsubscribe("metrics")
         self.topic = topic
+        self.last = None
+        self.updated_at = None
         self.query_one(MetricsGrid).set_series([], self.window.value)
         self._header(None)
         self.subscribe(topic)
@@ -118,22 +122,19 @@ class MetricsPane(Pane):
             return
         if snapshot.topic != self.topic:
             return
+        received = _received(self.last, snapshot)
         self.last = snapshot
-        self.query_one(ErrorBanner).show_errors(snapshot.errors, what="metrics",
-                                                kept=snapshot.kept)
+        if received:
+            self.updated_at = snapshot.fetched_at
+        # A part of an answer is this fetch's: its error is said alone. A failure that keeps
+        # the series of an earlier fetch says so; one before any answer, that nothing came yet.
+        partial = received and bool(snapshot.errors)
+        self.query_one(ErrorBanner).show_errors(
+            snapshot.errors, what="" if partial else "metrics",
+            kept=snapshot.kept if self.updated_at is not None else ())
         if snapshot.data is not None:
             self.query_one(MetricsGrid).set_series(snapshot.data, self.window.value)
         self._header(snapshot)
-
-    def _chart_width(self) -> int:
-        """Cells across the widest chart (0 before the layout)."""
-        charts = self.query_one(MetricsGrid).charts.values()
-        return max((chart.content_size.width for chart in charts), default=0)
-
-    def on_resize(self) -> None:
-        # A wider or narrower chart wants more or fewer points: ask again if the step changes.
-        if self.active:
-            self.call_after_refresh(self._resubscribe)
 
     def _show_alerts(self, alerts: list[Alert]) -> None:
         """One line per alert above the charts (source text, drawn through render)."""
@@ -172,8 +173,10 @@ class MetricsPane(Pane):
         out.append("  window ")
         for window in WINDOWS:
             out.append(f" {window.value} ", "bold reverse" if window is self.window else "dim")
-        if snapshot is not None and snapshot.fetched_at is not None:
-            out.append(f"   updated {snapshot.fetched_at:%H:%M:%S}", "dim")
+        if snapshot is not None and self.updated_at is not None:
+            out.append(f"   updated {self.updated_at:%H:%M:%S}", "dim")
+        elif snapshot is not None and snapshot.errors:
+            out.append("   no answer yet", "dim")
         elif self.topic is not None:
             out.append("   loading…", "dim")
         out.append("   w/W change window", "dim")
@@ -185,3 +188,16 @@ class MetricsPane(Pane):
         if self.active:
             self._resubscribe()
         self._header(None)
+
+
+def _received(before: Snapshot[Any] | None, snapshot: Snapshot[Any]) -> bool:
+    """Whether ``snapshot`` brings series of its own fetch: a fetch without errors does; a failed
+    one gives back the very records of the last answer (the hub keeps them), which do not count."""
+    if not snapshot.errors:
+        return snapshot.data is not None
+    if not snapshot.data:
+        return False
+    if before is None or not before.data:
+        return True  # the first series here: this fetch's (or the last one's, unknown when)
+    old = {id(series) for series in before.data}
+    return any(id(series) not in old for series in snapshot.data)
