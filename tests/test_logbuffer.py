@@ -16,7 +16,7 @@ import pytest
 from idp_tui import render
 from idp_tui.api.models import LogLevel, LogLine
 from idp_tui.logs import LogBuffer
-from idp_tui.logs.buffer import LEVEL_WIDTH, MAX_INSTANCES, TIMESTAMP_WIDTH
+from idp_tui.logs.buffer import LEVEL_WIDTH, MAX_INSTANCES, TIMESTAMP_WIDTH, wrapped_rows
 
 T0 = datetime(2024, 5, 1, 12, 30, 45, 123456, tzinfo=UTC)
 
@@ -231,7 +231,10 @@ def test_rows_one_per_line_or_one_per_piece_when_wrapped() -> None:
     assert buffer.row(-1) is None and buffer.row(2) is None
 
     buffer.set_wrap(80)
-    pieces = -(-width_of(long) // 80)
+    # The continuation rows start under the message, so they hold fewer cells than the first.
+    prefix = width_of(long) - len(long.message)
+    pieces = wrapped_rows(width_of(long), prefix, 80)
+    assert pieces == 1 + -(-(width_of(long) - 80) // (80 - prefix)) > -(-width_of(long) // 80)
     assert pieces > 1 and buffer.row_count == 1 + pieces
     assert [piece for _e, piece in buffer.window(1, 100)] == list(range(pieces))
     assert buffer.index_at_row(pieces) == 1 and buffer.row_of(1) == 1
@@ -252,7 +255,7 @@ def test_rows_one_per_line_or_one_per_piece_when_wrapped() -> None:
     buffer.set_columns(timestamps=False, instances=False)
     narrower = width_of(long, show_timestamp=False, show_instance=False)
     assert narrower == width_of(long) - TIMESTAMP_WIDTH - len("pod-a ")
-    assert buffer.row_count == -(-narrower // 80) + 3
+    assert buffer.row_count == wrapped_rows(narrower, LEVEL_WIDTH, 80) + 3
     assert buffer.entry_width(buffer.entry(0)) == narrower
     assert LEVEL_WIDTH == len("INFO  ")
 
@@ -275,7 +278,7 @@ def test_a_json_line_drawn_wider_than_assumed_corrects_the_layout() -> None:
     buffer.append([line("plain"), wide])
     buffer.set_wrap(100)
     assert buffer.entry(1).text is not None
-    assert buffer.row_count == 1 + -(-drawn // 100)
+    assert buffer.row_count == 1 + wrapped_rows(drawn, buffer.entry_width(entry) - entry.cells, 100)
 
 
 def test_instances_get_their_colour_in_order_and_are_forgotten_when_gone() -> None:

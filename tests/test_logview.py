@@ -14,7 +14,7 @@ from textual.scrollbar import ScrollTo
 
 from idp_tui import render
 from idp_tui.api.models import LogLevel, LogLine
-from idp_tui.logs import compile_pattern
+from idp_tui.logs import compile_pattern, wrapped_rows
 from idp_tui.ui.logview import MAX_VIRTUAL_WIDTH, LogView
 
 STYLES = Path(__file__).resolve().parent.parent / "styles" / "logview.tcss"
@@ -386,6 +386,13 @@ async def test_horizontal_scroll_when_not_wrapping() -> None:
 # Wrapping -----------------------------------------------------------------------------------------
 
 
+def pieces(item: LogLine, width: int, **columns: bool) -> int:
+    """The rows ``item`` takes wrapped at ``width``: continuation rows start under its message."""
+    total = render.log_line(item, instance_style="", **columns).cell_len
+    message = render.without_level(*render.log_message(item.message), item.level)[0]
+    return wrapped_rows(total, total - len(message), width)
+
+
 async def test_wrap_adds_rows_and_is_maintained_on_append_and_eviction() -> None:
     app = LogApp(max_lines=4)
     async with app.run_test(size=SIZE) as pilot:
@@ -400,7 +407,7 @@ async def test_wrap_adds_rows_and_is_maintained_on_append_and_eviction() -> None
 
         view.wrap = True
         await pilot.pause()
-        rows = 1 + math.ceil(total / width)
+        rows = 1 + pieces(long, width)
         assert view.virtual_size.height == rows
         assert view.virtual_size.width == 0
         text = screen_text(view)
@@ -408,20 +415,43 @@ async def test_wrap_adds_rows_and_is_maintained_on_append_and_eviction() -> None
         assert all(len(row) == width for row in screen_lines(view))
 
         view.append([long, line("tail", i=3)])  # incremental
-        assert view.virtual_size.height == rows + math.ceil(total / width) + 1
+        assert view.virtual_size.height == rows + pieces(long, width) + 1
         view.append([line("x", i=4), line("y", i=5)])  # evicts "short" and the first long line
-        assert view.virtual_size.height == math.ceil(total / width) + 3
+        assert view.virtual_size.height == pieces(long, width) + 3
 
         # A narrower terminal rebuilds the row map.
         await pilot.resize_terminal(80, 30)
         await pilot.pause()
         narrow = view.scrollable_content_region.width
         assert narrow < width
-        assert view.virtual_size.height == math.ceil(total / narrow) + 3
+        assert view.virtual_size.height == pieces(long, narrow) + 3
 
         view.wrap = False
         await pilot.pause()
         assert view.virtual_size.height == 4
+
+
+async def test_wrapped_continuations_start_under_the_message_and_levels_are_said_once() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        view = view_of(app)
+        java = line("INFO  [http-nio-8080-exec-38] c.e.payments.Service - " + "handled request " * 12,
+                    instance="payments-7f9c")
+        view.append([java, line("after", i=1, level=LogLevel.WARN)])
+        view.wrap = True
+        await pilot.pause()
+        rows = [row.rstrip() for row in screen_lines(view) if row.strip()]
+        # The level once, in its column: not "INFO  INFO  [http-nio…".
+        assert rows[0].startswith("12:30:45.123 payments-7f9c INFO  [http-nio-8080-exec-38] ")
+        assert "INFO  INFO" not in screen_text(view)
+        prefix = len("12:30:45.123 payments-7f9c INFO  ")
+        continuations = rows[1:-1]
+        assert len(continuations) >= 2
+        for row in continuations:  # indented under the message, never at column 0
+            assert row[:prefix].strip() == "" and row[prefix:].strip(), row
+        assert rows[-1].startswith("12:30:45.124 pod-a WARN  after")
+        width = view.scrollable_content_region.width
+        assert view.virtual_size.height == pieces(java, width) + 1
 
 
 async def test_wrap_follows_timestamp_and_instance_toggles() -> None:
@@ -437,9 +467,8 @@ async def test_wrap_follows_timestamp_and_instance_toggles() -> None:
             view.show_timestamps = ts
             view.show_instances = inst
             await pilot.pause()
-            total = render.log_line(long, instance_style="", show_timestamp=ts,
-                                    show_instance=inst).cell_len
-            assert view.virtual_size.height == math.ceil(total / width), (ts, inst)
+            assert view.virtual_size.height == pieces(long, width, show_timestamp=ts,
+                                                      show_instance=inst), (ts, inst)
 
 
 async def test_toggles_keep_the_top_line_in_view_while_paused() -> None:
@@ -656,7 +685,7 @@ async def test_megabyte_line_renders_cut_and_app_survives() -> None:
         cut = render.log_line(line(huge), instance_style="").cell_len
         assert cut < len(huge)
         assert view.virtual_size.height > 2 * math.ceil(cut / width) - 2
-        view.scroll_to(y=math.ceil(cut / width) - 1, animate=False)
+        view.scroll_to(y=pieces(line(huge), width) - 1, animate=False)
         await pilot.pause()
         assert "chars]" in screen_text(view)  # the "… [+N chars]" marker, not the end
         assert "THE-END" not in screen_text(view)

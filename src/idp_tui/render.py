@@ -210,6 +210,27 @@ def section_title(title: str, *, folded: bool, lines: int,
     return text, spans
 
 
+#: A level word at the start of a message (``INFO  [main] …``, ``WARNING  app: …``, ``[ERROR] …``,
+#: ``INFO:root:…``), in capitals: the level column says it already.
+_LEADING_LEVEL = re.compile(r" *(\[?)(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT"
+                            r"|PANIC)(\]?)(?::+ *| +)")
+
+
+def without_level(plain: str, spans: list[tuple[int, int, str]], level: LogLevel,
+                  ) -> tuple[str, list[tuple[int, int, str]]]:
+    """``plain`` without the level word it starts with when that is the line's ``level`` (so
+    a Java or Python line does not read ``INFO  INFO  [main] …``), its ``spans`` moved along."""
+    if level is LogLevel.UNKNOWN or not plain[:1].isupper() and plain[:1] not in " [":
+        return plain, spans
+    match = _LEADING_LEVEL.match(plain)
+    if match is None or bool(match.group(1)) != bool(match.group(3)) \
+            or LogLevel.parse(match.group(2)) is not level or match.end() >= len(plain):
+        return plain, spans
+    cut = match.end()
+    return plain[cut:], [(max(start - cut, 0), end - cut, style) for start, end, style in spans
+                         if end > cut]
+
+
 def log_line(line: LogLine, *, instance_style: str, show_timestamp: bool = True,
              show_instance: bool = True, as_fields: bool = True,
              highlight: re.Pattern[str] | None = None,
@@ -226,8 +247,8 @@ def log_line(line: LogLine, *, instance_style: str, show_timestamp: bool = True,
     out.append(f"{level.value.upper():<5}" if level is not LogLevel.UNKNOWN else "     ",
                LEVEL_STYLES[level])
     out.append(" ")
-    plain, spans = message if message is not None else log_message(line.message,
-                                                                    as_fields=as_fields)
+    plain, spans = message if message is not None else without_level(
+        *log_message(line.message, as_fields=as_fields), level)
     start = len(out.plain)
     out.append(plain, "red" if level in _ERROR_LEVELS else "")
     for begin, end, style in spans:
@@ -262,8 +283,8 @@ def log_line_segments(line: LogLine, *, base: Style, instance_style: str,
     add((f"{level.value.upper():<5}" if level is not LogLevel.UNKNOWN else "     ",
          base + _style_of(LEVEL_STYLES[level])))
     add((" ", base))
-    text, spans = message if message is not None else log_message(line.message,
-                                                                  as_fields=as_fields)
+    text, spans = message if message is not None else without_level(
+        *log_message(line.message, as_fields=as_fields), level)
     under = base + _style_of("red") if level in _ERROR_LEVELS else base
     if spans:
         position = 0

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .ansi import split_sgr, strip_sgr
-    from .buffer import Appended, Instance, LogBuffer, LogEntry, display_text
+    from .buffer import (Appended, Instance, LogBuffer, LogEntry, display_text, wrapped_piece,
+                         wrapped_rows)
     from .fields import json_fields, log_message_plain
     from .fold import Section, Sections
     from .handover import Handover
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 _WHERE = {
     "Appended": "buffer", "Instance": "buffer", "LogBuffer": "buffer", "LogEntry": "buffer",
     "CollectionPacer": "pacer", "Handover": "handover",
-    "display_text": "buffer", "json_fields": "fields", "log_message_plain": "fields",
+    "display_text": "buffer", "wrapped_piece": "buffer", "wrapped_rows": "buffer",
+    "json_fields": "fields", "log_message_plain": "fields",
     "Pattern": "prefilter", "compile_pattern": "prefilter", "required_literals": "prefilter",
     "smart_case": "prefilter", "Section": "fold", "Sections": "fold", "split_sgr": "ansi",
     "strip_sgr": "ansi",

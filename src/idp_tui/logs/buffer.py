@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
     from ..api.models import LogLine
 
-__all__ = ["Appended", "Instance", "LEVEL_WIDTH", "LogBuffer", "LogEntry", "TIMESTAMP_WIDTH"]
+__all__ = ["Appended", "Instance", "LEVEL_WIDTH", "LogBuffer", "LogEntry", "TIMESTAMP_WIDTH",
+           "wrapped_piece", "wrapped_rows"]
 
 #: Widths of the fixed columns a line is drawn with: "HH:MM:SS.mmm " and "LEVEL ".
 TIMESTAMP_WIDTH = 13
@@ -80,6 +81,40 @@ def display_text(message: str, as_fields: bool) -> str:
         # Colour codes are drawn as colours (idp_tui.render), not as text: not part of it.
         plain = sanitize(strip_sgr(plain), max_len=LINE_MAX)
     return plain
+
+
+#: The continuation rows of a wrapped line start under its message (so they do not read as
+#: lines of their own), unless that leaves fewer cells than this for the text: then they start
+#: ``NARROW_INDENT`` cells in.
+WRAP_MIN_TEXT = 20
+NARROW_INDENT = 2
+
+
+def wrap_indent(prefix: int, wrap_width: int) -> int:
+    """Where the continuation rows of a line whose message starts at ``prefix`` start."""
+    if wrap_width - prefix >= WRAP_MIN_TEXT:
+        return prefix
+    return min(NARROW_INDENT, max(wrap_width - 1, 0))
+
+
+def wrapped_rows(width: int, prefix: int, wrap_width: int) -> int:
+    """How many rows a line ``width`` cells wide takes wrapped at ``wrap_width`` (its message
+    starting at ``prefix``): the first row, then continuation rows indented (``wrap_indent``)."""
+    if wrap_width <= 0 or width <= wrap_width:
+        return 1
+    step = wrap_width - wrap_indent(prefix, wrap_width)
+    return 1 + -(-(width - wrap_width) // step)
+
+
+def wrapped_piece(chunk: int, prefix: int, wrap_width: int) -> tuple[int, int, int]:
+    """Row ``chunk`` of a wrapped line: the cells ``[start, end)`` of the line it shows and the
+    indent it is drawn at."""
+    if chunk <= 0:
+        return 0, wrap_width, 0
+    indent = wrap_indent(prefix, wrap_width)
+    step = wrap_width - indent
+    start = wrap_width + (chunk - 1) * step
+    return start, start + step, indent
 
 
 def _cells(text: str) -> int:
@@ -344,7 +379,8 @@ class LogBuffer:
                 if wrap_width <= 0 or width <= wrap_width:  # type: ignore[operator]
                     rows.append((entry, 0))
                 else:
-                    rows.extend((entry, k) for k in range(-(-width // wrap_width)))  # type: ignore[operator]
+                    rows.extend((entry, k) for k in range(wrapped_rows(
+                        width, width - entry.cells, wrap_width)))  # type: ignore[arg-type]
         self._seq = seq
         self._max_width = max_width
         return Appended(added, self._evict() if overflow > 0 else 0)
@@ -668,7 +704,8 @@ class LogBuffer:
                 if wrap_width <= 0 or width <= wrap_width:
                     add((entry, 0))
                 else:
-                    rows.extend((entry, k) for k in range(-(-width // wrap_width)))
+                    rows.extend((entry, k) for k in range(wrapped_rows(
+                        width, width - entry.cells, wrap_width)))
             self._rows = rows
         else:
             for index in range(self._shown_off, len(shown)):

@@ -31,7 +31,7 @@ from textual.scrollbar import ScrollTo, ScrollUp
 from textual.strip import Strip
 
 from .. import render
-from ..logs import LogBuffer, LogEntry
+from ..logs import LogBuffer, LogEntry, wrapped_piece
 
 if TYPE_CHECKING:
     from ..api.kinds import LogLevel
@@ -533,8 +533,12 @@ class LogView(ScrollView, can_focus=True):
                 self._schedule_relayout()
             if wrap_width <= 0:
                 wrap_width = max(width, 1)
-            start = chunk * wrap_width
-            strip = full.crop_extend(start, start + wrap_width, base)
+            # A continuation row starts under the message (see logs.buffer.wrap_indent).
+            prefix = buffer.entry_width(entry) - entry.cells
+            start, end, indent = wrapped_piece(chunk, prefix, wrap_width)
+            strip = full.crop_extend(start, end, base)
+            if indent:
+                strip = Strip.join([Strip.blank(indent, base), strip])
             if wrap_width != width:
                 strip = strip.adjust_cell_length(width, base)
             return strip
