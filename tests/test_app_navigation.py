@@ -339,8 +339,10 @@ async def test_help_lists_every_binding_with_its_id(tmp_path: Path) -> None:
         assert "catalog.filter" not in rows
         assert rows["logs.save"][:2] == ("Logs", "^s")
         assert rows["logview.follow"][0] == "log view"
-        await pilot.press("question_mark")
-        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")  # a key that opens a view never closes it
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")  # escape or q does (q does not quit here)
+        assert not isinstance(app.screen, HelpScreen) and app.is_running
 
 
 async def test_remapped_keys_work_and_show_in_help(tmp_path: Path) -> None:

@@ -959,8 +959,10 @@ async def test_health_view_shows_each_source(tmp_path: Path) -> None:
         await pilot.press("down")
         assert str(detail.render()) == ("auth: 401 from https://catalog.example.com\n"
                                         "Hint: Renew the token in IDP_TOKEN.")
-        await pilot.press("H")
-        assert not isinstance(app.screen, HealthScreen)
+        await pilot.press("H")  # a key that opens a view never closes it
+        assert isinstance(app.screen, HealthScreen)
+        await pilot.press("q")  # escape or q does (q does not quit here)
+        assert not isinstance(app.screen, HealthScreen) and app.is_running
 
 
 async def test_health_view_on_the_sandbox_updates_after_refresh(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ class HealthScreen(ModalScreen[None]):
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="health.close"),
-        Binding("H", "dismiss", "Close", show=False, id="health.close_h"),
+        Binding("q", "dismiss", "Close", show=False, id="health.close_q"),
         Binding("ctrl+r", "refresh", "Refresh", id="health.refresh"),
         Binding("r", "retry", "Retry now", id="health.retry"),
     ]
@@ -132,7 +132,7 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="help.close"),
-        Binding("question_mark", "dismiss", "Close", show=False, id="help.close_q"),
+        Binding("q", "dismiss", "Close", show=False, id="help.close_q"),
     ]
     #: The "Where" of the `:` commands' rows.
     COMMAND_SCOPE = ": command"
@@ -164,7 +164,8 @@ class FacetScreen(ModalScreen[str | None]):
     """The values of the catalog's fields with how many services have each; choosing one
     filters the Catalog by it (``owner:team-payments``)."""
 
-    BINDINGS = [Binding("escape", "dismiss", "Close", id="facets.close")]
+    BINDINGS = [Binding("escape", "dismiss", "Close", id="facets.close"),
+                Binding("q", "dismiss", "Close", show=False, id="facets.close_q")]
 
     def __init__(self, pane: Any, active: dict[str, set[str]], title: str = "Filter the catalog by",
                  hint: str = "owner:NAME, tag:NAME…") -> None:
