@@ -14,6 +14,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from .. import render
+from . import columns
 from .tables import KeyedTable
 
 if TYPE_CHECKING:
@@ -45,13 +46,24 @@ class HealthScreen(ModalScreen[None]):
             yield Static(id="health-retry")
             yield Static(Text("ctrl+r refresh · r retry now · esc close", "dim"))
 
+    #: What each row says, the most telling first; the columns that do not fit the width leave
+    #: by priority (the highest number first); the capabilities are in the detail too.
+    COLUMNS = [("name", "Source"), ("state", "State"), ("latency", "Latency"), ("error", "Error"),
+               ("last", "Last answer"), ("calls", "Calls/failures"), ("type", "Type"),
+               ("caps", "Capabilities")]
+    PRIORITY = {"name": 0, "state": 0, "error": 0, "latency": 1, "last": 2, "calls": 3,
+                "type": 4, "caps": 5}
+    MAX_WIDTHS = {"caps": 40, "error": 30, "name": 30, "type": 20}
+
     def on_mount(self) -> None:
         table = self.query_one(KeyedTable)
-        table.set_columns([("name", "Source"), ("type", "Type"), ("caps", "Capabilities"),
-                           ("state", "State"), ("last", "Last answer"), ("latency", "Latency"),
-                           ("calls", "Calls/failures"), ("error", "Error")])
+        table.set_columns(self.COLUMNS, self.MAX_WIDTHS)
+        self._shown = [key for key, _ in self.COLUMNS]
         self.show(self._health)
         table.focus()
+
+    def on_resize(self) -> None:
+        self.show(self._health)
 
     def show(self, health: dict[str, SourceHealth]) -> None:
         self._health = health
@@ -63,16 +75,27 @@ class HealthScreen(ModalScreen[None]):
                 state_style = "yellow"
             rows.append((item.name, (
                 render.text(item.name, "bold"),
-                render.text(item.type),
-                Text(", ".join(sorted(c.value for c in item.capabilities)), "dim"),
                 Text(item.state, state_style),
-                Text(render.ago(item.last_ok, now)),
                 Text(f"{item.latency * 1000:.0f} ms" if item.latency is not None else "–"),
-                Text(f"{item.calls}/{item.failures}"),
                 render.text(item.failure.error_class if item.failure else "",
                             "yellow" if item.retry_at is not None else "red"),
+                Text(render.ago(item.last_ok, now)),
+                Text(f"{item.calls}/{item.failures}"),
+                render.text(item.type),
+                Text(", ".join(sorted(c.value for c in item.capabilities)), "dim"),
             )))
-        self.query_one(KeyedTable).sync(rows)
+        table = self.query_one(KeyedTable)
+        keys = [key for key, _ in self.COLUMNS]
+        room = table.size.width - 2
+        if room > 0:
+            widths = columns.measure(self.COLUMNS, [cells for _, cells in rows], self.MAX_WIDTHS)
+            shown = columns.fitting(keys, self.PRIORITY, widths, room)
+            if shown != self._shown:
+                self._shown = shown
+                labels = dict(self.COLUMNS)
+                table.set_columns([(k, labels[k]) for k in shown], self.MAX_WIDTHS)
+        index = [keys.index(k) for k in self._shown]
+        table.sync([(key, tuple(cells[i] for i in index)) for key, cells in rows])
         self._show_detail()
 
     def on_data_table_row_highlighted(self) -> None:
@@ -98,6 +121,10 @@ class HealthScreen(ModalScreen[None]):
             if item.failure.hint:
                 out.append("\nHint: ", "bold")
                 out.append_text(render.text(item.failure.hint, max_len=1000, multiline=True))
+        if item is not None:  # (the table leaves them out when it is narrow)
+            out.append("\nCapabilities: ", "bold")
+            out.append_text(render.text(", ".join(sorted(c.value for c in item.capabilities)) or
+                                        "none", "dim", max_len=300))
         for key, value in sorted(item.details.items()) if item is not None else ():
             out.append("\n")
             out.append_text(render.text(key, "bold", max_len=60))

@@ -18,6 +18,7 @@ from ...api.models import Facet, PipelineRun, RunStatus
 from ...api.source import Capability, Source
 from ...hub import Snapshot, Topic
 from ..action_access import manager_of
+from .. import columns
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..tables import KeyedTable
 from .catalog import FilterInput
@@ -35,38 +36,12 @@ COLUMN_PRIORITY = {"service": 0, "status": 0, "number": 1, "started": 1, "durati
                    "branch": 3, "pipeline": 4, "trigger": 5, "commit": 6}
 #: The widest some columns grow (cells): a long service name or trigger ends in an ellipsis.
 COLUMN_WIDTHS = {"service": 28, "trigger": 32}
-#: Cells a column takes besides its content (DataTable's padding on each side).
-CELL_PADDING = 2
 #: How many values of each field the picker (v) offers, the most common.
 FACET_VALUES = 12
 #: What the `/` box says before anything is typed.
 FILTER_PLACEHOLDER = ("/ filter: status:failed branch:main actor:NAME event:pull_request "
                       "workflow:CI pr:N, -field:value leaves out, other words fuzzy · "
                       "tab completes · esc clears")
-
-
-def fitting_columns(widths: dict[str, int], room: int) -> list[str]:
-    """The columns (keys, in table order) that fit in ``room`` cells, given each one's width:
-    the ones of the highest priority number leave first, those at 0 never."""
-    shown = [key for key, _ in COLUMNS]
-    for key in sorted(shown, key=lambda k: -COLUMN_PRIORITY[k]):
-        if sum(widths[k] + CELL_PADDING for k in shown) <= room or COLUMN_PRIORITY[key] == 0:
-            break
-        shown.remove(key)
-    return shown
-
-
-def hints_that_fit(hints: list[str], room: int, sep: str = " · ") -> list[str]:
-    """The first of ``hints`` (the most useful first) that fit in ``room`` cells."""
-    out: list[str] = []
-    used = 0
-    for hint in hints:
-        need = len(hint) + (len(sep) if out else 0)
-        if used + need > room:
-            break
-        out.append(hint)
-        used += need
-    return out
 
 
 def run_key(run: PipelineRun) -> str:
@@ -203,6 +178,8 @@ class PipelinesPane(Pane):
             self._redraw()
         elif snapshot.topic.kind == "pipeline_run" and snapshot.topic.args == self.selected:
             if snapshot.data is not None:
+                if self.detail is None or self.detail.status != snapshot.data.status:
+                    self.refresh_bindings()  # (the run's actions depend on its status)
                 self.detail = snapshot.data
             self._show_detail(snapshot)
 
@@ -224,12 +201,8 @@ class PipelinesPane(Pane):
         keys = [key for key, _ in COLUMNS]
         room = table.size.width - 2  # its vertical scrollbar
         if room > 0:
-            widths = {key: len(label) for key, label in COLUMNS}
-            for row in cells:
-                for key, cell in zip(keys, row):
-                    widths[key] = max(widths[key], min(cell.cell_len,
-                                                       COLUMN_WIDTHS.get(key, 60)))
-            shown = fitting_columns(widths, room)
+            widths = columns.measure(COLUMNS, cells, COLUMN_WIDTHS)
+            shown = columns.fitting(keys, COLUMN_PRIORITY, widths, room)
             if shown != self.shown_columns:
                 self.shown_columns = shown
                 labels = dict(COLUMNS)
@@ -280,7 +253,7 @@ class PipelinesPane(Pane):
         hints += ["v fields", *(["L job/step log"] if logs else []), "f this service only",
                   "o open in browser"]
         room = self.size.width - 2 - out.cell_len - 3
-        fitting = hints_that_fit(hints, room) if self.size.width else hints
+        fitting = columns.hints_that_fit(hints, room) if self.size.width else hints
         if fitting:
             out.append("   " + " · ".join(fitting), "dim")
         self.query_one("#pipelines-status", Static).update(out, layout=False)
@@ -312,6 +285,7 @@ class PipelinesPane(Pane):
             self.unsubscribe("pipeline_run")
         self.selected = key
         self.detail = run
+        self.refresh_bindings()  # (the run's actions depend on its status)
         self._show_detail(None)
         if self.is_visible_pane:
             self.subscribe(Topic.pipeline_run(*key))
@@ -429,8 +403,11 @@ class PipelinesPane(Pane):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act":
-            # Always offered: a run whose source cannot do it says so (never a silent key).
-            return bool(parameters) and by_name(str(parameters[0])) is not None
+            # Offered on a run it applies to (the row's run-status rule); a run whose source
+            # cannot do it says so (never a silent key).
+            spec = by_name(str(parameters[0])) if parameters else None
+            run = self._selected_run() if spec is not None else None
+            return spec is not None and (run is None or spec.applies_to(run.status))
         if action in ("run_log", "pick_log"):
             return any(type(r.source).pipeline_logs is not Source.pipeline_logs
                        for r in self.hub.runners_for(Capability.PIPELINES))
