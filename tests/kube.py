@@ -61,10 +61,12 @@ class Emulator(kmock.KubernetesEmulator):
 
 RESOURCES = {"deployments": "apps/v1/deployments", "statefulsets": "apps/v1/statefulsets",
              "replicasets": "apps/v1/replicasets", "pods": "v1/pods",
+             "controllerrevisions": "apps/v1/controllerrevisions",
              "namespaces": "v1/namespaces"}
 _PATHS = {"deployments": "/apis/apps/v1/namespaces/{ns}/deployments",
           "statefulsets": "/apis/apps/v1/namespaces/{ns}/statefulsets",
           "replicasets": "/apis/apps/v1/namespaces/{ns}/replicasets",
+          "controllerrevisions": "/apis/apps/v1/namespaces/{ns}/controllerrevisions",
           "pods": "/api/v1/namespaces/{ns}/pods",
           "namespaces": "/api/v1/namespaces"}
 
@@ -353,6 +355,30 @@ def replicaset(deploy: dict[str, Any], revision: int, image: str,
                  "template": {"metadata": {"labels": dict(deploy["spec"]["template"]["metadata"]["labels"])},
                               "spec": {"containers": [{"name": container, "image": image}]}}},
         "status": {"replicas": 0},
+    }
+
+
+def controller_revision(statefulset: dict[str, Any], revision: int, image: str, *,
+                        cause: str = "",
+                        created: str = "2026-11-20T10:00:00Z") -> dict[str, Any]:
+    """A StatefulSet's ControllerRevision: ``data`` is the patch that sets its template back."""
+    meta = statefulset["metadata"]
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]["name"]
+    return {
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": f"{meta['name']}-{revision:08x}", "namespace": meta["namespace"],
+                     "uid": f"uid-cr-{meta['name']}-{revision}",
+                     "labels": dict(statefulset["spec"]["selector"]["matchLabels"]),
+                     "annotations": {"kubernetes.io/change-cause": cause} if cause else {},
+                     "creationTimestamp": created,
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                          "name": meta["name"], "uid": meta["uid"],
+                                          "controller": True}]},
+        "revision": revision,
+        "data": {"spec": {"template": {
+            "metadata": {"labels": dict(statefulset["spec"]["template"]["metadata"]["labels"])},
+            "spec": {"containers": [{"name": container, "image": image}]},
+            "$patch": "replace"}}},
     }
 
 

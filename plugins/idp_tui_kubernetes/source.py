@@ -302,9 +302,9 @@ class KubernetesSource(PreviewNamespaces, Source):
             health, message = Health.UNKNOWN, f"not current: {error.message}"
             rollout_state = ""
         parts = [message] if message else []
-        if target != version:
+        if target != version:  # what serves first: the health's reason says why
             serving = ready[0].ready if ready else 0
-            parts.append(f"{serving} ready run {version or '?'}, {target or '?'} "
+            parts.insert(0, f"{serving} ready run {version or '?'}, {target or '?'} "
                          + ("is stuck" if rollout_state == "stuck" else "is rolling out"))
         container, rule = o.choose_container(workload, self.config.container, service)
         if container is not None and len(workload.containers) > 1:
