@@ -313,11 +313,14 @@ def test_sources_reports_a_failing_source_with_exit_4(cli: Cli) -> None:
 
 def test_metrics(cli: Cli) -> None:
     table = rows(cli.ok("metrics", "payments-api", "--env", "staging"))
-    assert table[0] == ["SIGNAL", "NOW", "MIN", "MAX", "UNIT"]
+    assert table[0] == ["SIGNAL", "NOW", "MIN", "MAX"]
     signals = {row[0]: row for row in table[1:]}
     assert set(signals) == {"request_rate", "error_ratio", "latency_p50", "latency_p95",
                             "latency_p99", "cpu", "memory"}
-    assert signals["request_rate"][2] == "req/s" and signals["memory"][-1] == "bytes"
+    # Each value with its unit, said once (no UNIT column repeating "s" next to "15 ms").
+    assert signals["request_rate"][2] == "req/s" and signals["memory"][-1] in ("GiB", "MiB")
+    assert signals["latency_p95"][2] in ("ms", "s", "µs") and "bytes" not in signals["memory"]
+    assert all(len(row) == 7 for row in signals.values() if row[0] != "error_ratio")
     data = cli.json("metrics", "payments-api", "--env", "staging", "--window", "15m")
     assert data["window"] == "15m"
     for signal_ in data["signals"]:

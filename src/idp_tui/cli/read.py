@@ -369,10 +369,11 @@ async def _metrics(ctx: Context, hub: Hub) -> int:
         out.emit({"service": args.service, "environment": args.env, "window": window.value,
                   "signals": summary, "errors": _errors_json(failures)})
     elif summary:
-        out.table(["SIGNAL", "NOW", "MIN", "MAX", "UNIT"],
+        # Each value carries its unit (15 ms, 1.76 GiB): no column of units beside them.
+        out.table(["SIGNAL", "NOW", "MIN", "MAX"],
                   [[m["signal"], metric_value(m["now"], m["unit"]),
-                    metric_value(m["min"], m["unit"]), metric_value(m["max"], m["unit"]),
-                    m["unit"]] for m in summary])
+                    metric_value(m["min"], m["unit"]), metric_value(m["max"], m["unit"])]
+                   for m in summary])
         for m in summary:  # why a signal has no value; a "now" that is not now
             if m["note"] and m["now"] is None:
                 out.line(f"{m['signal']}: {sanitize(m['note'], max_len=1000)}")
