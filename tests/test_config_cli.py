@@ -169,11 +169,12 @@ def test_cli_list_sources_shows_the_bundled_sources() -> None:
     lines = result.stdout.splitlines()
     sandbox = next(i for i, line in enumerate(lines) if line.startswith("sandbox "))
     head, description = lines[sandbox:sandbox + 2]
-    assert head.startswith("sandbox  [actions, catalog, environments, logs, metrics, pipelines, provision]")
+    assert head.startswith("sandbox  [actions, catalog, environments, instances, logs, metrics, pipelines, "
+                           "provision]")
     assert "idp_tui_sandbox:SandboxSource" in head
     assert "Simulated organisation" in description
     kube = next(line for line in lines if line.startswith("kubernetes "))
-    assert kube.startswith("kubernetes  [actions, environments, logs]")
+    assert kube.startswith("kubernetes  [actions, environments, instances, logs]")
     assert "idp_tui_kubernetes:KubernetesSource" in kube
 
 

@@ -35,7 +35,7 @@ def test_the_derived_tables_say_what_they_said_before() -> None:
     assert DEFAULT_INTERVALS == {
         "catalog": 60.0, "environments": 5.0, "pipelines": 5.0, "pipeline_run": 2.0,
         "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0, "teams": 300.0,
-        "facets": 60.0, "service_detail": 60.0}
+        "facets": 60.0, "service_detail": 60.0, "instances": 5.0}
     assert OPTIONAL_METHODS == {"service_signals", "alerts", "teams", "service_detail",
                                 "catalog_facets", "use_catalog", "pipeline_logs"}
     assert KIND_CAPABILITY == {
@@ -44,7 +44,7 @@ def test_the_derived_tables_say_what_they_said_before() -> None:
         "metrics": Capability.METRICS, "alerts": Capability.METRICS,
         "signals": Capability.METRICS, "resources": Capability.PROVISION,
         "teams": Capability.CATALOG, "facets": Capability.CATALOG,
-        "service_detail": Capability.CATALOG}
+        "service_detail": Capability.CATALOG, "instances": Capability.INSTANCES}
 
 
 def test_the_refresh_settings_come_from_the_table() -> None:
@@ -52,7 +52,7 @@ def test_the_refresh_settings_come_from_the_table() -> None:
 
     assert RefreshConfig().model_dump() == REFRESH_SETTINGS == {
         "catalog": 60.0, "environments": 5.0, "pipelines": 5.0, "pipeline_run": 2.0,
-        "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0}
+        "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0, "instances": 5.0}
     config = parse_config({"hub": {"refresh": {"metrics": 5}}}, path=None, text="")
     assert config.hub.refresh.model_dump()["metrics"] == 5.0
     with pytest.raises(ConfigError, match=r"hub\.refresh\.metric: unknown key 'metric' "
