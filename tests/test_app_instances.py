@@ -43,7 +43,7 @@ async def open_instances(pilot: Any, app: Any, service: str, environment: str) -
     app.service = service
     app.environment = environment
     await pilot.pause()
-    await pilot.press("i")
+    await pilot.press("I")
     await wait_until(pilot, lambda: isinstance(app.screen, InstancesScreen)
                      and app.screen.loaded and app.screen.data is not None, "the instances")
     return app.screen
@@ -121,7 +121,7 @@ async def test_instances_key_needs_a_service_and_says_so(tmp_path: Path) -> None
         await wait_until(pilot, lambda: data_settled(app), "the dashboard's data")
         app.environment = None
         await pilot.pause()
-        await pilot.press("i")
+        await pilot.press("I")
         await pilot.pause()
         assert not isinstance(app.screen, InstancesScreen)
         assert any("environment" in str(n.message) for n in app._notifications)

@@ -54,7 +54,7 @@ async def test_catalog_u_shows_only_the_services_not_healthy_in_the_environment(
         assert unhealthy and len(unhealthy) < len(everything)
         status = _status(app, "#catalog-status")
         assert f"{len(unhealthy)} not healthy in production" in status
-        assert "u unhealthy only" in status
+        assert "u unhealthy ·" in status
 
         await pilot.press("u")
         assert pane.unhealthy_only
@@ -216,3 +216,78 @@ async def test_keyed_tables_cut_a_long_cell_at_the_column_maximum() -> None:
         assert "y" * 11 + "…" in shown and "y" * 13 not in shown
         # The row keeps what it was given (what sync compares), not the cut copy.
         assert table._rows_by_key["a"][2].plain == "y" * 50
+
+
+# One meaning per key ----------------------------------------------------------------------------
+
+def test_no_pane_key_hides_a_key_of_the_whole_dashboard() -> None:
+    # (Logs' n is "next match": Provision is p, which no pane takes.)
+    from idp_tui.ui.panelist import PANES
+
+    app_keys = {key.strip(): b.id for b in IdpApp.BINDINGS for key in b.key.split(",")}
+    assert app_keys["p"] == "action.provision" and "n" not in app_keys
+    for info in PANES:
+        for binding in info.load().BINDINGS:
+            for key in binding.key.split(","):
+                assert key.strip() not in app_keys, (info.name, binding.id, app_keys.get(key))
+
+
+async def test_the_help_says_where_a_key_means_something_else(tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app, "3")
+        rows = {bid: (scope, keys, what) for scope, keys, what, bid in app._binding_rows()}
+        assert rows["pipelines.only_service"] == (
+            "Pipelines", "f", "This service only · in Catalog: Fields · in Logs: Follow/pause")
+        assert rows["action.provision"][1:] == ("p", "Provision")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: "pipelines.only_service" in "\n".join(screen_lines(app)),
+                         "the keys screen")
+        assert "This service only · in Catalog: Fields · in Logs: Follow/pause" in \
+            "\n".join(screen_lines(app))
+        await pilot.press("escape", "4")
+        await wait_settled(app)
+        rows = {bid: (scope, keys, what) for scope, keys, what, bid in app._binding_rows()}
+        assert rows["logs.next"] == ("Logs", "n", "Next")  # and n is nothing else here
+        assert not [bid for bid, (_s, keys, _w) in rows.items() if keys == "n" and
+                    bid != "logs.next"]
+
+
+# A path in a notification -----------------------------------------------------------------------
+
+def test_a_path_is_broken_after_a_slash_never_inside_a_name() -> None:
+    from idp_tui import render
+
+    path = "/home/alice/.local/share/idp-tui/logs/payments-api-production-20261125-140000.log"
+    lines = render.path_lines(path, 46).splitlines()
+    assert "".join(lines) == path and all(len(line) <= 46 for line in lines)
+    assert lines == ["/home/alice/.local/share/idp-tui/logs/",
+                     "payments-api-production-20261125-140000.log"]
+    # Only a name longer than a line is cut.
+    assert render.path_lines("/tmp/" + "x" * 30, 20).splitlines() == ["/tmp/", "x" * 20, "x" * 10]
+    assert render.path_lines("short.log", 36) == "short.log"
+    assert "\x1b" not in render.path_lines("/a/\x1b[31mb", 36)  # (sanitised)
+
+
+async def test_the_save_toast_shows_each_name_of_the_path_whole(tmp_path: Path) -> None:
+    from textual.widgets._toast import Toast
+
+    from idp_tui.ui.panes import LogsPane
+
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await _settled(pilot, app, "4")
+        pane = app.query_one(LogsPane)
+        folder = tmp_path / "exported-logs" / "order-service-incident-review"
+        target = folder / "order-service-production-after-the-rollout.log"
+        await pilot.press("ctrl+s")
+        prompt = app.query_one("#logs-prompt")
+        prompt.value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: target.exists() and app.screen.query(Toast), "saved")
+        toast = app.screen.query(Toast).last()
+        drawn = [line.strip() for line in widget_text(app, toast).splitlines() if line.strip()]
+        names = [part for part in str(target).split("/") if part]
+        for name in names:
+            assert any(name in line for line in drawn), (name, drawn)
+        assert pane.is_attached

@@ -347,7 +347,7 @@ def dashboard_commands(panes: Sequence[Any]) -> Registry:
     commands += [
         Command("activity", "Recent and running actions (A)", _action("activity"),
                 aliases=("actions",), title="Activity", available=_action_available("activity")),
-        Command("instances", "The selected service's instances in the selected environment (i)",
+        Command("instances", "The selected service's instances in the selected environment (I)",
                 lambda app, _a: app.action_instances(), aliases=("pods",), title="Instances"),
         Command("refresh", "Ask every source again (ctrl+r)", lambda app, _a: app.action_refresh(),
                 title="Refresh now"),

@@ -68,7 +68,7 @@ def app_bindings(panes: tuple[PaneInfo, ...]) -> list[Binding]:
         *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
           for s in app_specs()),
         Binding("A", "activity", "Activity", id="app.activity"),
-        Binding("i", "instances", "Instances", id="app.instances"),
+        Binding("I", "instances", "Instances", id="app.instances"),
     ]
 
 

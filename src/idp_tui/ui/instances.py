@@ -1,7 +1,7 @@
 """The instance view: the instances (pods) of one service in one environment, the workload's
 recent events, and the selected instance described (or its YAML); ``x`` restarts it.
 
-Opened from the Catalog and the Environments pane (``i``, binding id ``app.instances``) and the
+Opened from the Catalog and the Environments pane (``I``, binding id ``app.instances``) and the
 ``:instances`` command, on the selected service and environment. It watches
 ``Topic.instances`` like a pane watches its topics; every word from the source becomes text
 through :mod:`idp_tui.render`, and the wording comes from :mod:`idp_tui.instancefmt`.
