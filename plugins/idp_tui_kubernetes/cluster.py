@@ -261,6 +261,13 @@ class Where:
             return []
         return [r for r in self.replicasets.items() if r is not None]
 
+    def revisions_by_owner(self) -> dict[str, list[o.Revision]]:
+        """The watched ReplicaSets by the name of the Deployment that owns them."""
+        out: dict[str, list[o.Revision]] = {}
+        for revision in self.revisions():
+            out.setdefault(revision.owner_name, []).append(revision)
+        return out
+
     def informers(self) -> list[Informer[Any]]:
         """Every watch of this place."""
         return [*self.workloads, *([self.pods] if self.pods is not None else []),

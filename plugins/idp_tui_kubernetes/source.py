@@ -238,9 +238,11 @@ class KubernetesSource(PreviewNamespaces, Source):
             error = next((i.error for i in where.workloads if i.error is not None), None)
             if error is not None:
                 failures.append(error)
+            revisions = where.revisions_by_owner()  # (once: thousands of workloads)
             for informer in where.workloads:
                 for workload in informer.items():
-                    dep = self._deployment(where, workload, error)
+                    dep = self._deployment(where, workload, error,
+                                           revisions.get(workload.name, []))
                     if dep is not None:
                         out.append(dep)
         if failures:
@@ -264,14 +266,16 @@ class KubernetesSource(PreviewNamespaces, Source):
         container = o.main_container(revision, self.config.container, service)
         return o.version_of({}, revision.template_labels, container, self.config.version_label)
 
-    def _serving(self, where: Where, workload: o.Workload,
-                 service: str) -> tuple[str, str, list[o.Revision]]:
+    def _serving(self, where: Where, workload: o.Workload, service: str,
+                 revisions: list[o.Revision] | None = None) -> tuple[str, str, list[o.Revision]]:
         """The version that serves (what the most ready pods run), the version the workload asks
         for, and the revisions with ready pods (Deployments: its ReplicaSets; else none)."""
         target = self._version(workload, service)
         if workload.kind != "Deployment":
             return target, target, []
-        owned = [r for r in where.revisions() if r.owned_by(workload)]
+        if revisions is None:
+            revisions = where.revisions_by_owner().get(workload.name, [])
+        owned = [r for r in revisions if r.owned_by(workload)]
         newest = workload.annotations.get(o.REVISION) or \
             str(max((r.number for r in owned), default=0))
         ready = o.serving(workload, owned)
@@ -290,12 +294,12 @@ class KubernetesSource(PreviewNamespaces, Source):
                     running.setdefault(version, []).append(env)
         return running
 
-    def _deployment(self, where: Where, workload: o.Workload,
-                    error: SourceError | None) -> Deployment | None:
+    def _deployment(self, where: Where, workload: o.Workload, error: SourceError | None,
+                    revisions: list[o.Revision] | None = None) -> Deployment | None:
         service = o.service_of(workload, self.config.service_labels)
         if service is None:
             return None
-        version, target, ready = self._serving(where, workload, service)
+        version, target, ready = self._serving(where, workload, service, revisions)
         health, message = o.health_of(workload)
         rollout_state = o.rollout_state(workload)
         if error is not None:  # the watch is down: what is shown may be out of date
