@@ -426,11 +426,11 @@ def _hms(ts: float) -> str:
 
 def _joined(errors: list[SourceError]) -> SourceError:
     """One error saying all of ``errors`` (two refused queries are two messages)."""
-    if len(errors) == 1:
+    messages = list(dict.fromkeys(e.message.split(" — query: ")[0] for e in errors))
+    if len(errors) == 1 or len(messages) == 1:  # one query, or one cause (a wrong URL)
         return errors[0]
     joined = copy.copy(errors[0])
-    joined.message = f"{len(errors)} queries failed: " + "; ".join(
-        e.message.split(" — query: ")[0] for e in errors)
+    joined.message = f"{len(errors)} queries failed: " + "; ".join(messages)
     joined.args = (joined.message,)
     hints = list(dict.fromkeys(e.hint for e in errors if e.hint))
     joined.hint = " ".join(hints) if hints else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -545,10 +546,13 @@ class MetricChart(Widget):
         lines = [line for line in self._lines if line.now is not None]
         if not lines:
             rows: list[list[Segment]] = [[] for _ in range(plot_height + 1)]
+            # Why there is nothing (a selector that matched nothing…), whole, over a few rows.
             message = next((line.note for line in self._lines if line.note), "no data")
-            message = message if len(message) <= width else message[:max(width - 1, 0)] + "…"
-            pad = max((width - len(message)) // 2, 0)
-            rows[plot_height // 2] = [Segment(" " * pad), Segment(message, _DIM)]
+            wrapped = textwrap.wrap(message, max(width, 1))[:plot_height + 1]
+            top = max(0, (plot_height - len(wrapped) + 1) // 2)
+            for i, text in enumerate(wrapped):
+                pad = max((width - len(text)) // 2, 0)
+                rows[min(top + i, plot_height)] = [Segment(" " * pad), Segment(text, _DIM)]
             return rows
 
         unit = lines[0].unit
