@@ -32,6 +32,7 @@ from idp_tui import (
 from idp_tui.cli.output import EXIT_OK
 from idp_tui.config import load_config
 from idp_tui.ui.app import IdpApp
+from idp_tui.ui.dialogs import ActionModal
 from idp_tui.ui.vtable import VirtualTable
 from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
 
@@ -241,13 +242,13 @@ async def test_a_rollback_shows_the_revisions_with_their_change_causes(
     src = await source()
     plan = await src.plan_action(request(ActionKind.ROLLBACK))
     assert plan.target_version == "1.3.1"
-    history = [n for n in plan.notes if n.startswith(("Rollout history", "  revision"))]
+    history = [n for n in plan.notes if n.startswith(("Rollout history", "revision"))]
     assert history == [
         "Rollout history of deployment/cart (newest first; the change-cause of each):",
-        "  revision 3: 1.4.0 (newest): idp-tui deploy 1.4.0 by bob: SHOP-9",
-        "  revision 2: 1.3.1 (rolling back to it): kubectl set image deployment/cart "
+        "revision 3: 1.4.0 (newest): idp-tui deploy 1.4.0 by bob: SHOP-9",
+        "revision 2: 1.3.1 (rolling back to it): kubectl set image deployment/cart "
         "cart=…:1.3.1",
-        "  revision 1: 1.2.0: no change-cause recorded"]
+        "revision 1: 1.2.0: no change-cause recorded"]
 
 
 async def test_a_statefulset_rolls_back_to_its_previous_revision(source: Any,
@@ -268,8 +269,8 @@ async def test_a_statefulset_rolls_back_to_its_previous_revision(source: Any,
         ("16.4", True, "first deployed"), ("16.3", False, "first deployed")]
     plan = await src.plan_action(request(ActionKind.ROLLBACK, service="orders"))
     assert (plan.current_version, plan.target_version) == ("16.4", "16.3")
-    assert "  revision 1: 16.3 (rolling back to it): initial" in plan.notes
-    assert "  revision 2: 16.4 (newest): minor upgrade" in plan.notes
+    assert "revision 1: 16.3 (rolling back to it): initial" in plan.notes
+    assert "revision 2: 16.4 (newest): minor upgrade" in plan.notes
     events: list[ActionEvent] = []
 
     async def run() -> None:
@@ -397,4 +398,38 @@ async def test_the_environments_pane_marks_a_stuck_rollout(tmp_path: Path,
         app.service, app.environment = "cart", "staging"
         await wait_until(pilot, lambda: "4.2.0 is stuck" in "\n".join(screen_lines(app)),
                          "the detail of the selected cell")
+        assert_alive(app)
+
+
+async def test_the_dialogs_say_what_a_time_is_and_show_the_history(tmp_path: Path,
+                                                                    cluster: Cluster) -> None:
+    stuck_rollout(cluster)
+    for number, cause in ((1, "idp-tui deploy 4.1.0 by bob"), (2, "idp-tui deploy 4.2.0 by eve")):
+        cluster.patch("replicasets", NS, f"cart-rev{number}", {"metadata": {"annotations": {
+            "kubernetes.io/change-cause": cause}}})
+    config = load_config(write_config(tmp_path, cluster), required=True)
+    (tmp_path / "data").mkdir()
+    app = IdpApp(config, data_dir=tmp_path / "data", clock=ManualClock(T0))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: app.platform is not None
+                         and ("cart", "staging") in app.platform.deployments, "the environments")
+        app.service, app.environment = "cart", "staging"
+        await pilot.pause()
+        # The deploy dialog's versions: their times are when each was first deployed.
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionModal)
+                         and app.screen.plan_result is not None, "the deploy dialog's plan")
+        rows = [line for line in screen_lines(app) if "4.1.0" in line and "2026-11-18" in line]
+        assert rows and "first deployed 2026-11-18 09:00" in rows[0]
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ActionModal), "closed")
+        # The rollback dialog's plan: the revisions with their change-causes.
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionModal)
+                         and app.screen.plan_result is not None
+                         and app.screen.plan_result.plan is not None, "the rollback's plan")
+        screen = "\n".join(screen_lines(app))
+        assert "Rollout history of deployment/cart" in screen
+        assert "revision 2: 4.2.0 (newest): idp-tui deploy 4.2.0 by eve" in screen
+        assert "revision 1: 4.1.0 (rolling back to it): idp-tui deploy 4.1.0 by bob" in screen
         assert_alive(app)

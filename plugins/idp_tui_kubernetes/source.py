@@ -597,9 +597,9 @@ class KubernetesSource(PreviewNamespaces, Source):
                      if on]
             mark = f" ({', '.join(marks)})" if marks else ""
             cause = revision.change_cause or "no change-cause recorded"
-            notes.append(f"  revision {revision.number}: {version}{mark}: {cause}")
+            notes.append(f"revision {revision.number}: {version}{mark}: {cause}")
         if len(history) > limit:
-            notes.append(f"  … and {len(history) - limit} older revision(s)")
+            notes.append(f"… and {len(history) - limit} older revision(s)")
         return notes
 
     async def run_action(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:  # type: ignore[override]
