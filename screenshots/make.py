@@ -171,9 +171,33 @@ async def shoot_github(folder: Path) -> Path:
             return Path(app.save_screenshot(filename="github.svg", path=str(HERE)))
 
 
+async def shoot_instances(folder: Path) -> Path:
+    """The instance view on the sandbox: the pods of a deployment in trouble (a crash loop where
+    the seed has one, else the first deployment not healthy), its events and the first pod
+    described."""
+    from idp_tui.ui.instances import InstancesScreen
+
+    app = demo_app(folder / "instances")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        deployments = sorted(app.platform.deployments.values(),
+                             key=lambda d: ("CrashLoopBackOff" not in d.message,
+                                            d.health.value == "healthy", d.service))
+        chosen = deployments[0]
+        app.service, app.environment = chosen.service, chosen.environment
+        await pilot.pause()
+        await pilot.press("I")
+        for _ in range(200):
+            if isinstance(app.screen, InstancesScreen) and app.screen.loaded:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        return Path(app.save_screenshot(filename="instances.svg", path=str(HERE)))
+
+
 async def main(names: list[str]) -> None:
     extra = {"kubernetes": shoot_kubernetes, "prometheus": shoot_prometheus,
-             "github": shoot_github}
+             "github": shoot_github, "instances": shoot_instances}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names or [*SHOTS, *extra]:
             if name in extra:

@@ -378,11 +378,11 @@ def instances_of(seed: int, spec: ServiceSpec, deployment: Deployment, segment: 
         if reason == "CrashLoopBackOff":
             events.append(InstanceEvent(type="Warning", reason="BackOff", object=pod_ref, count=restarts,
                                         message=f"Back-off restarting failed container {service} in pod {name}",
-                                        last_seen=datetime.fromtimestamp(now - 30 * i, UTC)))
+                                        last_seen=datetime.fromtimestamp(now - 30 - 30 * i, UTC)))
         elif reason == "ImagePullBackOff":
             events.append(InstanceEvent(type="Warning", reason="Failed", object=pod_ref, count=3,
                                         message=f"Failed to pull image \"{image}\": {detail}",
-                                        last_seen=datetime.fromtimestamp(now - 20 * i, UTC)))
+                                        last_seen=datetime.fromtimestamp(now - 20 - 20 * i, UTC)))
         elif reason == "Unhealthy":
             events.append(InstanceEvent(type="Warning", reason="Unhealthy", object=pod_ref, count=12,
                                         message=detail, last_seen=datetime.fromtimestamp(now - 15, UTC)))

@@ -194,11 +194,15 @@ class InstancesScreen(ModalScreen[None]):
         else:
             now = self.app.clock.now()  # type: ignore[attr-defined]
             events = self.data.events if self.data is not None else ()
-            for label, value in fmt.describe(instance, now, events):
+            lines = fmt.describe(instance, now, events)
+            width = min(max((len(label) for label, _ in lines), default=0), 14)
+            for label, value in lines:
                 if label.endswith(":"):
                     out.append(label, "bold underline")
                 else:
-                    out.append_text(render.text(label, "bold", max_len=60))
+                    shown = render.text(label, "bold", max_len=60)
+                    shown.pad_right(width - shown.cell_len)
+                    out.append_text(shown)
                     out.append("  ")
                     style = "red" if any(r in value for r in fmt.FAILING_REASONS - {"Error"}) \
                         else ""
