@@ -33,6 +33,7 @@ from idp_tui import (
     Change,
     PlannedResource,
     Resource,
+    RunStatus,
     Template,
     VersionOption,
 )
@@ -180,9 +181,14 @@ class ActingFake(StaticSource):
 
 
 class RunActingFake(ActingFake):
-    """An ``ActingFake`` that also re-runs the failed jobs of, and cancels, its pipeline runs."""
+    """An ``ActingFake`` that also re-runs the failed jobs of, and cancels, its pipeline runs
+    (each still running: what a cancel applies to)."""
 
     actions = ActingFake.actions | {ActionKind.RERUN, ActionKind.CANCEL}
+
+    def _run(self, n: str, now: Any, *, jobs: bool) -> Any:
+        run = super()._run(n, now, jobs=jobs)
+        return run.model_copy(update={"status": RunStatus.RUNNING, "finished_at": None})
 
 
 def acting_config(*, policy: PolicyConfig | None = None, read_only: bool = False,

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .api.kinds import ActionKind, Capability
+from .api.kinds import ActionKind, Capability, RunStatus
 
 __all__ = [
     "ACTION_SPECS",
     "ActionSpec",
+    "FINISHED",
+    "UNFINISHED",
     "Target",
     "action_names",
     "app_specs",
@@ -39,6 +41,11 @@ class Target(StrEnum):
     #: A workflow of a service's repository (``ActionRequest.service``; the workflow in
     #: ``template``, the branch or tag in ``version``, its inputs in ``params``).
     WORKFLOW = "workflow"
+
+
+#: A pipeline run's statuses, by whether it has finished (what a run-status rule names).
+FINISHED = frozenset(s for s in RunStatus if s.finished)
+UNFINISHED = frozenset(s for s in RunStatus if not s.finished)
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,19 @@ class ActionSpec:
     command_description: str = ""
     version_help: str = ""
 
+    #: A run's action: the statuses of the runs it applies to (empty: any run) and the rule in
+    #: words ("only a run waiting for review"). The Pipelines pane offers its key only on such a
+    #: run; the source still has the last word.
+    run_statuses: frozenset[RunStatus] = frozenset()
+    run_rule: str = ""
+
     @property
     def title_phrase(self) -> str:
         return self.phrase or self.kind.value
+
+    def applies_to(self, status: RunStatus | None) -> bool:
+        """Whether this action applies to a run in ``status`` (None: a run not known yet)."""
+        return not self.run_statuses or status in self.run_statuses
 
 
 ACTION_SPECS: tuple[ActionSpec, ...] = (
@@ -138,28 +155,34 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(ActionKind.RERUN, "rerun", "Re-run failed jobs", "Re-run failed", "Re-run failed…",
                "Re-run the selected run's failed jobs (F in Pipelines)", "F", "pipelines.rerun",
                Target.RUN, Capability.ACTIONS, pane="pipelines", show=True,
-               phrase="re-run failed jobs of"),
+               phrase="re-run failed jobs of", run_statuses=FINISHED - {RunStatus.SUCCEEDED},
+               run_rule="only a finished run that did not succeed"),
     ActionSpec(ActionKind.CANCEL, "cancel_run", "Cancel run", "Cancel run", "Cancel run…",
                "Cancel the selected run (X in Pipelines)", "X", "pipelines.cancel", Target.RUN,
-               Capability.ACTIONS, pane="pipelines", phrase="cancel"),
+               Capability.ACTIONS, pane="pipelines", phrase="cancel", run_statuses=UNFINISHED,
+               run_rule="only a queued, running or waiting run"),
     ActionSpec(ActionKind.RERUN_ALL, "rerun_all", "Re-run all jobs", "Re-run all",
                "Re-run all jobs…", "Re-run every job of the selected run (G in Pipelines)", "G",
                "pipelines.rerun_all", Target.RUN, Capability.ACTIONS, pane="pipelines",
-               phrase="re-run all jobs of"),
+               phrase="re-run all jobs of", run_statuses=FINISHED,
+               run_rule="only a finished run"),
     ActionSpec(ActionKind.RERUN_JOB, "rerun_job", "Re-run job", "Re-run job", "Re-run a job…",
                "Re-run one job of the selected run (J in Pipelines)", "J", "pipelines.rerun_job",
                Target.RUN, Capability.ACTIONS, pane="pipelines", job=True,
-               phrase="re-run a job of"),
+               phrase="re-run a job of", run_statuses=FINISHED, run_rule="only a finished run"),
     ActionSpec(ActionKind.APPROVE, "approve", "Approve deployment", "Approve",
                "Approve deployment…",
                "Approve the deployment the selected run waits for (Y in Pipelines)", "Y",
                "pipelines.approve", Target.RUN, Capability.ACTIONS, pane="pipelines", show=True,
                reviews=True, acts_as=ActionKind.DEPLOY, phrase="approve the deployment of",
-               doing="approving a deployment"),
+               doing="approving a deployment", run_statuses=frozenset({RunStatus.WAITING}),
+               run_rule="only a run waiting for review"),
     ActionSpec(ActionKind.REJECT, "reject", "Reject deployment", "Reject", "Reject deployment…",
                "Reject the deployment the selected run waits for (N in Pipelines)", "N",
                "pipelines.reject", Target.RUN, Capability.ACTIONS, pane="pipelines",
-               reviews=True, phrase="reject the deployment of"),
+               reviews=True, phrase="reject the deployment of",
+               run_statuses=frozenset({RunStatus.WAITING}),
+               run_rule="only a run waiting for review"),
     ActionSpec(ActionKind.DISPATCH, "dispatch", "Run workflow", "Run workflow", "Run workflow…",
                "Run the selected run's workflow with its inputs (W in Pipelines)", "W",
                "pipelines.dispatch", Target.WORKFLOW, Capability.ACTIONS, pane="pipelines",

@@ -707,6 +707,9 @@ class IdpApp(App[int]):
             for binding in getattr(node, "BINDINGS", []):
                 if not isinstance(binding, Binding) or binding.id is None or binding.id in seen:
                     continue
+                if isinstance(node, Pane) and \
+                        node.check_action(*parse_action(binding.action)[1:]) is False:
+                    continue  # (a key that does not apply now: a run's action on another run)
                 seen.add(binding.id)
                 keys = self._keys_for(binding)
                 scope = self._scope_name(node)

@@ -137,10 +137,14 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
         return self._key_of(CONFIRM_ID) or CONFIRM_KEY
 
     def _key_of(self, binding_id: str) -> str | None:
-        """The key of this screen's binding ``binding_id`` as the footer shows it, or None."""
+        """The key of this screen's binding ``binding_id`` as the footer shows it (the first
+        one ``[keys]`` gives it, if it gives any), or None."""
+        keys_for = getattr(self.app, "_keys_for", None)  # (the dashboard's: [keys] applied)
         for bindings in self._bindings.key_to_bindings.values():
             for binding in bindings:
                 if binding.id == binding_id:
+                    if keys_for is not None:
+                        return str(keys_for(binding)).split(", ")[0]
                     return self.app.get_key_display(binding)
         return None
 
