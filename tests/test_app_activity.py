@@ -78,6 +78,10 @@ async def test_activity_shows_the_audit_history_with_a_filter(tmp_path: Path) ->
         assert "rollback order-service 2.49.11 in production" in shown
         assert "deploy order-service 2.49.10 in staging" in shown
         assert "5 actions" in shown
+        # The footer has this screen's keys, not the pane's underneath.
+        footer = screen_lines(app)[-1]
+        assert "esc Close" in footer and "/ Filter" in footer and "c Cancel action" in footer
+        assert "Unhealthy only" not in footer
         # The highlighted one is this session's (followed live); an earlier one shows its record.
         assert table(app).cursor_key == "now-1"
         await pilot.press("down")

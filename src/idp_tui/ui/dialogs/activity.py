@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from ... import render
 from ...actions import ActionRun
@@ -79,6 +79,7 @@ class ActivityScreen(WatchesRuns, ModalScreen[None]):
                 yield RunProgress(id="activity-progress")
             yield Static(Text("enter open · / filter · c cancel the action · esc, q close",
                               "dim"))
+        yield Footer()  # (this screen's keys, not the pane's underneath)
 
     def on_mount(self) -> None:
         table = self.query_one(KeyedTable)
