@@ -116,6 +116,23 @@ async def test_now_is_the_newest_complete_sample_dated_when_old(server: prom.Ser
     assert rate.as_of is None and rate.now() == pytest.approx(CART.rate, rel=1e-6)
 
 
+async def test_many_services_at_once_end_at_their_newest_samples(source: Any) -> None:
+    from idp_tui import SignalsQuery
+
+    src = await source()
+    result = await src.service_signals(SignalsQuery(
+        environment="production", services=("cart", "payments", "ghost"),
+        signals=(Signal.REQUEST_RATE, Signal.ERROR_RATIO)))
+    got = {(s.service, s.signal): s for s in result}
+    for service in ("cart", "payments"):
+        shape = prom.SHOP[service, "production"]
+        series = got[service, Signal.REQUEST_RATE]
+        assert series.points[-1] == (LAST.timestamp() - 30, pytest.approx(shape.rate, rel=1e-6))
+        assert min(v for _, v in series.points) == pytest.approx(shape.rate, rel=1e-6)
+    assert got["cart", Signal.ERROR_RATIO].points[-1][1] == pytest.approx(0.005, rel=1e-6)
+    assert got["ghost", Signal.REQUEST_RATE].points == ()
+
+
 async def test_one_rate_range_per_window_whatever_the_step(source: Any) -> None:
     src = await source()
     fine = await src.metrics(MetricsQuery(service="cart", environment="staging",
@@ -305,7 +322,8 @@ async def test_no_series_and_refused_queries_are_said_in_the_pane_and_the_cli(
         assert "CPU: Prometheus refused the query (bad_data)" in chart(Signal.CPU)
         app.service = "cart"
         # Both refused queries in the banner, and each chart says why it is empty.
-        await wait_until(pilot, lambda: "2 queries failed" in text(app), "both errors")
+        await wait_until(pilot, lambda: "2 queries failed" in text(app)
+                         and format_value(CART.rate, "req/s") in text(app), "both errors")
         screen = text(app)
         assert "CPU: Prometheus refused the query (bad_data)" in screen
         assert "memory: Prometheus refused the query (bad_data)" in screen

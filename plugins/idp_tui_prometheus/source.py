@@ -152,9 +152,10 @@ class PrometheusSource(Source):
     async def service_signals(self, query: SignalsQuery) -> list[ServiceSeries]:
         """One query_range per signal for all the services that share the default selector and
         queries (in groups of BATCH_SERVICES); one per service for the others."""
-        end = self.context.clock.now().timestamp()
+        now = self.context.clock.now().timestamp()
         span = query.window.delta.total_seconds()
         step = max(float(query.step), span / MAX_POINTS, 1.0)
+        end = math.floor(now / step) * step
         start = end - span
         rate = self.rate(step)
         services = list(dict.fromkeys(query.services))
@@ -173,25 +174,30 @@ class PrometheusSource(Source):
                     selector, label = self.batch_selector(group, query.environment)  # type: ignore[misc]
                     jobs.append(self._batch(signal, fill(template, selector, rate, label).replace(
                         "{environment}", label_value(query.environment)),
-                        label, group, start, end, step))
+                        label, group, start, end, step, now, span))
             for service in singles:
                 jobs.append(self._single(signal, service, self.promql(
-                    signal, service, query.environment, step), start, end, step))
+                    signal, service, query.environment, step), start, end, step, now, span))
         return await _all_or_partial(jobs, flatten=True)
 
     async def _batch(self, signal: Signal, promql: str, label: str, services: list[str],
-                     start: float, end: float, step: float) -> list[ServiceSeries]:
-        data = await self._get("/api/v1/query_range", signal, promql, {
-            "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
-            post=True)
+                     start: float, end: float, step: float, now: float,
+                     span: float) -> list[ServiceSeries]:
+        """One query for ``services``, each series up to its inputs' newest sample."""
+        data, newest = await asyncio.gather(
+            self._get("/api/v1/query_range", signal, promql, {
+                "query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                "step": f"{step:g}"}, post=True),
+            self._newest_by(vector_selectors(promql), label, now, span, step))
         points = _points_by(data, signal, label)
         return [ServiceSeries(service=s, signal=signal, unit=SIGNAL_UNITS[signal],
-                              points=tuple(sorted(points.get(s, {}).items())))
+                              points=_complete(tuple(sorted(points.get(s, {}).items())),
+                                               None if newest is None else newest.get(s)))
                 for s in services]
 
     async def _single(self, signal: Signal, service: str, promql: str, start: float,
-                      end: float, step: float) -> list[ServiceSeries]:
-        series = await self._range(signal, promql, start, end, step)
+                      end: float, step: float, now: float, span: float) -> list[ServiceSeries]:
+        series = await self._signal(signal, promql, start, end, step, now, span)
         return [ServiceSeries(service=service, signal=signal, unit=series.unit,
                               points=series.points)]
 
@@ -243,8 +249,7 @@ class PrometheusSource(Source):
             if not series.points:
                 return series.model_copy(update={"note": _no_series(selectors, {}, promql)})
             return series
-        complete = tuple(p for p in series.points if p[0] <= min(newest.values()) + 1e-6) \
-            if newest else series.points
+        complete = _complete(series.points, newest)
         if not series.points:
             return series.model_copy(update={"note": _no_series(selectors, newest, promql)})
         if not complete:
@@ -258,26 +263,35 @@ class PrometheusSource(Source):
                       step: float) -> dict[int, float] | None:
         """When each of ``selectors`` last had a sample in the window (by its index; a selector
         that matched nothing is missing), or None when Prometheus could not say."""
+        found = await self._newest_by(selectors, None, now, span, step)
+        return None if found is None else found.get("", {})
+
+    async def _newest_by(self, selectors: list[str], label: str | None, now: float, span: float,
+                         step: float) -> dict[str, dict[int, float]] | None:
+        """:meth:`_newest` for each value of ``label`` (None: all as one, ""), in one query."""
         if not selectors:
             return None
         resolution = duration(min(step, 60.0))
+        by = f" by ({label})" if label else ""
         promql = " or ".join(
-            f'label_replace(max(max_over_time(timestamp({sel})[{duration(span)}:{resolution}])), '
-            f'"idp_q", "{i}", "", "")' for i, sel in enumerate(selectors))
+            f'label_replace(max{by}(max_over_time(timestamp({sel})[{duration(span)}:'
+            f'{resolution}])), "idp_q", "{i}", "", "")' for i, sel in enumerate(selectors))
         try:
             data = await self._get("/api/v1/query", None, promql,
-                                   {"query": promql, "time": f"{now:.3f}"}, what="newest samples")
+                                   {"query": promql, "time": f"{now:.3f}"}, what="newest samples",
+                                   post=True)
         except SourceError:
             return None  # the signal's own query says what is wrong
-        found: dict[int, float] = {}
+        found: dict[str, dict[int, float]] = {}
         for item in data.get("result") or ():
             try:
-                index = int((item.get("metric") or {}).get("idp_q", ""))
+                metric = item.get("metric") or {}
+                index = int(metric.get("idp_q", ""))
                 value = float(item["value"][1])
             except (TypeError, ValueError, KeyError, IndexError, AttributeError):
                 continue
             if math.isfinite(value):
-                found[index] = value
+                found.setdefault(str(metric.get(label, "")) if label else "", {})[index] = value
         return found
 
     # Alerts --------------------------------------------------------------------------------------
@@ -414,6 +428,16 @@ def _no_series(selectors: list[str], newest: dict[int, float], promql: str) -> s
     if missing or not selectors:
         return f"no series matched `{(missing or [promql])[0]}`"
     return f"no data in the window from `{promql}`"
+
+
+def _complete(points: tuple[tuple[float, float], ...],
+              newest: dict[int, float] | None) -> tuple[tuple[float, float], ...]:
+    """``points`` up to the oldest of their inputs' newest samples (``newest``: by input; none
+    known: all of them)."""
+    if not newest:
+        return points
+    last = min(newest.values()) + 1e-6
+    return tuple(p for p in points if p[0] <= last)
 
 
 def _first_line(text: str) -> str:
