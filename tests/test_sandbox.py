@@ -121,7 +121,8 @@ async def test_catalog_has_forty_services_in_six_teams(make):
         assert links["repo"] == f"https://git.example.com/{team}/{service.name}"
         assert set(links) == {"repo", "runbook", "dashboard"}
         assert service.annotations["backstage.io/kubernetes-id"] == service.name
-        assert service.annotations["github.com/project-slug"] == f"{team}/{service.name}"
+        # Its repositories are not on GitHub: nothing for a github source beside it to ask.
+        assert "github.com/project-slug" not in service.annotations
         assert all(dep in by_name and dep != service.name for dep in service.depends_on)
         provided = {api for dep in service.depends_on for api in by_name[dep].provides_apis}
         assert set(service.consumes_apis) <= provided

@@ -178,9 +178,10 @@ class ServiceSpec:
             Link(title="Runbook", url=f"https://runbooks.example.com/{team}/{name}", kind="runbook"),
             Link(title="Dashboard", url=f"https://grafana.example.com/d/{name}/overview", kind="dashboard"),
         )
+        # No github.com/project-slug: the sandbox's repositories are not on GitHub, and a github
+        # source beside the sandbox would ask GitHub for each of them.
         annotations = {
             "backstage.io/kubernetes-id": name,
-            "github.com/project-slug": f"{team}/{name}",
             "backstage.io/techdocs-ref": "dir:.",
             "pagerduty.com/service-id": "P" + f"{int(unit(f'{seed}:pd:{name}') * 36**6):06d}"[-6:],
         }
