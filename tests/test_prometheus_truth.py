@@ -166,6 +166,14 @@ async def test_cadvisor_labelled_container_series_with_the_default_config(source
                                           'container=""')
     total = (await pod.metrics(query(signals=(Signal.MEMORY,))))[0]
     assert total.now() == CART.memory
+    # Per service, in the config or in the catalog's annotations.
+    mine = 'namespace="{environment}", container="{service}"'
+    per_service = await source(services={"cart": {"container_selector": mine}})
+    memory = (await per_service.metrics(query(signals=(Signal.MEMORY,))))[0]
+    assert memory.now() == CART.memory - prom.SIDECAR_MEMORY
+    memory = (await src.metrics(query(signals=(Signal.MEMORY,), annotations={
+        "prometheus.io/container-selector": mine})))[0]
+    assert memory.now() == CART.memory - prom.SIDECAR_MEMORY
 
 
 async def test_a_signal_that_matched_nothing_says_which_selector(source: Any) -> None:
