@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         VersionOption,
     )
     from .backoff import Backoff
+    from .health import PartHealth
     from .clock import (
         Clock,
         ManualClock,
@@ -152,6 +153,7 @@ _MODULES = {
     "same_version": "versions",
     "version_name": "versions",
     "Capability": "kinds",
+    "PartHealth": "health",
     "Source": "source",
     "SourceConfig": "source",
     "SourceContext": "source",
@@ -194,6 +196,7 @@ __all__ = [
     "MetricSeries",
     "MetricsQuery",
     "NotSupported",
+    "PartHealth",
     "PartialAnswer",
     "PipelineQuery",
     "PipelineRun",

@@ -109,6 +109,29 @@ class SourceContext:
         """
         self.status(key, text)
 
+    def set_part_health(self, name: str, ok: bool | None, latency: float | None = None, *,
+                        error: BaseException | str | None = None, kind: str = "",
+                        parent: str | None = None) -> None:
+        """Show the health of one part of this source (a cluster, an environment's namespace, a
+        repository) in its own row of the health view and of ``idp-tui sources``.
+
+        ``ok``: True (it answers), False (it does not: ``error``, a :class:`SourceError` or
+        words, says why), None (not answered yet); ``latency``: seconds its last answer took;
+        ``kind``: one word ("context"); ``parent``: the part it belongs to. Reported again with
+        the same values, nothing changes. Callable from any thread. See ``idp_tui.PartHealth``.
+        """
+        report = getattr(self.status, "part", None)
+        if report is not None:
+            from .health import PartHealth  # noqa: PLC0415 - pydantic only when parts are used
+
+            report(PartHealth.of(name, ok, latency, error=error, kind=kind, parent=parent))
+
+    def forget_part(self, name: str) -> None:
+        """Remove a part reported with :meth:`set_part_health` (it is no longer read)."""
+        forget = getattr(self.status, "forget_part", None)
+        if forget is not None:
+            forget(str(name))
+
 
 class Source:
     """Base class of a data source. All methods are coroutines run on the source's own event loop."""

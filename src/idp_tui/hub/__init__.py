@@ -12,6 +12,8 @@ The modules, by what they hold:
 - ``topics``: :class:`Topic`, :class:`Snapshot` and the table of topic kinds (:data:`TOPICS`);
 - ``runner``: :class:`SourceRunner`, a source on its own loop and thread;
 - ``failures``: :class:`Failure`, :func:`classify`, hints, :class:`SourceHealth`;
+- ``parts``: the relays of what a source says of itself (its parts' health), and which
+  failures an answer disproves;
 - ``validation``: checking the records a source hands over;
 - ``logstreams``: :class:`LogStream`, live logs in batches with backpressure;
 - ``joins``: joining several sources' answers (:func:`merge_services`, :class:`Platform`…);

@@ -34,6 +34,7 @@ from .failures import (
     classify,
 )
 from .logstreams import LogStream
+from .parts import ChangeRelay, StatusRelay, found_again, recovered
 from .runner import SourceRunner
 from .timing import LoopTimer, PollTimer
 from .topics import DEFAULT_INTERVALS, OPTIONAL_METHODS, TOPICS, Snapshot, Topic, fetch_default
@@ -72,33 +73,6 @@ class Subscription:
     def refresh(self) -> None:
         """Ask for an immediate refresh of this topic."""
         self.hub.refresh(self.topic)
-
-
-class ChangeRelay:
-    """A source's ``SourceContext.notify``: passes "this topic changed" on to the hub (once there
-    is one; ``runtime.build_runtime`` builds the sources before the hub)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.hub: Hub | None = None
-
-    def __call__(self, topic: str) -> None:
-        hub = self.hub
-        if hub is not None:
-            hub.source_changed(self.source, topic)
-
-
-class StatusRelay:
-    """A source's ``SourceContext.status``: what the source says of itself, for the health view."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.hub: Hub | None = None
-
-    def __call__(self, key: str, text: str) -> None:
-        hub = self.hub
-        if hub is not None:
-            hub.source_status(self.source, str(key), str(text))
 
 
 class _TopicState:
@@ -282,7 +256,7 @@ class Hub:
         and ok with every call it answers.)
         """
         failing = self._failing.get(source, {})
-        failing.pop(method, None)
+        recovered(failing, method)  # (and what this answer disproves: see parts.recovered)
         self.health[source].failure = next(reversed(failing.values()), None)
         self._health_changed()
 
@@ -478,7 +452,11 @@ class Hub:
         self._say_next_try(source)
 
     def _answered(self, source: str, topic: Topic) -> None:
-        if self._backoff and self._backoff.answered(source, topic):
+        changed = bool(self._backoff) and self._backoff.answered(source, topic)
+        if self._backoff and topic in LISTING_TOPICS.values():  # a "not found" it lists now
+            runner = next(r for r in self.runners if r.name == source)
+            changed = found_again(self._backoff, source, self._services_of(runner)) or changed
+        if changed:
             self._say_next_try(source)
 
     def _say_next_try(self, source: str) -> None:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from ..api.backoff import Backoff
 from ..api.errors import PartialAnswer, SourceError, SourceRateLimited
+from ..api.health import PartHealth
 from ..api.source import Capability
 
 #: The file name of the log file in the data dir (``idp_tui.cli`` sets it up).
@@ -34,6 +35,8 @@ class Failure:
     error_class: str
     message: str
     hint: str | None = None
+    #: The part of the source it is about (``SourceError.part``: a cluster), or None: all of it.
+    part: str | None = None
 
     def __str__(self) -> str:
         return f"{self.source}: {self.error_class}: {self.message}"
@@ -105,8 +108,10 @@ def classify(source: str, exc: BaseException) -> Failure:
     # anything unprintable in it (a control character, a bidi override…) is replaced here.
     error_class = "".join(c if c.isprintable() else "\ufffd"
                           for c in _bounded(failure.error_class, 60))
+    part = getattr(exc, "part", None) if isinstance(exc, SourceError) else None
     return Failure(failure.source, error_class, _bounded(failure.message),
-                   None if failure.hint is None else _bounded(failure.hint))
+                   None if failure.hint is None else _bounded(failure.hint),
+                   None if not isinstance(part, str) or not part else _bounded(part, 300))
 
 
 def _classify(source: str, exc: BaseException) -> Failure:
@@ -176,6 +181,9 @@ class SourceHealth:
     #: A failure that will not fix itself is backed off: the soonest next try of the source's
     #: backed-off calls (None: none backed off).
     next_try: datetime | None = None
+    #: The health of each part the source reports (``SourceContext.set_part_health``: its
+    #: clusters, namespaces, repositories), by name, in the order first reported.
+    parts: dict[str, PartHealth] = field(default_factory=dict)
 
     @property
     def state(self) -> str:
@@ -227,6 +235,18 @@ class Backoffs:
         self._table.succeeded((source, topic))
         self._table.succeeded((source, None))
         return len(self._table) != before
+
+    def failure(self, key: tuple[str, Any]) -> Failure | None:
+        """The failure shown while ``key`` is backed off (None: not backed off)."""
+        for item, wait in self._table.items():
+            if item == key and wait.error is not None:
+                return wait.error[0]
+        return None
+
+    def forget_where(self, match: Any) -> set[str]:
+        """Forget the back-offs whose (source, topic) ``match`` accepts; the sources that had
+        any."""
+        return {key[0] for key in self._table.forget(match)}
 
     def next_try(self, source: str, now: float) -> datetime | None:
         """The soonest next try of ``source``'s calls backed off at ``now``."""

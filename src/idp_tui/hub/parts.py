@@ -1,0 +1,126 @@
+"""What a source says of itself, and how the hub follows a source back to health.
+
+- The relays a source's :class:`~idp_tui.SourceContext` calls (from any thread): "this topic
+  changed" (:class:`ChangeRelay`), and what the health view shows of it (:class:`StatusRelay`:
+  ``key: text`` details, and the health of its parts, :class:`~idp_tui.PartHealth`).
+- Recovery: a call that works clears, at once, the failures it disproves (:func:`recovered`): its
+  own, and "unreachable" of the source's other calls (the system answered), unless that failure
+  was about one part of the source (one cluster of two: the other answering proves nothing of
+  it). A "not found" about a service is disproved when the same source lists that service
+  (:func:`found_again`): its back-off ends and the next refresh asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from .failures import Failure
+
+if TYPE_CHECKING:
+    from ..api.health import PartHealth
+    from .core import Hub
+    from .failures import Backoffs
+
+#: The failures another call's answer disproves (the system is reachable after all).
+DISPROVED_BY_ANSWER = frozenset({"unreachable"})
+
+
+class ChangeRelay:
+    """A source's ``SourceContext.notify``: passes "this topic changed" on to the hub (once there
+    is one; ``runtime.build_runtime`` builds the sources before the hub)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.hub: Hub | None = None
+
+    def __call__(self, topic: str) -> None:
+        hub = self.hub
+        if hub is not None:
+            hub.source_changed(self.source, topic)
+
+
+class StatusRelay:
+    """A source's ``SourceContext.status``: what the source says of itself, for the health view
+    (``key: text``; the health of its parts through :meth:`part` and :meth:`forget_part`)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.hub: Hub | None = None
+
+    def __call__(self, key: str, text: str) -> None:
+        hub = self.hub
+        if hub is not None:
+            hub.source_status(self.source, str(key), str(text))
+
+    def part(self, health: PartHealth) -> None:
+        hub = self.hub
+        if hub is not None:
+            set_part(hub, self.source, health.name, health)
+
+    def forget_part(self, name: str) -> None:
+        hub = self.hub
+        if hub is not None:
+            set_part(hub, self.source, name, None)
+
+
+def set_part(hub: Hub, source: str, name: str, health: PartHealth | None) -> None:
+    """Show (None: remove) the health of part ``name`` of ``source``; from any thread. Only a
+    change reaches the health watchers."""
+    shown = hub.health.get(source)
+    if shown is None or shown.parts.get(name) == health:
+        return
+
+    def apply() -> None:
+        if health is None:
+            if shown.parts.pop(name, None) is None:
+                return
+        elif shown.parts.get(name) == health:
+            return
+        else:
+            shown.parts[name] = health
+        hub._health_changed()
+
+    loop = hub._watch_loop
+    if loop is None or hub._closed:
+        apply()
+        return
+    try:
+        if _running_loop() is loop:
+            apply()
+        else:
+            loop.call_soon_threadsafe(apply)
+    except RuntimeError:  # the loop is closed
+        pass
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def recovered(failing: dict[str, Failure], method: str) -> None:
+    """``method`` of a source answered: forget its failure, and the failures of the source's
+    other calls that this answer disproves (see the module's words)."""
+    failing.pop(method, None)
+    for other, failure in list(failing.items()):
+        if failure.error_class in DISPROVED_BY_ANSWER and failure.part is None:
+            del failing[other]
+
+
+def found_again(backoffs: Backoffs, source: str, listed: Any) -> bool:
+    """``source`` answered a listing that names the services ``listed``: the back-offs of its
+    "not found" about those services end. Whether any did."""
+    names = frozenset(listed or ())
+
+    def disproved(key: tuple[str, Any]) -> bool:
+        name, topic = key
+        service = getattr(topic, "service", None)
+        if name != source or service is None or service not in names:
+            return False
+        waiting = backoffs.failure(key)
+        return waiting is not None and waiting.error_class == "not found"
+
+    return bool(backoffs.forget_where(disproved))
