@@ -240,3 +240,38 @@ async def test_kubernetes_pods_with_their_reasons_events_and_delete(tmp_path: Pa
     records = [r for r in audit(tmp_path / "data") if r.get("action") == "restart_instance"]
     assert {r["params"]["instance"] for r in records} == {"cart-5c6d-crash"}
     assert records[-1]["outcome"] == "succeeded"
+
+
+def test_sandbox_pods_follow_their_deployments_trouble() -> None:
+    # What the sandbox's pods say for each kind of trouble a deployment's message names.
+    from datetime import UTC, datetime
+
+    from idp_tui import Deployment, Health
+    from idp_tui_sandbox.fleet import Segment, current_pods, instances_of
+    from idp_tui_sandbox.world import World
+
+    spec = World(7, 40).specs[0]
+    now = datetime(2026, 11, 25, 14, tzinfo=UTC).timestamp()
+    segment = Segment(now - 3600, "1.2.3", Health.HEALTHY, "", 0.0)
+    pods = current_pods(("p-a", "p-b"), [("p-b", "p-c", now - 60), ("p-z", "p-y", now - 30),
+                                          ("p-a", "p-old", now - 7200)], segment.start)
+    assert pods == [("p-a", None), ("p-c", now - 60)]
+
+    def shown(health: Health, message: str, ready: int = 2) -> list[Any]:
+        dep = Deployment(service=spec.name, environment="staging", version="1.2.3",
+                         replicas_ready=ready, replicas_desired=2, health=health, message=message)
+        return list(instances_of(7, spec, dep, segment, pods, now).instances)
+
+    crash = shown(Health.DOWN, f'CrashLoopBackOff: secret "{spec.name}-db" not found', 0)
+    assert {(i.reason, i.ready, i.phase) for i in crash} == {("CrashLoopBackOff", 0, "Running")}
+    assert crash[0].restarts == 1 + 3600 // 300 and crash[0].containers[0].last_exit_code == 1
+    assert crash[1].restarts == 1 and crash[1].created_at.timestamp() == now - 60
+    oom = shown(Health.DEGRADED, "OOMKilled 3 times in the last hour")
+    assert (oom[0].reason, oom[0].restarts, oom[0].containers[0].last_exit_code) == \
+        ("OOMKilled", 3, 137)
+    assert (oom[1].reason, oom[1].restarts) == ("", 0)
+    pending = shown(Health.DEGRADED, "1 pod pending: insufficient memory in node pool", 1)
+    assert [(i.phase, i.reason, i.node) for i in pending][1] == ("Pending", "Unschedulable", "")
+    probe = shown(Health.DEGRADED, "Readiness probe failing on 1 pod", 1)
+    assert [(i.ready, i.reason) for i in probe] == [(1, ""), (0, "Unhealthy")]
+    assert all(i.reason == "" and i.ready == 1 for i in shown(Health.HEALTHY, ""))
