@@ -288,6 +288,38 @@ async def test_a_statefulset_rolls_back_to_its_previous_revision(source: Any,
     assert events[-1].state is ActionState.SUCCEEDED
 
 
+async def test_a_statefulset_part_way_shows_the_version_its_old_pods_serve(
+        source: Any, cluster: Cluster) -> None:
+    db = deployment("orders-db", NS, kind="StatefulSet", service="orders", replicas=3,
+                    image="registry.example/postgres:16.4", generation=2)
+    old = controller_revision(db, 1, "registry.example/postgres:16.3")
+    new = controller_revision(db, 2, "registry.example/postgres:16.4")
+    db["status"].update(currentRevision=old["metadata"]["name"],
+                        updateRevision=new["metadata"]["name"], currentReplicas=2,
+                        updatedReplicas=1, readyReplicas=2)
+    cluster.put("statefulsets", NS, "orders-db", db)
+    for cr in (old, new):
+        cluster.put("controllerrevisions", NS, cr["metadata"]["name"], cr)
+    src = await source()
+    dep = (await deployments(src))["orders", "staging"]
+    assert (dep.version, dep.target_version, dep.rollout) == ("16.3", "16.4", "progressing")
+    assert dep.message.startswith("statefulset/orders-db: 2 ready run 16.3, 16.4 is rolling out")
+    # Read once: a ControllerRevision never changes.
+    path = f"/apis/apps/v1/namespaces/{NS}/controllerrevisions/{old['metadata']['name']}"
+    await deployments(src)
+    assert len(cluster.requests("get", path)) == 1
+    # Rolled out: the update revision is the current one.
+    cluster.patch("statefulsets", NS, "orders-db", {"status": {
+        "currentRevision": new["metadata"]["name"], "currentReplicas": 3, "updatedReplicas": 3,
+        "readyReplicas": 3}})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while (dep := (await deployments(src))["orders", "staging"]).rollout:
+        assert loop.time() < deadline, f"still {dep}"
+        await asyncio.sleep(0.02)
+    assert (dep.version, dep.target_version) == ("16.4", None)
+
+
 async def test_scale_keeps_the_change_cause(source: Any, cluster: Cluster) -> None:
     cart = deployment("cart", NS, image="registry.example/shop/cart:1.4.0", replicas=3)
     cart["metadata"]["annotations"] = {"kubernetes.io/change-cause": "idp-tui deploy 1.4.0 by bob"}
@@ -419,8 +451,13 @@ async def test_the_dialogs_say_what_a_time_is_and_show_the_history(tmp_path: Pat
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ActionModal)
                          and app.screen.plan_result is not None, "the deploy dialog's plan")
-        rows = [line for line in screen_lines(app) if "4.1.0" in line and "2026-11-18" in line]
-        assert rows and "first deployed 2026-11-18 09:00" in rows[0]
+
+        def version_row() -> str:
+            return next((line for line in screen_lines(app) if " 4.1.0 ●" in line), "")
+
+        # (the table widens its columns when idle)
+        await wait_until(pilot, lambda: "2026-11-18" in version_row(), "the times shown")
+        assert "first deployed 2026-11-18 09:00" in version_row()
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, ActionModal), "closed")
         # The rollback dialog's plan: the revisions with their change-causes.

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,18 @@ class Cluster:
         self.in_cluster = in_cluster
         self.request_timeout = request_timeout
         self.server = ""
+        #: Seconds the last answered request took (a watch: until its answer began), or None.
+        self.latency: float | None = None
         self._api_client: Any = None
         self._apis: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    @property
+    def part(self) -> str:
+        """This cluster's name in the health of the source's parts (its context)."""
+        if self.in_cluster:
+            return "in-cluster"
+        return self.context or "current context"
 
     @property
     def label(self) -> str:
@@ -137,8 +147,11 @@ class Cluster:
     def request(self, verb: str, resource: str, namespace: str | None,
                 call: Callable[[Any], Any], *, name: str | None = None) -> Any:
         """``call(api)`` with the errors in words: ``verb``/``resource`` say what was asked."""
+        started = time.perf_counter()
         try:
-            return call(self)
+            answer = call(self)
+            self.latency = time.perf_counter() - started
+            return answer
         except SourceError:
             raise
         except Exception as exc:  # noqa: BLE001 - translated below
@@ -253,6 +266,9 @@ class Where:
         #: The Deployments' ReplicaSets (which revision has the ready pods); None for a
         #: ReplicaSet that no Deployment owns.
         self.replicasets: Informer[o.Revision | None] | None = None
+        #: StatefulSets' ControllerRevisions by name, read when a rollout needs the old one (they
+        #: never change); None for one that could not be read.
+        self.controller_revisions: dict[str, o.Revision | None] = {}
 
     def revisions(self) -> list[o.Revision]:
         """The ReplicaSets watched here that a Deployment owns (none if they are not watched)."""

@@ -136,6 +136,8 @@ class Workload:
     updated: int = 0
     current_revision: str = ""
     update_revision: str = ""
+    #: StatefulSets: the pods at ``current_revision`` (the others are at ``update_revision``).
+    current_replicas: int = 0
     conditions: tuple[Condition, ...] = ()
 
     @property
@@ -182,6 +184,7 @@ def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
         updated=_int(status.get("updatedReplicas")),
         current_revision=str(status.get("currentRevision") or ""),
         update_revision=str(status.get("updateRevision") or ""),
+        current_replicas=_int(status.get("currentReplicas")),
         conditions=tuple(
             Condition(str(c.get("type") or ""), str(c.get("status") or ""),
                       str(c.get("reason") or ""), str(c.get("message") or ""),

@@ -38,7 +38,7 @@ from idp_tui import (
 )
 
 from . import objects as o
-from . import pods, rollout
+from . import health, pods, rollout
 from .cluster import Cluster, Where
 from .config import KubernetesConfig
 from .informer import Informer
@@ -164,6 +164,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         return check
 
     def _workloads_changed(self) -> None:
+        health.report(self.context, self._static.values())
         self.context.changed("environments")
 
     def _namespaces_changed(self) -> None:
@@ -230,14 +231,18 @@ class KubernetesSource(PreviewNamespaces, Source):
     async def deployments(self) -> list[Deployment]:
         self._sync_previews()
         places = [*self._static.values(), *self._previews.values()]
+        await health.recheck([i for w in places for i in w.informers()])  # back since?
         await self._synced([i for w in places
                             for i in [*w.workloads, *([w.replicasets] if w.replicasets else [])]])
+        health.report(self.context, self._static.values())
         out: list[Deployment] = []
         failures: list[SourceError] = []
         for where in places:
             error = next((i.error for i in where.workloads if i.error is not None), None)
             if error is not None:
                 failures.append(error)
+            if error is None:
+                await self._read_controller_revisions(where)
             revisions = where.revisions_by_owner()  # (once: thousands of workloads)
             for informer in where.workloads:
                 for workload in informer.items():
@@ -267,12 +272,20 @@ class KubernetesSource(PreviewNamespaces, Source):
         return o.version_of({}, revision.template_labels, container, self.config.version_label)
 
     def _serving(self, where: Where, workload: o.Workload, service: str,
-                 revisions: list[o.Revision] | None = None) -> tuple[str, str, list[o.Revision]]:
-        """The version that serves (what the most ready pods run), the version the workload asks
-        for, and the revisions with ready pods (Deployments: its ReplicaSets; else none)."""
+                 revisions: list[o.Revision] | None = None) -> tuple[str, str, int]:
+        """The version that serves, the version the workload asks for, and how many ready pods
+        run the one that serves. A Deployment: what its ReplicaSet with the most ready pods runs;
+        a StatefulSet part-way through a rollout: its current revision while most pods are at it."""
         target = self._version(workload, service)
         if workload.kind != "Deployment":
-            return target, target, []
+            old = where.controller_revisions.get(workload.current_revision) \
+                if workload.update_revision and workload.current_revision \
+                and workload.current_revision != workload.update_revision else None
+            if old is not None and 0 < workload.current_replicas \
+                    and workload.current_replicas >= workload.updated:
+                version = self._revision_version(old, service) or target
+                return version, target, min(workload.current_replicas, workload.ready)
+            return target, target, workload.ready
         if revisions is None:
             revisions = where.revisions_by_owner().get(workload.name, [])
         owned = [r for r in revisions if r.owned_by(workload)]
@@ -280,8 +293,30 @@ class KubernetesSource(PreviewNamespaces, Source):
             str(max((r.number for r in owned), default=0))
         ready = o.serving(workload, owned)
         if not ready or str(ready[0].number) == newest:
-            return target, target, ready
-        return self._revision_version(ready[0], service) or target, target, ready
+            return target, target, workload.ready
+        return self._revision_version(ready[0], service) or target, target, ready[0].ready
+
+    async def _read_controller_revisions(self, where: Where) -> None:
+        """Read the ControllerRevisions whose pods still serve in a StatefulSet's rollout (once
+        each: a ControllerRevision never changes)."""
+        wanted = {w.current_revision for informer in where.workloads for w in informer.items()
+                  if w.kind == "StatefulSet" and w.current_revision and w.update_revision
+                  and w.current_revision != w.update_revision}
+        for name in sorted(wanted - set(where.controller_revisions)):
+            try:
+                data = await asyncio.to_thread(
+                    where.cluster.read_json, "get", "controllerrevisions.apps", where.namespace,
+                    lambda c, n=name: c.api("apps").read_namespaced_controller_revision(
+                        n, where.namespace, _preload_content=False,
+                        _request_timeout=c.request_timeout), name=name)
+            except (SourceAuthError, SourceNotFound) as exc:
+                log.info("%s: the version of the old pods is not known: %s", name, exc.message)
+                where.controller_revisions[name] = None  # not asked again
+                continue
+            except SourceError as exc:  # asked again at the next refresh
+                log.info("%s: the version of the old pods is not known: %s", name, exc.message)
+                continue
+            where.controller_revisions[name] = o.project_controller_revision(data)
 
     def _running(self, service: str) -> dict[str, list[str]]:
         """Version → the environments that run it (that serve it), for ``service``."""
@@ -299,7 +334,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         service = o.service_of(workload, self.config.service_labels)
         if service is None:
             return None
-        version, target, ready = self._serving(where, workload, service, revisions)
+        version, target, serving = self._serving(where, workload, service, revisions)
         health, message = o.health_of(workload)
         rollout_state = o.rollout_state(workload)
         if error is not None:  # the watch is down: what is shown may be out of date
@@ -307,7 +342,6 @@ class KubernetesSource(PreviewNamespaces, Source):
             rollout_state = ""
         parts = [message] if message else []
         if target != version:  # what serves first: the health's reason says why
-            serving = ready[0].ready if ready else 0
             parts.insert(0, f"{serving} ready run {version or '?'}, {target or '?'} "
                          + ("is stuck" if rollout_state == "stuck" else "is rolling out"))
         container, rule = o.choose_container(workload, self.config.container, service)
