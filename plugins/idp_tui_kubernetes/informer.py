@@ -5,7 +5,10 @@ list's ``resourceVersion``: every event updates the copy and calls its listeners
 (its timeout, a dropped connection) is opened again from the last resourceVersion seen, so nothing
 is missed and nothing listed twice; when the server says that version is too old (410 Gone) the
 informer lists again. Errors are kept (``error``) for the source to report, and retried with a
-growing pause. Each informer runs on a thread of its own: the client is synchronous.
+growing pause (cut short by :meth:`Informer.retry_now`). The error is gone as soon as the server
+answers again (a list, or a watch opened: what changed meanwhile comes on it, or a 410 says to
+list again), whether or not anything changed meanwhile. Each informer runs on a thread of its own:
+the client is synchronous.
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ class Informer(Generic[T]):
         self._items: dict[str, T] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        #: Set to end a pause after an error at once (``stop``, ``retry_now``).
+        self._wake = threading.Event()
+        #: Attempts (lists and watches) that have ended, in error or not (see ``retry_now``).
+        self.attempts = 0
+        #: Seconds the last list took, or the last watch until its answer began (None: neither).
+        self.latency: float | None = None
         self._response: Any = None
         self._listed_at = 0.0
         self._thread = threading.Thread(
@@ -71,6 +80,7 @@ class Informer(Generic[T]):
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         response = self._response
         if response is not None:
             _shutdown(response)
@@ -78,6 +88,24 @@ class Informer(Generic[T]):
     def join(self, timeout: float = 2.0) -> None:
         if self._thread.ident is not None:
             self._thread.join(timeout)
+
+    def retry_now(self) -> int:
+        """End the pause after an error now: the informer lists again at once. Returns the
+        attempts made so far (the source waits for the next one to end, a little)."""
+        attempts = self.attempts
+        if self.error is not None:
+            self._wake.set()
+        return attempts
+
+    def _pause(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    @property
+    def running(self) -> bool:
+        """Whether its thread runs (an informer whose cluster's credentials could not even be
+        loaded never starts)."""
+        return self._thread.is_alive() and not self._stop.is_set()
 
     @property
     def stopped(self) -> bool:
@@ -106,7 +134,7 @@ class Informer(Generic[T]):
                 self._watch()
                 if time.monotonic() - started < QUICK_END:
                     # Ended at once (a proxy cutting it, a server in trouble): not in a loop.
-                    self._stop.wait(backoff)
+                    self._pause(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
                 else:
                     backoff = BACKOFF_FIRST
@@ -114,25 +142,28 @@ class Informer(Generic[T]):
                 log.info("watch of %s expired; listing again", self._where())
                 self.resource_version = None
                 if time.monotonic() - self._listed_at < QUICK_END:  # again at once: not in a loop
-                    self._stop.wait(backoff)
+                    self._pause(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
             except SourceError as exc:
                 if self._stop.is_set():
                     return
                 self._failed(exc)
-                self._stop.wait(backoff)
+                self._pause(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
             except Exception as exc:  # noqa: BLE001 - the thread must survive anything
                 if self._stop.is_set():
                     return
                 self._failed(self.cluster.translate(exc, verb="watch", resource=self.resource,
                                                     namespace=self.namespace))
-                self._stop.wait(backoff)
+                self._pause(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
     def _failed(self, error: SourceError) -> None:
+        if error.part is None:
+            error.part = self.cluster.part  # about this cluster only (the others may answer)
         first = self.error is None or self.error.message != error.message
         self.error = error
+        self.attempts += 1
         if first:
             log.warning("%s: %s", self._where(), error.message)
             self._notify()
@@ -169,6 +200,7 @@ class Informer(Generic[T]):
     def _list(self) -> None:
         if self.precheck is not None:
             self.precheck()
+        started = time.perf_counter()
         data = self.cluster.read_json(
             "list", self.resource, self.namespace,
             lambda _c: self._call(_request_timeout=self.cluster.request_timeout))
@@ -184,7 +216,9 @@ class Informer(Generic[T]):
         self.resource_version = str(version) if version else ""
         self.lists += 1
         self._listed_at = time.monotonic()
+        self.latency = time.perf_counter() - started
         self.error = None
+        self.attempts += 1
         self.synced.set()
         self._notify()
 
@@ -197,10 +231,16 @@ class Informer(Generic[T]):
         }
         if self.resource_version:
             kwargs["resource_version"] = self.resource_version
+        started = time.perf_counter()
         response = self.cluster.request("watch", self.resource, self.namespace,
                                         lambda _c: self._call(**kwargs))
+        self.latency = time.perf_counter() - started
         self._response = response
         self.watches += 1
+        if self.error is not None:  # the server answers again: the copy follows it from here
+            self.error = None
+            self.attempts += 1
+            self._notify()
         ended = False
         try:
             if self._stop.is_set():  # stopped while the request was on its way
