@@ -35,16 +35,17 @@ def test_the_derived_tables_say_what_they_said_before() -> None:
     assert DEFAULT_INTERVALS == {
         "catalog": 60.0, "environments": 5.0, "pipelines": 5.0, "pipeline_run": 2.0,
         "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0, "teams": 300.0,
-        "facets": 60.0, "service_detail": 60.0, "instances": 5.0}
+        "facets": 60.0, "service_detail": 60.0, "instances": 5.0, "delivery": 300.0}
     assert OPTIONAL_METHODS == {"service_signals", "alerts", "teams", "service_detail",
-                                "catalog_facets", "use_catalog", "pipeline_logs"}
+                                "catalog_facets", "use_catalog", "pipeline_logs", "delivery_history"}
     assert KIND_CAPABILITY == {
         "catalog": Capability.CATALOG, "environments": Capability.ENVIRONMENTS,
         "pipelines": Capability.PIPELINES, "pipeline_run": Capability.PIPELINES,
         "metrics": Capability.METRICS, "alerts": Capability.METRICS,
         "signals": Capability.METRICS, "resources": Capability.PROVISION,
         "teams": Capability.CATALOG, "facets": Capability.CATALOG,
-        "service_detail": Capability.CATALOG, "instances": Capability.INSTANCES}
+        "service_detail": Capability.CATALOG, "instances": Capability.INSTANCES,
+        "delivery": Capability.DELIVERY}
 
 
 def test_the_refresh_settings_come_from_the_table() -> None:

@@ -26,6 +26,8 @@ API_NAMES = (
     "same_version", "version_name",
     "Backoff", "SourceCredentialsRefused",
     "Instance", "InstanceContainer", "InstanceEvent", "Instances",
+    "Commit", "DeliveryEvent", "DeliveryHistory", "DeliveryKind", "DeliveryOutcome",
+    "HistoryQuery", "Incident",
 )
 if TYPE_CHECKING:
     from .api import *  # noqa: F403

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
         VersionOption,
     )
     from .backoff import Backoff
+    from .delivery import (
+        Commit,
+        DeliveryEvent,
+        DeliveryHistory,
+        DeliveryKind,
+        DeliveryOutcome,
+        HistoryQuery,
+        Incident,
+    )
     from .health import PartHealth
     from .clock import (
         Clock,
@@ -100,6 +109,13 @@ _MODULES = {
     "Template": "actions",
     "VersionOption": "actions",
     "Backoff": "backoff",
+    "Commit": "delivery",
+    "DeliveryEvent": "delivery",
+    "DeliveryHistory": "delivery",
+    "DeliveryKind": "delivery",
+    "DeliveryOutcome": "delivery",
+    "HistoryQuery": "delivery",
+    "Incident": "delivery",
     "Clock": "clock",
     "ManualClock": "clock",
     "SystemClock": "clock",
@@ -173,6 +189,11 @@ __all__ = [
     "Capability",
     "Change",
     "Clock",
+    "Commit",
+    "DeliveryEvent",
+    "DeliveryHistory",
+    "DeliveryKind",
+    "DeliveryOutcome",
     "Deployment",
     "Environment",
     "EnvironmentKind",
@@ -181,7 +202,9 @@ __all__ = [
     "FacetValue",
     "Health",
     "HttpClient",
+    "HistoryQuery",
     "HttpSettings",
+    "Incident",
     "Instance",
     "InstanceContainer",
     "InstanceEvent",

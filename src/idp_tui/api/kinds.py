@@ -189,6 +189,9 @@ class Capability(StrEnum):
     PROVISION = "provision"
     #: The instances (pods) of a service in an environment and their events.
     INSTANCES = "instances"
+    #: Delivery history: past deployments (with their commits) and incidents
+    #: (``Source.delivery_history``), for the insights (DORA's four keys).
+    DELIVERY = "delivery"
 
 
 class TopicKind(StrEnum):
@@ -211,6 +214,7 @@ class TopicKind(StrEnum):
     FACETS = "facets"
     SERVICE_DETAIL = "service_detail"
     INSTANCES = "instances"
+    DELIVERY = "delivery"
 
     @classmethod
     def parse(cls, value: object) -> TopicKind:

@@ -35,6 +35,7 @@ from .actions import (
     VersionOption,
 )
 from .clock import Clock, SystemClock
+from .delivery import DeliveryHistory, HistoryQuery
 from .errors import NotSupported
 from .kinds import Capability, TopicKind
 from .models import (
@@ -293,3 +294,10 @@ class Source:
     async def resources(self) -> list[Resource]:
         """What has been provisioned (databases, queues, buckets…), for the catalog and CLI."""
         raise NotSupported(f"{self.name} has no resources")
+
+    # Delivery history ----------------------------------------------------------------------------
+    async def delivery_history(self, query: HistoryQuery) -> DeliveryHistory:
+        """Deployments that finished (and incidents that started) in ``[query.start, query.end)``,
+        of ``query.service`` and ``query.environment`` or, where None, of every one
+        (``Capability.DELIVERY``). Optional: a source that has none raises NotSupported."""
+        raise NotSupported(f"{self.name} has no delivery history")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from ..api.actions import Resource
+from ..api.delivery import DeliveryHistory, HistoryQuery, merge_histories
 from ..api.errors import NotSupported
 from ..api.kinds import Capability, TopicKind, Window
 from ..api.models import (
@@ -136,6 +137,12 @@ class Topic:
     def instances(cls, service: str, environment: str) -> Topic:
         """The instances (pods) of a service in an environment, and the workload's events."""
         return cls(TopicKind.INSTANCES, (service, environment))
+
+    @classmethod
+    def delivery(cls, start: datetime, end: datetime, service: str | None = None,
+                 environment: str | None = None) -> Topic:
+        """Past deployments and incidents in ``[start, end)`` (of one service, or every one)."""
+        return cls(TopicKind.DELIVERY, (service, environment, start, end))
 
     @classmethod
     def service_detail(cls, service: str) -> Topic:
@@ -324,6 +331,13 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
               merge=lambda topic, parts, hub: first_answer(parts), interval=5.0, many=False,
               partial=False, args=lambda topic, hub: topic.args, service=_first_arg,
               environment_arg=1),
+    TopicSpec(TopicKind.DELIVERY, Capability.DELIVERY, "delivery_history", DeliveryHistory,
+              "delivery history", merge=lambda topic, parts, hub: merge_histories(parts),
+              interval=300.0, many=False, optional=True, service=_first_arg,
+              args=lambda topic, hub: (HistoryQuery(service=topic.args[0],
+                                                    environment=topic.args[1],
+                                                    start=topic.args[2], end=topic.args[3]),),
+              annotate=lambda record, source: record.stamped(source), setting=False),
 )}
 
 #: Seconds between two refreshes of a watched topic, by kind.
