@@ -25,6 +25,7 @@ from idp_tui.ui.dialogs.jobs import JobPicker
 
 from dialog_host import sandbox_host
 from fakes import assert_alive, data_settled, poll_until, screen_lines
+from test_app_github import clock, gh  # noqa: F401 - fixtures: the GitHub emulator, its clock
 
 SIZES = [pytest.param((160, 50), id="160x50"), pytest.param((80, 24), id="80x24")]
 
@@ -358,10 +359,10 @@ async def test_the_pipeline_keys_follow_the_run_and_its_dialogs_confirm_by_key(
         await close(pilot, app)
 
         # A run that has not finished: cancel, not the re-runs.
-        unfinished = [r for r in pane._visible_runs() if not r.status.finished]
-        if unfinished:
-            await select_run(pilot, app, pane, lambda r: not r.status.finished)
-            assert offered("cancel_run") and not offered("rerun") and not offered("rerun_all")
+        await select_run(pilot, app, pane, lambda r: not r.status.finished)
+        assert offered("cancel_run") and not offered("rerun") and not offered("rerun_all")
+        listed = {bid for _scope, _keys, _what, bid in app._binding_rows()}
+        assert "pipelines.cancel" in listed and "pipelines.rerun" not in listed
 
         # The job picker: its own footer, ^s shows the highlighted job's log.
         await select_run(pilot, app, pane, lambda r: r.status.finished)
@@ -392,4 +393,62 @@ async def test_the_confirm_key_follows_the_keys_setting(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: not confirm_button(modal).disabled, "ready")
         assert "^o Confirm" in footer(app) and "Ready: press ^o" in screen_text(app)
         assert isinstance(modal.query_one("#action-env"), Select)
+        assert_alive(app)
+
+
+# On GitHub (the emulator): an approval and a workflow run, by the keyboard alone ----------------
+
+async def test_an_approval_and_a_workflow_run_by_the_keyboard_alone(
+        tmp_path: Path, gh: Any, clock: Any) -> None:
+    from idp_tui.ui.dialogs import DispatchModal
+
+    from test_app_github import PAY, app_for
+    from test_app_github_actions import select_run as select_github_run
+    from test_github_actions_more import RELEASE, RELEASE_INPUTS
+
+    gh.add_workflow(PAY, "Release", "release.yml", RELEASE, inputs=RELEASE_INPUTS,
+                    options={"level": ["patch", "minor", "major"]})
+    release = gh.add_run(PAY, workflow="release.yml", event="workflow_dispatch")
+    held = gh.add_run(PAY, outcome="waiting")
+    app = still(app_for(tmp_path, gh, clock))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = await select_github_run(pilot, app, held.id)
+        assert pane.check_action("act", ("approve",)) is True
+        await pilot.press("Y")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunActionModal)
+                         and app.screen.plan_result is not None, "the approval's plan")
+        modal = app.screen
+        # Only the environment's name and a reason are left: the focus is in the name's box.
+        name = modal.query_one("#confirm-name", Input)
+        await wait_until(pilot, lambda: modal.focused is name, "the focus on the name")
+        keys = footer(app)
+        assert "^s Confirm" in keys and "esc Close" in keys and "Y Approve" not in keys, keys
+        await pilot.press(*"production", "tab", *"CHG-9")
+        await wait_until(pilot, lambda: not confirm_button(modal).disabled, "ready")
+        assert in_sight(modal, confirm_button(modal))
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: modal.run is not None and modal.run.state.finished,
+                         "the approval ends")
+        assert modal.run.state is ActionState.SUCCEEDED, modal.run.error
+        assert gh.reviews == [(held.id, "production", "approved", "CHG-9")]
+        await close(pilot, app)
+
+        # The release workflow again: its inputs as a form, the first one focused, ^s runs it.
+        await select_github_run(pilot, app, release.id)
+        await pilot.press("W")
+        await wait_until(pilot, lambda: isinstance(app.screen, DispatchModal)
+                         and app.screen.fields and app.screen.is_settled(), "the inputs")
+        dispatch = app.screen
+        assert dispatch.focused is dispatch.fields[0].control
+        assert "^s Confirm" in footer(app)
+        target = next(f for f in dispatch.fields if f.spec.name == "target").control
+        target.focus()
+        await pilot.press(*"staging")
+        await wait_until(pilot, lambda: not confirm_button(dispatch).disabled, "planned")
+        assert in_sight(dispatch, confirm_button(dispatch))
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: dispatch.run is not None and dispatch.run.state.finished,
+                         "the workflow run ends")
+        assert dispatch.run.state is ActionState.SUCCEEDED, dispatch.run.error
+        assert gh.repos[PAY].runs[0].inputs["target"] == "staging"
         assert_alive(app)

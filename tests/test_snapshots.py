@@ -31,3 +31,18 @@ def test_screen(screen: str, snap_compare, tmp_path: Path) -> None:  # type: ign
             await pilot.pause()
 
     assert snap_compare(app, terminal_size=DEMO_SIZE, run_before=settle)
+
+
+def test_deploy_dialog_at_80x24(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The Deploy dialog to a protected environment in the classic terminal: the versions, the
+    name and reason boxes, the status, the buttons and the dialog's own keys, all on screen."""
+    app = demo_app(tmp_path / "data")
+
+    async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_settled(app)
+        app.environment = "production"
+        await pilot.pause()
+        await pilot.press("d")
+        await wait_settled(app)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
