@@ -1,0 +1,452 @@
+"""DORA's four keys from delivery history: deployment frequency, lead time for changes, change
+failure rate and time to restore, with their performance level, the trend against the previous
+period, a weekly series and, for every number, the deployments it counted.
+
+Pure and Textual-free. The input is the production part of the history as :class:`Deploy` and
+:class:`IncidentRow` rows (:func:`rows_from_history` makes them from the plugin API's records and
+the names of the production environments); :func:`analyse` derives once what each deployment
+says (did it reach production, did it fail and why, its commits' lead times, how long until
+service was restored), and :func:`four_keys` counts those facts for one scope and window.
+
+Definitions (docs: README, "Insights (DORA)"):
+
+- **Deployment frequency**: deployments (not rollbacks) that reached production — succeeded or
+  later rolled back — per day of the window.
+- **Lead time for changes**: the median, over every commit those deployments brought, of the time
+  from the commit to the deployment's end.
+- **Change failure rate**: of the deployments to production (failed ones too), the share that
+  failed, were rolled back, or were followed within :data:`INCIDENT_WINDOW` by an incident of the
+  service (the incident is put on the newest deployment before it).
+- **Time to restore**: the median, over those failures, of the time from the failure (the
+  deployment's end, or the incident's start) to the next good deployment or rollback of the same
+  service in the same environment. A failure not yet restored is counted as such, not timed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from statistics import median
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..api.delivery import DeliveryHistory
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+MONTH = 30 * DAY
+
+#: The windows offered, in days.
+WINDOWS = (7, 30, 90, 180)
+#: An incident this soon after a deployment to production makes it a failed change.
+INCIDENT_WINDOW = DAY
+
+DEPLOYMENT_FREQUENCY = "deployment_frequency"
+LEAD_TIME = "lead_time"
+CHANGE_FAILURE_RATE = "change_failure_rate"
+TIME_TO_RESTORE = "time_to_restore"
+KEYS = (DEPLOYMENT_FREQUENCY, LEAD_TIME, CHANGE_FAILURE_RATE, TIME_TO_RESTORE)
+#: Each key's unit: deployments per day, seconds, a ratio, seconds.
+UNITS = {DEPLOYMENT_FREQUENCY: "per day", LEAD_TIME: "s", CHANGE_FAILURE_RATE: "ratio",
+         TIME_TO_RESTORE: "s"}
+
+
+class Level(StrEnum):
+    """DORA's software delivery performance clusters, best first."""
+
+    ELITE = "elite"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for elite … 3 for low."""
+        return _RANK[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Level:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown level {text!r} (known: "
+                             f"{', '.join(level.value for level in cls)})") from None
+
+
+_RANK = {level: index for index, level in enumerate(Level)}
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A value is at ``level`` when it is within ``limit`` (and no better level holds)."""
+
+    level: Level
+    limit: float
+    #: The limit itself is within (``≤``/``≥``), else only values strictly better are.
+    inclusive: bool
+
+
+#: The thresholds of the four keys: the performance clusters of Google Cloud's *Accelerate State
+#: of DevOps Report 2023* (DORA; https://dora.dev/research/2023/dora-report/, "Software delivery
+#: performance" table). The one place they are written down; a value worse than every bound is
+#: low.
+#:
+#: - deployment frequency: elite on demand (at least daily), high between once a day and once a
+#:   week, medium between once a week and once a month (deployments per day, at least);
+#: - lead time for changes: elite less than a day, high a day to a week, medium a week to a month;
+#: - change failure rate: elite 5 %, high 10 %, medium 15 % (low: 64 %);
+#: - failed deployment recovery time: elite less than an hour, high less than a day, medium a day
+#:   to a week.
+THRESHOLDS: dict[str, tuple[Bound, ...]] = {
+    DEPLOYMENT_FREQUENCY: (Bound(Level.ELITE, 1.0, True), Bound(Level.HIGH, 1 / 7, True),
+                           Bound(Level.MEDIUM, 1 / 30, True)),
+    LEAD_TIME: (Bound(Level.ELITE, DAY, False), Bound(Level.HIGH, WEEK, True),
+                Bound(Level.MEDIUM, MONTH, True)),
+    CHANGE_FAILURE_RATE: (Bound(Level.ELITE, 0.05, True), Bound(Level.HIGH, 0.10, True),
+                          Bound(Level.MEDIUM, 0.15, True)),
+    TIME_TO_RESTORE: (Bound(Level.ELITE, HOUR, False), Bound(Level.HIGH, DAY, False),
+                      Bound(Level.MEDIUM, WEEK, True)),
+}
+#: Keys where more is better (the others: less is better).
+HIGHER_IS_BETTER = frozenset({DEPLOYMENT_FREQUENCY})
+
+
+def level_of(key: str, value: float | None) -> Level | None:
+    """The performance level of ``value`` for ``key`` (None for no value)."""
+    if value is None:
+        return None
+    higher = key in HIGHER_IS_BETTER
+    for bound in THRESHOLDS[key]:
+        if value == bound.limit:
+            if bound.inclusive:
+                return bound.level
+        elif (value > bound.limit) == higher:
+            return bound.level
+    return Level.LOW
+
+
+# Rows ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Deploy:
+    """A finished deployment to a production environment (times in Unix seconds)."""
+
+    id: str
+    service: str
+    environment: str
+    #: When it finished.
+    at: float
+    #: ``succeeded``, ``failed`` or ``rolled_back``.
+    outcome: str = "succeeded"
+    #: ``deploy`` or ``rollback``.
+    kind: str = "deploy"
+    #: When each of its commits was made.
+    commits: tuple[float, ...] = ()
+    version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    service: str
+    environment: str | None
+    started: float
+    resolved: float | None = None
+    id: str = ""
+
+
+def rows_from_history(history: DeliveryHistory, production: Iterable[str]
+                      ) -> tuple[list[Deploy], list[IncidentRow]]:
+    """The finished deployments to the ``production`` environments and the incidents (of those
+    environments, or of no named one) as rows."""
+    prod = set(production)
+    deploys = [Deploy(id=f"{e.source}:{e.id}" if e.id else f"{e.source}:{e.service}:"
+                         f"{e.environment}:{e.finished.timestamp():.0f}",
+                      service=e.service, environment=e.environment, at=e.finished.timestamp(),
+                      outcome=e.outcome.value, kind=e.kind.value,
+                      commits=tuple(c.at.timestamp() for c in e.commits), version=e.version)
+               for e in history.deliveries if e.finished is not None and e.environment in prod]
+    incidents = [IncidentRow(i.service, i.environment, i.started.timestamp(),
+                             i.resolved.timestamp() if i.resolved else None, i.id)
+                 for i in history.incidents if i.environment is None or i.environment in prod]
+    return deploys, incidents
+
+
+# Facts --------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Fact:
+    """What one deployment says for the four keys."""
+
+    deploy: Deploy
+    #: A deployment (not a rollback) that reached production.
+    reached: bool
+    #: Why it counts as a failed change (None: it does not).
+    failure: str | None = None
+    #: When it failed (its end, or the incident's start).
+    failed_at: float | None = None
+    #: Seconds from each commit to the deployment's end.
+    leads: tuple[float, ...] = ()
+    #: Seconds from the failure to the next good deployment or rollback (None: not restored).
+    restore: float | None = None
+    restored_by: str | None = None
+
+
+def analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow] = (), *,
+            incident_window: float = INCIDENT_WINDOW) -> list[Fact]:
+    """Each deployment's facts, oldest first. One pass over the rows per target."""
+    by_target: dict[tuple[str, str], list[Deploy]] = defaultdict(list)
+    for d in deploys:
+        by_target[(d.service, d.environment)].append(d)
+    facts: list[Fact] = []
+    # The deployments (not rollbacks) of each service, newest-first lookups by time.
+    per_service: dict[str, list[Fact]] = defaultdict(list)
+    per_target_good: dict[tuple[str, str], tuple[list[float], list[Deploy]]] = {}
+    for target, rows in by_target.items():
+        rows.sort(key=_at)
+        good_at: list[float] = []
+        good: list[Deploy] = []
+        for d in rows:
+            is_deploy = d.kind == "deploy"
+            reached = is_deploy and d.outcome != "failed"
+            if d.outcome == "succeeded":
+                good_at.append(d.at)
+                good.append(d)
+            if not is_deploy:
+                continue
+            at = d.at
+            fact = Fact(d, reached, leads=tuple(at - c if at > c else 0.0 for c in d.commits)
+                        if reached else ())
+            if d.outcome != "succeeded":
+                fact.failure = "failed" if d.outcome == "failed" else "rolled back"
+                fact.failed_at = at
+            facts.append(fact)
+            per_service[d.service].append(fact)
+        per_target_good[target] = (good_at, good)
+    if incidents:
+        _blame_incidents(per_service, incidents, incident_window)
+    for fact in facts:
+        if fact.failed_at is None:
+            continue
+        good_at, good = per_target_good[(fact.deploy.service, fact.deploy.environment)]
+        index = bisect.bisect_right(good_at, fact.failed_at)
+        if index < len(good_at):
+            fact.restore = good_at[index] - fact.failed_at
+            fact.restored_by = good[index].id
+    facts.sort(key=lambda f: f.deploy.at)
+    return facts
+
+
+def _at(d: Deploy) -> float:
+    return d.at
+
+
+def _blame_incidents(per_service: dict[str, list[Fact]], incidents: Sequence[IncidentRow],
+                     window: float) -> None:
+    """Each incident on the newest deployment of its service (in its environment, if it names
+    one) that reached production at most ``window`` before it started."""
+    times: dict[str, list[float]] = {}
+    for service, facts in per_service.items():
+        facts.sort(key=lambda f: f.deploy.at)
+        times[service] = [f.deploy.at for f in facts]
+    for incident in incidents:
+        facts = per_service.get(incident.service)
+        if not facts:
+            continue
+        index = bisect.bisect_right(times[incident.service], incident.started) - 1
+        while index >= 0:
+            fact = facts[index]
+            if incident.started - fact.deploy.at > window:
+                break
+            if fact.reached and (incident.environment is None
+                                 or incident.environment == fact.deploy.environment):
+                if fact.failure is None:
+                    fact.failure = f"incident {incident.id}".rstrip() if incident.id else \
+                        "incident"
+                    fact.failed_at = incident.started
+                break
+            index -= 1
+
+
+# The keys -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    """One of the four keys for one scope and window."""
+
+    key: str
+    value: float | None
+    level: Level | None
+    #: The same key over the previous period of the same length.
+    previous: float | None = None
+    #: ``better``, ``worse`` or ``same`` than the previous period (None: one of them is empty).
+    trend: str | None = None
+    #: The deployments the number counted (their ids), oldest first.
+    evidence: tuple[str, ...] = ()
+    #: For the change failure rate: why each failed change failed (id → reason).
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    start: float
+    deployments: int
+    lead_time: float | None
+    change_failure_rate: float | None
+    time_to_restore: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FourKeys:
+    """The four keys of a service, a team or the organisation over a window."""
+
+    #: ``service``, ``team`` or ``organisation``.
+    scope: str
+    name: str
+    days: int
+    start: float
+    end: float
+    keys: dict[str, KeyValue]
+    #: The lowest level of the keys that have a value (None: none has).
+    level: Level | None
+    weekly: tuple[Week, ...]
+    #: Failed changes not restored by the window's end (their ids).
+    unrestored: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Counts:
+    reached: list[Fact] = field(default_factory=list)
+    changes: int = 0
+    failures: list[Fact] = field(default_factory=list)
+
+    def values(self, days: float) -> dict[str, float | None]:
+        leads = [lead for f in self.reached for lead in f.leads]
+        restores = [f.restore for f in self.failures if f.restore is not None]
+        return {
+            DEPLOYMENT_FREQUENCY: len(self.reached) / days if days > 0 else None,
+            LEAD_TIME: median(leads) if leads else None,
+            CHANGE_FAILURE_RATE: len(self.failures) / self.changes if self.changes else None,
+            TIME_TO_RESTORE: median(restores) if restores else None,
+        }
+
+
+def _count(facts: Iterable[Fact]) -> _Counts:
+    counts = _Counts()
+    reached, failures = counts.reached, counts.failures
+    changes = 0
+    for fact in facts:
+        changes += 1
+        if fact.reached:
+            reached.append(fact)
+        if fact.failure is not None:
+            failures.append(fact)
+    counts.changes = changes
+    return counts
+
+
+def _trend(key: str, value: float | None, previous: float | None) -> str | None:
+    if value is None or previous is None:
+        return None
+    if value == previous:
+        return "same"
+    return "better" if (value > previous) == (key in HIGHER_IS_BETTER) else "worse"
+
+
+def _between(facts: Sequence[Fact], start: float, end: float) -> Sequence[Fact]:
+    """The facts (sorted by time) of deployments that finished in ``[start, end)``."""
+    lo = bisect.bisect_left(facts, start, key=lambda f: f.deploy.at)
+    hi = bisect.bisect_left(facts, end, key=lambda f: f.deploy.at)
+    return facts[lo:hi]
+
+
+def four_keys(facts: Sequence[Fact], *, end: float, days: int, scope: str = "organisation",
+              name: str = "", services: Callable[[str], bool] | set[str] | None = None
+              ) -> FourKeys:
+    """The four keys over ``[end - days, end)`` of the deployments whose service ``services``
+    holds (None: every one); ``facts`` are :func:`analyse`'s (sorted by time)."""
+    if days <= 0:
+        raise ValueError("a window has at least one day")
+    span = days * DAY
+    start = end - span
+    pick = _picker(services)
+    window = [f for f in _between(facts, start, end) if pick(f.deploy.service)]
+    before = [f for f in _between(facts, start - span, start) if pick(f.deploy.service)]
+    now, then = _count(window), _count(before)
+    values, previous = now.values(days), then.values(days)
+    evidence = {
+        DEPLOYMENT_FREQUENCY: tuple(f.deploy.id for f in now.reached),
+        LEAD_TIME: tuple(f.deploy.id for f in now.reached if f.leads),
+        CHANGE_FAILURE_RATE: tuple(f.deploy.id for f in window),
+        TIME_TO_RESTORE: tuple(f.deploy.id for f in now.failures if f.restore is not None),
+    }
+    reasons = {f.deploy.id: f.failure or "" for f in now.failures}
+    keys = {key: KeyValue(key, values[key], level_of(key, values[key]), previous[key],
+                          _trend(key, values[key], previous[key]), evidence[key],
+                          reasons if key == CHANGE_FAILURE_RATE else {})
+            for key in KEYS}
+    levels = [k.level for k in keys.values() if k.level is not None]
+    level = max(levels, key=lambda lv: lv.rank) if levels else None
+    return FourKeys(scope=scope, name=name, days=days, start=start, end=end, keys=keys,
+                    level=level, weekly=_weekly(window, start, end),
+                    unrestored=tuple(f.deploy.id for f in now.failures if f.restore is None))
+
+
+def _picker(services: Callable[[str], bool] | set[str] | None) -> Callable[[str], bool]:
+    if services is None:
+        return lambda name: True
+    if callable(services):
+        return services
+    return services.__contains__
+
+
+def _weekly(window: Sequence[Fact], start: float, end: float) -> tuple[Week, ...]:
+    """Whole weeks ending at ``end`` (a window shorter than a week: one week)."""
+    count = max(1, round((end - start) / WEEK))
+    buckets: list[list[Fact]] = [[] for _ in range(count)]
+    first = end - count * WEEK
+    for fact in window:
+        index = int((fact.deploy.at - first) // WEEK)
+        if 0 <= index < count:
+            buckets[index].append(fact)
+    weeks = []
+    for index, bucket in enumerate(buckets):
+        values = _count(bucket).values(7)
+        weeks.append(Week(first + index * WEEK, sum(1 for f in bucket if f.reached),
+                          values[LEAD_TIME], values[CHANGE_FAILURE_RATE], values[TIME_TO_RESTORE]))
+    return tuple(weeks)
+
+
+# For the CLI and JSON -----------------------------------------------------------------------------
+
+def as_jsonable(result: FourKeys, *, evidence: bool = True) -> dict[str, Any]:
+    """``result`` as plain JSON values (times as Unix seconds and ISO 8601 UTC)."""
+    from datetime import UTC, datetime
+
+    def iso(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+
+    keys: dict[str, Any] = {}
+    for key, value in result.keys.items():
+        item: dict[str, Any] = {
+            "value": value.value, "unit": UNITS[key],
+            "level": value.level.value if value.level else None,
+            "previous": value.previous, "trend": value.trend, "counted": len(value.evidence)}
+        if evidence:
+            item["evidence"] = list(value.evidence)
+            if value.reasons:
+                item["reasons"] = value.reasons
+        keys[key] = item
+    return {
+        "scope": result.scope, "name": result.name, "window_days": result.days,
+        "start": iso(result.start), "end": iso(result.end),
+        "level": result.level.value if result.level else None,
+        "keys": keys,
+        "weekly": [{"start": iso(w.start), "deployments": w.deployments,
+                    "lead_time": w.lead_time, "change_failure_rate": w.change_failure_rate,
+                    "time_to_restore": w.time_to_restore} for w in result.weekly],
+        "unrestored": list(result.unrestored),
+    }
