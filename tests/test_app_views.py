@@ -291,3 +291,22 @@ async def test_the_save_toast_shows_each_name_of_the_path_whole(tmp_path: Path) 
         for name in names:
             assert any(name in line for line in drawn), (name, drawn)
         assert pane.is_attached
+
+
+async def test_the_catalog_detail_lines_up_the_versions_of_every_environment(
+        tmp_path: Path) -> None:
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app)
+        pane = app.query_one(CatalogPane)
+        # (versions of different lengths; healthy beside degraded)
+        for name in ("analytics-pipeline", "email-sender", "order-service"):
+            detail = pane.detail_text(app.service_record(name)).plain
+            lines = detail[detail.index("Versions"):].splitlines()[1:4]
+            assert [line.split()[0] for line in lines] == ["dev", "staging", "production"]
+            # The versions start in one column, and so do the health marks.
+            starts = {len(line) - len(line.lstrip(" ").split(" ", 1)[1].lstrip())
+                      for line in lines}
+            marks = {next(i for i, ch in enumerate(line) if ch in "●◐✖○?") for line in lines}
+            slashes = {line.index("/") for line in lines}
+            assert len(starts) == 1 and len(marks) == 1 and len(slashes) == 1, lines

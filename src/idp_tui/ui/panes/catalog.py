@@ -458,17 +458,28 @@ class CatalogPane(Pane):
         platform = self.idp.platform
         if platform is not None:
             out.append("\nVersions\n", "bold")
-            for env in platform.environments:
-                dep = platform.deployments.get((s.name, env.name))
-                label = f"  {render.sanitize(env.name):<12}"[:15]  # env names are source text
-                out.append(label, "bold" if env.name == self.idp.environment else "dim")
+            # (each part padded to the widest of its kind: versions, health and replicas line up)
+            rows = [(env.name, render.sanitize(env.name, max_len=24),
+                     platform.deployments.get((s.name, env.name)))
+                    for env in platform.environments]
+            versions = {name: render.text(dep.version, "bold", max_len=40)
+                        for name, _label, dep in rows if dep is not None}
+            healths = {name: render.health(dep.health) for name, _label, dep in rows
+                       if dep is not None}
+            label_width = max((len(label) for _name, label, _dep in rows), default=0)
+            version_width = max((v.cell_len for v in versions.values()), default=0)
+            health_width = max((h.cell_len for h in healths.values()), default=0)
+            for name, label, dep in rows:
+                out.append(f"  {label:<{label_width}}  ",
+                           "bold" if name == self.idp.environment else "dim")
                 if dep is None:
                     out.append("not deployed\n", "dim")
                     continue
-                out.append_text(render.text(dep.version, "bold", max_len=40))
-                out.append("  ")
-                out.append_text(render.health(dep.health))
+                out.append_text(versions[name])
+                out.append(" " * (version_width - versions[name].cell_len) + "  ")
+                out.append_text(healths[name])
                 if dep.replicas_desired is not None:
+                    out.append(" " * (health_width - healths[name].cell_len))
                     out.append(f"  {dep.replicas_ready or 0}/{dep.replicas_desired}")
                 out.append("\n")
         resources = [r for r in getattr(self.idp, "resources", []) if r.service == s.name]
