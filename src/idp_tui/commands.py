@@ -345,7 +345,7 @@ def dashboard_commands(panes: Sequence[Any]) -> Registry:
     commands += [Command(s.name, s.help, _action(s.name), title=s.title,
                          available=_action_available(s.name)) for s in app_specs()]
     commands += [
-        Command("activity", "Recent and running actions (A)", _action("activity"),
+        Command("activity", "The audit history: running and past actions (A)", _action("activity"),
                 aliases=("actions",), title="Activity", available=_action_available("activity")),
         Command("instances", "The selected service's instances in the selected environment (I)",
                 lambda app, _a: app.action_instances(), aliases=("pods",), title="Instances"),

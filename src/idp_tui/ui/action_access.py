@@ -42,7 +42,8 @@ def palette_entries(app: Any) -> list[tuple[str, str, str]]:
     binding is not hidden), in the table's order, Activity last."""
     rows = [(name, by_name(name).title, by_name(name).help)  # type: ignore[union-attr]
             for name in action_names()]
-    rows.append((ACTIVITY, "Activity", "Recent and running actions (A, :activity)"))
+    rows.append((ACTIVITY, "Activity",
+                 "The audit history: running and past actions (A, :activity)"))
     return [row for row in rows if binding_state(app, row[0]) is not False]
 
 # Reaching the action layer -----------------------------------------------------------------------
