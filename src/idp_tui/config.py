@@ -54,6 +54,15 @@ class HubConfig(_Strict):
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
 
 
+class ScorecardsConfig(_Strict):
+    """``[scorecards]``: rule files read after the built-in rules (and the config dir's
+    ``scorecards.toml``); relative paths are from the config file's folder."""
+
+    paths: list[str] = Field(default_factory=list, max_length=100)
+    #: Start from idp-tui's built-in rules (false: only the files' rules).
+    defaults: bool = True
+
+
 class _FileModel(_Strict):
     ui: UIConfig = Field(default_factory=UIConfig)
     hub: HubConfig = Field(default_factory=HubConfig)
@@ -63,6 +72,7 @@ class _FileModel(_Strict):
     #: The organisation's environments in promotion order (``[environments.NAME]``).
     environments: dict[str, EnvironmentDecl] = Field(default_factory=dict)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    scorecards: ScorecardsConfig = Field(default_factory=ScorecardsConfig)
 
 
 @dataclass
@@ -92,6 +102,7 @@ class AppConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     #: The declared environments, and the names sources know them by.
     environments: EnvironmentMap = field(default_factory=EnvironmentMap)
+    scorecards: ScorecardsConfig = field(default_factory=ScorecardsConfig)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
@@ -160,7 +171,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
     if errors or model is None:
         raise ConfigError.combine(errors)
     return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
-                     policy=model.policy, environments=environments)
+                     policy=model.policy, environments=environments,
+                     scorecards=model.scorecards)
 
 
 def _ui_name_problems(data: dict[str, Any], path: Path | None, text: str) -> list[ConfigError]:

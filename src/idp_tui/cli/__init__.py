@@ -269,6 +269,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("resources", "what has been provisioned (databases, queues, buckets…)")
     p.set_defaults(handler=read.resources)
 
+    p = command("scorecards", "each service's scorecard level (bronze, silver, gold) and the "
+                              "rules it does not pass; --fail-under gates a CI job",
+                description="Check the scorecard rules (built-in, the config dir's "
+                            "scorecards.toml, [scorecards] paths in the config, --rules) against "
+                            "every service's facts (catalog, runtime, pipelines, delivery). A "
+                            "service's level is the highest whose rules, and all lower levels' "
+                            "rules, pass; teams roll up as the share of their services per "
+                            "level. With --fail-under LEVEL the exit code is 1 when a service "
+                            "(of --team) is below LEVEL. A bad rule file is exit code 2.")
+    p.add_argument("--team", "-t", metavar="TEAM", type=_name("team"), default=None,
+                   help="only the services this team owns")
+    p.add_argument("--failing", action="store_true",
+                   help="only services with rules not passing, and those rules with their fix")
+    p.add_argument("--level", "-l", choices=["none", "bronze", "silver", "gold"], default=None,
+                   help="only the services at this level")
+    p.add_argument("--fail-under", metavar="LEVEL", choices=["bronze", "silver", "gold"],
+                   default=None, help="exit code 1 when a service is below LEVEL "
+                                      "(bronze, silver or gold)")
+    p.add_argument("--rules", metavar="PATH", type=_path, action="append", default=[],
+                   help="a rule file (TOML or YAML) read after the others (repeat for each)")
+    p.set_defaults(handler=_Commands("scorecards").scorecards)
+
     # Acting
     action_help = ("Prints the plan, then one line per progress event until the action ends "
                    "(with --json: one {\"type\": \"event\"} object per line, then the "

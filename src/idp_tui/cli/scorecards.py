@@ -1,0 +1,151 @@
+"""``idp-tui scorecards``: every service's level and the rules it fails, the teams' roll-up, and
+``--fail-under LEVEL`` for a CI job to gate on (exit code 1 when a service is below it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..configerror import ConfigError
+from ..hub import Hub, Topic
+from ..insights import scorecards as sc
+from ..insights.facts import DELIVERY_DAYS, World
+from ..insights.rules import CONFIG_DIR_FILES, Level, Rule, load_rules
+from ..limits import PIPELINES_LIMIT
+from ..paths import config_file
+from .context import Context
+from .output import EXIT_FAILED, CliError, Styled, cell, paint
+from .read import _errors_json, finish, snapshot_failures
+
+_STYLE = {"none": "red", "bronze": "yellow", "silver": "cyan", "gold": "green"}
+_STYLE_OF_STATUS = {"fail": "red", "error": "yellow", "pass": "green"}
+
+
+def rule_paths(ctx: Context) -> list[Path]:
+    """The rule files: the config dir's ``scorecards.toml`` (or ``.yaml``) when present, the
+    config's ``[scorecards] paths``, then ``--rules``."""
+    config = ctx.config
+    folder = config.path.parent if config.path is not None else config_file().parent
+    paths = [folder / name for name in CONFIG_DIR_FILES if (folder / name).is_file()]
+    for text in config.scorecards.paths:
+        path = Path(text).expanduser()
+        paths.append(path if path.is_absolute() else folder / path)
+    paths.extend(getattr(ctx.args, "rules", None) or [])
+    return paths
+
+
+def scorecards(ctx: Context) -> int:
+    rules = load_rules(rule_paths(ctx), defaults=ctx.config.scorecards.defaults)
+    if not rules:
+        raise ConfigError("no scorecard rules: the built-in ones are off ([scorecards] "
+                          "defaults = false) and no rule file has any")
+
+    async def run(ctx: Context, hub: Hub) -> int:
+        return await _scorecards(ctx, hub, rules)
+
+    return ctx.run(run, say_catalog=False)
+
+
+async def gather(ctx: Context, hub: Hub) -> tuple[World, list[Any]]:
+    """The world the facts are computed from, and the failures of the sources asked (a topic no
+    source offers is no failure: its facts are unknown)."""
+    from ..api.kinds import EnvironmentType
+    from ..environments import guess_type
+    from ..insights import dora
+
+    now = ctx.clock.now()
+    failures: list[Any] = []
+
+    async def fetch(topic: Topic) -> Any:
+        snapshot = hub.cached(topic) or await hub.fetch(topic)
+        problems = [f for f in snapshot_failures(snapshot) if f.error_class != "no source"]
+        failures.extend(problems)
+        return snapshot.data, bool(problems) or snapshot.data is None
+
+    catalog, _ = await fetch(Topic.catalog())
+    platform, env_failed = await fetch(Topic.environments())
+    runs, runs_failed = await fetch(Topic.pipelines(None, PIPELINES_LIMIT.size))
+    start = now - timedelta(days=DELIVERY_DAYS * 2)
+    history, history_failed = await fetch(Topic.delivery(start, now))
+    environments = list(platform.environments) if platform is not None else []
+    production = [e.name for e in environments
+                  if (e.type or guess_type(e.name)) is EnvironmentType.PRODUCTION]
+    delivery = None
+    if history is not None and not history_failed:
+        deploys, incidents = dora.rows_from_history(history, production)
+        delivery = dora.analyse(deploys, incidents)
+    world = World(catalog or [], now=now.timestamp(), environments=environments,
+                  deployments=(list(platform.deployments.values())
+                               if platform is not None and not env_failed else None),
+                  runs=list(runs) if runs is not None and not runs_failed else None,
+                  delivery=delivery, production=production)
+    return world, failures
+
+
+async def _scorecards(ctx: Context, hub: Hub, rules: list[Rule]) -> int:
+    args, out = ctx.args, ctx.out
+    world, failures = await gather(ctx, hub)
+    fail_under = Level(args.fail_under) if args.fail_under else None
+    cards = sc.score(rules, world)
+    if args.team:
+        cards = [c for c in cards if c.owner == args.team]
+    teams = sc.rollup(cards)
+    gate = sc.below(cards, fail_under) if fail_under is not None else []
+    shown = cards
+    if args.level is not None:
+        shown = [c for c in shown if c.level_name == args.level]
+    if args.failing:
+        shown = [c for c in shown if c.failing]
+    if out.json:
+        out.emit({"services": [sc.card_jsonable(c, only_failing=args.failing) for c in shown],
+                  "teams": [sc.rollup_jsonable(t) for t in teams],
+                  "rules": [sc.rule_jsonable(r) for r in rules],
+                  "fail_under": args.fail_under,
+                  "below": [c.service for c in gate],
+                  "errors": _errors_json(failures)})
+    else:
+        _print(ctx, shown, teams)
+    if args.team and not cards and not failures:
+        out.warn(f"no service is owned by {args.team!r}",
+                 hint="`idp-tui services` lists the owners")
+    finish(ctx, failures, "scorecards", answered=bool(cards))
+    if gate:
+        names = ", ".join(c.service for c in gate[:5]) + (" …" if len(gate) > 5 else "")
+        raise CliError(EXIT_FAILED, f"{len(gate)} service{'s are' if len(gate) > 1 else ' is'} "
+                                    f"below {args.fail_under}: {names}",
+                       type="below level",
+                       hint="`idp-tui scorecards --failing` shows the rules to fix")
+    return 0
+
+
+def _print(ctx: Context, cards: list[sc.Card], teams: list[sc.TeamRollup]) -> None:
+    out, args = ctx.out, ctx.args
+    if cards:
+        rows = []
+        for c in cards:
+            failing = [r.rule.id for r in c.failing]
+            rows.append([c.service, c.owner or "–", Styled(c.level_name, _STYLE[c.level_name]),
+                         f"{len(c.results) - len(failing)}/{len(c.results)}",
+                         ", ".join(failing) or "–"])
+        out.table(["SERVICE", "OWNER", "LEVEL", "PASSED", "NOT PASSING"], rows)
+    else:
+        out.line("no service matches" if (args.failing or args.level) else "no service")
+    if args.failing and cards:
+        colour = out.colour_out
+        for c in cards:
+            out.line()
+            out.line(f"{cell(c.service, 200)} ({c.level_name})")
+            for r in c.failing:
+                why = f" — {r.outcome.message}" if r.outcome.message else ""
+                mark = paint(f"{r.status:<5}", _STYLE_OF_STATUS[r.status], colour)
+                out.line(f"  {mark} {r.rule.level.value:<6} {cell(r.rule.id, 100)}: "
+                         f"{cell(r.rule.title + why, 400)}")
+                out.line(f"               fix: {cell(r.rule.fix, 400)}")
+    if teams and not args.failing:
+        out.line()
+        names = sc.level_names()
+        out.table(["TEAM", "SERVICES", *(n.upper() for n in names)],
+                  [[t.team or "(no owner)", t.services,
+                    *(f"{t.counts[n]} ({t.shares[n]:.0%})" for n in names)] for t in teams])
+

@@ -1,0 +1,186 @@
+"""Scorecards: every rule (:mod:`.rules`) checked against every service's facts (:mod:`.facts`),
+each service's level, and the teams' roll-up.
+
+A service's level is the highest level whose rules, and the rules of every lower level, all pass
+for it (rules that do not apply to it are left out; a rule that errors does not pass). A service
+that fails a bronze rule has no level (``None``). A team's roll-up is the share of its services at
+each level.
+
+Pure and Textual-free: the CLI calls :func:`score`, and a pane can call :func:`score` and
+:func:`levels_by_service` the same way (off the UI thread: the facts of many services take time).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .facts import World
+from .rules import Level, Outcome, Rule
+
+if TYPE_CHECKING:
+    from ..api.models import Service
+
+#: The word for "no level" (a bronze rule fails).
+NO_LEVEL = "none"
+#: Result statuses, in the order shown (failing first).
+STATUSES = ("fail", "error", "pass")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    rule: Rule
+    outcome: Outcome
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome.status == "pass"
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One service's scorecard: its level and each rule that applies to it."""
+
+    service: str
+    owner: str
+    level: Level | None
+    results: tuple[RuleResult, ...]
+
+    @property
+    def failing(self) -> tuple[RuleResult, ...]:
+        """The rules that did not pass (failed or errored), lowest level first."""
+        return tuple(r for r in self.results if not r.passed)
+
+    @property
+    def next_level(self) -> Level | None:
+        """The level above this one (None at gold)."""
+        rank = -1 if self.level is None else self.level.rank
+        return next((lv for lv in Level if lv.rank == rank + 1), None)
+
+    @property
+    def level_name(self) -> str:
+        return self.level.value if self.level is not None else NO_LEVEL
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRollup:
+    team: str
+    services: int
+    #: Services at each level (``none`` included), and their share.
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def shares(self) -> dict[str, float]:
+        return {name: (n / self.services if self.services else 0.0)
+                for name, n in self.counts.items()}
+
+
+def level_names() -> tuple[str, ...]:
+    """``none`` and the levels, lowest first (the words a filter accepts)."""
+    return (NO_LEVEL, *(lv.value for lv in Level))
+
+
+def parse_level(text: str) -> Level | None:
+    """A level's word (``none`` gives None); ValueError names the known words."""
+    word = text.strip().lower()
+    if word == NO_LEVEL:
+        return None
+    try:
+        return Level(word)
+    except ValueError:
+        raise ValueError(f"unknown level {text!r} (known: {', '.join(level_names())})") from None
+
+
+def rank(level: Level | None) -> int:
+    """-1 for no level, then 0 (bronze) … 2 (gold): for sorting and comparing."""
+    return -1 if level is None else level.rank
+
+
+def level_from(results: Iterable[RuleResult]) -> Level | None:
+    """The highest level whose rules and all lower levels' rules passed."""
+    failed = [r.rule.level.rank for r in results if not r.passed]
+    lowest_failed = min(failed) if failed else len(Level)
+    if lowest_failed == 0:
+        return None
+    return list(Level)[lowest_failed - 1]
+
+
+def card(service: Service, rules: Sequence[Rule], world: World) -> Card:
+    results = tuple(RuleResult(rule, rule.evaluate(service, world))
+                    for rule in rules if rule.applies(service))
+    return Card(service=service.name, owner=service.owner, level=level_from(results),
+                results=tuple(sorted(results, key=lambda r: (STATUSES.index(r.status),
+                                                            r.rule.level.rank, r.rule.id))))
+
+
+def score(rules: Sequence[Rule], world: World) -> list[Card]:
+    """Every service's scorecard, by name."""
+    return sorted((card(s, rules, world) for s in world.services), key=lambda c: c.service)
+
+
+def levels_by_service(cards: Iterable[Card]) -> dict[str, Level | None]:
+    """Service name → level (for a catalog's score column and its ``level:`` filter)."""
+    return {c.service: c.level for c in cards}
+
+
+def rollup(cards: Iterable[Card]) -> list[TeamRollup]:
+    """Each team's (owner's) services per level; services without an owner under ``""``."""
+    per_team: dict[str, Counter[str]] = defaultdict(Counter)
+    for c in cards:
+        per_team[c.owner][c.level_name] += 1
+    out = []
+    for team in sorted(per_team):
+        counts = per_team[team]
+        out.append(TeamRollup(team=team, services=sum(counts.values()),
+                              counts={name: counts.get(name, 0) for name in level_names()}))
+    return out
+
+
+def below(cards: Iterable[Card], level: Level) -> list[Card]:
+    """The cards under ``level`` (what ``--fail-under`` counts)."""
+    return [c for c in cards if rank(c.level) < level.rank]
+
+
+# JSON ---------------------------------------------------------------------------------------------
+
+def _jsonable_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def result_jsonable(result: RuleResult) -> dict[str, Any]:
+    rule, outcome = result.rule, result.outcome
+    value: dict[str, Any] = {"rule": rule.id, "title": rule.title, "level": rule.level.value,
+                             "status": outcome.status,
+                             "facts": {k: _jsonable_value(v) for k, v in outcome.facts.items()},
+                             "check": rule.check_text}
+    if outcome.message:
+        value["message"] = outcome.message
+    if not result.passed:
+        value["fix"] = rule.fix
+    return value
+
+
+def card_jsonable(c: Card, *, only_failing: bool = False) -> dict[str, Any]:
+    results = c.failing if only_failing else c.results
+    return {"service": c.service, "owner": c.owner, "level": c.level_name,
+            "passed": sum(1 for r in c.results if r.passed), "rules": len(c.results),
+            "results": [result_jsonable(r) for r in results]}
+
+
+def rollup_jsonable(team: TeamRollup) -> dict[str, Any]:
+    return {"team": team.team, "services": team.services, "levels": team.counts,
+            "shares": {k: round(v, 4) for k, v in team.shares.items()}}
+
+
+def rule_jsonable(rule: Rule) -> dict[str, Any]:
+    return {"id": rule.id, "title": rule.title, "level": rule.level.value,
+            "applies_to": {k: sorted(v) for k, v in rule.applies_to.items()},
+            "check": rule.check_text, "fix": rule.fix, "origin": rule.origin}
