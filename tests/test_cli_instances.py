@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kube import Cluster
 
-from idp_tui.cli.output import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
+from idp_tui.cli.output import EXIT_DENIED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
 
 from test_app_instances import NS, seed
 
@@ -161,3 +161,32 @@ def test_kubernetes_instances_and_restart_instance(kube: Run, cluster: Cluster,
     other = kube("restart", "cart", "--env", "staging", "--instance", "search-1")
     assert other.returncode == EXIT_NOT_FOUND and "no pod 'search-1'" in other.stderr
     assert cluster.exists("pods", NS, "search-1")
+
+
+def test_restart_instance_in_production_asks_as_every_action(sandbox: Run, tmp_path: Path) -> None:
+    envs = json.loads(sandbox("envs", "--json").stdout)
+    dep = next(d for d in envs["deployments"] if d["environment"] == "production"
+               and d["health"] == "healthy")
+    pods = json.loads(sandbox("instances", dep["service"], "--env", "production",
+                              "--json").stdout)["instances"]
+    refused = sandbox("restart", dep["service"], "--env", "production", "--instance",
+                      pods[0]["name"])
+    assert refused.returncode == EXIT_DENIED, refused.stderr
+    assert "production" in refused.stderr
+    denied = [r for r in audit(tmp_path) if r["action"] == "restart_instance"]
+    assert denied and denied[-1]["outcome"] == "denied"
+    done = sandbox("restart", dep["service"], "--env", "production", "--instance",
+                   pods[0]["name"], "--yes", "--reason", "stuck connection pool")
+    assert done.returncode == EXIT_OK, done.stderr
+    assert audit(tmp_path)[-1]["reason"] == "stuck connection pool"
+
+
+def test_kubernetes_events_rbac_denies_leave_the_pods(kube: Run, cluster: Cluster) -> None:
+    seed(cluster)
+    cluster.refuse(f"/api/v1/namespaces/{NS}/events", 403, "events is forbidden")
+    result = kube("instances", "cart", "--env", "staging", "--json")
+    data = json.loads(result.stdout)
+    assert len(data["instances"]) == 3 and data["events"] == [] and data["errors"] == []
+    assert result.returncode == EXIT_OK
+    warning = json.loads(result.stderr)["warning"]
+    assert "events not shown: RBAC denied" in warning["message"] and warning["source"] == "k8s"

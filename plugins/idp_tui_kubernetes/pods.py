@@ -56,9 +56,10 @@ def list_pods(where: Where, workload: o.Workload) -> list[dict[str, Any]]:
             and o.selects(workload.selector, o._map(o._dict(obj.get("metadata")).get("labels")))]
 
 
-def list_events(where: Where, names: set[str], prefix: str) -> list[dict[str, Any]]:
+def list_events(where: Where, names: set[str], prefix: str,
+                note: list[str] | None = None) -> list[dict[str, Any]]:
     """The namespace's events about ``names`` or about an object named ``prefix…`` (the workload's
-    ReplicaSets). Events the credentials may not read are none (logged)."""
+    ReplicaSets). Events the credentials may not read are none (said in ``note``)."""
     try:
         data = where.cluster.read_json(
             "list", "events", where.namespace,
@@ -67,6 +68,8 @@ def list_events(where: Where, names: set[str], prefix: str) -> list[dict[str, An
                 _request_timeout=c.request_timeout))
     except (SourceAuthError, SourceNotFound) as exc:
         log.info("events of %s not read: %s", where.namespace, exc)
+        if note is not None:
+            note.append(f"events not shown: {exc}")
         return []
     out = []
     for obj in data.get("items") or ():
@@ -166,14 +169,16 @@ def instances(where: Where, workload: o.Workload, service: str) -> Instances:
     """(In a thread.) The workload's instances and events."""
     pods = [project_instance(obj) for obj in list_pods(where, workload)]
     names = {workload.name, *(p.name for p in pods)}
-    events = [project_event(obj) for obj in list_events(where, names, f"{workload.name}-")]
+    note: list[str] = []
+    events = [project_event(obj)
+              for obj in list_events(where, names, f"{workload.name}-", note)]
     events.sort(key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC),
                 reverse=True)
     return Instances(service=service, environment=where.environment,
                      instances=tuple(sorted(pods, key=lambda p: p.name)),
                      events=tuple(events[:EVENTS_KEPT]),
                      workload=f"{workload.kind.lower()}/{workload.name} in {where.namespace} "
-                              f"({where.cluster.label})")
+                              f"({where.cluster.label})", note="; ".join(note))
 
 
 # Restart instance --------------------------------------------------------------------------------

@@ -453,5 +453,7 @@ class Instances(Record):
     events: tuple[InstanceEvent, ...] = ()
     #: What runs them ("deployment/payments-api in shop (eu-1)"), for the view's title.
     workload: str = ""
+    #: What the source could not tell ("events not readable: RBAC denied list events").
+    note: str = ""
     #: Name of the source that reported it (filled in by the hub).
     source: str = ""

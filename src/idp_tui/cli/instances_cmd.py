@@ -37,13 +37,15 @@ async def _instances(ctx: Context, hub: Hub) -> int:
             names = ", ".join(i.name for i in data.instances[:5]) or "none"
             raise CliError(EXIT_NOT_FOUND, f"no instance {wanted!r} of {args.service} in "
                                            f"{args.env} (running: {names})")
+    if data is not None and data.note:
+        out.warn(data.note, source=data.source or None)
     if data is None and not failures:
         say_empty(ctx, hub, "instances", Capability.INSTANCES, args.service, f" in {args.env}")
     if out.json:
         value: dict[str, Any] = {"service": args.service, "environment": args.env,
                                  "errors": _errors_json(failures)}
         if data is not None:
-            value.update(workload=data.workload, source=data.source)
+            value.update(workload=data.workload, source=data.source, note=data.note)
             if chosen is not None:
                 value["instance"] = model_to_jsonable(chosen)
             else:

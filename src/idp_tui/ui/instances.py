@@ -171,7 +171,9 @@ class InstancesScreen(ModalScreen[None]):
             out.append(": ")
             out.append_text(render.text(event.message, max_len=300))
             out.append("\n")
-        if not events:
+        if self.data is not None and self.data.note:
+            out.append_text(render.text(self.data.note, "yellow", max_len=300))
+        elif not events:
             out.append("No recent events.", "dim")
         out.rstrip()
         self.query_one("#instances-events", Static).update(out)
