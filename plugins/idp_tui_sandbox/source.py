@@ -16,10 +16,12 @@ from idp_tui import (
     ActionPlan,
     ActionRequest,
     Capability,
+    DeliveryHistory,
     Deployment,
     Environment,
     EnvironmentKind,
     Health,
+    HistoryQuery,
     Instances,
     JobLogQuery,
     LogLine,
@@ -102,7 +104,7 @@ class SandboxSource(Source):
     Config = SandboxConfig
     capabilities = frozenset({Capability.CATALOG, Capability.ENVIRONMENTS, Capability.PIPELINES,
                               Capability.LOGS, Capability.METRICS, Capability.ACTIONS, Capability.PROVISION,
-                              Capability.INSTANCES})
+                              Capability.INSTANCES, Capability.DELIVERY})
     actions = frozenset({ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE, ActionKind.RESTART,
                          ActionKind.RERUN, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.CANCEL,
                          ActionKind.RESTART_INSTANCE})
@@ -118,6 +120,7 @@ class SandboxSource(Source):
         self._fleet: Fleet | None = None
         self._created: set[str] = set()  # services created by actions, as loaded into the world
         self._operations: Any = None
+        self._history: Any = None
 
     # Life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -371,6 +374,17 @@ class SandboxSource(Source):
                 expires_at=datetime.fromtimestamp(env.expires_at, UTC) if env and env.expires_at else None,
                 details=row.details))
         return out
+
+    # Delivery history ---------------------------------------------------------------------------
+    async def delivery_history(self, query: HistoryQuery) -> DeliveryHistory:
+        from .history import History, action_events  # noqa: PLC0415
+
+        world, _, store, _ = self._state()
+        if self._history is None:
+            self._history = History(store.connection, self.config.seed, world.seeded)
+        self._history.ensure(self._now())
+        return self._history.query(query, action_events(store.delivery_actions(), self.name),
+                                   self.name)
 
     # State changes (not part of the plugin API; used by tests and the actions layer) -----------
     def _set_deployment(self, service: str, environment: str, version: str, *,

@@ -464,6 +464,23 @@ class Store:
             self._db.execute("UPDATE actions SET state = ?, message = ?, done = ?, total = ?, finished_at = ?"
                              " WHERE id = ?", (state, message, done, total, at, action_id))
 
+    # Delivery history ------------------------------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The database (the delivery history keeps its own tables in it: ``history.py``)."""
+        return self._db
+
+    def delivery_actions(self) -> list[tuple]:
+        """The finished deploy and rollback actions: id, kind, service, environment, state,
+        started, finished, and the version the target ran when it finished."""
+        return self._db.execute(
+            "SELECT a.id, a.kind, a.service, a.environment, a.state, a.started_at, a.finished_at,"
+            " (SELECT h.version FROM deployment_history h WHERE h.service = a.service"
+            "  AND h.environment = a.environment AND h.deployed_at <= a.finished_at"
+            "  ORDER BY h.deployed_at DESC, h.id DESC LIMIT 1)"
+            " FROM actions a WHERE a.kind IN ('deploy', 'rollback') AND a.finished_at IS NOT NULL"
+            " ORDER BY a.finished_at").fetchall()
+
     # Pipeline runs re-run or cancelled by actions --------------------------------------------------
     def run_changes(self, run_id: str) -> list[RunChange]:
         from .reruns import RunChange  # noqa: PLC0415
