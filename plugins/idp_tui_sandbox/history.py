@@ -40,7 +40,11 @@ HOUR = 3600.0
 #: Days of history generated before the first start (a 180-day window and the 180 before it).
 HISTORY_DAYS = 366
 #: The generator's version: a change to it generates the history again.
-GENERATOR = "3"
+GENERATOR = "4"
+#: A generated rollback ends at most this long after its deployment; a day is drawn again this
+#: many days after it was first drawn (what it brought may end then).
+_LONGEST_RESTORE = 9.5 * DAY
+_REDRAW_DAYS = 10
 #: The day versions count from (2024-10-04).
 _EPOCH_DAY = 20_000
 
@@ -143,7 +147,7 @@ def generate_day(seed: int, spec: ServiceSpec, day: int, pace: float | None = No
         rows.append((f"{key}/s", name, "staging", started - HOUR, finished - HOUR, "succeeded",
                      "deploy", version, "", "pipeline", "ci"))
         roll = rand()
-        restore = min(exp(restore_mu + 0.5 * gauss()), 20 * HOUR)
+        restore = min(exp(restore_mu + 0.5 * gauss()), _LONGEST_RESTORE)
         if roll < failure_rate * 0.3:  # failed to roll out; the previous version still runs
             rows.append((f"{key}/p", name, "production", started, finished, "failed", "deploy",
                          version, commits, "pipeline", "ci"))
@@ -217,11 +221,11 @@ class History:
         return len(rows)
 
     def _generate(self, since: float, until: float) -> tuple[list[Row], list[IncidentTuple]]:
-        """Rows that finished (incidents that started) in ``[since, until)``. A day before
-        ``since`` is drawn again: its rollbacks may end after it."""
+        """Rows that finished (incidents that started) in ``[since, until)``. The days before
+        ``since`` are drawn again: their rollbacks may end after it."""
         rows: list[Row] = []
         incidents: list[IncidentTuple] = []
-        first, last = int(since // DAY) - 1, int(until // DAY)
+        first, last = int(since // DAY) - _REDRAW_DAYS, int(until // DAY)
         for spec in self._specs:
             pace, base = service_pace(self._seed, spec), _base_seed(self._seed, spec.name)
             for day in range(first, last + 1):

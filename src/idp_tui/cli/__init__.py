@@ -269,6 +269,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("resources", "what has been provisioned (databases, queues, buckets…)")
     p.set_defaults(handler=read.resources)
 
+    # Insights
+    p = command("dora", "DORA's four keys: deployment frequency, lead time, change failure "
+                        "rate, time to restore, with levels and trends",
+                description="DORA's four keys over a window (deployments to the environments "
+                            "of type production), from the delivery history of the sources and "
+                            "of the audit log: for the organisation and each team, for one team "
+                            "and its services (--team), or for one service (--service). Each "
+                            "with its level (elite, high, medium, low: the State of DevOps "
+                            "report's) and its trend against the period before. With "
+                            "--fail-under LEVEL the exit code is 6 when the level of what was "
+                            "asked for (the service, the team, else the organisation) is below "
+                            "LEVEL: a gate for CI.")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--team", "-T", metavar="TEAM", type=_name("team"), default=None,
+                       help="one team (its owner name, e.g. team-payments or payments) and "
+                            "its services")
+    group.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"),
+                       default=None, help="one service")
+    p.add_argument("--window", "-w", choices=["7d", "30d", "90d", "180d"], default="30d",
+                   help="the window (default: %(default)s)")
+    p.add_argument("--fail-under", metavar="LEVEL", default=None,
+                   choices=["elite", "high", "medium", "low"],
+                   help="exit code 6 when the level is below LEVEL (elite, high, medium, low)")
+    p.add_argument("--evidence", action="store_true",
+                   help="list the deployments each number counted (with --json: for teams and "
+                        "the organisation too)")
+    p.set_defaults(handler=_Commands("insights").dora)
+
     p = command("scorecards", "each service's scorecard level (bronze, silver, gold) and the "
                               "rules it does not pass; --fail-under gates a CI job",
                 description="Check the scorecard rules (built-in, the config dir's "

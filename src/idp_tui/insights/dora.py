@@ -158,11 +158,11 @@ class IncidentRow:
     id: str = ""
 
 
-def rows_from_history(history: DeliveryHistory, production: Iterable[str]
+def rows_from_history(history: DeliveryHistory, production: Iterable[str] | None
                       ) -> tuple[list[Deploy], list[IncidentRow]]:
     """The finished deployments to the ``production`` environments and the incidents (of those
-    environments, or of no named one) as rows."""
-    prod = set(production)
+    environments, or of no named one) as rows (``production`` None: of every environment)."""
+    prod: Any = set(production) if production is not None else _Everything()
     deploys = [Deploy(id=f"{e.source}:{e.id}" if e.id else f"{e.source}:{e.service}:"
                          f"{e.environment}:{e.finished.timestamp():.0f}",
                       service=e.service, environment=e.environment, at=e.finished.timestamp(),
@@ -173,6 +173,11 @@ def rows_from_history(history: DeliveryHistory, production: Iterable[str]
                              i.resolved.timestamp() if i.resolved else None, i.id)
                  for i in history.incidents if i.environment is None or i.environment in prod]
     return deploys, incidents
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
 
 
 # Facts --------------------------------------------------------------------------------------------

@@ -1,0 +1,221 @@
+"""``idp-tui dora [--team T] [--service S] [--window 30d] [--fail-under LEVEL]``: DORA's four
+keys of the organisation and each team, of one team and its services, or of one service, from the
+delivery history of the sources and of idp-tui's own audit log.
+
+The history fetched is kept in the data dir (``insights/cache.py``): a second run asks the sources
+only for what happened since. ``--fail-under LEVEL`` makes a CI job fail (exit code
+:data:`EXIT_BELOW`) when the level of what was asked for (the service, the team, or the
+organisation) is below LEVEL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from ..api.delivery import DeliveryHistory, HistoryQuery
+from ..api.kinds import Capability, EnvironmentType
+from ..audit import AuditLog
+from ..hub import Hub, Topic
+from ..insights import cache
+from ..insights.audit_history import audit_history, without_sources
+from ..insights.dora import (
+    CHANGE_FAILURE_RATE,
+    DAY,
+    DEPLOYMENT_FREQUENCY,
+    HOUR,
+    LEAD_TIME,
+    TIME_TO_RESTORE,
+    FourKeys,
+    Level,
+    analyse,
+    as_jsonable,
+    four_keys,
+    rows_from_history,
+)
+from ..runtime import AUDIT_FILE
+from .context import Context
+from .output import EXIT_NOT_FOUND, CliError, Styled
+from .read import _errors_json, finish, snapshot_failures
+
+#: The exit code when the level asked for is below ``--fail-under``.
+EXIT_BELOW = 6
+#: The history asked for: two of the longest window (its trend needs the period before it).
+SPAN_DAYS = 360
+_LEVEL_STYLE = {Level.ELITE: "green", Level.HIGH: "green", Level.MEDIUM: "yellow",
+                Level.LOW: "red"}
+_TREND = {"better": "↑", "worse": "↓", "same": "=", None: ""}
+
+
+def dora(ctx: Context) -> int:
+    return ctx.run(_dora)
+
+
+def window_days(text: str) -> int:
+    """``30d`` → 30 (the windows offered: 7d, 30d, 90d, 180d)."""
+    return int(text.removesuffix("d"))
+
+
+async def _dora(ctx: Context, hub: Hub) -> int:
+    args, out = ctx.args, ctx.out
+    days = window_days(args.window)
+    now = ctx.clock.now()
+    end = now.timestamp()
+    catalog = await hub.fetch(Topic.catalog())
+    platform = await hub.fetch(Topic.environments())
+    failures = snapshot_failures(catalog) + snapshot_failures(platform)
+    owners = {s.name: s.owner or "(no owner)" for s in catalog.data or []}
+    environments = list(platform.data.environments) if platform.data else []
+    production = [e.name for e in environments if e.type is EnvironmentType.PRODUCTION]
+    team = _team(args.team, owners) if args.team else None
+    if args.service and owners and args.service not in owners:
+        raise CliError(EXIT_NOT_FOUND, f"no service {args.service!r} in the catalog",
+                       hint="`idp-tui services` lists the catalog")
+    deploys, incidents, history_failures = await _history(ctx, hub, end)
+    failures += history_failures
+    if not production:
+        out.warn("no environment is of type production: nothing counts as deployed "
+                 "(set `type = \"production\"` under [environments.NAME] in the config)")
+    prod = set(production)
+    facts = analyse([d for d in deploys if d.environment in prod],
+                    [i for i in incidents if i.environment is None or i.environment in prod])
+    results: list[FourKeys] = []
+    if args.service:
+        results.append(four_keys(facts, end=end, days=days, scope="service", name=args.service,
+                                 services={args.service}))
+    elif team is not None:
+        members = {s for s, o in owners.items() if o == team}
+        results.append(four_keys(facts, end=end, days=days, scope="team", name=team,
+                                 services=members))
+        results += [four_keys(facts, end=end, days=days, scope="service", name=s, services={s})
+                    for s in sorted(members)]
+    else:
+        results.append(four_keys(facts, end=end, days=days, scope="organisation",
+                                 name="organisation"))
+        by_team: dict[str, set[str]] = defaultdict(set)
+        for service, owner in owners.items():
+            by_team[owner].add(service)
+        results += [four_keys(facts, end=end, days=days, scope="team", name=t, services=members)
+                    for t, members in sorted(by_team.items())]
+    if out.json:
+        out.emit({"window_days": days, "as_of": now.astimezone(UTC).isoformat(),
+                  "production": production,
+                  "results": [as_jsonable(r, evidence=args.evidence or r.scope == "service")
+                              for r in results],
+                  "errors": _errors_json(failures)})
+    else:
+        _print(ctx, results, days, now)
+    code = finish(ctx, failures, "delivery history", answered=bool(deploys))
+    gate = args.fail_under
+    if gate is not None:
+        level = results[0].level
+        if level is None or level.rank > Level.parse(gate).rank:
+            raise CliError(EXIT_BELOW, f"{results[0].scope} {results[0].name}: "
+                                       f"{level.value if level else 'no level'}, below {gate}",
+                           type="below level")
+    return code
+
+
+def _team(wanted: str, owners: dict[str, str]) -> str:
+    teams = set(owners.values())
+    for name in (wanted, f"team-{wanted}"):
+        if name in teams:
+            return name
+    raise CliError(EXIT_NOT_FOUND, f"no team {wanted!r} owns a service",
+                   hint=f"teams: {', '.join(sorted(teams)) or 'none'}")
+
+
+async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[Any], list[Any]]:
+    """The deliveries and incidents of the last :data:`SPAN_DAYS` days: the kept ones, and what
+    the sources and the audit log add since (all of it when nothing is kept)."""
+    sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
+    start = end - SPAN_DAYS * DAY
+    kept = cache.load(ctx.folder, sources)
+    if kept is not None and (kept.since > start or kept.until > end):
+        kept = None  # not enough of it, or from a clock ahead of this one
+    since = kept.until - cache.OVERLAP if kept is not None else start
+    failures: list[Any] = []
+    history = DeliveryHistory()
+    if sources:
+        snapshot = await hub.fetch(Topic.delivery(_time(since), _time(end)))
+        failures = snapshot_failures(snapshot)
+        history = snapshot.data or history
+    answered = {s for s in sources if s not in {f.source for f in failures}}
+    query = HistoryQuery(start=_time(since), end=_time(end))
+    audited, ran_by = audit_history(AuditLog(ctx.folder / AUDIT_FILE).records(), query)
+    audited = without_sources(audited, ran_by, answered)
+    deploys, incidents = rows_from_history(history, None)
+    more, more_incidents = rows_from_history(audited, None)
+    if kept is not None:
+        deploys = cache.merge(kept.deploys, deploys)
+        incidents = cache.merge_incidents(kept.incidents, incidents)
+    if not failures:  # a source that failed would leave a gap in what is kept
+        saved = cache.save(ctx.folder, sources, cache.Cached(
+            kept.since if kept is not None else start, end, deploys, incidents))
+        deploys, incidents = saved.deploys, saved.incidents
+    return cache.merge(deploys, more), incidents + more_incidents, failures
+
+
+def _time(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+# Text ---------------------------------------------------------------------------------------------
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < HOUR:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * DAY:
+        return f"{seconds / HOUR:.1f}h"
+    return f"{seconds / DAY:.1f}d"
+
+
+def _frequency(per_day: float | None) -> str:
+    if per_day is None:
+        return "–"
+    if per_day >= 1:
+        return f"{per_day:.1f}/day"
+    if per_day * 7 >= 1:
+        return f"{per_day * 7:.1f}/week"
+    return f"{per_day * 30:.1f}/month"
+
+
+def _rate(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio * 100:.0f}%"
+
+
+_FORMAT = {DEPLOYMENT_FREQUENCY: _frequency, LEAD_TIME: _duration, CHANGE_FAILURE_RATE: _rate,
+           TIME_TO_RESTORE: _duration}
+
+
+def _cell(result: FourKeys, key: str) -> Styled:
+    value = result.keys[key]
+    text = f"{_FORMAT[key](value.value)} {_TREND[value.trend]}".rstrip()
+    return Styled(text, _LEVEL_STYLE.get(value.level, "") if value.level else "")
+
+
+def _print(ctx: Context, results: list[FourKeys], days: int, now: datetime) -> None:
+    out = ctx.out
+    rows = []
+    for r in results:
+        level = r.level.value if r.level else "–"
+        rows.append([r.scope, r.name, _cell(r, DEPLOYMENT_FREQUENCY), _cell(r, LEAD_TIME),
+                     _cell(r, CHANGE_FAILURE_RATE), _cell(r, TIME_TO_RESTORE),
+                     Styled(level, _LEVEL_STYLE.get(r.level, "") if r.level else ""),
+                     len(r.keys[CHANGE_FAILURE_RATE].evidence)])
+    out.table(["SCOPE", "NAME", "DEPLOYS", "LEAD TIME", "CHANGE FAIL", "RESTORE", "LEVEL",
+               "COUNTED"], rows)
+    out.line()
+    out.line(f"last {days} days to {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC; ↑ better, ↓ worse "
+             "than the period before; --json --evidence lists the deployments counted")
+    if ctx.args.evidence:
+        for r in results:
+            value = r.keys[CHANGE_FAILURE_RATE]
+            out.line()
+            out.line(f"{r.scope} {r.name}: {len(value.evidence)} deployments to production")
+            for deploy_id in value.evidence:
+                reason = value.reasons.get(deploy_id)
+                out.line(f"  {deploy_id}{f'  ({reason})' if reason else ''}")

@@ -1,0 +1,87 @@
+"""idp-tui's own audit log as a delivery history: the deploys and rollbacks made through it.
+
+Read through the audit log's public API (:meth:`AuditLog.records`); a ``started`` record gives the
+start, its ``finished`` record the end, the outcome and the version. Denied and cancelled actions
+changed nothing and are left out. A source that answers delivery history itself reports the
+deploys it ran (the sandbox does): :func:`without_sources` drops those, so none counts twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from ..api.delivery import (
+    DeliveryEvent,
+    DeliveryHistory,
+    DeliveryKind,
+    DeliveryOutcome,
+    HistoryQuery,
+)
+
+#: The source name the audit log's records are stamped with.
+AUDIT_SOURCE = "audit-log"
+_KINDS = {"deploy": DeliveryKind.DEPLOY, "rollback": DeliveryKind.ROLLBACK}
+_OUTCOMES = {"succeeded": DeliveryOutcome.SUCCEEDED, "failed": DeliveryOutcome.FAILED}
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def audit_history(records: Iterable[dict[str, Any]], query: HistoryQuery
+                  ) -> tuple[DeliveryHistory, dict[str, str]]:
+    """The deliveries among the audit ``records`` (``AuditLog.records()``) that ``query`` asks
+    for, and for each (by id) the source that ran it. Records that do not say what they need are
+    skipped, never an error."""
+    started: dict[str, datetime] = {}
+    events: list[DeliveryEvent] = []
+    ran_by: dict[str, str] = {}
+    for record in records:
+        kind = _KINDS.get(record.get("action"))  # type: ignore[arg-type]
+        action_id, service, environment = (record.get("action_id"), record.get("service"),
+                                           record.get("environment"))
+        if kind is None or not all(isinstance(v, str) and v
+                                   for v in (action_id, service, environment)):
+            continue
+        when = _time(record.get("time"))
+        if when is None:
+            continue
+        if record.get("phase") == "started":
+            started[action_id] = when
+            continue
+        outcome = _OUTCOMES.get(record.get("outcome"))  # type: ignore[arg-type]
+        if record.get("phase") != "finished" or outcome is None:
+            continue
+        if not query.start <= when < query.end:
+            continue
+        if query.service not in (None, service) or query.environment not in (None, environment):
+            continue
+        begun = min(started.get(action_id, when), when)
+        version = record.get("target_version") or record.get("version") or ""
+        actor = record.get("actor")
+        events.append(DeliveryEvent(
+            id=action_id, service=service, environment=environment, started=begun,
+            finished=when, outcome=outcome, kind=kind, version=str(version)[:200],
+            trigger="idp-tui", actor=actor if isinstance(actor, str) else "",
+            source=AUDIT_SOURCE))
+        source = record.get("source")
+        if isinstance(source, str):
+            ran_by[action_id] = source
+    return DeliveryHistory(deliveries=tuple(events), source=AUDIT_SOURCE), ran_by
+
+
+def without_sources(history: DeliveryHistory, ran_by: dict[str, str],
+                    sources: Iterable[str]) -> DeliveryHistory:
+    """``history`` (the audit log's) without the deliveries run by ``sources`` (those that
+    answered delivery history themselves)."""
+    skip = set(sources)
+    return history.model_copy(update={"deliveries": tuple(
+        event for event in history.deliveries if ran_by.get(event.id) not in skip)})
