@@ -22,6 +22,7 @@ def test_wheel_contains_styles_plugins_and_entry_points(tmp_path: Path) -> None:
     assert "app.tcss" in styles
     assert "idp_tui_sandbox/__init__.py" in names
     assert "idp_tui/api/source.py" in names
+    assert "idp_tui/insights/scorecard_rules.toml" in names  # the built-in scorecard rules
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[idp_tui.sources]" in text
