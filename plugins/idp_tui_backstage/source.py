@@ -8,6 +8,13 @@ entities' relations. An entity of an unexpected shape is skipped and counted; th
 A selected service's detail is its whole entity (``/entities/by-name/{kind}/{namespace}/{name}``)
 and the APIs it provides and consumes (one ``/entities/by-refs``); Groups are the teams; the
 filter values and their counts come from ``/entity-facets``.
+
+Which errors are permanent (backed off by the hub, 30 s doubling): refused credentials and
+permissions (401, 403), a URL that is not the backend's (a 404 that is not the backend's own
+``NotFoundError``), and an entity the backend does not have and the last listing does not list.
+An entity the listing names but the backend does not have by name (the catalog still processing
+after a restart) is asked again at the next refresh; and once the listing names a service again,
+the hub ends the back-off of its "not found" (a success clears the wait).
 """
 
 from __future__ import annotations
@@ -176,9 +183,17 @@ class BackstageSource(Source):
         if name not in self._refs:
             await self.services()
         kind, namespace = self._refs.get(name, (self.config.kinds[0].lower(), "default"))
-        entity = await self._get("/api/catalog/entities/by-name/"
-                                 f"{quote(kind, safe='')}/{quote(namespace, safe='')}/"
-                                 f"{quote(name, safe='')}")
+        try:
+            entity = await self._get("/api/catalog/entities/by-name/"
+                                     f"{quote(kind, safe='')}/{quote(namespace, safe='')}/"
+                                     f"{quote(name, safe='')}")
+        except SourceNotFound as exc:
+            if name in self._refs:  # listed, not found by name: the catalog is still processing
+                raise SourceNotFound(exc.message, hint=exc.hint or (
+                    "Backstage lists it but does not have it by name yet (the catalog is "
+                    "processing its entities, after a restart or a change); asked again at the "
+                    "next refresh."), permanent=False) from None
+            raise
         try:
             service = service_from_entity(entity)
         except ValueError as exc:

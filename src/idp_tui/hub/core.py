@@ -34,7 +34,14 @@ from .failures import (
     classify,
 )
 from .logstreams import LogStream
-from .parts import ChangeRelay, StatusRelay, found_again, recovered
+from .parts import (
+    ChangeRelay,
+    StatusRelay,
+    forget_unasked,
+    found_again,
+    recovered,
+    wake_listed,
+)
 from .runner import SourceRunner
 from .timing import LoopTimer, PollTimer
 from .topics import DEFAULT_INTERVALS, OPTIONAL_METHODS, TOPICS, Snapshot, Topic, fetch_default
@@ -385,6 +392,7 @@ class Hub:
             await self._learn_services(spec.capability)
         async with state.lock:
             runners = self._runners_for_topic(state.topic)
+            forget_unasked(state.errors, runners)  # (a source no longer asked: its old error goes)
 
             async def one(runner: SourceRunner) -> None:
                 backed_off = self._backed_off(runner.name, state.topic) if polled else None
@@ -453,9 +461,11 @@ class Hub:
 
     def _answered(self, source: str, topic: Topic) -> None:
         changed = bool(self._backoff) and self._backoff.answered(source, topic)
-        if self._backoff and topic in LISTING_TOPICS.values():  # a "not found" it lists now
-            runner = next(r for r in self.runners if r.name == source)
-            changed = found_again(self._backoff, source, self._services_of(runner)) or changed
+        if topic in LISTING_TOPICS.values():  # what it lists now: asked again at once
+            listed = self._services_of(next(r for r in self.runners if r.name == source))
+            if self._backoff:  # (a "not found" of a service it lists now is disproved)
+                changed = found_again(self._backoff, source, listed) or changed
+            wake_listed(self._topics.values(), listed)
         if changed:
             self._say_next_try(source)
 

@@ -124,3 +124,24 @@ def found_again(backoffs: Backoffs, source: str, listed: Any) -> bool:
         return waiting is not None and waiting.error_class == "not found"
 
     return bool(backoffs.forget_where(disproved))
+
+
+def forget_unasked(errors: dict[str, Failure], runners: Any) -> None:
+    """The errors of a topic from sources it no longer asks (one that no longer lists the
+    service): not shown any more."""
+    asked = {runner.name for runner in runners}
+    for name in [name for name in errors if name != "hub" and name not in asked]:
+        del errors[name]
+
+
+def wake_listed(states: Any, listed: Any) -> None:
+    """A source's listing names ``listed``: the watched topics about those services that have no
+    answer, or an error, are refreshed now, not at their next interval (a service back in a
+    catalog after a restart shows its detail at once)."""
+    names = frozenset(listed or ())
+    for state in states:
+        service = state.topic.service
+        snapshot = state.snapshot
+        if service in names and state.subscribers and snapshot is not None \
+                and (snapshot.errors or snapshot.data is None):
+            state.wake.set()
