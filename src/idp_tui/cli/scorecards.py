@@ -3,40 +3,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from pathlib import Path
-from typing import Any
-
 from ..configerror import ConfigError
-from ..hub import Hub, Topic
+from ..hub import Hub
 from ..insights import scorecards as sc
-from ..insights.facts import DELIVERY_DAYS, World
-from ..insights.rules import CONFIG_DIR_FILES, Level, Rule, load_rules
-from ..limits import PIPELINES_LIMIT
-from ..paths import config_file
+from ..insights.rules import Level, Rule, load_rules, rule_files
 from .context import Context
 from .output import EXIT_FAILED, CliError, Styled, cell, paint
-from .read import _errors_json, finish, snapshot_failures
+from .read import _errors_json, finish
 
 _STYLE = {"none": "red", "bronze": "yellow", "silver": "cyan", "gold": "green"}
 _STYLE_OF_STATUS = {"fail": "red", "error": "yellow", "pass": "green"}
 
 
-def rule_paths(ctx: Context) -> list[Path]:
-    """The rule files: the config dir's ``scorecards.toml`` (or ``.yaml``) when present, the
-    config's ``[scorecards] paths``, then ``--rules``."""
-    config = ctx.config
-    folder = config.path.parent if config.path is not None else config_file().parent
-    paths = [folder / name for name in CONFIG_DIR_FILES if (folder / name).is_file()]
-    for text in config.scorecards.paths:
-        path = Path(text).expanduser()
-        paths.append(path if path.is_absolute() else folder / path)
-    paths.extend(getattr(ctx.args, "rules", None) or [])
-    return paths
-
-
 def scorecards(ctx: Context) -> int:
-    rules = load_rules(rule_paths(ctx), defaults=ctx.config.scorecards.defaults)
+    config = ctx.config
+    paths = [*rule_files(config.path, config.scorecards.paths),
+             *(getattr(ctx.args, "rules", None) or [])]
+    rules = load_rules(paths, defaults=config.scorecards.defaults)
     if not rules:
         raise ConfigError("no scorecard rules: the built-in ones are off ([scorecards] "
                           "defaults = false) and no rule file has any")
@@ -47,45 +30,9 @@ def scorecards(ctx: Context) -> int:
     return ctx.run(run, say_catalog=False)
 
 
-async def gather(ctx: Context, hub: Hub) -> tuple[World, list[Any]]:
-    """The world the facts are computed from, and the failures of the sources asked (a topic no
-    source offers is no failure: its facts are unknown)."""
-    from ..api.kinds import EnvironmentType
-    from ..environments import guess_type
-    from ..insights import dora
-
-    now = ctx.clock.now()
-    failures: list[Any] = []
-
-    async def fetch(topic: Topic) -> Any:
-        snapshot = hub.cached(topic) or await hub.fetch(topic)
-        problems = [f for f in snapshot_failures(snapshot) if f.error_class != "no source"]
-        failures.extend(problems)
-        return snapshot.data, bool(problems) or snapshot.data is None
-
-    catalog, _ = await fetch(Topic.catalog())
-    platform, env_failed = await fetch(Topic.environments())
-    runs, runs_failed = await fetch(Topic.pipelines(None, PIPELINES_LIMIT.size))
-    start = now - timedelta(days=DELIVERY_DAYS * 2)
-    history, history_failed = await fetch(Topic.delivery(start, now))
-    environments = list(platform.environments) if platform is not None else []
-    production = [e.name for e in environments
-                  if (e.type or guess_type(e.name)) is EnvironmentType.PRODUCTION]
-    delivery = None
-    if history is not None and not history_failed:
-        deploys, incidents = dora.rows_from_history(history, production)
-        delivery = dora.analyse(deploys, incidents)
-    world = World(catalog or [], now=now.timestamp(), environments=environments,
-                  deployments=(list(platform.deployments.values())
-                               if platform is not None and not env_failed else None),
-                  runs=list(runs) if runs is not None and not runs_failed else None,
-                  delivery=delivery, production=production)
-    return world, failures
-
-
 async def _scorecards(ctx: Context, hub: Hub, rules: list[Rule]) -> int:
     args, out = ctx.args, ctx.out
-    world, failures = await gather(ctx, hub)
+    world, failures = await sc.collect(hub, ctx.clock.now())
     fail_under = Level(args.fail_under) if args.fail_under else None
     cards = sc.score(rules, world)
     if args.team:

@@ -217,6 +217,23 @@ def load_rules(paths: Sequence[Path] = (), *, defaults: bool = True) -> list[Rul
     return sorted(by_id.values(), key=lambda r: (r.level.rank, r.id))
 
 
+def rule_files(config_path: Path | None, paths: Sequence[str] = ()) -> list[Path]:
+    """The rule files of a configuration: ``scorecards.toml`` (or ``.yaml``) beside the config
+    file (in the user config dir when there is none) when present, then ``[scorecards] paths``
+    (relative ones from the config file's folder)."""
+    if config_path is not None:
+        folder = config_path.parent
+    else:
+        from ..paths import config_file
+
+        folder = config_file().parent
+    found = [folder / name for name in CONFIG_DIR_FILES if (folder / name).is_file()]
+    for text in paths:
+        path = Path(text).expanduser()
+        found.append(path if path.is_absolute() else folder / path)
+    return found
+
+
 def _read(path: Path) -> str:
     try:
         raw = limits.read_bounded(path, limits.CONFIG_FILE)

@@ -6,8 +6,10 @@ for it (rules that do not apply to it are left out; a rule that errors does not 
 that fails a bronze rule has no level (``None``). A team's roll-up is the share of its services at
 each level.
 
-Pure and Textual-free: the CLI calls :func:`score`, and a pane can call :func:`score` and
-:func:`levels_by_service` the same way (off the UI thread: the facts of many services take time).
+Textual-free: the CLI calls :func:`collect` (the hub's answers as a :class:`World`), then
+:func:`score`; a pane does the same off the UI thread (the facts of many services take time),
+and a catalog's score column and ``level:`` filter read :func:`levels_by_service` and
+:func:`parse_level`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..limits import PIPELINES_LIMIT
 from .facts import World
 from .rules import Level, Outcome, Rule
 
 if TYPE_CHECKING:
     from ..api.models import Service
+    from ..hub import Hub
+    from ..hub.failures import Failure
 
 #: The word for "no level" (a bronze rule fails).
 NO_LEVEL = "none"
@@ -145,6 +151,47 @@ def rollup(cards: Iterable[Card]) -> list[TeamRollup]:
 def below(cards: Iterable[Card], level: Level) -> list[Card]:
     """The cards under ``level`` (what ``--fail-under`` counts)."""
     return [c for c in cards if rank(c.level) < level.rank]
+
+
+# Gathering --------------------------------------------------------------------------------------
+
+async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.size
+                  ) -> tuple[World, list[Failure]]:
+    """The world the facts are computed from, asked of the hub (the catalog, the environments,
+    the newest ``pipelines`` runs and the delivery history of the facts' window), and the
+    failures of the sources asked. A topic that no source offers is no failure: its facts are
+    unknown. A topic a source failed on is unknown too (the rules that need it error, saying
+    why), and its failure is returned."""
+    from ..api.kinds import EnvironmentType
+    from ..environments import guess_type
+    from ..hub import Topic
+    from . import dora
+    from .facts import DELIVERY_DAYS
+
+    failures: list[Failure] = []
+
+    async def fetch(topic: Topic) -> tuple[Any, bool]:
+        snapshot = hub.cached(topic) or await hub.fetch(topic)
+        problems = [f for f in snapshot.errors.values() if f.error_class != "no source"]
+        failures.extend(problems)
+        return snapshot.data, snapshot.data is not None and not problems
+
+    catalog, _ = await fetch(Topic.catalog())
+    platform, platform_known = await fetch(Topic.environments())
+    runs, runs_known = await fetch(Topic.pipelines(None, pipelines))
+    history, history_known = await fetch(Topic.delivery(now - timedelta(days=DELIVERY_DAYS),
+                                                        now))
+    environments = list(platform.environments) if platform is not None else []
+    production = [e.name for e in environments
+                  if (e.type or guess_type(e.name)) is EnvironmentType.PRODUCTION]
+    delivery = None
+    if history_known:
+        delivery = dora.analyse(*dora.rows_from_history(history, production))
+    world = World(catalog or [], now=now.timestamp(), environments=environments,
+                  deployments=list(platform.deployments.values()) if platform_known else None,
+                  runs=list(runs) if runs_known else None, delivery=delivery,
+                  production=production)
+    return world, failures
 
 
 # JSON ---------------------------------------------------------------------------------------------
