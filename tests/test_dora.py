@@ -27,7 +27,7 @@ from idp_tui.insights.dora import (
     rows_from_history,
 )
 
-END = 1_000 * DAY  # a round instant: windows are [END - days, END)
+END = 1_000 * DAY  # a round instant: windows are (END - days, END]
 
 
 def at(days_before_end: float) -> float:
@@ -105,6 +105,13 @@ def test_trend_against_the_previous_period() -> None:
     assert keys[LEAD_TIME].trend == "worse"
     assert keys[CHANGE_FAILURE_RATE].trend == "same"  # 0 and 0
     assert keys[TIME_TO_RESTORE].trend is None  # nothing to restore in either
+
+
+def test_a_window_ends_with_its_end() -> None:
+    rows = [deploy("start", 7), deploy("end", 0), deploy("after", -0.001)]
+    result = four_keys(analyse(rows), end=END, days=7)
+    assert result.keys[DEPLOYMENT_FREQUENCY].evidence == ("end",)
+    assert [w.deployments for w in result.weekly] == [1]
 
 
 def test_an_empty_window() -> None:

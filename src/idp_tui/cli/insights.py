@@ -137,12 +137,12 @@ async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[
     since = kept.until - cache.OVERLAP if kept is not None else start
     failures: list[Any] = []
     history = DeliveryHistory()
-    if sources:
-        snapshot = await hub.fetch(Topic.delivery(_time(since), _time(end)))
+    if sources:  # what finished at ``end`` too: the windows end with it
+        snapshot = await hub.fetch(Topic.delivery(_time(since), _time(end + 1)))
         failures = snapshot_failures(snapshot)
         history = snapshot.data or history
     answered = {s for s in sources if s not in {f.source for f in failures}}
-    query = HistoryQuery(start=_time(since), end=_time(end))
+    query = HistoryQuery(start=_time(since), end=_time(end + 1))
     audited, ran_by = audit_history(AuditLog(ctx.folder / AUDIT_FILE).records(), query)
     audited = without_sources(audited, ran_by, answered)
     deploys, incidents = rows_from_history(history, None)

@@ -25,6 +25,7 @@ Definitions (docs: README, "Insights (DORA)"):
 from __future__ import annotations
 
 import bisect
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -362,16 +363,16 @@ def _trend(key: str, value: float | None, previous: float | None) -> str | None:
 
 
 def _between(facts: Sequence[Fact], start: float, end: float) -> Sequence[Fact]:
-    """The facts (sorted by time) of deployments that finished in ``[start, end)``."""
-    lo = bisect.bisect_left(facts, start, key=lambda f: f.deploy.at)
-    hi = bisect.bisect_left(facts, end, key=lambda f: f.deploy.at)
+    """The facts (sorted by time) of deployments that finished in ``(start, end]``."""
+    lo = bisect.bisect_right(facts, start, key=lambda f: f.deploy.at)
+    hi = bisect.bisect_right(facts, end, key=lambda f: f.deploy.at)
     return facts[lo:hi]
 
 
 def four_keys(facts: Sequence[Fact], *, end: float, days: int, scope: str = "organisation",
               name: str = "", services: Callable[[str], bool] | set[str] | None = None
               ) -> FourKeys:
-    """The four keys over ``[end - days, end)`` of the deployments whose service ``services``
+    """The four keys over ``(end - days, end]`` (up to and with ``end``) of the deployments whose service ``services``
     holds (None: every one); ``facts`` are :func:`analyse`'s (sorted by time)."""
     if days <= 0:
         raise ValueError("a window has at least one day")
@@ -414,7 +415,7 @@ def _weekly(window: Sequence[Fact], start: float, end: float) -> tuple[Week, ...
     buckets: list[list[Fact]] = [[] for _ in range(count)]
     first = end - count * WEEK
     for fact in window:
-        index = int((fact.deploy.at - first) // WEEK)
+        index = math.ceil((fact.deploy.at - first) / WEEK) - 1  # weeks are (from, to]
         if 0 <= index < count:
             buckets[index].append(fact)
     weeks = []
