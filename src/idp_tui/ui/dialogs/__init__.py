@@ -6,6 +6,10 @@ dialog only shows the plan and the decision, collects what the policy asks for (
 name typed and a reason), submits once, and then follows the run's progress events. Closing a dialog
 never stops the run: the Activity screen (or the same key again) shows it with every event so far.
 
+Every dialog has the same keys, in its own footer: escape closes it, ``c`` cancels the action it
+started, and ``dialog.confirm`` (ctrl+s) sends it once the form is complete (greyed until then);
+the focus starts at the first thing to decide, and a plan that changes nothing cannot be sent.
+
 All text that comes from a source (names, versions, change messages, event messages, errors) is
 drawn through :mod:`idp_tui.render`, never as markup. Secrets typed into provisioning forms stay in
 password inputs, are cleared once the action has started, and are shown nowhere: runs are described
