@@ -373,12 +373,8 @@ class LogsPane(Pane):
             else:
                 out.append_text(render.text(f"{self.streaming_for[0]}@{self.streaming_for[1]}",
                                             "bold"))
-            # Lines kept and lines dropped (evicted, or dropped before the view) add up to the
-            # lines received, as written.
-            before, dropped, after = view.buffer.summary().partition(f"{view.dropped:,} dropped")
-            out.append(f"  {before}", "dim")
-            out.append(dropped, "bold yellow")
-            out.append(after, "dim")
+            # What the user chose first (a narrow terminal cuts the end of the line), then the
+            # counts.
             level = _LEVEL_CYCLE[self.level_index]
             if level is not None:
                 out.append(f"  level≥{level.value}", "cyan")
@@ -389,6 +385,12 @@ class LogsPane(Pane):
             flags = [name for name, on_ in (("wrap", view.wrap), ("time", view.show_timestamps),
                                             ("json", view.json_fields)) if on_]
             out.append(f"  [{' '.join(flags)}]", "dim")
+            # Lines kept and lines dropped (evicted, or dropped before the view) add up to the
+            # lines received, as written.
+            before, dropped, after = view.buffer.summary().partition(f"{view.dropped:,} dropped")
+            out.append(f"  {before}", "dim")
+            out.append(dropped, "bold yellow")
+            out.append(after, "dim")
         # One line of fixed height: a new text never changes the layout (a relayout each update
         # would redraw the whole screen on every batch of a busy stream).
         self.query_one("#logs-status", Static).update(out, layout=False)
