@@ -399,3 +399,29 @@ def test_team_rollup_levels_and_fail_under() -> None:
     assert parse_level("none") is None and parse_level("Gold") is Level.GOLD
     with pytest.raises(ValueError, match="known: none, bronze, silver, gold"):
         parse_level("platinum")
+
+
+def test_error_ratio_from_the_production_series() -> None:
+    from idp_tui.api.kinds import Signal
+    from idp_tui.api.models import ServiceSeries
+    from idp_tui.insights.facts import error_ratios
+
+    series = [ServiceSeries(service="s", signal=Signal.ERROR_RATIO, unit="ratio",
+                            points=((0, 0.01), (60, 0.03), (120, float("nan")))),
+              ServiceSeries(service="s", signal=Signal.ERROR_RATIO, unit="ratio",
+                            points=((0, 0.05),)),  # a second production environment: worse
+              ServiceSeries(service="t", signal=Signal.REQUEST_RATE, unit="req/s",
+                            points=((0, 9.0),)),
+              ServiceSeries(service="u", signal=Signal.ERROR_RATIO, unit="ratio", points=())]
+    assert error_ratios(series) == {"s": pytest.approx(0.05)}
+    s, t = Service(name="s"), Service(name="t")
+    w = world(s, t, error_ratios={"s": 0.02})
+    assert fact_value("error_ratio", s, w) == pytest.approx(0.02)
+    with pytest.raises(Unknown, match="no error-ratio series of it"):
+        fact_value("error_ratio", t, w)
+    with pytest.raises(Unknown, match="no metrics source"):
+        fact_value("error_ratio", s, world(s))
+    rule = rules_from('[[rules]]\nid = "e"\ntitle = "Few errors"\nlevel = "gold"\n'
+                      'check = { fact = "error_ratio", below = 0.02 }\nfix = "Fix them."\n')[0]
+    assert rule.evaluate(s, w).status == "fail"
+    assert rule.evaluate(s, world(s, error_ratios={"s": 0.019})).status == "pass"

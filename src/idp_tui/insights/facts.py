@@ -13,14 +13,14 @@ Pure and Textual-free; the inputs are the plugin API's records, gathered in a :c
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import dora
 
 if TYPE_CHECKING:
-    from ..api.models import Deployment, Environment, PipelineRun, Service
+    from ..api.models import Deployment, Environment, PipelineRun, Service, ServiceSeries
 
 #: Branches taken for a repository's default branch when a service names none
 #: (annotation :data:`DEFAULT_BRANCH_ANNOTATION`).
@@ -35,6 +35,9 @@ ON_CALL_ANNOTATIONS = ("pagerduty.com/service-id", "pagerduty.com/integration-ke
 DELIVERY_DAYS = 90
 #: The window of ``deployed_last_30_days``, in days.
 RECENT_DAYS = 30
+#: The window of ``error_ratio`` (one of the metrics windows) and its step, in seconds.
+ERROR_RATIO_WINDOW = "1h"
+ERROR_RATIO_STEP = 300.0
 
 #: The types a fact may have (as rule files name them).
 TYPES = ("bool", "number", "string")
@@ -45,7 +48,8 @@ class World:
 
     ``deployments``, ``runs`` and ``delivery`` are ``None`` when nothing is known of them (no
     source offers them, or they failed): the facts computed from them are unknown then, not
-    false. ``delivery`` is :func:`dora.analyse`'s facts of the production deployments.
+    false. ``delivery`` is :func:`dora.analyse`'s facts of the production deployments;
+    ``error_ratios`` each service's error ratio in production (:func:`error_ratios`).
     """
 
     def __init__(self, services: Sequence[Service], *, now: float,
@@ -53,7 +57,8 @@ class World:
                  deployments: Iterable[Deployment] | None = None,
                  runs: Iterable[PipelineRun] | None = None,
                  delivery: Sequence[dora.Fact] | None = None,
-                 production: Iterable[str] | None = None) -> None:
+                 production: Iterable[str] | None = None,
+                 error_ratios: Mapping[str, float] | None = None) -> None:
         from ..environments import guess_type
         from ..api.kinds import EnvironmentType
 
@@ -76,6 +81,8 @@ class World:
         self.delivery: dict[str, list[dora.Fact]] = defaultdict(list)
         for f in delivery or ():
             self.delivery[f.deploy.service].append(f)
+        #: Service → its error ratio in production (None: no metrics known).
+        self.error_ratios = dict(error_ratios) if error_ratios is not None else None
         self._keys: dict[tuple[str, int], dora.FourKeys] = {}
 
     def four_keys(self, service: str, days: int) -> dora.FourKeys:
@@ -144,6 +151,29 @@ def _version_drift(service: Service, world: World) -> int:
     if not versions:
         raise Unknown("it runs in no environment")
     return len(versions) - 1
+
+
+def error_ratios(series: Iterable[ServiceSeries]) -> dict[str, float]:
+    """Each service's error ratio from the metrics sources' series of the production
+    environments: the mean of its points, the worst environment's when there are several."""
+    out: dict[str, float] = {}
+    for item in series:
+        if item.signal != "error_ratio":
+            continue
+        values = [v for _, v in item.points if v == v]  # NaN: no sample
+        if values:
+            mean = sum(values) / len(values)
+            out[item.service] = max(mean, out.get(item.service, mean))
+    return out
+
+
+def _error_ratio(service: Service, world: World) -> float:
+    if world.error_ratios is None:
+        raise Unknown("no metrics source told the error ratios in production")
+    value = world.error_ratios.get(service.name)
+    if value is None:
+        raise Unknown("no error-ratio series of it in production")
+    return value
 
 
 # Pipelines ----------------------------------------------------------------------------------------
@@ -217,6 +247,9 @@ FACTS: dict[str, FactSpec] = {spec.name: spec for spec in (
              "the production environments)", "runtime", _production_replicas),
     FactSpec("version_drift", "number", "how many more versions than one run across the "
              "environments (0: the same version everywhere)", "runtime", _version_drift),
+    FactSpec("error_ratio", "number", "share of requests that failed in production over the "
+             f"last {ERROR_RATIO_WINDOW} (0 to 1; the worst production environment)", "runtime",
+             _error_ratio),
     FactSpec("default_branch_green", "bool", "the newest finished pipeline run on the default "
              "branch succeeded", "pipelines", _default_branch_green),
     FactSpec("deployments_30d", "number", "deployments that reached production in the last "

@@ -158,7 +158,8 @@ def below(cards: Iterable[Card], level: Level) -> list[Card]:
 async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.size
                   ) -> tuple[World, list[Failure]]:
     """The world the facts are computed from, asked of the hub (the catalog, the environments,
-    the newest ``pipelines`` runs and the delivery history of the facts' window), and the
+    the newest ``pipelines`` runs, the delivery history of the facts' window and the error
+    ratios of the production environments), and the
     failures of the sources asked. A topic that no source offers is no failure: its facts are
     unknown. A topic a source failed on is unknown too (the rules that need it error, saying
     why), and its failure is returned."""
@@ -166,7 +167,8 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     from ..environments import guess_type
     from ..hub import Topic
     from . import dora
-    from .facts import DELIVERY_DAYS
+    from ..api.kinds import Window
+    from .facts import DELIVERY_DAYS, ERROR_RATIO_STEP, ERROR_RATIO_WINDOW, error_ratios
 
     failures: list[Failure] = []
 
@@ -184,13 +186,22 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     environments = list(platform.environments) if platform is not None else []
     production = [e.name for e in environments
                   if (e.type or guess_type(e.name)) is EnvironmentType.PRODUCTION]
+    names = [s.name for s in catalog or []]
+    ratios: dict[str, float] | None = None
+    for env in production if names else ():
+        series, known = await fetch(Topic.signals(env, names, Window(ERROR_RATIO_WINDOW),
+                                                  ERROR_RATIO_STEP))
+        if known and series:  # an empty answer: no source has these series
+            ratios = ratios if ratios is not None else {}
+            for name, value in error_ratios(series).items():
+                ratios[name] = max(value, ratios.get(name, value))
     delivery = None
     if history_known:
         delivery = dora.analyse(*dora.rows_from_history(history, production))
     world = World(catalog or [], now=now.timestamp(), environments=environments,
                   deployments=list(platform.deployments.values()) if platform_known else None,
                   runs=list(runs) if runs_known else None, delivery=delivery,
-                  production=production)
+                  production=production, error_ratios=ratios)
     return world, failures
 
 
