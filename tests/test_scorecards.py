@@ -425,3 +425,25 @@ def test_error_ratio_from_the_production_series() -> None:
                       'check = { fact = "error_ratio", below = 0.02 }\nfix = "Fix them."\n')[0]
     assert rule.evaluate(s, w).status == "fail"
     assert rule.evaluate(s, world(s, error_ratios={"s": 0.019})).status == "pass"
+
+
+def test_a_list_of_checks_must_all_hold() -> None:
+    rule = rules_from("""
+[[rules]]
+id = "prod-ready"
+title = "Production-ready entry"
+level = "silver"
+check = [{ fact = "lifecycle", one_of = ["production", "deprecated"] },
+         { fact = "owner", not_empty = true },
+         { fact = "type", not_equals = "library" }]
+fix = "Complete the entry."
+""")[0]
+    good = Service(name="s", owner="a", lifecycle="production", type="service")
+    w = world(good)
+    assert rule.check_text == ("lifecycle one of ('production', 'deprecated') and owner is not "
+                               "empty and type not equals 'library'")
+    assert rule.evaluate(good, w).status == "pass"
+    for change in ({"lifecycle": "experimental"}, {"owner": ""}, {"type": "library"}):
+        outcome = rule.evaluate(good.model_copy(update=change), w)
+        assert outcome.status == "fail", change
+        assert set(outcome.facts) == {"lifecycle", "owner", "type"}

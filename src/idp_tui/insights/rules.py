@@ -114,6 +114,8 @@ class Condition:
         return bool(actual) == bool(value)  # not_empty
 
     def describe(self) -> str:
+        if self.op == "not_empty":
+            return f"{self.fact} is {'not ' if self.value else ''}empty"
         return f"{self.fact} {self.op.replace('_', ' ')} {self.value!r}"
 
 
