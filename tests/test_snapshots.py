@@ -46,3 +46,26 @@ def test_deploy_dialog_at_80x24(snap_compare, tmp_path: Path) -> None:  # type: 
         await wait_settled(app)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+#: The smallest terminal the README says the dashboard fits.
+SMALL = (80, 24)
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen_at_80x24(screen: str, snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each pane and the health view at 80×24: the columns that matter most, the help and quit
+    keys in the footer."""
+    app = demo_app(tmp_path / "data")
+
+    async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_settled(app)
+        await pilot.press(*SCREENS[screen])
+        await wait_settled(app)
+        if screen == "health":
+            for item in app.hub.health.values():  # measured for real: fixed for the picture
+                item.latency = 0.004
+            app.screen.show(app.hub.health)  # type: ignore[attr-defined]
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=settle)
