@@ -16,7 +16,7 @@ from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_app, wait_settled
 from idp_tui.ui.app import IdpApp
 from idp_tui.ui.panes import EnvironmentsPane
 from idp_tui.ui.panes.catalog import CatalogPane
-from idp_tui.ui.screens import FacetScreen
+from idp_tui.ui.screens import FacetScreen, HelpScreen
 from idp_tui.ui.tables import MAX_COLUMN_WIDTH, KeyedTable
 from idp_tui.ui.vtable import VirtualTable
 
@@ -108,12 +108,14 @@ async def test_the_help_lists_unhealthy_only_with_its_binding_id(tmp_path: Path)
     app = demo_app(tmp_path / "data")
     async with app.run_test(size=DEMO_SIZE) as pilot:
         await _settled(pilot, app)
-        rows = app._binding_rows()
-        assert ("Catalog", "u", "Unhealthy only", "catalog.unhealthy_only") in rows
+        rows = {bid: (scope, keys, what) for scope, keys, what, bid in app._binding_rows()}
+        assert rows["catalog.unhealthy_only"] == (
+            "Catalog", "u", "Unhealthy only · in Pipelines: Failed only")
         await pilot.press("2")
         await wait_settled(app)
-        rows = app._binding_rows()
-        assert ("Environments", "u", "Unhealthy only", "envs.unhealthy_only") in rows
+        rows = {bid: (scope, keys, what) for scope, keys, what, bid in app._binding_rows()}
+        assert rows["envs.unhealthy_only"] == (
+            "Environments", "u", "Unhealthy only · in Pipelines: Failed only")
 
 
 # Cells and counts that line up ------------------------------------------------------------------
@@ -241,10 +243,12 @@ async def test_the_help_says_where_a_key_means_something_else(tmp_path: Path) ->
             "Pipelines", "f", "This service only · in Catalog: Fields · in Logs: Follow/pause")
         assert rows["action.provision"][1:] == ("p", "Provision")
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: "pipelines.only_service" in "\n".join(screen_lines(app)),
-                         "the keys screen")
-        assert "This service only · in Catalog: Fields · in Logs: Follow/pause" in \
-            "\n".join(screen_lines(app))
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the keys screen")
+        help_table = app.screen.query_one(KeyedTable)
+        shown = {str(help_table.get_row(k)[3]): str(help_table.get_row(k)[2])
+                 for k in help_table.keys}
+        assert shown["pipelines.only_service"] == \
+            "This service only · in Catalog: Fields · in Logs: Follow/pause"
         await pilot.press("escape", "4")
         await wait_settled(app)
         rows = {bid: (scope, keys, what) for scope, keys, what, bid in app._binding_rows()}
@@ -310,3 +314,26 @@ async def test_the_catalog_detail_lines_up_the_versions_of_every_environment(
             marks = {next(i for i, ch in enumerate(line) if ch in "●◐✖○?") for line in lines}
             slashes = {line.index("/") for line in lines}
             assert len(starts) == 1 and len(marks) == 1 and len(slashes) == 1, lines
+
+
+async def test_pipelines_u_shows_only_the_failed_runs(tmp_path: Path) -> None:
+    from idp_tui.api.models import RunStatus
+    from idp_tui.ui.panes import PipelinesPane
+    from idp_tui.ui.panes.pipelines import run_key
+
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await _settled(pilot, app, "3")
+        pane = app.query_one(PipelinesPane)
+        table = app.query_one("#pipelines-table", KeyedTable)
+        everything = list(table.keys)
+        by_key = {run_key(r): r for r in pane.runs}
+        failed = [k for k in everything if by_key[k].status is RunStatus.FAILED]
+        assert failed and len(failed) < len(everything)
+        await pilot.press("u")
+        assert pane.failed_only and table.keys == failed
+        assert "showing the failed runs only (u again: all)" in _status(app, "#pipelines-status")
+        rows = {bid: what for _scope, _keys, what, bid in app._binding_rows()}
+        assert rows["pipelines.failed_only"].startswith("Failed only · in Catalog: Unhealthy only")
+        await pilot.press("u")
+        assert table.keys == everything

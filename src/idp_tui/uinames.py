@@ -36,7 +36,7 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "catalog.filter_clear",
     "envs.filter", "envs.drift_only", "envs.logs",
     "pipelines.filter", "pipelines.only_service", "pipelines.log", "pipelines.facets",
-    "pipelines.open", "pipelines.filter_complete",
+    "pipelines.open", "pipelines.filter_complete", "pipelines.failed_only",
     "logs.follow", "logs.search", "logs.next", "logs.previous", "logs.include", "logs.exclude",
     "logs.level", "logs.wrap", "logs.timestamps", "logs.json", "logs.instances", "logs.save",
     "logs.clear", "logs.live", "logs.prompt_cancel", "logs.fold", "logs.fold_all",

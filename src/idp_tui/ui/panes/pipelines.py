@@ -104,6 +104,7 @@ class PipelinesPane(Pane):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="pipelines.filter"),
         Binding("f", "only_service", "This service only", id="pipelines.only_service"),
+        Binding("u", "failed_only", "Failed only", id="pipelines.failed_only"),
         Binding("l", "run_log", "Run log", id="pipelines.log"),
         Binding("L", "pick_log", "Job/step log", id="pipelines.pick_log"),
         Binding("v", "facets", "Fields", id="pipelines.facets"),
@@ -116,6 +117,8 @@ class PipelinesPane(Pane):
         super().__init__(*args, **kwargs)
         self.runs: list[PipelineRun] = []
         self.only_service = False
+        #: Only the runs that failed (u; as "unhealthy only" in the Catalog and the matrix).
+        self.failed_only = False
         self.query_text = ""
         self.run_filter = runfilter.RunFilter()
         self.selected: tuple[str, str] | None = None
@@ -187,6 +190,8 @@ class PipelinesPane(Pane):
         runs = self.runs
         if self.only_service and self.idp.service:
             runs = [r for r in runs if r.service == self.idp.service]
+        if self.failed_only:
+            runs = [r for r in runs if r.status is RunStatus.FAILED]
         if self.run_filter.active:
             runs = runfilter.apply(self.run_filter, runs)
         return runs
@@ -234,6 +239,8 @@ class PipelinesPane(Pane):
         if self.only_service:
             out.append("  only ")
             out.append_text(render.text(self.idp.service or "–", "bold"))
+        if self.failed_only:
+            out.append("  showing the failed runs only (u again: all)", "bold yellow")
         if self.run_filter.active:
             out.append("  filter ")
             out.append_text(render.text(self.run_filter.describe(), "bold yellow"))
@@ -251,7 +258,7 @@ class PipelinesPane(Pane):
             if manager is not None and manager.can(spec.kind):
                 hints.append(f"{self._key_display(spec)} {spec.label.lower()}")
         hints += ["v fields", *(["L job/step log"] if logs else []), "f this service only",
-                  "o open in browser"]
+                  "u failed only", "o open in browser"]
         room = self.size.width - 2 - out.cell_len - 3
         fitting = columns.hints_that_fit(hints, room) if self.size.width else hints
         if fitting:
@@ -495,6 +502,11 @@ class PipelinesPane(Pane):
         self.app.open_url(url)
         self.app.notify(render.sanitize(f"Opening {name} in the browser: {url}", max_len=300),
                         markup=False)
+
+    def action_failed_only(self) -> None:
+        """Show only the runs that failed (again: every run)."""
+        self.failed_only = not self.failed_only
+        self._redraw()
 
     def action_only_service(self) -> None:
         self.only_service = not self.only_service
