@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from idp_tui.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from idp_tui.cli.insights import EXIT_BELOW
+from idp_tui.cli.output import EXIT_OK, EXIT_USAGE
 
 from test_cli_instances import Run, runner
 
@@ -61,15 +62,15 @@ def test_sandbox_scorecards_levels_rollup_filters_and_gate(sandbox: Run) -> None
         assert team["levels"] == {name: sum(c["level"] == name for c in owned) for name in RANK}
         assert sum(team["shares"].values()) == pytest.approx(1.0, abs=1e-3)
 
-    # --fail-under: exit code 1 naming the services below; 0 at the lowest level found.
+    # --fail-under: exit code 6 naming the services below; 0 at the lowest level found.
     lowest = min(levels, key=RANK.__getitem__)
     highest = max(levels, key=RANK.__getitem__)
     below = sorted(c["service"] for c in services if RANK[c["level"]] < RANK[highest])
     gated = sandbox("scorecards", "--json", "--fail-under", highest)
-    assert gated.returncode == EXIT_FAILED
+    assert gated.returncode == EXIT_BELOW
     assert json.loads(gated.stdout)["below"] == below
     error = json.loads(gated.stderr.strip().splitlines()[-1])["error"]
-    assert error["code"] == EXIT_FAILED and f"below {highest}" in error["message"]
+    assert error["code"] == EXIT_BELOW and f"below {highest}" in error["message"]
     if lowest != "none":
         assert sandbox("scorecards", "--fail-under", lowest).returncode == EXIT_OK
 

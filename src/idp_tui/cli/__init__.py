@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "every service's facts (catalog, runtime, pipelines, delivery). A "
                             "service's level is the highest whose rules, and all lower levels' "
                             "rules, pass; teams roll up as the share of their services per "
-                            "level. With --fail-under LEVEL the exit code is 1 when a service "
+                            "level. With --fail-under LEVEL the exit code is 6 when a service "
                             "(of --team) is below LEVEL. A bad rule file is exit code 2.")
     p.add_argument("--team", "-t", metavar="TEAM", type=_name("team"), default=None,
                    help="only the services this team owns")
@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", "-l", choices=["none", "bronze", "silver", "gold"], default=None,
                    help="only the services at this level")
     p.add_argument("--fail-under", metavar="LEVEL", choices=["bronze", "silver", "gold"],
-                   default=None, help="exit code 1 when a service is below LEVEL "
+                   default=None, help="exit code 6 when a service is below LEVEL "
                                       "(bronze, silver or gold)")
     p.add_argument("--rules", metavar="PATH", type=_path, action="append", default=[],
                    help="a rule file (TOML or YAML) read after the others (repeat for each)")

@@ -1,5 +1,6 @@
 """``idp-tui scorecards``: every service's level and the rules it fails, the teams' roll-up, and
-``--fail-under LEVEL`` for a CI job to gate on (exit code 1 when a service is below it)."""
+``--fail-under LEVEL`` for a CI job to gate on (exit code 6, as ``idp-tui dora``'s gate, when a
+service is below it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from ..hub import Hub
 from ..insights import scorecards as sc
 from ..insights.rules import Level, Rule, load_rules, rule_files
 from .context import Context
-from .output import EXIT_FAILED, CliError, Styled, cell, paint
+from .insights import EXIT_BELOW
+from .output import CliError, Styled, cell, paint
 from .read import _errors_json, finish
 
 _STYLE = {"none": "red", "bronze": "yellow", "silver": "cyan", "gold": "green"}
@@ -59,7 +61,7 @@ async def _scorecards(ctx: Context, hub: Hub, rules: list[Rule]) -> int:
     finish(ctx, failures, "scorecards", answered=bool(cards))
     if gate:
         names = ", ".join(c.service for c in gate[:5]) + (" …" if len(gate) > 5 else "")
-        raise CliError(EXIT_FAILED, f"{len(gate)} service{'s are' if len(gate) > 1 else ' is'} "
+        raise CliError(EXIT_BELOW, f"{len(gate)} service{'s are' if len(gate) > 1 else ' is'} "
                                     f"below {args.fail_under}: {names}",
                        type="below level",
                        hint="`idp-tui scorecards --failing` shows the rules to fix")
