@@ -7,7 +7,7 @@ screen.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import zip_longest
 
 from rich.text import Text
@@ -145,6 +145,15 @@ class KeyedTable(DataTable[Text]):
             self._order = order
             if keep is not None and keep in self._rows_by_key:
                 self.move_cursor(row=order.index(keep), animate=False)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """DataTable's measuring of new rows (when idle); a column it widens makes the cells
+        already drawn at the old width be drawn again (its caches do not key on widths)."""
+        before = [column.content_width for column in self.columns.values()]
+        super()._update_dimensions(new_rows)
+        if [column.content_width for column in self.columns.values()] != before:
+            self._update_count += 1
+            self.refresh()
 
     def _fill(self, rows: Sequence[Row]) -> None:
         """Fill the just-cleared table with ``rows`` (unique keys) in one pass.
