@@ -23,6 +23,7 @@ from idp_tui.insights.dora import (
     analyse,
     as_jsonable,
     four_keys,
+    four_keys_by,
     level_of,
     rows_from_history,
 )
@@ -158,6 +159,12 @@ def test_team_and_organisation_scopes() -> None:
     assert team.keys[DEPLOYMENT_FREQUENCY].evidence == ("a1", "b1")
     assert team.keys[CHANGE_FAILURE_RATE].value == 0
     assert org.keys[CHANGE_FAILURE_RATE].value == pytest.approx(1 / 3)
+    # All the groups at once: the same answers.
+    owners = {"a": "team-x", "b": "team-x", "c": "team-y"}
+    teams = four_keys_by(facts, owners.get, end=END, days=7, scope="team")
+    assert list(teams) == ["team-x", "team-y"]
+    assert teams["team-x"] == team
+    assert teams["team-y"].keys[CHANGE_FAILURE_RATE].value == 1
 
 
 @pytest.mark.parametrize(("key", "value", "level"), [

@@ -190,59 +190,71 @@ class Fact:
     deploy: Deploy
     #: A deployment (not a rollback) that reached production.
     reached: bool
+    #: When it finished (``deploy.at``).
+    at: float
     #: Why it counts as a failed change (None: it does not).
     failure: str | None = None
     #: When it failed (its end, or the incident's start).
     failed_at: float | None = None
-    #: Seconds from each commit to the deployment's end.
-    leads: tuple[float, ...] = ()
     #: Seconds from the failure to the next good deployment or rollback (None: not restored).
     restore: float | None = None
     restored_by: str | None = None
 
+    @property
+    def leads(self) -> tuple[float, ...]:
+        """Seconds from each commit to the deployment's end (none for one that failed)."""
+        if not self.reached:
+            return ()
+        at = self.at
+        return tuple(at - c if at > c else 0.0 for c in self.deploy.commits)
+
+
+_REASONS = {"failed": "failed", "rolled_back": "rolled back"}
+
 
 def analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow] = (), *,
             incident_window: float = INCIDENT_WINDOW) -> list[Fact]:
-    """Each deployment's facts, oldest first. One pass over the rows per target."""
+    """Each deployment's facts, oldest first. One pass over the rows of each target (service and
+    environment) in time order."""
     by_target: dict[tuple[str, str], list[Deploy]] = defaultdict(list)
     for d in deploys:
         by_target[(d.service, d.environment)].append(d)
     facts: list[Fact] = []
-    # The deployments (not rollbacks) of each service, newest-first lookups by time.
-    per_service: dict[str, list[Fact]] = defaultdict(list)
-    per_target_good: dict[tuple[str, str], tuple[list[float], list[Deploy]]] = {}
+    append = facts.append
+    goods: dict[tuple[str, str], tuple[list[float], list[Deploy]]] = {}
     for target, rows in by_target.items():
         rows.sort(key=_at)
+        pending: list[Fact] = []  # failed, waiting for a good deployment or a rollback
         good_at: list[float] = []
         good: list[Deploy] = []
         for d in rows:
-            is_deploy = d.kind == "deploy"
-            reached = is_deploy and d.outcome != "failed"
-            if d.outcome == "succeeded":
-                good_at.append(d.at)
-                good.append(d)
-            if not is_deploy:
+            outcome, at = d.outcome, d.at
+            if outcome == "succeeded":
+                for fact in pending:
+                    fact.restore = at - fact.at
+                    fact.restored_by = d.id
+                pending = []
+                if incidents:
+                    good_at.append(at)
+                    good.append(d)
+            if d.kind != "deploy":
                 continue
-            at = d.at
-            fact = Fact(d, reached, leads=tuple(at - c if at > c else 0.0 for c in d.commits)
-                        if reached else ())
-            if d.outcome != "succeeded":
-                fact.failure = "failed" if d.outcome == "failed" else "rolled back"
-                fact.failed_at = at
-            facts.append(fact)
-            per_service[d.service].append(fact)
-        per_target_good[target] = (good_at, good)
+            if outcome == "succeeded":
+                append(Fact(d, True, at))
+            else:
+                fact = Fact(d, outcome != "failed", at, _REASONS.get(outcome, outcome), at)
+                append(fact)
+                pending.append(fact)
+        if incidents:
+            goods[target] = (good_at, good)
     if incidents:
-        _blame_incidents(per_service, incidents, incident_window)
-    for fact in facts:
-        if fact.failed_at is None:
-            continue
-        good_at, good = per_target_good[(fact.deploy.service, fact.deploy.environment)]
-        index = bisect.bisect_right(good_at, fact.failed_at)
-        if index < len(good_at):
-            fact.restore = good_at[index] - fact.failed_at
-            fact.restored_by = good[index].id
-    facts.sort(key=lambda f: f.deploy.at)
+        for fact in _blame_incidents(facts, incidents, incident_window):
+            good_at, good = goods[(fact.deploy.service, fact.deploy.environment)]
+            index = bisect.bisect_right(good_at, fact.failed_at)  # type: ignore[arg-type]
+            if index < len(good_at):
+                fact.restore = good_at[index] - fact.failed_at  # type: ignore[operator]
+                fact.restored_by = good[index].id
+    facts.sort(key=_fact_at)
     return facts
 
 
@@ -250,31 +262,41 @@ def _at(d: Deploy) -> float:
     return d.at
 
 
-def _blame_incidents(per_service: dict[str, list[Fact]], incidents: Sequence[IncidentRow],
-                     window: float) -> None:
+def _fact_at(f: Fact) -> float:
+    return f.at
+
+
+def _blame_incidents(facts: Sequence[Fact], incidents: Sequence[IncidentRow],
+                     window: float) -> list[Fact]:
     """Each incident on the newest deployment of its service (in its environment, if it names
-    one) that reached production at most ``window`` before it started."""
+    one) that reached production at most ``window`` before it started; returns the facts that
+    failed so."""
+    per_service: dict[str, list[Fact]] = defaultdict(list)
+    for fact in facts:
+        per_service[fact.deploy.service].append(fact)
     times: dict[str, list[float]] = {}
-    for service, facts in per_service.items():
-        facts.sort(key=lambda f: f.deploy.at)
-        times[service] = [f.deploy.at for f in facts]
+    for service, group in per_service.items():
+        group.sort(key=_fact_at)
+        times[service] = [f.at for f in group]
+    blamed: list[Fact] = []
     for incident in incidents:
-        facts = per_service.get(incident.service)
-        if not facts:
+        group = per_service.get(incident.service)
+        if not group:
             continue
         index = bisect.bisect_right(times[incident.service], incident.started) - 1
         while index >= 0:
-            fact = facts[index]
-            if incident.started - fact.deploy.at > window:
+            fact = group[index]
+            if incident.started - fact.at > window:
                 break
             if fact.reached and (incident.environment is None
                                  or incident.environment == fact.deploy.environment):
                 if fact.failure is None:
-                    fact.failure = f"incident {incident.id}".rstrip() if incident.id else \
-                        "incident"
+                    fact.failure = f"incident {incident.id}" if incident.id else "incident"
                     fact.failed_at = incident.started
+                    blamed.append(fact)
                 break
             index -= 1
+    return blamed
 
 
 # The keys -----------------------------------------------------------------------------------------
@@ -330,7 +352,7 @@ class _Counts:
     failures: list[Fact] = field(default_factory=list)
 
     def values(self, days: float) -> dict[str, float | None]:
-        leads = [lead for f in self.reached for lead in f.leads]
+        leads = [f.at - c if f.at > c else 0.0 for f in self.reached for c in f.deploy.commits]
         restores = [f.restore for f in self.failures if f.restore is not None]
         return {
             DEPLOYMENT_FREQUENCY: len(self.reached) / days if days > 0 else None,
@@ -364,28 +386,60 @@ def _trend(key: str, value: float | None, previous: float | None) -> str | None:
 
 def _between(facts: Sequence[Fact], start: float, end: float) -> Sequence[Fact]:
     """The facts (sorted by time) of deployments that finished in ``(start, end]``."""
-    lo = bisect.bisect_right(facts, start, key=lambda f: f.deploy.at)
-    hi = bisect.bisect_right(facts, end, key=lambda f: f.deploy.at)
+    lo = bisect.bisect_right(facts, start, key=_fact_at)
+    hi = bisect.bisect_right(facts, end, key=_fact_at)
     return facts[lo:hi]
 
 
 def four_keys(facts: Sequence[Fact], *, end: float, days: int, scope: str = "organisation",
               name: str = "", services: Callable[[str], bool] | set[str] | None = None
               ) -> FourKeys:
-    """The four keys over ``(end - days, end]`` (up to and with ``end``) of the deployments whose service ``services``
-    holds (None: every one); ``facts`` are :func:`analyse`'s (sorted by time)."""
+    """The four keys over ``(end - days, end]`` (up to and with ``end``) of the deployments
+    whose service ``services`` holds (None: every one); ``facts`` are :func:`analyse`'s (sorted
+    by time)."""
+    start, span = _span(end, days)
+    window, before = _between(facts, start, end), _between(facts, start - span, start)
+    if services is not None:
+        pick = _picker(services)
+        window = [f for f in window if pick(f.deploy.service)]
+        before = [f for f in before if pick(f.deploy.service)]
+    return _result(window, before, scope, name, days, start, end)
+
+
+def four_keys_by(facts: Sequence[Fact], group: Callable[[str], str | None], *, end: float,
+                 days: int, scope: str) -> dict[str, FourKeys]:
+    """The four keys of each group of services (``group(service)``: its name, or None for
+    none) over the window: one pass over the facts for every group (the teams, the services)."""
+    start, span = _span(end, days)
+    window: dict[str, list[Fact]] = defaultdict(list)
+    before: dict[str, list[Fact]] = defaultdict(list)
+    names: dict[str, str | None] = {}
+    for part, facts_in in ((window, _between(facts, start, end)),
+                           (before, _between(facts, start - span, start))):
+        for fact in facts_in:
+            service = fact.deploy.service
+            name = names[service] if service in names else names.setdefault(service,
+                                                                             group(service))
+            if name is not None:
+                part[name].append(fact)
+    return {name: _result(window.get(name, []), before.get(name, []), scope, name, days, start,
+                          end)
+            for name in sorted(window.keys() | before.keys())}
+
+
+def _span(end: float, days: int) -> tuple[float, float]:
     if days <= 0:
         raise ValueError("a window has at least one day")
-    span = days * DAY
-    start = end - span
-    pick = _picker(services)
-    window = [f for f in _between(facts, start, end) if pick(f.deploy.service)]
-    before = [f for f in _between(facts, start - span, start) if pick(f.deploy.service)]
+    return end - days * DAY, days * DAY
+
+
+def _result(window: Sequence[Fact], before: Sequence[Fact], scope: str, name: str, days: int,
+            start: float, end: float) -> FourKeys:
     now, then = _count(window), _count(before)
     values, previous = now.values(days), then.values(days)
     evidence = {
         DEPLOYMENT_FREQUENCY: tuple(f.deploy.id for f in now.reached),
-        LEAD_TIME: tuple(f.deploy.id for f in now.reached if f.leads),
+        LEAD_TIME: tuple(f.deploy.id for f in now.reached if f.deploy.commits),
         CHANGE_FAILURE_RATE: tuple(f.deploy.id for f in window),
         TIME_TO_RESTORE: tuple(f.deploy.id for f in now.failures if f.restore is not None),
     }
@@ -415,7 +469,7 @@ def _weekly(window: Sequence[Fact], start: float, end: float) -> tuple[Week, ...
     buckets: list[list[Fact]] = [[] for _ in range(count)]
     first = end - count * WEEK
     for fact in window:
-        index = math.ceil((fact.deploy.at - first) / WEEK) - 1  # weeks are (from, to]
+        index = math.ceil((fact.at - first) / WEEK) - 1  # weeks are (from, to]
         if 0 <= index < count:
             buckets[index].append(fact)
     weeks = []
