@@ -10,7 +10,6 @@ organisation) is below LEVEL.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ from ..insights.dora import (
     analyse,
     as_jsonable,
     four_keys,
+    four_keys_by,
     rows_from_history,
 )
 from ..runtime import AUDIT_FILE
@@ -88,16 +88,16 @@ async def _dora(ctx: Context, hub: Hub) -> int:
         members = {s for s, o in owners.items() if o == team}
         results.append(four_keys(facts, end=end, days=days, scope="team", name=team,
                                  services=members))
-        results += [four_keys(facts, end=end, days=days, scope="service", name=s, services={s})
-                    for s in sorted(members)]
+        by_service = four_keys_by(facts, lambda s: s if s in members else None, end=end,
+                                  days=days, scope="service")
+        results += [by_service.get(s) or four_keys([], end=end, days=days, scope="service",
+                                                   name=s) for s in sorted(members)]
     else:
         results.append(four_keys(facts, end=end, days=days, scope="organisation",
                                  name="organisation"))
-        by_team: dict[str, set[str]] = defaultdict(set)
-        for service, owner in owners.items():
-            by_team[owner].add(service)
-        results += [four_keys(facts, end=end, days=days, scope="team", name=t, services=members)
-                    for t, members in sorted(by_team.items())]
+        by_team = four_keys_by(facts, owners.get, end=end, days=days, scope="team")
+        results += [by_team.get(t) or four_keys([], end=end, days=days, scope="team", name=t)
+                    for t in sorted(set(owners.values()))]
     if out.json:
         out.emit({"window_days": days, "as_of": now.astimezone(UTC).isoformat(),
                   "production": production,
