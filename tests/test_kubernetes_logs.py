@@ -130,10 +130,12 @@ async def test_every_pod_of_the_service_is_followed_with_its_name(source: Any,
         assert (line.instance, line.level, line.service, line.environment) == \
             ("cart-7d9f-0", LogLevel.ERROR, "cart", "staging")
         assert line.ts.second == 10
-        # The query asked for timestamps, the tail, and the main container, of each pod.
+        # The query asked for timestamps, the tail, and the main container, of each pod: the
+        # past lines first, then following from the last of them.
         reads = cluster.requests("get", "/api/v1/namespaces/shop/pods/cart-7d9f-0/log")
-        assert reads[0].params == {"container": "cart", "follow": "true", "tailLines": "50",
+        assert reads[0].params == {"container": "cart", "follow": "false", "tailLines": "50",
                                    "timestamps": "true"}
+        assert reads[1].params["follow"] == "true" and "tailLines" not in reads[1].params
         assert not cluster.requests("get", "/api/v1/namespaces/shop/pods/search-1/log")
     finally:
         await reader.close()
@@ -202,7 +204,7 @@ async def test_a_dropped_stream_reconnects_without_repeating_lines(
 async def test_since_and_all_containers(source: Any, cluster: Cluster) -> None:
     seed(cluster, pods=1, containers=("cart", "envoy"))
     src = await source(log_containers="all")
-    reader = Reader(src.logs(LogQuery(service="cart", environment="staging", tail=0,
+    reader = Reader(src.logs(LogQuery(service="cart", environment="staging", tail=5,
                                       since=timedelta(minutes=5))))
     try:
         await reader.until(lambda: len(reader.lines) >= 2, "lines of both containers")
@@ -210,7 +212,7 @@ async def test_since_and_all_containers(source: Any, cluster: Cluster) -> None:
                                                             "cart-7d9f-0/envoy"}
         reads = cluster.requests("get", "/api/v1/namespaces/shop/pods/cart-7d9f-0/log")
         assert {r.params["container"] for r in reads} == {"cart", "envoy"}
-        assert all(r.params["sinceSeconds"] == "300" and r.params["tailLines"] == "0"
+        assert all(r.params["sinceSeconds"] == "300" and r.params["tailLines"] == "5"
                    for r in reads[:2])
     finally:
         await reader.close()

@@ -7,6 +7,10 @@ twenty pods streaming, twenty threads parsing took turns holding the interpreter
 between them cost more than the parsing. A stream
 that ends while the pod lives on (a container restart, a dropped connection) is opened again from
 the last timestamp seen, and the lines already sent are skipped, so nothing is repeated.
+
+A followed container's past lines are read first without following (the read ends when they are
+all sent, which :attr:`ContainerLog.backfilled` tells), then the stream is followed from the last
+of them: the source can merge every pod's past lines by time before the live ones come.
 """
 
 from __future__ import annotations
@@ -203,7 +207,7 @@ class ContainerLog:
     def __init__(self, cluster: Cluster, pod: Pod, container: str, *, instance: str,
                  service: str, environment: str, mux: LogMux, clock: Clock, follow: bool,
                  tail: int | None, since_seconds: int | None,
-                 alive: Callable[[], bool]) -> None:
+                 alive: Callable[[], bool], previous: bool = False) -> None:
         self.cluster = cluster
         self.pod = pod
         self.container = container
@@ -216,7 +220,13 @@ class ContainerLog:
         self.tail = tail
         self.since_seconds = since_seconds
         self.alive = alive
+        #: The previous run's log (a finished log: read once, never followed).
+        self.previous = previous
         self.error: SourceError | None = None
+        #: Set when the past lines have been read (or could not be).
+        self.backfilled = threading.Event()
+        #: When the past lines were asked for (following starts from there if there were none).
+        self._asked: datetime | None = None
         #: Streams opened (reconnections included) and lines sent.
         self.opened = 0
         self.sent = 0
@@ -243,6 +253,7 @@ class ContainerLog:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                first = not self.backfilled.is_set()
                 try:
                     ended = self._read_once()
                 except SourceError as exc:
@@ -254,29 +265,42 @@ class ContainerLog:
                     self.error = exc
                     if getattr(exc, "error_class", "") == "not found" and not self.alive():
                         return
-                if not self.follow and ended:
+                finally:
+                    if first:
+                        self.backfilled.set()
+                        self.mux.wake()
+                if self.previous or (not self.follow and ended):
                     return
                 if not self.alive():
                     return
+                if first and ended:
+                    continue  # the past lines read: follow from the last of them at once
                 self._stop.wait(RETRY_PAUSE)
         finally:
+            self.backfilled.set()
             self.done.set()
+            self.mux.wake()
 
     def _read_once(self) -> bool:
         """Read the stream until it ends; True when it ended normally."""
+        follow = self.follow and not self.previous and self.backfilled.is_set()
         kwargs: dict[str, Any] = {"container": self.container, "timestamps": True,
-                                  "follow": self.follow, "_preload_content": False}
+                                  "follow": follow, "_preload_content": False}
+        if self.previous:
+            kwargs["previous"] = True
         kwargs["_request_timeout"] = (self.cluster.request_timeout,
-                                      FOLLOW_READ_TIMEOUT if self.follow
+                                      FOLLOW_READ_TIMEOUT if follow
                                       else self.cluster.request_timeout * 4)
-        if self._last is None:
+        since = self._last or (self._asked if self.backfilled.is_set() else None)
+        if since is None:
+            self._asked = self.clock.now()
             if self.tail is not None:
                 kwargs["tail_lines"] = self.tail
             if self.since_seconds is not None:
                 kwargs["since_seconds"] = self.since_seconds
         else:
             # Again from the last line seen (a second of overlap; those lines are skipped).
-            behind = (self.clock.now() - self._last).total_seconds()
+            behind = (self.clock.now() - since).total_seconds()
             kwargs["since_seconds"] = max(1, math.ceil(behind) + 1)
         response = self.cluster.request(
             "get", "pods/log", self.pod.namespace,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -384,73 +385,109 @@ class KubernetesSource(PreviewNamespaces, Source):
 
     async def logs(self, query: LogQuery) -> AsyncIterator[list[LogLine]]:  # type: ignore[override]
         where, _first = await self._workload(query.service, query.environment)
-        if where.pods is None:
-            where.pods = await asyncio.to_thread(
-                self._informer, where.cluster, group="core", noun="pod", resource="pods",
-                namespace=where.namespace, project=o.project_pod)
-        pods = where.pods
-        await self._synced([pods])
-        if pods.error is not None and not pods.synced.is_set():
-            raise pods.error
+        # The service's pods only: asked with each of its workloads' label selectors.
+        selectors = sorted({",".join(f"{k}={v}" for k, v in sorted(w.selector.items()))
+                            for w in self._service_workloads(where, query.service) if w.selector})
+        informers = [await asyncio.to_thread(
+            self._informer, where.cluster, group="core", noun="pod", resource="pods",
+            namespace=where.namespace, project=o.project_pod, label_selector=selector)
+            for selector in selectors]
+        try:
+            await self._synced(informers)
+            for pods in informers:
+                if pods.error is not None and not pods.synced.is_set():
+                    raise pods.error
+            async for lines in self._follow_logs(where, query, informers):
+                yield lines
+        finally:
+            for pods in informers:
+                pods.stop()
+
+    async def _follow_logs(self, where: Where, query: LogQuery,
+                           informers: list[Any]) -> AsyncIterator[list[LogLine]]:
         mux = LogMux(asyncio.get_running_loop())
         followers: dict[tuple[str, str, str], ContainerLog] = {}
         since = int(query.since.total_seconds()) if query.since is not None else None
+        follow = query.follow and not query.previous
         first = True
+        pattern = re.compile(query.instance) if query.instance else None
 
         def reconcile() -> None:
             nonlocal first
-            wanted = self._log_targets(where, query.service)
+            wanted = self._log_targets(where, query.service, informers,
+                                       query.container or self.config.log_containers, pattern)
             for key, (pod, container, instance) in wanted.items():
                 if key in followers:
                     continue
                 followers[key] = ContainerLog(
                     where.cluster, pod, container, instance=instance, service=query.service,
                     environment=query.environment, mux=mux, clock=self.context.clock,
-                    follow=query.follow, tail=query.tail if first else None,
-                    since_seconds=since if first else None,
-                    alive=lambda p=pod.name, c=container: self._pod_alive(where, query.service,
-                                                                          p, c)).start()
+                    follow=follow, tail=query.tail if first else None,
+                    since_seconds=since if first else None, previous=query.previous,
+                    alive=lambda p=pod.name, c=container: self._pod_alive(informers, p, c)
+                    ).start()
             for key in [k for k in followers if k not in wanted]:
                 followers.pop(key).stop()  # the pod is gone (or no longer the service's)
             first = False
 
         reconcile()
+        # Every pod's past lines, merged by time: the last ``tail`` of them in all.
+        backfill: list[LogLine] | None = []
+        initial = list(followers.values())
         listener = mux.wake
-        if query.follow:
-            pods.add_listener(listener)
+        if follow:
+            for pods in informers:
+                pods.add_listener(listener)
         try:
-            if not followers and not query.follow:
+            if not followers and not follow:
                 return
             while True:
-                if not query.follow and all(f.done.is_set() for f in followers.values()):
+                if backfill is not None and all(f.backfilled.is_set() for f in initial):
+                    backfill.extend(mux.take())
+                    backfill.sort(key=lambda line: line.ts)  # (stable: a pod's order is kept)
+                    lines = backfill[-query.tail:] if query.tail else []
+                    backfill = None
+                    if lines:
+                        yield lines
+                if not follow and all(f.done.is_set() for f in followers.values()):
                     lines = mux.take()
                     if lines:
                         yield lines
                     return
                 try:
-                    await asyncio.wait_for(mux.wait(), 0.5 if not query.follow else None)
+                    await asyncio.wait_for(mux.wait(), 0.5 if not follow else None)
                 except TimeoutError:
                     continue
+                if backfill is not None:
+                    if not all(f.backfilled.is_set() for f in initial):
+                        backfill.extend(mux.take())
+                    continue
                 lines = mux.take()
-                if query.follow:
+                if follow:
                     reconcile()
                 if lines:
                     yield lines
         finally:
-            pods.remove_listener(listener)
+            for pods in informers:
+                pods.remove_listener(listener)
             for follower in followers.values():
                 follower.stop()
 
-    def _log_targets(self, where: Where, service: str) -> dict[tuple[str, str, str],
-                                                                 tuple[o.Pod, str, str]]:
-        """(pod uid, pod, container) → (pod, container, instance name) for every log to follow."""
-        assert where.pods is not None
-        workloads = [w for informer in where.workloads for w in informer.items()
-                     if o.service_of(w, self.config.service_labels) == service]
-        choice = self.config.log_containers
+    def _service_workloads(self, where: Where, service: str) -> list[o.Workload]:
+        return [w for informer in where.workloads for w in informer.items()
+                if o.service_of(w, self.config.service_labels) == service]
+
+    def _log_targets(self, where: Where, service: str, informers: list[Any], choice: str,
+                     pattern: re.Pattern[str] | None
+                     ) -> dict[tuple[str, str, str], tuple[o.Pod, str, str]]:
+        """(pod uid, pod, container) → (pod, container, instance name) for every log to follow:
+        ``choice`` is "all", "main" or a container's name; ``pattern`` picks pods by name."""
+        workloads = self._service_workloads(where, service)
         out: dict[tuple[str, str, str], tuple[o.Pod, str, str]] = {}
-        for pod in where.pods.items():
+        for pod in {p.name: p for informer in informers for p in informer.items()}.values():
             if pod.deleting and not pod.started:
+                continue
+            if pattern is not None and pattern.search(pod.name) is None:
                 continue
             owner = next((w for w in workloads if o.selects(w.selector, pod.labels)), None)
             if owner is None:
@@ -468,11 +505,14 @@ class KubernetesSource(PreviewNamespaces, Source):
                 out[(pod.uid or pod.name, pod.name, container)] = (pod, container, instance)
         return out
 
-    def _pod_alive(self, where: Where, service: str, pod: str, container: str) -> bool:
-        if where.pods is None or where.pods.stopped:
-            return False
-        current = where.pods.get(pod)
-        return current is not None and container in current.containers
+    def _pod_alive(self, informers: list[Any], pod: str, container: str) -> bool:
+        for pods in informers:
+            if pods.stopped:
+                return False
+            current = pods.get(pod)
+            if current is not None and container in current.containers:
+                return True
+        return False
 
     # Actions -------------------------------------------------------------------------------------
 

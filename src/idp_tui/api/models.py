@@ -7,6 +7,7 @@ the panes. Nothing in here imports Textual.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -301,6 +302,26 @@ class LogQuery(Record):
     tail: int = Field(default=200, ge=0)
     since: timedelta | None = None
     follow: bool = True
+    #: The log of each container's previous run (a container that crashed and was restarted),
+    #: as ``kubectl logs --previous``: a finished log, so it is sent and the stream ends. A
+    #: source that keeps no previous logs raises :class:`NotSupported` saying so.
+    previous: bool = False
+    #: Which containers of each instance: "" (the source's own setting), "all", "main" (the
+    #: one that is the service) or a container's name.
+    container: str = ""
+    #: Only the instances whose name this regular expression matches (searched, as stern's pod
+    #: query); "" for every instance. A bad expression is refused when the query is made.
+    instance: str = ""
+
+    @field_validator("instance")
+    @classmethod
+    def _instance_regex(cls, value: str) -> str:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
 
 class JobLogQuery(Record):
