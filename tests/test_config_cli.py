@@ -169,7 +169,8 @@ def test_cli_list_sources_shows_the_bundled_sources() -> None:
     lines = result.stdout.splitlines()
     sandbox = next(i for i, line in enumerate(lines) if line.startswith("sandbox "))
     head, description = lines[sandbox:sandbox + 2]
-    assert head.startswith("sandbox  [actions, catalog, environments, instances, logs, metrics, pipelines, "
+    assert head.startswith("sandbox  [actions, catalog, delivery, environments, instances, logs, metrics, "
+                           "pipelines, "
                            "provision]")
     assert "idp_tui_sandbox:SandboxSource" in head
     assert "Simulated organisation" in description

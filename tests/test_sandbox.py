@@ -53,7 +53,8 @@ def test_registered_as_entry_point():
     assert SandboxSource.description
     assert SandboxSource.capabilities == {Capability.CATALOG, Capability.ENVIRONMENTS, Capability.PIPELINES,
                                           Capability.LOGS, Capability.METRICS, Capability.ACTIONS,
-                                          Capability.PROVISION}
+                                          Capability.PROVISION, Capability.INSTANCES,
+                                          Capability.DELIVERY}
 
 
 @pytest.mark.parametrize("settings", [{"services": 0}, {"services": 20001}, {"log_interval": 0},
