@@ -123,6 +123,21 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
+def canonical(record: dict[str, Any]) -> bytes:
+    """A record as stored: canonical JSON (sorted keys, no spaces), UTF-8."""
+    return _canonical(record)
+
+
+def chained(record: dict[str, Any], head: Head) -> dict[str, Any]:
+    """``record`` as the record after ``head``: with its ``seq``, ``prev`` and ``hash``."""
+    full = dict(record)
+    full["seq"] = head.seq + 1
+    full["prev"] = head.hash
+    full.pop("hash", None)
+    full["hash"] = record_hash(full)
+    return full
+
+
 def target_of(record: dict[str, Any]) -> str:
     """What a record acts on, as canonical JSON (the same id must always name the same one)."""
     return _canonical({k: record.get(k) for k in TARGET_FIELDS}).decode()
@@ -304,11 +319,7 @@ class AuditLog:
                 os.close(fd)
 
     def _write(self, fd: int, head: Head, record: dict[str, Any]) -> dict[str, Any]:
-        full = dict(record)
-        full["seq"] = head.seq + 1
-        full["prev"] = head.hash
-        full.pop("hash", None)
-        full["hash"] = record_hash(full)
+        full = chained(record, head)
         line = _canonical(full) + b"\n"
         try:
             written = os.write(fd, line)

@@ -67,8 +67,12 @@ def check(path: Path, fd: int, head: Head, record: dict[str, Any]) -> None:
     """Raise when ``record`` (a ``started`` or ``denied`` one) reuses an action id: for another
     target (:class:`ActionIdReused`), or to start again an action whose outcome is unknown
     (:class:`ActionOutcomeUnknown`) or known (:class:`ActionAlreadyRan`)."""
+    judge(lookup(path, fd, head, str(record["action_id"])), record)
+
+
+def judge(entry: Entry | None, record: dict[str, Any]) -> None:
+    """Raise as :func:`check` does, from the action id's ``entry`` (None: never used)."""
     action_id = str(record["action_id"])
-    entry = lookup(path, fd, head, action_id)
     if entry is None:
         return
     target = target_of(record)

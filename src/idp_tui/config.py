@@ -21,6 +21,7 @@ from .hub.topics import REFRESH_SETTINGS
 from .environments import EnvironmentDecl, EnvironmentMap
 from .policy import PolicyConfig
 from .registry import PluginLoadError, load
+from .store import StoreConfig
 
 #: The source used when the config names none.
 DEFAULT_SOURCES: dict[str, dict[str, Any]] = {"sandbox": {"type": "sandbox"}}
@@ -73,6 +74,8 @@ class _FileModel(_Strict):
     environments: dict[str, EnvironmentDecl] = Field(default_factory=dict)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     scorecards: ScorecardsConfig = Field(default_factory=ScorecardsConfig)
+    #: ``[store]``: the data dir's SQLite (default) or the organisation's PostgreSQL.
+    store: StoreConfig = Field(default_factory=StoreConfig)
 
 
 @dataclass
@@ -103,6 +106,7 @@ class AppConfig:
     #: The declared environments, and the names sources know them by.
     environments: EnvironmentMap = field(default_factory=EnvironmentMap)
     scorecards: ScorecardsConfig = field(default_factory=ScorecardsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
@@ -172,7 +176,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
         raise ConfigError.combine(errors)
     return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
                      policy=model.policy, environments=environments,
-                     scorecards=model.scorecards)
+                     scorecards=model.scorecards, store=model.store)
 
 
 def _ui_name_problems(data: dict[str, Any], path: Path | None, text: str) -> list[ConfigError]:

@@ -11,9 +11,9 @@ from .actions import ActionManager
 from .api.clock import Clock, SystemClock
 from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
-from .audit import AuditLog
 from .config import AppConfig
 from .hub import ChangeRelay, Hub, PollTimer, Snapshot, SourceRunner, StatusRelay
+from .store import AUDIT_FILE, open_audit
 
 
 class BrokenSource(Source):
@@ -29,7 +29,7 @@ class BrokenSource(Source):
         raise SourceError(self.error, hint="Fix the source's settings in the config file.")
 
 
-AUDIT_FILE = "audit.jsonl"
+__all__ = ["AUDIT_FILE", "BrokenSource", "Runtime", "build_runtime"]
 
 
 @dataclass
@@ -78,6 +78,6 @@ def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = No
     hub = Hub(runners, clock=clock, intervals=intervals, environments=config.environments,
               timer=timer)
     actions = ActionManager(
-        hub, config.policy, AuditLog(data_dir / AUDIT_FILE), clock=clock, read_only=read_only,
+        hub, config.policy, open_audit(config.store, data_dir), clock=clock,  # type: ignore[arg-type] read_only=read_only,
         read_only_sources=frozenset(s.name for s in config.sources if s.read_only))
     return Runtime(config=config, hub=hub, actions=actions)

@@ -25,7 +25,22 @@ OUTCOME_STYLES = {"succeeded": "green", "failed": "red bold", "denied": "yellow"
 
 
 def audit_log(ctx: Context) -> AuditLog:
-    return AuditLog(ctx.folder / AUDIT_FILE)
+    """The configured store's audit trail: the data dir's log, or with ``[store] kind =
+    "postgres"`` the organisation's chain. A config that cannot be read falls back to the data
+    dir's log (it can be inspected and repaired then), unless its ``[store]`` is what is wrong."""
+    from ..configerror import ConfigError
+    from ..store import open_audit
+
+    try:
+        store = ctx.config.store
+    except ConfigError as exc:
+        if any((problem.field or "").split(".")[0] == "store" for problem in exc.problems):
+            raise
+        store = None
+    except Exception:  # noqa: BLE001 - a broken config: the data dir's log, as always
+        store = None
+    with _audit_errors():
+        return open_audit(store, ctx.folder)  # type: ignore[return-value]
 
 
 @contextmanager
@@ -140,8 +155,9 @@ def verify(ctx: Context) -> int:
     if out.json:
         out.emit(body)
     elif result.ok:
+        ends = " and matches its anchor" if isinstance(log, AuditLog) else " and ends at its head"
         out.line(f"ok: {result.records} record{'s' if result.records != 1 else ''}, "
-                 f"the hash chain is intact{'' if result.note else ' and matches its anchor'} "
+                 f"the hash chain is intact{'' if result.note else ends} "
                  f"({log.path})")
         if result.note:
             out.line(f"note: {result.note}")
@@ -175,6 +191,11 @@ def repair(ctx: Context) -> int:
     if not reason:
         raise CliError(EXIT_USAGE, 'a repair needs --reason "…" (it is recorded in the chain)')
     log = audit_log(ctx)
+    if not isinstance(log, AuditLog):
+        raise CliError(EXIT_USAGE, f"the audit trail is in the store ({log.path}): its records "
+                       "are written in transactions and have no torn tail to repair; a broken "
+                       "chain there means its tables were changed outside idp-tui",
+                       hint="`idp-tui audit verify` names the first broken record")
     with _audit_errors():
         result = log.repair(reason, _actor(ctx))
     body: dict[str, Any] = {"repaired": result.record is not None, "problem": result.problem,
