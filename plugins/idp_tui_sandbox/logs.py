@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from idp_tui import Health, LogLevel, LogLine
+from idp_tui import Health, Instances, LogLevel, LogLine, LogQuery
 
 from .fleet import Segment, segment_at
 from .metrics import load, rollout
@@ -353,3 +354,51 @@ class LogGenerator:
             instance = ctx.instances[r.randrange(len(ctx.instances))]
             pool.extend((instance, level, message) for level, message in self._entry(r, ctx))
         return pool
+
+
+# The choices of a log query ------------------------------------------------------------------------
+
+def chosen(lines: list[LogLine], query: LogQuery) -> list[LogLine]:
+    """The lines of the instances and containers ``query`` chooses: each sandbox instance runs one
+    container, named like the service ("all", "main" and that name choose it; another, none)."""
+    if query.container not in ("", "all", "main", query.service):
+        return []
+    if not query.instance:
+        return lines
+    pattern = re.compile(query.instance)
+    return [line for line in lines if pattern.search(line.instance)]
+
+
+def previous_logs(instances: Instances, query: LogQuery, now: datetime) -> list[LogLine]:
+    """The log of each restarted container's previous run, as ``kubectl logs --previous`` reads
+    it: how it started and why it ended (the crash the instance view reports), oldest first; a
+    container that runs ended its previous run when it started, one that waits a little ago."""
+    out: list[LogLine] = []
+    pattern = re.compile(query.instance) if query.instance else None
+    if query.container not in ("", "all", "main", query.service):
+        return out
+    for instance in instances.instances:
+        if pattern is not None and pattern.search(instance.name) is None:
+            continue
+        for container in instance.containers:
+            if not container.restarts or not container.last_reason:
+                continue
+            end = container.started_at or now - timedelta(seconds=10)
+            if query.since is not None and end < now - query.since:
+                continue
+            make = LogLine.maker(service=query.service, environment=query.environment,
+                                 instance=instance.name)
+            if container.last_reason == "OOMKilled":
+                ending = [(_ERROR, "fatal error: runtime: out of memory"),
+                          (_ERROR, f"exit code {container.last_exit_code} (OOMKilled)")]
+            else:
+                ending = [(_ERROR, f"FATAL startup failed: {container.message or 'exiting'}"),
+                          (_ERROR, f"exit code {container.last_exit_code}")]
+            entries = [(_INFO, f"starting {query.service} (restart {container.restarts})"),
+                       (_INFO, "loading configuration"), *ending]
+            first = end - timedelta(seconds=len(entries))
+            out.extend(make(first + timedelta(seconds=k), level, message)
+                       for k, (level, message) in enumerate(entries))
+    out.sort(key=lambda line: line.ts)
+    return out[-query.tail:] if query.tail else []
+

@@ -43,7 +43,7 @@ from idp_tui import (
 )
 
 from .fleet import STATIC_ENVIRONMENTS, Fleet, Segment
-from .logs import LogGenerator
+from .logs import LogGenerator, chosen, previous_logs
 from .runlogs import job_log
 from .metrics import series
 from .pipelines import Pipelines, minor0_for
@@ -267,6 +267,22 @@ class SandboxSource(Source):
 
     # Logs ---------------------------------------------------------------------------------------
     async def logs(self, query: LogQuery) -> AsyncIterator[list[LogLine]]:
+        if query.previous:  # each restarted container's previous run, then the end
+            lines = previous_logs(await self.instances(query.service, query.environment), query,
+                                  self.context.clock.now())
+            if lines:
+                yield lines
+            return
+        if query.container or query.instance:  # only the lines of the instances chosen
+            async for batch in self._logs(query):
+                batch = chosen(batch, query)
+                if batch:
+                    yield batch
+            return
+        async for batch in self._logs(query):
+            yield batch
+
+    async def _logs(self, query: LogQuery) -> AsyncIterator[list[LogLine]]:
         spec = self._spec(query.service)
         row = self._row(query.service, query.environment)
         seed = self.config.seed

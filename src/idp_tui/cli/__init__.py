@@ -241,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tail", "-t", type=_count(limits.TAIL), metavar="N", default=None,
                    help="past lines to show first (default: 200, or 10000 with --since; at most "
                         f"{limits.TAIL.size:,})")
+    p.add_argument("--previous", "-p", action="store_true",
+                   help="the log of each container's previous run (one that crashed and was "
+                        "restarted), as kubectl logs --previous; not followed")
+    p.add_argument("--container", "-c", metavar="NAME", type=_name("container"), default=None,
+                   help="which containers of each instance: all, main (the service's) or a "
+                        "container's name (default: the source's setting)")
+    p.add_argument("--instance", "-i", metavar="REGEX", type=_grep, default=None,
+                   help="only the instances whose name matches, as stern's pod query")
     p.set_defaults(handler=read.logs)
 
     p = command("versions", "versions of a service that can be deployed to an environment, "

@@ -22,6 +22,7 @@ from ..api.models import (
 )
 from ..api.source import Capability
 from ..hub import Failure, Hub, Snapshot, Topic, classify
+from ..hub.parts import part_rows
 from ..safetext import LINE_MAX, sanitize
 from .context import Context
 from .output import (
@@ -311,15 +312,23 @@ async def _sources(ctx: Context, hub: Hub) -> int:
             "quota": health.details.get("quota"),
             "retry_at": health.retry_at.isoformat() if health.retry_at else None,
             "next_try": health.next_try.isoformat() if health.next_try else None,
+            # Each part it reports (a cluster, a namespace, a repository), with its own state.
+            "parts": [{"name": part.name, "kind": part.kind, "parent": part.parent,
+                       "state": part.state, "latency": None if part.latency is None
+                       else round(part.latency, 6), "error_class": part.error_class,
+                       "message": part.message, "hint": part.hint}
+                      for _depth, part in part_rows(health.parts)],
         })
     if out.json:
         out.emit({"sources": rows})
     else:
         styles = {"ok": "green", "error": "red bold", "not checked": "dim"}
         out.table(["NAME", "TYPE", "STATE", "LATENCY", "ERROR", "MESSAGE"],
-                  [[r["name"], r["type"], Styled(r["state"], styles.get(r["state"], "")),
-                    f"{r['latency'] * 1000:.0f} ms" if r["latency"] is not None else "–",
-                    r["error_class"] or "", r["message"] or ""] for r in rows])
+                  [line for r in rows for line in [
+                      [r["name"], r["type"], Styled(r["state"], styles.get(r["state"], "")),
+                       f"{r['latency'] * 1000:.0f} ms" if r["latency"] is not None else "–",
+                       r["error_class"] or "", r["message"] or ""],
+                      *_part_lines(r["parts"], styles)]])
         for r in rows:
             for key, value in r["status"].items():
                 out.line(f"{sanitize(r['name'], max_len=60)}: {sanitize(key, max_len=60)}: "
@@ -333,6 +342,19 @@ async def _sources(ctx: Context, hub: Hub) -> int:
                        "; ".join(f"{f.source}: {f.error_class}: {f.message}" for f in failing),
                        errors=[failure_dict(f) for f in failing])
     return EXIT_OK
+
+
+def _part_lines(parts: list[dict[str, Any]], styles: dict[str, str]) -> list[list[Any]]:
+    """The rows of a source's parts under its own, indented under the part each belongs to."""
+    depth: dict[str, int] = {}
+    lines = []
+    for part in parts:
+        level = depth[part["name"]] = depth.get(part["parent"] or "", 0) + 1
+        lines.append(["  " * level + "└ " + part["name"], part["kind"],
+                      Styled(part["state"], styles.get(part["state"], "")),
+                      f"{part['latency'] * 1000:.0f} ms" if part["latency"] is not None else "–",
+                      part["error_class"] or "", part["message"] or ""])
+    return lines
 
 
 # metrics -----------------------------------------------------------------------------------------
@@ -393,6 +415,15 @@ def logs(ctx: Context) -> int:
             raise CliError(EXIT_USAGE, f"--grep: not a valid regular expression: {exc}") from None
     else:
         args.grep_re = None
+    if args.instance:
+        try:
+            re.compile(args.instance)
+        except re.error as exc:
+            raise CliError(EXIT_USAGE,
+                           f"--instance: not a valid regular expression: {exc}") from None
+    if args.previous and args.follow:
+        raise CliError(EXIT_USAGE, "--previous reads a finished log: it cannot be followed "
+                                   "(leave out --follow)")
     return ctx.run(_logs)
 
 
@@ -452,7 +483,8 @@ async def _logs(ctx: Context, hub: Hub) -> int:
     args, out = ctx.args, ctx.out
     tail = args.tail if args.tail is not None else (10_000 if args.since is not None else 200)
     query = LogQuery(service=args.service, environment=args.env, tail=tail, since=args.since,
-                     follow=args.follow)
+                     follow=args.follow, previous=args.previous,
+                     container=args.container or "", instance=args.instance or "")
     printer = _LogPrinter(out, args.grep_re, out.colour_out)
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     failures: list[Failure] = []
