@@ -77,7 +77,8 @@ class Server:
         bin_dir = _bin()
         assert bin_dir is not None
         return subprocess.run(["runuser", "-u", USER, "--", str(bin_dir / args[0]), *args[1:]],
-                              capture_output=True, text=True, check=check, timeout=120)
+                              capture_output=True, text=True, check=check, timeout=120,
+                              cwd=self.folder)
 
     def begin(self) -> None:
         self._pg("pg_ctl", "-D", str(self.data), "-o",
