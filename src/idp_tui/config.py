@@ -18,6 +18,7 @@ from . import limits, uinames
 from .api.source import Source, SourceConfig
 from .configerror import ConfigError
 from .hub.topics import REFRESH_SETTINGS
+from .advisor.settings import AdvisorConfig
 from .environments import EnvironmentDecl, EnvironmentMap
 from .policy import PolicyConfig
 from .registry import PluginLoadError, load
@@ -76,6 +77,8 @@ class _FileModel(_Strict):
     scorecards: ScorecardsConfig = Field(default_factory=ScorecardsConfig)
     #: ``[store]``: the data dir's SQLite (default) or the organisation's PostgreSQL.
     store: StoreConfig = Field(default_factory=StoreConfig)
+    #: ``[advisor]``: the advisor's thresholds and times.
+    advisor: AdvisorConfig = Field(default_factory=AdvisorConfig)
 
 
 @dataclass
@@ -107,6 +110,7 @@ class AppConfig:
     environments: EnvironmentMap = field(default_factory=EnvironmentMap)
     scorecards: ScorecardsConfig = field(default_factory=ScorecardsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    advisor: AdvisorConfig = field(default_factory=AdvisorConfig)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
@@ -176,7 +180,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
         raise ConfigError.combine(errors)
     return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
                      policy=model.policy, environments=environments,
-                     scorecards=model.scorecards, store=model.store)
+                     scorecards=model.scorecards, store=model.store, advisor=model.advisor)
 
 
 def _ui_name_problems(data: dict[str, Any], path: Path | None, text: str) -> list[ConfigError]:

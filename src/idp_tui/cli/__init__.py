@@ -327,6 +327,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a rule file (TOML or YAML) read after the others (repeat for each)")
     p.set_defaults(handler=_Commands("scorecards").scorecards)
 
+    p = command("advise", "what the advisor recommends now (regressions after deploys, stuck "
+                          "rollouts, drift, a red default branch), with evidence and remedy",
+                description="Evaluate the advisor's rules (built in, and the installed "
+                            "idp_tui.advisor_rules plugins) over the catalog, environments, "
+                            "pipelines and the metrics of recent deploys: most urgent first, "
+                            "each with the figures behind it and the command that fixes it. "
+                            "A regression is judged against the same service's baseline before "
+                            "the deploy, with a test that accounts for its traffic. Dismissed "
+                            "and snoozed recommendations are left out. Thresholds: [advisor] in "
+                            "the config. With --fail-on SEVERITY the exit code is 6 when a "
+                            "recommendation shown is that severe or more: a gate for CI.")
+    p.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"), default=None,
+                   help="only this service's recommendations")
+    p.add_argument("--env", "-e", metavar="ENV", type=_name("environment"), default=None,
+                   help="only this environment's (and those about no environment)")
+    p.add_argument("--fail-on", metavar="SEVERITY", default=None,
+                   choices=["low", "medium", "high", "critical"],
+                   help="exit code 6 when a recommendation is SEVERITY or more severe")
+    p.add_argument("--evidence", dest="verbose_evidence", action="store_true",
+                   help="the figures, time range, source and test behind each recommendation")
+    p.set_defaults(handler=_Commands("advise").advise)
+
     # Acting
     action_help = ("Prints the plan, then one line per progress event until the action ends "
                    "(with --json: one {\"type\": \"event\"} object per line, then the "

@@ -68,7 +68,8 @@ exit codes:
        in part, or no configured source can do it (what arrived is still printed)
   5    not found: no such service, environment, version, template or action (and nothing
        else answered)
-  6    below the level --fail-under asks for (`scorecards`, `dora`)
+  6    below the level --fail-under asks for (`scorecards`, `dora`); a recommendation as
+       severe as --fail-on asks for or more (`advise`)
   130  interrupted (Ctrl-C or SIGTERM)"""
 
 JSON_HELP = """\

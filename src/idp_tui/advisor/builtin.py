@@ -1,0 +1,290 @@
+"""The built-in advisor rules: post-deploy regression, rollout stuck or failing, drift before
+production, and a red default branch. Each reads an :class:`AdvisorView` and the ``[advisor]``
+settings and returns recommendations with their evidence and remedy."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from ..api.actions import ActionRequest
+from ..api.kinds import ActionKind, Health, RunStatus, Signal
+from ..api.models import Deployment, PipelineRun
+from ..api.versions import same_version
+from ..insights.facts import DEFAULT_BRANCH_ANNOTATION, DEFAULT_BRANCHES
+from . import stats
+from .model import Evidence, Figure, Recommendation, RunLog, Severity, stable_id
+from .rules import AdvisorView
+from .settings import AdvisorConfig
+
+__all__ = ["BUILTIN_RULES", "DriftRule", "RedBranchRule", "RegressionRule", "RolloutRule"]
+
+
+def _remedy(rec_id: str, kind: ActionKind, dep: Deployment, reason: str, *,
+            environment: str | None = None, version: str | None = None) -> ActionRequest:
+    return ActionRequest(id=f"advice-{rec_id.replace(':', '-')}"[:128], kind=kind,
+                         service=dep.service, environment=environment or dep.environment,
+                         version=version, reason=reason)
+
+
+def _is_production(view: AdvisorView, environment: str) -> bool:
+    return environment in view.production()
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} days"
+
+
+class RegressionRule:
+    """A deploy made the error ratio or the latency worse than the same service's baseline
+    before it, significantly for the traffic it has → roll back to the previous version."""
+
+    id = "post-deploy-regression"
+    title = "Post-deploy regression"
+
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        if view.deployments is None:
+            return
+        now = view.now.timestamp()
+        for (service, environment), dep in sorted(view.deployments.items()):
+            series = view.metrics.get((service, environment))
+            if not series or dep.updated_at is None or dep.rollout == "stuck":
+                continue
+            deployed = _aware(dep.updated_at).timestamp()
+            if not 0 <= now - deployed <= settings.regression_minutes * 60:
+                continue
+            rec = self._judge(view, settings, dep, series, deployed, now)
+            if rec is not None:
+                yield rec
+
+    def _judge(self, view: AdvisorView, settings: AdvisorConfig, dep: Deployment,
+               series: list, deployed: float, now: float) -> Recommendation | None:
+        by = {s.signal: s.points for s in series}
+        step = view.metrics_step
+        start = deployed - settings.baseline_minutes * 60
+        after_start = deployed + settings.settle_minutes * 60
+        figures: list[Figure] = []
+        reasons: list[str] = []
+        tests: list[str] = []
+        rate, ratio = by.get(Signal.REQUEST_RATE), by.get(Signal.ERROR_RATIO)
+        if rate and ratio:
+            before = stats.counts(rate, ratio, start, deployed, step)
+            after = stats.counts(rate, ratio, after_start, now + step, step)
+            verdict = stats.judge_errors(before, after, alpha=settings.regression_alpha,
+                                         min_errors=settings.regression_min_errors,
+                                         min_increase=settings.regression_min_increase)
+            if verdict.regressed:
+                figures += [Figure(name="error ratio before", value=round(verdict.before or 0, 5),
+                                   unit="ratio"),
+                            Figure(name="error ratio after", value=round(verdict.after or 0, 5),
+                                   unit="ratio"),
+                            Figure(name="requests before", value=round(before.requests),
+                                   unit="requests"),
+                            Figure(name="requests after", value=round(after.requests),
+                                   unit="requests"),
+                            Figure(name="errors after", value=round(after.errors),
+                                   unit="errors"),
+                            Figure(name="p-value", value=float(f"{verdict.p_value:.3g}"))]
+                reasons.append(f"error ratio {(verdict.before or 0) * 100:.1f}% → "
+                               f"{(verdict.after or 0) * 100:.1f}%")
+                tests.append(verdict.why)
+        latency = by.get(Signal.LATENCY_P95)
+        if latency:
+            verdict = stats.judge_latency(stats.values_in(latency, start, deployed),
+                                          stats.values_in(latency, after_start, now + step),
+                                          alpha=settings.regression_alpha,
+                                          min_increase=settings.regression_latency_increase)
+            if verdict.regressed:
+                figures += [Figure(name="p95 latency before", value=round(verdict.before or 0, 4),
+                                   unit="s"),
+                            Figure(name="p95 latency after", value=round(verdict.after or 0, 4),
+                                   unit="s")]
+                reasons.append(f"p95 latency {(verdict.before or 0) * 1000:.0f} ms → "
+                               f"{(verdict.after or 0) * 1000:.0f} ms")
+                tests.append(verdict.why)
+        if not reasons:
+            return None
+        rec_id = stable_id(self.id, dep.service, dep.environment, dep.version)
+        production = _is_production(view, dep.environment)
+        when = datetime.fromtimestamp(deployed, UTC)
+        return Recommendation(
+            id=rec_id, rule=self.id, severity=Severity.HIGH if production else Severity.MEDIUM,
+            service=dep.service, environment=dep.environment,
+            title=f"{dep.version} regressed {dep.service} in {dep.environment}: roll back",
+            detail="; ".join(reasons) + f" since the deploy at {when:%H:%M} UTC",
+            evidence=Evidence(figures=tuple(figures), start=datetime.fromtimestamp(
+                deployed - settings.baseline_minutes * 60, UTC), end=view.now,
+                source=view.sources.get("metrics", ""), test="; ".join(tests)),
+            remedy=_remedy(rec_id, ActionKind.ROLLBACK, dep,
+                           f"advisor: {dep.version} regressed ({'; '.join(reasons)})"))
+
+
+class RolloutRule:
+    """A rollout stopped making progress, or the service went down right after a deploy →
+    roll back."""
+
+    id = "rollout-failing"
+    title = "Rollout stuck or failing"
+
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        if view.deployments is None:
+            return
+        for (service, environment), dep in sorted(view.deployments.items()):
+            stuck = dep.rollout == "stuck"
+            age = view.now - _aware(dep.updated_at) if dep.updated_at else None
+            down = (dep.health is Health.DOWN and age is not None
+                    and timedelta(0) <= age <= timedelta(minutes=settings.rollout_minutes))
+            if not stuck and not down:
+                continue
+            version = dep.target_version or dep.version
+            rec_id = stable_id(self.id, service, environment, version)
+            production = _is_production(view, environment)
+            what = (f"the rollout of {version} is stuck" if stuck
+                    else f"down {_minutes(age or timedelta(0))} after deploying {version}")
+            figures = [Figure(name="health", value=dep.health.value)]
+            if dep.replicas_desired is not None:
+                figures.append(Figure(name="replicas ready", value=dep.replicas_ready or 0))
+                figures.append(Figure(name="replicas desired", value=dep.replicas_desired))
+            if dep.message:
+                figures.append(Figure(name="message", value=dep.message[:300]))
+            yield Recommendation(
+                id=rec_id, rule=self.id,
+                severity=Severity.CRITICAL if production and down else (
+                    Severity.HIGH if production else Severity.MEDIUM),
+                service=service, environment=environment,
+                title=f"{service} in {environment}: {what}: roll back",
+                detail=dep.message,
+                evidence=Evidence(figures=tuple(figures),
+                                  start=_aware(dep.updated_at) if dep.updated_at else None,
+                                  end=view.now, source=dep.source),
+                remedy=_remedy(rec_id, ActionKind.ROLLBACK, dep,
+                               f"advisor: {what}"))
+
+
+def _default_branches(view: AdvisorView, service: str) -> tuple[str, ...]:
+    record = (view.services or {}).get(service)
+    named = record.annotations.get(DEFAULT_BRANCH_ANNOTATION) if record is not None else None
+    return (named,) if named else DEFAULT_BRANCHES
+
+
+def _finished_at(run: PipelineRun) -> datetime:
+    return _aware(run.finished_at or run.started_at)
+
+
+class DriftRule:
+    """A version has waited in the environment before production longer than ``drift_hours``
+    while newer builds pile up → promote it (deploy the same version to production)."""
+
+    id = "drift"
+    title = "Drift before production"
+
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        if view.deployments is None:
+            return
+        wait = timedelta(hours=settings.drift_hours)
+        for production in view.production():
+            waiting_in = view.before(production)
+            if waiting_in is None:
+                continue
+            for (service, environment), prod in sorted(view.deployments.items()):
+                if environment != production:
+                    continue
+                staged = view.deployments.get((service, waiting_in))
+                if staged is None or staged.updated_at is None or prod.updated_at is None:
+                    continue
+                if same_version(staged.version, prod.version) or staged.health is not Health.HEALTHY:
+                    continue
+                staged_at = _aware(staged.updated_at)
+                if staged_at <= _aware(prod.updated_at):  # production moved on since (a hotfix)
+                    continue
+                waited = view.now - staged_at
+                if waited < wait:
+                    continue
+                branches = _default_branches(view, service)
+                runs = view.runs_of(service)
+                newer = {run.version or run.id for run in runs or ()
+                         if run.status is RunStatus.SUCCEEDED and run.branch in branches
+                         and _finished_at(run) > staged_at}
+                if runs is None or len(newer) < settings.drift_min_changes:
+                    continue
+                rec_id = stable_id(self.id, service, production, staged.version)
+                yield Recommendation(
+                    id=rec_id, rule=self.id,
+                    severity=Severity.MEDIUM if waited >= 3 * wait else Severity.LOW,
+                    service=service, environment=production,
+                    title=f"{service}: {staged.version} has waited in {waiting_in} for "
+                          f"{_minutes(waited)}: promote it to {production}",
+                    detail=f"{production} runs {prod.version}; {len(newer)} newer builds of "
+                           f"{'/'.join(branches)} since",
+                    evidence=Evidence(figures=(
+                        Figure(name=f"version in {waiting_in}", value=staged.version),
+                        Figure(name=f"version in {production}", value=prod.version),
+                        Figure(name="hours waiting", value=round(waited.total_seconds() / 3600, 1),
+                               unit="h"),
+                        Figure(name="newer builds", value=len(newer))),
+                        start=staged_at, end=view.now,
+                        source=", ".join(sorted({staged.source, prod.source} - {""}))),
+                    remedy=_remedy(rec_id, ActionKind.DEPLOY, staged,
+                                   f"advisor: promote {staged.version} from {waiting_in}",
+                                   environment=production, version=staged.version))
+
+
+class RedBranchRule:
+    """The default branch's pipeline has failed for longer than ``red_branch_minutes`` →
+    open the failed run's log."""
+
+    id = "red-default-branch"
+    title = "Red default branch"
+
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        if view.runs is None:
+            return
+        by_key: dict[tuple[str, str], list[PipelineRun]] = defaultdict(list)
+        for run in view.runs:
+            if run.branch in _default_branches(view, run.service) and run.status in (
+                    RunStatus.SUCCEEDED, RunStatus.FAILED):
+                by_key[(run.service, run.pipeline)].append(run)
+        limit = timedelta(minutes=settings.red_branch_minutes)
+        for (service, pipeline), runs in sorted(by_key.items()):
+            runs.sort(key=_finished_at)
+            if runs[-1].status is not RunStatus.FAILED:
+                continue
+            streak: list[PipelineRun] = []
+            for run in reversed(runs):
+                if run.status is not RunStatus.FAILED:
+                    break
+                streak.append(run)
+            first, last = streak[-1], streak[0]
+            red_for = view.now - _finished_at(first)
+            if red_for < limit:
+                continue
+            job = next((j for j in last.jobs if j.status is RunStatus.FAILED), None)
+            rec_id = stable_id(self.id, service, pipeline, first.id)
+            yield Recommendation(
+                id=rec_id, rule=self.id,
+                severity=Severity.HIGH if red_for >= timedelta(days=1) else Severity.MEDIUM,
+                service=service, environment=None,
+                title=f"{service}: {pipeline} on {last.branch} has failed for {_minutes(red_for)}:"
+                      " open the failed run's log",
+                detail=f"{len(streak)} failed runs in a row; the last: {last.message[:200]}",
+                evidence=Evidence(figures=(
+                    Figure(name="failed runs in a row", value=len(streak)),
+                    Figure(name="first failed run", value=first.id),
+                    Figure(name="last failed run", value=last.id)),
+                    start=_finished_at(first), end=view.now, source=last.source),
+                opens=RunLog(source=last.source, run_id=last.id, job_id=job.id if job else "",
+                             url=last.url))
+
+
+#: The built-in rules, in the order they are evaluated.
+BUILTIN_RULES = (RegressionRule, RolloutRule, DriftRule, RedBranchRule)

@@ -1,0 +1,250 @@
+"""The advisor engine: rules evaluated over the hub's snapshots when they refresh.
+
+:class:`Advisor` evaluates its rules over an :class:`AdvisorView` (``evaluate``: pure, no I/O but
+the dismissals file). :meth:`Advisor.watch` keeps a view up to date from the hub's topics (catalog,
+environments, pipelines, and the metrics of recently deployed services) and evaluates again after
+each refresh: it has no timer of its own. :func:`gather` builds a view once, for the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..api.clock import Clock, SystemClock
+from ..api.kinds import Capability, Signal, Window
+from ..api.models import Deployment, metrics_step
+from ..hub.topics import Snapshot, Topic
+from .dismissals import Dismissals
+from .model import Recommendation
+from .rules import AdvisorView, Rule, load_rules
+from .settings import AdvisorConfig
+
+if TYPE_CHECKING:
+    from ..hub import Hub, Subscription
+
+__all__ = ["Advisor", "Advice", "gather", "metrics_candidates", "metrics_window"]
+
+log = logging.getLogger("idp_tui")
+
+#: Runs asked of a service whose drift is judged.
+RUNS_PER_SERVICE = 100
+#: The signals the regression rule reads.
+SIGNALS = (Signal.REQUEST_RATE, Signal.ERROR_RATIO, Signal.LATENCY_P95)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One evaluation: the recommendations shown (most urgent first), how many are hidden
+    (dismissed or snoozed), and the rules that failed, in words."""
+
+    recommendations: tuple[Recommendation, ...] = ()
+    hidden: int = 0
+    errors: tuple[str, ...] = ()
+    at: datetime | None = None
+
+
+def metrics_window(settings: AdvisorConfig) -> Window:
+    """The shortest metrics window that holds a deploy's baseline and its judged time after."""
+    span = timedelta(minutes=settings.baseline_minutes + settings.regression_minutes)
+    return next((w for w in (Window.H1, Window.H6, Window.H24) if w.delta >= span), Window.H24)
+
+
+def metrics_candidates(deployments: dict[tuple[str, str], Deployment] | None, now: datetime,
+                       settings: AdvisorConfig) -> list[tuple[str, str]]:
+    """The deployments whose metrics the regression rule needs: deployed within the judged time,
+    the newest first, at most ``max_metric_queries``."""
+    recent: list[tuple[datetime, str, str]] = []
+    limit = timedelta(minutes=settings.regression_minutes)
+    for (service, environment), dep in (deployments or {}).items():
+        if dep.updated_at is None or dep.rollout == "stuck":
+            continue
+        at = dep.updated_at if dep.updated_at.tzinfo else dep.updated_at.replace(tzinfo=UTC)
+        if timedelta(0) <= now - at <= limit:
+            recent.append((at, service, environment))
+    recent.sort(reverse=True)
+    return [(s, e) for _, s, e in recent[: settings.max_metric_queries]]
+
+
+def drift_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[str]:
+    """The services whose version has waited before production longer than ``drift_hours``
+    (their own run listings tell what piled up since), the longest waiting first, at most
+    ``max_metric_queries``."""
+    deployments = view.deployments or {}
+    found: list[tuple[datetime, str]] = []
+    for production in view.production():
+        before = view.before(production)
+        for (service, environment), dep in deployments.items():
+            staged = deployments.get((service, before)) if before else None
+            if environment != production or staged is None or staged.updated_at is None:
+                continue
+            at = staged.updated_at if staged.updated_at.tzinfo else staged.updated_at.replace(
+                tzinfo=UTC)
+            if staged.version != dep.version and view.now - at >= timedelta(
+                    hours=settings.drift_hours):
+                found.append((at, service))
+    found.sort()
+    return list(dict.fromkeys(s for _, s in found))[: settings.max_metric_queries]
+
+
+class Advisor:
+    """Rules, settings and dismissals; evaluates views and follows the hub."""
+
+    def __init__(self, rules: Iterable[Rule] | None = None, settings: AdvisorConfig | None = None,
+                 dismissals: Dismissals | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings or AdvisorConfig()
+        load_errors: list[str] = []
+        if rules is None:
+            loaded, load_errors = load_rules()
+            rules = loaded
+        disabled = set(self.settings.disabled)
+        self.rules = [r for r in rules if r.id not in disabled]
+        self.load_errors = tuple(load_errors)
+        self.dismissals = dismissals or Dismissals(None)
+        self.clock = clock or SystemClock()
+        self.advice = Advice()
+        self._view: AdvisorView | None = None
+        self._subs: dict[Topic, Subscription] = {}
+        self._hub: Hub | None = None
+        self._listeners: list[Callable[[Advice], None]] = []
+
+    # Evaluation -----------------------------------------------------------------------------
+    def evaluate(self, view: AdvisorView) -> Advice:
+        found: dict[str, Recommendation] = {}
+        errors = list(self.load_errors)
+        for rule in self.rules:
+            try:
+                for rec in rule.evaluate(view, self.settings):
+                    if not isinstance(rec, Recommendation):
+                        raise TypeError(f"returned {type(rec).__name__}, not a Recommendation")
+                    found.setdefault(rec.id, rec)
+            except Exception as exc:  # noqa: BLE001 - one rule's bug is said, not raised
+                log.warning("advisor rule %s failed", rule.id, exc_info=True)
+                errors.append(f"advisor rule {rule.id!r} failed: {type(exc).__name__}: {exc}")
+        shown = sorted((r for r in found.values() if not self.dismissals.hidden(r.id, view.now)),
+                       key=Recommendation.sort_key)
+        self.advice = Advice(tuple(shown), len(found) - len(shown), tuple(errors), view.now)
+        return self.advice
+
+    def dismiss(self, rec_id: str) -> bool:
+        saved = self.dismissals.dismiss(rec_id, self.clock.now())
+        self._again()
+        return saved
+
+    def snooze(self, rec_id: str, for_: timedelta) -> bool:
+        saved = self.dismissals.snooze(rec_id, self.clock.now(), for_)
+        self._again()
+        return saved
+
+    # Following the hub ----------------------------------------------------------------------
+    def watch(self, hub: Hub, listener: Callable[[Advice], None] | None = None) -> None:
+        """Follow the hub's topics (on its loop); ``listener`` gets every new :class:`Advice`."""
+        self._hub = hub
+        if listener is not None:
+            self._listeners.append(listener)
+        self._view = AdvisorView(now=self.clock.now(), metrics_step=self._step())
+        self._view.sources["metrics"] = metrics_sources(hub)
+        for topic in (Topic.catalog(), Topic.environments(), Topic.pipelines()):
+            self._subs[topic] = hub.watch(topic, self._on_snapshot)
+
+    def close(self) -> None:
+        for sub in self._subs.values():
+            sub.close()
+        self._subs.clear()
+        self._hub = None
+
+    def _step(self) -> float:
+        return metrics_step(metrics_window(self.settings))
+
+    def _on_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        view = self._view
+        if view is None:
+            return
+        apply(view, snapshot)
+        if snapshot.topic.kind.value == "environments":
+            self._follow_metrics(view)
+        self._again()
+
+    def _follow_metrics(self, view: AdvisorView) -> None:
+        if self._hub is None:
+            return
+        window, step = metrics_window(self.settings), self._step()
+        wanted = {Topic.metrics(s, e, window, step)
+                  for s, e in metrics_candidates(view.deployments, self.clock.now(),
+                                                 self.settings)}
+        wanted |= {Topic.pipelines(s, RUNS_PER_SERVICE)
+                   for s in drift_candidates(view, self.settings)}
+        for topic in [t for t in self._subs if t not in wanted and t.args
+                      and (t.kind.value == "metrics" or t.args[0] is not None)]:
+            self._subs.pop(topic).close()
+            if topic.kind.value == "metrics":
+                view.metrics.pop((topic.args[0], topic.args[1]), None)
+            else:
+                view.service_runs.pop(topic.args[0], None)
+        for topic in wanted - set(self._subs):
+            self._subs[topic] = self._hub.watch(topic, self._on_snapshot)
+
+    def _again(self) -> None:
+        if self._view is None:
+            return
+        self._view.now = self.clock.now()
+        advice = self.evaluate(self._view)
+        for listener in list(self._listeners):
+            listener(advice)
+
+
+def apply(view: AdvisorView, snapshot: Snapshot[Any]) -> None:
+    """Put a snapshot's data into the view (a topic without data leaves its part as it was)."""
+    kind, data = snapshot.topic.kind.value, snapshot.data
+    if data is None:
+        return
+    if kind == "catalog":
+        view.services = {s.name: s for s in data}
+        view.sources["catalog"] = _sources(s.sources for s in data)
+    elif kind == "environments":
+        view.environments = tuple(data.environments)
+        view.deployments = dict(data.deployments)
+        view.sources["environments"] = _sources((d.source,) for d in data.deployments.values())
+    elif kind == "pipelines":
+        if snapshot.topic.args[0] is None:
+            view.runs = list(data)
+        else:
+            view.service_runs[snapshot.topic.args[0]] = list(data)
+    elif kind == "metrics":
+        service, environment = snapshot.topic.args[0], snapshot.topic.args[1]
+        view.metrics[(service, environment)] = list(data)
+
+
+def metrics_sources(hub: Hub) -> str:
+    """The names of the metrics sources (the evidence's source of a regression)."""
+    return ", ".join(r.name for r in hub.runners_for(Capability.METRICS))
+
+
+def _sources(groups: Iterable[Iterable[str]]) -> str:
+    return ", ".join(sorted({s for group in groups for s in group if s}))
+
+
+async def gather(hub: Hub, now: datetime, settings: AdvisorConfig) -> tuple[AdvisorView,
+                                                                          list[Snapshot[Any]]]:
+    """A view built once from the hub (the command line), with the snapshots it came from."""
+    window = metrics_window(settings)
+    view = AdvisorView(now=now, metrics_step=metrics_step(window))
+    view.sources["metrics"] = metrics_sources(hub)
+    snapshots = list(await asyncio.gather(hub.fetch(Topic.catalog()),
+                                          hub.fetch(Topic.environments()),
+                                          hub.fetch(Topic.pipelines())))
+    for snapshot in snapshots:
+        apply(view, snapshot)
+    topics = [Topic.metrics(s, e, window, view.metrics_step)
+              for s, e in metrics_candidates(view.deployments, now, settings)]
+    topics += [Topic.pipelines(s, RUNS_PER_SERVICE) for s in drift_candidates(view, settings)]
+    if topics:
+        answers = await asyncio.gather(*(hub.fetch(t) for t in topics))
+        for snapshot in answers:
+            apply(view, snapshot)
+        snapshots += answers
+    return view, snapshots
