@@ -24,7 +24,7 @@ API_NAMES = (
     "ApiInfo", "FACET_FIELDS", "Facet", "FacetValue", "JobLogQuery", "ServiceDetail", "Team",
     "SourceRateLimited", "HttpClient", "HttpSettings",
     "same_version", "version_name",
-    "Backoff", "SourceCredentialsRefused",
+    "Backoff", "SourceCredentialsRefused", "PartHealth",
     "Instance", "InstanceContainer", "InstanceEvent", "Instances",
     "Commit", "DeliveryEvent", "DeliveryHistory", "DeliveryKind", "DeliveryOutcome",
     "HistoryQuery", "Incident",

@@ -39,7 +39,6 @@ from .parts import (
     StatusRelay,
     forget_unasked,
     found_again,
-    recovered,
     wake_listed,
 )
 from .runner import SourceRunner
@@ -263,7 +262,7 @@ class Hub:
         and ok with every call it answers.)
         """
         failing = self._failing.get(source, {})
-        recovered(failing, method)  # (and what this answer disproves: see parts.recovered)
+        failing.pop(method, None)
         self.health[source].failure = next(reversed(failing.values()), None)
         self._health_changed()
 

@@ -3,11 +3,10 @@
 - The relays a source's :class:`~idp_tui.SourceContext` calls (from any thread): "this topic
   changed" (:class:`ChangeRelay`), and what the health view shows of it (:class:`StatusRelay`:
   ``key: text`` details, and the health of its parts, :class:`~idp_tui.PartHealth`).
-- Recovery: a call that works clears, at once, the failures it disproves (:func:`recovered`): its
-  own, and "unreachable" of the source's other calls (the system answered), unless that failure
-  was about one part of the source (one cluster of two: the other answering proves nothing of
-  it). A "not found" about a service is disproved when the same source lists that service
-  (:func:`found_again`): its back-off ends and the next refresh asks again.
+- Recovery: a topic no longer asked of a source drops that source's old error
+  (:func:`forget_unasked`); a "not found" about a service is disproved when the same source lists
+  that service (:func:`found_again`: its back-off ends), and the topics about a service a listing
+  names again are asked at once (:func:`wake_listed`).
 """
 
 from __future__ import annotations
@@ -21,10 +20,6 @@ if TYPE_CHECKING:
     from ..api.health import PartHealth
     from .core import Hub
     from .failures import Backoffs
-
-#: The failures another call's answer disproves (the system is reachable after all).
-DISPROVED_BY_ANSWER = frozenset({"unreachable"})
-
 
 class ChangeRelay:
     """A source's ``SourceContext.notify``: passes "this topic changed" on to the hub (once there
@@ -101,15 +96,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def recovered(failing: dict[str, Failure], method: str) -> None:
-    """``method`` of a source answered: forget its failure, and the failures of the source's
-    other calls that this answer disproves (see the module's words)."""
-    failing.pop(method, None)
-    for other, failure in list(failing.items()):
-        if failure.error_class in DISPROVED_BY_ANSWER and failure.part is None:
-            del failing[other]
-
-
 def found_again(backoffs: Backoffs, source: str, listed: Any) -> bool:
     """``source`` answered a listing that names the services ``listed``: the back-offs of its
     "not found" about those services end. Whether any did."""
@@ -145,3 +131,25 @@ def wake_listed(states: Any, listed: Any) -> None:
         if service in names and state.subscribers and snapshot is not None \
                 and (snapshot.errors or snapshot.data is None):
             state.wake.set()
+
+
+def part_rows(parts: dict[str, PartHealth]) -> list[tuple[int, PartHealth]]:
+    """A source's parts as the health view and ``idp-tui sources`` list them: each under the
+    part it belongs to (depth 1 for the top ones), in the order first reported."""
+    children: dict[str | None, list[PartHealth]] = {}
+    for part in parts.values():
+        parent = part.parent if part.parent in parts and part.parent != part.name else None
+        children.setdefault(parent, []).append(part)
+    out: list[tuple[int, PartHealth]] = []
+    seen: set[str] = set()
+
+    def add(parent: str | None, depth: int) -> None:
+        for part in children.get(parent, ()):
+            if part.name not in seen:
+                seen.add(part.name)
+                out.append((depth, part))
+                add(part.name, depth + 1)
+
+    add(None, 1)
+    out.extend((1, p) for p in parts.values() if p.name not in seen)  # (a loop of parents)
+    return out

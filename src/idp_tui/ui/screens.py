@@ -84,6 +84,7 @@ class HealthScreen(ModalScreen[None]):
                 render.text(item.type),
                 Text(", ".join(sorted(c.value for c in item.capabilities)), "dim"),
             )))
+            rows.extend(self._part_rows(item))
         table = self.query_one(KeyedTable)
         keys = [key for key, _ in self.COLUMNS]
         room = table.size.width - 2
@@ -98,13 +99,48 @@ class HealthScreen(ModalScreen[None]):
         table.sync([(key, tuple(cells[i] for i in index)) for key, cells in rows])
         self._show_detail()
 
+    #: Between a source's name and a part's in a part's row key.
+    PART_KEY = "\x00"
+
+    def _part_rows(self, item: SourceHealth) -> list[tuple[str, tuple[Text, ...]]]:
+        """A row for each part the source reports (a cluster, a namespace), under the source."""
+        from ..hub.parts import part_rows  # noqa: PLC0415 - the hub is loaded by now
+
+        rows = []
+        for depth, part in part_rows(item.parts):
+            name = Text("  " * depth + "└ ", "dim")  # (its kind is said in the detail)
+            name.append_text(render.text(part.name, max_len=120))
+            style = {"ok": "green", "error": "bold red", "waiting": "dim"}.get(part.state, "")
+            rows.append((f"{item.name}{self.PART_KEY}{part.name}", (
+                name, Text(part.state, style),
+                Text(f"{part.latency * 1000:.0f} ms" if part.latency is not None else "–"),
+                render.text(part.error_class or "", "red"),
+                Text(""), Text(""), Text(""), Text(""))))
+        return rows
+
     def on_data_table_row_highlighted(self) -> None:
         self._show_detail()
 
     def _show_detail(self) -> None:
         key = self.query_one(KeyedTable).cursor_key
-        item = self._health.get(key) if key else None
+        source, _, part_name = (key or "").partition(self.PART_KEY)
+        item = self._health.get(source) if source else None
+        part = item.parts.get(part_name) if item is not None and part_name else None
         out = Text(end="")
+        if part is not None:  # a part's row: its own state and error
+            out.append_text(render.text(f"{item.name}: {part.kind} {part.name}".replace("  ", " "),
+                                        "bold", max_len=300))
+            if part.error_class:
+                out.append(f"\n{part.error_class}: ", "bold red")
+                out.append_text(render.text(part.message or "", max_len=1000, multiline=True))
+                if part.hint:
+                    out.append("\nHint: ", "bold")
+                    out.append_text(render.text(part.hint, max_len=1000, multiline=True))
+            else:
+                out.append(f"\n{part.state}", "green" if part.state == "ok" else "dim")
+            self.query_one("#health-detail", Static).update(out)
+            self.query_one("#health-retry", Static).display = False
+            return
         if item is not None and item.description:
             out.append_text(render.text(item.description, "italic", max_len=300))
             out.append("\n")
@@ -150,7 +186,7 @@ class HealthScreen(ModalScreen[None]):
         key = self.query_one(KeyedTable).cursor_key
         hub = getattr(self.app, "hub", None)
         if key and hub is not None:
-            hub.retry_now(key)
+            hub.retry_now(key.partition(self.PART_KEY)[0])  # (a part's row: its source)
 
 
 class HelpScreen(ModalScreen[None]):

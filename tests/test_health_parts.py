@@ -1,0 +1,157 @@
+"""Health per cluster: one kubernetes source over two contexts (kmock clusters behind gates, see
+test_recovery), one of them down then back. The health view (H) and ``idp-tui sources`` (text and
+--json) show each context and each environment's namespace with its own state, latency and error;
+the parts are the plugin API's (``SourceContext.set_part_health``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_recovery import Gate, clusters, k8s_config, seed_two, slow_own_retries  # noqa: F401
+
+from idp_tui import PartHealth, SourceContext, SourceUnavailable
+from idp_tui.api.clock import ManualClock
+from idp_tui.config import load_config
+from idp_tui.hub import TRANSIENT_RETRY, ManualTimer
+from idp_tui.hub.parts import part_rows
+from idp_tui.runtime import build_runtime
+from idp_tui.ui.app import IdpApp
+from idp_tui.ui.screens import HealthScreen
+
+from conftest import T0
+from fakes import screen_lines, wait_until
+
+
+def test_a_part_says_its_state_error_and_latency() -> None:
+    reported: list[PartHealth] = []
+
+    class Relay:
+        def __call__(self, key: str, text: str) -> None: ...
+
+        def part(self, health: PartHealth) -> None:
+            reported.append(health)
+
+    context = SourceContext(name="k8s", data_dir=Path("."), status=Relay())
+    context.set_part_health("eu-1", True, 0.012, kind="context")
+    context.set_part_health("shop-prod (production)", False, kind="namespace", parent="us-1",
+                            error=SourceUnavailable("cannot reach us-1", hint="VPN?"))
+    context.set_part_health("us-1", None, kind="context")
+    assert [(p.name, p.state, p.latency, p.error_class, p.message, p.hint) for p in reported] == [
+        ("eu-1", "ok", 0.012, None, None, None),
+        ("shop-prod (production)", "error", None, "unreachable", "cannot reach us-1", "VPN?"),
+        ("us-1", "waiting", None, None, None, None)]
+    # Listed under the part each belongs to.
+    parts = {p.name: p for p in reported}
+    assert [(d, p.name) for d, p in part_rows(parts)] == [
+        (1, "eu-1"), (1, "us-1"), (2, "shop-prod (production)")]
+    # Without a hub (a script, a test) it is a no-op.
+    SourceContext(name="x", data_dir=Path(".")).set_part_health("a", True)
+
+
+def row(lines: list[str], name: str) -> str:
+    found = [line for line in lines if f"└ {name} " in line]
+    assert found, f"no row of {name} in:\n" + "\n".join(lines)
+    return found[0]
+
+
+async def test_the_health_view_shows_each_cluster_and_namespace(
+        tmp_path: Path, clusters: Any, slow_own_retries: None) -> None:  # noqa: F811
+    eu, us, eu_gate, us_gate = clusters
+    seed_two(eu, us)
+    config = load_config(k8s_config(tmp_path, eu_gate, us_gate), required=True)
+    timer = ManualTimer()
+    data = tmp_path / "data"
+    data.mkdir()
+    runtime = build_runtime(config, data_dir=data, clock=ManualClock(T0), timer=timer)
+    app = IdpApp(config, data, ManualClock(T0), runtime)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: app.platform is not None
+                         and len(app.platform.deployments) == 2, "both clusters' workloads")
+        await pilot.press("H")
+        await wait_until(pilot, lambda: isinstance(app.screen, HealthScreen), "the health view")
+        await wait_until(pilot, lambda: any("└ shop-prod (production) " in line
+                                            for line in screen_lines(app)), "the parts")
+        lines = screen_lines(app)
+        for name in ("eu-1", "us-1", "shop-staging (staging)", "shop-prod (production)"):
+            assert " ok " in row(lines, name) and " ms " in row(lines, name), name
+        # The namespaces are under their context.
+        names = [line for line in lines if "└ " in line]
+        assert names.index(row(lines, "shop-prod (production)")) \
+            == names.index(row(lines, "us-1")) + 1
+
+        # us-1 goes down: its rows say so, eu-1's stay ok.
+        us_gate.close()
+        await wait_until(pilot, lambda: "unreachable" in row(screen_lines(app), "us-1"),
+                         "us-1 unreachable")
+        lines = screen_lines(app)
+        assert " error " in row(lines, "us-1")
+        assert " error " in row(lines, "shop-prod (production)")
+        assert " ok " in row(lines, "eu-1") and " ok " in row(lines, "shop-staging (staging)")
+        # The detail of a part's row: its error and hint.
+        screen = app.screen
+        assert isinstance(screen, HealthScreen)
+        table = screen.query_one("#health-table")
+        await wait_until(pilot, lambda: table.keys is not None, "the table")
+        table.move_cursor(row=table.get_row_index(f"k8s{HealthScreen.PART_KEY}us-1"))
+        await wait_until(pilot, lambda: "Is the cluster up" in "\n".join(screen_lines(app)),
+                         "the part's hint")
+        assert "k8s: context us-1" in "\n".join(screen_lines(app))
+
+        # Back: one refresh of the hub (its timer advanced) shows it back.
+        us_gate.open()
+        await timer.until_waiting()
+        timer.advance(TRANSIENT_RETRY)
+        await wait_until(pilot, lambda: " ok " in row(screen_lines(app), "us-1"), "us-1 back")
+        lines = screen_lines(app)
+        assert " ok " in row(lines, "shop-prod (production)")
+        assert app.hub.health["k8s"].state == "ok"
+
+
+def run_cli(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "IDP_TUI_DATA_DIR": str(tmp_path / "data"),
+           "IDP_TUI_CONFIG": str(config), "IDP_TUI_CLOCK": "2026-11-25T14:00:00Z"}
+    return subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+
+
+def test_idp_tui_sources_shows_each_cluster_and_namespace(tmp_path: Path,
+                                                          clusters: Any) -> None:  # noqa: F811
+    eu, us, eu_gate, us_gate = clusters
+    seed_two(eu, us)
+    config = k8s_config(tmp_path, eu_gate, us_gate)
+    us_gate.close()
+    result = run_cli(tmp_path, config, "sources")
+    assert result.returncode == 4, result.stderr  # a source failing (EXIT_SOURCE)
+    lines = result.stdout.splitlines()
+    assert "context" in row(lines, "eu-1") and " ok " in row(lines, "eu-1")
+    assert " error " in row(lines, "us-1") and "unreachable" in row(lines, "us-1")
+    assert "cannot reach" in row(lines, "us-1")
+    assert "namespace" in row(lines, "shop-prod (production)")
+    assert " error " in row(lines, "shop-prod (production)")
+    assert " ok " in row(lines, "shop-staging (staging)")
+    assert "Traceback" not in result.stderr
+
+    result = run_cli(tmp_path, config, "sources", "--json")
+    source = next(s for s in json.loads(result.stdout)["sources"] if s["name"] == "k8s")
+    parts = {p["name"]: p for p in source["parts"]}
+    assert [p["name"] for p in source["parts"]] == [
+        "eu-1", "shop-staging (staging)", "us-1", "shop-prod (production)"]
+    assert parts["eu-1"]["state"] == "ok" and parts["eu-1"]["latency"] is not None
+    assert parts["us-1"]["state"] == "error" and parts["us-1"]["error_class"] == "unreachable"
+    assert parts["shop-prod (production)"]["parent"] == "us-1"
+    assert parts["shop-prod (production)"]["kind"] == "namespace"
+    assert parts["us-1"]["hint"]
+
+    us_gate.open()
+    result = run_cli(tmp_path, config, "sources", "--json")
+    assert result.returncode == 0, result.stderr
+    source = next(s for s in json.loads(result.stdout)["sources"] if s["name"] == "k8s")
+    assert {p["name"]: p["state"] for p in source["parts"]} == {
+        "eu-1": "ok", "shop-staging (staging)": "ok", "us-1": "ok",
+        "shop-prod (production)": "ok"}
