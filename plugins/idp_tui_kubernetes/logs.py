@@ -20,7 +20,8 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from idp_tui import Clock, LogLevel, LogLine, SourceError
 
 from .cluster import Cluster
 from .informer import _is_read_timeout, _release, _shutdown
-from .objects import Pod
+from .objects import Pod, project_pod
 
 log = logging.getLogger("idp_tui.kubernetes")
 
@@ -130,6 +131,24 @@ def parse_stamp(stamp: str) -> datetime | None:
 
 
 _fromiso = datetime.fromisoformat
+
+
+@dataclass(frozen=True, slots=True)
+class LogPod(Pod):
+    """A pod as its logs need it: also which containers have a previous run to read."""
+
+    #: Containers that ended at least once (``kubectl logs --previous`` has a log to show).
+    restarted: frozenset[str] = frozenset()
+
+
+def project_log_pod(obj: Mapping[str, Any]) -> LogPod:
+    pod = project_pod(obj)
+    statuses = (obj.get("status") or {}).get("containerStatuses") or ()
+    restarted = frozenset(
+        str(cs.get("name") or "") for cs in statuses
+        if isinstance(cs, dict) and isinstance(cs.get("lastState"), dict)
+        and "terminated" in cs["lastState"])
+    return LogPod(**{f.name: getattr(pod, f.name) for f in fields(Pod)}, restarted=restarted)
 
 
 class LogMux:

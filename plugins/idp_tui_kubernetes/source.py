@@ -43,7 +43,7 @@ from . import health, pods, rollout
 from .cluster import Cluster, Where
 from .config import KubernetesConfig
 from .informer import Informer
-from .logs import ContainerLog, LogMux
+from .logs import ContainerLog, LogMux, project_log_pod
 from .previews import PreviewNamespaces, expired, preview_params
 from .rollout import Change
 
@@ -390,7 +390,7 @@ class KubernetesSource(PreviewNamespaces, Source):
                             for w in self._service_workloads(where, query.service) if w.selector})
         informers = [await asyncio.to_thread(
             self._informer, where.cluster, group="core", noun="pod", resource="pods",
-            namespace=where.namespace, project=o.project_pod, label_selector=selector)
+            namespace=where.namespace, project=project_log_pod, label_selector=selector)
             for selector in selectors]
         try:
             await self._synced(informers)
@@ -415,7 +415,8 @@ class KubernetesSource(PreviewNamespaces, Source):
         def reconcile() -> None:
             nonlocal first
             wanted = self._log_targets(where, query.service, informers,
-                                       query.container or self.config.log_containers, pattern)
+                                       query.container or self.config.log_containers, pattern,
+                                       query.previous)
             for key, (pod, container, instance) in wanted.items():
                 if key in followers:
                     continue
@@ -478,10 +479,11 @@ class KubernetesSource(PreviewNamespaces, Source):
                 if o.service_of(w, self.config.service_labels) == service]
 
     def _log_targets(self, where: Where, service: str, informers: list[Any], choice: str,
-                     pattern: re.Pattern[str] | None
+                     pattern: re.Pattern[str] | None, previous: bool = False
                      ) -> dict[tuple[str, str, str], tuple[o.Pod, str, str]]:
         """(pod uid, pod, container) → (pod, container, instance name) for every log to follow:
-        ``choice`` is "all", "main" or a container's name; ``pattern`` picks pods by name."""
+        ``choice`` is "all", "main" or a container's name; ``pattern`` picks pods by name;
+        ``previous``: only the containers that ran before."""
         workloads = self._service_workloads(where, service)
         out: dict[tuple[str, str, str], tuple[o.Pod, str, str]] = {}
         for pod in {p.name: p for informer in informers for p in informer.items()}.values():
@@ -500,6 +502,8 @@ class KubernetesSource(PreviewNamespaces, Source):
                     else list(pod.containers[:1])
             else:
                 containers = [choice] if choice in pod.containers else []
+            if previous:  # only the containers that have a previous run
+                containers = [c for c in containers if c in getattr(pod, "restarted", ())]
             for container in containers:
                 instance = pod.name if len(containers) == 1 else f"{pod.name}/{container}"
                 out[(pod.uid or pod.name, pod.name, container)] = (pod, container, instance)

@@ -40,7 +40,8 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "logs.follow", "logs.search", "logs.next", "logs.previous", "logs.include", "logs.exclude",
     "logs.level", "logs.wrap", "logs.timestamps", "logs.json", "logs.instances", "logs.save",
     "logs.clear", "logs.live", "logs.prompt_cancel", "logs.fold", "logs.fold_all",
-    "logs.next_section", "logs.previous_section", "pipelines.pick_log",
+    "logs.next_section", "logs.previous_section", "logs.previous_run", "logs.containers",
+    "logs.pick_instances", "pipelines.pick_log",
     "metrics.window_next", "metrics.window_previous", *_scroll("metrics"),
     # the tables and the log view
     "table.select", "table.up", "table.down", "table.page_up", "table.page_down", "table.first",

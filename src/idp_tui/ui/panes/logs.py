@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -85,6 +86,10 @@ class LogsPane(Pane):
         Binding("o", "toggle('show_instances')", "Instances", show=False, id="logs.instances"),
         Binding("ctrl+s", "prompt('save')", "Save", id="logs.save"),
         Binding("c", "clear", "Clear", show=False, id="logs.clear"),
+        Binding("P", "toggle_previous", "Previous run", show=False, id="logs.previous_run"),
+        Binding("C", "prompt('container')", "Containers", show=False, id="logs.containers"),
+        Binding("O", "prompt('instance')", "Pick instances", show=False,
+                id="logs.pick_instances"),
         Binding("b", "live", "Back to live logs", id="logs.live"),
         Binding("z", "fold", "Fold", id="logs.fold"),
         Binding("Z", "fold_all", "Fold all", show=False, id="logs.fold_all"),
@@ -100,6 +105,10 @@ class LogsPane(Pane):
         self.generation = 0
         self.streaming_for: tuple[str, str] | None = None
         self.patterns: dict[str, str] = {"include": "", "exclude": "", "search": ""}
+        #: What the stream reads: which containers ("" the source's setting, "all", "main" or a
+        #: name), which instances (a regex, "" all) and whether the previous runs' logs.
+        self.choice: dict[str, str] = {"container": "", "instance": ""}
+        self.previous = False
         self.level_index = 0
         self.prompt_kind: str | None = None
         #: A file the save prompt warned exists: the same name entered again replaces it.
@@ -237,7 +246,9 @@ class LogsPane(Pane):
         self._pending.clear()
         self._drain_state = "idle"
         self.stream = self.hub.stream_logs(
-            LogQuery(service=service, environment=env, tail=200),
+            LogQuery(service=service, environment=env, tail=200, follow=not self.previous,
+                     previous=self.previous, container=self.choice["container"],
+                     instance=self.choice["instance"]),
             on_batch=lambda lines, dropped: self._take_batch(generation, lines, dropped),
             on_error=lambda failure: self.post_message(LogFailure(generation, failure)),
             on_end=lambda: self.post_message(LogEnded(generation)),
@@ -347,6 +358,9 @@ class LogsPane(Pane):
             if self.run_log is not None and self._run_finished:
                 self.view.fold_finished(failed_steps(self._run_steps))
             self._show_step(final=True)
+            if self.previous and self.run_log is None and self.view.total == 0:
+                self.notify("No previous run to show: no container of the instances chosen "
+                            "has restarted (P: back to the live log)", timeout=5, markup=False)
             self._status()
 
     def on_log_view_stats_changed(self) -> None:
@@ -373,6 +387,12 @@ class LogsPane(Pane):
             else:
                 out.append_text(render.text(f"{self.streaming_for[0]}@{self.streaming_for[1]}",
                                             "bold"))
+                if self.previous:
+                    out.append("  previous run", "bold magenta")
+                for kind, label in (("container", "  container "), ("instance", "  instances ")):
+                    if self.choice[kind]:
+                        out.append(label, "dim")
+                        out.append_text(render.text(self.choice[kind], "magenta", max_len=40))
             # What the user chose first (a narrow terminal cuts the end of the line), then the
             # counts.
             level = _LEVEL_CYCLE[self.level_index]
@@ -441,6 +461,20 @@ class LogsPane(Pane):
         if self.view.next_section(forward=False) is None:
             self.notify("No earlier section", timeout=2, markup=False)
 
+    def action_toggle_previous(self) -> None:
+        """Read the previous run of each container (one that crashed and was restarted), or
+        back to the live log."""
+        if self.run_log is not None:
+            return
+        self.previous = not self.previous
+        self._restart_stream()
+
+    def _restart_stream(self) -> None:
+        """The stream again, with the choices as they are now."""
+        self.stop_stream()
+        self._ensure_stream()
+        self._status()
+
     def action_clear(self) -> None:
         self.view.clear()
         self._status()
@@ -452,6 +486,13 @@ class LogsPane(Pane):
             prompt.placeholder = "save the shown lines to this file (enter to save, esc to cancel)"
             prompt.value = str(self._default_save_path())
             self._replace_ok = None
+        elif kind in self.choice:
+            prompt.placeholder = {
+                "container": "containers: all, main or a container's name (empty: the source's "
+                             "setting)",
+                "instance": "only the instances whose name matches this regex (empty: all)",
+            }[kind]
+            prompt.value = self.choice[kind]
         else:
             prompt.placeholder = {
                 "include": "show only lines matching this regex (empty: all)",
@@ -478,6 +519,10 @@ class LogsPane(Pane):
         if kind == "save":
             if not self._save(value.strip()):
                 return
+        elif kind in self.choice:
+            if not self._choose(kind, value.strip()):
+                prompt.add_class("-invalid")
+                return
         else:
             setter = {"include": self.view.set_include, "exclude": self.view.set_exclude,
                       "search": self.view.set_search}[kind]
@@ -495,6 +540,22 @@ class LogsPane(Pane):
         self.prompt_kind = None
         self.focus_main()
         self._status()
+
+    def _choose(self, kind: str, value: str) -> bool:
+        """Read the chosen containers or instances from now on; a bad choice is said and
+        changes nothing (the stream and the lines shown stay)."""
+        try:
+            LogQuery(service="-", environment="-", **{**self.choice, kind: value})
+        except ValidationError as exc:
+            reason = exc.errors()[0].get("msg", "not valid").removeprefix("Value error, ")
+            self.notify(f"Invalid {'regular expression' if kind == 'instance' else kind}: "
+                        f"{render.sanitize(reason)}", severity="error", markup=False)
+            return False
+        if value != self.choice[kind]:
+            self.choice[kind] = value
+            if self.run_log is None:
+                self._restart_stream()
+        return True
 
     def _toast_width(self) -> int:
         """The characters a notification's line holds (Textual's toasts: 60 columns, at most
