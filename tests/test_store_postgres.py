@@ -319,3 +319,32 @@ def test_actions_and_audit_verify_use_the_store(server: pg.Server, tmp_path: Pat
     assert result.returncode == 2 and "written by a newer idp-tui" in result.stderr
     result = cli.run("audit", "verify")
     assert result.returncode != 0 and "IDP_PG_PW is not set" in result.stderr
+
+
+@needs_pg
+def test_the_readmes_roles_are_enough_and_a_user_who_cannot_migrate_is_told(
+        server: pg.Server) -> None:
+    dsn = server.create_database()
+    dbname = dsn.rsplit("=", 1)[1]
+    _rows(dsn, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'idp_user') "
+               "THEN CREATE ROLE idp_user LOGIN; END IF; END $$")
+    _rows(dsn, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    as_user = dsn.replace("user=idp", "user=idp_user")
+    with pytest.raises(AuditError, match="needs its schema created or migrated") as caught:
+        _audit(as_user).append(_record("U-0"))
+    assert "run idp-tui once as the schema's owner" in (caught.value.hint or "")
+    _store(dsn).connection()  # the owner migrates
+    for grant in (f"GRANT CONNECT ON DATABASE {dbname} TO idp_user",
+                  "GRANT USAGE ON SCHEMA public TO idp_user",
+                  "GRANT SELECT ON idp_schema TO idp_user",
+                  "GRANT SELECT, INSERT ON idp_audit TO idp_user",
+                  "GRANT SELECT, UPDATE ON idp_audit_head TO idp_user"):
+        _rows(dsn, grant)
+    audit = _audit(as_user)
+    audit.append(_record("U-1"))
+    audit.append(_record("U-1", "finished", outcome="succeeded", error=None))
+    assert audit.verify().ok and audit.verify().records == 2
+    import psycopg
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        _rows(as_user, "DELETE FROM idp_audit")
