@@ -345,3 +345,45 @@ token = "{bs.TOKEN}"
             await hub.close()
     finally:
         backend.stop()
+
+
+# The hub: a "not found" disproved by a listing -----------------------------------------------------
+
+async def test_a_not_found_ends_its_back_off_once_the_source_lists_the_service(
+        tmp_path: Path) -> None:
+    from idp_tui import Capability, Instances, Service, Source, SourceContext, SourceNotFound
+    from idp_tui.hub import SourceRunner
+
+    class Catalog(Source):
+        capabilities = frozenset({Capability.CATALOG, Capability.INSTANCES})
+        listed = ["ledger"]
+
+        async def services(self) -> list[Service]:
+            return [Service(name=name) for name in self.listed]
+
+        async def instances(self, service: str, environment: str) -> Instances:
+            if service not in self.listed:
+                raise SourceNotFound(f"no {service}")
+            return Instances(service=service, environment=environment, workload="deploy/cart")
+
+    source = Catalog(Source.Config(), SourceContext(name="cat", data_dir=tmp_path))
+    timer = ManualTimer()
+    hub = Hub([SourceRunner("cat", "cat", source, 5.0)], clock=ManualClock(T0), timer=timer,
+              intervals={"catalog": 10, "instances": 600})
+    try:
+        catalog = Watching(hub, timer, Topic.catalog())
+        await catalog.until(lambda: catalog.last is not None, "the catalog", most=0)
+        instances = Watching(hub, timer, Topic.instances("cart", "prod"))
+        await instances.until(lambda: instances.last is not None, "cart's instances", most=0)
+        assert instances.last.errors["cat"].error_class == "not found"
+        assert hub.health["cat"].next_try is not None  # backed off: 30 s, then longer
+        # cart is listed now: the catalog's next refresh (in 10 s) ends that back-off (due in
+        # 30 s) and asks again at once (not in 10 minutes, the topic's interval).
+        source.listed = ["ledger", "cart"]
+        await timer.until_waiting(2)
+        timer.advance(10)
+        await instances.until(lambda: not instances.last.errors, "cart's instances", most=0.25)
+        assert instances.last.data.workload == "deploy/cart"
+        assert hub.health["cat"].next_try is None and hub.health["cat"].state == "ok"
+    finally:
+        await hub.close()
