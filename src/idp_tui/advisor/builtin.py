@@ -202,7 +202,8 @@ class DriftRule:
                 staged = view.deployments.get((service, waiting_in))
                 if staged is None or staged.updated_at is None or prod.updated_at is None:
                     continue
-                if same_version(staged.version, prod.version) or staged.health is not Health.HEALTHY:
+                if same_version(staged.version, prod.version) or staged.health in (
+                        Health.DOWN, Health.DEGRADED):  # not worth promoting
                     continue
                 staged_at = _aware(staged.updated_at)
                 if staged_at <= _aware(prod.updated_at):  # production moved on since (a hotfix)

@@ -94,9 +94,10 @@ class Dismissals:
         for rec_id in [r for r, u in self._until.items() if u is not None and u <= now]:
             del self._until[rec_id]
             self._at.pop(rec_id, None)
-        while len(self._until) > MAX_ENTRIES:
-            oldest = min(self._at, key=self._at.__getitem__)
-            del self._until[oldest], self._at[oldest]
+        extra = len(self._until) - MAX_ENTRIES
+        if extra > 0:
+            for oldest in sorted(self._at, key=self._at.__getitem__)[:extra]:
+                del self._until[oldest], self._at[oldest]
         if self.path is None:
             return True
         data = {"version": 1, "hidden": [
