@@ -25,11 +25,14 @@ Definitions (docs: README, "Insights (DORA)"):
 from __future__ import annotations
 
 import bisect
+import gc
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
+from operator import attrgetter
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
@@ -199,14 +202,8 @@ class Fact:
     #: Seconds from the failure to the next good deployment or rollback (None: not restored).
     restore: float | None = None
     restored_by: str | None = None
-
-    @property
-    def leads(self) -> tuple[float, ...]:
-        """Seconds from each commit to the deployment's end (none for one that failed)."""
-        if not self.reached:
-            return ()
-        at = self.at
-        return tuple(at - c if at > c else 0.0 for c in self.deploy.commits)
+    #: Seconds from each commit to the deployment's end (none for one that failed).
+    leads: tuple[float, ...] = ()
 
 
 _REASONS = {"failed": "failed", "rolled_back": "rolled back"}
@@ -216,6 +213,18 @@ def analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow] = (), *,
             incident_window: float = INCIDENT_WINDOW) -> list[Fact]:
     """Each deployment's facts, oldest first. One pass over the rows of each target (service and
     environment) in time order."""
+    # Millions of records without cycles: the cyclic collector would walk them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyse(deploys, incidents, incident_window)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow],
+             incident_window: float) -> list[Fact]:
     by_target: dict[tuple[str, str], list[Deploy]] = defaultdict(list)
     for d in deploys:
         by_target[(d.service, d.environment)].append(d)
@@ -239,10 +248,14 @@ def analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow] = (), *,
                     good.append(d)
             if d.kind != "deploy":
                 continue
+            commits = d.commits
+            leads = tuple([at - c if at > c else 0.0 for c in commits]) if commits else ()
             if outcome == "succeeded":
-                append(Fact(d, True, at))
+                append(Fact(d, True, at, None, None, None, None, leads))
             else:
-                fact = Fact(d, outcome != "failed", at, _REASONS.get(outcome, outcome), at)
+                reached = outcome != "failed"
+                fact = Fact(d, reached, at, _REASONS.get(outcome, outcome), at, None, None,
+                            leads if reached else ())
                 append(fact)
                 pending.append(fact)
         if incidents:
@@ -352,7 +365,7 @@ class _Counts:
     failures: list[Fact] = field(default_factory=list)
 
     def values(self, days: float) -> dict[str, float | None]:
-        leads = [f.at - c if f.at > c else 0.0 for f in self.reached for c in f.deploy.commits]
+        leads = list(chain.from_iterable(map(_leads, self.reached)))
         restores = [f.restore for f in self.failures if f.restore is not None]
         return {
             DEPLOYMENT_FREQUENCY: len(self.reached) / days if days > 0 else None,
@@ -360,6 +373,10 @@ class _Counts:
             CHANGE_FAILURE_RATE: len(self.failures) / self.changes if self.changes else None,
             TIME_TO_RESTORE: median(restores) if restores else None,
         }
+
+
+_leads = attrgetter("leads")
+_deploy_id = attrgetter("deploy.id")
 
 
 def _count(facts: Iterable[Fact]) -> _Counts:
@@ -438,9 +455,9 @@ def _result(window: Sequence[Fact], before: Sequence[Fact], scope: str, name: st
     now, then = _count(window), _count(before)
     values, previous = now.values(days), then.values(days)
     evidence = {
-        DEPLOYMENT_FREQUENCY: tuple(f.deploy.id for f in now.reached),
-        LEAD_TIME: tuple(f.deploy.id for f in now.reached if f.deploy.commits),
-        CHANGE_FAILURE_RATE: tuple(f.deploy.id for f in window),
+        DEPLOYMENT_FREQUENCY: tuple(map(_deploy_id, now.reached)),
+        LEAD_TIME: tuple(map(_deploy_id, filter(_leads, now.reached))),
+        CHANGE_FAILURE_RATE: tuple(map(_deploy_id, window)),
         TIME_TO_RESTORE: tuple(f.deploy.id for f in now.failures if f.restore is not None),
     }
     reasons = {f.deploy.id: f.failure or "" for f in now.failures}
