@@ -1,0 +1,61 @@
+"""The advisor following the hub on the sandbox: it evaluates when the hub's topics refresh (the
+hub's timer, moved by hand: the advisor has none of its own), follows the metrics of the recent
+deploys, finds the sandbox's bad release, and a dismissal reaches its listener at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from idp_tui.advisor import Advice, Advisor, Dismissals
+from idp_tui.api.clock import ManualClock
+from idp_tui.config import parse_config
+from idp_tui.hub import ManualTimer
+from idp_tui.runtime import build_runtime
+
+NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+
+async def test_the_advisor_evaluates_on_the_hubs_refreshes(tmp_path: Path) -> None:
+    config = parse_config({"sources": {"sandbox": {
+        "type": "sandbox", "database": str(tmp_path / "sandbox.sqlite3")}}}, path=None, text="")
+    timer, clock = ManualTimer(), ManualClock(NOW)
+    rt = build_runtime(config, data_dir=tmp_path, clock=clock, timer=timer)
+    seen: list[Advice] = []
+    found = asyncio.Event()
+
+    def listener(advice: Advice) -> None:
+        seen.append(advice)
+        if any(r.rule == "post-deploy-regression" and r.environment == "production"
+               for r in advice.recommendations):
+            found.set()
+
+    advisor = Advisor(dismissals=Dismissals.in_folder(tmp_path), clock=clock)
+    try:
+        await rt.prepare()
+        advisor.watch(rt.hub, listener)
+        await asyncio.wait_for(found.wait(), 120)  # a safety net only: no time is advanced
+        metrics = [t for t in advisor._subs if t.kind.value == "metrics"]
+        assert metrics and all(t.args[2].value == "6h" for t in metrics)
+        rec = next(r for r in seen[-1].recommendations if r.rule == "post-deploy-regression")
+        assert rec.remedy is not None and rec.remedy.kind.value == "rollback"
+
+        # Nothing happens until the hub's timer moves: the advisor waits on no timer of its own.
+        await timer.until_waiting(len(advisor._subs))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        before = len(seen)
+        await asyncio.sleep(0.2)
+        assert len(seen) == before
+        timer.advance(5.0)  # the environments' and pipelines' interval
+        await timer.until(lambda t: len(seen) > before, 60)
+        assert len(seen) > before
+
+        # A dismissal is said to the listener at once, and hidden.
+        advisor.dismiss(rec.id)
+        assert rec.id not in {r.id for r in seen[-1].recommendations}
+        assert seen[-1].hidden >= 1
+    finally:
+        advisor.close()
+        await rt.close()
