@@ -164,6 +164,11 @@ class KubernetesSource(PreviewNamespaces, Source):
 
         return check
 
+    async def retry_now(self) -> None:
+        """The health view's "retry now": the failing watches try again at once, not after
+        their pause."""
+        await health.recheck(self._all_informers())
+
     def _workloads_changed(self) -> None:
         health.report(self.context, self._static.values())
         self.context.changed("environments")
