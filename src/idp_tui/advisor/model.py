@@ -50,7 +50,7 @@ class Figure(_Model):
     """One number of the evidence: ``error ratio after = 0.091`` (unit "ratio")."""
 
     name: str
-    value: float | str
+    value: int | float | str
     unit: str = ""
 
 
