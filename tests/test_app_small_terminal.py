@@ -108,3 +108,41 @@ async def test_health_view_shows_state_latency_and_error_first(tmp_path: Path,
             assert "Capabilities" not in lines[0]
         detail = "\n".join(widget_lines(app, app.screen.query_one("#health-detail")))
         assert "Capabilities:" in detail
+
+
+async def test_sandbox_failed_run_re_run_and_a_running_run_cancelled_from_the_keys(
+        tmp_path: Path) -> None:
+    """F and X on the sandbox: the dialog, its confirm key, the action's outcome, and the run in
+    the list as a second attempt, or cancelled."""
+    from idp_tui.api.models import RunStatus
+    from idp_tui.ui.dialogs import RunActionModal
+
+    data = tmp_path / "data"
+    data.mkdir()
+    clock = ManualClock(DEMO_TIME)
+    app = IdpApp(demo_config(data, action_speed=100_000.0), data_dir=data, clock=clock)
+    async with app.run_test(size=LARGE) as pilot:
+        await wait_settled(app)
+        await pilot.press("3")
+        await wait_settled(app)
+        pane = app.current_pane
+        table = app.query_one("#pipelines-table", KeyedTable)
+        for status, key, attempt in ((RunStatus.FAILED, "F", 2), (RunStatus.RUNNING, "X", 1)):
+            run = next(r for r in pane.runs if r.status is status)
+            table.select_key(f"{run.source}\x1f{run.id}")
+            await wait_until(pilot, lambda r=run: pane.selected == (r.source, r.id), run.id)
+            await pilot.press(key)
+            await wait_until(pilot, lambda: isinstance(app.screen, RunActionModal), "the dialog")
+            await wait_until(pilot, lambda: app.screen._confirm_offered() is True, "confirmable")
+            await pilot.press("ctrl+s")
+            runs = app.runtime.actions.runs  # the action layer's runs (policy, audit, source)
+            await wait_until(pilot, lambda r=run: any(
+                n.state.finished for n in runs.values() if n.request.run_id == r.id), "the outcome")
+            done = next(n for n in runs.values() if n.request.run_id == run.id)
+            assert done.state.value == "succeeded", done
+            await pilot.press("escape")
+            app.hub.retry_now()
+            want = RunStatus.CANCELLED if key == "X" else None
+            await wait_until(pilot, lambda r=run: any(
+                x.id == r.id and x.attempt == attempt and (want is None or x.status is want)
+                for x in pane.runs), f"{run.id} after {key}", timeout=20)
