@@ -50,10 +50,11 @@ from .actionspec import Target, spec
 from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, SourceError, SourceNotFound
 from .api.source import Capability
-from .audit import ActionAlreadyRan, AuditError, AuditLog, redact
+from .audit import ActionAlreadyRan, AuditError, redact
 from .hub import Failure, Hub, LoopTimer, Platform, PollTimer, SourceRunner, Topic, classify
 from .inputs import InputError, check_inputs, environment_inputs
 from .policy import Decision, Effect, PolicyConfig, acting_as, decide, judge, versions_run
+from .store import AuditTrail
 
 __all__ = ["MAX_EVENTS", "ActionManager", "ActionRun", "PlanResult", "TemplateEntry",
            "current_user", "secret_fields"]
@@ -69,7 +70,7 @@ CANCEL_GRACE = 0.2
 class ActionManager:
     """Every action goes through here (see the module docstring)."""
 
-    def __init__(self, hub: Hub, policy: PolicyConfig, audit: AuditLog, *,
+    def __init__(self, hub: Hub, policy: PolicyConfig, audit: AuditTrail, *,
                  clock: Clock | None = None, read_only: bool = False,
                  read_only_sources: frozenset[str] = frozenset(), actor: str | None = None,
                  timer: PollTimer | None = None) -> None:

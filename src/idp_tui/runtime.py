@@ -78,6 +78,6 @@ def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = No
     hub = Hub(runners, clock=clock, intervals=intervals, environments=config.environments,
               timer=timer)
     actions = ActionManager(
-        hub, config.policy, open_audit(config.store, data_dir), clock=clock,  # type: ignore[arg-type] read_only=read_only,
+        hub, config.policy, open_audit(config.store, data_dir), clock=clock, read_only=read_only,
         read_only_sources=frozenset(s.name for s in config.sources if s.read_only))
     return Runtime(config=config, hub=hub, actions=actions)

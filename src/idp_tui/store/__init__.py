@@ -98,6 +98,9 @@ class AuditTrail(Protocol):
     """What the action manager and ``idp-tui audit`` use: the JSON-lines :class:`AuditLog` or the
     store's chain."""
 
+    #: Where the records are: the log's file, or the store's DSN (for messages).
+    path: Any
+
     def append(self, record: dict[str, Any]) -> dict[str, Any]: ...
 
     def records(self) -> Iterator[dict[str, Any]]: ...
