@@ -66,8 +66,8 @@ async def test_pipelines_columns_leave_by_priority_and_home_end_go_to_the_ends(
         await pilot.press("home")
         await wait_until(pilot, lambda: table.cursor_row == 0, "the first run")
         assert table.scroll_x == 0
-        await wait_until(pilot, lambda: app.query_one("#pipelines-detail-body").render() != selected,
-                         "the first run's detail")
+        body = app.query_one("#pipelines-detail-body")
+        await wait_until(pilot, lambda: body.render() != selected, "the first run's detail")
 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE])

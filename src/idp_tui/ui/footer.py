@@ -24,4 +24,5 @@ class KeysFooter(Footer):
     """A ``Footer`` whose help and quit keys come before the others."""
 
     def compose(self) -> ComposeResult:
-        yield from sorted(super().compose(), key=_rank)  # (a stable sort: the rest keep their order)
+        # A stable sort: the other keys keep their order.
+        yield from sorted(super().compose(), key=_rank)
