@@ -150,7 +150,7 @@ def test_rollout_does_not_fire_when_healthy_or_down_long_after() -> None:
     assert list(RolloutRule().evaluate(view(healthy, down_long), SETTINGS)) == []
 
 
-# Drift ---------------------------------------------------------------------------------------------
+# Drift --------------------------------------------------------------------------------------------
 
 def run(service: str, n: int, ago: timedelta, status: RunStatus = RunStatus.SUCCEEDED,
         branch: str = "main", jobs: tuple[Job, ...] = ()) -> PipelineRun:

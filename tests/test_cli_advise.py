@@ -113,3 +113,18 @@ def test_bad_input(run: Run) -> None:
     assert "no-such-service" in error(missing)["message"]
     assert run("advise", "--env", "nowhere").returncode == EXIT_NOT_FOUND
     assert run("advise", "--fail-on", "severe").returncode == EXIT_USAGE
+
+
+def test_the_advisor_settings_come_from_the_config(run: Run, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    base = config.read_text()
+    config.write_text(base + '[advisor]\ndisabled = ["post-deploy-regression"]\n'
+                             "red_branch_minutes = 525600\n")
+    data = as_json(run("advise", "--json"))
+    assert "post-deploy-regression" not in data["rules"]
+    assert not any(r["rule"] in ("post-deploy-regression", "red-default-branch")
+                   for r in data["recommendations"])
+    config.write_text(base + "[advisor]\ndrift_hours = -1\n")
+    bad = run("advise", "--json")
+    assert bad.returncode == EXIT_USAGE
+    assert "drift_hours" in error(bad)["message"] + bad.stderr

@@ -1,4 +1,4 @@
-"""Dismissed and snoozed recommendations, remembered across runs in ``advisor.json`` in the data dir.
+"""Dismissed and snoozed recommendations, remembered across runs (``advisor.json``, data dir).
 
 The file is bounded (the newest :data:`MAX_ENTRIES` entries are kept, expired snoozes dropped)
 and written atomically; a missing, unreadable or malformed file means nothing is dismissed.
