@@ -127,6 +127,28 @@ def test_the_postgres_driver_is_imported_only_when_that_store_is_used() -> None:
 
 # Migrations -----------------------------------------------------------------------------------
 
+def test_the_data_dirs_store_is_migrated_the_same_way(tmp_path: Path) -> None:
+    import sqlite3
+
+    from idp_tui.store.sqlite import SqliteStore
+
+    path = tmp_path / "store.db"
+    old = SqliteStore(path, migrations=MIGRATIONS[:1])
+    assert old.connection() and old.version == 1
+    old.close()
+    new = SqliteStore(path)
+    new.connection()
+    assert new.version == LATEST
+    new.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = "
+                            "'idp_audit_action_id'").fetchall() == [("idp_audit_action_id",)]
+        conn.execute("UPDATE idp_schema SET version = ?", (LATEST + 1,))
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="written by a newer idp-tui"):
+        SqliteStore(path).connection()
+
+
 @needs_pg
 def test_a_fresh_database_gets_the_latest_schema(dsn: str) -> None:
     store = _store(dsn)
@@ -348,3 +370,45 @@ def test_the_readmes_roles_are_enough_and_a_user_who_cannot_migrate_is_told(
 
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         _rows(as_user, "DELETE FROM idp_audit")
+
+
+@needs_pg
+async def test_an_action_ending_while_the_server_restarts_is_recorded_once_it_is_back(
+        server: pg.Server, tmp_path: Path, clock: Any) -> None:
+    from idp_tui.api import ActionState
+    from idp_tui.config import AppConfig, SourceSpec
+    from idp_tui.runtime import build_runtime
+    from test_action_manager import ActingSource, ActorConfig, deploy
+
+    dsn = server.create_database()
+    spec = SourceSpec(name="acts", type="acts", cls=ActingSource, config=ActorConfig(),
+                      timeout=5.0)
+    config = AppConfig(path=None, sources=[spec],
+                       store=StoreConfig(kind="postgres", dsn=dsn))
+    runtime = build_runtime(config, data_dir=tmp_path, clock=clock)
+    try:
+        manager = runtime.actions
+        run = await manager.submit(deploy(id="A-1"))
+        assert run.state is ActionState.RUNNING
+        server.stop()  # the run's steps wait for the loop: it ends while the server is away
+        try:
+            await manager.wait(run.id)
+            assert run.state is ActionState.SUCCEEDED
+            assert (tmp_path / "audit.pending").exists()
+            refused = await manager.submit(deploy(id="A-2"))
+            assert refused.state is ActionState.FAILED
+            assert "not started: cannot reach the store" in (refused.error or "")
+            assert ActingSource is type(runtime.hub.runners[0].source)
+            assert runtime.hub.runners[0].source.seen == ["A-1"]
+        finally:
+            server.begin()
+        again = await manager.submit(deploy(id="A-3"))
+        await manager.wait(again.id)
+        rows = _rows(dsn, "SELECT action_id, phase FROM idp_audit ORDER BY seq")
+        assert rows == [("A-1", "started"), ("A-1", "finished"), ("A-3", "started"),
+                        ("A-3", "finished")]
+        assert not (tmp_path / "audit.pending").exists()
+        assert not (tmp_path / "audit.jsonl").exists()
+        assert manager.audit.verify().ok
+    finally:
+        await runtime.close()
