@@ -29,7 +29,9 @@ def _scroll(prefix: str) -> tuple[str, ...]:
 WIDGET_BINDING_IDS: tuple[str, ...] = (
     # the app
     "app.env_next", "app.env_previous", "app.command", "app.help", "app.health", "app.refresh",
-    "app.quit", "app.activity", "app.instances",
+    "app.quit", "app.activity", "app.instances", "app.advisor",
+    # the advisor's list
+    "advisor.close", "advisor.open", "advisor.dismiss", "advisor.snooze",
     # the panes
     "catalog.filter", "catalog.facets", "catalog.sort", "catalog.reverse", "catalog.logs",
     "catalog.unhealthy_only", "envs.unhealthy_only",
@@ -43,6 +45,7 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "logs.next_section", "logs.previous_section", "logs.previous_run", "logs.containers",
     "logs.pick_instances", "pipelines.pick_log",
     "metrics.window_next", "metrics.window_previous", *_scroll("metrics"),
+    "insights.view", "insights.team", "insights.level", "insights.window",
     # the tables and the log view
     "table.select", "table.up", "table.down", "table.page_up", "table.page_down", "table.first",
     "table.last", "table.left", "table.right",

@@ -78,6 +78,8 @@ PANES: tuple[PaneInfo, ...] = (
              "idp_tui.ui.panes.pipelines:PipelinesPane"),
     PaneInfo("logs", "Logs", "4", ("log",), "idp_tui.ui.panes.logs:LogsPane"),
     PaneInfo("metrics", "Metrics", "5", ("metric", "m"), "idp_tui.ui.panes.metrics:MetricsPane"),
+    PaneInfo("insights", "Insights", "6", ("dora", "scorecards", "insight"),
+             "idp_tui.ui.panes.insights:InsightsPane"),
 )
 
 

@@ -1,0 +1,298 @@
+"""What the Insights pane shows, without Textual: the four keys of the organisation, each team and
+each service (rows of texts), the scorecards (services × rules, failing first, filtered by team and
+level) and the detail of a number (the deployments it counted) or of a rule (its facts and fix).
+
+:func:`gather` asks the hub (the same answers as ``idp-tui dora`` and ``idp-tui scorecards``);
+:func:`compute` does the counting and is meant to run off the UI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from . import dora
+from . import scorecards as sc
+from .dora import (
+    CHANGE_FAILURE_RATE,
+    DAY,
+    DEPLOYMENT_FREQUENCY,
+    KEYS,
+    LEAD_TIME,
+    TIME_TO_RESTORE,
+    FourKeys,
+)
+from .facts import World
+from .rules import Rule
+
+if TYPE_CHECKING:
+    from ..hub import Hub
+    from ..hub.failures import Failure
+
+#: The windows offered, in days (``w`` cycles them).
+WINDOWS = dora.WINDOWS
+DEFAULT_WINDOW = 30
+#: The keys' column titles.
+KEY_TITLES = {DEPLOYMENT_FREQUENCY: "Deploys", LEAD_TIME: "Lead time",
+              CHANGE_FAILURE_RATE: "Failure rate", TIME_TO_RESTORE: "Restore"}
+KEY_NAMES = {DEPLOYMENT_FREQUENCY: "deployment frequency", LEAD_TIME: "lead time for changes",
+             CHANGE_FAILURE_RATE: "change failure rate", TIME_TO_RESTORE: "time to restore"}
+#: A style per DORA level and per scorecard level or status (rich style names).
+LEVEL_STYLE = {"elite": "bold green", "high": "green", "medium": "yellow", "low": "red",
+               "gold": "bold yellow", "silver": "bold", "bronze": "dark_orange3", "none": "red",
+               "fail": "red", "error": "magenta", "pass": "green"}
+TREND_MARK = {"better": "↑", "worse": "↓", "same": "=", None: ""}
+NO_OWNER = "(no owner)"
+#: Evidence listed in a detail at most.
+MAX_EVIDENCE = 40
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the hub answered: the scorecards' world and the production deployments."""
+
+    world: World
+    deploys: list[dora.Deploy]
+    incidents: list[dora.IncidentRow]
+    owners: dict[str, str]
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Insights:
+    """Everything the pane shows for one window."""
+
+    days: int
+    organisation: FourKeys
+    teams: list[FourKeys]
+    services: list[FourKeys]
+    cards: list[sc.Card]
+    #: Deployment id → the deployment (for the evidence).
+    deploys: dict[str, dora.Deploy]
+    failures: list[Failure] = field(default_factory=list)
+
+    def keys_of(self, row: str) -> FourKeys | None:
+        """A key row's four keys (``organisation``, ``team:NAME``, ``service:NAME``)."""
+        scope, _, name = row.partition(":")
+        if scope == "organisation":
+            return self.organisation
+        pool = self.teams if scope == "team" else self.services
+        return next((k for k in pool if k.name == name), None)
+
+    def card_of(self, service: str) -> sc.Card | None:
+        return next((c for c in self.cards if c.service == service), None)
+
+
+async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS)) -> Inputs:
+    """Ask the hub for the catalog, the environments, the runs and the delivery history of two
+    of the longest window (the trend compares with the period before)."""
+    from ..hub import Topic
+
+    world, failures = await sc.collect(hub, now)
+    snapshot = hub.cached(Topic.delivery(now - timedelta(days=2 * days), now)) \
+        or await hub.fetch(Topic.delivery(now - timedelta(days=2 * days), now))
+    failures += [f for f in snapshot.errors.values() if f.error_class != "no source"]
+    deploys: list[dora.Deploy] = []
+    incidents: list[dora.IncidentRow] = []
+    if snapshot.data is not None:
+        deploys, incidents = dora.rows_from_history(snapshot.data, world.production)
+    owners = {s.name: s.owner or NO_OWNER for s in world.services}
+    return Inputs(world, deploys, incidents, owners, failures)
+
+
+def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW) -> Insights:
+    """The four keys and the scorecards (plain CPU work: run it off the UI thread)."""
+    end = inputs.world.now
+    facts = dora.analyse(inputs.deploys, inputs.incidents)
+    owners = inputs.owners
+    org = dora.four_keys(facts, end=end, days=days, scope="organisation", name="organisation")
+    by_team = dora.four_keys_by(facts, owners.get, end=end, days=days, scope="team")
+    teams = [by_team.get(t) or dora.four_keys([], end=end, days=days, scope="team", name=t)
+             for t in sorted(set(owners.values()))]
+    by_service = dora.four_keys_by(facts, lambda s: s if s in owners else None, end=end,
+                                   days=days, scope="service")
+    services = [by_service.get(s) or dora.four_keys([], end=end, days=days, scope="service",
+                                                    name=s) for s in sorted(owners)]
+    cards = sc.score(rules, inputs.world) if rules else []
+    return Insights(days, org, teams, services, cards, {d.id: d for d in inputs.deploys},
+                    list(inputs.failures))
+
+
+# Texts ----------------------------------------------------------------------------------------------
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * DAY:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / DAY:.1f}d"
+
+
+def _frequency(per_day: float | None) -> str:
+    if per_day is None:
+        return "–"
+    if per_day >= 1:
+        return f"{per_day:.1f}/day"
+    if per_day * 7 >= 1:
+        return f"{per_day * 7:.1f}/week"
+    return f"{per_day * 30:.1f}/month"
+
+
+def _rate(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio * 100:.0f}%"
+
+
+FORMAT = {DEPLOYMENT_FREQUENCY: _frequency, LEAD_TIME: _duration, CHANGE_FAILURE_RATE: _rate,
+          TIME_TO_RESTORE: _duration}
+
+#: A cell: its text and a style (rich style name, or "").
+Cell = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    key: str
+    scope: str
+    name: str
+    #: One cell per key (value, trend mark; styled by its level).
+    cells: tuple[Cell, ...]
+    level: Cell
+    #: Deployments per week, oldest first (the pane draws it as a sparkline).
+    weekly: tuple[float, ...]
+
+
+def key_cell(result: FourKeys, key: str) -> Cell:
+    value = result.keys[key]
+    text = f"{FORMAT[key](value.value)} {TREND_MARK[value.trend]}".rstrip()
+    return text, LEVEL_STYLE.get(value.level.value, "") if value.level else "dim"
+
+
+def key_rows(insights: Insights, *, team: str | None = None) -> list[KeyRow]:
+    """The organisation, then each team, then each service (only ``team``'s, when given)."""
+    results: list[FourKeys] = [insights.organisation]
+    results += [t for t in insights.teams if team is None or t.name == team]
+    owners = {c.service: c.owner for c in insights.cards}
+    results += [s for s in insights.services
+                if team is None or (owners.get(s.name) or NO_OWNER) == team]
+    rows = []
+    for r in results:
+        level = r.level.value if r.level else "–"
+        rows.append(KeyRow(
+            key="organisation" if r.scope == "organisation" else f"{r.scope}:{r.name}",
+            scope=r.scope, name=r.name, cells=tuple(key_cell(r, k) for k in KEYS),
+            level=(level, LEVEL_STYLE.get(level, "dim")),
+            weekly=tuple(float(w.deployments) for w in r.weekly)))
+    return rows
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    key: str
+    service: str
+    owner: str
+    level: Cell
+    rule: str
+    rule_level: str
+    status: Cell
+    title: str
+
+
+def score_rows(cards: Sequence[sc.Card], *, team: str | None = None,
+               level: str | None = None) -> list[ScoreRow]:
+    """One row per service and rule, failing ones first (then by rule level, service, rule);
+    only ``team``'s services, only the services at ``level`` (a word of
+    :func:`~idp_tui.insights.scorecards.level_names`) when given."""
+    rows = []
+    for c in cards:
+        if team is not None and (c.owner or NO_OWNER) != team:
+            continue
+        if level is not None and c.level_name != level:
+            continue
+        for r in c.results:
+            rows.append(ScoreRow(
+                key=f"{c.service}\x00{r.rule.id}", service=c.service,
+                owner=c.owner or NO_OWNER,
+                level=(c.level_name, LEVEL_STYLE.get(c.level_name, "")),
+                rule=r.rule.id, rule_level=r.rule.level.value,
+                status=(r.status, LEVEL_STYLE.get(r.status, "")), title=r.rule.title))
+    rows.sort(key=lambda row: (sc.STATUSES.index(row.status[0]), _rank(row.rule_level),
+                               row.service, row.rule))
+    return rows
+
+
+def _rank(word: str) -> int:
+    try:
+        return sc.rank(sc.parse_level(word))
+    except ValueError:
+        return 99
+
+
+def teams_of(insights: Insights) -> list[str]:
+    return [t.name for t in insights.teams]
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def key_detail(insights: Insights, row: str, key: str) -> list[Cell]:
+    """Lines explaining one number: its value, level, the previous period and the deployments
+    it counted (newest first, at most :data:`MAX_EVIDENCE`)."""
+    result = insights.keys_of(row)
+    if result is None or key not in result.keys:
+        return [("Nothing selected.", "dim")]
+    value = result.keys[key]
+    level = value.level.value if value.level else "no level"
+    lines: list[Cell] = [
+        (f"{KEY_NAMES[key]} of {result.scope} {result.name}, last {result.days} days: "
+         f"{FORMAT[key](value.value)} ({level})", "bold"),
+        (f"previous {result.days} days: {FORMAT[key](value.previous)}"
+         f"{'  ' + value.trend if value.trend else ''}", ""),
+        (f"counted {len(value.evidence)} deployment{'s' if len(value.evidence) != 1 else ''}:",
+         ""),
+    ]
+    for deploy_id in reversed(value.evidence[-MAX_EVIDENCE:]):
+        d = insights.deploys.get(deploy_id)
+        reason = value.reasons.get(deploy_id, "")
+        if d is None:
+            lines.append((f"  {deploy_id}", ""))
+            continue
+        text = (f"  {_when(d.at)}  {d.service}  {d.environment}  {d.version or '-'}  "
+                f"{d.outcome}{'  ' + reason if reason else ''}")
+        lines.append((text, "red" if reason else ""))
+    if len(value.evidence) > MAX_EVIDENCE:
+        lines.append((f"  … and {len(value.evidence) - MAX_EVIDENCE} older", "dim"))
+    return lines
+
+
+def rule_detail(insights: Insights, service: str, rule_id: str) -> list[Cell]:
+    """Lines explaining one rule for one service: its status, check, facts and how to fix."""
+    card = insights.card_of(service)
+    result = next((r for r in card.results if r.rule.id == rule_id), None) if card else None
+    if card is None or result is None:
+        return [("Nothing selected.", "dim")]
+    rule, outcome = result.rule, result.outcome
+    lines: list[Cell] = [
+        (f"{service} · {rule.id} ({rule.level.value}): {rule.title}", "bold"),
+        (f"status: {outcome.status}{'  ' + outcome.message if outcome.message else ''}",
+         LEVEL_STYLE.get(outcome.status, "")),
+        (f"check: {rule.check_text}", ""),
+    ]
+    for name, fact in outcome.facts.items():
+        lines.append((f"  {name} = {fact!r}", "dim"))
+    if not result.passed:
+        lines.append((f"fix: {rule.fix}", "yellow"))
+    return lines
+
+
+def summary(insights: Insights, *, team: str | None, level: str | None) -> str:
+    org = insights.organisation
+    parts = [f"last {insights.days} days", f"organisation: {org.level.value if org.level else '–'}",
+             f"team: {team or 'all'}", f"level: {level or 'all'}"]
+    failing = sum(1 for c in insights.cards if c.failing)
+    parts.append(f"{failing}/{len(insights.cards)} services fail a rule")
+    return " · ".join(parts)
