@@ -31,6 +31,7 @@ from ..api.kinds import Capability
 from ..commands import ArgKind, Command, CommandHistory, Registry, dashboard_commands
 from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
+from . import advisor as advisor_ui
 from . import boot, panelist
 from .action_access import ACTIVITY, binding_state, open_action_by_name, read_only_notice
 from .base import Pane, SnapshotArrived
@@ -69,6 +70,7 @@ def app_bindings(panes: tuple[PaneInfo, ...]) -> list[Binding]:
           for s in app_specs()),
         Binding("A", "activity", "Activity", id="app.activity"),
         Binding("I", "instances", "Instances", id="app.instances"),
+        Binding("exclamation_mark", "advisor", "Advice", show=False, id="app.advisor"),
     ]
 
 
@@ -82,6 +84,7 @@ class ContextBar(Static):
         out.append_text(render.text(service or "–", "bold", max_len=48))
         out.append("  env ", "dim")
         out.append_text(render.text(environment or "–", "bold", max_len=48))
+        out.append_text(advisor_ui.context_part(self.app))
         hint, clock = "  (e to switch)", f"   {now:%Y-%m-%d %H:%M:%S} UTC"
         width = self.size.width
         if not width or out.cell_len + len(hint) + len(clock) <= width:
@@ -199,6 +202,9 @@ class IdpApp(App[int]):
         self.ui_state = uistate.load(data_dir)
         self.command_history = CommandHistory(self.ui_state.history, limit=uistate.HISTORY_MAX)
         self._state_timer: Timer | None = None
+        #: The advisor following the hub, and its latest advice (``idp_tui.ui.advisor``).
+        self.advisor: Any = None
+        self.advice: Any = None
         if config is not None:
             self._adopt(config, runtime)
 
@@ -317,6 +323,13 @@ class IdpApp(App[int]):
                                              lambda s: self.post_message(SnapshotArrived(s))))
         self.start_timer(self, 1.0, self._mount_deferred)
         self.call_after_refresh(self.action_focus_pane)
+        advisor_ui.start(self)
+
+    def on_advice_arrived(self, message: advisor_ui.AdviceArrived) -> None:
+        advisor_ui.advice_arrived(self, message.advice)
+
+    def action_advisor(self) -> None:
+        advisor_ui.open_list(self)
 
     async def on_unmount(self) -> None:
         for sub in self._subs:

@@ -33,8 +33,11 @@ class ActionModal(ConfirmedDialog):
 
     def __init__(self, kind: ActionKind, service: str, environment: str, *,
                  environments: list[str] | None = None, replicas: int | None = None,
-                 run: ActionRun | None = None, instance: str | None = None) -> None:
+                 run: ActionRun | None = None, instance: str | None = None,
+                 version: str | None = None) -> None:
         super().__init__(run)
+        #: The version to select first when the source offers it (an advisor's remedy).
+        self.wanted_version = version
         #: Restart instance: the instance (its environment is fixed: it runs there).
         self.instance = instance
         if instance:
@@ -150,8 +153,10 @@ class ActionModal(ConfirmedDialog):
             self._show_plan(None, "The source offers no version to deploy here.")
             self._refresh_confirm()
             return
-        table.move_cursor(row=0)
-        self.version = self.versions[0].version
+        names = [option.version for option in self.versions]
+        row = names.index(self.wanted_version) if self.wanted_version in names else 0
+        table.move_cursor(row=row)
+        self.version = self.versions[row].version
         self._schedule_plan(settle=False)
 
     def _schedule_plan(self, *, settle: bool = True) -> None:

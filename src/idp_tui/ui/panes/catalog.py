@@ -27,6 +27,7 @@ from ...api.models import (
 from ...api.source import Capability
 from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic, count_facets, facet_values
+from ..advisor import advised_services, marked
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..charts import format_value, sparkline
 from ..vtable import VirtualTable
@@ -281,6 +282,7 @@ class CatalogPane(Pane):
             # typing); the cells are built here once, then only for the rows drawn.
             self._fitted_for = fitted_for
             table.fit([self._cells(s) for s in services])
+        table.fit([self._cells_of(n) for n in advised_services(self.idp) if n in self._by_name])
         table.show([s.name for s in shown], self._cells_of)
         if self.idp.service:
             table.select_key(self.idp.service)
@@ -308,8 +310,8 @@ class CatalogPane(Pane):
         return lambda s: (str(getattr(s, column)).lower(), s.name)
 
     def _cells_of(self, name: str) -> tuple[Text, ...]:
-        """A row's cells, when the table draws it."""
-        return self._cells(self._by_name[name])
+        """A row's cells, when the table draws it (the advisor's mark on the name)."""
+        return marked(self.idp, name, self._cells(self._by_name[name]))
 
     def _cells(self, s: Service) -> tuple[Text, ...]:
         """The row of ``s`` (the same objects while the record and its health are unchanged, so

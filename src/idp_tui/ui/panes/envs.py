@@ -19,6 +19,7 @@ from ...api.source import Capability
 from ...api.versions import same_version
 from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic
+from ..advisor import marked
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..charts import format_value
 from ..vtable import VirtualTable
@@ -222,7 +223,7 @@ class EnvironmentsPane(Pane):
                                           widths[env])
                     cells_now[key] = cell
                 cells.append(cell)
-            rows[name] = tuple(cells)
+            rows[name] = marked(self.idp, name, tuple(cells))
         if rows != self._rows:
             # The columns fit every service, not only those shown (no jumps while filtering).
             table.fit(rows.values())
