@@ -147,8 +147,9 @@ async def test_sandbox_previous_run_says_when_none_and_instances_are_chosen(
         pane = await open_logs(pilot, app, app.service, app.environment)
         chosen = sorted(instances(pane))[0]
         await prompt(pilot, "O", f"^{re.escape(chosen)}$")
-        await wait_until(pilot, lambda: pane.view.total > 0 and instances(pane) == {chosen},
-                         "one instance's lines")
+        # The tail counts the lines of the instance chosen.
+        await wait_until(pilot, lambda: pane.view.total >= 200 and instances(pane) == {chosen},
+                         "200 lines of the one instance")
         # No sandbox container of this service restarted: said, and the stream ends.
         await pilot.press("P")
         await wait_until(pilot, lambda: pane.ended and any(

@@ -274,8 +274,14 @@ class SandboxSource(Source):
                 yield lines
             return
         if query.container or query.instance:  # only the lines of the instances chosen
-            async for batch in self._logs(query):
+            # (the past lines of every instance, enough of them for ``tail`` of those chosen)
+            replicas = self._row(query.service, query.environment).replicas_desired or 1
+            wide = query.model_copy(update={"tail": query.tail * 3 * max(replicas, 1)})
+            past = True
+            async for batch in self._logs(wide):
                 batch = chosen(batch, query)
+                if past:
+                    batch, past = (batch[-query.tail:] if query.tail else []), False
                 if batch:
                     yield batch
             return
