@@ -86,9 +86,12 @@ async def test_the_bad_release_is_counted_listed_and_its_rollback_opens(tmp_path
         await wait_until(pilot, lambda: modal.plan_result is not None, "the rollback's plan")
         plan = "\n".join(screen_lines(app))
         dep = app.platform.deployments[(rec.service, "production")]
-        assert dep.version in plan  # from the bad release …
-        assert (modal.plan_result.plan is not None
-                and modal.plan_result.plan.changes), modal.plan_result
+        found = modal.plan_result.plan
+        assert found is not None, modal.plan_result
+        # From the bad release back to the version before it, as the dialog shows.
+        assert found.current_version == dep.version
+        assert found.target_version and found.target_version != dep.version
+        assert dep.version in plan and found.target_version in plan
 
 
 async def test_dismissed_stays_dismissed_after_a_restart(tmp_path: Path) -> None:
