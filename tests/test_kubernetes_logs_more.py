@@ -219,6 +219,13 @@ def test_cli_tail_in_all_merged_previous_and_choices(run, cluster: Cluster) -> N
     assert result.returncode == EXIT_OK, result.stderr
     assert {json.loads(text)["instance"] for text in result.stdout.splitlines()} == {
         "cart-7d9f-0", "cart-7d9f-2"}
+    # No container restarted: the previous runs are none, and that is said.
+    result = run("logs", "cart", "-e", "staging", "--previous")
+    assert result.returncode == EXIT_OK and result.stdout == ""
+    assert "no container of cart in staging has a previous run" in result.stderr
+    assert not [r for i in range(3) for r in cluster.requests(
+        "get", f"/api/v1/namespaces/shop-staging/pods/cart-7d9f-{i}/log")
+        if r.params.get("previous") == "true"]
     # A crash-looping pod's previous run.
     cluster.put("pods", "shop-staging", "cart-7d9f-9",
                 crash_looping("cart-7d9f-9", "shop-staging", "cart"))

@@ -86,6 +86,8 @@ class KubernetesSource(PreviewNamespaces, Source):
         self._static: dict[str, Where] = {}
         self._previews: dict[str, Where] = {}
         self._namespaces: Informer[o.Namespace] | None = None
+        #: The pod watches of the log streams (stopped with their stream, joined on close).
+        self._log_watches: list[Informer[Any]] = []
         self._started = False
         self._last_expiry_check: datetime | None = None
         self._params_model = preview_params(config) if config.previews else None
@@ -196,6 +198,7 @@ class KubernetesSource(PreviewNamespaces, Source):
             out.extend(where.informers())
         if self._namespaces is not None:
             out.append(self._namespaces)
+        out.extend(self._log_watches)
         return out
 
     # Where things are ----------------------------------------------------------------------------
@@ -397,6 +400,7 @@ class KubernetesSource(PreviewNamespaces, Source):
             self._informer, where.cluster, group="core", noun="pod", resource="pods",
             namespace=where.namespace, project=project_log_pod, label_selector=selector)
             for selector in selectors]
+        self._log_watches = [*(i for i in self._log_watches if i.running), *informers]
         try:
             await self._synced(informers)
             for pods in informers:

@@ -528,6 +528,13 @@ async def _logs(ctx: Context, hub: Hub) -> int:
                 break
     finally:
         stream.cancel()
+    if not received and not failures and not args.follow and (args.previous or args.instance):
+        # Nothing, for a reason the user chose: say which.
+        out.warn(f"no container of {sanitize(args.service, max_len=80)} in "
+                 f"{sanitize(args.env, max_len=80)} has a previous run (none restarted)"
+                 if args.previous else
+                 f"no log lines from the instances matching "
+                 f"{sanitize(args.instance, max_len=80)!r}")
     return finish(ctx, failures, "logs", answered=received > 0)
 
 
