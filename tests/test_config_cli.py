@@ -267,7 +267,8 @@ def test_an_unknown_binding_id_or_theme_is_a_config_error_naming_the_closest(
     assert problems[1] == (6, "keys.pane.catalg", "unknown binding id 'pane.catalg' (did you "
                            "mean 'pane.catalog'? press ? in the dashboard to see every id)")
     assert problems[2][:2] == (7, "keys.zzz.top")
-    assert "expected SCOPE.NAME with SCOPE one of: action, actions, activity, app" in problems[2][2]
+    assert ("expected SCOPE.NAME with SCOPE one of: action, actions, activity, advisor, app"
+            in problems[2][2])
     assert problems[3] == (8, "keys.logs.follow", "expected one or more keys separated by commas "
                            "(e.g. \"1,f1\"), got ' ,'")
     assert len(problems) == 4

@@ -150,6 +150,8 @@ class AdvisorScreen(ModalScreen[None]):
 
     def show(self, advice: Advice) -> None:
         self.advice = advice
+        if not self.is_mounted:
+            return  # (drawn as it mounts)
         rows = []
         for rec in advice.recommendations:
             cost = Text(f"{rec.monthly_cost:,.0f} {render.sanitize(rec.currency, max_len=8)}"
