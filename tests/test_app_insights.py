@@ -51,7 +51,7 @@ async def test_insights_pane_keys_scorecards_and_detail(tmp_path: Path) -> None:
         await pilot.press("right")  # the deployment frequency column
         await pilot.pause()
         detail = widget_text(app, pane.query_one("#insights-detail"))
-        assert "deployment frequency of organisation" in detail
+        assert "deployment frequency of the organisation" in detail
         assert f"counted {len(frequency.evidence)} deployments" in detail
         newest = insights.deploys[frequency.evidence[-1]]
         assert newest.service in detail and newest.environment in detail

@@ -235,6 +235,11 @@ def teams_of(insights: Insights) -> list[str]:
     return [t.name for t in insights.teams]
 
 
+def _scope(result: FourKeys) -> str:
+    return "the organisation" if result.scope == "organisation" else \
+        f"{result.scope} {result.name}"
+
+
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -248,7 +253,7 @@ def key_detail(insights: Insights, row: str, key: str) -> list[Cell]:
     value = result.keys[key]
     level = value.level.value if value.level else "no level"
     lines: list[Cell] = [
-        (f"{KEY_NAMES[key]} of {result.scope} {result.name}, last {result.days} days: "
+        (f"{KEY_NAMES[key]} of {_scope(result)}, last {result.days} days: "
          f"{FORMAT[key](value.value)} ({level})", "bold"),
         (f"previous {result.days} days: {FORMAT[key](value.previous)}"
          f"{'  ' + value.trend if value.trend else ''}", ""),
