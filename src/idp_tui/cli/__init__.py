@@ -25,6 +25,7 @@ from ..actionspec import service_commands
 from ..api.clock import Clock, ManualClock, SystemClock
 from ..configerror import ConfigError
 from ..paths import config_file, data_dir
+from . import argtypes
 from .output import (
     EXIT_CODES_HELP,
     EXIT_CONFIG,
@@ -50,7 +51,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ..config import AppConfig
-    from ..hub import Hub
     from ..runtime import Runtime
     from ..ui.boot import BootView
 
@@ -104,9 +104,9 @@ def _common() -> argparse.ArgumentParser:
     group = common.add_argument_group("common options")
     group.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                        help="machine-readable JSON on stdout (errors as JSON on stderr)")
-    group.add_argument("--config", metavar="PATH", type=_path, default=argparse.SUPPRESS,
+    group.add_argument("--config", metavar="PATH", type=argtypes.path, default=argparse.SUPPRESS,
                        help="config file")
-    group.add_argument("--data-dir", metavar="PATH", type=_path, default=argparse.SUPPRESS,
+    group.add_argument("--data-dir", metavar="PATH", type=argtypes.path, default=argparse.SUPPRESS,
                        help="where state is kept")
     group.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
                        help="refuse every mutating action")
@@ -121,20 +121,20 @@ def _action_options() -> argparse.ArgumentParser:
     group = parent.add_argument_group("action options")
     group.add_argument("--yes", "-y", action="store_true",
                        help="confirm a protected environment (the typed-name confirmation)")
-    group.add_argument("--reason", metavar="TEXT", type=_reason, default=None,
+    group.add_argument("--reason", metavar="TEXT", type=argtypes.reason, default=None,
                        help="why (recorded in the audit log; required for protected environments; "
                             f"at most {limits.REASON.size:,} characters)")
     group.add_argument("--dry-run", action="store_true",
                        help="show what would change and the policy decision; change nothing")
-    group.add_argument("--id", metavar="ID", dest="action_id", type=_action_id, default=None,
+    group.add_argument("--id", metavar="ID", dest="action_id", type=argtypes.action_id, default=None,
                        help="idempotency key (default: a fresh UUID); reuse it to retry safely")
     return parent
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("service", metavar="SERVICE", type=_name("service"),
+    parser.add_argument("service", metavar="SERVICE", type=argtypes.name("service"),
                         help="the service's name")
-    parser.add_argument("--env", "-e", required=True, metavar="ENV", type=_name("environment"),
+    parser.add_argument("--env", "-e", required=True, metavar="ENV", type=argtypes.name("environment"),
                         help="the environment")
 
 
@@ -172,9 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
             "describes each command.", 98),
     )
     parser.add_argument("--version", action="version", version=f"idp-tui {__version__}")
-    parser.add_argument("--config", metavar="PATH", type=_path, default=None,
+    parser.add_argument("--config", metavar="PATH", type=argtypes.path, default=None,
                         help="config file (default: $IDP_TUI_CONFIG or the user config dir)")
-    parser.add_argument("--data-dir", metavar="PATH", type=_path, default=None,
+    parser.add_argument("--data-dir", metavar="PATH", type=argtypes.path, default=None,
                         help="where state is kept (default: $IDP_TUI_DATA_DIR or the user data dir)")
     parser.add_argument("--read-only", action="store_true", default=False,
                         help="no mutating action: deploys, rollbacks, scaling, restarts and "
@@ -203,16 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("envs", "what runs where: version, health and replicas per environment",
                 description="The service × environment matrix (versions), or with --env one "
                             "environment in detail. --json gives environments and deployments.")
-    p.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"),
+    p.add_argument("--service", "-s", metavar="SERVICE", type=argtypes.name("service"),
                    help="only this service")
-    p.add_argument("--env", "-e", metavar="ENV", type=_name("environment"),
+    p.add_argument("--env", "-e", metavar="ENV", type=argtypes.name("environment"),
                    help="only this environment, in detail")
     p.set_defaults(handler=read.envs)
 
     p = command("pipelines", "recent pipeline runs, newest first")
-    p.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"),
+    p.add_argument("--service", "-s", metavar="SERVICE", type=argtypes.name("service"),
                    help="only this service")
-    p.add_argument("--limit", "-n", type=_count(limits.PIPELINES_LIMIT, least=1), default=20,
+    p.add_argument("--limit", "-n", type=argtypes.count(limits.PIPELINES_LIMIT, least=1), default=20,
                    metavar="N", help=f"how many runs (default: %(default)s; at most "
                                      f"{limits.PIPELINES_LIMIT.size:,})")
     p.set_defaults(handler=read.pipelines)
@@ -234,20 +234,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "source are shown as visible symbols, never sent to the terminal.")
     _target(p)
     p.add_argument("--follow", "-f", action="store_true", help="keep streaming new lines")
-    p.add_argument("--since", metavar="DURATION", type=_duration,
+    p.add_argument("--since", metavar="DURATION", type=argtypes.duration,
                    help="only lines newer than this, e.g. 30s, 10m, 2h, 1d")
-    p.add_argument("--grep", "-g", metavar="REGEX", type=_grep,
+    p.add_argument("--grep", "-g", metavar="REGEX", type=argtypes.regex,
                    help="only lines whose message matches")
-    p.add_argument("--tail", "-t", type=_count(limits.TAIL), metavar="N", default=None,
+    p.add_argument("--tail", "-t", type=argtypes.count(limits.TAIL), metavar="N", default=None,
                    help="past lines to show first (default: 200, or 10000 with --since; at most "
                         f"{limits.TAIL.size:,})")
     p.add_argument("--previous", "-p", action="store_true",
                    help="the log of each container's previous run (one that crashed and was "
                         "restarted), as kubectl logs --previous; not followed")
-    p.add_argument("--container", "-c", metavar="NAME", type=_name("container"), default=None,
+    p.add_argument("--container", "-c", metavar="NAME", type=argtypes.name("container"), default=None,
                    help="which containers of each instance: all, main (the service's) or a "
                         "container's name (default: the source's setting)")
-    p.add_argument("--instance", "-i", metavar="REGEX", type=_grep, default=None,
+    p.add_argument("--instance", "-i", metavar="REGEX", type=argtypes.regex, default=None,
                    help="only the instances whose name matches, as stern's pod query")
     p.set_defaults(handler=read.logs)
 
@@ -265,9 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "manifest.")
     _target(p)
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--describe", "-d", metavar="INSTANCE", type=_name("instance"),
+    group.add_argument("--describe", "-d", metavar="INSTANCE", type=argtypes.name("instance"),
                        default=None, help="one instance in detail, like kubectl describe pod")
-    group.add_argument("--yaml", metavar="INSTANCE", type=_name("instance"), default=None,
+    group.add_argument("--yaml", metavar="INSTANCE", type=argtypes.name("instance"), default=None,
                        help="one instance's manifest (a pod's YAML)")
     p.set_defaults(handler=_Commands("instances_cmd").instances)
 
@@ -290,10 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "asked for (the service, the team, else the organisation) is below "
                             "LEVEL: a gate for CI.")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--team", "-T", metavar="TEAM", type=_name("team"), default=None,
+    group.add_argument("--team", "-T", metavar="TEAM", type=argtypes.name("team"), default=None,
                        help="one team (its owner name, e.g. team-payments or payments) and "
                             "its services")
-    group.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"),
+    group.add_argument("--service", "-s", metavar="SERVICE", type=argtypes.name("service"),
                        default=None, help="one service")
     p.add_argument("--window", "-w", choices=["7d", "30d", "90d", "180d"], default="30d",
                    help="the window (default: %(default)s)")
@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "rules, pass; teams roll up as the share of their services per "
                             "level. With --fail-under LEVEL the exit code is 6 when a service "
                             "(of --team) is below LEVEL. A bad rule file is exit code 2.")
-    p.add_argument("--team", "-t", metavar="TEAM", type=_name("team"), default=None,
+    p.add_argument("--team", "-t", metavar="TEAM", type=argtypes.name("team"), default=None,
                    help="only the services this team owns")
     p.add_argument("--failing", action="store_true",
                    help="only services with rules not passing, and those rules with their fix")
@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-under", metavar="LEVEL", choices=["bronze", "silver", "gold"],
                    default=None, help="exit code 6 when a service is below LEVEL "
                                       "(bronze, silver or gold)")
-    p.add_argument("--rules", metavar="PATH", type=_path, action="append", default=[],
+    p.add_argument("--rules", metavar="PATH", type=argtypes.path, action="append", default=[],
                    help="a rule file (TOML or YAML) read after the others (repeat for each)")
     p.set_defaults(handler=_Commands("scorecards").scorecards)
 
@@ -338,9 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "and snoozed recommendations are left out. Thresholds: [advisor] in "
                             "the config. With --fail-on SEVERITY the exit code is 6 when a "
                             "recommendation shown is that severe or more: a gate for CI.")
-    p.add_argument("--service", "-s", metavar="SERVICE", type=_name("service"), default=None,
+    p.add_argument("--service", "-s", metavar="SERVICE", type=argtypes.name("service"), default=None,
                    help="only this service's recommendations")
-    p.add_argument("--env", "-e", metavar="ENV", type=_name("environment"), default=None,
+    p.add_argument("--env", "-e", metavar="ENV", type=argtypes.name("environment"), default=None,
                    help="only this environment's (and those about no environment)")
     p.add_argument("--fail-on", metavar="SEVERITY", default=None,
                    choices=["low", "medium", "high", "critical"],
@@ -361,12 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
         _target(p)
         if row.takes_version:
             p.add_argument("--version", "-V", required=row.needs_version, metavar="VERSION",
-                           dest="version", default=None, type=_version, help=row.version_help)
+                           dest="version", default=None, type=argtypes.version, help=row.version_help)
         if row.needs_replicas:
-            p.add_argument("--replicas", "-r", required=True, type=_count(limits.REPLICAS),
+            p.add_argument("--replicas", "-r", required=True, type=argtypes.count(limits.REPLICAS),
                            metavar="N")
         if row.name == "restart":
-            p.add_argument("--instance", "-i", metavar="INSTANCE", type=_name("instance"),
+            p.add_argument("--instance", "-i", metavar="INSTANCE", type=argtypes.name("instance"),
                            default=None, help="restart only this instance (delete the pod: its "
                                               "controller starts another); see `idp-tui "
                                               "instances`")
@@ -379,14 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "--param-file NAME=PATH (PATH - reads stdin), the environment variable "
                             "IDP_TUI_PARAM_<NAME>, or, on a terminal, the hidden prompt. Secrets "
                             f"are never printed nor logged. {action_help}")
-    p.add_argument("template", metavar="TEMPLATE", type=_name("template"))
+    p.add_argument("template", metavar="TEMPLATE", type=argtypes.name("template"))
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter (repeat for each)")
     p.add_argument("--param-file", action="append", default=[], metavar="NAME=PATH",
                    help="a parameter read from a file (for secrets)")
-    p.add_argument("--service", "-s", metavar="SERVICE", default=None, type=_name("service"),
+    p.add_argument("--service", "-s", metavar="SERVICE", default=None, type=argtypes.name("service"),
                    help="the service it is for (default: the `service` parameter, if any)")
-    p.add_argument("--env", "-e", metavar="ENV", default=None, type=_name("environment"),
+    p.add_argument("--env", "-e", metavar="ENV", default=None, type=argtypes.name("environment"),
                    help="the environment (default: the `environment` parameter, if any)")
     p.set_defaults(handler=act.provision)
 
@@ -403,16 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
             ("reject", "reject the deployment a pipeline run waits for review on",
              "Reject the deployment RUN waits for (--env: which environment); the run ends.")):
         p = command(name, help_text, acting, description=f"{description} {action_help}")
-        p.add_argument("run", metavar="RUN", type=_name("run"), help="the pipeline run's id")
-        p.add_argument("--source", metavar="NAME", default=None, type=_name("source"),
+        p.add_argument("run", metavar="RUN", type=argtypes.name("run"), help="the pipeline run's id")
+        p.add_argument("--source", metavar="NAME", default=None, type=argtypes.name("source"),
                        help="the source that reported the run (when several can act on runs)")
         if name == "rerun":
             p.add_argument("--all", action="store_true", help="re-run every job")
-            p.add_argument("--job", metavar="JOB", default=None, type=_name("job"),
+            p.add_argument("--job", metavar="JOB", default=None, type=argtypes.name("job"),
                            help="re-run this job (its name or id)")
         else:
             p.add_argument("--env", "-e", metavar="ENV", default=None,
-                           type=_name("environment"),
+                           type=argtypes.name("environment"),
                            help="the environment reviewed (default: the one the run waits in)")
         p.set_defaults(handler=act.run_action)
     p = command("dispatch", "run a workflow of a service's repository with its inputs", acting,
@@ -422,15 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "sent: a bad value is exit code 2). An input naming an environment "
                             "is where it acts for the policy (protected: --yes and --reason; a "
                             f"freeze stops it). {action_help}")
-    p.add_argument("service", metavar="SERVICE", type=_name("service"))
-    p.add_argument("workflow", metavar="WORKFLOW", type=_name("workflow"))
-    p.add_argument("--ref", metavar="REF", default=None, type=_version,
+    p.add_argument("service", metavar="SERVICE", type=argtypes.name("service"))
+    p.add_argument("workflow", metavar="WORKFLOW", type=argtypes.name("workflow"))
+    p.add_argument("--ref", metavar="REF", default=None, type=argtypes.version,
                    help="the branch or tag to run it on (default: the source's)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                    help="an input (repeat for each)")
     p.add_argument("--param-file", action="append", default=[], metavar="NAME=PATH",
                    help="an input read from a file")
-    p.add_argument("--source", metavar="NAME", default=None, type=_name("source"),
+    p.add_argument("--source", metavar="NAME", default=None, type=argtypes.name("source"),
                    help="the source that runs it (when several can)")
     p.set_defaults(handler=act.dispatch)
 
@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                 description="List the audit log: who did what, where, why, and how it ended. "
                             "With --json, one record per line as stored. `idp-tui audit verify` "
                             "checks the hash chain and names the first broken record.")
-    p.add_argument("--limit", "-n", type=_count(limits.AUDIT_LIMIT), default=50, metavar="N",
+    p.add_argument("--limit", "-n", type=argtypes.count(limits.AUDIT_LIMIT), default=50, metavar="N",
                    help="the last N records (default: %(default)s; 0 for all; at most "
                         f"{limits.AUDIT_LIMIT.size:,})")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
@@ -472,107 +472,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="why (recorded in the repair record)")
     r.set_defaults(handler=audit_cmd.repair)
     return parser
-
-
-# Argument checks: every value has its limit (idp_tui.limits) and a sentence when it is wrong ------
-
-def _text(text: str, what: str, limit: limits.Limit, *, newlines: bool = False) -> str:
-    """``text`` if it is a non-empty value within ``limit`` without control characters."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"expected {what}, got an empty text")
-    if len(text) > limit.size:
-        raise argparse.ArgumentTypeError(
-            f"{what} has at most {limit.size:,} characters, got {len(text):,}")
-    allowed = "\n\t" if newlines else ""
-    if not all(c.isprintable() or c == " " or c in allowed for c in text):
-        raise argparse.ArgumentTypeError(
-            f"control characters are not allowed in {what}, got {limits.shown(text)}")
-    return text
-
-
-def _name(what: str) -> Any:
-    """The check of a service, environment or template name (``what`` says which)."""
-
-    def check(text: str) -> str:
-        return _text(text, f"a{'n' if what[0] in 'aeiou' else ''} {what} name", limits.NAME)
-
-    check.__name__ = f"{what} name"
-    return check
-
-
-def _version(text: str) -> str:
-    return _text(text, "a version", limits.VERSION)
-
-
-def _action_id(text: str) -> str:
-    text = _text(text, "an action id", limits.ACTION_ID)
-    if any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(f"an action id has no spaces, got {limits.shown(text)}")
-    return text
-
-
-def _reason(text: str) -> str:
-    return _text(text, "a reason", limits.REASON, newlines=True).strip()
-
-
-def _grep(text: str) -> str:
-    if not text:
-        raise argparse.ArgumentTypeError("expected a regular expression, got an empty text")
-    if len(text) > limits.GREP.size:
-        raise argparse.ArgumentTypeError(f"a regular expression has at most "
-                                         f"{limits.GREP.size:,} characters, got {len(text):,}")
-    return text
-
-
-def _path(text: str) -> Path:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("expected a path, got an empty text")
-    return Path(text)
-
-
-def _count(limit: limits.Limit, *, least: int = 0) -> Any:
-    """The check of a whole number from ``least`` to ``limit.size``."""
-
-    def check(text: str) -> int:
-        try:
-            value = int(text.strip()) if len(text) <= 20 else None
-        except ValueError:
-            value = None
-        if value is None:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {limits.shown(text)}")
-        if not least <= value <= limit.size:
-            raise argparse.ArgumentTypeError(
-                f"expected a number from {least} to {limit.size:,}, got {value:,}")
-        return value
-
-    check.__name__ = "number"
-    return check
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _duration(text: str) -> Any:
-    import math
-    from datetime import timedelta
-
-    value = text.strip().lower()
-    seconds = math.nan
-    if 0 < len(value) <= 20:
-        try:
-            if value[-1] in _UNITS:
-                seconds = float(value[:-1]) * _UNITS[value[-1]]
-            else:
-                seconds = float(value)
-        except ValueError:
-            seconds = math.nan
-    if math.isnan(seconds):
-        raise argparse.ArgumentTypeError(
-            f"expected a duration such as 30s, 10m, 2h or 1d, got {limits.shown(text)}")
-    if not 0 < seconds <= limits.SINCE_DAYS.size * 86400:
-        raise argparse.ArgumentTypeError(f"expected a duration between 1s and "
-                                         f"{limits.SINCE_DAYS.size}d, got {limits.shown(text)}")
-    return timedelta(seconds=seconds)
 
 
 # Shared set-up -----------------------------------------------------------------------------------
