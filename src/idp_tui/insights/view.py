@@ -72,6 +72,8 @@ class Insights:
     #: Deployment id → the deployment (for the evidence).
     deploys: dict[str, dora.Deploy]
     failures: list[Failure] = field(default_factory=list)
+    #: Service → its team (``(no owner)`` for none).
+    owners: dict[str, str] = field(default_factory=dict)
 
     def keys_of(self, row: str) -> FourKeys | None:
         """A key row's four keys (``organisation``, ``team:NAME``, ``service:NAME``)."""
@@ -117,7 +119,7 @@ def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW
                                                     name=s) for s in sorted(owners)]
     cards = sc.score(rules, inputs.world) if rules else []
     return Insights(days, org, teams, services, cards, {d.id: d for d in inputs.deploys},
-                    list(inputs.failures))
+                    list(inputs.failures), dict(owners))
 
 
 # Texts ----------------------------------------------------------------------------------------------
@@ -175,9 +177,8 @@ def key_rows(insights: Insights, *, team: str | None = None) -> list[KeyRow]:
     """The organisation, then each team, then each service (only ``team``'s, when given)."""
     results: list[FourKeys] = [insights.organisation]
     results += [t for t in insights.teams if team is None or t.name == team]
-    owners = {c.service: c.owner for c in insights.cards}
     results += [s for s in insights.services
-                if team is None or (owners.get(s.name) or NO_OWNER) == team]
+                if team is None or insights.owners.get(s.name, NO_OWNER) == team]
     rows = []
     for r in results:
         level = r.level.value if r.level else "–"
