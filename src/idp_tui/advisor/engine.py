@@ -111,6 +111,7 @@ class Advisor:
         self._subs: dict[Topic, Subscription] = {}
         self._hub: Hub | None = None
         self._listeners: list[Callable[[Advice], None]] = []
+        self._pending = False
 
     # Evaluation -----------------------------------------------------------------------------
     def evaluate(self, view: AdvisorView) -> Advice:
@@ -167,6 +168,17 @@ class Advisor:
         apply(view, snapshot)
         if snapshot.topic.kind.value == "environments":
             self._follow_metrics(view)
+        self._soon()
+
+    def _soon(self) -> None:
+        """Evaluate once the snapshots delivered together have been applied (a refresh of
+        every topic is one evaluation, not one per topic)."""
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._pending_again)
+
+    def _pending_again(self) -> None:
+        self._pending = False
         self._again()
 
     def _follow_metrics(self, view: AdvisorView) -> None:

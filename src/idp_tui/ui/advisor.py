@@ -63,6 +63,11 @@ def start(app: Any) -> Advisor:
 
 def advice_arrived(app: Any, advice: Advice) -> None:
     """Keep ``advice`` in the app; the top line, the panes' marks and the open list follow."""
+    old = app.advice
+    if old is not None and (old.recommendations, old.hidden, old.errors) == (
+            advice.recommendations, advice.hidden, advice.errors):
+        app.advice = advice
+        return
     before = advised_services(app)
     app.advice = advice
     app._update_context_bar()
@@ -150,7 +155,7 @@ class AdvisorScreen(ModalScreen[None]):
 
     def show(self, advice: Advice) -> None:
         self.advice = advice
-        if not self.is_mounted:
+        if not self.query("#advisor-table"):
             return  # (drawn as it mounts)
         rows = []
         for rec in advice.recommendations:
