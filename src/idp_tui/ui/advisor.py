@@ -87,6 +87,17 @@ def advised_services(app: Any) -> frozenset[str]:
     return frozenset(r.service for r in advice.recommendations)
 
 
+def settled(app: Any) -> bool:
+    """The advisor has evaluated what every topic it follows first answered (with data or an
+    error), and the app holds that advice (no hub, no advisor: nothing to wait for)."""
+    advisor = getattr(app, "advisor", None)
+    if advisor is None or app.hub is None:
+        return True
+    if advisor._pending or app.advice is not advisor.advice or advisor.advice.at is None:
+        return False
+    return all(app.hub.cached(topic) is not None for topic in list(advisor._subs))
+
+
 def context_part(app: Any) -> Text:
     """The top line's count: ``  ! 3 advice`` (nothing while there is none)."""
     advice = getattr(app, "advice", None)

@@ -501,7 +501,7 @@ class IdpApp(App[int]):
             return False
         if not (self.catalog_snapshot is not None and self.platform_snapshot is not None
                 and self.service is not None and self.environment is not None
-                and self.current_pane.is_settled()):
+                and self.current_pane.is_settled() and advisor_ui.settled(self)):
             return False
         if self.screen is not self.screen_stack[0]:
             # A modal owns the focus; the action modals say when their data has arrived.
