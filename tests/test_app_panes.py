@@ -327,8 +327,9 @@ async def test_environments_matrix_shows_versions_health_and_replicas(tmp_path: 
             "Service", "dev", "staging", "production"]
         assert len(table.keys) == 40
         # (each part padded to its column's widest: versions, health and replicas line up)
+        # (marked: the advisor finds its bad release in production)
         assert cells(table, "order-service") == [
-            "order-service", "2.49.13 ● 1/1", "2.49.13  ● 2/2", "2.49.12↓ ◐ 6/6"]
+            "order-service !", "2.49.13 ● 1/1", "2.49.13  ● 2/2", "2.49.12↓ ◐ 6/6"]
         # The cursor is on the selected service in the selected environment, and the status line
         # says what is wrong there.
         assert table.cursor_key == app.service
