@@ -185,7 +185,8 @@ def test_every_pane_entry_names_its_class() -> None:
     is that entry's pane."""
     from idp_tui.ui.base import Pane
 
-    assert [p.name for p in IdpApp.PANES] == ["catalog", "envs", "pipelines", "logs", "metrics"]
+    assert [p.name for p in IdpApp.PANES] == ["catalog", "envs", "pipelines", "logs", "metrics",
+                                              "insights"]
     for info in IdpApp.PANES:
         cls = info.load()
         assert issubclass(cls, Pane) and cls.pane_name == info.name

@@ -327,15 +327,15 @@ class TeamsPane(Pane):
 
 
 class TeamsApp(IdpApp):
-    PANES = (*IdpApp.PANES, PaneInfo("teams", "Teams", "6", ("team", "t"), TeamsPane))
+    PANES = (*IdpApp.PANES, PaneInfo("teams", "Teams", "7", ("team", "t"), TeamsPane))
 
 
 async def test_a_pane_added_by_one_list_entry_gets_a_tab_a_key_a_command_and_a_palette_entry(
         tmp_path: Path) -> None:
     app = sandbox(tmp_path / "data", app_class=TeamsApp)
     async with running(app) as pilot:
-        assert str(app.query_one("#--content-tab-teams").label) == "6 Teams"
-        await pilot.press("6")
+        assert str(app.query_one("#--content-tab-teams").label) == "7 Teams"
+        await pilot.press("7")
         await until(pilot, lambda: active_pane(app) == "teams", "the teams pane by its key")
         assert app.current_pane.title == "Teams"
         assert "Teams and their services" in str(app.query_one("#teams-body").render())
