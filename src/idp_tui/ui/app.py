@@ -8,7 +8,6 @@ last run's catalog is drawn first (``idp_tui.ui.boot``).
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,6 @@ from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.actions import parse as parse_action
-from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent, TabPane
@@ -32,7 +30,7 @@ from ..commands import ArgKind, Command, CommandHistory, Registry, dashboard_com
 from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
 from . import advisor as advisor_ui
-from . import boot, panelist
+from . import boot, helprows, panelist
 from .action_access import ACTIVITY, binding_state, open_action_by_name, read_only_notice
 from .base import Pane, SnapshotArrived
 from .footer import KeysFooter
@@ -696,78 +694,13 @@ class IdpApp(App[int]):
             self.push_screen(HelpScreen(self._binding_rows(), self._command_rows()))
 
     def _command_rows(self) -> list[tuple[str, str]]:
-        """(usage and aliases, help) of every `:` command that can run now."""
-        rows = []
-        for command in self.commands:
-            if command.is_available(self):
-                aliases = " ".join(f":{a}" for a in command.aliases)
-                rows.append((f"{command.usage}  {aliases}".rstrip(), command.help))
-        return rows
+        return helprows.command_rows(self)
 
     def _binding_rows(self) -> list[tuple[str, str, str, str]]:
-        """(scope, keys, description, id) for every binding the user can press right now."""
-        rows: list[tuple[str, str, str, str]] = []
-        seen: set[str] = set()
-        focused = self.focused
-        chain: list[Any] = list(focused.ancestors_with_self) if focused is not None else []
-        try:
-            pane: Pane | None = self.current_pane
-        except NoMatches:  # the last run's catalog is still showing
-            pane = None
-        if pane is not None and pane not in chain:
-            chain = [pane, *pane.ancestors_with_self]
-        for node in chain:
-            for binding in getattr(node, "BINDINGS", []):
-                if not isinstance(binding, Binding) or binding.id is None or binding.id in seen:
-                    continue
-                if isinstance(node, Pane) and \
-                        node.check_action(*parse_action(binding.action)[1:]) is False:
-                    continue  # (a key that does not apply now: a run's action on another run)
-                seen.add(binding.id)
-                keys = self._keys_for(binding)
-                scope = self._scope_name(node)
-                what = binding.description or binding.action
-                if isinstance(node, Pane):
-                    what += self._elsewhere(node, keys, what)
-                rows.append((scope, keys, what, binding.id))
-        return rows
-
-    def _elsewhere(self, pane: Pane, keys: str, what: str) -> str:
-        """What ``keys`` (a binding of ``pane`` that does ``what``) do in the other panes where
-        they do something else: ``" · in Logs: Follow/pause"`` (the keys screen says where a
-        key differs)."""
-        out = ""
-        for info in self.PANES:
-            if info.name == pane.pane_name:
-                continue
-            try:
-                bindings = info.load().BINDINGS
-            except Exception:  # noqa: BLE001 - a pane that cannot load has no keys to show
-                continue
-            for other in bindings:
-                other_what = other.description or other.action if isinstance(other, Binding) \
-                    else ""
-                if isinstance(other, Binding) and other.id and other_what != what \
-                        and self._keys_for(other) == keys:
-                    out += f" · in {info.title}: {other_what}"
-        return out
-
-    def _scope_name(self, node: Any) -> str:
-        """Where a binding works, in the user's words: everywhere, a pane, a table…"""
-        if node is self:
-            return "everywhere"
-        if isinstance(node, Pane):
-            return node.title
-        named = getattr(node, "HELP_SCOPE", "")
-        if named:
-            return str(named)
-        # "OptionList" → "option list"
-        return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(node).__name__).lower()
+        return helprows.binding_rows(self)
 
     def _keys_for(self, binding: Binding) -> str:
-        keymap = dict(self.config.keys) if self.config is not None else {}
-        keys = keymap.get(binding.id or "", binding.key)
-        return ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
+        return helprows.keys_for(self, binding)
 
     def action_health(self) -> None:
         if self.booting:
