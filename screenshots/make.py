@@ -25,7 +25,7 @@ SHOTS: dict[str, list[str]] = {
     # The advisor's list: the sandbox's bad release first, with its evidence.
     "advisor": ["exclamation_mark"],
     # The PostgreSQL template's form, filled in (the password shows as dots) and dry-run.
-    "provision": ["n", "down", "down", "enter", *["tab"] * 6, *"s3cret-Passw0rd", "ctrl+t"],
+    "provision": ["p", "down", "down", "enter", *["tab"] * 6, *"s3cret-Passw0rd", "ctrl+t"],
 }
 
 
