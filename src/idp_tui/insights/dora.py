@@ -30,11 +30,12 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from itertools import chain
 from operator import attrgetter
 from statistics import median
 from typing import TYPE_CHECKING, Any
+
+from .levels import OrderedLevel
 
 if TYPE_CHECKING:
     from ..api.delivery import DeliveryHistory
@@ -59,7 +60,7 @@ UNITS = {DEPLOYMENT_FREQUENCY: "per day", LEAD_TIME: "s", CHANGE_FAILURE_RATE: "
          TIME_TO_RESTORE: "s"}
 
 
-class Level(StrEnum):
+class Level(OrderedLevel):
     """DORA's software delivery performance clusters, best first."""
 
     ELITE = "elite"
@@ -67,21 +68,7 @@ class Level(StrEnum):
     MEDIUM = "medium"
     LOW = "low"
 
-    @property
-    def rank(self) -> int:
-        """0 for elite … 3 for low."""
-        return _RANK[self]
 
-    @classmethod
-    def parse(cls, text: str) -> Level:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            raise ValueError(f"unknown level {text!r} (known: "
-                             f"{', '.join(level.value for level in cls)})") from None
-
-
-_RANK = {level: index for index, level in enumerate(Level)}
 
 
 @dataclass(frozen=True, slots=True)

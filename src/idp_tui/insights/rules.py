@@ -33,7 +33,6 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from typing import Any
 from .. import limits
 from ..configerror import ConfigError
 from .facts import FACTS, Unknown, World, fact_value
+from .levels import OrderedLevel
 
 #: The rules shipped with idp-tui (a data file of this package).
 DEFAULT_RULES = "scorecard_rules.toml"
@@ -64,27 +64,14 @@ OPERATORS: dict[str, tuple[tuple[str, ...], str]] = {
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-class Level(StrEnum):
+class Level(OrderedLevel):
     """Scorecard levels, lowest first."""
 
     BRONZE = "bronze"
     SILVER = "silver"
     GOLD = "gold"
 
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
 
-    @classmethod
-    def parse(cls, text: str) -> Level:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            raise ValueError(f"unknown level {text!r} (known: "
-                             f"{', '.join(level.value for level in cls)})") from None
-
-
-_RANK = {level: index for index, level in enumerate(Level)}
 
 
 @dataclass(frozen=True, slots=True)
