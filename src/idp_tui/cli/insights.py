@@ -23,7 +23,6 @@ from ..insights.dora import (
     CHANGE_FAILURE_RATE,
     DAY,
     DEPLOYMENT_FREQUENCY,
-    HOUR,
     LEAD_TIME,
     TIME_TO_RESTORE,
     FourKeys,
@@ -34,6 +33,7 @@ from ..insights.dora import (
     four_keys_by,
     rows_from_history,
 )
+from ..insights.texts import FORMAT
 from ..runtime import AUDIT_FILE
 from .context import Context
 from .output import EXIT_NOT_FOUND, CliError, Styled
@@ -163,37 +163,11 @@ def _time(ts: float) -> datetime:
 
 # Text ---------------------------------------------------------------------------------------------
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < HOUR:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * DAY:
-        return f"{seconds / HOUR:.1f}h"
-    return f"{seconds / DAY:.1f}d"
-
-
-def _frequency(per_day: float | None) -> str:
-    if per_day is None:
-        return "–"
-    if per_day >= 1:
-        return f"{per_day:.1f}/day"
-    if per_day * 7 >= 1:
-        return f"{per_day * 7:.1f}/week"
-    return f"{per_day * 30:.1f}/month"
-
-
-def _rate(ratio: float | None) -> str:
-    return "–" if ratio is None else f"{ratio * 100:.0f}%"
-
-
-_FORMAT = {DEPLOYMENT_FREQUENCY: _frequency, LEAD_TIME: _duration, CHANGE_FAILURE_RATE: _rate,
-           TIME_TO_RESTORE: _duration}
 
 
 def _cell(result: FourKeys, key: str) -> Styled:
     value = result.keys[key]
-    text = f"{_FORMAT[key](value.value)} {_TREND[value.trend]}".rstrip()
+    text = f"{FORMAT[key](value.value)} {_TREND[value.trend]}".rstrip()
     return Styled(text, _LEVEL_STYLE.get(value.level, "") if value.level else "")
 
 

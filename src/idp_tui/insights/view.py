@@ -17,7 +17,6 @@ from . import dora
 from . import scorecards as sc
 from .dora import (
     CHANGE_FAILURE_RATE,
-    DAY,
     DEPLOYMENT_FREQUENCY,
     KEYS,
     LEAD_TIME,
@@ -26,6 +25,7 @@ from .dora import (
 )
 from .facts import World
 from .rules import Rule
+from .texts import FORMAT
 
 if TYPE_CHECKING:
     from ..hub import Hub
@@ -124,32 +124,6 @@ def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW
 
 # Texts ----------------------------------------------------------------------------------------------
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * DAY:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / DAY:.1f}d"
-
-
-def _frequency(per_day: float | None) -> str:
-    if per_day is None:
-        return "–"
-    if per_day >= 1:
-        return f"{per_day:.1f}/day"
-    if per_day * 7 >= 1:
-        return f"{per_day * 7:.1f}/week"
-    return f"{per_day * 30:.1f}/month"
-
-
-def _rate(ratio: float | None) -> str:
-    return "–" if ratio is None else f"{ratio * 100:.0f}%"
-
-
-FORMAT = {DEPLOYMENT_FREQUENCY: _frequency, LEAD_TIME: _duration, CHANGE_FAILURE_RATE: _rate,
-          TIME_TO_RESTORE: _duration}
 
 #: A cell: its text and a style (rich style name, or "").
 Cell = tuple[str, str]
