@@ -23,7 +23,7 @@ from ...actionspec import ActionSpec, spec
 from ...api.actions import ActionKind, ActionRequest, ActionState
 from ...hub import classify
 from ..action_access import manager_of
-from .texts import failure_text, plan_text, run_summary
+from .texts import denied_text, failure_text, plan_text, run_summary
 from .widgets import ActionUpdated, RunProgress, SubmitFailed
 
 #: The binding id of every dialog's confirm key (the same key everywhere, remappable in ``[keys]``).
@@ -236,11 +236,7 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
             # request (the denied one stays in the Activity screen and the audit log).
             self.run = None
             self.request_id = uuid.uuid4().hex
-            status = Text(end="")
-            status.append("✖ denied: ", "bold red")
-            status.append_text(render.text(denied.error or denied.decision.message, "red",
-                                           max_len=500))
-            self._set_status(status)
+            self._set_status(denied_text(denied.error or denied.decision.message))
             self._denied(denied)
             self._refresh_confirm(keep_status=True)
             return

@@ -23,7 +23,7 @@ from ...inputs import model_for
 from .base import ConfirmedDialog
 from .form import MISSING, check, form_fields
 from .provision import FormField
-from .texts import failure_text
+from .texts import denied_text, failure_text
 from .widgets import ConfirmBox
 
 
@@ -197,10 +197,7 @@ class DispatchModal(ConfirmedDialog):
             return False, failure_text(result.failure)
         decision = result.decision
         if decision is None or (not decision.allowed and not decision.needs_confirmation):
-            out = Text("✖ denied: ", "bold red")
-            out.append_text(render.text(decision.message if decision else "no decision", "red",
-                                        max_len=500))
-            return False, out
+            return False, denied_text(decision.message if decision else None)
         if decision.needs_confirmation:
             box = self.query_one(ConfirmBox)
             environment = self.environment or ""

@@ -17,7 +17,7 @@ from ...api.models import PipelineRun, RunStatus
 from ...hub import classify
 from ..base import focus_now
 from .base import ConfirmedDialog
-from .texts import failure_text
+from .texts import denied_text, failure_text
 from .widgets import ConfirmBox
 
 
@@ -142,10 +142,7 @@ class RunActionModal(ConfirmedDialog):
             return False, failure_text(result.failure)
         decision = result.decision
         if decision is None or (not decision.allowed and not decision.needs_confirmation):
-            out = Text("✖ denied: ", "bold red")
-            out.append_text(render.text(decision.message if decision else "no decision", "red",
-                                        max_len=500))
-            return False, out
+            return False, denied_text(decision.message if decision else None)
         if decision.needs_confirmation and self.action_spec.reviews:
             box = self.query_one(ConfirmBox)
             environment = self.environment or ""

@@ -19,7 +19,7 @@ from ...hub import classify
 from ..base import focus_now
 from ..tables import KeyedTable
 from .base import ConfirmedDialog
-from .texts import failure_text, plan_text, unchanged
+from .texts import denied_text, failure_text, plan_text, unchanged
 from .widgets import ConfirmBox
 
 MAX_REPLICAS = 10_000
@@ -254,9 +254,7 @@ class ActionModal(ConfirmedDialog):
         if decision is None:
             return False, Text("No policy decision.", "red")
         if not decision.allowed and not decision.needs_confirmation:
-            out = Text("✖ denied: ", "bold red")
-            out.append_text(render.text(decision.message, "red", max_len=500))
-            return False, out
+            return False, denied_text(decision.message)
         same = unchanged(self.kind, result.plan, replicas=replicas,
                          current_replicas=self.replicas)
         if same is not None:

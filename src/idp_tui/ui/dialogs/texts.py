@@ -50,6 +50,13 @@ def failure_text(failure: Failure, what: str = "cannot plan") -> Text:
     return out
 
 
+def denied_text(message: str | None) -> Text:
+    """The policy's refusal, as every dialog says it."""
+    out = Text("✖ denied: ", "bold red", end="")
+    out.append_text(render.text(message or "no decision", "red", max_len=500))
+    return out
+
+
 def unchanged(kind: ActionKind, plan: ActionPlan | None, *, replicas: int | None = None,
               current_replicas: int | None = None) -> str | None:
     """Why confirming would change nothing (a deploy or rollback to the version running there,
