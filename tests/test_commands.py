@@ -143,7 +143,7 @@ def test_the_pane_argument_kind_completes_pane_names() -> None:
     registry = Registry([Command("show", "", lambda app, arg: None, arg=ArgKind.PANE)])
     assert registry.complete("show pi", values) == ["show pipelines"]
     assert registry.parse("show moon", values) == \
-        "Unknown pane 'moon'; known: catalog, envs, pipelines, logs, metrics"
+        "Unknown pane 'moon'; known: catalog, envs, pipelines, logs, metrics, insights"
 
 
 # History --------------------------------------------------------------------------------------

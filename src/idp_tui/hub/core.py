@@ -390,6 +390,8 @@ class Hub:
         if state.topic.service is not None:
             await self._learn_services(spec.capability)
         async with state.lock:
+            # An answer is as of when it was asked (a fetch that outlives a tick is not newer).
+            asked_at = self.clock.now()
             runners = self._runners_for_topic(state.topic)
             forget_unasked(state.errors, runners)  # (a source no longer asked: its old error goes)
 
@@ -430,14 +432,14 @@ class Hub:
                 state.errors["hub"] = classify("hub", exc)
             snapshot: Snapshot[Any] = Snapshot(
                 topic=state.topic, data=data, errors=dict(state.errors),
-                fetched_at=self.clock.now(), loading=False,
+                fetched_at=asked_at, loading=False,
                 kept=frozenset(name for name in state.errors if name in state.by_source))
             if not runners and not self.has(spec.capability) \
                     and not (spec.configured is not None and spec.configured(self)):
                 snapshot = Snapshot(topic=state.topic, data=data, errors={
                     "hub": Failure("hub", "no source", f"no configured source offers {state.topic.kind}",
                                    "Add a source with this capability to the config.")},
-                    fetched_at=self.clock.now())
+                    fetched_at=asked_at)
             state.snapshot = snapshot
             if state.topic.kind is TopicKind.CATALOG and data:
                 self._give_catalog(data)

@@ -157,6 +157,7 @@ class Snapshot(Generic[T]):
     topic: Topic
     data: T | None
     errors: dict[str, Failure] = field(default_factory=dict)
+    #: When the sources were asked (what an answer is as of, however long it took to come).
     fetched_at: datetime | None = None
     #: True until every source has answered (or failed) once.
     loading: bool = False
