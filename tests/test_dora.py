@@ -25,6 +25,7 @@ from idp_tui.insights.dora import (
     four_keys,
     four_keys_by,
     level_of,
+    rollup,
     rows_from_history,
 )
 
@@ -165,6 +166,39 @@ def test_team_and_organisation_scopes() -> None:
     assert list(teams) == ["team-x", "team-y"]
     assert teams["team-x"] == team
     assert teams["team-y"].keys[CHANGE_FAILURE_RATE].value == 1
+
+
+def test_the_rollup_counts_like_each_scope_alone() -> None:
+    """Services tallied once, teams merged from them, the organisation from the teams: the same
+    numbers, levels, weeks and evidence (oldest first across services) as counting each scope on
+    its own; a service of no team counts for the organisation only."""
+    rows = [deploy("a1", 20, service="a", commits=(at(21),)),
+            deploy("b1", 15, "failed", service="b", commits=(at(16),)),
+            deploy("b2", 14.5, service="b", commits=(at(15), at(14.9))),
+            deploy("a2", 9, "rolled_back", service="a", commits=(at(10),)),
+            deploy("a3", 8.5, service="a", kind="rollback"),
+            deploy("c1", 3, service="c", commits=(at(3.5),)),
+            deploy("x1", 2, "failed", service="x"),
+            deploy("b0", 40, service="b", commits=(at(41),))]  # the period before
+    facts = analyse(rows, [IncidentRow("c", "production", at(2.9), at(2.5), "INC-1")])
+    owners = {"a": "team-x", "b": "team-x", "c": "team-y"}
+    counted = rollup(facts, owners.get, end=END, days=30)
+    assert counted.organisation == four_keys(facts, end=END, days=30, name="organisation")
+    assert counted.teams == four_keys_by(facts, owners.get, end=END, days=30, scope="team")
+    assert counted.services == four_keys_by(facts, str, end=END, days=30, scope="service")
+    org = counted.organisation
+    assert org.keys[DEPLOYMENT_FREQUENCY].evidence == ("a1", "b2", "a2", "c1")
+    assert org.keys[CHANGE_FAILURE_RATE].evidence == ("a1", "b1", "b2", "a2", "c1", "x1")
+    assert org.keys[CHANGE_FAILURE_RATE].value == pytest.approx(4 / 6)  # b1, a2, c1 (INC-1), x1
+    assert org.keys[TIME_TO_RESTORE].evidence == ("b1", "a2")  # c1 and x1: not restored
+    assert org.unrestored == ("c1", "x1")
+    assert sum(w.deployments for w in org.weekly) == 4
+    assert counted.teams["team-x"].keys[DEPLOYMENT_FREQUENCY].evidence == ("a1", "b2", "a2")
+    assert counted.teams["team-x"].keys[DEPLOYMENT_FREQUENCY].previous == pytest.approx(1 / 30)
+    # Without the services: the same organisation and teams.
+    teams_only = rollup(facts, owners.get, end=END, days=30, services=False)
+    assert (teams_only.organisation, teams_only.teams) == (org, counted.teams)
+    assert teams_only.services == {}
 
 
 @pytest.mark.parametrize(("key", "value", "level"), [

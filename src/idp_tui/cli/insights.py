@@ -31,6 +31,7 @@ from ..insights.dora import (
     as_jsonable,
     four_keys,
     four_keys_by,
+    rollup,
     rows_from_history,
 )
 from ..insights.texts import FORMAT
@@ -93,9 +94,9 @@ async def _dora(ctx: Context, hub: Hub) -> int:
         results += [by_service.get(s) or four_keys([], end=end, days=days, scope="service",
                                                    name=s) for s in sorted(members)]
     else:
-        results.append(four_keys(facts, end=end, days=days, scope="organisation",
-                                 name="organisation"))
-        by_team = four_keys_by(facts, owners.get, end=end, days=days, scope="team")
+        counted = rollup(facts, owners.get, end=end, days=days, services=False)
+        results.append(counted.organisation)
+        by_team = counted.teams
         results += [by_team.get(t) or four_keys([], end=end, days=days, scope="team", name=t)
                     for t in sorted(set(owners.values()))]
     if out.json:

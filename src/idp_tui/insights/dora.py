@@ -28,11 +28,11 @@ import bisect
 import gc
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
-from statistics import median
 from typing import TYPE_CHECKING, Any
 
 from .levels import OrderedLevel
@@ -200,11 +200,18 @@ def analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow] = (), *,
             incident_window: float = INCIDENT_WINDOW) -> list[Fact]:
     """Each deployment's facts, oldest first. One pass over the rows of each target (service and
     environment) in time order."""
-    # Millions of records without cycles: the cyclic collector would walk them again and again.
+    with _without_cyclic_gc():
+        return _analyse(deploys, incidents, incident_window)
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Millions of records without cycles: the cyclic collector would walk them again and again
+    while they are made (it runs as before afterwards)."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _analyse(deploys, incidents, incident_window)
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -258,12 +265,10 @@ def _analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow],
     return facts
 
 
-def _at(d: Deploy) -> float:
-    return d.at
+_at = attrgetter("at")
 
 
-def _fact_at(f: Fact) -> float:
-    return f.at
+_fact_at = attrgetter("at")
 
 
 def _blame_incidents(facts: Sequence[Fact], incidents: Sequence[IncidentRow],
@@ -313,7 +318,7 @@ class KeyValue:
     #: ``better``, ``worse`` or ``same`` than the previous period (None: one of them is empty).
     trend: str | None = None
     #: The deployments the number counted (their ids), oldest first.
-    evidence: tuple[str, ...] = ()
+    evidence: Sequence[str] = ()
     #: For the change failure rate: why each failed change failed (id → reason).
     reasons: dict[str, str] = field(default_factory=dict)
 
@@ -346,19 +351,28 @@ class FourKeys:
 
 
 @dataclass(slots=True)
-class _Counts:
-    reached: list[Fact] = field(default_factory=list)
-    changes: int = 0
-    failures: list[Fact] = field(default_factory=list)
+class _Tally:
+    """One scope's facts of one period, counted once: what its four keys (and a wider scope's,
+    by :func:`_merge`) are computed from. Lists of facts are oldest first when ``ordered``; the
+    lead and restore times are sorted (a wider scope merges them as sorted runs, not anew)."""
+
+    changes: list[Fact]
+    reached: list[Fact]
+    failures: list[Fact]
+    leads: list[float]
+    restores: list[float]
+    #: Each week's tally (the window's, not the previous period's).
+    weeks: list[_Tally] | None = None
+    #: ``changes`` and ``reached`` are runs of the merged parts, each oldest first (their
+    #: evidence is put in time order when it is read).
+    interleaved: bool = False
 
     def values(self, days: float) -> dict[str, float | None]:
-        leads = list(chain.from_iterable(map(_leads, self.reached)))
-        restores = [f.restore for f in self.failures if f.restore is not None]
         return {
             DEPLOYMENT_FREQUENCY: len(self.reached) / days if days > 0 else None,
-            LEAD_TIME: median(leads) if leads else None,
-            CHANGE_FAILURE_RATE: len(self.failures) / self.changes if self.changes else None,
-            TIME_TO_RESTORE: median(restores) if restores else None,
+            LEAD_TIME: _median(self.leads),
+            CHANGE_FAILURE_RATE: len(self.failures) / len(self.changes) if self.changes else None,
+            TIME_TO_RESTORE: _median(self.restores),
         }
 
 
@@ -366,18 +380,119 @@ _leads = attrgetter("leads")
 _deploy_id = attrgetter("deploy.id")
 
 
-def _count(facts: Iterable[Fact]) -> _Counts:
-    counts = _Counts()
-    reached, failures = counts.reached, counts.failures
-    changes = 0
+def _restored(fact: Fact) -> bool:
+    return fact.restore is not None
+
+
+class Evidence(Sequence[str]):
+    """The ids of the deployments a number counted, oldest first: a tuple-like sequence made
+    when it is first read (an organisation's counts a million; most are never shown)."""
+
+    __slots__ = ("_facts", "_pick", "_sort", "_ids")
+
+    def __init__(self, facts: Sequence[Fact], pick: Callable[[Fact], Any] | None = None, *,
+                 sort: bool = False) -> None:
+        self._facts, self._pick, self._sort = facts, pick, sort
+        self._ids: tuple[str, ...] | None = None if (facts or pick) else ()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        if self._ids is None:
+            facts: Iterable[Fact] = self._facts
+            if self._sort:
+                facts = sorted(facts, key=_fact_at)
+            if self._pick is not None:
+                facts = filter(self._pick, facts)
+            self._ids = tuple(map(_deploy_id, facts))
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self._facts) if self._pick is None else len(self.ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.ids[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Evidence, tuple, list)):
+            return self.ids == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Evidence({self.ids!r})"
+
+
+def _median(ordered: Sequence[float]) -> float | None:
+    """The median of sorted values (the mean of the middle two for an even count)."""
+    n = len(ordered)
+    if not n:
+        return None
+    mid = n // 2
+    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _tally(facts: Sequence[Fact]) -> _Tally:
+    reached: list[Fact] = []
+    failures: list[Fact] = []
+    leads: list[float] = []
     for fact in facts:
-        changes += 1
         if fact.reached:
             reached.append(fact)
+            if fact.leads:
+                leads += fact.leads
         if fact.failure is not None:
             failures.append(fact)
-    counts.changes = changes
-    return counts
+    leads.sort()
+    restores = sorted([f.restore for f in failures if f.restore is not None])
+    return _Tally(list(facts), reached, failures, leads, restores)
+
+
+def _merge(parts: Sequence[_Tally], *, ordered: bool, weeks: bool = False) -> _Tally:
+    """The tally of the union of ``parts`` (of one period). ``ordered``: its lists of facts in
+    time order (when the parts overlap in time; parts that follow each other are concatenated)."""
+    if len(parts) == 1 and not weeks:
+        return parts[0]
+
+    def joined(name: str) -> list[Any]:
+        return list(chain.from_iterable(getattr(p, name) for p in parts))
+
+    failures = joined("failures")
+    if ordered:
+        failures.sort(key=_fact_at)  # sorted runs, merged
+    merged = _Tally(joined("changes"), joined("reached"), failures,
+                    sorted(chain.from_iterable(p.leads for p in parts)),
+                    sorted(chain.from_iterable(p.restores for p in parts)),
+                    interleaved=ordered or any(p.interleaved for p in parts))
+    if weeks:
+        count = len(parts[0].weeks or ())
+        merged.weeks = [_merge([p.weeks[i] for p in parts if p.weeks], ordered=False)
+                        for i in range(count)]
+    return merged
+
+
+def _window_tally(window: Sequence[Fact], start: float, end: float) -> _Tally:
+    """The window's tally with its weekly tallies: whole weeks ending at ``end`` (a window
+    shorter than a week: one week); the window's facts before the first week count for the
+    window only."""
+    count = max(1, round((end - start) / WEEK))
+    first = end - count * WEEK
+    buckets: list[list[Fact]] = [[] for _ in range(count)]
+    early: list[Fact] = []
+    ceil = math.ceil
+    for fact in window:  # oldest first
+        index = ceil((fact.at - first) / WEEK) - 1  # weeks are (from, to]
+        if index >= 0:
+            buckets[min(index, count - 1)].append(fact)
+        else:
+            early.append(fact)
+    weeks = [_tally(bucket) for bucket in buckets]
+    whole = _merge([_tally(early), *weeks] if early else weeks, ordered=False)
+    return _Tally(whole.changes, whole.reached, whole.failures, whole.leads, whole.restores,
+                  weeks, whole.interleaved)
 
 
 def _trend(key: str, value: float | None, previous: float | None) -> str | None:
@@ -407,16 +522,76 @@ def four_keys(facts: Sequence[Fact], *, end: float, days: int, scope: str = "org
         pick = _picker(services)
         window = [f for f in window if pick(f.deploy.service)]
         before = [f for f in before if pick(f.deploy.service)]
-    return _result(window, before, scope, name, days, start, end)
+    return _result(_window_tally(window, start, end), _tally(before), scope, name, days, start,
+                   end)
 
 
 def four_keys_by(facts: Sequence[Fact], group: Callable[[str], str | None], *, end: float,
                  days: int, scope: str) -> dict[str, FourKeys]:
     """The four keys of each group of services (``group(service)``: its name, or None for
     none) over the window: one pass over the facts for every group (the teams, the services)."""
+    return {name: _result(now, then, scope, name, days, *_span_of(end, days))
+            for name, (now, then) in _group_tallies(facts, group, end, days).items()
+            if name is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """The four keys of the organisation, of each team and of each service, over one window."""
+
+    organisation: FourKeys
+    teams: dict[str, FourKeys]
+    services: dict[str, FourKeys]
+
+
+def rollup(facts: Sequence[Fact], owner: Callable[[str], str | None], *, end: float, days: int,
+           name: str = "organisation", services: bool = True) -> Rollup:
+    """The organisation, its teams (``owner(service)``; None: in no team) and (``services``)
+    its services, counted once: each service's facts are tallied, a team's tally merges its
+    services' (sorted runs merged, not sorted anew) and the organisation's merges the teams'.
+    Without ``services``, each team's facts are tallied at once (and ``services`` is empty)."""
+    with _without_cyclic_gc():
+        return _rollup(facts, owner, end, days, name, services)
+
+
+def _rollup(facts: Sequence[Fact], owner: Callable[[str], str | None], end: float, days: int,
+            name: str, services: bool) -> Rollup:
+    start, _ = _span(end, days)
+    by_service: dict[str | None, tuple[_Tally, _Tally]] = {}
+    if services:
+        by_service = _group_tallies(facts, str, end, days)
+        members: dict[str | None, list[tuple[_Tally, _Tally]]] = defaultdict(list)
+        for service, pair in by_service.items():
+            members[owner(service)].append(pair)  # type: ignore[arg-type]
+        by_team = {team: (_merge([p[0] for p in pairs], ordered=True, weeks=True),
+                          _merge([p[1] for p in pairs], ordered=True))
+                   for team, pairs in members.items()}
+    else:
+        by_team = _group_tallies(facts, owner, end, days)
+    pairs = list(by_team.values())
+    org = (_merge([p[0] for p in pairs], ordered=True, weeks=True),
+           _merge([p[1] for p in pairs], ordered=True)) if pairs else (
+        _window_tally([], start, end), _tally([]))
+    return Rollup(
+        organisation=_result(*org, "organisation", name, days, start, end),
+        teams={team: _result(*pair, "team", team, days, start, end)
+               for team, pair in sorted(by_team.items(), key=_named) if team is not None},
+        services={service: _result(*pair, "service", service, days, start, end)
+                  for service, pair in sorted(by_service.items(), key=_named)
+                  if service is not None})
+
+
+def _named(item: tuple[str | None, Any]) -> str:
+    return item[0] or ""
+
+
+def _group_tallies(facts: Sequence[Fact], group: Callable[[str], str | None], end: float,
+                   days: int) -> dict[str | None, tuple[_Tally, _Tally]]:
+    """Each group's tallies of the window and of the period before it (the facts of services
+    in no group under None)."""
     start, span = _span(end, days)
-    window: dict[str, list[Fact]] = defaultdict(list)
-    before: dict[str, list[Fact]] = defaultdict(list)
+    window: dict[str | None, list[Fact]] = defaultdict(list)
+    before: dict[str | None, list[Fact]] = defaultdict(list)
     names: dict[str, str | None] = {}
     for part, facts_in in ((window, _between(facts, start, end)),
                            (before, _between(facts, start - span, start))):
@@ -424,11 +599,9 @@ def four_keys_by(facts: Sequence[Fact], group: Callable[[str], str | None], *, e
             service = fact.deploy.service
             name = names[service] if service in names else names.setdefault(service,
                                                                              group(service))
-            if name is not None:
-                part[name].append(fact)
-    return {name: _result(window.get(name, []), before.get(name, []), scope, name, days, start,
-                          end)
-            for name in sorted(window.keys() | before.keys())}
+            part[name].append(fact)
+    return {name: (_window_tally(window.get(name, []), start, end), _tally(before.get(name, [])))
+            for name in window.keys() | before.keys()}
 
 
 def _span(end: float, days: int) -> tuple[float, float]:
@@ -437,15 +610,19 @@ def _span(end: float, days: int) -> tuple[float, float]:
     return end - days * DAY, days * DAY
 
 
-def _result(window: Sequence[Fact], before: Sequence[Fact], scope: str, name: str, days: int,
-            start: float, end: float) -> FourKeys:
-    now, then = _count(window), _count(before)
+def _span_of(end: float, days: int) -> tuple[float, float]:
+    return end - days * DAY, end
+
+
+def _result(now: _Tally, then: _Tally, scope: str, name: str, days: int, start: float,
+            end: float) -> FourKeys:
     values, previous = now.values(days), then.values(days)
+    sort = now.interleaved
     evidence = {
-        DEPLOYMENT_FREQUENCY: tuple(map(_deploy_id, now.reached)),
-        LEAD_TIME: tuple(map(_deploy_id, filter(_leads, now.reached))),
-        CHANGE_FAILURE_RATE: tuple(map(_deploy_id, window)),
-        TIME_TO_RESTORE: tuple(f.deploy.id for f in now.failures if f.restore is not None),
+        DEPLOYMENT_FREQUENCY: Evidence(now.reached, sort=sort),
+        LEAD_TIME: Evidence(now.reached, _leads, sort=sort),
+        CHANGE_FAILURE_RATE: Evidence(now.changes, sort=sort),
+        TIME_TO_RESTORE: Evidence(now.failures, _restored),
     }
     reasons = {f.deploy.id: f.failure or "" for f in now.failures}
     keys = {key: KeyValue(key, values[key], level_of(key, values[key]), previous[key],
@@ -454,9 +631,17 @@ def _result(window: Sequence[Fact], before: Sequence[Fact], scope: str, name: st
             for key in KEYS}
     levels = [k.level for k in keys.values() if k.level is not None]
     level = max(levels, key=lambda lv: lv.rank) if levels else None
+    first = end - len(now.weeks or [None]) * WEEK
+    weekly = tuple(Week(first + i * WEEK, len(w.reached), *_week_values(w))
+                   for i, w in enumerate(now.weeks or ()))
     return FourKeys(scope=scope, name=name, days=days, start=start, end=end, keys=keys,
-                    level=level, weekly=_weekly(window, start, end),
+                    level=level, weekly=weekly,
                     unrestored=tuple(f.deploy.id for f in now.failures if f.restore is None))
+
+
+def _week_values(week: _Tally) -> tuple[float | None, float | None, float | None]:
+    values = week.values(7)
+    return values[LEAD_TIME], values[CHANGE_FAILURE_RATE], values[TIME_TO_RESTORE]
 
 
 def _picker(services: Callable[[str], bool] | set[str] | None) -> Callable[[str], bool]:
@@ -465,23 +650,6 @@ def _picker(services: Callable[[str], bool] | set[str] | None) -> Callable[[str]
     if callable(services):
         return services
     return services.__contains__
-
-
-def _weekly(window: Sequence[Fact], start: float, end: float) -> tuple[Week, ...]:
-    """Whole weeks ending at ``end`` (a window shorter than a week: one week)."""
-    count = max(1, round((end - start) / WEEK))
-    buckets: list[list[Fact]] = [[] for _ in range(count)]
-    first = end - count * WEEK
-    for fact in window:
-        index = math.ceil((fact.at - first) / WEEK) - 1  # weeks are (from, to]
-        if 0 <= index < count:
-            buckets[index].append(fact)
-    weeks = []
-    for index, bucket in enumerate(buckets):
-        values = _count(bucket).values(7)
-        weeks.append(Week(first + index * WEEK, sum(1 for f in bucket if f.reached),
-                          values[LEAD_TIME], values[CHANGE_FAILURE_RATE], values[TIME_TO_RESTORE]))
-    return tuple(weeks)
 
 
 # For the CLI and JSON -----------------------------------------------------------------------------

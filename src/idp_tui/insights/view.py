@@ -109,12 +109,10 @@ def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW
     end = inputs.world.now
     facts = dora.analyse(inputs.deploys, inputs.incidents)
     owners = inputs.owners
-    org = dora.four_keys(facts, end=end, days=days, scope="organisation", name="organisation")
-    by_team = dora.four_keys_by(facts, owners.get, end=end, days=days, scope="team")
+    counted = dora.rollup(facts, owners.get, end=end, days=days)
+    org, by_team, by_service = counted.organisation, counted.teams, counted.services
     teams = [by_team.get(t) or dora.four_keys([], end=end, days=days, scope="team", name=t)
              for t in sorted(set(owners.values()))]
-    by_service = dora.four_keys_by(facts, lambda s: s if s in owners else None, end=end,
-                                   days=days, scope="service")
     services = [by_service.get(s) or dora.four_keys([], end=end, days=days, scope="service",
                                                     name=s) for s in sorted(owners)]
     cards = sc.score(rules, inputs.world) if rules else []
