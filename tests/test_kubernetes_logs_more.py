@@ -19,7 +19,7 @@ from kube import Cluster, deployment, pod
 from pydantic import ValidationError
 
 from idp_tui import LogLine, LogQuery, ManualClock, SourceContext
-from idp_tui.cli.output import EXIT_OK, EXIT_USAGE
+from idp_tui.cli.output import EXIT_OK, EXIT_SOURCE, EXIT_USAGE
 from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
 
 TIMEOUT = 120
@@ -246,3 +246,22 @@ def test_cli_bad_choices_exit_2(run) -> None:  # type: ignore[no-untyped-def]
     assert "Traceback" not in result.stderr
     result = run("logs", "cart", "-e", "staging", "--previous", "--follow")
     assert result.returncode == EXIT_USAGE and "cannot be followed" in result.stderr
+
+
+def test_cli_a_previous_log_that_cannot_be_read_is_a_failure_not_an_empty_log(  # type: ignore[no-untyped-def]
+        run, cluster: Cluster) -> None:
+    """The kubelet refuses the crashed container's previous log: the command says so and exits
+    with the source's code, instead of saying no container restarted."""
+    seed(cluster, "shop-staging")
+    cluster.put("pods", "shop-staging", "cart-7d9f-9",
+                crash_looping("cart-7d9f-9", "shop-staging", "cart"))
+    path = "/api/v1/namespaces/shop-staging/pods/cart-7d9f-9/log"
+    cluster.handler[f"get {path}", kmock.params(previous="true")] << kmock.Response(
+        status=500, headers={"Content-Type": "application/json"},
+        payload={"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 500,
+                 "message": "the kubelet is unreachable"})
+    result = run("logs", "cart", "-e", "staging", "--previous", "--container", "cart",
+                 "--instance", "7d9f-9")
+    assert result.returncode == EXIT_SOURCE, (result.stdout, result.stderr)
+    assert "none restarted" not in result.stderr
+    assert "the kubelet is unreachable" in result.stderr

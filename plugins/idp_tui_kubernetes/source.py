@@ -463,6 +463,10 @@ class KubernetesSource(PreviewNamespaces, Source):
                     lines = mux.take()
                     if lines:
                         yield lines
+                    # A log that could not be read is a failure, not an empty log.
+                    failed = [f.error for f in followers.values() if f.error is not None]
+                    if failed:
+                        raise failed[0]
                     return
                 try:
                     await asyncio.wait_for(mux.wait(), 0.5 if not follow else None)
