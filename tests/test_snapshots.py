@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes import screen_lines
+
 from idp_tui.demo import DEMO_SIZE, PANE_KEYS, demo_app, wait_settled
 
 SCREENS = {**{pane: (key,) for pane, key in PANE_KEYS.items()}, "health": ("H",)}
@@ -29,8 +31,10 @@ def test_screen(screen: str, snap_compare, tmp_path: Path) -> None:  # type: ign
                 item.latency = 0.004
             app.screen.show(app.hub.health)  # type: ignore[attr-defined]
             await pilot.pause()
+        seen[:] = screen_lines(app)
 
-    assert snap_compare(app, terminal_size=DEMO_SIZE, run_before=settle)
+    seen: list[str] = []
+    assert snap_compare(app, terminal_size=DEMO_SIZE, run_before=settle), what_was_seen(seen)
 
 
 def test_deploy_dialog_at_80x24(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -67,5 +71,12 @@ def test_screen_at_80x24(screen: str, snap_compare, tmp_path: Path) -> None:  # 
                 item.latency = 0.004
             app.screen.show(app.hub.health)  # type: ignore[attr-defined]
         await pilot.pause()
+        seen[:] = screen_lines(app)
 
-    assert snap_compare(app, terminal_size=SMALL, run_before=settle)
+    seen: list[str] = []
+    assert snap_compare(app, terminal_size=SMALL, run_before=settle), what_was_seen(seen)
+
+
+def what_was_seen(lines: list[str]) -> str:
+    """The screen as text when a picture differs (the report's HTML is not kept everywhere)."""
+    return "the screen was:\n" + "\n".join(lines)
