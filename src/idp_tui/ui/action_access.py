@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import render
-from ..actionspec import ACTION_SPECS, action_names, by_name
-from ..api.kinds import ActionKind
+from ..actionspec import ACTION_SPECS, ActionSpec, action_names, by_name
+from ..api.kinds import ActionKind, RunStatus
 
 if TYPE_CHECKING:
     from ..actions import ActionManager
+    from ..api.models import PipelineRun
 
 #: App action name → the kind of action it opens (the app's keys: deploy… provision).
 ACTION_KINDS: dict[str, ActionKind] = {name: by_name(name).kind  # type: ignore[union-attr]
@@ -92,3 +93,58 @@ def read_only_notice(app: Any, action: str) -> bool:
         return False
     app.notify(f"read-only: {reason}", severity="warning", markup=False, timeout=6)
     return True
+
+
+def hidden_reason(app: Any, action: str) -> str | None:
+    """Why the app's action binding ``action`` is hidden (``binding_state`` is False), said when
+    its key is pressed anyway; None when it is not hidden."""
+    if binding_state(app, action) is not False:
+        return None
+    manager = manager_of(app)
+    if manager is None:
+        return ("The sources are starting" if getattr(app, "booting", False)
+                else "No configured source can run actions")
+    if action == ACTIVITY:
+        return "No configured source can run actions or provision"
+    return f"No configured source can {ACTION_KINDS[action].value}"
+
+
+# A pipeline run's actions (the Pipelines pane's keys) ------------------------------------------
+
+#: How a run in each status is described when an action does not apply to it.
+_RUN_STATES = {RunStatus.QUEUED: "is queued", RunStatus.RUNNING: "is running",
+               RunStatus.WAITING: "is waiting for review", RunStatus.SUCCEEDED: "has succeeded",
+               RunStatus.FAILED: "has failed", RunStatus.CANCELLED: "was cancelled",
+               RunStatus.SKIPPED: "was skipped",
+               RunStatus.ACTION_REQUIRED: "needs approval before it runs"}
+
+
+def run_name(run: PipelineRun) -> str:
+    """``payments-api CI #412`` (the run's id when it has no number), sanitised."""
+    number = f"#{run.number}" if run.number is not None else run.id
+    return render.sanitize(f"{run.service} {run.pipeline} {number}", max_len=160)
+
+
+def run_source_refusal(manager: ActionManager | None, action: ActionSpec,
+                       run: PipelineRun) -> str | None:
+    """Why ``action`` cannot be asked of ``run``'s source (it does not offer it), or None."""
+    if manager is not None and run.source in {r.name for r in manager.able(action.kind)}:
+        return None
+    source = render.sanitize(run.source or "This source", max_len=40)
+    return f"{source} cannot {action.title_phrase} its pipeline runs"
+
+
+def run_status_refusal(action: ActionSpec, run: PipelineRun) -> str | None:
+    """Why ``action`` does not apply to ``run`` in its status (the row's run-status rule), or
+    None when it applies. The one decision the Pipelines pane hides a run's key by."""
+    if action.applies_to(run.status):
+        return None
+    state = _RUN_STATES.get(run.status, f"is {run.status.value}")
+    return (f"{run_name(run)} {state}: {action.verb} applies "
+            f"{action.run_rule.replace('only ', 'only to ', 1)}")
+
+
+def run_refusal(app: Any, action: ActionSpec, run: PipelineRun) -> str | None:
+    """Why the key of ``action`` does nothing on ``run``: its source cannot do it, else the run's
+    status is not one it applies to; None when it applies."""
+    return run_source_refusal(manager_of(app), action, run) or run_status_refusal(action, run)

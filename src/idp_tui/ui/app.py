@@ -31,7 +31,8 @@ from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
 from . import advisor as advisor_ui
 from . import boot, helprows, panelist
-from .action_access import ACTIVITY, binding_state, open_action_by_name, read_only_notice
+from .action_access import (ACTIVITY, binding_state, hidden_reason, open_action_by_name,
+                            read_only_notice)
 from .base import Pane, SnapshotArrived
 from .footer import KeysFooter
 from .palette import IdpCommands
@@ -751,15 +752,38 @@ class IdpApp(App[int]):
     async def run_action(self, action: Any, default_namespace: Any = None,
                          namespaces: Any = None) -> bool:
         # A read-only action binding is shown disabled, so Textual would ignore its key: say why.
-        if isinstance(action, str) and default_namespace in (None, self):
+        if isinstance(action, str):
             try:
                 target, name, parameters = parse_action(action)
             except Exception:  # noqa: BLE001 - Textual reports a malformed action itself
                 target, name, parameters = "", "", ()
-            if target in ("", "app") and name == "act" and parameters \
-                    and read_only_notice(self, str(parameters[0])):
+            if default_namespace in (None, self) and target in ("", "app") and name == "act" \
+                    and parameters and read_only_notice(self, str(parameters[0])):
+                return True
+            # A hidden binding's key pressed: say why it does nothing (never a silent key).
+            if not target and self._said_why_not(default_namespace or self, name, parameters):
                 return True
         return await super().run_action(action, default_namespace, namespaces)
+
+    def _said_why_not(self, node: Any, name: str, parameters: tuple[object, ...]) -> bool:
+        """A key whose binding ``check_action`` hides was pressed: say why it does nothing (the
+        node's ``why_not``: a run's status, a source that cannot). True when it did."""
+        why_not = getattr(node, "why_not", None)
+        if why_not is None or not name or node.check_action(name, parameters) is not False:
+            return False
+        reason = why_not(name, parameters)
+        if not reason:
+            return False
+        self.notify(reason, severity="warning", markup=False, timeout=6)
+        return True
+
+    def why_not(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why the app's hidden action binding ``action`` does nothing (no source can)."""
+        if action == "act" and parameters:
+            return hidden_reason(self, str(parameters[0]))
+        if action == ACTIVITY:
+            return hidden_reason(self, ACTIVITY)
+        return None
 
     def run_app_action(self, name: str) -> None:
         """Open the app action ``name`` ("deploy"…, "activity") as its key does (read-only says

@@ -10,7 +10,7 @@ from ...actions import ActionManager, ActionRun
 from ...actionspec import Target, spec
 from ...api.actions import ActionKind, ActionState
 from ...api.models import PipelineRun
-from ..action_access import manager_of, read_only_reason
+from ..action_access import manager_of, read_only_reason, run_source_refusal
 from .activity import ActivityScreen
 from .dispatch import DispatchModal
 from .pipeline import RunActionModal
@@ -80,10 +80,9 @@ def open_pipeline_action(app: Any, kind: ActionKind, pipeline_run: PipelineRun,
     job or one job (``job``, else its first failed one), cancel it, approve or reject the
     deployment it waits for review on, or run its workflow again with inputs."""
     manager = manager_of(app)
-    able = manager.able(kind) if manager is not None else []
-    if manager is None or pipeline_run.source not in {r.name for r in able}:
-        app.notify(f"{render.sanitize(pipeline_run.source or 'This source', max_len=40)} cannot "
-                   f"{spec(kind).title_phrase} its pipeline runs", severity="warning",
+    refusal = run_source_refusal(manager, spec(kind), pipeline_run)
+    if manager is None or refusal is not None:
+        app.notify(refusal or "No configured source can run actions", severity="warning",
                    markup=False)
         return
     if not _may_open(app, manager, kind):

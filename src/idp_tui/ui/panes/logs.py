@@ -216,6 +216,16 @@ class LogsPane(Pane):
             return self.run_log is not None
         return True
 
+    def why_not(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why a key ``check_action`` hides does nothing now (the app says it when pressed)."""
+        if self.run_log is not None:
+            return None
+        if action == "live":
+            return "These are the live logs already (b goes back to them from a run's log)"
+        if action in ("fold", "fold_all", "next_section", "previous_section"):
+            return "Only a pipeline run's log has sections (l or L in Pipelines shows one)"
+        return None
+
     def shared_data_changed(self) -> None:
         if self.stream is None and self._is_active_tab():
             self._ensure_stream()

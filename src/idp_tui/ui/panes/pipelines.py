@@ -17,7 +17,7 @@ from ...actionspec import ActionSpec, by_name, pane_specs
 from ...api.models import Facet, PipelineRun, RunStatus
 from ...api.source import Capability, Source
 from ...hub import Snapshot, Topic
-from ..action_access import manager_of
+from ..action_access import manager_of, run_refusal, run_status_refusal
 from .. import columns
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..tables import KeyedTable
@@ -414,11 +414,27 @@ class PipelinesPane(Pane):
             # cannot do it says so (never a silent key).
             spec = by_name(str(parameters[0])) if parameters else None
             run = self._selected_run() if spec is not None else None
-            return spec is not None and (run is None or spec.applies_to(run.status))
+            return spec is not None and (run is None or run_status_refusal(spec, run) is None)
         if action in ("run_log", "pick_log"):
-            return any(type(r.source).pipeline_logs is not Source.pipeline_logs
-                       for r in self.hub.runners_for(Capability.PIPELINES))
+            return self._gives_logs()
         return True
+
+    def why_not(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why a key ``check_action`` hides does nothing now (the app says it when pressed)."""
+        if action == "act":
+            spec = by_name(str(parameters[0])) if parameters else None
+            run = self._selected_run() if spec is not None else None
+            if spec is not None and run is not None:
+                return run_refusal(self.app, spec, run)
+        if action in ("run_log", "pick_log") and not self._gives_logs():
+            names = ", ".join(render.sanitize(r.name, max_len=40)
+                              for r in self.hub.runners_for(Capability.PIPELINES))
+            return f"No source of pipeline runs gives their logs ({names or 'none configured'})"
+        return None
+
+    def _gives_logs(self) -> bool:
+        return any(type(r.source).pipeline_logs is not Source.pipeline_logs
+                   for r in self.hub.runners_for(Capability.PIPELINES))
 
     def action_run_log(self) -> None:
         """The selected run's log in the Logs pane (its failed job's, if one failed)."""

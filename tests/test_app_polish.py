@@ -1,0 +1,102 @@
+"""The keyboard and layout seams of the dashboard, each as the user sees it: a hidden key says why
+it does nothing, wrapped detail text continues indented, one key picks a field's value in every
+pane, the footer keeps whole keys at every width, and a form's field error reads as a sentence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from idp_tui.api.kinds import RunStatus
+from idp_tui.demo import demo_app, wait_settled
+from idp_tui.ui.panes import PipelinesPane
+
+from fakes import assert_alive, screen_lines, wait_until
+
+
+def still(app: Any) -> Any:
+    app.animation_level = "none"
+    return app
+
+
+def notifications(app: Any) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+def footer(app: Any) -> str:
+    return screen_lines(app)[-1]
+
+
+async def select_run(pilot: Any, pane: PipelinesPane, wanted: Any) -> Any:
+    """Put the Pipelines table's cursor on the first run ``wanted`` accepts."""
+    from idp_tui.ui.panes.pipelines import run_key
+
+    run = next(r for r in pane._visible_runs() if wanted(r))
+    table = pane.query_one("#pipelines-table")
+    table.focus()
+    table.select_key(run_key(run))
+    await wait_until(pilot, lambda: pane.selected == (run.source, run.id)
+                     and pane.detail is not None and pane.detail.id == run.id,
+                     f"run {run.id} selected")
+    return pane.detail
+
+
+async def pipelines(pilot: Any, app: Any) -> PipelinesPane:
+    await wait_settled(app)
+    await pilot.press("3")
+    pane = app.query_one(PipelinesPane)
+    await wait_until(pilot, lambda: app.current_pane is pane and pane.runs, "the runs")
+    pane.only_service = False
+    pane._redraw()
+    await pilot.pause()
+    return pane
+
+
+# 1. A run's key that does not apply says why -----------------------------------------------------
+
+async def test_a_hidden_run_key_says_why_it_does_nothing(tmp_path: Path) -> None:
+    app = still(demo_app(tmp_path / "data", action_speed=100_000))
+    async with app.run_test(size=(160, 50)) as pilot:
+        pane = await pipelines(pilot, app)
+        run = await select_run(pilot, pane, lambda r: r.status is RunStatus.SUCCEEDED)
+        name = f"#{run.number}"
+        # Cancel is hidden on a finished run (footer and help); X says why, naming the run.
+        assert "X Cancel" not in footer(app)
+        assert pane.check_action("act", ("cancel_run",)) is False
+        await pilot.press("X")
+        await wait_until(pilot, lambda: any(name in n and "has succeeded" in n
+                                            for n in notifications(app)), "cancel's reason")
+        said = next(n for n in notifications(app) if "has succeeded" in n)
+        assert "Cancel run applies only to a queued, running or waiting run" in said, said
+        assert app.screen is app.screen_stack[0]  # nothing opened
+        # Approve: the sandbox cannot approve at all; that is what Y says, naming the source.
+        await pilot.press("Y")
+        await wait_until(pilot, lambda: any(n.startswith("sandbox cannot approve")
+                                            for n in notifications(app)), "approve's reason")
+        # F on a running run: the re-run applies only to a finished run that did not succeed.
+        running = await select_run(pilot, pane, lambda r: r.status is RunStatus.RUNNING)
+        before = len(notifications(app))
+        await pilot.press("F")
+        await wait_until(pilot, lambda: len(notifications(app)) > before, "re-run's reason")
+        said = notifications(app)[-1]
+        assert f"#{running.number} is running" in said and "Re-run failed jobs" in said, said
+        # The key that applies still opens its dialog (X on the running run).
+        await pilot.press("X")
+        await wait_until(pilot, lambda: app.screen is not app.screen_stack[0], "cancel's dialog")
+        assert_alive(app)
+
+
+async def test_a_logs_key_for_a_run_log_says_why_on_the_live_logs(tmp_path: Path) -> None:
+    app = still(demo_app(tmp_path / "data"))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_settled(app)
+        await pilot.press("4")
+        await wait_settled(app)
+        await pilot.press("z")
+        await wait_until(pilot, lambda: any("Only a pipeline run's log has sections" in n
+                                            for n in notifications(app)), "fold's reason")
+        await pilot.press("b")
+        await wait_until(pilot, lambda: any("live logs already" in n
+                                            for n in notifications(app)), "back's reason")
+        assert_alive(app)
