@@ -86,9 +86,9 @@ async def test_the_catalog_entry_shows_where_it_runs(tmp_path: Path, cluster: Cl
             assert "provides charges (grpc · production) — Charge a card" in text
             assert "entity        component:default/payments" in text
             assert "team-payments — Payments · pay@example.com" in text
-            # f: the values to filter by, counted by the backend (/entity-facets).
+            # v: the values to filter by, counted by the backend (/entity-facets).
             await pilot.press("1")
-            await pilot.press("f")
+            await pilot.press("v")
             await wait_until(pilot, lambda: app.screen.__class__.__name__ == "FacetScreen",
                              "the field values")
             pane = app.query_one("#catalog-pane")

@@ -259,8 +259,8 @@ async def test_catalog_field_filters_typed_and_chosen_from_counted_values(
         assert sorted(table.keys) == sorted(k for k in checkout if records[k].tier == 1)
         await pilot.press("escape")
         assert len(table.keys) == 40
-        # Chosen: `f` lists each field's values with how many services have each.
-        await pilot.press("f")
+        # Chosen: `v` lists each field's values with how many services have each.
+        await pilot.press("v")
         screen = app.screen
         assert isinstance(screen, FacetScreen)
         options = screen.query_one(OptionList)
@@ -279,7 +279,7 @@ async def test_catalog_field_filters_typed_and_chosen_from_counted_values(
         assert app.query_one("#catalog-filter", Input).value == "tag:pci"
         assert f"{pci} of 40 services" in text_of(app, "#catalog-status")
         # Another value of the same field replaces it.
-        await pilot.press("f")
+        await pilot.press("v")
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt)
                   for i in range(options.option_count)]

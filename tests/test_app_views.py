@@ -143,7 +143,7 @@ async def test_environment_cells_line_up_down_each_column(tmp_path: Path) -> Non
 async def test_facet_counts_line_up_across_the_fields(tmp_path: Path) -> None:
     app = demo_app(tmp_path / "data")
     async with app.run_test(size=DEMO_SIZE) as pilot:
-        await _settled(pilot, app, "f")
+        await _settled(pilot, app, "v")
         await wait_until(pilot, lambda: isinstance(app.screen, FacetScreen), "the fields")
         options = app.screen.query_one(OptionList)
         lines = [str(options.get_option_at_index(i).prompt)
@@ -240,7 +240,7 @@ async def test_the_help_says_where_a_key_means_something_else(tmp_path: Path) ->
         await _settled(pilot, app, "3")
         rows = {bid: (scope, keys, what) for scope, keys, what, bid in app._binding_rows()}
         assert rows["pipelines.only_service"] == (
-            "Pipelines", "f", "This service only · in Catalog: Fields · in Logs: Follow/pause")
+            "Pipelines", "f", "This service only · in Logs: Follow/pause")
         assert rows["action.provision"][1:] == ("p", "Provision")
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the keys screen")
@@ -248,7 +248,7 @@ async def test_the_help_says_where_a_key_means_something_else(tmp_path: Path) ->
         shown = {str(help_table.get_row(k)[3]): str(help_table.get_row(k)[2])
                  for k in help_table.keys}
         assert shown["pipelines.only_service"] == \
-            "This service only · in Catalog: Fields · in Logs: Follow/pause"
+            "This service only · in Logs: Follow/pause"
         await pilot.press("escape", "4")
         await wait_settled(app)
         rows = {bid: (scope, keys, what) for scope, keys, what, bid in app._binding_rows()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -10,11 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
+from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from ... import render
 from ...api.models import (
-    FACET_FIELDS,
     Deployment,
     Facet,
     Health,
@@ -31,9 +32,16 @@ from ..advisor import advised_services, marked
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..charts import format_value, sparkline
 from ..vtable import VirtualTable
+from . import catalog_levels
+from .. import columns as fit_columns
 
-COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle", "Lifecycle"),
-           ("language", "Language"), ("health", "Health")]
+COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("level", "Level"),
+           ("lifecycle", "Lifecycle"), ("language", "Language"), ("health", "Health")]
+#: Which columns leave first when the table is too narrow for all of them (the higher, the
+#: sooner; those at 0 always stay, whole): the detail panel shows every field of the selected
+#: service.
+COLUMN_PRIORITY = {"name": 0, "health": 0, "owner": 1, "tier": 2, "level": 3, "errors": 3,
+                   "traffic": 4, "lifecycle": 5, "language": 6}
 #: The widest these columns grow (a longer name ends in an ellipsis; the others stay on screen).
 MAX_WIDTHS = {"name": 40, "owner": 24, "lifecycle": 14, "language": 14}
 #: Shown once a metrics source answers for many services at once (Source.service_signals).
@@ -54,7 +62,8 @@ SELECT_WHILE_TYPING = 0.4
 def parse_filter(text: str) -> tuple[dict[str, set[str]], str]:
     """``owner:team-a tag:pci pay`` → ({"owner": {"team-a"}, "tag": {"pci"}}, "pay").
 
-    Words ``field:value`` for a field of FACET_FIELDS filter on that field (any case; several
+    Words ``field:value`` for a field of FACET_FIELDS (or ``level``, the scorecard level:
+    ``catalog_levels.FIELD_WORDS``) filter on that field (any case; several
     values of one field: any of them; several fields: all of them); the rest is fuzzy text.
     """
     fields: dict[str, set[str]] = {}
@@ -62,7 +71,7 @@ def parse_filter(text: str) -> tuple[dict[str, set[str]], str]:
     for word in text.split():
         name, sep, value = word.partition(":")
         name = name.lower()
-        if sep and value and name in FACET_FIELDS:
+        if sep and value and name in catalog_levels.FIELD_WORDS:
             if name == "tier":
                 value = value.lstrip("tT")
             fields.setdefault(name, set()).add(value.lower())
@@ -74,7 +83,7 @@ def parse_filter(text: str) -> tuple[dict[str, set[str]], str]:
 def matches_fields(service: Service, fields: dict[str, set[str]]) -> bool:
     values = facet_values(service)
     return all({v.lower() for v in values.get(name, ())} & wanted
-               for name, wanted in fields.items())
+               for name, wanted in fields.items() if name != catalog_levels.LEVEL_FIELD)
 
 
 def _service_name(service: Service) -> str:
@@ -114,12 +123,41 @@ class FilterInput(Input):
                 break
 
 
+class CatalogSuggester(Suggester):
+    """Completes the Catalog filter's last word: a field word, or a value of it."""
+
+    def __init__(self, pane: CatalogPane) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.pane = pane
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return catalog_levels.complete(value, self.pane.current_facets())
+
+
+class CatalogFilterInput(FilterInput):
+    """The Catalog's `/` box: tab takes the completion shown (``le`` → ``level:``)."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False,
+                        id="catalog.filter_complete")]
+
+    def on_mount(self) -> None:
+        for ancestor in self.ancestors:
+            if isinstance(ancestor, CatalogPane):
+                self.suggester = CatalogSuggester(ancestor)
+                break
+
+    def action_complete(self) -> None:
+        if self._suggestion and len(self._suggestion) > len(self.value):
+            self.value = self._suggestion
+            self.cursor_position = len(self.value)
+
+
 class CatalogPane(Pane):
     pane_name = "catalog"  # its entry in ui/panelist.py: title, key, aliases
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="catalog.filter"),
-        Binding("f", "facets", "Fields", id="catalog.facets"),
+        Binding("v", "facets", "Fields", id="catalog.facets"),
         Binding("s", "sort", "Sort", id="catalog.sort"),
         Binding("S", "reverse", "Reverse", show=False, id="catalog.reverse"),
         Binding("u", "unhealthy_only", "Unhealthy only", id="catalog.unhealthy_only"),
@@ -153,6 +191,14 @@ class CatalogPane(Pane):
         self._detail_timer: Any = None
         self.facets: list[Facet] | None = None
         self._select_timer: Any = None
+        #: Each service's scorecard level (``catalog_levels``): None until counted.
+        self.levels: dict[str, Any] | None = None
+        self.levels_computing = False
+        self.levels_error = ""
+        #: The service names the levels were last counted for (counted again when they change).
+        self._levels_for: frozenset[str] | None = None
+        #: The columns shown: those that fit the table's width (COLUMN_PRIORITY).
+        self.shown_columns: list[str] = [key for key, _ in COLUMNS]
         #: The `/` filter's index, with the catalog and field filters it is for (_fuzzy_index).
         self._index: tuple[list[Service], dict[str, set[str]], FuzzyIndex[Service]] | None = None
 
@@ -160,8 +206,9 @@ class CatalogPane(Pane):
         yield ErrorBanner(id="catalog-errors")
         with Horizontal(classes="master-detail"):
             with Vertical(id="catalog-main"):
-                yield FilterInput(placeholder="/ fuzzy filter: name, owner, language, tags…",
-                                  id="catalog-filter")
+                yield CatalogFilterInput(
+                    placeholder="/ filter: owner:NAME tier:1 level:gold…, other words fuzzy · "
+                                "tab completes", id="catalog-filter")
                 yield VirtualTable(id="catalog-table")
                 yield Static(id="catalog-status", classes="pane-status")
             with VerticalScroll(id="catalog-detail"):
@@ -186,7 +233,47 @@ class CatalogPane(Pane):
             self.query_one(ErrorBanner).show_errors(snapshot.errors, what="catalog",
                                                     kept=snapshot.kept)
         self._watch_signals()
+        self._watch_levels()
         self._redraw()
+
+    # Scorecard levels (the Level column, the level: filter word) ---------------------------------
+
+    def _watch_levels(self, *, again: bool = False) -> None:
+        """Count every service's scorecard level (off the UI thread) when the catalog's services
+        first arrive, when they change, and again on ``r`` (``again``)."""
+        names = frozenset(s.name for s in self.idp.services)
+        if not names or (names == self._levels_for and not again):
+            return
+        self._levels_for = names
+        self.levels_computing = True
+        self.run_worker(self._load_levels(), exclusive=True, group="catalog-levels",
+                        exit_on_error=False)
+
+    async def _load_levels(self) -> None:
+        try:
+            levels, _failures = await catalog_levels.compute_levels(
+                self.hub, self.idp.clock.now(), self.idp.config)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bad rule file, a source's surprise: said, never raised
+            self.levels_error = f"{type(exc).__name__}: {exc}"
+        else:
+            self.levels, self.levels_error = levels, ""
+        self.levels_computing = False
+        self._cell_cache_for = None  # every row's level cell changes
+        self._redraw(detail=False)
+
+    def is_settled(self) -> bool:
+        return not self.levels_computing
+
+    def refresh_now(self) -> None:
+        super().refresh_now()
+        self._watch_levels(again=True)
+
+    def on_resize(self) -> None:
+        self._fitted_for = None  # the columns that fit the new width
+        if self.is_mounted and self.idp.services:
+            self._redraw(detail=False)
 
     # Signals of every service (sparklines) -----------------------------------------------------
 
@@ -226,8 +313,7 @@ class CatalogPane(Pane):
             return
         self.signals = {(s.service, s.signal): s.points for s in snapshot.data}
         if self.signals and any(self.signals.values()) and not self.with_signals:
-            self.query_one(VirtualTable).set_columns(COLUMNS + SIGNAL_COLUMNS, MAX_WIDTHS)
-            self.with_signals = True  # read for every row built: kept, not queried
+            self.with_signals = True  # (the columns that fit are chosen again: _fit_columns)  # read for every row built: kept, not queried
         self._cell_cache_for = None  # every row's signal cells change
         self._redraw()
 
@@ -265,6 +351,10 @@ class CatalogPane(Pane):
         shown = self._fuzzy_index(services, fields).filter(text)
         if self.unhealthy_only:
             shown = [s for s in shown if self.is_unhealthy(s.name)]
+        if catalog_levels.LEVEL_FIELD in fields:
+            wanted = fields[catalog_levels.LEVEL_FIELD]
+            shown = [s for s in shown if catalog_levels.matches_level(self.levels, s.name,
+                                                                      wanted)]
         if self.sort_column is not None or not text:
             column = self.sort_column or "name"
             shown.sort(key=self._sort_key(column), reverse=self.sort_reverse)
@@ -281,6 +371,7 @@ class CatalogPane(Pane):
             # The columns fit every service (not only those the filter shows: no jumps while
             # typing); the cells are built here once, then only for the rows drawn.
             self._fitted_for = fitted_for
+            self._fit_columns(table, services)
             table.fit([self._cells(s) for s in services])
         table.fit([self._cells_of(n) for n in advised_services(self.idp) if n in self._by_name])
         table.show([s.name for s in shown], self._cells_of)
@@ -307,6 +398,8 @@ class CatalogPane(Pane):
             return lambda s: (s.tier or 9, s.name)
         if column == "health":
             return lambda s: (_HEALTH_ORDER[self._health(s.name)], s.name)
+        if column == "level":
+            return catalog_levels.level_sort_key(self.levels)
         return lambda s: (str(getattr(s, column)).lower(), s.name)
 
     def _cells_of(self, name: str) -> tuple[Text, ...]:
@@ -324,8 +417,42 @@ class CatalogPane(Pane):
         self._cell_cache[s.name] = (s, health, cells)
         return cells
 
+    def _all_columns(self) -> list[tuple[str, str]]:
+        return COLUMNS + SIGNAL_COLUMNS if self.with_signals else COLUMNS
+
+    def _fit_columns(self, table: VirtualTable, services: list[Service]) -> None:
+        """Show the columns that fit the table's width (the others leave by COLUMN_PRIORITY,
+        never cut mid-word), measured over every service's row."""
+        all_columns = self._all_columns()
+        keys = [key for key, _ in all_columns]
+        room = table.size.width - 2  # its vertical scrollbar
+        shown = keys
+        if room > 0:
+            advised = advised_services(self.idp)
+            rows = [marked(self.idp, s.name, self._full_row(s, self._health(s.name)))
+                    if s.name in advised else self._full_row(s, self._health(s.name))
+                    for s in services]
+            widths = fit_columns.measure(all_columns, rows, MAX_WIDTHS)
+            shown = fit_columns.fitting(keys, COLUMN_PRIORITY, widths, room)
+        if shown != self.shown_columns or list(table.columns) != shown:
+            self.shown_columns = shown
+            labels = dict(all_columns)
+            table.set_columns([(k, labels[k]) for k in shown], MAX_WIDTHS)
+            self._cell_cache.clear()  # (the rows' cells are those of the columns shown)
+
     def _make_cells(self, s: Service, health: Health) -> tuple[Text, ...]:
+        """The cells of the columns shown."""
+        row = self._full_row(s, health)
+        keys = [key for key, _ in self._all_columns()]
+        if self.shown_columns == keys:
+            return row
+        return tuple(row[keys.index(k)] for k in self.shown_columns)
+
+    def _full_row(self, s: Service, health: Health) -> tuple[Text, ...]:
+        """The cells of every column (COLUMNS, and SIGNAL_COLUMNS once a source has them)."""
         cells = render.catalog_row(s.name, s.owner, s.tier, s.lifecycle, s.language, health)
+        level = catalog_levels.level_cell(self.levels, s.name, computing=self.levels_computing)
+        cells = (*cells[:3], level, *cells[3:])
         if not self.with_signals:
             return cells
         return (*cells, *self._signal_cells(s.name))
@@ -361,6 +488,8 @@ class CatalogPane(Pane):
         if self.query_text:
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
+        out.append_text(catalog_levels.status_note(parse_filter(self.query_text)[0],
+                                                   self.levels, self.levels_error))
         label = dict(COLUMNS).get(self.sort_column or "name", "")
         if parse_filter(self.query_text)[1] and self.sort_column is None:
             label = "best match"  # (fuzzy text; field filters alone keep the name order)
