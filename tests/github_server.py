@@ -214,6 +214,8 @@ class Repo:
     deployments: list[Deployment] = field(default_factory=list)  # newest first
     version: int = 0
     cache: dict[str, tuple[int, tuple[int, bytes, dict[str, str]]]] = field(default_factory=dict)
+    #: The default branch's commits, oldest first (sha, committed at), for the compare API.
+    commits: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 class GithubServer:
@@ -376,17 +378,33 @@ class GithubServer:
 
     def add_deployment(self, full_name: str, environment: str,
                        state: str = "success", *, ref: str | None = None,
-                       payload: Any = None, transient: bool = False) -> Deployment:
+                       payload: Any = None, transient: bool = False, sha: str | None = None,
+                       at: datetime | None = None) -> Deployment:
         """A new deployment of the newest succeeded build (or of ``ref``, a tag or branch of
-        the repository), with one status; ``payload`` as GitHub would return it (an object or a
-        string), ``transient`` its ``transient_environment``."""
+        the repository, or of the commit ``sha``), created ``at`` (default now) with one status
+        30 s later; ``payload`` as GitHub would return it (an object or a string),
+        ``transient`` its ``transient_environment``."""
         with self._lock:
             repo = self.repos[full_name]
-            sha = repo.refs[ref] if ref is not None else next(
-                r.sha for r in repo.runs if r.conclusion == "success")
-            deployment = self._deploy(repo, environment, sha, ref or sha, state, self.now())
+            if sha is None:
+                sha = repo.refs[ref] if ref is not None else next(
+                    r.sha for r in repo.runs if r.conclusion == "success")
+            deployment = self._deploy(repo, environment, sha, ref or sha, state,
+                                      at or self.now())
             deployment.payload, deployment.transient = payload, transient
             return deployment
+
+    def add_commits(self, full_name: str, times: Iterable[datetime]) -> list[str]:
+        """Commits on the default branch, committed at ``times`` (after those added before):
+        what the compare API lists between two of them. Returns their shas."""
+        with self._lock:
+            repo = self.repos[full_name]
+            shas = []
+            for when in times:
+                sha = sha_of(full_name, "commit", len(repo.commits))
+                repo.commits.append((sha, when))
+                shas.append(sha)
+            return shas
 
     def add_tag(self, full_name: str, tag: str, *, minutes_ago: float = 0) -> Run:
         """A tag pushed (``v1.4.2``): its CI run, succeeded, created ``minutes_ago``."""
@@ -864,6 +882,9 @@ class GithubServer:
                                                f"&se=2099-01-01T00%3A00%3A00Z&sp=r"}
             self._tick(repo, run, self.now())
             return 200, self._render_job(repo, run, job), {}
+        if method == "GET" and (m := re.fullmatch(r"compare/([0-9a-f]{40})\.\.\.([0-9a-f]{40})",
+                                                  rest)):
+            return self._compare(repo, m.group(1), m.group(2), params, query, path)
         if method == "POST" and (m := re.fullmatch(r"actions/workflows/([^/]+)/dispatches",
                                                    rest)):
             return self._dispatch(repo, self._workflow(repo, m.group(1)), body)
@@ -923,6 +944,49 @@ class GithubServer:
         page, link = self._page(runs, params, query, path)
         return 200, {"total_count": len(runs),
                      "workflow_runs": [self._render_run(repo, r) for r in page]}, link
+
+    def _compare(self, repo: Repo, base: str, head: str, params: dict[str, str],
+                 query: list[tuple[str, str]], path: str) -> tuple[int, Any, dict[str, str]]:
+        """``GET …/compare/BASE...HEAD`` over the default branch's commits (a line): GitHub's
+        commit-comparison shape; the commits head has that base has not, oldest first, paged."""
+        shas = [sha for sha, _ in repo.commits]
+        if base not in shas or head not in shas:
+            raise ApiError(404, "Not Found", status="404")
+        i, j = shas.index(base), shas.index(head)
+        ahead, behind = max(j - i, 0), max(i - j, 0)
+        status = "identical" if i == j else "ahead" if j > i else "behind"
+        commits = [self._render_commit(repo, sha, when) for sha, when in repo.commits[i + 1:j + 1]]
+        page, link = self._page(commits, params, query, path)
+        web = f"https://github.com/{repo.full_name}"
+        return 200, {
+            "url": f"{self.api_url}/repos/{repo.full_name}/compare/{base}...{head}",
+            "html_url": f"{web}/compare/{base}...{head}",
+            "permalink_url": f"{web}/compare/{repo.full_name.split('/')[0]}:{base[:7]}..."
+                             f"{repo.full_name.split('/')[0]}:{head[:7]}",
+            "diff_url": f"{web}/compare/{base}...{head}.diff",
+            "patch_url": f"{web}/compare/{base}...{head}.patch",
+            "base_commit": self._render_commit(repo, base, repo.commits[i][1]),
+            "merge_base_commit": self._render_commit(repo, shas[min(i, j)],
+                                                     repo.commits[min(i, j)][1]),
+            "status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead,
+            "commits": page, "files": []}, link
+
+    def _render_commit(self, repo: Repo, sha: str, when: datetime) -> dict[str, Any]:
+        """A commit as the compare API lists it (author a minute before the commit)."""
+        url = f"{self.api_url}/repos/{repo.full_name}/commits/{sha}"
+        person = {"name": "Monalisa Octocat", "email": "support@github.com"}
+        return {"url": url, "sha": sha, "node_id": "MDY6Q29tbWl0" + sha[:12],
+                "html_url": f"https://github.com/{repo.full_name}/commit/{sha}",
+                "comments_url": f"{url}/comments",
+                "commit": {"url": f"{self.api_url}/repos/{repo.full_name}/git/commits/{sha}",
+                           "author": {**person, "date": iso(when - timedelta(minutes=1))},
+                           "committer": {**person, "date": iso(when)},
+                           "message": f"Change {sha[:7]}", "comment_count": 0,
+                           "tree": {"url": f"{self.api_url}/repos/{repo.full_name}/git/trees/"
+                                           f"{sha}", "sha": sha},
+                           "verification": {"verified": False, "reason": "unsigned",
+                                            "signature": None, "payload": None}},
+                "author": None, "committer": None, "parents": []}
 
     def _page(self, items: list[Any], params: dict[str, str], query: list[tuple[str, str]],
               path: str) -> tuple[list[Any], dict[str, str]]:

@@ -20,6 +20,9 @@ the short sha, so a branch deployed shows which commit), and the health: ``succe
 ``failure``/``error`` → down; ``in_progress``/``queued``/``pending`` → degraded (a deploy is
 under way: the version is not settled); ``inactive`` or no status → unknown.
 
+**Delivery history** (``history.py``): each deployment with its outcome from its statuses,
+the commits it brought from the compare API (for lead time), and rollbacks.
+
 **Actions** (``actions.py``). Deploy runs the ``deploy.workflow`` by ``workflow_dispatch`` on
 ``deploy.ref`` with the service, environment and version as inputs, then follows the run it
 started until it ends. Rerun re-runs a finished run's failed jobs; cancel stops a queued or
@@ -71,6 +74,7 @@ from idp_tui import (
 from .actions import GithubActions
 from .client import GithubApi
 from .config import GithubConfig, check_repo
+from .history import GithubHistory
 from .ledger import Ledger
 from .mapping import (
     HEALTH,
@@ -97,12 +101,13 @@ SLUG = "github.com/project-slug"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class GithubSource(GithubActions, Source):
+class GithubSource(GithubActions, GithubHistory, Source):
     """Workflow runs, job logs, deployments and deploys from GitHub (or GitHub Enterprise
     Server)."""
 
     Config = GithubConfig
-    capabilities = frozenset({Capability.PIPELINES, Capability.ENVIRONMENTS, Capability.ACTIONS})
+    capabilities = frozenset({Capability.PIPELINES, Capability.ENVIRONMENTS, Capability.ACTIONS,
+                              Capability.DELIVERY})
     actions = frozenset({ActionKind.DEPLOY, ActionKind.RERUN, ActionKind.CANCEL,
                          ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.APPROVE,
                          ActionKind.REJECT, ActionKind.DISPATCH})
