@@ -14,12 +14,18 @@ manager
    ends as failed);
 5. writes the ``finished`` audit record, drops secrets from memory and asks every pane to refresh.
 
+An action a ``[[policy.approval]]`` rule covers stops before step 3 until it is approved
+(:mod:`idp_tui.approvals`): the first time, a ``requested`` record is written and the run ends
+waiting for approval (``decision.needs_approval``); once approved, the same id runs, and its
+``started`` record names the request and the approvals.
+
 A request id is an idempotency key: submitting the same id again returns the run already known.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +56,8 @@ from .actionspec import Target, spec
 from .api.clock import Clock, SystemClock
 from .api.errors import NotSupported, SourceError, SourceNotFound
 from .api.source import Capability
-from .audit import ActionAlreadyRan, AuditError, redact
+from .approvals import ApprovalError, fold, owners_of, requested, waiting
+from .audit import ActionAlreadyRan, AuditError, redact, target_of
 from .hub import Failure, Hub, LoopTimer, Platform, PollTimer, SourceRunner, Topic, classify
 from .inputs import InputError, check_inputs, environment_inputs
 from .policy import Decision, Effect, PolicyConfig, acting_as, decide, judge, versions_run
@@ -87,6 +94,8 @@ class ActionManager:
         self.runs: dict[str, ActionRun] = {}
         self._listeners: list[Listener] = []
         self._templates: dict[str, TemplateEntry] = {}
+        #: Approved runs' references to their request and approvals, for their records.
+        self._approved: dict[str, dict[str, Any]] = {}
 
     # Reading -------------------------------------------------------------------------------------
 
@@ -263,9 +272,12 @@ class ActionManager:
         protected = await self._environment_protected(request.environment)
         effect = await self._effect(runner, request, plan) if judged and _judged(request) \
             else acting_as(request.kind, request.environment or "")
+        kind = await self._environment_type(request.environment) if self.policy.approval \
+            else None
         return decide(self.policy, request, now=self.clock.now(), read_only=self.read_only,
                       source_read_only=runner.name in self.read_only_sources,
-                      source=runner.name, environment_protected=protected, effect=effect)
+                      source=runner.name, environment_protected=protected, effect=effect,
+                      environment_type=kind)
 
     async def _effect(self, runner: SourceRunner, request: ActionRequest,
                       plan: ActionPlan | None) -> Effect:
@@ -356,7 +368,7 @@ class ActionManager:
         run.source = runner.name
         run.decision = decision
         run.public_params = self._public_params(request, entry)
-        if not decision.allowed:
+        if not decision.allowed and not decision.needs_approval:
             self._audit_denied(run, decision.message)
             self._finish(run, ActionState.DENIED, decision.message)
             return run
@@ -376,10 +388,12 @@ class ActionManager:
             except Exception as exc:  # noqa: BLE001 - the run ends as failed, audited
                 failure = classify("hub", exc)
                 run.decision = Decision(False, failure.message, "error")
-            if not run.decision.allowed:
+            if not run.decision.allowed and not run.decision.needs_approval:
                 self._audit_denied(run, run.decision.message)
                 self._finish(run, ActionState.DENIED, run.decision.message)
                 return run
+        if run.decision.needs_approval and not await self._approval_gate(run):
+            return run
         try:
             self.audit.append(self._record(run, "started"))
         except ActionAlreadyRan as exc:  # this id's action ended before: its outcome, not again
@@ -397,6 +411,91 @@ class ActionManager:
         run._future = runner.submit(self._drive(runner, run, loop))
         loop.create_task(self._watchdog(run))
         return run
+
+    # Approvals -----------------------------------------------------------------------------------
+
+    async def _approval_gate(self, run: ActionRun) -> bool:
+        """For a run that needs approval: True when its id was approved (it goes on); else the
+        run ends, waiting (a ``requested`` record written the first time: its decision still
+        ``needs_approval``) or refused (denied, expired, ran before: ``needs_approval`` false)."""
+        request, rule = run.request, run.decision.approval
+        assert rule is not None
+        now = self.clock.now()
+        try:
+            records = await asyncio.to_thread(self.records_of, request.id)
+        except AuditError as exc:
+            run.audit_error = exc
+            self._finish(run, ActionState.FAILED, f"not requested: {exc}", audit=False)
+            return False
+        found = fold(records, only=request.id).get(request.id)
+        if found is None:
+            return await self._request_approval(run, now)
+        if target_of(found.record) != target_of(self._record(run, "started")):
+            return self._refuse(run, f"action id {request.id} was requested for {found.title}; "
+                                     "an id names one action: use a new id")
+        try:
+            found.check_run(now)
+        except ApprovalError as exc:
+            if exc.state != "secret":  # (the secrets are here: the requester asked again)
+                return self._refuse(run, str(exc), waiting=exc.state == "pending")
+        self._approved[request.id] = found.refs()
+        names = ", ".join(v.actor for v in found.approvals)
+        run.decision = dataclasses.replace(
+            run.decision, allowed=True, message=f"approved by {names} (request {request.id})")
+        return True
+
+    async def _request_approval(self, run: ActionRun, now: Any) -> bool:
+        """Write the ``requested`` record of ``run`` and end it waiting for approval."""
+        rule = run.decision.approval
+        assert rule is not None
+        owners: list[str] = []
+        if rule.wants_owners and run.request.service:
+            try:
+                services = (await self.hub.fetch(Topic.catalog())).data or ()
+                teams = (await self.hub.fetch(Topic.teams())).data or ()
+                owners = owners_of(services, teams, run.request.service)
+            except Exception:  # noqa: BLE001 - no catalog: the named approvers only
+                pass
+        request = run.request.model_copy(update={"params": run.public_params})
+        record = requested(self._record(run, "started"), rule, request.model_dump(mode="json"),
+                           owners, now)
+        try:
+            self.audit.append(record)
+        except AuditError as exc:
+            run.audit_error = exc
+            log.error("audit log not writable; %s not requested: %s", run.title, exc)
+            self._finish(run, ActionState.FAILED, f"not requested: {exc}", audit=False)
+            return False
+        return self._refuse(run, waiting(run.decision.message, record), waiting=True)
+
+    def _refuse(self, run: ActionRun, message: str, *, waiting: bool = False) -> bool:
+        """End ``run`` without running it: waiting for approval, or refused."""
+        run.decision = dataclasses.replace(run.decision, allowed=False, message=message,
+                                           needs_approval=waiting)
+        self._finish(run, ActionState.DENIED, message, audit=False)
+        return False
+
+    def records_of(self, action_id: str) -> list[dict[str, Any]]:
+        """The audit records of one action id, oldest first (the store finds them by id)."""
+        finder = getattr(self.audit, "records_of", None)
+        if finder is not None:
+            return list(finder(action_id))
+        return [r for r in self.audit.records() if r.get("action_id") == action_id]
+
+    async def _environment_type(self, environment: str | None) -> str | None:
+        if not environment:
+            return None
+        from .environments import guess_type
+
+        try:
+            platform = await self._platform()
+        except Exception:  # noqa: BLE001 - then the name says the type
+            platform = None
+        for env in platform.environments if platform is not None else ():
+            if env.name == environment and env.type is not None:
+                return env.type.value
+        kind = guess_type(environment)
+        return kind.value if kind is not None else None
 
     async def wait(self, action_id: str) -> ActionRun:
         """Wait until the run has finished."""
@@ -672,6 +771,8 @@ class ActionManager:
             "reason": r.reason,
             "decision": run.decision.as_dict(),
         }
+        if phase in ("started", "finished") and r.id in self._approved:
+            record["approved"] = self._approved[r.id]
         if phase == "finished":
             record["outcome"] = run.state.value
             record["error"] = run.error

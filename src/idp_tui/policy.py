@@ -8,7 +8,10 @@ Rules, in order:
    marked ``frozen`` in :mod:`idp_tui.actionspec`; rollbacks, restarts and scaling stay possible:
    they are how an incident is fixed during a freeze);
 3. a protected environment (``[policy] protected``, default ``production``, or one a source marks
-   protected) needs its name typed as confirmation and a reason.
+   protected) needs its name typed as confirmation and a reason;
+4. an action a ``[[policy.approval]]`` rule covers needs approval by other people first
+   (:mod:`idp_tui.approvals`): the decision says so (``needs_approval``) and the action manager
+   records a request instead of running it.
 
 The policy judges what an action *does*, not what it is called (:func:`judge`): a rollback (or any
 kind with a version) to a version that has not run in the environment before, or that is newer than
@@ -28,13 +31,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .actionspec import ACTION_SPECS, spec
+from .approvals import ApprovalRule, rule_for
 from .api.actions import ActionRequest
 from .api.kinds import ActionKind
 
@@ -117,6 +121,8 @@ class PolicyConfig(BaseModel):
     #: Environments that need their name typed and a reason.
     protected: list[str] = Field(default_factory=lambda: ["production"])
     freeze: list[FreezeWindow] = Field(default_factory=list)
+    #: ``[[policy.approval]]``: actions that need approval by other people first.
+    approval: list[ApprovalRule] = Field(default_factory=list)
     #: No mutating action at all.
     read_only: bool = False
     #: Who the audit log says acted (default: the OS user).
@@ -240,11 +246,16 @@ class Decision:
     #: rules treated it as ("deploy", or "" when it is what it says) and why, in words.
     acts_as: str = ""
     effect: str = ""
+    #: A ``[[policy.approval]]`` rule covers it: it runs once approved (``approval`` says how).
+    needs_approval: bool = False
+    approval: ApprovalRule | None = None
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"allowed": self.allowed, "rule": self.rule,
                                   "message": self.message,
                                   "needs_confirmation": self.needs_confirmation}
+        if self.needs_approval:
+            out["needs_approval"] = True
         if self.effect:
             out["acts_as"] = self.acts_as or None
             out["effect"] = self.effect
@@ -253,17 +264,37 @@ class Decision:
 
 def decide(policy: PolicyConfig, request: ActionRequest, *, now: datetime,
            read_only: bool = False, source_read_only: bool = False, source: str = "",
-           environment_protected: bool = False, effect: Effect | None = None) -> Decision:
+           environment_protected: bool = False, effect: Effect | None = None,
+           environment_type: str | None = None) -> Decision:
     """Check ``request`` against ``policy``. ``now`` comes from the hub's clock; ``effect`` is
-    what the action does (:func:`judge`), for kinds with a version."""
+    what the action does (:func:`judge`), for kinds with a version; ``environment_type`` is the
+    environment's type (production…), which ``[[policy.approval]]`` rules may name."""
     decision = _decide(policy, request, now=now, read_only=read_only,
                        source_read_only=source_read_only, source=source,
                        environment_protected=environment_protected, effect=effect)
+    if decision.allowed and policy.approval:
+        decision = _approval(policy, request, decision, effect, environment_type)
     if effect is None:
         return decision
     acts_as = effect.acts_as.value if effect.acts_as is not None else ""
-    return Decision(decision.allowed, decision.message, decision.rule,
-                    decision.needs_confirmation, acts_as, effect.summary)
+    return replace(decision, acts_as=acts_as, effect=effect.summary)
+
+
+def _approval(policy: PolicyConfig, request: ActionRequest, decision: Decision,
+              effect: Effect | None, environment_type: str | None) -> Decision:
+    """An allowed ``decision`` turned into "needs approval" when a rule covers the action (as
+    what it does: a rollback judged a deploy is a deploy for the rules too)."""
+    env = request.environment or ""
+    kind = effect.acts_as if effect is not None and effect.acts_as is not None else request.kind
+    rule = rule_for(policy.approval, kind.value, env, environment_type)
+    if rule is None and kind is not request.kind:
+        rule = rule_for(policy.approval, request.kind.value, env, environment_type)
+    if rule is None:
+        return decision
+    count = f"{rule.approvals} approval{'s' if rule.approvals != 1 else ''}"
+    return Decision(False, f"{request.kind.value} in {env} needs {count} by someone else "
+                           f"before it runs", "approval", decision.needs_confirmation,
+                    needs_approval=True, approval=rule)
 
 
 def _decide(policy: PolicyConfig, request: ActionRequest, *, now: datetime, read_only: bool,

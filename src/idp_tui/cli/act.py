@@ -27,6 +27,7 @@ from ..policy import Decision
 from ..safetext import sanitize
 from .context import Context
 from .output import (
+    EXIT_APPROVAL,
     EXIT_DENIED,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -307,25 +308,41 @@ async def _act(ctx: Context, hub: Hub, request: ActionRequest) -> int:
         return _dry_run(ctx, request, planned)
     if planned.failure is not None and (decision is None or decision.allowed):
         raise await _with_versions(manager, request, _failure_cli_error(planned.failure))
-    if not out.json and planned.plan is not None and decision is not None and decision.allowed:
+    if not out.json and planned.plan is not None and decision is not None and \
+            (decision.allowed or decision.needs_approval):
         _print_plan(out, planned.plan, decision, dry_run=False)
     printer = _EventPrinter(out, request.id)
     remove = manager.watch(printer)
     try:
-        run = await manager.submit(request)
-        printer(run)
-        try:
-            await manager.wait(run.id)
-        except asyncio.CancelledError:
-            await _interrupted(manager, run, out)
-            printer(run)
-            _print_result(out, run)
-            raise
+        run = await _submit(manager, request, printer, out)
+        if run.decision.needs_approval and getattr(ctx.args, "wait", False):
+            # Waiting for the approvals (or a denial, or the request's end), then once more:
+            # approved, it runs; denied or expired, the action layer says so.
+            from .approvals_cmd import wait_for_approval
+
+            await wait_for_approval(ctx, manager, run)
+            manager.runs.pop(run.id, None)
+            run = await _submit(manager, request, printer, out)
     finally:
         remove()
     printer(run)
     _print_result(out, run)
     return _exit_for(run, printer.started, request)
+
+
+async def _submit(manager: ActionManager, request: ActionRequest, printer: _EventPrinter,
+                  out: Output) -> ActionRun:
+    """Submit ``request`` and wait until its run ends (Ctrl-C cancels it where it can)."""
+    run = await manager.submit(request)
+    printer(run)
+    try:
+        await manager.wait(run.id)
+    except asyncio.CancelledError:
+        await _interrupted(manager, run, out)
+        printer(run)
+        _print_result(out, run)
+        raise
+    return run
 
 
 def _dry_run(ctx: Context, request: ActionRequest, planned: PlanResult) -> int:
@@ -342,6 +359,11 @@ def _dry_run(ctx: Context, request: ActionRequest, planned: PlanResult) -> int:
                       "message": failure.message, "hint": failure.hint}})
     elif planned.plan is not None and decision is not None:
         _print_plan(out, planned.plan, decision, dry_run=True)
+    if decision is not None and decision.needs_approval:
+        if not out.json:
+            out.line("dry run: nothing was changed; without --dry-run a request for approval is "
+                     "recorded and the action runs once approved")
+        return EXIT_OK
     if decision is not None and not decision.allowed:
         raise CliError(EXIT_DENIED, _denied_message(request, decision),
                        hint=_denied_hint(decision), rule=decision.rule)
@@ -397,8 +419,9 @@ def _print_plan(out: Output, plan: ActionPlan, decision: Decision, *, dry_run: b
     if plan.estimated_duration is not None:
         seconds = plan.estimated_duration.total_seconds()
         out.line("  estimated duration: " + (f"{seconds:.0f} s" if seconds >= 1 else "< 1 s"))
-    style = "green" if decision.allowed else "red bold"
-    verdict = "allowed" if decision.allowed else "denied"
+    style = "green" if decision.allowed else "yellow" if decision.needs_approval else "red bold"
+    verdict = "allowed" if decision.allowed else \
+        "needs approval" if decision.needs_approval else "denied"
     if decision.message != verdict:
         verdict += f" ({sanitize(decision.message, max_len=500)})"
     out.line("  policy: " + paint(verdict, style, colour))
@@ -470,7 +493,9 @@ async def _interrupted(manager: ActionManager, run: ActionRun, out: Output) -> N
 def _print_result(out: Output, run: ActionRun) -> None:
     if out.json:
         out.emit({"type": "result", **_describe(run.request, run.public_params),
-                  "title": run.title, "state": run.state.value, "error": run.error,
+                  "title": run.title, "error": run.error,
+                  "state": "waiting for approval" if run.decision.needs_approval
+                  else run.state.value,
                   "source": run.source or None, "decision": run.decision.as_dict(),
                   "plan": model_to_jsonable(run.plan) if run.plan else None,
                   "created_at": run.created_at.isoformat(),
@@ -478,6 +503,9 @@ def _print_result(out: Output, run: ActionRun) -> None:
                   "events": run.dropped_events + len(run.events)})
         return
     if run.state is ActionState.DENIED:
+        if run.decision.needs_approval:  # the request's id, for `idp-tui approve`
+            out.line(paint(f"⧗ waiting for approval: {sanitize(run.title, max_len=500)}",
+                           "yellow bold", out.colour_out) + f"  (request {run.id})")
         return  # the error on stderr says why
     took = ""
     if run.finished_at is not None:
@@ -495,6 +523,13 @@ def _print_result(out: Output, run: ActionRun) -> None:
 def _exit_for(run: ActionRun, started: bool, request: ActionRequest) -> int:
     if run.state is ActionState.SUCCEEDED:
         return EXIT_OK
+    if run.state is ActionState.DENIED and run.decision.needs_approval:
+        raise CliError(EXIT_APPROVAL, run.decision.message, type="approval", action_id=run.id,
+                       hint=f"an approver runs `idp-tui approve {run.id} --reason \"…\"`; then "
+                            f"`idp-tui run-approved {run.id}` (or this command with --id "
+                            f"{run.id}) runs it")
+    if run.state is ActionState.DENIED and run.decision.rule == "approval":
+        raise CliError(EXIT_DENIED, run.decision.message, rule="approval", action_id=run.id)
     if run.state is ActionState.DENIED:
         # The request as sent: the run's copy no longer holds the confirmation.
         sent = request.model_copy(update={"environment": run.request.environment})

@@ -44,6 +44,9 @@ EXIT_DENIED = 3
 EXIT_SOURCE = 4
 #: The service, environment, version, template or action does not exist (and nothing answered).
 EXIT_NOT_FOUND = 5
+#: The action needs approval by someone else first: a request was recorded (its id is printed),
+#: or it is still waiting for its approvals.
+EXIT_APPROVAL = 7
 #: Interrupted (Ctrl-C or SIGTERM).
 EXIT_INTERRUPTED = 130
 
@@ -53,6 +56,7 @@ ERROR_TYPES = {
     EXIT_DENIED: "denied",
     EXIT_SOURCE: "source",
     EXIT_NOT_FOUND: "not found",
+    EXIT_APPROVAL: "approval",
     EXIT_INTERRUPTED: "interrupted",
 }
 
@@ -70,6 +74,8 @@ exit codes:
        else answered)
   6    below the level --fail-under asks for (`scorecards`, `dora`); a recommendation as
        severe as --fail-on asks for or more (`advise`)
+  7    waiting for approval: the action needs another person's approval first
+       ([[policy.approval]]); a request was recorded and its id printed
   130  interrupted (Ctrl-C or SIGTERM)"""
 
 JSON_HELP = """\

@@ -82,6 +82,9 @@ def _action_options() -> argparse.ArgumentParser:
                        help="show what would change and the policy decision; change nothing")
     group.add_argument("--id", metavar="ID", dest="action_id", type=argtypes.action_id, default=None,
                        help="idempotency key (default: a fresh UUID); reuse it to retry safely")
+    group.add_argument("--wait", action="store_true",
+                       help="when the action needs approval ([[policy.approval]]): wait until "
+                            "it is approved, then run it (or until it is denied or expires)")
     return parent
 
 
@@ -368,7 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--env", "-e", metavar="ENV", default=None,
                            type=argtypes.name("environment"),
                            help="the environment reviewed (default: the one the run waits in)")
-        p.set_defaults(handler=act.run_action)
+        # `approve ID` also approves a request for approval (see `idp-tui approvals`).
+        p.set_defaults(handler=_Commands("approvals_cmd").approve if name == "approve"
+                       else act.run_action)
     p = command("dispatch", "run a workflow of a service's repository with its inputs", acting,
                 description="Run WORKFLOW (its file name, id or name) of SERVICE's repository "
                             "on --ref, with the inputs its file declares as --param NAME=VALUE "
@@ -387,6 +392,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="NAME", default=None, type=argtypes.name("source"),
                    help="the source that runs it (when several can)")
     p.set_defaults(handler=act.dispatch)
+
+    # Four-eyes approvals
+    approvals = _Commands("approvals_cmd")
+    p = command("approvals", "requests for approval: pending and approved ones, who may approve "
+                             "them and until when",
+                description="The actions waiting for approval ([[policy.approval]] in the "
+                            "config), read from the audit trail: each request's id, what it "
+                            "does, who asked, the approvals it has and needs, who may approve it "
+                            "and when it expires. --all lists denied, expired and run ones too.")
+    p.add_argument("--all", action="store_true", help="also the requests already decided")
+    p.set_defaults(handler=approvals.approvals)
+    p = command("deny", "deny a request for approval (recorded in the audit trail)",
+                description="Deny request ID (see `idp-tui approvals`): it never runs. Its "
+                            "approvers may deny it, and the one who asked may withdraw it.")
+    p.add_argument("request", metavar="ID", type=argtypes.action_id, help="the request's id")
+    p.add_argument("--reason", metavar="TEXT", type=argtypes.reason, default=None,
+                   help="why (required; recorded in the audit trail)")
+    p.set_defaults(handler=approvals.deny)
+    p = command("run-approved", "run an approved request (once: an id names one action)",
+                description="Run request ID now that it has its approvals: through the policy "
+                            "and the audit log as any action, its started record naming the "
+                            "request and the approvals. A request runs once; a denied or "
+                            f"expired one does not run. {action_help}")
+    p.add_argument("request", metavar="ID", type=argtypes.action_id, help="the request's id")
+    p.set_defaults(handler=approvals.run_approved, dry_run=False, wait=False)
 
     # Audit
     p = command("audit", "the audit log of every action (`audit verify` checks its hash chain)",

@@ -217,6 +217,19 @@ class PostgresStore:
                 return
             after = int(found[-1][0])
 
+    def records_of(self, action_id: str) -> list[str]:
+        """The records (as stored) of one action id, oldest first (by the action-id index)."""
+        try:
+            conn = self.connection()
+            found = conn.execute("SELECT record FROM idp_audit WHERE action_id = %s ORDER BY seq",
+                                 (action_id,)).fetchall()
+            conn.rollback()
+        except psycopg.OperationalError as exc:
+            self._drop()
+            raise StoreUnavailable(f"cannot read the store {self.where}: "
+                                   f"{_first_line(exc)}") from None
+        return [str(row[0]) for row in found]
+
     def head(self) -> Head:
         try:
             conn = self.connection()
@@ -290,6 +303,10 @@ class PostgresAudit:
     def records(self) -> Iterator[dict[str, Any]]:
         for _seq, _prev, _hash, text in self.store.rows():
             yield json.loads(text)
+
+    def records_of(self, action_id: str) -> list[dict[str, Any]]:
+        """One action id's records, oldest first."""
+        return [json.loads(text) for text in self.store.records_of(action_id)]
 
     def follow_batches(self, poll: float = 0.25, stop: Callable[[], bool] | None = None
                        ) -> Iterator[list[dict[str, Any]]]:

@@ -1,0 +1,214 @@
+"""Four-eyes approvals on the command line: ``idp-tui approvals``, ``approve ID``, ``deny ID`` and
+``run-approved ID`` (the rules and the requests' state: :mod:`idp_tui.approvals`).
+
+Who acts is the configured identity (``[policy] identity``), else the OS user, as in every audit
+record. ``approvals``, ``approve`` and ``deny`` read and write the audit trail only (no source
+starts); ``run-approved`` runs the request through the action layer as any action.
+``approve RUN`` that names no request for approval is the pipeline run's review (``act.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..approvals import (
+    APPROVED,
+    DENIED,
+    EXPIRED,
+    PENDING,
+    READY,
+    REJECTED,
+    ApprovalError,
+    Request,
+    find,
+    fold,
+    wait_decided,
+)
+from ..safetext import sanitize
+from .audit_cmd import _audit_errors, audit_log
+from .context import Context
+from .output import (
+    EXIT_APPROVAL,
+    EXIT_DENIED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Styled,
+    timestamp,
+)
+
+if TYPE_CHECKING:
+    from ..actions import ActionManager, ActionRun
+
+#: Seconds between two looks at the audit trail while ``--wait`` waits for approval.
+WAIT_POLL = 0.5
+
+STATE_STYLES = {PENDING: "yellow", READY: "green", DENIED: "red bold", EXPIRED: "dim",
+                "ran": "cyan"}
+
+
+def identity(ctx: Context) -> str:
+    """Who acts: ``[policy] identity``, else the OS user."""
+    from ..actionrun import current_user
+
+    return ctx.config.policy.identity or current_user()
+
+
+def records_of(trail: Any, request_id: str) -> list[dict[str, Any]]:
+    """The records of one id, oldest first (the store finds them by id; the log is read)."""
+    finder = getattr(trail, "records_of", None)
+    with _audit_errors():
+        if finder is not None:
+            return list(finder(request_id))
+        return [r for r in trail.records() if r.get("action_id") == request_id]
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """An approval, denial or run refused: a sentence and its exit code."""
+    try:
+        yield
+    except ApprovalError as exc:
+        code = EXIT_NOT_FOUND if exc.not_found else \
+            EXIT_APPROVAL if exc.state == PENDING else EXIT_DENIED
+        raise CliError(code, str(exc), hint=exc.hint, type="approval" if code != EXIT_NOT_FOUND
+                       else None, state=exc.state or None) from None
+
+
+def _reason(ctx: Context, verb: str) -> str:
+    reason = (ctx.args.reason or "").strip()
+    if not reason:
+        raise CliError(EXIT_USAGE, f'{verb} needs --reason "…" (it is recorded in the audit '
+                                   "trail)")
+    return reason
+
+
+# idp-tui approvals -------------------------------------------------------------------------------
+
+def approvals(ctx: Context) -> int:
+    out, now = ctx.out, ctx.clock.now()
+    trail = audit_log(ctx)
+    me = identity(ctx)
+    with _audit_errors():
+        requests = list(fold(trail.records()).values())
+    shown = [r for r in requests if ctx.args.all or r.state(now) in (PENDING, READY)]
+    shown.sort(key=lambda r: str(r.record.get("time") or ""), reverse=True)
+    if out.json:
+        out.emit({"identity": me, "approvals": [
+            {**r.as_dict(now), "you_may_approve": r.state(now) == PENDING and r.may_approve(me)
+             and all(v.actor != me for v in r.approvals)} for r in shown]})
+        return EXIT_OK
+    if not shown:
+        out.line("no requests waiting for approval" + ("" if ctx.args.all else
+                                                       " (--all lists the decided ones)"))
+        return EXIT_OK
+    rows = []
+    for r in shown:
+        state = r.state(now)
+        votes = f"{len(r.approvals)}/{r.needed}"
+        if r.approvals:
+            votes += " (" + ", ".join(v.actor for v in r.approvals) + ")"
+        who = ", ".join(r.approvers) or f"anyone but {r.requester}"
+        if state == PENDING and r.may_approve(me) and all(v.actor != me for v in r.approvals):
+            who += "  ← you may approve"
+        rows.append([r.id, Styled(state, STATE_STYLES.get(state, "")), r.title, r.requester,
+                     votes, who, timestamp(r.expires) if r.expires else "?",
+                     r.record.get("reason") or ""])
+    out.table(["ID", "STATE", "ACTION", "REQUESTED BY", "APPROVALS", "APPROVERS", "EXPIRES",
+               "REASON"], rows)
+    return EXIT_OK
+
+
+# idp-tui approve ID / deny ID --------------------------------------------------------------------
+
+def approve(ctx: Context) -> int:
+    """``approve ID``: a request for approval when ID names one, else the pipeline run's review."""
+    trail = audit_log(ctx)
+    request_id = ctx.args.run
+    found = fold(records_of(trail, request_id), only=request_id).get(request_id)
+    if found is None:
+        from .act import run_action
+
+        return run_action(ctx)
+    return _vote(ctx, trail, found, APPROVED)
+
+
+def deny(ctx: Context) -> int:
+    trail = audit_log(ctx)
+    with _refusals():
+        found = find(records_of(trail, ctx.args.request), ctx.args.request)
+    return _vote(ctx, trail, found, REJECTED)
+
+
+def _vote(ctx: Context, trail: Any, found: Request, phase: str) -> int:
+    out, now = ctx.out, ctx.clock.now()
+    verb = "an approval" if phase == APPROVED else "a denial"
+    reason = _reason(ctx, verb)
+    me = identity(ctx)
+    with _refusals():
+        if phase == APPROVED:
+            found.check_approve(me, now)
+        else:
+            found.check_deny(me, now)
+    with _audit_errors():
+        stored = trail.append(found.vote(phase, me, reason, now))
+    after = fold(records_of(trail, found.id), only=found.id).get(found.id) or found
+    state = after.state(now)
+    if out.json:
+        out.emit({"id": found.id, "recorded": phase, "by": me, "seq": stored.get("seq"),
+                  **{"request": after.as_dict(now)}})
+        return EXIT_OK
+    title = sanitize(found.title, max_len=300)
+    if phase == REJECTED:
+        out.line(f"denied request {found.id} ({title}): it does not run")
+    elif state == READY:
+        out.line(f"approved request {found.id} ({title}): it has its {after.needed} "
+                 f"approval{'s' if after.needed != 1 else ''}; `idp-tui run-approved "
+                 f"{found.id}` runs it")
+    else:
+        out.line(f"approved request {found.id} ({title}): {len(after.approvals)} of "
+                 f"{after.needed} approvals")
+    return EXIT_OK
+
+
+# idp-tui run-approved ID -------------------------------------------------------------------------
+
+def run_approved(ctx: Context) -> int:
+    from pydantic import ValidationError
+
+    from ..api.actions import ActionRequest
+    from .act import _act
+
+    trail = audit_log(ctx)
+    request_id = ctx.args.request
+    with _refusals():
+        found = find(records_of(trail, request_id), request_id)
+        found.check_run(ctx.clock.now())
+    try:
+        request = ActionRequest.model_validate({**found.request, "actor": ""})
+    except ValidationError:
+        raise CliError(EXIT_DENIED, f"request {request_id} does not hold a request this idp-tui "
+                                    "can run (written by another version?)") from None
+    return ctx.run(lambda c, hub: _act(c, hub, request))
+
+
+async def wait_for_approval(ctx: Context, manager: ActionManager, run: ActionRun) -> str:
+    """``--wait``: say that the request waits, then look at the audit trail every
+    ``WAIT_POLL`` seconds until it is approved, denied or expired; its state then."""
+    out = ctx.out
+    if out.json:
+        out.emit({"type": "waiting", "action_id": run.id, "message": run.decision.message})
+    else:
+        out.line(f"⧗ waiting for approval of request {run.id} (Ctrl-C stops waiting; the "
+                 "request stays)")
+        out.flush()
+
+    async def read() -> Request | None:
+        records = await asyncio.to_thread(manager.records_of, run.id)
+        return fold(records, only=run.id).get(run.id)
+
+    return await wait_decided(read, ctx.clock.now, asyncio.sleep, WAIT_POLL)
