@@ -100,3 +100,85 @@ async def test_a_logs_key_for_a_run_log_says_why_on_the_live_logs(tmp_path: Path
         await wait_until(pilot, lambda: any("live logs already" in n
                                             for n in notifications(app)), "back's reason")
         assert_alive(app)
+
+
+# 3. One key picks a field's value in every pane ---------------------------------------------------
+
+async def test_v_picks_a_fields_value_in_the_catalog_and_pipelines(tmp_path: Path) -> None:
+    from idp_tui.ui.screens import FacetScreen
+
+    app = still(demo_app(tmp_path / "data"))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_settled(app)
+        for pane_key in ("1", "3"):
+            await pilot.press(pane_key)
+            await wait_settled(app)
+            assert "v Fields" in footer(app), footer(app)
+            await pilot.press("v")
+            await wait_until(pilot, lambda: isinstance(app.screen, FacetScreen), "the fields")
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.screen is app.screen_stack[0], "closed")
+        # The help lists v as Fields in both panes, with the same binding ids as before.
+        rows = {bid: (keys, what) for _scope, keys, what, bid in app._binding_rows()}
+        assert rows["pipelines.facets"] == ("v", "Fields")
+        await pilot.press("1")
+        await wait_settled(app)
+        rows = {bid: (keys, what) for _scope, keys, what, bid in app._binding_rows()}
+        assert rows["catalog.facets"] == ("v", "Fields")
+        assert not [bid for bid, (keys, _w) in rows.items() if keys == "f"]  # f: nothing here
+        assert_alive(app)
+
+
+# 5. A form's field error reads as a sentence ---------------------------------------------------
+
+async def test_a_provisioning_field_error_has_no_pydantic_prefix(tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from idp_tui.ui.dialogs import ProvisionModal
+
+    from dialog_host import sandbox_host
+    from fakes import widget_lines
+
+    app = still(sandbox_host(tmp_path / "demo", action_speed=100_000))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: app.catalog_snapshot is not None
+                         and app.service is not None, "the dashboard's data")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProvisionModal)
+                         and app.screen.templates is not None, "the templates")
+        modal: ProvisionModal = app.screen
+        entry = next(e for e in modal.templates if e.template.name == "postgres")
+        modal.query_one("#provision-templates").move_cursor(row=modal.templates.index(entry))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: modal.entry is entry and modal.fields, "the form")
+        row = next(f for f in modal.fields if f.spec.name == "admin_password")
+        assert isinstance(row.control, Input)
+        row.control.focus()
+        await pilot.pause()
+        row.control.value = "shor"
+        row.control.action_end()
+        await pilot.press("t")
+        error = row.query_one(".field-error")
+        await wait_until(pilot, lambda: error.display, "the field's error")
+        modal.query_one("#provision-form").scroll_to_widget(row, animate=False, immediate=True)
+        await pilot.pause()
+        shown = " ".join(" ".join(line.split()) for line in widget_lines(app, error)).strip()
+        assert "must be at least 12 characters long" in shown, shown
+        assert "Value error" not in shown and "Value error" not in "\n".join(screen_lines(app))
+        assert_alive(app)
+
+
+def test_a_param_error_on_the_command_line_has_no_pydantic_prefix(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "IDP_TUI_CONFIG"}
+    env.update(IDP_TUI_DATA_DIR=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+               NO_COLOR="1", IDP_TUI_PARAM_ADMIN_PASSWORD="short")
+    result = subprocess.run([sys.executable, "-m", "idp_tui", "provision", "postgres", "--param",
+                             "service=api-gateway", "--dry-run"], capture_output=True, text=True,
+                            env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result.stderr
+    assert "admin_password: must be at least 12 characters long" in result.stderr, result.stderr
+    assert "Value error" not in result.stderr and "Traceback" not in result.stderr

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from .safetext import error_message
+
 __all__ = ["InputError", "check_inputs", "environment_inputs", "model_for"]
 
 _TYPES: dict[str, Any] = {"string": str, "number": float, "integer": int, "boolean": bool}
@@ -70,7 +72,7 @@ def check_inputs(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, An
         problems = []
         for error in exc.errors(include_url=False, include_input=False, include_context=False):
             where = ".".join(str(p) for p in error.get("loc", ())) or "inputs"
-            problems.append(f"{where}: {error.get('msg') or 'invalid'}")
+            problems.append(f"{where}: {error_message(error)}")
         raise InputError(problems) from None
     dumped = validated.model_dump(by_alias=True)
     return {k: dumped[k] for k in values}

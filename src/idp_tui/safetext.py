@@ -72,3 +72,16 @@ def ago(when: datetime | None, now: datetime) -> str:
     if delta.total_seconds() < 0:
         return "in " + duration(-delta)
     return duration(delta) + " ago"
+
+
+#: What pydantic puts before the message of a validator's own error ("Value error, must be…").
+_VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def error_message(error: object, default: str = "invalid") -> str:
+    """The message of one pydantic error (an item of ``ValidationError.errors()``) as a sentence
+    of its own: without the "Value error, " pydantic puts before a validator's message."""
+    message = str(error.get("msg") or default) if isinstance(error, dict) else str(error)
+    for prefix in _VALIDATOR_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from .. import limits
 from ..actions import secret_fields
+from ..safetext import error_message
 from .output import EXIT_USAGE, CliError, Output, add_secret
 
 ENV_PREFIX = "IDP_TUI_PARAM_"
@@ -249,7 +250,7 @@ def gather_params(template: str, model: type[BaseModel], given: list[str], files
         for error in exc.errors():
             where = ".".join(str(p) for p in error.get("loc", ())) or "params"
             spec = specs.get(str(error.get("loc", ("",))[0]))
-            message = str(error.get("msg", "invalid"))
+            message = error_message(error)
             if error.get("type") == "missing" and spec is not None and spec.secret:
                 message += f" (give it with --param-file {spec.name}=PATH or ${spec.env_var})"
             problems.append(f"{where}: {message}")  # never the input: it may be a secret

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ...actions import TemplateEntry
+from ...safetext import error_message
 
 MISSING = object()
 
@@ -145,7 +146,7 @@ def check(model: type[BaseModel], values: dict[str, Any], names: Collection[str]
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False, include_context=False):
             loc = error.get("loc") or ()
-            message = scrub(str(error.get("msg") or "invalid"))
+            message = scrub(error_message(error))
             if loc and str(loc[0]) in names:
                 errors.setdefault(str(loc[0]), message)
             else:
