@@ -35,7 +35,7 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     # the panes
     "catalog.filter", "catalog.facets", "catalog.sort", "catalog.reverse", "catalog.logs",
     "catalog.unhealthy_only", "envs.unhealthy_only",
-    "catalog.filter_clear",
+    "catalog.filter_clear", "catalog.filter_complete",
     "envs.filter", "envs.drift_only", "envs.logs",
     "pipelines.filter", "pipelines.only_service", "pipelines.log", "pipelines.facets",
     "pipelines.open", "pipelines.filter_complete", "pipelines.failed_only",

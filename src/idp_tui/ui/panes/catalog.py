@@ -35,8 +35,8 @@ from ..vtable import VirtualTable
 from . import catalog_levels
 from .. import columns as fit_columns
 
-COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("level", "Level"),
-           ("lifecycle", "Lifecycle"), ("language", "Language"), ("health", "Health")]
+COLUMNS = [("name", "Name"), ("owner", "Owner"), ("tier", "Tier"), ("lifecycle", "Lifecycle"),
+           ("language", "Language"), ("health", "Health"), ("level", "Level")]
 #: Which columns leave first when the table is too narrow for all of them (the higher, the
 #: sooner; those at 0 always stay, whole): the detail panel shows every field of the selected
 #: service.
@@ -452,7 +452,7 @@ class CatalogPane(Pane):
         """The cells of every column (COLUMNS, and SIGNAL_COLUMNS once a source has them)."""
         cells = render.catalog_row(s.name, s.owner, s.tier, s.lifecycle, s.language, health)
         level = catalog_levels.level_cell(self.levels, s.name, computing=self.levels_computing)
-        cells = (*cells[:3], level, *cells[3:])
+        cells = (*cells, level)
         if not self.with_signals:
             return cells
         return (*cells, *self._signal_cells(s.name))
