@@ -11,6 +11,7 @@ from idp_tui import Deployment, Health, Instance, InstanceContainer, InstanceEve
 
 from .pipelines import Pipelines
 from .rand import hexid, pod_suffix, rng, unit, weighted
+from .resources import Sizing
 from .store import DeploymentRow, EnvironmentRow, Store
 from .world import CURATED, ServiceSpec, World
 
@@ -79,6 +80,7 @@ class Fleet:
         self.store = store
         self._bad = store.bad_versions()
         self._effective: dict[tuple, Deployment] = {}
+        self.sizing = Sizing(world)
 
     # Bad releases -------------------------------------------------------------------------------
     def _hash_bad(self, service: str, version: str) -> bool:
@@ -199,10 +201,11 @@ class Fleet:
         if severity and health is Health.HEALTHY:
             health = Health.DEGRADED
             message = f"5xx rate elevated since rollout of {version}"
+        sized = self.sizing.of(spec, row.environment, row.replicas_desired) if spec is not None else {}
         deployment = Deployment(
             service=row.service, environment=row.environment, version=version, replicas_ready=ready,
             replicas_desired=row.replicas_desired, health=health,
-            updated_at=datetime.fromtimestamp(updated_at, UTC), message=message,
+            updated_at=datetime.fromtimestamp(updated_at, UTC), message=message, **sized,
         )
         if len(self._effective) > 200_000:
             self._effective.clear()

@@ -18,7 +18,7 @@ from . import limits, uinames
 from .api.source import Source, SourceConfig
 from .configerror import ConfigError
 from .hub.topics import REFRESH_SETTINGS
-from .advisor.settings import AdvisorConfig
+from .advisor.settings import AdvisorConfig, CostConfig
 from .environments import EnvironmentDecl, EnvironmentMap
 from .policy import PolicyConfig
 from .registry import PluginLoadError, load
@@ -79,6 +79,8 @@ class _FileModel(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     #: ``[advisor]``: the advisor's thresholds and times.
     advisor: AdvisorConfig = Field(default_factory=AdvisorConfig)
+    #: ``[cost]``: the prices of CPU and memory (the advisor's cost and `idp-tui cost`).
+    cost: CostConfig = Field(default_factory=CostConfig)
 
 
 @dataclass
@@ -111,6 +113,7 @@ class AppConfig:
     scorecards: ScorecardsConfig = field(default_factory=ScorecardsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     advisor: AdvisorConfig = field(default_factory=AdvisorConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
@@ -180,7 +183,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
         raise ConfigError.combine(errors)
     return AppConfig(path=path, ui=model.ui, hub=model.hub, keys=model.keys, sources=specs,
                      policy=model.policy, environments=environments,
-                     scorecards=model.scorecards, store=model.store, advisor=model.advisor)
+                     scorecards=model.scorecards, store=model.store,
+                     advisor=model.advisor.priced(model.cost),
+                     cost=model.cost)
 
 
 def _ui_name_problems(data: dict[str, Any], path: Path | None, text: str) -> list[ConfigError]:

@@ -14,6 +14,7 @@ from ..api.models import Deployment, PipelineRun
 from ..api.versions import same_version
 from ..insights.facts import DEFAULT_BRANCH_ANNOTATION, DEFAULT_BRANCHES
 from . import stats
+from .capacity import CapacityRule, WasteRule
 from .model import Evidence, Figure, Recommendation, RunLog, Severity, stable_id
 from .rules import AdvisorView
 from .settings import AdvisorConfig
@@ -288,4 +289,4 @@ class RedBranchRule:
 
 
 #: The built-in rules, in the order they are evaluated.
-BUILTIN_RULES = (RegressionRule, RolloutRule, DriftRule, RedBranchRule)
+BUILTIN_RULES = (RegressionRule, RolloutRule, DriftRule, RedBranchRule, WasteRule, CapacityRule)

@@ -19,6 +19,7 @@ from ..api.clock import Clock, SystemClock
 from ..api.kinds import Capability, Signal, Window
 from ..api.models import Deployment, metrics_step
 from ..hub.topics import Snapshot, Topic
+from .cost import USAGE_WINDOW, usage_candidates, usage_step
 from .dismissals import Dismissals
 from .model import Recommendation
 from .rules import AdvisorView, Rule, load_rules
@@ -112,6 +113,8 @@ class Advisor:
         self._hub: Hub | None = None
         self._listeners: list[Callable[[Advice], None]] = []
         self._pending = False
+        #: The metrics topics asked only for the cost and capacity rules' use.
+        self._usage: set[Topic] = set()
 
     # Evaluation -----------------------------------------------------------------------------
     def evaluate(self, view: AdvisorView) -> Advice:
@@ -165,7 +168,7 @@ class Advisor:
         view = self._view
         if view is None:
             return
-        apply(view, snapshot)
+        apply(view, snapshot, self._usage)
         if snapshot.topic.kind.value == "environments":
             self._follow_metrics(view)
         self._soon()
@@ -190,11 +193,16 @@ class Advisor:
                                                  self.settings)}
         wanted |= {Topic.pipelines(s, RUNS_PER_SERVICE)
                    for s in drift_candidates(view, self.settings)}
+        usage = set(usage_topics(view, self.settings))
+        self._usage = usage - wanted
+        wanted |= usage
         for topic in [t for t in self._subs if t not in wanted and t.args
                       and (t.kind.value == "metrics" or t.args[0] is not None)]:
             self._subs.pop(topic).close()
             if topic.kind.value == "metrics":
                 view.metrics.pop((topic.args[0], topic.args[1]), None)
+                if topic.args[2:] == (USAGE_WINDOW, usage_step()):
+                    view.usage.pop((topic.args[0], topic.args[1]), None)
             else:
                 view.service_runs.pop(topic.args[0], None)
         for topic in wanted - set(self._subs):
@@ -209,8 +217,16 @@ class Advisor:
             listener(advice)
 
 
-def apply(view: AdvisorView, snapshot: Snapshot[Any]) -> None:
-    """Put a snapshot's data into the view (a topic without data leaves its part as it was)."""
+def usage_topics(view: AdvisorView, settings: AdvisorConfig) -> list[Topic]:
+    """The metrics topics of the deployments whose use the cost and capacity rules read."""
+    return [Topic.metrics(s, e, USAGE_WINDOW, usage_step())
+            for s, e in usage_candidates(view.deployments, settings)]
+
+
+def apply(view: AdvisorView, snapshot: Snapshot[Any], usage_only: set[Topic] | None = None) -> None:
+    """Put a snapshot's data into the view (a topic without data leaves its part as it was).
+    A metrics topic over the use window goes to ``view.usage``; one in ``usage_only`` (asked for
+    the use alone) not also to ``view.metrics``."""
     kind, data = snapshot.topic.kind.value, snapshot.data
     if data is None:
         return
@@ -228,7 +244,10 @@ def apply(view: AdvisorView, snapshot: Snapshot[Any]) -> None:
             view.service_runs[snapshot.topic.args[0]] = list(data)
     elif kind == "metrics":
         service, environment = snapshot.topic.args[0], snapshot.topic.args[1]
-        view.metrics[(service, environment)] = list(data)
+        if snapshot.topic.args[2:] == (USAGE_WINDOW, usage_step()):
+            view.usage[(service, environment)] = list(data)
+        if snapshot.topic not in (usage_only or ()):
+            view.metrics[(service, environment)] = list(data)
 
 
 def metrics_sources(hub: Hub) -> str:
@@ -254,9 +273,11 @@ async def gather(hub: Hub, now: datetime, settings: AdvisorConfig) -> tuple[Advi
     topics = [Topic.metrics(s, e, window, view.metrics_step)
               for s, e in metrics_candidates(view.deployments, now, settings)]
     topics += [Topic.pipelines(s, RUNS_PER_SERVICE) for s in drift_candidates(view, settings)]
+    usage = set(usage_topics(view, settings)) - set(topics)
+    topics += sorted(usage, key=lambda t: t.args[:2])
     if topics:
         answers = await asyncio.gather(*(hub.fetch(t) for t in topics))
         for snapshot in answers:
-            apply(view, snapshot)
+            apply(view, snapshot, usage)
         snapshots += answers
     return view, snapshots

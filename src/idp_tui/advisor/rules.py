@@ -41,6 +41,9 @@ class AdvisorView:
     metrics: dict[tuple[str, str], list[MetricSeries]] = field(default_factory=dict)
     #: Seconds between the metrics' points.
     metrics_step: float = 60.0
+    #: ``(service, environment)`` → its CPU, memory and request-rate series over the longer
+    #: window of the cost and capacity rules (``advisor.cost.USAGE_WINDOW``).
+    usage: dict[tuple[str, str], list[MetricSeries]] = field(default_factory=dict)
     #: Where each part came from, for the evidence ("sandbox", "prometheus").
     sources: dict[str, str] = field(default_factory=dict)
 

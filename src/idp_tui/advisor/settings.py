@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+
+class CostConfig(BaseModel):
+    """``[cost]``: the prices that turn resources into money (defaults: OpenCost's list prices
+    for a cluster with no cloud pricing, in US dollars)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Price of one CPU core for an hour.
+    cpu_per_core_hour: float = Field(default=0.031611, ge=0, le=1000)
+    #: Price of one GiB of memory for an hour.
+    memory_per_gib_hour: float = Field(default=0.004237, ge=0, le=1000)
+    #: What the prices are in (shown beside every amount).
+    currency: str = Field(default="USD", min_length=1, max_length=8, pattern=r"^[A-Za-z$€£¥]+$")
 
 
 class AdvisorConfig(BaseModel):
@@ -36,3 +50,30 @@ class AdvisorConfig(BaseModel):
     red_branch_minutes: float = Field(default=60, gt=0, le=365 * 24 * 60)
     #: At most this many deployments' metrics are asked per evaluation (the newest first).
     max_metric_queries: int = Field(default=50, ge=0, le=10_000)
+    #: Waste: fire when at least this share of what is requested goes unused (at the peak).
+    waste_min_share: float = Field(default=0.6, gt=0, lt=1)
+    #: ... and the waste is worth at least this much money a month.
+    waste_min_monthly: float = Field(default=10.0, ge=0)
+    #: Waste and capacity: the use aimed at after scaling, as a share of what is requested
+    #: (waste) or of the limit, else the request (capacity).
+    target_utilisation: float = Field(default=0.7, gt=0, le=1)
+    #: Capacity: fire when the peak use reaches this share of the limit (else the request).
+    capacity_high: float = Field(default=0.9, gt=0, le=2)
+    #: ... or when the request rate's trend reaches it within this many days.
+    capacity_horizon_days: float = Field(default=14, gt=0, le=365)
+    #: Capacity and waste: at most this many deployments' use is asked per evaluation (those
+    #: that cost the most first).
+    max_usage_queries: int = Field(default=100, ge=0, le=10_000)
+
+    #: The prices of ``[cost]`` (set by the config's loader: not an ``[advisor]`` key).
+    _prices: CostConfig = PrivateAttr(default_factory=CostConfig)
+
+    @property
+    def prices(self) -> CostConfig:
+        return self._prices
+
+    def priced(self, prices: CostConfig) -> AdvisorConfig:
+        """These settings with ``prices`` (the config's ``[cost]``) for the cost rules."""
+        copy = self.model_copy()
+        copy._prices = prices
+        return copy

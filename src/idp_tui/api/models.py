@@ -102,6 +102,13 @@ class Deployment(Record):
     rollout: Literal["", "progressing", "stuck"] = ""
     #: The version being rolled out, when it is not (yet) the one that serves.
     target_version: str | None = None
+    #: What one instance asks for and may use at most (the sum over its containers): CPU in
+    #: cores, memory in bytes; None where the source does not know (Kubernetes' requests and
+    #: limits). The advisor's cost and capacity rules read them.
+    cpu_request: float | None = Field(default=None, ge=0)
+    memory_request: float | None = Field(default=None, ge=0)
+    cpu_limit: float | None = Field(default=None, ge=0)
+    memory_limit: float | None = Field(default=None, ge=0)
 
 
 class Step(Record):
