@@ -306,6 +306,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the figures, time range, source and test behind each recommendation")
     p.set_defaults(handler=_Commands("advise").advise)
 
+    p = command("cost", "what the services cost over a window, per service, team and "
+                        "environment, from their requests or use and the [cost] prices",
+                description="Each deployment costs, per resource, the larger of what its "
+                            "instances request (from the sources that tell it, e.g. "
+                            "Kubernetes) and what they used on average over the last day "
+                            "(where a metrics source gives CPU and memory), at the [cost] "
+                            "prices in the config (cpu_per_core_hour, memory_per_gib_hour, "
+                            "currency). The window multiplies today's hourly cost: what it "
+                            "costs at the current requests and use. Tables per service, team "
+                            "and environment, each with its total.")
+    p.add_argument("--team", "-t", metavar="TEAM", type=argtypes.name("team"), default=None,
+                   help="only the services this team owns (its owner name, e.g. team-payments "
+                        "or payments)")
+    p.add_argument("--window", "-w", metavar="DURATION", type=argtypes.duration,
+                   default=argtypes.duration("30d"),
+                   help="the span costed, e.g. 24h, 7d, 30d (default: 30d)")
+    p.set_defaults(handler=_Commands("cost").cost)
+
     # Acting
     action_help = ("Prints the plan, then one line per progress event until the action ends "
                    "(with --json: one {\"type\": \"event\"} object per line, then the "
