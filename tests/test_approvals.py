@@ -337,3 +337,26 @@ def test_json_output_of_a_waiting_request(cli: Cli) -> None:
     assert last["action_id"] == "req-j" and last["decision"]["needs_approval"] is True
     error = json_error(result)
     assert error["type"] == "approval" and error["action_id"] == "req-j"
+
+
+def test_the_activity_history_shows_where_a_request_stands(tmp_path: Path) -> None:
+    from idp_tui.audit import AuditLog
+    from idp_tui.auditview import read_history
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    base = {"action_id": "r", "action": "deploy", "service": "cart", "environment": "production",
+            "version": "2.0.0"}
+    steps = [("requested", "alice", "2026-11-25T14:00:00+00:00", None),
+             ("approved", "bob", "2026-11-25T14:05:00+00:00", None),
+             ("started", "alice", "2026-11-25T14:10:00+00:00", None),
+             ("finished", "alice", "2026-11-25T14:11:00+00:00", "succeeded")]
+    states = []
+    for phase, actor, when, outcome in steps:
+        record = {**base, "phase": phase, "actor": actor, "time": when}
+        if outcome:
+            record["outcome"] = outcome
+        log.append(record)
+        (entry,) = read_history(log.path).entries
+        states.append(entry.state)
+    assert states == ["requested", "approved", "started", "succeeded"]
+    assert entry.started is not None and entry.started.minute == 10  # when it ran, not asked

@@ -40,8 +40,10 @@ MAX_LINE = 16 * 1024 * 1024
 FIELD_WORDS = {"service": "service", "svc": "service", "env": "environment",
                "environment": "environment", "kind": "kind", "action": "kind", "user": "actor",
                "actor": "actor", "by": "actor"}
-#: The phases that begin an action's records.
-FIRST_PHASES = ("started", "denied", "repair")
+#: The phases that begin an action's records (``requested``: one that needs approval first).
+FIRST_PHASES = ("started", "denied", "repair", "requested")
+#: The records of a request for approval before its action starts (:mod:`idp_tui.approvals`).
+APPROVAL_PHASES = ("requested", "approved", "rejected")
 
 
 #: An action id in a record's line (records are written with sort_keys and no spaces).
@@ -152,6 +154,11 @@ class AuditEntry:
         """The outcome, "repair" for a repair, or "started" (running, or it never ended)."""
         if self.kind == "audit-repair" or any(r.get("phase") == "repair" for r in self.records):
             return "repair"
+        if self.outcome is None and not any(r.get("phase") == "started" for r in self.records):
+            # A request for approval that has not run: where it stands.
+            for record in reversed(self.records):
+                if record.get("phase") in APPROVAL_PHASES:
+                    return str(record["phase"])
         return self.outcome or "started"
 
     @property
@@ -199,7 +206,7 @@ class AuditEntry:
             self.kind = str(record["action"])
         if self.replicas is None and isinstance(record.get("replicas"), int):
             self.replicas = record["replicas"]
-        if phase in FIRST_PHASES:
+        if phase in FIRST_PHASES and (phase != "requested" or self.started is None):
             self.started = when
         if phase in ("finished", "denied") and self.outcome is None:
             self.outcome = str(record.get("outcome") or phase)
