@@ -140,10 +140,6 @@ class ApprovalRule(BaseModel):
             names += list(owners)
         return list(dict.fromkeys(names))
 
-    def describe(self) -> str:
-        count = f"{self.approvals} approval{'s' if self.approvals != 1 else ''}"
-        return count
-
 
 def rule_for(rules: Iterable[ApprovalRule], kind: str, environment: str,
              environment_type: str | None) -> ApprovalRule | None:

@@ -10,8 +10,8 @@ starts); ``run-approved`` runs the request through the action layer as any actio
 from __future__ import annotations
 
 import asyncio
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..approvals import (
