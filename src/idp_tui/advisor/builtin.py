@@ -15,6 +15,7 @@ from ..api.versions import same_version
 from ..insights.facts import DEFAULT_BRANCH_ANNOTATION, DEFAULT_BRANCHES
 from . import stats
 from .capacity import CapacityRule, WasteRule
+from .lifecycle import LIFECYCLE_RULES
 from .model import Evidence, Figure, Recommendation, RunLog, Severity, stable_id
 from .rules import AdvisorView
 from .settings import AdvisorConfig
@@ -289,4 +290,5 @@ class RedBranchRule:
 
 
 #: The built-in rules, in the order they are evaluated.
-BUILTIN_RULES = (RegressionRule, RolloutRule, DriftRule, RedBranchRule, WasteRule, CapacityRule)
+BUILTIN_RULES = (RegressionRule, RolloutRule, DriftRule, RedBranchRule, WasteRule, CapacityRule,
+                 *LIFECYCLE_RULES)

@@ -21,6 +21,7 @@ from ..api.models import Deployment, metrics_step
 from ..hub.topics import Snapshot, Topic
 from .cost import USAGE_WINDOW, usage_candidates, usage_step
 from .dismissals import Dismissals
+from .lifecycle import delivery_topic
 from .model import Recommendation
 from .rules import AdvisorView, Rule, load_rules
 from .settings import AdvisorConfig
@@ -154,6 +155,7 @@ class Advisor:
         self._view.sources["metrics"] = metrics_sources(hub)
         for topic in (Topic.catalog(), Topic.environments(), Topic.pipelines()):
             self._subs[topic] = hub.watch(topic, self._on_snapshot)
+        self._follow_delivery()
 
     def close(self) -> None:
         for sub in self._subs.values():
@@ -171,6 +173,7 @@ class Advisor:
         apply(view, snapshot, self._usage)
         if snapshot.topic.kind.value == "environments":
             self._follow_metrics(view)
+            self._follow_delivery()
         self._soon()
 
     def _soon(self) -> None:
@@ -208,6 +211,16 @@ class Advisor:
         for topic in wanted - set(self._subs):
             self._subs[topic] = self._hub.watch(topic, self._on_snapshot)
 
+    def _follow_delivery(self) -> None:
+        """Follow the delivery history of the scorecards' window (it moves on once a day)."""
+        if self._hub is None:
+            return
+        wanted = delivery_topic(self.clock.now())
+        for topic in [t for t in self._subs if t.kind.value == "delivery" and t != wanted]:
+            self._subs.pop(topic).close()
+        if wanted not in self._subs:
+            self._subs[wanted] = self._hub.watch(wanted, self._on_snapshot)
+
     def _again(self) -> None:
         if self._view is None:
             return
@@ -242,6 +255,8 @@ def apply(view: AdvisorView, snapshot: Snapshot[Any], usage_only: set[Topic] | N
             view.runs = list(data)
         else:
             view.service_runs[snapshot.topic.args[0]] = list(data)
+    elif kind == "delivery":
+        view.delivery = data
     elif kind == "metrics":
         service, environment = snapshot.topic.args[0], snapshot.topic.args[1]
         if snapshot.topic.args[2:] == (USAGE_WINDOW, usage_step()):
@@ -267,7 +282,8 @@ async def gather(hub: Hub, now: datetime, settings: AdvisorConfig) -> tuple[Advi
     view.sources["metrics"] = metrics_sources(hub)
     snapshots = list(await asyncio.gather(hub.fetch(Topic.catalog()),
                                           hub.fetch(Topic.environments()),
-                                          hub.fetch(Topic.pipelines())))
+                                          hub.fetch(Topic.pipelines()),
+                                          hub.fetch(delivery_topic(now))))
     for snapshot in snapshots:
         apply(view, snapshot)
     topics = [Topic.metrics(s, e, window, view.metrics_step)

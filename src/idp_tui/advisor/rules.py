@@ -15,6 +15,7 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
+from ..api.delivery import DeliveryHistory
 from ..api.kinds import EnvironmentType
 from ..api.models import Deployment, Environment, MetricSeries, PipelineRun, Service
 from .model import Recommendation
@@ -44,6 +45,9 @@ class AdvisorView:
     #: ``(service, environment)`` → its CPU, memory and request-rate series over the longer
     #: window of the cost and capacity rules (``advisor.cost.USAGE_WINDOW``).
     usage: dict[tuple[str, str], list[MetricSeries]] = field(default_factory=dict)
+    #: The delivery history (deployments and incidents) over the scorecards' window
+    #: (``advisor.lifecycle.delivery_topic``): the scorecard gap rule's delivery facts.
+    delivery: DeliveryHistory | None = None
     #: Where each part came from, for the evidence ("sandbox", "prometheus").
     sources: dict[str, str] = field(default_factory=dict)
 

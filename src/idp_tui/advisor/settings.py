@@ -64,6 +64,12 @@ class AdvisorConfig(BaseModel):
     #: Capacity and waste: at most this many deployments' use is asked per evaluation (those
     #: that cost the most first).
     max_usage_queries: int = Field(default=100, ge=0, le=10_000)
+    #: Preview environments: fire when one expires within this many hours (extend or delete).
+    preview_expiry_hours: float = Field(default=24, gt=0, le=365 * 24)
+    #: ... or when nothing was deployed into one for this many hours (left idle).
+    preview_idle_hours: float = Field(default=24, gt=0, le=365 * 24)
+    #: Scorecard gaps: fire for a service that fails at most this many rules of its next level.
+    scorecard_max_gap: int = Field(default=3, ge=1, le=100)
 
     #: The prices of ``[cost]`` (set by the config's loader: not an ``[advisor]`` key).
     _prices: CostConfig = PrivateAttr(default_factory=CostConfig)

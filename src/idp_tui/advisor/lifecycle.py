@@ -1,0 +1,237 @@
+"""Advisor rules about what is left lying around or half done: preview environments about to
+expire or left idle, and scorecard gaps (the fewest rules a service must pass to reach its next
+level).
+
+No action kind extends or deletes an environment, so the preview rules say what to do without a
+remedy; the scorecard rule has none either (its detail and evidence carry each rule's fix). The
+scorecards are computed from the same hub-fed view as every other rule (the catalog, the
+environments, the pipeline runs and the delivery history), with the built-in scorecard rules
+unless the rule is given others. Textual-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..api.kinds import EnvironmentKind
+from ..api.models import Environment
+from ..hub.topics import Topic
+from .model import Evidence, Figure, Recommendation, Severity, stable_id
+from .rules import AdvisorView
+from .settings import AdvisorConfig
+
+__all__ = ["LIFECYCLE_RULES", "PreviewExpiringRule", "PreviewIdleRule", "ScorecardGapRule",
+           "delivery_topic", "previews", "world"]
+
+#: What the preview rules tell the user to do (no action of idp-tui extends or deletes one).
+PREVIEW_REMEDY = ("extend its time to live, or delete it, where it was made "
+                  "(no action of idp-tui extends or deletes an environment)")
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _hours(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 3600, 1)
+
+
+def _span(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} days"
+
+
+def previews(view: AdvisorView) -> list[Environment]:
+    """The preview environments the view knows, by name."""
+    return sorted((e for e in view.environments if e.kind is EnvironmentKind.PREVIEW),
+                  key=lambda e: e.name)
+
+
+def _deployed(view: AdvisorView, environment: str) -> list[Any]:
+    return sorted((d for (_, env), d in (view.deployments or {}).items() if env == environment),
+                  key=lambda d: d.service)
+
+
+def _source(deployments: Sequence[Any], view: AdvisorView) -> str:
+    return ", ".join(sorted({d.source for d in deployments if d.source})) or view.sources.get(
+        "environments", "")
+
+
+class PreviewExpiringRule:
+    """A preview environment expires within ``preview_expiry_hours`` → extend or delete it."""
+
+    id = "preview-expiring"
+    title = "Preview environment about to expire"
+
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        window = timedelta(hours=settings.preview_expiry_hours)
+        for env in previews(view):
+            if env.expires_at is None:
+                continue
+            expires = _aware(env.expires_at)
+            left = expires - view.now
+            if not timedelta(0) < left <= window:
+                continue
+            deployed = _deployed(view, env.name)
+            services = [d.service for d in deployed]
+            figures = [Figure(name="expires at", value=expires.isoformat()),
+                       Figure(name="hours left", value=_hours(left), unit="h"),
+                       Figure(name="services", value=len(services))]
+            if services:
+                figures.append(Figure(name="services deployed", value=", ".join(services)[:300]))
+            yield Recommendation(
+                id=stable_id(self.id, env.name, expires.isoformat()), rule=self.id,
+                severity=Severity.MEDIUM if left <= window / 4 else Severity.LOW,
+                service=services[0] if services else "", environment=env.name,
+                title=f"Preview {env.name} expires in {_span(left)}: extend or delete it",
+                detail=f"It is deleted with everything in it at {expires:%Y-%m-%d %H:%M} UTC; "
+                       f"{PREVIEW_REMEDY}.",
+                evidence=Evidence(figures=tuple(figures), start=view.now, end=expires,
+                                  source=_source(deployed, view)))
+
+
+class PreviewIdleRule:
+    """No deployment into a preview environment for ``preview_idle_hours`` (the newest of its
+    deployments' times) → delete it, or extend it if it is still wanted."""
+
+    id = "preview-idle"
+    title = "Preview environment left idle"
+
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        if view.deployments is None:
+            return
+        idle_after = timedelta(hours=settings.preview_idle_hours)
+        for env in previews(view):
+            if env.expires_at is not None and _aware(env.expires_at) <= view.now:
+                continue  # gone already
+            deployed = _deployed(view, env.name)
+            times = [_aware(d.updated_at) for d in deployed if d.updated_at is not None]
+            if not times:
+                continue  # idle since when is not known
+            last = max(times)
+            idle = view.now - last
+            if idle < idle_after:
+                continue
+            services = [d.service for d in deployed]
+            figures = [Figure(name="idle since", value=last.isoformat()),
+                       Figure(name="hours idle", value=_hours(idle), unit="h"),
+                       Figure(name="services", value=len(services)),
+                       Figure(name="services deployed", value=", ".join(services)[:300])]
+            if env.expires_at is not None:
+                figures.append(Figure(name="expires at", value=_aware(env.expires_at).isoformat()))
+            yield Recommendation(
+                id=stable_id(self.id, env.name, last.isoformat()), rule=self.id,
+                severity=Severity.LOW, service=services[0], environment=env.name,
+                title=f"Preview {env.name} has had no deployment for {_span(idle)}: "
+                      "delete it (or extend it)",
+                detail=f"The last deployment into it was at {last:%Y-%m-%d %H:%M} UTC; "
+                       f"{PREVIEW_REMEDY}.",
+                evidence=Evidence(figures=tuple(figures), start=last, end=view.now,
+                                  source=_source(deployed, view)))
+
+
+class ScorecardGapRule:
+    """A service that fails at most ``scorecard_max_gap`` rules of its next scorecard level →
+    those rules, each with its fix (the services with the fewest first). A service whose next
+    level has a rule the view cannot decide (a fact unknown to it) is left out."""
+
+    id = "scorecard-gap"
+    title = "Scorecard gap to the next level"
+
+    def __init__(self, rules: Sequence[Any] | None = None) -> None:
+        #: The scorecard rules (``insights.rules.Rule``); None: the built-in ones, read once.
+        self._rules = list(rules) if rules is not None else None
+        self._cache: tuple[tuple[int, ...], list[Any]] | None = None
+
+    def scorecard_rules(self) -> list[Any]:
+        if self._rules is None:
+            from ..insights.rules import load_rules
+
+            self._rules = load_rules()
+        return self._rules
+
+    def cards(self, view: AdvisorView) -> list[Any]:
+        """Every catalog service's scorecard over the view (computed again only when one of
+        its parts was replaced, or at the next hour)."""
+        from ..insights import scorecards as sc
+
+        key = (id(view.services), id(view.environments), id(view.deployments), id(view.runs),
+               id(view.delivery), int(view.now.timestamp() // 3600))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        cards = sc.score(self.scorecard_rules(), world(view))
+        self._cache = (key, cards)
+        return cards
+
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        if view.services is None or not self.scorecard_rules():
+            return
+        source = ", ".join(sorted({name.strip() for part in ("catalog", "environments")
+                                   for name in view.sources.get(part, "").split(",")
+                                   if name.strip()}))
+        gaps = []
+        for card in self.cards(view):
+            target = card.next_level
+            if target is None:
+                continue
+            missing = [r for r in card.failing if r.rule.level == target]
+            if any(r.status == "error" for r in missing):
+                continue  # a fact the view does not know: the level itself is in doubt
+            if missing and len(missing) <= settings.scorecard_max_gap:
+                gaps.append((len(missing), card.service, card, missing))
+        for count, service, card, missing in sorted(gaps, key=lambda g: (g[0], g[1])):
+            target = card.next_level
+            figures = [Figure(name="level", value=card.level_name),
+                       Figure(name="next level", value=target.value),
+                       Figure(name="rules failing", value=count)]
+            lines = []
+            for result in missing:
+                figures.append(Figure(name=f"fix {result.rule.id}", value=result.rule.fix[:300]))
+                read = ", ".join(f"{k} = {round(v, 3) if isinstance(v, float) else v}"
+                                 for k, v in sorted(result.outcome.facts.items()))
+                lines.append(f"{result.rule.title}{f' ({read})' if read else ''}: "
+                             f"{result.rule.fix}")
+            yield Recommendation(
+                id=stable_id(self.id, service, target.value,
+                             ",".join(sorted(r.rule.id for r in missing))),
+                rule=self.id, severity=Severity.LOW, service=service, environment=None,
+                title=f"{service}: {count} rule{'s' if count != 1 else ''} from "
+                      f"{target.value}: {', '.join(r.rule.title for r in missing)}"[:300],
+                detail="; ".join(lines),
+                evidence=Evidence(figures=tuple(figures), end=view.now, source=source))
+
+
+def world(view: AdvisorView) -> Any:
+    """The scorecards' world (``insights.facts.World``) over what the view knows."""
+    from ..insights import dora
+    from ..insights.facts import World
+
+    production = view.production()
+    delivery = None
+    if view.delivery is not None:
+        delivery = dora.analyse(*dora.rows_from_history(view.delivery, production))
+    return World(list((view.services or {}).values()), now=view.now.timestamp(),
+                 environments=view.environments,
+                 deployments=list(view.deployments.values()) if view.deployments is not None
+                 else None,
+                 runs=view.runs, delivery=delivery, production=production)
+
+
+def delivery_topic(now: datetime) -> Topic:
+    """The delivery history the advisor follows: the scorecards' window (``DELIVERY_DAYS``) up
+    to the end of today, UTC (the topic changes once a day; a deployment made today is in it)."""
+    from ..insights.facts import DELIVERY_DAYS
+
+    end = _aware(now).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \
+        + timedelta(days=1)
+    return Topic.delivery(end - timedelta(days=DELIVERY_DAYS + 1), end)
+
+
+#: The rules of this module, in the order they are evaluated.
+LIFECYCLE_RULES = (PreviewExpiringRule, PreviewIdleRule, ScorecardGapRule)
