@@ -28,6 +28,9 @@ from idp_tui import (
     ManualClock,
     SourceContext,
 )
+from idp_tui.config import load_config
+from idp_tui.hub import ManualTimer, Topic
+from idp_tui.runtime import build_runtime
 from idp_tui_github import GithubSource
 from idp_tui_github.config import GithubConfig
 from idp_tui_github.history import CACHE_FILE
@@ -211,6 +214,33 @@ async def test_a_comparison_github_cannot_make_leaves_the_commits_out(
     unknown = [e for e in history.deliveries if e.version == "f" * 7]
     assert len(unknown) == 1 and unknown[0].commits == ()
     assert unknown[0].outcome is DeliveryOutcome.SUCCEEDED
+
+
+async def test_through_the_hub_under_the_platforms_environment_names(
+        gh: GithubServer, clock: ManualClock, tmp_path: Path) -> None:
+    """GitHub's ``prod`` is the platform's ``production`` (``[environments] names``): a query
+    about production reaches GitHub as ``prod``, and its deployments come back as production."""
+    gh.add_repo(REPO, runs=1, environments={})
+    c = gh.add_commits(REPO, [T0 - 3 * DAY, T0 - 2 * DAY])
+    gh.add_deployment(REPO, "prod", sha=c[0], at=T0 - 3 * DAY + HOUR)
+    gh.add_deployment(REPO, "prod", sha=c[1], at=T0 - 2 * DAY + HOUR)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[environments.production]\ntype = "production"\n'
+                      'names = { gh = "prod" }\n\n'
+                      f'[sources.gh]\ntype = "github"\nurl = "{gh.api_url}"\n'
+                      f'token = "{TOKEN}"\nrepos = {{ payments = "{REPO}" }}\n', encoding="utf-8")
+    runtime = build_runtime(load_config(config, required=True), data_dir=tmp_path / "data",
+                            clock=clock, timer=ManualTimer())
+    try:
+        snapshot = await runtime.hub.fetch(Topic.delivery(T0 - 7 * DAY, T0,
+                                                          environment="production"))
+    finally:
+        await runtime.close()
+    assert snapshot.errors == {}
+    events = sorted(snapshot.data.deliveries, key=lambda e: e.started)
+    assert [(e.environment, e.source, len(e.commits)) for e in events] == [
+        ("production", "gh", 0), ("production", "gh", 1)]
+    assert any("environment=prod&" in path for _, path, _ in gh.log)
 
 
 # idp-tui dora ------------------------------------------------------------------------------------

@@ -264,6 +264,26 @@ async def _fetch_platform(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic
             names.rename_deployments(runner.name, deps))
 
 
+async def _fetch_delivery(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
+                          partial: list[Failure] | None) -> Any:
+    """A source's delivery history under the platform's environment names."""
+    history = await fetch_default(hub, spec, runner, topic, partial)
+    names = hub.environments
+    if not names:
+        return history
+
+    def renamed(record: Any) -> Any:
+        if record.environment is None:
+            return record
+        name = names.to_platform(runner.name, record.environment)
+        return record if name == record.environment else \
+            record.model_copy(update={"environment": name})
+
+    return history.model_copy(update={
+        "deliveries": tuple(renamed(e) for e in history.deliveries),
+        "incidents": tuple(renamed(i) for i in history.incidents)})
+
+
 async def _fetch_facets(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
                         partial: list[Failure] | None) -> Any:
     """The source's own counts, or (without ``catalog_facets``) the hub counts its catalog."""
@@ -338,7 +358,8 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
               args=lambda topic, hub: (HistoryQuery(service=topic.args[0],
                                                     environment=topic.args[1],
                                                     start=topic.args[2], end=topic.args[3]),),
-              annotate=lambda record, source: record.stamped(source), setting=False),
+              annotate=lambda record, source: record.stamped(source), setting=False,
+              environment_arg=1, fetch=_fetch_delivery),
 )}
 
 #: Seconds between two refreshes of a watched topic, by kind.
