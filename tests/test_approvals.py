@@ -360,3 +360,10 @@ def test_the_activity_history_shows_where_a_request_stands(tmp_path: Path) -> No
         states.append(entry.state)
     assert states == ["requested", "approved", "started", "succeeded"]
     assert entry.started is not None and entry.started.minute == 10  # when it ran, not asked
+
+
+def test_an_id_used_before_is_not_a_request(cli: Cli) -> None:
+    cli.ok("restart", SERVICE, "--env", "staging", "--id", "used", env=who("alice"))
+    reused = request(cli, newest(cli), "used")
+    assert reused.returncode == 3 and "action id used was used before" in reused.stderr
+    assert [r["phase"] for r in cli.audit.records()] == ["started", "finished"]

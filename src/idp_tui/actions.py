@@ -428,6 +428,9 @@ class ActionManager:
             self._finish(run, ActionState.FAILED, f"not requested: {exc}", audit=False)
             return False
         found = fold(records, only=request.id).get(request.id)
+        if found is None and records:  # the id named another action before: never a request
+            return self._refuse(run, f"action id {request.id} was used before (an id names one "
+                                     "action): use a new id")
         if found is None:
             return await self._request_approval(run, now)
         if target_of(found.record) != target_of(self._record(run, "started")):
