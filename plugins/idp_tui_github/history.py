@@ -18,6 +18,8 @@ statuses, and the commits each one brought (the compare API).
   never changes, so its answer is kept in the data dir (:data:`CACHE_FILE`) across runs and asked
   once; so is a deployment's outcome once it is a day old.
 
+The compare API needs the token's *Contents: read* permission (a classic token's ``repo``).
+
 A repository shared by several services reports each deployment under each of them (under the one
 its ``payload.service`` names, when it names one of them).
 """
