@@ -27,7 +27,8 @@ from idp_tui import (
     SourceContext,
 )
 from idp_tui.cli.output import EXIT_OK
-from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
+from idp_tui_kubernetes import KubernetesConfig, KubernetesSource, history
+from idp_tui_kubernetes.objects import project_workload
 
 PROD, STAGING = "shop-prod", "shop-staging"
 SUCCEEDED, FAILED, ROLLED_BACK = (DeliveryOutcome.SUCCEEDED, DeliveryOutcome.FAILED,
@@ -376,3 +377,31 @@ production = {{ context = "eu-1", namespace = "{PROD}" }}
     assert teams["team-search"]["deployment_frequency"]["value"] == pytest.approx(1 / 30)
     assert teams["team-search"]["change_failure_rate"]["value"] == pytest.approx(1 / 2)
 
+
+
+# The rules on plain objects ------------------------------------------------------------------------
+
+def test_the_numbers_a_replicaset_had_before_are_read_bounded_and_junk_is_left_out() -> None:
+    def numbers(text: Any) -> tuple[int, ...]:
+        return history.revision_numbers({"metadata": {"annotations": {
+            history.REVISION_HISTORY: text}}})
+
+    assert numbers("1,3") == (1, 3)
+    assert numbers(" 2 , x, -4,5") == (2, 5)
+    assert numbers(None) == () and history.revision_numbers({}) == ()
+    assert len(numbers(",".join(str(i) for i in range(500)))) == history.MAX_NUMBERS
+
+
+def test_a_revision_with_no_time_at_all_is_left_out_and_another_owners_is_not_counted() -> None:
+    cart = deployment("cart", PROD, image="registry.example/cart:1.1.0")
+    timeless = rs(cart, 1, "1.0.0", "11-01T10:00")
+    del timeless["metadata"]["creationTimestamp"]
+    other = rs(deployment("search", PROD), 7, "9.9.9", "11-02T10:00")
+    newest = rs(cart, 2, "1.1.0", "11-03T10:00", replicas=2, ready=2)
+    found = history.entries_of(project_workload("Deployment", cart), [timeless, other, newest])
+    assert [(e.number, e.first) for e in found] == [(1, True), (2, True)]
+    events = history.workload_history(
+        project_workload("Deployment", cart), found, service="cart", environment="production",
+        version=lambda r: r.containers[0].image.rsplit(":", 1)[-1])
+    assert [(e.version, e.outcome, e.started) for e in events] == [
+        ("1.1.0", SUCCEEDED, t("11-03T10:00"))]

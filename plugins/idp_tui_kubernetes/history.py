@@ -151,15 +151,15 @@ def workload_history(workload: o.Workload, found: list[Entry], *, service: str,
                                      for e in found]
     following: datetime | None = None
     for i in range(last, -1, -1):
-        if starts[i] is None:
+        if not found[i].first:
             starts[i] = following if i < last else newest_end
         if starts[i] is not None:
             following = starts[i]
     previous: datetime | None = None
     for i, start in enumerate(starts):  # never before the revision it followed
-        if start is None:
+        if start is None and not found[i].first:
             starts[i] = previous
-        elif previous is not None and start < previous:
+        elif start is not None and previous is not None and start < previous:
             starts[i] = previous
         previous = starts[i] or previous
 
