@@ -109,7 +109,7 @@ def requests(gh: GithubServer, fragment: str) -> int:
 
 
 def by_deployment(history: Any, world: dict[str, Any]) -> dict[str, Any]:
-    ids = {f"{REPO}:{d.id}": name for name, d in world["deployments"].items()}
+    ids = {f"{REPO}:{d.id}:payments": name for name, d in world["deployments"].items()}
     return {ids[e.id]: e for e in history.deliveries}
 
 
@@ -203,6 +203,40 @@ async def test_the_comparisons_are_kept_for_the_next_source(make: Any, gh: Githu
     assert requests(gh, "/compare/") == compares  # none asked again
     # Outcomes a day old are kept too: only the recent deployments' statuses are asked again.
     assert requests(gh, "/statuses") - settled < settled
+
+
+
+async def test_a_repository_of_two_services(make: Any, gh: GithubServer,
+                                            world: dict[str, Any]) -> None:
+    """Each deployment under each service (ids apart), or under the one its payload names."""
+    named = gh.add_deployment(REPO, "production", sha=world["commits"][5],
+                              at=T0 - timedelta(minutes=20), payload={"service": "ledger"})
+    source = await make(repos={"payments": REPO, "ledger": REPO})
+    history = await source.delivery_history(query())
+    ids = [e.id for e in history.deliveries]
+    assert len(ids) == len(set(ids)) == 2 * 6 + 1
+    mine = [e for e in history.deliveries if e.id.startswith(f"{REPO}:{named.id}:")]
+    assert [(e.service, e.id) for e in mine] == [("ledger", f"{REPO}:{named.id}:ledger")]
+    d1 = world["deployments"]["D1"].id
+    assert sorted(e.service for e in history.deliveries if f":{d1}:" in e.id) == [
+        "ledger", "payments"]
+    payments = await source.delivery_history(query(service="payments"))
+    assert len(payments.deliveries) == 6 and named.id not in {
+        int(e.id.split(":")[1]) for e in payments.deliveries}
+
+
+async def test_a_damaged_cache_file_is_written_again(make: Any, gh: GithubServer,
+                                                     world: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    path = tmp_path / "gh" / CACHE_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": 1, "compares": {"x": {"status": "ahead", "commits": [1]}}, '
+                    '"outcomes": 3}', encoding="utf-8")
+    source = await make()
+    history = await source.delivery_history(query())
+    assert len(by_deployment(history, world)["D3"].commits) == 2
+    kept = json.loads(path.read_text(encoding="utf-8"))
+    assert "x" not in kept["compares"] and len(kept["compares"]) == 3
 
 
 async def test_a_comparison_github_cannot_make_leaves_the_commits_out(

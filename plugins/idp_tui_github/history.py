@@ -66,6 +66,8 @@ MAX_COMPARE_PAGES = 10
 #: Comparisons and outcomes kept in the file (the oldest go first).
 MAX_COMPARES = 20_000
 MAX_OUTCOMES = 50_000
+#: A file larger than this is not read (not one this source wrote): it is started anew.
+MAX_BYTES = 64 * 2**20
 #: A deployment that started this long before the query's start may still end in it.
 MARGIN = timedelta(days=1)
 #: An outcome this old is kept in the file (a later status is not expected).
@@ -138,10 +140,12 @@ class HistoryCache:
         if self._compares is None:
             self._compares = OrderedDict()
             try:
+                if self.path.stat().st_size > MAX_BYTES:
+                    raise ValueError(f"larger than {MAX_BYTES:,} bytes")
                 value = json.loads(self.path.read_text(encoding="utf-8"))
                 if isinstance(value, dict) and value.get("format") == _FORMAT:
                     for key, item in (value.get("compares") or {}).items():
-                        if isinstance(item, dict) and isinstance(item.get("commits"), list):
+                        if _well_formed(item):
                             self._compares[str(key)] = item
                     for key, item in (value.get("outcomes") or {}).items():
                         if isinstance(item, list) and len(item) == 2:
@@ -186,6 +190,14 @@ class HistoryCache:
             self._dirty = False
 
 
+def _well_formed(item: Any) -> bool:
+    """A kept comparison as :func:`comparison_of` makes them."""
+    return isinstance(item, dict) and isinstance(item.get("status"), str) \
+        and isinstance(item.get("total"), int) and isinstance(item.get("commits"), list) \
+        and all(isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c)
+                for c in item["commits"])
+
+
 @dataclass
 class _Item:
     """A deployment as read, and what the history makes of it."""
@@ -218,7 +230,9 @@ class GithubHistory:
         :class:`PartialAnswer` with the others'."""
         if query.service is not None:
             repo = self.repo_of(query.service)  # type: ignore[attr-defined]
-            targets = {repo: [query.service]} if repo is not None else {}
+            known: dict[str, str] = self.repos()  # type: ignore[attr-defined]
+            targets = {repo: [service for service, mapped in known.items()
+                              if mapped.lower() == repo.lower()]} if repo is not None else {}
         else:
             targets = self._targets()  # type: ignore[attr-defined]
         if not targets:
@@ -230,6 +244,8 @@ class GithubHistory:
                 for repo, services in targets.items()])
         finally:
             cache.save()
+        if query.service is not None:
+            events = [e for e in events if e.service == query.service]
         events.sort(key=lambda e: (e.started, e.id))
         history = DeliveryHistory(deliveries=tuple(events))
         if error is not None:
@@ -293,6 +309,7 @@ class GithubHistory:
         raw = item.raw
         named = item.chain[0]
         targets = [named] if named is not None else services
+        # The service in the id: it stays the same when another service shares the repository.
         base_id = f"{repo}:{raw['id']}"
         return [DeliveryEvent(
             service=service, environment=raw["environment"], started=item.created,
@@ -300,7 +317,7 @@ class GithubHistory:
             outcome=item.outcome or DeliveryOutcome.SUCCEEDED, kind=item.kind,
             version=deployment_version(raw), commits=item.commits,
             trigger="pipeline" if raw["bot"] else "api", actor=raw["actor"],
-            id=base_id if len(targets) == 1 and len(services) == 1 else f"{base_id}:{service}")
+            id=f"{base_id}:{service}")
             for service in targets]
 
     async def _history_items(self, repo: str, services: list[str],
