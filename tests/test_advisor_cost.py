@@ -176,9 +176,12 @@ def test_capacity_fires_near_the_limit_with_a_scale_out() -> None:
     assert rec.remedy is not None and rec.remedy.kind is ActionKind.SCALE
     assert rec.remedy.replicas == 3
     assert rec.monthly_cost == 21.9
-    assert rec.severity.value == "high"
+    assert rec.severity.value == "medium"  # high from 98 % of the limit
     assert "CPU peaks at 95% of its limit" in rec.title
     assert {f.name: f.value for f in rec.evidence.figures}["CPU peak use of the limit"] == 0.95
+    [at_limit] = CapacityRule().evaluate(view([d], {("hot", "production"): used(
+        cpu=[2.0])}), SETTINGS)
+    assert at_limit.severity.value == "high" and at_limit.remedy.replicas == 3
 
 
 def test_capacity_without_a_limit_judges_the_request_and_memory_too() -> None:

@@ -134,7 +134,7 @@ def test_a_fresh_sandbox_is_advised_on_its_waste_and_capacity(run: Run) -> None:
         assert rec["remedy"]["replicas"] < figures["replicas"]
         assert figures["saved a month"] == rec["monthly_cost"]
     [hot] = capacity
-    assert hot["environment"] == "production" and hot["severity"] == "high"
+    assert hot["environment"] == "production" and hot["severity"] == "medium"
     assert hot["remedy"]["kind"] == "scale"
     assert hot["remedy"]["replicas"] > {f["name"]: f["value"]
                                         for f in hot["evidence"]["figures"]}["replicas"]

@@ -28,6 +28,9 @@ __all__ = ["CapacityRule", "WasteRule", "growth_per_day"]
 MIN_TREND_HOURS = 12.0
 #: ... and rises in each of this many stretches of them (not in one step).
 STRETCHES = 6
+#: A production deployment whose peak is this share of its limit or more is urgent (high):
+#: throttled or killed for memory at the next peak; nearer the threshold it is medium.
+AT_LIMIT = 0.98
 
 
 def _scale(rec_id: str, dep: Deployment, replicas: int, reason: str) -> ActionRequest:
@@ -269,8 +272,8 @@ class CapacityRule:
             fix = f"scale out from {replicas} to {need} replicas"
             yield Recommendation(
                 id=rec_id, rule=self.id,
-                severity=(Severity.HIGH if days == 0 else Severity.MEDIUM) if production
-                else Severity.LOW,
+                severity=(Severity.HIGH if days == 0 and share >= AT_LIMIT else Severity.MEDIUM)
+                if production else Severity.LOW,
                 service=dep.service, environment=dep.environment,
                 title=f"{dep.service} in {dep.environment}: {why}: {fix}",
                 detail=f"{of} per instance: "
