@@ -379,7 +379,7 @@ production = {{ context = "eu-1", namespace = "{PROD}" }}
 
 
 
-# The rules on plain objects ------------------------------------------------------------------------
+# The rules on plain objects --------------------------------------------------------------------
 
 def test_the_numbers_a_replicaset_had_before_are_read_bounded_and_junk_is_left_out() -> None:
     def numbers(text: Any) -> tuple[int, ...]:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 #: The numbers a re-used ReplicaSet had before (set by the Deployment controller).
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
-#: Revision numbers read from one ReplicaSet's history (the annotation is bounded by Kubernetes too).
+#: Revision numbers read from one ReplicaSet's history (Kubernetes bounds the annotation too).
 MAX_NUMBERS = 100
 #: Characters of a change-cause kept as the trigger.
 MAX_CAUSE = 200
@@ -104,12 +104,15 @@ def entries(workload: o.Workload, revisions: Iterable[o.Revision],
 def entries_of(workload: o.Workload, objects: Iterable[Mapping[str, Any]]) -> list[Entry]:
     """The workload's revisions, oldest first, from its ReplicaSets (a Deployment) or
     ControllerRevisions (a StatefulSet) as the API server sends them."""
-    objects = list(objects)
     project = o.project_replicaset if workload.kind == "Deployment" \
         else o.project_controller_revision
-    revisions = [r for obj in objects for r in [project(obj)] if r is not None]
-    earlier = {r.name: revision_numbers(obj) for obj in objects for r in [project(obj)]
-               if r is not None}
+    revisions: list[o.Revision] = []
+    earlier: dict[str, tuple[int, ...]] = {}
+    for obj in objects:
+        revision = project(obj)
+        if revision is not None:
+            revisions.append(revision)
+            earlier[revision.name] = revision_numbers(obj)
     return entries(workload, revisions, earlier)
 
 
@@ -166,7 +169,8 @@ def workload_history(workload: o.Workload, found: list[Entry], *, service: str,
     versions = [version(e.revision) for e in found]
     # A re-used object is a return to its template; an equal version, a return to that version.
     kinds = [DeliveryKind.ROLLBACK if not e.first or (v and v in versions[:i])
-             else DeliveryKind.DEPLOY for i, (e, v) in enumerate(zip(found, versions, strict=True))]
+             else DeliveryKind.DEPLOY
+             for i, (e, v) in enumerate(zip(found, versions, strict=True))]
     events: list[DeliveryEvent] = []
     for i, entry in enumerate(found):
         started = starts[i]
