@@ -42,6 +42,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ), sqlite=(
         "CREATE INDEX idp_audit_action_id ON idp_audit (action_id)",
     )),
+    Migration(3, "find the requests for approval without reading the chain", postgres=(
+        "CREATE INDEX idp_audit_requested ON idp_audit (action_id) WHERE phase = 'requested'",
+    ), sqlite=(
+        "CREATE INDEX idp_audit_requested ON idp_audit (action_id) WHERE phase = 'requested'",
+    )),
 )
 
 #: The schema version this idp-tui writes.

@@ -230,6 +230,21 @@ class PostgresStore:
                                    f"{_first_line(exc)}") from None
         return [str(row[0]) for row in found]
 
+    def request_rows(self) -> list[str]:
+        """The records (as stored) of every action id that was requested for approval, oldest
+        first (by the index of the ``requested`` records)."""
+        try:
+            conn = self.connection()
+            found = conn.execute(
+                "SELECT record FROM idp_audit WHERE action_id IN (SELECT action_id FROM "
+                "idp_audit WHERE phase = 'requested') ORDER BY seq").fetchall()
+            conn.rollback()
+        except psycopg.OperationalError as exc:
+            self._drop()
+            raise StoreUnavailable(f"cannot read the store {self.where}: "
+                                   f"{_first_line(exc)}") from None
+        return [str(row[0]) for row in found]
+
     def head(self) -> Head:
         try:
             conn = self.connection()
@@ -307,6 +322,10 @@ class PostgresAudit:
     def records_of(self, action_id: str) -> list[dict[str, Any]]:
         """One action id's records, oldest first."""
         return [json.loads(text) for text in self.store.records_of(action_id)]
+
+    def request_records(self) -> list[dict[str, Any]]:
+        """The records of the action ids requested for approval, oldest first."""
+        return [json.loads(text) for text in self.store.request_rows()]
 
     def follow_batches(self, poll: float = 0.25, stop: Callable[[], bool] | None = None
                        ) -> Iterator[list[dict[str, Any]]]:
