@@ -18,6 +18,7 @@ from idp_tui import RunStatus
 from idp_tui.advisor import Advisor, AdvisorConfig, AdvisorView, Dismissals, Severity, load_rules
 from idp_tui.advisor.engine import apply
 from idp_tui.advisor.lifecycle import (
+    RESCORE,
     PreviewExpiringRule,
     PreviewIdleRule,
     ScorecardGapRule,
@@ -213,6 +214,30 @@ def test_scorecard_gaps_need_the_catalog_and_read_the_delivery_history() -> None
     assert rec.title == "ship: 1 rule from gold: Change failure rate at most 15%"
     assert rec.evidence.figure("level") == "silver"
     assert "change_failure_rate = 0.667" in rec.detail
+
+
+def test_scorecards_are_scored_again_every_few_minutes_or_when_a_part_becomes_known() -> None:
+    services = {"red": service("red")}
+    v = view(deps=(dep("red", "production"),), runs=[run("red", RunStatus.FAILED)],
+             services=services)
+    rule = ScorecardGapRule()
+    [first] = rule.evaluate(v, SETTINGS)
+    # Fixed, but within RESCORE of the scoring: the same answer, not scored again.
+    v.runs = [run("red", RunStatus.SUCCEEDED, ago=timedelta(minutes=1))]
+    v.now = NOW + RESCORE - timedelta(seconds=1)
+    assert list(rule.evaluate(v, SETTINGS)) == [first]
+    # Other settings, or RESCORE later: scored again, and the gap is gone.
+    assert list(rule.evaluate(v, AdvisorConfig(scorecard_max_gap=2))) == []
+    v.runs = [run("red", RunStatus.FAILED)]
+    assert [r.id for r in rule.evaluate(v, SETTINGS)] == [first.id]
+    v.runs = [run("red", RunStatus.SUCCEEDED, ago=timedelta(minutes=1))]
+    v.now = NOW + 2 * RESCORE
+    assert list(rule.evaluate(v, SETTINGS)) == []
+    # A part that was unknown and becomes known is scored at once.
+    w = view(deps=(dep("red", "production"),), runs=None, services=services)
+    assert list(rule.evaluate(w, SETTINGS)) == []  # the default branch is unknown
+    w.runs = [run("red", RunStatus.FAILED)]
+    assert [r.id for r in rule.evaluate(w, SETTINGS)] == [first.id]
 
 
 def test_the_lifecycle_rules_are_built_in_and_the_engine_keeps_the_delivery_history() -> None:

@@ -11,6 +11,7 @@ unless the rule is given others. Textual-free.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,8 @@ from .settings import AdvisorConfig
 __all__ = ["LIFECYCLE_RULES", "PreviewExpiringRule", "PreviewIdleRule", "ScorecardGapRule",
            "delivery_topic", "previews", "world"]
 
+#: Scorecards are computed again at most this often (while the view's parts stay known).
+RESCORE = timedelta(minutes=5)
 #: What the preview rules tell the user to do (no action of idp-tui extends or deletes one).
 PREVIEW_REMEDY = ("extend its time to live, or delete it, where it was made "
                   "(no action of idp-tui extends or deletes an environment)")
@@ -147,7 +150,10 @@ class ScorecardGapRule:
     def __init__(self, rules: Sequence[Any] | None = None) -> None:
         #: The scorecard rules (``insights.rules.Rule``); None: the built-in ones, read once.
         self._rules = list(rules) if rules is not None else None
-        self._cache: tuple[tuple[int, ...], list[Any]] | None = None
+        #: The last scoring: the view it was of, what of it was known, when, with which
+        #: settings, and the recommendations it made.
+        self._last: tuple[weakref.ref[AdvisorView], tuple[bool, ...], datetime, AdvisorConfig,
+                          list[Recommendation]] | None = None
 
     def scorecard_rules(self) -> list[Any]:
         if self._rules is None:
@@ -156,22 +162,29 @@ class ScorecardGapRule:
             self._rules = load_rules()
         return self._rules
 
+    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+        """The gaps, scored again only every :data:`RESCORE` (or when a part of the view
+        became known, or the settings changed): scorecards move slowly, and a thousand
+        services' delivery facts take a while."""
+        if view.services is None or not self.scorecard_rules():
+            return []
+        known = (view.deployments is not None, view.runs is not None, view.delivery is not None,
+                 bool(view.environments))
+        last = self._last
+        if (last is not None and last[0]() is view and last[1] == known
+                and last[3] == settings and timedelta(0) <= view.now - last[2] < RESCORE):
+            return last[4]
+        recs = list(self._gaps(view, settings))
+        self._last = (weakref.ref(view), known, view.now, settings, recs)
+        return recs
+
     def cards(self, view: AdvisorView) -> list[Any]:
-        """Every catalog service's scorecard over the view (computed again only when one of
-        its parts was replaced, or at the next hour)."""
+        """Every catalog service's scorecard over the view."""
         from ..insights import scorecards as sc
 
-        key = (id(view.services), id(view.environments), id(view.deployments), id(view.runs),
-               id(view.delivery), int(view.now.timestamp() // 3600))
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        cards = sc.score(self.scorecard_rules(), world(view))
-        self._cache = (key, cards)
-        return cards
+        return sc.score(self.scorecard_rules(), world(view))
 
-    def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
-        if view.services is None or not self.scorecard_rules():
-            return
+    def _gaps(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
         source = ", ".join(sorted({name.strip() for part in ("catalog", "environments")
                                    for name in view.sources.get(part, "").split(",")
                                    if name.strip()}))
