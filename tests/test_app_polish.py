@@ -182,3 +182,57 @@ def test_a_param_error_on_the_command_line_has_no_pydantic_prefix(tmp_path: Path
     assert result.returncode == 2, result.stderr
     assert "admin_password: must be at least 12 characters long" in result.stderr, result.stderr
     assert "Value error" not in result.stderr and "Traceback" not in result.stderr
+
+
+# 2. Wrapped detail text continues indented ---------------------------------------------------
+
+def test_a_wrapped_detail_line_continues_under_its_value() -> None:
+    from rich.text import Text
+
+    from idp_tui import render
+
+    out = Text(end="")
+    out.append_text(render.label("Message", 9))
+    out.append_text(render.text("alpha beta gamma delta epsilon zeta eta theta"))
+    out.append("\n✖ ", "red")
+    out.append_text(render.text("SourceError: one two three four five six seven eight"))
+    out.append("\nshort\n")
+    rows = render.hanging(out).wrapped(30).plain.split("\n")
+    assert rows[0] == "Message  alpha beta gamma"
+    assert all(row.startswith(" " * 9) and row[9] != " " for row in rows[1:3]), rows
+    error = rows.index(next(r for r in rows if r.startswith("✖")))
+    assert rows[error + 1].startswith("  ") and rows[error + 1][2] != " ", rows  # under the text
+    assert "short" in rows and rows[-1] == ""
+    # Too narrow for the value's column: two cells in, as a wrapped log line.
+    narrow = render.hanging(out).wrapped(24).plain.split("\n")
+    assert narrow[1].startswith("  ") and narrow[1][2] != " ", narrow
+
+
+async def test_the_catalog_and_pipelines_details_indent_wrapped_text(tmp_path: Path) -> None:
+    from fakes import StaticSource, app_config, make_app, spec, widget_lines
+
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.demo import DEMO_TIME
+
+    words = " ".join(f"word{i}" for i in range(60))
+    config = app_config(spec("static", StaticSource, names=["alpha"], description=words))
+    app = still(make_app(config, tmp_path, ManualClock(DEMO_TIME)))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: app.catalog_snapshot is not None
+                         and app.service is not None, "the catalog")
+        body = app.query_one("#catalog-detail-body")
+        await wait_until(pilot, lambda: "word59" in "".join(widget_lines(app, body)),
+                         "the description")
+        rows = widget_lines(app, body)
+        first = next(i for i, row in enumerate(rows) if row.startswith("word0 "))
+        continued = rows[first + 1]
+        assert continued.startswith("  word") and not continued.startswith("   "), rows
+        await pilot.press("3")
+        body = app.query_one("#pipelines-detail-body")
+        await wait_until(pilot, lambda: "Message" in "".join(widget_lines(app, body)),
+                         "the run's detail")
+        rows = widget_lines(app, body)
+        first = next(i for i, row in enumerate(rows) if row.startswith("Message  word0 "))
+        continued = rows[first + 1]
+        assert continued.startswith(" " * 9 + "word"), rows
+        assert_alive(app)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from rich._wrap import divide_line
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -20,6 +21,7 @@ from textual.content import Content
 
 from .api.kinds import ActionState, Health, LogLevel, RunStatus
 from .logs.ansi import split_sgr
+from .logs.buffer import NARROW_INDENT, wrap_indent
 from .logs.fields import json_fields, log_message_plain  # noqa: F401 - re-exported
 from .safetext import CELL_MAX, LINE_MAX, ago, duration, sanitize  # noqa: F401 - re-exported
 
@@ -89,6 +91,97 @@ def joined(parts: list[tuple[object, str]], sep: str = "") -> Text:
             out.append(sep)
         out.append(sanitize(value), style=style)
     return out
+
+
+# Detail panels: wrapped lines continue indented ------------------------------------------------
+
+#: The style of a field's label in a detail panel ("Owner     ", "Branch   "): a value that wraps
+#: continues under the value, not under the label (see ``hanging``).
+LABEL_STYLE = Style(dim=True, meta={"label": True})
+
+
+def label(name: object, width: int = 0, *, max_len: int | None = CELL_MAX) -> Text:
+    """A detail panel's field label (untrusted: sanitised), padded to ``width`` characters
+    (``hanging`` indents its value's continuation rows to where the value starts)."""
+    return Text(sanitize(name, max_len=max_len).ljust(width), style=LABEL_STYLE, end="")
+
+
+def _is_label(style: object) -> bool:
+    meta = getattr(style, "meta", None)
+    return bool(meta) and bool(meta.get("label"))  # type: ignore[union-attr]
+
+
+class HangingContent(Content):
+    """Content whose wrapped lines continue indented, as wrapped log lines do: a labelled line's
+    continuation rows start under its value, any other line's ``NARROW_INDENT`` cells past its
+    own indentation (under the text after a leading mark: "✖ ", "▶ "); where that leaves fewer
+    than ``WRAP_MIN_TEXT`` cells, ``NARROW_INDENT`` cells in (``logs.buffer.wrap_indent``)."""
+
+    def __init__(self, text: str = "", spans: list[Any] | None = None,
+                 hangs: tuple[int, ...] = ()) -> None:
+        super().__init__(text, spans)
+        #: Where each line's continuation rows start (its value's column), line by line.
+        self.hangs = hangs
+        self._rows: tuple[int, Content] | None = None
+
+    @property
+    def without_spans(self) -> Content:
+        return HangingContent(self.plain, [], self.hangs) if self.spans else self
+
+    def wrapped(self, width: int) -> Content:
+        """The content with its rows broken at ``width`` cells, continuation rows indented."""
+        if self._rows is not None and self._rows[0] == width:
+            return self._rows[1]
+        rows: list[Content] = []
+        for y, line in enumerate(self.split("\n", allow_blank=True)):
+            hang = self.hangs[y] if y < len(self.hangs) else 0
+            rows.extend(_hang_rows(line, width, hang))
+        out = Content("\n").join(rows)
+        self._rows = (width, out)
+        return out
+
+    def get_height(self, rules: Any, width: int) -> int:
+        if width <= 0:
+            return super().get_height(rules, width)
+        return self.wrapped(width).get_height(rules, width)
+
+    def render_strips(self, width: int, height: int | None, style: Any,
+                      options: Any) -> list[Any]:
+        if width <= 0:
+            return super().render_strips(width, height, style, options)
+        return self.wrapped(width).render_strips(width, height, style, options)
+
+
+def _hang_rows(line: Content, width: int, hang: int) -> list[Content]:
+    """``line`` broken into rows of ``width`` cells, the rows after the first indented."""
+    if line.cell_length <= width:
+        return [line]
+    cuts = divide_line(line.plain, width, fold=True)
+    if not cuts:
+        return [line]
+    first, rest = line.divide([cuts[0]])[:2]
+    indent = wrap_indent(hang, width)
+    pad = Content(" " * indent)
+    step = max(width - indent, 1)
+    rows = [first.rstrip()]
+    rest_cuts = divide_line(rest.plain, step, fold=True)
+    pieces = rest.divide(rest_cuts) if rest_cuts else [rest]
+    rows.extend(pad + piece.rstrip() for piece in pieces)
+    return rows
+
+
+def hanging(text: Text) -> HangingContent:
+    """A detail panel's ``text`` (untrusted parts already through ``text()``) as content whose
+    wrapped lines continue indented: under the value after a ``label``, else ``NARROW_INDENT``
+    cells past the line's own indentation."""
+    content = Content.from_rich_text(text)
+    hangs = []
+    for line in content.split("\n", allow_blank=True):
+        plain = line.plain
+        lead = len(plain) - len(plain.lstrip(" "))
+        ends = [span.end for span in line.spans if _is_label(span.style) and span.start <= lead]
+        hangs.append(max(ends) if ends and max(ends) < len(plain) else lead + NARROW_INDENT)
+    return HangingContent(content.plain, list(content.spans), tuple(hangs))
 
 
 # Status values -----------------------------------------------------------------------------------

@@ -512,7 +512,7 @@ class CatalogPane(Pane):
             if self._detail_timer is not None:
                 self._detail_timer.stop()
             self._detail_timer = self.set_timer(DETAIL_DELAY, self._watch_detail)
-        body.update(self.detail_text(service))
+        body.update(render.hanging(self.detail_text(service)))
 
     def _watch_detail(self) -> None:
         self._detail_timer = None
@@ -537,14 +537,14 @@ class CatalogPane(Pane):
                              ("Type", s.type), ("Tier", f"T{s.tier}" if s.tier else ""),
                              ("Lifecycle", s.lifecycle), ("Language", s.language)):
             if value:
-                out.append(f"{label:<10}", "dim")
+                out.append_text(render.label(label, 10))
                 out.append_text(render.text(value))
                 team = self.teams.get(value) if label == "Owner" else None
                 if team is not None:
                     out.append_text(self._team_text(team))
                 out.append("\n")
         if s.tags:
-            out.append(f"{'Tags':<10}", "dim")
+            out.append_text(render.label("Tags", 10))
             out.append_text(render.text(", ".join(s.tags)))
             out.append("\n")
         if s.links:
@@ -559,7 +559,7 @@ class CatalogPane(Pane):
         out.append("\nDependencies\n", "bold")
         for label, names in (("depends on", s.depends_on), ("used by", depended_by),
                              ("provides", s.provides_apis), ("consumes", s.consumes_apis)):
-            out.append(f"  {label:<11}", "dim")
+            out.append_text(render.label(f"  {label}", 13))
             out.append_text(render.text(", ".join(names) if names else "–", max_len=1000))
             out.append("\n")
         if detail is not None and detail.apis:
@@ -583,7 +583,7 @@ class CatalogPane(Pane):
         if detail is not None and detail.facts:
             out.append("\n")
             for key, value in detail.facts.items():
-                out.append_text(render.text(f"{key:<14}", "dim", max_len=30))
+                out.append_text(render.label(key, 14, max_len=30))
                 out.append_text(render.text(value, max_len=500))
                 out.append("\n")
         platform = self.idp.platform

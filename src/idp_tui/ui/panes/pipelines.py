@@ -324,16 +324,16 @@ class PipelinesPane(Pane):
                              ("Trigger", "" if run.event else run.trigger),
                              ("Version", run.version or ""), ("Source", run.source)):
             if value:
-                out.append(f"{label:<9}", "dim")
+                out.append_text(render.label(label, 9))
                 out.append_text(render.text(value, max_len=300))
                 out.append("\n")
         created = run.created_at
         if created is not None and abs(run.started_at - created).total_seconds() >= 1:
-            out.append(f"{'Created':<9}", "dim")
+            out.append_text(render.label("Created", 9))
             out.append(f"{created:%Y-%m-%d %H:%M:%S} ({render.ago(created, now)})\n")
-        out.append(f"{'Started':<9}", "dim")
+        out.append_text(render.label("Started", 9))
         out.append(f"{run.started_at:%Y-%m-%d %H:%M:%S} ({render.ago(run.started_at, now)})\n")
-        out.append(f"{'Duration':<9}", "dim")
+        out.append_text(render.label("Duration", 9))
         out.append(render.duration(run.duration(now)) + "\n")
         if snapshot is not None and snapshot.errors:
             for failure in snapshot.errors.values():
@@ -362,7 +362,7 @@ class PipelinesPane(Pane):
                         end = step.finished_at or now
                         out.append(f"  {render.duration(end - step.started_at)}", "dim")
                     out.append("\n")
-        body.update(out)
+        body.update(render.hanging(out))
 
     @on(DataTable.RowHighlighted, "#pipelines-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
