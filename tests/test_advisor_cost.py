@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -239,3 +240,50 @@ def test_cost_prices_come_from_the_config_and_bad_ones_are_config_errors() -> No
     for bad in ({"cpu_per_core_hour": -1}, {"currency": ""}, {"price": 1}):
         with pytest.raises(ConfigError):
             parse_config({"cost": bad}, path=None, text="")
+
+
+# The Kubernetes source's requests and limits ----------------------------------------------------
+
+async def test_the_kubernetes_source_tells_each_instances_requests_and_limits(
+        tmp_path: Path) -> None:
+    from kube import Cluster, deployment
+
+    from idp_tui import ManualClock, SourceContext
+    from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
+
+    cluster = Cluster()
+    sized = deployment("cart", "shop", replicas=3)
+    sized["spec"]["template"]["spec"]["containers"] = [
+        {"name": "cart", "image": "registry.example/cart:1.0.0",
+         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                       "limits": {"cpu": "1", "memory": "512Mi"}}},
+        # A sidecar with limits only: it requests them (as Kubernetes defaults it).
+        {"name": "proxy", "image": "registry.example/proxy:2.0",
+         "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]
+    cluster.put("deployments", "shop", "cart", sized)
+    unlimited = deployment("search", "shop")
+    unlimited["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "0.5"}}
+    cluster.put("deployments", "shop", "search", unlimited)
+    cluster.put("deployments", "shop", "plain", deployment("plain", "shop"))
+    config = KubernetesConfig.model_validate({
+        "kubeconfig": str(cluster.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])),
+        "environments": {"production": {"context": "eu-1", "namespace": "shop"}}})
+    source = KubernetesSource(config, SourceContext(name="k8s", data_dir=tmp_path,
+                                                    clock=ManualClock(NOW)))
+    try:
+        await source.start()
+        deps = {d.service: d for d in await source.deployments()}
+    finally:
+        await source.close()
+        cluster.close()
+    cart = deps["cart"]
+    assert (cart.cpu_request, cart.memory_request) == (0.35, 320 * 2**20)
+    assert (cart.cpu_limit, cart.memory_limit) == (1.1, 576 * 2**20)
+    search = deps["search"]
+    assert (search.cpu_request, search.memory_request, search.cpu_limit) == (0.5, None, None)
+    plain = deps["plain"]
+    assert (plain.cpu_request, plain.memory_request, plain.cpu_limit) == (None, None, None)
+    # What costs what: 3 × (0.35 cores, 320 MiB) at the test's prices.
+    [line] = cost_lines({("cart", "production"): cart}, None, {}, PRICES)
+    assert line.hourly == pytest.approx(3 * 0.35 * 0.05 + 3 * 320 / 1024 * 0.01)

@@ -98,6 +98,11 @@ def format_time(moment: datetime) -> str:
 class Container:
     name: str
     image: str
+    #: ``resources``: CPU in cores, memory in bytes (None where not set).
+    cpu_request: float | None = None
+    memory_request: float | None = None
+    cpu_limit: float | None = None
+    memory_limit: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +178,7 @@ def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
         template_labels=_map(tmeta.get("labels")),
         template_annotations={k: v for k, v in _map(tmeta.get("annotations")).items()
                               if k in (RESTARTED_AT, DEFAULT_CONTAINER)},
-        containers=tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
-                         for c in _list(pod_spec.get("containers")) if isinstance(c, dict)),
+        containers=_containers(pod_spec),
         progress_deadline=spec.get("progressDeadlineSeconds")
         if isinstance(spec.get("progressDeadlineSeconds"), int) else None,
         observed_generation=_int(status.get("observedGeneration")),
@@ -294,8 +298,52 @@ def _owner(meta: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def _containers(pod_spec: Any) -> tuple[Container, ...]:
-    return tuple(Container(str(c.get("name") or ""), str(c.get("image") or ""))
-                 for c in _list(_dict(pod_spec).get("containers")) if isinstance(c, dict))
+    return tuple(_container(c) for c in _list(_dict(pod_spec).get("containers"))
+                 if isinstance(c, dict))
+
+
+def _container(c: dict[str, Any]) -> Container:
+    resources = _dict(c.get("resources"))
+    requests, limits = _dict(resources.get("requests")), _dict(resources.get("limits"))
+    return Container(str(c.get("name") or ""), str(c.get("image") or ""),
+                     cpu_request=quantity(requests.get("cpu")),
+                     memory_request=quantity(requests.get("memory")),
+                     cpu_limit=quantity(limits.get("cpu")),
+                     memory_limit=quantity(limits.get("memory")))
+
+
+_QUANTITY = re.compile(r"^([+]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
+                       r"(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50,
+           "Ei": 2.0**60}
+
+
+def quantity(value: Any) -> float | None:
+    """A Kubernetes quantity (``250m``, ``0.5``, ``512Mi``, ``1G``) as a number; None when absent
+    or not one."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if value >= 0 else None
+    match = _QUANTITY.match(value.strip()) if isinstance(value, str) and len(value) <= 40 else None
+    return float(match.group(1)) * _SUFFIX[match.group(2)] if match else None
+
+
+def resources_of(workload: Workload) -> dict[str, float]:
+    """What one instance requests and may use at most, summed over its containers (the
+    ``Deployment`` fields ``cpu_request`` … that are known). A container without a request
+    requests its limit (as Kubernetes defaults it), else nothing; one without a limit leaves
+    the instance without one."""
+    known: dict[str, float] = {}
+    containers = workload.containers
+    for resource in ("cpu", "memory"):
+        requests = [getattr(c, f"{resource}_request") for c in containers]
+        limits = [getattr(c, f"{resource}_limit") for c in containers]
+        if any(v is not None for v in (*requests, *limits)):
+            known[f"{resource}_request"] = sum(
+                r if r is not None else (lim or 0.0) for r, lim in zip(requests, limits))
+        if containers and all(v is not None for v in limits):
+            known[f"{resource}_limit"] = sum(limits)  # type: ignore[arg-type]
+    return known
 
 
 def _template_annotations(tmeta: Mapping[str, Any]) -> dict[str, str]:

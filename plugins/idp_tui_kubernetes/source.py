@@ -364,7 +364,8 @@ class KubernetesSource(PreviewNamespaces, Source):
                           health=health, updated_at=o.updated_at(workload),
                           message=f"{what}: {'; '.join(parts)}" if parts else what,
                           rollout=rollout_state,  # type: ignore[arg-type]
-                          target_version=(target or "?") if target != version else None)
+                          target_version=(target or "?") if target != version else None,
+                          **o.resources_of(workload))
 
     def _workloads(self, service: str, environment: str) -> list[o.Workload]:
         where = self._where(environment)
