@@ -197,7 +197,7 @@ _REASONS = {"failed": "failed", "rolled_back": "rolled back"}
 
 
 def analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow] = (), *,
-            incident_window: float = INCIDENT_WINDOW) -> list[Fact]:
+            incident_window: float = INCIDENT_WINDOW) -> Facts:
     """Each deployment's facts, oldest first. One pass over the rows of each target (service and
     environment) in time order."""
     with _without_cyclic_gc():
@@ -217,16 +217,30 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+class Facts(list[Fact]):
+    """:func:`analyse`'s facts, oldest first, with each service's own (``by_service``, oldest
+    first): a service's or a group's window is found without a pass over every fact."""
+
+    __slots__ = ("by_service",)
+
+    def __init__(self, facts: Iterable[Fact] = (),
+                 by_service: dict[str, list[Fact]] | None = None) -> None:
+        super().__init__(facts)
+        self.by_service: dict[str, list[Fact]] = by_service if by_service is not None else {}
+
+
 def _analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow],
-             incident_window: float) -> list[Fact]:
+             incident_window: float) -> Facts:
     by_target: dict[tuple[str, str], list[Deploy]] = defaultdict(list)
     for d in deploys:
         by_target[(d.service, d.environment)].append(d)
-    facts: list[Fact] = []
-    append = facts.append
+    facts = Facts()
+    by_service = facts.by_service
     goods: dict[tuple[str, str], tuple[list[float], list[Deploy]]] = {}
     for target, rows in by_target.items():
         rows.sort(key=_at)
+        mine: list[Fact] = []
+        append = mine.append
         pending: list[Fact] = []  # failed, waiting for a good deployment or a rollback
         good_at: list[float] = []
         good: list[Deploy] = []
@@ -254,8 +268,14 @@ def _analyse(deploys: Sequence[Deploy], incidents: Sequence[IncidentRow],
                 pending.append(fact)
         if incidents:
             goods[target] = (good_at, good)
+        facts += mine
+        service = target[0]
+        if service in by_service:  # a second production environment: both, in time order
+            mine = by_service[service] + mine
+            mine.sort(key=_fact_at)
+        by_service[service] = mine
     if incidents:
-        for fact in _blame_incidents(facts, incidents, incident_window):
+        for fact in _blame_incidents(by_service, incidents, incident_window):
             good_at, good = goods[(fact.deploy.service, fact.deploy.environment)]
             index = bisect.bisect_right(good_at, fact.failed_at)  # type: ignore[arg-type]
             if index < len(good_at):
@@ -271,24 +291,17 @@ _at = attrgetter("at")
 _fact_at = attrgetter("at")
 
 
-def _blame_incidents(facts: Sequence[Fact], incidents: Sequence[IncidentRow],
+def _blame_incidents(per_service: dict[str, list[Fact]], incidents: Sequence[IncidentRow],
                      window: float) -> list[Fact]:
     """Each incident on the newest deployment of its service (in its environment, if it names
     one) that reached production at most ``window`` before it started; returns the facts that
-    failed so."""
-    per_service: dict[str, list[Fact]] = defaultdict(list)
-    for fact in facts:
-        per_service[fact.deploy.service].append(fact)
-    times: dict[str, list[float]] = {}
-    for service, group in per_service.items():
-        group.sort(key=_fact_at)
-        times[service] = [f.at for f in group]
+    failed so. ``per_service``: each service's facts, oldest first."""
     blamed: list[Fact] = []
     for incident in incidents:
         group = per_service.get(incident.service)
         if not group:
             continue
-        index = bisect.bisect_right(times[incident.service], incident.started) - 1
+        index = bisect.bisect_right(group, incident.started, key=_fact_at) - 1
         while index >= 0:
             fact = group[index]
             if incident.started - fact.at > window:
@@ -435,7 +448,9 @@ def _median(ordered: Sequence[float]) -> float | None:
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def _tally(facts: Sequence[Fact]) -> _Tally:
+def _tally(facts: Sequence[Fact], interleaved: bool = False) -> _Tally:
+    """``facts``' tally; ``interleaved``: they are runs of several services (each oldest
+    first), not in time order as a whole."""
     reached: list[Fact] = []
     failures: list[Fact] = []
     leads: list[float] = []
@@ -448,7 +463,9 @@ def _tally(facts: Sequence[Fact]) -> _Tally:
             failures.append(fact)
     leads.sort()
     restores = sorted([f.restore for f in failures if f.restore is not None])
-    return _Tally(list(facts), reached, failures, leads, restores)
+    if interleaved:
+        failures.sort(key=_fact_at)
+    return _Tally(list(facts), reached, failures, leads, restores, interleaved=interleaved)
 
 
 def _merge(parts: Sequence[_Tally], *, ordered: bool, weeks: bool = False) -> _Tally:
@@ -474,7 +491,8 @@ def _merge(parts: Sequence[_Tally], *, ordered: bool, weeks: bool = False) -> _T
     return merged
 
 
-def _window_tally(window: Sequence[Fact], start: float, end: float) -> _Tally:
+def _window_tally(window: Sequence[Fact], start: float, end: float,
+                  interleaved: bool = False) -> _Tally:
     """The window's tally with its weekly tallies: whole weeks ending at ``end`` (a window
     shorter than a week: one week); the window's facts before the first week count for the
     window only."""
@@ -483,14 +501,14 @@ def _window_tally(window: Sequence[Fact], start: float, end: float) -> _Tally:
     buckets: list[list[Fact]] = [[] for _ in range(count)]
     early: list[Fact] = []
     ceil = math.ceil
-    for fact in window:  # oldest first
+    for fact in window:
         index = ceil((fact.at - first) / WEEK) - 1  # weeks are (from, to]
         if index >= 0:
             buckets[min(index, count - 1)].append(fact)
         else:
             early.append(fact)
-    weeks = [_tally(bucket) for bucket in buckets]
-    whole = _merge([_tally(early), *weeks] if early else weeks, ordered=False)
+    weeks = [_tally(bucket, interleaved) for bucket in buckets]
+    whole = _merge([_tally(early, interleaved), *weeks] if early else weeks, ordered=False)
     return _Tally(whole.changes, whole.reached, whole.failures, whole.leads, whole.restores,
                   weeks, whole.interleaved)
 
@@ -531,7 +549,8 @@ def four_keys_by(facts: Sequence[Fact], group: Callable[[str], str | None], *, e
     """The four keys of each group of services (``group(service)``: its name, or None for
     none) over the window: one pass over the facts for every group (the teams, the services)."""
     return {name: _result(now, then, scope, name, days, *_span_of(end, days))
-            for name, (now, then) in _group_tallies(facts, group, end, days).items()
+            for name, (now, then) in sorted(_group_tallies(facts, group, end, days).items(),
+                                            key=_named)
             if name is not None}
 
 
@@ -590,6 +609,9 @@ def _group_tallies(facts: Sequence[Fact], group: Callable[[str], str | None], en
     """Each group's tallies of the window and of the period before it (the facts of services
     in no group under None)."""
     start, span = _span(end, days)
+    by_service = getattr(facts, "by_service", None)
+    if by_service is not None:
+        return _service_group_tallies(by_service, group, start, span, end)
     window: dict[str | None, list[Fact]] = defaultdict(list)
     before: dict[str | None, list[Fact]] = defaultdict(list)
     names: dict[str, str | None] = {}
@@ -602,6 +624,33 @@ def _group_tallies(facts: Sequence[Fact], group: Callable[[str], str | None], en
             part[name].append(fact)
     return {name: (_window_tally(window.get(name, []), start, end), _tally(before.get(name, [])))
             for name in window.keys() | before.keys()}
+
+
+def _service_group_tallies(by_service: dict[str, list[Fact]], group: Callable[[str], str | None],
+                           start: float, span: float, end: float
+                           ) -> dict[str | None, tuple[_Tally, _Tally]]:
+    """:func:`_group_tallies` from each service's own facts: two bisections a service, and a
+    group of several services tallies their runs as they are (its evidence is put in time
+    order when read)."""
+    window: dict[str | None, list[Sequence[Fact]]] = defaultdict(list)
+    before: dict[str | None, list[Sequence[Fact]]] = defaultdict(list)
+    for service, mine in by_service.items():
+        name = group(service)
+        now, then = _between(mine, start, end), _between(mine, start - span, start)
+        if now:
+            window[name].append(now)
+        if then:
+            before[name].append(then)
+
+    def joined(runs: list[Sequence[Fact]]) -> Sequence[Fact]:
+        return runs[0] if len(runs) == 1 else list(chain.from_iterable(runs))
+
+    out: dict[str | None, tuple[_Tally, _Tally]] = {}
+    for name in window.keys() | before.keys():
+        now_runs, then_runs = window.get(name, []), before.get(name, [])
+        out[name] = (_window_tally(joined(now_runs), start, end, len(now_runs) > 1),
+                     _tally(joined(then_runs), len(then_runs) > 1))
+    return out
 
 
 def _span(end: float, days: int) -> tuple[float, float]:

@@ -79,8 +79,11 @@ class World:
         for r in runs or ():
             self.runs[r.service].append(r)
         self.delivery: dict[str, list[dora.Fact]] = defaultdict(list)
-        for f in delivery or ():
-            self.delivery[f.deploy.service].append(f)
+        if isinstance(delivery, dora.Facts):  # indexed by service already
+            self.delivery.update(delivery.by_service)
+        else:
+            for f in delivery or ():
+                self.delivery[f.deploy.service].append(f)
         #: Service → its error ratio in production (None: no metrics known).
         self.error_ratios = dict(error_ratios) if error_ratios is not None else None
         self._keys: dict[tuple[str, int], dora.FourKeys] = {}
