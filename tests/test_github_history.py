@@ -335,3 +335,31 @@ def test_dora_from_github_deployments(tmp_path: Path) -> None:
     for result in results:
         assert result["keys"]["change_failure_rate"]["value"] == pytest.approx(0.5)
         assert result["keys"]["lead_time"]["value"] == pytest.approx(90_030)
+
+
+def test_dora_without_a_catalog_source_counts_the_organisation(tmp_path: Path) -> None:
+    """Only a github source (its repositories mapped in the config, no catalog source): the
+    organisation is counted from the deployments, and the command says that teams are unknown
+    instead of failing on the catalog no source offers."""
+    now = datetime.fromisoformat(CLOCK)
+    with GithubServer(now=lambda: now) as gh:
+        gh.add_repo(REPO, runs=1, environments={})
+        c = gh.add_commits(REPO, [now - 10 * DAY, now - 6 * DAY])
+        gh.add_deployment(REPO, "production", sha=c[0], at=now - 9 * DAY)
+        gh.add_deployment(REPO, "production", "failure", sha=c[1], at=now - 5 * DAY)
+        config = tmp_path / "config.toml"
+        config.write_text(f'[sources.gh]\ntype = "github"\nurl = "{gh.api_url}"\n'
+                          f'token = "{TOKEN}"\nrepos = {{ payments = "{REPO}" }}\n'
+                          'environments = ["production"]\n', encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
+        env.update({"IDP_TUI_DATA_DIR": str(tmp_path / "data"), "IDP_TUI_CONFIG": str(config),
+                    "IDP_TUI_CLOCK": CLOCK, "NO_COLOR": "1"})
+        result = subprocess.run([sys.executable, "-m", "idp_tui", "dora", "--json", "--window",
+                                 "30d"], capture_output=True, text=True, env=env, timeout=180,
+                                check=False, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert "no source offers a catalog" in result.stderr and "Traceback" not in result.stderr
+    org = json.loads(result.stdout)["results"][0]
+    assert (org["scope"], org["name"]) == ("organisation", "organisation")
+    assert org["keys"]["deployment_frequency"]["value"] == pytest.approx(1 / 30)
+    assert org["keys"]["change_failure_rate"]["value"] == pytest.approx(0.5)
