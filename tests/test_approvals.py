@@ -101,6 +101,9 @@ def test_a_second_person_approves_and_the_request_runs_once(cli: Cli) -> None:
     early = cli.run("run-approved", "req-1", env=who("alice"))
     assert early.returncode == 7 and "is waiting for approval (0 of 1)" in early.stderr
 
+    dry = cli.ok("approve", "req-1", "--reason", "x", "--dry-run", env=who("bob"))
+    assert "dry run: bob may approve request req-1" in dry
+    assert len(list(cli.audit.records())) == 1
     out = cli.ok("approve", "req-1", "--reason", "reviewed CHG-42", env=who("bob"))
     assert "approved request req-1" in out and "run-approved req-1" in out
     assert pending(cli)["approvals"][0]["state"] == "approved"

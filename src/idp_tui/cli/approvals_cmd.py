@@ -155,6 +155,14 @@ def _vote(ctx: Context, trail: Any, found: Request, phase: str) -> int:
             found.check_approve(me, now)
         else:
             found.check_deny(me, now)
+    if getattr(ctx.args, "dry_run", False):  # (`approve ID --dry-run`): checked, not recorded
+        word = "approve" if phase == APPROVED else "deny"
+        if out.json:
+            out.emit({"dry_run": True, "id": found.id, "would": word, "by": me})
+        else:
+            out.line(f"dry run: {me} may {word} request {found.id} "
+                     f"({sanitize(found.title, max_len=300)}); nothing was recorded")
+        return EXIT_OK
     with _audit_errors():
         stored = trail.append(found.vote(phase, me, reason, now))
     after = fold(records_of(trail, found.id), only=found.id).get(found.id) or found
