@@ -363,3 +363,33 @@ def test_dora_without_a_catalog_source_counts_the_organisation(tmp_path: Path) -
     assert (org["scope"], org["name"]) == ("organisation", "organisation")
     assert org["keys"]["deployment_frequency"]["value"] == pytest.approx(1 / 30)
     assert org["keys"]["change_failure_rate"]["value"] == pytest.approx(0.5)
+
+
+async def test_two_readers_of_one_url_keep_their_own_shapes(gh: GithubServer, clock: ManualClock,
+                                                            tmp_path: Path,
+                                                            world: dict[str, Any]) -> None:
+    """The same list read by two readers that shape it differently: each gets its own shape
+    (a body kept for one reader is never given to the other on a 304), and a reader asking
+    again gets its kept body back."""
+    from idp_tui_github.client import GithubApi
+
+    context = SourceContext(name="gh", data_dir=tmp_path / "gh", clock=clock)
+    api = GithubApi(GithubConfig.model_validate({"url": gh.api_url, "token": TOKEN,
+                                                 "repos": {"payments": REPO}}), context)
+    url = api.url(f"/repos/{REPO}/deployments", {"environment": "production"})
+    try:
+        ids, _ = await api.get(url, what="ids", shape=lambda items: [i["id"] for i in items])
+        shas, _ = await api.get(url, what="shas", shape=lambda items: [i["sha"] for i in items])
+        asked = requests(gh, "/deployments")
+        again_ids, _ = await api.get(url, what="ids", shape=ids_of)
+        again_ids2, _ = await api.get(url, what="ids", shape=ids_of)
+    finally:
+        await api.close()
+    assert ids and all(isinstance(i, int) for i in ids)
+    assert shas and all(isinstance(s, str) for s in shas)
+    assert again_ids == again_ids2 == ids
+    assert requests(gh, "/deployments") == asked + 2
+
+
+def ids_of(items: list[dict[str, Any]]) -> list[int]:
+    return [item["id"] for item in items]

@@ -89,8 +89,9 @@ class GithubApi:
                                  base_url=False, credentials=False, follow_redirects=True,
                                  server="the log's download")
         self._gate = asyncio.Semaphore(config.concurrency)
-        #: URL → (ETag, shaped body, next page URL).
-        self._etags: OrderedDict[str, tuple[str, Any, str | None]] = OrderedDict()
+        #: (URL, shape) → (ETag, shaped body, next page URL): a body kept as each reader shapes
+        #: it (two readers of one URL never get each other's shape back on a 304).
+        self._etags: OrderedDict[tuple[str, Any], tuple[str, Any, str | None]] = OrderedDict()
         self._blocked_until: datetime | None = None
         self._blocked_message = ""
         self._secondary_strikes = 0
@@ -131,11 +132,12 @@ class GithubApi:
     async def get(self, url: str, *, what: str,
                   shape: Callable[[Any], Any] | None = None) -> tuple[Any, str | None]:
         """GET ``url``: its body as ``shape`` makes it, and the next page's URL."""
-        cached = self._etags.get(url) if self.config.conditional_requests else None
+        key = (url, shape)
+        cached = self._etags.get(key) if self.config.conditional_requests else None
         headers = {"If-None-Match": cached[0]} if cached is not None else None
         response = await self._send("GET", url, what=what, headers=headers)
         if response.status_code == 304 and cached is not None:
-            self._etags.move_to_end(url)
+            self._etags.move_to_end(key)
             return cached[1], cached[2]
         if response.status_code != 200:
             raise SourceDataError(f"{what}: GitHub answered {response.status_code} to a GET")
@@ -143,8 +145,8 @@ class GithubApi:
         following = next_link(response.headers.get("link"))
         etag = response.headers.get("etag")
         if self.config.conditional_requests and etag:
-            self._etags[url] = (etag, value, following)
-            self._etags.move_to_end(url)
+            self._etags[key] = (etag, value, following)
+            self._etags.move_to_end(key)
             while len(self._etags) > MAX_CACHED:
                 self._etags.popitem(last=False)
         return value, following
