@@ -52,7 +52,8 @@ SECONDARY_WAIT = 60.0
 SECONDARY_MAX_WAIT = 900.0
 #: What a fine-grained token and a classic one need (said in auth hints).
 PERMISSIONS = ("a fine-grained token needs access to the repositories with Actions read and "
-               "write, Deployments read and Metadata read; a classic token the repo scope "
+               "write, Deployments read, Contents read (the commits a deployment brought) and "
+               "Metadata read; a classic token the repo scope "
                "(public_repo for public repositories only)")
 #: 403 messages that are about permissions (the others are GitHub refusing the action).
 _PERMISSION = re.compile(r"not accessible|admin rights|permission|scope|saml|access restriction"
