@@ -5,6 +5,7 @@ a Scale with the replicas that fix it, the list ordered by money, and ``[cost]``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -287,3 +288,69 @@ async def test_the_kubernetes_source_tells_each_instances_requests_and_limits(
     # What costs what: 3 × (0.35 cores, 320 MiB) at the test's prices.
     [line] = cost_lines({("cart", "production"): cart}, None, {}, PRICES)
     assert line.hourly == pytest.approx(3 * 0.35 * 0.05 + 3 * 320 / 1024 * 0.01)
+
+
+# The advisor following the hub ------------------------------------------------------------------
+
+async def until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Return once ``condition()`` holds (``timeout``: a safety net only)."""
+    import asyncio
+
+    async def watch() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(watch(), timeout)
+
+
+async def test_the_advisor_asks_for_the_use_before_its_first_advice_then_every_15_minutes(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    from idp_tui.advisor import Advice, Dismissals
+    from idp_tui.advisor.cost import USAGE_REFRESH
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.hub import ManualTimer
+    from idp_tui.runtime import build_runtime
+
+    config = parse_config({"sources": {"sandbox": {
+        "type": "sandbox", "database": str(tmp_path / "sandbox.sqlite3")}}}, path=None, text="")
+    timer, clock = ManualTimer(), ManualClock(datetime(2026, 11, 25, 14, 0, tzinfo=UTC))
+    rt = build_runtime(config, data_dir=tmp_path, clock=clock, timer=timer)
+    seen: list[Advice] = []
+    advisor = Advisor(dismissals=Dismissals.in_folder(tmp_path), clock=clock,
+                      settings=config.advisor)
+    try:
+        await rt.prepare()
+        advisor.watch(rt.hub, seen.append)
+
+        def rules(advice: Advice) -> set[str]:
+            return {r.rule for r in advice.recommendations}
+
+        # No time is advanced: the use is asked once the deployments are known.
+        await until(lambda: any("waste" in rules(a) for a in seen))
+        assert "capacity" in rules(next(a for a in seen if "waste" in rules(a)))
+        asked = advisor._usage_at
+        assert asked == clock.now() and advisor._view is not None
+        assert len(advisor._view.usage) == config.advisor.max_usage_queries
+
+        key = next(iter(advisor._view.usage))
+        first = advisor._view.usage[key]
+        clock.advance(USAGE_REFRESH - timedelta(seconds=1))
+        before = len(seen)
+        timer.advance(5.0)  # the environments refresh: a day's use is not asked again yet
+        await until(lambda: len(seen) > before)
+        assert advisor._usage_at == asked
+
+        clock.advance(timedelta(seconds=1))
+        timer.advance(5.0)  # … now it is, in the background, and evaluated when it is in
+        await until(lambda: advisor._usage_at == clock.now())
+        task = advisor._usage_task
+        assert task is not None
+        await asyncio.wait_for(task, 60)
+        again = advisor._view.usage[key]
+        assert again is not first  # asked again: the day now ends 15 minutes later
+        assert again[0].points[-1][0] > first[0].points[-1][0]
+    finally:
+        advisor.close()
+        await rt.close()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from idp_tui.advisor import Advice, Advisor, Dismissals
+from idp_tui.advisor.engine import usage_topics
 from idp_tui.api.clock import ManualClock
 from idp_tui.config import parse_config
 from idp_tui.hub import ManualTimer
@@ -37,8 +38,10 @@ async def test_the_advisor_evaluates_on_the_hubs_refreshes(tmp_path: Path) -> No
         advisor.watch(rt.hub, listener)
         await asyncio.wait_for(found.wait(), 120)  # a safety net only: no time is advanced
         metrics = [t for t in advisor._subs if t.kind.value == "metrics"]
-        # The recent deploys' over the regression's window; the use of the costliest over a day.
-        assert {t.args[2].value for t in metrics} == {"6h", "24h"}
+        assert metrics and all(t.args[2].value == "6h" for t in metrics)
+        # The use of the costliest deployments over a day was asked before the first advice.
+        assert advisor._usage_task is not None and advisor._usage_task.done()
+        assert rt.hub.cached(next(iter(usage_topics(advisor._view, advisor.settings))))
         rec = next(r for r in seen[-1].recommendations if r.rule == "post-deploy-regression")
         assert rec.remedy is not None and rec.remedy.kind.value == "rollback"
 

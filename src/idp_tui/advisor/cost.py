@@ -13,15 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ..api.kinds import Signal, Window
 from ..api.models import Deployment, MetricSeries, Service, metrics_step
 from .settings import AdvisorConfig, CostConfig
 
 __all__ = [
-    "GIB", "HOURS_PER_MONTH", "USAGE_WINDOW", "CostLine", "Total", "Usage", "cost_lines",
-    "hourly", "money", "requested", "totals", "usage_candidates", "usage_of", "usage_step",
+    "GIB", "HOURS_PER_MONTH", "USAGE_REFRESH", "USAGE_WINDOW", "CostLine", "Total", "Usage",
+    "cost_lines", "hourly", "money", "requested", "totals", "usage_candidates", "usage_of",
+    "usage_step",
 ]
 
 GIB = float(2**30)
@@ -30,6 +31,8 @@ HOURS_PER_MONTH = 730.0
 #: The window of CPU and memory use the cost and capacity rules read (the longest a metrics
 #: source is asked for).
 USAGE_WINDOW = Window.H24
+#: How often the advisor in the dashboard asks for that use again.
+USAGE_REFRESH = timedelta(minutes=15)
 
 
 def usage_step() -> float:

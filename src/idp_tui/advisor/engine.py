@@ -19,7 +19,7 @@ from ..api.clock import Clock, SystemClock
 from ..api.kinds import Capability, Signal, Window
 from ..api.models import Deployment, metrics_step
 from ..hub.topics import Snapshot, Topic
-from .cost import USAGE_WINDOW, usage_candidates, usage_step
+from .cost import USAGE_REFRESH, USAGE_WINDOW, usage_candidates, usage_step
 from .dismissals import Dismissals
 from .lifecycle import delivery_topic
 from .model import Recommendation
@@ -114,8 +114,9 @@ class Advisor:
         self._hub: Hub | None = None
         self._listeners: list[Callable[[Advice], None]] = []
         self._pending = False
-        #: The metrics topics asked only for the cost and capacity rules' use.
-        self._usage: set[Topic] = set()
+        #: When the cost and capacity rules' use was last asked for, and the asking under way.
+        self._usage_at: datetime | None = None
+        self._usage_task: asyncio.Task[None] | None = None
 
     # Evaluation -----------------------------------------------------------------------------
     def evaluate(self, view: AdvisorView) -> Advice:
@@ -158,6 +159,9 @@ class Advisor:
         self._follow_delivery()
 
     def close(self) -> None:
+        if self._usage_task is not None:
+            self._usage_task.cancel()
+            self._usage_task = None
         for sub in self._subs.values():
             sub.close()
         self._subs.clear()
@@ -170,9 +174,10 @@ class Advisor:
         view = self._view
         if view is None:
             return
-        apply(view, snapshot, self._usage)
+        apply(view, snapshot)
         if snapshot.topic.kind.value == "environments":
             self._follow_metrics(view)
+            self._follow_usage(view)
             self._follow_delivery()
         self._soon()
 
@@ -196,16 +201,11 @@ class Advisor:
                                                  self.settings)}
         wanted |= {Topic.pipelines(s, RUNS_PER_SERVICE)
                    for s in drift_candidates(view, self.settings)}
-        usage = set(usage_topics(view, self.settings))
-        self._usage = usage - wanted
-        wanted |= usage
         for topic in [t for t in self._subs if t not in wanted and t.args
                       and (t.kind.value == "metrics" or t.args[0] is not None)]:
             self._subs.pop(topic).close()
             if topic.kind.value == "metrics":
                 view.metrics.pop((topic.args[0], topic.args[1]), None)
-                if topic.args[2:] == (USAGE_WINDOW, usage_step()):
-                    view.usage.pop((topic.args[0], topic.args[1]), None)
             else:
                 view.service_runs.pop(topic.args[0], None)
         for topic in wanted - set(self._subs):
@@ -220,6 +220,42 @@ class Advisor:
             self._subs.pop(topic).close()
         if wanted not in self._subs:
             self._subs[wanted] = self._hub.watch(wanted, self._on_snapshot)
+
+    def _follow_usage(self, view: AdvisorView) -> None:
+        """Ask for the use of the costliest deployments over the last day once it is older than
+        :data:`~.cost.USAGE_REFRESH` (fetched, not watched: a day's use changes slowly). The
+        first time, evaluation waits for it (the first advice is whole); later it is asked in
+        the background and evaluated when it arrives."""
+        now = self.clock.now()
+        if self._hub is None or (self._usage_task is not None and not self._usage_task.done()) \
+                or (self._usage_at is not None and now - self._usage_at < USAGE_REFRESH):
+            return
+        first = self._usage_at is None
+        self._usage_at = now
+        if first:
+            self._pending = True  # held until the use is in
+        topics = usage_topics(view, self.settings)
+        self._usage_task = asyncio.get_running_loop().create_task(
+            self._fetch_usage(self._hub, view, topics, first), name="idp-advisor-usage")
+
+    async def _fetch_usage(self, hub: Hub, view: AdvisorView, topics: list[Topic],
+                           first: bool) -> None:
+        try:
+            answers = await asyncio.gather(*(hub.fetch(t) for t in topics),
+                                           return_exceptions=True)
+            wanted = {(t.args[0], t.args[1]) for t in topics}
+            for key in [k for k in view.usage if k not in wanted]:
+                del view.usage[key]
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    log.warning("advisor: the use could not be asked: %s", answer)
+                elif answer.data is not None:
+                    view.usage[(answer.topic.args[0], answer.topic.args[1])] = list(answer.data)
+        finally:
+            if first:
+                self._pending_again()
+            else:
+                self._soon()
 
     def _again(self) -> None:
         if self._view is None:
