@@ -171,7 +171,7 @@ async def test_the_level_column_says_it_is_counting(tmp_path: Path,
 async def test_catalog_columns_fit_whole_at_80_and_160(tmp_path: Path,
                                                        size: tuple[int, int]) -> None:
     app = demo_app(tmp_path / "data")
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=size):
         await wait_settled(app)
         pane = app.query_one(CatalogPane)
         table = pane.query_one("#catalog-table", VirtualTable)

@@ -427,11 +427,13 @@ class CatalogPane(Pane):
         keys = [key for key, _ in all_columns]
         room = table.size.width - 2  # its vertical scrollbar
         shown = keys
+        built: list[tuple[Service, Health, tuple[Text, ...]]] = []
         if room > 0:
+            built = [(s, health, self._full_row(s, health))
+                     for s in services for health in (self._health(s.name),)]
             advised = advised_services(self.idp)
-            rows = [marked(self.idp, s.name, self._full_row(s, self._health(s.name)))
-                    if s.name in advised else self._full_row(s, self._health(s.name))
-                    for s in services]
+            rows = [row for _s, _h, row in built]
+            rows += [marked(self.idp, s.name, row) for s, _h, row in built if s.name in advised]
             widths = fit_columns.measure(all_columns, rows, MAX_WIDTHS)
             shown = fit_columns.fitting(keys, COLUMN_PRIORITY, widths, room)
         if shown != self.shown_columns or list(table.columns) != shown:
@@ -439,6 +441,10 @@ class CatalogPane(Pane):
             labels = dict(all_columns)
             table.set_columns([(k, labels[k]) for k in shown], MAX_WIDTHS)
             self._cell_cache.clear()  # (the rows' cells are those of the columns shown)
+        index = [keys.index(k) for k in shown]
+        for s, health, row in built:  # (each row built once: the table's cells from it)
+            self._cell_cache[s.name] = (s, health, row if shown == keys
+                                        else tuple(row[i] for i in index))
 
     def _make_cells(self, s: Service, health: Health) -> tuple[Text, ...]:
         """The cells of the columns shown."""
