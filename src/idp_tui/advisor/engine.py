@@ -2,8 +2,8 @@
 
 :class:`Advisor` evaluates its rules over an :class:`AdvisorView` (``evaluate``: pure, no I/O but
 the dismissals file). :meth:`Advisor.watch` keeps a view up to date from the hub's topics (catalog,
-environments, pipelines, and the metrics of recently deployed services) and evaluates again after
-each refresh: it has no timer of its own. :func:`gather` builds a view once, for the command line.
+environments, pipelines, the delivery history of the scorecards' window, and the metrics of
+recently deployed services) and evaluates again after each refresh: it has no timer of its own. :func:`gather` builds a view once, for the command line.
 """
 
 from __future__ import annotations
