@@ -43,6 +43,7 @@ from .auditchain import (
     TARGET_FIELDS,
     Break,
     Head,
+    Ledger,
     RepairResult,
     VerifyResult,
     Walk,
@@ -361,22 +362,11 @@ class AuditLog:
                 os.close(fd)
 
     def _verify(self, fd: int, anchor: Head | None) -> VerifyResult:
-        started: dict[str, dict[str, Any]] = {}
-        repairs: list[dict[str, Any]] = []
+        ledger = Ledger()
         at_anchor: str | None = None
         walk = Walk(fd)
         for number, record, end in walk:
-            rid = str(record.get("action_id", ""))
-            phase = record.get("phase")
-            if phase == "started":
-                started[rid] = {"line": number, "action_id": rid,
-                                "action": str(record.get("action", ""))}
-            elif phase == "repair":
-                repairs.append({"line": number, "actor": record.get("actor"),
-                                "time": record.get("time"), "reason": record.get("reason"),
-                                "problem": (record.get("repair") or {}).get("problem")})
-            else:
-                started.pop(rid, None)
+            ledger.add(number, record)
             if anchor is not None and end == anchor.length:
                 at_anchor = record.get("hash")
         head, count = walk.head, walk.records
@@ -408,8 +398,8 @@ class AuditLog:
             note = self._anchor_note(head, f"the anchor was {head.seq - anchor.seq} record(s) "
                                            "behind (a process stopped between a record and its "
                                            "anchor): brought up to date")
-        return VerifyResult(True, count, note=note, unfinished=list(started.values()),
-                            repairs=repairs)
+        return VerifyResult(True, count, note=note, unfinished=ledger.unfinished,
+                            repairs=ledger.repairs)
 
     def _anchor_note(self, head: Head, done: str) -> str:
         """Write the anchor for ``head`` from ``verify``: ``done``, or why it could not be."""

@@ -265,3 +265,30 @@ def ends_with(fd: int, head: Head) -> bool:
         return False
     return isinstance(record, dict) and record.get("hash") == head.hash == \
         record_hash(record) and record.get("seq") == head.seq
+
+
+class Ledger:
+    """What a verification says besides the chain, record by record: the actions that started
+    and never finished, and the repairs recorded (the log and the stores read it alike)."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, dict[str, Any]] = {}
+        self.repairs: list[dict[str, Any]] = []
+
+    def add(self, number: int, record: dict[str, Any]) -> None:
+        """The record at line (or sequence number) ``number``."""
+        rid = str(record.get("action_id", ""))
+        phase = record.get("phase")
+        if phase == "started":
+            self._started[rid] = {"line": number, "action_id": rid,
+                                  "action": str(record.get("action", ""))}
+        elif phase == "repair":
+            self.repairs.append({"line": number, "actor": record.get("actor"),
+                                 "time": record.get("time"), "reason": record.get("reason"),
+                                 "problem": (record.get("repair") or {}).get("problem")})
+        else:
+            self._started.pop(rid, None)
+
+    @property
+    def unfinished(self) -> list[dict[str, Any]]:
+        return list(self._started.values())

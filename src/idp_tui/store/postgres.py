@@ -24,14 +24,8 @@ from typing import Any
 
 import psycopg
 
-from ..audit import (
-    AuditError,
-    Head,
-    VerifyResult,
-    canonical,
-    chained,
-    record_hash,
-)
+from ..audit import AuditError
+from ..auditchain import Head, Ledger, VerifyResult, canonical, chained, record_hash
 from ..auditindex import fold, judge
 from . import StoreConfig, StoreError
 from .migrations import LOCK_KEY, MIGRATIONS, Migration, apply, too_new
@@ -350,8 +344,7 @@ class PostgresAudit:
         except StoreError as exc:
             self.notes.append(f"spooled records not written yet: {exc}")
         head = Head(0, "0" * 64, 0)
-        started: dict[str, dict[str, Any]] = {}
-        repairs: list[dict[str, Any]] = []
+        ledger = Ledger()
         count = 0
         for seq, prev, digest, text in self.store.rows():
             seq = int(seq)
@@ -378,17 +371,7 @@ class PostgresAudit:
                                          "idp_audit was changed outside idp-tui")
             count += 1
             head = Head(seq, digest, 0)
-            rid = str(record.get("action_id", ""))
-            phase = record.get("phase")
-            if phase == "started":
-                started[rid] = {"line": seq, "action_id": rid,
-                                "action": str(record.get("action", ""))}
-            elif phase == "repair":
-                repairs.append({"line": seq, "actor": record.get("actor"),
-                                "time": record.get("time"), "reason": record.get("reason"),
-                                "problem": (record.get("repair") or {}).get("problem")})
-            else:
-                started.pop(rid, None)
+            ledger.add(seq, record)
         top = self.store.head()
         if (top.seq, top.hash) != (head.seq, head.hash):
             return VerifyResult(False, count, None, None,
@@ -396,7 +379,7 @@ class PostgresAudit:
                                 f"{top.seq}: records were deleted or the head was changed",
                                 hint="the store's tables were changed outside idp-tui")
         return VerifyResult(True, count, note="; ".join(self.notes),
-                            unfinished=list(started.values()), repairs=repairs)
+                            unfinished=ledger.unfinished, repairs=ledger.repairs)
 
 
 class _FileLock:
