@@ -236,3 +236,42 @@ async def test_the_catalog_and_pipelines_details_indent_wrapped_text(tmp_path: P
         continued = rows[first + 1]
         assert continued.startswith(" " * 9 + "word"), rows
         assert_alive(app)
+
+
+# 4. The footer keeps whole keys, the most useful first ------------------------------------------
+
+async def test_the_footer_shows_whole_keys_on_every_pane_at_160_and_80_columns(
+        tmp_path: Path) -> None:
+    import re
+
+    from textual.widgets._footer import FooterKey
+
+    from idp_tui.demo import PANE_KEYS
+    from idp_tui.ui.footer import KeysFooter
+
+    for size in ((160, 50), (80, 24)):
+        app = still(demo_app(tmp_path / f"data{size[0]}"))
+        async with app.run_test(size=size) as pilot:
+            await wait_settled(app)
+            for pane, key in PANE_KEYS.items():
+                await pilot.press(key)
+                await wait_settled(app)
+                await pilot.pause()
+                bar = app.query_one(KeysFooter)
+                shown = bar.shown_keys()
+                line = footer(app)
+                # Every key shown is drawn whole, in order; the help and quit keys first.
+                assert shown[:2] == ["? Keys", "q Quit"], (pane, size, shown)
+                assert re.sub(r"\s+", " ", line).strip().startswith(" ".join(shown)), \
+                    (pane, size, line, shown)
+                # No key is drawn cut: every one left out is out whole.
+                for widget in bar.query(FooterKey):
+                    if widget.has_class("-command-palette"):
+                        continue
+                    if widget.display:
+                        assert bar.region.contains_region(widget.region), (pane, widget.action)
+                if size[0] == 160 and pane in ("catalog", "envs", "metrics", "insights"):
+                    assert "A Activity" in shown and "d Deploy" in shown, (pane, shown)
+                if size[0] == 80:
+                    assert "1 Catalog" not in shown  # (the tabs name the pane keys)
+            assert_alive(app)
