@@ -1,6 +1,6 @@
 """What each sandbox instance requests and may use (CPU cores, memory bytes), from the seed.
 
-Most services request their peak use with some headroom; about one in five requests several
+Most services request their peak use with some headroom; about one in ten requests several
 times what it uses (the advisor's waste), and one service's memory limit sits just above its
 peak (the advisor's capacity), so a fresh sandbox shows both.
 """
@@ -13,7 +13,7 @@ from .rand import unit, units
 from .world import ServiceSpec, World
 
 #: Share of services that request far more than they use.
-OVERSIZED = 0.2
+OVERSIZED = 0.1
 _CPU_STEP = 0.05  # cores: requests are whole multiples of 50m
 _MEMORY_STEP = 16 * 2**20  # bytes: of 16 MiB
 
