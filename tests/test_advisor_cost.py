@@ -354,3 +354,15 @@ async def test_the_advisor_asks_for_the_use_before_its_first_advice_then_every_1
     finally:
         advisor.close()
         await rt.close()
+
+
+def test_the_hub_keeps_a_later_sources_requests_where_the_first_record_has_none() -> None:
+    from idp_tui.hub.joins import merge_platform
+
+    cd = Deployment(service="api", environment="production", version="2.0.0")
+    cluster = dep("api", cpu_request=0.5, memory_limit=GIB)
+    joined = merge_platform([([], [cd]), ([], [cluster])]).deployments[("api", "production")]
+    assert (joined.version, joined.replicas_desired) == ("2.0.0", None)  # the first record
+    assert (joined.cpu_request, joined.memory_limit, joined.memory_request) == (0.5, GIB, None)
+    alone = merge_platform([([], [cd])]).deployments[("api", "production")]
+    assert alone is cd

@@ -111,11 +111,16 @@ def merge_facets(parts: Iterable[list[Facet]]) -> list[Facet]:
             for f, c in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))]
 
 
+#: A deployment's fields a later source may fill in where the first one's record has none.
+_SIZES = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
+
+
 def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]],
                    declared: EnvironmentMap | None = None) -> Platform:
     """Environments and deployments of every source (config order: the first source's record of
     a name wins), joined with the declared environments (:meth:`EnvironmentMap.join`: those
-    first, in their order; previews after the static ones)."""
+    first, in their order; previews after the static ones). A deployment's instances' requests
+    and limits the first record lacks come from a later one."""
     envs: dict[str, Environment] = {}
     deployments: dict[tuple[str, str], Deployment] = {}
     lists: list[list[Environment]] = []
@@ -124,7 +129,11 @@ def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]],
         for env in env_list:
             envs.setdefault(env.name, env)
         for dep in dep_list:
-            deployments.setdefault((dep.service, dep.environment), dep)
+            kept = deployments.setdefault((dep.service, dep.environment), dep)
+            sizes = {name: getattr(dep, name) for name in _SIZES
+                     if getattr(kept, name) is None and getattr(dep, name) is not None}
+            if sizes:  # a CD system's record wins; the cluster's knows what an instance asks
+                deployments[(dep.service, dep.environment)] = kept.model_copy(update=sizes)
     for _service, env_name in deployments:
         envs.setdefault(env_name, Environment(name=env_name, order=len(envs)))
     lists.append(list(envs.values()))  # environments only deployments name: last
