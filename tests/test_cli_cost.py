@@ -141,3 +141,13 @@ def test_a_fresh_sandbox_is_advised_on_its_waste_and_capacity(run: Run) -> None:
     # Among recommendations of one severity, more money first.
     low = [r["monthly_cost"] or 0 for r in recs if r["severity"] == "low"]
     assert low == sorted(low, reverse=True)
+
+
+def test_advise_prints_the_scale_command_with_its_replicas(run: Run) -> None:
+    recs = as_json(run("advise", "--json"))["recommendations"]
+    scale = next(r for r in recs if r["rule"] == "waste" and r["remedy"])
+    remedy = scale["remedy"]
+    text = run("advise", "--service", scale["service"], "--env", scale["environment"])
+    assert text.returncode == EXIT_OK, text.stderr
+    assert (f"idp-tui scale {remedy['service']} --env {remedy['environment']} "
+            f"--replicas {remedy['replicas']}") in text.stdout

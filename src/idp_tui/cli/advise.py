@@ -78,6 +78,8 @@ def _remedy_text(rec: Recommendation) -> str:
             words += ["--env", remedy.environment]
         if remedy.kind.value == "deploy" and remedy.version:
             words += ["--version", remedy.version]
+        if remedy.kind.value == "scale" and remedy.replicas is not None:
+            words += ["--replicas", str(remedy.replicas)]
         return " ".join(words)
     if rec.opens is not None:
         return rec.opens.url or f"the log of run {rec.opens.run_id} (Pipelines pane)"
