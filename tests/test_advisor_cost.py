@@ -366,3 +366,36 @@ def test_the_hub_keeps_a_later_sources_requests_where_the_first_record_has_none(
     assert (joined.cpu_request, joined.memory_limit, joined.memory_request) == (0.5, GIB, None)
     alone = merge_platform([([], [cd])]).deployments[("api", "production")]
     assert alone is cd
+
+
+# The dashboard ----------------------------------------------------------------------------------
+
+async def test_enter_on_a_waste_advice_opens_scale_with_its_replicas_filled_in(
+        tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from idp_tui.demo import DEMO_SIZE, demo_app, wait_settled
+    from idp_tui.ui.advisor import AdvisorScreen
+    from idp_tui.ui.dialogs import ActionModal
+
+    from fakes import wait_until
+
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        await wait_until(pilot, lambda: app.advice is not None and any(
+            r.rule == "waste" and r.remedy for r in app.advice.recommendations), "waste advice")
+        rec = next(r for r in app.advice.recommendations if r.rule == "waste" and r.remedy)
+        current = app.platform.deployments[(rec.service, rec.environment)].replicas_desired
+        assert rec.remedy.replicas < current
+        await pilot.press("exclamation_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, AdvisorScreen), "the list")
+        app.screen.query_one("#advisor-table").select_key(rec.id)
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionModal), "the dialog")
+        modal = app.screen
+        assert (modal.kind, modal.service, modal.environment) == (
+            ActionKind.SCALE, rec.service, rec.environment)
+        assert modal.query_one("#action-replicas", Input).value == str(rec.remedy.replicas)
+        assert modal.replicas == current  # the plan says from how many

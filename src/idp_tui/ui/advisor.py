@@ -289,7 +289,7 @@ def open_remedy(app: Any, rec: Recommendation) -> None:
     app.push_screen(ActionModal(remedy.kind, remedy.service, remedy.environment,
                                 environments=app.environment_names(),
                                 replicas=dep.replicas_desired if dep is not None else None,
-                                version=remedy.version))
+                                version=remedy.version, wanted_replicas=remedy.replicas))
 
 
 def open_run_log(app: Any, rec: Recommendation) -> None:

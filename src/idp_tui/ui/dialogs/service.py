@@ -34,10 +34,12 @@ class ActionModal(ConfirmedDialog):
     def __init__(self, kind: ActionKind, service: str, environment: str, *,
                  environments: list[str] | None = None, replicas: int | None = None,
                  run: ActionRun | None = None, instance: str | None = None,
-                 version: str | None = None) -> None:
+                 version: str | None = None, wanted_replicas: int | None = None) -> None:
         super().__init__(run)
         #: The version to select first when the source offers it (an advisor's remedy).
         self.wanted_version = version
+        #: Scale: the replicas to fill in instead of the current ones (an advisor's remedy).
+        self.wanted_replicas = wanted_replicas
         #: Restart instance: the instance (its environment is fixed: it runs there).
         self.instance = instance
         if instance:
@@ -85,6 +87,8 @@ class ActionModal(ConfirmedDialog):
                 yield Static(Text(f"Replicas (0–{MAX_REPLICAS:,})", "dim"),
                              classes="field-label")
                 current = "" if self.replicas is None else str(self.replicas)
+                if self.wanted_replicas is not None:
+                    current = str(self.wanted_replicas)
                 yield Input(value=current, type="integer", id="action-replicas",
                             validators=[Integer(minimum=0, maximum=MAX_REPLICAS)],
                             placeholder="replicas")
