@@ -24,7 +24,7 @@ from ...api.actions import ActionKind, ActionRequest, ActionState
 from ...hub import classify
 from ..action_access import manager_of
 from .texts import denied_text, failure_text, plan_text, run_summary
-from .widgets import ActionUpdated, RunProgress, SubmitFailed
+from .widgets import ActionUpdated, ConfirmBox, RunProgress, SubmitFailed
 
 #: The binding id of every dialog's confirm key (the same key everywhere, remappable in ``[keys]``).
 CONFIRM_ID = "dialog.confirm"
@@ -328,6 +328,33 @@ class ConfirmedDialog(ActionDialog):
     def _confirm_state(self) -> tuple[bool, Text]:
         """Whether the request can be sent, and the status line saying so. Override."""
         raise NotImplementedError
+
+    def _refused(self, result: PlanResult | None, waiting: str) -> tuple[bool, Text] | None:
+        """What keeps the plan from being confirmed — not planned yet (``waiting`` says so),
+        the source's failure, the policy's refusal — or None."""
+        if result is None:
+            return False, Text(waiting, "dim")
+        if result.failure is not None:
+            return False, failure_text(result.failure)
+        decision = result.decision
+        if decision is None or (not decision.allowed and not decision.needs_confirmation):
+            return False, denied_text(decision.message if decision else None)
+        return None
+
+    def _untyped(self, environment: str | None,
+                 why: str = "it goes into the audit log") -> tuple[bool, Text] | None:
+        """What the confirmation box still needs (the environment's name typed, a reason), or
+        None. ``why``: what the reason is for."""
+        box = self.query_one(ConfirmBox)
+        environment = environment or ""
+        if box.typed != environment:
+            out = Text("Type ", "yellow")
+            out.append_text(render.text(environment, "bold", max_len=60))
+            out.append(" in the box above to confirm.", "yellow")
+            return False, out
+        if not box.reason:
+            return False, Text(f"Give a reason: {why}.", "yellow")
+        return None
 
     def _request(self, *, confirmed: bool = False) -> ActionRequest | None:
         """The request the form describes (``confirmed``: with what the policy asked). Override."""

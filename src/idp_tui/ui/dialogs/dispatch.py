@@ -23,7 +23,7 @@ from ...inputs import model_for
 from .base import ConfirmedDialog
 from .form import MISSING, check, form_fields
 from .provision import FormField
-from .texts import denied_text, failure_text
+from .texts import failure_text
 from .widgets import ConfirmBox
 
 
@@ -191,23 +191,13 @@ class DispatchModal(ConfirmedDialog):
         if self.validate_form() is None:
             return False, Text("Fix the inputs marked in red (* is required).", "yellow")
         result = self.plan_result
-        if result is None:
-            return False, Text("Working out what runs…", "dim")
-        if result.failure is not None:
-            return False, failure_text(result.failure)
-        decision = result.decision
-        if decision is None or (not decision.allowed and not decision.needs_confirmation):
-            return False, denied_text(decision.message if decision else None)
-        if decision.needs_confirmation:
-            box = self.query_one(ConfirmBox)
-            environment = self.environment or ""
-            if box.typed != environment:
-                out = Text("Type ", "yellow")
-                out.append_text(render.text(environment, "bold", max_len=60))
-                out.append(" in the box above to confirm.", "yellow")
-                return False, out
-            if not box.reason:
-                return False, Text("Give a reason: it goes into the audit log.", "yellow")
+        refused = self._refused(result, "Working out what runs…")
+        if refused is not None:
+            return refused
+        if result.decision.needs_confirmation:  # type: ignore[union-attr]
+            untyped = self._untyped(self.environment)
+            if untyped is not None:
+                return untyped
         return True, self._ready_text(self.action_spec.verb)
 
     def _lock_form(self) -> None:

@@ -17,7 +17,6 @@ from ...api.models import PipelineRun, RunStatus
 from ...hub import classify
 from ..base import focus_now
 from .base import ConfirmedDialog
-from .texts import denied_text, failure_text
 from .widgets import ConfirmBox
 
 
@@ -136,24 +135,14 @@ class RunActionModal(ConfirmedDialog):
         if self.action_spec.job and not self.job:
             return False, Text("Choose the job to re-run.", "yellow")
         result = self.plan_result
-        if result is None:
-            return False, Text("Asking the source…", "dim")
-        if result.failure is not None:
-            return False, failure_text(result.failure)
-        decision = result.decision
-        if decision is None or (not decision.allowed and not decision.needs_confirmation):
-            return False, denied_text(decision.message if decision else None)
-        if decision.needs_confirmation and self.action_spec.reviews:
-            box = self.query_one(ConfirmBox)
-            environment = self.environment or ""
-            if box.typed != environment:
-                out = Text("Type ", "yellow")
-                out.append_text(render.text(environment, "bold", max_len=60))
-                out.append(" in the box above to confirm.", "yellow")
-                return False, out
-            if not box.reason:
-                return False, Text("Give a reason: it is the review's comment and goes into "
-                                   "the audit log.", "yellow")
+        refused = self._refused(result, "Asking the source…")
+        if refused is not None:
+            return refused
+        if result.decision.needs_confirmation and self.action_spec.reviews:  # type: ignore[union-attr]
+            untyped = self._untyped(self.environment, "it is the review's comment and goes into "
+                                                      "the audit log")
+            if untyped is not None:
+                return untyped
         return True, self._ready_text(self.action_spec.verb)
 
     def _lock_form(self) -> None:

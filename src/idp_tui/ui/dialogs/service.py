@@ -263,17 +263,11 @@ class ActionModal(ConfirmedDialog):
                          current_replicas=self.replicas)
         if same is not None:
             return False, Text(f"{same} Nothing to confirm.", "yellow")
-        verb = self.action_spec.verb
         if decision.needs_confirmation:
-            box = self.query_one(ConfirmBox)
-            if box.typed != self.environment:
-                out = Text("Type ", "yellow")
-                out.append_text(render.text(self.environment, "bold", max_len=60))
-                out.append(" in the box above to confirm.", "yellow")
-                return False, out
-            if not box.reason:
-                return False, Text("Give a reason: it goes into the audit log.", "yellow")
-        return True, self._ready_text(verb)
+            untyped = self._untyped(self.environment)
+            if untyped is not None:
+                return untyped
+        return True, self._ready_text(self.action_spec.verb)
 
     def _refresh_confirm(self, keep_status: bool = False) -> None:
         super()._refresh_confirm(keep_status)
