@@ -4,6 +4,7 @@ a word with a sentence when it is none of them, and ranked in the order they are
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 from typing import Self
 
 
@@ -13,7 +14,7 @@ class OrderedLevel(StrEnum):
     @property
     def rank(self) -> int:
         """The member's place in the declaration, from 0."""
-        return list(type(self)).index(self)
+        return _ranks(type(self))[self]
 
     @classmethod
     def parse(cls, text: str) -> Self:
@@ -22,3 +23,8 @@ class OrderedLevel(StrEnum):
         except ValueError:
             raise ValueError(f"unknown level {text!r} (known: "
                              f"{', '.join(level.value for level in cls)})") from None
+
+
+@cache
+def _ranks(levels: type[OrderedLevel]) -> dict[OrderedLevel, int]:
+    return {member: index for index, member in enumerate(levels)}
