@@ -16,6 +16,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from idp_tui.advisor import Dismissals
+from idp_tui.advisor.model import Severity
 from idp_tui.api.actions import ActionKind
 from idp_tui.demo import DEMO_SIZE, demo_app, wait_settled
 from idp_tui.ui.advisor import MARK, AdvisorScreen
@@ -54,13 +55,23 @@ async def test_the_bad_release_is_counted_listed_and_its_rollback_opens(tmp_path
     app = demo_app(tmp_path / "data")
     async with running(app) as pilot:
         rec = regression(app)
-        count = len(app.advice.recommendations)
+        # The pressing ones are counted (a fresh sandbox also has low ones: savings, gaps).
+        count = sum(r.severity.rank >= Severity.MEDIUM.rank for r in app.advice.recommendations)
+        assert 0 < count < len(app.advice.recommendations)
         assert f"! {count} advice" in context_text(app)
         # The Catalog marks the service.
         catalog = app.query_one(CatalogPane)
         table_text = widget_text(app, catalog)
         assert any(rec.service in line and MARK.strip() in line.split(rec.service, 1)[1][:4]
                    for line in table_text.splitlines()), table_text
+        # A service with only low advice is not marked.
+        pressing = {r.service for r in app.advice.recommendations if r.pressing}
+        quiet = {r.service for r in app.advice.recommendations} - pressing
+        assert quiet
+        for line in table_text.splitlines():
+            words = line.split()
+            if words and words[0] in quiet:
+                assert not line.split(words[0], 1)[1].startswith(MARK.rstrip()), line
 
         await pilot.press("exclamation_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, AdvisorScreen), "the list")
@@ -99,7 +110,7 @@ async def test_dismissed_stays_dismissed_after_a_restart(tmp_path: Path) -> None
     app = demo_app(data)
     async with running(app) as pilot:
         rec = regression(app)
-        before = len(app.advice.recommendations)
+        before = sum(r.pressing for r in app.advice.recommendations)
         await pilot.press("exclamation_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, AdvisorScreen), "the list")
         app.screen.query_one("#advisor-table").select_key(rec.id)

@@ -99,6 +99,12 @@ class Recommendation(_Model):
     monthly_cost: float | None = None
     currency: str = ""
 
+    @property
+    def pressing(self) -> bool:
+        """Worth the dashboard's attention (medium or more): counted in the top line and marked
+        on the service; a low one (a saving, a scorecard gap) waits in the advisor's list."""
+        return self.severity.rank >= _RANK[Severity.MEDIUM]
+
     def sort_key(self) -> tuple[int, float, str, str]:
         """Most urgent first, then the most money, then by service and id."""
         return (-self.severity.rank, -(self.monthly_cost or 0.0), self.service, self.id)

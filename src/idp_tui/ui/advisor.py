@@ -80,11 +80,11 @@ def advice_arrived(app: Any, advice: Advice) -> None:
 
 
 def advised_services(app: Any) -> frozenset[str]:
-    """The services with open recommendations."""
+    """The services with open recommendations that are pressing (medium or more)."""
     advice = getattr(app, "advice", None)
     if advice is None:
         return frozenset()
-    return frozenset(r.service for r in advice.recommendations)
+    return frozenset(r.service for r in advice.recommendations if r.pressing)
 
 
 def settled(app: Any) -> bool:
@@ -99,9 +99,10 @@ def settled(app: Any) -> bool:
 
 
 def context_part(app: Any) -> Text:
-    """The top line's count: ``  ! 3 advice`` (nothing while there is none)."""
+    """The top line's count of pressing advice: ``  ! 3 advice`` (nothing while there is none;
+    the low ones are in the list only)."""
     advice = getattr(app, "advice", None)
-    count = len(advice.recommendations) if advice is not None else 0
+    count = sum(r.pressing for r in advice.recommendations) if advice is not None else 0
     if not count:
         return Text("")
     return Text(f"  ! {count} advice", "bold yellow")
@@ -179,7 +180,10 @@ class AdvisorScreen(ModalScreen[None]):
                                   render.text(rec.title, max_len=200), cost)))
         table = self.query_one(KeyedTable)
         table.sync(rows)
+        low = sum(not r.pressing for r in advice.recommendations)
         status = Text(f"{len(advice.recommendations)} open", "bold")
+        if low:
+            status.append(f" ({low} low: not counted in the top line)", "dim")
         if advice.hidden:
             status.append(f"  {advice.hidden} dismissed or snoozed", "dim")
         for error in advice.errors:
