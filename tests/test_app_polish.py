@@ -125,6 +125,8 @@ async def test_v_picks_a_fields_value_in_the_catalog_and_pipelines(tmp_path: Pat
         await wait_settled(app)
         rows = {bid: (keys, what) for _scope, keys, what, bid in app._binding_rows()}
         assert rows["catalog.facets"] == ("v", "Fields")
+        status = str(app.query_one("#catalog-status").render())
+        assert "v by field" in status and "f by field" not in status, status
         assert not [bid for bid, (keys, _w) in rows.items() if keys == "f"]  # f: nothing here
         assert_alive(app)
 

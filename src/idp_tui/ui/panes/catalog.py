@@ -500,7 +500,7 @@ class CatalogPane(Pane):
         if parse_filter(self.query_text)[1] and self.sort_column is None:
             label = "best match"  # (fuzzy text; field filters alone keep the name order)
         out.append(f"  sorted by {label}{' ↓' if self.sort_reverse else ''}", "dim")
-        out.append("   / filter · f by field · u unhealthy · s/S sort · enter logs", "dim")
+        out.append("   / filter · v by field · u unhealthy · s/S sort · enter logs", "dim")
         # (one line, no wrapping: nothing else moves, no layout of the screen a keystroke)
         self.query_one("#catalog-status", Static).update(out, layout=False)
 
