@@ -306,3 +306,47 @@ def test_advise_json_on_the_sandbox_after_provisioning_a_short_lived_preview(
     for gap in gaps:  # the same levels as `idp-tui scorecards`
         level = next(f["value"] for f in gap["evidence"]["figures"] if f["name"] == "level")
         assert levels[gap["service"]] == level, gap["service"]
+
+
+def test_advise_scores_gaps_with_the_configured_scorecard_rules(tmp_path: Path) -> None:
+    """A scorecards.toml beside the config replaces the built-in rules (defaults off): the gaps
+    name its rule and its fix; a broken rule file is said as an error, not a traceback."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[sources.sandbox]\ntype = "sandbox"\n'
+                      f'database = "{(tmp_path / "sandbox.sqlite3").as_posix()}"\n'
+                      '[scorecards]\ndefaults = false\n')
+    (tmp_path / "scorecards.toml").write_text(
+        '[[rules]]\nid = "house-runbook"\ntitle = "Links its runbook"\nlevel = "bronze"\n'
+        'check = { fact = "has_runbook", equals = true }\n'
+        'fix = "Add a runbook link to the catalog entry (our wiki)."\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
+    env.update({"IDP_TUI_DATA_DIR": str(tmp_path / "data"), "IDP_TUI_CONFIG": str(config),
+                "IDP_TUI_CLOCK": "2026-11-25T14:00:00Z", "NO_COLOR": "1"})
+
+    def advise() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "idp_tui", "advise", "--json"],
+                              capture_output=True, text=True, env=env, timeout=180, check=False,
+                              stdin=subprocess.DEVNULL)
+
+    scorecards = json.loads(subprocess.run(
+        [sys.executable, "-m", "idp_tui", "scorecards", "--json"], capture_output=True,
+        text=True, env=env, timeout=180, check=False, stdin=subprocess.DEVNULL).stdout)
+    unlinked = {c["service"] for c in scorecards["services"] if c["level"] == "none"}
+    result = advise()
+    assert result.returncode == EXIT_OK, result.stderr
+    gaps = [r for r in json.loads(result.stdout)["recommendations"]
+            if r["rule"] == "scorecard-gap"]
+    assert {r["service"] for r in gaps} == unlinked
+    for gap in gaps:
+        figures = {f["name"]: f["value"] for f in gap["evidence"]["figures"]}
+        assert figures["fix house-runbook"] == "Add a runbook link to the catalog entry (our wiki)."
+        assert not any(name.startswith("fix ") and name != "fix house-runbook"
+                       for name in figures)
+    (tmp_path / "scorecards.toml").write_text('[[rules]]\nid = "broken"\n')
+    result = advise()
+    assert "Traceback" not in result.stderr
+    data = json.loads(result.stdout)
+    [warning] = [json.loads(line)["warning"] for line in result.stderr.splitlines()
+                 if "scorecard rules" in line]
+    assert "broken" in warning["message"]
+    assert not any(r["rule"] == "scorecard-gap" for r in data["recommendations"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -93,11 +93,26 @@ def drift_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[str]:
     return list(dict.fromkeys(s for _, s in found))[: settings.max_metric_queries]
 
 
+def configured_scorecards(config: Any) -> tuple[list[Any] | None, str | None]:
+    """The scorecard rules ``config`` (an ``AppConfig``) asks for, or (None, why) when a rule
+    file is bad (the advisor's gap rule then says nothing rather than judge by other rules)."""
+    from ..configerror import ConfigError  # noqa: PLC0415
+    from ..insights.rules import configured_rules  # noqa: PLC0415
+
+    try:
+        return configured_rules(config), None
+    except ConfigError as exc:
+        return None, f"scorecard rules: {exc}"
+
+
 class Advisor:
     """Rules, settings and dismissals; evaluates views and follows the hub."""
 
     def __init__(self, rules: Iterable[Rule] | None = None, settings: AdvisorConfig | None = None,
-                 dismissals: Dismissals | None = None, clock: Clock | None = None) -> None:
+                 dismissals: Dismissals | None = None, clock: Clock | None = None,
+                 scorecards: Sequence[Any] | None = None) -> None:
+        """``scorecards``: the scorecard rules the configuration asks for (for the rules that
+        read scorecards; None: the built-in ones)."""
         self.settings = settings or AdvisorConfig()
         load_errors: list[str] = []
         if rules is None:
@@ -105,6 +120,11 @@ class Advisor:
             rules = loaded
         disabled = set(self.settings.disabled)
         self.rules = [r for r in rules if r.id not in disabled]
+        if scorecards is not None:
+            for rule in self.rules:
+                use = getattr(rule, "use_scorecards", None)
+                if use is not None:
+                    use(scorecards)
         self.load_errors = tuple(load_errors)
         self.dismissals = dismissals or Dismissals(None)
         self.clock = clock or SystemClock()

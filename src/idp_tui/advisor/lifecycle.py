@@ -155,6 +155,11 @@ class ScorecardGapRule:
         self._last: tuple[weakref.ref[AdvisorView], tuple[bool, ...], datetime, AdvisorConfig,
                           list[Recommendation]] | None = None
 
+    def use_scorecards(self, rules: Sequence[Any]) -> None:
+        """Score with ``rules`` (the configuration's) from now on."""
+        self._rules = list(rules)
+        self._last = None
+
     def scorecard_rules(self) -> list[Any]:
         if self._rules is None:
             from ..insights.rules import load_rules

@@ -13,6 +13,7 @@ from datetime import UTC
 from typing import Any
 
 from ..advisor import Advisor, Dismissals, Recommendation, Severity, gather
+from ..advisor.engine import configured_scorecards
 from ..hub import Hub
 from .context import Context
 from .output import EXIT_NOT_FOUND, CliError, Styled, cell, sanitize
@@ -31,8 +32,11 @@ def advise(ctx: Context) -> int:
 async def _advise(ctx: Context, hub: Hub) -> int:
     args, out = ctx.args, ctx.out
     settings = ctx.config.advisor
+    scorecards, problem = configured_scorecards(ctx.config)
     advisor = Advisor(settings=settings, dismissals=Dismissals.in_folder(ctx.folder),
-                      clock=ctx.clock)
+                      clock=ctx.clock, scorecards=scorecards if scorecards is not None else [])
+    if problem:
+        advisor.load_errors += (problem,)
     view, snapshots = await gather(hub, ctx.clock.now(), settings)
     failures = [f for s in snapshots for f in snapshot_failures(s)]
     if args.service and view.services is not None and args.service not in view.services \

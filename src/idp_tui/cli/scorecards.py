@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..configerror import ConfigError
 from ..hub import Hub
 from ..insights import scorecards as sc
-from ..insights.rules import Level, Rule, load_rules, rule_files
+from ..insights.rules import Level, Rule, configured_rules
 from .context import Context
 from .insights import EXIT_BELOW
 from .output import CliError, Styled, cell, paint
@@ -18,10 +18,7 @@ _STYLE_OF_STATUS = {"fail": "red", "error": "yellow", "pass": "green"}
 
 
 def scorecards(ctx: Context) -> int:
-    config = ctx.config
-    paths = [*rule_files(config.path, config.scorecards.paths),
-             *(getattr(ctx.args, "rules", None) or [])]
-    rules = load_rules(paths, defaults=config.scorecards.defaults)
+    rules = configured_rules(ctx.config, getattr(ctx.args, "rules", None) or [])
     if not rules:
         raise ConfigError("no scorecard rules: the built-in ones are off ([scorecards] "
                           "defaults = false) and no rule file has any")

@@ -206,6 +206,14 @@ def load_rules(paths: Sequence[Path] = (), *, defaults: bool = True) -> list[Rul
     return sorted(by_id.values(), key=lambda r: (r.level.rank, r.id))
 
 
+def configured_rules(config: Any, more: Sequence[Path] = ()) -> list[Rule]:
+    """The rules a configuration asks for (``config``: an ``AppConfig``): the built-in ones
+    unless ``[scorecards] defaults = false``, the config dir's file, ``[scorecards] paths``, then
+    ``more``. A bad file raises :class:`ConfigError` naming it."""
+    return load_rules([*rule_files(config.path, config.scorecards.paths), *more],
+                      defaults=config.scorecards.defaults)
+
+
 def rule_files(config_path: Path | None, paths: Sequence[str] = ()) -> list[Path]:
     """The rule files of a configuration: ``scorecards.toml`` (or ``.yaml``) beside the config
     file (in the user config dir when there is none) when present, then ``[scorecards] paths``

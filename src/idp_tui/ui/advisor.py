@@ -51,9 +51,13 @@ def start(app: Any) -> Advisor:
     """The advisor over the app's hub (its settings from the config, its dismissals in the data
     dir); closed with the app's subscriptions."""
     from ..advisor import Advisor, Dismissals  # noqa: PLC0415 - not needed by the first frame
+    from ..advisor.engine import configured_scorecards  # noqa: PLC0415
 
+    scorecards, problem = configured_scorecards(app.config)
     advisor = Advisor(settings=app.config.advisor, dismissals=Dismissals.in_folder(app.data_dir),
-                      clock=app.clock)
+                      clock=app.clock, scorecards=scorecards if scorecards is not None else [])
+    if problem:
+        advisor.load_errors += (problem,)
     app.advisor = advisor
     app.advice = advisor.advice
     advisor.watch(app.hub, lambda advice: app.post_message(AdviceArrived(advice)))

@@ -91,10 +91,9 @@ async def compute_levels(hub: Hub, now: datetime, config: Any
     """Every catalog service's level from the hub's answers and the configured rules (the
     built-in ones, the config dir's, ``[scorecards] paths``), and the sources' failures; the
     rules are checked in a thread. A bad rule file raises ConfigError (the pane says it)."""
-    from ...insights.rules import load_rules, rule_files
+    from ...insights.rules import configured_rules
 
-    rules = load_rules(rule_files(config.path, config.scorecards.paths),
-                       defaults=config.scorecards.defaults)
+    rules = configured_rules(config)
     world, failures = await sc.collect(hub, now)
     cards = await asyncio.to_thread(sc.score, rules, world) if rules else []
     return sc.levels_by_service(cards), failures

@@ -111,11 +111,9 @@ class InsightsPane(Pane):
 
     async def _load(self, ask: bool) -> None:
         try:
-            from ...insights.rules import load_rules, rule_files
+            from ...insights.rules import configured_rules
 
-            config = self.idp.config
-            rules = load_rules(rule_files(config.path, config.scorecards.paths),
-                               defaults=config.scorecards.defaults)
+            rules = configured_rules(self.idp.config)
             if ask or self.inputs is None:
                 self.inputs = await view.gather(self.hub, self.idp.clock.now())
             insights = await asyncio.to_thread(self.compute, self.inputs, rules, days=self.days)
