@@ -183,6 +183,8 @@ async def test_catalog_columns_fit_whole_at_80_and_160(tmp_path: Path,
             assert shown == [key for key, _ in COLUMNS]
         widths = sum(c.get_render_width() for c in table.columns.values())
         assert widths <= table.size.width - 2  # nothing hidden to the right of the scrollbar
+        # Nothing to scroll sideways: left and right are not offered (nor listed by ?).
+        assert table.max_scroll_x == 0 and table.check_action("cursor_right", ()) is False
         lines = widget_lines(app, table)
         header = lines[0]
         for label in dict(COLUMNS)[shown[0]], "Health", "Level":

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 
 from .base import Pane
+from .vtable import VirtualTable
 
 if TYPE_CHECKING:
     from .app import IdpApp
@@ -42,9 +43,10 @@ def binding_rows(app: IdpApp) -> list[tuple[str, str, str, str]]:
         for binding in getattr(node, "BINDINGS", []):
             if not isinstance(binding, Binding) or binding.id is None or binding.id in seen:
                 continue
-            if isinstance(node, Pane) and \
+            if isinstance(node, (Pane, VirtualTable)) and \
                     node.check_action(*parse_action(binding.action)[1:]) is False:
-                continue  # (a key that does not apply now: a run's action on another run)
+                continue  # (a key that does not apply now: a run's action on another run,
+                # sideways in a table whose columns are all on screen)
             seen.add(binding.id)
             keys = keys_for(app, binding)
             scope = _scope_name(app, node)

@@ -456,6 +456,14 @@ class VirtualTable(ScrollView, can_focus=True):
     def action_last(self) -> None:
         self.move_cursor(row=len(self._keys) - 1)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Left and right with a row cursor scroll sideways: not offered when every column is
+        on screen (nothing to scroll)."""
+        if action in ("cursor_left", "cursor_right") and self.cursor_type == "row" \
+                and self.max_scroll_x == 0:
+            return False
+        return True
+
     def action_cursor_left(self) -> None:
         if self.cursor_type == "cell":
             self.move_cursor(column=self._column - 1)
