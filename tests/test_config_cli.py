@@ -175,7 +175,7 @@ def test_cli_list_sources_shows_the_bundled_sources() -> None:
     assert "idp_tui_sandbox:SandboxSource" in head
     assert "Simulated organisation" in description
     kube = next(line for line in lines if line.startswith("kubernetes "))
-    assert kube.startswith("kubernetes  [actions, environments, instances, logs]")
+    assert kube.startswith("kubernetes  [actions, delivery, environments, instances, logs]")
     assert "idp_tui_kubernetes:KubernetesSource" in kube
 
 
