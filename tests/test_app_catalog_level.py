@@ -198,3 +198,25 @@ async def test_catalog_columns_fit_whole_at_80_and_160(tmp_path: Path,
             words = [w for w in HEALTH_WORDS if w in line]
             assert words, line  # never "● heal"
             assert any(f" {level} " in f"{line} " for level in level_names()), line
+
+
+async def test_a_large_catalogs_levels_are_counted_once_asked_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_levels, "MAX_SERVICES", 10)  # the sandbox has 40
+    app = demo_app(tmp_path / "data")
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        pane = app.query_one(CatalogPane)
+        table = pane.query_one("#catalog-table", VirtualTable)
+        # Not counted as the catalog arrives: "–", and the status line says how to count them.
+        assert pane.levels is None and set(column(table, "level")) == {catalog_levels.UNKNOWN}
+        assert "sort or filter by level" in widget_lines(app, pane.query_one("#catalog-status"))[0]
+        # Sorting by level counts them.
+        while pane.sort_column != "level":
+            await pilot.press("s")
+        await wait_until(pilot, lambda: pane.levels is not None and pane.is_settled(),
+                         "the levels")
+        await pilot.pause()
+        levels = column(table, "level")
+        assert set(levels) <= set(level_names())
+        assert [RANK[w] for w in levels] == sorted(RANK[w] for w in levels)

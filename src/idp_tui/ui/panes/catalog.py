@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Size
-from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from ... import render
@@ -123,35 +122,6 @@ class FilterInput(Input):
                 break
 
 
-class CatalogSuggester(Suggester):
-    """Completes the Catalog filter's last word: a field word, or a value of it."""
-
-    def __init__(self, pane: CatalogPane) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-        self.pane = pane
-
-    async def get_suggestion(self, value: str) -> str | None:
-        return catalog_levels.complete(value, self.pane.current_facets())
-
-
-class CatalogFilterInput(FilterInput):
-    """The Catalog's `/` box: tab takes the completion shown (``le`` → ``level:``)."""
-
-    BINDINGS = [Binding("tab", "complete", "Complete", show=False,
-                        id="catalog.filter_complete")]
-
-    def on_mount(self) -> None:
-        for ancestor in self.ancestors:
-            if isinstance(ancestor, CatalogPane):
-                self.suggester = CatalogSuggester(ancestor)
-                break
-
-    def action_complete(self) -> None:
-        if self._suggestion and len(self._suggestion) > len(self.value):
-            self.value = self._suggestion
-            self.cursor_position = len(self.value)
-
-
 class CatalogPane(Pane):
     pane_name = "catalog"  # its entry in ui/panelist.py: title, key, aliases
 
@@ -197,12 +167,16 @@ class CatalogPane(Pane):
         self.levels_error = ""
         #: The service names the levels were last counted for (counted again when they change).
         self._levels_for: frozenset[str] | None = None
+        #: Sorted or filtered by level once (a large catalog's levels are counted from then).
+        self._levels_wanted = False
         #: The columns shown: those that fit the table's width (COLUMN_PRIORITY).
         self.shown_columns: list[str] = [key for key, _ in COLUMNS]
         #: The `/` filter's index, with the catalog and field filters it is for (_fuzzy_index).
         self._index: tuple[list[Service], dict[str, set[str]], FuzzyIndex[Service]] | None = None
 
     def compose(self) -> ComposeResult:
+        from .catalog_input import CatalogFilterInput  # noqa: PLC0415 (it extends FilterInput)
+
         yield ErrorBanner(id="catalog-errors")
         with Horizontal(classes="master-detail"):
             with Vertical(id="catalog-main"):
@@ -244,6 +218,8 @@ class CatalogPane(Pane):
         names = frozenset(s.name for s in self.idp.services)
         if not names or (names == self._levels_for and not again):
             return
+        if len(names) > catalog_levels.MAX_SERVICES and not self._levels_wanted:
+            return  # (a large catalog's: once sorted or filtered by level)
         self._levels_for = names
         self.levels_computing = True
         self.run_worker(self._load_levels(), exclusive=True, group="catalog-levels",
@@ -351,6 +327,11 @@ class CatalogPane(Pane):
         shown = self._fuzzy_index(services, fields).filter(text)
         if self.unhealthy_only:
             shown = [s for s in shown if self.is_unhealthy(s.name)]
+        if (self.sort_column == "level" or catalog_levels.LEVEL_FIELD in fields) \
+                and not self._levels_wanted:
+            self._levels_wanted = True
+            if self.levels is None and not self.levels_computing:
+                self._watch_levels(again=True)
         if catalog_levels.LEVEL_FIELD in fields:
             wanted = fields[catalog_levels.LEVEL_FIELD]
             shown = [s for s in shown if catalog_levels.matches_level(self.levels, s.name,
@@ -494,8 +475,9 @@ class CatalogPane(Pane):
         if self.query_text:
             out.append("  filter ")
             out.append_text(render.text(self.query_text, "bold yellow"))
-        out.append_text(catalog_levels.status_note(parse_filter(self.query_text)[0],
-                                                   self.levels, self.levels_error))
+        out.append_text(catalog_levels.status_note(
+            parse_filter(self.query_text)[0], self.levels, self.levels_error,
+            deferred=not self.levels_computing and total > catalog_levels.MAX_SERVICES))
         label = dict(COLUMNS).get(self.sort_column or "name", "")
         if parse_filter(self.query_text)[1] and self.sort_column is None:
             label = "best match"  # (fuzzy text; field filters alone keep the name order)

@@ -31,8 +31,12 @@ LEVEL_FIELD = "level"
 FIELD_WORDS = (*FACET_FIELDS, LEVEL_FIELD)
 #: A level not counted yet (the scorecards are being computed).
 PENDING = "…"
-#: No level known (no rules, or the counting failed).
+#: No level known (no rules, the counting failed, or not asked for yet in a large catalog).
 UNKNOWN = "–"
+#: Up to so many services the levels are counted as the catalog arrives; a larger catalog's
+#: are counted once sorted or filtered by level (gathering the facts asks every source for
+#: the delivery history and the signals of every service).
+MAX_SERVICES = 2000
 
 #: Service name → its level (None: below bronze).
 Levels = Mapping[str, "Level | None"]
@@ -70,10 +74,14 @@ def matches_level(levels: Levels | None, name: str, wanted: set[str]) -> bool:
     return level_word(levels, name) in wanted
 
 
-def status_note(fields: Mapping[str, set[str]], levels: Levels | None, error: str) -> Text:
+def status_note(fields: Mapping[str, set[str]], levels: Levels | None, error: str,
+                *, deferred: bool = False) -> Text:
     """What the status line says of the levels: a ``level:`` word that is no level, the levels
-    not counted yet while the filter asks for one, or why they could not be counted."""
+    not counted yet while the filter asks for one (or, ``deferred``, until it does), or why
+    they could not be counted."""
     out = Text(end="")
+    if deferred and levels is None:
+        out.append("  levels: sort or filter by level to count them", "dim")
     wanted = fields.get(LEVEL_FIELD, set())
     unknown = sorted(w for w in wanted if w not in sc.level_names())
     if unknown:
