@@ -11,6 +11,8 @@ of their keys and of layouts that involve them keep the whole dashboard.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +37,15 @@ class BlankPane(Pane):
 
 
 class DialogHost(IdpApp):
-    """``IdpApp`` with one blank pane (see the module's docstring)."""
+    """``IdpApp`` with one blank pane (see the module's docstring), without the advisor (its
+    advice is no dialog's business; the tests of the advisor's remedies run the dashboard)."""
 
     PANES = (PaneInfo("blank", "Blank", "1", (), BlankPane),)
+
+    def __init__(self, config: Any, **kwargs: Any) -> None:
+        config = dataclasses.replace(
+            config, advisor=config.advisor.model_copy(update={"enabled": False}))
+        super().__init__(config, **kwargs)
 
 
 def host_app(config: Any, data_dir: Path, clock: Any) -> DialogHost:

@@ -147,3 +147,24 @@ async def test_snooze_and_the_keys_screen(tmp_path: Path) -> None:
             r.id for r in app.advice.recommendations}, "the snooze")
         until = Dismissals.in_folder(app.data_dir).entries()[rec.id]
         assert until is not None and until > app.clock.now()
+
+
+async def test_the_advisor_can_be_turned_off(tmp_path: Path) -> None:
+    """``[advisor] enabled = false``: no count in the top line, no marks, and `!` says why."""
+    import dataclasses
+
+    from idp_tui.advisor.settings import AdvisorConfig
+    from idp_tui.demo import DEMO_TIME, demo_config
+    from idp_tui.api.clock import ManualClock
+
+    config = demo_config(tmp_path / "data")
+    config = dataclasses.replace(config, advisor=AdvisorConfig(enabled=False))
+    app = IdpApp(config, data_dir=tmp_path / "data", clock=ManualClock(DEMO_TIME))
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        assert app.advisor is None and "advice" not in context_text(app)
+        assert MARK.strip() + " " not in widget_text(app, app.query_one(CatalogPane))
+        await pilot.press("exclamation_mark")
+        await wait_until(pilot, lambda: any("The advisor is off" in str(n.message)
+                                            for n in app._notifications), "the notice")
+        assert not isinstance(app.screen, AdvisorScreen)

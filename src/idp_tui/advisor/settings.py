@@ -24,6 +24,9 @@ class AdvisorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: The dashboard follows the hub with the advisor (its count, marks and `!` list); off, it
+    #: asks the sources nothing for it (``idp-tui advise`` still answers when asked).
+    enabled: bool = True
     #: Rule ids not evaluated (built-in or a plugin's).
     disabled: list[str] = Field(default_factory=list, max_length=200)
     #: Post-deploy regression: the significance level of the tests (one-sided).

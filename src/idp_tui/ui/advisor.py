@@ -125,7 +125,9 @@ def marked(app: Any, name: str, cells: tuple[Text, ...]) -> tuple[Text, ...]:
 def open_list(app: Any) -> None:
     """``!``: the advisor's list."""
     if getattr(app, "advisor", None) is None:
-        app.notify("The sources are starting", timeout=2)
+        app.notify("The advisor is off ([advisor] enabled = false)" if app.hub is not None
+                   and not app.config.advisor.enabled else "The sources are starting",
+                   timeout=3)
         return
     if not isinstance(app.screen, AdvisorScreen):
         app.push_screen(AdvisorScreen(app.advice))

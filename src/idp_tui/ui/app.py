@@ -322,7 +322,8 @@ class IdpApp(App[int]):
                                              lambda s: self.post_message(SnapshotArrived(s))))
         self.start_timer(self, 1.0, self._mount_deferred)
         self.call_after_refresh(self.action_focus_pane)
-        advisor_ui.start(self)
+        if self.config.advisor.enabled:
+            advisor_ui.start(self)
 
     def on_advice_arrived(self, message: advisor_ui.AdviceArrived) -> None:
         advisor_ui.advice_arrived(self, message.advice)
