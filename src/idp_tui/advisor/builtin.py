@@ -16,7 +16,7 @@ from ..insights.facts import DEFAULT_BRANCH_ANNOTATION, DEFAULT_BRANCHES
 from . import stats
 from .capacity import CapacityRule, WasteRule
 from .lifecycle import LIFECYCLE_RULES
-from .model import Evidence, Figure, Recommendation, RunLog, Severity, stable_id
+from .model import Evidence, Figure, Recommendation, RunLog, Severity, span_text, stable_id
 from .rules import AdvisorView
 from .settings import AdvisorConfig
 
@@ -36,15 +36,6 @@ def _is_production(view: AdvisorView, environment: str) -> bool:
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _minutes(delta: timedelta) -> str:
-    minutes = delta.total_seconds() / 60
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    if minutes < 48 * 60:
-        return f"{minutes / 60:.1f} h"
-    return f"{minutes / 1440:.1f} days"
 
 
 class RegressionRule:
@@ -152,7 +143,7 @@ class RolloutRule:
             rec_id = stable_id(self.id, service, environment, version)
             production = _is_production(view, environment)
             what = (f"the rollout of {version} is stuck" if stuck
-                    else f"down {_minutes(age or timedelta(0))} after deploying {version}")
+                    else f"down {span_text(age or timedelta(0))} after deploying {version}")
             figures = [Figure(name="health", value=dep.health.value)]
             if dep.replicas_desired is not None:
                 figures.append(Figure(name="replicas ready", value=dep.replicas_ready or 0))
@@ -226,7 +217,7 @@ class DriftRule:
                     severity=Severity.MEDIUM if waited >= 3 * wait else Severity.LOW,
                     service=service, environment=production,
                     title=f"{service}: {staged.version} has waited in {waiting_in} for "
-                          f"{_minutes(waited)}: promote it to {production}",
+                          f"{span_text(waited)}: promote it to {production}",
                     detail=f"{production} runs {prod.version}; {len(newer)} newer builds of "
                            f"{'/'.join(branches)} since",
                     evidence=Evidence(figures=(
@@ -277,7 +268,7 @@ class RedBranchRule:
                 id=rec_id, rule=self.id,
                 severity=Severity.HIGH if red_for >= timedelta(days=1) else Severity.MEDIUM,
                 service=service, environment=None,
-                title=f"{service}: {pipeline} on {last.branch} has failed for {_minutes(red_for)}:"
+                title=f"{service}: {pipeline} on {last.branch} has failed for {span_text(red_for)}:"
                       " open the failed run's log",
                 detail=f"{len(streak)} failed runs in a row; the last: {last.message[:200]}",
                 evidence=Evidence(figures=(

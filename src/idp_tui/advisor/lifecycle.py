@@ -19,7 +19,7 @@ from typing import Any
 from ..api.kinds import EnvironmentKind
 from ..api.models import Environment
 from ..hub.topics import Topic
-from .model import Evidence, Figure, Recommendation, Severity, stable_id
+from .model import Evidence, Figure, Recommendation, Severity, span_text, stable_id
 from .rules import AdvisorView
 from .settings import AdvisorConfig
 
@@ -39,15 +39,6 @@ def _aware(when: datetime) -> datetime:
 
 def _hours(delta: timedelta) -> float:
     return round(delta.total_seconds() / 3600, 1)
-
-
-def _span(delta: timedelta) -> str:
-    minutes = delta.total_seconds() / 60
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    if minutes < 48 * 60:
-        return f"{minutes / 60:.1f} h"
-    return f"{minutes / 1440:.1f} days"
 
 
 def previews(view: AdvisorView) -> list[Environment]:
@@ -92,7 +83,7 @@ class PreviewExpiringRule:
                 id=stable_id(self.id, env.name, expires.isoformat()), rule=self.id,
                 severity=Severity.MEDIUM if left <= window / 4 else Severity.LOW,
                 service=services[0] if services else "", environment=env.name,
-                title=f"Preview {env.name} expires in {_span(left)}: extend or delete it",
+                title=f"Preview {env.name} expires in {span_text(left)}: extend or delete it",
                 detail=f"It is deleted with everything in it at {expires:%Y-%m-%d %H:%M} UTC; "
                        f"{PREVIEW_REMEDY}.",
                 evidence=Evidence(figures=tuple(figures), start=view.now, end=expires,
@@ -131,7 +122,7 @@ class PreviewIdleRule:
             yield Recommendation(
                 id=stable_id(self.id, env.name, last.isoformat()), rule=self.id,
                 severity=Severity.LOW, service=services[0], environment=env.name,
-                title=f"Preview {env.name} has had no deployment for {_span(idle)}: "
+                title=f"Preview {env.name} has had no deployment for {span_text(idle)}: "
                       "delete it (or extend it)",
                 detail=f"The last deployment into it was at {last:%Y-%m-%d %H:%M} UTC; "
                        f"{PREVIEW_REMEDY}.",

@@ -8,7 +8,7 @@ Nothing in here imports Textual.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -114,3 +114,13 @@ def stable_id(rule: str, *parts: object) -> str:
     """A short id that stays the same for the same rule and parts: ``rule:1a2b3c4d5e6f``."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in (rule, *parts)).encode()).hexdigest()
     return f"{rule}:{digest[:12]}"[:128]
+
+
+def span_text(delta: timedelta) -> str:
+    """A time span as a recommendation says it: ``45 min``, ``3.5 h``, ``2.0 days``."""
+    minutes = delta.total_seconds() / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} days"
