@@ -49,7 +49,7 @@ from idp_tui import (
     SourceNotFound,
 )
 
-from .mapping import deployment_payload, deployment_version, parse_time, statuses_of
+from .mapping import deployment_version, deployments_of, parse_time, statuses_of
 
 if TYPE_CHECKING:
     from .client import GithubApi
@@ -82,26 +82,16 @@ _OUTCOMES = {"success": DeliveryOutcome.SUCCEEDED, "failure": DeliveryOutcome.FA
 
 
 def history_deployments_of(body: Any) -> list[dict[str, Any]]:
-    """The few fields of each deployment the history reads."""
-    if not isinstance(body, list):
-        raise SourceDataError("a deployments list that is not a list")
-    out = []
-    for d in body:
-        if not isinstance(d, dict) or d.get("id") is None:
-            continue
-        payload = deployment_payload(d.get("payload"))
-        creator = d.get("creator") if isinstance(d.get("creator"), dict) else {}
-        version = payload.get("version")
-        service = payload.get("service")
-        out.append({"id": d["id"], "environment": str(d.get("environment") or ""),
-                    "ref": str(d.get("ref") or ""), "sha": str(d.get("sha") or ""),
-                    "created_at": d.get("created_at"),
-                    "version": version if isinstance(version, str) and version.strip() else None,
-                    "service": service if isinstance(service, str) else None,
-                    "actor": str(creator.get("login") or ""),
-                    "bot": creator.get("type") == "Bot",
-                    "transient": d.get("transient_environment") is True})
-    return out
+    """The fields of each deployment the history reads: the list's own, and who made it."""
+    rows = deployments_of(body)
+    creators = {d["id"]: d.get("creator") for d in body
+                if isinstance(d, dict) and d.get("id") is not None}
+    for row in rows:
+        creator = creators.get(row["id"])
+        creator = creator if isinstance(creator, dict) else {}
+        row["actor"] = str(creator.get("login") or "")
+        row["bot"] = creator.get("type") == "Bot"
+    return rows
 
 
 def comparison_of(body: Any) -> dict[str, Any]:
