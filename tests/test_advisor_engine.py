@@ -63,3 +63,37 @@ async def test_the_advisor_evaluates_on_the_hubs_refreshes(tmp_path: Path) -> No
     finally:
         advisor.close()
         await rt.close()
+
+
+async def test_the_delivery_history_is_followed_only_for_a_catalog_it_can_score(
+        tmp_path: Path) -> None:
+    """The scorecard gaps need months of every service's delivery history: the advisor follows
+    it once the catalog is known, and not for a catalog larger than scorecard_max_services
+    (asking a large platform for it would starve the sources of time for everything else)."""
+    from idp_tui.advisor.settings import AdvisorConfig
+
+    config = parse_config({"sources": {"sandbox": {
+        "type": "sandbox", "database": str(tmp_path / "sandbox.sqlite3")}}}, path=None, text="")
+    timer, clock = ManualTimer(), ManualClock(NOW)
+    rt = build_runtime(config, data_dir=tmp_path, clock=clock, timer=timer)
+    small = Advisor(dismissals=Dismissals.in_folder(tmp_path), clock=clock)
+    large = Advisor(settings=AdvisorConfig(scorecard_max_services=39),  # the sandbox has 40
+                    dismissals=Dismissals.in_folder(tmp_path / "large"), clock=clock)
+    first: dict[str, asyncio.Event] = {"small": asyncio.Event(), "large": asyncio.Event()}
+    try:
+        await rt.prepare()
+        small.watch(rt.hub, lambda advice: first["small"].set())
+        large.watch(rt.hub, lambda advice: first["large"].set())
+        await asyncio.wait_for(first["small"].wait(), 120)
+        await asyncio.wait_for(first["large"].wait(), 120)
+        await timer.until(lambda t: small._view is not None and small._view.services
+                          is not None and large._view is not None
+                          and large._view.services is not None, 60)
+        assert len(small._view.services) == 40  # type: ignore[union-attr]
+        assert [t for t in small._subs if t.kind.value == "delivery"]
+        assert not [t for t in large._subs if t.kind.value == "delivery"]
+        assert not any(r.rule == "scorecard-gap" for r in large.advice.recommendations)
+    finally:
+        small.close()
+        large.close()
+        await rt.close()

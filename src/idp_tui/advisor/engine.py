@@ -198,6 +198,7 @@ class Advisor:
         if snapshot.topic.kind.value == "environments":
             self._follow_metrics(view)
             self._follow_usage(view)
+        if snapshot.topic.kind.value in ("environments", "catalog"):
             self._follow_delivery()
         self._soon()
 
@@ -232,13 +233,17 @@ class Advisor:
             self._subs[topic] = self._hub.watch(topic, self._on_snapshot)
 
     def _follow_delivery(self) -> None:
-        """Follow the delivery history of the scorecards' window (it moves on once a day)."""
+        """Follow the delivery history of the scorecards' window (it moves on once a day),
+        once the catalog is known and small enough to be scored (``scorecard_max_services``)."""
         if self._hub is None:
             return
-        wanted = delivery_topic(self.clock.now())
+        services = self._view.services if self._view is not None else None
+        wanted: Topic | None = delivery_topic(self.clock.now())
+        if services is None or len(services) > self.settings.scorecard_max_services:
+            wanted = None
         for topic in [t for t in self._subs if t.kind.value == "delivery" and t != wanted]:
             self._subs.pop(topic).close()
-        if wanted not in self._subs:
+        if wanted is not None and wanted not in self._subs:
             self._subs[wanted] = self._hub.watch(wanted, self._on_snapshot)
 
     def _follow_usage(self, view: AdvisorView) -> None:

@@ -162,7 +162,8 @@ class ScorecardGapRule:
         """The gaps, scored again only every :data:`RESCORE` (or when a part of the view
         became known, or the settings changed): scorecards move slowly, and a thousand
         services' delivery facts take a while."""
-        if view.services is None or not self.scorecard_rules():
+        if view.services is None or len(view.services) > settings.scorecard_max_services \
+                or not self.scorecard_rules():
             return []
         known = (view.deployments is not None, view.runs is not None, view.delivery is not None,
                  bool(view.environments))

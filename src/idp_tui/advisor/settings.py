@@ -73,6 +73,10 @@ class AdvisorConfig(BaseModel):
     preview_idle_hours: float = Field(default=24, gt=0, le=365 * 24)
     #: Scorecard gaps: fire for a service that fails at most this many rules of its next level.
     scorecard_max_gap: int = Field(default=3, ge=1, le=100)
+    #: ... in a catalog of at most this many services (scoring a larger one asks every source
+    #: for months of every service's delivery history: the Insights pane and `idp-tui
+    #: scorecards` do that when asked).
+    scorecard_max_services: int = Field(default=2000, ge=0, le=1_000_000)
 
     #: The prices of ``[cost]`` (set by the config's loader: not an ``[advisor]`` key).
     _prices: CostConfig = PrivateAttr(default_factory=CostConfig)
