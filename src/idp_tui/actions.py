@@ -59,6 +59,7 @@ from .audit import ActionAlreadyRan, AuditError, target_of
 from .hub import Failure, Hub, LoopTimer, PollTimer, SourceRunner, Topic, classify
 from .inputs import InputError, check_inputs, environment_inputs
 from .policy import Decision, Effect, PolicyConfig, acting_as, decide, judge, versions_run
+from .safetext import error_message
 from .store import AuditTrail
 
 __all__ = ["MAX_EVENTS", "ActionManager", "ActionRun", "PlanResult", "TemplateEntry",
@@ -479,7 +480,7 @@ class ActionManager(ActionRouting):
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ())) or "params"
-                raise SourceError(f"invalid parameter {where}: {first.get('msg')}") from None
+                raise SourceError(f"invalid parameter {where}: {error_message(first)}") from None
             # A template's own `service`/`environment` parameter is where the thing goes: the
             # policy (protected environments) and the audit log must see that one.
             update: dict[str, str] = {}

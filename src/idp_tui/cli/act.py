@@ -24,7 +24,7 @@ from ..api.models import model_to_jsonable
 from ..api.versions import same_version
 from ..hub import Failure, Hub, Topic
 from ..policy import Decision
-from ..safetext import sanitize
+from ..safetext import error_message, sanitize
 from .context import Context
 from .output import (
     EXIT_APPROVAL,
@@ -59,7 +59,7 @@ def _request(ctx: Context, kind: ActionKind, **fields: Any) -> ActionRequest:
     except ValidationError as exc:  # an --id longer than 128 characters, say
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise CliError(EXIT_USAGE, f"invalid {where or 'request'}: {first.get('msg')}") from None
+        raise CliError(EXIT_USAGE, f"invalid {where or 'request'}: {error_message(first)}") from None
 
 
 def service_action(ctx: Context) -> int:
