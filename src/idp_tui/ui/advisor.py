@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
 
 from .. import render
 from .tables import KeyedTable
@@ -159,6 +159,7 @@ class AdvisorScreen(ModalScreen[None]):
             yield KeyedTable(id="advisor-table", cursor_type="row")
             yield Static(id="advisor-detail")
             yield Static(Text("enter open remedy · d dismiss · s snooze 24h · esc close", "dim"))
+        yield Footer()  # (this screen's keys, not the pane's underneath)
 
     def on_mount(self) -> None:
         table = self.query_one(KeyedTable)

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
 
 from .. import instancefmt as fmt
 from .. import render
@@ -76,6 +76,7 @@ class InstancesScreen(ModalScreen[None]):
                 with VerticalScroll(id="instances-detail-box"):
                     yield Static(id="instances-detail")
             yield Static(Text("x restart instance · y YAML / describe · esc close", "dim"))
+        yield Footer()  # (this screen's keys, not the pane's underneath)
 
     def _title(self) -> Text:
         title = Text("Instances of ", "bold", end="")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from .. import render
@@ -45,6 +45,7 @@ class HealthScreen(ModalScreen[None]):
             yield Static(id="health-detail")
             yield Static(id="health-retry")
             yield Static(Text("ctrl+r refresh · r retry now · esc close", "dim"))
+        yield Footer()  # (this screen's keys, not the pane's underneath)
 
     #: What each row says, the most telling first; the columns that do not fit the width leave
     #: by priority (the highest number first); the capabilities are in the detail too.
@@ -212,6 +213,7 @@ class HelpScreen(ModalScreen[None]):
             yield KeyedTable(id="help-table", cursor_type="row")
             yield Static(Text("Remap any key in config.toml: [keys] \"<id>\" = \"<key>[,<key>]\" · "
                               "ctrl+p: command palette · esc close", "dim"))
+        yield Footer()  # (this screen's keys, not the pane's underneath)
 
     def on_mount(self) -> None:
         table = self.query_one(KeyedTable)
@@ -243,6 +245,7 @@ class FacetScreen(ModalScreen[str | None]):
             yield Static(Text(self._title, "bold"), classes="dialog-title")
             yield OptionList(id="facets-list")
             yield Static(Text(f"enter filter · esc close · or type {self._hint} after /", "dim"))
+        yield Footer()
 
     def on_mount(self) -> None:
         self.show_facets(self.pane.current_facets())
