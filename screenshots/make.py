@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from idp_tui.demo import DEMO_SIZE, PANE_KEYS, demo_app, wait_settled
+from idp_tui.demo import DEMO_SIZE, PANE_KEYS, demo_app, steady_health, wait_settled
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,10 +36,7 @@ async def shoot(name: str, keys: list[str], folder: Path) -> Path:
         await pilot.press(*keys)
         await wait_settled(app)
         if name == "health":
-            # Latency is measured for real: a fixed figure keeps the picture stable.
-            for item in app.hub.health.values():
-                item.latency = 0.004
-            app.screen.show(app.hub.health)  # type: ignore[attr-defined]
+            steady_health(app)
             await pilot.pause()
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(HERE)))
 

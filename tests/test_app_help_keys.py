@@ -75,8 +75,9 @@ async def back_to(app: IdpApp, pilot: Any, pane: str) -> None:
 
 
 def picture(app: IdpApp) -> tuple[Any, ...]:
+    # (the notifications by identity: one shown as an older one expires is a change too)
     return (tuple(screen_lines(app)), len(app.screen_stack), type(app.screen).__name__,
-            len(app._notifications))
+            tuple(n.identity for n in app._notifications))
 
 
 @pytest.mark.parametrize("pane", list(PANE_KEYS))

@@ -22,6 +22,7 @@ from idp_tui import uistate
 from idp_tui.actionspec import app_specs
 from idp_tui.api.clock import ManualClock
 from idp_tui.demo import DEMO_SIZE, DEMO_TIME, demo_config, wait_settled
+from idp_tui.ui.dialogs import ActionModal
 from idp_tui.ui.app import CommandBar, IdpApp, IdpCommands
 from idp_tui.ui.base import Pane
 from idp_tui.ui.panelist import PaneInfo
@@ -305,13 +306,14 @@ async def test_actions_no_source_offers_are_hidden_everywhere(tmp_path: Path) ->
         assert app.complete_command("de") == []
         titles = [title for title, _callback, _help in IdpCommands(app.screen)._commands()]
         assert "Deploy…" not in titles and "Go to Catalog" in titles
-        await pilot.press("d")  # the hidden key does nothing
-        await pilot.pause()
-        assert notifications(app) == []
+        await pilot.press("d")  # the hidden key runs nothing, and says why
+        await until(pilot, lambda: notifications(app), "the key's reason")
+        assert notifications(app) == ["No configured source can deploy"]
         await open_prompt(pilot, "deploy")
         await pilot.press("enter")
-        await until(pilot, lambda: notifications(app), "the warning")
-        assert notifications(app) == [":deploy is not available: no source offers it"]
+        await until(pilot, lambda: len(notifications(app)) == 2, "the warning")
+        assert notifications(app)[1] == ":deploy is not available: no source offers it"
+        assert not isinstance(app.screen, ActionModal)
 
 
 # A new pane is one entry ------------------------------------------------------------------------

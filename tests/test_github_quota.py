@@ -169,3 +169,30 @@ def test_the_command_line_keeps_the_reset_and_says_the_quota(tmp_path: Path) -> 
         (row,) = json.loads(again.stdout)["sources"]
         assert row["quota"].startswith("0 of 5,000 left") and row["state"] == "waiting"
         assert row["error_class"] == "rate limited" and row["retry_at"]
+
+
+async def test_answers_that_come_back_out_of_order_keep_the_lower_count(tmp_path: Path,
+                                                                        clock: ManualClock) -> None:
+    """Two requests in flight: the one sent first may answer last. Within one window GitHub's
+    count only goes down, so the lower count is kept; a new window's count replaces it."""
+    from idp_tui_github.client import GithubApi
+
+    api = GithubApi(GithubConfig.model_validate({"url": "http://127.0.0.1:9", "token": TOKEN,
+                                                 "repos": {"a": "o/a"}}),
+                    SourceContext(name="gh", data_dir=tmp_path / "gh", clock=clock))
+    reset = int((T0 + timedelta(hours=1)).timestamp())
+
+    def answer(remaining: int, at: int = reset) -> None:
+        api._read_quota({"x-ratelimit-limit": "5000", "x-ratelimit-remaining": str(remaining),
+                         "x-ratelimit-reset": str(at)})
+
+    try:
+        answer(4998)
+        answer(4999)  # sent before, answered after
+        assert api.quota is not None and api.quota[1] == 4998
+        answer(4997)
+        assert api.quota[1] == 4997
+        answer(5000, reset + 3600)  # the next window
+        assert api.quota[1] == 5000
+    finally:
+        await api.close()

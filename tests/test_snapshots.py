@@ -12,7 +12,7 @@ import pytest
 
 from fakes import screen_lines
 
-from idp_tui.demo import DEMO_SIZE, PANE_KEYS, demo_app, wait_settled
+from idp_tui.demo import DEMO_SIZE, PANE_KEYS, demo_app, steady_health, wait_settled
 
 SCREENS = {**{pane: (key,) for pane, key in PANE_KEYS.items()}, "health": ("H",)}
 
@@ -26,10 +26,7 @@ def test_screen(screen: str, snap_compare, tmp_path: Path) -> None:  # type: ign
         await pilot.press(*SCREENS[screen])
         await wait_settled(app)
         if screen == "health":
-            # Latency is measured for real; fix it so the picture is stable.
-            for item in app.hub.health.values():
-                item.latency = 0.004
-            app.screen.show(app.hub.health)  # type: ignore[attr-defined]
+            steady_health(app)
             await pilot.pause()
         seen[:] = screen_lines(app)
 
@@ -67,9 +64,7 @@ def test_screen_at_80x24(screen: str, snap_compare, tmp_path: Path) -> None:  # 
         await pilot.press(*SCREENS[screen])
         await wait_settled(app)
         if screen == "health":
-            for item in app.hub.health.values():  # measured for real: fixed for the picture
-                item.latency = 0.004
-            app.screen.show(app.hub.health)  # type: ignore[attr-defined]
+            steady_health(app)
         await pilot.pause()
         seen[:] = screen_lines(app)
 
