@@ -302,9 +302,10 @@ class GithubApi:
         except (KeyError, ValueError, OverflowError, OSError):
             return
         changed = self.quota is None or self.quota[2] != reset
-        if not changed and self.quota is not None and remaining > self.quota[1]:
-            # An answer that left before a later one came back: within one window the count
-            # only goes down, so the lower one is the newer.
+        if not changed and self.quota is not None and limit == self.quota[0] \
+                and remaining > self.quota[1]:
+            # An answer that left before a later one came back: within one window (and one
+            # limit) the count only goes down, so the lower one is the newer.
             remaining = self.quota[1]
         self.quota = (limit, remaining, reset)
         self._say_quota(limit, remaining, reset)
