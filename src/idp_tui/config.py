@@ -23,6 +23,7 @@ from .environments import EnvironmentDecl, EnvironmentMap
 from .policy import PolicyConfig
 from .registry import PluginLoadError, load
 from .store import StoreConfig
+from .usage import TelemetryConfig
 
 #: The source used when the config names none.
 DEFAULT_SOURCES: dict[str, dict[str, Any]] = {"sandbox": {"type": "sandbox"}}
@@ -81,6 +82,8 @@ class _FileModel(_Strict):
     advisor: AdvisorConfig = Field(default_factory=AdvisorConfig)
     #: ``[cost]``: the prices of CPU and memory (the advisor's cost and `idp-tui cost`).
     cost: CostConfig = Field(default_factory=CostConfig)
+    #: ``[telemetry]``: usage analytics in the store, off unless enabled.
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
 
 @dataclass
@@ -114,6 +117,7 @@ class AppConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     advisor: AdvisorConfig = field(default_factory=AdvisorConfig)
     cost: CostConfig = field(default_factory=CostConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
 
 def load_config(path: Path | None, *, required: bool = False) -> AppConfig:
@@ -185,7 +189,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, text: str) -> AppCo
                      policy=model.policy, environments=environments,
                      scorecards=model.scorecards, store=model.store,
                      advisor=model.advisor.priced(model.cost),
-                     cost=model.cost)
+                     cost=model.cost, telemetry=model.telemetry)
 
 
 def _ui_name_problems(data: dict[str, Any], path: Path | None, text: str) -> list[ConfigError]:

@@ -3,7 +3,8 @@ them and the action layer (policy and audit). Shared by the dashboard and the co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from .api.source import Source, SourceConfig, SourceContext
 from .config import AppConfig
 from .hub import ChangeRelay, Hub, PollTimer, Snapshot, SourceRunner, StatusRelay
 from .store import AUDIT_FILE, open_audit
+from .usage import UsageRecorder, recorder_for
 
 
 class BrokenSource(Source):
@@ -40,6 +42,9 @@ class Runtime:
     config: AppConfig
     hub: Hub
     actions: ActionManager
+    #: Usage analytics and feedback (``idp_tui.usage``; records nothing unless
+    #: ``[telemetry] enabled``). None: not built by ``build_runtime``.
+    usage: UsageRecorder | None = field(default=None)
 
     async def prepare(self) -> Snapshot[Any] | None:
         """What a one-shot command waits for before it asks anything: the catalog, handed to
@@ -52,6 +57,8 @@ class Runtime:
     async def close(self) -> None:
         """Stop every source (running actions are left to their deadline by the sources)."""
         await self.hub.close()
+        if self.usage is not None:  # what it buffered is written (off the event loop)
+            await asyncio.to_thread(self.usage.close)
 
 
 def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
@@ -80,4 +87,9 @@ def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = No
     actions = ActionManager(
         hub, config.policy, open_audit(config.store, data_dir), clock=clock, read_only=read_only,
         read_only_sources=frozenset(s.name for s in config.sources if s.read_only))
-    return Runtime(config=config, hub=hub, actions=actions)
+    usage = recorder_for(config, data_dir, identity=actions.actor, clock=clock)
+    if usage.enabled:  # the hooks: the session, the actions' ends, the sources' errors
+        usage.run()
+        actions.watch(usage.action_changed)
+        hub.watch_health(usage.health)
+    return Runtime(config=config, hub=hub, actions=actions, usage=usage)

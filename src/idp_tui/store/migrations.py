@@ -21,6 +21,24 @@ class Migration:
     sqlite: tuple[str, ...]
 
 
+def _usage_tables(serial: str) -> tuple[str, ...]:
+    """Migration 4's statements (the same for both engines but the row id's type): people are
+    keyed hashes (:mod:`idp_tui.usage`), times UTC ISO text."""
+    return (
+        "CREATE TABLE idp_usage_key (one INTEGER PRIMARY KEY CHECK (one = 1), key TEXT NOT NULL)",
+        f"""CREATE TABLE idp_usage_event (id {serial}, time TEXT NOT NULL, person TEXT NOT NULL,
+               kind TEXT NOT NULL, name TEXT NOT NULL, environment TEXT, outcome TEXT)""",
+        "CREATE INDEX idp_usage_event_time ON idp_usage_event (time)",
+        """CREATE TABLE idp_usage_person (person TEXT PRIMARY KEY, first_run TEXT NOT NULL,
+               first_deploy TEXT)""",
+        """CREATE TABLE idp_usage_prompt (person TEXT PRIMARY KEY, last TEXT NOT NULL)""",
+        f"""CREATE TABLE idp_feedback (id {serial}, time TEXT NOT NULL, person TEXT NOT NULL,
+               rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+               comment TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX idp_feedback_time ON idp_feedback (time)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the shared audit chain: its records and its head", postgres=(
         """CREATE TABLE idp_audit_head (one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -47,6 +65,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     ), sqlite=(
         "CREATE INDEX idp_audit_requested ON idp_audit (action_id) WHERE phase = 'requested'",
     )),
+    Migration(4, "usage analytics (opt-in) and feedback: the events, each person's first run and "
+                 "deploy, the feedback, the satisfaction prompt's last time and the hashing key",
+              postgres=_usage_tables("BIGSERIAL PRIMARY KEY"),
+              sqlite=_usage_tables("INTEGER PRIMARY KEY")),
 )
 
 #: The schema version this idp-tui writes.
