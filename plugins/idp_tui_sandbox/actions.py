@@ -276,6 +276,9 @@ class Operations:
         if request.kind is ActionKind.RESTART_INSTANCE:
             from .instances import InstanceWork  # noqa: PLC0415
             return InstanceWork(self, request)
+        if request.kind in (ActionKind.EXTEND, ActionKind.DELETE_ENVIRONMENT):
+            from .previews import EnvironmentWork  # noqa: PLC0415
+            return EnvironmentWork(self, request)
         raise NotSupported(f"the sandbox cannot {request.kind.value}")
 
     def plan(self, request: ActionRequest) -> ActionPlan:

@@ -107,7 +107,7 @@ class SandboxSource(Source):
                               Capability.INSTANCES, Capability.DELIVERY})
     actions = frozenset({ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE, ActionKind.RESTART,
                          ActionKind.RERUN, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB, ActionKind.CANCEL,
-                         ActionKind.RESTART_INSTANCE})
+                         ActionKind.RESTART_INSTANCE, ActionKind.EXTEND, ActionKind.DELETE_ENVIRONMENT})
     description = "Simulated organisation with live pipelines, logs, metrics and actions; needs no setup"
 
     config: SandboxConfig

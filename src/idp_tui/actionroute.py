@@ -11,6 +11,7 @@ from .actionrun import TemplateEntry
 from .actionspec import Target, spec
 from .api.actions import ActionKind, ActionRequest, Resource, Template, VersionOption
 from .api.errors import NotSupported, SourceError, SourceNotFound
+from .api.models import Environment
 from .audit import redact
 from .api.source import Capability
 from .hub import Hub, Platform, SourceRunner, Topic
@@ -95,6 +96,8 @@ class ActionRouting:
         if target is Target.WORKFLOW:
             return self._route_run(request.kind, f"workflow {request.template or '?'} of "
                                                  f"{request.service or '?'}", request.source)
+        if target is Target.ENVIRONMENT:
+            return await self._route_environment(request)
         return await self._route_service(request.kind, request.service or "",
                                          request.environment or "")
 
@@ -112,6 +115,29 @@ class ActionRouting:
         if len(able) == 1:
             return able[0]
         raise NotSupported(f"no source that can {kind.value} runs {service} in {environment}")
+
+    async def _route_environment(self, request: ActionRequest) -> SourceRunner:
+        """The source that reports the environment (``request.source`` when given): each able
+        source is asked for its environments (a failing one is passed over)."""
+        from .actionenv import pick_environment_source
+
+        able, environment = self.able(request.kind), request.environment or ""
+        if not able:
+            raise NotSupported(f"no configured source can {request.kind.value} an environment")
+        listed = []
+        for runner in able:
+            try:
+                found = as_list(await self.hub._call(runner, "environments"))
+            except Exception:  # noqa: BLE001 - its failure is in the health view
+                continue
+            names = self.hub.environments
+            listed.append((runner.name, [e.model_copy(update={"name": names.to_platform(
+                runner.name, e.name)}) for e in found if isinstance(e, Environment)]))
+        chosen = pick_environment_source(environment, listed, request.source)
+        if chosen is None:
+            raise SourceNotFound(f"no source that can {request.kind.value} reports an "
+                                 f"environment {environment!r}")
+        return self._runner(chosen)
 
     def _route_run(self, kind: ActionKind, what: str, source: str | None) -> SourceRunner:
         """The source that reported the run or workflow ``what`` (``request.source``), or the

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from .actionenv import duration_text
 from .actionspec import Target, spec
 from .api.actions import ActionEvent, ActionPlan, ActionRequest, ActionState, Template
 from .hub import Failure
@@ -114,6 +115,10 @@ class ActionRun:
         if row.target is Target.RUN:
             job = f" (job {r.params.get('job')})" if row.job and r.params.get("job") else ""
             return f"{row.title_phrase} {r.service or '?'} run {r.run_id or '?'}{job}{where}"
+        if row.target is Target.ENVIRONMENT:
+            by = r.params.get("seconds")
+            by_text = f" by {duration_text(by)}" if row.duration and isinstance(by, int) else ""
+            return f"{row.title_phrase} {r.environment or '?'}{by_text}"
         what = f"{row.title_phrase} {r.service or '?'}"
         if row.instance and r.params.get("instance"):
             what += f" ({r.params.get('instance')})"

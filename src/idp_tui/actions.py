@@ -49,12 +49,14 @@ from .actionrun import (
     current_user,
     secret_fields,
 )
+from .actionenv import checked_environment_request
 from .actionroute import ActionRouting, validate_record
 from .actionspec import Target, spec
 from .api.clock import Clock, SystemClock
 from .api.errors import SourceError, SourceNotFound
 from .api.source import Capability
-from .approvals import ApprovalError, fold, owners_of, requested, waiting
+from .approvals import (PENDING, ApprovalError, Request, ballot, find, fold, owners_of,
+                        requested, waiting)
 from .audit import ActionAlreadyRan, AuditError, target_of
 from .hub import Failure, Hub, LoopTimer, PollTimer, SourceRunner, Topic, classify
 from .inputs import InputError, check_inputs, environment_inputs
@@ -71,6 +73,9 @@ log = logging.getLogger(__name__)
 WATCHDOG_GRACE = 1.0
 #: Seconds a cancelled run's source has to say it stopped before the run is marked cancelled.
 CANCEL_GRACE = 0.2
+#: Seconds between two looks at the audit trail while a request from the dashboard waits for
+#: its approval (``ActionManager.run_when_approved``).
+APPROVAL_POLL = 3.0
 
 
 class ActionManager(ActionRouting):
@@ -95,6 +100,8 @@ class ActionManager(ActionRouting):
         self._templates: dict[str, TemplateEntry] = {}
         #: Approved runs' references to their request and approvals, for their records.
         self._approved: dict[str, dict[str, Any]] = {}
+        #: The requests this session waits on (``run_when_approved``), as last read.
+        self._waiting: dict[str, Request] = {}
 
     # Reading -------------------------------------------------------------------------------------
 
@@ -438,6 +445,73 @@ class ActionManager(ActionRouting):
             return list(finder(action_id))
         return [r for r in self.audit.records() if r.get("action_id") == action_id]
 
+    # Approvals as the dashboard shows them (the command line: cli/approvals_cmd.py) --------------
+
+    async def approval_requests(self) -> list[Request]:
+        """Every request for approval in the audit trail (the store finds them by an index; the
+        log is read), the newest first."""
+        def read() -> dict[str, Request]:
+            finder = getattr(self.audit, "request_records", None)
+            return fold(finder() if finder is not None else self.audit.records())
+
+        found = await asyncio.to_thread(read)
+        return sorted(found.values(), key=lambda r: str(r.record.get("time") or ""),
+                      reverse=True)
+
+    async def approval(self, action_id: str) -> Request | None:
+        """The request for approval ``action_id`` as the audit trail has it now (None: none)."""
+        records = await asyncio.to_thread(self.records_of, action_id)
+        return fold(records, only=action_id).get(action_id)
+
+    async def vote(self, action_id: str, phase: str, reason: str) -> Request:
+        """Approve (``phase`` ``approved``) or deny (``rejected``) the request ``action_id`` as
+        this session's actor: checked and recorded as ``idp-tui approve``/``deny`` do
+        (``approvals.ballot``); the request after it. Raises ``ApprovalError`` (the command
+        line's sentences) or ``AuditError``."""
+        found = find(await asyncio.to_thread(self.records_of, action_id), action_id)
+        self.audit.append(ballot(found, phase, self.actor, reason, self.clock.now()))
+        return await self.approval(action_id) or found
+
+    def waiting_for(self, action_id: str) -> Request | None:
+        """What the audit trail said last of the request ``action_id`` while this session waits
+        for its approval (``run_when_approved``); None when it does not wait for it."""
+        return self._waiting.get(action_id)
+
+    async def run_when_approved(self, request: ActionRequest,
+                                poll: float = APPROVAL_POLL) -> ActionRun | None:
+        """For ``request``, which ``submit`` left waiting for approval: read its record every
+        ``poll`` seconds (on ``self.timer``) until it is approved, denied or expired, telling the
+        run's listeners each time that changes (``waiting_for`` says what it has); then submit
+        it again: approved, it runs from this session (its events as any run's); denied or
+        expired, it ends refused with the sentence saying so (the approver's reason). The run
+        then (None: ``request`` does not wait for approval)."""
+        run = self.runs.get(request.id)
+        if run is None or not run.decision.needs_approval or not run.state.finished:
+            return None
+        seen: tuple[str, int] | None = None
+        try:
+            while True:
+                try:
+                    found = await self.approval(request.id)
+                except Exception:  # noqa: BLE001 - an unreadable trail: look again later
+                    log.warning("audit trail unreadable while %s waits", request.id,
+                                exc_info=True)
+                    found = self._waiting.get(request.id)
+                state = found.state(self.clock.now()) if found is not None else "missing"
+                if found is not None:
+                    self._waiting[request.id] = found
+                    if (state, len(found.approvals)) != seen:
+                        seen = (state, len(found.approvals))
+                        self._notify(run)
+                if found is None or state != PENDING:
+                    break  # (no record of it: submitting again asks anew)
+                await self.timer.sleep(poll)
+        finally:
+            self._waiting.pop(request.id, None)
+        if self.runs.get(request.id) is run:
+            del self.runs[request.id]
+        return await self.submit(request)
+
     async def wait(self, action_id: str) -> ActionRun:
         """Wait until the run has finished."""
         run = self.runs[action_id]
@@ -504,6 +578,8 @@ class ActionManager(ActionRouting):
         elif row.target is Target.WORKFLOW:
             if not request.service or not request.template:
                 raise SourceError(f"{request.kind.value} needs a service and a workflow")
+        elif row.target is Target.ENVIRONMENT:
+            request = checked_environment_request(request)
         elif not request.service or not request.environment:
             raise SourceError(f"{request.kind.value} needs a service and an environment")
         if row.instance and not str(request.params.get("instance") or "").strip():

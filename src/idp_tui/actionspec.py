@@ -23,6 +23,7 @@ __all__ = [
     "app_specs",
     "by_binding",
     "by_name",
+    "environment_commands",
     "pane_specs",
     "service_commands",
     "spec",
@@ -41,6 +42,8 @@ class Target(StrEnum):
     #: A workflow of a service's repository (``ActionRequest.service``; the workflow in
     #: ``template``, the branch or tag in ``version``, its inputs in ``params``).
     WORKFLOW = "workflow"
+    #: A preview (transient) environment itself (``ActionRequest.environment``).
+    ENVIRONMENT = "environment"
 
 
 #: A pipeline run's statuses, by whether it has finished (what a run-status rule names).
@@ -96,6 +99,13 @@ class ActionSpec:
     #: by the hub before anything is sent; an input of the ``environment`` format is where it
     #: acts (the policy's environment).
     takes_inputs: bool = False
+    #: Takes a duration (``ActionRequest.params["seconds"]``: a whole number above 0).
+    duration: bool = False
+    #: Cannot be undone: the environment's name must be typed and a reason given, as for a
+    #: protected environment, wherever it acts.
+    confirms: bool = False
+    #: Applies to preview (transient) environments only.
+    previews_only: bool = False
     #: How the Activity screen and the audit log start its title ("re-run failed jobs of").
     phrase: str = ""
     #: How the policy says going to a version ("rolling back to 1.4.0, which has never run in
@@ -192,6 +202,22 @@ ACTION_SPECS: tuple[ActionSpec, ...] = (
                "Replace the selected instance (x in Instances)", "x", "instances.restart",
                Target.SERVICE, Capability.ACTIONS, pane="instances", show=True, instance=True,
                phrase="restart an instance of"),
+    ActionSpec(ActionKind.EXTEND, "extend", "Extend", "Extend", "Extend preview…",
+               "Give the selected preview environment more time to live (T in Environments)",
+               "T", "envs.extend", Target.ENVIRONMENT, Capability.ACTIONS, pane="envs",
+               show=True, duration=True, previews_only=True, phrase="extend",
+               command_help="give a preview environment more time to live",
+               command_description="Extend ENV (a preview environment) by DURATION, counted "
+                                   "from the time it expires now."),
+    ActionSpec(ActionKind.DELETE_ENVIRONMENT, "delete_env", "Delete environment",
+               "Delete env", "Delete preview…",
+               "Delete the selected preview environment and everything in it (X in "
+               "Environments)", "X", "envs.delete", Target.ENVIRONMENT, Capability.ACTIONS,
+               pane="envs", confirms=True, previews_only=True, phrase="delete environment",
+               command_help="delete a preview environment and everything in it",
+               command_description="Delete ENV (a preview environment) with everything "
+                                   "deployed in it; it cannot be undone, so the name is "
+                                   "confirmed (--yes) and a reason given (--reason)."),
 )
 
 _BY_KIND = {s.kind: s for s in ACTION_SPECS}
@@ -229,6 +255,11 @@ def pane_specs(pane: str) -> tuple[ActionSpec, ...]:
 def service_commands() -> tuple[ActionSpec, ...]:
     """The kinds on a service that are an ``idp-tui`` command of their own (deploy… restart)."""
     return tuple(s for s in ACTION_SPECS if s.target is Target.SERVICE and s.command_help)
+
+
+def environment_commands() -> tuple[ActionSpec, ...]:
+    """The kinds on a preview environment (extend, delete), each an ``idp-tui`` command."""
+    return tuple(s for s in ACTION_SPECS if s.target is Target.ENVIRONMENT)
 
 
 def action_names() -> tuple[str, ...]:

@@ -317,13 +317,17 @@ def _decide(policy: PolicyConfig, request: ActionRequest, *, now: datetime, read
                 return Decision(False, f"{lead}{env} is frozen for deploys until "
                                        f"{when(window.end)}{why}.", "freeze")
     protected = bool(env) and (environment_protected or env in policy.protected)
-    if protected:
+    # A kind that cannot be undone (deleting an environment) is confirmed the same way.
+    final = bool(env) and not protected and spec(request.kind).confirms
+    if protected or final:
+        lead = f"{env} is protected" if protected else \
+            f"{spec(request.kind).title_phrase} {env} cannot be undone"
         if request.confirmation != env:
-            return Decision(False, f"{env} is protected: type {env!r} to confirm and give a "
+            return Decision(False, f"{lead}: type {env!r} to confirm and give a "
                                    "reason.", "protected", needs_confirmation=True)
         if not request.reason.strip():
-            return Decision(False, f"{env} is protected: a reason is required.", "protected",
+            return Decision(False, f"{lead}: a reason is required.", "protected",
                             needs_confirmation=True)
-        return Decision(True, f"{env} is protected: confirmed by name, with a reason.",
+        return Decision(True, f"{lead}: confirmed by name, with a reason.",
                         "protected", needs_confirmation=True)
     return Decision(True, "allowed", "allowed")

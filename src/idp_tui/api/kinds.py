@@ -159,6 +159,11 @@ class ActionKind(StrEnum):
     #: instance's name in ``params["instance"]``): Kubernetes deletes the pod and its controller
     #: starts another.
     RESTART_INSTANCE = "restart_instance"
+    #: Give a preview (transient) environment more time to live (``environment``; by how much
+    #: in ``params["seconds"]``, counted from its current expiry).
+    EXTEND = "extend"
+    #: Delete a preview (transient) environment and everything in it (``environment``).
+    DELETE_ENVIRONMENT = "delete_environment"
 
 
 class ActionState(StrEnum):

@@ -22,6 +22,7 @@ The modules, by what they hold:
 - ``service``: deploy, rollback, scale, restart (a service in an environment);
 - ``pipeline``: a pipeline run's actions (re-run, cancel, approve or reject its deployment);
 - ``dispatch``: run a workflow with the inputs it declares, as a form;
+- ``environment``: extend or delete a preview environment;
 - ``provision`` and ``form``: a template's form (``form`` is the Textual-free schema logic);
 - ``activity``: the session's actions;
 - ``widgets`` and ``texts``: the shared widgets and the rich texts they show.
@@ -34,10 +35,12 @@ from __future__ import annotations
 from .activity import ActivityScreen
 from .base import ActionDialog, ConfirmedDialog
 from .dispatch import DispatchModal
+from .environment import EnvironmentActionModal
 from .form import FieldSpec, form_fields
 from .opening import (
     open_action,
     open_activity,
+    open_environment_action,
     open_pipeline_action,
     open_run,
     running_run,
@@ -58,6 +61,7 @@ __all__ = [
     "ConfirmBox",
     "ConfirmedDialog",
     "DispatchModal",
+    "EnvironmentActionModal",
     "EventLines",
     "FieldSpec",
     "FormField",
@@ -70,6 +74,7 @@ __all__ = [
     "form_fields",
     "open_action",
     "open_activity",
+    "open_environment_action",
     "open_pipeline_action",
     "open_run",
     "plan_text",

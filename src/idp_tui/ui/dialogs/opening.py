@@ -13,6 +13,7 @@ from ...api.models import PipelineRun
 from ..action_access import manager_of, read_only_reason, run_source_refusal
 from .activity import ActivityScreen
 from .dispatch import DispatchModal
+from .environment import EnvironmentActionModal
 from .pipeline import RunActionModal
 from .provision import ProvisionModal
 from .service import ActionModal
@@ -98,12 +99,43 @@ def open_pipeline_action(app: Any, kind: ActionKind, pipeline_run: PipelineRun,
     app.push_screen(RunActionModal(kind, pipeline_run, job=job))
 
 
+def open_environment_action(app: Any, kind: ActionKind, environment: str | None, *,
+                            by: str | None = None, reason: str = "") -> None:
+    """An action on a preview environment (the Environments pane's keys, an advisor's remedy):
+    extend it (``by``: the duration offered) or delete it."""
+    manager = manager_of(app)
+    if manager is None or not manager.can(kind):
+        app.notify(f"No configured source can {kind.value}", severity="warning", markup=False)
+        return
+    if not environment:
+        app.notify("Select a preview environment first", severity="warning")
+        return
+    platform = getattr(app, "platform", None)
+    env = next((e for e in platform.environments if e.name == environment), None) \
+        if platform is not None else None
+    if env is not None and spec(kind).previews_only and env.kind.value != "preview":
+        app.notify(f"{render.sanitize(environment, max_len=60)} is not a preview environment: "
+                   f"{spec(kind).label.lower()} applies to preview environments only",
+                   severity="warning", markup=False)
+        return
+    if not _may_open(app, manager, kind):
+        return
+    for existing in manager.runs.values():
+        r = existing.request
+        if r.kind is kind and r.environment == environment and not existing.state.finished:
+            app.push_screen(EnvironmentActionModal.for_run(existing))
+            return
+    app.push_screen(EnvironmentActionModal(kind, environment, by=by, reason=reason))
+
+
 #: The dialog that shows a run of each kind of target.
-DIALOGS: dict[Target, type[ActionModal | RunActionModal | ProvisionModal | DispatchModal]] = {
+DIALOGS: dict[Target, type[ActionModal | RunActionModal | ProvisionModal | DispatchModal
+                           | EnvironmentActionModal]] = {
     Target.SERVICE: ActionModal,
     Target.RUN: RunActionModal,
     Target.TEMPLATE: ProvisionModal,
     Target.WORKFLOW: DispatchModal,
+    Target.ENVIRONMENT: EnvironmentActionModal,
 }
 
 

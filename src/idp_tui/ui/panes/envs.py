@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from ... import render
+from ...actionspec import by_name, pane_specs
 from ...api.models import Deployment, Health, Signal, Window
 from ...api.source import Capability
 from ...api.versions import same_version
@@ -93,6 +94,9 @@ class EnvironmentsPane(Pane):
         Binding("D", "drift_only", "Drift only", id="envs.drift_only"),
         Binding("u", "unhealthy_only", "Unhealthy only", id="envs.unhealthy_only"),
         Binding("enter", "open_logs", "Logs", show=False, id="envs.logs"),
+        # extend, delete a preview environment: rows of the action table
+        *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
+          for s in pane_specs("envs")),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -367,6 +371,14 @@ class EnvironmentsPane(Pane):
         """Show only the services not healthy somewhere (again: every service)."""
         self.unhealthy_only = not self.unhealthy_only
         self._show()
+
+    def action_act(self, name: str) -> None:
+        """A key of the action table on this pane: the selected (preview) environment."""
+        from ..dialogs import open_environment_action  # noqa: PLC0415 - loaded on first use
+
+        spec = by_name(name)
+        if spec is not None and spec.pane == "envs":
+            open_environment_action(self.app, spec.kind, self.idp.environment)
 
     def action_open_logs(self) -> None:
         self.idp.show_pane("logs")
