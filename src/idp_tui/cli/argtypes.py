@@ -107,3 +107,33 @@ def duration(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"expected a duration between 1s and "
                                          f"{limits.SINCE_DAYS.size}d, got {limits.shown(text)}")
     return timedelta(seconds=seconds)
+
+
+def extend_duration(text: str) -> int:
+    """A preview environment's extension (``2d``, ``12h``, ``1w``) as whole seconds."""
+    from ..actionenv import duration_seconds
+
+    try:
+        return duration_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def rating(text: str) -> int:
+    """A feedback rating, 1 to 5."""
+    from ..usage import check_rating
+
+    try:
+        return check_rating(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def comment(text: str) -> str:
+    """A feedback comment (its limit, no control characters but line breaks)."""
+    from ..usage import check_comment
+
+    try:
+        return check_comment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

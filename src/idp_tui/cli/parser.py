@@ -9,7 +9,8 @@ import textwrap
 from typing import Any, NoReturn
 
 from .. import __version__, limits
-from ..actionspec import service_commands
+from ..actionspec import environment_commands, service_commands
+from ..api.kinds import ActionKind
 from . import argtypes
 from .output import EXIT_CODES_HELP, EXIT_USAGE, JSON_HELP, CliError, dumps
 
@@ -347,6 +348,21 @@ def build_parser() -> argparse.ArgumentParser:
                                               "instances`")
         p.set_defaults(handler=act.service_action)
 
+    # extend, delete a preview environment: rows of the action table
+    for row in environment_commands():
+        name = "delete-env" if row.kind is ActionKind.DELETE_ENVIRONMENT else row.name
+        p = command(name, row.command_help, acting,
+                    description=f"{row.command_description} {action_help}")
+        p.add_argument("env", metavar="ENV", type=argtypes.name("environment"),
+                       help="the preview environment")
+        if row.duration:
+            p.add_argument("--by", metavar="DURATION", required=True,
+                           type=argtypes.extend_duration,
+                           help="how much more time to live, e.g. 12h, 2d, 1w (at most 30d)")
+        p.add_argument("--source", metavar="NAME", default=None, type=argtypes.name("source"),
+                       help="the source that made it (when several report it)")
+        p.set_defaults(handler=act.environment_action, action_kind=row.kind.value)
+
     p = command("provision", "create something from a template (see `idp-tui templates`)", acting,
                 description="Provision from TEMPLATE. Parameters are typed by the template "
                             "(numbers, booleans, choices). Secret parameters should not be given "
@@ -473,4 +489,36 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reason", required=True, metavar="TEXT",
                    help="why (recorded in the repair record)")
     r.set_defaults(handler=audit_cmd.repair)
+
+    # Feedback and usage analytics
+    usage = _Commands("usage_cmd")
+    p = command("feedback", "rate idp-tui from 1 to 5 and tell the platform team what would help",
+                description="Store a rating (1 poor … 5 great) and a comment in the store (the "
+                            "data dir's, or the organisation's PostgreSQL), with your keyed hash "
+                            "for a name. Feedback is stored whether or not [telemetry] is "
+                            "enabled. On a terminal, a missing --rating is asked for.")
+    p.add_argument("--rating", "-r", metavar="1-5", type=argtypes.rating, default=None,
+                   help="how satisfied you are: 1 (poor) to 5 (great)")
+    p.add_argument("--comment", "-m", metavar="TEXT", type=argtypes.comment, default=None,
+                   help="what would help (at most 2,000 characters)")
+    p.set_defaults(handler=usage.feedback)
+    p = command("usage", "usage analytics for the platform team (`usage report`)",
+                description="What [telemetry] recorded in the store: see `idp-tui usage report "
+                            "--help`.")
+    p.set_defaults(handler=usage.missing)
+    usage_sub = p.add_subparsers(dest="usage_command", metavar="SUBCOMMAND", parser_class=Parser)
+    u = usage_sub.add_parser("report", help="active people, adoption, actions, errors, time to "
+                                            "first deploy, satisfaction and comments",
+                             description="The figures of the usage events (recorded where "
+                                         "[telemetry] enabled = true) and of the feedback in the "
+                                         "store, over the last --since: active people, adoption "
+                                         "per pane and command, actions per environment and "
+                                         "their outcomes, errors shown per source, the median "
+                                         "time from a person's first run to their first deploy, "
+                                         "the satisfaction score and the comments.",
+                             parents=[common], formatter_class=_Help)
+    u.add_argument("--since", metavar="DURATION", type=argtypes.duration,
+                   default=argtypes.duration("30d"),
+                   help="the span reported, e.g. 7d, 30d, 90d (default: 30d)")
+    u.set_defaults(handler=usage.report)
     return parser
