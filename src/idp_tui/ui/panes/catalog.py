@@ -63,15 +63,16 @@ def parse_filter(text: str) -> tuple[dict[str, set[str]], str]:
 
     Words ``field:value`` for a field of FACET_FIELDS (or ``level``, the scorecard level:
     ``catalog_levels.FIELD_WORDS``) filter on that field (any case; several
-    values of one field: any of them; several fields: all of them); the rest is fuzzy text.
+    values of one field: any of them; several fields: all of them; ``-field:value`` leaves
+    the value out, keyed ``-field``); the rest is fuzzy text.
     """
     fields: dict[str, set[str]] = {}
     rest: list[str] = []
     for word in text.split():
         name, sep, value = word.partition(":")
         name = name.lower()
-        if sep and value and name in catalog_levels.FIELD_WORDS:
-            if name == "tier":
+        if sep and value and catalog_levels.field_key(name):
+            if name.removeprefix("-") == "tier":
                 value = value.lstrip("tT")
             fields.setdefault(name, set()).add(value.lower())
         else:
@@ -80,9 +81,7 @@ def parse_filter(text: str) -> tuple[dict[str, set[str]], str]:
 
 
 def matches_fields(service: Service, fields: dict[str, set[str]]) -> bool:
-    values = facet_values(service)
-    return all({v.lower() for v in values.get(name, ())} & wanted
-               for name, wanted in fields.items() if name != catalog_levels.LEVEL_FIELD)
+    return catalog_levels.matches_facets(facet_values(service), fields)
 
 
 def _service_name(service: Service) -> str:
@@ -327,15 +326,12 @@ class CatalogPane(Pane):
         shown = self._fuzzy_index(services, fields).filter(text)
         if self.unhealthy_only:
             shown = [s for s in shown if self.is_unhealthy(s.name)]
-        if (self.sort_column == "level" or catalog_levels.LEVEL_FIELD in fields) \
+        if (self.sort_column == "level" or catalog_levels.wants_levels(fields)) \
                 and not self._levels_wanted:
             self._levels_wanted = True
             if self.levels is None and not self.levels_computing:
                 self._watch_levels(again=True)
-        if catalog_levels.LEVEL_FIELD in fields:
-            wanted = fields[catalog_levels.LEVEL_FIELD]
-            shown = [s for s in shown if catalog_levels.matches_level(self.levels, s.name,
-                                                                      wanted)]
+        shown = catalog_levels.filter_levels(shown, self.levels, fields)
         if self.sort_column is not None or not text:
             column = self.sort_column or "name"
             shown.sort(key=self._sort_key(column), reverse=self.sort_reverse)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 LEVEL_FIELD = "level"
 #: The words the Catalog's `/` filter takes as ``word:value``, in the order tab offers them.
 FIELD_WORDS = (*FACET_FIELDS, LEVEL_FIELD)
+#: Before a field word, leaves its values out (``-owner:team-a``, ``-level:none``).
+NOT = "-"
 #: A level not counted yet (the scorecards are being computed).
 PENDING = "…"
 #: No level known (no rules, the counting failed, or not asked for yet in a large catalog).
@@ -74,6 +76,42 @@ def matches_level(levels: Levels | None, name: str, wanted: set[str]) -> bool:
     return level_word(levels, name) in wanted
 
 
+def field_key(name: str) -> str | None:
+    """A filter word's field as the parsed filter keys it (``owner``, ``-owner`` negated; any
+    case), or None when it names no field."""
+    name = name.lower()
+    return name if name.removeprefix(NOT) in FIELD_WORDS else None
+
+
+def matches_facets(values: Mapping[str, Sequence[str]], fields: Mapping[str, set[str]]) -> bool:
+    """Whether a service with these facet values passes the field filters (the level left to
+    :func:`filter_levels`): one of the wanted values of each field, none of a negated one's."""
+    for name, wanted in fields.items():
+        negated = name.startswith(NOT)
+        field = name.removeprefix(NOT)
+        if field == LEVEL_FIELD:
+            continue
+        if bool({v.lower() for v in values.get(field, ())} & wanted) == negated:
+            return False
+    return True
+
+
+def wants_levels(fields: Mapping[str, set[str]]) -> bool:
+    """Whether the filter asks for levels (``level:`` or ``-level:``)."""
+    return LEVEL_FIELD in fields or NOT + LEVEL_FIELD in fields
+
+
+def filter_levels(services: list[Any], levels: Levels | None,
+                  fields: Mapping[str, set[str]]) -> list[Any]:
+    """The services at a ``level:`` word's levels and at none of a ``-level:`` word's."""
+    wanted, unwanted = fields.get(LEVEL_FIELD), fields.get(NOT + LEVEL_FIELD)
+    if wanted is not None:
+        services = [s for s in services if matches_level(levels, s.name, wanted)]
+    if unwanted:
+        services = [s for s in services if not matches_level(levels, s.name, unwanted)]
+    return services
+
+
 def status_note(fields: Mapping[str, set[str]], levels: Levels | None, error: str,
                 *, deferred: bool = False) -> Text:
     """What the status line says of the levels: a ``level:`` word that is no level, the levels
@@ -82,7 +120,7 @@ def status_note(fields: Mapping[str, set[str]], levels: Levels | None, error: st
     out = Text(end="")
     if deferred and levels is None:
         out.append("  levels: sort or filter by level to count them", "dim")
-    wanted = fields.get(LEVEL_FIELD, set())
+    wanted = fields.get(LEVEL_FIELD, set()) | fields.get(NOT + LEVEL_FIELD, set())
     unknown = sorted(w for w in wanted if w not in sc.level_names())
     if unknown:
         out.append_text(render.text(f" (no level {', '.join(unknown)}: "
@@ -114,7 +152,9 @@ def complete(query: str, facets: Sequence[Facet]) -> str | None:
     if not query or query[-1].isspace():
         return None
     head, _, word = query.rpartition(" ")
-    prefix = head + " " if head else ""
+    sign = NOT if word.startswith(NOT) else ""
+    prefix = head + " " + sign if head else sign
+    word = word.removeprefix(sign)
     name, sep, typed = word.partition(":")
     name = name.lower()
     if not sep:
