@@ -144,6 +144,10 @@ class Workload:
     #: StatefulSets: the pods at ``current_revision`` (the others are at ``update_revision``).
     current_replicas: int = 0
     conditions: tuple[Condition, ...] = ()
+    #: StatefulSets: ``spec.updateStrategy`` ("RollingUpdate", "OnDelete") and its partition
+    #: (the pods below it keep the current revision: an update held there on purpose).
+    update_strategy: str = ""
+    partition: int = 0
 
     @property
     def key(self) -> str:
@@ -194,6 +198,9 @@ def project_workload(kind: str, obj: Mapping[str, Any]) -> Workload:
                       str(c.get("reason") or ""), str(c.get("message") or ""),
                       str(c.get("lastUpdateTime") or c.get("lastTransitionTime") or ""))
             for c in _list(status.get("conditions")) if isinstance(c, dict)),
+        update_strategy=str(_dict(spec.get("updateStrategy")).get("type") or ""),
+        partition=_int(_dict(_dict(spec.get("updateStrategy")).get("rollingUpdate"))
+                       .get("partition")),
     )
 
 

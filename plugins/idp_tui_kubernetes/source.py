@@ -48,6 +48,7 @@ from .informer import Informer
 from .logs import ContainerLog, LogMux, project_log_pod
 from .previews import PreviewNamespaces, expired, preview_params
 from .rollout import Change
+from .stuck import StatefulSetRollouts
 
 #: Seconds closing the source waits, in all, for its watch threads to end.
 CLOSE_WAIT = 2.0
@@ -93,6 +94,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         self._started = False
         self._last_expiry_check: datetime | None = None
         self._params_model = preview_params(config) if config.previews else None
+        self._rollouts = StatefulSetRollouts()  # (stuck StatefulSets)
 
     # Life cycle ----------------------------------------------------------------------------------
 
@@ -254,11 +256,13 @@ class KubernetesSource(PreviewNamespaces, Source):
                 failures.append(error)
             if error is None:
                 await self._read_controller_revisions(where)
+            stuck = await self._rollouts.stuck(where, self.context.clock.now())
             revisions = where.revisions_by_owner()  # (once: thousands of workloads)
             for informer in where.workloads:
                 for workload in informer.items():
                     dep = self._deployment(where, workload, error,
-                                           revisions.get(workload.name, []))
+                                           revisions.get(workload.name, []),
+                                           stuck.get(workload.key))
                     if dep is not None:
                         out.append(dep)
         if failures:
@@ -310,9 +314,10 @@ class KubernetesSource(PreviewNamespaces, Source):
     async def _read_controller_revisions(self, where: Where) -> None:
         """Read the ControllerRevisions whose pods still serve in a StatefulSet's rollout (once
         each: a ControllerRevision never changes)."""
-        wanted = {w.current_revision for informer in where.workloads for w in informer.items()
+        wanted = {name for informer in where.workloads for w in informer.items()
                   if w.kind == "StatefulSet" and w.current_revision and w.update_revision
-                  and w.current_revision != w.update_revision}
+                  and w.current_revision != w.update_revision
+                  for name in (w.current_revision, w.update_revision)}
         for name in sorted(wanted - set(where.controller_revisions)):
             try:
                 data = await asyncio.to_thread(
@@ -341,13 +346,16 @@ class KubernetesSource(PreviewNamespaces, Source):
         return running
 
     def _deployment(self, where: Where, workload: o.Workload, error: SourceError | None,
-                    revisions: list[o.Revision] | None = None) -> Deployment | None:
+                    revisions: list[o.Revision] | None = None,
+                    stuck: str | None = None) -> Deployment | None:
         service = o.service_of(workload, self.config.service_labels)
         if service is None:
             return None
         version, target, serving = self._serving(where, workload, service, revisions)
         health, message = o.health_of(workload)
         rollout_state = o.rollout_state(workload)
+        if stuck:  # a StatefulSet's (``stuck.py``)
+            health, message, rollout_state = Health.DEGRADED, f"rollout stuck: {stuck}", "stuck"
         if error is not None:  # the watch is down: what is shown may be out of date
             health, message = Health.UNKNOWN, f"not current: {error.message}"
             rollout_state = ""
