@@ -44,6 +44,9 @@ class StoreConfig(BaseModel):
     dsn: str | None = Field(default=None, max_length=2000)
     password_env: str | None = Field(default=None, max_length=200)
     password_file: str | None = Field(default=None, max_length=4000)
+    #: The PostgreSQL store's connection pool: connections kept open, and the most at once.
+    pool_min: int = Field(default=1, ge=0, le=100)
+    pool_max: int = Field(default=4, ge=1, le=100)
 
     @field_validator("dsn")
     @classmethod
@@ -63,6 +66,9 @@ class StoreConfig(BaseModel):
             raise ValueError('dsn, password_env and password_file are for kind = "postgres"')
         if self.password_env and self.password_file:
             raise ValueError("set password_env or password_file, not both")
+        if self.pool_min > self.pool_max:
+            raise ValueError(f"pool_min ({self.pool_min}) is more than pool_max "
+                             f"({self.pool_max})")
         return self
 
     def password(self) -> str | None:

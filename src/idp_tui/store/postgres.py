@@ -9,20 +9,34 @@ chain onto the same record (``prev`` is unique as well).
 A ``finished`` record that cannot be written because the server is away is kept in a local spool file
 (fsynced) and written before anything else once the server answers again, once only; a ``started``
 record that cannot be written refuses the action up front. psycopg is imported here only.
+
+Connections come from a ``psycopg_pool.ConnectionPool`` (``[store] pool_min``/``pool_max``), opened
+on first use after the schema was checked on a connection of its own (its errors say what is
+wrong), and closed by :meth:`PostgresStore.close` or when the process exits. The pool is the
+synchronous one: the audit trail is called synchronously (:class:`idp_tui.store.AuditTrail`), by
+the action manager and by the command line alike. A connection the pool cannot hand over in time
+(the server away, or every connection busy) is tried once directly, so that the error names the
+cause and a server that is back is used at once, before the pool's own reconnection comes round.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
+import logging
 import os
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..audit import AuditError
 from ..auditchain import Head, Ledger, VerifyResult, canonical, chained, record_hash
@@ -38,6 +52,28 @@ class StoreUnavailable(StoreError):
     """The server cannot be reached or dropped the connection: nothing was written."""
 
 
+#: The pool's own reconnection warnings are not shown to a person (the store's errors say it);
+#: they still reach a log the application configured.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+#: Connections kept open, and the most open at once, unless ``[store]`` says otherwise.
+POOL_MIN, POOL_MAX = 1, 4
+#: Seconds to wait for a connection of the pool before one is tried directly.
+POOL_WAIT = 2.0
+
+#: The pools open in this process, closed when it exits.
+_OPEN: weakref.WeakSet[ConnectionPool[Any]] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_pools() -> None:
+    for pool in list(_OPEN):
+        try:
+            pool.close(timeout=1.0)
+        except Exception:  # noqa: BLE001 - exiting: nothing more to do about it
+            pass
+
+
 def _where(dsn: str) -> str:
     """The DSN as shown to a person (it never carries a password: the config refuses one)."""
     return re.sub(r"\s+", " ", dsn).strip()
@@ -47,39 +83,85 @@ class PostgresStore:
     """A connection to the organisation's database, opened on first use, migrated on connect."""
 
     def __init__(self, dsn: str, config: StoreConfig | None = None, *,
-                 migrations: Sequence[Migration] = MIGRATIONS, connect_timeout: int = 5) -> None:
+                 migrations: Sequence[Migration] = MIGRATIONS, connect_timeout: int = 5,
+                 pool_min: int | None = None, pool_max: int | None = None) -> None:
         self.dsn = dsn
         self.config = config
         self.migrations = tuple(migrations)
         self.connect_timeout = connect_timeout
         self.where = _where(dsn)
-        self._conn: psycopg.Connection[Any] | None = None
+        self.pool_min = pool_min if pool_min is not None else getattr(config, "pool_min", POOL_MIN)
+        self.pool_max = max(self.pool_min, 1, pool_max if pool_max is not None
+                            else getattr(config, "pool_max", POOL_MAX))
+        self._pool: ConnectionPool[Any] | None = None
+        self._lock = threading.Lock()
         self.version: int | None = None
 
     # Connecting and migrating --------------------------------------------------------------------
 
-    def connection(self) -> psycopg.Connection[Any]:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
+    def _kwargs(self) -> dict[str, Any]:
         password = self.config.password() if self.config is not None else None
         kwargs: dict[str, Any] = {"connect_timeout": self.connect_timeout,
                                   "application_name": "idp-tui"}
         if password is not None:
             kwargs["password"] = password
+        return kwargs
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection of its own (not the pool's), its errors in words."""
         try:
-            conn = psycopg.connect(self.dsn, **kwargs)
+            return psycopg.connect(self.dsn, **self._kwargs())
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"cannot reach the store {self.where}: {_first_line(exc)}",
                                    hint="check [store] dsn and that the server is up") from None
         except psycopg.Error as exc:
             raise StoreError(f"cannot use the store {self.where}: {_first_line(exc)}") from None
+
+    def connection(self) -> ConnectionPool[Any]:
+        """The pool, opened on first use once the schema is checked (and migrated)."""
+        with self._lock:
+            if self._pool is not None:
+                return self._pool
+            kwargs = self._kwargs()
+            conn = self._connect()
+            try:
+                self.version = self._migrate(conn)
+            finally:
+                conn.close()
+            pool: ConnectionPool[Any] = ConnectionPool(
+                self.dsn, kwargs=kwargs, min_size=self.pool_min, max_size=self.pool_max,
+                open=False, name=f"idp-tui store {self.where}")
+            pool.open(wait=False)
+            _OPEN.add(pool)
+            self._pool = pool
+            return pool
+
+    @property
+    def pool(self) -> ConnectionPool[Any] | None:
+        """The pool, once open (None before the first use and after ``close``)."""
+        return self._pool
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for one operation: the pool's, or when it has none to give in time, one
+        made now (its error says why the server cannot be reached)."""
+        pool = self.connection()
         try:
-            self.version = self._migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
-        return conn
+            conn = pool.getconn(timeout=min(POOL_WAIT, float(self.connect_timeout)))
+        except PoolTimeout:
+            conn = self._connect()
+            try:
+                yield conn
+            finally:
+                conn.close()
+            return
+        try:
+            yield conn
+        finally:
+            lost = conn.closed
+            pool.putconn(conn)
+            if lost:
+                pool.check()  # the others of a server that went away are dropped too
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> int:
         known = self.migrations[-1].version if self.migrations else 0
@@ -114,17 +196,12 @@ class PostgresStore:
                                    f"checked: {_first_line(exc)}") from None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        """Close the pool (and every connection in it); the next use opens it again."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            _OPEN.discard(pool)
+            pool.close()
 
     # The chain -----------------------------------------------------------------------------------
 
@@ -132,78 +209,82 @@ class PostgresStore:
         """Chain ``record`` onto the head and commit it. ``once``: a ``finished`` record for the
         same action id already there is returned instead (a spooled record written twice)."""
         for attempt in (1, 2):
-            fresh = self._conn is None or self._conn.closed
-            conn = self.connection()
-            committing = False
-            try:
-                with conn.cursor() as cur:
-                    row = cur.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1 "
-                                      "FOR UPDATE").fetchone()
-                    if row is None:
-                        raise StoreError(f"the store {self.where} has no audit head row: its "
-                                         "schema was changed by hand")
-                    head = Head(int(row[0]), str(row[1]), 0)
-                    rid = record.get("action_id")
-                    earlier = None
-                    if rid and (once or record.get("phase") in ("started", "denied")):
-                        earlier = [json.loads(r[0]) for r in cur.execute(
-                            "SELECT record FROM idp_audit WHERE action_id = %s ORDER BY seq",
-                            (str(rid),))]
-                    if once and earlier:
-                        done = [r for r in earlier if r.get("phase") == record.get("phase")]
-                        if done:
-                            conn.rollback()
-                            return done[-1]
-                    if earlier and record.get("phase") in ("started", "denied"):
-                        entries: dict[str, Any] = {}
-                        for item in earlier:
-                            fold(entries, item)
-                        judge(entries.get(str(rid)), record)
-                    full = chained(record, head)
-                    cur.execute(
-                        "INSERT INTO idp_audit (seq, prev, hash, action_id, phase, actor, time, "
-                        "record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        (full["seq"], full["prev"], full["hash"], _text(rid),
-                         _text(full.get("phase")), _text(full.get("actor")),
-                         _text(full.get("time")), canonical(full).decode()))
-                    cur.execute("UPDATE idp_audit_head SET seq = %s, hash = %s WHERE one = 1",
-                                (full["seq"], full["hash"]))
-                committing = True
-                conn.commit()
+            with self._conn() as conn:
+                done, full = self._append_on(conn, record, once, last=attempt == 2)
+            if done:
                 return full
-            except AuditError:
-                _rollback(conn)
-                raise
-            except psycopg.OperationalError as exc:
-                self._drop()
-                if committing:
-                    raise StoreUnavailable(
-                        f"the store {self.where} went away while a record was committed: whether "
-                        f"it was kept is not known ({_first_line(exc)})",
-                        hint="`idp-tui audit verify` shows the chain") from None
-                if attempt == 1 and not fresh:
-                    continue  # a connection left over from before a restart: once more, anew
-                raise StoreUnavailable(f"cannot write to the store {self.where}: "
-                                       f"{_first_line(exc)}; nothing was recorded") from None
-            except psycopg.Error as exc:
-                _rollback(conn)
-                raise StoreError(f"cannot write to the store {self.where}: "
-                                 f"{_first_line(exc)}; nothing was recorded") from None
         raise AssertionError("not reached")
+
+    def _append_on(self, conn: psycopg.Connection[Any], record: dict[str, Any], once: bool, *,
+                   last: bool) -> tuple[bool, dict[str, Any]]:
+        """One try of ``append`` on ``conn``: (True, the record kept), or (False, …) to try once
+        more on another connection (this one was left over from before a restart)."""
+        committing = False
+        try:
+            with conn.cursor() as cur:
+                row = cur.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1 "
+                                  "FOR UPDATE").fetchone()
+                if row is None:
+                    raise StoreError(f"the store {self.where} has no audit head row: its "
+                                     "schema was changed by hand")
+                head = Head(int(row[0]), str(row[1]), 0)
+                rid = record.get("action_id")
+                earlier = None
+                if rid and (once or record.get("phase") in ("started", "denied")):
+                    earlier = [json.loads(r[0]) for r in cur.execute(
+                        "SELECT record FROM idp_audit WHERE action_id = %s ORDER BY seq",
+                        (str(rid),))]
+                if once and earlier:
+                    done = [r for r in earlier if r.get("phase") == record.get("phase")]
+                    if done:
+                        conn.rollback()
+                        return True, done[-1]
+                if earlier and record.get("phase") in ("started", "denied"):
+                    entries: dict[str, Any] = {}
+                    for item in earlier:
+                        fold(entries, item)
+                    judge(entries.get(str(rid)), record)
+                full = chained(record, head)
+                cur.execute(
+                    "INSERT INTO idp_audit (seq, prev, hash, action_id, phase, actor, time, "
+                    "record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (full["seq"], full["prev"], full["hash"], _text(rid),
+                     _text(full.get("phase")), _text(full.get("actor")),
+                     _text(full.get("time")), canonical(full).decode()))
+                cur.execute("UPDATE idp_audit_head SET seq = %s, hash = %s WHERE one = 1",
+                            (full["seq"], full["hash"]))
+            committing = True
+            conn.commit()
+            return True, full
+        except AuditError:
+            _rollback(conn)
+            raise
+        except psycopg.OperationalError as exc:
+            if committing:
+                raise StoreUnavailable(
+                    f"the store {self.where} went away while a record was committed: whether "
+                    f"it was kept is not known ({_first_line(exc)})",
+                    hint="`idp-tui audit verify` shows the chain") from None
+            if not last:
+                return False, record  # a connection left over from before a restart
+            raise StoreUnavailable(f"cannot write to the store {self.where}: "
+                                   f"{_first_line(exc)}; nothing was recorded") from None
+        except psycopg.Error as exc:
+            _rollback(conn)
+            raise StoreError(f"cannot write to the store {self.where}: "
+                             f"{_first_line(exc)}; nothing was recorded") from None
 
     def rows(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, str, str, str]]:
         """(seq, prev, hash, record text) from ``after`` on, oldest first, in batches (bounded
         memory, no long transaction)."""
         while True:
             try:
-                conn = self.connection()
-                with conn.cursor() as cur:
+                with self._conn() as conn, conn.cursor() as cur:
                     found = cur.execute(
                         "SELECT seq, prev, hash, record FROM idp_audit WHERE seq > %s "
                         "ORDER BY seq LIMIT %s", (after, batch)).fetchall()
-                conn.rollback()
+                    conn.rollback()
             except psycopg.OperationalError as exc:
-                self._drop()
                 raise StoreUnavailable(f"cannot read the store {self.where}: "
                                        f"{_first_line(exc)}") from None
             yield from found
@@ -214,12 +295,11 @@ class PostgresStore:
     def records_of(self, action_id: str) -> list[str]:
         """The records (as stored) of one action id, oldest first (by the action-id index)."""
         try:
-            conn = self.connection()
-            found = conn.execute("SELECT record FROM idp_audit WHERE action_id = %s ORDER BY seq",
-                                 (action_id,)).fetchall()
-            conn.rollback()
+            with self._conn() as conn:
+                found = conn.execute("SELECT record FROM idp_audit WHERE action_id = %s "
+                                     "ORDER BY seq", (action_id,)).fetchall()
+                conn.rollback()
         except psycopg.OperationalError as exc:
-            self._drop()
             raise StoreUnavailable(f"cannot read the store {self.where}: "
                                    f"{_first_line(exc)}") from None
         return [str(row[0]) for row in found]
@@ -228,24 +308,22 @@ class PostgresStore:
         """The records (as stored) of every action id that was requested for approval, oldest
         first (by the index of the ``requested`` records)."""
         try:
-            conn = self.connection()
-            found = conn.execute(
-                "SELECT record FROM idp_audit WHERE action_id IN (SELECT action_id FROM "
-                "idp_audit WHERE phase = 'requested') ORDER BY seq").fetchall()
-            conn.rollback()
+            with self._conn() as conn:
+                found = conn.execute(
+                    "SELECT record FROM idp_audit WHERE action_id IN (SELECT action_id FROM "
+                    "idp_audit WHERE phase = 'requested') ORDER BY seq").fetchall()
+                conn.rollback()
         except psycopg.OperationalError as exc:
-            self._drop()
             raise StoreUnavailable(f"cannot read the store {self.where}: "
                                    f"{_first_line(exc)}") from None
         return [str(row[0]) for row in found]
 
     def head(self) -> Head:
         try:
-            conn = self.connection()
-            row = conn.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1").fetchone()
-            conn.rollback()
+            with self._conn() as conn:
+                row = conn.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1").fetchone()
+                conn.rollback()
         except psycopg.OperationalError as exc:
-            self._drop()
             raise StoreUnavailable(f"cannot read the store {self.where}: "
                                    f"{_first_line(exc)}") from None
         return Head(int(row[0]), str(row[1]), 0) if row else Head(-1, "", 0)
