@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Iterator
 
 from idp_tui import Deployment, Health, Instance, InstanceContainer, InstanceEvent, Instances
@@ -41,6 +42,41 @@ _DOWN = (
     "ImagePullBackOff: manifest for {version} not found",
     "Progress deadline exceeded: 0/{desired} pods available",
 )
+#: Troubles seeded every time, each in a service of its own in staging: a rollout stuck on an
+#: image that cannot be pulled (the version before it keeps serving) and a crash loop.
+TROUBLE_ENVIRONMENT = "staging"
+CRASH_LOOP = 'CrashLoopBackOff: secret "{name}-db-credentials" not found'
+#: A stuck rollout's message, written and read only here (``stuck_target``).
+STUCK = "rollout of {target} stuck: ImagePullBackOff: manifest for {target} not found"
+_STUCK = re.compile(r"^rollout of (\S+) stuck: ImagePullBackOff: (.+)$")
+#: A stuck rollout's new version was built at least this long before the first start (its
+#: rollout began after it and has passed its progress deadline since).
+STUCK_AFTER = 30 * 60.0
+#: Seconds after its build that a stuck rollout began.
+STUCK_DELAY = 5 * 60.0
+
+
+def stuck_target(message: str) -> str | None:
+    """The version a deployment's rollout is stuck on (from its stored message), or None."""
+    found = _STUCK.match(message)
+    return found.group(1) if found else None
+
+
+def stuck_reason(message: str) -> str | None:
+    """Why a stuck rollout's image cannot be pulled (from its stored message), or None."""
+    found = _STUCK.match(message)
+    return found.group(2) if found else None
+
+
+def pod_names(seed: int, service: str, environment: str, version: str | None, revision: str,
+              count: int) -> tuple[str, ...]:
+    """Pod names of a rollout: ``<service>-<template hash>-<suffix>``; a restart (a new
+    ``revision`` of the same version) gives new names. Pod ``i``'s name depends on ``i`` only,
+    not on how many there are."""
+    base = f"{seed}:logs:{service}:{environment}"
+    key = version if not revision else f"{version}#{revision}"
+    template = hexid(f"{base}:template:{key}", 6)
+    return tuple(f"{service}-{template}-{pod_suffix(f'{base}:{key}:{i}')}" for i in range(count))
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,10 +94,39 @@ class Segment:
     stopped: bool = False
     #: When this version started running (earlier than ``start`` after a restart or a scale).
     since: float | None = None
+    #: How many instances ran at ``start`` (None: as many as the deployment wants now), and
+    #: ``(when, how many)`` of each scale within the segment, oldest first.
+    replicas: int | None = None
+    counts: tuple[tuple[float, int], ...] = ()
+    #: ``(old pod, new pod, when)`` of each instance replaced within the segment, oldest first.
+    replaced: tuple[tuple[str, str, float], ...] = ()
 
     @property
     def rollout_start(self) -> float:
         return self.start if self.since is None else self.since
+
+    def replicas_at(self, t: float) -> int | None:
+        """How many instances ran at ``t`` (None: as many as the deployment wants now)."""
+        count = self.replicas
+        for at, n in self.counts:
+            if at > t:
+                break
+            count = n
+        return count
+
+    def named(self, pods: tuple[str, ...], t: float) -> tuple[str, ...]:
+        """``pods`` with the replacements made by ``t`` applied: a line keeps the name of the pod
+        that wrote it."""
+        if not self.replaced or not pods:
+            return pods
+        out = list(pods)
+        for old, new, when in self.replaced:
+            if when > t:
+                break
+            for i, name in enumerate(out):
+                if name == old:
+                    out[i] = new
+        return tuple(out)
 
 
 def _replicas(seed: int, spec: ServiceSpec, environment: str) -> int:
@@ -120,10 +185,9 @@ class Fleet:
         bad: list[tuple[str, str, float]] = []
         incident = self.incident_service()
         chronic = self._chronic(incident)
+        stuck, crash = self._troubles(now, incident, chronic)
         for spec in self.world.specs:
-            releases = _Releases(self.pipelines.releases(spec, now, now - _LOOKBACK),
-                                 (f"{spec.major}.{spec.minor0}.0", now - _LOOKBACK),
-                                 lambda version, name=spec.name: self._hash_bad(name, version))
+            releases = self._releases(spec, now)
             good = releases.good
             r = rng(f"{self.seed}:deploy:{spec.name}")
             staging = good(weighted(r, {0: 25, 1: 35, 2: 25, 3: 15}))
@@ -150,6 +214,12 @@ class Fleet:
                 plan["production"] = (k, now - INCIDENT_AGE)
                 plan["staging"] = (newer, releases[newer][1] + (now - releases[newer][1]) * 0.5)
                 bad.append((spec.name, releases[k][0], 0.8))
+            serving = _stuck_serving(releases, now) if spec.name == stuck else None
+            if serving is not None:  # the version before the stuck one serves, since before it was built
+                began, built = releases[serving][1], releases[serving - 1][1]
+                plan[TROUBLE_ENVIRONMENT] = (serving, began + (built - began) * 0.5)
+                if plan["production"][0] < serving:  # production runs nothing newer than it
+                    plan["production"] = (serving, built)
             for environment, (index, updated_at) in plan.items():
                 version = releases[index][0]
                 desired = _replicas(self.seed, spec, environment)
@@ -159,9 +229,32 @@ class Fleet:
                     health, message, missing = trouble
                     message = message.format(name=spec.name, version=version, desired=desired)
                     ready = 0 if health == "down" else max(desired - missing, 0)
+                if environment == TROUBLE_ENVIRONMENT and serving is not None:
+                    health, message = "degraded", STUCK.format(target=releases[serving - 1][0])
+                elif environment == TROUBLE_ENVIRONMENT and spec.name == crash:
+                    health, message, ready = "down", CRASH_LOOP.format(name=spec.name), 0
                 rows.append(DeploymentRow(spec.name, environment, version, ready, desired, health, message,
                                           updated_at))
         return rows, bad
+
+    def _releases(self, spec: ServiceSpec, now: float) -> _Releases:
+        return _Releases(self.pipelines.releases(spec, now, now - _LOOKBACK),
+                         (f"{spec.major}.{spec.minor0}.0", now - _LOOKBACK),
+                         lambda version, name=spec.name: self._hash_bad(name, version))
+
+    def _troubles(self, now: float, incident: ServiceSpec,
+                  chronic: dict[tuple[str, str], tuple[str, str, int]]) -> tuple[str | None, str | None]:
+        """The services seeded with a stuck rollout and with a crash loop (in
+        ``TROUBLE_ENVIRONMENT``): two others than the incident's and the chronic troubles',
+        curated ones first; the stuck one has releases enough for it."""
+        taken = {incident.name} | {name for name, _environment in chronic}
+        ranked = sorted((spec for spec in self.world.seeded if spec.name not in taken),
+                        key=lambda spec: (spec.name not in CURATED_NAMES,
+                                          unit(f"{self.seed}:trouble:{spec.name}")))
+        stuck = next((spec.name for spec in ranked
+                      if _stuck_serving(self._releases(spec, now), now) is not None), None)
+        crash = next((spec.name for spec in ranked if spec.name != stuck), None)
+        return stuck, crash
 
     def _chronic(self, incident: ServiceSpec) -> dict[tuple[str, str], tuple[str, str, int]]:
         """A few deployments in trouble for reasons other than a bad release."""
@@ -201,11 +294,18 @@ class Fleet:
         if severity and health is Health.HEALTHY:
             health = Health.DEGRADED
             message = f"5xx rate elevated since rollout of {version}"
+        target = stuck_target(message) if release is None else None
+        stuck: dict = {}
+        if target is not None:  # what serves is the version before; the rollout began after its build
+            stuck = {"rollout": "stuck", "target_version": target}
+            built = self.pipelines.release_run(spec, target) if spec is not None else None
+            if built is not None:
+                updated_at = max(updated_at, built.success_finish + STUCK_DELAY)
         sized = self.sizing.of(spec, row.environment, row.replicas_desired) if spec is not None else {}
         deployment = Deployment(
             service=row.service, environment=row.environment, version=version, replicas_ready=ready,
             replicas_desired=row.replicas_desired, health=health,
-            updated_at=datetime.fromtimestamp(updated_at, UTC), message=message, **sized,
+            updated_at=datetime.fromtimestamp(updated_at, UTC), message=message, **stuck, **sized,
         )
         if len(self._effective) > 200_000:
             self._effective.clear()
@@ -227,12 +327,21 @@ class Fleet:
         times = [e[0] for e in events]
         first = bisect.bisect_right(times, start) - 1
         segments: list[Segment] = []
+        counts: list[list[tuple[float, int]]] = []  # each segment's (when, replicas), its start's first
         if first < 0:
             # Before the records begin; a service created by an action did not exist then.
             segments.append(Segment(float("-inf"), None, Health.HEALTHY, "", 0.0, stopped=spec.created is not None))
+            counts.append([])
             first = 0
         for at, kind, version, health, message, revision, replicas in events[first:]:
             previous = segments[-1] if segments else None
+            if stuck_target(message) is not None:  # the version that serves runs as it did
+                health, message = Health.HEALTHY, ""
+            if (kind == 0 and replicas and previous is not None and not previous.stopped
+                    and (previous.version, previous.revision, previous.health, previous.message)
+                    == (version, revision, health, message)):
+                counts[-1].append((at, replicas))  # a scale: the same instances, more or fewer
+                continue
             # A release deployed by CD to a stopped deployment stays stopped (zero replicas).
             stopped = replicas == 0 if replicas is not None else bool(kind == 1 and previous and previous.stopped)
             since = None
@@ -240,7 +349,27 @@ class Fleet:
                 since = previous.rollout_start
             segments.append(Segment(at, version, health, message, self.severity(spec.name, version), revision,
                                     stopped, since))
-        return segments
+            counts.append([(at, replicas)] if replicas else [])
+        return self._with_instances(spec, environment, segments, counts)
+
+    def _with_instances(self, spec: ServiceSpec, environment: str, segments: list[Segment],
+                        counts: list[list[tuple[float, int]]]) -> list[Segment]:
+        """``segments`` with how many instances ran (a count not recorded is the next one
+        recorded: every change of it records the count before) and the instances replaced."""
+        replaced = replacements(self.store, spec.name, environment)
+        later: int | None = None
+        out: list[Segment] = []
+        for i in range(len(segments) - 1, -1, -1):
+            segment, known = segments[i], counts[i]
+            if known:  # the first count recorded is the one before any change within
+                later = known[0][1]
+            first = later
+            end = segments[i + 1].start if i + 1 < len(segments) else float("inf")
+            mine = tuple(r for r in replaced if segment.start <= r[2] < end)
+            out.append(replace(segment, replicas=first, counts=tuple(known), replaced=mine)
+                       if first is not None or known or mine else segment)
+        out.reverse()
+        return out
 
 
 class _Releases:
@@ -279,6 +408,17 @@ class _Releases:
             if not self.bad(i):
                 return i
         return index
+
+
+def _stuck_serving(releases: _Releases, now: float) -> int | None:
+    """The index of the release that serves while the next one's rollout is stuck: a good one,
+    whose next release is not the newest and was built ``STUCK_AFTER`` ago."""
+    for k in range(2, 30):
+        if releases.clamp(k) != k:
+            return None
+        if releases[k - 1][1] <= now - STUCK_AFTER and not releases.bad(k):
+            return k
+    return None
 
 
 def segment_at(segments: list[Segment], starts: list[float], t: float) -> Segment:
@@ -401,9 +541,45 @@ def instances_of(seed: int, spec: ServiceSpec, deployment: Deployment, segment: 
             events.append(InstanceEvent(type="Normal", reason="Started", object=pod_ref,
                                         message=f"Started container {service}",
                                         last_seen=created_at))
+    if deployment.rollout == "stuck" and deployment.target_version and pods:
+        _stuck_pod(seed, spec, deployment, instances, events, now)
     events.sort(key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
     return Instances(service=service, environment=env, instances=tuple(instances), events=tuple(events[:50]),
                      workload=f"deployment/{service} in {env} (sandbox)")
+
+
+def _stuck_pod(seed: int, spec: ServiceSpec, deployment: Deployment, instances: list[Instance],
+               events: list[InstanceEvent], now: float) -> None:
+    """The new version's first pod of a stuck rollout (maxSurge 1): it waits for an image that
+    cannot be pulled while the old ones serve."""
+    service, env, target = spec.name, deployment.environment, deployment.target_version or ""
+    (name,) = pod_names(seed, service, env, target, "", 1)
+    image = f"registry.example.com/{spec.team}/{service}:{target}"
+    began = deployment.updated_at or datetime.fromtimestamp(now, UTC)
+    detail = f'Back-off pulling image "{image}"'
+    container = InstanceContainer(name=service, image=image, ready=False, restarts=0, state="waiting",
+                                  reason="ImagePullBackOff", message=detail)
+    labels = {"app.kubernetes.io/name": service, "app.kubernetes.io/version": target,
+              "pod-template-hash": name.rsplit("-", 2)[-2]}
+    slot = int(unit(f"{seed}:{name}") * _NODES)
+    node = f"{env}-pool-{hexid(f'{seed}:node:{env}:{slot}', 5)}"
+    instances.append(Instance(
+        name=name, phase="Pending", ready=0, total=1, restarts=0, reason="ImagePullBackOff", node=node,
+        created_at=began, images=(image,), containers=(container,), labels=labels,
+        conditions={"PodScheduled": "True", "Ready": "False"},
+        manifest=_manifest(name, env, labels, node, image, "Pending", container, began)))
+    pulled = stuck_reason(deployment.message) or f"manifest for {target} not found"
+    since = max(now - began.timestamp(), 0.0)
+    events.extend((
+        InstanceEvent(type="Warning", reason="Failed", object=f"Pod/{name}", count=max(1, int(since // 300)),
+                      message=f'Failed to pull image "{image}": {pulled}',
+                      last_seen=datetime.fromtimestamp(now - 45, UTC)),
+        InstanceEvent(type="Normal", reason="BackOff", object=f"Pod/{name}", count=max(1, int(since // 60)),
+                      message=detail, last_seen=datetime.fromtimestamp(now - 10, UTC)),
+        InstanceEvent(type="Warning", reason="ProgressDeadlineExceeded", object=f"Deployment/{service}",
+                      message=f'ReplicaSet "{name.rsplit("-", 1)[0]}" has timed out progressing.',
+                      last_seen=began + timedelta(minutes=10)),
+    ))
 
 
 def _manifest(name: str, env: str, labels: dict[str, str], node: str, image: str, phase: str,

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 from idp_tui import Health, Instances, LogLevel, LogLine, LogQuery
 
-from .fleet import Segment, segment_at
+from .fleet import Segment, pod_names, segment_at
 from .metrics import load, rollout
-from .rand import hexid, pod_suffix, unit
+from .rand import unit
 from .world import ServiceSpec
 
 #: Lines per second of each environment relative to production.
@@ -129,7 +129,7 @@ class LogGenerator:
         self.replicas = max(replicas, 1)
         self.rate = spec.log_rate * VOLUME.get(environment, 0.1)
         self._key = f"{seed}:logs:{spec.name}:{environment}"
-        self._pods: dict[str | None, tuple[str, ...]] = {}
+        self._pods: dict[tuple[str | None, str, int], tuple[str, ...]] = {}
         self._deps = spec.depends_on or ("postgres",)
         module = spec.name.replace("-", "_")
         self._logger = {
@@ -139,19 +139,20 @@ class LogGenerator:
         }.get(spec.language, module)
 
     # Pods ---------------------------------------------------------------------------------------
-    def instances(self, version: str | None, revision: str = "") -> tuple[str, ...]:
-        """Pod names of a rollout: ``<service>-<template hash>-<suffix>``.
-
-        A restart (a new ``revision`` of the same version) gives new names.
-        """
-        key = version if not revision else f"{version}#{revision}"
+    def instances(self, version: str | None, revision: str = "", count: int | None = None) -> tuple[str, ...]:
+        """Pod names of a rollout (``fleet.pod_names``): ``count`` of them (None: the replicas
+        the generator was made for). A restart (a new ``revision``) gives new names."""
+        key = (version, revision, max(count, 1) if count is not None else self.replicas)
         pods = self._pods.get(key)
         if pods is None:
-            template = hexid(f"{self._key}:template:{key}", 6)
-            pods = tuple(f"{self.spec.name}-{template}-{pod_suffix(f'{self._key}:{key}:{i}')}"
-                         for i in range(self.replicas))
+            pods = pod_names(self.seed, self.spec.name, self.environment, version, revision, key[2])
             self._pods[key] = pods
         return pods
+
+    def _at(self, segment: Segment, t: float) -> tuple[str, ...]:
+        """The pods that ran at ``t``: as many as then, each under the name it had then."""
+        pods = self.instances(segment.version, segment.revision, segment.replicas_at(t))
+        return segment.named(pods, t)
 
     # Buckets ------------------------------------------------------------------------------------
     def bucket(self, second: int, segment: Segment) -> list[tuple[float, str, LogLevel, str]]:
@@ -167,11 +168,13 @@ class LogGenerator:
         elif incident:
             rate *= 1.0 + incident
         count = int(rate) + (1 if r.random() < rate - int(rate) else 0)
-        ctx = _Context(segment, self.instances(segment.version, segment.revision), incident)
+        pods = self.instances(segment.version, segment.revision, segment.replicas_at(second))
+        ctx = _Context(segment, pods, incident)
         lines: list[tuple[float, str, LogLevel, str]] = []
         for offset in sorted(r.random() for _ in range(count)):
             ts = second + offset
-            instance = ctx.instances[r.randrange(len(ctx.instances))]
+            index = r.randrange(len(pods))
+            instance = segment.named(pods, ts)[index] if segment.replaced else pods[index]
             for level, message in self._entry(r, ctx):
                 lines.append((ts, instance, level, message))
         return lines
@@ -347,8 +350,7 @@ class LogGenerator:
         r = random.Random(f"{self._key}:flood")
         if segment.stopped:
             return []
-        ctx = _Context(segment, self.instances(segment.version, segment.revision),
-                       rollout(segment, math.inf) * segment.severity)
+        ctx = _Context(segment, self._at(segment, math.inf), rollout(segment, math.inf) * segment.severity)
         pool: list[tuple[str, LogLevel, str]] = []
         while len(pool) < size:
             instance = ctx.instances[r.randrange(len(ctx.instances))]

@@ -20,7 +20,7 @@ from idp_tui import (
     SourceNotFound,
 )
 
-from .fleet import STATIC_ENVIRONMENTS, _replicas
+from .fleet import STATIC_ENVIRONMENTS, _replicas, stuck_reason, stuck_target
 from .jobs import Job, Work, human, semver_key
 from .rand import hexid, unit
 from .store import DeploymentRow
@@ -47,7 +47,12 @@ class DeployWork(Work):
             raise SourceNotFound(f"{self.service} is not deployed to {self.environment}: nothing to roll back")
         self.current = ops.effective(self.row) if self.row is not None else None
         current = self.current.version if self.current is not None else None
-        if self.kind is ActionKind.ROLLBACK and not request.version:
+        #: The version whose rollout is stuck here (the current one serves meanwhile).
+        self.stuck = stuck_target(self.row.message) if self.row is not None else None
+        if self.kind is ActionKind.ROLLBACK and not request.version and self.stuck:
+            assert current is not None
+            self.target = current  # as `kubectl rollout undo`: back to the revision that serves
+        elif self.kind is ActionKind.ROLLBACK and not request.version:
             assert current is not None
             self.target = ops.previous_version(self.spec, self.environment, current)
         elif not request.version:
@@ -66,6 +71,8 @@ class DeployWork(Work):
         else:
             self.title = f"deploy {self.service} {self.target} to {self.environment}"
         self.blocked = ops.blocker(self.row, self.kind)
+        if self.stuck is not None and self.target == self.stuck and self.row is not None:
+            self.blocked = f"ErrImagePull: {stuck_reason(self.row.message)}"
         self.undo = _undo_for(self, "deploy")
 
     # Timing
@@ -91,7 +98,10 @@ class DeployWork(Work):
                     if self.kind is ActionKind.ROLLBACK else
                     f"Deploy {self.service} {self.target} to {self.environment} (now {current})")
             summary = what
-            if current == self.target:
+            if current == self.target and self.stuck:
+                notes.append(f"The rollout of {self.stuck} is stuck; this gives it up: {current} keeps serving "
+                             f"and its {self.replicas} instance(s) are replaced.")
+            elif current == self.target:
                 notes.append(f"{self.target} already runs in {self.environment}: deploying it again replaces "
                              f"its {self.replicas} instance(s).")
             else:
@@ -177,8 +187,8 @@ class DeployWork(Work):
         progress = DeploymentRow(service, env, target, ready, n, Health.HEALTHY.value,
                                  f"Rolling out {target}: 0/{n} instances updated", now)
         health, message = (Health.DOWN.value, self.blocked) if self.blocked else (Health.HEALTHY.value, "")
-        history_id = ops.store.put_deployment(progress, revision=revision, replicas=0 if n == 0 else None,
-                                              health=health, message=message)
+        history_id = ops.store.put_deployment(progress, revision=revision, replicas=n, health=health,
+                                              message=message)
         job.save_undo(history_id=history_id, previous=previous)
 
         start = ops.start_seconds(spec)
@@ -289,6 +299,9 @@ class ScaleWork(Work):
         if t > s and message.startswith("HPA at max replicas"):
             health, message = Health.HEALTHY.value, ""  # more room: the autoscaler is no longer pinned
         revision = segment.revision
+        if s > 0:  # the count before: what the instances' logs had until now
+            ops.store.put_deployment(row, revision=revision, replicas=s, at=ops.now(),
+                                     health=segment.health.value, message=segment.message)
         if t > s:
             if s == 0:  # from zero: new instances, logs and traffic resume
                 revision = hexid(f"scale:{job.id}", 5)
@@ -304,16 +317,26 @@ class ScaleWork(Work):
                                                           f"Scaling from {s} to {t} replicas", row.updated_at))
                 yield job.event(f"Started {pods[i]}")
                 await ops.pause(start)
-                ops.store.update_deployment(DeploymentRow(service, env, self.version, i + 1, t, row.health,
-                                                          f"Scaling from {s} to {t} replicas", row.updated_at))
+                ready = DeploymentRow(service, env, self.version, i + 1, t, row.health,
+                                      f"Scaling from {s} to {t} replicas", row.updated_at)
+                if s == 0:
+                    ops.store.update_deployment(ready)
+                else:  # one more instance writes logs from now on
+                    ops.store.put_deployment(ready, revision=revision, replicas=i + 1, at=ops.now(),
+                                             health=segment.health.value, message=segment.message)
                 yield job.event(f"{pods[i]} is ready: {i + 1}/{t} replicas ready", done=i + 1 - s)
         else:
             pods = ops.pods(spec, env, s, segment.version, segment.revision)
             for i in range(s - 1, t - 1, -1):
                 yield job.event(f"Draining {pods[i]}")
                 await ops.pause(2.5)
-                ops.store.update_deployment(DeploymentRow(service, env, self.version, i, i, row.health,
-                                                          f"Scaling from {s} to {t} replicas", row.updated_at))
+                left = DeploymentRow(service, env, self.version, i, i, row.health,
+                                     f"Scaling from {s} to {t} replicas", row.updated_at)
+                if i == 0:
+                    ops.store.update_deployment(left)
+                else:  # one instance fewer writes logs from now on
+                    ops.store.put_deployment(left, revision=revision, replicas=i, at=ops.now(),
+                                             health=segment.health.value, message=segment.message)
                 yield job.event(f"Stopped {pods[i]}: {i} replica(s) left", done=s - i)
         final = DeploymentRow(service, env, self.version, t, t, health, message, row.updated_at)
         if t == 0:
@@ -373,7 +396,8 @@ class RestartWork(Work):
         health, message = (Health.DOWN.value, self.blocked) if self.blocked else (Health.HEALTHY.value, "")
         progress = DeploymentRow(service, env, version, row.replicas_ready, n, row.health,
                                  f"Restarting: 0/{n} instances replaced", now)
-        history_id = ops.store.put_deployment(progress, revision=revision, health=health, message=message)
+        history_id = ops.store.put_deployment(progress, revision=revision, replicas=n, health=health,
+                                              message=message)
         job.save_undo(history_id=history_id, previous={"health": row.health, "message": row.message})
         start = ops.start_seconds(spec)
         for i in range(n):
@@ -390,5 +414,7 @@ class RestartWork(Work):
             yield job.event(f"{new_pods[i]} is ready: {i + 1}/{n} instances restarted", done=i + 1)
             await ops.pause(1.0)
         yield job.event(f"Health checks: readiness {n}/{n}, liveness {n}/{n}", done=n)
-        ops.store.update_deployment(DeploymentRow(service, env, version, n, n, Health.HEALTHY.value, "", now))
+        # A stuck rollout stays stuck: the new instances run the version that serves.
+        health, message = (row.health, row.message) if stuck_target(row.message) else (Health.HEALTHY.value, "")
+        ops.store.update_deployment(DeploymentRow(service, env, version, n, n, health, message, now))
         yield job.succeed(f"Restarted the {n} instance(s) of {service} in {env}")
