@@ -12,6 +12,7 @@ parsing are plain functions that tests drive directly.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -354,8 +355,25 @@ def dashboard_commands(panes: Sequence[Any]) -> Registry:
         Command("health", "Each source's state, latency and errors (H)",
                 lambda app, _a: app.action_health(), aliases=("sources",), title="Source health",
                 system=True),
+        Command("feedback", "Rate idp-tui and tell the platform team what would help (ctrl+f)",
+                lambda app, _a: app.action_feedback(), title="Give feedback"),
         Command("help", "Every key that works where you are, and these commands (?)",
                 lambda app, _a: app.action_help(), aliases=("keys",)),
         Command("quit", "Quit idp-tui (q)", lambda app, _a: app.exit(0), aliases=("q", "q!")),
     ]
-    return Registry(commands)
+    return Registry(_recorded(command) for command in commands)
+
+
+def _recorded(command: Command) -> Command:
+    """``command`` whose run is counted by the usage recorder (its name only; nothing unless
+    ``[telemetry] enabled``): the one place every `:` command, palette entry and system command
+    of the dashboard runs through."""
+    run = command.run
+
+    def recorded(app: Any, argument: str | None) -> None:
+        usage = getattr(getattr(app, "runtime", None), "usage", None)
+        if usage is not None:
+            usage.command(command.name)
+        run(app, argument)
+
+    return dataclasses.replace(command, run=recorded)

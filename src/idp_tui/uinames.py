@@ -30,6 +30,8 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     # the app
     "app.env_next", "app.env_previous", "app.command", "app.help", "app.health", "app.refresh",
     "app.quit", "app.activity", "app.instances", "app.advisor",
+    # feedback: the app's keys and the dialog
+    "app.feedback", "app.dismiss_prompt", "feedback.close",
     # the advisor's list
     "advisor.close", "advisor.open", "advisor.dismiss", "advisor.snooze",
     # the panes

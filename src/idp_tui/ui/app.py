@@ -30,7 +30,7 @@ from ..commands import ArgKind, Command, CommandHistory, Registry, dashboard_com
 from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
 from . import advisor as advisor_ui
-from . import boot, helprows, panelist
+from . import boot, feedback, helprows, panelist
 from .action_access import (ACTIVITY, binding_state, hidden_reason, open_action_by_name,
                             read_only_notice)
 from .base import Pane, SnapshotArrived
@@ -70,6 +70,7 @@ def app_bindings(panes: tuple[PaneInfo, ...]) -> list[Binding]:
         Binding("A", "activity", "Activity", id="app.activity"),
         Binding("I", "instances", "Instances", id="app.instances"),
         Binding("exclamation_mark", "advisor", "Advice", show=False, id="app.advisor"),
+        *feedback.BINDINGS,
     ]
 
 
@@ -125,7 +126,7 @@ class PaneTabs(TabbedContent):
         event.prevent_default()  # skip TabbedContent's handler
 
 
-class IdpApp(App[int]):
+class IdpApp(feedback.FeedbackMixin, App[int]):
     """idp-tui: catalog, environments, pipelines, logs and metrics in one keyboard-driven app."""
 
     TITLE = "idp-tui"
