@@ -108,32 +108,42 @@ class UsageStore:
         """``work(execute)`` in one transaction (committed, or rolled back on an error); what it
         returns. A failure of the database is a :class:`StoreError`."""
         backend = self._backend()
-        conn = backend.connection()
-        execute = lambda sql, params=(): conn.execute(self._sql(sql), params)  # noqa: E731
         try:
-            if not self.postgres:
-                conn.execute("BEGIN IMMEDIATE")
-            result = work(execute)
             if self.postgres:
-                conn.commit()
-            else:
+                return self._on_postgres(backend, work)
+            conn = backend.connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(lambda sql, params=(): conn.execute(sql, params))
                 conn.execute("COMMIT")
-            return result
+                return result
+            except BaseException:
+                self._abort(conn)
+                raise
         except StoreError:
-            self._abort(conn)
             raise
         except Exception as exc:  # noqa: BLE001 - the drivers' errors, said in one sentence
-            self._abort(conn)
             self.close()  # (a connection that went away: a new one next time)
             raise StoreError(f"cannot use the usage tables of the store {self.where}: "
                              f"{_first_line(exc)}") from None
 
+    def _on_postgres(self, backend: Any, work: Any) -> Any:
+        """``work`` on a connection of the store's pool (committed at the end of the block, rolled
+        back on an error)."""
+        from psycopg_pool import PoolTimeout
+
+        pool = backend.connection()  # (the schema checked and migrated first)
+        try:
+            with pool.connection(timeout=float(backend.connect_timeout)) as conn:
+                return work(lambda sql, params=(): conn.execute(self._sql(sql), params))
+        except PoolTimeout:
+            raise StoreError(f"cannot reach the store {self.where}: no connection within "
+                             f"{backend.connect_timeout} s",
+                             hint="check [store] dsn and that the server is up") from None
+
     def _abort(self, conn: Any) -> None:
         try:
-            if self.postgres:
-                conn.rollback()
-            else:
-                conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
         except Exception:  # noqa: BLE001 - nothing open, or the connection is gone
             pass
 
