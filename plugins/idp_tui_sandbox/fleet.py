@@ -13,7 +13,7 @@ from idp_tui import Deployment, Health, Instance, InstanceContainer, InstanceEve
 from .pipelines import Pipelines
 from .rand import hexid, pod_suffix, rng, unit, weighted
 from .resources import Sizing
-from .store import DeploymentRow, EnvironmentRow, Store
+from .store import DeploymentRow, EnvironmentRow, HistoryRow, Store
 from .world import CURATED, ServiceSpec, World
 
 STATIC_ENVIRONMENTS = (
@@ -314,8 +314,11 @@ class Fleet:
 
     def timeline(self, spec: ServiceSpec, environment: str, start: float, end: float) -> list[Segment]:
         """Segments covering [start, end], oldest first; the first may begin before ``start``."""
+        history = self.store.history(spec.name, environment, start, end)
+        if history and history[0].replicas and history[0].deployed_at <= start:
+            history = self._from_origin(spec.name, environment, history)
         events = [(h.deployed_at, 0, h.version, Health(h.health), h.message, h.revision, h.replicas)
-                  for h in self.store.history(spec.name, environment, start, end)]
+                  for h in history]
         if environment == CD_ENVIRONMENT:
             for version, finished in self.pipelines.releases(spec, end, start - _LOOKBACK):
                 if spec.created is not None and finished < spec.created:
@@ -326,6 +329,8 @@ class Fleet:
         events.sort(key=lambda e: (e[0], e[1]))
         times = [e[0] for e in events]
         first = bisect.bisect_right(times, start) - 1
+        while first > 0 and _folds(events[first], events[first - 1]):
+            first -= 1  # a scale: the segment began with the instances it counts
         segments: list[Segment] = []
         counts: list[list[tuple[float, int]]] = []  # each segment's (when, replicas), its start's first
         if first < 0:
@@ -351,6 +356,20 @@ class Fleet:
                                     stopped, since))
             counts.append([(at, replicas)] if replicas else [])
         return self._with_instances(spec, environment, segments, counts)
+
+    def _from_origin(self, service: str, environment: str, history: list[HistoryRow]) -> list[HistoryRow]:
+        """``history`` preceded by the entries its first one counts the instances of (a scale
+        records their count without replacing them)."""
+        head = history[0]
+        older = [h for h in self.store.recent_history(service, environment, 500)
+                 if (h.deployed_at, h.id) < (head.deployed_at, head.id)]
+        before: list[HistoryRow] = []
+        for h in older:  # newest first
+            if not _folds(_event(head), _event(h)):
+                break
+            before.append(h)
+            head = h
+        return before[::-1] + history
 
     def _with_instances(self, spec: ServiceSpec, environment: str, segments: list[Segment],
                         counts: list[list[tuple[float, int]]]) -> list[Segment]:
@@ -408,6 +427,23 @@ class _Releases:
             if not self.bad(i):
                 return i
         return index
+
+
+def _event(h: HistoryRow) -> tuple:
+    return (h.deployed_at, 0, h.version, Health(h.health), h.message, h.revision, h.replicas)
+
+
+def _runs(event: tuple) -> tuple:
+    """What the instances of a timeline event run: version, revision, health, message."""
+    _at, _kind, version, health, message, revision, _replicas = event
+    if stuck_target(message) is not None:
+        health, message = Health.HEALTHY, ""
+    return version, revision, health, message
+
+
+def _folds(event: tuple, previous: tuple) -> bool:
+    """Whether ``event`` only counts the instances of ``previous``'s (a scale)."""
+    return bool(event[1] == 0 and event[6] and previous[6] != 0 and _runs(event) == _runs(previous))
 
 
 def _stuck_serving(releases: _Releases, now: float) -> int | None:
