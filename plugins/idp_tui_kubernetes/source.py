@@ -28,6 +28,7 @@ from idp_tui import (
     EnvironmentKind,
     Health,
     HistoryQuery,
+    Identity,
     Instances,
     LogLine,
     LogQuery,
@@ -41,7 +42,7 @@ from idp_tui import (
 )
 
 from . import objects as o
-from . import health, history, pods, rollout
+from . import health, history, identity, pods, rollout
 from .cluster import Cluster, Where
 from .config import KubernetesConfig
 from .informer import Informer
@@ -169,6 +170,15 @@ class KubernetesSource(PreviewNamespaces, Source):
                 pass  # not allowed to read namespaces: listing will say what there is to say
 
         return check
+
+    async def whoami(self) -> Identity:
+        """The user each environment's cluster says the kubeconfig's credentials belong to (a
+        SelfSubjectReview), asked of each cluster once."""
+        clusters = {target.context: self.cluster(target.context)
+                    for target in self.config.environments.values()}
+        answers = await asyncio.gather(*(asyncio.to_thread(identity.review, cluster)
+                                         for cluster in clusters.values()))
+        return identity.identity(list(answers))
 
     async def retry_now(self) -> None:
         """The health view's "retry now": the failing watches try again at once, not after
@@ -468,8 +478,7 @@ class KubernetesSource(PreviewNamespaces, Source):
                     backfill.sort(key=lambda line: line.ts)  # (stable: a pod's order is kept)
                     lines = backfill[-query.tail:] if query.tail else []
                     backfill = None
-                    if lines:
-                        yield lines
+                    yield lines  # (even none: the hub merges several sources' past lines)
                 if not follow and all(f.done.is_set() for f in followers.values()):
                     lines = mux.take()
                     if lines:

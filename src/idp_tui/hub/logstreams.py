@@ -19,6 +19,7 @@ from ..api.errors import SourceDataError
 from ..api.models import JobLogQuery, LogLine, LogQuery
 from ..api.source import Capability
 from .failures import Failure, classify
+from .logmerge import BackfillMerge
 from .runner import SourceRunner
 from .validation import validate_one
 
@@ -60,6 +61,8 @@ class LogStream:
         self._running = 0
         self._paused = False  # written by the consuming loop, read by source threads
         self.dropped = 0
+        #: Several sources' past lines merged by time before the live ones (``logmerge.py``).
+        self._merge: BackfillMerge | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop,
               runners: list[SourceRunner] | None = None) -> None:
@@ -77,12 +80,18 @@ class LogStream:
                                    "Add a source with logs to the config."))
             return
         self._running = len(runners)
+        tail = getattr(self.query, "tail", 0)
+        if self._method == "logs" and len(runners) > 1 and tail > 0:
+            self._merge = BackfillMerge([r.name for r in runners], tail, self._hand_over)
+            self._merge.start_wait(self.hub.timer)
         for runner in runners:
             self.hub._recovered(runner.name, self._method)  # a new stream: a fresh chance
             self._futures.append(runner.submit(self._pump(runner)))
 
     def cancel(self) -> None:
         self._cancelled = True
+        if self._merge is not None:
+            self._merge.cancel()
         for future in self._futures:
             future.cancel()
         self.hub._streams.discard(self)
@@ -128,6 +137,7 @@ class LogStream:
                 flush()
 
         flush_task = asyncio.get_running_loop().create_task(flusher())
+        first = self._merge is not None  # this source's first item is its backfill, merged
         try:
             await runner._ensure_started()
             query = self.query
@@ -153,6 +163,9 @@ class LogStream:
                                 self._report(classify(runner.name, exc))
                             continue
                     buffer.append(line)
+                if first:
+                    first, past, buffer = False, buffer, []
+                    self._post(self._backfilled, runner.name, past)
                 if len(buffer) >= LOG_BATCH_MAX:
                     flush()
                     await asyncio.sleep(0)
@@ -167,6 +180,8 @@ class LogStream:
             done.set()
             flush_task.cancel()
             flush(final=True)
+            if first:  # ended (or failed) before its past lines: none to wait for
+                self._post(self._backfilled, runner.name, [])
             if not self._cancelled:
                 self._post(self._source_ended)
 
@@ -184,6 +199,15 @@ class LogStream:
         self._taken += 1
         if self._cancelled:
             return
+        if self._merge is not None and self._merge.live(batch, dropped):
+            return  # held until every source's past lines are merged
+        self._hand_over(batch, dropped)
+
+    def _backfilled(self, source: str, lines: list[LogLine]) -> None:
+        if not self._cancelled and self._merge is not None:
+            self._merge.backfill(source, lines)
+
+    def _hand_over(self, batch: list[LogLine], dropped: int) -> None:
         self.dropped += dropped
         try:
             self._on_batch(batch, dropped)
