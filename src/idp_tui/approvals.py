@@ -241,6 +241,12 @@ class Request:
     def may_approve(self, actor: str) -> bool:
         return actor != self.requester and (not self.approvers or actor in self.approvers)
 
+    def awaits(self, actor: str, now: datetime) -> bool:
+        """Whether ``actor`` may approve the request now (it is pending, ``actor`` is one of its
+        approvers and has not approved it yet): what the dashboard's top line counts."""
+        return self.state(now) == PENDING and self.may_approve(actor) and \
+            all(v.actor != actor for v in self.approvals)
+
     def as_dict(self, now: datetime) -> dict[str, Any]:
         return {"id": self.id, "state": self.state(now), "title": self.title,
                 "action": self.record.get("action"), "service": self.record.get("service"),
@@ -329,6 +335,26 @@ class Request:
         return {"requested_by": self.requester, "request_seq": self.record.get("seq"),
                 "request_hash": self.record.get("hash"),
                 "approvals": [v.ref() for v in self.approvals]}
+
+
+def ballot(found: Request, phase: str, actor: str, reason: str, now: datetime
+           ) -> dict[str, Any]:
+    """The ``approved`` (``phase`` APPROVED) or ``rejected`` record of ``actor`` on ``found``,
+    once checked: what ``idp-tui approve``/``deny`` and the dashboard's Approvals screen append
+    to the audit trail. Raises :class:`ApprovalError` (no reason, self-approval, not an approver,
+    twice, closed)."""
+    reason = reason.strip()
+    if not reason:
+        verb = "an approval" if phase == APPROVED else "a denial"
+        raise ApprovalError(f"{verb} needs a reason (it is recorded in the audit trail)",
+                            state="reason")
+    if phase == APPROVED:
+        found.check_approve(actor, now)
+    elif phase == REJECTED:
+        found.check_deny(actor, now)
+    else:
+        raise ValueError(f"not a vote: {phase!r}")
+    return found.vote(phase, actor, reason, now)
 
 
 def requested(record: dict[str, Any], rule: ApprovalRule, request: dict[str, Any],
@@ -451,5 +477,5 @@ def _when(moment: datetime | None) -> str:
 
 
 __all__ = ["APPROVED", "DENIED", "EXPIRED", "OWNERS", "PENDING", "PHASES", "RAN", "READY",
-           "REJECTED", "REQUESTED", "ApprovalError", "ApprovalRule", "Request", "Vote", "find",
-           "fold", "owners_of", "parse_duration", "requested", "rule_for", "said", "wait_decided", "waiting"]
+           "REJECTED", "REQUESTED", "ApprovalError", "ApprovalRule", "Request", "Vote", "ballot",
+           "find", "fold", "owners_of", "parse_duration", "requested", "rule_for", "said", "wait_decided", "waiting"]

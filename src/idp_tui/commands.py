@@ -348,6 +348,8 @@ def dashboard_commands(panes: Sequence[Any]) -> Registry:
     commands += [
         Command("activity", "The audit history: running and past actions (A)", _action("activity"),
                 aliases=("actions",), title="Activity", available=_action_available("activity")),
+        Command("approvals", "Requests for approval: see, approve or deny them (V)",
+                lambda app, _a: app.action_approvals(), title="Approvals"),
         Command("instances", "The selected service's instances in the selected environment (I)",
                 lambda app, _a: app.action_instances(), aliases=("pods",), title="Instances"),
         Command("refresh", "Ask every source again (ctrl+r)", lambda app, _a: app.action_refresh(),

@@ -30,6 +30,10 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     # the app
     "app.env_next", "app.env_previous", "app.command", "app.help", "app.health", "app.refresh",
     "app.quit", "app.activity", "app.instances", "app.advisor",
+    "app.approvals",
+    # the Approvals screen
+    "approvals.close", "approvals.close_q", "approvals.open", "approvals.approve",
+    "approvals.deny", "approvals.all", "approvals.reason_cancel", "approvals.request_close",
     # feedback: the app's keys and the dialog
     "app.feedback", "app.dismiss_prompt", "feedback.close",
     # the advisor's list

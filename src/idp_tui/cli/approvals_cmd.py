@@ -23,6 +23,7 @@ from ..approvals import (
     REJECTED,
     ApprovalError,
     Request,
+    ballot,
     find,
     fold,
     wait_decided,
@@ -150,11 +151,8 @@ def _vote(ctx: Context, trail: Any, found: Request, phase: str) -> int:
     verb = "an approval" if phase == APPROVED else "a denial"
     reason = _reason(ctx, verb)
     me = identity(ctx)
-    with _refusals():
-        if phase == APPROVED:
-            found.check_approve(me, now)
-        else:
-            found.check_deny(me, now)
+    with _refusals():  # (the checks the dashboard's Approvals screen makes: approvals.ballot)
+        record = ballot(found, phase, me, reason, now)
     if getattr(ctx.args, "dry_run", False):  # (`approve ID --dry-run`): checked, not recorded
         word = "approve" if phase == APPROVED else "deny"
         if out.json:
@@ -164,7 +162,7 @@ def _vote(ctx: Context, trail: Any, found: Request, phase: str) -> int:
                      f"({sanitize(found.title, max_len=300)}); nothing was recorded")
         return EXIT_OK
     with _audit_errors():
-        stored = trail.append(found.vote(phase, me, reason, now))
+        stored = trail.append(record)
     after = fold(records_of(trail, found.id), only=found.id).get(found.id) or found
     state = after.state(now)
     if out.json:

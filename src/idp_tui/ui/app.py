@@ -30,7 +30,7 @@ from ..commands import ArgKind, Command, CommandHistory, Registry, dashboard_com
 from ..gcpolicy import GC_THRESHOLDS
 from ..paths import stylesheets
 from . import advisor as advisor_ui
-from . import boot, feedback, helprows, panelist
+from . import approvals, boot, feedback, helprows, panelist
 from .action_access import (ACTIVITY, binding_state, hidden_reason, open_action_by_name,
                             read_only_notice)
 from .base import Pane, SnapshotArrived
@@ -68,6 +68,7 @@ def app_bindings(panes: tuple[PaneInfo, ...]) -> list[Binding]:
         *(Binding(s.key, f"act('{s.name}')", s.label, show=s.show, id=s.binding_id)
           for s in app_specs()),
         Binding("A", "activity", "Activity", id="app.activity"),
+        Binding("V", "approvals", "Approvals", show=False, id="app.approvals"),
         Binding("I", "instances", "Instances", id="app.instances"),
         Binding("exclamation_mark", "advisor", "Advice", show=False, id="app.advisor"),
         *feedback.BINDINGS,
@@ -85,6 +86,7 @@ class ContextBar(Static):
         out.append("  env ", "dim")
         out.append_text(render.text(environment or "–", "bold", max_len=48))
         out.append_text(advisor_ui.context_part(self.app))
+        out.append_text(approvals.context_part(self.app))
         hint, clock = "  (e to switch)", f"   {now:%Y-%m-%d %H:%M:%S} UTC"
         width = self.size.width
         if not width or out.cell_len + len(hint) + len(clock) <= width:
@@ -126,7 +128,7 @@ class PaneTabs(TabbedContent):
         event.prevent_default()  # skip TabbedContent's handler
 
 
-class IdpApp(feedback.FeedbackMixin, App[int]):
+class IdpApp(approvals.ApprovalsKeys, feedback.FeedbackMixin, App[int]):
     """idp-tui: catalog, environments, pipelines, logs and metrics in one keyboard-driven app."""
 
     TITLE = "idp-tui"

@@ -23,6 +23,7 @@ from ...actionspec import ActionSpec, spec
 from ...api.actions import ActionKind, ActionRequest, ActionState
 from ...hub import classify
 from ..action_access import manager_of
+from ..approvals import awaiting, decided_text, waiting_text
 from .texts import denied_text, failure_text, plan_text, run_summary
 from .widgets import ActionUpdated, ConfirmBox, RunProgress, SubmitFailed
 
@@ -90,6 +91,9 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
         self._cancel_offered = False
         #: What ``check_action`` said of the confirm key when the bindings were last refreshed.
         self._confirm_offer: bool | None = False
+        #: The request waited for approval (``ActionManager.run_when_approved``): the form stays
+        #: closed, whatever the approvers decide.
+        self._waited = False
 
     @property
     def action_spec(self) -> ActionSpec:
@@ -99,8 +103,8 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
     @property
     def started(self) -> bool:
         """A request has been sent (and not denied): the form is closed."""
-        return self._submitting or (self.run is not None and self.run.state is not
-                                    ActionState.DENIED)
+        return self._submitting or self._waited or (self.run is not None and self.run.state
+                                                    is not ActionState.DENIED)
 
     def _now(self) -> datetime:
         return self.app.clock.now()  # type: ignore[attr-defined, no-any-return]
@@ -219,6 +223,8 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
             self.post_message(SubmitFailed(classify("hub", exc)))
             return
         self.post_message(ActionUpdated(run))
+        if awaiting(run):  # (this worker is the app's: it goes on when the dialog is closed)
+            await self.manager.run_when_approved(request)
 
     def on_submit_failed(self, message: SubmitFailed) -> None:
         self._submitting = False
@@ -230,6 +236,9 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
             return
         self.run = message.run
         self._submitting = False
+        if awaiting(self.run) or (self._waited and self.run.state is ActionState.DENIED):
+            self._show_waiting(self.run)  # (waiting, or denied or expired while it waited)
+            return
         if self.run.state is ActionState.DENIED:
             denied = self.run
             # Nothing started: the user may fix what the policy asked for and try again, as a new
@@ -249,9 +258,30 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
     def _denied(self, run: ActionRun) -> None:
         """The hub denied the request. Override to show what the policy asks for."""
 
+    def _show_waiting(self, run: ActionRun) -> None:
+        """A request waiting for approval, or denied or expired while it waited: nothing runs
+        yet; the form is closed, the status says who may approve and until when."""
+        self._waited = True
+        self.query_one(RunProgress).show_run(None, self._now())
+        self.query_one("#action-confirm", Button).display = False
+        self.query_one("#action-cancel", Button).display = False
+        self._lock_form()
+        focused = self.focused
+        if focused is None or focused.disabled or not focused.display:
+            self.query_one("#action-close", Button).focus()
+        self._set_status(waiting_text(run, self.manager.waiting_for(run.id), self._now())
+                         if awaiting(run) else decided_text(run))
+        if self._cancel_offered:
+            self._cancel_offered = False
+            self.refresh_bindings()
+        self._sync_confirm_key()
+
     def _show_run(self) -> None:
         run = self.run
         if run is None:
+            return
+        if awaiting(run):  # (reopened from the Activity screen while it waits)
+            self._show_waiting(run)
             return
         self.query_one(RunProgress).show_run(run, self._now())
         self.query_one("#action-confirm", Button).display = False
@@ -337,7 +367,8 @@ class ConfirmedDialog(ActionDialog):
         if result.failure is not None:
             return False, failure_text(result.failure)
         decision = result.decision
-        if decision is None or (not decision.allowed and not decision.needs_confirmation):
+        if decision is None or (not decision.allowed and not decision.needs_confirmation
+                                and not decision.needs_approval):
             return False, denied_text(decision.message if decision else None)
         return None
 
@@ -390,7 +421,7 @@ class ConfirmedDialog(ActionDialog):
         return title
 
     def _refresh_confirm(self, keep_status: bool = False) -> None:
-        if self.run is not None and self.run.state is not ActionState.DENIED:
+        if self._waited or (self.run is not None and self.run.state is not ActionState.DENIED):
             return
         ok, why = self._confirm_state()
         self.query_one("#action-confirm", Button).disabled = not ok

@@ -163,13 +163,19 @@ def watch_outcomes(app: Any, manager: ActionManager) -> None:
     told: set[str] = set()
 
     def listener(run: ActionRun) -> None:
-        if not run.state.finished or run.id in told:
+        # (a request waiting for approval is told once; its run, once approved, again)
+        waits = run.decision.needs_approval and run.state is ActionState.DENIED
+        key = f"{run.id} waits" if waits else run.id
+        if not run.state.finished or key in told:
             return
-        told.add(run.id)
+        told.add(key)
         severity = {ActionState.SUCCEEDED: "information",
                     ActionState.CANCELLED: "warning"}.get(run.state, "error")
         message = f"{render.sanitize(run.title, max_len=120)}: {run.state.value}"
-        if run.error and run.state is not ActionState.SUCCEEDED:
+        if waits:
+            severity = "warning"
+            message = f"{render.sanitize(run.title, max_len=120)}: waiting for approval"
+        elif run.error and run.state is not ActionState.SUCCEEDED:
             message += f" — {render.sanitize(run.error, max_len=200)}"
         try:
             app.notify(message, severity=severity, markup=False, timeout=6)

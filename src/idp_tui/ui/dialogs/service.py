@@ -257,7 +257,8 @@ class ActionModal(ConfirmedDialog):
         decision = result.decision
         if decision is None:
             return False, Text("No policy decision.", "red")
-        if not decision.allowed and not decision.needs_confirmation:
+        if not decision.allowed and not decision.needs_confirmation and \
+                not decision.needs_approval:
             return False, denied_text(decision.message)
         same = unchanged(self.kind, result.plan, replicas=replicas,
                          current_replicas=self.replicas)

@@ -30,6 +30,9 @@ def decision_text(decision: Decision | None) -> Text:
     elif decision.allowed:
         out.append("✔ allowed: ", "bold green")
         out.append_text(render.text(decision.message, max_len=500))
+    elif decision.needs_approval:  # (asking records a request; it runs once approved)
+        out.append("⧗ needs approval: ", "bold yellow")
+        out.append_text(render.text(decision.message, "yellow", max_len=500))
     elif decision.needs_confirmation:
         out.append("⚠ needs typed confirmation: ", "bold yellow")
         out.append_text(render.text(decision.message, "yellow", max_len=500))
