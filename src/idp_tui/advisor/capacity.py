@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from ..api.actions import ActionRequest
 from ..api.kinds import ActionKind
@@ -57,9 +58,19 @@ def _usages(view: AdvisorView) -> Iterable[tuple[Deployment, Usage]]:
         dep = (view.deployments or {}).get(key)
         if dep is None or not dep.replicas_desired:
             continue
-        usage = usage_of(series)
+        usage = _derived(view, "usage", key, series, usage_of)
         if usage is not None:
             yield dep, usage
+
+
+def _derived(view: AdvisorView, what: str, key: object, part: Any, make: Any) -> Any:
+    """``make(part)``, kept in ``view.derived`` while ``part`` is the same object (a day's
+    use is asked again every few minutes; the rules run after every refresh)."""
+    held = view.derived.get((what, key))
+    if held is None or held[0] is not part:
+        held = (part, make(part))
+        view.derived[(what, key)] = held
+    return held[1]
 
 
 def _solve(matrix: list[list[float]], vector: list[float]) -> list[float] | None:
@@ -232,7 +243,8 @@ class CapacityRule:
             if not loads:
                 continue
             resource, share, cap, of = max(loads, key=lambda x: x[1])
-            trend = growth_per_day(usage.rate)
+            trend = _derived(view, "growth", (dep.service, dep.environment), usage.rate,
+                             growth_per_day)
             horizon = settings.capacity_horizon_days
             figures = [Figure(name="replicas", value=replicas),
                        Figure(name=f"{resource} peak use of the {of}", value=round(share, 3),

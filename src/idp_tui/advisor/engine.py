@@ -3,7 +3,12 @@
 :class:`Advisor` evaluates its rules over an :class:`AdvisorView` (``evaluate``: pure, no I/O but
 the dismissals file). :meth:`Advisor.watch` keeps a view up to date from the hub's topics (catalog,
 environments, pipelines, the delivery history of the scorecards' window, and the metrics of
-recently deployed services) and evaluates again after each refresh: it has no timer of its own. :func:`gather` builds a view once, for the command line.
+recently deployed services) and evaluates again after each refresh: it has no timer of its own.
+The evaluation runs in a worker thread over a copy of the view (``AdvisorView.copy``), one at a
+time: refreshes that arrive meanwhile are one evaluation more once it ends, and the hub's loop
+(the dashboard's) goes on drawing and answering keys while the rules count. A dismissal or a
+snooze hides its recommendation from the last evaluation at once, without evaluating again.
+:func:`gather` builds a view once, for the command line.
 """
 
 from __future__ import annotations
@@ -134,6 +139,11 @@ class Advisor:
         self._hub: Hub | None = None
         self._listeners: list[Callable[[Advice], None]] = []
         self._pending = False
+        #: The evaluation under way (in a worker thread), and whether another is wanted after it.
+        self._evaluating: asyncio.Task[None] | None = None
+        self._dirty = False
+        #: Every recommendation of the last evaluation, before dismissals and snoozes.
+        self._found: tuple[Recommendation, ...] = ()
         #: When the cost and capacity rules' use was last asked for, and the asking under way.
         self._usage_at: datetime | None = None
         self._usage_task: asyncio.Task[None] | None = None
@@ -151,20 +161,46 @@ class Advisor:
             except Exception as exc:  # noqa: BLE001 - one rule's bug is said, not raised
                 log.warning("advisor rule %s failed", rule.id, exc_info=True)
                 errors.append(f"advisor rule {rule.id!r} failed: {type(exc).__name__}: {exc}")
-        shown = sorted((r for r in found.values() if not self.dismissals.hidden(r.id, view.now)),
-                       key=Recommendation.sort_key)
-        self.advice = Advice(tuple(shown), len(found) - len(shown), tuple(errors), view.now)
+        self._found = tuple(found.values())
+        self.advice = self._shown(self._found, tuple(errors), view.now)
         return self.advice
+
+    def _shown(self, found: tuple[Recommendation, ...], errors: tuple[str, ...],
+               now: datetime) -> Advice:
+        shown = sorted((r for r in found if not self.dismissals.hidden(r.id, now)),
+                       key=Recommendation.sort_key)
+        return Advice(tuple(shown), len(found) - len(shown), errors, now)
 
     def dismiss(self, rec_id: str) -> bool:
         saved = self.dismissals.dismiss(rec_id, self.clock.now())
-        self._again()
+        self._hide_now()
         return saved
 
     def snooze(self, rec_id: str, for_: timedelta) -> bool:
         saved = self.dismissals.snooze(rec_id, self.clock.now(), for_)
-        self._again()
+        self._hide_now()
         return saved
+
+    def _hide_now(self) -> None:
+        """Say the last evaluation again without what is dismissed or snoozed now."""
+        if self.advice.at is None:
+            return
+        self.advice = self._shown(self._found, self.advice.errors, self.advice.at)
+        self._tell(self.advice)
+
+    @property
+    def evaluating(self) -> bool:
+        """Whether an evaluation is under way (its advice not said yet)."""
+        return self._evaluating is not None and not self._evaluating.done()
+
+    async def evaluated(self) -> None:
+        """Return once no evaluation is under way (the last one's advice said)."""
+        while self._evaluating is not None and not self._evaluating.done():
+            await asyncio.shield(self._evaluating)
+
+    def _tell(self, advice: Advice) -> None:
+        for listener in list(self._listeners):
+            listener(advice)
 
     # Following the hub ----------------------------------------------------------------------
     def watch(self, hub: Hub, listener: Callable[[Advice], None] | None = None) -> None:
@@ -179,6 +215,9 @@ class Advisor:
         self._follow_delivery()
 
     def close(self) -> None:
+        if self._evaluating is not None:
+            self._evaluating.cancel()
+            self._evaluating = None
         if self._usage_task is not None:
             self._usage_task.cancel()
             self._usage_task = None
@@ -283,12 +322,31 @@ class Advisor:
                 self._soon()
 
     def _again(self) -> None:
-        if self._view is None:
+        """Evaluate the view as it is now (in a worker thread), or once more after the
+        evaluation under way."""
+        if self._view is None or self._hub is None:
             return
-        self._view.now = self.clock.now()
-        advice = self.evaluate(self._view)
-        for listener in list(self._listeners):
-            listener(advice)
+        if self._evaluating is not None and not self._evaluating.done():
+            self._dirty = True
+            return
+        self._evaluating = asyncio.get_running_loop().create_task(
+            self._evaluate_in_thread(), name="idp-advisor-evaluate")
+
+    async def _evaluate_in_thread(self) -> None:
+        while self._view is not None and self._hub is not None:
+            self._dirty = False
+            self._view.now = self.clock.now()
+            view = self._view.copy()
+            try:
+                advice = await asyncio.to_thread(self.evaluate, view)
+            except Exception:  # noqa: BLE001 - evaluate says each rule's failure itself
+                log.warning("advisor: the evaluation failed", exc_info=True)
+                return
+            if self._hub is None:
+                return
+            self._tell(advice)
+            if not self._dirty:
+                return
 
 
 def usage_topics(view: AdvisorView, settings: AdvisorConfig) -> list[Topic]:

@@ -11,7 +11,6 @@ unless the rule is given others. Textual-free.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,15 +140,13 @@ class ScorecardGapRule:
     def __init__(self, rules: Sequence[Any] | None = None) -> None:
         #: The scorecard rules (``insights.rules.Rule``); None: the built-in ones, read once.
         self._rules = list(rules) if rules is not None else None
-        #: The last scoring: the view it was of, what of it was known, when, with which
-        #: settings, and the recommendations it made.
-        self._last: tuple[weakref.ref[AdvisorView], tuple[bool, ...], datetime, AdvisorConfig,
-                          list[Recommendation]] | None = None
+        #: Which scorecard rules a scoring kept in a view was made with (new ones: score again).
+        self._rules_made = object()
 
     def use_scorecards(self, rules: Sequence[Any]) -> None:
         """Score with ``rules`` (the configuration's) from now on."""
         self._rules = list(rules)
-        self._last = None
+        self._rules_made = object()
 
     def scorecard_rules(self) -> list[Any]:
         if self._rules is None:
@@ -167,12 +164,16 @@ class ScorecardGapRule:
             return []
         known = (view.deployments is not None, view.runs is not None, view.delivery is not None,
                  bool(view.environments))
-        last = self._last
-        if (last is not None and last[0]() is view and last[1] == known
+        # The last scoring (the rules it was made with, what of the view was known, when, with
+        # which settings, and the recommendations it made), kept in the view's ``derived``,
+        # which its copies share: one view followed over time.
+        last = view.derived.get(("scorecard-gap", id(self)))
+        if (last is not None and last[0] is self._rules_made and last[1] == known
                 and last[3] == settings and timedelta(0) <= view.now - last[2] < RESCORE):
             return last[4]
         recs = list(self._gaps(view, settings))
-        self._last = (weakref.ref(view), known, view.now, settings, recs)
+        view.derived[("scorecard-gap", id(self))] = (self._rules_made, known, view.now, settings,
+                                                     recs)
         return recs
 
     def cards(self, view: AdvisorView) -> list[Any]:

@@ -9,6 +9,7 @@ evaluate is said as an error, never raised.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,18 @@ class AdvisorView:
     delivery: DeliveryHistory | None = None
     #: Where each part came from, for the evidence ("sandbox", "prometheus").
     sources: dict[str, str] = field(default_factory=dict)
+    #: Figures the rules derive from a part, kept while the part is the same object (e.g. a
+    #: deployment's use summed from its series): shared by the view's copies.
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def copy(self) -> AdvisorView:
+        """A copy whose mappings later changes of this view leave alone (the parts themselves,
+        replaced and never changed in place, and ``derived`` are shared)."""
+        return dataclasses.replace(
+            self, services=dict(self.services) if self.services is not None else None,
+            deployments=dict(self.deployments) if self.deployments is not None else None,
+            service_runs=dict(self.service_runs), metrics=dict(self.metrics),
+            usage=dict(self.usage), sources=dict(self.sources))
 
     def runs_of(self, service: str) -> list[PipelineRun] | None:
         """The service's runs: its own listing where asked, else its runs in the listing of all."""
