@@ -81,6 +81,16 @@ def service_action(ctx: Context) -> int:
     return ctx.run(lambda c, hub: _act(c, hub, request))
 
 
+def environment_action(ctx: Context) -> int:
+    """``idp-tui extend ENV --by 2d`` and ``idp-tui delete-env ENV``: a preview environment's
+    action (``--yes`` types its name, as for a protected environment)."""
+    args = ctx.args
+    kind = ActionKind(args.action_kind)
+    params = {"seconds": args.by} if spec(kind).duration else {}
+    request = _request(ctx, kind, environment=args.env, source=args.source, params=params)
+    return ctx.run(lambda c, hub: _act(c, hub, request))
+
+
 def provision(ctx: Context) -> int:
     return ctx.run(_provision)
 
@@ -220,7 +230,11 @@ def _denied_message(request: ActionRequest, decision: Decision) -> str:
         missing.append("--yes")
     if not request.reason:
         missing.append('--reason "…"')
-    return (f"{env} is a protected environment: pass {' and '.join(missing) or '--yes'} "
+    passing = ' and '.join(missing) or '--yes'
+    if spec(request.kind).confirms and "protected" not in decision.message:
+        return (f"{spec(request.kind).title_phrase} {env} cannot be undone: pass {passing} "
+                f"to confirm")
+    return (f"{env} is a protected environment: pass {passing} "
             f"to {request.kind.value} there")
 
 
@@ -233,6 +247,11 @@ def _denied_hint(decision: Decision) -> str | None:
     if decision.rule == "freeze":
         return "rollbacks, restarts and scaling stay allowed during a freeze"
     return None
+
+
+def args_name(row: Any) -> str:
+    """The command of an environment's action kind (``extend``, ``delete-env``)."""
+    return "delete-env" if row.kind is ActionKind.DELETE_ENVIRONMENT else row.name
 
 
 def _describe(request: ActionRequest, public_params: dict[str, Any] | None = None
@@ -248,7 +267,9 @@ def _describe(request: ActionRequest, public_params: dict[str, Any] | None = Non
 async def _pre_check(hub: Hub, request: ActionRequest) -> None:
     """Unknown environment or service: exit 5 with what exists, before anything is audited."""
     row = spec(request.kind)
-    if row.target is not Target.SERVICE or not request.environment or not request.service:
+    on_environment = row.target is Target.ENVIRONMENT and bool(request.environment)
+    if not on_environment and (row.target is not Target.SERVICE or not request.environment
+                               or not request.service):
         return
     snapshot = await hub.fetch(Topic.environments())
     platform = snapshot.data
@@ -258,6 +279,14 @@ async def _pre_check(hub: Hub, request: ActionRequest) -> None:
     if request.environment not in names:
         raise CliError(EXIT_NOT_FOUND, f"no environment {request.environment!r}",
                        hint=f"environments: {', '.join(names) or 'none'}")
+    if on_environment:
+        previews = [e.name for e in platform.environments if e.kind.value == "preview"]
+        if row.previews_only and request.environment not in previews:
+            raise CliError(EXIT_USAGE, f"{request.environment} is not a preview environment: "
+                                       f"`idp-tui {args_name(row)}` acts on preview "
+                                       "environments only",
+                           hint=f"preview environments: {', '.join(previews) or 'none'}")
+        return
     deployed = (request.service, request.environment) in platform.deployments
     if not row.places and not deployed:
         raise CliError(EXIT_NOT_FOUND, f"{request.service} does not run in {request.environment}",
