@@ -9,13 +9,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from github_server import TOKEN, GithubServer
 from test_recovery import Gate, clusters, k8s_config, seed_two, slow_own_retries  # noqa: F401
 
-from idp_tui import PartHealth, SourceContext, SourceUnavailable
+from idp_tui import PartHealth, PartialAnswer, PipelineQuery, SourceContext, SourceUnavailable
 from idp_tui.api.clock import ManualClock
 from idp_tui.config import load_config
 from idp_tui.hub import TRANSIENT_RETRY, ManualTimer
@@ -23,6 +25,9 @@ from idp_tui.hub.parts import part_rows
 from idp_tui.runtime import build_runtime
 from idp_tui.ui.app import IdpApp
 from idp_tui.ui.screens import HealthScreen
+
+from idp_tui_github import GithubSource
+from idp_tui_github.config import GithubConfig
 
 from conftest import T0
 from fakes import screen_lines, wait_until
@@ -159,3 +164,109 @@ def test_idp_tui_sources_shows_each_cluster_and_namespace(tmp_path: Path,
     assert {p["name"]: p["state"] for p in source["parts"]} == {
         "eu-1": "ok", "shop-staging (staging)": "ok", "us-1": "ok",
         "shop-prod (production)": "ok"}
+
+
+# GitHub: one part per repository -----------------------------------------------------------------
+
+OCTO, PAY, GONE = "octo-org/octo-repo", "acme/payments", "acme/gone"
+
+
+class PartsSeen:
+    """A source's status relay: the last health of each part it reported."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, PartHealth] = {}
+
+    def __call__(self, key: str, text: str) -> None: ...
+
+    def part(self, health: PartHealth) -> None:
+        self.parts[health.name] = health
+
+    def forget_part(self, name: str) -> None:
+        self.parts.pop(name, None)
+
+
+@pytest.fixture
+def gh() -> Iterator[GithubServer]:
+    with GithubServer(now=lambda: T0) as server:
+        server.add_repo(OCTO, runs=3)
+        server.add_repo(PAY, runs=2)
+        yield server
+
+
+async def test_github_reads_each_repository_as_a_part(tmp_path: Path, gh: GithubServer) -> None:
+    seen = PartsSeen()
+    config = GithubConfig.model_validate({
+        "url": gh.api_url, "token": TOKEN,
+        "repos": {"checkout": OCTO, "payments": PAY, "gone": GONE}})
+    source = GithubSource(config, SourceContext(name="gh", data_dir=tmp_path,
+                                                clock=ManualClock(T0), status=seen))
+    await source.start()
+    try:
+        assert [(p.name, p.kind, p.state) for p in seen.parts.values()] == [
+            (OCTO, "repository", "waiting"), (PAY, "repository", "waiting"),
+            (GONE, "repository", "waiting")]
+        with pytest.raises(PartialAnswer) as caught:
+            await source.pipeline_runs(PipelineQuery())
+        assert caught.value.part == GONE
+        states = {name: (p.state, p.error_class) for name, p in seen.parts.items()}
+        assert states == {OCTO: ("ok", None), PAY: ("ok", None),
+                          GONE: ("error", "not found")}
+        assert seen.parts[OCTO].latency is not None
+        # A 403 on one repository: its own row, the others still answer.
+        gh.repo_errors[OCTO] = 403
+        with pytest.raises(PartialAnswer):
+            await source.deployments()
+        assert seen.parts[OCTO].state == "error" and OCTO in (seen.parts[OCTO].message or "")
+        assert seen.parts[PAY].state == "ok"
+        # A repository no longer read is no longer shown.
+        await source.use_catalog([])
+        config.repos.pop("gone")
+        source._say_repositories()
+        assert GONE not in seen.parts
+    finally:
+        await source.close()
+
+
+def github_cli_config(tmp_path: Path, gh: GithubServer) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f'''
+[sources.gh]
+type = "github"
+url = "{gh.api_url}"
+token = "{TOKEN}"
+environments = ["staging", "production"]
+repos = {{ checkout = "{OCTO}", payments = "{PAY}", gone = "{GONE}" }}
+''')
+    return path
+
+
+def test_idp_tui_sources_one_repository_missing_is_not_the_whole_source(
+        tmp_path: Path, gh: GithubServer) -> None:
+    config = github_cli_config(tmp_path, gh)
+    result = run_cli(tmp_path, config, "sources", "--json")
+    assert result.returncode == 0, result.stderr
+    source = next(s for s in json.loads(result.stdout)["sources"] if s["name"] == "gh")
+    assert source["state"] == "ok" and source["error_class"] is None
+    parts = {p["name"]: p for p in source["parts"]}
+    assert [p["name"] for p in source["parts"]] == [OCTO, PAY, GONE]
+    assert {n: (p["kind"], p["state"]) for n, p in parts.items()} == {
+        OCTO: ("repository", "ok"), PAY: ("repository", "ok"), GONE: ("repository", "error")}
+    assert parts[GONE]["error_class"] == "not found" and GONE in parts[GONE]["message"]
+    assert parts[OCTO]["latency"] is not None
+    text = run_cli(tmp_path, config, "sources")
+    assert " error " in row(text.stdout.splitlines(), GONE)
+    assert " ok " in row(text.stdout.splitlines(), PAY)
+    assert "Traceback" not in text.stderr
+
+
+def test_a_repository_down_for_a_while_still_makes_the_source_fail(
+        tmp_path: Path, gh: GithubServer) -> None:
+    """A part that fails for a while (GitHub answering 502 for one repository) is not a part's
+    own matter for good: the source is in error too, as a cluster down makes it."""
+    gh.repo_errors[PAY] = 502
+    result = run_cli(tmp_path, github_cli_config(tmp_path, gh), "sources", "--json")
+    source = next(s for s in json.loads(result.stdout)["sources"] if s["name"] == "gh")
+    parts = {p["name"]: p["state"] for p in source["parts"]}
+    assert parts[PAY] == "error" and parts[OCTO] == "ok"
+    assert source["state"] == "error"

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from idp_tui import (
 )
 
 from .config import GithubConfig
+from .parts import RepoParts
 
 #: URLs whose last answer is kept for conditional requests (least recently used go first).
 MAX_CACHED = 4096
@@ -99,6 +101,8 @@ class GithubApi:
         self._quota_text = ""
         #: Repositories (lowercase) whose lists failed for good, and the token once refused.
         self.backoff: Backoff[str] = Backoff()
+        #: Each repository read, as a part of the source with its own health.
+        self.parts = RepoParts(context)
         #: Every HTTP request sent (log downloads included); the API requests not answered 304
         #: (what counts against the quota); the 304 answers.
         self.requests_sent = 0
@@ -233,8 +237,10 @@ class GithubApi:
             self.check_quota()  # another request may have hit the limit meanwhile
             self.check_backoff(part)
             self.requests_sent += 1
+            started = time.perf_counter()
             response = await self._client.send(method, url, what=what, check=False,
                                                headers=headers, json=json)
+            latency = time.perf_counter() - started
         if response.status_code == 304:
             self.not_modified += 1
         else:
@@ -247,14 +253,17 @@ class GithubApi:
                 key = _TOKEN if isinstance(exc, SourceCredentialsRefused) else part
                 if exc.permanent and key is not None:
                     if key:
-                        exc.part = key
+                        exc.part = self.parts.name(key)
                     self.backoff.failed(key, self._now(), exc)
+                if part is not None and key == part and not isinstance(exc, SourceRateLimited):
+                    self.parts.failed(part, exc, latency)
                 raise
         self._secondary_strikes = 0
         if response.status_code < 400:
             self.backoff.succeeded(_TOKEN)
             if part is not None:
                 self.backoff.succeeded(part)
+                self.parts.answered(part, latency)
         return response
 
     # The quota, kept between processes -----------------------------------------------------------

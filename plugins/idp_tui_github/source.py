@@ -58,6 +58,7 @@ from idp_tui import (
     EnvironmentKind,
     EnvironmentType,
     Health,
+    Identity,
     JobLogQuery,
     LogLine,
     PartialAnswer,
@@ -65,6 +66,7 @@ from idp_tui import (
     PipelineRun,
     Service,
     Source,
+    SourceAuthError,
     SourceContext,
     SourceError,
     SourceNotFound,
@@ -152,6 +154,7 @@ class GithubSource(GithubActions, GithubHistory, Source):
     def _say_repositories(self) -> None:
         """How many repositories the source reads, and from where (the health view)."""
         repos = self._targets()
+        self.api.parts.follow(repos)  # each repository's own health
         from_catalog = {repo.lower() for service, repo in self._catalog.items()
                         if service not in self.config.repos}
         if not repos:
@@ -165,6 +168,18 @@ class GithubSource(GithubActions, GithubHistory, Source):
 
     async def close(self) -> None:
         await self.api.close()
+
+    async def whoami(self) -> Identity:
+        """The token's user: ``GET /user``'s login (a GitHub App's installation token has none:
+        not confirmed, said why)."""
+        try:
+            body, _next = await self.api.get(self.api.url("/user"), what="the token's user")
+        except (SourceAuthError, SourceNotFound) as exc:
+            return Identity(note=f"GitHub does not say whose the token is: {exc.message}")
+        login = body.get("login") if isinstance(body, dict) else None
+        if not isinstance(login, str) or not login:
+            return Identity(note="GitHub's answer names no user")
+        return Identity(user=login, note=f"the token's login at {self.config.url}")
 
     async def retry_now(self) -> None:
         """Forget the waits of repositories that failed for good and of a refused token."""
@@ -259,7 +274,7 @@ class GithubSource(GithubActions, GithubHistory, Source):
         first = errors[0]
         if len(errors) > 1:
             first = type(first)(f"{first.message} (and {len(errors) - 1} more repositories)",
-                                hint=first.hint)
+                                hint=first.hint, part=first.part)
         if len(errors) == len(results):
             raise first
         return out, first

@@ -39,6 +39,7 @@ from .parts import (
     StatusRelay,
     forget_unasked,
     found_again,
+    part_only,
     wake_listed,
 )
 from .runner import SourceRunner
@@ -216,7 +217,9 @@ class Hub:
             raise
         except PartialAnswer as exc:
             failure = classify(runner.name, exc)
-            self._failed(runner.name, method, failure, exc)
+            by_part = partial is not None and part_only(health, exc)  # said in its part's row
+            if not by_part:
+                self._failed(runner.name, method, failure, exc)
             if partial is None:
                 raise
             try:
@@ -226,6 +229,9 @@ class Hub:
                 raise invalid from exc
             health.latency = time.perf_counter() - started
             partial.append(failure)
+            if by_part:
+                health.last_ok = self.clock.now()
+                self._recovered(runner.name, method)
             return result
         except BaseException as exc:
             self._failed(runner.name, method, classify(runner.name, exc), exc)

@@ -19,7 +19,7 @@ from .failures import Failure
 if TYPE_CHECKING:
     from ..api.health import PartHealth
     from .core import Hub
-    from .failures import Backoffs
+    from .failures import Backoffs, SourceHealth
 
 class ChangeRelay:
     """A source's ``SourceContext.notify``: passes "this topic changed" on to the hub (once there
@@ -131,6 +131,17 @@ def wake_listed(states: Any, listed: Any) -> None:
         if service in names and state.subscribers and snapshot is not None \
                 and (snapshot.errors or snapshot.data is None):
             state.wake.set()
+
+
+def part_only(health: SourceHealth, exc: BaseException) -> bool:
+    """Whether a partial answer's failure is one part's own and for good (a repository not found
+    or not allowed): the source reported that part in error, so its row says it, and the source
+    (the other parts answered) is not in error for it. A part that fails for a while (a cluster
+    unreachable) leaves the source in error too."""
+    part = getattr(exc, "part", None)
+    shown = health.parts.get(part) if isinstance(part, str) else None
+    return bool(getattr(exc, "permanent", False)) and shown is not None \
+        and shown.state == "error"
 
 
 def part_rows(parts: dict[str, PartHealth]) -> list[tuple[int, PartHealth]]:
