@@ -240,6 +240,8 @@ class GithubServer:
         self.prefix = prefix
         #: The token's user may review the environments runs wait in.
         self.reviewer = True
+        #: The token's user (``GET /user``); None: a token of no user (an app's), answered 403.
+        self.login: str | None = "octocat"
         #: (run id, environment, state, comment) of every review, and (run id, what) of every
         #: re-run ("failed", "all" or the job's name).
         self.reviews: list[tuple[int, str, str, str]] = []
@@ -844,6 +846,10 @@ class GithubServer:
 
     def _route(self, method: str, path: str, query: list[tuple[str, str]],
                body: bytes) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET" and path == "/user":  # the token's user
+            if self.login is None:
+                raise ApiError(403, "Resource not accessible by integration")
+            return 200, {"login": self.login, "id": 583231, "type": "User"}, {}
         match = _RUN.fullmatch(path)
         if match is None or match.group(1) not in self.repos:
             raise ApiError(404, "Not Found", status="404")

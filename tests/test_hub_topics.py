@@ -35,9 +35,11 @@ def test_the_derived_tables_say_what_they_said_before() -> None:
     assert DEFAULT_INTERVALS == {
         "catalog": 60.0, "environments": 5.0, "pipelines": 5.0, "pipeline_run": 2.0,
         "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0, "teams": 300.0,
-        "facets": 60.0, "service_detail": 60.0, "instances": 5.0, "delivery": 300.0}
+        "facets": 60.0, "service_detail": 60.0, "instances": 5.0, "delivery": 300.0,
+        "identity": 3600.0}
     assert OPTIONAL_METHODS == {"service_signals", "alerts", "teams", "service_detail",
-                                "catalog_facets", "use_catalog", "pipeline_logs", "delivery_history"}
+                                "catalog_facets", "use_catalog", "pipeline_logs", "delivery_history",
+                                "whoami"}
     assert KIND_CAPABILITY == {
         "catalog": Capability.CATALOG, "environments": Capability.ENVIRONMENTS,
         "pipelines": Capability.PIPELINES, "pipeline_run": Capability.PIPELINES,
@@ -45,7 +47,7 @@ def test_the_derived_tables_say_what_they_said_before() -> None:
         "signals": Capability.METRICS, "resources": Capability.PROVISION,
         "teams": Capability.CATALOG, "facets": Capability.CATALOG,
         "service_detail": Capability.CATALOG, "instances": Capability.INSTANCES,
-        "delivery": Capability.DELIVERY}
+        "delivery": Capability.DELIVERY, "identity": Capability.ACTIONS}
 
 
 def test_the_refresh_settings_come_from_the_table() -> None:

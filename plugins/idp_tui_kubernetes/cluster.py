@@ -121,14 +121,16 @@ class Cluster:
                                        "add it: kubectl config get-contexts")
 
     def api(self, group: str) -> Any:
-        """``core`` (CoreV1Api) or ``apps`` (AppsV1Api)."""
+        """``core`` (CoreV1Api), ``apps`` (AppsV1Api) or ``authentication``
+        (AuthenticationV1Api)."""
         self.connect()
         api = self._apis.get(group)
         if api is None:
             from kubernetes import client  # noqa: PLC0415
 
-            api = client.CoreV1Api(self._api_client) if group == "core" \
-                else client.AppsV1Api(self._api_client)
+            kind = {"core": client.CoreV1Api, "authentication": client.AuthenticationV1Api
+                    }.get(group, client.AppsV1Api)
+            api = kind(self._api_client)
             self._apis[group] = api
         return api
 

@@ -28,6 +28,7 @@ API_NAMES = (
     "Instance", "InstanceContainer", "InstanceEvent", "Instances",
     "Commit", "DeliveryEvent", "DeliveryHistory", "DeliveryKind", "DeliveryOutcome",
     "HistoryQuery", "Incident",
+    "Identity",
 )
 if TYPE_CHECKING:
     from .api import *  # noqa: F403

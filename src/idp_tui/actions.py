@@ -100,6 +100,8 @@ class ActionManager(ActionRouting):
         self._templates: dict[str, TemplateEntry] = {}
         #: Approved runs' references to their request and approvals, for their records.
         self._approved: dict[str, dict[str, Any]] = {}
+        #: Asks the sources who the user is (``identity.IdentityCheck``; the runtime sets it).
+        self.identity: Any = None
         #: The requests this session waits on (``run_when_approved``), as last read.
         self._waiting: dict[str, Request] = {}
 
@@ -307,6 +309,8 @@ class ActionManager(ActionRouting):
         placeholder = ActionRun(request, "", Decision(False, "checking", "pending"),
                                 self._public_params(request, None), now)
         self.runs[request.id] = placeholder
+        if self.identity is not None:  # asked once a run, waited for a few seconds at most
+            await self.identity.confirmed()
         try:
             request = await self._checked(request)
             placeholder.request = request
@@ -710,6 +714,8 @@ class ActionManager(ActionRouting):
         }
         if phase in ("started", "finished") and r.id in self._approved:
             record["approved"] = self._approved[r.id]
+        if self.identity is not None and self.identity.users:
+            record["confirmed"] = self.identity.users  # beside the claimed actor, by source
         if phase == "finished":
             record["outcome"] = run.state.value
             record["error"] = run.error

@@ -14,6 +14,7 @@ from .api.errors import SourceError
 from .api.source import Source, SourceConfig, SourceContext
 from .config import AppConfig
 from .hub import ChangeRelay, Hub, PollTimer, Snapshot, SourceRunner, StatusRelay
+from .identity import IdentityCheck
 from .store import AUDIT_FILE, open_audit
 from .usage import UsageRecorder, recorder_for
 
@@ -55,8 +56,12 @@ class Runtime:
         return await self.hub.share_catalog()
 
     async def close(self) -> None:
-        """Stop every source (running actions are left to their deadline by the sources)."""
+        """Stop every source (running actions are left to their deadline by the sources), and
+        close the store's connections."""
         await self.hub.close()
+        close = getattr(self.actions.audit, "close", None)
+        if close is not None:
+            close()
         if self.usage is not None:  # what it buffered is written (off the event loop)
             await asyncio.to_thread(self.usage.close)
 
@@ -87,6 +92,7 @@ def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = No
     actions = ActionManager(
         hub, config.policy, open_audit(config.store, data_dir), clock=clock, read_only=read_only,
         read_only_sources=frozenset(s.name for s in config.sources if s.read_only))
+    actions.identity = IdentityCheck(hub)  # who the sources say the user is, asked once
     usage = recorder_for(config, data_dir, identity=actions.actor, clock=clock)
     if usage.enabled:  # the hooks: the session, the actions' ends, the sources' errors
         usage.run()

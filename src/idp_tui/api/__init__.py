@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         Team,
         Window,
     )
+    from .identity import Identity
     from .kinds import TopicKind
     from .versions import same_version, version_name
     from .source import (
@@ -165,6 +166,7 @@ _MODULES = {
     "Step": "models",
     "Team": "models",
     "TopicKind": "kinds",
+    "Identity": "identity",
     "Window": "kinds",
     "same_version": "versions",
     "version_name": "versions",
@@ -204,6 +206,7 @@ __all__ = [
     "HttpClient",
     "HistoryQuery",
     "HttpSettings",
+    "Identity",
     "Incident",
     "Instance",
     "InstanceContainer",

@@ -220,6 +220,8 @@ class TopicKind(StrEnum):
     SERVICE_DETAIL = "service_detail"
     INSTANCES = "instances"
     DELIVERY = "delivery"
+    #: Who the user is, as the sources that act can confirm it (``Source.whoami``).
+    IDENTITY = "identity"
 
     @classmethod
     def parse(cls, value: object) -> TopicKind:

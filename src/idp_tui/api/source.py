@@ -37,6 +37,7 @@ from .actions import (
 from .clock import Clock, SystemClock
 from .delivery import DeliveryHistory, HistoryQuery
 from .errors import NotSupported
+from .identity import Identity
 from .kinds import Capability, TopicKind
 from .models import (
     Alert,
@@ -301,3 +302,11 @@ class Source:
         of ``query.service`` and ``query.environment`` or, where None, of every one
         (``Capability.DELIVERY``). Optional: a source that has none raises NotSupported."""
         raise NotSupported(f"{self.name} has no delivery history")
+
+    # Identity ------------------------------------------------------------------------------------
+    async def whoami(self) -> Identity | None:
+        """Who the user is, as this source's server says of its credentials (with
+        ``Capability.ACTIONS``): ``Identity(user=…)``, or ``Identity(user=None, note=why)`` when
+        the server cannot say. Optional: asked once a run, never waited for long; an action is
+        recorded with the names confirmed by the sources that answered in time."""
+        raise NotSupported(f"{self.name} cannot say who the user is")

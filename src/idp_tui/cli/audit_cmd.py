@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..audit import AuditError, AuditLog
+from ..identity import actor_text
 from ..runtime import AUDIT_FILE
 from ..safetext import sanitize
 from .context import Context
@@ -88,7 +89,7 @@ def _row(record: dict[str, Any]) -> list[object]:
     except ValueError:
         pass
     detail = record.get("error") or ""
-    return [when, str(record.get("action_id", ""))[:8], record.get("actor", ""),
+    return [when, str(record.get("action_id", ""))[:8], actor_text(record),
             record.get("action", ""), _target(record), status, record.get("reason", "") or "",
             detail]
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from ..api.actions import Resource
 from ..api.delivery import DeliveryHistory, HistoryQuery, merge_histories
 from ..api.errors import NotSupported
+from ..api.identity import Identity
 from ..api.kinds import Capability, TopicKind, Window
 from ..api.models import (
     Alert,
@@ -143,6 +144,11 @@ class Topic:
                  environment: str | None = None) -> Topic:
         """Past deployments and incidents in ``[start, end)`` (of one service, or every one)."""
         return cls(TopicKind.DELIVERY, (service, environment, start, end))
+
+    @classmethod
+    def identity(cls) -> Topic:
+        """Who the user is, by source (``Source.whoami``): ``{source: Identity}``."""
+        return cls(TopicKind.IDENTITY)
 
     @classmethod
     def service_detail(cls, service: str) -> Topic:
@@ -308,6 +314,18 @@ def _first_arg(topic: Topic) -> str | None:
     return topic.args[0]
 
 
+async def _fetch_identity(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
+                          partial: list[Failure] | None) -> Any:
+    """A source's ``whoami`` (None, an answer that names nobody, is an Identity without a user)."""
+    value = await hub._call(runner, spec.method, partial=None, validate=lambda v: (
+        Identity(note="the source did not say") if v is None else spec.check(v)))
+    return spec.stamped(value, runner.name)
+
+
+def _merge_identities(parts: list[Identity]) -> dict[str, Identity]:
+    return {identity.source: identity for identity in parts}
+
+
 TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
     TopicSpec(TopicKind.CATALOG, Capability.CATALOG, "services", Service, "services",
               merge=lambda topic, parts, hub: merge_services(parts), interval=60.0,
@@ -360,6 +378,9 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
                                                     start=topic.args[2], end=topic.args[3]),),
               annotate=lambda record, source: record.stamped(source), setting=False,
               environment_arg=1, fetch=_fetch_delivery),
+    TopicSpec(TopicKind.IDENTITY, Capability.ACTIONS, "whoami", Identity, "identity",
+              merge=lambda topic, parts, hub: _merge_identities(parts), interval=3600.0,
+              many=False, partial=False, optional=True, setting=False, fetch=_fetch_identity),
 )}
 
 #: Seconds between two refreshes of a watched topic, by kind.

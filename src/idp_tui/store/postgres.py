@@ -338,6 +338,10 @@ class PostgresAudit:
         self.path = f"postgres {store.where}"
         self.notes: list[str] = []
 
+    def close(self) -> None:
+        """Close the store's connections (the next use opens them again)."""
+        self.store.close()
+
     # Appending -----------------------------------------------------------------------------------
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
