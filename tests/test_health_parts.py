@@ -5,6 +5,7 @@ the parts are the plugin API's (``SourceContext.set_part_health``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from github_server import TOKEN, GithubServer
+from kube import Cluster, deployment, namespace
 from test_recovery import Gate, clusters, k8s_config, seed_two, slow_own_retries  # noqa: F401
 
 from idp_tui import PartHealth, PartialAnswer, PipelineQuery, SourceContext, SourceUnavailable
@@ -28,6 +30,7 @@ from idp_tui.ui.screens import HealthScreen
 
 from idp_tui_github import GithubSource
 from idp_tui_github.config import GithubConfig
+from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
 
 from conftest import T0
 from fakes import screen_lines, wait_until
@@ -270,3 +273,49 @@ def test_a_repository_down_for_a_while_still_makes_the_source_fail(
     parts = {p["name"]: p["state"] for p in source["parts"]}
     assert parts[PAY] == "error" and parts[OCTO] == "ok"
     assert source["state"] == "error"
+
+
+# Kubernetes: preview namespaces as parts ---------------------------------------------------------
+
+@pytest.fixture
+def kmock() -> Iterator[Cluster]:
+    c = Cluster()
+    yield c
+    c.close()
+
+
+async def test_a_preview_namespace_is_a_part_while_it_exists(tmp_path: Path,
+                                                             kmock: Cluster) -> None:
+    kmock.put("deployments", "shop-staging", "cart", deployment("cart", "shop-staging"))
+    preview = "preview-pr-7"
+    kmock.put("namespaces", None, preview, namespace(preview, labels={
+        "app.kubernetes.io/managed-by": "idp-tui", "idp-tui.dev/preview": "true"}))
+    kmock.put("deployments", preview, "cart", deployment("cart", preview))
+    seen = PartsSeen()
+    config = KubernetesConfig.model_validate({
+        "kubeconfig": str(kmock.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])),
+        "environments": {"staging": {"context": "eu-1", "namespace": "shop-staging"}},
+        "previews": {"context": "eu-1"}})
+    source = KubernetesSource(config, SourceContext(name="k8s", data_dir=tmp_path,
+                                                    clock=ManualClock(T0), status=seen))
+    await source.start()
+    try:
+        await source.environments()  # (the preview namespaces listed)
+        deployments = await source.deployments()
+        assert {(d.service, d.environment) for d in deployments} == {
+            ("cart", "staging"), ("cart", preview)}
+        part = seen.parts[f"{preview} (preview)"]
+        assert (part.kind, part.parent) == ("namespace", "eu-1")
+        assert [(p.name, p.state) for _d, p in part_rows(seen.parts)] == [
+            ("eu-1", "ok"), ("shop-staging (staging)", "ok"), (f"{preview} (preview)", "ok")]
+        # Deleted: no longer a part.
+        kmock.delete("namespaces", None, preview)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while f"{preview} (preview)" in seen.parts:
+            assert loop.time() < deadline, f"still {seen.parts}"
+            await source.deployments()
+            await asyncio.sleep(0.02)
+        assert set(seen.parts) == {"eu-1", "shop-staging (staging)"}
+    finally:
+        await source.close()

@@ -1,5 +1,6 @@
-"""The health of each cluster (kubeconfig context) and of each environment's namespace, as parts of
-the source (``SourceContext.set_part_health``), and asking failing watches again at a refresh.
+"""The health of each cluster (kubeconfig context) and of each environment's namespace (a preview
+environment's too, while it exists), as parts of the source (``SourceContext.set_part_health``),
+and asking failing watches again at a refresh.
 
 A cluster is in error when none of its watches answers (unreachable, refused credentials); an
 environment's namespace when one of its watches fails (a namespace that does not exist, a Role that
@@ -9,6 +10,7 @@ does not grant ``list``), beside the other namespaces of the same cluster that a
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +19,8 @@ from idp_tui import SourceContext
 from .cluster import Where
 from .informer import Informer
 
+#: One report at a time (from the watches' threads and the source's loop).
+_REPORTING = threading.Lock()
 #: Seconds a refresh waits, at most, for the failing watches it asked again to answer.
 RECHECK_WAIT = 2.0
 
@@ -34,9 +38,19 @@ async def recheck(informers: Iterable[Informer[Any]], wait: float = RECHECK_WAIT
         asked = {i: n for i, n in asked.items() if i.attempts <= n and i.error is not None}
 
 
-def report(context: SourceContext, places: Iterable[Where]) -> None:
-    """Say the health of every cluster and namespace of ``places`` (only changes go further)."""
+def report(context: SourceContext, places: Iterable[Where],
+           shown: set[str] | None = None) -> None:
+    """Say the health of every cluster and namespace of ``places`` (only changes go further).
+
+    ``shown``: the parts said before (updated here); those no longer in ``places`` (a preview
+    namespace deleted) are no longer shown."""
+    with _REPORTING:
+        _report(context, places, shown)
+
+
+def _report(context: SourceContext, places: Iterable[Where], shown: set[str] | None) -> None:
     clusters: dict[str, list[Where]] = {}
+    now: set[str] = set()
     for where in places:
         clusters.setdefault(where.cluster.part, []).append(where)
     for name, wheres in clusters.items():
@@ -49,13 +63,25 @@ def report(context: SourceContext, places: Iterable[Where]) -> None:
             context.set_part_health(name, True if answered else None,
                                     wheres[0].cluster.latency if answered else None,
                                     kind="context")
+        now.add(name)
         for where in wheres:
-            _namespace(context, where, name)
+            now.add(_namespace(context, where, name))
+    if shown is not None:
+        for gone in shown - now:
+            context.forget_part(gone)
+        shown.clear()
+        shown.update(now)
 
 
-def _namespace(context: SourceContext, where: Where, cluster: str) -> None:
+def namespace_part(where: Where) -> str:
+    """The name of an environment's namespace as a part: ``NAMESPACE (ENVIRONMENT)``; a preview
+    environment's ``NAMESPACE (preview)``."""
+    return f"{where.namespace} ({'preview' if where.preview else where.environment})"
+
+
+def _namespace(context: SourceContext, where: Where, cluster: str) -> str:
     informers = where.informers()
-    name = f"{where.namespace} ({where.environment})"
+    name = namespace_part(where)
     error = next((i.error for i in informers if i.error is not None), None)
     latencies = [i.latency for i in informers if i.latency is not None]
     latency = max(latencies) if latencies else None
@@ -66,3 +92,4 @@ def _namespace(context: SourceContext, where: Where, cluster: str) -> None:
         context.set_part_health(name, True, latency, kind="namespace", parent=cluster)
     else:
         context.set_part_health(name, None, kind="namespace", parent=cluster)
+    return name

@@ -96,6 +96,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         self._last_expiry_check: datetime | None = None
         self._params_model = preview_params(config) if config.previews else None
         self._rollouts = StatefulSetRollouts()  # (stuck StatefulSets)
+        self._parts: set[str] = set()  # the parts said in the health view
 
     # Life cycle ----------------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         await health.recheck(self._all_informers())
 
     def _workloads_changed(self) -> None:
-        health.report(self.context, self._static.values())
+        health.report(self.context, [*self._static.values(), *self._previews.values()], self._parts)
         self.context.changed("environments")
 
     def _namespaces_changed(self) -> None:
@@ -257,7 +258,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         await health.recheck([i for w in places for i in w.informers()])  # back since?
         await self._synced([i for w in places
                             for i in [*w.workloads, *([w.replicasets] if w.replicasets else [])]])
-        health.report(self.context, self._static.values())
+        health.report(self.context, places, self._parts)
         out: list[Deployment] = []
         failures: list[SourceError] = []
         for where in places:
