@@ -52,7 +52,7 @@ async def test_the_monthly_question_shows_a_month_after_the_first_run_and_k_dism
         await prompt_checked(pilot, later)
         await wait_until(pilot, lambda: later.query(PromptLine), "the question")
         assert any("How satisfied are you with idp-tui?" in line and "K: not now" in line
-                   for line in screen_lines(later))
+                   and "^f: rate it" in line for line in screen_lines(later))
         await pilot.press("K")
         await wait_until(pilot, lambda: not later.query(PromptLine), "the question dismissed")
         assert not any("How satisfied" in line for line in screen_lines(later))
@@ -71,11 +71,17 @@ async def test_the_monthly_question_shows_a_month_after_the_first_run_and_k_dism
     assert len(rows(data, "SELECT * FROM idp_usage_prompt")) == 1
 
 
-async def test_ctrl_f_stores_a_rating_and_a_comment(tmp_path: Path) -> None:
+async def test_ctrl_f_stores_a_rating_and_a_comment_even_with_telemetry_off(
+        tmp_path: Path) -> None:
     data = tmp_path / "data"
-    app = host(data, DEMO_TIME + timedelta(days=40))
+    app = host(data, DEMO_TIME + timedelta(days=40), enabled=False)
     async with app.run_test(size=(120, 30)) as pilot:
         await prompt_checked(pilot, app)
+        assert not app.query(PromptLine)  # (the question is part of telemetry)
+        rows_help = {bid: (keys, what) for _scope, keys, what, bid in app._binding_rows()}
+        assert rows_help["app.feedback"] == ("^f", "Feedback")
+        assert rows_help["app.dismiss_prompt"] == ("K", "Not now")
+        assert any(usage.startswith(":feedback") for usage, _help in app._command_rows())
         await pilot.press("ctrl+f")
         await wait_until(pilot, lambda: isinstance(app.screen, FeedbackScreen), "the dialog")
         await pilot.press("enter", "enter")  # no rating yet: said, not sent
@@ -91,6 +97,7 @@ async def test_ctrl_f_stores_a_rating_and_a_comment(tmp_path: Path) -> None:
         await pilot.press("ctrl+f", "escape")  # escape closes without storing
         assert not isinstance(app.screen, FeedbackScreen)
         assert len(rows(data, "SELECT * FROM idp_feedback")) == 1
+    assert rows(data, "SELECT COUNT(*) FROM idp_usage_event") == [(0,)]
 
 
 async def test_panes_and_commands_are_recorded_only_with_telemetry_on(tmp_path: Path) -> None:

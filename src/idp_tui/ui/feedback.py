@@ -28,8 +28,9 @@ BINDINGS = [
     Binding("K", "dismiss_prompt", "Not now", show=False, id="app.dismiss_prompt"),
 ]
 
-PROMPT_TEXT = ("How satisfied are you with idp-tui?  ctrl+f: rate it 1–5 and tell the platform "
-               "team  ·  K: not now")
+#: The satisfaction question (its keys as the config maps them).
+PROMPT_TEXT = ("How satisfied are you with idp-tui?  {rate}: rate it 1–5 and tell the platform "
+               "team  ·  {dismiss}: not now")
 #: Seconds between two looks for the runtime while the dashboard starts (the prompt waits).
 PROMPT_RETRY = 2.0
 
@@ -42,8 +43,9 @@ def _usage(app: Any) -> Any:
 class PromptLine(Static):
     """The one-line satisfaction question (above the sources' line)."""
 
-    def __init__(self) -> None:
-        super().__init__(Text(PROMPT_TEXT, end=""), id="feedback-prompt")
+    def __init__(self, rate: str = "ctrl+f", dismiss: str = "K") -> None:
+        super().__init__(Text(PROMPT_TEXT.format(rate=rate, dismiss=dismiss), end=""),
+                         id="feedback-prompt")
 
 
 class FeedbackScreen(ModalScreen[bool]):
@@ -168,6 +170,9 @@ class FeedbackMixin:
             due = False
         try:
             if due and not app.query(PromptLine) and not (app._exit or app._closing):
-                await app.screen_stack[0].mount(PromptLine(), before=app.query_one("#health-bar"))
+                from .helprows import keys_for
+
+                line = PromptLine(*(keys_for(app, binding) for binding in BINDINGS))
+                await app.screen_stack[0].mount(line, before=app.query_one("#health-bar"))
         finally:
             self.prompt_checked = True
