@@ -21,7 +21,13 @@ from kube import Cluster, controller_revision, deployment
 
 from idp_tui import Deployment, Health, ManualClock, SourceContext
 from idp_tui.cli.output import EXIT_OK
+from idp_tui.config import load_config
+from idp_tui.ui.app import IdpApp
+from idp_tui.ui.vtable import VirtualTable
 from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
+
+from conftest import T0
+from fakes import assert_alive, screen_lines, wait_until
 
 NS = "shop-staging"
 
@@ -214,14 +220,13 @@ async def test_a_rollout_seen_to_begin_has_its_full_deadline(source: Any, cluste
     assert dep.rollout == "stuck" and "no progress for 11 min" in dep.message
 
 
-def test_the_cli_shows_the_version_that_serves_and_the_stuck_rollout(tmp_path: Path,
-                                                                     cluster: Cluster) -> None:
-    _old, new = rolling(cluster)
-    cluster.put("pods", NS, "orders-db-1", sts_pod(
-        "orders-db-1", new, waiting=("ImagePullBackOff", "manifest unknown")))
+def write_config(tmp_path: Path, cluster: Cluster) -> Path:
     kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])
     config = tmp_path / "config.toml"
     config.write_text(f'''
+[hub.refresh]
+environments = 3600
+
 [sources.k8s]
 type = "kubernetes"
 kubeconfig = "{kubeconfig}"
@@ -230,9 +235,17 @@ workloads = ["deployments", "statefulsets"]
 [sources.k8s.environments]
 staging = {{ context = "eu-1", namespace = "{NS}" }}
 ''')
+    return config
+
+
+def test_the_cli_shows_the_version_that_serves_and_the_stuck_rollout(tmp_path: Path,
+                                                                     cluster: Cluster) -> None:
+    _old, new = rolling(cluster)
+    cluster.put("pods", NS, "orders-db-1", sts_pod(
+        "orders-db-1", new, waiting=("ImagePullBackOff", "manifest unknown")))
     env = {**os.environ, "IDP_TUI_DATA_DIR": str(tmp_path / "data"),
-           "IDP_TUI_CONFIG": str(config), "IDP_TUI_CLOCK": "2026-11-25T14:00:00Z",
-           "COLUMNS": "200"}
+           "IDP_TUI_CONFIG": str(write_config(tmp_path, cluster)),
+           "IDP_TUI_CLOCK": "2026-11-25T14:00:00Z", "COLUMNS": "200"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
@@ -246,3 +259,25 @@ staging = {{ context = "eu-1", namespace = "{NS}" }}
     dep = next(d for d in data["deployments"] if d["service"] == "orders")
     assert (dep["version"], dep["target_version"], dep["rollout"]) == ("16.3", "16.4", "stuck")
     assert "pod orders-db-1 ImagePullBackOff: manifest unknown" in dep["message"]
+
+
+async def test_the_environments_pane_marks_the_stuck_statefulset(tmp_path: Path,
+                                                                 cluster: Cluster) -> None:
+    _old, new = rolling(cluster)
+    cluster.put("pods", NS, "orders-db-1", sts_pod(
+        "orders-db-1", new, waiting=("CrashLoopBackOff", "back-off 5m0s")))
+    config = load_config(write_config(tmp_path, cluster), required=True)
+    (tmp_path / "data").mkdir()
+    app = IdpApp(config, data_dir=tmp_path / "data", clock=ManualClock(T0))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("2")
+        await wait_until(pilot, lambda: app.current_pane.id == "envs-pane", "the envs pane")
+        table = app.query_one("#envs-table", VirtualTable)
+        await wait_until(pilot, lambda: table.keys == ["orders"], "the workloads")
+        row = next(line for line in screen_lines(app) if line.lstrip("│ ").startswith("orders"))
+        assert "16.3 ⧗ 1/2" in row  # what serves, and the stuck rollout's own mark
+        assert "16.4" not in row and "◐" not in row
+        app.service, app.environment = "orders", "staging"
+        await wait_until(pilot, lambda: "16.4 is stuck" in "\n".join(screen_lines(app)),
+                         "the detail of the selected cell")
+        assert_alive(app)
