@@ -75,9 +75,23 @@ async def back_to(app: IdpApp, pilot: Any, pane: str) -> None:
 
 
 def picture(app: IdpApp) -> tuple[Any, ...]:
-    # (the notifications by identity: one shown as an older one expires is a change too)
+    # (the notifications by identity: one shown as an older one expires is a change too; and
+    # every one posted, as one may expire before a busy machine looks: "Refreshing…" lasts 2 s)
     return (tuple(screen_lines(app)), len(app.screen_stack), type(app.screen).__name__,
-            tuple(n.identity for n in app._notifications))
+            tuple(n.identity for n in app._notifications), len(getattr(app, "posted", ())))
+
+
+def count_notifications(app: IdpApp) -> None:
+    """Keep every notification posted in ``app.posted`` (``notify`` still shows it)."""
+    posted: list[str] = []
+    notify = app.notify
+
+    def counted(message: Any, *args: Any, **kwargs: Any) -> None:
+        posted.append(str(message))
+        notify(message, *args, **kwargs)
+
+    app.posted = posted  # type: ignore[attr-defined]
+    app.notify = counted  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("pane", list(PANE_KEYS))
@@ -86,6 +100,7 @@ async def test_every_key_in_the_help_does_something(pane: str, tmp_path: Path) -
     data.mkdir()
     app = IdpApp(demo_config(data, action_speed=100_000.0), data_dir=data,
                  clock=ManualClock(DEMO_TIME))
+    count_notifications(app)
     async with app.run_test(size=SMALL) as pilot:
         await wait_settled(app)
         await back_to(app, pilot, pane)

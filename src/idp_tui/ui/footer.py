@@ -51,7 +51,23 @@ class KeysFooter(Footer):
         # A stable sort: the keys of one rank keep their order.
         yield from sorted(super().compose(), key=lambda w: _rank(w, app_actions))
 
+    #: What the keys shown were made from (see ``_made_from``).
+    _made: tuple[object, ...] | None = None
+
+    def _made_from(self) -> tuple[object, ...]:
+        """Everything ``compose`` reads: the screen's active bindings (each key, action, label,
+        state and tooltip) and the footer's settings."""
+        bindings = tuple((b.key, b.action, b.description, b.show, b.group, enabled, tooltip)
+                         for _node, b, enabled, tooltip in self.screen.active_bindings.values())
+        return (self._bindings_ready, self.show_command_palette, self.compact, bindings)
+
     async def recompose(self) -> None:
+        """Make the keys again when what they are made from changed (the screen asks after every
+        focus change and every key, and the keys are mostly the same)."""
+        made = self._made_from()
+        if made == self._made and self.children:
+            return
+        self._made = made
         await super().recompose()
         self.fit_keys()
 
