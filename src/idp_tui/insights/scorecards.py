@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..limits import PIPELINES_LIMIT
@@ -155,14 +155,24 @@ def below(cards: Iterable[Card], level: Level) -> list[Card]:
 
 # Gathering --------------------------------------------------------------------------------------
 
-async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.size
+def day_range(now: datetime, days: int) -> tuple[datetime, datetime]:
+    """``days`` days (and one) up to the end of ``now``'s day, UTC: the range of delivery
+    history asked for, the same topic all day long (a deployment made today is in it)."""
+    end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \
+        + timedelta(days=1)
+    return end - timedelta(days=days + 1), end
+
+
+async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.size,
+                  fresh: bool = False, answers: dict[Any, Any] | None = None
                   ) -> tuple[World, list[Failure]]:
     """The world the facts are computed from, asked of the hub (the catalog, the environments,
     the newest ``pipelines`` runs, the delivery history of the facts' window and the error
     ratios of the production environments), and the
     failures of the sources asked. A topic that no source offers is no failure: its facts are
     unknown. A topic a source failed on is unknown too (the rules that need it error, saying
-    why), and its failure is returned."""
+    why), and its failure is returned. The hub's last answers are used where it has one
+    (``fresh``: every topic asked again); ``answers`` gets each topic's snapshot."""
     from ..api.kinds import EnvironmentType
     from ..environments import guess_type
     from ..hub import Topic
@@ -173,7 +183,9 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     failures: list[Failure] = []
 
     async def fetch(topic: Topic) -> tuple[Any, bool]:
-        snapshot = hub.cached(topic) or await hub.fetch(topic)
+        snapshot = (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
+        if answers is not None:
+            answers[topic] = snapshot
         problems = [f for f in snapshot.errors.values() if f.error_class != "no source"]
         failures.extend(problems)
         return snapshot.data, snapshot.data is not None and not problems
@@ -181,8 +193,7 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     catalog, _ = await fetch(Topic.catalog())
     platform, platform_known = await fetch(Topic.environments())
     runs, runs_known = await fetch(Topic.pipelines(None, pipelines))
-    history, history_known = await fetch(Topic.delivery(now - timedelta(days=DELIVERY_DAYS),
-                                                        now))
+    history, history_known = await fetch(Topic.delivery(*day_range(now, DELIVERY_DAYS)))
     environments = list(platform.environments) if platform is not None else []
     production = [e.name for e in environments
                   if (e.type or guess_type(e.name)) is EnvironmentType.PRODUCTION]

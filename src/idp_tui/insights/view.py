@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import dora
@@ -58,6 +58,9 @@ class Inputs:
     incidents: list[dora.IncidentRow]
     owners: dict[str, str]
     failures: list[Failure] = field(default_factory=list)
+    #: The scorecards counted already (``insights.scoring``: the Catalog's levels are the
+    #: same); None: :func:`compute` checks the rules.
+    cards: list[sc.Card] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,21 +90,30 @@ class Insights:
         return next((c for c in self.cards if c.service == service), None)
 
 
-async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS)) -> Inputs:
+async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
+                 rules: Sequence[Rule] | None = None, fresh: bool = False) -> Inputs:
     """Ask the hub for the catalog, the environments, the runs and the delivery history of two
-    of the longest window (the trend compares with the period before)."""
+    of the longest window (the trend compares with the period before); with ``rules``, the
+    scorecards too, from the dashboard's one count (:func:`.scoring.scored`). The hub's last
+    answers are used where it has them (``fresh``: asked again)."""
     from ..hub import Topic
+    from .scoring import scored
 
-    world, failures = await sc.collect(hub, now)
-    snapshot = hub.cached(Topic.delivery(now - timedelta(days=2 * days), now)) \
-        or await hub.fetch(Topic.delivery(now - timedelta(days=2 * days), now))
+    cards: list[sc.Card] | None = None
+    if rules is not None:
+        counted = await scored(hub, now, rules, fresh=fresh)
+        world, failures, cards = counted.world, list(counted.failures), counted.cards
+    else:
+        world, failures = await sc.collect(hub, now, fresh=fresh)
+    topic = Topic.delivery(*sc.day_range(now, 2 * days))
+    snapshot = (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
     failures += [f for f in snapshot.errors.values() if f.error_class != "no source"]
     deploys: list[dora.Deploy] = []
     incidents: list[dora.IncidentRow] = []
     if snapshot.data is not None:
         deploys, incidents = dora.rows_from_history(snapshot.data, world.production)
     owners = {s.name: s.owner or NO_OWNER for s in world.services}
-    return Inputs(world, deploys, incidents, owners, failures)
+    return Inputs(world, deploys, incidents, owners, failures, cards)
 
 
 def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW) -> Insights:
@@ -115,7 +127,8 @@ def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW
              for t in sorted(set(owners.values()))]
     services = [by_service.get(s) or dora.four_keys([], end=end, days=days, scope="service",
                                                     name=s) for s in sorted(owners)]
-    cards = sc.score(rules, inputs.world) if rules else []
+    cards = inputs.cards if inputs.cards is not None else \
+        sc.score(rules, inputs.world) if rules else []
     return Insights(days, org, teams, services, cards, {d.id: d for d in inputs.deploys},
                     list(inputs.failures), dict(owners))
 

@@ -8,7 +8,6 @@ Textual-free: the pane runs :func:`compute_levels` in a worker and draws :func:`
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -135,14 +134,14 @@ def status_note(fields: Mapping[str, set[str]], levels: Levels | None, error: st
 async def compute_levels(hub: Hub, now: datetime, config: Any
                          ) -> tuple[dict[str, Level | None], list[Failure]]:
     """Every catalog service's level from the hub's answers and the configured rules (the
-    built-in ones, the config dir's, ``[scorecards] paths``), and the sources' failures; the
-    rules are checked in a thread. A bad rule file raises ConfigError (the pane says it)."""
+    built-in ones, the config dir's, ``[scorecards] paths``), and the sources' failures: the
+    dashboard's one count (``insights.scoring``, the Insights pane's too), the rules checked in
+    a thread. A bad rule file raises ConfigError (the pane says it)."""
     from ...insights.rules import configured_rules
+    from ...insights.scoring import scored
 
-    rules = configured_rules(config)
-    world, failures = await sc.collect(hub, now)
-    cards = await asyncio.to_thread(sc.score, rules, world) if rules else []
-    return sc.levels_by_service(cards), failures
+    counted = await scored(hub, now, configured_rules(config))
+    return counted.levels, list(counted.failures)
 
 
 def complete(query: str, facets: Sequence[Facet]) -> str | None:

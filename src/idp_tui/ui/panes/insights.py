@@ -50,6 +50,7 @@ class InsightsPane(Pane):
         Binding("t", "cycle_team", "Team", id="insights.team"),
         Binding("l", "cycle_level", "Level", id="insights.level"),
         Binding("w", "cycle_window", "Window", id="insights.window"),
+        Binding("ctrl+r", "recount", "Refresh", show=False, id="insights.refresh"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -102,20 +103,31 @@ class InsightsPane(Pane):
 
     # Loading ----------------------------------------------------------------------------------
 
-    def reload(self, *, ask: bool = True) -> None:
-        """Ask the hub again (``ask``) or recount what it answered, off the UI thread."""
+    def reload(self, *, ask: bool = True, fresh: bool = False) -> None:
+        """Ask the hub (``ask``; ``fresh``: every source again, not the hub's last answers) or
+        recount what it answered, off the UI thread."""
         self.computing = True
         self.error = ""
         self._status()
-        self.run_worker(self._load(ask), exclusive=True, group="insights", exit_on_error=False)
+        self.run_worker(self._load(ask, fresh), exclusive=True, group="insights",
+                        exit_on_error=False)
 
-    async def _load(self, ask: bool) -> None:
+    def action_recount(self) -> None:
+        """ctrl+r: the sources asked again (as everywhere), and the history and the scorecards
+        counted anew from their answers; the Catalog's levels follow the new count."""
+        self.app.action_refresh()
+        self.reload(fresh=True)
+
+    async def _load(self, ask: bool, fresh: bool = False) -> None:
         try:
             from ...insights.rules import configured_rules
 
             rules = configured_rules(self.idp.config)
             if ask or self.inputs is None:
-                self.inputs = await view.gather(self.hub, self.idp.clock.now())
+                self.inputs = await view.gather(self.hub, self.idp.clock.now(), rules=rules,
+                                                fresh=fresh)
+                if fresh:
+                    self._levels_follow()
             insights = await asyncio.to_thread(self.compute, self.inputs, rules, days=self.days)
         except asyncio.CancelledError:
             raise
@@ -129,6 +141,13 @@ class InsightsPane(Pane):
         self.query_one(ErrorBanner).show_errors({f"{f.source}:{i}": f for i, f in
                                                  enumerate(insights.failures)})
         self._draw()
+
+    def _levels_follow(self) -> None:
+        """The Catalog's Level column counted again: the count just made, shared."""
+        from .catalog import CatalogPane
+
+        for pane in self.app.query(CatalogPane):
+            pane.refresh_now()
 
     # Drawing ----------------------------------------------------------------------------------
 
