@@ -85,8 +85,7 @@ class ContextBar(Static):
         out.append_text(render.text(service or "–", "bold", max_len=48))
         out.append("  env ", "dim")
         out.append_text(render.text(environment or "–", "bold", max_len=48))
-        out.append_text(advisor_ui.context_part(self.app))
-        out.append_text(approvals.context_part(self.app))
+        out.append_text(advisor_ui.context_part(self.app) + approvals.context_part(self.app))
         hint, clock = "  (e to switch)", f"   {now:%Y-%m-%d %H:%M:%S} UTC"
         width = self.size.width
         if not width or out.cell_len + len(hint) + len(clock) <= width:
