@@ -24,6 +24,7 @@ from idp_tui.hub import ManualTimer
 from idp_tui.policy import PolicyConfig
 from idp_tui.runtime import build_runtime
 from idp_tui.ui.approvals import POLL, ApprovalsScreen, ReasonDialog, RequestScreen
+from idp_tui.ui.dialogs import ActionModal
 
 from conftest import T0
 from dialog_host import DialogHost
@@ -171,6 +172,31 @@ async def test_a_request_that_expires_while_the_dialog_waits_says_so(
                "2026-11-26 14:00 UTC; ask for the action again" in status(app)
         assert source(app).seen == []
         assert [r["phase"] for r in audit(data_dir)] == ["requested"]
+        assert_alive(app)
+
+
+async def test_closed_the_dialog_keeps_waiting_and_the_action_runs_once_approved(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = app_of("alice", data_dir, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        app.runtime.actions.timer = ManualTimer()
+        modal = await ask(pilot, app)
+        request_id = modal.request_id
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ActionModal), "closed")
+        # Reopened (as the Activity screen does), the dialog shows the wait, not a denial.
+        app.push_screen(ActionModal.for_run(app.runtime.actions.runs[request_id]))
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionModal)
+                         and "waiting for approval: 0 of 1" in status(app), "the wait again")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ActionModal), "closed again")
+        await vote(data_dir, clock, "bob", request_id, "approved", "ok")
+        await look_again(pilot, app)
+        await wait_until(pilot, lambda: any("deploy alpha 1.3.0 in staging: succeeded" in m
+                                            for m in notifications(app)), "the run's end")
+        assert [r["phase"] for r in audit(data_dir)] == ["requested", "approved", "started",
+                                                         "finished"]
+        assert app.runtime.actions.runs[request_id].state is ActionState.SUCCEEDED
         assert_alive(app)
 
 
