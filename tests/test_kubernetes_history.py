@@ -5,6 +5,7 @@ their outcomes, rollbacks and the deploys they undid, per environment and time r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -154,7 +155,7 @@ async def test_revisions_are_deployments_with_their_version_time_and_change_caus
     assert newest.trigger == "idp-tui deploy 1.1.0 by ana: CHG-7"
     assert newest.id == "production/deployment/cart@uid-shop-prod-cart/2"
     assert newest.commits == ()  # Kubernetes does not know them
-    # Asked with the workload's label selector.
+    # Asked with the workload's label selector (the only one asked for).
     lists = cluster.requests("get", f"/apis/apps/v1/namespaces/{PROD}/replicasets")
     assert any(r.params.get("labelSelector") == "app=cart" for r in lists)
 
@@ -305,6 +306,47 @@ async def test_two_environments_each_from_its_own_namespace(
     answer = caught.value.data
     assert [(e.environment, e.version) for e in answer.deliveries] == [("production", "1.1.0")]
     assert "replicasets" in str(caught.value.error.message)
+
+
+async def test_a_namespaces_revisions_are_listed_once_for_all_its_workloads(
+        started: Any, cluster: Cluster) -> None:
+    names = [f"svc-{i}" for i in range(6)]
+    for i, name in enumerate(names):
+        obj = workload(name, PROD, f"registry.example/{name}:1.1.0", names=f"{name}-1.1.0",
+                       done_at="11-20T10:05")
+        put(cluster, PROD, obj, rs(obj, 1, "1.0.0", f"11-0{i + 1}T10:00"),
+            rs(obj, 2, "1.1.0", f"11-1{i}T10:00", replicas=2, ready=2))
+    db = workload("orders-db", PROD, "registry.example/postgres:16.4", kind="StatefulSet")
+    cluster.put("statefulsets", PROD, "orders-db", db)
+    cluster.put("controllerrevisions", PROD, "orders-db-00000001", controller_revision(
+        db, 1, "registry.example/postgres:16.4", created=stamp("11-03T10:00")))
+    source = await started()
+    rs_path = f"/apis/apps/v1/namespaces/{PROD}/replicasets"
+    cr_path = f"/apis/apps/v1/namespaces/{PROD}/controllerrevisions"
+
+    def listed(path: str) -> list[Any]:
+        return [r for r in cluster.requests("get", path) if not r.params.get("watch")]
+
+    # The source's own watch of the ReplicaSets (which revision serves) lists them first.
+    for _ in range(500):
+        if any(r.params.get("watch") for r in cluster.requests("get", rs_path)):
+            break
+        await asyncio.sleep(0.01)
+    before = len(listed(rs_path)), len(listed(cr_path))
+    answer = await source.delivery_history(query(environment="production"))
+    # One list of each for the seven workloads (not one a workload), without a selector.
+    lists, revisions = listed(rs_path)[before[0]:], listed(cr_path)[before[1]:]
+    assert len(lists) == 1 and len(revisions) == 1
+    assert not lists[0].params.get("labelSelector")
+    # Each workload's revisions are its own (grouped by owner), in its own order.
+    by_service: dict[str, list[str]] = {}
+    for e in sorted(answer.deliveries, key=lambda e: e.started):
+        by_service.setdefault(e.service, []).append(e.version)
+    assert by_service == {**{name: ["1.0.0", "1.1.0"] for name in names},
+                          "orders-db": ["16.4"]}
+    # No StatefulSet asked for: no ControllerRevision listed.
+    await source.delivery_history(query(service="svc-1"))
+    assert len(listed(cr_path)) == before[1] + 1 and len(listed(rs_path)) == before[0] + 2
 
 
 # idp-tui dora on a cluster ------------------------------------------------------------------------

@@ -22,7 +22,8 @@ start), whether an older revision that was replaced ever became available (its p
 when a rollback happened unless it is the newest revision (then the workload's Progressing
 condition tells; otherwise the start of the next revision, the latest it can have been), and no
 commits. Only the revisions Kubernetes keeps (``revisionHistoryLimit``, 10 by default) are there.
-Apart from :func:`read_revisions` (one list request), pure: the rules are tested on plain objects.
+Apart from :func:`read_namespace` (one list request a kind of workload, for every workload of a
+namespace, grouped here by owner), pure: the rules are tested on plain objects.
 """
 
 from __future__ import annotations
@@ -207,20 +208,49 @@ def in_range(events: Iterable[DeliveryEvent], query: HistoryQuery) -> list[Deliv
     return [e for e in events if e.finished is not None and query.start <= e.finished < query.end]
 
 
-def read_revisions(where: Where, workload: o.Workload) -> list[dict[str, Any]]:
-    """The ReplicaSets (a Deployment) or ControllerRevisions (a StatefulSet) the workload's label
-    selector picks, as the API server sends them (blocking: run it on a thread)."""
-    selector = ",".join(f"{k}={v}" for k, v in sorted(workload.selector.items())) or None
-    if workload.kind == "Deployment":
-        data = where.cluster.read_json(
-            "list", "replicasets.apps", where.namespace,
-            lambda c: c.api("apps").list_namespaced_replica_set(
-                where.namespace, label_selector=selector, _preload_content=False,
-                _request_timeout=c.request_timeout))
-    else:
-        data = where.cluster.read_json(
-            "list", "controllerrevisions.apps", where.namespace,
-            lambda c: c.api("apps").list_namespaced_controller_revision(
-                where.namespace, label_selector=selector, _preload_content=False,
-                _request_timeout=c.request_timeout))
-    return [obj for obj in data.get("items") or () if isinstance(obj, dict)]
+#: The objects that hold each kind of workload's revisions.
+_HOLDERS = {"Deployment": "replicasets.apps", "StatefulSet": "controllerrevisions.apps"}
+
+
+def read_namespace(where: Where, workloads: Iterable[o.Workload]
+                   ) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The ReplicaSets and ControllerRevisions of ``workloads`` (of one namespace), grouped by
+    the workload that owns them (its kind and name): one list request of the namespace for
+    each kind of workload among them, not one a workload (the label selector of the only
+    one of its kind, when there is one; blocking: run it on a thread)."""
+    workloads = list(workloads)
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {(w.kind, w.name): [] for w in workloads}
+    for kind in sorted({w.kind for w in workloads}):
+        resource = _HOLDERS.get(kind)
+        if resource is None:
+            continue
+        mine = [w for w in workloads if w.kind == kind]
+        selector = ",".join(f"{k}={v}" for k, v in sorted(mine[0].selector.items())) \
+            if len(mine) == 1 else ""
+        if kind == "Deployment":
+            data = where.cluster.read_json(
+                "list", resource, where.namespace,
+                lambda c: c.api("apps").list_namespaced_replica_set(
+                    where.namespace, label_selector=selector or None, _preload_content=False,
+                    _request_timeout=c.request_timeout))
+        else:
+            data = where.cluster.read_json(
+                "list", resource, where.namespace,
+                lambda c: c.api("apps").list_namespaced_controller_revision(
+                    where.namespace, label_selector=selector or None, _preload_content=False,
+                    _request_timeout=c.request_timeout))
+        for obj in data.get("items") or ():
+            owner = _owner_of(obj, kind) if isinstance(obj, dict) else None
+            if owner is not None and (kind, owner) in out:
+                out[(kind, owner)].append(obj)
+    return out
+
+
+def _owner_of(obj: Mapping[str, Any], kind: str) -> str | None:
+    """The name of the ``kind`` that owns ``obj`` (its ownerReferences), if one does."""
+    meta = obj.get("metadata")
+    refs = meta.get("ownerReferences") if isinstance(meta, dict) else None
+    for ref in refs if isinstance(refs, list) else ():
+        if isinstance(ref, dict) and ref.get("kind") == kind and isinstance(ref.get("name"), str):
+            return ref["name"]
+    return None

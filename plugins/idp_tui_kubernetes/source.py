@@ -581,13 +581,13 @@ class KubernetesSource(PreviewNamespaces, Source):
         if error is not None:
             raise error
         out: list[Any] = []
-        for workload in sorted((w for i in where.workloads for w in i.items()),
-                               key=lambda w: w.key):
-            service = o.service_of(workload, self.config.service_labels)
-            if service is None or (query.service is not None and service != query.service):
-                continue
-            objects = await asyncio.to_thread(history.read_revisions, where, workload)
-            found = history.entries_of(workload, objects)
+        picked = [(w, s) for w in sorted((w for i in where.workloads for w in i.items()),
+                                         key=lambda w: w.key)
+                  if (s := o.service_of(w, self.config.service_labels)) is not None
+                  and (query.service is None or s == query.service)]
+        owned = await asyncio.to_thread(history.read_namespace, where, [w for w, _ in picked])
+        for workload, service in picked:
+            found = history.entries_of(workload, owned[(workload.kind, workload.name)])
             out.extend(history.in_range(history.workload_history(
                 workload, found, service=service, environment=where.environment,
                 version=lambda r, s=service: self._revision_version(r, s)), query))
