@@ -25,7 +25,7 @@ from idp_tui.advisor.lifecycle import (
     delivery_topic,
 )
 from idp_tui.api.delivery import DeliveryEvent, DeliveryHistory, DeliveryOutcome
-from idp_tui.api.kinds import EnvironmentKind, EnvironmentType
+from idp_tui.api.kinds import ActionKind, EnvironmentKind, EnvironmentType
 from idp_tui.api.models import Deployment, Environment, Link, PipelineRun, Service
 from idp_tui.cli.output import EXIT_OK
 from idp_tui.hub.topics import Snapshot
@@ -67,8 +67,11 @@ def test_a_preview_expiring_within_the_window_is_advised_with_its_figures() -> N
     assert rec.rule == "preview-expiring" and rec.environment == "pr-7"
     assert rec.service == "cart"  # the first of its services, by name
     assert "expires in 5.0 h" in rec.title and "extend or delete" in rec.title
-    assert rec.remedy is None and rec.opens is None  # no action extends or deletes one
-    assert "no action of idp-tui extends or deletes" in rec.detail
+    remedy = rec.remedy  # extend it by a day: the dialog opens pre-filled
+    assert remedy is not None and rec.opens is None
+    assert (remedy.kind, remedy.environment, remedy.service) == (ActionKind.EXTEND, "pr-7", None)
+    assert remedy.params == {"seconds": 86400} and remedy.reason.startswith("advisor:")
+    assert "T in Environments" in rec.detail
     ev = rec.evidence
     assert ev.figure("expires at") == (NOW + timedelta(hours=5)).isoformat()
     assert ev.figure("hours left") == 5.0
@@ -111,7 +114,9 @@ def test_a_preview_without_a_deployment_for_the_idle_time_is_advised() -> None:
     deps = (dep("pay", "pr-7", ago=limit), dep("cart", "pr-7", ago=limit + timedelta(hours=3)))
     [rec] = idle(view(env, deps=deps))
     assert rec.rule == "preview-idle" and rec.severity is Severity.LOW
-    assert (rec.service, rec.environment, rec.remedy) == ("cart", "pr-7", None)
+    assert (rec.service, rec.environment) == ("cart", "pr-7")
+    assert rec.remedy is not None and rec.remedy.kind is ActionKind.DELETE_ENVIRONMENT
+    assert (rec.remedy.environment, rec.remedy.params) == ("pr-7", {})
     assert "no deployment for 24.0 h" in rec.title and "delete it" in rec.title
     ev = rec.evidence
     assert ev.figure("idle since") == (NOW - limit).isoformat()  # the newest deployment
@@ -291,7 +296,8 @@ def test_advise_json_on_the_sandbox_after_provisioning_a_short_lived_preview(
     figures = {f["name"]: f["value"] for f in rec["evidence"]["figures"]}
     assert figures["expires at"] == "2026-11-25T16:00:00+00:00" and figures["hours left"] == 2.0
     assert figures["services deployed"] == "billing-service, payments-api"
-    assert rec["remedy"] is None and rec["evidence"]["source"] == "sandbox"
+    assert rec["remedy"]["kind"] == "extend" and rec["remedy"]["environment"] == "pr-42"
+    assert rec["evidence"]["source"] == "sandbox"
     # Just deployed: not idle.
     assert not any(r["rule"] == "preview-idle" for r in data["recommendations"])
     # The sandbox's default data has scorecard gaps, the delivery facts among them (the

@@ -2,8 +2,9 @@
 expire or left idle, and scorecard gaps (the fewest rules a service must pass to reach its next
 level).
 
-No action kind extends or deletes an environment, so the preview rules say what to do without a
-remedy; the scorecard rule has none either (its detail and evidence carry each rule's fix). The
+The preview rules carry the action that fixes them: extend the environment (by
+``PREVIEW_EXTEND``) when it is about to expire, delete it when it is left idle (each opens its
+dialog pre-filled; the policy and the audit log apply as always); the scorecard rule has none (its detail and evidence carry each rule's fix). The
 scorecards are computed from the same hub-fed view as every other rule (the catalog, the
 environments, the pipeline runs and the delivery history), with the built-in scorecard rules
 unless the rule is given others. Textual-free.
@@ -15,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..api.kinds import EnvironmentKind
+from ..api.actions import ActionRequest
+from ..api.kinds import ActionKind, EnvironmentKind
 from ..api.models import Environment
 from ..hub.topics import Topic
 from .model import Evidence, Figure, Recommendation, Severity, span_text, stable_id
@@ -27,9 +29,18 @@ __all__ = ["LIFECYCLE_RULES", "PreviewExpiringRule", "PreviewIdleRule", "Scoreca
 
 #: Scorecards are computed again at most this often (while the view's parts stay known).
 RESCORE = timedelta(minutes=5)
-#: What the preview rules tell the user to do (no action of idp-tui extends or deletes one).
-PREVIEW_REMEDY = ("extend its time to live, or delete it, where it was made "
-                  "(no action of idp-tui extends or deletes an environment)")
+#: How much the expiring rule's remedy extends a preview environment by.
+PREVIEW_EXTEND = timedelta(days=1)
+#: What the preview rules tell the user to do.
+PREVIEW_REMEDY = ("enter opens the dialog to extend it (T in Environments), or delete it "
+                  "(X in Environments)")
+
+
+def _env_remedy(rec_id: str, kind: ActionKind, environment: str, reason: str) -> ActionRequest:
+    params = {"seconds": int(PREVIEW_EXTEND.total_seconds())} if kind is ActionKind.EXTEND \
+        else {}
+    return ActionRequest(id=f"advice-{rec_id.replace(':', '-')}"[:128], kind=kind,
+                         environment=environment, params=params, reason=reason[:300])
 
 
 def _aware(when: datetime) -> datetime:
@@ -78,15 +89,18 @@ class PreviewExpiringRule:
                        Figure(name="services", value=len(services))]
             if services:
                 figures.append(Figure(name="services deployed", value=", ".join(services)[:300]))
+            rec_id = stable_id(self.id, env.name, expires.isoformat())
             yield Recommendation(
-                id=stable_id(self.id, env.name, expires.isoformat()), rule=self.id,
+                id=rec_id, rule=self.id,
                 severity=Severity.MEDIUM if left <= window / 4 else Severity.LOW,
                 service=services[0] if services else "", environment=env.name,
                 title=f"Preview {env.name} expires in {span_text(left)}: extend or delete it",
                 detail=f"It is deleted with everything in it at {expires:%Y-%m-%d %H:%M} UTC; "
                        f"{PREVIEW_REMEDY}.",
                 evidence=Evidence(figures=tuple(figures), start=view.now, end=expires,
-                                  source=_source(deployed, view)))
+                                  source=_source(deployed, view)),
+                remedy=_env_remedy(rec_id, ActionKind.EXTEND, env.name,
+                                   f"advisor: {env.name} expires in {span_text(left)}"))
 
 
 class PreviewIdleRule:
@@ -118,15 +132,19 @@ class PreviewIdleRule:
                        Figure(name="services deployed", value=", ".join(services)[:300])]
             if env.expires_at is not None:
                 figures.append(Figure(name="expires at", value=_aware(env.expires_at).isoformat()))
+            rec_id = stable_id(self.id, env.name, last.isoformat())
             yield Recommendation(
-                id=stable_id(self.id, env.name, last.isoformat()), rule=self.id,
+                id=rec_id, rule=self.id,
                 severity=Severity.LOW, service=services[0], environment=env.name,
                 title=f"Preview {env.name} has had no deployment for {span_text(idle)}: "
                       "delete it (or extend it)",
                 detail=f"The last deployment into it was at {last:%Y-%m-%d %H:%M} UTC; "
                        f"{PREVIEW_REMEDY}.",
                 evidence=Evidence(figures=tuple(figures), start=last, end=view.now,
-                                  source=_source(deployed, view)))
+                                  source=_source(deployed, view)),
+                remedy=_env_remedy(rec_id, ActionKind.DELETE_ENVIRONMENT, env.name,
+                                   f"advisor: no deployment into {env.name} for "
+                                   f"{span_text(idle)}"))
 
 
 class ScorecardGapRule:

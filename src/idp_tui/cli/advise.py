@@ -76,6 +76,13 @@ def _jsonable(rec: Recommendation) -> dict[str, Any]:
 
 def _remedy_text(rec: Recommendation) -> str:
     remedy = rec.remedy
+    if remedy is not None and remedy.service is None and remedy.environment:
+        from ..actionenv import duration_text
+
+        seconds = remedy.params.get("seconds")
+        by = f" --by {duration_text(seconds)}" if isinstance(seconds, int) else ""
+        name = "delete-env" if remedy.kind.value == "delete_environment" else remedy.kind.value
+        return f"idp-tui {name} {remedy.environment}{by}"
     if remedy is not None:
         words = ["idp-tui", remedy.kind.value, remedy.service or ""]
         if remedy.environment:

@@ -277,12 +277,20 @@ def detail_text(rec: Recommendation | None) -> Text:
 def open_remedy(app: Any, rec: Recommendation) -> None:
     """The remedy's dialog, pre-filled with its kind, service and environment (the dialog makes
     its own action id), through the same checks as the action keys."""
+    from ..actionenv import duration_text  # noqa: PLC0415
     from .action_access import manager_of, read_only_reason  # noqa: PLC0415
     from .dialogs import ActionModal  # noqa: PLC0415
     from .dialogs.opening import watch_outcomes  # noqa: PLC0415
 
     remedy = rec.remedy
     manager = manager_of(app)
+    if remedy is not None and remedy.service is None and remedy.environment:
+        from .dialogs import open_environment_action  # noqa: PLC0415
+
+        by = remedy.params.get("seconds")
+        open_environment_action(app, remedy.kind, remedy.environment, reason=remedy.reason,
+                                by=duration_text(by) if isinstance(by, int) else None)
+        return
     if remedy is None or remedy.service is None or remedy.environment is None:
         return
     if manager is None or not manager.can(remedy.kind):
