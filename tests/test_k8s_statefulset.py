@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 from kube import Cluster, controller_revision, deployment
 
-from idp_tui import Deployment, Health, ManualClock, SourceContext
+from idp_tui import (
+    ActionEvent,
+    ActionKind,
+    ActionRequest,
+    ActionState,
+    Deployment,
+    Health,
+    ManualClock,
+    SourceContext,
+)
 from idp_tui.cli.output import EXIT_OK
 from idp_tui.config import load_config
 from idp_tui.ui.app import IdpApp
@@ -281,3 +290,43 @@ async def test_the_environments_pane_marks_the_stuck_statefulset(tmp_path: Path,
         await wait_until(pilot, lambda: "16.4 is stuck" in "\n".join(screen_lines(app)),
                          "the detail of the selected cell")
         assert_alive(app)
+
+
+async def test_a_deploy_whose_new_pod_cannot_pull_fails_as_stuck(source: Any,
+                                                                 cluster: Cluster) -> None:
+    """A deploy to a StatefulSet ends, failed, as soon as its first new pod waits on an image
+    that cannot be pulled (a StatefulSet has no progress deadline to wait for)."""
+    db = deployment("orders-db", NS, kind="StatefulSet", service="orders", replicas=2,
+                    image="registry.example/postgres:16.3")
+    old = controller_revision(db, 1, "registry.example/postgres:16.3")
+    db["status"].update(currentRevision=old["metadata"]["name"],
+                        updateRevision=old["metadata"]["name"], currentReplicas=2)
+    cluster.put("statefulsets", NS, "orders-db", db)
+    cluster.put("controllerrevisions", NS, old["metadata"]["name"], old)
+    src = await source()
+    events: list[ActionEvent] = []
+
+    async def run() -> None:
+        async for event in src.run_action(ActionRequest(
+                id="act-1", kind=ActionKind.DEPLOY, service="orders", environment="staging",
+                version="16.9", actor="alice")):
+            events.append(event)
+
+    task = asyncio.ensure_future(run())
+    path = f"/apis/apps/v1/namespaces/{NS}/statefulsets/orders-db"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not cluster.requests("patch", path):
+        assert loop.time() < deadline, "no patch"
+        await asyncio.sleep(0.02)
+    # The controller: pod 1 replaced at the new revision, its image not found.
+    cluster.put("pods", NS, "orders-db-1", sts_pod(
+        "orders-db-1", "orders-db-new", created="2026-11-25T14:00:00Z",
+        waiting=("ErrImagePull", "manifest for registry.example/postgres:16.9 not found")))
+    cluster.patch("statefulsets", NS, "orders-db", {"status": {
+        "observedGeneration": 2, "updateRevision": "orders-db-new", "currentReplicas": 1,
+        "updatedReplicas": 1, "readyReplicas": 1}})
+    await asyncio.wait_for(task, 10)
+    assert events[-1].state is ActionState.FAILED
+    assert events[-1].message == ("rollout stuck: pod orders-db-1 ErrImagePull: manifest for "
+                                  "registry.example/postgres:16.9 not found")

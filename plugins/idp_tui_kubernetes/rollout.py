@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from idp_tui import ActionEvent, ActionKind, ActionRequest, ActionState
 
 from . import objects as o
+from . import stuck
 
 if TYPE_CHECKING:
     from .cluster import Where
@@ -156,6 +157,7 @@ async def follow_rollout(where: Where, workload: o.Workload, generation: int | N
     said = ""
     try:
         while True:
+            changed.clear()  # (before reading: a change while this turn awaits is not lost)
             current = informer.get(workload.name)
             if current is None:
                 yield ActionEvent(ts=now(), state=ActionState.FAILED, level="error",
@@ -180,6 +182,13 @@ async def follow_rollout(where: Where, workload: o.Workload, generation: int | N
                 yield ActionEvent(ts=now(), state=ActionState.FAILED, level="error",
                                   message=f"rollout stuck: {why}")
                 return
+            if current.kind == "StatefulSet" and o.rolling_out(current) \
+                    and (not generation or current.observed_generation >= generation):
+                why = await stuck.waiting_now(where, current)  # (no progress deadline)
+                if why is not None:
+                    yield ActionEvent(ts=now(), state=ActionState.FAILED, level="error",
+                                      message=f"rollout stuck: {why}")
+                    return
             message = o.rollout_message(current, generation)
             if message != said:
                 said = message
@@ -193,7 +202,6 @@ async def follow_rollout(where: Where, workload: o.Workload, generation: int | N
                                   message=f"not rolled out after "
                                           f"{timeout:.0f} s: {said}")
                 return
-            changed.clear()
             try:
                 await asyncio.wait_for(changed.wait(), min(remaining, 5.0))
             except TimeoutError:

@@ -10,7 +10,8 @@ was made) the update revision's creation. Without any of these (pods said to be 
 cannot be seen) it is not judged stuck by time. An update held by a partition, or one waiting for pods to be deleted
 (``OnDelete``), is not stuck by time.
 
-The pods are read (with the workload's label selector) only for the StatefulSets rolling out.
+The pods are read (with the workload's label selector) only for the StatefulSets rolling out;
+a rollout an action follows fails as soon as a pod of its update revision waits for good.
 """
 
 from __future__ import annotations
@@ -100,6 +101,19 @@ def judge(workload: o.Workload, pods: list[Mapping[str, Any]], *, now: datetime,
     minutes = int((now - since).total_seconds() // 60)
     return (f"no progress for {minutes} min: {workload.updated}/{workload.replicas} pods at "
             f"revision {revision} (more than the {deadline / 60:g} min a Deployment waits)")
+
+
+async def waiting_now(where: Where, workload: o.Workload) -> str | None:
+    """(A rollout an action follows.) Why a pod of the StatefulSet's update revision waits for
+    good, or None (none does, or its pods cannot be read)."""
+    if workload.kind != "StatefulSet" or not workload.update_revision:
+        return None
+    try:
+        pods = await asyncio.to_thread(list_pods, where, workload)
+    except SourceError as exc:
+        log.info("statefulset/%s: its pods not read: %s", workload.name, exc.message)
+        return None
+    return waiting_pod(pods, workload.update_revision)
 
 
 class StatefulSetRollouts:
