@@ -8,9 +8,14 @@ huge log whole). The records of one action (``started`` then ``finished``, or on
 ``repair``) become one :class:`AuditEntry`.
 
 The filter (:class:`AuditFilter`) is the words typed: ``service:NAME``, ``env:NAME``,
-``kind:deploy`` and ``user:NAME`` for exact fields (any case; ``environment:``, ``action:``,
-``actor:`` and ``by:`` say the same), the rest is text that must appear in the entry (its action,
-target, version, who, reason, outcome, error, source or id).
+``kind:deploy``, ``user:NAME`` (the claimed actor or a name a source confirmed), ``team:NAME``
+(the service's owner in the catalog) and ``outcome:failed`` (how it ended, or where it stands:
+``started``, ``requested``…) for exact fields (any case; ``environment:``, ``action:``,
+``actor:``, ``by:``, ``owner:`` and ``state:`` say the same), the rest is text that must appear
+in the entry (its action, target, version, who, reason, outcome, error, source or id).
+
+The history is read from the data dir's log (a path) or from the organisation's store (its
+records' lines, the newest first: :meth:`idp_tui.store.postgres.PostgresAudit.lines_newest_first`).
 
 Textual-free: the Activity screen shows what :func:`read_history` returns.
 """
@@ -21,7 +26,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +44,8 @@ MAX_LINE = 16 * 1024 * 1024
 #: Filter words and the field each names.
 FIELD_WORDS = {"service": "service", "svc": "service", "env": "environment",
                "environment": "environment", "kind": "kind", "action": "kind", "user": "actor",
-               "actor": "actor", "by": "actor"}
+               "actor": "actor", "by": "actor", "team": "team", "owner": "team",
+               "outcome": "outcome", "state": "outcome"}
 #: The phases that begin an action's records (``requested``: one that needs approval first).
 FIRST_PHASES = ("started", "denied", "repair", "requested")
 #: The records of a request for approval before its action starts (:mod:`idp_tui.approvals`).
@@ -68,6 +74,10 @@ class AuditFilter:
     environment: frozenset[str] = frozenset()
     kind: frozenset[str] = frozenset()
     actor: frozenset[str] = frozenset()
+    #: The owning teams (the catalog's owner of the entry's service).
+    team: frozenset[str] = frozenset()
+    #: How it ended or where it stands (``AuditEntry.state``).
+    outcome: frozenset[str] = frozenset()
     #: Words that must each appear (any case) in the entry's text.
     words: tuple[str, ...] = ()
 
@@ -86,13 +96,15 @@ class AuditFilter:
         return cls(**{k: frozenset(v) for k, v in fields.items()}, words=tuple(words))
 
     def __bool__(self) -> bool:
-        return bool(self.service or self.environment or self.kind or self.actor or self.words)
+        return bool(self.service or self.environment or self.kind or self.actor or self.team
+                    or self.outcome or self.words)
 
     def describe(self) -> str:
         """The filter in the words it was typed (for the status line)."""
         parts = [f"{name}:{value}" for name, values in (
             ("service", self.service), ("env", self.environment), ("kind", self.kind),
-            ("user", self.actor)) for value in sorted(values)]
+            ("user", self.actor), ("team", self.team), ("outcome", self.outcome))
+            for value in sorted(values)]
         return " ".join([*parts, *self.words])
 
     def may_match(self, raw: bytes) -> bool:
@@ -102,6 +114,8 @@ class AuditFilter:
         if not self:
             return True
         line = raw.lower()
+        # (team and outcome are not in every record's line: the service's owner is the
+        # catalog's, an action's outcome only in its last record)
         for values in (self.service, self.environment, self.kind, self.actor):
             if values and not any(v in line for v in map(_plain, values) if v is not None) \
                     and all(_plain(v) is not None for v in values):
@@ -115,9 +129,13 @@ class AuditFilter:
     def matches(self, entry: AuditEntry) -> bool:
         for wanted, value in ((self.service, entry.service), (self.environment,
                                                              entry.environment),
-                              (self.kind, entry.kind), (self.actor, entry.actor)):
+                              (self.kind, entry.kind), (self.team, entry.team),
+                              (self.outcome, entry.state)):
             if wanted and (value or "").lower() not in wanted:
                 return False
+        if self.actor and not any(name.lower() in self.actor
+                                  for name in (entry.actor, *entry.confirmed.values())):
+            return False
         if self.words:
             haystack = entry.search_text()
             return all(word in haystack for word in self.words)
@@ -138,6 +156,10 @@ class AuditEntry:
     template: str = ""
     run_id: str = ""
     actor: str = ""
+    #: Who the sources confirmed the actor is, by source (``{"github": "octocat"}``).
+    confirmed: dict[str, str] = field(default_factory=dict)
+    #: The owning team of its service (the catalog's owner; "" when not known).
+    team: str = ""
     source: str = ""
     reason: str = ""
     #: When it started (or was denied, or the repair was made).
@@ -189,8 +211,8 @@ class AuditEntry:
     def search_text(self) -> str:
         """What the filter's words look in (lower case)."""
         return " ".join(str(x) for x in (
-            self.kind, self.target, self.actor, self.reason, self.state, self.error,
-            self.source, self.action_id) if x).lower()
+            self.kind, self.target, self.actor, *self.confirmed.values(), self.team,
+            self.reason, self.state, self.error, self.source, self.action_id) if x).lower()
 
     def add(self, record: dict[str, Any]) -> None:
         """Take one more (older) record of this action."""
@@ -202,6 +224,9 @@ class AuditEntry:
             value = record.get(name)
             if value and not getattr(self, name):
                 setattr(self, name, str(value))
+        confirmed = record.get("confirmed")
+        if isinstance(confirmed, dict) and not self.confirmed:
+            self.confirmed = {str(k): str(v) for k, v in confirmed.items()}
         if not self.kind and record.get("action"):
             self.kind = str(record["action"])
         if self.replicas is None and isinstance(record.get("replicas"), int):
@@ -230,13 +255,16 @@ class AuditHistory:
     error: str | None = None
 
 
-def read_history(path: Path, query: AuditFilter | None = None, *, limit: int = DEFAULT_LIMIT,
-                 scan_limit: int = DEFAULT_SCAN_LIMIT) -> AuditHistory:
-    """The newest ``limit`` actions of the audit log at ``path`` that ``query`` lets through.
+def read_history(path: Path | Iterable[bytes], query: AuditFilter | None = None, *,
+                 limit: int = DEFAULT_LIMIT, scan_limit: int = DEFAULT_SCAN_LIMIT,
+                 owners: Mapping[str, str] | None = None) -> AuditHistory:
+    """The newest ``limit`` actions of the audit log at ``path`` (or of the records' lines
+    given, the newest first: the store's) that ``query`` lets through.
 
     Reads from the end backwards and stops once ``limit`` actions have matched and their first
     records have been read (or after ``scan_limit`` records). Unreadable lines are skipped (the
-    log's own ``verify`` names them); a log that is missing is an empty history.
+    log's own ``verify`` names them); a log that is missing is an empty history. ``owners``:
+    each service's owning team (the catalog's), for the entries' ``team`` and ``team:``.
     """
     query = query or AuditFilter()
     entries: dict[str, AuditEntry] = {}
@@ -244,8 +272,10 @@ def read_history(path: Path, query: AuditFilter | None = None, *, limit: int = D
     #: Matched actions whose first record is still to be read.
     incomplete: set[str] = set()
     history = AuditHistory([])
+    owners = owners or {}
+    lines = lines_newest_first(path) if isinstance(path, Path) else path
     try:
-        for raw in lines_newest_first(path):
+        for raw in lines:
             if not raw.strip():
                 continue
             history.scanned += 1
@@ -267,9 +297,10 @@ def read_history(path: Path, query: AuditFilter | None = None, *, limit: int = D
                 entries[rid].add(record)
             elif rid in rejected or len(entries) >= limit:
                 pass
-            elif _matches(query, rid, record):
+            elif _matches(query, rid, record, owners):
                 entry = entries[rid] = AuditEntry(rid)
                 entry.add(record)
+                entry.team = owners.get(entry.service, "")
                 incomplete.add(rid)
             else:
                 rejected.add(rid)
@@ -283,17 +314,21 @@ def read_history(path: Path, query: AuditFilter | None = None, *, limit: int = D
                 break
     except OSError as exc:
         history.error = f"cannot read the audit log {path}: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - the store's: said in the view, never raised
+        history.error = f"cannot read the audit trail: {exc}"
     history.entries = list(entries.values())
     return history
 
 
-def _matches(query: AuditFilter, rid: str, record: dict[str, Any]) -> bool:
+def _matches(query: AuditFilter, rid: str, record: dict[str, Any],
+             owners: Mapping[str, str] | None = None) -> bool:
     """Whether an action whose newest record is ``record`` is wanted (every record of an action
     names its target, actor and reason; the newest also says how it ended)."""
     if not query:
         return True
     probe = AuditEntry(rid)
     probe.add(record)
+    probe.team = (owners or {}).get(probe.service, "")
     return query.matches(probe)
 
 

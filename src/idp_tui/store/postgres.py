@@ -292,6 +292,28 @@ class PostgresStore:
                 return
             after = int(found[-1][0])
 
+    def texts_newest_first(self, batch: int = 2000) -> Iterator[str]:
+        """The records (as stored), the newest first, in batches by the primary key (each batch
+        a query of its own: reading stops when the reader does)."""
+        before: int | None = None
+        while True:
+            try:
+                with self._conn() as conn:
+                    found = conn.execute(
+                        "SELECT seq, record FROM idp_audit ORDER BY seq DESC LIMIT %s",
+                        (batch,)).fetchall() if before is None else conn.execute(
+                        "SELECT seq, record FROM idp_audit WHERE seq < %s ORDER BY seq DESC "
+                        "LIMIT %s", (before, batch)).fetchall()
+                    conn.rollback()
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"cannot read the store {self.where}: "
+                                       f"{_first_line(exc)}") from None
+            for _seq, text in found:
+                yield str(text)
+            if len(found) < batch:
+                return
+            before = int(found[-1][0])
+
     def records_of(self, action_id: str) -> list[str]:
         """The records (as stored) of one action id, oldest first (by the action-id index)."""
         try:
@@ -394,6 +416,12 @@ class PostgresAudit:
     def records(self) -> Iterator[dict[str, Any]]:
         for _seq, _prev, _hash, text in self.store.rows():
             yield json.loads(text)
+
+    def lines_newest_first(self) -> Iterator[bytes]:
+        """The records' lines (their canonical JSON, as the log has them), the newest first:
+        what :func:`idp_tui.auditview.read_history` reads the Activity screen's history from."""
+        for text in self.store.texts_newest_first():
+            yield text.encode()
 
     def records_of(self, action_id: str) -> list[dict[str, Any]]:
         """One action id's records, oldest first."""

@@ -3,7 +3,8 @@ the newest first, filtered), this session's running ones live, the highlighted o
 
 The history is read by :mod:`idp_tui.auditview` (from the log's end, bounded) in a thread, again
 when the filter changes, when one of this session's actions starts or ends, and when the log has
-grown (another process acted)."""
+grown (another process acted). With ``[store] kind = "postgres"`` it is the organisation's: read
+from the store, the newest records first, again every few seconds."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ from .texts import run_summary
 from .widgets import ActionUpdated, RunProgress
 
 #: The filter's words, for its placeholder and the status line.
-FILTER_HINT = "service:NAME env:NAME kind:deploy user:NAME text"
+FILTER_HINT = "service:NAME env:NAME kind:deploy user:NAME team:NAME outcome:failed text"
+#: Seconds between two reads of the organisation's store (on the app's clock).
+STORE_READ_EVERY = 5
 
 
 class ActivityFilter(Input):
@@ -68,8 +71,7 @@ class ActivityScreen(WatchesRuns, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="activity-dialog", classes="dialog"):
-            yield Static(Text("Activity: the audit history, newest first", "bold"),
-                         classes="dialog-title")
+            yield Static(Text(self._title(), "bold"), classes="dialog-title")
             yield ActivityFilter(placeholder=f"/ filter: {FILTER_HINT}", id="activity-filter")
             yield KeyedTable(id="activity-table", cursor_type="row")
             yield Static(id="activity-status")
@@ -97,7 +99,22 @@ class ActivityScreen(WatchesRuns, ModalScreen[None]):
 
     @property
     def audit_path(self) -> Path:
-        return self.manager.audit.path
+        return self.manager.audit.path  # type: ignore[no-any-return]
+
+    @property
+    def in_store(self) -> bool:
+        """The history is the organisation's store's (not the data dir's log)."""
+        return not isinstance(self.audit_path, Path)
+
+    def _title(self) -> str:
+        if self.in_store:
+            return "Activity: the organisation's actions, newest first"
+        return "Activity: the audit history, newest first"
+
+    def _owners(self) -> dict[str, str]:
+        """Each service's owning team, from the catalog the app has (for team:)."""
+        snapshot = getattr(self.app, "catalog_snapshot", None)
+        return {s.name: s.owner for s in (getattr(snapshot, "data", None) or ()) if s.owner}
 
     # Reading the history -------------------------------------------------------------------------
 
@@ -108,12 +125,14 @@ class ActivityScreen(WatchesRuns, ModalScreen[None]):
             return
         self._reading, self._read_again = True, False
         self._read_mark = self._mark()
-        self._read(self.audit_path, self.audit_filter)
+        self._read(self.audit_path, self.audit_filter, self._owners())
 
     @work(thread=True, exit_on_error=False, group="activity-history")
-    def _read(self, path: Path, query: AuditFilter) -> None:
+    def _read(self, path: Path, query: AuditFilter, owners: dict[str, str]) -> None:
+        audit = self.manager.audit
         try:
-            history = read_history(path, query, limit=self.limit)
+            lines = audit.lines_newest_first() if self.in_store else path  # type: ignore[attr-defined]
+            history = read_history(lines, query, limit=self.limit, owners=owners)
         except Exception as exc:  # noqa: BLE001 - said in the screen, never a traceback
             history = AuditHistory([], error=f"cannot read the audit log {path}: {exc}")
         self.app.call_from_thread(self._history_read, history, query)
@@ -130,6 +149,8 @@ class ActivityScreen(WatchesRuns, ModalScreen[None]):
             self.read_history()
 
     def _mark(self) -> tuple[int, int] | None:
+        if self.in_store:  # the store's history: read again every few seconds
+            return int(self._now().timestamp()) // STORE_READ_EVERY, 0
         try:
             info = self.audit_path.stat()
         except OSError:
@@ -300,9 +321,15 @@ def _entry_cells(entry: AuditEntry, now: datetime) -> tuple[Text, ...]:
         Text("–"),
         Text(f"{started:%Y-%m-%d %H:%M:%S}" if started is not None else "?"),
         Text(duration),
-        render.text(entry.actor or "–", max_len=40),
+        render.text(_by(entry), max_len=60),
         render.text(entry.source or "–", "dim", max_len=40),
     )
+
+
+def _by(entry: AuditEntry) -> str:
+    """Who acted, with the names the sources confirmed: ``alice (github: octocat)``."""
+    confirmed = ", ".join(f"{k}: {v}" for k, v in sorted(entry.confirmed.items()))
+    return f"{entry.actor or '–'} ({confirmed})" if confirmed else (entry.actor or "–")
 
 
 def entry_summary(entry: AuditEntry) -> Text:
@@ -326,6 +353,10 @@ def entry_summary(entry: AuditEntry) -> Text:
     if entry.reason:
         row("reason", entry.reason)
     row("by", entry.actor or "–")
+    for source, user in sorted(entry.confirmed.items()):
+        row("confirmed", f"{user} (by {source})", "green")
+    if entry.team:
+        row("team", entry.team)
     if entry.source:
         row("source", entry.source)
     out.append(f"\n{'state':<12}", "dim")
