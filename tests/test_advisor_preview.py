@@ -3,21 +3,28 @@ and the audit log, on the sandbox and on Kubernetes (kmock); the preview rules' 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from idp_tui import ActionKind, ActionRequest, ActionState, EnvironmentKind, ManualClock
+from idp_tui import (
+    ActionKind,
+    ActionRequest,
+    ActionState,
+    ManualClock,
+    SourceError,
+    SourceNotFound,
+)
 from idp_tui.actionenv import duration_seconds, duration_text
 from idp_tui.actionspec import Target, spec
 from idp_tui.audit import AuditLog
-from idp_tui.config import AppConfig, SourceSpec
+from idp_tui.config import AppConfig
 from idp_tui.demo import demo_config
 from idp_tui.policy import PolicyConfig
-from idp_tui.registry import load
 from idp_tui.runtime import AUDIT_FILE, build_runtime
 
 from conftest import T0
@@ -150,3 +157,95 @@ def _expires_unchanged(tmp_path: Path) -> bool:
     finally:
         db.close()
     return expires == pytest.approx((T0 + timedelta(hours=3)).timestamp())
+
+
+# Kubernetes: a preview is a namespace (kmock) ----------------------------------------------------
+
+MANAGED = {"app.kubernetes.io/managed-by": "idp-tui", "idp-tui.dev/preview": "x"}
+
+
+@pytest.fixture
+def cluster() -> Any:
+    from kube import Cluster
+
+    c = Cluster()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+async def kube_source(tmp_path: Path, cluster: Any, clock: ManualClock) -> Any:
+    from idp_tui import SourceContext
+    from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
+
+    from kube import namespace
+
+    cluster.namespaces("shop-staging")
+    cluster.put("namespaces", None, "preview-pr-7", namespace(
+        "preview-pr-7", labels=MANAGED,
+        annotations={"idp-tui.dev/expires-at": "2026-11-25T16:00:00Z"}))
+    # Not made by idp-tui: never extended nor deleted by it.
+    cluster.put("namespaces", None, "preview-foreign", namespace(
+        "preview-foreign", labels={"idp-tui.dev/preview": "x"},
+        annotations={"idp-tui.dev/expires-at": "2026-11-26T00:00:00Z"}))
+    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])
+    config = KubernetesConfig.model_validate({
+        "kubeconfig": str(kubeconfig), "previews": {"context": "eu-1", "max_ttl_hours": 72},
+        "environments": {"staging": {"context": "eu-1", "namespace": "shop-staging"}}})
+    src = KubernetesSource(config, SourceContext(name="k8s", data_dir=tmp_path, clock=clock))
+    await src.start()
+    yield src
+    await src.close()
+
+
+async def _events(gen: Any) -> list[Any]:
+    return [event async for event in gen]
+
+
+async def test_kubernetes_extends_a_preview_by_its_expiry_annotation(
+        kube_source: Any, cluster: Any) -> None:
+    src = kube_source
+    assert {ActionKind.EXTEND, ActionKind.DELETE_ENVIRONMENT} <= src.actions
+    await src.environments()  # the namespaces' watch has listed them
+    ask = ActionRequest(id="k-ext", kind=ActionKind.EXTEND, environment="preview-pr-7",
+                        params={"seconds": 86400}, actor="alice")
+    plan = await src.plan_action(ask)
+    assert "2026-11-26T16:00:00Z" in plan.summary and "was 2026-11-25T16:00:00Z" in plan.summary
+    events = await _events(src.run_action(ask))
+    assert events[-1].state is ActionState.SUCCEEDED, events[-1].message
+    stored = cluster.get("namespaces", None, "preview-pr-7")
+    assert stored["metadata"]["annotations"]["idp-tui.dev/expires-at"] == "2026-11-26T16:00:00Z"
+    # The source reads the new expiry back as the environment's (once its watch has it).
+    loop_end = asyncio.get_running_loop().time() + 10
+    while True:
+        env = next(e for e in await src.environments() if e.name == "preview-pr-7")
+        if env.expires_at == datetime(2026, 11, 26, 16, tzinfo=UTC) or \
+                asyncio.get_running_loop().time() > loop_end:
+            break
+        await asyncio.sleep(0.05)
+    assert env.expires_at == datetime(2026, 11, 26, 16, tzinfo=UTC)
+    # Past previews.max_ttl_hours from now: refused, nothing patched.
+    too_far = ask.model_copy(update={"id": "k-ext-2", "params": {"seconds": 3 * 86400}})
+    with pytest.raises(SourceError, match="max_ttl_hours"):
+        await src.plan_action(too_far)
+    # A namespace it did not make, or a static environment: not a preview of its own.
+    for env_name in ("preview-foreign", "staging"):
+        with pytest.raises(SourceNotFound, match="not a preview namespace"):
+            await src.plan_action(ask.model_copy(update={"environment": env_name}))
+    patches = [r for r in cluster.requests("patch")]
+    assert [r.url.path for r in patches] == ["/api/v1/namespaces/preview-pr-7"]
+
+
+async def test_kubernetes_deletes_a_preview_namespace(kube_source: Any, cluster: Any) -> None:
+    src = kube_source
+    await src.environments()
+    ask = ActionRequest(id="k-del", kind=ActionKind.DELETE_ENVIRONMENT,
+                        environment="preview-pr-7", actor="alice")
+    plan = await src.plan_action(ask)
+    assert "Delete namespace preview-pr-7" in plan.summary
+    assert any("cannot be undone" in note for note in plan.notes)
+    events = await _events(src.run_action(ask))
+    assert events[-1].state is ActionState.SUCCEEDED, events[-1].message
+    assert not cluster.exists("namespaces", None, "preview-pr-7")
+    assert cluster.exists("namespaces", None, "preview-foreign")
+    assert [r.url.path for r in cluster.requests("delete")] == ["/api/v1/namespaces/preview-pr-7"]

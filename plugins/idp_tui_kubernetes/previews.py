@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, create_model
 
 from idp_tui import (
     ActionEvent,
+    ActionKind,
     ActionPlan,
     ActionRequest,
     ActionState,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("idp_tui.kubernetes")
 
 PREVIEW_TEMPLATE = "preview-namespace"
+#: The action kinds on preview namespaces: make one (its template), extend it, delete it.
+PREVIEW_KINDS = frozenset({ActionKind.PROVISION, ActionKind.EXTEND, ActionKind.DELETE_ENVIRONMENT})
 #: Seconds between two looks for expired preview namespaces.
 EXPIRY_CHECK_EVERY = 60.0
 
@@ -215,6 +218,97 @@ class PreviewNamespaces:
             except SourceError as exc:
                 log.warning("could not delete the expired namespace %s: %s", ns.name,
                             exc.message)
+
+
+    # Extending and deleting one ------------------------------------------------------------------
+
+    def _plan_preview_kind(self, request: ActionRequest) -> ActionPlan:
+        """The plan of making (a template), extending or deleting a preview namespace."""
+        if request.kind is ActionKind.PROVISION:
+            return self._plan_preview(request)
+        return self._plan_environment(request)
+
+    def _run_preview_kind(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:
+        if request.kind is ActionKind.PROVISION:
+            return self._run_preview(request)
+        return self._run_environment(request)
+
+    def _preview_namespace(self, request: ActionRequest) -> o.Namespace:
+        """The preview namespace ``request.environment`` names (made by idp-tui, not being
+        deleted); ``SourceError`` in words otherwise."""
+        name = request.environment or ""
+        if self._namespaces is None or self.config.previews is None:
+            raise SourceError(f"{self.name} has no preview namespaces configured")
+        for ns in self._preview_namespaces():
+            if ns.name == name and not ns.deleting:
+                return ns
+        raise SourceNotFound(f"{name!r} is not a preview namespace of {self.name} (only those "
+                             f"it made, named {self.config.previews.prefix}…, are extended or "
+                             "deleted)")
+
+    def _new_expiry(self, ns: o.Namespace, request: ActionRequest) -> datetime:
+        seconds = request.params.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
+            raise SourceError("extend needs a whole number of seconds above 0 (params.seconds)")
+        assert self.config.previews is not None
+        now = self.context.clock.now()
+        start = max(ns.expires_at or now, now)
+        expires = start + timedelta(seconds=seconds)
+        longest = timedelta(hours=self.config.previews.max_ttl_hours)
+        if expires - now > longest:
+            raise SourceError(f"{ns.name} would expire at {o.format_time(expires)}, more than "
+                              f"the {self.config.previews.max_ttl_hours} h a preview may live "
+                              "from now (previews.max_ttl_hours)", hint="Extend it by less.")
+        return expires
+
+    def _plan_environment(self, request: ActionRequest) -> ActionPlan:
+        ns = self._preview_namespace(request)
+        assert self.config.previews is not None
+        label = self.cluster(self.config.previews.context).label
+        was = o.format_time(ns.expires_at) if ns.expires_at is not None else "never"
+        if request.kind is ActionKind.EXTEND:
+            expires = self._new_expiry(ns, request)
+            return ActionPlan(summary=f"Set the expiry of namespace {ns.name} on {label} to "
+                                      f"{o.format_time(expires)} (was {was})",
+                              notes=(f"annotation {o.EXPIRES_AT}",),
+                              estimated_duration=timedelta(seconds=2))
+        return ActionPlan(summary=f"Delete namespace {ns.name} on {label} and everything in it",
+                          notes=("It cannot be undone: every workload, pod and secret in the "
+                                 "namespace goes with it.", f"It would have expired at {was}."),
+                          estimated_duration=timedelta(seconds=10))
+
+    async def _run_environment(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:
+        ns = self._preview_namespace(request)
+        assert self.config.previews is not None
+        cluster = self.cluster(self.config.previews.context)
+        now = self.context.clock.now
+        if request.kind is ActionKind.EXTEND:
+            expires = self._new_expiry(ns, request)
+            body = {"metadata": {"annotations": {o.EXPIRES_AT: o.format_time(expires)}}}
+            yield ActionEvent(ts=now(), message=f"setting {o.EXPIRES_AT} of {ns.name} to "
+                                                f"{o.format_time(expires)}")
+            await asyncio.to_thread(cluster.read_json, "patch", "namespaces", None,
+                                    lambda c: c.api("core").patch_namespace(
+                                        ns.name, body, field_manager="idp-tui",
+                                        _preload_content=False,
+                                        _request_timeout=c.request_timeout), name=ns.name)
+            self.context.changed("environments")
+            yield ActionEvent(ts=now(), state=ActionState.SUCCEEDED,
+                              message=f"preview environment {ns.name} on {cluster.label} now "
+                                      f"expires at {o.format_time(expires)}")
+            return
+        yield ActionEvent(ts=now(), message=f"deleting namespace {ns.name} on {cluster.label}")
+        try:
+            await asyncio.to_thread(cluster.request, "delete", "namespaces", None,
+                                    lambda c: c.api("core").delete_namespace(
+                                        ns.name, _preload_content=False,
+                                        _request_timeout=c.request_timeout), name=ns.name)
+        except SourceNotFound:
+            pass  # gone meanwhile: what was asked is done
+        self._sync_previews()
+        self.context.changed("environments")
+        yield ActionEvent(ts=now(), state=ActionState.SUCCEEDED,
+                          message=f"namespace {ns.name} on {cluster.label} deleted")
 
 
 def expired(ns: o.Namespace, now: datetime) -> bool:

@@ -47,7 +47,7 @@ from .cluster import Cluster, Where
 from .config import KubernetesConfig
 from .informer import Informer
 from .logs import ContainerLog, LogMux, project_log_pod
-from .previews import PreviewNamespaces, expired, preview_params
+from .previews import PREVIEW_KINDS, PreviewNamespaces, expired, preview_params
 from .rollout import Change
 from .stuck import StatefulSetRollouts
 
@@ -86,6 +86,7 @@ class KubernetesSource(PreviewNamespaces, Source):
         super().__init__(config, context)
         if config.previews is not None:
             self.capabilities = self.capabilities | {Capability.PROVISION}  # type: ignore[misc]
+            self.actions = self.actions | (PREVIEW_KINDS - {ActionKind.PROVISION})  # type: ignore[misc]
         self._clusters: dict[str | None, Cluster] = {}
         self._static: dict[str, Where] = {}
         self._previews: dict[str, Where] = {}
@@ -650,8 +651,8 @@ class KubernetesSource(PreviewNamespaces, Source):
         return sorted(revisions, key=lambda r: r.number, reverse=True)
 
     async def plan_action(self, request: ActionRequest) -> ActionPlan:
-        if request.kind is ActionKind.PROVISION:
-            return self._plan_preview(request)
+        if request.kind in PREVIEW_KINDS:  # a preview namespace: made, extended, deleted
+            return self._plan_preview_kind(request)
         if request.kind is ActionKind.RESTART_INSTANCE:
             where, workload = await self._workload(request.service or "",
                                                    request.environment or "")
@@ -756,8 +757,8 @@ class KubernetesSource(PreviewNamespaces, Source):
         return notes
 
     async def run_action(self, request: ActionRequest) -> AsyncIterator[ActionEvent]:  # type: ignore[override]
-        if request.kind is ActionKind.PROVISION:
-            async for event in self._run_preview(request):
+        if request.kind in PREVIEW_KINDS:
+            async for event in self._run_preview_kind(request):
                 yield event
             return
         if request.kind is ActionKind.RESTART_INSTANCE:
