@@ -49,9 +49,11 @@ class RegressionRule:
         if view.deployments is None:
             return
         now = view.now.timestamp()
-        for (service, environment), dep in sorted(view.deployments.items()):
-            series = view.metrics.get((service, environment))
-            if not series or dep.updated_at is None or dep.rollout == "stuck":
+        # Only the deployments whose metrics are known can be judged (at most
+        # ``max_metric_queries`` of them): looked up from those, not from every deployment.
+        for key in sorted(view.metrics):
+            series, dep = view.metrics[key], view.deployments.get(key)
+            if dep is None or not series or dep.updated_at is None or dep.rollout == "stuck":
                 continue
             deployed = _aware(dep.updated_at).timestamp()
             if not 0 <= now - deployed <= settings.regression_minutes * 60:
@@ -132,7 +134,10 @@ class RolloutRule:
     def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
         if view.deployments is None:
             return
-        for (service, environment), dep in sorted(view.deployments.items()):
+        # (the stuck and the down ones first: a few of many thousands)
+        for (service, environment), dep in sorted(
+                (key, dep) for key, dep in view.deployments.items()
+                if dep.rollout == "stuck" or dep.health is Health.DOWN):
             stuck = dep.rollout == "stuck"
             age = view.now - _aware(dep.updated_at) if dep.updated_at else None
             down = (dep.health is Health.DOWN and age is not None
@@ -189,20 +194,19 @@ class DriftRule:
             waiting_in = view.before(production)
             if waiting_in is None:
                 continue
-            for (service, environment), prod in sorted(view.deployments.items()):
-                if environment != production:
-                    continue
+            for (service, environment), prod in sorted(
+                    (key, dep) for key, dep in view.deployments.items() if key[1] == production):
                 staged = view.deployments.get((service, waiting_in))
                 if staged is None or staged.updated_at is None or prod.updated_at is None:
                     continue
-                if same_version(staged.version, prod.version) or staged.health in (
+                if (staged.version and staged.version == prod.version) or staged.health in (
                         Health.DOWN, Health.DEGRADED):  # not worth promoting
                     continue
                 staged_at = _aware(staged.updated_at)
                 if staged_at <= _aware(prod.updated_at):  # production moved on since (a hotfix)
                     continue
                 waited = view.now - staged_at
-                if waited < wait:
+                if waited < wait or same_version(staged.version, prod.version):
                     continue
                 branches = _default_branches(view, service)
                 runs = view.runs_of(service)

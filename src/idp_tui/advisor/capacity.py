@@ -96,27 +96,51 @@ def growth_per_day(rate: tuple[tuple[float, float], ...]) -> tuple[float, float]
     a day's points cannot tell the week's cycle from growth), or without traffic; no growth
     (0) where the points' scatter does not show it (under three standard errors) or it is one
     step rather than a trend."""
-    points = [(t, v) for t, v in rate if math.isfinite(v)]
+    isfinite = math.isfinite
+    points = [p for p in rate if isfinite(p[1])]
     if len(points) < 8 or points[-1][0] - points[0][0] < MIN_TREND_HOURS * 3600:
         return None
-    if any(_weekend(t) for t, _ in points):  # Monday's return after Sunday is no trend
+    # Monday's return after Sunday is no trend (each day the points touch looked at once)
+    if any(_weekend(day * 86400.0) for day in {int(p[0] // 86400) for p in points}):
         return None
     t0 = points[0][0]
     rows = []
-    for t, _ in points:
+    values = []
+    # X'X and X'y of the rows (1, x, cos, sin), summed in the same pass that makes them.
+    n = sx = sc = ss = sxx = sxc = sxs = scc = scs = sss = 0.0
+    y1 = yx = yc = ys = 0.0
+    cos, sin, tau = math.cos, math.sin, 2 * math.pi
+    for t, v in points:
         x = (t - t0) / 86400.0
-        rows.append((1.0, x, math.cos(2 * math.pi * x), math.sin(2 * math.pi * x)))
-    values = [v for _, v in points]
-    xtx = [[sum(r[i] * r[j] for r in rows) for j in range(4)] for i in range(4)]
-    xty = [sum(r[i] * v for r, v in zip(rows, values)) for i in range(4)]
-    fit = _solve(xtx, xty)
+        c, s = cos(tau * x), sin(tau * x)
+        rows.append((1.0, x, c, s))
+        values.append(v)
+        n += 1.0
+        sx += x
+        sc += c
+        ss += s
+        sxx += x * x
+        sxc += x * c
+        sxs += x * s
+        scc += c * c
+        scs += c * s
+        sss += s * s
+        y1 += v
+        yx += x * v
+        yc += c * v
+        ys += s * v
+    xtx = [[n, sx, sc, ss], [sx, sxx, sxc, sxs], [sc, sxc, scc, scs], [ss, sxs, scs, sss]]
+    fit = _solve(xtx, [y1, yx, yc, ys])
     if fit is None:
         return None
     a, b = fit[0], fit[1]
     level = a + b * rows[-1][1]
     if level <= 0:
         return None
-    residual = sum((v - sum(f * x for f, x in zip(fit, r))) ** 2 for r, v in zip(rows, values))
+    f0, f1, f2, f3 = fit
+    residual = 0.0
+    for (_, x, c, s), v in zip(rows, values):
+        residual += (v - (f0 + f1 * x + f2 * c + f3 * s)) ** 2
     inverse = _solve(xtx, [0.0, 1.0, 0.0, 0.0])
     spread = residual / max(len(points) - 4, 1) * (inverse[1] if inverse else math.inf)
     if b <= 0 or (spread > 0 and b < 3 * math.sqrt(spread)) or _one_step(rows, values, fit):

@@ -64,7 +64,8 @@ class Usage:
 
 
 def _finite(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    return [(t, v) for t, v in points if math.isfinite(v)]
+    isfinite = math.isfinite
+    return [p for p in points if isfinite(p[1])]
 
 
 def usage_of(series: Iterable[MetricSeries]) -> Usage | None:
@@ -77,18 +78,23 @@ def usage_of(series: Iterable[MetricSeries]) -> Usage | None:
     cpu, memory = found.get(Signal.CPU), found.get(Signal.MEMORY)
     if not cpu and not memory:
         return None
-    times = [t for points in (cpu, memory) if points for t, _ in points]
-
-    def mean(points: list[tuple[float, float]] | None) -> float | None:
-        return sum(v for _, v in points) / len(points) if points else None
-
-    def peak(points: list[tuple[float, float]] | None) -> float | None:
-        return max(v for _, v in points) if points else None
-
-    return Usage(cpu_mean=mean(cpu), cpu_peak=peak(cpu), memory_mean=mean(memory),
-                 memory_peak=peak(memory), rate=tuple(found.get(Signal.REQUEST_RATE, ())),
-                 start=datetime.fromtimestamp(min(times), UTC),
-                 end=datetime.fromtimestamp(max(times), UTC))
+    # Per series: its values' mean and peak, its first and last time.
+    summary: dict[Signal, tuple[float, float]] = {}
+    starts: list[float] = []
+    ends: list[float] = []
+    for signal, points in ((Signal.CPU, cpu), (Signal.MEMORY, memory)):
+        if points:
+            values = [p[1] for p in points]
+            times = [p[0] for p in points]
+            summary[signal] = (sum(values) / len(values), max(values))
+            starts.append(min(times))
+            ends.append(max(times))
+    cpu_mean, cpu_peak = summary.get(Signal.CPU, (None, None))
+    memory_mean, memory_peak = summary.get(Signal.MEMORY, (None, None))
+    return Usage(cpu_mean=cpu_mean, cpu_peak=cpu_peak, memory_mean=memory_mean,
+                 memory_peak=memory_peak, rate=tuple(found.get(Signal.REQUEST_RATE, ())),
+                 start=datetime.fromtimestamp(min(starts), UTC),
+                 end=datetime.fromtimestamp(max(ends), UTC))
 
 
 @dataclass(frozen=True)

@@ -128,8 +128,7 @@ class Counts:
         return self.errors / self.requests if self.requests > 0 else None
 
 
-def _finite(value: float) -> bool:
-    return value == value and value not in (math.inf, -math.inf)
+_finite = math.isfinite
 
 
 def counts(rate: Sequence[tuple[float, float]], ratio: Sequence[tuple[float, float]],
