@@ -319,3 +319,24 @@ async def test_a_preview_namespace_is_a_part_while_it_exists(tmp_path: Path,
         assert set(seen.parts) == {"eu-1", "shop-staging (staging)"}
     finally:
         await source.close()
+
+
+async def test_the_health_view_shows_each_repository(tmp_path: Path, gh: GithubServer) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    app = IdpApp(load_config(github_cli_config(tmp_path, gh), required=True), data,
+                 ManualClock(T0))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("3")  # the pipelines: every repository asked
+        await pilot.press("H")
+        await wait_until(pilot, lambda: isinstance(app.screen, HealthScreen), "the health view")
+        await wait_until(pilot, lambda: any(f"└ {GONE} " in line and " error " in line
+                                            for line in screen_lines(app)), "the missing repo")
+        lines = screen_lines(app)
+        assert " ok " in row(lines, OCTO) and " ms " in row(lines, OCTO)
+        assert " ok " in row(lines, PAY)
+        assert "not found" in row(lines, GONE)
+        # The source answers: its own row is ok, not in error for one repository.
+        source_row = next(line for line in lines if " gh " in line and " github " in line)
+        assert " ok " in source_row and "not found" not in source_row
+        assert app.hub.health["gh"].state == "ok"
