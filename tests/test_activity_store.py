@@ -20,6 +20,7 @@ from idp_tui.ui.dialogs import ActivityScreen
 from idp_tui.ui.dialogs.activity import ActivityFilter
 
 from fakes import screen_lines, wait_until
+from test_cli_commands import fake_plugins  # noqa: F401 - the fixture
 from test_app_activity import record, table
 
 WHY = pg.missing()
@@ -176,3 +177,29 @@ async def test_the_activity_screen_reads_the_organisations_store(server: pg.Serv
         app.screen.query_one(ActivityFilter).value = "team:team-platform"
         await wait_until(pilot, lambda: table(app).keys == ["c-1"], "team-platform's")
     assert not (data / AUDIT_FILE).exists()  # nothing of it in the data dir's log
+
+
+# idp-tui audit --filter ---------------------------------------------------------------------------
+
+def test_idp_tui_audit_filters_as_the_activity_screen_does(tmp_path: Path,
+                                                          fake_plugins: Path) -> None:  # noqa: F811
+    import json
+
+    from test_cli_commands import Cli
+
+    cli = Cli(tmp_path, fake_plugins)
+    history(AuditLog(cli.data / AUDIT_FILE).append)
+
+    def ids(*args: str) -> list[str]:
+        return [json.loads(line)["action_id"] for line in
+                cli.ok("audit", "--json", *args).splitlines()]
+
+    assert ids("--filter", "team:team-payments") == ["b-1", "b-1", "a-2"]  # the catalog's owner
+    assert ids("--filter", "team:team-payments outcome:failed") == ["b-1", "b-1"]
+    assert ids("--filter", "user:octocat", "--limit", "2") == ["a-1", "a-2"]
+    table = cli.ok("audit", "--filter", "outcome:denied")
+    assert "carol" in table and "read-only" in table and "alice" not in table
+    assert "alice (github: octocat)" in cli.ok("audit", "--filter", "service:order-service")
+    assert "no action matches team:nobody" in cli.ok("audit", "--filter", "team:nobody")
+    refused = cli.run("audit", "--filter", "user:bob", "--follow")
+    assert refused.returncode == 2 and "does not follow" in refused.stderr

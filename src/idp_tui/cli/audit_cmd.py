@@ -14,6 +14,7 @@ from typing import Any
 
 from ..audit import AuditError, AuditLog
 from ..identity import actor_text
+from ..limits import AUDIT_LIMIT
 from ..runtime import AUDIT_FILE
 from ..safetext import sanitize
 from .context import Context
@@ -118,6 +119,8 @@ def list_records(ctx: Context) -> int:
     args, out = ctx.args, ctx.out
     log = audit_log(ctx)
     limit = args.limit or None
+    if getattr(args, "filter", ""):
+        return _list_filtered(ctx, log, limit)
     if not args.follow:
         with _audit_errors():
             records = deque(log.records(), maxlen=limit)
@@ -126,6 +129,46 @@ def list_records(ctx: Context) -> int:
             out.line(f"no audit records yet ({log.path})")
         return EXIT_OK
     return _follow(out, log, limit)
+
+
+def _list_filtered(ctx: Context, log: AuditLog, limit: int | None) -> int:
+    """The records of the actions the filter lets through (the newest ``limit`` records of
+    them), read from the store's end as the Activity screen reads them."""
+    from ..auditview import AuditFilter, read_history
+
+    args, out = ctx.args, ctx.out
+    if args.follow:
+        raise CliError(EXIT_USAGE, "--filter lists what is recorded; it does not follow",
+                       hint="idp-tui audit --follow prints every new record")
+    query = AuditFilter.parse(args.filter)
+    owners = _owners(ctx) if query.team else None
+    lines = log.lines_newest_first() if hasattr(log, "lines_newest_first") else log.path
+    with _audit_errors():
+        history = read_history(lines, query, limit=limit or AUDIT_LIMIT.size,
+                               scan_limit=AUDIT_LIMIT.size, owners=owners)
+    if history.error:
+        raise CliError(EXIT_FAILED, history.error, type="audit")
+    records = deque((r for entry in reversed(history.entries) for r in entry.records),
+                    maxlen=limit)
+    _print(out, list(records), header=True)
+    if not records and not out.json:
+        out.line(f"no action matches {query.describe()} ({log.path})")
+    return EXIT_OK
+
+
+def _owners(ctx: Context) -> dict[str, str]:
+    """Each service's owning team, from the configured sources' catalog (for team:)."""
+    from ..hub import Topic
+
+    found: dict[str, str] = {}
+
+    async def read(ctx: Context, hub: Any) -> int:
+        snapshot = hub.cached(Topic.catalog()) or await hub.fetch(Topic.catalog())
+        found.update({s.name: s.owner for s in snapshot.data or () if s.owner})
+        return EXIT_OK
+
+    ctx.run(read, say_catalog=True)
+    return found
 
 
 def _follow(out: Output, log: AuditLog, limit: int | None) -> int:

@@ -461,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the last N records (default: %(default)s; 0 for all; at most "
                         f"{limits.AUDIT_LIMIT.size:,})")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    p.add_argument("--filter", metavar="WORDS", default="",
+                   help="only the actions that match, as the Activity screen's filter: "
+                        "service:NAME env:NAME kind:deploy user:NAME (claimed or confirmed) "
+                        "team:NAME (the catalog's owner) outcome:failed, and words of the text")
     p.set_defaults(handler=audit_cmd.list_records)
     audit_sub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND",
                                  parser_class=Parser)
