@@ -29,6 +29,7 @@ from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic, count_facets, facet_values
 from ..advisor import advised_services, marked
 from ..base import ErrorBanner, Pane, focus_now, while_running
+from ..costtext import cost_detail
 from ..charts import format_value, sparkline
 from ..vtable import VirtualTable
 from . import catalog_levels
@@ -597,6 +598,9 @@ class CatalogPane(Pane):
                     out.append(" " * (health_width - healths[name].cell_len))
                     out.append(f"  {dep.replicas_ready or 0}/{dep.replicas_desired}")
                 out.append("\n")
+        cost = cost_detail(self.idp, s.name)  # per environment, waste, prices used
+        if cost is not None:
+            out.append_text(cost)
         resources = [r for r in getattr(self.idp, "resources", []) if r.service == s.name]
         if resources:
             out.append("\nResources\n", "bold")

@@ -23,6 +23,7 @@ from ...insights.dora import KEYS
 from ...insights.scorecards import level_names
 from ..base import ErrorBanner, Pane, while_running
 from ..charts import sparkline
+from ..costtext import scope_costs_of
 from ..tables import KeyedTable
 
 #: The sparkline's width (weeks drawn in so many cells).
@@ -79,7 +80,8 @@ class InsightsPane(Pane):
         self.query_one(ErrorBanner).display = False
         keys = self.query_one("#insights-keys", KeyedTable)
         keys.set_columns([("name", "Scope"), *((k, view.KEY_TITLES[k]) for k in KEYS),
-                          ("level", "Level"), ("weekly", "Deploys/week")])
+                          ("level", "Level"), ("cost", "Cost/month"),
+                          ("weekly", "Deploys/week")])
         scores = self.query_one("#insights-scores", KeyedTable)
         scores.set_columns([("service", "Service"), ("owner", "Team"), ("level", "Level"),
                             ("status", "Status"), ("rule", "Rule"), ("rule_level", "For"),
@@ -175,6 +177,7 @@ class InsightsPane(Pane):
             return
         keys = self.query_one("#insights-keys", KeyedTable)
         scores = self.query_one("#insights-scores", KeyedTable)
+        costs = scope_costs_of(self.idp)  # each row's monthly cost, as `idp-tui cost` counts
         keys.display = self.mode == "keys"
         scores.display = self.mode == "scores"
         keys.sync([(row.key, (render.text(f"{'  ' * (row.scope != 'organisation')}"
@@ -183,6 +186,7 @@ class InsightsPane(Pane):
                                           f"{row.name}", "bold" if row.scope != "service"
                                           else ""),
                               *map(_text, row.cells), _text(row.level),
+                              render.text(costs.get(row.key, "–")),
                               render.text(sparkline(row.weekly, SPARK_WIDTH) if row.weekly
                                           else "", "cyan")))
                    for row in view.key_rows(insights, team=self.team)])

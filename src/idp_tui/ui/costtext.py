@@ -1,0 +1,56 @@
+"""Cost in the panes: the Catalog detail's lines of one service, the Insights rows' monthly cost.
+
+What the app holds (the platform's deployments, the catalog, the advisor's use series and
+recommendations, the ``[cost]`` prices or OpenCost's) goes to the Textual-free
+:mod:`idp_tui.advisor.costview`; the lines come back as plain strings, drawn through ``render``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+
+from .. import render
+
+__all__ = ["cost_detail", "cost_inputs_of", "scope_costs_of"]
+
+
+def cost_inputs_of(app: Any) -> Any:
+    """The cost inputs of what ``app`` holds now (None before the environments are known)."""
+    from ..advisor.costview import cost_inputs  # noqa: PLC0415 - not needed by the first frame
+
+    platform = getattr(app, "platform", None)
+    config = getattr(app, "config", None)
+    if platform is None or config is None:
+        return None
+    view = getattr(getattr(app, "advisor", None), "_view", None)
+    advice = getattr(app, "advice", None)
+    prices = getattr(app, "cost_prices", None) or config.cost
+    return cost_inputs(platform.deployments, getattr(app, "services", ()), prices,
+                       getattr(view, "usage", None),
+                       advice.recommendations if advice is not None else ())
+
+
+def cost_detail(app: Any, service: str) -> Text | None:
+    """The Catalog detail's "Cost" part for ``service`` (None when nothing of it is costed)."""
+    from ..advisor.costview import service_cost  # noqa: PLC0415
+
+    inputs = cost_inputs_of(app)
+    lines = service_cost(inputs, service) if inputs is not None else []
+    if not lines:
+        return None
+    out = Text("\nCost\n", "bold", end="")
+    for label, value in lines:
+        out.append_text(render.label(f"  {label}", 13, max_len=40))
+        out.append_text(render.text(value, max_len=300))
+        out.append("\n")
+    return out
+
+
+def scope_costs_of(app: Any) -> dict[str, str]:
+    """Monthly cost by the Insights rows' keys (``organisation``, ``team:NAME``…)."""
+    from ..advisor.costview import scope_costs  # noqa: PLC0415
+
+    inputs = cost_inputs_of(app)
+    return scope_costs(inputs) if inputs is not None else {}
