@@ -116,3 +116,33 @@ async def test_panes_and_commands_are_recorded_only_with_telemetry_on(tmp_path: 
             assert ("command", "help") in found
         else:
             assert found == [] and not (data / "store.db").exists()
+
+
+async def test_the_question_waits_for_the_sources_when_the_last_catalog_is_drawn_first(
+        tmp_path: Path) -> None:
+    """A start that draws the last run's catalog first has no runtime yet: the question is asked
+    for once the sources answer, with no timer of its own on the app's timer."""
+    from datetime import UTC, datetime
+
+    from idp_tui.hub import ManualTimer
+    from idp_tui.runtime import build_runtime
+    from idp_tui.ui import boot
+    from idp_tui.ui.app import IdpApp
+
+    data = tmp_path / "data"
+    first = host(data, DEMO_TIME)  # the first run, a month before
+    async with first.run_test(size=(120, 30)) as pilot:
+        await prompt_checked(pilot, first)
+    clock = ManualClock(DEMO_TIME + timedelta(days=31))
+    config = dataclasses.replace(demo_config(data), telemetry=TelemetryConfig(enabled=True))
+    view = boot.BootView(key="k", saved_at=datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
+                         environment="production", theme="textual-dark",
+                         rows=(boot.BootRow("svc-a", "team-x", 2, "production", "go", "healthy"),))
+    timer = ManualTimer()
+    app = IdpApp(None, data, clock, boot_key="k", boot_view=view, timer=timer,
+                 start=lambda: build_runtime(config, data_dir=data, clock=clock))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(pilot, lambda: app.runtime is not None, "the runtime")
+        assert timer.deadlines == [1.0]  # the panes' mount only
+        await prompt_checked(pilot, app)
+        await wait_until(pilot, lambda: app.query(PromptLine), "the question")

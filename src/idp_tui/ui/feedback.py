@@ -31,8 +31,6 @@ BINDINGS = [
 #: The satisfaction question (its keys as the config maps them).
 PROMPT_TEXT = ("How satisfied are you with idp-tui?  {rate}: rate it 1–5 and tell the platform "
                "team  ·  {dismiss}: not now")
-#: Seconds between two looks for the runtime while the dashboard starts (the prompt waits).
-PROMPT_RETRY = 2.0
 
 
 def _usage(app: Any) -> Any:
@@ -117,6 +115,7 @@ class FeedbackMixin:
 
     #: The store has said whether the satisfaction question is due (and it is shown if so).
     prompt_checked = False
+    _prompt_asked = False
 
     def action_feedback(self) -> None:
         app: Any = self
@@ -148,14 +147,19 @@ class FeedbackMixin:
     def on_mount(self) -> None:
         self._check_prompt()
 
+    def on_snapshot_arrived(self, _message: Any) -> None:
+        """The sources answer: a dashboard that drew the last run's catalog first has its runtime
+        now (the app's own handler runs too)."""
+        self._check_prompt()
+
     def _check_prompt(self) -> None:
-        """Ask the store whether the satisfaction prompt is due (once the runtime is there)."""
+        """Ask the store, once, whether the satisfaction prompt is due (once the runtime is
+        there: not while the last run's catalog shows)."""
         app: Any = self
-        if app._exit or app._closing:
+        if self._prompt_asked or getattr(app, "runtime", None) is None \
+                or app._exit or app._closing:
             return
-        if getattr(app, "runtime", None) is None:  # the last run's catalog shows: starting
-            app.start_timer(app, PROMPT_RETRY, self._check_prompt)
-            return
+        self._prompt_asked = True
         usage = _usage(app)
         if usage is None:
             self.prompt_checked = True
