@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from .api.clock import Clock, SystemClock
 from .usagestore import (
@@ -57,10 +57,17 @@ class TelemetryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Record usage events in the configured store (never elsewhere).
-    enabled: StrictBool = False
+    enabled: bool = False
     #: With ``enabled``: the dashboard asks, at most once a month, how satisfied one is (a line
     #: that one key dismisses).
-    prompt: StrictBool = True
+    prompt: bool = True
+
+    @field_validator("enabled", "prompt", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError("expected true or false (without quotes)")
+        return value
 
 
 def check_rating(value: object) -> int:
