@@ -26,7 +26,7 @@ from idp_tui.usagestore import ACTION, ACTION_STARTED, COMMAND, ERROR, PANE, RUN
 
 from fakes import FailingSource, spec
 from test_action_manager import ActingSource
-from test_cli_commands import Cli, fake_plugins  # noqa: F401 - the fixture
+from test_cli_commands import Cli, fake_plugins, other_version  # noqa: F401 - the fixture
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -266,3 +266,20 @@ def test_feedback_asks_on_a_terminal(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert b"How satisfied are you with idp-tui" in err
     assert store_rows(data, "SELECT rating, comment FROM idp_feedback") == [(5, "love the keys")]
+
+
+def test_a_deploy_on_the_command_line_is_a_session_and_a_first_deploy(
+        tmp_path: Path, fake_plugins: Path) -> None:  # noqa: F811
+    cli = Cli(tmp_path, fake_plugins, "[telemetry]\nenabled = true\n")
+    target = other_version(cli, "payments-api", "staging")
+    cli.ok("deploy", "payments-api", "--env", "staging", "--version", target, "--reason", "r")
+    kinds = store_rows(cli.data, "SELECT kind, name, environment, outcome FROM idp_usage_event "
+                                 "WHERE kind LIKE 'action%'")
+    assert kinds == [(ACTION_STARTED, "deploy", "staging", None),
+                     (ACTION, "deploy", "staging", "succeeded")]
+    assert len(store_rows(cli.data, "SELECT * FROM idp_usage_event WHERE kind = 'run'")) >= 2
+    ((first_run, first_deploy),) = store_rows(cli.data, "SELECT first_run, first_deploy FROM "
+                                                        "idp_usage_person")
+    assert first_deploy is not None and first_run <= first_deploy
+    figures = json.loads(cli.ok("usage", "report", "--json"))
+    assert figures["time_to_first_deploy"]["people"] == 1 and figures["active_people"] == 1
