@@ -185,12 +185,14 @@ def main() -> None:
     # The sandbox's own history, generated for 40 services (a year).
     sys.path.insert(0, str(ROOT / "plugins"))
     from idp_tui_sandbox.history import History  # noqa: PLC0415
+    from idp_tui_sandbox.pipelines import Pipelines  # noqa: PLC0415
     from idp_tui_sandbox.world import World  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as folder:
         sandbox_db = sqlite3.connect(str(Path(folder) / "history.sqlite3"))
         world = World(7, 40)
-        generated, added = best(1, lambda: History(sandbox_db, 7, world.seeded).ensure(END))
+        generated, added = best(1, lambda: History(sandbox_db, 7, world.seeded,
+                                                   Pipelines(world)).ensure(END))
         sandbox_db.close()
     print(f"sandbox: a year of history for 40 services ({added:,} rows) generated and stored "
           f"in {generated:.2f} s")

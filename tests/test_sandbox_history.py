@@ -1,5 +1,6 @@
-"""The sandbox's delivery history: seeded, persisted, a year of it, teams that differ, and it grows
-with the deploys and rollbacks its actions run and as its clock moves on."""
+"""The sandbox's delivery history: seeded, persisted, a year of it, teams that differ, the fleet's
+own releases ending with what each environment was seeded with, and it grows with the deploys
+and rollbacks its actions run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 from conftest import T0
+from idp_tui_sandbox.pipelines import ANCHOR, WEEK
 
 from idp_tui import ActionKind, ActionRequest, ActionState, HistoryQuery, ManualClock
 from idp_tui.insights.dora import (
@@ -103,11 +105,54 @@ async def test_the_history_grows_with_a_deploy_and_with_time(make) -> None:
     assert (added[0].service, added[0].environment, added[0].version, added[0].trigger) == (
         "cart-service", "production", target, "idp-tui")
     assert added[0].kind.value == "deploy" and added[0].outcome.value == "succeeded"
-    # A week later the week is there too, generated once.
+    # A week later: what the fleet did since it was seeded is what the actions did.
     clock.advance(timedelta(days=7).total_seconds())
-    week = HistoryQuery(start=T0 + timedelta(minutes=5), end=clock.now())
+    week = HistoryQuery(start=T0 - timedelta(minutes=5), end=clock.now())
     newer = await source.delivery_history(week)
-    assert len(newer.deliveries) > 7  # platform alone deploys many times a day
-    assert all(week.start <= d.finished < week.end for d in newer.deliveries)
+    assert [d.id for d in newer.deliveries] == ["action:ship-it"]
     assert await source.delivery_history(week) == newer
     assert len(before.deliveries) + 1 == len(after.deliveries)
+
+
+async def test_the_history_ships_the_fleets_releases_and_ends_with_what_runs(make) -> None:
+    source = await make()
+    history = await source.delivery_history(YEAR)
+    world, pipelines, _, _ = source._state()
+    running = {(d.service, d.environment): d for d in await source.deployments()}
+    by_target: dict[tuple[str, str], list] = {}
+    checked = rollbacks = 0
+    for d in sorted(history.deliveries, key=lambda d: (d.finished, d.id)):
+        by_target.setdefault((d.service, d.environment), []).append(d)
+    for (service, environment), events in by_target.items():
+        spec = world.get(service)
+        # The newest in each environment is what the Environments pane shows there.
+        assert events[-1].version == running[(service, environment)].version, service
+        assert events[-1].finished <= T0
+        # (The fleet looks up the versions built since its release runs' anchor only.)
+        shipped = [e for e in events if e.kind.value == "deploy"
+                   and e.started.timestamp() >= ANCHOR + WEEK]
+        checked += len(shipped)
+        for e in shipped:
+            # A version the fleet's release runs made, built before it was deployed.
+            run = pipelines.release_run(spec, e.version)
+            assert run is not None and run.success_finish <= e.started.timestamp(), e
+        if environment == "production":
+            # Each deployment ships a newer release than the one before (no version twice).
+            built = [pipelines.release_run(spec, e.version).success_finish for e in shipped]
+            assert built == sorted(built) and len(set(built)) == len(built), service
+            # A rollback returns to the version that ran before the deploy it undid.
+            for i, e in enumerate(events):
+                if e.kind.value == "rollback" and e.version \
+                        and e.started.timestamp() >= ANCHOR + 3 * WEEK:
+                    undone = max((d for d in events[:i] if d.kind.value == "deploy"
+                                  and d.outcome.value != "succeeded"),
+                                 key=lambda d: d.finished)
+                    back = pipelines.release_run(spec, e.version)
+                    gone = pipelines.release_run(spec, undone.version)
+                    if back is not None and gone is not None:
+                        assert back.success_finish < gone.success_finish, (e, undone)
+                        rollbacks += 1
+    assert checked > 0.8 * sum(1 for d in history.deliveries if d.kind.value == "deploy")
+    assert rollbacks > 10
+    assert len({(s, e) for s, e in by_target}) == len(running) - len(
+        [k for k in running if k[1] not in ("staging", "production")])

@@ -4,10 +4,15 @@ rollbacks its actions ran.
 
 Each team delivers in its own way (:data:`TEAM_PACE`): platform many times a day and rarely
 fails, data about once a month and often fails, the others in between. Each day of each service
-is drawn from its own seeded generator, so the history is the same on every machine and grows a
-day at a time: on first use it is generated up to now and stored in the sandbox's SQLite file
-(``delivery_events``, ``delivery_incidents``); later, only the time since is added. What the
-actions did is read from the store's action records when asked, never copied.
+is drawn from its own seeded generator, so the history is the same on every machine. It is the
+fleet's past: each deployment ships the newest release (``pipelines.py``: the versions the
+fleet's release runs made, ``1.51.19``) that was built before it and none of the deployments
+before it shipped (a deployment with no newer release to ship did not happen); the history of an
+environment ends with the deployment the fleet was seeded with there (its version and time, as
+the Environments pane shows it). It is generated on first use and stored in the sandbox's SQLite
+file (``delivery_events``, ``delivery_incidents``); what happens afterwards is what the actions
+did, read from the store's action records when asked, never copied. (Without the fleet's seeded
+deployments, as in a benchmark, it is generated up to now and, later, the time since.)
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import blake2b
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -35,18 +40,23 @@ from idp_tui import (
 
 from .world import ServiceSpec
 
+if TYPE_CHECKING:
+    from .pipelines import Pipelines
+
 DAY = 86400.0
 HOUR = 3600.0
 #: Days of history generated before the first start (a 180-day window and the 180 before it).
 HISTORY_DAYS = 366
 #: The generator's version: a change to it generates the history again.
-GENERATOR = "4"
+GENERATOR = "5"
 #: A generated rollback ends at most this long after its deployment; a day is drawn again this
 #: many days after it was first drawn (what it brought may end then).
 _LONGEST_RESTORE = 9.5 * DAY
 _REDRAW_DAYS = 10
-#: The day versions count from (2024-10-04).
-_EPOCH_DAY = 20_000
+#: How far before a deployment its release is looked for.
+_RELEASE_HORIZON = 14 * DAY
+#: The environments with a history (each production deployment follows one to staging).
+ENVIRONMENTS = ("staging", "production")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +150,7 @@ def generate_day(seed: int, spec: ServiceSpec, day: int, pace: float | None = No
     failure_rate = pace_.failure_rate
     for k, finished in enumerate(times):
         key = f"{name}/{day}.{k}"
-        version = f"{spec.major}.{day - _EPOCH_DAY}.{k}"
+        version = ""  # the release it ships: History._shipped
         started = finished - 120.0 - rand() * 600.0
         commits = " ".join([f"{bits(40):010x}@{finished - exp(lead_mu + 0.6 * gauss()):.0f}"
                             for _ in range(1 + int(rand() * 4))])
@@ -185,19 +195,38 @@ def _base_seed(seed: int, name: str) -> int:
 class History:
     """The generated history in the sandbox's database, and its queries."""
 
-    def __init__(self, db: sqlite3.Connection, seed: int, specs: Iterable[ServiceSpec]) -> None:
+    def __init__(self, db: sqlite3.Connection, seed: int, specs: Iterable[ServiceSpec],
+                 pipelines: Pipelines) -> None:
         self._db = db
         self._seed = seed
         self._specs = [spec for spec in specs if spec.created is None]  # seeded services only
+        self._pipelines = pipelines
+        self._seeded: dict[tuple[str, str], tuple[str, float]] = {}
         db.executescript(_SCHEMA)
 
     def _meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM delivery_meta"))
 
+    def _fleet(self) -> dict[tuple[str, str], tuple[str, float]]:
+        """(service, environment) → the version the fleet was seeded with there and since when
+        (the store's first deployment record of each; none without the store's tables)."""
+        try:
+            rows = self._db.execute(
+                "SELECT service, environment, version, deployed_at FROM deployment_history"
+                " WHERE id IN (SELECT min(id) FROM deployment_history"
+                " GROUP BY service, environment)").fetchall()
+        except sqlite3.OperationalError:  # no fleet in this database
+            return {}
+        return {(service, env): (version, at) for service, env, version, at in rows
+                if env in ENVIRONMENTS}
+
     def ensure(self, now: float) -> int:
-        """Generate what is missing up to ``now``; returns how many rows were added."""
+        """Generate what is missing up to ``now`` (up to the fleet's seeded deployments);
+        returns how many rows were added."""
+        self._seeded = self._fleet()
+        seeded = blake2b(repr(sorted(self._seeded.items())).encode(), digest_size=8).hexdigest()
         expected = {"seed": str(self._seed), "services": str(len(self._specs)),
-                    "generator": GENERATOR}
+                    "generator": GENERATOR, "fleet": seeded}
         meta = self._meta()
         if any(meta.get(k) != v for k, v in expected.items()):
             with self._db:
@@ -208,6 +237,8 @@ class History:
             since = now - HISTORY_DAYS * DAY
         else:
             since = float(meta.get("until", now))
+        if self._seeded:  # nothing after the seeded deployments but what actions do
+            now = min(now, max(at for _, at in self._seeded.values()) + 1.0)
         if since >= now:
             return 0
         rows, incidents = self._generate(since, now)
@@ -228,11 +259,73 @@ class History:
         first, last = int(since // DAY) - _REDRAW_DAYS, int(until // DAY)
         for spec in self._specs:
             pace, base = service_pace(self._seed, spec), _base_seed(self._seed, spec.name)
+            drawn: list[Row] = []
+            drawn_incidents: list[IncidentTuple] = []
             for day in range(first, last + 1):
                 day_rows, day_incidents = generate_day(self._seed, spec, day, pace, base)
-                rows.extend(row for row in day_rows if since <= row[4] < until)
-                incidents.extend(i for i in day_incidents if since <= i[3] < until)
+                drawn += day_rows
+                drawn_incidents += day_incidents
+            day_rows, day_incidents = self._shipped(spec, drawn, drawn_incidents)
+            rows.extend(row for row in day_rows if since <= row[4] < until)
+            incidents.extend(i for i in day_incidents if since <= i[3] < until)
         return rows, incidents
+
+    def _shipped(self, spec: ServiceSpec, rows: list[Row], incidents: list[IncidentTuple]
+                 ) -> tuple[list[Row], list[IncidentTuple]]:
+        """The drawn deployments (and their incidents) that happened, each with the release
+        it shipped, oldest first, ending with the fleet's seeded deployments: a deployment
+        ships the newest release built before it (before its staging deployment began) if
+        no earlier deployment shipped it and it is older than the seeded one; a rollback
+        returns to the version that ran before."""
+        name, pipelines = spec.name, self._pipelines
+        groups: dict[str, list[Row]] = {}
+        for row in rows:
+            groups.setdefault(row[0].rsplit("/", 1)[0], []).append(row)
+        ends: dict[str, float] = {}
+        tops: dict[str, float] = {}
+        for env in ENVIRONMENTS:
+            seeded = self._seeded.get((name, env))
+            ends[env] = seeded[1] if seeded else math.inf
+            run = pipelines.release_run(spec, seeded[0]) if seeded else None
+            tops[env] = run.success_finish if run is not None else math.inf
+        out: list[Row] = []
+        kept: set[str] = set()
+        newest = -math.inf  # when the release the last deployment shipped was built
+        running = ""  # the version production runs (what a rollback returns to)
+        for key, group in sorted(groups.items(), key=lambda kv: min(r[3] for r in kv[1])):
+            deploy = next(r for r in group if r[6] == "deploy" and r[2] == "production")
+            if deploy[4] >= ends["production"]:
+                continue
+            begun = min(r[3] for r in group)
+            release = next(pipelines.releases(spec, begun, begun - _RELEASE_HORIZON), None)
+            if release is None or release[1] <= newest or release[1] >= tops["production"]:
+                continue  # nothing new to ship, or newer than what the fleet runs
+            version, newest = release[0], release[1]
+            for row in group:
+                environment, kind = row[2], row[6]
+                if row[4] >= ends[environment] or (environment == "staging"
+                                                  and release[1] >= tops["staging"]):
+                    continue
+                shipped = running if kind == "rollback" else version
+                out.append((*row[:7], shipped, *row[8:]))  # type: ignore[arg-type]
+            kept.add(key)
+            if deploy[5] == "succeeded":
+                running = version
+        r = random.Random(_base_seed(self._seed, name) - 2)
+        lead = TEAM_PACE.get(spec.team, _DEFAULT_PACE).lead_hours * HOUR
+        for env in ENVIRONMENTS:
+            seeded = self._seeded.get((name, env))
+            if seeded is None:
+                continue
+            version, at = seeded
+            commits = " ".join(f"{r.getrandbits(40):010x}@{at - lead * r.uniform(0.3, 1.7):.0f}"
+                               for _ in range(1 + r.randrange(3))) if env == "production" else ""
+            begun = max(at - 300.0, min(tops[env], at))  # (not before its release was built)
+            out.append((f"{name}/seeded/{env[0]}", name, env, begun, at, "succeeded",
+                        "deploy", version, commits, "pipeline", "ci"))
+        out.sort(key=lambda row: (row[4], row[0]))
+        return out, [i for i in incidents if i[0].rsplit("/", 1)[0] in kept
+                     and i[3] < ends["production"]]
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM delivery_events").fetchone()[0])

@@ -401,9 +401,9 @@ class SandboxSource(Source):
     async def delivery_history(self, query: HistoryQuery) -> DeliveryHistory:
         from .history import History, action_events  # noqa: PLC0415
 
-        world, _, store, _ = self._state()
+        world, pipelines, store, _ = self._state()
         if self._history is None:
-            self._history = History(store.connection, self.config.seed, world.seeded)
+            self._history = History(store.connection, self.config.seed, world.seeded, pipelines)
         self._history.ensure(self._now())
         return self._history.query(query, action_events(store.delivery_actions(), self.name),
                                    self.name)
