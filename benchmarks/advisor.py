@@ -1,7 +1,8 @@
 """The advisor over 10,000 services: its rules after each refresh against the hub's own merge.
 
 Run: python benchmarks/advisor.py [--services 10000] [--previews 10] [--repeat 5]
-                                  [--stall-seconds 8] [--profile] [--no-ui]
+                                  [--stalls hub|dashboard|both|none] [--stall-seconds 12]
+                                  [--refresh 2] [--profile]
 
 The platform is synthetic and seeded, built once, and handed over by two sources, each with half
 of the services (``Half``: its catalog, its deployments in dev, staging, production and a few
@@ -16,9 +17,11 @@ preview environments, its pipeline runs and its services' metrics), through a re
    and one after a refresh that replaced the environments and the pipelines (warm: what
    happens on every refresh). Goal: each at most 1.5x the merge ("the advisor adds at most
    50 %").
-3. **The UI while it evaluates**: the dashboard over the same two sources, refreshing the
-   environments and the pipelines every second; a task sleeping 10 ms in a loop records how late
-   it wakes (the event loop's stalls), with ``[advisor] enabled`` true and false.
+3. **The loop while it evaluates**: the hub over the same two sources, refreshing the
+   environments and the pipelines every ``--refresh`` seconds (2), followed by the advisor as the
+   dashboard's is (``Advisor.watch``) or not; ``--stalls dashboard`` (or ``both``): the headless
+   dashboard with ``[advisor] enabled`` true and false. A task sleeping 10 ms in a loop records
+   how late it wakes (the event loop's stalls): the largest, the p99 and the median.
 
 The scorecard gap rule is off at this size (``scorecard_max_services``: 2,000), so the advisor
 follows no delivery history here, and neither side counts one.
@@ -368,13 +371,61 @@ def profiled(advisor: Advisor, view: Any) -> str:
     return out.getvalue()
 
 
-async def loop_stalls(enabled: bool, seconds: float, tmp: Path) -> dict[str, Any]:
-    """The dashboard over the two sources, refreshing every second: how late a task sleeping
-    10 ms wakes, for ``seconds`` once the first advice is in (or the platform, advisor off)."""
+async def sleeper(seconds: float) -> list[float]:
+    """How late a task sleeping 10 ms wakes, each time, for ``seconds``."""
+    late: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        await asyncio.sleep(0.01)
+        late.append(time.perf_counter() - t0 - 0.01)
+    return late
+
+
+def stall_figures(late: list[float], evaluations: int, shown: int, topics: int) -> dict[str, Any]:
+    return {"max": max(late), "p99": percentile(late, 99), "p50": percentile(late, 50),
+            "wakes": len(late), "evaluations": evaluations, "shown": shown, "topics": topics}
+
+
+def watched(hub: Any) -> int:
+    """How many topics the hub refreshes (the advisor follows metrics and runs of its own)."""
+    return sum(1 for state in hub._topics.values() if state.subscribers)
+
+
+async def hub_stalls(enabled: bool, seconds: float, refresh: float, tmp: Path) -> dict[str, Any]:
+    """The dashboard's loop without the widgets: the hub over the two sources (the
+    environments and the pipelines refreshed every ``refresh`` s) and, ``enabled``, the
+    advisor following it as the dashboard's does (``Advisor.watch``)."""
+    clock = ManualClock(NOW)
+    rt = build_runtime(app_config(enabled, refresh), data_dir=tmp / f"hub-{enabled}", clock=clock)
+    await rt.prepare()
+    subs = [rt.hub.watch(topic, lambda snapshot: None)
+            for topic in (Topic.catalog(), Topic.environments(), Topic.pipelines())]
+    advisor = Advisor(settings=AdvisorConfig(), dismissals=Dismissals(None), clock=clock)
+    evaluations = [0]
+    try:
+        if enabled:
+            advisor.watch(rt.hub, lambda advice: evaluations.__setitem__(0, evaluations[0] + 1))
+        await wait_for(lambda: all(rt.hub.cached(t) is not None and rt.hub.cached(t).data
+                                   is not None for t in (Topic.catalog(), Topic.environments()))
+                       and (not enabled or evaluations[0] > 0), 0.1)
+        evaluations[0] = 0
+        late = await sleeper(seconds)
+        return stall_figures(late, evaluations[0], len(advisor.advice.recommendations),
+                             watched(rt.hub))
+    finally:
+        advisor.close()
+        for sub in subs:
+            sub.close()
+        await rt.close()
+
+
+async def app_stalls(enabled: bool, seconds: float, refresh: float, tmp: Path) -> dict[str, Any]:
+    """The dashboard (headless) over the two sources, ``[advisor] enabled`` or not."""
     from idp_tui.ui.app import IdpApp
 
-    app = IdpApp(app_config(enabled, 1.0), data_dir=tmp / f"ui-{enabled}", clock=ManualClock(NOW))
-    result: dict[str, Any] = {}
+    app = IdpApp(app_config(enabled, refresh), data_dir=tmp / f"ui-{enabled}",
+                 clock=ManualClock(NOW))
     async with running(app) as pilot:
         def ready() -> bool:
             if app.hub is None:
@@ -385,26 +436,25 @@ async def loop_stalls(enabled: bool, seconds: float, tmp: Path) -> dict[str, Any
             advisor = getattr(app, "advisor", None)
             return not enabled or (advisor is not None and advisor.advice.at is not None)
 
-        deadline = time.perf_counter() + 120
-        while not ready():
-            if time.perf_counter() > deadline:
-                raise RuntimeError("the dashboard did not get the platform in 120 s")
-            await pilot.pause(0.1)
+        await wait_for(ready, 0.1, pilot.pause)
         evaluations = [0]
         advisor = getattr(app, "advisor", None)
         if advisor is not None:
             advisor._listeners.append(lambda advice: evaluations.__setitem__(
                 0, evaluations[0] + 1))
-        late: list[float] = []
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            t0 = time.perf_counter()
-            await asyncio.sleep(0.01)
-            late.append(time.perf_counter() - t0 - 0.01)
-        result = {"max": max(late), "p99": percentile(late, 99), "p50": percentile(late, 50),
-                  "wakes": len(late), "evaluations": evaluations[0],
-                  "shown": len(app.advice.recommendations) if enabled else 0}
-    return result
+        late = await sleeper(seconds)
+        shown = len(app.advice.recommendations) if enabled else 0
+        topics = watched(app.hub)
+    return stall_figures(late, evaluations[0], shown, topics)
+
+
+async def wait_for(condition: Any, step: float, pause: Any = asyncio.sleep,
+                   limit: float = 180.0) -> None:
+    deadline = time.perf_counter() + limit
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"nothing to measure after {limit:g} s")
+        await pause(step)
 
 
 async def main() -> None:
@@ -413,21 +463,26 @@ async def main() -> None:
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--previews", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--stall-seconds", type=float, default=8.0)
+    parser.add_argument("--stall-seconds", type=float, default=12.0)
+    parser.add_argument("--refresh", type=float, default=2.0,
+                        help="seconds between refreshes of the environments and the pipelines "
+                             "while the stalls are measured")
     parser.add_argument("--profile", action="store_true", help="print the evaluations' top costs")
-    parser.add_argument("--no-ui", action="store_true", help="leave out the dashboard's stalls")
+    parser.add_argument("--stalls", choices=("hub", "dashboard", "both", "none"), default="hub",
+                        help="the loop measured: the hub's alone, the headless dashboard's, both")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
     PLATFORM = Platform(args.services, args.previews)
     built = time.perf_counter() - t0
+    stalls: dict[str, dict[bool, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="idp-bench-advisor-") as tmp_name:
         tmp = Path(tmp_name)
         rules = await measure_rules(args, tmp)
-        stalls = {}
-        if not args.no_ui:
-            for enabled in (False, True):
-                stalls[enabled] = await loop_stalls(enabled, args.stall_seconds, tmp)
+        for mode, run in (("hub", hub_stalls), ("dashboard", app_stalls)):
+            if args.stalls in (mode, "both"):
+                stalls[mode] = {enabled: await run(enabled, args.stall_seconds, args.refresh, tmp)
+                                for enabled in (False, True)}
 
     merge, cold, warm = rules["merge"], rules["cold"], rules["warm"]
     cold_ratio, warm_ratio = cold / merge, warm / merge
@@ -460,17 +515,20 @@ async def main() -> None:
                 baseline_name="hub merge of the same snapshots", ratio=warm_ratio,
                 goal=f"<= {GOAL}x", passed=warm_ratio <= GOAL),
     ]
-    if stalls:
-        off, on = stalls[False], stalls[True]
-        print(f"  the dashboard refreshing every second, a task sleeping 10 ms "
-              f"({args.stall_seconds:g} s):")
+    for mode, figures in stalls.items():
+        off, on = figures[False], figures[True]
+        where = "the hub's loop (what the dashboard runs on)" if mode == "hub" \
+            else "the headless dashboard's loop"
+        print(f"  {where}, environments and pipelines refreshed every {args.refresh:g} s; "
+              f"a task sleeping 10 ms for {args.stall_seconds:g} s:")
         for label, s in (("advisor off", off), ("advisor on ", on)):
-            print(f"    {label}: largest stall {s['max'] * 1000:6.1f} ms, p99 "
-                  f"{s['p99'] * 1000:5.1f} ms, median {s['p50'] * 1000:4.1f} ms over "
-                  f"{s['wakes']} wakes" + (f"; {s['evaluations']} evaluations, "
-                                           f"{s['shown']} recommendations shown"
+            print(f"    {label}: largest stall {s['max'] * 1000:7.1f} ms, p99 "
+                  f"{s['p99'] * 1000:6.1f} ms, median {s['p50'] * 1000:5.1f} ms over "
+                  f"{s['wakes']} wakes, {s['topics']} topics refreshed"
+                  + (f"; {s['evaluations']} evaluations, "
+                                           f"{s['shown']} recommendations"
                                            if label.startswith("advisor on") else ""))
-        measures.append(measure("advisor: largest event-loop stall while evaluating",
+        measures.append(measure(f"advisor: largest loop stall while evaluating ({mode})",
                                 on["max"] * 1000, "ms", baseline=off["max"] * 1000,
                                 baseline_name="advisor off", ratio=on["max"] / off["max"]))
     emit(measures)

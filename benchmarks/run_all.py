@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["startup", "log_pipeline", "memory", "fuzzy_filter", "k8s_scale", "prometheus_catalog",
-           "catalog_files_scale", "github_polling"]
+           "catalog_files_scale", "github_polling", "advisor"]
 TIMEOUT = 170  # seconds per script; each is meant to finish well under two minutes
 
 
