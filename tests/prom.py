@@ -79,8 +79,34 @@ def pod_of(service: str) -> str:
     return f"{service}-7d9f8b6c4-x2x9k"
 
 
+@dataclass(frozen=True)
+class OpenCost:
+    """OpenCost's series: each node's prices (per vCPU an hour, per GiB an hour) and the
+    containers' allocations on each node (cores, bytes)."""
+
+    nodes: dict[str, tuple[float, float]]
+    allocations: tuple[tuple[str, float, float], ...] = ()
+
+
+def opencost_lines(cost: OpenCost, times: range) -> list[str]:
+    out = []
+    for name, index in (("node_cpu_hourly_cost", 0), ("node_ram_hourly_cost", 1)):
+        out.append(f"# TYPE {name} gauge")
+        for node, prices in cost.nodes.items():
+            for t in times:
+                out.append(f'{name}{{node="{node}",instance="{node}"}} {prices[index]} {t}')
+    for name, index in (("container_cpu_allocation", 1),
+                        ("container_memory_allocation_bytes", 2)):
+        out.append(f"# TYPE {name} gauge")
+        for i, allocation in enumerate(cost.allocations):
+            for t in times:
+                out.append(f'{name}{{node="{allocation[0]}",namespace="shop",'
+                           f'pod="p{i}",container="c{i}"}} {allocation[index]} {t}')
+    return out
+
+
 def openmetrics(shop: dict[tuple[str, str], Shape] | None = None,
-                end_at: datetime = END) -> str:
+                end_at: datetime = END, opencost: OpenCost | None = None) -> str:
     """The series of ``shop`` (default SHOP) as an OpenMetrics file, ending at ``end_at``."""
     shop = SHOP if shop is None else shop
     end = int(end_at.timestamp())
@@ -140,6 +166,8 @@ def openmetrics(shop: dict[tuple[str, str], Shape] | None = None,
             out.append(f"container_memory_working_set_bytes{{{labels(service, env)}}} "
                        f"{shape.memory:.1f} {t}")
     cadvisor("container_memory_working_set_bytes", False)
+    if opencost is not None:
+        out += opencost_lines(opencost, times)
     out.append("# EOF")
     return "\n".join(out) + "\n"
 
@@ -195,7 +223,8 @@ PASSWORD_HASH = "$2b$10$ZMSqEZH.Q7TGoMPsMCsgDeVDbp1gUivEEe42rOgwSgd/dQHDxhY7."
 
 class Server:
     def __init__(self, folder: Path, shop: dict[tuple[str, str], Shape] | None = None,
-                 *, auth: bool = False, tls: bool = False, end: datetime = END) -> None:
+                 *, auth: bool = False, tls: bool = False, end: datetime = END,
+                 opencost: OpenCost | None = None) -> None:
         self.folder = folder
         self.auth = auth
         self.port = free_port()
@@ -207,7 +236,8 @@ class Server:
         data = folder / "data"
         data.mkdir(parents=True)
         source = folder / "series.om"
-        source.write_text(openmetrics(shop, end))
+        source.write_text(openmetrics(shop, end) if opencost is None
+                          else openmetrics(shop, end, opencost))
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source),
                         str(data)], check=True, capture_output=True, timeout=300)
         config = folder / "prometheus.yml"

@@ -51,7 +51,8 @@ def test_cost_json_per_service_team_and_environment_add_up(run: Run) -> None:
                          "services", "teams", "environments", "total", "errors"}
     assert (data["window"], data["hours"], data["currency"], data["errors"]) == (
         "30d", 720.0, "USD", [])
-    assert data["prices"] == {"cpu_per_core_hour": 0.031611, "memory_per_gib_hour": 0.004237}
+    assert data["prices"] == {"cpu_per_core_hour": 0.031611, "memory_per_gib_hour": 0.004237,
+                              "source": "[cost] in the config"}
     deployments = data["deployments"]
     # Every sandbox deployment runs with requests: 40 services in three environments.
     assert len(deployments) == 120

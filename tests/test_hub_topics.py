@@ -36,10 +36,10 @@ def test_the_derived_tables_say_what_they_said_before() -> None:
         "catalog": 60.0, "environments": 5.0, "pipelines": 5.0, "pipeline_run": 2.0,
         "metrics": 15.0, "alerts": 15.0, "signals": 30.0, "resources": 10.0, "teams": 300.0,
         "facets": 60.0, "service_detail": 60.0, "instances": 5.0, "delivery": 300.0,
-        "identity": 3600.0}
+        "identity": 3600.0, "cost_prices": 600.0}
     assert OPTIONAL_METHODS == {"service_signals", "alerts", "teams", "service_detail",
                                 "catalog_facets", "use_catalog", "pipeline_logs", "delivery_history",
-                                "whoami"}
+                                "whoami", "cost_prices"}
     assert KIND_CAPABILITY == {
         "catalog": Capability.CATALOG, "environments": Capability.ENVIRONMENTS,
         "pipelines": Capability.PIPELINES, "pipeline_run": Capability.PIPELINES,
@@ -47,7 +47,8 @@ def test_the_derived_tables_say_what_they_said_before() -> None:
         "signals": Capability.METRICS, "resources": Capability.PROVISION,
         "teams": Capability.CATALOG, "facets": Capability.CATALOG,
         "service_detail": Capability.CATALOG, "instances": Capability.INSTANCES,
-        "delivery": Capability.DELIVERY, "identity": Capability.ACTIONS}
+        "delivery": Capability.DELIVERY, "identity": Capability.ACTIONS,
+        "cost_prices": Capability.METRICS}
 
 
 def test_the_refresh_settings_come_from_the_table() -> None:

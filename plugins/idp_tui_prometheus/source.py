@@ -17,6 +17,7 @@ from idp_tui import (
     SIGNAL_UNITS,
     Alert,
     Capability,
+    CostPrices,
     HttpClient,
     MetricSeries,
     MetricsQuery,
@@ -293,6 +294,14 @@ class PrometheusSource(Source):
             if math.isfinite(value):
                 found.setdefault(str(metric.get(label, "")) if label else "", {})[index] = value
         return found
+
+    # Prices --------------------------------------------------------------------------------------
+
+    async def cost_prices(self) -> CostPrices:
+        """OpenCost's node prices, where this Prometheus has them (``opencost.py``)."""
+        from .opencost import cost_prices  # noqa: PLC0415
+
+        return await cost_prices(self, self.context.clock.now().timestamp())
 
     # Alerts --------------------------------------------------------------------------------------
 

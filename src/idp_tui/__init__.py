@@ -29,6 +29,7 @@ API_NAMES = (
     "Commit", "DeliveryEvent", "DeliveryHistory", "DeliveryKind", "DeliveryOutcome",
     "HistoryQuery", "Incident",
     "Identity",
+    "CostPrices",
 )
 if TYPE_CHECKING:
     from .api import *  # noqa: F403

@@ -17,7 +17,7 @@ from typing import Any
 from ..api.models import Deployment, MetricSeries, Service
 from .cost import HOURS_PER_MONTH, CostLine, Usage, cost_lines, money, totals, usage_of
 
-__all__ = ["CostInputs", "Prices", "cost_inputs", "scope_costs", "service_cost"]
+__all__ = ["CostInputs", "Prices", "cost_inputs", "prices_of", "scope_costs", "service_cost"]
 
 #: The rule whose recommendations are waste (requested but unused) as money.
 WASTE_RULE = "waste"
@@ -54,6 +54,17 @@ class CostInputs:
 
     def lines(self) -> list[CostLine]:
         return cost_lines(self.deployments, self.services, self.usage, self.prices)
+
+
+def prices_of(configured: Any, node_prices: Any = None) -> Prices:
+    """The prices to cost at: a metrics source's (``CostPrices``: OpenCost's node prices) where
+    one gave them, else the configured ``[cost]`` ones; in the configured currency."""
+    if node_prices is None:
+        return Prices.of(configured)
+    origin = node_prices.origin or "node prices"
+    where = f" from {node_prices.source}" if node_prices.source else ""
+    return Prices(node_prices.cpu_per_core_hour, node_prices.memory_per_gib_hour,
+                  configured.currency, f"{origin}{where}")
 
 
 def cost_inputs(deployments: Mapping[tuple[str, str], Deployment] | None,

@@ -222,6 +222,7 @@ class TopicKind(StrEnum):
     DELIVERY = "delivery"
     #: Who the user is, as the sources that act can confirm it (``Source.whoami``).
     IDENTITY = "identity"
+    COST_PRICES = "cost_prices"
 
     @classmethod
     def parse(cls, value: object) -> TopicKind:

@@ -257,6 +257,20 @@ class Alert(Record):
     source: str = ""
 
 
+class CostPrices(Record):
+    """What resources cost an hour where a metrics source knows it (OpenCost's node prices in
+    Prometheus): used instead of the configured ``[cost]`` prices."""
+
+    cpu_per_core_hour: float = Field(ge=0, le=1000)
+    memory_per_gib_hour: float = Field(ge=0, le=1000)
+    #: How many nodes' prices they come from (their average, weighted by what runs there).
+    nodes: int = Field(default=0, ge=0)
+    #: Where they come from, in words ("OpenCost node prices").
+    origin: str = ""
+    #: Name of the source that reported them (filled in by the hub).
+    source: str = ""
+
+
 class MetricsQuery(Record):
     service: str
     environment: str

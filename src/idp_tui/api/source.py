@@ -41,6 +41,7 @@ from .identity import Identity
 from .kinds import Capability, TopicKind
 from .models import (
     Alert,
+    CostPrices,
     Deployment,
     Environment,
     Facet,
@@ -252,6 +253,12 @@ class Source:
         system as it allows (one per signal for all the services, not one per service).
         """
         raise NotSupported(f"{self.name} has no batched signals")
+
+    async def cost_prices(self) -> CostPrices:
+        """What a core and a GiB of memory cost an hour, where the source knows it (OpenCost's
+        node prices in Prometheus). Optional for a source with ``Capability.METRICS``: without
+        it (NotSupported, quiet), the ``[cost]`` prices of the config are used."""
+        raise NotSupported(f"{self.name} has no cost prices")
 
     async def alerts(self, service: str, environment: str) -> list[Alert]:
         """The alerts firing (or pending) now about ``service`` in ``environment``.

@@ -25,6 +25,7 @@ from ..advisor.cost import (
     usage_of,
     usage_step,
 )
+from ..advisor.costview import prices_of
 from ..hub import Hub, Topic
 from .context import Context
 from .output import EXIT_NOT_FOUND, CliError
@@ -56,8 +57,10 @@ async def _cost(ctx: Context, hub: Hub) -> int:
     args, out = ctx.args, ctx.out
     prices, settings = ctx.config.cost, ctx.config.advisor
     hours = args.window.total_seconds() / 3600
-    catalog, platform = await asyncio.gather(hub.fetch(Topic.catalog()),
-                                             hub.fetch(Topic.environments()))
+    catalog, platform, node_prices = await asyncio.gather(
+        hub.fetch(Topic.catalog()), hub.fetch(Topic.environments()),
+        hub.fetch(Topic.cost_prices()))
+    prices = prices_of(prices, node_prices.data)  # OpenCost's, where Prometheus has them
     failures = snapshot_failures(catalog) + snapshot_failures(platform)
     services = {s.name: s for s in catalog.data or []}
     deployments = dict(platform.data.deployments) if platform.data else {}
@@ -82,7 +85,8 @@ async def _cost(ctx: Context, hub: Hub) -> int:
         out.emit({"window": window_text(args.window), "hours": round(hours, 3),
                   "currency": prices.currency,
                   "prices": {"cpu_per_core_hour": prices.cpu_per_core_hour,
-                             "memory_per_gib_hour": prices.memory_per_gib_hour},
+                             "memory_per_gib_hour": prices.memory_per_gib_hour,
+                             "source": prices.source},
                   "team": team, "as_of": ctx.clock.now().astimezone(UTC).isoformat(),
                   "deployments": [_line_json(line, hours) for line in lines],
                   "services": [_total_json(t, hours) for t in by["service"]],
@@ -90,7 +94,7 @@ async def _cost(ctx: Context, hub: Hub) -> int:
                   "environments": [_total_json(t, hours) for t in by["environment"]],
                   "total": round(total, 2), "errors": _errors_json(failures)})
     else:
-        _print(ctx, lines, by, hours, total)
+        _print(ctx, lines, by, hours, total, prices)
     return finish(ctx, failures, "cost data", answered=bool(deployments))
 
 
@@ -108,7 +112,7 @@ def _total_json(total: Total, hours: float) -> dict[str, Any]:
 
 
 def _print(ctx: Context, lines: list[CostLine], by: dict[str, list[Total]], hours: float,
-           total: float) -> None:
+           total: float, prices: Any) -> None:
     out, currency = ctx.out, ctx.config.cost.currency
     window = window_text(ctx.args.window)
     if not lines:
@@ -125,6 +129,6 @@ def _print(ctx: Context, lines: list[CostLine], by: dict[str, list[Total]], hour
         out.line()
     basis = sorted({line.basis for line in lines})
     out.line(f"{money(total, currency)} over {window} at the current requests and use "
-             f"({', '.join(basis)}; {ctx.config.cost.cpu_per_core_hour:g} {currency} a "
-             f"core-hour, {ctx.config.cost.memory_per_gib_hour:g} {currency} a GiB-hour: [cost] "
-             f"in the config)")
+             f"({', '.join(basis)}; {prices.cpu_per_core_hour:g} {currency} a "
+             f"core-hour, {prices.memory_per_gib_hour:g} {currency} a GiB-hour: "
+             f"{prices.source})")

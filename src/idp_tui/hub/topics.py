@@ -24,6 +24,7 @@ from ..api.identity import Identity
 from ..api.kinds import Capability, TopicKind, Window
 from ..api.models import (
     Alert,
+    CostPrices,
     Deployment,
     Environment,
     Facet,
@@ -123,6 +124,11 @@ class Topic:
         """Alerts firing about a service in an environment, from the metrics sources that may
         know it."""
         return cls(TopicKind.ALERTS, (service, environment))
+
+    @classmethod
+    def cost_prices(cls) -> Topic:
+        """The prices of a core and a GiB an hour, from the metrics sources that know them."""
+        return cls(TopicKind.COST_PRICES)
 
     @classmethod
     def teams(cls) -> Topic:
@@ -378,6 +384,9 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
                                                     start=topic.args[2], end=topic.args[3]),),
               annotate=lambda record, source: record.stamped(source), setting=False,
               environment_arg=1, fetch=_fetch_delivery),
+    TopicSpec(TopicKind.COST_PRICES, Capability.METRICS, "cost_prices", CostPrices,
+              "cost prices", merge=lambda topic, parts, hub: first_answer(parts),
+              interval=600.0, many=False, partial=False, optional=True, setting=False),
     TopicSpec(TopicKind.IDENTITY, Capability.ACTIONS, "whoami", Identity, "identity",
               merge=lambda topic, parts, hub: _merge_identities(parts), interval=3600.0,
               many=False, partial=False, optional=True, setting=False, fetch=_fetch_identity),

@@ -18,7 +18,7 @@ __all__ = ["cost_detail", "cost_inputs_of", "scope_costs_of"]
 
 def cost_inputs_of(app: Any) -> Any:
     """The cost inputs of what ``app`` holds now (None before the environments are known)."""
-    from ..advisor.costview import cost_inputs  # noqa: PLC0415 - not needed by the first frame
+    from ..advisor.costview import cost_inputs, prices_of  # noqa: PLC0415 - not at start-up
 
     platform = getattr(app, "platform", None)
     config = getattr(app, "config", None)
@@ -26,10 +26,35 @@ def cost_inputs_of(app: Any) -> Any:
         return None
     view = getattr(getattr(app, "advisor", None), "_view", None)
     advice = getattr(app, "advice", None)
-    prices = getattr(app, "cost_prices", None) or config.cost
+    prices = prices_of(config.cost, _node_prices(app))
     return cost_inputs(platform.deployments, getattr(app, "services", ()), prices,
                        getattr(view, "usage", None),
                        advice.recommendations if advice is not None else ())
+
+
+def _node_prices(app: Any) -> Any:
+    """A metrics source's prices (OpenCost's node prices) as the hub last had them; asked for
+    once (in the background) when the hub has none yet. None: the configured ones."""
+    from ..hub import Topic  # noqa: PLC0415
+
+    hub = getattr(app, "hub", None)
+    if hub is None:
+        return None
+    topic = Topic.cost_prices()
+    snapshot = hub.cached(topic)
+    if snapshot is None and not getattr(app, "_cost_prices_asked", False):
+        app._cost_prices_asked = True
+
+        async def ask() -> None:
+            try:
+                await hub.fetch(topic)
+            except Exception:  # noqa: BLE001 - then the configured prices stay
+                return
+            for pane in app._live_panes():
+                pane.shared_data_changed()
+
+        app.run_worker(ask(), exit_on_error=False, group="cost-prices")
+    return snapshot.data if snapshot is not None else None
 
 
 def cost_detail(app: Any, service: str) -> Text | None:
