@@ -154,12 +154,18 @@ def rows_from_history(history: DeliveryHistory, production: Iterable[str] | None
     """The finished deployments to the ``production`` environments and the incidents (of those
     environments, or of no named one) as rows (``production`` None: of every environment)."""
     prod: Any = set(production) if production is not None else _Everything()
-    deploys = [Deploy(id=f"{e.source}:{e.id}" if e.id else f"{e.source}:{e.service}:"
-                         f"{e.environment}:{e.finished.timestamp():.0f}",
-                      service=e.service, environment=e.environment, at=e.finished.timestamp(),
-                      outcome=e.outcome.value, kind=e.kind.value,
-                      commits=tuple(c.at.timestamp() for c in e.commits), version=e.version)
-               for e in history.deliveries if e.finished is not None and e.environment in prod]
+    deploys: list[Deploy] = []
+    append = deploys.append
+    for e in history.deliveries:  # (one pass, each time read once: a year is many records)
+        finished, environment = e.finished, e.environment
+        if finished is None or environment not in prod:
+            continue
+        at = finished.timestamp()
+        commits = e.commits
+        append(Deploy(f"{e.source}:{e.id}" if e.id else f"{e.source}:{e.service}:"
+                      f"{environment}:{at:.0f}", e.service, environment, at, e.outcome.value,
+                      e.kind.value, tuple([c.at.timestamp() for c in commits]) if commits
+                      else (), e.version))
     incidents = [IncidentRow(i.service, i.environment, i.started.timestamp(),
                              i.resolved.timestamp() if i.resolved else None, i.id)
                  for i in history.incidents if i.environment is None or i.environment in prod]
