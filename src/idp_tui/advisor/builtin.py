@@ -179,6 +179,33 @@ def _finished_at(run: PipelineRun) -> datetime:
     return _aware(run.finished_at or run.started_at)
 
 
+def _waiting(view: AdvisorView, production: str, waiting_in: str, wait: timedelta
+             ) -> list[tuple[str, Deployment, Deployment, datetime, timedelta]]:
+    """The services whose version in ``waiting_in`` is newer than production's and has waited
+    there ``wait`` or longer, with both deployments, since when and how long, by service (one
+    pass over the deployments; the few found are sorted, not the many looked at)."""
+    deployments = view.deployments or {}
+    found = []
+    for (service, environment), prod in deployments.items():
+        if environment != production:
+            continue
+        staged = deployments.get((service, waiting_in))
+        if staged is None or staged.updated_at is None or prod.updated_at is None:
+            continue
+        if (staged.version and staged.version == prod.version) or staged.health in (
+                Health.DOWN, Health.DEGRADED):  # not worth promoting
+            continue
+        staged_at = _aware(staged.updated_at)
+        if staged_at <= _aware(prod.updated_at):  # production moved on since (a hotfix)
+            continue
+        waited = view.now - staged_at
+        if waited < wait or same_version(staged.version, prod.version):
+            continue
+        found.append((service, prod, staged, staged_at, waited))
+    found.sort(key=lambda item: item[0])
+    return found
+
+
 class DriftRule:
     """A version has waited in the environment before production longer than ``drift_hours``
     while newer builds pile up → promote it (deploy the same version to production)."""
@@ -194,20 +221,8 @@ class DriftRule:
             waiting_in = view.before(production)
             if waiting_in is None:
                 continue
-            for (service, environment), prod in sorted(
-                    (key, dep) for key, dep in view.deployments.items() if key[1] == production):
-                staged = view.deployments.get((service, waiting_in))
-                if staged is None or staged.updated_at is None or prod.updated_at is None:
-                    continue
-                if (staged.version and staged.version == prod.version) or staged.health in (
-                        Health.DOWN, Health.DEGRADED):  # not worth promoting
-                    continue
-                staged_at = _aware(staged.updated_at)
-                if staged_at <= _aware(prod.updated_at):  # production moved on since (a hotfix)
-                    continue
-                waited = view.now - staged_at
-                if waited < wait or same_version(staged.version, prod.version):
-                    continue
+            for service, prod, staged, staged_at, waited in _waiting(view, production,
+                                                                     waiting_in, wait):
                 branches = _default_branches(view, service)
                 runs = view.runs_of(service)
                 newer = {run.version or run.id for run in runs or ()

@@ -12,6 +12,7 @@ working week: over one day of points, Monday's return after a quiet Sunday would
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -100,52 +101,45 @@ def growth_per_day(rate: tuple[tuple[float, float], ...]) -> tuple[float, float]
     points = [p for p in rate if isfinite(p[1])]
     if len(points) < 8 or points[-1][0] - points[0][0] < MIN_TREND_HOURS * 3600:
         return None
-    # Monday's return after Sunday is no trend (each day the points touch looked at once)
-    if any(_weekend(day * 86400.0) for day in {int(p[0] // 86400) for p in points}):
+    if _on_weekend(points):  # Monday's return after Sunday is no trend
         return None
-    t0 = points[0][0]
-    rows = []
-    values = []
-    # X'X and X'y of the rows (1, x, cos, sin), summed in the same pass that makes them.
-    n = sx = sc = ss = sxx = sxc = sxs = scc = scs = sss = 0.0
-    y1 = yx = yc = ys = 0.0
-    cos, sin, tau = math.cos, math.sin, 2 * math.pi
-    for t, v in points:
-        x = (t - t0) / 86400.0
-        c, s = cos(tau * x), sin(tau * x)
-        rows.append((1.0, x, c, s))
-        values.append(v)
-        n += 1.0
-        sx += x
-        sc += c
-        ss += s
-        sxx += x * x
-        sxc += x * c
-        sxs += x * s
-        scc += c * c
-        scs += c * s
-        sss += s * s
-        y1 += v
-        yx += x * v
-        yc += c * v
-        ys += s * v
-    xtx = [[n, sx, sc, ss], [sx, sxx, sxc, sxs], [sc, sxc, scc, scs], [ss, sxs, scs, sss]]
-    fit = _solve(xtx, [y1, yx, yc, ys])
+    # The rows (1, x, cos, sin) as columns, and X'X and X'y as sums of their products (each
+    # sum over a column pair at once: this runs for each of the costliest deployments).
+    t0, tau = points[0][0], 2 * math.pi
+    xs = [(p[0] - t0) / 86400.0 for p in points]
+    cs = [math.cos(tau * x) for x in xs]
+    ss = [math.sin(tau * x) for x in xs]
+    values = [p[1] for p in points]
+    ones = [1.0] * len(points)
+    columns = (ones, xs, cs, ss)
+    xtx = [[sum(map(operator.mul, columns[i], columns[j])) for j in range(4)] for i in range(4)]
+    xty = [sum(map(operator.mul, column, values)) for column in columns]
+    fit = _solve(xtx, xty)
     if fit is None:
         return None
     a, b = fit[0], fit[1]
-    level = a + b * rows[-1][1]
+    level = a + b * xs[-1]
     if level <= 0:
         return None
     f0, f1, f2, f3 = fit
-    residual = 0.0
-    for (_, x, c, s), v in zip(rows, values):
-        residual += (v - (f0 + f1 * x + f2 * c + f3 * s)) ** 2
+    residual = sum((v - (f0 + f1 * x + f2 * c + f3 * s)) ** 2
+                   for v, x, c, s in zip(values, xs, cs, ss))
     inverse = _solve(xtx, [0.0, 1.0, 0.0, 0.0])
     spread = residual / max(len(points) - 4, 1) * (inverse[1] if inverse else math.inf)
-    if b <= 0 or (spread > 0 and b < 3 * math.sqrt(spread)) or _one_step(rows, values, fit):
+    if b <= 0 or (spread > 0 and b < 3 * math.sqrt(spread)) \
+            or _one_step(list(zip(ones, xs, cs, ss)), values, fit):
         return level, 0.0
     return level, b
+
+
+def _on_weekend(points: list[tuple[float, float]]) -> bool:
+    """Whether a point falls on a Saturday or Sunday (UTC): the days from the first point's to
+    the last one's are looked at, and the points one by one only when one of those is."""
+    first, last = min(p[0] for p in points), max(p[0] for p in points)
+    days = range(int(first // 86400), int(last // 86400) + 1)
+    if not any(_weekend(day * 86400.0) for day in days):
+        return False
+    return any(_weekend(p[0]) for p in points)
 
 
 def _weekend(t: float) -> bool:

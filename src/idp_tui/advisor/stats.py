@@ -135,7 +135,7 @@ def counts(rate: Sequence[tuple[float, float]], ratio: Sequence[tuple[float, flo
            start: float, end: float, step: float) -> Counts:
     """Requests and errors in ``[start, end)`` from a request-rate series (req/s) and an
     error-ratio series of the same step: each point stands for ``step`` seconds."""
-    ratios = {t: v for t, v in ratio if _finite(v)}
+    ratios = {t: v for t, v in ratio if start <= t < end and _finite(v)}
     requests = errors = 0.0
     points = 0
     for t, r in rate:
