@@ -83,6 +83,10 @@ async def test_x_in_environments_opens_the_delete_dialog_which_asks_for_the_name
         await pilot.press("X")  # staging is no preview: said, no dialog
         await pilot.pause()
         assert not isinstance(app.screen, EnvironmentActionModal)
+        assert pane.check_action("act", ("delete_env",)) is False
+        assert "staging is not a preview environment" in pane.why_not("act", ("delete_env",))
+        await wait_until(pilot, lambda: any("not a preview environment" in str(n.message)
+                                            for n in app._notifications), "the reason said")
         app.environment = "pr-7"
         await pilot.press("X")
         await wait_until(pilot, lambda: isinstance(app.screen, EnvironmentActionModal),

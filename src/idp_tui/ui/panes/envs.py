@@ -20,6 +20,7 @@ from ...api.source import Capability
 from ...api.versions import same_version
 from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic
+from ..action_access import manager_of
 from ..advisor import marked
 from ..base import ErrorBanner, Pane, focus_now, while_running
 from ..charts import format_value
@@ -344,6 +345,7 @@ class EnvironmentsPane(Pane):
             self.idp.service = row_key
         if column_key and column_key != "service" and column_key != self.idp.environment:
             self.idp.environment = str(column_key)
+            self.refresh_bindings()  # (extend and delete apply to a preview environment only)
 
     @on(VirtualTable.CellSelected, "#envs-table")
     def _cell_selected(self) -> None:
@@ -371,6 +373,34 @@ class EnvironmentsPane(Pane):
         """Show only the services not healthy somewhere (again: every service)."""
         self.unhealthy_only = not self.unhealthy_only
         self._show()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act":
+            return self._refusal(parameters) is None
+        return True
+
+    def why_not(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why a key ``check_action`` hides does nothing now (the app says it when pressed)."""
+        return self._refusal(parameters) if action == "act" else None
+
+    def _refusal(self, parameters: tuple[object, ...]) -> str | None:
+        """Why the action key named by ``parameters`` does not apply to the selected
+        environment (no source can do it, or it is not a preview environment), or None."""
+        spec = by_name(str(parameters[0])) if parameters else None
+        if spec is None:
+            return "No such action"
+        manager = manager_of(self.app)
+        if manager is None or not manager.can(spec.kind):
+            return f"No configured source can {spec.label.lower()} an environment"
+        name = self.idp.environment or ""
+        platform = self.idp.platform
+        env = next((e for e in platform.environments if e.name == name), None) \
+            if platform is not None else None
+        if env is None or env.kind.value != "preview":
+            shown = render.sanitize(name, max_len=40) or "The selected environment"
+            return f"{shown} is not a preview environment: {spec.label.lower()} applies to " \
+                   "preview environments only"
+        return None
 
     def action_act(self, name: str) -> None:
         """A key of the action table on this pane: the selected (preview) environment."""
