@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ class Scorer:
         self._running: asyncio.Task[Scored] | None = None
         #: Counts made (a test reads it: one count for both panes).
         self.counts = 0
+        #: Called with each new count (a pane showing an older one counts again from it).
+        self.listeners: list[Callable[[Scored], None]] = []
 
     async def score(self, hub: Hub, now: datetime, rules: Sequence[Rule], *,
                     fresh: bool = False) -> Scored:
@@ -74,6 +76,8 @@ class Scorer:
         self.counts += 1
         scored = Scored(world, cards, failures, _key_of(world, answers, now, rules))
         self.last = scored
+        for listener in list(self.listeners):
+            listener(scored)
         return scored
 
 

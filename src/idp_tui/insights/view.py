@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import dora
 from . import scorecards as sc
@@ -61,6 +61,8 @@ class Inputs:
     #: The scorecards counted already (``insights.scoring``: the Catalog's levels are the
     #: same); None: :func:`compute` checks the rules.
     cards: list[sc.Card] | None = None
+    #: The count they come from (``insights.scoring.Scored``), if any.
+    scored: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
     from .scoring import scored
 
     cards: list[sc.Card] | None = None
+    counted = None
     if rules is not None:
         counted = await scored(hub, now, rules, fresh=fresh)
         world, failures, cards = counted.world, list(counted.failures), counted.cards
@@ -113,7 +116,7 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
     if snapshot.data is not None:
         deploys, incidents = dora.rows_from_history(snapshot.data, world.production)
     owners = {s.name: s.owner or NO_OWNER for s in world.services}
-    return Inputs(world, deploys, incidents, owners, failures, cards)
+    return Inputs(world, deploys, incidents, owners, failures, cards, counted)
 
 
 def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW) -> Insights:

@@ -95,6 +95,22 @@ class InsightsPane(Pane):
     def is_settled(self) -> bool:
         return not self.computing and (self.insights is not None or bool(self.error))
 
+    def on_unmount(self) -> None:
+        from ...insights.scoring import scorer_of
+
+        if self.inputs is not None:  # (it listens once it has asked)
+            listeners = scorer_of(self.hub).listeners
+            if self._counted in listeners:
+                listeners.remove(self._counted)
+
+    def _counted(self, scored: Any) -> None:
+        """A new scorecard count (the Catalog's, or this pane's): this pane counts again from
+        it once it has shown one; the Catalog's levels follow this pane's."""
+        inputs = self.inputs
+        if inputs is not None and inputs.scored is not scored and self.insights is not None \
+                and not self.computing:
+            self.reload()
+
     def pane_shown(self) -> None:
         if self.insights is None and not self.computing:
             self.reload()
@@ -126,9 +142,15 @@ class InsightsPane(Pane):
 
             rules = configured_rules(self.idp.config)
             if ask or self.inputs is None:
+                from ...insights.scoring import scorer_of
+
+                scorer = scorer_of(self.hub)
+                if self._counted not in scorer.listeners:
+                    scorer.listeners.append(self._counted)
+                before = scorer.last
                 self.inputs = await view.gather(self.hub, self.idp.clock.now(), rules=rules,
                                                 fresh=fresh)
-                if fresh:
+                if self.inputs.scored is not before:  # a new count: the Catalog's follow it
                     self._levels_follow()
             insights = await asyncio.to_thread(self.compute, self.inputs, rules, days=self.days)
         except asyncio.CancelledError:
