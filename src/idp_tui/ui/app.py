@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.actions import parse as parse_action
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, TabbedContent, TabPane
 
-from .. import render, uistate
+from .. import uistate
 from ..actionspec import app_specs
 from ..api.clock import Clock, SystemClock
 from ..api.kinds import Capability
@@ -33,6 +31,7 @@ from . import advisor as advisor_ui
 from . import approvals, boot, feedback, helprows, panelist
 from .action_access import (ACTIVITY, binding_state, hidden_reason, open_action_by_name,
                             read_only_notice)
+from .bars import ContextBar, HealthBar
 from .base import Pane, SnapshotArrived
 from .footer import KeysFooter
 from .palette import IdpCommands
@@ -73,43 +72,6 @@ def app_bindings(panes: tuple[PaneInfo, ...]) -> list[Binding]:
         Binding("exclamation_mark", "advisor", "Advice", show=False, id="app.advisor"),
         *feedback.BINDINGS,
     ]
-
-
-class ContextBar(Static):
-    """The top line: product, selected service and environment, time."""
-
-    def show(self, service: str | None, environment: str | None, now: datetime) -> None:
-        out = Text(end="", no_wrap=True, overflow="ellipsis")
-        out.append(" idp-tui ", "bold reverse")
-        out.append("  service ", "dim")
-        out.append_text(render.text(service or "–", "bold", max_len=48))
-        out.append("  env ", "dim")
-        out.append_text(render.text(environment or "–", "bold", max_len=48))
-        out.append_text(advisor_ui.context_part(self.app) + approvals.context_part(self.app))
-        hint, clock = "  (e to switch)", f"   {now:%Y-%m-%d %H:%M:%S} UTC"
-        width = self.size.width
-        if not width or out.cell_len + len(hint) + len(clock) <= width:
-            out.append(hint, "dim")  # (left out where the time would not fit with it)
-        out.append(clock, "dim")
-        self.update(out, layout=False)  # (one line: every second, no layout of the screen)
-
-
-class HealthBar(Static):
-    """The line above the footer: every source's state at a glance."""
-
-    def show(self, health: dict[str, SourceHealth]) -> None:
-        out = Text(" sources ", "dim", end="", no_wrap=True, overflow="ellipsis")
-        for item in health.values():
-            state = item.state
-            icon, style = {"ok": ("●", "green"), "error": ("✖", "red"),
-                           "waiting": ("◌", "dim")}[state]
-            out.append(f"{icon} ", style)
-            out.append_text(render.text(item.name, max_len=40))
-            if item.failure is not None:
-                out.append(f" {item.failure.error_class}", "red")
-            out.append("   ")
-        out.append("H: details", "dim")
-        self.update(out, layout=False)  # (one line)
 
 
 class PaneTabs(TabbedContent):
