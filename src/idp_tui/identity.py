@@ -83,6 +83,8 @@ class IdentityCheck:
             self.answers = dict(snapshot.data or {})
             self.failures = {name: failure.message for name, failure in snapshot.errors.items()
                              if name != "hub"}
+            for line in self.describe():  # (the log says why a source confirms nobody)
+                log.info("who the user is: %s", line)
         except Exception as exc:  # noqa: BLE001 - never stops an action: said, not raised
             log.warning("asking the sources who the user is failed: %s", exc)
             self.failures = {"hub": str(exc)}
