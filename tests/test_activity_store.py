@@ -203,3 +203,24 @@ def test_idp_tui_audit_filters_as_the_activity_screen_does(tmp_path: Path,
     assert "no action matches team:nobody" in cli.ok("audit", "--filter", "team:nobody")
     refused = cli.run("audit", "--filter", "user:bob", "--follow")
     assert refused.returncode == 2 and "does not follow" in refused.stderr
+
+
+async def test_this_sessions_actions_show_who_the_sources_confirmed(tmp_path: Path) -> None:
+    from idp_tui import ActionKind, ActionRequest, ActionState, Identity
+
+    app = demo_app(tmp_path / "data", action_speed=100_000)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        manager = app.runtime.actions
+        run = await manager.submit(ActionRequest(
+            id="now-1", kind=ActionKind.RESTART, service="order-service", environment="dev"))
+        await manager.wait(run.id)
+        assert run.state is ActionState.SUCCEEDED, run.error
+        assert manager.identity.asked and manager.identity.users == {}  # the sandbox cannot say
+        # (as when a source answered: what the records written from now on carry)
+        manager.identity.answers = {"github": Identity(user="octocat", source="github")}
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen), "activity")
+        await wait_until(pilot, lambda: table(app).keys == ["now-1"], "this session's action")
+        await wait_until(pilot, lambda: f"{manager.actor} (github: octocat)" in text(app),
+                         "the confirmed name beside the actor")

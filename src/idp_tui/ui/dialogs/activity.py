@@ -111,6 +111,11 @@ class ActivityScreen(WatchesRuns, ModalScreen[None]):
             return "Activity: the organisation's actions, newest first"
         return "Activity: the audit history, newest first"
 
+    def _confirmed(self) -> dict[str, str]:
+        """Who the sources confirmed this session's user is (as its records say)."""
+        identity = getattr(self.manager, "identity", None)
+        return identity.users if identity is not None else {}
+
     def _owners(self) -> dict[str, str]:
         """Each service's owning team, from the catalog the app has (for team:)."""
         snapshot = getattr(self.app, "catalog_snapshot", None)
@@ -177,7 +182,7 @@ class ActivityScreen(WatchesRuns, ModalScreen[None]):
         order = [k for k in live if k not in self._entries] + list(self._entries)
         for key in order:
             run = live.get(key) or self.manager.runs.get(key)
-            rows.append((key, _run_cells(run, now) if run is not None
+            rows.append((key, _run_cells(run, now, self._confirmed()) if run is not None
                          else _entry_cells(self._entries[key], now)))
         self.query_one(KeyedTable).sync(rows)
         self._status(len(rows))
@@ -296,7 +301,8 @@ def _state(value: str) -> Text:
         return render.text(value, "cyan" if value == "started" else "yellow", max_len=20)
 
 
-def _run_cells(run: ActionRun, now: datetime) -> tuple[Text, ...]:
+def _run_cells(run: ActionRun, now: datetime,
+               confirmed: dict[str, str] | None = None) -> tuple[Text, ...]:
     progress = run.progress
     end = run.finished_at or now
     return (
@@ -305,7 +311,8 @@ def _run_cells(run: ActionRun, now: datetime) -> tuple[Text, ...]:
         Text(f"{progress[0]}/{progress[1]}" if progress else "–"),
         Text(f"{run.created_at:%Y-%m-%d %H:%M:%S}"),
         Text(render.duration(end - run.created_at)),
-        render.text(run.request.actor or "–", max_len=40),
+        render.text(_by(AuditEntry(run.id, actor=run.request.actor or "",
+                                   confirmed=confirmed or {})), max_len=60),
         render.text(run.source or "–", "dim", max_len=40),
     )
 
