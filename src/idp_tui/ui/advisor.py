@@ -88,7 +88,13 @@ def advised_services(app: Any) -> frozenset[str]:
     advice = getattr(app, "advice", None)
     if advice is None:
         return frozenset()
-    return frozenset(r.service for r in advice.recommendations if r.pressing)
+    if _ADVISED[0] is not advice:  # (asked for every row of a table: counted once per advice)
+        _ADVISED[:] = [advice, frozenset(r.service for r in advice.recommendations if r.pressing)]
+    return _ADVISED[1]
+
+
+#: The last advice asked about and its services (``advised_services``).
+_ADVISED: list[Any] = [None, frozenset()]
 
 
 def settled(app: Any) -> bool:
