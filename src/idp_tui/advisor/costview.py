@@ -70,14 +70,21 @@ def prices_of(configured: Any, node_prices: Any = None) -> Prices:
 def cost_inputs(deployments: Mapping[tuple[str, str], Deployment] | None,
                 services: Iterable[Service], prices: Any,
                 usage: Mapping[tuple[str, str], list[MetricSeries]] | None = None,
-                recommendations: Iterable[Any] = ()) -> CostInputs:
+                recommendations: Iterable[Any] = (), *,
+                service: str | None = None) -> CostInputs:
     """The inputs from what the dashboard holds: the platform's deployments, the catalog, the
-    prices, the advisor's use series (by service and environment) and its recommendations."""
+    prices, the advisor's use series (by service and environment) and its recommendations;
+    only ``service``'s deployments when given (one service's detail)."""
     used: dict[tuple[str, str], Usage] = {}
     for key, series in (usage or {}).items():
+        if service is not None and key[0] != service:
+            continue
         found = usage_of(series)
         if found is not None:
             used[key] = found
+    if service is not None:
+        deployments = {k: d for k, d in (deployments or {}).items() if k[0] == service}
+        services = [s for s in services if s.name == service]
     return CostInputs(deployments=dict(deployments or {}),
                       services={s.name: s for s in services}, usage=used,
                       prices=Prices.of(prices), recommendations=tuple(recommendations))

@@ -16,8 +16,9 @@ from .. import render
 __all__ = ["cost_detail", "cost_inputs_of", "scope_costs_of"]
 
 
-def cost_inputs_of(app: Any) -> Any:
-    """The cost inputs of what ``app`` holds now (None before the environments are known)."""
+def cost_inputs_of(app: Any, service: str | None = None) -> Any:
+    """The cost inputs of what ``app`` holds now (None before the environments are known);
+    only ``service``'s when given."""
     from ..advisor.costview import cost_inputs, prices_of  # noqa: PLC0415 - not at start-up
 
     platform = getattr(app, "platform", None)
@@ -29,7 +30,7 @@ def cost_inputs_of(app: Any) -> Any:
     prices = prices_of(config.cost, _node_prices(app))
     return cost_inputs(platform.deployments, getattr(app, "services", ()), prices,
                        getattr(view, "usage", None),
-                       advice.recommendations if advice is not None else ())
+                       advice.recommendations if advice is not None else (), service=service)
 
 
 def _node_prices(app: Any) -> Any:
@@ -61,7 +62,7 @@ def cost_detail(app: Any, service: str) -> Text | None:
     """The Catalog detail's "Cost" part for ``service`` (None when nothing of it is costed)."""
     from ..advisor.costview import service_cost  # noqa: PLC0415
 
-    inputs = cost_inputs_of(app)
+    inputs = cost_inputs_of(app, service)
     lines = service_cost(inputs, service) if inputs is not None else []
     if not lines:
         return None
