@@ -125,7 +125,8 @@ def test_declares_actions_and_provisioning():
     assert {Capability.ACTIONS, Capability.PROVISION} <= SandboxSource.capabilities
     assert SandboxSource.actions == {ActionKind.DEPLOY, ActionKind.ROLLBACK, ActionKind.SCALE, ActionKind.RESTART,
                                      ActionKind.RERUN, ActionKind.RERUN_ALL, ActionKind.RERUN_JOB,
-                                     ActionKind.CANCEL, ActionKind.RESTART_INSTANCE}
+                                     ActionKind.CANCEL, ActionKind.RESTART_INSTANCE, ActionKind.EXTEND,
+                                     ActionKind.DELETE_ENVIRONMENT}
     assert SandboxConfig().action_speed == 1.0
     with pytest.raises(ValidationError):
         SandboxConfig(action_speed=0)
