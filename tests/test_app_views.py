@@ -131,7 +131,7 @@ async def test_environment_cells_line_up_down_each_column(tmp_path: Path) -> Non
             shown = [c for c in cells if c != "–"]
             assert len(shown) > 10
             # The health mark is at the same place in every cell, and so is the replicas' end.
-            marks = {next(i for i, ch in enumerate(c) if ch in "●◐✖○?") for c in shown}
+            marks = {next(i for i, ch in enumerate(c) if ch in "●◐✖○?⧗↻") for c in shown}
             assert len(marks) == 1, (env, shown)
             # Replicas are right-aligned: without an error ratio, every cell is as wide.
             widths = {len(c) for c in shown if "✖" not in c}
