@@ -24,7 +24,7 @@ from idp_tui.hub import ManualTimer
 from idp_tui.policy import PolicyConfig
 from idp_tui.runtime import build_runtime
 from idp_tui.ui.approvals import POLL, ApprovalsScreen, ReasonDialog, RequestScreen
-from idp_tui.ui.dialogs import ActionModal
+from idp_tui.ui.dialogs import ActionModal, ActivityScreen
 
 from conftest import T0
 from dialog_host import DialogHost
@@ -190,6 +190,14 @@ async def test_closed_the_dialog_keeps_waiting_and_the_action_runs_once_approved
                          and "waiting for approval: 0 of 1" in status(app), "the wait again")
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, ActionModal), "closed again")
+        # The Activity screen lists it as the audit trail says: requested, not denied.
+        app.action_activity()
+        await wait_until(pilot, lambda: isinstance(app.screen, ActivityScreen)
+                         and "deploy alpha 1.3.0 in staging" in screen_text(app)
+                         and "requested" in screen_text(app), "the request in the Activity")
+        assert "denied" not in screen_text(app)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ActivityScreen), "closed")
         await vote(data_dir, clock, "bob", request_id, "approved", "ok")
         await look_again(pilot, app)
         await wait_until(pilot, lambda: any("deploy alpha 1.3.0 in staging: succeeded" in m

@@ -98,6 +98,12 @@ class ActionRun:
     _timed_out: bool = False
 
     @property
+    def waiting(self) -> bool:
+        """It ended waiting for approval: its request is recorded, and it runs once approved
+        (its state says denied: nothing ran)."""
+        return self.state is ActionState.DENIED and self.decision.needs_approval
+
+    @property
     def id(self) -> str:
         return self.request.id
 

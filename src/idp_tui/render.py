@@ -436,7 +436,10 @@ ACTION_STATE_STYLES = {
 _EVENT_LEVEL_STYLES = {"info": ("·", ""), "warning": ("▲", "yellow"), "error": ("✖", "red")}
 
 
-def action_state(value: ActionState) -> Text:
+def action_state(value: ActionState, *, waiting: bool = False) -> Text:
+    """An action's state; ``waiting``: it waits for approval (recorded as ``requested``)."""
+    if waiting:
+        return Text("⧗ requested", style="yellow", end="")
     icon, style = ACTION_STATE_STYLES.get(value, ("?", ""))
     return Text(f"{icon} {value.value}", style=style, end="")
 

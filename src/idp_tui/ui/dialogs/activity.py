@@ -289,9 +289,15 @@ def _entry_of(run: ActionRun) -> AuditEntry:
                        replicas=r.replicas, template=r.template or "", run_id=r.run_id or "",
                        actor=r.actor or "", source=run.source or "", reason=r.reason or "",
                        started=run.created_at, finished=run.finished_at,
-                       outcome=run.state.value if run.state.finished else None,
-                       error=run.error or "")
+                       outcome=_outcome(run), error=run.error or "")
     return entry
+
+
+def _outcome(run: ActionRun) -> str | None:
+    """As the audit trail says it: "requested" for a run waiting for approval."""
+    if run.waiting:
+        return "requested"
+    return run.state.value if run.state.finished else None
 
 
 def _state(value: str) -> Text:
@@ -307,7 +313,7 @@ def _run_cells(run: ActionRun, now: datetime,
     end = run.finished_at or now
     return (
         render.text(run.title, "bold", max_len=200),
-        render.action_state(run.state),
+        render.action_state(run.state, waiting=run.waiting),
         Text(f"{progress[0]}/{progress[1]}" if progress else "–"),
         Text(f"{run.created_at:%Y-%m-%d %H:%M:%S}"),
         Text(render.duration(end - run.created_at)),

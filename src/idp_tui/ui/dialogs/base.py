@@ -294,7 +294,7 @@ class ActionDialog(WatchesRuns, ModalScreen[None]):
             (cancel if cancel.display else self.query_one("#action-close", Button)).focus()
         status = Text(end="")
         if run.state.finished:
-            status.append_text(render.action_state(run.state))
+            status.append_text(render.action_state(run.state, waiting=run.waiting))
             status.append("  esc closes", "dim")
         else:
             status.append("Running. ", "bold")

@@ -157,7 +157,7 @@ class RunProgress(Vertical):
             return
         self.display = True
         state = Text(end="")
-        state.append_text(render.action_state(run.state))
+        state.append_text(render.action_state(run.state, waiting=run.waiting))
         state.append("  ")
         state.append_text(render.text(run.title, "bold", max_len=200))
         end = run.finished_at or now
@@ -185,8 +185,9 @@ class RunProgress(Vertical):
         error = self.query_one(".run-error", Static)
         if run.error and run.state is not ActionState.SUCCEEDED:
             message = Text(end="")
-            message.append(f"{run.state.value}: ", "bold red")
-            message.append_text(render.text(run.error, "red", max_len=2000, multiline=True))
+            style = "yellow" if run.waiting else "red"
+            message.append(f"{'requested' if run.waiting else run.state.value}: ", f"bold {style}")
+            message.append_text(render.text(run.error, style, max_len=2000, multiline=True))
             error.update(message)
             error.display = True
         else:
