@@ -217,7 +217,7 @@ def test_feedback_and_usage_report_on_the_command_line(tmp_path: Path,
     assert figures["comments"][0]["comment"] == "the logs pane is great"
     assert "[telemetry] enabled is false" in report.stderr
     text = cli.ok("usage", "report", "--since", "7d", env=clock)
-    assert "Satisfaction: 4 / 5 from 1 ratings" in text and "the logs pane is great" in text
+    assert "Satisfaction: 4 / 5 from 1 rating (1 × 4★)" in text and "the logs pane is great" in text
     old = cli.ok("usage", "report", "--since", "1h",
                  env={"IDP_TUI_CLOCK": "2026-12-30T12:00:00Z"})
     assert "Satisfaction: no ratings" in old

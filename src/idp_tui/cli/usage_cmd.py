@@ -147,8 +147,10 @@ def _print(out: Any, f: dict[str, Any]) -> None:
         out.line("Time from first run to first deploy: nobody deployed for the first time")
     score = f["satisfaction"]
     if score["count"]:
-        spread = " ".join(f"{r}★ {n}" for r, n in score["ratings"].items())
-        out.line(f"Satisfaction: {score['mean']:g} / 5 from {score['count']} ratings ({spread})")
+        spread = ", ".join(f"{n} × {r}★" for r, n in score["ratings"].items() if n)
+        count = score["count"]
+        out.line(f"Satisfaction: {score['mean']:g} / 5 from {count} rating"
+                 f"{'s' if count != 1 else ''} ({spread})")
     else:
         out.line("Satisfaction: no ratings")
     if f["comments"]:
