@@ -1,6 +1,7 @@
 """The advisor following the hub on the sandbox: it evaluates when the hub's topics refresh (the
-hub's timer, moved by hand: the advisor has none of its own), follows the metrics of the recent
-deploys, finds the sandbox's bad release, and a dismissal reaches its listener at once."""
+hub's timer, moved by hand: the advisor has none of its own) with something new, or once its last
+evaluation is a minute old, follows the metrics of the recent deploys, finds the sandbox's bad
+release, and a dismissal reaches its listener at once."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from idp_tui.advisor import Advice, Advisor, Dismissals
-from idp_tui.advisor.engine import usage_topics
+from idp_tui.advisor.engine import REEVALUATE, usage_topics
 from idp_tui.api.clock import ManualClock
 from idp_tui.config import parse_config
-from idp_tui.hub import ManualTimer
+from idp_tui.hub import ManualTimer, Topic
 from idp_tui.runtime import build_runtime
 
 from fakes import poll_until
@@ -55,10 +56,29 @@ async def test_the_advisor_evaluates_on_the_hubs_refreshes(tmp_path: Path) -> No
         before = len(seen)
         await asyncio.sleep(0.2)
         assert len(seen) == before
+
+        # A refresh that hands over the same platform (the sandbox's time has not moved) is not
+        # evaluated again: the hub hands over its last data, and the advisor holds it already.
+        platforms = []
+        sub = rt.hub.watch(Topic.environments(), platforms.append)
+        held = platforms[-1].data
+        waits = timer.waiting
         timer.advance(5.0)  # the environments' and pipelines' interval
+        await timer.until(lambda t: t.waiting >= waits and min(t.deadlines) > t.now())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await advisor.evaluated()
+        assert len(platforms) == 2 and platforms[-1].data is held
+        assert len(seen) == before
+
+        # Once the last evaluation is a minute old, a refresh is evaluated again (the rules read
+        # the time: a preview's hours left).
+        clock.advance(REEVALUATE)
+        timer.advance(5.0)
         # (evaluated in a worker thread: its advice comes after the hub's waits started again)
         await poll_until(lambda: len(seen) > before, "advice after the refresh", 60,
                          lambda: asyncio.sleep(0.005))
+        sub.close()
 
         # A dismissal is said to the listener at once, and hidden.
         advisor.dismiss(rec.id)

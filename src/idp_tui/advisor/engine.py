@@ -6,8 +6,11 @@ environments, pipelines, the delivery history of the scorecards' window, and the
 recently deployed services) and evaluates again after each refresh: it has no timer of its own.
 The evaluation runs in a worker thread over a copy of the view (``AdvisorView.copy``), one at a
 time: refreshes that arrive meanwhile are one evaluation more once it ends, and the hub's loop
-(the dashboard's) goes on drawing and answering keys while the rules count. A dismissal or a
-snooze hides its recommendation from the last evaluation at once, without evaluating again.
+(the dashboard's) goes on drawing and answering keys while the rules count. A refresh that
+hands over the data the view already holds (the same object: the hub hands its last data over
+again when no source's answer changed) is not evaluated again, unless the last evaluation is
+:data:`REEVALUATE` old (the rules read the time too). A dismissal or a snooze hides its
+recommendation from the last evaluation at once, without evaluating again.
 :func:`gather` builds a view once, for the command line.
 """
 
@@ -42,6 +45,9 @@ log = logging.getLogger("idp_tui")
 RUNS_PER_SERVICE = 100
 #: The signals the regression rule reads.
 SIGNALS = (Signal.REQUEST_RATE, Signal.ERROR_RATIO, Signal.LATENCY_P95)
+#: A refresh that changed nothing the view holds is evaluated once the last evaluation is this
+#: old (a preview's hours left, a version's wait go on with the time alone).
+REEVALUATE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,10 @@ class Advisor:
         self.advice = Advice()
         self._view: AdvisorView | None = None
         self._subs: dict[Topic, Subscription] = {}
+        #: Each followed topic's data last put into the view, and when the view was last
+        #: evaluated (its time).
+        self._applied: dict[Topic, Any] = {}
+        self._evaluated_at: datetime | None = None
         self._hub: Hub | None = None
         self._listeners: list[Callable[[Advice], None]] = []
         self._pending = False
@@ -209,6 +219,7 @@ class Advisor:
         if listener is not None:
             self._listeners.append(listener)
         self._view = AdvisorView(now=self.clock.now(), metrics_step=self._step())
+        self._applied, self._evaluated_at = {}, None
         self._view.sources["metrics"] = metrics_sources(hub)
         for topic in (Topic.catalog(), Topic.environments(), Topic.pipelines()):
             self._subs[topic] = hub.watch(topic, self._on_snapshot)
@@ -224,6 +235,7 @@ class Advisor:
         for sub in self._subs.values():
             sub.close()
         self._subs.clear()
+        self._applied.clear()
         self._hub = None
 
     def _step(self) -> float:
@@ -233,13 +245,25 @@ class Advisor:
         view = self._view
         if view is None:
             return
-        apply(view, snapshot)
+        if snapshot.data is None or snapshot.data is self._applied.get(snapshot.topic):
+            # Nothing new to put into the view: evaluated again only for the time gone by.
+            if snapshot.topic.kind.value == "environments":
+                self._follow_usage(view)
+            if not self._stale():
+                return
+        else:
+            self._applied[snapshot.topic] = snapshot.data
+            apply(view, snapshot)
         if snapshot.topic.kind.value == "environments":
             self._follow_metrics(view)
             self._follow_usage(view)
         if snapshot.topic.kind.value in ("environments", "catalog"):
             self._follow_delivery()
         self._soon()
+
+    def _stale(self) -> bool:
+        """Whether the last evaluation is :data:`REEVALUATE` old (or there was none)."""
+        return self._evaluated_at is None or self.clock.now() - self._evaluated_at >= REEVALUATE
 
     def _soon(self) -> None:
         """Evaluate once the snapshots delivered together have been applied (a refresh of
@@ -264,6 +288,7 @@ class Advisor:
         for topic in [t for t in self._subs if t not in wanted and t.args
                       and (t.kind.value == "metrics" or t.args[0] is not None)]:
             self._subs.pop(topic).close()
+            self._applied.pop(topic, None)
             if topic.kind.value == "metrics":
                 view.metrics.pop((topic.args[0], topic.args[1]), None)
             else:
@@ -282,6 +307,7 @@ class Advisor:
             wanted = None
         for topic in [t for t in self._subs if t.kind.value == "delivery" and t != wanted]:
             self._subs.pop(topic).close()
+            self._applied.pop(topic, None)
         if wanted is not None and wanted not in self._subs:
             self._subs[wanted] = self._hub.watch(wanted, self._on_snapshot)
 
@@ -335,7 +361,7 @@ class Advisor:
     async def _evaluate_in_thread(self) -> None:
         while self._view is not None and self._hub is not None:
             self._dirty = False
-            self._view.now = self.clock.now()
+            self._view.now = self._evaluated_at = self.clock.now()
             view = self._view.copy()
             try:
                 advice = await asyncio.to_thread(self.evaluate, view)

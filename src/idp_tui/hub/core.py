@@ -42,6 +42,7 @@ from .parts import (
     part_only,
     wake_listed,
 )
+from .reuse import ByName, Stamps, kept, unchanged_data
 from .runner import SourceRunner
 from .timing import LoopTimer, PollTimer
 from .topics import DEFAULT_INTERVALS, OPTIONAL_METHODS, TOPICS, Snapshot, Topic, fetch_default
@@ -94,6 +95,8 @@ class _TopicState:
         self.lock = asyncio.Lock()
         #: When the last refresh started (the hub's timer).
         self.refreshed_at = 0.0
+        #: The sources whose answers the snapshot's data joined (None: not joined).
+        self.merged_from: tuple[str, ...] | None = None
 
 
 class Hub:
@@ -146,6 +149,8 @@ class Hub:
         self._backoff = Backoffs()
         #: Each source's services (its catalog and deployments), and the answers they come from.
         self._listed: dict[str, tuple[tuple[Any, ...], frozenset[str]]] = {}
+        #: Stamped records kept from the sources' last answers, the last catalog by name.
+        self._stamps, self._by_name = Stamps(), ByName()
         for runner in self.runners:
             context = getattr(runner.source, "context", None)
             for relay in (getattr(context, "notify", None), getattr(context, "status", None)):
@@ -400,6 +405,7 @@ class Hub:
             asked_at = self.clock.now()
             runners = self._runners_for_topic(state.topic)
             forget_unasked(state.errors, runners)  # (a source no longer asked: its old error goes)
+            previous = dict(state.by_source)  # (an answer equal to its last: kept, not joined)
 
             async def one(runner: SourceRunner) -> None:
                 backed_off = self._backed_off(runner.name, state.topic) if polled else None
@@ -408,8 +414,8 @@ class Hub:
                     return
                 partial: list[Failure] = []
                 try:
-                    state.by_source[runner.name] = await self._fetch_from(runner, state.topic,
-                                                                          partial)
+                    answer = await self._fetch_from(runner, state.topic, partial)
+                    state.by_source[runner.name] = kept(previous.get(runner.name), answer)
                     if partial:  # an answer, and what is missing from it
                         state.errors[runner.name] = partial[0]
                     else:
@@ -429,9 +435,12 @@ class Hub:
                 await one(runners[0])  # the same, without a task (and turns of the loop) for it
             else:
                 await asyncio.gather(*(one(r) for r in runners))
+            names = [r.name for r in runners if r.name in state.by_source]
+            data = unchanged_data(state, previous, names)  # (None: joined again)
             try:
-                data = self._merge(state.topic, [state.by_source[r.name] for r in runners
-                                                 if r.name in state.by_source])
+                if data is None:
+                    data = self._merge(state.topic, [state.by_source[n] for n in names])
+                    state.merged_from = tuple(names)
             except Exception as exc:  # noqa: BLE001
                 log.exception("merging %s failed", state.topic)
                 data = None
@@ -577,10 +586,7 @@ class Hub:
     def _catalog_record(self, service: str) -> Service | None:
         """The service's entry in the last catalog answer (joined across sources), if any."""
         snapshot = self.cached(Topic.catalog())
-        for record in (snapshot.data or ()) if snapshot is not None else ():
-            if record.name == service:
-                return record
-        return None
+        return self._by_name.get(snapshot.data if snapshot is not None else None, service)
 
     def cached(self, topic: Topic) -> Snapshot[Any] | None:
         state = self._topics.get(topic)

@@ -188,6 +188,8 @@ def _no_args(topic: Topic, hub: Hub) -> tuple[Any, ...]:
 
 
 def _stamp_source(record: Any, source: str) -> Any:
+    if getattr(record, "source", None) == source:
+        return record  # stamped by the source itself
     return record.model_copy(update={"source": source})
 
 
@@ -260,6 +262,9 @@ async def fetch_default(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: 
     """``source.<spec.method>(*spec.args(topic, hub))``, checked and stamped with the source."""
     value = await hub._call(runner, spec.method, *spec.args(topic, hub), validate=spec.check,
                             partial=partial if spec.partial else None, service=topic.service)
+    annotate = spec.annotate
+    if spec.many and annotate is not None:  # (records handed over again: stamped once)
+        return hub._stamps.stamped(runner.name, topic, value, lambda r: annotate(r, runner.name))
     return spec.stamped(value, runner.name)
 
 
@@ -270,10 +275,18 @@ async def _fetch_platform(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic
                            validate=lambda v: validate_list(v, Environment, "environments"))
     deps = await hub._call(runner, "deployments", partial=partial,
                            validate=lambda v: validate_list(v, Deployment, "deployments"))
-    deps = [d.model_copy(update={"source": runner.name}) for d in deps]
     names = hub.environments  # the records under the platform's names
+
+    def stamp(dep: Deployment) -> Deployment:  # with its source, under the platform's name
+        update: dict[str, Any] = {} if dep.source == runner.name else {"source": runner.name}
+        environment = names.to_platform(runner.name, dep.environment)
+        if environment != dep.environment:
+            update["environment"] = environment
+        return dep.model_copy(update=update) if update else dep
+
+    # (a deployment handed over again is stamped once: see Stamps)
     return (names.rename_environments(runner.name, envs),
-            names.rename_deployments(runner.name, deps))
+            hub._stamps.stamped(runner.name, topic, deps, stamp))
 
 
 async def _fetch_delivery(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
@@ -320,6 +333,18 @@ def _first_arg(topic: Topic) -> str | None:
     return topic.args[0]
 
 
+def _runs_of_service(topic: Topic, runners: list[SourceRunner], hub: Hub) -> list[SourceRunner]:
+    """A service's runs: from the sources that may know the service (``Hub.sources_for_service``),
+    and from every source without a catalog (a CI system, whose deployments need not list each
+    service it builds) that does not declare it owns others."""
+    service = topic.args[0]
+    if service is None:
+        return runners
+    owners = {r.name for r in hub.sources_for_service(service, Capability.PIPELINES)}
+    return [r for r in runners if r.name in owners or (
+        Capability.CATALOG not in r.source.capabilities and r.declares(service) is not False)]
+
+
 async def _fetch_identity(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
                           partial: list[Failure] | None) -> Any:
     """A source's ``whoami`` (None, an answer that names nobody, is an Identity without a user)."""
@@ -342,7 +367,7 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
               configured=lambda hub: bool(hub.environments)),
     TopicSpec(TopicKind.PIPELINES, Capability.PIPELINES, "pipeline_runs", PipelineRun,
               "pipeline runs", merge=lambda topic, parts, hub: merge_runs(parts, topic.args[1]),
-              interval=5.0,
+              interval=5.0, only=_runs_of_service,
               args=lambda topic, hub: (PipelineQuery(service=topic.args[0], limit=topic.args[1]),)),
     TopicSpec(TopicKind.PIPELINE_RUN, Capability.PIPELINES, "pipeline_run", PipelineRun,
               "pipeline run", merge=lambda topic, parts, hub: first_answer(parts), interval=2.0,
