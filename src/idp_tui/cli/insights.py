@@ -15,7 +15,7 @@ from typing import Any
 
 from ..api.delivery import DeliveryHistory, HistoryQuery
 from ..api.kinds import Capability, EnvironmentType
-from ..audit import AuditLog
+from ..audit import AuditError, AuditLog
 from ..hub import Hub, Topic
 from ..insights import cache
 from ..insights.audit_history import audit_history, without_sources
@@ -155,7 +155,15 @@ async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[
         history = snapshot.data or history
     answered = {s for s in sources if s not in {f.source for f in failures}}
     query = HistoryQuery(start=_time(since), end=_time(end + 1))
-    audited, ran_by = audit_history(AuditLog(ctx.folder / AUDIT_FILE).records(), query)
+    # The configured store's trail (the organisation's, on PostgreSQL): every deploy made
+    # through idp-tui, by anybody.
+    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
+        else AuditLog(ctx.folder / AUDIT_FILE)
+    try:
+        audited, ran_by = audit_history(trail.records(), query)
+    except AuditError as exc:  # (StoreError too) the sources' history still counts
+        ctx.out.warn(f"the audit trail could not be read: {exc}", hint=exc.hint)
+        audited, ran_by = DeliveryHistory(), {}
     audited = without_sources(audited, ran_by, answered)
     deploys, incidents = rows_from_history(history, None)
     more, more_incidents = rows_from_history(audited, None)
