@@ -40,6 +40,11 @@ def test_service_cost_lines_per_environment_with_waste_and_prices() -> None:
     assert lines["waste"].startswith("12.50 EUR/month requested but unused (production")
     assert lines["prices"] == "0.04 EUR/core-hour, 0.005 EUR/GiB-hour (test prices)"
     assert service_cost(inputs, "nothing") == []
+    # In the environments' promotion order (else by name).
+    labels = [label for label, _ in service_cost(inputs, "pay")]
+    assert labels[:2] == ["production", "staging"]
+    assert [label for label, _ in service_cost(inputs, "pay", ["staging", "production"])][:2] \
+        == ["staging", "production"]
     scopes = scope_costs(inputs)
     assert scopes["team:team-a"] == "91.25 EUR" and scopes["service:cart"] == "58.40 EUR"
     assert scopes["organisation"] == money(91.25 + 58.40, "EUR")

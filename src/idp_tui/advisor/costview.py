@@ -10,7 +10,7 @@ Textual-free: the panes draw them through ``render``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,10 +90,12 @@ def cost_inputs(deployments: Mapping[tuple[str, str], Deployment] | None,
                       prices=Prices.of(prices), recommendations=tuple(recommendations))
 
 
-def service_cost(inputs: CostInputs, service: str) -> list[tuple[str, str]]:
+def service_cost(inputs: CostInputs, service: str,
+                 order: Sequence[str] = ()) -> list[tuple[str, str]]:
     """The Catalog's cost lines of ``service`` as (label, text): each environment's monthly
-    cost (what it comes from), the total, the waste the advisor found, the prices used. Empty
-    when no deployment of it tells its requests or use."""
+    cost (what it comes from; in the environments' ``order``, others after by name), the
+    total, the waste the advisor found, the prices used. Empty when no deployment of it tells
+    its requests or use."""
     prices = inputs.prices
     mine = {k: d for k, d in inputs.deployments.items() if k[0] == service}
     lines = cost_lines(mine, inputs.services, inputs.usage, prices)
@@ -102,7 +104,9 @@ def service_cost(inputs: CostInputs, service: str) -> list[tuple[str, str]]:
     cur = prices.currency
     out = [(line.environment, f"{money(line.monthly, cur)}/month ({line.basis}: "
                               f"{line.cpu_cores:.2f} cores, {line.memory_bytes / 2**30:.2f} GiB)")
-           for line in sorted(lines, key=lambda line: line.environment)]
+           for line in sorted(lines, key=lambda line: (
+               order.index(line.environment) if line.environment in order else len(order),
+               line.environment))]
     total = sum(line.hourly for line in lines) * HOURS_PER_MONTH
     out.append(("total", f"{money(total, cur)}/month"))
     waste = [r for r in inputs.recommendations

@@ -63,7 +63,8 @@ def cost_detail(app: Any, service: str) -> Text | None:
     from ..advisor.costview import service_cost  # noqa: PLC0415
 
     inputs = cost_inputs_of(app, service)
-    lines = service_cost(inputs, service) if inputs is not None else []
+    lines = service_cost(inputs, service, app.environment_names()) if inputs is not None \
+        else []
     if not lines:
         return None
     out = Text("\nCost\n", "bold", end="")
