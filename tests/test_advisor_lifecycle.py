@@ -138,6 +138,26 @@ def test_idle_needs_a_known_deployment_time_and_a_live_preview() -> None:
     gone = preview(expires_in=-timedelta(hours=1))
     assert idle(view(gone, deps=(dep("pay", "pr-7", ago=old),))) == []
     assert idle(view(deps=(dep("pay", "staging", ago=old),))) == []  # static environments
+
+
+def test_the_preview_rules_group_the_deployments_once_and_again_once_replaced() -> None:
+    """Both preview rules read the deployments grouped by environment once (kept in the view's
+    ``derived``, shared by its copies); a view whose deployments were replaced (a refresh) is
+    grouped again, never read from the last grouping."""
+    env = preview(expires_in=timedelta(hours=5))
+    old = timedelta(days=2)
+    v = view(env, deps=(dep("pay", "pr-7", ago=old), dep("pay", "production", ago=old)))
+    [soon], [left] = expiring(v), idle(v)
+    assert soon.evidence.figure("services deployed") == "pay"
+    assert left.evidence.figure("services deployed") == "pay"
+    assert v.derived["deployed-by-environment"][0] is v.deployments
+    refreshed = v.copy()  # (what an evaluation after a refresh reads)
+    refreshed.deployments = {**(refreshed.deployments or {}),
+                             ("cart", "pr-7"): dep("cart", "pr-7", ago=old)}
+    [soon], [left] = expiring(refreshed), idle(refreshed)
+    assert soon.evidence.figure("services deployed") == "cart, pay"
+    assert left.evidence.figure("services deployed") == "cart, pay"
+    assert v.derived["deployed-by-environment"][0] is refreshed.deployments
     assert idle(AdvisorView(now=NOW, environments=(preview(),), deployments=None)) == []
     patient = AdvisorConfig(preview_idle_hours=100)
     assert idle(view(preview(), deps=(dep("pay", "pr-7", ago=old),)), patient) == []
