@@ -163,8 +163,8 @@ def rows_from_history(history: DeliveryHistory, production: Iterable[str] | None
         at = finished.timestamp()
         commits = e.commits
         append(Deploy(f"{e.source}:{e.id}" if e.id else f"{e.source}:{e.service}:"
-                      f"{environment}:{at:.0f}", e.service, environment, at, e.outcome.value,
-                      e.kind.value, tuple([c.at.timestamp() for c in commits]) if commits
+                      f"{environment}:{at:.0f}", e.service, environment, at, e.outcome._value_,
+                      e.kind._value_, tuple([c.at.timestamp() for c in commits]) if commits
                       else (), e.version))
     incidents = [IncidentRow(i.service, i.environment, i.started.timestamp(),
                              i.resolved.timestamp() if i.resolved else None, i.id)

@@ -208,7 +208,9 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
                 ratios[name] = max(value, ratios.get(name, value))
     delivery = None
     if history_known:
-        delivery = dora.analyse(*dora.rows_from_history(history, production))
+        from .memo import analysed, history_rows
+
+        delivery = analysed(*history_rows(history, production))
     world = World(catalog or [], now=now.timestamp(), environments=environments,
                   deployments=list(platform.deployments.values()) if platform_known else None,
                   runs=list(runs) if runs_known else None, delivery=delivery,

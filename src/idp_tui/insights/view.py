@@ -8,6 +8,7 @@ level) and the detail of a number (the deployments it counted) or of a rule (its
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,30 +100,43 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
     scorecards too, from the dashboard's one count (:func:`.scoring.scored`). The hub's last
     answers are used where it has them (``fresh``: asked again)."""
     from ..hub import Topic
+    from .memo import history_rows
     from .scoring import scored
 
+    topic = Topic.delivery(*sc.day_range(now, 2 * days))
+
+    async def history() -> Any:
+        return (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
+
+    fetching = asyncio.ensure_future(history())  # asked while the scorecards are counted
     cards: list[sc.Card] | None = None
     counted = None
-    if rules is not None:
-        counted = await scored(hub, now, rules, fresh=fresh)
-        world, failures, cards = counted.world, list(counted.failures), counted.cards
-    else:
-        world, failures = await sc.collect(hub, now, fresh=fresh)
-    topic = Topic.delivery(*sc.day_range(now, 2 * days))
-    snapshot = (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
+    try:
+        if rules is not None:
+            counted = await scored(hub, now, rules, fresh=fresh)
+            world, failures, cards = counted.world, list(counted.failures), counted.cards
+        else:
+            world, failures = await sc.collect(hub, now, fresh=fresh)
+    except BaseException:
+        fetching.cancel()
+        raise
+    snapshot = await fetching
     failures += [f for f in snapshot.errors.values() if f.error_class != "no source"]
     deploys: list[dora.Deploy] = []
     incidents: list[dora.IncidentRow] = []
-    if snapshot.data is not None:
-        deploys, incidents = dora.rows_from_history(snapshot.data, world.production)
+    if snapshot.data is not None:  # (many records: made off the loop)
+        deploys, incidents = await asyncio.to_thread(history_rows, snapshot.data,
+                                                     world.production)
     owners = {s.name: s.owner or NO_OWNER for s in world.services}
     return Inputs(world, deploys, incidents, owners, failures, cards, counted)
 
 
 def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW) -> Insights:
     """The four keys and the scorecards (plain CPU work: run it off the UI thread)."""
+    from .memo import analysed
+
     end = inputs.world.now
-    facts = dora.analyse(inputs.deploys, inputs.incidents)
+    facts = analysed(inputs.deploys, inputs.incidents)
     owners = inputs.owners
     counted = dora.rollup(facts, owners.get, end=end, days=days)
     org, by_team, by_service = counted.organisation, counted.teams, counted.services

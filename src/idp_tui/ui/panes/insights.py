@@ -199,9 +199,16 @@ class InsightsPane(Pane):
             return
         keys = self.query_one("#insights-keys", KeyedTable)
         scores = self.query_one("#insights-scores", KeyedTable)
-        costs = scope_costs_of(self.idp)  # each row's monthly cost, as `idp-tui cost` counts
         keys.display = self.mode == "keys"
         scores.display = self.mode == "scores"
+        if keys.display:  # (the hidden table is filled when it is shown)
+            self._sync_keys(keys, insights)
+        else:
+            self._sync_scores(scores, insights)
+        self._detail()
+
+    def _sync_keys(self, keys: KeyedTable, insights: view.Insights) -> None:
+        costs = scope_costs_of(self.idp)  # each row's monthly cost, as `idp-tui cost` counts
         keys.sync([(row.key, (render.text(f"{'  ' * (row.scope != 'organisation')}"
                                           f"{row.scope if row.scope != 'organisation' else ''}"
                                           f"{' ' if row.scope != 'organisation' else ''}"
@@ -212,12 +219,13 @@ class InsightsPane(Pane):
                               render.text(sparkline(row.weekly, SPARK_WIDTH) if row.weekly
                                           else "", "cyan")))
                    for row in view.key_rows(insights, team=self.team)])
+
+    def _sync_scores(self, scores: KeyedTable, insights: view.Insights) -> None:
         scores.sync([(row.key, (render.text(row.service), render.text(row.owner),
                                 _text(row.level), _text(row.status), render.text(row.rule),
                                 render.text(row.rule_level), render.text(row.title)))
                      for row in view.score_rows(insights.cards, team=self.team,
                                                 level=self.level)])
-        self._detail()
 
     def _detail(self) -> None:
         detail = self.query_one("#insights-detail", Static)
