@@ -130,12 +130,15 @@ def merge_platform(parts: Iterable[tuple[list[Environment], list[Deployment]]],
             envs.setdefault(env.name, env)
         for dep in dep_list:
             kept = deployments.setdefault((dep.service, dep.environment), dep)
+            if kept is dep:
+                continue
             sizes = {name: getattr(dep, name) for name in _SIZES
                      if getattr(kept, name) is None and getattr(dep, name) is not None}
             if sizes:  # a CD system's record wins; the cluster's knows what an instance asks
                 deployments[(dep.service, dep.environment)] = kept.model_copy(update=sizes)
     for _service, env_name in deployments:
-        envs.setdefault(env_name, Environment(name=env_name, order=len(envs)))
+        if env_name not in envs:
+            envs[env_name] = Environment(name=env_name, order=len(envs))
     lists.append(list(envs.values()))  # environments only deployments name: last
     order = promotion_order(lists)
     joined = [env if env.order == order[env.name] else env.model_copy(
