@@ -2,7 +2,7 @@
 
 Run: python benchmarks/advisor.py [--services 10000] [--previews 10] [--repeat 5]
                                   [--stalls hub|dashboard|both|none] [--stall-seconds 12]
-                                  [--refresh 2] [--profile]
+                                  [--refresh 2] [--still] [--profile]
 
 The platform is synthetic and seeded, built once, and handed over by two sources, each with half
 of the services (``Half``: its catalog, its deployments in dev, staging, production and a few
@@ -21,7 +21,10 @@ preview environments, its pipeline runs and its services' metrics), through a re
    environments and the pipelines every ``--refresh`` seconds (2), followed by the advisor as the
    dashboard's is (``Advisor.watch``) or not; ``--stalls dashboard`` (or ``both``): the headless
    dashboard with ``[advisor] enabled`` true and false. A task sleeping 10 ms in a loop records
-   how late it wakes (the event loop's stalls): the largest, the p99 and the median.
+   how late it wakes (the event loop's stalls): the largest, the p99 and the median. One
+   deployment changes at each refresh (a live platform: the hub joins the answers again and the
+   advisor evaluates again); ``--still``: nothing changes (the hub hands over its last data, and
+   the advisor evaluates again only once its last evaluation is a minute old).
 
 The scorecard gap rule is off at this size (``scorecard_max_services``: 2,000), so the advisor
 follows no delivery history here, and neither side counts one.
@@ -115,6 +118,9 @@ class Platform:
                     cpu_request=0.1, memory_request=128 * MIB))
         self.runs = self._latest_runs(r)
         self._service_runs: dict[str, list[PipelineRun]] = {}
+        #: One deployment in dev moves on at each refresh (``changed``), unless still.
+        self.changing = False
+        self._changes = 0
         self._metrics: dict[tuple[str, str, str], list[MetricSeries]] = {}
 
     def _deploy(self, r: random.Random, i: int, name: str) -> None:
@@ -155,6 +161,13 @@ class Platform:
             roll = r.random()
             self.profile[(name, environment)] = ("waste" if roll < 0.3 else "hot" if roll < 0.4
                                                  else "growing" if roll < 0.5 else "normal")
+
+    def changed(self) -> None:
+        """A new version of the next service in dev (its other figures as they were)."""
+        k = self._changes % max(len(self.names) // 2, 1) * 3  # (the first half's; dev first)
+        self._changes += 1
+        dep = self.deployments[k]
+        self.deployments[k] = dep.model_copy(update={"version": f"{dep.version}+{self._changes}"})
 
     def _latest_runs(self, r: random.Random) -> list[PipelineRun]:
         """Each service's last three runs of its default branch (some red for a while)."""
@@ -260,6 +273,8 @@ class Half(Source):
 
     async def deployments(self) -> list[Deployment]:
         assert PLATFORM is not None
+        if PLATFORM.changing and self.config.part == 0:  # type: ignore[attr-defined]
+            PLATFORM.changed()
         return [d for d in PLATFORM.deployments if self._mine(d.service)]
 
     async def pipeline_runs(self, query: PipelineQuery) -> list[PipelineRun]:
@@ -467,6 +482,9 @@ async def main() -> None:
     parser.add_argument("--refresh", type=float, default=2.0,
                         help="seconds between refreshes of the environments and the pipelines "
                              "while the stalls are measured")
+    parser.add_argument("--still", action="store_true",
+                        help="nothing changes between refreshes while the stalls are measured "
+                             "(by default one deployment changes at each)")
     parser.add_argument("--profile", action="store_true", help="print the evaluations' top costs")
     parser.add_argument("--stalls", choices=("hub", "dashboard", "both", "none"), default="hub",
                         help="the loop measured: the hub's alone, the headless dashboard's, both")
@@ -479,6 +497,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="idp-bench-advisor-") as tmp_name:
         tmp = Path(tmp_name)
         rules = await measure_rules(args, tmp)
+        PLATFORM.changing = not args.still
         for mode, run in (("hub", hub_stalls), ("dashboard", app_stalls)):
             if args.stalls in (mode, "both"):
                 stalls[mode] = {enabled: await run(enabled, args.stall_seconds, args.refresh, tmp)
@@ -519,8 +538,9 @@ async def main() -> None:
         off, on = figures[False], figures[True]
         where = "the hub's loop (what the dashboard runs on)" if mode == "hub" \
             else "the headless dashboard's loop"
-        print(f"  {where}, environments and pipelines refreshed every {args.refresh:g} s; "
-              f"a task sleeping 10 ms for {args.stall_seconds:g} s:")
+        change = "nothing changing" if args.still else "one deployment changed at each"
+        print(f"  {where}, environments and pipelines refreshed every {args.refresh:g} s, "
+              f"{change}; a task sleeping 10 ms for {args.stall_seconds:g} s:")
         for label, s in (("advisor off", off), ("advisor on ", on)):
             print(f"    {label}: largest stall {s['max'] * 1000:7.1f} ms, p99 "
                   f"{s['p99'] * 1000:6.1f} ms, median {s['p50'] * 1000:5.1f} ms over "
