@@ -468,10 +468,13 @@ def _tally(facts: Sequence[Fact], interleaved: bool = False) -> _Tally:
         if fact.failure is not None:
             failures.append(fact)
     leads.sort()
-    restores = sorted([f.restore for f in failures if f.restore is not None])
-    if interleaved:
-        failures.sort(key=_fact_at)
-    return _Tally(list(facts), reached, failures, leads, restores, interleaved=interleaved)
+    restores: list[float] = []
+    if failures:
+        restores = sorted([f.restore for f in failures if f.restore is not None])
+        if interleaved:
+            failures.sort(key=_fact_at)
+    return _Tally(facts if type(facts) is list else list(facts), reached, failures, leads,
+                  restores, interleaved=interleaved)
 
 
 def _merge(parts: Sequence[_Tally], *, ordered: bool, weeks: bool = False) -> _Tally:
