@@ -91,9 +91,13 @@ def drift_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[str]:
     found: list[tuple[datetime, str]] = []
     for production in view.production():
         before = view.before(production)
+        if before is None:
+            continue
         for (service, environment), dep in deployments.items():
-            staged = deployments.get((service, before)) if before else None
-            if environment != production or staged is None or staged.updated_at is None:
+            if environment != production:
+                continue
+            staged = deployments.get((service, before))
+            if staged is None or staged.updated_at is None:
                 continue
             at = staged.updated_at if staged.updated_at.tzinfo else staged.updated_at.replace(
                 tzinfo=UTC)
