@@ -51,7 +51,7 @@ WIDGET_BINDING_IDS: tuple[str, ...] = (
     "logs.next_section", "logs.previous_section", "logs.previous_run", "logs.containers",
     "logs.pick_instances", "pipelines.pick_log",
     "metrics.window_next", "metrics.window_previous", *_scroll("metrics"),
-    "insights.view", "insights.team", "insights.level", "insights.window", "insights.refresh",
+    "insights.view", "insights.team", "insights.level", "insights.window",
     # the tables and the log view
     "table.select", "table.up", "table.down", "table.page_up", "table.page_down", "table.first",
     "table.last", "table.left", "table.right",

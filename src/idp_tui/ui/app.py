@@ -700,6 +700,7 @@ class IdpApp(approvals.ApprovalsKeys, feedback.FeedbackMixin, App[int]):
             return
         self.hub.retry_now()  # also a source waiting out a failure: the user asks now
         self.notify("Refreshing every source", timeout=2)
+        self.current_pane.refresh_asked()
 
     # Self-service actions (the modals and the Activity screen live in ui/dialogs/) -----------------
 

@@ -174,6 +174,10 @@ class Pane(Vertical):
         for sub in self._subscriptions.values():
             sub.refresh()
 
+    def refresh_asked(self) -> None:
+        """ctrl+r while the pane is shown (the app has asked every source again). Override to
+        count again what the pane derives from their answers."""
+
     def focus_main(self) -> None:
         """Give focus to the pane's main widget. Override."""
 

@@ -51,7 +51,6 @@ class InsightsPane(Pane):
         Binding("t", "cycle_team", "Team", id="insights.team"),
         Binding("l", "cycle_level", "Level", id="insights.level"),
         Binding("w", "cycle_window", "Window", id="insights.window"),
-        Binding("ctrl+r", "recount", "Refresh", show=False, id="insights.refresh"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -130,10 +129,9 @@ class InsightsPane(Pane):
         self.run_worker(self._load(ask, fresh), exclusive=True, group="insights",
                         exit_on_error=False)
 
-    def action_recount(self) -> None:
-        """ctrl+r: the sources asked again (as everywhere), and the history and the scorecards
-        counted anew from their answers; the Catalog's levels follow the new count."""
-        self.app.action_refresh()
+    def refresh_asked(self) -> None:
+        """ctrl+r (the app's): the history and the scorecards counted anew from the sources'
+        new answers; the Catalog's levels follow the new count."""
         self.reload(fresh=True)
 
     async def _load(self, ask: bool, fresh: bool = False) -> None:
