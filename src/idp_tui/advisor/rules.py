@@ -56,12 +56,12 @@ class AdvisorView:
     derived: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def copy(self) -> AdvisorView:
-        """A copy whose mappings later changes of this view leave alone (the parts themselves,
-        replaced and never changed in place, and ``derived`` are shared)."""
+        """A copy whose mappings later changes of this view leave alone: those changed in place
+        (by topic) are copied; the parts replaced whole when they change (the services, the
+        deployments, the runs) and ``derived`` are shared, so figures derived from a part
+        that did not change are not derived again."""
         return dataclasses.replace(
-            self, services=dict(self.services) if self.services is not None else None,
-            deployments=dict(self.deployments) if self.deployments is not None else None,
-            service_runs=dict(self.service_runs), metrics=dict(self.metrics),
+            self, service_runs=dict(self.service_runs), metrics=dict(self.metrics),
             usage=dict(self.usage), sources=dict(self.sources))
 
     def runs_of(self, service: str) -> list[PipelineRun] | None:
@@ -70,7 +70,14 @@ class AdvisorView:
             return self.service_runs[service]
         if self.runs is None:
             return None
-        return [r for r in self.runs if r.service == service]
+        held = self.derived.get("runs-by-service")  # (grouped once while the list is the same)
+        if held is None or held[0] is not self.runs:
+            grouped: dict[str, list[PipelineRun]] = {}
+            for run in self.runs:
+                grouped.setdefault(run.service, []).append(run)
+            held = (self.runs, grouped)
+            self.derived["runs-by-service"] = held
+        return list(held[1].get(service, ()))
 
     def production(self) -> list[str]:
         return [e.name for e in self.environments if e.type is EnvironmentType.PRODUCTION]
