@@ -5,13 +5,12 @@ team (the catalog's owner), person (claimed or confirmed) and outcome."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 import pg
+from pg_fixtures import server  # noqa: F401 - the fixture
 from idp_tui.audit import AuditLog
 from idp_tui.auditview import AuditFilter, read_history
 from idp_tui.demo import DEMO_SIZE, demo_app, wait_settled
@@ -114,17 +113,6 @@ async def test_the_activity_screen_filters_by_team_person_and_outcome(tmp_path: 
 
 
 # The organisation's store ----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[pg.Server]:
-    if WHY is not None:
-        pytest.skip(WHY)
-    srv = pg.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
-
 
 def test_the_stores_history_is_read_newest_first_and_filtered(server: pg.Server) -> None:
     from idp_tui.store.postgres import PostgresAudit, PostgresStore

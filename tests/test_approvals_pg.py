@@ -5,29 +5,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import pg
+from pg_fixtures import server  # noqa: F401 - the fixture
 from test_approvals import NOW, RULE, SERVICE, who
 from test_cli_commands import Cli, fake_plugins  # noqa: F401 - the fixture
 
 WHY = pg.missing()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[pg.Server]:
-    if WHY is not None:
-        pytest.skip(WHY)
-    srv = pg.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 def _rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:

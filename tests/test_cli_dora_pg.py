@@ -9,29 +9,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import pg
+from pg_fixtures import server  # noqa: F401 - the fixture
 from idp_tui.insights.audit_history import AUDIT_SOURCE
 from idp_tui.store import StoreConfig
 from test_cli_dora import CLOCK, TIMEOUT
 
 WHY = pg.missing()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[pg.Server]:
-    if WHY is not None:
-        pytest.skip(WHY)
-    srv = pg.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 def test_dora_counts_the_deploys_in_the_organisations_trail(server: pg.Server,

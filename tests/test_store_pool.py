@@ -6,28 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import pg
+from pg_fixtures import server  # noqa: F401 - the fixture
 from idp_tui.store import StoreConfig
 
 WHY = pg.missing()
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[pg.Server]:
-    if WHY is not None:
-        pytest.skip(WHY)
-    srv = pg.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 def _clients(dsn: str) -> int:

@@ -10,13 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import pg
+from pg_fixtures import server  # noqa: F401 - the fixture
 from idp_tui.audit import AuditError, record_hash
 from idp_tui.config import parse_config
 from idp_tui.configerror import ConfigError
@@ -41,17 +41,6 @@ for i in range(count):
                   "outcome": "denied", "error": "test", "time": "2026-12-01T00:00:00+00:00"})
     print(i, flush=True)
 """
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[pg.Server]:
-    if WHY is not None:
-        pytest.skip(WHY)
-    srv = pg.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ sentence where PostgreSQL is missing)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 import pg
+from pg_fixtures import server  # noqa: F401 - the fixture
 from idp_tui.api.clock import ManualClock
 from idp_tui.store import StoreConfig
 from idp_tui.usage import UsageRecorder
@@ -23,17 +23,6 @@ from test_usage import T0, assert_known_report, known_events
 
 WHY = pg.missing()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[pg.Server]:
-    if WHY is not None:
-        pytest.skip(WHY)
-    srv = pg.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 @pytest.fixture
