@@ -105,22 +105,14 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
 
     topic = Topic.delivery(*sc.day_range(now, 2 * days))
 
-    async def history() -> Any:
-        return (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
-
-    fetching = asyncio.ensure_future(history())  # asked while the scorecards are counted
     cards: list[sc.Card] | None = None
     counted = None
-    try:
-        if rules is not None:
-            counted = await scored(hub, now, rules, fresh=fresh)
-            world, failures, cards = counted.world, list(counted.failures), counted.cards
-        else:
-            world, failures = await sc.collect(hub, now, fresh=fresh)
-    except BaseException:
-        fetching.cancel()
-        raise
-    snapshot = await fetching
+    if rules is not None:
+        counted = await scored(hub, now, rules, fresh=fresh)
+        world, failures, cards = counted.world, list(counted.failures), counted.cards
+    else:
+        world, failures = await sc.collect(hub, now, fresh=fresh)
+    snapshot = (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
     failures += [f for f in snapshot.errors.values() if f.error_class != "no source"]
     deploys: list[dora.Deploy] = []
     incidents: list[dora.IncidentRow] = []
