@@ -5,6 +5,7 @@ A real, throw-away server per module (``tests/pg.py``); each test gets its own d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import json
 import os
 import signal
@@ -48,10 +49,24 @@ def dsn(server: pg.Server) -> str:
     return server.create_database()
 
 
+#: The stores the test made: closed after it (their pools' threads stopped, not left to the
+#: garbage collector).
+_MADE: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _MADE:
+        _MADE.pop().close()
+
+
 def _store(dsn: str, **kwargs: Any) -> Any:
     from idp_tui.store.postgres import PostgresStore
 
-    return PostgresStore(dsn, **kwargs)
+    store = PostgresStore(dsn, **kwargs)
+    _MADE.append(store)
+    return store
 
 
 def _audit(dsn: str, spool: Path | None = None) -> Any:
