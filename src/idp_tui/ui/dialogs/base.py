@@ -359,6 +359,10 @@ class ConfirmedDialog(ActionDialog):
         """Whether the request can be sent, and the status line saying so. Override."""
         raise NotImplementedError
 
+    @on(Input.Changed, "#confirm-name, #confirm-reason")
+    def _confirmation_changed(self) -> None:
+        self._refresh_confirm()
+
     def _refused(self, result: PlanResult | None, waiting: str) -> tuple[bool, Text] | None:
         """What keeps the plan from being confirmed — not planned yet (``waiting`` says so),
         the source's failure, the policy's refusal — or None."""

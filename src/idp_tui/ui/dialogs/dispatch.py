@@ -227,10 +227,6 @@ class DispatchModal(ConfirmedDialog):
         if not self.started and self.entry is not None:
             self._schedule_plan()
 
-    @on(Input.Changed, "#confirm-name, #confirm-reason")
-    def _confirmation_changed(self) -> None:
-        self._refresh_confirm()
-
     @on(Input.Submitted, "#confirm-name, #confirm-reason, #dispatch-ref, .form-control")
     def _input_submitted(self) -> None:
         self.focus_next()

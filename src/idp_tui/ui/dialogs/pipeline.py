@@ -162,10 +162,6 @@ class RunActionModal(ConfirmedDialog):
         self.job = value
         self._replan()
 
-    @on(Input.Changed, "#confirm-name, #confirm-reason")
-    def _confirmation_changed(self) -> None:
-        self._refresh_confirm()
-
     @on(Input.Submitted, "#confirm-name, #confirm-reason")
     def _input_submitted(self) -> None:
         self.focus_next()

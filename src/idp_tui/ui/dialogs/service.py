@@ -319,10 +319,6 @@ class ActionModal(ConfirmedDialog):
         if not self.started:
             self._schedule_plan()
 
-    @on(Input.Changed, "#confirm-name, #confirm-reason")
-    def _confirmation_changed(self) -> None:
-        self._refresh_confirm()
-
     @on(Input.Submitted, "#confirm-name, #confirm-reason, #action-replicas")
     def _input_submitted(self) -> None:
         self.focus_next()
