@@ -4,38 +4,10 @@ in a child process on a sandbox with a preview environment made by ``idp-tui pro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable
-from pathlib import Path
-
-import pytest
 
 from idp_tui.cli.output import EXIT_DENIED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
 
-TIMEOUT = 180
-CLOCK = "2026-11-25T14:00:00Z"
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> Run:
-    config = tmp_path / "config.toml"
-    config.write_text(f'[sources.sandbox]\ntype = "sandbox"\naction_speed = 100000\n'
-                      f'database = "{(tmp_path / "sandbox.sqlite3").as_posix()}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
-    env.update({"IDP_TUI_DATA_DIR": str(tmp_path / "data"), "IDP_TUI_CONFIG": str(config),
-                "IDP_TUI_CLOCK": CLOCK, "NO_COLOR": "1"})
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
-                                text=True, env=env, timeout=TIMEOUT, check=False,
-                                stdin=subprocess.DEVNULL)
-        assert "Traceback" not in result.stderr + result.stdout, result.stderr
-        return result
-
-    return run
+from test_cli_dora import Run, run  # noqa: F401 - the sandbox CLI fixture (actions at speed)
 
 
 def _expiry(run: Run, name: str) -> str | None:
