@@ -533,8 +533,9 @@ async def test_a_missing_namespace_is_named_and_picked_up_once_created(
     cluster.create("namespaces", None, namespace("shop-prod"))
     cluster.create("deployments", "shop-prod", deployment("cart", "shop-prod"))
     informer = source._static["production"].workloads[0]
-    await until(lambda: informer.synced.is_set() and informer.error is None, "the namespace",
-                timeout=20)
+    # The retry may list the namespace between the two creations: the watch then brings the cart.
+    await until(lambda: informer.synced.is_set() and informer.error is None
+                and informer.get("cart") is not None, "the namespace and its workload", timeout=20)
     assert set(by_key(await source.deployments())) == {("cart", "staging"), ("cart", "production")}
 
 
