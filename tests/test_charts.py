@@ -158,6 +158,15 @@ def test_sparkline_flat_nan_and_empty() -> None:
     assert sparkline([1.0, NAN, 3.0], 3) == "▁ █"
     assert sparkline([NAN, NAN], 4) == "    "
     assert sparkline([], 4) == "    "
+
+
+def test_sparkline_with_a_floor() -> None:
+    # Counts: none at all is a line at the bottom, not in the middle; small changes stay small.
+    assert sparkline([0.0, 0.0, 0.0], 3, floor=0) == "▁▁▁"
+    assert sparkline([5.0, 5.0], 2, floor=0) == "██"
+    assert sparkline([0.0, 7.0], 2, floor=0) == "▁█"
+    assert sparkline([3.0, 3.0, 4.0], 3, floor=0) == "▆▆█"
+    assert sparkline([3.0, 3.0, 4.0], 3) == "▁▁█"  # without one: from the lowest value
     assert sparkline([-3.0, -1.0], 2) == "▁█"
 
 

@@ -186,12 +186,13 @@ def _finite(value: float | None) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def sparkline(values: Sequence[float], width: int) -> str:
-    """``values`` as exactly ``width`` block characters (``▁``…``█``), scaled from min to max.
+def sparkline(values: Sequence[float], width: int, *, floor: float | None = None) -> str:
+    """``values`` as exactly ``width`` block characters (``▁``…``█``), scaled from min to max
+    (from ``floor`` where it is lower: counts start at 0, so 3, 3, 4 is not a cliff).
 
     More values than cells: each cell shows the largest value of its bucket. Fewer: values are
     stretched over several cells. Non-finite values are skipped; a cell with none is a space. All-equal
-    values draw a flat line in the middle (``▄``).
+    values draw a flat line in the middle (``▄``), or at the bottom when they are ``floor``.
     """
     if width <= 0:
         return ""
@@ -208,13 +209,15 @@ def sparkline(values: Sequence[float], width: int) -> str:
     if not finite:
         return " " * width
     lo, hi = min(finite), max(finite)
+    if floor is not None and floor < lo:
+        lo = floor
     top = len(_BLOCKS) - 1
     out = []
     for c in cells:
         if c is None:
             out.append(" ")
         elif hi == lo:
-            out.append(_BLOCKS[top // 2])
+            out.append(_BLOCKS[0 if lo == floor else top // 2])
         else:
             out.append(_BLOCKS[round((c - lo) / (hi - lo) * top)])
     return "".join(out)

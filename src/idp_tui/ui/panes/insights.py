@@ -214,7 +214,7 @@ class InsightsPane(Pane):
                                           else ""),
                               *map(_text, row.cells), _text(row.level),
                               render.text(costs.get(row.key, "–")),
-                              render.text(sparkline(row.weekly, SPARK_WIDTH) if row.weekly
+                              render.text(sparkline(row.weekly, SPARK_WIDTH, floor=0) if row.weekly
                                           else "", "cyan")))
                    for row in view.key_rows(insights, team=self.team)])
 
