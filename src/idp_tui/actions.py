@@ -76,6 +76,8 @@ CANCEL_GRACE = 0.2
 #: Seconds between two looks at the audit trail while a request from the dashboard waits for
 #: its approval (``ActionManager.run_when_approved``).
 APPROVAL_POLL = 3.0
+#: The same while the store's changes are heard (``ActionManager.heard``): a safety net only.
+HEARD_POLL = 60.0
 
 
 class ActionManager(ActionRouting):
@@ -104,6 +106,10 @@ class ActionManager(ActionRouting):
         self.identity: Any = None
         #: The requests this session waits on (``run_when_approved``), as last read.
         self._waiting: dict[str, Request] = {}
+        #: The audit trail's changes are heard as they happen (the store's notifications, which
+        #: call ``audit_changed``): a waiting request is read again then, else every ``poll``.
+        self.heard = False
+        self._wakes: dict[str, asyncio.Event] = {}
 
     # Reading -------------------------------------------------------------------------------------
 
@@ -481,6 +487,13 @@ class ActionManager(ActionRouting):
         for its approval (``run_when_approved``); None when it does not wait for it."""
         return self._waiting.get(action_id)
 
+    def audit_changed(self, action_id: str | None = None) -> None:
+        """The audit trail has a new record of ``action_id`` (None: of any, or records may
+        have been missed): a request this session waits for is read again now."""
+        for rid, wake in list(self._wakes.items()):
+            if action_id is None or rid == action_id:
+                wake.set()
+
     async def run_when_approved(self, request: ActionRequest,
                                 poll: float = APPROVAL_POLL) -> ActionRun | None:
         """For ``request``, which ``submit`` left waiting for approval: read its record every
@@ -493,8 +506,10 @@ class ActionManager(ActionRouting):
         if run is None or not run.decision.needs_approval or not run.state.finished:
             return None
         seen: tuple[str, int] | None = None
+        wake = self._wakes[request.id] = asyncio.Event()
         try:
             while True:
+                wake.clear()
                 try:
                     found = await self.approval(request.id)
                 except Exception:  # noqa: BLE001 - an unreadable trail: look again later
@@ -509,9 +524,10 @@ class ActionManager(ActionRouting):
                         self._notify(run)
                 if found is None or state != PENDING:
                     break  # (no record of it: submitting again asks anew)
-                await self.timer.sleep(poll)
+                await self.timer.wait(wake, max(poll, HEARD_POLL) if self.heard else poll)
         finally:
             self._waiting.pop(request.id, None)
+            self._wakes.pop(request.id, None)
         if self.runs.get(request.id) is run:
             del self.runs[request.id]
         return await self.submit(request)
