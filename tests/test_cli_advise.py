@@ -6,54 +6,14 @@ dismissed left out, and bad input said clearly."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from idp_tui.advisor import Dismissals
 from idp_tui.cli.advise import EXIT_GATE
 from idp_tui.cli.output import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
 
-TIMEOUT = 180
-CLOCK = "2026-11-25T14:00:00Z"
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> Run:
-    config = tmp_path / "config.toml"
-    config.write_text(f'[sources.sandbox]\ntype = "sandbox"\n'
-                      f'database = "{(tmp_path / "sandbox.sqlite3").as_posix()}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
-    env.update({"IDP_TUI_DATA_DIR": str(tmp_path / "data"), "IDP_TUI_CONFIG": str(config),
-                "IDP_TUI_CLOCK": CLOCK, "NO_COLOR": "1"})
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
-                                text=True, env=env, timeout=TIMEOUT, check=False,
-                                stdin=subprocess.DEVNULL)
-        assert "Traceback" not in result.stderr + result.stdout, result.stderr
-        return result
-
-    return run
-
-
-def as_json(result: subprocess.CompletedProcess[str]) -> Any:
-    assert result.returncode == EXIT_OK, result.stderr
-    return json.loads(result.stdout)
-
-
-def error(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    found = [json.loads(line)["error"] for line in result.stderr.splitlines()
-             if line.startswith('{"error"')]
-    assert len(found) == 1, result.stderr
-    return found[0]
+from test_cli_dora import Run, as_json, error, run  # noqa: F401 - the sandbox CLI fixture
 
 
 def test_a_fresh_sandbox_gets_its_bad_release_and_red_branches_advised(run: Run,
