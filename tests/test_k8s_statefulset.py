@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,18 +24,16 @@ from idp_tui import (
     Deployment,
     Health,
     ManualClock,
-    SourceContext,
 )
 from idp_tui.cli.output import EXIT_OK
-from idp_tui.config import load_config
-from idp_tui.ui.app import IdpApp
 from idp_tui.ui.vtable import VirtualTable
-from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
+from idp_tui_kubernetes import KubernetesSource
 
-from conftest import T0
 from fakes import assert_alive, screen_lines, wait_until
+from k8s_fixtures import Sources, command, dashboard, write_config
 
 NS = "shop-staging"
+WORKLOADS = ["deployments", "statefulsets"]
 
 
 @pytest.fixture
@@ -50,22 +45,10 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-async def source(tmp_path: Path, cluster: Cluster, clock: ManualClock) -> AsyncIterator[Any]:
-    made: list[KubernetesSource] = []
-
-    async def make() -> KubernetesSource:
-        kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])
-        config = KubernetesConfig.model_validate({
-            "kubeconfig": str(kubeconfig), "workloads": ["deployments", "statefulsets"],
-            "environments": {"staging": {"context": "eu-1", "namespace": NS}}})
-        src = KubernetesSource(config, SourceContext(name="k8s", data_dir=tmp_path, clock=clock))
-        await src.start()
-        made.append(src)
-        return src
-
-    yield make
-    for src in made:
-        await src.close()
+async def source(tmp_path: Path, cluster: Cluster, clock: ManualClock) -> AsyncIterator[Sources]:
+    async with Sources(tmp_path, cluster, clock, workloads=WORKLOADS,
+                       environments={"staging": {"context": "eu-1", "namespace": NS}}) as make:
+        yield make
 
 
 async def orders(src: KubernetesSource) -> Deployment:
@@ -229,22 +212,8 @@ async def test_a_rollout_seen_to_begin_has_its_full_deadline(source: Any, cluste
     assert dep.rollout == "stuck" and "no progress for 11 min" in dep.message
 
 
-def write_config(tmp_path: Path, cluster: Cluster) -> Path:
-    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])
-    config = tmp_path / "config.toml"
-    config.write_text(f'''
-[hub.refresh]
-environments = 3600
-
-[sources.k8s]
-type = "kubernetes"
-kubeconfig = "{kubeconfig}"
-workloads = ["deployments", "statefulsets"]
-
-[sources.k8s.environments]
-staging = {{ context = "eu-1", namespace = "{NS}" }}
-''')
-    return config
+def config_file(tmp_path: Path, cluster: Cluster) -> Path:
+    return write_config(tmp_path, cluster, {"staging": NS}, workloads=WORKLOADS)
 
 
 def test_the_cli_shows_the_version_that_serves_and_the_stuck_rollout(tmp_path: Path,
@@ -252,14 +221,7 @@ def test_the_cli_shows_the_version_that_serves_and_the_stuck_rollout(tmp_path: P
     _old, new = rolling(cluster)
     cluster.put("pods", NS, "orders-db-1", sts_pod(
         "orders-db-1", new, waiting=("ImagePullBackOff", "manifest unknown")))
-    env = {**os.environ, "IDP_TUI_DATA_DIR": str(tmp_path / "data"),
-           "IDP_TUI_CONFIG": str(write_config(tmp_path, cluster)),
-           "IDP_TUI_CLOCK": "2026-11-25T14:00:00Z", "COLUMNS": "200"}
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
-                              text=True, env=env, timeout=120, check=False)
-
+    run = command(tmp_path, config_file(tmp_path, cluster))
     matrix = run("envs")
     assert matrix.returncode == EXIT_OK, matrix.stderr
     row = next(line for line in matrix.stdout.splitlines() if line.startswith("orders"))
@@ -275,9 +237,7 @@ async def test_the_environments_pane_marks_the_stuck_statefulset(tmp_path: Path,
     _old, new = rolling(cluster)
     cluster.put("pods", NS, "orders-db-1", sts_pod(
         "orders-db-1", new, waiting=("CrashLoopBackOff", "back-off 5m0s")))
-    config = load_config(write_config(tmp_path, cluster), required=True)
-    (tmp_path / "data").mkdir()
-    app = IdpApp(config, data_dir=tmp_path / "data", clock=ManualClock(T0))
+    app = dashboard(tmp_path, config_file(tmp_path, cluster))
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("2")
         await wait_until(pilot, lambda: app.current_pane.id == "envs-pane", "the envs pane")

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,17 +24,14 @@ from idp_tui import (
     Deployment,
     Health,
     ManualClock,
-    SourceContext,
 )
 from idp_tui.cli.output import EXIT_OK
-from idp_tui.config import load_config
-from idp_tui.ui.app import IdpApp
 from idp_tui.ui.dialogs import ActionModal
 from idp_tui.ui.vtable import VirtualTable
-from idp_tui_kubernetes import KubernetesConfig, KubernetesSource
+from idp_tui_kubernetes import KubernetesSource
 
-from conftest import T0
 from fakes import assert_alive, screen_lines, wait_until
+from k8s_fixtures import Sources, command, dashboard, write_config
 
 NS = "shop-staging"
 PROD = "shop-prod"
@@ -54,23 +48,11 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-async def source(tmp_path: Path, cluster: Cluster, clock: ManualClock) -> AsyncIterator[Any]:
-    made: list[KubernetesSource] = []
-
-    async def make(**settings: Any) -> KubernetesSource:
-        kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])
-        settings.setdefault("environments", {
+async def source(tmp_path: Path, cluster: Cluster, clock: ManualClock) -> AsyncIterator[Sources]:
+    async with Sources(tmp_path, cluster, clock, environments={
             "staging": {"context": "eu-1", "namespace": NS},
-            "production": {"context": "eu-1", "namespace": PROD}})
-        config = KubernetesConfig.model_validate({"kubeconfig": str(kubeconfig), **settings})
-        src = KubernetesSource(config, SourceContext(name="k8s", data_dir=tmp_path, clock=clock))
-        await src.start()
-        made.append(src)
-        return src
-
-    yield make
-    for src in made:
-        await src.close()
+            "production": {"context": "eu-1", "namespace": PROD}}) as make:
+        yield make
 
 
 def request(kind: ActionKind, **fields: Any) -> ActionRequest:
@@ -348,22 +330,8 @@ async def test_scale_keeps_the_change_cause(source: Any, cluster: Cluster) -> No
 
 # Where the user sees it --------------------------------------------------------------------------
 
-def write_config(tmp_path: Path, cluster: Cluster) -> Path:
-    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig", contexts=["eu-1"])
-    path = tmp_path / "config.toml"
-    path.write_text(f'''
-[hub.refresh]
-environments = 3600
-
-[sources.k8s]
-type = "kubernetes"
-kubeconfig = "{kubeconfig}"
-
-[sources.k8s.environments]
-staging = {{ context = "eu-1", namespace = "{NS}" }}
-production = {{ context = "eu-1", namespace = "{PROD}" }}
-''')
-    return path
+def config_file(tmp_path: Path, cluster: Cluster) -> Path:
+    return write_config(tmp_path, cluster, {"staging": NS, "production": PROD})
 
 
 def test_the_cli_shows_what_serves(tmp_path: Path, cluster: Cluster) -> None:
@@ -374,14 +342,7 @@ def test_the_cli_shows_what_serves(tmp_path: Path, cluster: Cluster) -> None:
                           container="api")
     payments["spec"]["template"]["spec"]["containers"].insert(0, dict(ENVOY))
     cluster.put("deployments", NS, "payments", payments)
-    env = {**os.environ, "IDP_TUI_DATA_DIR": str(tmp_path / "data"),
-           "IDP_TUI_CONFIG": str(write_config(tmp_path, cluster)),
-           "IDP_TUI_CLOCK": "2026-11-25T14:00:00Z", "COLUMNS": "200"}
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
-                              text=True, env=env, timeout=120, check=False)
-
+    run = command(tmp_path, config_file(tmp_path, cluster))
     matrix = run("envs")
     assert matrix.returncode == EXIT_OK, matrix.stderr
     cart_row = next(line for line in matrix.stdout.splitlines() if line.startswith("cart"))
@@ -414,9 +375,7 @@ async def test_the_environments_pane_marks_a_stuck_rollout(tmp_path: Path,
     stuck_rollout(cluster)
     cluster.put("deployments", PROD, "cart", deployment(
         "cart", PROD, image=f"registry.example/shop/cart@{DIGEST}"))
-    config = load_config(write_config(tmp_path, cluster), required=True)
-    (tmp_path / "data").mkdir()
-    app = IdpApp(config, data_dir=tmp_path / "data", clock=ManualClock(T0))
+    app = dashboard(tmp_path, config_file(tmp_path, cluster))
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("2")
         await wait_until(pilot, lambda: app.current_pane.id == "envs-pane", "the envs pane")
@@ -439,9 +398,7 @@ async def test_the_dialogs_say_what_a_time_is_and_show_the_history(tmp_path: Pat
     for number, cause in ((1, "idp-tui deploy 4.1.0 by bob"), (2, "idp-tui deploy 4.2.0 by eve")):
         cluster.patch("replicasets", NS, f"cart-rev{number}", {"metadata": {"annotations": {
             "kubernetes.io/change-cause": cause}}})
-    config = load_config(write_config(tmp_path, cluster), required=True)
-    (tmp_path / "data").mkdir()
-    app = IdpApp(config, data_dir=tmp_path / "data", clock=ManualClock(T0))
+    app = dashboard(tmp_path, config_file(tmp_path, cluster))
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_until(pilot, lambda: app.platform is not None
                          and ("cart", "staging") in app.platform.deployments, "the environments")
