@@ -386,15 +386,21 @@ def build_parser() -> argparse.ArgumentParser:
             ("rerun", "re-run a pipeline run's failed jobs (--all: every job, --job: one)",
              "Re-run RUN (as `idp-tui pipelines --json` names it, e.g. owner/repo:123): its "
              "failed jobs, every job (--all) or one job (--job NAME or id)."),
-            ("approve", "approve the deployment a pipeline run waits for review on",
-             "Approve the deployment RUN waits for (--env: which environment, when it waits in "
-             "several). It lets a deploy go on: the policy judges it as a deploy there (a "
-             "freeze stops it; a protected environment needs --yes and --reason, the reason "
-             "being the review's comment)."),
+            ("approve", "approve a request for approval (ID, see `approvals`), or the "
+                        "deployment a pipeline run waits for review on (RUN)",
+             "Approve the request for approval ID (`idp-tui approvals` lists them; --reason "
+             "says why; never your own request), or the deployment the pipeline run RUN waits "
+             "for (--env: which environment, when it waits in several). Approving a run lets a "
+             "deploy go on: the policy judges it as a deploy there (a freeze stops it; a "
+             "protected environment needs --yes and --reason, the reason being the review's "
+             "comment)."),
             ("reject", "reject the deployment a pipeline run waits for review on",
              "Reject the deployment RUN waits for (--env: which environment); the run ends.")):
         p = command(name, help_text, acting, description=f"{description} {action_help}")
-        p.add_argument("run", metavar="RUN", type=argtypes.name("run"), help="the pipeline run's id")
+        p.add_argument("run", metavar="ID" if name == "approve" else "RUN",
+                       type=argtypes.name("run"),
+                       help="a request's id or a pipeline run's id" if name == "approve"
+                       else "the pipeline run's id")
         p.add_argument("--source", metavar="NAME", default=None, type=argtypes.name("source"),
                        help="the source that reported the run (when several can act on runs)")
         if name == "rerun":
