@@ -29,9 +29,10 @@ def gh() -> Iterator[GithubServer]:
         yield server
 
 
-@pytest.fixture
-def cli(tmp_path: Path, fake_plugins: Path, gh: GithubServer) -> Cli:  # noqa: F811
-    return Cli(tmp_path, fake_plugins, f'''
+def checkout_source(gh: GithubServer) -> str:
+    """The config of the source ``gh`` on the emulator: the service checkout is OCTO, deployed
+    to dev, staging and production by its workflow deploy.yml."""
+    return f'''
 [sources.gh]
 type = "github"
 url = "{gh.api_url}"
@@ -42,7 +43,12 @@ poll_interval = 0.02
 
 [sources.gh.deploy]
 workflow = "deploy.yml"
-''')
+'''
+
+
+@pytest.fixture
+def cli(tmp_path: Path, fake_plugins: Path, gh: GithubServer) -> Cli:  # noqa: F811
+    return Cli(tmp_path, fake_plugins, checkout_source(gh))
 
 
 def audit(cli: Cli, action: str) -> list[dict[str, Any]]:

@@ -33,8 +33,8 @@ from idp_tui.hub import Hub, ManualTimer, SourceRunner, Topic
 from idp_tui.identity import IdentityCheck, actor_text
 from kube import Cluster
 from test_cli_commands import Cli, fake_plugins  # noqa: F401 - the fixture
+from test_cli_github_actions import OCTO, checkout_source
 
-OCTO = "octo-org/octo-repo"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -49,21 +49,7 @@ def gh() -> Iterator[GithubServer]:
 
 @pytest.fixture
 def cli(tmp_path: Path, fake_plugins: Path, gh: GithubServer) -> Cli:  # noqa: F811
-    return Cli(tmp_path, fake_plugins, f'''
-[policy]
-identity = "alice"
-
-[sources.gh]
-type = "github"
-url = "{gh.api_url}"
-token = "{TOKEN}"
-repos = {{ checkout = "{OCTO}" }}
-environments = ["dev", "staging", "production"]
-poll_interval = 0.02
-
-[sources.gh.deploy]
-workflow = "deploy.yml"
-''')
+    return Cli(tmp_path, fake_plugins, '[policy]\nidentity = "alice"\n' + checkout_source(gh))
 
 
 def _records(cli: Cli) -> list[dict[str, Any]]:
