@@ -12,8 +12,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +128,45 @@ async def running(app: Any, size: tuple[int, int] = SIZE) -> AsyncIterator[Any]:
         except Exception as exc:  # noqa: BLE001 - reported, the figures are already taken
             print(f"warning: the app raised while shutting down: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a benchmark's child process: this one's, with idp_tui from ``src``."""
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+def postgres_missing() -> bool:
+    """Whether no throw-away PostgreSQL can run here; if so, why is printed and no measure is
+    emitted (the benchmark stops)."""
+    why = _pg().missing()
+    if why:
+        print(f"skipped: {why}")
+        emit([])
+    return bool(why)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The DSN of a new database with idp-tui's schema on a throw-away PostgreSQL server
+    (``tests/pg.py``: Debian's package, run as the ``postgres`` user), stopped on leaving."""
+    server = _pg().start()
+    try:
+        from idp_tui.store.postgres import PostgresStore
+
+        dsn = server.create_database()
+        store = PostgresStore(dsn)
+        store.connection()  # the schema
+        store.close()
+        yield dsn
+    finally:
+        server.close()
+
+
+def _pg() -> Any:
+    """The tests' ``pg`` module (``tests/pg.py``), idp_tui imported from ``src``."""
+    for folder in ("tests", "src"):
+        if str(ROOT / folder) not in sys.path:
+            sys.path.insert(0, str(ROOT / folder))
+    import pg
+
+    return pg

@@ -18,18 +18,11 @@ the whole chain (time). The server runs with ``synchronous_commit`` on and ``fsy
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from _common import ROOT, emit, measure
-
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "src"))
-
-import pg  # noqa: E402
+from _common import child_env, emit, measure, postgres_database, postgres_missing
 
 CHILD = """
 import json, sys, time
@@ -61,10 +54,9 @@ for i in range(count):
 
 def _run(mode: str, dsn: str, writers: int, records: int) -> float:
     """Seconds for ``writers`` processes to write ``records`` rows each (all start together)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     start = time.time() + 2.0 + writers * 0.1
     procs = [subprocess.Popen([sys.executable, "-c", CHILD, mode, dsn, f"w{n}", str(records),
-                               str(start)], env=env) for n in range(writers)]
+                               str(start)], env=child_env()) for n in range(writers)]
     for proc in procs:
         if proc.wait(timeout=1800) != 0:
             raise SystemExit(f"a {mode} writer failed")
@@ -76,19 +68,13 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=20)
     parser.add_argument("--records", type=int, default=200)
     args = parser.parse_args()
-    why = pg.missing()
-    if why:
-        print(f"skipped: {why}")
-        emit([])
+    if postgres_missing():
         return
     import psycopg
 
     from idp_tui.store.postgres import PostgresAudit, PostgresStore
 
-    server = pg.start()
-    try:
-        dsn = server.create_database()
-        PostgresStore(dsn).connection()  # the schema
+    with postgres_database() as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("CREATE TABLE plain (id BIGSERIAL PRIMARY KEY, action_id TEXT, "
                          "phase TEXT, actor TEXT, time TEXT, record TEXT NOT NULL)")
@@ -100,8 +86,6 @@ def main() -> None:
         result = audit.verify()
         verified = time.perf_counter() - began
         assert result.ok and result.records == total, result
-    finally:
-        server.close()
     plain_rate, chained_rate = total / plain, total / chained
     ratio = chained_rate / plain_rate
     print(f"{args.writers} writers × {args.records} records = {total}")

@@ -18,18 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from typing import Any
 
-from _common import ROOT, emit, measure
-
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "src"))
-
-import pg  # noqa: E402
+from _common import ROOT, child_env, emit, measure, postgres_database, postgres_missing
 
 #: Verifies the store at argv[1] in a process of its own; prints its figures as JSON.
 CHILD = """
@@ -93,9 +87,9 @@ def _extend(dsn: str, upto: int) -> float:
 
 
 def _verify(dsn: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", CHILD, dsn, str(ROOT / "benchmarks")],
-                          capture_output=True, text=True, env=env, timeout=3600, check=False)
+                          capture_output=True, text=True, env=child_env(), timeout=3600,
+                          check=False)
     if done.returncode != 0:
         raise SystemExit(f"verify failed: {done.stderr.strip()}")
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -109,19 +103,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--first", type=int, default=100_000)
     args = parser.parse_args()
-    why = pg.missing()
-    if why:
-        print(f"skipped: {why}")
-        emit([])
+    if postgres_missing():
         return
-    from idp_tui.store.postgres import PostgresStore
-
-    server = pg.start()
-    try:
-        dsn = server.create_database()
-        store = PostgresStore(dsn)
-        store.connection()  # the schema
-        store.close()
+    with postgres_database() as dsn:
         runs = []
         for size in (args.first, args.records):
             wrote = _extend(dsn, size)
@@ -133,8 +117,6 @@ def main() -> None:
                   f"peak memory {result['peak_mib']:.1f} MiB "
                   f"({result['grew']:+.1f} MiB over the {result['before_mib']:.1f} MiB before)")
             runs.append(result)
-    finally:
-        server.close()
     small, large = runs
     ratio = large["peak_mib"] / small["peak_mib"]
     print(f"peak memory at {args.records:,} over {args.first:,} records: {ratio:.2f}× "
