@@ -8,7 +8,11 @@ chain onto the same record (``prev`` is unique as well).
 
 A ``finished`` record that cannot be written because the server is away is kept in a local spool file
 (fsynced) and written before anything else once the server answers again, once only; a ``started``
-record that cannot be written refuses the action up front. psycopg is imported here only.
+record that cannot be written refuses the action up front. psycopg is imported here only (and in
+:mod:`idp_tui.store.listen`, which this module loads).
+
+Each append also sends a ``NOTIFY`` in its transaction (delivered on commit only): a dashboard
+hears approvals as they are recorded (:meth:`PostgresAudit.listener`).
 
 Connections come from a ``psycopg_pool.ConnectionPool`` (``[store] pool_min``/``pool_max``), opened
 on first use after the schema was checked on a connection of its own (its errors say what is
@@ -21,6 +25,7 @@ cause and a server that is back is used at once, before the pool's own reconnect
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import fcntl
 import json
@@ -43,6 +48,7 @@ from ..auditchain import Head, Ledger, VerifyResult, canonical, chained, record_
 from ..auditindex import fold, judge
 from . import StoreConfig, StoreError
 from .migrations import LOCK_KEY, MIGRATIONS, Migration, apply, too_new
+from .listen import CHANNEL, AuditListener, Change, notice
 
 _SCHEMA_TABLE = """CREATE TABLE idp_schema (one INTEGER PRIMARY KEY CHECK (one = 1),
                                             version INTEGER NOT NULL)"""
@@ -135,6 +141,20 @@ class PostgresStore:
             _OPEN.add(pool)
             self._pool = pool
             return pool
+
+    async def listen_connection(self) -> psycopg.AsyncConnection[Any]:
+        """A connection of its own for ``LISTEN`` (asynchronous, in autocommit; TCP keepalives
+        so that a server gone without a word is noticed), once the schema was checked."""
+        if self.version is None:
+            await asyncio.to_thread(self.connection)
+        kwargs = self._kwargs() | {"application_name": "idp-tui listen", "keepalives": 1,
+                                   "keepalives_idle": 30, "keepalives_interval": 10,
+                                   "keepalives_count": 3}
+        try:
+            return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot reach the store {self.where}: "
+                                   f"{_first_line(exc)}") from None
 
     @property
     def pool(self) -> ConnectionPool[Any] | None:
@@ -253,6 +273,8 @@ class PostgresStore:
                      _text(full.get("time")), canonical(full).decode()))
                 cur.execute("UPDATE idp_audit_head SET seq = %s, hash = %s WHERE one = 1",
                             (full["seq"], full["hash"]))
+                # Delivered to the listeners only once the transaction commits (listen.py).
+                cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice(full)))
             committing = True
             conn.commit()
             return True, full
@@ -363,6 +385,12 @@ class PostgresAudit:
     def close(self) -> None:
         """Close the store's connections (the next use opens them again)."""
         self.store.close()
+
+    def listener(self, on_change: Callable[[Change], None], **options: Any) -> AuditListener:
+        """Hear every append to the store as it is committed (``LISTEN``/``NOTIFY``, see
+        :mod:`idp_tui.store.listen`); not started yet (``start()`` on the event loop it runs
+        on; ``options``: ``on_state``, ``timer``, the backoff's ``first`` and ``longest``)."""
+        return AuditListener(self.store.listen_connection, on_change, **options)
 
     # Appending -----------------------------------------------------------------------------------
 

@@ -8,6 +8,13 @@ Everything goes through the runtime's action manager: the requests are
 requester's dialog follows ``ActionManager.run_when_approved``. The count is read again every
 ``POLL`` seconds on the app's timer (``IdpApp(timer=...)``) and after each vote.
 
+With the PostgreSQL store the app also listens to the store (``listen``: the audit trail's
+``listener``, :mod:`idp_tui.store.listen`): each record appended by anyone is heard as it is
+committed, and the requests are read again at once when it concerns them (the count, this screen,
+and the requester's dialog through ``ActionManager.audit_changed``). While it listens the poll is
+a safety net only (``HEARD_POLL``); while the server is away it polls as without it, and reads
+again once it listens again. The listener ends with the app.
+
 Only Textual, Rich and ``render`` are imported here: the app imports this module for its key
 before anything else loads; the records come in with the action layer.
 """
@@ -33,13 +40,18 @@ if TYPE_CHECKING:
     from ..actions import ActionManager, ActionRun
     from ..approvals import Request
 
-__all__ = ["POLL", "ApprovalsKeys", "ApprovalsScreen", "ReasonDialog", "RequestScreen",
-           "awaiting", "context_part", "decided_text", "refresh", "request_text", "waiting_text"]
+__all__ = ["HEARD_POLL", "POLL", "ApprovalsKeys", "ApprovalsScreen", "ReasonDialog",
+           "RequestScreen", "awaiting", "context_part", "decided_text", "listen", "refresh",
+           "request_text", "waiting_text"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds between two reads of the requests for the top line's count.
 POLL = 30.0
+#: The same while the store's changes are heard (``listen``): a safety net only.
+HEARD_POLL = 300.0
+#: The records that change a request (beside its action's ``started`` and ``finished``).
+_PHASES = ("requested", "approved", "rejected")
 _STATE_STYLES = {"pending": "bold yellow", "approved": "bold green", "denied": "bold red",
                  "expired": "dim", "ran": "cyan"}
 
@@ -109,9 +121,19 @@ class ApprovalsKeys:
     approval_list: list[Request] | None = None
     _approvals_timer: Any = None
     _approvals_started = False
+    #: The store's listener (``listen``; None: the audit trail has none, or not started).
+    approvals_listener: Any = None
+    _approvals_reading = False
+    _approvals_again = False
 
     def action_approvals(self) -> None:
         open_screen(self)
+
+    async def on_unmount(self) -> None:
+        """(Called with the app's own ``on_unmount``: Textual calls each class's handler.)"""
+        listener, self.approvals_listener = self.approvals_listener, None
+        if listener is not None:
+            await listener.close()
 
 
 def _manager(app: Any) -> ActionManager | None:
@@ -128,6 +150,7 @@ def context_part(app: Any) -> Text:
         return Text("")
     if not app._approvals_started:
         app._approvals_started = True
+        listen(app)
         refresh(app)
     count = mine(app)
     return Text(f"  ✋ {count} to approve", "bold magenta") if count else Text("")
@@ -142,14 +165,72 @@ def mine(app: Any) -> int:
     return sum(r.awaits(manager.actor, now) for r in requests)
 
 
+def listen(app: Any) -> None:
+    """Hear the store's changes, where the audit trail can tell them (PostgreSQL), on the
+    app's timer for its backoff."""
+    manager = _manager(app)
+    make = getattr(getattr(manager, "audit", None), "listener", None)
+    if make is None or app.approvals_listener is not None or app._exit or app._closing:
+        return
+    app.approvals_listener = make(lambda change: _heard(app, change),
+                                  on_state=lambda on: _listening(app, on),
+                                  timer=getattr(app, "timer", None)).start()
+
+
+def _heard(app: Any, change: Any) -> None:
+    """A record appended by anyone: the waiting dialogs and, when it concerns a request, the
+    requests are read again."""
+    manager = _manager(app)
+    if manager is None:
+        return
+    manager.audit_changed(change.action_id)
+    if change.concerns({r.id for r in app.approval_list or ()}, _PHASES):
+        refresh(app)
+
+
+def _listening(app: Any, on: bool) -> None:
+    """The listener started (records may have been missed before) or stopped (polling again):
+    everything is read again now."""
+    manager = _manager(app)
+    if manager is None:
+        return
+    manager.heard = on
+    manager.audit_changed(None)
+    for screen in app.screen_stack:
+        if isinstance(screen, ApprovalsScreen):
+            screen.show(screen.requests)  # (its status line says whether it is live)
+    refresh(app)
+
+
+def heard_live(app: Any) -> bool | None:
+    """The store's changes are heard now (None: this audit trail cannot tell them)."""
+    listener = getattr(app, "approvals_listener", None)
+    return None if listener is None else bool(listener.listening)
+
+
 def refresh(app: Any) -> None:
-    """Read the requests again now (then every ``POLL`` seconds)."""
+    """Read the requests again now (then every ``POLL`` seconds); asked while a read is under
+    way, once more after it."""
     if _manager(app) is None or app._exit or app._closing:
         return
+    if app._approvals_reading:
+        app._approvals_again = True
+        return
+    app._approvals_reading = True
     app.run_worker(_read(app), group="approvals", exit_on_error=False)
 
 
 async def _read(app: Any) -> None:
+    try:
+        await _read_once(app)
+    finally:
+        app._approvals_reading = False
+        if app._approvals_again:
+            app._approvals_again = False
+            refresh(app)
+
+
+async def _read_once(app: Any) -> None:
     manager = _manager(app)
     if manager is None:
         return
@@ -167,7 +248,8 @@ async def _read(app: Any) -> None:
     if app._approvals_timer is not None:
         app._approvals_timer.stop()
     if manager.policy.approval and not (app._exit or app._closing):
-        app._approvals_timer = app.start_timer(app, POLL, lambda: refresh(app))
+        app._approvals_timer = app.start_timer(app, HEARD_POLL if heard_live(app) else POLL,
+                                               lambda: refresh(app))
 
 
 def open_screen(app: Any) -> None:
@@ -311,6 +393,10 @@ class ApprovalsScreen(ModalScreen[None]):
             status.append_text(render.text(me, "bold", max_len=60))
             status.append("  · t: " + ("open only" if self.show_all else "every request"),
                           "dim")
+            live = heard_live(self.app)
+            if live is not None:
+                status.append("  · live" if live else f"  · read every {POLL:.0f} s (the "
+                              "store's notifications are away)", "dim" if live else "yellow")
         self.query_one("#approvals-status", Static).update(status)
         self._detail()
 
