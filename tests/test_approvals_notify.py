@@ -304,3 +304,60 @@ async def test_the_waiting_dialog_runs_once_another_person_approves(
         assert request.id == modal.request_id
         assert timer.now() == 0 and app.timer.now() == 0  # heard, not polled
         assert_alive(app)
+
+
+async def test_while_the_server_is_away_the_dashboard_polls_and_reads_again_once_it_listens(
+        server: pg.Server, tmp_path: Path, clock: Any) -> None:  # noqa: F811
+    from idp_tui.api.actions import ActionKind, ActionRequest
+    from idp_tui.hub import ManualTimer
+    from idp_tui.store.listen import FIRST_WAIT
+    from idp_tui.ui.approvals import HEARD_POLL, POLL, ApprovalsScreen
+
+    from dialog_host import DialogHost
+    from fakes import assert_alive
+    from test_app_actions import SIZE, screen_text, wait_until
+    from test_app_approvals import top_line
+
+    dsn = server.create_database()
+    app = DialogHost(pg_config("bob", dsn), data_dir=tmp_path / "bob", clock=clock,
+                     timer=ManualTimer())
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        timer = app.timer
+        await wait_until(pilot, lambda: app.approvals_listener is not None
+                         and app.approvals_listener.listening
+                         and app.approval_list is not None, "bob's dashboard listening")
+        listener = app.approvals_listener
+        # The poll is a safety net only (beside the dashboard's own one-shot timers).
+        await timer.until(lambda t: HEARD_POLL in t.deadlines and POLL not in t.deadlines)
+        await pilot.press("V")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalsScreen)
+                         and "· live" in screen_text(app), "the screen, live")
+
+        ones = timer.deadlines.count(FIRST_WAIT)  # (the dashboard's own one-shot timers)
+        await asyncio.to_thread(server.stop)
+        await wait_until(pilot, lambda: not listener.listening, "the server gone")
+        # Polling again (every POLL), and the listener's backoff before it tries again.
+        await timer.until(lambda t: POLL in t.deadlines and HEARD_POLL not in t.deadlines
+                          and t.deadlines.count(FIRST_WAIT) == ones + 1)
+        await wait_until(pilot, lambda: "read every 30 s" in screen_text(app), "said")
+        assert not app.runtime.actions.heard
+
+        await asyncio.to_thread(server.begin)
+
+        async def ask(actions: Any) -> None:
+            await actions.submit(ActionRequest(
+                id="while-away", kind=ActionKind.DEPLOY, service="alpha",
+                environment="staging", version="1.3.0", reason="CHG-7"))
+
+        await as_other("alice", dsn, tmp_path, clock, ask)  # not heard: nobody listens yet
+        assert "to approve" not in top_line(app)
+        timer.advance(FIRST_WAIT)  # the backoff (not the poll): the listener is back ...
+        await wait_until(pilot, lambda: listener.listening, "listening again")
+        # ... and what it may have missed is read again at once.
+        await wait_until(pilot, lambda: "1 you may approve" in screen_text(app)
+                         and "while-away" in screen_text(app), "the request made meanwhile")
+        assert "· live" in screen_text(app)
+        assert timer.now() == FIRST_WAIT < POLL
+        assert_alive(app)
+    assert listeners(dsn) == 0
