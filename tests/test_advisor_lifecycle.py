@@ -310,7 +310,8 @@ def test_advise_json_on_the_sandbox_after_provisioning_a_short_lived_preview(
     data = json.loads(cli("advise", "--json").stdout)
     assert data["rules"][-3:] == ["preview-expiring", "preview-idle", "scorecard-gap"]
     assert data["errors"] == []
-    [rec] = [r for r in data["recommendations"] if r["rule"] == "preview-expiring"]
+    [rec] = [r for r in data["recommendations"] if r["rule"] == "preview-expiring"
+             and r["environment"] == "pr-42"]  # (the sandbox starts with one of its own too)
     assert (rec["environment"], rec["service"], rec["severity"]) == (
         "pr-42", "billing-service", "medium")
     figures = {f["name"]: f["value"] for f in rec["evidence"]["figures"]}
@@ -319,7 +320,8 @@ def test_advise_json_on_the_sandbox_after_provisioning_a_short_lived_preview(
     assert rec["remedy"]["kind"] == "extend" and rec["remedy"]["environment"] == "pr-42"
     assert rec["evidence"]["source"] == "sandbox"
     # Just deployed: not idle.
-    assert not any(r["rule"] == "preview-idle" for r in data["recommendations"])
+    assert not any(r["rule"] == "preview-idle" and r["environment"] == "pr-42"
+                   for r in data["recommendations"])
     # The sandbox's default data has scorecard gaps, the delivery facts among them (the
     # delivery history is followed), each with its fix; the fewest failing rules are listed.
     gaps = [r for r in data["recommendations"] if r["rule"] == "scorecard-gap"]

@@ -43,7 +43,8 @@ async def test_the_expiring_previews_remedy_opens_the_extend_dialog_and_runs(
         await wait_settled(app)
         await wait_until(pilot, lambda: app.advice is not None and any(
             r.rule == "preview-expiring" for r in app.advice.recommendations), "the advice")
-        [rec] = [r for r in app.advice.recommendations if r.rule == "preview-expiring"]
+        [rec] = [r for r in app.advice.recommendations if r.rule == "preview-expiring"
+                 and r.environment == "pr-7"]  # (not the sandbox's own)
         assert rec.remedy is not None and rec.remedy.kind is ActionKind.EXTEND
         await pilot.press("exclamation_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, AdvisorScreen), "the list")

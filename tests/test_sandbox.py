@@ -30,11 +30,15 @@ from idp_tui import (
     Window,
 )
 from idp_tui_sandbox import SandboxConfig, SandboxSource
+from idp_tui_sandbox.preview_state import SEEDED_SERVICES
 
 from conftest import T0
 
 REFERENCE = T0  # the sandbox sources' clock in `make` (conftest)
 ENVIRONMENTS = ("dev", "staging", "production")
+#: A fresh sandbox's preview environments (one about to expire, one idle) and their deployments.
+PREVIEWS = ("pr-3756", "pr-9870")
+PREVIEW_DEPLOYMENTS = len(PREVIEWS) * SEEDED_SERVICES
 
 
 async def collect(source: SandboxSource, query: LogQuery) -> list:
@@ -70,7 +74,7 @@ async def test_default_database_lives_in_data_dir(tmp_path):
     await source.start()
     try:
         assert (tmp_path / "data" / "sandbox.sqlite3").is_file()
-        assert len(await source.deployments()) == 120
+        assert len(await source.deployments()) == 120 + PREVIEW_DEPLOYMENTS
     finally:
         await source.close()
 
@@ -98,7 +102,7 @@ async def test_a_database_that_cannot_be_used_is_named_and_left_alone(tmp_path, 
 
 async def test_in_memory_database(make):
     source = await make(database=":memory:")
-    assert len(await source.deployments()) == 120
+    assert len(await source.deployments()) == 120 + PREVIEW_DEPLOYMENTS
 
 
 # Catalog -------------------------------------------------------------------------------------------
@@ -164,7 +168,7 @@ async def test_ten_thousand_services_are_distinct_and_deployed(make):
     source = await make(services=10_000)
     services = await source.services()
     assert len({s.name for s in services}) == 10_000
-    assert len(await source.deployments()) == 30_000
+    assert len(await source.deployments()) == 30_000 + PREVIEW_DEPLOYMENTS
     assert len(await source.pipeline_runs(PipelineQuery(limit=50))) == 50
 
 
@@ -191,7 +195,9 @@ async def test_same_seed_and_time_give_identical_output(make):
 async def test_another_seed_gives_another_organisation(make):
     first, other = await make(), await make(seed=8)
     a, b = await snapshot(first), await snapshot(other)
-    assert a.pop("environments") == b.pop("environments")
+    static = [[e for e in envs if e.kind is EnvironmentKind.STATIC]
+              for envs in (a.pop("environments"), b.pop("environments"))]
+    assert static[0] == static[1] and len(static[0]) == 3
     for key in a:
         assert a[key] != b[key], key
 
@@ -200,22 +206,48 @@ async def test_another_seed_gives_another_organisation(make):
 async def test_environments(make):
     environments = await (await make()).environments()
     assert [(e.name, e.order, e.protected) for e in environments] == [
-        ("dev", 0, False), ("staging", 1, False), ("production", 2, True)]
-    assert all(e.kind is EnvironmentKind.STATIC for e in environments)
+        ("dev", 0, False), ("staging", 1, False), ("production", 2, True),
+        *((name, 3, False) for name in PREVIEWS)]
+    assert all(e.kind is EnvironmentKind.STATIC and e.expires_at is None
+               for e in environments[:3])
+    # The previews a fresh sandbox starts with: one expires in 4 hours, one in 5 days.
+    assert all(e.kind is EnvironmentKind.PREVIEW for e in environments[3:])
+    assert {e.name: e.expires_at - REFERENCE for e in environments[3:]} == {
+        "pr-9870": timedelta(hours=4), "pr-3756": timedelta(hours=116)}
+
+
+async def test_a_fresh_sandbox_starts_with_an_expiring_and_an_idle_preview(make):
+    source = await make()
+    deployments = [d for d in await source.deployments() if d.environment in PREVIEWS]
+    by_env: dict[str, list] = {}
+    for d in deployments:
+        by_env.setdefault(d.environment, []).append(d)
+    assert {env: len(deps) for env, deps in by_env.items()} == {
+        env: SEEDED_SERVICES for env in PREVIEWS}
+    for d in deployments:  # as provisioning makes them: one instance of a healthy release
+        assert (d.replicas_desired, d.replicas_ready, d.health) == (1, 1, Health.HEALTHY)
+    # The idle one has had no deployment for two days; the other one was made 20 hours ago.
+    assert max(d.updated_at for d in by_env["pr-3756"]) < REFERENCE - timedelta(hours=48)
+    assert max(d.updated_at for d in by_env["pr-9870"]) > REFERENCE - timedelta(hours=20)
+    resources = {(r.kind, r.name): r for r in await source.resources()}
+    for name in PREVIEWS:
+        resource = resources["environment", name]
+        assert resource.environment == name and resource.details["namespace"] == f"preview-{name}"
+        assert resource.details["services"] == ", ".join(sorted(d.service for d in by_env[name]))
 
 
 async def test_preview_environment_expires(make):
     clock = ManualClock(REFERENCE)
     source = await make(clock=clock)
     source._add_environment("pr-1234", expires_at=REFERENCE + timedelta(hours=1))
-    preview = (await source.environments())[-1]
+    preview = next(e for e in await source.environments() if e.name == "pr-1234")
     assert (preview.name, preview.kind) == ("pr-1234", EnvironmentKind.PREVIEW)
     source._set_deployment("cart-service", "pr-1234", "2.0.0-pr.1234", replicas=1)
     assert "pr-1234" in {d.environment for d in await source.deployments()}
     lines = await collect(source, LogQuery(service="cart-service", environment="pr-1234", tail=5, follow=False))
     assert lines and all(line.environment == "pr-1234" for line in lines)
     clock.advance(timedelta(hours=2))
-    assert [e.name for e in await source.environments()] == list(ENVIRONMENTS)
+    assert [e.name for e in await source.environments()] == [*ENVIRONMENTS, *PREVIEWS]
     assert "pr-1234" not in {d.environment for d in await source.deployments()}
     with pytest.raises(SourceNotFound):
         await collect(source, LogQuery(service="cart-service", environment="pr-1234", follow=False))
@@ -223,7 +255,7 @@ async def test_preview_environment_expires(make):
 
 async def test_every_service_is_deployed_everywhere(make):
     source = await make()
-    deployments = await source.deployments()
+    deployments = [d for d in await source.deployments() if d.environment in ENVIRONMENTS]
     assert {(d.service, d.environment) for d in deployments} == {
         (s.name, env) for s in await source.services() for env in ENVIRONMENTS}
     for d in deployments:
@@ -294,7 +326,7 @@ async def test_deployments_persist_across_restarts(make):
     assert "9.9.9" not in {d.version for d in await reseeded.deployments()}
     await reseeded.close()
     resized = await make(db="state.db", seed=8, services=30, clock=clock)
-    assert len(await resized.deployments()) == 90
+    assert len(await resized.deployments()) == 90 + PREVIEW_DEPLOYMENTS
 
 
 async def test_set_deployment_rejects_unknown_targets(make):

@@ -54,6 +54,12 @@ _STUCK = re.compile(r"^rollout of (\S+) stuck: ImagePullBackOff: (.+)$")
 STUCK_AFTER = 30 * 60.0
 #: Seconds after its build that a stuck rollout began.
 STUCK_DELAY = 5 * 60.0
+#: A version seeded waiting in staging (the advisor's drift): built at least this long before
+#: the first start, deployed to staging ``DRIFT_DELAY`` after its build and never promoted,
+#: while at least ``DRIFT_NEWER`` newer releases of main were built.
+DRIFT_AGE = 36 * 3600.0
+DRIFT_DELAY = 10 * 60.0
+DRIFT_NEWER = 5
 
 
 def stuck_target(message: str) -> str | None:
@@ -186,6 +192,7 @@ class Fleet:
         incident = self.incident_service()
         chronic = self._chronic(incident)
         stuck, crash = self._troubles(now, incident, chronic)
+        drift = self._drifting(now, {incident.name, stuck, crash} | {n for n, _e in chronic})
         for spec in self.world.specs:
             releases = self._releases(spec, now)
             good = releases.good
@@ -220,6 +227,8 @@ class Fleet:
                 plan[TROUBLE_ENVIRONMENT] = (serving, began + (built - began) * 0.5)
                 if plan["production"][0] < serving:  # production runs nothing newer than it
                     plan["production"] = (serving, built)
+            if drift is not None and spec.name == drift[0]:
+                plan["staging"], plan["production"] = drift[1], drift[2]
             for environment, (index, updated_at) in plan.items():
                 version = releases[index][0]
                 desired = _replicas(self.seed, spec, environment)
@@ -236,6 +245,12 @@ class Fleet:
                 rows.append(DeploymentRow(spec.name, environment, version, ready, desired, health, message,
                                           updated_at))
         return rows, bad
+
+    def good_release(self, spec: ServiceSpec, before: float) -> tuple[str, float]:
+        """The newest release of ``spec`` built by ``before`` that is not bad (its version and
+        when it was built)."""
+        releases = self._releases(spec, before)
+        return releases[releases.good(0)]
 
     def _releases(self, spec: ServiceSpec, now: float) -> _Releases:
         return _Releases(self.pipelines.releases(spec, now, now - _LOOKBACK),
@@ -255,6 +270,34 @@ class Fleet:
                       if _stuck_serving(self._releases(spec, now), now) is not None), None)
         crash = next((spec.name for spec in ranked if spec.name != stuck), None)
         return stuck, crash
+
+    def _drifting(self, now: float, taken: set[str | None]
+                  ) -> tuple[str, tuple[int, float], tuple[int, float]] | None:
+        """The service seeded with a version waiting in staging (the advisor's drift), and its
+        staging's and production's release index and time: the newest good release built
+        :data:`DRIFT_AGE` before ``now`` or earlier, deployed to staging soon after its build,
+        with :data:`DRIFT_NEWER` newer releases since; production on an older good one,
+        deployed before it. Another service than those ``taken`` by the other troubles,
+        curated ones first."""
+        ranked = sorted((spec for spec in self.world.seeded if spec.name not in taken),
+                        key=lambda spec: (spec.name not in CURATED_NAMES,
+                                          unit(f"{self.seed}:drift:{spec.name}")))
+        for spec in ranked:
+            releases = self._releases(spec, now)
+            waiting = next((k for k in range(DRIFT_NEWER, 60) if releases.clamp(k) == k
+                            and releases[k][1] <= now - DRIFT_AGE and not releases.bad(k)), None)
+            if waiting is None:
+                continue
+            staged_at = releases[waiting][1] + DRIFT_DELAY
+            if sum(releases[i][1] > staged_at for i in range(waiting)) < DRIFT_NEWER:
+                continue
+            older = releases.good(waiting + 1 + int(unit(f"{self.seed}:drift-behind:{spec.name}")
+                                                    * 3))
+            if older <= waiting or releases[older][0] == releases[waiting][0]:
+                continue
+            built = releases[older][1]
+            return spec.name, (waiting, staged_at), (older, built + (staged_at - built) * 0.5)
+        return None
 
     def _chronic(self, incident: ServiceSpec) -> dict[tuple[str, str], tuple[str, str, int]]:
         """A few deployments in trouble for reasons other than a bad release."""

@@ -27,8 +27,9 @@ from idp_tui import ActionEvent, ActionKind, ActionPlan, ActionRequest, Health, 
 from idp_tui import SourceNotFound, Template
 
 from .actions import Job, Work, human
+from .preview_state import create_preview, deploy_into_preview
 from .rand import hexid
-from .store import DeploymentRow, EnvironmentRow, ResourceRow, ServiceRow
+from .store import DeploymentRow, ResourceRow, ServiceRow
 from .world import TEAMS
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ LANGUAGES = ("go", "python", "java", "kotlin", "typescript", "rust")
 #: Environments whose resources must be production-grade.
 _PRODUCTION = "production"
 _NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$"
-#: Order of preview environments (after the static ones).
-PREVIEW_ORDER = 3
 MAX_PREVIEW_SERVICES = 10
 
 
@@ -327,18 +326,13 @@ class PreviewWork(ProvisionWork):
             ops.store.delete_environment(self.name)
         await ops.pause(3.0)
         now = ops.now()
-        ops.store.put_environment(EnvironmentRow(self.name, PREVIEW_ORDER, "preview", False, self.expires_at),
-                                  action_id=job.id)
-        ops.store.put_resource(ResourceRow("environment", self.name, None, self.name, "ready", now, {
-            "namespace": f"preview-{self.name}", "services": ", ".join(s for s, _ in self.deploys),
-            "time to live": f"{self.params.ttl_hours} h"}, job.id))
+        create_preview(ops.store, self.name, self.expires_at, self.params.ttl_hours,
+                       [s for s, _ in self.deploys], now, job.id)
         yield job.event(f"Environment {self.name} created; it expires at {_when(self.expires_at)}", done=1)
         for i, (service, version) in enumerate(self.deploys, start=2):
             yield job.event(f"Deploying {service} {version} to {self.name}")
             await ops.pause(self.starts[service])
-            revision = hexid(f"preview:{job.id}:{service}", 5)
-            ops.store.put_deployment(DeploymentRow(service, self.name, version, 1, 1, Health.HEALTHY.value, "",
-                                                   ops.now()), revision=revision)
+            deploy_into_preview(ops.store, self.name, service, version, ops.now(), job.id)
             yield job.event(f"{service} is ready in {self.name} (1/1 replicas)", done=i)
         await ops.pause(1.0)
         yield job.succeed(f"Preview environment {self.name} is ready with {len(self.deploys)} service(s); it "

@@ -144,6 +144,9 @@ class SandboxSource(Source):
             rows, bad = fleet.initial_rows(now)
             store.reset({**expected, "seeded_at": repr(now)}, STATIC_ENVIRONMENTS, rows, bad)
             fleet = Fleet(world, pipelines, store)  # picks up the releases just marked bad
+            from .preview_state import seed_previews  # noqa: PLC0415 - on first start only
+
+            seed_previews(store, fleet, now)
         self._world, self._pipelines, self._store, self._fleet = world, pipelines, store, fleet
         pipelines.changes = store.all_run_changes
         self._created = set()
