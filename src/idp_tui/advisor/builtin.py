@@ -4,8 +4,9 @@ settings and returns recommendations with their evidence and remedy."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from ..api.actions import ActionRequest
@@ -61,9 +62,55 @@ class RegressionRule:
             rec = self._judge(view, settings, dep, series, deployed, now)
             if rec is not None:
                 yield rec
+        held = view.derived.get(("judged", self.id))
+        if held is not None:
+            for key in [key for key in held if key not in view.metrics]:
+                del held[key]
+
+    def _judged(self, view: AdvisorView, settings: AdvisorConfig, dep: Deployment,
+                series: list, deployed: float, now: float
+                ) -> tuple[list[Figure], list[str], list[str]]:
+        """:meth:`_verdict`, kept per deployment in ``view.derived`` while its series, its
+        record and the settings are the same and the time moved on past the series' last
+        point only (the same points judged)."""
+        step = view.metrics_step
+        end = now + step
+        memo = view.derived.get(("judged", self.id))
+        if memo is None:
+            memo = view.derived[("judged", self.id)] = {}
+        key = (dep.service, dep.environment)
+        held = memo.get(key)
+        if held is not None and held[0] is series and held[1] is dep \
+                and (held[2] is settings or held[2] == settings) and held[3] == step \
+                and (held[4] == end or (held[4] > held[5] and end > held[5])):
+            return held[6]
+        verdict = self._verdict(view, settings, series, deployed, now)
+        last = max((t for one in series for t, _ in one.points), default=-math.inf)
+        memo[key] = (series, dep, settings, step, end, last, verdict)
+        return verdict
 
     def _judge(self, view: AdvisorView, settings: AdvisorConfig, dep: Deployment,
                series: list, deployed: float, now: float) -> Recommendation | None:
+        figures, reasons, tests = self._judged(view, settings, dep, series, deployed, now)
+        if not reasons:
+            return None
+        rec_id = stable_id(self.id, dep.service, dep.environment, dep.version)
+        production = _is_production(view, dep.environment)
+        when = datetime.fromtimestamp(deployed, UTC)
+        return Recommendation(
+            id=rec_id, rule=self.id, severity=Severity.HIGH if production else Severity.MEDIUM,
+            service=dep.service, environment=dep.environment,
+            title=f"{dep.version} regressed {dep.service} in {dep.environment}: roll back",
+            detail="; ".join(reasons) + f" since the deploy at {when:%H:%M} UTC",
+            evidence=Evidence(figures=tuple(figures), start=datetime.fromtimestamp(
+                deployed - settings.baseline_minutes * 60, UTC), end=view.now,
+                source=view.sources.get("metrics", ""), test="; ".join(tests)),
+            remedy=_remedy(rec_id, ActionKind.ROLLBACK, dep,
+                           f"advisor: {dep.version} regressed ({'; '.join(reasons)})"))
+
+    def _verdict(self, view: AdvisorView, settings: AdvisorConfig, series: list,
+                 deployed: float, now: float) -> tuple[list[Figure], list[str], list[str]]:
+        """The figures, the reasons and the tests of a regression (no reasons: none)."""
         by = {s.signal: s.points for s in series}
         step = view.metrics_step
         start = deployed - settings.baseline_minutes * 60
@@ -107,21 +154,7 @@ class RegressionRule:
                 reasons.append(f"p95 latency {(verdict.before or 0) * 1000:.0f} ms → "
                                f"{(verdict.after or 0) * 1000:.0f} ms")
                 tests.append(verdict.why)
-        if not reasons:
-            return None
-        rec_id = stable_id(self.id, dep.service, dep.environment, dep.version)
-        production = _is_production(view, dep.environment)
-        when = datetime.fromtimestamp(deployed, UTC)
-        return Recommendation(
-            id=rec_id, rule=self.id, severity=Severity.HIGH if production else Severity.MEDIUM,
-            service=dep.service, environment=dep.environment,
-            title=f"{dep.version} regressed {dep.service} in {dep.environment}: roll back",
-            detail="; ".join(reasons) + f" since the deploy at {when:%H:%M} UTC",
-            evidence=Evidence(figures=tuple(figures), start=datetime.fromtimestamp(
-                deployed - settings.baseline_minutes * 60, UTC), end=view.now,
-                source=view.sources.get("metrics", ""), test="; ".join(tests)),
-            remedy=_remedy(rec_id, ActionKind.ROLLBACK, dep,
-                           f"advisor: {dep.version} regressed ({'; '.join(reasons)})"))
+        return figures, reasons, tests
 
 
 class RolloutRule:
@@ -134,10 +167,10 @@ class RolloutRule:
     def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
         if view.deployments is None:
             return
-        # (the stuck and the down ones first: a few of many thousands)
-        for (service, environment), dep in sorted(
-                (key, dep) for key, dep in view.deployments.items()
-                if dep.rollout == "stuck" or dep.health is Health.DOWN):
+        # (the stuck and the down ones first: a few of many thousands, looked for again only
+        # among the deployments a refresh changed)
+        for (service, environment), dep in sorted(view.each(self.id, _stuck_or_down(view))
+                                                  .items()):
             stuck = dep.rollout == "stuck"
             age = view.now - _aware(dep.updated_at) if dep.updated_at else None
             down = (dep.health is Health.DOWN and age is not None
@@ -169,6 +202,14 @@ class RolloutRule:
                                f"advisor: {what}"))
 
 
+def _stuck_or_down(view: AdvisorView) -> Callable[[tuple[str, str]], Deployment | None]:
+    def make(key: tuple[str, str]) -> Deployment | None:
+        dep = (view.deployments or {}).get(key)
+        return dep if dep is not None and (dep.rollout == "stuck" or dep.health is Health.DOWN) \
+            else None
+    return make
+
+
 def _default_branches(view: AdvisorView, service: str) -> tuple[str, ...]:
     record = (view.services or {}).get(service)
     named = record.annotations.get(DEFAULT_BRANCH_ANNOTATION) if record is not None else None
@@ -182,28 +223,47 @@ def _finished_at(run: PipelineRun) -> datetime:
 def _waiting(view: AdvisorView, production: str, waiting_in: str, wait: timedelta
              ) -> list[tuple[str, Deployment, Deployment, datetime, timedelta]]:
     """The services whose version in ``waiting_in`` is newer than production's and has waited
-    there ``wait`` or longer, with both deployments, since when and how long, by service (one
-    pass over the deployments; the few found are sorted, not the many looked at)."""
-    deployments = view.deployments or {}
+    there ``wait`` or longer, with both deployments, since when and how long, by service. Which
+    services' version is newer is kept per service while its two deployments are the same
+    (:meth:`AdvisorView.each`): a refresh looks again only at the services it changed, and
+    only those few are judged by the time."""
     found = []
-    for (service, environment), prod in deployments.items():
-        if environment != production:
-            continue
-        staged = deployments.get((service, waiting_in))
-        if staged is None or staged.updated_at is None or prod.updated_at is None:
-            continue
-        if (staged.version and staged.version == prod.version) or staged.health in (
-                Health.DOWN, Health.DEGRADED):  # not worth promoting
-            continue
-        staged_at = _aware(staged.updated_at)
-        if staged_at <= _aware(prod.updated_at):  # production moved on since (a hotfix)
-            continue
+    for service, (prod, staged, staged_at) in view.each(
+            ("drift-waiting", production, waiting_in), _newer_before(view, production, waiting_in),
+            group=_service).items():
         waited = view.now - staged_at
-        if waited < wait or same_version(staged.version, prod.version):
+        if waited < wait:
             continue
         found.append((service, prod, staged, staged_at, waited))
     found.sort(key=lambda item: item[0])
     return found
+
+
+def _service(key: tuple[str, str]) -> str:
+    return key[0]
+
+
+def _newer_before(view: AdvisorView, production: str, waiting_in: str
+                  ) -> Callable[[str], tuple[Deployment, Deployment, datetime] | None]:
+    """A service's deployments in production and in ``waiting_in`` and since when the latter
+    waits, where that version is newer than production's and worth promoting (else None)."""
+    def make(service: str) -> tuple[Deployment, Deployment, datetime] | None:
+        deployments = view.deployments or {}
+        prod = deployments.get((service, production))
+        staged = deployments.get((service, waiting_in))
+        if prod is None or staged is None or staged.updated_at is None \
+                or prod.updated_at is None:
+            return None
+        if (staged.version and staged.version == prod.version) or staged.health in (
+                Health.DOWN, Health.DEGRADED):  # not worth promoting
+            return None
+        staged_at = _aware(staged.updated_at)
+        if staged_at <= _aware(prod.updated_at):  # production moved on since (a hotfix)
+            return None
+        if same_version(staged.version, prod.version):
+            return None
+        return prod, staged, staged_at
+    return make
 
 
 class DriftRule:

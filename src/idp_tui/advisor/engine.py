@@ -11,6 +11,12 @@ hands over the data the view already holds (the same object: the hub hands its l
 again when no source's answer changed) is not evaluated again, unless the last evaluation is
 :data:`REEVALUATE` old (the rules read the time too). A dismissal or a snooze hides its
 recommendation from the last evaluation at once, without evaluating again.
+Which topics of one service to follow (the metrics of the recent deploys, the runs of the
+services whose drift is judged) is read by the same worker after the evaluation, from the same
+copy, and which deployments' use to ask in a thread of its own: nothing that reads every
+deployment runs on the loop. What the rules and those candidates derive from the deployments
+is kept per deployment while its record is the same object (``AdvisorView.each``), so an
+evaluation after a refresh reads again only what the refresh changed.
 :func:`gather` builds a view once, for the command line.
 """
 
@@ -37,7 +43,8 @@ from .settings import AdvisorConfig
 if TYPE_CHECKING:
     from ..hub import Hub, Subscription
 
-__all__ = ["Advisor", "Advice", "gather", "metrics_candidates", "metrics_window"]
+__all__ = ["Advisor", "Advice", "drift_candidates", "gather", "metrics_candidates",
+           "metrics_window", "view_metrics_candidates"]
 
 log = logging.getLogger("idp_tui")
 
@@ -74,11 +81,39 @@ def metrics_candidates(deployments: dict[tuple[str, str], Deployment] | None, no
     recent: list[tuple[datetime, str, str]] = []
     limit = timedelta(minutes=settings.regression_minutes)
     for (service, environment), dep in (deployments or {}).items():
-        if dep.updated_at is None or dep.rollout == "stuck":
-            continue
-        at = dep.updated_at if dep.updated_at.tzinfo else dep.updated_at.replace(tzinfo=UTC)
-        if timedelta(0) <= now - at <= limit:
+        at = _judged_at(dep)
+        if at is not None and timedelta(0) <= now - at <= limit:
             recent.append((at, service, environment))
+    recent.sort(reverse=True)
+    return [(s, e) for _, s, e in recent[: settings.max_metric_queries]]
+
+
+def _judged_at(dep: Deployment) -> datetime | None:
+    """When a deployment whose metrics may be judged was made (None: not to be judged)."""
+    if dep.updated_at is None or dep.rollout == "stuck":
+        return None
+    return dep.updated_at if dep.updated_at.tzinfo else dep.updated_at.replace(tzinfo=UTC)
+
+
+def view_metrics_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[tuple[str, str]]:
+    """:func:`metrics_candidates` of the view's deployments at its time, from when each was
+    made kept per deployment (:meth:`AdvisorView.each`: after a refresh only the deployments it
+    changed are read again)."""
+    deployments = view.deployments
+    if not deployments:
+        return []
+
+    def made(key: tuple[str, str]) -> tuple[float, datetime] | None:
+        dep = deployments.get(key)
+        at = _judged_at(dep) if dep is not None else None
+        return (at.timestamp(), at) if at is not None else None
+
+    limit = timedelta(minutes=settings.regression_minutes)
+    now = view.now
+    # (the timestamps pick the few near the window, a second wider; the times decide)
+    low, high = (now - limit).timestamp() - 1.0, now.timestamp() + 1.0
+    recent = [(at, key[0], key[1]) for key, (t, at) in view.each("judged-at", made).items()
+              if low <= t <= high and timedelta(0) <= now - at <= limit]
     recent.sort(reverse=True)
     return [(s, e) for _, s, e in recent[: settings.max_metric_queries]]
 
@@ -86,26 +121,37 @@ def metrics_candidates(deployments: dict[tuple[str, str], Deployment] | None, no
 def drift_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[str]:
     """The services whose version has waited before production longer than ``drift_hours``
     (their own run listings tell what piled up since), the longest waiting first, at most
-    ``max_metric_queries``."""
-    deployments = view.deployments or {}
+    ``max_metric_queries``. Which services' versions differ is kept per service while its
+    deployments are the same (:meth:`AdvisorView.each`); only those few are judged by the
+    time."""
     found: list[tuple[datetime, str]] = []
+    wait = timedelta(hours=settings.drift_hours)
     for production in view.production():
         before = view.before(production)
         if before is None:
             continue
-        for (service, environment), dep in deployments.items():
-            if environment != production:
-                continue
-            staged = deployments.get((service, before))
-            if staged is None or staged.updated_at is None:
-                continue
-            at = staged.updated_at if staged.updated_at.tzinfo else staged.updated_at.replace(
-                tzinfo=UTC)
-            if staged.version != dep.version and view.now - at >= timedelta(
-                    hours=settings.drift_hours):
+        for service, at in view.each(("drift-candidates", production, before),
+                                     _staged_at(view, production, before),
+                                     group=lambda key: key[0]).items():
+            if view.now - at >= wait:
                 found.append((at, service))
     found.sort()
     return list(dict.fromkeys(s for _, s in found))[: settings.max_metric_queries]
+
+
+def _staged_at(view: AdvisorView, production: str, before: str
+               ) -> Callable[[str], datetime | None]:
+    """Since when a service's version in ``before`` differs from its version in
+    ``production`` (None: it does not, or either is not known)."""
+    def made(service: str) -> datetime | None:
+        deployments = view.deployments or {}
+        dep, staged = deployments.get((service, production)), deployments.get((service, before))
+        if dep is None or staged is None or staged.updated_at is None \
+                or staged.version == dep.version:
+            return None
+        return staged.updated_at if staged.updated_at.tzinfo else staged.updated_at.replace(
+            tzinfo=UTC)
+    return made
 
 
 def configured_scorecards(config: Any) -> tuple[list[Any] | None, str | None]:
@@ -259,7 +305,6 @@ class Advisor:
             self._applied[snapshot.topic] = snapshot.data
             apply(view, snapshot)
         if snapshot.topic.kind.value == "environments":
-            self._follow_metrics(view)
             self._follow_usage(view)
         if snapshot.topic.kind.value in ("environments", "catalog"):
             self._follow_delivery()
@@ -280,15 +325,33 @@ class Advisor:
         self._pending = False
         self._again()
 
-    def _follow_metrics(self, view: AdvisorView) -> None:
-        if self._hub is None:
-            return
+    def wanted(self, view: AdvisorView) -> set[Topic]:
+        """The topics of one service the rules need besides the platform's: the metrics of the
+        recent deploys, the runs of the services whose drift is judged (read in the worker
+        thread, after the evaluation, from the copy it evaluated)."""
         window, step = metrics_window(self.settings), self._step()
         wanted = {Topic.metrics(s, e, window, step)
-                  for s, e in metrics_candidates(view.deployments, self.clock.now(),
-                                                 self.settings)}
+                  for s, e in view_metrics_candidates(view, self.settings)}
         wanted |= {Topic.pipelines(s, RUNS_PER_SERVICE)
                    for s in drift_candidates(view, self.settings)}
+        return wanted
+
+    def _work(self, view: AdvisorView) -> tuple[Advice, set[Topic] | None]:
+        """An evaluation and the topics it wants followed (None: not known, the rules'
+        candidates failed), in the worker thread."""
+        advice = self.evaluate(view)
+        try:
+            return advice, self.wanted(view)
+        except Exception:  # noqa: BLE001 - the topics followed stay as they are
+            log.warning("advisor: the metrics to follow could not be told", exc_info=True)
+            return advice, None
+
+    def _follow_metrics(self, wanted: set[Topic]) -> None:
+        """Follow the topics of one service in ``wanted`` (:meth:`wanted`), and no others (on
+        the loop)."""
+        view = self._view
+        if self._hub is None or view is None:
+            return
         for topic in [t for t in self._subs if t not in wanted and t.args
                       and (t.kind.value == "metrics" or t.args[0] is not None)]:
             self._subs.pop(topic).close()
@@ -328,13 +391,13 @@ class Advisor:
         self._usage_at = now
         if first:
             self._pending = True  # held until the use is in
-        topics = usage_topics(view, self.settings)
         self._usage_task = asyncio.get_running_loop().create_task(
-            self._fetch_usage(self._hub, view, topics, first), name="idp-advisor-usage")
+            self._fetch_usage(self._hub, view, first), name="idp-advisor-usage")
 
-    async def _fetch_usage(self, hub: Hub, view: AdvisorView, topics: list[Topic],
-                           first: bool) -> None:
+    async def _fetch_usage(self, hub: Hub, view: AdvisorView, first: bool) -> None:
         try:
+            # (which deployments cost the most is read off the loop, from a copy of the view)
+            topics = await asyncio.to_thread(usage_topics, view.copy(), self.settings)
             answers = await asyncio.gather(*(hub.fetch(t) for t in topics),
                                            return_exceptions=True)
             wanted = {(t.args[0], t.args[1]) for t in topics}
@@ -368,12 +431,14 @@ class Advisor:
             self._view.now = self._evaluated_at = self.clock.now()
             view = self._view.copy()
             try:
-                advice = await asyncio.to_thread(self.evaluate, view)
+                advice, wanted = await asyncio.to_thread(self._work, view)
             except Exception:  # noqa: BLE001 - evaluate says each rule's failure itself
                 log.warning("advisor: the evaluation failed", exc_info=True)
                 return
             if self._hub is None:
                 return
+            if wanted is not None:
+                self._follow_metrics(wanted)
             self._tell(advice)
             if not self._dirty:
                 return

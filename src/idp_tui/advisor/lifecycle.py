@@ -58,18 +58,10 @@ def previews(view: AdvisorView) -> list[Environment]:
 
 
 def _deployed(view: AdvisorView, environment: str) -> list[Any]:
-    """The deployments into ``environment``, by service. The view's deployments are grouped by
-    environment once (kept in ``view.derived`` while they are the same mapping: once an
-    evaluation), not read through again for each preview."""
-    deployments = view.deployments or {}
-    held = view.derived.get("deployed-by-environment")
-    if held is None or held[0] is not deployments:
-        grouped: dict[str, list[Any]] = {}
-        for (_, env), dep in deployments.items():
-            grouped.setdefault(env, []).append(dep)
-        held = (deployments, grouped)
-        view.derived["deployed-by-environment"] = held
-    return sorted(held[1].get(environment, ()), key=lambda d: d.service)
+    """The deployments into ``environment``, by service (:meth:`AdvisorView.deployed_in`:
+    grouped by environment once, not read through again for each preview, and after a refresh
+    grouped again only where it changed)."""
+    return view.deployed_in(environment)
 
 
 def _source(deployments: Sequence[Any], view: AdvisorView) -> str:

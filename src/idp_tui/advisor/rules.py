@@ -10,10 +10,13 @@ evaluate is said as an error, never raised.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import operator
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
+from itertools import compress
 from typing import Any, Protocol, runtime_checkable
 
 from ..api.delivery import DeliveryHistory
@@ -22,10 +25,68 @@ from ..api.models import Deployment, Environment, MetricSeries, PipelineRun, Ser
 from .model import Recommendation
 from .settings import AdvisorConfig
 
-__all__ = ["GROUP", "AdvisorView", "Rule", "load_rules"]
+__all__ = ["GROUP", "AdvisorView", "Changes", "Rule", "load_rules"]
 
 #: The entry-point group of third-party rules.
 GROUP = "idp_tui.advisor_rules"
+
+_MISSING = object()
+
+
+def _changed(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> set[Any]:
+    """The keys whose record differs (by identity) between ``old`` and ``new``, or that only
+    one of them has. (The same keys in the same order, the usual case of a refresh, are
+    compared place by place without hashing them.)"""
+    if len(old) == len(new) and all(map(operator.eq, new.keys(), old.keys())):
+        return set(compress(new.keys(), map(operator.is_not, new.values(), old.values())))
+    get = old.get
+    keys = {key for key, record in new.items() if get(key, _MISSING) is not record}
+    return keys | (old.keys() - new.keys())
+
+
+class Changes:
+    """The keys of a mapping (the view's deployments) whose record changed from one version of
+    the mapping to the next: a key added, removed, or holding another object than before (the
+    hub hands an unchanged record over again as the same object). The versions are numbered
+    (``generation``); the changes of the last :attr:`KEEP` are kept."""
+
+    KEEP = 16
+
+    def __init__(self) -> None:
+        self.part: Mapping[Any, Any] | None = None
+        self.generation = 0
+        #: (generation, the keys changed from the one before; None: all of them).
+        self._log: deque[tuple[int, frozenset[Any] | None]] = deque(maxlen=self.KEEP)
+
+    def see(self, part: Mapping[Any, Any]) -> int:
+        """Take ``part`` as the newest version (a new generation unless it is the same
+        object); its generation."""
+        if part is self.part:
+            return self.generation
+        old = self.part
+        changed: frozenset[Any] | None = None
+        if old is not None:
+            changed = frozenset(_changed(old, part))
+        self.part = part
+        self.generation += 1
+        self._log.append((self.generation, changed))
+        return self.generation
+
+    def since(self, generation: int) -> frozenset[Any] | None:
+        """The keys changed after ``generation`` up to the newest; None when that is not known
+        (too old, or a version taken whole)."""
+        if generation == self.generation:
+            return frozenset()
+        if not self._log or self._log[0][0] > generation + 1:
+            return None
+        keys: set[Any] = set()
+        for made, changed in self._log:
+            if made <= generation:
+                continue
+            if changed is None:
+                return None
+            keys |= changed
+        return frozenset(keys)
 
 
 @dataclass
@@ -63,6 +124,81 @@ class AdvisorView:
         return dataclasses.replace(
             self, service_runs=dict(self.service_runs), metrics=dict(self.metrics),
             usage=dict(self.usage), sources=dict(self.sources))
+
+    def each(self, name: Hashable, make: Callable[[Any], Any],
+             group: Callable[[tuple[str, str]], Any] | None = None) -> dict[Any, Any]:
+        """``make(g)`` for each group ``g`` of the deployments' keys (``group(key)``; the key
+        itself by default), those not None, by group. Kept in ``derived`` under ``name``: after
+        a refresh only the groups whose deployments changed (see :class:`Changes`) are made
+        again. ``make`` reads the view's deployments (and what does not change with them: the
+        environments are part of ``name`` where it reads them); never the time. The answer is
+        not to be changed."""
+        deployments = self.deployments
+        if deployments is None:
+            return {}
+        changes, generation = self._changes(deployments)
+        held = self.derived.get(("each", name))
+        if held is not None and held[0] == generation:
+            return held[1]
+        keys = changes.since(held[0]) if held is not None else None
+        if keys is None:
+            groups: Iterable[Any] = deployments if group is None else dict.fromkeys(
+                group(key) for key in deployments)
+            results = {}
+            for g in groups:
+                made = make(g)
+                if made is not None:
+                    results[g] = made
+        else:
+            results = dict(held[1])
+            for g in (keys if group is None else {group(key) for key in keys}):
+                made = make(g)
+                if made is None:
+                    results.pop(g, None)
+                else:
+                    results[g] = made
+        self.derived[("each", name)] = (generation, results)
+        return results
+
+    def _changes(self, deployments: Mapping[Any, Any]) -> tuple[Changes, int]:
+        changes = self.derived.get("changes")
+        if changes is None:
+            changes = self.derived["changes"] = Changes()
+        return changes, changes.see(deployments)
+
+    def deployed_in(self, environment: str) -> list[Deployment]:
+        """The deployments into ``environment``, by service. The deployments are grouped by
+        environment once (kept in ``derived`` while they are the same mapping); after a
+        refresh, only the groups of the deployments it changed are grouped again."""
+        deployments = self.deployments
+        if deployments is None:
+            return []
+        held = self.derived.get("deployed-by-environment")
+        if held is None or held[0] is not deployments:
+            changes, generation = self._changes(deployments)
+            keys = changes.since(held[2]) if held is not None else None
+            grouped: dict[str, dict[tuple[str, str], Deployment]]
+            if keys is None:
+                grouped = {}
+                for key, dep in deployments.items():
+                    grouped.setdefault(key[1], {})[key] = dep
+            else:
+                grouped = dict(held[1])
+                for env in {key[1] for key in keys}:
+                    group = grouped[env] = dict(grouped.get(env, {}))
+                    for key in keys:
+                        if key[1] != env:
+                            continue
+                        dep = deployments.get(key)
+                        if dep is None:
+                            group.pop(key, None)
+                        else:
+                            group[key] = dep
+                    if not group:
+                        del grouped[env]
+            held = (deployments, grouped, generation)
+            self.derived["deployed-by-environment"] = held
+        return sorted(held[1].get(environment, {}).values(), key=lambda d: d.service)
 
     def runs_of(self, service: str) -> list[PipelineRun] | None:
         """The service's runs: its own listing where asked, else its runs in the listing of all."""
