@@ -10,6 +10,7 @@ import asyncio
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from idp_tui.demo import DEMO_SIZE, PANE_KEYS, demo_app, steady_health, wait_settled
 
@@ -194,9 +195,79 @@ async def shoot_instances(folder: Path) -> Path:
         return Path(app.save_screenshot(filename="instances.svg", path=str(HERE)))
 
 
+async def shoot_approvals(folder: Path) -> Path:
+    """The Approvals screen (``V``) on the sandbox with a four-eyes rule for production: alice
+    and carol asked for changes 40 and 12 minutes before the demo time (erik approved alice's
+    deploy once), and dana, one of the approvers, looks at them."""
+    import dataclasses
+    from datetime import timedelta
+
+    from idp_tui.api.actions import ActionKind, ActionRequest
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.approvals import ApprovalRule
+    from idp_tui.demo import DEMO_TIME, demo_config
+    from idp_tui.policy import PolicyConfig
+    from idp_tui.runtime import build_runtime
+    from idp_tui.ui.app import IdpApp
+    from idp_tui.ui.approvals import ApprovalsScreen
+
+    data = folder / "approvals"
+    data.mkdir()
+    rule = ApprovalRule(environments=["production"], approvals=2,
+                        approvers=["dana", "erik", "femi"], valid_for="24h")
+
+    def config(identity: str) -> Any:
+        return dataclasses.replace(demo_config(data),
+                                   policy=PolicyConfig(identity=identity, approval=[rule]))
+
+    clock = ManualClock(DEMO_TIME - timedelta(minutes=40))
+
+    async def session(identity: str, act: Any) -> None:
+        runtime = build_runtime(config(identity), data_dir=data, clock=clock)
+        try:
+            await act(runtime.actions)
+        finally:
+            await runtime.close()
+
+    async def deploy(actions: Any) -> None:
+        version = (await actions.versions("cart-service", "production"))[0].version
+        run = await actions.submit(ActionRequest(
+            id="4f2a9c1e", kind=ActionKind.DEPLOY, service="cart-service",
+            environment="production", version=version, reason="CHG-1234 new checkout flow",
+            confirmation="production"))
+        assert run.decision.needs_approval, run.decision.message
+
+    async def restart(actions: Any) -> None:
+        run = await actions.submit(ActionRequest(
+            id="9b7d03a5", kind=ActionKind.RESTART, service="payments-api",
+            environment="production", reason="INC-311 stuck connections",
+            confirmation="production"))
+        assert run.decision.needs_approval, run.decision.message
+
+    await session("alice", deploy)
+    clock.advance(timedelta(minutes=6))
+    await session("erik", lambda actions: actions.vote("4f2a9c1e", "approved",
+                                                       "diff reviewed, canary green"))
+    clock.advance(timedelta(minutes=22))
+    await session("carol", restart)
+    clock.advance(timedelta(minutes=12))
+    app = IdpApp(config("dana"), data_dir=data, clock=clock)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        await pilot.press("V")
+        for _ in range(200):
+            if isinstance(app.screen, ApprovalsScreen) and app.screen.requests \
+                    and app.screen.selected is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("down")
+        await pilot.pause(0.3)
+        return Path(app.save_screenshot(filename="approvals.svg", path=str(HERE)))
+
+
 async def main(names: list[str]) -> None:
     extra = {"kubernetes": shoot_kubernetes, "prometheus": shoot_prometheus,
-             "github": shoot_github, "instances": shoot_instances}
+             "github": shoot_github, "instances": shoot_instances, "approvals": shoot_approvals}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names or [*SHOTS, *extra]:
             if name in extra:
