@@ -9,6 +9,8 @@ manager
    (a kind with a version is judged by what it does: for that the source's dry run is asked for
    first, and a rollback to a version new to the environment is denied as a deploy would be);
 3. writes and fsyncs a ``started`` audit record; if that fails the action does not start;
+   (every record is written off the event loop, in order, by :class:`AuditWriter`: the start is
+   waited for, the end and a refusal are queued; ``drain`` waits for those, ``close`` at the end);
 4. runs the source's ``run_action`` on the source's own loop, forwarding each progress event, with the
    policy's ``action_timeout`` as a deadline (a source that hangs, even one that blocks its thread,
    ends as failed);
@@ -58,6 +60,7 @@ from .api.source import Capability
 from .approvals import (PENDING, ApprovalError, Request, ballot, find, fold, owners_of,
                         requested, waiting)
 from .audit import ActionAlreadyRan, AuditError, target_of
+from .auditwriter import AuditWriter
 from .hub import Failure, Hub, LoopTimer, PollTimer, SourceRunner, Topic, classify
 from .inputs import InputError, check_inputs, environment_inputs
 from .policy import Decision, Effect, PolicyConfig, acting_as, decide, judge, versions_run
@@ -106,6 +109,8 @@ class ActionManager(ActionRouting):
         self.identity: Any = None
         #: The requests this session waits on (``run_when_approved``), as last read.
         self._waiting: dict[str, Request] = {}
+        #: Appends to the audit trail on a thread of its own, in order (never on the loop).
+        self.writer = AuditWriter(lambda record: self.audit.append(record))
         #: The audit trail's changes are heard as they happen (the store's notifications, which
         #: call ``audit_changed``): a waiting request is read again then, else every ``poll``.
         self.heard = False
@@ -286,6 +291,7 @@ class ActionManager(ActionRouting):
                 pass
         if unproven():
             try:
+                await self.writer.drain()
                 ran |= await asyncio.to_thread(
                     lambda: versions_run(self.audit.records(), service, env))
             except Exception:  # noqa: BLE001 - an unreadable log proves nothing
@@ -332,7 +338,7 @@ class ActionManager(ActionRouting):
             self._audit_denied(placeholder, f"{failure.error_class}: {failure.message}")
             self._finish(placeholder, ActionState.FAILED, f"{failure.error_class}: "
                          f"{failure.message}")
-            return placeholder
+            return await self._recorded(placeholder)
         entry = self._templates.get(request.template or "")
         run = placeholder
         run.source = runner.name
@@ -341,7 +347,7 @@ class ActionManager(ActionRouting):
         if not decision.allowed and not decision.needs_approval:
             self._audit_denied(run, decision.message)
             self._finish(run, ActionState.DENIED, decision.message)
-            return run
+            return await self._recorded(run)
         try:
             run.plan = resolved or await self._plan(runner, request)
             run.cancellable = run.plan.cancellable
@@ -350,7 +356,7 @@ class ActionManager(ActionRouting):
             self._audit_denied(run, f"plan failed: {failure.error_class}: {failure.message}")
             self._finish(run, ActionState.FAILED, f"{failure.error_class}: {failure.message}",
                          audit=False)
-            return run
+            return await self._recorded(run)
         if _judged(request):
             # What it does decides: a rollback to a version new to the environment is a deploy.
             try:
@@ -361,11 +367,17 @@ class ActionManager(ActionRouting):
             if not run.decision.allowed and not run.decision.needs_approval:
                 self._audit_denied(run, run.decision.message)
                 self._finish(run, ActionState.DENIED, run.decision.message)
-                return run
+                return await self._recorded(run)
         if run.decision.needs_approval and not await self._approval_gate(run):
             return run
+        start = self.writer.start(self._record(run, "started"))
         try:
-            self.audit.append(self._record(run, "started"))
+            await self.writer.result(start)
+        except asyncio.CancelledError:  # (its start may be written: then its end says so)
+            self._finish(run, ActionState.CANCELLED, "stopped before it started", audit=False)
+            self.writer.later(self._record(run, "finished"), "audit log not writable",
+                              after=start)
+            raise
         except ActionAlreadyRan as exc:  # this id's action ended before: its outcome, not again
             self._event(run, ActionEvent(ts=self.clock.now(), message=str(exc)))
             self._finish(run, ActionState(exc.outcome), exc.error, audit=False)
@@ -392,6 +404,7 @@ class ActionManager(ActionRouting):
         assert rule is not None
         now = self.clock.now()
         try:
+            await self.writer.drain()
             records = await asyncio.to_thread(self.records_of, request.id)
         except AuditError as exc:
             run.audit_error = exc
@@ -433,7 +446,7 @@ class ActionManager(ActionRouting):
         record = requested(self._record(run, "started"), rule, request.model_dump(mode="json"),
                            owners, now)
         try:
-            self.audit.append(record)
+            await self.writer.write(record)
         except AuditError as exc:
             run.audit_error = exc
             log.error("audit log not writable; %s not requested: %s", run.title, exc)
@@ -464,12 +477,14 @@ class ActionManager(ActionRouting):
             finder = getattr(self.audit, "request_records", None)
             return fold(finder() if finder is not None else self.audit.records())
 
+        await self.writer.drain()
         found = await asyncio.to_thread(read)
         return sorted(found.values(), key=lambda r: str(r.record.get("time") or ""),
                       reverse=True)
 
     async def approval(self, action_id: str) -> Request | None:
         """The request for approval ``action_id`` as the audit trail has it now (None: none)."""
+        await self.writer.drain()
         records = await asyncio.to_thread(self.records_of, action_id)
         return fold(records, only=action_id).get(action_id)
 
@@ -477,9 +492,13 @@ class ActionManager(ActionRouting):
         """Approve (``phase`` ``approved``) or deny (``rejected``) the request ``action_id`` as
         this session's actor: checked and recorded as ``idp-tui approve``/``deny`` do
         (``approvals.ballot``); the request after it. Raises ``ApprovalError`` (the command
-        line's sentences) or ``AuditError``."""
+        line's sentences) or ``AuditError``. The record carries who the sources confirm the
+        user is beside the claimed actor, as an action's records do."""
+        await self.writer.drain()
         found = find(await asyncio.to_thread(self.records_of, action_id), action_id)
-        self.audit.append(ballot(found, phase, self.actor, reason, self.clock.now()))
+        confirmed = await self.identity.confirmed() if self.identity is not None else {}
+        await self.writer.write(ballot(found, phase, self.actor, reason, self.clock.now(),
+                                       confirmed=confirmed))
         return await self.approval(action_id) or found
 
     def waiting_for(self, action_id: str) -> Request | None:
@@ -533,7 +552,7 @@ class ActionManager(ActionRouting):
         return await self.submit(request)
 
     async def wait(self, action_id: str) -> ActionRun:
-        """Wait until the run has finished."""
+        """Wait until the run has finished and its records are written."""
         run = self.runs[action_id]
         while not run.state.finished:
             done = asyncio.Event()
@@ -544,7 +563,17 @@ class ActionManager(ActionRouting):
                 await done.wait()
             finally:
                 remove()
+        await self.writer.drain()
         return run
+
+    async def drain(self) -> None:
+        """Wait until every audit record handed to the writer so far is written (or failed)."""
+        await self.writer.drain()
+
+    async def close(self) -> None:
+        """The session ends: every audit record written (``drain``), the writer's thread
+        stopped."""
+        await self.writer.close()
 
     def cancel(self, action_id: str) -> str:
         """Ask a running action to stop; returns what happened, in words."""
@@ -692,10 +721,8 @@ class ActionManager(ActionRouting):
         run.error = error
         run.finished_at = self.clock.now()
         if audit and state is not ActionState.DENIED and run.decision.allowed:
-            try:
-                self.audit.append(self._record(run, "finished"))
-            except AuditError as exc:
-                log.error("audit log not writable when %s finished: %s", run.title, exc)
+            self.writer.later(self._record(run, "finished"),  # (after its start: one writer)
+                              f"audit log not writable when {run.title} finished")
         # Keep no secret in memory once the source has what it needs.
         run.request = run.request.model_copy(update={"params": run.public_params,
                                                      "confirmation": ""})
@@ -703,11 +730,14 @@ class ActionManager(ActionRouting):
         if state is ActionState.SUCCEEDED:  # what failed may be there now (a deployed service)
             self.hub.retry_now()
 
+    async def _recorded(self, run: ActionRun) -> ActionRun:
+        """``run``, refused, once its records are written (``submit`` returns then)."""
+        await self.writer.drain()
+        return run
+
     def _audit_denied(self, run: ActionRun, message: str) -> None:
-        try:
-            self.audit.append(self._record(run, "denied", message))
-        except AuditError as exc:
-            log.error("audit log not writable for a denied action: %s", exc)
+        self.writer.later(self._record(run, "denied", message),
+                          "audit log not writable for a denied action")
 
     def _record(self, run: ActionRun, phase: str, message: str | None = None) -> dict[str, Any]:
         r = run.request

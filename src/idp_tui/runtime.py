@@ -56,12 +56,14 @@ class Runtime:
         return await self.hub.share_catalog()
 
     async def close(self) -> None:
-        """Stop every source (running actions are left to their deadline by the sources), and
-        close the store's connections."""
+        """Stop every source (running actions are left to their deadline by the sources), write
+        the audit records still queued (the actions' ends: ``ActionManager.close``), and close
+        the store's connections."""
         await self.hub.close()
+        await self.actions.close()
         close = getattr(self.actions.audit, "close", None)
-        if close is not None:
-            close()
+        if close is not None:  # (a pool's connections: closed off the event loop)
+            await asyncio.to_thread(close)
         if self.usage is not None:  # what it buffered is written (off the event loop)
             await asyncio.to_thread(self.usage.close)
 
