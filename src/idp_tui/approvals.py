@@ -317,8 +317,10 @@ class Request:
                                 hint="ask again with the same --id (and the secrets) now that "
                                      "it is approved")
 
-    def vote(self, phase: str, actor: str, reason: str, now: datetime) -> dict[str, Any]:
-        """The ``approved`` or ``rejected`` record of ``actor``."""
+    def vote(self, phase: str, actor: str, reason: str, now: datetime,
+             confirmed: dict[str, str] | None = None) -> dict[str, Any]:
+        """The ``approved`` or ``rejected`` record of ``actor`` (with ``confirmed``, who the
+        sources confirm the user is, beside the claimed ``actor``, as in an action's records)."""
         record = {k: self.record.get(k) for k in ("action", "source", "service", "environment",
                                                   "version", "replicas", "template", "run_id",
                                                   "params")}
@@ -327,6 +329,8 @@ class Request:
                        "request": {"seq": self.record.get("seq"),
                                    "hash": self.record.get("hash"),
                                    "requested_by": self.requester}})
+        if confirmed:
+            record["confirmed"] = dict(confirmed)
         return record
 
     def refs(self) -> dict[str, Any]:
@@ -337,12 +341,13 @@ class Request:
                 "approvals": [v.ref() for v in self.approvals]}
 
 
-def ballot(found: Request, phase: str, actor: str, reason: str, now: datetime
-           ) -> dict[str, Any]:
+def ballot(found: Request, phase: str, actor: str, reason: str, now: datetime, *,
+           confirmed: dict[str, str] | None = None) -> dict[str, Any]:
     """The ``approved`` (``phase`` APPROVED) or ``rejected`` record of ``actor`` on ``found``,
     once checked: what ``idp-tui approve``/``deny`` and the dashboard's Approvals screen append
-    to the audit trail. Raises :class:`ApprovalError` (no reason, self-approval, not an approver,
-    twice, closed)."""
+    to the audit trail; ``confirmed``: who the sources confirm the user is (by source), kept
+    beside the claimed actor. Raises :class:`ApprovalError` (no reason, self-approval, not an
+    approver, twice, closed)."""
     reason = reason.strip()
     if not reason:
         verb = "an approval" if phase == APPROVED else "a denial"
@@ -354,7 +359,7 @@ def ballot(found: Request, phase: str, actor: str, reason: str, now: datetime
         found.check_deny(actor, now)
     else:
         raise ValueError(f"not a vote: {phase!r}")
-    return found.vote(phase, actor, reason, now)
+    return found.vote(phase, actor, reason, now, confirmed)
 
 
 def requested(record: dict[str, Any], rule: ApprovalRule, request: dict[str, Any],

@@ -2,14 +2,16 @@
 ``run-approved ID`` (the rules and the requests' state: :mod:`idp_tui.approvals`).
 
 Who acts is the configured identity (``[policy] identity``), else the OS user, as in every audit
-record. ``approvals``, ``approve`` and ``deny`` read and write the audit trail only (no source
-starts); ``run-approved`` runs the request through the action layer as any action.
+record; ``approve`` and ``deny`` record beside it who the sources that act confirm the user is
+(:mod:`idp_tui.identity`: only they start, and only to be asked that). ``approvals`` reads the
+audit trail only; ``run-approved`` runs the request through the action layer as any action.
 ``approve RUN`` that names no request for approval is the pipeline run's review (``act.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,8 @@ from .output import (
 if TYPE_CHECKING:
     from ..actions import ActionManager, ActionRun
 
+log = logging.getLogger(__name__)
+
 #: Seconds between two looks at the audit trail while ``--wait`` waits for approval.
 WAIT_POLL = 0.5
 
@@ -57,6 +61,27 @@ def identity(ctx: Context) -> str:
     from ..actionrun import current_user
 
     return ctx.config.policy.identity or current_user()
+
+
+def confirmed_identity(ctx: Context) -> dict[str, str]:
+    """Who the sources that act confirm the user is, by source, asked as an action asks
+    (``identity.IdentityCheck``: once, waited for a few seconds at most); empty when none
+    confirms or they cannot be asked (the claimed identity is recorded all the same)."""
+    from ..runtime import build_runtime
+
+    async def ask() -> dict[str, str]:
+        runtime = build_runtime(ctx.config, data_dir=ctx.folder, clock=ctx.clock,
+                                read_only=ctx.read_only)
+        try:
+            return dict(await runtime.actions.identity.confirmed())
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(ask())
+    except Exception:  # noqa: BLE001 - a source that cannot say confirms nobody
+        log.warning("asking the sources who the user is failed", exc_info=True)
+        return {}
 
 
 def records_of(trail: Any, request_id: str) -> list[dict[str, Any]]:
@@ -152,7 +177,7 @@ def _vote(ctx: Context, trail: Any, found: Request, phase: str) -> int:
     reason = _reason(ctx, verb)
     me = identity(ctx)
     with _refusals():  # (the checks the dashboard's Approvals screen makes: approvals.ballot)
-        record = ballot(found, phase, me, reason, now)
+        ballot(found, phase, me, reason, now)
     if getattr(ctx.args, "dry_run", False):  # (`approve ID --dry-run`): checked, not recorded
         word = "approve" if phase == APPROVED else "deny"
         if out.json:
@@ -161,12 +186,16 @@ def _vote(ctx: Context, trail: Any, found: Request, phase: str) -> int:
             out.line(f"dry run: {me} may {word} request {found.id} "
                      f"({sanitize(found.title, max_len=300)}); nothing was recorded")
         return EXIT_OK
+    confirmed = confirmed_identity(ctx)  # (checked above: the same record, with who they say)
+    with _refusals():
+        record = ballot(found, phase, me, reason, now, confirmed=confirmed)
     with _audit_errors():
         stored = trail.append(record)
     after = fold(records_of(trail, found.id), only=found.id).get(found.id) or found
     state = after.state(now)
     if out.json:
-        out.emit({"id": found.id, "recorded": phase, "by": me, "seq": stored.get("seq"),
+        out.emit({"id": found.id, "recorded": phase, "by": me, "confirmed": confirmed,
+                  "seq": stored.get("seq"),
                   **{"request": after.as_dict(now)}})
         return EXIT_OK
     title = sanitize(found.title, max_len=300)
