@@ -42,20 +42,56 @@ def aware(record: M) -> M:
     aware ones of other sources and of the clock: one such source would break sorting the merged
     pipeline runs of every source, and durations in the panes.
     """
-    fields = dated_fields(type(record))
+    return _fixer(type(record))(record)
+
+
+def _same(record: M) -> M:
+    return record
+
+
+@cache
+def _fixer(model: type[BaseModel]) -> Any:
+    """:func:`aware` for records of ``model``: looks only at its :func:`dated_fields` (made once
+    per model; a year of delivery history is many records of one model, each looked at once)."""
+    fields = dated_fields(model)
     if not fields:
-        return record
-    update: dict[str, Any] = {}
-    for name in fields:
-        value = getattr(record, name)
-        if isinstance(value, datetime):
-            if value.tzinfo is None or value.utcoffset() is None:
-                update[name] = value.replace(tzinfo=UTC)
-        elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
-            items = tuple(aware(item) for item in value)
-            if any(new is not old for new, old in zip(items, value, strict=True)):
-                update[name] = items
-    return record.model_copy(update=update) if update else record
+        return _same
+
+    def fix(record: M) -> M:
+        update: dict[str, Any] | None = None
+        for name in fields:
+            value = getattr(record, name)
+            if isinstance(value, datetime):
+                if value.tzinfo is None or value.utcoffset() is None:
+                    if update is None:
+                        update = {}
+                    update[name] = value.replace(tzinfo=UTC)
+            elif isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+                items = _aware_items(value)
+                if items is not value:
+                    if update is None:
+                        update = {}
+                    update[name] = items
+        return record.model_copy(update=update) if update else record
+
+    return fix
+
+
+def _aware_items(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:func:`aware` of each record of ``items``; ``items`` itself when none changed."""
+    changed: list[Any] | None = None
+    kind: type | None = None
+    fix = _same
+    for index, item in enumerate(items):
+        if type(item) is not kind:  # (records of one model, mostly: its fixer looked up once)
+            kind = type(item)
+            fix = _fixer(kind) if isinstance(item, BaseModel) else _same
+        new = fix(item)
+        if new is not item and changed is None:
+            changed = list(items[:index])
+        if changed is not None:
+            changed.append(new)
+    return items if changed is None else tuple(changed)
 
 
 @cache
