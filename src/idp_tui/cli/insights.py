@@ -10,6 +10,7 @@ organisation) is below LEVEL.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..api.kinds import Capability, EnvironmentType
 from ..audit import AuditError, AuditLog
 from ..hub import Hub, Topic
 from ..insights import cache
-from ..insights.audit_history import audit_history, without_sources
+from ..insights.audit_history import answered_by, with_audit
 from ..insights.dora import (
     CHANGE_FAILURE_RATE,
     DAY,
@@ -153,20 +154,7 @@ async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[
         snapshot = await hub.fetch(Topic.delivery(_time(since), _time(end + 1)))
         failures = snapshot_failures(snapshot)
         history = snapshot.data or history
-    answered = {s for s in sources if s not in {f.source for f in failures}}
-    query = HistoryQuery(start=_time(since), end=_time(end + 1))
-    # The configured store's trail (the organisation's, on PostgreSQL): every deploy made
-    # through idp-tui, by anybody.
-    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
-        else AuditLog(ctx.folder / AUDIT_FILE)
-    try:
-        audited, ran_by = audit_history(trail.records(), query)
-    except AuditError as exc:  # (StoreError too) the sources' history still counts
-        ctx.out.warn(f"the audit trail could not be read: {exc}", hint=exc.hint)
-        audited, ran_by = DeliveryHistory(), {}
-    audited = without_sources(audited, ran_by, answered)
     deploys, incidents = rows_from_history(history, None)
-    more, more_incidents = rows_from_history(audited, None)
     if kept is not None:
         deploys = cache.merge(kept.deploys, deploys)
         incidents = cache.merge_incidents(kept.incidents, incidents)
@@ -174,7 +162,17 @@ async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[
         saved = cache.save(ctx.folder, sources, cache.Cached(
             kept.since if kept is not None else start, end, deploys, incidents))
         deploys, incidents = saved.deploys, saved.incidents
-    return cache.merge(deploys, more), incidents + more_incidents, failures
+    # The configured store's trail (the organisation's, on PostgreSQL): every deploy made
+    # through idp-tui, by anybody; all of the span (it is not kept with the sources' rows).
+    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
+        else AuditLog(ctx.folder / AUDIT_FILE)
+    query = HistoryQuery(start=_time(start), end=_time(end + 1))
+    try:
+        deploys, incidents = await asyncio.to_thread(
+            with_audit, deploys, incidents, trail, query, answered_by(sources, failures))
+    except AuditError as exc:  # (StoreError too) the sources' history still counts
+        ctx.out.warn(f"the audit trail could not be read: {exc}", hint=exc.hint)
+    return deploys, incidents, failures
 
 
 def _time(ts: float) -> datetime:

@@ -4,6 +4,9 @@ Read through the audit log's public API (:meth:`AuditLog.records`); a ``started`
 start, its ``finished`` record the end, the outcome and the version. Denied and cancelled actions
 changed nothing and are left out. A source that answers delivery history itself reports the
 deploys it ran (the sandbox does): :func:`without_sources` drops those, so none counts twice.
+
+:func:`with_audit` is the one merge of the sources' rows and the audit log's, for ``idp-tui dora``
+and the Insights pane alike.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from ..api.delivery import (
     DeliveryOutcome,
     HistoryQuery,
 )
+from . import cache
+from .dora import Deploy, IncidentRow, rows_from_history
 
 #: The source name the audit log's records are stamped with.
 AUDIT_SOURCE = "audit-log"
@@ -85,3 +90,29 @@ def without_sources(history: DeliveryHistory, ran_by: dict[str, str],
     skip = set(sources)
     return history.model_copy(update={"deliveries": tuple(
         event for event in history.deliveries if ran_by.get(event.id) not in skip)})
+
+
+def answered_by(sources: Iterable[str], failures: Iterable[Any]) -> frozenset[str]:
+    """The ``sources`` of delivery history that answered it: those without a failure among
+    ``failures`` (the hub's, each with its ``source``)."""
+    failed = {f.source for f in failures}
+    return frozenset(s for s in sources if s not in failed)
+
+
+def with_audit(deploys: list[Deploy], incidents: list[IncidentRow], trail: Any,
+               query: HistoryQuery, answered: Iterable[str],
+               production: Iterable[str] | None = None
+               ) -> tuple[list[Deploy], list[IncidentRow]]:
+    """The sources' rows with the deploys and rollbacks of the audit ``trail`` (an
+    ``AuditLog``, or the store's trail) that ``query`` asks for, as rows of the ``production``
+    environments (None: of every one); those run by a source that ``answered`` delivery history
+    are its own rows already and are left out. Nothing to add: the same lists.
+
+    Reads the whole trail (a file, or the store's rows): call it off the event loop. Raises
+    ``AuditError`` (a ``StoreError`` too) when the trail cannot be read."""
+    audited, ran_by = audit_history(trail.records(), query)
+    more, more_incidents = rows_from_history(without_sources(audited, ran_by, answered),
+                                             production)
+    if not more and not more_incidents:
+        return deploys, incidents
+    return cache.merge(deploys, more), [*incidents, *more_incidents]

@@ -2,8 +2,9 @@
 each service (rows of texts), the scorecards (services × rules, failing first, filtered by team and
 level) and the detail of a number (the deployments it counted) or of a rule (its facts and fix).
 
-:func:`gather` asks the hub (the same answers as ``idp-tui dora`` and ``idp-tui scorecards``);
-:func:`compute` does the counting and is meant to run off the UI thread.
+:func:`gather` asks the hub (the same answers as ``idp-tui dora`` and ``idp-tui scorecards``) and
+adds the deploys of the audit trail as ``idp-tui dora`` does; :func:`compute` does the counting and
+is meant to run off the UI thread.
 """
 
 from __future__ import annotations
@@ -94,16 +95,18 @@ class Insights:
 
 
 async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
-                 rules: Sequence[Rule] | None = None, fresh: bool = False) -> Inputs:
+                 rules: Sequence[Rule] | None = None, fresh: bool = False,
+                 trail: Any = None) -> Inputs:
     """Ask the hub for the catalog, the environments, the runs and the delivery history of two
     of the longest window (the trend compares with the period before); with ``rules``, the
     scorecards too, from the dashboard's one count (:func:`.scoring.scored`). The hub's last
-    answers are used where it has them (``fresh``: asked again)."""
-    from ..hub import Topic
-    from .memo import history_rows
-    from .scoring import scored
+    answers are used where it has them (``fresh``: asked again).
 
-    topic = Topic.delivery(*sc.day_range(now, 2 * days))
+    The history is asked once a day: the scorecards' days (:func:`history_topics`, the newest)
+    as the count asked them, the older days on their own. With the audit ``trail`` (the
+    runtime's), the deploys made through idp-tui count too, as ``idp-tui dora`` counts them
+    (:func:`.audit_history.with_audit`, read in a thread)."""
+    from .scoring import scored
 
     cards: list[sc.Card] | None = None
     counted = None
@@ -112,15 +115,61 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
         world, failures, cards = counted.world, list(counted.failures), counted.cards
     else:
         world, failures = await sc.collect(hub, now, fresh=fresh)
-    snapshot = (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
-    failures += [f for f in snapshot.errors.values() if f.error_class != "no source"]
-    deploys: list[dora.Deploy] = []
-    incidents: list[dora.IncidentRow] = []
-    if snapshot.data is not None:  # (many records: made off the loop)
-        deploys, incidents = await asyncio.to_thread(history_rows, snapshot.data,
-                                                     world.production)
+    recent, *older = history_topics(now, 2 * days)
+    answers = [hub.cached(recent) or await hub.fetch(recent)]  # (the count's: just asked)
+    for topic in older:
+        answers.insert(0, (None if fresh else hub.cached(topic)) or await hub.fetch(topic))
+    problems = [f for a in answers for f in a.errors.values() if f.error_class != "no source"]
+    failures += [f for f in problems if f not in failures]
+    # (many records: made off the loop)
+    deploys, incidents = await asyncio.to_thread(
+        _rows, [a.data for a in answers if a.data is not None], world.production)
+    if trail is not None:
+        from ..api.delivery import HistoryQuery
+        from ..api.kinds import Capability
+        from ..audit import AuditError
+        from .audit_history import AUDIT_SOURCE, answered_by, with_audit
+
+        start, end = sc.day_range(now, 2 * days)
+        sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
+        try:
+            deploys, incidents = await asyncio.to_thread(
+                with_audit, deploys, incidents, trail, HistoryQuery(start=start, end=end),
+                answered_by(sources, problems), world.production)
+        except AuditError as exc:  # (StoreError too) the sources' history still counts
+            from ..hub.failures import Failure
+
+            failures.append(Failure(AUDIT_SOURCE, "audit trail",
+                                    f"the audit trail could not be read: {exc}", exc.hint))
     owners = {s.name: s.owner or NO_OWNER for s in world.services}
     return Inputs(world, deploys, incidents, owners, failures, cards, counted)
+
+
+def history_topics(now: datetime, days: int) -> list[Any]:
+    """The delivery history of ``days`` days up to ``now``'s day, as topics that do not
+    overlap: the scorecards' (:data:`~.facts.DELIVERY_DAYS`, the one the count asks), then the
+    days before it, if any."""
+    from ..hub import Topic
+    from .facts import DELIVERY_DAYS
+
+    start, end = sc.day_range(now, days)
+    recent_start, _ = sc.day_range(now, DELIVERY_DAYS)
+    topics = [Topic.delivery(recent_start, end)]
+    if start < recent_start:
+        topics.append(Topic.delivery(start, recent_start))
+    return topics
+
+
+def _rows(histories: Sequence[Any], production: Any
+          ) -> tuple[list[dora.Deploy], list[dora.IncidentRow]]:
+    """The rows of several answers (oldest first) of days that do not overlap: each answer's
+    made once (:func:`.memo.history_rows`), the scorecards' shared with their count."""
+    from .memo import history_rows
+
+    made = [history_rows(h, production) for h in histories]
+    if len(made) == 1:
+        return made[0]
+    return [d for m in made for d in m[0]], [i for m in made for i in m[1]]
 
 
 def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW) -> Insights:

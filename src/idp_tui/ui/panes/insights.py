@@ -2,8 +2,9 @@
 weekly sparklines), the scorecards (services × rules, failing first) and the detail of the selected
 number (the deployments it counted) or rule (its facts and the fix).
 
-The data comes from the hub (``insights.view.gather``); the counting runs in a thread
-(``insights.view.compute``) while the status line says so.
+The data comes from the hub (``insights.view.gather``), with the deploys made through idp-tui
+from the runtime's audit trail (read in a thread, merged as ``idp-tui dora`` merges them); the
+counting runs in a thread (``insights.view.compute``) while the status line says so.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class InsightsPane(Pane):
                     scorer.listeners.append(self._counted)
                 before = scorer.last
                 self.inputs = await view.gather(self.hub, self.idp.clock.now(), rules=rules,
-                                                fresh=fresh)
+                                                fresh=fresh, trail=self._trail())
                 if self.inputs.scored is not before:  # a new count: the Catalog's follow it
                     self._levels_follow()
             insights = await asyncio.to_thread(self.compute, self.inputs, rules, days=self.days)
@@ -163,6 +164,12 @@ class InsightsPane(Pane):
         self.query_one(ErrorBanner).show_errors({f"{f.source}:{i}": f for i, f in
                                                  enumerate(insights.failures)})
         self._draw()
+
+    def _trail(self) -> Any:
+        """The runtime's audit trail (the deploys made through idp-tui count too), if any."""
+        runtime = getattr(self.idp, "runtime", None)
+        actions = getattr(runtime, "actions", None)
+        return getattr(actions, "audit", None)
 
     def _levels_follow(self) -> None:
         """The Catalog's Level column counted again: the count just made, shared."""
