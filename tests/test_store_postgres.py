@@ -309,6 +309,21 @@ def test_the_server_restarting_during_an_action_loses_no_record(server: pg.Serve
 
 
 @needs_pg
+def test_after_a_server_restart_the_first_read_and_append_succeed(server: pg.Server) -> None:
+    # The pool's connections died with the server: each is checked before it is handed out.
+    dsn = server.create_database()
+    audit = _audit(dsn)
+    audit.append(_record("R-1"))
+    assert [r["action_id"] for r in audit.records_of("R-1")] == ["R-1"]
+    server.stop()
+    server.begin()
+    assert [r["action_id"] for r in audit.records_of("R-1")] == ["R-1"]
+    audit.append(_record("R-2"))
+    assert [a for a, _p in _rows(dsn, "SELECT action_id, phase FROM idp_audit ORDER BY seq")] \
+        == ["R-1", "R-2"]
+
+
+@needs_pg
 def test_a_spooled_end_already_written_is_not_written_again(dsn: str, tmp_path: Path) -> None:
     spool = tmp_path / "audit.pending"
     audit = _audit(dsn, spool)

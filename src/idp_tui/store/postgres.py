@@ -136,7 +136,10 @@ class PostgresStore:
                 conn.close()
             pool: ConnectionPool[Any] = ConnectionPool(
                 self.dsn, kwargs=kwargs, min_size=self.pool_min, max_size=self.pool_max,
-                open=False, name=f"idp-tui store {self.where}")
+                open=False, name=f"idp-tui store {self.where}",
+                # A connection the server dropped (it restarted) is replaced before it is used,
+                # not handed out to fail one read or append.
+                check=ConnectionPool.check_connection)
             pool.open(wait=False)
             _OPEN.add(pool)
             self._pool = pool
