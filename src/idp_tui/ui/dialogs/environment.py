@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from ... import render
 from ...actionenv import duration_seconds, duration_text
-from ...actions import ActionRun, PlanResult
+from ...actions import ActionRun
 from ...api.actions import ActionKind, ActionRequest
-from ...hub import classify
 from ..base import focus_now
-from .base import ConfirmedDialog
+from .planned import REPLANS, PlannedDialog
 from .widgets import ConfirmBox
 
 #: What the duration field holds at first (an advisor's remedy gives its own).
 DEFAULT_EXTEND = "1d"
 
 
-class EnvironmentActionModal(ConfirmedDialog):
+class EnvironmentActionModal(PlannedDialog):
     """One action on a preview environment: its name, by how much (extend), what the source
     says it will do, the policy (deleting: the name typed and a reason), then the run."""
 
-    settle_delay = 0.05
+    incomplete = "Say by how much to see what changes."
 
     def __init__(self, kind: ActionKind, environment: str = "", *, run: ActionRun | None = None,
                  by: str | None = None, reason: str = "") -> None:
@@ -54,7 +51,8 @@ class EnvironmentActionModal(ConfirmedDialog):
             yield Static(render.text(self.environment, "bold", max_len=80), id="action-env-name")
             if self.action_spec.duration:
                 yield Static(Text("Extend by (e.g. 12h, 2d, 1w)", "dim"), classes="field-label")
-                yield Input(value=self.by, id="action-by", placeholder="12h, 2d, 1w")
+                yield Input(value=self.by, id="action-by", placeholder="12h, 2d, 1w",
+                            classes=REPLANS)
                 yield Static(classes="field-error", id="action-by-error")
         yield ConfirmBox(id="action-confirm-box")
 
@@ -76,33 +74,6 @@ class EnvironmentActionModal(ConfirmedDialog):
             return duration_seconds(raw), ""
         except ValueError as exc:
             return None, str(exc)
-
-    def _schedule_plan(self, *, settle: bool = True) -> None:
-        self.plan_result = None
-        self._show_plan(None)
-        self._refresh_confirm()
-        self.run_worker(self._plan(self.settle_delay if settle else 0.0), group="plan",
-                        exclusive=True, exit_on_error=False)
-
-    async def _plan(self, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
-        request = self._request()
-        if request is None:
-            self._show_plan(None, "Say by how much to see what changes.")
-            return
-        try:
-            result = await self.manager.plan(request)
-        except Exception as exc:  # noqa: BLE001 - plan reports failures itself; just in case
-            result = PlanResult(None, None, failure=classify("hub", exc))
-        current = self._request()
-        if current is None or current.params != request.params:
-            return  # the duration changed meanwhile; another plan is on its way
-        self.plan_result = result
-        self._show_plan(result)
-        needed = result.decision is not None and result.decision.needs_confirmation
-        self.query_one(ConfirmBox).setup(self.environment, needed)
-        self._refresh_confirm()
 
     def _request(self, *, confirmed: bool = False) -> ActionRequest | None:
         seconds, problem = self._seconds()
@@ -141,20 +112,7 @@ class EnvironmentActionModal(ConfirmedDialog):
             _, problem = self._seconds()
             self.query_one("#action-by-error", Static).update(Text(problem, "red"))
 
-    def _lock_form(self) -> None:
-        for widget in self.query("#action-fields, #action-confirm-box"):
-            widget.disabled = True
-
     def _denied(self, run: ActionRun) -> None:
-        self.query_one(ConfirmBox).setup(self.environment, run.decision.needs_confirmation)
+        super()._denied(run)
         if run.decision.needs_confirmation:
             focus_now(self.query_one("#confirm-name", Input))
-
-    @on(Input.Changed, "#action-by")
-    def _by_changed(self) -> None:
-        if not self.started:
-            self._schedule_plan()
-
-    @on(Input.Submitted, "#confirm-name, #confirm-reason, #action-by")
-    def _input_submitted(self) -> None:
-        self.focus_next()

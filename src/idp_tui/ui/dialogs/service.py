@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -18,18 +17,14 @@ from ...api.actions import ActionKind, ActionRequest, ActionState, VersionOption
 from ...hub import classify
 from ..base import focus_now
 from ..tables import KeyedTable
-from .base import ConfirmedDialog
+from .planned import REPLANS, PlannedDialog
 from .texts import denied_text, failure_text, plan_text, unchanged
 from .widgets import ConfirmBox
 
 MAX_REPLICAS = 10_000
 
-class ActionModal(ConfirmedDialog):
+class ActionModal(PlannedDialog):
     """Deploy, rollback, scale or restart one service in one environment."""
-
-    #: Seconds a moving version cursor or replicas being typed must rest before the source is
-    #: asked for a plan (the first plan of a form, with nothing moved or typed, is asked at once).
-    settle_delay = 0.05
 
     def __init__(self, kind: ActionKind, service: str, environment: str, *,
                  environments: list[str] | None = None, replicas: int | None = None,
@@ -91,7 +86,7 @@ class ActionModal(ConfirmedDialog):
                     current = str(self.wanted_replicas)
                 yield Input(value=current, type="integer", id="action-replicas",
                             validators=[Integer(minimum=0, maximum=MAX_REPLICAS)],
-                            placeholder="replicas")
+                            placeholder="replicas", classes=REPLANS)
                 yield Static(classes="field-error", id="action-replicas-error")
         yield ConfirmBox(id="action-confirm-box")
 
@@ -163,36 +158,8 @@ class ActionModal(ConfirmedDialog):
         self.version = self.versions[row].version
         self._schedule_plan(settle=False)
 
-    def _schedule_plan(self, *, settle: bool = True) -> None:
-        """Ask for the plan of what the form says now (after ``settle_delay`` when ``settle``: a
-        cursor or a number on the move); a plan still on its way is dropped."""
-        self.plan_result = None
-        self._show_plan(None)
-        self._refresh_confirm()
-        self.run_worker(self._plan(self.settle_delay if settle else 0.0), group="plan",
-                        exclusive=True, exit_on_error=False)
-
-    async def _plan(self, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)  # let a fast cursor settle before asking the source
-        request = self._request()
-        if request is None:
-            self._show_plan(None, "Fill in the form to see what changes.")
-            return
-        try:
-            result = await self.manager.plan(request)
-        except Exception as exc:  # noqa: BLE001 - plan reports failures itself; just in case
-            result = PlanResult(None, None, failure=classify("hub", exc))
-        current = self._request()
-        if current is None or (current.environment, current.version, current.replicas) != \
-                (request.environment, request.version, request.replicas):
-            return  # the form changed meanwhile; another plan is on its way
-        self.plan_result = result
-        self._show_plan(result)
-        needed = result.decision is not None and result.decision.needs_confirmation
-        self.query_one(ConfirmBox).setup(self.environment, needed)
-        self._refresh_confirm()
-        if needed and self.focused is self.query_one("#action-env", Select):
+    def _planned(self, needs_confirmation: bool) -> None:
+        if needs_confirmation and self.focused is self.query_one("#action-env", Select):
             # Nothing left to decide but the environment's name: typing it lands in the box.
             focus_now(self.query_one("#confirm-name", Input))
 
@@ -278,13 +245,6 @@ class ActionModal(ConfirmedDialog):
             _, problem = self._replicas()
             self.query_one("#action-replicas-error", Static).update(Text(problem, "red"))
 
-    def _lock_form(self) -> None:
-        for widget in self.query("#action-fields, #action-confirm-box"):
-            widget.disabled = True
-
-    def _denied(self, run: ActionRun) -> None:
-        self.query_one(ConfirmBox).setup(self.environment, run.decision.needs_confirmation)
-
     @on(Select.Changed, "#action-env")
     def _environment_changed(self, event: Select.Changed) -> None:
         value = event.value
@@ -313,12 +273,3 @@ class ActionModal(ConfirmedDialog):
             self.query_one("#confirm-name", Input).focus()
         elif box.display:
             self.query_one("#confirm-reason", Input).focus()
-
-    @on(Input.Changed, "#action-replicas")
-    def _replicas_changed(self) -> None:
-        if not self.started:
-            self._schedule_plan()
-
-    @on(Input.Submitted, "#confirm-name, #confirm-reason, #action-replicas")
-    def _input_submitted(self) -> None:
-        self.focus_next()
