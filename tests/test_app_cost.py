@@ -60,12 +60,18 @@ async def test_the_catalog_detail_and_insights_show_what_the_services_cost(
         assert service
         detail = widget_text(app, catalog.query_one("#catalog-detail-body"))
         assert "Cost" in detail and "USD/month" in detail, detail
+        catalog.query_one("#catalog-detail").scroll_end(animate=False)  # (the prices: last)
+        await pilot.pause()
+        detail = widget_text(app, catalog.query_one("#catalog-detail-body"))
         assert "[cost] in the config" in detail
         inputs = cost_inputs_of(app)
         lines = [line for line in cost_lines(inputs.deployments, inputs.services, inputs.usage,
                                              inputs.prices) if line.service == service]
         total = sum(line.hourly for line in lines) * HOURS_PER_MONTH
         assert f"{money(total, 'USD')}/month" in detail
+        # The use the detail costs is the advisor's (its public reading of it).
+        assert app.advisor is not None and inputs.usage
+        assert set(inputs.usage) <= set(app.advisor.usage())
         await pilot.press("6")
         await wait_settled(app)
         pane = app.query_one(InsightsPane)

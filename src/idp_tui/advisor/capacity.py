@@ -3,7 +3,9 @@ lower the requests) and **capacity** (use near the limits, or traffic growing in
 horizon → scale out).
 
 Both read a deployment's requests and limits (``Deployment.cpu_request`` … per instance) and its
-CPU, memory and request-rate series over :data:`~.cost.USAGE_WINDOW` (``AdvisorView.usage``).
+CPU, memory and request-rate series over :data:`~.cost.USAGE_WINDOW` (``AdvisorView.usage``),
+and price them at OpenCost's node prices where a metrics source gives them
+(``AdvisorView.cost_prices``), else at ``[cost]``'s: the evidence says which ("priced by").
 The peak is the highest point of the window. The traffic trend is the slope of a line fitted with
 a daily cycle to the request rate (the cycle is not growth), judged only on windows within the
 working week: over one day of points, Monday's return after a quiet Sunday would read as growth.
@@ -20,11 +22,12 @@ from ..api.actions import ActionRequest
 from ..api.kinds import ActionKind
 from ..api.models import Deployment
 from .cost import GIB, HOURS_PER_MONTH, Usage, hourly, money, requested, usage_of
+from .costview import Prices, prices_of
 from .model import Evidence, Figure, Recommendation, Severity, stable_id
 from .rules import AdvisorView
 from .settings import AdvisorConfig
 
-__all__ = ["CapacityRule", "WasteRule", "growth_per_day"]
+__all__ = ["CapacityRule", "WasteRule", "growth_per_day", "rule_prices"]
 
 #: The request rate's trend needs points over at least this many hours.
 MIN_TREND_HOURS = 12.0
@@ -33,6 +36,27 @@ STRETCHES = 6
 #: A production deployment whose peak is this share of its limit or more is urgent (high):
 #: throttled or killed for memory at the next peak; nearer the threshold it is medium.
 AT_LIMIT = 0.98
+
+
+def rule_prices(view: AdvisorView, settings: AdvisorConfig) -> Prices:
+    """The prices the cost and capacity rules price with: OpenCost's node prices where a metrics
+    source gave them (``view.cost_prices``), else ``[cost]``'s (in ``[cost]``'s currency)."""
+    return prices_of(settings.prices, view.cost_prices)
+
+
+def _priced(prices: Prices) -> list[Figure]:
+    """The evidence's figures of which prices were used."""
+    return [Figure(name="priced by", value=prices.by),
+            Figure(name="price a core-hour", value=round(prices.cpu_per_core_hour, 6),
+                   unit=prices.currency),
+            Figure(name="price a GiB-hour", value=round(prices.memory_per_gib_hour, 6),
+                   unit=prices.currency)]
+
+
+def _priced_text(prices: Prices) -> str:
+    """``priced by OpenCost node prices of 3 nodes … from prometheus`` or ``priced by [cost] in
+    the config``."""
+    return f"priced by {prices.source}"
 
 
 def _scale(rec_id: str, dep: Deployment, replicas: int, reason: str) -> ActionRequest:
@@ -166,7 +190,7 @@ class WasteRule:
     title = "Requested but unused"
 
     def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
-        prices = settings.prices
+        prices = rule_prices(view, settings)
         for dep, usage in _usages(view):
             replicas = dep.replicas_desired or 0
             cpu_req, mem_req = requested(dep)
@@ -223,7 +247,7 @@ class WasteRule:
                         Figure(name="unused a month", value=round(wasted, 2),
                                unit=prices.currency),
                         Figure(name="saved a month", value=round(saves, 2),
-                               unit=prices.currency)]
+                               unit=prices.currency), *_priced(prices)]
             yield Recommendation(
                 id=rec_id, rule=self.id,
                 severity=Severity.MEDIUM if saves >= 10 * max(settings.waste_min_monthly, 1.0)
@@ -232,7 +256,7 @@ class WasteRule:
                 title=f"{dep.service} in {dep.environment}: {_pct(wasted / asked)} of what it "
                       f"requests is unused: {fix} (saves {money(saves, prices.currency)} a month)",
                 detail=f"{money(wasted, prices.currency)} a month requested but not used even "
-                       f"at the peak of the last {_span(usage)}",
+                       f"at the peak of the last {_span(usage)}; {_priced_text(prices)}",
                 evidence=Evidence(figures=tuple(figures), start=usage.start, end=usage.end,
                                   source=_source(view, dep)),
                 remedy=remedy, monthly_cost=round(saves, 2), currency=prices.currency)
@@ -246,7 +270,7 @@ class CapacityRule:
     title = "Capacity"
 
     def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
-        prices = settings.prices
+        prices = rule_prices(view, settings)
         for dep, usage in _usages(view):
             replicas = dep.replicas_desired or 0
             loads: list[tuple[str, float, float, str]] = []  # resource, use share, cap, of what
@@ -295,8 +319,8 @@ class CapacityRule:
             need = max(replicas + 1, math.ceil(replicas * projected / settings.target_utilisation))
             per_instance = hourly(dep.cpu_request or 0.0, dep.memory_request or 0.0, prices)
             costs = (need - replicas) * per_instance * HOURS_PER_MONTH
-            figures.append(Figure(name="more a month", value=round(costs, 2),
-                                  unit=prices.currency))
+            figures += [Figure(name="more a month", value=round(costs, 2),
+                               unit=prices.currency), *_priced(prices)]
             rec_id = stable_id(self.id, dep.service, dep.environment)
             production = dep.environment in view.production()
             fix = f"scale out from {replicas} to {need} replicas"
@@ -308,7 +332,7 @@ class CapacityRule:
                 title=f"{dep.service} in {dep.environment}: {why}: {fix}",
                 detail=f"{of} per instance: "
                        + (f"{cap:.2f} cores" if resource == "CPU" else _mib(cap))
-                       + f"; the peak of the last {_span(usage)}",
+                       + f"; the peak of the last {_span(usage)}; {_priced_text(prices)}",
                 evidence=Evidence(figures=tuple(figures), start=usage.start, end=usage.end,
                                   source=_source(view, dep)),
                 remedy=_scale(rec_id, dep, need, f"advisor: {why}"),
@@ -323,5 +347,8 @@ def _span(usage: Usage) -> str:
 
 
 def _source(view: AdvisorView, dep: Deployment) -> str:
-    return ", ".join(s for s in (dep.source, view.sources.get("metrics", "")) if s)
+    """The deployment's source, the metrics sources and the prices' source, each once."""
+    prices = view.cost_prices.source if view.cost_prices is not None else ""
+    names = [dep.source, *view.sources.get("metrics", "").split(","), prices]
+    return ", ".join(dict.fromkeys(n.strip() for n in names if n.strip()))
 

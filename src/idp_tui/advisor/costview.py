@@ -32,6 +32,8 @@ class Prices:
     currency: str
     #: "[cost] in the config", "OpenCost node prices (prometheus)"…
     source: str = "[cost] in the config"
+    #: Which prices, in a word: "OpenCost" (a metrics source's node prices) or "[cost]".
+    by: str = "[cost]"
 
     @classmethod
     def of(cls, prices: Any, source: str = "") -> Prices:
@@ -64,7 +66,7 @@ def prices_of(configured: Any, node_prices: Any = None) -> Prices:
     origin = node_prices.origin or "node prices"
     where = f" from {node_prices.source}" if node_prices.source else ""
     return Prices(node_prices.cpu_per_core_hour, node_prices.memory_per_gib_hour,
-                  configured.currency, f"{origin}{where}")
+                  configured.currency, f"{origin}{where}", by="OpenCost")
 
 
 def cost_inputs(deployments: Mapping[tuple[str, str], Deployment] | None,

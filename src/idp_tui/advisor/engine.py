@@ -96,26 +96,36 @@ def _judged_at(dep: Deployment) -> datetime | None:
 
 
 def view_metrics_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[tuple[str, str]]:
-    """:func:`metrics_candidates` of the view's deployments at its time, from when each was
-    made kept per deployment (:meth:`AdvisorView.each`: after a refresh only the deployments it
-    changed are read again)."""
+    """:func:`metrics_candidates` of the view's deployments at its time. The deployments made
+    within the judged time (or later) are kept in ``view.derived``: after a refresh only those
+    it changed are read again, and as the time moves on the kept ones are let go once too old
+    (a deployment too old stays so: the time goes back only by a reading from scratch)."""
     deployments = view.deployments
     if not deployments:
         return []
-
-    def made(key: tuple[str, str]) -> tuple[float, datetime] | None:
-        dep = deployments.get(key)
-        at = _judged_at(dep) if dep is not None else None
-        return (at.timestamp(), at) if at is not None else None
-
     limit = timedelta(minutes=settings.regression_minutes)
     now = view.now
-    # (the timestamps pick the few near the window, a second wider; the times decide)
-    low, high = (now - limit).timestamp() - 1.0, now.timestamp() + 1.0
-    recent = [(at, key[0], key[1]) for key, (t, at) in view.each("judged-at", made).items()
-              if low <= t <= high and timedelta(0) <= now - at <= limit]
-    recent.sort(reverse=True)
-    return [(s, e) for _, s, e in recent[: settings.max_metric_queries]]
+    floor = now - limit
+    held = view.derived.get("recent-deployments")
+    usable = held is not None and held[1] == limit and held[2] <= floor
+    generation, keys = view.changes_since(held[0] if usable else None)
+    recent: dict[tuple[str, str], datetime]
+    if keys is None:
+        recent = {key: at for key, dep in deployments.items()
+                  if (at := _judged_at(dep)) is not None and at >= floor}
+    else:
+        recent = {key: at for key, at in held[3].items() if at >= floor}  # type: ignore[index]
+        for key in keys:
+            dep = deployments.get(key)
+            at = _judged_at(dep) if dep is not None else None
+            if at is not None and at >= floor:
+                recent[key] = at
+            else:
+                recent.pop(key, None)
+    view.derived["recent-deployments"] = (generation, limit, floor, recent)
+    found = [(at, s, e) for (s, e), at in recent.items() if timedelta(0) <= now - at <= limit]
+    found.sort(reverse=True)
+    return [(s, e) for _, s, e in found[: settings.max_metric_queries]]
 
 
 def drift_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[str]:
@@ -130,9 +140,11 @@ def drift_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[str]:
         before = view.before(production)
         if before is None:
             continue
-        for service, at in view.each(("drift-candidates", production, before),
-                                     _staged_at(view, production, before),
-                                     group=lambda key: key[0]).items():
+        staged_at = _staged_at(view, production, before)
+        for service, at in view.each(
+                ("drift-candidates", production, before), staged_at, group=lambda key: key[0],
+                every=lambda deployments: {s: since for s, e in deployments if e == production
+                                           and (since := staged_at(s)) is not None}).items():
             if view.now - at >= wait:
                 found.append((at, service))
     found.sort()
@@ -258,6 +270,14 @@ class Advisor:
         while self._evaluating is not None and not self._evaluating.done():
             await asyncio.shield(self._evaluating)
 
+    def usage(self, service: str | None = None) -> dict[tuple[str, str], list[Any]]:
+        """The CPU, memory and request-rate series the cost and capacity rules last read, by
+        ``(service, environment)`` (only ``service``'s when given); empty before the advisor
+        follows the hub. A copy: the view's own mapping is the advisor's."""
+        usage = self._view.usage if self._view is not None else {}
+        return {key: series for key, series in usage.items()
+                if service is None or key[0] == service}
+
     def _tell(self, advice: Advice) -> None:
         for listener in list(self._listeners):
             listener(advice)
@@ -271,7 +291,8 @@ class Advisor:
         self._view = AdvisorView(now=self.clock.now(), metrics_step=self._step())
         self._applied, self._evaluated_at = {}, None
         self._view.sources["metrics"] = metrics_sources(hub)
-        for topic in (Topic.catalog(), Topic.environments(), Topic.pipelines()):
+        for topic in (Topic.catalog(), Topic.environments(), Topic.pipelines(),
+                      Topic.cost_prices()):
             self._subs[topic] = hub.watch(topic, self._on_snapshot)
         self._follow_delivery()
 
@@ -471,6 +492,8 @@ def apply(view: AdvisorView, snapshot: Snapshot[Any], usage_only: set[Topic] | N
             view.service_runs[snapshot.topic.args[0]] = list(data)
     elif kind == "delivery":
         view.delivery = data
+    elif kind == "cost_prices":
+        view.cost_prices = data
     elif kind == "metrics":
         service, environment = snapshot.topic.args[0], snapshot.topic.args[1]
         if snapshot.topic.args[2:] == (USAGE_WINDOW, usage_step()):
@@ -497,7 +520,8 @@ async def gather(hub: Hub, now: datetime, settings: AdvisorConfig) -> tuple[Advi
     snapshots = list(await asyncio.gather(hub.fetch(Topic.catalog()),
                                           hub.fetch(Topic.environments()),
                                           hub.fetch(Topic.pipelines()),
-                                          hub.fetch(delivery_topic(now))))
+                                          hub.fetch(delivery_topic(now)),
+                                          hub.fetch(Topic.cost_prices())))
     for snapshot in snapshots:
         apply(view, snapshot)
     topics = [Topic.metrics(s, e, window, view.metrics_step)

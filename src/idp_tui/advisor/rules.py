@@ -21,7 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..api.delivery import DeliveryHistory
 from ..api.kinds import EnvironmentType
-from ..api.models import Deployment, Environment, MetricSeries, PipelineRun, Service
+from ..api.models import (CostPrices, Deployment, Environment, MetricSeries, PipelineRun,
+                          Service)
 from .model import Recommendation
 from .settings import AdvisorConfig
 
@@ -110,6 +111,9 @@ class AdvisorView:
     #: The delivery history (deployments and incidents) over the scorecards' window
     #: (``advisor.lifecycle.delivery_topic``): the scorecard gap rule's delivery facts.
     delivery: DeliveryHistory | None = None
+    #: What a core and a GiB cost an hour where a metrics source knows it (OpenCost's node
+    #: prices): the cost and capacity rules price with them; None: with ``[cost]``.
+    cost_prices: CostPrices | None = None
     #: Where each part came from, for the evidence ("sandbox", "prometheus").
     sources: dict[str, str] = field(default_factory=dict)
     #: Figures the rules derive from a part, kept while the part is the same object (e.g. a
@@ -126,29 +130,34 @@ class AdvisorView:
             usage=dict(self.usage), sources=dict(self.sources))
 
     def each(self, name: Hashable, make: Callable[[Any], Any],
-             group: Callable[[tuple[str, str]], Any] | None = None) -> dict[Any, Any]:
+             group: Callable[[tuple[str, str]], Any] | None = None,
+             every: Callable[[Mapping[tuple[str, str], Deployment]], dict[Any, Any]] | None = None
+             ) -> dict[Any, Any]:
         """``make(g)`` for each group ``g`` of the deployments' keys (``group(key)``; the key
         itself by default), those not None, by group. Kept in ``derived`` under ``name``: after
         a refresh only the groups whose deployments changed (see :class:`Changes`) are made
         again. ``make`` reads the view's deployments (and what does not change with them: the
-        environments are part of ``name`` where it reads them); never the time. The answer is
+        environments are part of ``name`` where it reads them); never the time. ``every``:
+        the same for all the deployments at once (one pass, for the first time). The answer is
         not to be changed."""
         deployments = self.deployments
         if deployments is None:
             return {}
-        changes, generation = self._changes(deployments)
         held = self.derived.get(("each", name))
+        generation, keys = self.changes_since(held[0] if held is not None else None)
         if held is not None and held[0] == generation:
             return held[1]
-        keys = changes.since(held[0]) if held is not None else None
-        if keys is None:
-            groups: Iterable[Any] = deployments if group is None else dict.fromkeys(
-                group(key) for key in deployments)
-            results = {}
-            for g in groups:
-                made = make(g)
-                if made is not None:
-                    results[g] = made
+        if keys is None or held is None:
+            if every is not None:
+                results = every(deployments)
+            else:
+                groups: Iterable[Any] = deployments if group is None else dict.fromkeys(
+                    group(key) for key in deployments)
+                results = {}
+                for g in groups:
+                    made = make(g)
+                    if made is not None:
+                        results[g] = made
         else:
             results = dict(held[1])
             for g in (keys if group is None else {group(key) for key in keys}):
@@ -159,6 +168,16 @@ class AdvisorView:
                     results[g] = made
         self.derived[("each", name)] = (generation, results)
         return results
+
+    def changes_since(self, generation: int | None) -> tuple[int, frozenset[Any] | None]:
+        """The deployments' generation (see :class:`Changes`; a new one each time they are
+        replaced), and the keys changed after ``generation`` (None: every key, or not
+        known)."""
+        if self.deployments is None:
+            changes = self.derived.get("changes")
+            return (changes.generation if changes is not None else 0), None
+        changes, now = self._changes(self.deployments)
+        return now, (changes.since(generation) if generation is not None else None)
 
     def _changes(self, deployments: Mapping[Any, Any]) -> tuple[Changes, int]:
         changes = self.derived.get("changes")
@@ -175,8 +194,7 @@ class AdvisorView:
             return []
         held = self.derived.get("deployed-by-environment")
         if held is None or held[0] is not deployments:
-            changes, generation = self._changes(deployments)
-            keys = changes.since(held[2]) if held is not None else None
+            generation, keys = self.changes_since(held[2] if held is not None else None)
             grouped: dict[str, dict[tuple[str, str], Deployment]]
             if keys is None:
                 grouped = {}

@@ -25,11 +25,11 @@ def cost_inputs_of(app: Any, service: str | None = None) -> Any:
     config = getattr(app, "config", None)
     if platform is None or config is None:
         return None
-    view = getattr(getattr(app, "advisor", None), "_view", None)
+    advisor = getattr(app, "advisor", None)
     advice = getattr(app, "advice", None)
     prices = prices_of(config.cost, _node_prices(app))
     return cost_inputs(platform.deployments, getattr(app, "services", ()), prices,
-                       getattr(view, "usage", None),
+                       advisor.usage(service) if advisor is not None else None,
                        advice.recommendations if advice is not None else (), service=service)
 
 
