@@ -41,7 +41,15 @@ from idp_tui.ui.tables import KeyedTable
 from idp_tui_sandbox import SandboxConfig, SandboxSource
 
 from conftest import T0
-from fakes import StaticConfig, StaticSource, app_config, data_settled, spec, wait_until
+from fakes import (
+    StaticConfig,
+    StaticSource,
+    app_config,
+    data_settled,
+    spec,
+    wait_until,
+    widget_text,
+)
 from test_cli_dora import run  # noqa: F401 - the fixture (``idp-tui`` on the sandbox)
 
 SIZE = (160, 50)
@@ -273,3 +281,26 @@ def test_the_cli_counts_the_trails_older_deploys_in_every_run(run: Any, tmp_path
         (found,) = json.loads(result.stdout)["results"]
         evidence = found["keys"]["deployment_frequency"]["evidence"]
         assert evidence.count(f"{AUDIT_SOURCE}:elsewhere-1") == 1, clock
+
+
+class _UnreadableTrail:
+    def records(self) -> Any:
+        from idp_tui.audit import AuditError
+
+        raise AuditError("the log is locked by another program", hint="try again")
+
+
+async def test_an_unreadable_trail_is_said_and_the_sources_history_still_counts(
+        data_dir: Path, clock: ManualClock) -> None:
+    app = IdpApp(app_config(spec("recording", HistorySource)), data_dir=data_dir, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await shown(pilot, app)
+        pane._trail = _UnreadableTrail  # type: ignore[method-assign]
+        insights = await counted_again(pilot, pane)
+        assert list(insights.organisation.keys[DEPLOYMENT_FREQUENCY].evidence) == [
+            "recording:d2"]
+        (failure,) = [f for f in insights.failures if f.source == AUDIT_SOURCE]
+        assert "the log is locked by another program" in failure.message
+        assert failure.hint == "try again"
+        banner = widget_text(app, pane.query_one("#insights-errors"))
+        assert "the audit trail could not be read" in banner
