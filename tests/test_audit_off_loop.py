@@ -33,6 +33,7 @@ from idp_tui.store import StoreConfig
 from pg_fixtures import server  # noqa: F401 - the fixture
 from test_action_manager import ActingSource, ActorConfig, deploy
 from test_cli_commands import Cli, fake_plugins  # noqa: F401 - the fixture
+from test_cli_github_actions import OCTO, checkout_source
 
 WHY = pg.missing()
 needs_pg = pytest.mark.skipif(WHY is not None, reason=WHY or "")
@@ -273,7 +274,6 @@ async def test_the_session_closing_writes_the_ends_still_queued(tmp_path: Path,
 
 # The confirmed identity of a vote ----------------------------------------------------------------
 
-OCTO = "octo-org/octo-repo"
 RULE = """
 [[policy.approval]]
 environments = ["production"]
@@ -289,28 +289,13 @@ def gh() -> Iterator[GithubServer]:
         yield github
 
 
-def _gh_config(gh: GithubServer) -> str:
-    return f'''{RULE}
-[sources.gh]
-type = "github"
-url = "{gh.api_url}"
-token = "{TOKEN}"
-repos = {{ checkout = "{OCTO}" }}
-environments = ["dev", "staging", "production"]
-poll_interval = 0.02
-
-[sources.gh.deploy]
-workflow = "deploy.yml"
-'''
-
-
 def _as(name: str) -> dict[str, str]:
     return {"LOGNAME": name, "USER": name}
 
 
 def test_approve_and_deny_record_the_confirmed_identity_beside_the_claimed_one(
         tmp_path: Path, fake_plugins: Path, gh: GithubServer) -> None:  # noqa: F811
-    cli = Cli(tmp_path, fake_plugins, _gh_config(gh))
+    cli = Cli(tmp_path, fake_plugins, RULE + checkout_source(gh))
     for rid in ("g-1", "g-2"):
         asked = cli.run("deploy", "checkout", "--env", "production", "--version", "main",
                         "--yes", "--reason", "CHG-7", "--id", rid, env=_as("alice"))

@@ -38,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .api.kinds import ActionKind, EnvironmentType
+from .auditindex import describe_target
 
 #: The approvers entry that means the members of the team owning the service.
 OWNERS = "owners"
@@ -217,16 +218,8 @@ class Request:
 
     @property
     def title(self) -> str:
-        r = self.record
-        what = [str(r.get("action") or "?")]
-        for key in ("template", "service", "version", "run_id"):
-            if r.get(key):
-                what.append(str(r[key]))
-        if r.get("replicas") is not None:
-            what.append(f"to {r['replicas']} replicas")
-        if r.get("environment"):
-            what.append(f"in {r['environment']}")
-        return " ".join(what)
+        """What is asked for, in words (as the audit trail says a target)."""
+        return describe_target(self.record)
 
     def state(self, now: datetime) -> str:
         if self.started is not None:
