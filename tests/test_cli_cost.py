@@ -22,8 +22,13 @@ def test_cost_json_per_service_team_and_environment_add_up(run: Run) -> None:
     assert data["prices"] == {"cpu_per_core_hour": 0.031611, "memory_per_gib_hour": 0.004237,
                               "source": "[cost] in the config"}
     deployments = data["deployments"]
-    # Every sandbox deployment runs with requests: 40 services in three environments.
-    assert len(deployments) == 120
+    # Every sandbox deployment runs with requests: 40 services in three environments, and two
+    # in each of the two preview environments a fresh sandbox starts with.
+    fixed = {"dev", "staging", "production"}
+    assert len([d for d in deployments if d["environment"] in fixed]) == 120
+    previews = {d["environment"] for d in deployments} - fixed
+    assert len(previews) == 2 and all(name.startswith("pr-") for name in previews)
+    assert len(deployments) == 120 + 2 * 2
     assert set(deployments[0]) == {"service", "team", "environment", "replicas", "cpu_cores",
                                    "memory_gib", "basis", "hourly", "cost"}
     assert {d["basis"] for d in deployments} <= {"requests", "requests and use"}
@@ -38,9 +43,9 @@ def test_cost_json_per_service_team_and_environment_add_up(run: Run) -> None:
     assert data["total"] == pytest.approx(total, abs=0.05)
     for part in ("services", "teams", "environments"):
         assert sum(t["cost"] for t in data[part]) == pytest.approx(data["total"], abs=0.5)
-    assert {e["name"] for e in data["environments"]} == {"dev", "staging", "production"}
+    assert {e["name"] for e in data["environments"]} == fixed | previews
     assert len(data["services"]) == 40
-    assert sum(t["deployments"] for t in data["teams"]) == 120
+    assert sum(t["deployments"] for t in data["teams"]) == len(deployments)
 
 
 def test_cost_of_one_team_over_a_week_in_the_configured_currency(run: Run,
