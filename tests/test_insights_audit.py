@@ -196,6 +196,10 @@ def test_the_merge_leaves_out_what_an_answering_source_ran(tmp_path: Path) -> No
     deploys, _ = with_audit([], [], trail, query, answered_by(["sandbox"], [failed]),
                             ["production"])
     assert [d.id for d in deploys] == [f"{AUDIT_SOURCE}:a1", f"{AUDIT_SOURCE}:a2"]
+    # It failed, but its last answer (or a part of it) is still counted: its own row only.
+    deploys, _ = with_audit(own, [], trail, query,
+                            answered_by(["sandbox"], [failed], kept={"sandbox"}), ["production"])
+    assert [d.id for d in deploys] == [f"{AUDIT_SOURCE}:a1", "sandbox:action:a2"]
     # Every environment (the CLI filters later); nothing to add: the very same lists.
     deploys, _ = with_audit([], [], trail, query, [], None)
     assert [d.id for d in deploys] == [f"{AUDIT_SOURCE}:{a}" for a in ("a1", "a2", "a3")]

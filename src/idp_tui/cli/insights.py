@@ -150,10 +150,13 @@ async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[
     since = kept.until - cache.OVERLAP if kept is not None else start
     failures: list[Any] = []
     history = DeliveryHistory()
+    # The sources whose rows count though they failed now: those kept from an earlier run.
+    counted: set[str] = set(sources) if kept is not None else set()
     if sources:  # what finished at ``end`` too: the windows end with it
         snapshot = await hub.fetch(Topic.delivery(_time(since), _time(end + 1)))
         failures = snapshot_failures(snapshot)
         history = snapshot.data or history
+        counted |= snapshot.kept
     deploys, incidents = rows_from_history(history, None)
     if kept is not None:
         deploys = cache.merge(kept.deploys, deploys)
@@ -169,7 +172,8 @@ async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[
     query = HistoryQuery(start=_time(start), end=_time(end + 1))
     try:
         deploys, incidents = await asyncio.to_thread(
-            with_audit, deploys, incidents, trail, query, answered_by(sources, failures))
+            with_audit, deploys, incidents, trail, query,
+            answered_by(sources, failures, counted))
     except AuditError as exc:  # (StoreError too) the sources' history still counts
         ctx.out.warn(f"the audit trail could not be read: {exc}", hint=exc.hint)
     return deploys, incidents, failures

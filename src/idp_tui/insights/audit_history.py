@@ -92,10 +92,13 @@ def without_sources(history: DeliveryHistory, ran_by: dict[str, str],
         event for event in history.deliveries if ran_by.get(event.id) not in skip)})
 
 
-def answered_by(sources: Iterable[str], failures: Iterable[Any]) -> frozenset[str]:
-    """The ``sources`` of delivery history that answered it: those without a failure among
-    ``failures`` (the hub's, each with its ``source``)."""
-    failed = {f.source for f in failures}
+def answered_by(sources: Iterable[str], failures: Iterable[Any],
+                kept: Iterable[str] = ()) -> frozenset[str]:
+    """The ``sources`` of delivery history whose answer counts: those without a failure among
+    ``failures`` (the hub's, each with its ``source``), and those that failed but whose answer
+    is ``kept`` (a partial answer, the last good one, rows kept from an earlier run): what they
+    ran is theirs to report, never counted a second time from the audit log."""
+    failed = {f.source for f in failures} - set(kept)
     return frozenset(s for s in sources if s not in failed)
 
 

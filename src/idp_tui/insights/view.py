@@ -135,7 +135,8 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
         try:
             deploys, incidents = await asyncio.to_thread(
                 with_audit, deploys, incidents, trail, HistoryQuery(start=start, end=end),
-                answered_by(sources, problems), world.production)
+                answered_by(sources, problems, {s for a in answers for s in a.kept}),
+                world.production)
         except AuditError as exc:  # (StoreError too) the sources' history still counts
             from ..hub.failures import Failure
 
