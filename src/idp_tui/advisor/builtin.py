@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from ..api.actions import ActionRequest
@@ -169,8 +169,8 @@ class RolloutRule:
             return
         # (the stuck and the down ones first: a few of many thousands, looked for again only
         # among the deployments a refresh changed)
-        for (service, environment), dep in sorted(view.each(self.id, _stuck_or_down(view))
-                                                  .items()):
+        for (service, environment), dep in sorted(view.each(
+                self.id, _stuck_or_down(view), every=_all_stuck_or_down).items()):
             stuck = dep.rollout == "stuck"
             age = view.now - _aware(dep.updated_at) if dep.updated_at else None
             down = (dep.health is Health.DOWN and age is not None
@@ -202,12 +202,20 @@ class RolloutRule:
                                f"advisor: {what}"))
 
 
+def _troubled(dep: Deployment) -> bool:
+    return dep.rollout == "stuck" or dep.health is Health.DOWN
+
+
 def _stuck_or_down(view: AdvisorView) -> Callable[[tuple[str, str]], Deployment | None]:
     def make(key: tuple[str, str]) -> Deployment | None:
         dep = (view.deployments or {}).get(key)
-        return dep if dep is not None and (dep.rollout == "stuck" or dep.health is Health.DOWN) \
-            else None
+        return dep if dep is not None and _troubled(dep) else None
     return make
+
+
+def _all_stuck_or_down(deployments: Mapping[tuple[str, str], Deployment]
+                       ) -> dict[tuple[str, str], Deployment]:
+    return {key: dep for key, dep in deployments.items() if _troubled(dep)}
 
 
 def _default_branches(view: AdvisorView, service: str) -> tuple[str, ...]:
@@ -228,9 +236,11 @@ def _waiting(view: AdvisorView, production: str, waiting_in: str, wait: timedelt
     (:meth:`AdvisorView.each`): a refresh looks again only at the services it changed, and
     only those few are judged by the time."""
     found = []
+    newer = _newer_before(view, production, waiting_in)
     for service, (prod, staged, staged_at) in view.each(
-            ("drift-waiting", production, waiting_in), _newer_before(view, production, waiting_in),
-            group=_service).items():
+            ("drift-waiting", production, waiting_in), newer, group=_service,
+            every=lambda deployments: {s: made for s, e in deployments if e == production
+                                       and (made := newer(s)) is not None}).items():
         waited = view.now - staged_at
         if waited < wait:
             continue
