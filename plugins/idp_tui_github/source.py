@@ -68,6 +68,7 @@ from idp_tui import (
     Source,
     SourceAuthError,
     SourceContext,
+    SourceCredentialsRefused,
     SourceError,
     SourceNotFound,
     SourceRateLimited,
@@ -171,9 +172,11 @@ class GithubSource(GithubActions, GithubHistory, Source):
 
     async def whoami(self) -> Identity:
         """The token's user: ``GET /user``'s login (a GitHub App's installation token has none:
-        not confirmed, said why)."""
+        not confirmed, said why). A refused token (401) is the source failing, raised."""
         try:
             body, _next = await self.api.get(self.api.url("/user"), what="the token's user")
+        except SourceCredentialsRefused:
+            raise
         except (SourceAuthError, SourceNotFound) as exc:
             return Identity(note=f"GitHub does not say whose the token is: {exc.message}")
         login = body.get("login") if isinstance(body, dict) else None

@@ -15,17 +15,70 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .api.identity import Identity
 
 if TYPE_CHECKING:
-    from .hub import Hub, PollTimer
+    from .hub import Failure, Hub, PollTimer
 
 log = logging.getLogger("idp_tui.identity")
 
 #: Seconds an action waits, at most, for the sources to say who the user is.
 CONFIRM_WAIT = 3.0
+#: Why a source that acts confirms nobody when it does not offer the question at all.
+CANNOT_SAY = "the source cannot say who the user is"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """Who the user says they are: the records' ``actor``, and where that name comes from."""
+
+    user: str
+    #: "config" (``[policy] identity``) or "os" (the operating-system user).
+    origin: str
+
+    @property
+    def where(self) -> str:
+        return "[policy] identity in the config" if self.origin == "config" \
+            else "the operating-system user"
+
+
+def claimed(actor: str, configured: str | None) -> Claimed:
+    """The claimed identity ``actor``, from the config when it is ``[policy] identity``."""
+    return Claimed(actor, "config" if configured and configured == actor else "os")
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What one source that acts says of the user: a name it confirms, or why not."""
+
+    source: str
+    #: The user the source's server names (None: not confirmed).
+    user: str | None
+    #: Where it was confirmed, or why not (the source's words, or its failure's message).
+    note: str
+    #: The source failed to answer (unreachable, refused credentials, timed out): not a source
+    #: that cannot say, one that could not be asked. Its error class then.
+    error_class: str | None = None
+    hint: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error_class is not None
+
+    def line(self) -> str:
+        """"github: octocat (the token's login at …)", "k8s: not confirmed (why)"."""
+        if self.user:
+            return f"{self.source}: {self.user}" + (f" ({self.note})" if self.note else "")
+        why = f"{self.error_class}: {self.note}" if self.failed else self.note
+        return f"{self.source}: not confirmed ({why})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "confirmed": bool(self.user), "user": self.user,
+                "note": self.note, "error": None if not self.failed else {
+                    "error_class": self.error_class, "message": self.note, "hint": self.hint}}
 
 
 class IdentityCheck:
@@ -40,6 +93,8 @@ class IdentityCheck:
         self.answers: dict[str, Identity] = {}
         #: Why a source could not be asked (its failure in words), by source.
         self.failures: dict[str, str] = {}
+        #: The same failures, whole (error class, message, hint), by source.
+        self.errors: dict[str, Failure] = {}
         self._done: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -75,14 +130,23 @@ class IdentityCheck:
                     pass
         return self.users
 
+    async def settled(self) -> list[Confirmation]:
+        """Every answer, waited for as long as the sources take (each call within its source's
+        timeout): for ``idp-tui whoami`` and the health view, not for an action."""
+        self.start()
+        assert self._done is not None
+        await self._done.wait()
+        return self.confirmations()
+
     async def _ask(self) -> None:
         from .hub import Topic
 
         try:
             snapshot = await self.hub.fetch(Topic.identity())
             self.answers = dict(snapshot.data or {})
-            self.failures = {name: failure.message for name, failure in snapshot.errors.items()
-                             if name != "hub"}
+            self.errors = {name: failure for name, failure in snapshot.errors.items()
+                           if name != "hub"}
+            self.failures = {name: failure.message for name, failure in self.errors.items()}
             for line in self.describe():  # (the log says why a source confirms nobody)
                 log.info("who the user is: %s", line)
         except Exception as exc:  # noqa: BLE001 - never stops an action: said, not raised
@@ -92,19 +156,39 @@ class IdentityCheck:
             assert self._done is not None
             self._done.set()
 
+    def acting(self) -> list[str]:
+        """The sources asked: those that act (config order)."""
+        from .api.kinds import Capability
+
+        try:
+            return [runner.name for runner in self.hub.runners_for(Capability.ACTIONS)]
+        except Exception:  # noqa: BLE001 - a hub without its runners (a test's stand-in)
+            return sorted({*self.answers, *self.failures} - {"hub"})
+
+    def confirmations(self) -> list[Confirmation]:
+        """Once asked, one entry a source that acts: who it confirms, why not, or its failure
+        (a source that does not offer the question: :data:`CANNOT_SAY`); the sources in config
+        order, then a failure of the question itself (``hub``)."""
+        out = []
+        for name in [*self.acting(), *(n for n in self.failures if n == "hub")]:
+            answer, failure = self.answers.get(name), self.errors.get(name)
+            if answer is not None:
+                out.append(Confirmation(name, answer.user or None,
+                                        answer.note or ("" if answer.user
+                                                        else "the server cannot say")))
+            elif failure is not None:
+                out.append(Confirmation(name, None, failure.message,
+                                        error_class=failure.error_class, hint=failure.hint))
+            elif name in self.failures:
+                out.append(Confirmation(name, None, self.failures[name], error_class="error"))
+            elif self.asked:
+                out.append(Confirmation(name, None, CANNOT_SAY))
+        return out
+
     def describe(self) -> list[str]:
         """One line a source: who it confirms, or why not ("github: octocat", "kubernetes: not
         confirmed (the cluster cannot say: …)")."""
-        lines = []
-        for name, answer in sorted(self.answers.items()):
-            if answer.user:
-                lines.append(f"{name}: {answer.user}" + (f" ({answer.note})" if answer.note
-                                                         else ""))
-            else:
-                lines.append(f"{name}: not confirmed ({answer.note or 'the server cannot say'})")
-        for name, why in sorted(self.failures.items()):
-            lines.append(f"{name}: not confirmed ({why})")
-        return lines
+        return [confirmation.line() for confirmation in self.confirmations()]
 
 
 def confirmed_text(record: dict[str, Any]) -> str:
@@ -123,4 +207,5 @@ def actor_text(record: dict[str, Any]) -> str:
     return f"{actor} ({confirmed})" if confirmed else actor
 
 
-__all__ = ["CONFIRM_WAIT", "IdentityCheck", "actor_text", "confirmed_text"]
+__all__ = ["CANNOT_SAY", "CONFIRM_WAIT", "Claimed", "Confirmation", "IdentityCheck", "actor_text",
+           "claimed", "confirmed_text"]

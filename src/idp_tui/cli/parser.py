@@ -179,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
                            "and the environments); exit code 4 if one is failing")
     p.set_defaults(handler=read.sources)
 
+    p = command("whoami", "who you are: the claimed identity, and the user each source that "
+                          "acts confirms (or why not); exit code 4 if one fails",
+                description="The identity the audit records name (`[policy] identity` in the "
+                            "config, else the operating-system user) and, for each source that "
+                            "acts, the user its server confirms (the GitHub token's login, the "
+                            "Kubernetes user of a SelfSubjectReview) or why it does not (the "
+                            "token names no user, the cluster cannot say). Exit code 0 when a "
+                            "source confirms or none can, 4 when a source failed to answer.")
+    p.set_defaults(handler=_Commands("whoami_cmd").whoami)
+
     p = command("metrics", "golden signals of a service in an environment: now, min and max")
     _target(p)
     p.add_argument("--window", "-w", choices=["15m", "1h", "6h", "24h"], default="1h",
