@@ -148,6 +148,13 @@ class Platform:
             name = self.r.choice(self.names)
             self.deployments[(name, "pr-1")] = deployment(name, "pr-1", "0.2.0",
                                                           NOW - timedelta(hours=1))
+        if self.r.random() < 0.3:  # a new run of a service's default branch, red or green
+            name, k = self.r.choice(self.names), len(self.runs)
+            self.runs = [PipelineRun(
+                id=f"{name}-{k}", service=name, pipeline="ci", branch="main",
+                status=RunStatus.FAILED if self.r.random() < 0.5 else RunStatus.SUCCEEDED,
+                version=f"v{k}", source="sandbox", started_at=NOW - timedelta(minutes=50),
+                finished_at=NOW - timedelta(minutes=40)), *self.runs]
 
 
 def fresh(view: AdvisorView) -> AdvisorView:
@@ -176,7 +183,7 @@ def test_evaluations_after_refreshes_say_what_an_evaluation_from_scratch_says() 
             # are the same objects), the runs now and then; the time goes on.
             view.deployments = dict(platform.deployments)
             view.metrics = dict(platform.metrics)
-            if k % 7 == 0:
+            if k % 3 == 0:  # (the runs' refresh: a new list, new runs or none)
                 view.runs = list(platform.runs)
             view.now = NOW + timedelta(seconds=30 * k)
             # (the copy the engine evaluates shares what is derived with the view)

@@ -168,38 +168,56 @@ class RolloutRule:
         if view.deployments is None:
             return
         # (the stuck and the down ones first: a few of many thousands, looked for again only
-        # among the deployments a refresh changed)
-        for (service, environment), dep in sorted(view.each(
-                self.id, _stuck_or_down(view), every=_all_stuck_or_down).items()):
+        # among the deployments a refresh changed; a stuck one's recommendation is kept while
+        # its deployment is the same, its time range's end moved on)
+        made = view.derived.get(("made", self.id), {})
+        kept: dict[tuple[str, str], tuple[Deployment, tuple[bool, bool], Recommendation]] = {}
+        for key, dep in sorted(view.each(self.id, _stuck_or_down(view),
+                                         every=_all_stuck_or_down).items()):
             stuck = dep.rollout == "stuck"
             age = view.now - _aware(dep.updated_at) if dep.updated_at else None
             down = (dep.health is Health.DOWN and age is not None
                     and timedelta(0) <= age <= timedelta(minutes=settings.rollout_minutes))
             if not stuck and not down:
                 continue
-            version = dep.target_version or dep.version
-            rec_id = stable_id(self.id, service, environment, version)
-            production = _is_production(view, environment)
-            what = (f"the rollout of {version} is stuck" if stuck
-                    else f"down {span_text(age or timedelta(0))} after deploying {version}")
-            figures = [Figure(name="health", value=dep.health.value)]
-            if dep.replicas_desired is not None:
-                figures.append(Figure(name="replicas ready", value=dep.replicas_ready or 0))
-                figures.append(Figure(name="replicas desired", value=dep.replicas_desired))
-            if dep.message:
-                figures.append(Figure(name="message", value=dep.message[:300]))
-            yield Recommendation(
-                id=rec_id, rule=self.id,
-                severity=Severity.CRITICAL if production and down else (
-                    Severity.HIGH if production else Severity.MEDIUM),
-                service=service, environment=environment,
-                title=f"{service} in {environment}: {what}: roll back",
-                detail=dep.message,
-                evidence=Evidence(figures=tuple(figures),
-                                  start=_aware(dep.updated_at) if dep.updated_at else None,
-                                  end=view.now, source=dep.source),
-                remedy=_remedy(rec_id, ActionKind.ROLLBACK, dep,
-                               f"advisor: {what}"))
+            production = _is_production(view, key[1])
+            held = made.get(key)
+            if held is not None and held[0] is dep and held[1] == (production, down) and (
+                    stuck or held[2].evidence.end == view.now):
+                rec = held[2]
+                if rec.evidence.end != view.now:
+                    rec = rec.model_copy(update={"evidence": rec.evidence.model_copy(
+                        update={"end": view.now})})
+            else:
+                rec = self._made(view, key, dep, stuck, down, age, production)
+            kept[key] = (dep, (production, down), rec)
+            yield rec
+        view.derived[("made", self.id)] = kept
+
+    def _made(self, view: AdvisorView, key: tuple[str, str], dep: Deployment, stuck: bool,
+              down: bool, age: timedelta | None, production: bool) -> Recommendation:
+        service, environment = key
+        version = dep.target_version or dep.version
+        rec_id = stable_id(self.id, service, environment, version)
+        what = (f"the rollout of {version} is stuck" if stuck
+                else f"down {span_text(age or timedelta(0))} after deploying {version}")
+        figures = [Figure(name="health", value=dep.health.value)]
+        if dep.replicas_desired is not None:
+            figures.append(Figure(name="replicas ready", value=dep.replicas_ready or 0))
+            figures.append(Figure(name="replicas desired", value=dep.replicas_desired))
+        if dep.message:
+            figures.append(Figure(name="message", value=dep.message[:300]))
+        return Recommendation(
+            id=rec_id, rule=self.id,
+            severity=Severity.CRITICAL if production and down else (
+                Severity.HIGH if production else Severity.MEDIUM),
+            service=service, environment=environment,
+            title=f"{service} in {environment}: {what}: roll back",
+            detail=dep.message,
+            evidence=Evidence(figures=tuple(figures),
+                              start=_aware(dep.updated_at) if dep.updated_at else None,
+                              end=view.now, source=dep.source),
+            remedy=_remedy(rec_id, ActionKind.ROLLBACK, dep, f"advisor: {what}"))
 
 
 def _troubled(dep: Deployment) -> bool:
@@ -332,21 +350,8 @@ class RedBranchRule:
     def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
         if view.runs is None:
             return
-        by_key: dict[tuple[str, str], list[PipelineRun]] = defaultdict(list)
-        for run in view.runs:
-            if run.branch in _default_branches(view, run.service) and run.status in (
-                    RunStatus.SUCCEEDED, RunStatus.FAILED):
-                by_key[(run.service, run.pipeline)].append(run)
         limit = timedelta(minutes=settings.red_branch_minutes)
-        for (service, pipeline), runs in sorted(by_key.items()):
-            runs.sort(key=_finished_at)
-            if runs[-1].status is not RunStatus.FAILED:
-                continue
-            streak: list[PipelineRun] = []
-            for run in reversed(runs):
-                if run.status is not RunStatus.FAILED:
-                    break
-                streak.append(run)
+        for (service, pipeline), streak in self._streaks(view):
             first, last = streak[-1], streak[0]
             red_for = view.now - _finished_at(first)
             if red_for < limit:
@@ -367,6 +372,32 @@ class RedBranchRule:
                     start=_finished_at(first), end=view.now, source=last.source),
                 opens=RunLog(source=last.source, run_id=last.id, job_id=job.id if job else "",
                              url=last.url))
+
+    def _streaks(self, view: AdvisorView) -> list[tuple[tuple[str, str], list[PipelineRun]]]:
+        """The failed runs in a row, the newest first, of each default branch's pipeline whose
+        last run failed, by service and pipeline. Kept in ``view.derived`` while the runs and
+        the catalog (the default branches) are the same lists."""
+        held = view.derived.get(("streaks", self.id))
+        if held is not None and held[0] is view.runs and held[1] is view.services:
+            return held[2]
+        by_key: dict[tuple[str, str], list[PipelineRun]] = defaultdict(list)
+        for run in view.runs or ():
+            if run.branch in _default_branches(view, run.service) and run.status in (
+                    RunStatus.SUCCEEDED, RunStatus.FAILED):
+                by_key[(run.service, run.pipeline)].append(run)
+        streaks = []
+        for key, runs in sorted(by_key.items()):
+            runs.sort(key=_finished_at)
+            if runs[-1].status is not RunStatus.FAILED:
+                continue
+            streak: list[PipelineRun] = []
+            for run in reversed(runs):
+                if run.status is not RunStatus.FAILED:
+                    break
+                streak.append(run)
+            streaks.append((key, streak))
+        view.derived[("streaks", self.id)] = (view.runs, view.services, streaks)
+        return streaks
 
 
 #: The built-in rules, in the order they are evaluated.
