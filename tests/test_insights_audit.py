@@ -81,10 +81,10 @@ async def deploy_through_idp_tui(app: IdpApp, action_id: str) -> None:
     manager = app.runtime.actions
     versions = await manager.versions("cart-service", "production")
     target = next(v.version for v in versions if not v.current)
-    run = await manager.submit(ActionRequest(
+    started = await manager.submit(ActionRequest(
         id=action_id, kind=ActionKind.DEPLOY, service="cart-service", environment="production",
         version=target, reason="ship it", confirmation="production"))
-    done = await manager.wait(run.id)
+    done = await manager.wait(started.id)
     assert done.state is ActionState.SUCCEEDED, done.error
 
 

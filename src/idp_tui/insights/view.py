@@ -130,7 +130,7 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
         from ..audit import AuditError
         from .audit_history import AUDIT_SOURCE, answered_by, with_audit
 
-        start, end = sc.day_range(now, 2 * days)
+        start, end = min(t.args[2] for t in (recent, *older)), recent.args[3]  # (all asked)
         sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
         try:
             deploys, incidents = await asyncio.to_thread(
