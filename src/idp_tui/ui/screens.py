@@ -37,6 +37,8 @@ class HealthScreen(ModalScreen[None]):
         super().__init__()
         self._health = health
         self._clock = clock
+        #: The columns shown (set again once mounted; a change of health may come before).
+        self._shown = [key for key, _ in self.COLUMNS]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="health-dialog", classes="dialog"):
@@ -44,6 +46,7 @@ class HealthScreen(ModalScreen[None]):
             yield KeyedTable(id="health-table", cursor_type="row")
             yield Static(id="health-detail")
             yield Static(id="health-retry")
+            yield Static(id="health-you")
             yield Static(Text("ctrl+r refresh · r retry now · esc close", "dim"))
         yield Footer()  # (this screen's keys, not the pane's underneath)
 
@@ -62,6 +65,27 @@ class HealthScreen(ModalScreen[None]):
         self._shown = [key for key, _ in self.COLUMNS]
         self.show(self._health)
         table.focus()
+        self._show_you()
+        check = self._identity()
+        if check is not None and not check.asked:
+            self.run_worker(self._ask_you(check), group="health-you", exit_on_error=False)
+
+    # You: the claimed identity, and who the sources that act confirm ---------------------------
+
+    def _manager(self) -> Any:
+        """The runtime's action layer (None before the sources started)."""
+        return getattr(getattr(self.app, "runtime", None), "actions", None)
+
+    def _identity(self) -> Any:
+        return getattr(self._manager(), "identity", None)
+
+    async def _ask_you(self, check: Any) -> None:
+        """The question an action asks (once a run), waited for: then the lines are shown."""
+        await check.settled()
+        self._show_you()
+
+    def _show_you(self) -> None:
+        self.query_one("#health-you", Static).update(you_text(self._manager()))
 
     def on_resize(self) -> None:
         self.show(self._health)
@@ -188,6 +212,43 @@ class HealthScreen(ModalScreen[None]):
         hub = getattr(self.app, "hub", None)
         if key and hub is not None:
             hub.retry_now(key.partition(self.PART_KEY)[0])  # (a part's row: its source)
+
+
+def you_text(manager: Any) -> Text:
+    """The health view's "You": who the records name (and where that comes from), then what each
+    source that acts confirms, or why not (``identity.IdentityCheck``, read from ``manager``)."""
+    from ..identity import claimed  # noqa: PLC0415 - with the view, not at start-up
+
+    out = Text(end="")
+    if manager is None:
+        return out
+    me = claimed(manager.actor, manager.policy.identity)
+    out.append("You ", "bold")
+    out.append_text(render.text(me.user, "bold", max_len=256))
+    out.append(f"  claimed: {me.where}", "dim")
+    check = getattr(manager, "identity", None)
+    if check is None:
+        return out
+    if not check.asked:
+        out.append("\n  asking the sources that act who you are…", "dim")
+        return out
+    found = check.confirmations()
+    for item in found:
+        out.append("\n  ")
+        out.append_text(render.text(item.source, "bold", max_len=60))
+        out.append(": ")
+        if item.user:
+            out.append_text(render.text(item.user, "green", max_len=256))
+        else:
+            out.append("not confirmed", "red" if item.failed else "yellow")
+        why = f"{item.error_class}: {item.note}" if item.failed else item.note
+        if why:
+            out.append(" — ", "dim")
+            out.append_text(render.text(why, "dim", max_len=300))
+    if not any(item.user for item in found) and not any(item.failed for item in found):
+        out.append("\n  no source can confirm who you are: the records name you as claimed",
+                   "dim")
+    return out
 
 
 class HelpScreen(ModalScreen[None]):
