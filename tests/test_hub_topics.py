@@ -105,3 +105,44 @@ def test_changed_without_a_hub_checks_the_kind_too(tmp_path: Path, clock: Manual
     with pytest.raises(ValueError, match="known: catalog, environments, pipelines"):
         ctx.changed("enviroments")
     assert seen == ["resources", "catalog"]
+
+
+async def test_a_large_answer_is_checked_off_the_event_loop(tmp_path: Path, clock: ManualClock,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # A year of delivery history takes a tenth of a second to check: never on the loop (the
+    # dashboard's keys would wait); a catalog is checked where it arrives.
+    import threading
+    from datetime import UTC, datetime
+
+    import idp_tui.hub.validation as validation
+    from idp_tui.hub import Topic
+
+    class History(StaticSource):
+        capabilities = StaticSource.capabilities | {Capability.DELIVERY}
+
+        async def delivery_history(self, query: object) -> dict[str, object]:
+            return {"deliveries": [{"service": "a", "environment": "production",
+                                    "started": "2026-11-01T10:00:00", "id": "d1"}]}
+
+    threads: dict[str, set[str]] = {}
+    seen = validation.aware
+
+    def aware(record: object) -> object:
+        threads.setdefault(type(record).__name__, set()).add(threading.current_thread().name)
+        return seen(record)  # type: ignore[type-var]
+
+    monkeypatch.setattr(validation, "aware", aware)
+    hub = Hub([SourceRunner("s", "static", History(StaticSource.Config(names=["a"]),
+                                                   context("s", tmp_path, clock)), 2.0)],
+              clock=clock)
+    loop_thread = threading.current_thread().name
+    try:
+        history = await hub.fetch(Topic.delivery(datetime(2026, 10, 1, tzinfo=UTC),
+                                                 datetime(2026, 12, 1, tzinfo=UTC)))
+        await hub.fetch(Topic.catalog())
+    finally:
+        await hub.close()
+    assert [(e.id, e.source, e.started.tzinfo) for e in history.data.deliveries] == [
+        ("d1", "s", UTC)]
+    assert threads["DeliveryHistory"] and loop_thread not in threads["DeliveryHistory"]
+    assert threads["Service"] == {loop_thread}

@@ -46,6 +46,7 @@ from .reuse import ByName, Stamps, kept, unchanged_data
 from .runner import SourceRunner
 from .timing import LoopTimer, PollTimer
 from .topics import DEFAULT_INTERVALS, OPTIONAL_METHODS, TOPICS, Snapshot, Topic, fetch_default
+from .validation import checked
 
 log = logging.getLogger("idp_tui.hub")
 
@@ -197,9 +198,7 @@ class Hub:
         last_attempt, health.last_attempt = health.last_attempt, self.clock.now()
         started = time.perf_counter()
         try:
-            result = await runner.call(method, *args)
-            if validate is not None:
-                result = validate(result)
+            result = await checked(validate, await runner.call(method, *args))
         except asyncio.CancelledError:
             raise
         except NotSupported:
@@ -228,7 +227,7 @@ class Hub:
             if partial is None:
                 raise
             try:
-                result = validate(exc.data) if validate is not None else exc.data
+                result = await checked(validate, exc.data)
             except BaseException as invalid:
                 self._failed(runner.name, method, classify(runner.name, invalid), invalid)
                 raise invalid from exc

@@ -10,6 +10,8 @@ row here (and the ``TopicKind`` member, and the source method it asks for).
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -241,6 +243,16 @@ class TopicSpec:
     #: ``settled(data)``: the answer will not change any more (a finished run): its poll loop
     #: stops asking until woken.
     settled: Callable[[Any], bool] | None = None
+    #: Answers are large (a year of delivery history): checked and stamped in a thread, so the
+    #: event loop (the dashboard's keys) never waits on them.
+    off_loop: bool = False
+
+    def checker(self) -> Callable[[Any], Any]:
+        """What checks an answer: ``check``, or, for an ``off_loop`` topic, an awaitable of it
+        run in a thread (``hub._call`` awaits either: ``validation.checked``)."""
+        if not self.off_loop:
+            return self.check
+        return lambda value: asyncio.to_thread(self.check, value)
 
     def check(self, value: Any) -> Any:
         """``value`` as the records this topic's method answers (SourceDataError if not)."""
@@ -260,11 +272,14 @@ class TopicSpec:
 async def fetch_default(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
                         partial: list[Failure] | None) -> Any:
     """``source.<spec.method>(*spec.args(topic, hub))``, checked and stamped with the source."""
-    value = await hub._call(runner, spec.method, *spec.args(topic, hub), validate=spec.check,
+    value = await hub._call(runner, spec.method, *spec.args(topic, hub),
+                            validate=spec.checker(),
                             partial=partial if spec.partial else None, service=topic.service)
     annotate = spec.annotate
     if spec.many and annotate is not None:  # (records handed over again: stamped once)
         return hub._stamps.stamped(runner.name, topic, value, lambda r: annotate(r, runner.name))
+    if spec.off_loop:
+        return await asyncio.to_thread(spec.stamped, value, runner.name)
     return spec.stamped(value, runner.name)
 
 
@@ -408,7 +423,7 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
                                                     environment=topic.args[1],
                                                     start=topic.args[2], end=topic.args[3]),),
               annotate=lambda record, source: record.stamped(source), setting=False,
-              environment_arg=1, fetch=_fetch_delivery),
+              environment_arg=1, fetch=_fetch_delivery, off_loop=True),
     TopicSpec(TopicKind.COST_PRICES, Capability.METRICS, "cost_prices", CostPrices,
               "cost prices", merge=lambda topic, parts, hub: first_answer(parts),
               interval=600.0, many=False, partial=False, optional=True, setting=False),

@@ -6,6 +6,7 @@ A source may return dicts instead of records, or anything at all; what does not 
 
 from __future__ import annotations
 
+import inspect
 import types
 import typing
 from datetime import UTC, datetime
@@ -17,6 +18,15 @@ from pydantic import BaseModel
 from ..api.errors import SourceDataError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+async def checked(validate: Any, value: Any) -> Any:
+    """``value`` as ``validate`` (None: as it is) answers it, awaited where that is awaitable
+    (an answer checked in a thread: ``TopicSpec.off_loop``)."""
+    if validate is None:
+        return value
+    result = validate(value)
+    return await result if inspect.isawaitable(result) else result
 
 
 def validate_list(value: Any, model: type[M], what: str) -> list[M]:
