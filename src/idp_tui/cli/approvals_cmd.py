@@ -49,8 +49,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two looks at the audit trail while ``--wait`` waits for approval.
+#: Seconds between two looks at the audit trail while ``--wait`` waits for approval (the data
+#: dir's log; the PostgreSQL store while its changes are not heard).
 WAIT_POLL = 0.5
+#: The same while the store's changes are heard (``LISTEN``/``NOTIFY``): a safety net only.
+WAIT_POLL_HEARD = 60.0
 
 STATE_STYLES = {PENDING: "yellow", READY: "green", DENIED: "red bold", EXPIRED: "dim",
                 "ran": "cyan"}
@@ -233,8 +236,11 @@ def run_approved(ctx: Context) -> int:
 
 
 async def wait_for_approval(ctx: Context, manager: ActionManager, run: ActionRun) -> str:
-    """``--wait``: say that the request waits, then look at the audit trail every
-    ``WAIT_POLL`` seconds until it is approved, denied or expired; its state then."""
+    """``--wait``: say that the request waits, then read it again each time the store says a
+    record of it was appended (PostgreSQL's ``LISTEN``/``NOTIFY``: ``store.listen``), looking at
+    the audit trail every ``WAIT_POLL_HEARD`` seconds all the same, or every ``WAIT_POLL`` seconds
+    while nothing is heard (the data dir's log, a store away), until it is approved, denied or
+    expired; each new approval is said as it comes. Its state then."""
     out = ctx.out
     if out.json:
         out.emit({"type": "waiting", "action_id": run.id, "message": run.decision.message})
@@ -242,9 +248,56 @@ async def wait_for_approval(ctx: Context, manager: ActionManager, run: ActionRun
         out.line(f"⧗ waiting for approval of request {run.id} (Ctrl-C stops waiting; the "
                  "request stays)")
         out.flush()
+    wake = asyncio.Event()
+    listener = _listen(manager, run.id, wake)
+    said: list[str] = []
 
     async def read() -> Request | None:
         records = await asyncio.to_thread(manager.records_of, run.id)
-        return fold(records, only=run.id).get(run.id)
+        found = fold(records, only=run.id).get(run.id)
+        if found is not None:
+            _say_approvals(out, found, said)
+        return found
 
-    return await wait_decided(read, ctx.clock.now, asyncio.sleep, WAIT_POLL)
+    async def sleep(_poll: float) -> None:
+        heard = listener is not None and listener.listening
+        await manager.timer.wait(wake, WAIT_POLL_HEARD if heard else WAIT_POLL)
+        wake.clear()  # (before the read: a record appended during it wakes the next wait)
+
+    try:
+        return await wait_decided(read, ctx.clock.now, sleep, WAIT_POLL)
+    finally:
+        if listener is not None:
+            await listener.close()
+
+
+def _listen(manager: ActionManager, request_id: str, wake: asyncio.Event) -> Any:
+    """Hear the store's appends (where the audit trail can tell them: PostgreSQL): a record of
+    ``request_id`` (or of an unsaid one) sets ``wake``, and so does listening starting (records
+    may have been missed) or stopping (the short polls take over). None: the trail cannot."""
+    make = getattr(manager.audit, "listener", None)
+    if make is None:
+        return None
+
+    def heard(change: Any) -> None:
+        if change.action_id is None or change.action_id == request_id:
+            wake.set()
+
+    try:
+        return make(heard, on_state=lambda _on: wake.set(), timer=manager.timer).start()
+    except Exception:  # noqa: BLE001 - not heard: the polls do it
+        log.warning("cannot listen to the store's changes; polling", exc_info=True)
+        return None
+
+
+def _say_approvals(out: Any, found: Request, said: list[str]) -> None:
+    """Each approval not said yet: who, and how many of how many (a line, or a JSON object)."""
+    for vote in found.approvals[len(said):]:
+        said.append(vote.actor)
+        if out.json:
+            out.emit({"type": "approval", "action_id": found.id, "by": vote.actor,
+                      "approvals": len(said), "needed": found.needed})
+        else:
+            out.line(f"✔ approved by {sanitize(vote.actor, max_len=200)} ({len(said)} of "
+                     f"{found.needed})")
+            out.flush()
