@@ -82,7 +82,8 @@ class HealthScreen(ModalScreen[None]):
     async def _ask_you(self, check: Any) -> None:
         """The question an action asks (once a run), waited for: then the lines are shown."""
         await check.settled()
-        self._show_you()
+        if self.is_attached:  # (not closed meanwhile)
+            self._show_you()
 
     def _show_you(self) -> None:
         self.query_one("#health-you", Static).update(you_text(self._manager()))
