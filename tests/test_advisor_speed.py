@@ -62,16 +62,18 @@ def test_changes_tell_the_keys_whose_record_changed() -> None:
     assert changes.since(g1) == frozenset()
     g2 = changes.see({("a", "dev"): a, ("b", "dev"): c})  # same keys, same order, one new record
     assert changes.since(g1) == {("b", "dev")}
-    changes.see({("b", "dev"): c, ("a", "dev"): a})  # reordered: nothing changed
-    assert changes.since(g2) == frozenset()
-    g4 = changes.see({("b", "dev"): c, ("c", "dev"): a})  # one gone, one new
-    assert changes.since(g2) == {("a", "dev"), ("c", "dev")}
-    assert changes.since(g1) == {("a", "dev"), ("b", "dev"), ("c", "dev")}
+    g3 = changes.see({("b", "dev"): c, ("a", "dev"): a})  # reordered: read again, not missed
+    assert changes.since(g2) == {("a", "dev"), ("b", "dev")}
+    assert changes.see({("b", "dev"): c, ("a", "dev"): a}) > g3  # a new mapping, the same
+    assert changes.since(g3) == frozenset()  # the same records in the same places: no change
+    g4 = changes.see({("b", "dev"): c, ("c", "dev"): a, ("d", "dev"): b})  # one gone, two new
+    assert changes.since(g3 + 1) == {("a", "dev"), ("c", "dev"), ("d", "dev")}
+    assert changes.since(g1) == {("a", "dev"), ("b", "dev"), ("c", "dev"), ("d", "dev")}
     assert changes.since(0) is None  # from before the first: everything
     for _ in range(Changes.KEEP):
-        changes.see({("b", "dev"): c, ("c", "dev"): object()})
+        changes.see({("b", "dev"): c, ("c", "dev"): object(), ("d", "dev"): b})
     assert changes.since(g4) == {("c", "dev")}  # the last KEEP generations are told
-    changes.see({("b", "dev"): c, ("c", "dev"): object()})
+    changes.see({("b", "dev"): c, ("c", "dev"): object(), ("d", "dev"): b})
     assert changes.since(g4) is None  # one more: too old to be told, everything
 
 

@@ -8,6 +8,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..api.actions import ActionRequest
 from ..api.kinds import ActionKind, Health, RunStatus, Signal
@@ -305,6 +306,8 @@ class DriftRule:
         if view.deployments is None:
             return
         wait = timedelta(hours=settings.drift_hours)
+        made = view.derived.get(("newer", self.id), {})
+        kept: dict[str, tuple[Any, Any, datetime, set[str] | None]] = {}
         for production in view.production():
             waiting_in = view.before(production)
             if waiting_in is None:
@@ -312,11 +315,21 @@ class DriftRule:
             for service, prod, staged, staged_at, waited in _waiting(view, production,
                                                                      waiting_in, wait):
                 branches = _default_branches(view, service)
-                runs = view.runs_of(service)
-                newer = {run.version or run.id for run in runs or ()
-                         if run.status is RunStatus.SUCCEEDED and run.branch in branches
-                         and _finished_at(run) > staged_at}
-                if runs is None or len(newer) < settings.drift_min_changes:
+                # (the newer builds, kept while the service's runs, the catalog and the
+                # waiting version's time are the same)
+                listing = view.service_runs.get(service, view.runs)
+                held = made.get(service) or kept.get(service)
+                if held is not None and held[0] is listing and held[1] is view.services \
+                        and held[2] == staged_at:
+                    newer = held[3]
+                else:
+                    runs = view.runs_of(service)
+                    newer = None if runs is None else {
+                        run.version or run.id for run in runs
+                        if run.status is RunStatus.SUCCEEDED and run.branch in branches
+                        and _finished_at(run) > staged_at}
+                kept[service] = (listing, view.services, staged_at, newer)
+                if newer is None or len(newer) < settings.drift_min_changes:
                     continue
                 rec_id = stable_id(self.id, service, production, staged.version)
                 yield Recommendation(
@@ -338,6 +351,7 @@ class DriftRule:
                     remedy=_remedy(rec_id, ActionKind.DEPLOY, staged,
                                    f"advisor: promote {staged.version} from {waiting_in}",
                                    environment=production, version=staged.version))
+        view.derived[("newer", self.id)] = kept
 
 
 class RedBranchRule:

@@ -36,10 +36,15 @@ _MISSING = object()
 
 def _changed(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> set[Any]:
     """The keys whose record differs (by identity) between ``old`` and ``new``, or that only
-    one of them has. (The same keys in the same order, the usual case of a refresh, are
-    compared place by place without hashing them.)"""
-    if len(old) == len(new) and all(map(operator.eq, new.keys(), old.keys())):
-        return set(compress(new.keys(), map(operator.is_not, new.values(), old.values())))
+    one of them has (some more where the places moved: read again, never missed). Of the same
+    size, the usual case of a refresh, they are compared place by place without hashing the
+    keys: a deployment is kept under its own service and environment, so the same record in
+    the same place is under the same key."""
+    if len(old) == len(new):
+        differ = list(map(operator.is_not, new.values(), old.values()))
+        if not any(differ):
+            return set()
+        return set(compress(new.keys(), differ)) | set(compress(old.keys(), differ))
     get = old.get
     keys = {key for key, record in new.items() if get(key, _MISSING) is not record}
     return keys | (old.keys() - new.keys())
@@ -97,6 +102,7 @@ class AdvisorView:
     now: datetime
     services: dict[str, Service] | None = None
     environments: tuple[Environment, ...] = ()
+    #: Each deployment under its own ``(service, environment)``.
     deployments: dict[tuple[str, str], Deployment] | None = None
     runs: list[PipelineRun] | None = None
     #: A service's own listing of runs (asked for the services a rule needs more history of).
@@ -234,7 +240,12 @@ class AdvisorView:
         return list(held[1].get(service, ()))
 
     def production(self) -> list[str]:
-        return [e.name for e in self.environments if e.type is EnvironmentType.PRODUCTION]
+        held = self.derived.get("production")  # (read once while the environments are the same)
+        if held is None or held[0] is not self.environments:
+            held = (self.environments, [e.name for e in self.environments
+                                        if e.type is EnvironmentType.PRODUCTION])
+            self.derived["production"] = held
+        return list(held[1])
 
     def before(self, environment: str) -> str | None:
         """The static environment promoted into ``environment`` (the one just before it)."""
