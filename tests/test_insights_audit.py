@@ -111,9 +111,12 @@ def cli_dora(config: AppConfig, data_dir: Path, clock: ManualClock, *args: str) 
 def same_as_the_cli(insights: view.Insights, value: Any) -> None:
     """The organisation and every team as ``idp-tui dora --json --evidence`` counts them."""
     org, *teams = value["results"]
-    assert org == as_jsonable(insights.organisation, evidence=True)
+    assert org == {**as_jsonable(insights.organisation, evidence=True),
+                   "coverage": insights.coverage_jsonable("organisation")}
     assert {t["name"]: t for t in teams} == {
-        t.name: as_jsonable(t, evidence=True) for t in insights.teams}
+        t.name: {**as_jsonable(t, evidence=True),
+                 "coverage": insights.coverage_jsonable(f"team:{t.name}")}
+        for t in insights.teams}
 
 
 async def test_a_deploy_to_a_system_without_history_counts_from_the_audit_trail(

@@ -19,6 +19,7 @@ from ..api.kinds import Capability, EnvironmentType
 from ..audit import AuditError, AuditLog
 from ..hub import Hub, Topic
 from ..insights import cache
+from ..insights import coverage as cov
 from ..insights.audit_history import answered_by, with_audit
 from ..insights.dora import (
     CHANGE_FAILURE_RATE,
@@ -38,7 +39,7 @@ from ..insights.dora import (
 from ..insights.texts import FORMAT
 from ..runtime import AUDIT_FILE
 from .context import Context
-from .output import EXIT_NOT_FOUND, CliError, Styled
+from .output import EXIT_NOT_FOUND, CliError, Styled, cell
 from .read import _errors_json, finish, snapshot_failures
 
 #: The exit code when the level asked for is below ``--fail-under``.
@@ -74,8 +75,11 @@ async def _dora(ctx: Context, hub: Hub) -> int:
     if args.service and owners and args.service not in owners:
         raise CliError(EXIT_NOT_FOUND, f"no service {args.service!r} in the catalog",
                        hint="`idp-tui services` lists the catalog")
-    deploys, incidents, history_failures = await _history(ctx, hub, end)
+    seen: set[str] = set()
+    deploys, incidents, history_failures = await _history(ctx, hub, end, seen)
     failures += history_failures
+    members = sorted(owners) if owners else [args.service] if args.service else []
+    coverage = cov.delivery_coverage(hub, members, seen | {d.service for d in deploys})
     if not production:
         out.warn("no environment is of type production: nothing counts as deployed "
                  "(set `type = \"production\"` under [environments.NAME] in the config)")
@@ -87,36 +91,57 @@ async def _dora(ctx: Context, hub: Hub) -> int:
         results.append(four_keys(facts, end=end, days=days, scope="service", name=args.service,
                                  services={args.service}))
     elif team is not None:
-        members = {s for s, o in owners.items() if o == team}
+        mine = {s for s, o in owners.items() if o == team}
         results.append(four_keys(facts, end=end, days=days, scope="team", name=team,
-                                 services=members))
-        by_service = four_keys_by(facts, lambda s: s if s in members else None, end=end,
+                                 services=mine))
+        by_service = four_keys_by(facts, lambda s: s if s in mine else None, end=end,
                                   days=days, scope="service")
         results += [by_service.get(s) or four_keys([], end=end, days=days, scope="service",
-                                                   name=s) for s in sorted(members)]
+                                                   name=s) for s in sorted(mine)]
     else:
         counted = rollup(facts, owners.get, end=end, days=days, services=False)
         results.append(counted.organisation)
         by_team = counted.teams
         results += [by_team.get(t) or four_keys([], end=end, days=days, scope="team", name=t)
                     for t in sorted(set(owners.values()))]
+    # Whose history nobody keeps: no value and no level ("–"), never "low".
+    services_of = {r.name: _services_of(r, owners, members) for r in results}
+    results = [cov.judged(r, coverage, services_of[r.name]) for r in results]
     if out.json:
         out.emit({"window_days": days, "as_of": now.astimezone(UTC).isoformat(),
                   "production": production,
-                  "results": [as_jsonable(r, evidence=args.evidence or r.scope == "service")
+                  "results": [{**as_jsonable(r, evidence=args.evidence or r.scope == "service"),
+                               "coverage": cov.jsonable(coverage, r.scope, r.name,
+                                                        services_of[r.name])}
                               for r in results],
                   "errors": _errors_json(failures)})
     else:
         _print(ctx, results, days, now)
+        _say_coverage(ctx, results, coverage, services_of)
     code = finish(ctx, failures, "delivery history", answered=bool(deploys))
     gate = args.fail_under
     if gate is not None:
+        first = results[0]
+        why = coverage.why_unknown(first.scope, first.name, services_of[first.name])
+        if why is not None:  # not judged: no history to judge by
+            out.warn(f"{_named(first)} was not judged against --fail-under {gate}: "
+                     f"{why}")
+            return code
         level = results[0].level
         if level is None or level.rank > Level.parse(gate).rank:
             raise CliError(EXIT_BELOW, f"{results[0].scope} {results[0].name}: "
                                        f"{level.value if level else 'no level'}, below {gate}",
                            type="below level")
     return code
+
+
+def _services_of(result: FourKeys, owners: dict[str, str], members: list[str]) -> list[str]:
+    """The services a result counts: its own, its team's, or every one."""
+    if result.scope == "service":
+        return [result.name]
+    if result.scope == "team":
+        return [s for s, o in owners.items() if o == result.name]
+    return members
 
 
 def _without_catalog(ctx: Context, catalog: Any) -> list[Any]:
@@ -139,9 +164,11 @@ def _team(wanted: str, owners: dict[str, str]) -> str:
                    hint=f"teams: {', '.join(sorted(teams)) or 'none'}")
 
 
-async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[Any], list[Any]]:
+async def _history(ctx: Context, hub: Hub, end: float, seen: set[str] | None = None
+                   ) -> tuple[list[Any], list[Any], list[Any]]:
     """The deliveries and incidents of the last :data:`SPAN_DAYS` days: the kept ones, and what
-    the sources and the audit log add since (all of it when nothing is kept)."""
+    the sources and the audit log add since (all of it when nothing is kept); ``seen`` gets the
+    services the audit trail has a deploy of."""
     sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
     start = end - SPAN_DAYS * DAY
     kept = cache.load(ctx.folder, sources)
@@ -173,7 +200,7 @@ async def _history(ctx: Context, hub: Hub, end: float) -> tuple[list[Any], list[
     try:
         deploys, incidents = await asyncio.to_thread(
             with_audit, deploys, incidents, trail, query,
-            answered_by(sources, failures, counted))
+            answered_by(sources, failures, counted), None, seen)
     except AuditError as exc:  # (StoreError too) the sources' history still counts
         ctx.out.warn(f"the audit trail could not be read: {exc}", hint=exc.hint)
     return deploys, incidents, failures
@@ -191,6 +218,34 @@ def _cell(result: FourKeys, key: str) -> Styled:
     value = result.keys[key]
     text = f"{FORMAT[key](value.value)} {_TREND[value.trend]}".rstrip()
     return Styled(text, _LEVEL_STYLE.get(value.level, "") if value.level else "")
+
+
+def _say_coverage(ctx: Context, results: list[FourKeys], coverage: cov.Coverage,
+                  services_of: dict[str, list[str]]) -> None:
+    """Below the table: why a "–" row has no value, and what a team's counting left out."""
+    said: list[str] = []
+    for r in results:
+        why = coverage.why_unknown(r.scope, r.name, services_of[r.name])
+        if why is not None:
+            said.append(f"– {_named(r)}: not known: {why}")
+            continue
+        covered, missing = coverage.split(services_of[r.name])
+        if r.scope != "service" and missing:
+            said.append(f"{_named(r)} counts {len(covered)} of its "
+                        f"{len(covered) + len(missing)} services; no delivery history of "
+                        f"{cov.names(missing)}")
+    if not said:
+        return
+    ctx.out.line()
+    for text in said[:cov.MAX_NAMED]:
+        ctx.out.line(cell(text, 600))
+    if len(said) > cov.MAX_NAMED:
+        ctx.out.line(f"… and {len(said) - cov.MAX_NAMED} more without delivery history")
+
+
+def _named(result: FourKeys) -> str:
+    return "the organisation" if result.scope == "organisation" else \
+        f"{result.scope} {result.name}"
 
 
 def _print(ctx: Context, results: list[FourKeys], days: int, now: datetime) -> None:

@@ -4,10 +4,12 @@ service is below it)."""
 
 from __future__ import annotations
 
+from ..audit import AuditLog
 from ..configerror import ConfigError
 from ..hub import Hub
 from ..insights import scorecards as sc
 from ..insights.rules import Level, Rule, configured_rules
+from ..runtime import AUDIT_FILE
 from .context import Context
 from .insights import EXIT_BELOW
 from .output import CliError, Styled, cell, paint
@@ -31,7 +33,10 @@ def scorecards(ctx: Context) -> int:
 
 async def _scorecards(ctx: Context, hub: Hub, rules: list[Rule]) -> int:
     args, out = ctx.args, ctx.out
-    world, failures = await sc.collect(hub, ctx.clock.now())
+    # The configured store's trail: the deploys made through idp-tui count as in `idp-tui dora`.
+    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
+        else AuditLog(ctx.folder / AUDIT_FILE)
+    world, failures = await sc.collect(hub, ctx.clock.now(), trail=trail)
     fail_under = Level(args.fail_under) if args.fail_under else None
     cards = sc.score(rules, world)
     if args.team:

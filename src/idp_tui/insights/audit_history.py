@@ -104,18 +104,36 @@ def answered_by(sources: Iterable[str], failures: Iterable[Any],
 
 def with_audit(deploys: list[Deploy], incidents: list[IncidentRow], trail: Any,
                query: HistoryQuery, answered: Iterable[str],
-               production: Iterable[str] | None = None
+               production: Iterable[str] | None = None, seen: set[str] | None = None
                ) -> tuple[list[Deploy], list[IncidentRow]]:
     """The sources' rows with the deploys and rollbacks of the audit ``trail`` (an
     ``AuditLog``, or the store's trail) that ``query`` asks for, as rows of the ``production``
     environments (None: of every one); those run by a source that ``answered`` delivery history
-    are its own rows already and are left out. Nothing to add: the same lists.
+    are its own rows already and are left out. Nothing to add: the same lists. ``seen`` gets
+    the services the trail has a deploy or rollback of in the range (any environment, whoever
+    ran it): their history is known (:mod:`.coverage`).
 
     Reads the whole trail (a file, or the store's rows): call it off the event loop. Raises
     ``AuditError`` (a ``StoreError`` too) when the trail cannot be read."""
     audited, ran_by = audit_history(trail.records(), query)
+    if seen is not None:
+        seen.update(event.service for event in audited.deliveries)
     more, more_incidents = rows_from_history(without_sources(audited, ran_by, answered),
                                              production)
     if not more and not more_incidents:
         return deploys, incidents
     return cache.merge(deploys, more), [*incidents, *more_incidents]
+
+
+def trail_mark(trail: Any) -> Any:
+    """What changes when a record is appended to ``trail`` (a log file's size and time), for
+    telling whether a count made from it is still current; None for a trail that says nothing
+    of it (a count is then made again only when the rest changes, or when asked afresh)."""
+    path = getattr(trail, "path", None)
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (id(trail), stat.st_size, stat.st_mtime_ns)

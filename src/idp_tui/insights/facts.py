@@ -21,6 +21,7 @@ from . import dora
 
 if TYPE_CHECKING:
     from ..api.models import Deployment, Environment, PipelineRun, Service, ServiceSeries
+    from .coverage import Coverage
 
 #: Branches taken for a repository's default branch when a service names none
 #: (annotation :data:`DEFAULT_BRANCH_ANNOTATION`).
@@ -49,7 +50,9 @@ class World:
     ``deployments``, ``runs`` and ``delivery`` are ``None`` when nothing is known of them (no
     source offers them, or they failed): the facts computed from them are unknown then, not
     false. ``delivery`` is :func:`dora.analyse`'s facts of the production deployments;
-    ``error_ratios`` each service's error ratio in production (:func:`error_ratios`).
+    ``error_ratios`` each service's error ratio in production (:func:`error_ratios`);
+    ``coverage`` the services whose delivery history nobody keeps (their delivery facts are
+    unknown, :mod:`.coverage`).
     """
 
     def __init__(self, services: Sequence[Service], *, now: float,
@@ -58,7 +61,8 @@ class World:
                  runs: Iterable[PipelineRun] | None = None,
                  delivery: Sequence[dora.Fact] | None = None,
                  production: Iterable[str] | None = None,
-                 error_ratios: Mapping[str, float] | None = None) -> None:
+                 error_ratios: Mapping[str, float] | None = None,
+                 coverage: Coverage | None = None) -> None:
         from ..environments import guess_type
         from ..api.kinds import EnvironmentType
 
@@ -86,6 +90,7 @@ class World:
                 self.delivery[f.deploy.service].append(f)
         #: Service → its error ratio in production (None: no metrics known).
         self.error_ratios = dict(error_ratios) if error_ratios is not None else None
+        self.coverage = coverage
         self._keys: dict[tuple[str, int], dora.FourKeys] = {}
 
     def four_keys(self, service: str, days: int) -> dora.FourKeys:
@@ -199,6 +204,9 @@ def _default_branch_green(service: Service, world: World) -> bool:
 def _keys(service: Service, world: World, days: int) -> dora.FourKeys:
     if not world.delivery_known:
         raise Unknown("no source told the delivery history")
+    why = world.coverage.reason(service.name) if world.coverage is not None else None
+    if why is not None:
+        raise Unknown(why)
     return world.four_keys(service.name, days)
 
 

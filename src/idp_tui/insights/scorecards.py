@@ -164,16 +164,21 @@ def day_range(now: datetime, days: int) -> tuple[datetime, datetime]:
 
 
 async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.size,
-                  fresh: bool = False, answers: dict[Any, Any] | None = None
-                  ) -> tuple[World, list[Failure]]:
+                  fresh: bool = False, answers: dict[Any, Any] | None = None,
+                  trail: Any = None) -> tuple[World, list[Failure]]:
     """The world the facts are computed from, asked of the hub (the catalog, the environments,
     the newest ``pipelines`` runs, the delivery history of the facts' window and the error
     ratios of the production environments), and the
     failures of the sources asked. A topic that no source offers is no failure: its facts are
     unknown. A topic a source failed on is unknown too (the rules that need it error, saying
     why), and its failure is returned. The hub's last answers are used where it has one
-    (``fresh``: every topic asked again); ``answers`` gets each topic's snapshot."""
-    from ..api.kinds import EnvironmentType
+    (``fresh``: every topic asked again); ``answers`` gets each topic's snapshot.
+
+    With the audit ``trail`` (the runtime's), the deploys made through idp-tui count in the
+    delivery facts as in the four keys (:func:`.audit_history.with_audit`, read in a thread);
+    a service whose delivery history nobody keeps has unknown delivery facts
+    (:mod:`.coverage`)."""
+    from ..api.kinds import Capability, EnvironmentType
     from ..environments import guess_type
     from ..hub import Topic
     from . import dora
@@ -181,11 +186,11 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     from .facts import DELIVERY_DAYS, ERROR_RATIO_STEP, ERROR_RATIO_WINDOW, error_ratios
 
     failures: list[Failure] = []
+    got: dict[Any, Any] = answers if answers is not None else {}
 
     async def fetch(topic: Topic) -> tuple[Any, bool]:
         snapshot = (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
-        if answers is not None:
-            answers[topic] = snapshot
+        got[topic] = snapshot
         problems = [f for f in snapshot.errors.values() if f.error_class != "no source"]
         failures.extend(problems)
         return snapshot.data, snapshot.data is not None and not problems
@@ -193,7 +198,10 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     catalog, _ = await fetch(Topic.catalog())
     platform, platform_known = await fetch(Topic.environments())
     runs, runs_known = await fetch(Topic.pipelines(None, pipelines))
-    history, history_known = await fetch(Topic.delivery(*day_range(now, DELIVERY_DAYS)))
+    history_topic = Topic.delivery(*day_range(now, DELIVERY_DAYS))
+    before = len(failures)
+    history, history_known = await fetch(history_topic)
+    history_problems = failures[before:]
     environments = list(platform.environments) if platform is not None else []
     production = [e.name for e in environments
                   if (e.type or guess_type(e.name)) is EnvironmentType.PRODUCTION]
@@ -206,16 +214,51 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
             ratios = ratios if ratios is not None else {}
             for name, value in error_ratios(series).items():
                 ratios[name] = max(value, ratios.get(name, value))
-    delivery = None
-    if history_known:
+    delivery = coverage = None
+    sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
+    if history_known or (trail is not None and not sources):
+        from .coverage import delivery_coverage
         from .memo import analysed, history_rows
 
-        delivery = analysed(*history_rows(history, production))
+        deploys, incidents = history_rows(history, production) if history_known else ([], [])
+        seen: set[str] = set()
+        if trail is not None:
+            deploys, incidents = await _with_trail(
+                deploys, incidents, trail, history_topic, sources, history_problems,
+                got.get(history_topic), production, seen, failures)
+        delivery = analysed(deploys, incidents)
+        coverage = delivery_coverage(hub, names, seen | {d.service for d in deploys})
     world = World(catalog or [], now=now.timestamp(), environments=environments,
                   deployments=list(platform.deployments.values()) if platform_known else None,
                   runs=list(runs) if runs_known else None, delivery=delivery,
-                  production=production, error_ratios=ratios)
+                  production=production, error_ratios=ratios, coverage=coverage)
     return world, failures
+
+
+async def _with_trail(deploys: list[Any], incidents: list[Any], trail: Any, topic: Any,
+                      sources: list[str], problems: list[Failure], snapshot: Any,
+                      production: list[str], seen: set[str], failures: list[Failure]
+                      ) -> tuple[list[Any], list[Any]]:
+    """The history's rows with the audit trail's deploys of the topic's range (the four keys'
+    merge); a trail that cannot be read is a failure, and the sources' rows still count."""
+    import asyncio
+
+    from ..api.delivery import HistoryQuery
+    from ..audit import AuditError
+    from .audit_history import AUDIT_SOURCE, answered_by, with_audit
+
+    kept = snapshot.kept if snapshot is not None else ()
+    try:
+        return await asyncio.to_thread(
+            with_audit, deploys, incidents, trail,
+            HistoryQuery(start=topic.args[2], end=topic.args[3]),
+            answered_by(sources, problems, kept), production, seen)
+    except AuditError as exc:  # (StoreError too)
+        from ..hub.failures import Failure
+
+        failures.append(Failure(AUDIT_SOURCE, "audit trail",
+                                f"the audit trail could not be read: {exc}", exc.hint))
+        return deploys, incidents
 
 
 # JSON ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import scorecards as sc
+from .audit_history import trail_mark
 from .facts import DELIVERY_DAYS, World
 from .rules import Level, Rule
 
@@ -52,6 +53,8 @@ class Scorer:
         self.counts = 0
         #: Called with each new count (a pane showing an older one counts again from it).
         self.listeners: list[Callable[[Scored], None]] = []
+        #: The runtime's audit trail: its deploys count in the delivery facts (None: not read).
+        self.trail: Any = None
 
     async def score(self, hub: Hub, now: datetime, rules: Sequence[Rule], *,
                     fresh: bool = False) -> Scored:
@@ -62,7 +65,8 @@ class Scorer:
             running = self._running
             if running is not None and not running.done():  # the newest count: shared
                 return await asyncio.shield(running)
-            if self.last is not None and self.last.key == _peek(hub, now, rules):
+            if self.last is not None and self.last.key == (*_peek(hub, now, rules),
+                                                           trail_mark(self.trail)):
                 return self.last
         task = asyncio.get_running_loop().create_task(self._count(hub, now, rules, fresh))
         self._running = task  # (a caller cancelled does not stop it: another may wait on it)
@@ -71,10 +75,12 @@ class Scorer:
 
     async def _count(self, hub: Hub, now: datetime, rules: list[Rule], fresh: bool) -> Scored:
         answers: dict[Any, Any] = {}
-        world, failures = await sc.collect(hub, now, fresh=fresh, answers=answers)
+        mark = trail_mark(self.trail)  # (before it is read: a deploy meanwhile counts again)
+        world, failures = await sc.collect(hub, now, fresh=fresh, answers=answers,
+                                           trail=self.trail)
         cards = await asyncio.to_thread(sc.score, rules, world) if rules else []
         self.counts += 1
-        scored = Scored(world, cards, failures, _key_of(world, answers, now, rules))
+        scored = Scored(world, cards, failures, (*_key_of(world, answers, now, rules), mark))
         self.last = scored
         for listener in list(self.listeners):
             listener(scored)

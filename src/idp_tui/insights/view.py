@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import dora
 from . import scorecards as sc
+from .coverage import Coverage, delivery_coverage, judged, names
+from .coverage import jsonable as coverage_jsonable
 from .dora import (
     CHANGE_FAILURE_RATE,
     DEPLOYMENT_FREQUENCY,
@@ -65,6 +67,8 @@ class Inputs:
     cards: list[sc.Card] | None = None
     #: The count they come from (``insights.scoring.Scored``), if any.
     scored: Any = None
+    #: The services whose delivery history nobody keeps (:mod:`.coverage`).
+    coverage: Coverage = field(default_factory=Coverage)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,24 @@ class Insights:
     failures: list[Failure] = field(default_factory=list)
     #: Service → its team (``(no owner)`` for none).
     owners: dict[str, str] = field(default_factory=dict)
+    coverage: Coverage = field(default_factory=Coverage)
+
+    def services_of(self, row: str) -> list[str]:
+        """The services a key row counts (``organisation``, ``team:NAME``, ``service:NAME``)."""
+        scope, _, name = row.partition(":")
+        if scope == "service":
+            return [name]
+        return [s for s, team in self.owners.items() if scope == "organisation" or team == name]
+
+    def unknown(self, row: str) -> str | None:
+        """Why a key row's four keys are not known (no history of its services), or None."""
+        scope, _, name = row.partition(":")
+        return self.coverage.why_unknown(scope, name, self.services_of(row))
+
+    def coverage_jsonable(self, row: str) -> dict[str, Any]:
+        """A key row's ``coverage`` as ``idp-tui dora --json`` writes it."""
+        scope, _, name = row.partition(":")
+        return coverage_jsonable(self.coverage, scope, name, self.services_of(row))
 
     def keys_of(self, row: str) -> FourKeys | None:
         """A key row's four keys (``organisation``, ``team:NAME``, ``service:NAME``)."""
@@ -111,10 +133,14 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
     cards: list[sc.Card] | None = None
     counted = None
     if rules is not None:
+        if trail is not None:  # the scorecards' delivery facts count its deploys too
+            from .scoring import scorer_of
+
+            scorer_of(hub).trail = trail
         counted = await scored(hub, now, rules, fresh=fresh)
         world, failures, cards = counted.world, list(counted.failures), counted.cards
     else:
-        world, failures = await sc.collect(hub, now, fresh=fresh)
+        world, failures = await sc.collect(hub, now, fresh=fresh, trail=trail)
     recent, *older = history_topics(now, 2 * days)
     answers = [hub.cached(recent) or await hub.fetch(recent)]  # (the count's: just asked)
     for topic in older:
@@ -124,6 +150,7 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
     # (many records: made off the loop)
     deploys, incidents = await asyncio.to_thread(
         _rows, [a.data for a in answers if a.data is not None], world.production)
+    seen: set[str] = set()
     if trail is not None:
         from ..api.delivery import HistoryQuery
         from ..api.kinds import Capability
@@ -136,14 +163,17 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
             deploys, incidents = await asyncio.to_thread(
                 with_audit, deploys, incidents, trail, HistoryQuery(start=start, end=end),
                 answered_by(sources, problems, {s for a in answers for s in a.kept}),
-                world.production)
+                world.production, seen)
         except AuditError as exc:  # (StoreError too) the sources' history still counts
             from ..hub.failures import Failure
 
-            failures.append(Failure(AUDIT_SOURCE, "audit trail",
-                                    f"the audit trail could not be read: {exc}", exc.hint))
+            failure = Failure(AUDIT_SOURCE, "audit trail",
+                              f"the audit trail could not be read: {exc}", exc.hint)
+            if failure not in failures:  # (the scorecards' count may have said it)
+                failures.append(failure)
     owners = {s.name: s.owner or NO_OWNER for s in world.services}
-    return Inputs(world, deploys, incidents, owners, failures, cards, counted)
+    coverage = delivery_coverage(hub, owners, seen | {d.service for d in deploys})
+    return Inputs(world, deploys, incidents, owners, failures, cards, counted, coverage)
 
 
 def history_topics(now: datetime, days: int) -> list[Any]:
@@ -186,10 +216,19 @@ def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW
              for t in sorted(set(owners.values()))]
     services = [by_service.get(s) or dora.four_keys([], end=end, days=days, scope="service",
                                                     name=s) for s in sorted(owners)]
+    # Whose history nobody keeps: no value and no level ("–"), never "low".
+    coverage = inputs.coverage
+    if coverage.missing:
+        members: dict[str, list[str]] = {}
+        for service, team in owners.items():
+            members.setdefault(team, []).append(service)
+        org = judged(org, coverage, owners)
+        teams = [judged(t, coverage, members.get(t.name, [])) for t in teams]
+        services = [judged(s, coverage, [s.name]) for s in services]
     cards = inputs.cards if inputs.cards is not None else \
         sc.score(rules, inputs.world) if rules else []
     return Insights(days, org, teams, services, cards, {d.id: d for d in inputs.deploys},
-                    list(inputs.failures), dict(owners))
+                    list(inputs.failures), dict(owners), coverage)
 
 
 # Texts ----------------------------------------------------------------------------------------------
@@ -296,6 +335,10 @@ def key_detail(insights: Insights, row: str, key: str) -> list[Cell]:
     if result is None or key not in result.keys:
         return [("Nothing selected.", "dim")]
     value = result.keys[key]
+    why = insights.unknown(row)
+    if why is not None:
+        return [(f"{KEY_NAMES[key]} of {_scope(result)}, last {result.days} days: – "
+                 "(not known, no level)", "bold"), (why, "yellow")]
     level = value.level.value if value.level else "no level"
     lines: list[Cell] = [
         (f"{KEY_NAMES[key]} of {_scope(result)}, last {result.days} days: "
@@ -316,6 +359,10 @@ def key_detail(insights: Insights, row: str, key: str) -> list[Cell]:
         lines.append((text, "red" if reason else ""))
     if len(value.evidence) > MAX_EVIDENCE:
         lines.append((f"  … and {len(value.evidence) - MAX_EVIDENCE} older", "dim"))
+    covered, missing = insights.coverage.split(insights.services_of(row))
+    if result.scope != "service" and missing:
+        lines.append((f"counts {len(covered)} of its {len(covered) + len(missing)} services; "
+                      f"no delivery history of {names(missing)}", "yellow"))
     return lines
 
 
@@ -345,4 +392,8 @@ def summary(insights: Insights, *, team: str | None, level: str | None) -> str:
              f"team: {team or 'all'}", f"level: {level or 'all'}"]
     failing = sum(1 for c in insights.cards if c.failing)
     parts.append(f"{failing}/{len(insights.cards)} services fail a rule")
+    unknown = sum(1 for s in insights.owners if not insights.coverage.covers(s))
+    if unknown:
+        parts.append(f"– {unknown} service{'s' if unknown != 1 else ''} without delivery "
+                     "history")
     return " · ".join(parts)
