@@ -21,7 +21,8 @@ preview environments, its pipeline runs and its services' metrics), through a re
    - **the goal's figure**: after a refresh of one topic, the platform, with one deployment
      changed and the time five seconds on (what a live platform's refresh costs), against the
      hub's merge of that refresh: at most 1.5x ("the advisor adds at most 50 %"), in wall
-     time, each figure the best of ``--repeat``; the thread's CPU time is printed beside it.
+     time, each figure the best of twice ``--repeat``; the thread's CPU time is printed
+     beside it.
 3. **The loop while it evaluates**: the hub over the same two sources, refreshing the
    environments and the pipelines every ``--refresh`` seconds (2), followed by the advisor as the
    dashboard's is (``Advisor.watch``) or not; ``--stalls dashboard`` (or ``both``): the headless
@@ -360,22 +361,24 @@ async def measure_rules(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             advisor._work(cold_view.copy())
             warms.append(time.perf_counter() - t0)
             # The realistic one: a refresh of one topic, the platform, with one deployment
-            # changed, five seconds on; against the hub's merge of that refresh.
+            # changed, five seconds on; against the hub's merge of that refresh (twice a
+            # repeat: the goal's figures are the best of twice as many).
             assert PLATFORM is not None
-            PLATFORM.changing = True
-            snapshot = await hub.fetch(platform)
-            PLATFORM.changing = False
-            gc.collect()
-            c0 = time.thread_time()
-            changed_merges.append(merge_all([(platform, parts(platform))]))
-            changed_merge_cpu.append(time.thread_time() - c0)
-            apply(cold_view, snapshot)
-            cold_view.now = NOW + timedelta(seconds=5 * (k + 1))
-            gc.collect()
-            c0, t0 = time.thread_time(), time.perf_counter()
-            advisor._work(cold_view.copy())
-            changed.append(time.perf_counter() - t0)
-            changed_cpu.append(time.thread_time() - c0)
+            for again in range(2):
+                PLATFORM.changing = True
+                snapshot = await hub.fetch(platform)
+                PLATFORM.changing = False
+                gc.collect()
+                c0 = time.thread_time()
+                changed_merges.append(merge_all([(platform, parts(platform))]))
+                changed_merge_cpu.append(time.thread_time() - c0)
+                apply(cold_view, snapshot)
+                cold_view.now = NOW + timedelta(seconds=5 * (2 * k + again + 1))
+                gc.collect()
+                c0, t0 = time.thread_time(), time.perf_counter()
+                advisor._work(cold_view.copy())
+                changed.append(time.perf_counter() - t0)
+                changed_cpu.append(time.thread_time() - c0)
         profile = ""
         if args.profile:
             profile = profiled(advisor, view)
@@ -549,8 +552,8 @@ async def main() -> None:
           f"use of {rules['usage']}, own runs of {rules['service_runs']} services")
     print(f"  found: {', '.join(f'{k} {v}' for k, v in sorted(rules['found'].items()))}"
           + (f"; errors: {rules['errors']}" if rules["errors"] else ""))
-    print(f"  best of {args.repeat}; an evaluation is what the advisor's worker thread does: the "
-          "rules, then the metrics and runs to follow")
+    print(f"  best of {args.repeat} (of {2 * args.repeat} after a change); an evaluation is what "
+          "the advisor's worker thread does: the rules, then the metrics and runs to follow")
     print(f"  the first evaluation (nothing derived yet)     {cold * 1000:8.1f} ms   "
           f"[{listed('colds')}]")
     print(f"    vs the hub's merge of all those snapshots   {merge * 1000:8.1f} ms   "
@@ -563,12 +566,15 @@ async def main() -> None:
           f"{changed * 1000:.1f} ms [{listed('changeds')}]")
     print(f"    vs the hub's merge of that refresh          {changed_merge * 1000:8.1f} ms   "
           f"[{listed('changed_merges')}]  ({changed_ratio:.2f}x)")
-    print(f"    the same in the thread's CPU time (less disturbed by other work on the machine): "
-          f"{rules['changed_cpu'] * 1000:.1f} ms vs {rules['changed_merge_cpu'] * 1000:.1f} ms "
-          f"({rules['changed_cpu'] / rules['changed_merge_cpu']:.2f}x)")
+    cpu, merge_cpu = rules["changed_cpu"], rules["changed_merge_cpu"]
+    cpu_ratio = cpu / merge_cpu
+    print(f"    the same in the thread's CPU time (what each side computes, less disturbed by "
+          f"other work on the machine): {cpu * 1000:.1f} ms vs {merge_cpu * 1000:.1f} ms "
+          f"({cpu_ratio:.2f}x)")
     print(f"  goal, checked on the last (what every refresh costs; the first evaluation happens "
-          f"once a run), wall time: <= {GOAL}x the merge (adds at most 50 %): "
-          f"{'PASS' if passed else 'FAIL'} ({changed_ratio:.2f}x)")
+          f"once a run): <= {GOAL}x the merge (adds at most 50 %): in wall time "
+          f"{'PASS' if passed else 'FAIL'} ({changed_ratio:.2f}x), in CPU time "
+          f"{'PASS' if cpu_ratio <= GOAL else 'FAIL'} ({cpu_ratio:.2f}x)")
     if rules["profile"]:
         print(rules["profile"])
     measures = [
@@ -576,6 +582,9 @@ async def main() -> None:
                 "(10,000 services)", changed * 1000, "ms", baseline=changed_merge * 1000,
                 baseline_name="hub merge of that refresh", ratio=changed_ratio,
                 goal=f"<= {GOAL}x", passed=passed),
+        measure("advisor: the same, the thread's CPU time", cpu * 1000, "ms",
+                baseline=merge_cpu * 1000, baseline_name="hub merge of that refresh (CPU time)",
+                ratio=cpu_ratio, goal=f"<= {GOAL}x", passed=cpu_ratio <= GOAL),
         measure("advisor: first evaluation, 10,000 services", cold * 1000, "ms",
                 baseline=merge * 1000, baseline_name="hub merge of the same snapshots",
                 ratio=cold_ratio),
