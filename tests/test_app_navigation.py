@@ -451,15 +451,19 @@ async def test_pipelines_seen_before_follow_a_service_chosen_later(tmp_path: Pat
 async def test_e_and_E_cycle_the_environment_and_panes_follow(tmp_path: Path) -> None:
     app = sandbox(tmp_path)
     async with running(app) as pilot:
-        assert app.environment_names() == ["dev", "staging", "production"]
+        # (after production: the two preview environments a fresh sandbox starts with)
+        assert app.environment_names() == ["dev", "staging", "production", "pr-3756",
+                                           "pr-9870"]
         assert app.environment == "production"
         await pilot.press("e")
+        assert app.environment == "pr-3756"
+        await pilot.press("e", "e")
         assert app.environment == "dev"
         await pilot.press("e")
         assert app.environment == "staging"
         await pilot.pause()
         assert "env staging" in context_text(app)
-        await pilot.press("E", "E")
+        await pilot.press("E", "E", "E", "E")
         assert app.environment == "production"
 
         await pilot.press("4")

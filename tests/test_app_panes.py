@@ -321,14 +321,15 @@ async def test_environments_matrix_shows_versions_health_and_replicas(tmp_path: 
     app = sandbox(tmp_path)
     async with running(app, "2") as pilot:
         table = app.query_one("#envs-table", VirtualTable)
+        # (then the two preview environments a fresh sandbox starts with)
         assert [str(c.key.value) for c in table.columns.values()] == [
-            "service", "dev", "staging", "production"]
+            "service", "dev", "staging", "production", "pr-3756", "pr-9870"]
         assert [str(c.label) for c in table.columns.values()] == [
-            "Service", "dev", "staging", "production"]
+            "Service", "dev", "staging", "production", "pr-3756", "pr-9870"]
         assert len(table.keys) == 40
         # (each part padded to its column's widest: versions, health and replicas line up)
         # (marked: the advisor finds its bad release in production)
-        assert cells(table, "order-service") == [
+        assert cells(table, "order-service")[:4] == [
             "order-service !", "2.49.13 ● 1/1", "2.49.13  ● 2/2", "2.49.12↓ ◐ 6/6"]
         # The cursor is on the selected service in the selected environment, and the status line
         # says what is wrong there.
@@ -357,17 +358,20 @@ async def test_environments_drift_is_highlighted_only_where_behind(tmp_path: Pat
         assert marked("order-service", "production")
         assert not marked("order-service", "staging")
         assert not marked("order-service", "dev")
-        # 13 services run an older version in production than in staging.
+        # 14 services run an older version in production than in staging (config-service's
+        # has waited there for a day and a half: the advisor's drift).
         behind_in_production = {s for s in table.keys if marked(s, "production")}
-        assert len(behind_in_production) == 13
-        assert {"order-service", "session-store", "ranking-service"} <= behind_in_production
+        assert len(behind_in_production) == 14
+        assert {"order-service", "session-store", "ranking-service",
+                "config-service"} <= behind_in_production
         # A service with the same version everywhere is not marked anywhere.
         same = [s for s in table.keys
                 if len({str(table.get_cell(s, e)).split()[0] for e in ("dev", "staging",
                                                                         "production")}) == 1]
         assert same, "the seeded sandbox has services with one version everywhere"
         assert not any(marked(s, e) for s in same for e in ("dev", "staging", "production"))
-        assert {(s, e) for s in table.keys for e in ("dev", "staging", "production")
+        # (the preview environments' cells too: they run what dev ran when they were made)
+        assert {(s, e) for s in table.keys for e in app.environment_names()
                 if marked(s, e)} == pane.drifted
         drifted_services = {s for s, _ in pane.drifted}
         assert (f"{len(pane.drifted)} drifted cells in {len(drifted_services)} services"

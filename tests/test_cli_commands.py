@@ -247,10 +247,12 @@ def test_services(cli: Cli) -> None:
 
 def test_envs_matrix_detail_and_json(cli: Cli) -> None:
     table = rows(cli.ok("envs"))
-    assert table[0] == ["SERVICE", "dev", "staging", "production*"]  # * protected
+    # * protected; then the two preview environments a fresh sandbox starts with
+    assert table[0] == ["SERVICE", "dev", "staging", "production*", "pr-3756", "pr-9870"]
     assert len(table) == 41
     data = cli.json("envs")
-    assert [e["name"] for e in data["environments"]] == ["dev", "staging", "production"]
+    assert [e["name"] for e in data["environments"]] == ["dev", "staging", "production",
+                                                         "pr-3756", "pr-9870"]
     production = data["environments"][2]
     assert production["protected"] is True
     deployments = {(d["service"], d["environment"]): d for d in data["deployments"]}
