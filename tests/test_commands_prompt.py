@@ -100,13 +100,15 @@ async def test_repeated_tab_cycles_the_candidates(tmp_path: Path) -> None:
     async with running(app) as pilot:
         prompt = await open_prompt(pilot, "env ")
         seen = []
-        for _ in range(4):
+        for _ in range(6):
             await pilot.press("tab")
             seen.append(prompt.value)
-        assert seen == ["env dev", "env staging", "env production", "env dev"]
-        assert prompt.candidates == ["env dev", "env staging", "env production"]
+        # The environments in promotion order, then the sandbox's two preview environments.
+        envs = ["env dev", "env staging", "env production", "env pr-3756", "env pr-9870"]
+        assert prompt.candidates == envs
+        assert seen == [*envs, "env dev"]
         await pilot.press("shift+tab")
-        assert prompt.value == "env production"
+        assert prompt.value == "env pr-9870"
         # Editing the line ends the cycle: the next Tab completes what is typed now.
         await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace",
                           "backspace", "backspace", "backspace", "backspace", "backspace")

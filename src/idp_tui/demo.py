@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .api.clock import ManualClock
 from .config import AppConfig, SourceSpec
+from .policy import PolicyConfig
 from .registry import load
 from .ui.panelist import PANES
 
@@ -22,17 +23,20 @@ if TYPE_CHECKING:
 #: The moment every demo, screenshot and snapshot shows.
 DEMO_TIME = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 DEMO_SIZE = (160, 50)
+#: Who acts in the demo (``[policy] identity``).
+DEMO_IDENTITY = "dana"
 #: Each pane's default key, by name (from the pane list).
 PANE_KEYS = {pane.name: pane.key for pane in PANES}
 
 
 def demo_config(data_dir: Path, **settings: Any) -> AppConfig:
-    """The sandbox with seed 7 and its database in ``data_dir`` (``settings`` override)."""
+    """The sandbox with seed 7 and its database in ``data_dir`` (``settings`` override), acted
+    on by ``dana`` (whoever runs it: screenshots and snapshots name the same person)."""
     cls = load("sandbox")
     values = {"seed": 7, "database": str(data_dir / "sandbox.sqlite3"), **settings}
     spec = SourceSpec(name="sandbox", type="sandbox", cls=cls, config=cls.Config(**values),
                       timeout=30.0)
-    return AppConfig(path=None, sources=[spec])
+    return AppConfig(path=None, sources=[spec], policy=PolicyConfig(identity=DEMO_IDENTITY))
 
 
 def demo_app(data_dir: Path, *, clock: ManualClock | None = None, **settings: Any) -> IdpApp:
