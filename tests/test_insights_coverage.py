@@ -349,3 +349,29 @@ async def test_a_covered_service_that_never_reached_production_is_low(
         beta = insights.keys_of("service:beta")
         assert beta is not None and beta.level is not None and beta.level.value == "low"
         assert all(beta.keys[k].level is None for k in KEYS[1:])
+
+
+async def test_a_deploy_in_the_trail_counts_the_scorecards_again(
+        tmp_path: Path, data_dir: Path, clock: ManualClock) -> None:
+    """The dashboard's one scorecard count (the Catalog's levels too) is made again when the
+    audit trail grew (here by another idp-tui, nothing else changed), not only when asked
+    afresh."""
+    from idp_tui.insights.rules import configured_rules
+    from idp_tui.insights.scoring import scored, scorer_of
+
+    config: AppConfig = sandbox_config(tmp_path, NoHistorySandbox)
+    app = IdpApp(config, data_dir=data_dir, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot, app)
+        rules = configured_rules(app.config)
+        assert scorer_of(app.hub).trail is app.runtime.actions.audit
+        first = await scored(app.hub, clock.now(), rules)
+        assert await scored(app.hub, clock.now(), rules) is first  # nothing changed
+        card = next(c for c in first.cards if c.service == "cart-service")
+        assert {r.rule.id: r.status for r in card.results}["deployed-recently"] == "error"
+        await asyncio.to_thread(trail_deploy, data_dir, "cart-service", "elsewhere-1",
+                                (T0 - timedelta(days=3)).isoformat())
+        again = await scored(app.hub, clock.now(), rules)
+        assert again is not first
+        card = next(c for c in again.cards if c.service == "cart-service")
+        assert {r.rule.id: r.status for r in card.results}["deployed-recently"] == "pass"
