@@ -110,8 +110,7 @@ async def test_repeated_tab_cycles_the_candidates(tmp_path: Path) -> None:
         await pilot.press("shift+tab")
         assert prompt.value == "env pr-9870"
         # Editing the line ends the cycle: the next Tab completes what is typed now.
-        await pilot.press("backspace", "backspace", "backspace", "backspace", "backspace",
-                          "backspace", "backspace", "backspace", "backspace", "backspace")
+        await pilot.press(*["backspace"] * len("pr-9870"))
         await type_text(pilot, "st")
         assert prompt.value == "env st" and prompt.candidates == []
         await pilot.press("tab")
