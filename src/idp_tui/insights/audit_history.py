@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..api.delivery import (
@@ -130,7 +131,7 @@ def trail_mark(trail: Any) -> Any:
     telling whether a count made from it is still current; None for a trail that says nothing
     of it (a count is then made again only when the rest changes, or when asked afresh)."""
     path = getattr(trail, "path", None)
-    if path is None:
+    if not isinstance(path, Path):  # (a store's trail: its path is the DSN)
         return None
     try:
         stat = path.stat()
