@@ -184,8 +184,11 @@ action_speed = 10000
     envs = run("envs", "--json")
     assert envs.returncode == 0, envs.stderr
     listing = json.loads(envs.stdout)
-    assert [e["name"] for e in listing["environments"]] == ["dev", "staging", "live"]
-    assert {d["environment"] for d in listing["deployments"]} == {"dev", "staging", "live"}
+    # (and the two preview environments a fresh sandbox starts with, their names unmapped)
+    assert [e["name"] for e in listing["environments"]] == ["dev", "staging", "live",
+                                                            "pr-3756", "pr-9870"]
+    assert {d["environment"] for d in listing["deployments"]} == {"dev", "staging", "live",
+                                                                 "pr-3756", "pr-9870"}
     live = [e for e in listing["environments"] if e["name"] == "live"][0]
     assert live["type"] == "production" and live["protected"]
 
