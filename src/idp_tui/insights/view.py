@@ -360,9 +360,9 @@ def key_detail(insights: Insights, row: str, key: str) -> list[Cell]:
     if len(value.evidence) > MAX_EVIDENCE:
         lines.append((f"  … and {len(value.evidence) - MAX_EVIDENCE} older", "dim"))
     covered, missing = insights.coverage.split(insights.services_of(row))
-    if result.scope != "service" and missing:
-        lines.append((f"counts {len(covered)} of its {len(covered) + len(missing)} services; "
-                      f"no delivery history of {names(missing)}", "yellow"))
+    if result.scope != "service" and missing:  # (above the deployments: seen at once)
+        lines.insert(2, (f"counts {len(covered)} of its {len(covered) + len(missing)} "
+                         f"services; no delivery history of {names(missing)}", "yellow"))
     return lines
 
 
