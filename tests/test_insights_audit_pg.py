@@ -51,3 +51,22 @@ async def test_the_pane_counts_a_deploy_from_the_stores_trail(server: pg.Server,
     value = await asyncio.to_thread(cli_dora, config, data_dir, clock, "--window", "30d",
                                     "--evidence")
     same_as_the_cli(insights, value)
+
+
+def test_a_stores_trail_marks_what_this_process_appended(server: pg.Server) -> None:
+    # The scorecards' count is kept while the trail's mark is the same: an append changes it.
+    from idp_tui.insights.audit_history import trail_mark
+    from idp_tui.store.postgres import PostgresAudit, PostgresStore
+
+    store = PostgresStore(server.create_database())
+    trail = PostgresAudit(store)
+    try:
+        before = trail_mark(trail)
+        trail.append({"action_id": "M-1", "phase": "started", "actor": "ann",
+                      "action": "restart", "service": "cart", "environment": "dev",
+                      "time": "2026-11-25T14:00:00+00:00"})
+        after = trail_mark(trail)
+        assert before is not None and after is not None and before != after
+        assert trail_mark(trail) == after
+    finally:
+        store.close()

@@ -127,12 +127,14 @@ def with_audit(deploys: list[Deploy], incidents: list[IncidentRow], trail: Any,
 
 
 def trail_mark(trail: Any) -> Any:
-    """What changes when a record is appended to ``trail`` (a log file's size and time), for
+    """What changes when a record is appended to ``trail`` (a log file's size and time, the
+    records a store's trail appended in this process), for
     telling whether a count made from it is still current; None for a trail that says nothing
     of it (a count is then made again only when the rest changes, or when asked afresh)."""
     path = getattr(trail, "path", None)
-    if not isinstance(path, Path):  # (a store's trail: its path is the DSN)
-        return None
+    if not isinstance(path, Path):  # a store's trail (its path is the DSN): what this process wrote
+        appended = getattr(trail, "appended", None)
+        return None if appended is None else (id(trail), appended)
     try:
         stat = path.stat()
     except OSError:

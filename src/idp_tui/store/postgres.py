@@ -384,6 +384,8 @@ class PostgresAudit:
         self.spool = spool
         self.path = f"postgres {store.where}"
         self.notes: list[str] = []
+        #: Records this process appended (what counted from the trail may be out of date).
+        self.appended = 0
 
     def close(self) -> None:
         """Close the store's connections (the next use opens them again)."""
@@ -400,7 +402,9 @@ class PostgresAudit:
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         self.flush()
         try:
-            return self.store.append(record)
+            written = self.store.append(record)
+            self.appended += 1
+            return written
         except StoreUnavailable as exc:
             if record.get("phase") == "finished" and self.spool is not None:
                 self._keep(record)
