@@ -172,7 +172,9 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
             if failure not in failures:  # (the scorecards' count may have said it)
                 failures.append(failure)
     owners = {s.name: s.owner or NO_OWNER for s in world.services}
-    coverage = delivery_coverage(hub, owners, seen | {d.service for d in deploys})
+    # (those the scorecards' count found covered are: their window is within this one)
+    pool = world.coverage.missing if world.coverage is not None else owners
+    coverage = delivery_coverage(hub, pool, seen | {d.service for d in deploys})
     return Inputs(world, deploys, incidents, owners, failures, cards, counted, coverage)
 
 
