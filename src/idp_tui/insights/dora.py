@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import accumulate, chain, compress, repeat
 from operator import attrgetter, is_not, sub
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -157,17 +158,17 @@ def rows_from_history(history: DeliveryHistory, production: Iterable[str] | None
     environments, or of no named one) as rows (``production`` None: of every environment)."""
     prod: Any = set(production) if production is not None else _Everything()
     deploys: list[Deploy] = []
-    append = deploys.append
+    append, make = deploys.append, _deploy
     for e in history.deliveries:  # (one pass, each time read once: a year is many records)
         finished, environment = e.finished, e.environment
         if finished is None or environment not in prod:
             continue
         at = finished.timestamp()
         commits = e.commits
-        append(Deploy(f"{e.source}:{e.id}" if e.id else f"{e.source}:{e.service}:"
-                      f"{environment}:{at:.0f}", e.service, environment, at, e.outcome._value_,
-                      e.kind._value_, tuple([c.at.timestamp() for c in commits]) if commits
-                      else (), e.version))
+        append(make(f"{e.source}:{e.id}" if e.id else f"{e.source}:{e.service}:"
+                    f"{environment}:{at:.0f}", e.service, environment, at, e.outcome._value_,
+                    e.kind._value_, tuple(map(_timestamp, map(_commit_at, commits)))
+                    if commits else (), e.version))
     incidents = [IncidentRow(i.service, i.environment, i.started.timestamp(),
                              i.resolved.timestamp() if i.resolved else None, i.id)
                  for i in history.incidents if i.environment is None or i.environment in prod]
@@ -177,6 +178,22 @@ def rows_from_history(history: DeliveryHistory, production: Iterable[str] | None
 class _Everything:
     def __contains__(self, item: object) -> bool:
         return True
+
+
+_timestamp = datetime.timestamp
+_commit_at = attrgetter("at")
+_ID, _SERVICE, _ENVIRONMENT, _AT, _OUTCOME, _KIND, _COMMITS, _VERSION = (
+    Deploy.__dict__[name].__set__ for name in Deploy.__slots__)
+
+
+def _deploy(id_: str, service: str, environment: str, at: float, outcome: str, kind: str,
+            commits: tuple[float, ...], version: str, _new: Any = object.__new__) -> Deploy:
+    """``Deploy(...)`` with its slots set directly, without the frozen dataclass's check of each
+    field (a year of history is many rows)."""
+    row = _new(Deploy)
+    _ID(row, id_), _SERVICE(row, service), _ENVIRONMENT(row, environment), _AT(row, at)
+    _OUTCOME(row, outcome), _KIND(row, kind), _COMMITS(row, commits), _VERSION(row, version)
+    return row
 
 
 # Facts --------------------------------------------------------------------------------------------

@@ -217,16 +217,20 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     delivery = coverage = None
     sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
     if history_known or (trail is not None and not sources):
+        import asyncio
+
         from .coverage import delivery_coverage
         from .memo import analysed, history_rows
 
-        deploys, incidents = history_rows(history, production) if history_known else ([], [])
+        # (many records: made off the event loop)
+        deploys, incidents = await asyncio.to_thread(history_rows, history, production) \
+            if history_known else ([], [])
         seen: set[str] = set()
         if trail is not None:
             deploys, incidents = await _with_trail(
                 deploys, incidents, trail, history_topic, sources, history_problems,
                 got.get(history_topic), production, seen, failures)
-        delivery = analysed(deploys, incidents)
+        delivery = await asyncio.to_thread(analysed, deploys, incidents)
         coverage = delivery_coverage(hub, names, seen | {d.service for d in deploys})
     world = World(catalog or [], now=now.timestamp(), environments=environments,
                   deployments=list(platform.deployments.values()) if platform_known else None,
