@@ -17,7 +17,8 @@ Measures (best of ``--repeat``):
 * ``analysis``: ``analyse`` of every row (failures, incidents, lead times, restores), once per
   refresh of the history, against loading the same rows into SQLite and indexing them (the
   baseline's own preparation, which the query above does not pay either).
-* ``every service``: ``rollup`` with the 10,000 services against ``GROUP BY service``.
+* ``every service``: ``rollup`` with the 10,000 services (each with its weekly series, the
+  teams and the organisation merged from them) against ``GROUP BY service``. Goal: within 3×.
 * ``sandbox history``: generating the sandbox's year of history for 40 services (for information).
 * ``Insights first frame``: an idp-tui dashboard over a source that answers from memory (a
   catalog, a production environment, and the delivery history of ``--frame-services`` services
@@ -336,7 +337,7 @@ def main() -> None:
           f"{len(cards):,} cards): {ours_cards:.2f} s; SQLite GROUP BY team, total and service: "
           f"{base_cards:.2f} s; ratio {ours_cards / base_cards:.1f}× (goal: within 3×)")
     print(f"every service ({args.services:,}): {ours_all:.2f} s; SQLite GROUP BY service: "
-          f"{base_all:.2f} s; ratio {ours_all / base_all:.1f}×")
+          f"{base_all:.2f} s; ratio {ours_all / base_all:.1f}× (goal: within 3×)")
     # The same deployments counted on both sides.
     assert rows[-1][1] == len(org.keys["change_failure_rate"].evidence)
 
@@ -367,7 +368,8 @@ def main() -> None:
         measure("dora: analysis of every row", analysed, "s", baseline=loaded,
                 baseline_name="SQLite load and index", ratio=analysed / loaded),
         measure("dora: every service", ours_all, "s", baseline=base_all,
-                baseline_name="SQLite GROUP BY service", ratio=ours_all / base_all),
+                baseline_name="SQLite GROUP BY service", ratio=ours_all / base_all,
+                goal="≤ 3× baseline", passed=ours_all / base_all <= 3),
         measure("sandbox history: 40 services, a year", generated, "s"),
         *(first_frame(args) if args.frame_services else []),
     ])
