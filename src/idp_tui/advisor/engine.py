@@ -4,6 +4,9 @@
 the dismissals file). :meth:`Advisor.watch` keeps a view up to date from the hub's topics (catalog,
 environments, pipelines, the delivery history of the scorecards' window, and the metrics of
 recently deployed services) and evaluates again after each refresh: it has no timer of its own.
+Before each evaluation it asks the hub's one scorecard count (:meth:`Advisor.count_scorecards`,
+made again only when what it was counted from changed) for the scorecard gap rule, and a new
+count made elsewhere is one evaluation more.
 The evaluation runs in a worker thread over a copy of the view (``AdvisorView.copy``), one at a
 time: refreshes that arrive meanwhile are one evaluation more once it ends, and the hub's loop
 (the dashboard's) goes on drawing and answering keys while the rules count. A refresh that
@@ -219,6 +222,10 @@ class Advisor:
         #: When the cost and capacity rules' use was last asked for, and the asking under way.
         self._usage_at: datetime | None = None
         self._usage_task: asyncio.Task[None] | None = None
+        #: The audit trail the scorecard count reads (the runtime's), and whether a count is
+        #: being asked for the view (its own new count is no reason to evaluate again).
+        self._trail: Any = None
+        self._counting = False
 
     # Evaluation -----------------------------------------------------------------------------
     def evaluate(self, view: AdvisorView) -> Advice:
@@ -282,10 +289,66 @@ class Advisor:
         for listener in list(self._listeners):
             listener(advice)
 
+    # Scorecards -----------------------------------------------------------------------------
+    def scorecard_rules(self) -> list[Any]:
+        """The scorecard rules the advisor's rules read scorecards by (the first such rule's:
+        ``scorecard_rules()``); empty when none reads them."""
+        for rule in self.rules:
+            rules = getattr(rule, "scorecard_rules", None)
+            if rules is not None:
+                return list(rules())
+        return []
+
+    async def count_scorecards(self, hub: Hub, view: AdvisorView, trail: Any = None) -> None:
+        """Put the hub's one scorecard count (``insights.scoring``: the Insights pane's, the
+        Catalog's levels' and, counted the same way, ``idp-tui scorecards``') into
+        ``view.scorecards``, at the view's time: the last count while what it was counted from
+        is the same (cheap), else a new one (the facts checked in a thread). With the audit
+        ``trail`` (the runtime's), the deploys made through idp-tui count in its delivery
+        facts. Nothing for a catalog not known or larger than ``scorecard_max_services``, or
+        without rules reading scorecards; a count that fails is put there as its exception
+        (the gap rule says it). On the hub's loop."""
+        services = view.services
+        rules = self.scorecard_rules() if services is not None \
+            and len(services) <= self.settings.scorecard_max_services else []
+        if not rules:
+            view.scorecards = None
+            return
+        from ..insights.scoring import scorer_of  # noqa: PLC0415
+
+        scorer = scorer_of(hub)
+        if trail is not None:
+            scorer.trail = trail
+        self._counting = True
+        try:
+            view.scorecards = await scorer.score(hub, view.now, rules)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - said by the gap rule, never raised
+            log.warning("advisor: the scorecards could not be counted", exc_info=True)
+            view.scorecards = exc
+        finally:
+            self._counting = False
+
+    def _on_count(self, scored: Any) -> None:
+        """A new scorecard count made elsewhere (the Insights pane's ctrl+r, a deploy in the
+        trail seen by the Catalog): evaluated again with it."""
+        view = self._view
+        if not self._counting and view is not None and scored is not view.scorecards:
+            self._soon()
+
     # Following the hub ----------------------------------------------------------------------
-    def watch(self, hub: Hub, listener: Callable[[Advice], None] | None = None) -> None:
-        """Follow the hub's topics (on its loop); ``listener`` gets every new :class:`Advice`."""
+    def watch(self, hub: Hub, listener: Callable[[Advice], None] | None = None, *,
+              trail: Any = None) -> None:
+        """Follow the hub's topics (on its loop); ``listener`` gets every new :class:`Advice`;
+        ``trail``: the runtime's audit trail, for the scorecard count
+        (:meth:`count_scorecards`)."""
         self._hub = hub
+        self._trail = trail
+        if self.scorecard_rules():
+            from ..insights.scoring import scorer_of  # noqa: PLC0415
+
+            scorer_of(hub).listeners.append(self._on_count)
         if listener is not None:
             self._listeners.append(listener)
         self._view = AdvisorView(now=self.clock.now(), metrics_step=self._step())
@@ -307,6 +370,12 @@ class Advisor:
             sub.close()
         self._subs.clear()
         self._applied.clear()
+        if self._hub is not None:
+            from ..insights.scoring import scorer_of  # noqa: PLC0415
+
+            listeners = scorer_of(self._hub).listeners
+            if self._on_count in listeners:
+                listeners.remove(self._on_count)
         self._hub = None
 
     def _step(self) -> float:
@@ -450,6 +519,9 @@ class Advisor:
         while self._view is not None and self._hub is not None:
             self._dirty = False
             self._view.now = self._evaluated_at = self.clock.now()
+            await self.count_scorecards(self._hub, self._view, self._trail)
+            if self._view is None or self._hub is None:
+                return
             view = self._view.copy()
             try:
                 advice, wanted = await asyncio.to_thread(self._work, view)

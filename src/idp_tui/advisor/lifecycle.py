@@ -5,9 +5,12 @@ level).
 The preview rules carry the action that fixes them: extend the environment (by
 ``PREVIEW_EXTEND``) when it is about to expire, delete it when it is left idle (each opens its
 dialog pre-filled; the policy and the audit log apply as always); the scorecard rule has none (its detail and evidence carry each rule's fix). The
-scorecards are computed from the same hub-fed view as every other rule (the catalog, the
-environments, the pipeline runs and the delivery history), with the built-in scorecard rules
-unless the rule is given others. Textual-free.
+scorecards are the hub's one count (``insights.scoring``, put into the view by the engine and by
+``idp-tui advise``: the same cards as the Insights pane, the Catalog's levels and ``idp-tui
+scorecards``, the deploys made through idp-tui and the delivery coverage counted alike); a view
+without it is scored from its own parts (the catalog, the environments, the pipeline runs and
+the delivery history). The built-in scorecard rules are used unless the rule is given others.
+Textual-free.
 """
 
 from __future__ import annotations
@@ -176,12 +179,26 @@ class ScorecardGapRule:
         return self._rules
 
     def evaluate(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
-        """The gaps, scored again only every :data:`RESCORE` (or when a part of the view
-        became known, or the settings changed): scorecards move slowly, and a thousand
-        services' delivery facts take a while."""
+        """The gaps of the hub's one scorecard count where the engine put it into the view
+        (``view.scorecards``: the Insights pane's and ``idp-tui scorecards``' count, made again
+        when what it was counted from changed), turned into recommendations again only when
+        the count or the settings changed. A view without it (made by hand) is scored here,
+        again only every :data:`RESCORE` (or when a part of the view became known, or the
+        settings changed): scorecards move slowly, and a thousand services' delivery facts
+        take a while."""
         if view.services is None or len(view.services) > settings.scorecard_max_services \
                 or not self.scorecard_rules():
             return []
+        counted = view.scorecards
+        if isinstance(counted, BaseException):
+            raise RuntimeError(f"the scorecards could not be counted: {counted}") from counted
+        if counted is not None and list(counted.rules) == self.scorecard_rules():
+            made = view.derived.get(("scorecard-gap-count", id(self)))
+            if made is not None and made[0] is counted and made[1] == settings:
+                return made[2]
+            recs = list(self._gaps(view, settings, counted.cards))
+            view.derived[("scorecard-gap-count", id(self))] = (counted, settings, recs)
+            return recs
         known = (view.deployments is not None, view.runs is not None, view.delivery is not None,
                  bool(view.environments))
         # The last scoring (the rules it was made with, what of the view was known, when, with
@@ -191,7 +208,7 @@ class ScorecardGapRule:
         if (last is not None and last[0] is self._rules_made and last[1] == known
                 and last[3] == settings and timedelta(0) <= view.now - last[2] < RESCORE):
             return last[4]
-        recs = list(self._gaps(view, settings))
+        recs = list(self._gaps(view, settings, self.cards(view)))
         view.derived[("scorecard-gap", id(self))] = (self._rules_made, known, view.now, settings,
                                                      recs)
         return recs
@@ -202,12 +219,13 @@ class ScorecardGapRule:
 
         return sc.score(self.scorecard_rules(), world(view))
 
-    def _gaps(self, view: AdvisorView, settings: AdvisorConfig) -> Iterable[Recommendation]:
+    def _gaps(self, view: AdvisorView, settings: AdvisorConfig, cards: Iterable[Any]
+              ) -> Iterable[Recommendation]:
         source = ", ".join(sorted({name.strip() for part in ("catalog", "environments")
                                    for name in view.sources.get(part, "").split(",")
                                    if name.strip()}))
         gaps = []
-        for card in self.cards(view):
+        for card in cards:
             target = card.next_level
             if target is None:
                 continue

@@ -120,6 +120,10 @@ class AdvisorView:
     #: What a core and a GiB cost an hour where a metrics source knows it (OpenCost's node
     #: prices): the cost and capacity rules price with them; None: with ``[cost]``.
     cost_prices: CostPrices | None = None
+    #: The hub's one scorecard count (``insights.scoring.Scored``, the Insights pane's and
+    #: ``idp-tui scorecards``' too), put here by the engine; None: the rules count their own
+    #: from this view; an exception: it could not be counted.
+    scorecards: Any = None
     #: Where each part came from, for the evidence ("sandbox", "prometheus").
     sources: dict[str, str] = field(default_factory=dict)
     #: Figures the rules derive from a part, kept while the part is the same object (e.g. a

@@ -2,7 +2,9 @@
 recommends now, most urgent first, each with its evidence and remedy.
 
 The same rules as the dashboard's advisor, over one fetch of the hub's topics (catalog,
-environments, pipelines, and the metrics of the recent deploys). What was dismissed or snoozed
+environments, pipelines, and the metrics of the recent deploys); the scorecard gaps from the
+same count as ``idp-tui scorecards`` (the deploys in the audit trail and the delivery coverage
+counted alike). What was dismissed or snoozed
 (``advisor.json`` in the data dir) is left out. ``--fail-on SEVERITY`` makes a CI job fail (exit
 code :data:`EXIT_GATE`) when a recommendation shown is that severe or more.
 """
@@ -14,7 +16,9 @@ from typing import Any
 
 from ..advisor import Advisor, Dismissals, Recommendation, Severity, gather
 from ..advisor.engine import configured_scorecards
+from ..audit import AuditLog
 from ..hub import Hub
+from ..runtime import AUDIT_FILE
 from .context import Context
 from .output import EXIT_NOT_FOUND, CliError, Styled, cell, sanitize
 from .read import _errors_json, finish, snapshot_failures
@@ -39,6 +43,13 @@ async def _advise(ctx: Context, hub: Hub) -> int:
         advisor.load_errors += (problem,)
     view, snapshots = await gather(hub, ctx.clock.now(), settings)
     failures = [f for s in snapshots for f in snapshot_failures(s)]
+    # The scorecard gaps of the same count as `idp-tui scorecards` (the configured store's
+    # trail: the deploys made through idp-tui count too).
+    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
+        else AuditLog(ctx.folder / AUDIT_FILE)
+    await advisor.count_scorecards(hub, view, trail)
+    counted = getattr(view.scorecards, "failures", None) or []
+    failures += [f for f in counted if f not in failures]
     if args.service and view.services is not None and args.service not in view.services \
             and not any(s == args.service for s, _ in view.deployments or {}):
         raise CliError(EXIT_NOT_FOUND, f"no service {args.service!r} in the catalog",

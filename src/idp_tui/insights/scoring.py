@@ -36,6 +36,8 @@ class Scored:
     failures: list[Failure] = field(default_factory=list)
     #: What it was counted from (see :func:`_key`).
     key: tuple[Any, ...] = ()
+    #: The rules it was counted with.
+    rules: tuple[Rule, ...] = ()
 
     @property
     def levels(self) -> dict[str, Level | None]:
@@ -80,7 +82,8 @@ class Scorer:
                                            trail=self.trail)
         cards = await asyncio.to_thread(sc.score, rules, world) if rules else []
         self.counts += 1
-        scored = Scored(world, cards, failures, (*_key_of(world, answers, now, rules), mark))
+        scored = Scored(world, cards, failures, (*_key_of(world, answers, now, rules), mark),
+                        tuple(rules))
         self.last = scored
         for listener in list(self.listeners):
             listener(scored)
