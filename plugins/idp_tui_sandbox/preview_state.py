@@ -38,14 +38,16 @@ SEEDED_DEPLOY_DELAY = 40.0
 
 
 def create_preview(store: Store, name: str, expires_at: float, ttl_hours: int,
-                   services: Sequence[str], at: float, action_id: str) -> None:
-    """The environment ``name`` (expiring at ``expires_at``) and its resource, made at ``at`` by
-    ``action_id``; an expired one of the same name is cleared by the caller first."""
+                   services: Sequence[str], at: float, action_id: str,
+                   details: dict[str, str] | None = None) -> None:
+    """The environment ``name`` (expiring at ``expires_at``) and its resource (with ``details``
+    added to its own), made at ``at`` by ``action_id``; an expired one of the same name is
+    cleared by the caller first."""
     store.put_environment(EnvironmentRow(name, PREVIEW_ORDER, "preview", False, expires_at),
                           action_id=action_id)
     store.put_resource(ResourceRow("environment", name, None, name, "ready", at, {
         "namespace": f"preview-{name}", "services": ", ".join(services),
-        "time to live": f"{ttl_hours} h"}, action_id))
+        "time to live": f"{ttl_hours} h", **(details or {})}, action_id))
 
 
 def deploy_into_preview(store: Store, name: str, service: str, version: str, at: float,

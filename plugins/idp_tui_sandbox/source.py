@@ -121,6 +121,7 @@ class SandboxSource(Source):
         self._created: set[str] = set()  # services created by actions, as loaded into the world
         self._operations: Any = None
         self._history: Any = None
+        self._previews: Any = None  # the pull requests' previews over time (preview_sim.py)
 
     # Life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -150,6 +151,12 @@ class SandboxSource(Source):
         self._world, self._pipelines, self._store, self._fleet = world, pipelines, store, fleet
         pipelines.changes = store.all_run_changes
         self._created = set()
+        self._previews = None
+        seeded_at = store.meta().get("seeded_at")
+        if seeded_at is not None:
+            from .preview_sim import PreviewSimulation  # noqa: PLC0415
+
+            self._previews = PreviewSimulation(store, fleet, float(seeded_at))
         self._sync_world()
         if store.running_actions():  # actions of a process that stopped while they ran
             self._ops.recover_all()
@@ -226,8 +233,17 @@ class SandboxSource(Source):
         return world_teams(self.config.seed)
 
     def _environment_rows(self, now: float) -> list[EnvironmentRow]:
-        """Environments that exist at ``now`` (expired previews are gone)."""
-        return [row for row in self._state()[2].environments() if row.expires_at is None or row.expires_at > now]
+        """Environments that exist at ``now``: the previews pull requests opened since are
+        made, expired ones are removed (``preview_sim.py``)."""
+        store = self._state()[2]
+        if self._previews is not None:
+            self._previews.catch_up(now)
+        rows = store.environments()
+        if any(row.expires_at is not None and row.expires_at <= now for row in rows):
+            from .preview_sim import sweep_expired  # noqa: PLC0415
+
+            sweep_expired(store, now)
+        return [row for row in rows if row.expires_at is None or row.expires_at > now]
 
     async def environments(self) -> list[Environment]:
         return [Environment(

@@ -264,6 +264,17 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?)", [(r[0], r[1], r[2], r[5], r[6], r[7]) for r in rows])
             self._db.executemany("INSERT INTO bad_versions VALUES (?, ?, ?)", bad_versions)
 
+    def claim_meta(self, key: str, old: str | None, new: str) -> bool:
+        """Set ``key`` to ``new`` if it still holds ``old`` (None: it is not set); whether it did
+        (another process may have set it meanwhile)."""
+        with self._db:
+            if old is None:
+                cursor = self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, new))
+            else:
+                cursor = self._db.execute("UPDATE meta SET value = ? WHERE key = ? AND value = ?",
+                                          (new, key, old))
+            return cursor.rowcount == 1
+
     # Environments -------------------------------------------------------------------------------
     def environments(self) -> list[EnvironmentRow]:
         rows = self._db.execute("SELECT name, ord, kind, protected, expires_at FROM environments ORDER BY ord, name")
@@ -274,6 +285,11 @@ class Store:
         row = self._db.execute("SELECT name, ord, kind, protected, expires_at FROM environments WHERE name = ?",
                                (name,)).fetchone()
         return EnvironmentRow(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+
+    def environment_owner(self, name: str) -> str | None:
+        """The id of the action that made the environment ``name`` (None: none, or no such)."""
+        row = self._db.execute("SELECT action_id FROM environments WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
 
     def put_environment(self, row: EnvironmentRow, action_id: str | None = None) -> None:
         with self._db:
