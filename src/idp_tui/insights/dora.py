@@ -25,28 +25,27 @@ Definitions (docs: README, "Insights (DORA)"):
 from __future__ import annotations
 
 import bisect
-import functools
 import gc
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import accumulate, chain, compress, repeat
-from operator import attrgetter, is_not, sub
+from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import sortedruns
 from .levels import OrderedLevel
+from .tally import Tally as _Tally
+from .tally import merge as _merge
+from .tally import tally as _tally
+from .tally import window_tally as _window_tally
+from .timeunits import DAY, HOUR, MONTH, WEEK
 
 if TYPE_CHECKING:
     from ..api.delivery import DeliveryHistory
 
-HOUR = 3600.0
-DAY = 24 * HOUR
-WEEK = 7 * DAY
-MONTH = 30 * DAY
 
 #: The windows offered, in days.
 WINDOWS = (7, 30, 90, 180)
@@ -389,52 +388,7 @@ class FourKeys:
     unrestored: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class _Tally:
-    """One scope's facts of one period, counted once: what its four keys (and a wider scope's,
-    by :func:`_merge`) are computed from. Lists of facts are oldest first when ``ordered``; the
-    lead and restore times are sorted runs (:mod:`.sortedruns`: a wider scope's are its parts',
-    not sorted anew)."""
-
-    changes: list[Fact]
-    reached: list[Fact]
-    failures: list[Fact]
-    leads: list[Sequence[float]]
-    restores: list[Sequence[float]]
-    #: Each week's counts (the window's, not the previous period's).
-    weeks: _Weeks | None = None
-    #: ``changes`` and ``reached`` are runs of the merged parts, each oldest first (their
-    #: evidence is put in time order when it is read).
-    interleaved: bool = False
-
-    def values(self, days: float) -> dict[str, float | None]:
-        return {
-            DEPLOYMENT_FREQUENCY: len(self.reached) / days if days > 0 else None,
-            LEAD_TIME: sortedruns.median(self.leads),
-            CHANGE_FAILURE_RATE: len(self.failures) / len(self.changes) if self.changes else None,
-            TIME_TO_RESTORE: sortedruns.median(self.restores),
-        }
-
-
-@dataclass(slots=True)
-class _Weeks:
-    """A window's weeks, one list a number, each first for the window's facts before its first
-    week (then week by week): what its :class:`Week` series is made from, and what a wider
-    scope's weeks merge, week by week."""
-
-    reached: list[int]
-    changes: list[int]
-    failures: list[int]
-    #: Each week's lead and restore times as sorted runs (:mod:`.sortedruns`).
-    leads: list[list[Sequence[float]]]
-    restores: list[list[Sequence[float]]]
-
-
 _leads = attrgetter("leads")
-_restores = attrgetter("restores")
-_reached = attrgetter("reached")
-_changes = attrgetter("changes")
-_failures = attrgetter("failures")
 _deploy_id = attrgetter("deploy.id")
 _failure = attrgetter("failure")  # (of a failed change: never None)
 
@@ -483,113 +437,6 @@ class Evidence(Sequence[str]):
 
     def __repr__(self) -> str:
         return f"Evidence({self.ids!r})"
-
-
-def _tally(facts: Sequence[Fact], interleaved: bool = False) -> _Tally:
-    """``facts``' tally; ``interleaved``: they are runs of several services (each oldest
-    first), not in time order as a whole."""
-    facts = facts if type(facts) is list else list(facts)
-    reached = list(filter(_reached, facts))
-    failures = [f for f in facts if f.failure is not None]
-    leads = list(chain.from_iterable(map(_leads, reached)))
-    leads.sort()
-    restores: list[float] = []
-    if failures:
-        restores = sorted([f.restore for f in failures if f.restore is not None])
-        if interleaved:
-            failures.sort(key=_fact_at)
-    return _Tally(facts, reached, failures, [leads] if leads else [],
-                  [restores] if restores else [], interleaved=interleaved)
-
-
-def _merge(parts: Sequence[_Tally], *, ordered: bool, weeks: bool = False) -> _Tally:
-    """The tally of the union of ``parts`` (of one period). ``ordered``: its lists of facts in
-    time order (when the parts overlap in time; parts that follow each other are concatenated).
-    ``weeks``: the parts' weeks merged too, week by week, and the lead and restore times of the
-    whole are the merged weeks' (a few long runs, not one a part)."""
-    if len(parts) == 1:
-        return parts[0]
-    failures = list(chain.from_iterable(map(_failures, parts)))
-    if ordered:
-        failures.sort(key=_fact_at)  # sorted runs, merged
-    merged = _Tally(list(chain.from_iterable(map(_changes, parts))),
-                    list(chain.from_iterable(map(_reached, parts))), failures, [], [],
-                    interleaved=ordered or any(p.interleaved for p in parts))
-    windows = [p.weeks for p in parts if p.weeks is not None]
-    if weeks and len(windows) == len(parts):
-        runs = sortedruns.runs_of
-        merged.weeks = merged_weeks = _Weeks(
-            list(map(sum, zip(*map(_reached, windows)))),
-            list(map(sum, zip(*map(_changes, windows)))),
-            list(map(sum, zip(*map(_failures, windows)))),
-            [runs(chain.from_iterable(column)) for column in zip(*map(_leads, windows))],
-            [runs(chain.from_iterable(column)) for column in zip(*map(_restores, windows))])
-        merged.leads = runs(chain.from_iterable(merged_weeks.leads))
-        merged.restores = runs(chain.from_iterable(merged_weeks.restores))
-    else:
-        merged.leads = sortedruns.runs_of(chain.from_iterable(map(_leads, parts)))
-        merged.restores = sortedruns.runs_of(chain.from_iterable(map(_restores, parts)))
-    return merged
-
-
-def _window_tally(window: Sequence[Fact], start: float, end: float,
-                  interleaved: bool = False) -> _Tally:
-    """The window's tally with its weekly counts: whole weeks ending at ``end`` (a window
-    shorter than a week: one week); the window's facts before the first week count for the
-    window only. The facts are put in time order first (``interleaved``: runs of several
-    services), so each week is a slice of them, found by bisection."""
-    if interleaved:
-        window = sorted(window, key=_fact_at)  # (stable: as the evidence would be sorted)
-    elif type(window) is not list:
-        window = list(window)
-    # Each of these in one pass in C: the facts' times, which reached production, which failed.
-    count = max(1, round((end - start) / WEEK))
-    ats = list(map(_fact_at, window))
-    cuts = [0, *map(functools.partial(bisect.bisect_right, ats),
-                    _week_ends(end - count * WEEK, count)), len(window)]
-    reaching = list(map(_reached, window))
-    failing = list(map(is_not, map(_failure, window), repeat(None)))
-    reached, failures = list(compress(window, reaching)), list(compress(window, failing))
-    cut_reached = list(map([0, *accumulate(reaching)].__getitem__, cuts))
-    cut_failures = list(map([0, *accumulate(failing)].__getitem__, cuts))
-    # Each week's lead times: slices of the reached deployments' lead times, one after another.
-    leads = list(chain.from_iterable(map(_leads, reached)))
-    cut_leads = list(map([0, *accumulate(map(len, map(_leads, reached)))].__getitem__,
-                         cut_reached))
-    week_leads = [[run] if run else [] for run in
-                  map(sorted, map(leads.__getitem__, map(slice, cut_leads, cut_leads[1:])))]
-    week_restores: list[list[Sequence[float]]] = [[] for _ in cut_failures[1:]]
-    if failures:
-        for i, (lo, hi) in enumerate(zip(cut_failures, cut_failures[1:])):
-            if hi > lo:
-                restored = sorted([f.restore for f in failures[lo:hi] if f.restore is not None])
-                week_restores[i] = [restored] if restored else []
-    weeks = _Weeks(list(map(sub, cut_reached[1:], cut_reached)), list(map(sub, cuts[1:], cuts)),
-                   list(map(sub, cut_failures[1:], cut_failures)), week_leads, week_restores)
-    return _Tally(window, reached, failures,
-                  sortedruns.runs_of(chain.from_iterable(week_leads)),
-                  sortedruns.runs_of(chain.from_iterable(week_restores)), weeks)
-
-
-@functools.lru_cache(maxsize=64)
-def _week_ends(first: float, count: int) -> tuple[float, ...]:
-    """For each of ``count`` weeks from ``first`` (``(from, to]``), the last instant before it:
-    a fact is in week ``ceil((at - first) / WEEK) - 1`` (before the first: the window's only;
-    after the last: the last), so ``at`` is before week ``i`` exactly when ``(at - first) / WEEK
-    <= i``, and that holds up to a greatest double (found from ``first + i * WEEK`` a few
-    doubles away, as the division rounds). Facts in time order are cut into their weeks by
-    bisection at these instants."""
-    ends = []
-    for i in range(count):
-        at = first + i * WEEK
-        if (at - first) / WEEK <= i:
-            while (math.nextafter(at, math.inf) - first) / WEEK <= i:
-                at = math.nextafter(at, math.inf)
-        else:
-            while (at - first) / WEEK > i:
-                at = math.nextafter(at, -math.inf)
-        ends.append(at)
-    return tuple(ends)
 
 
 def _trend(key: str, value: float | None, previous: float | None) -> str | None:
@@ -744,7 +591,7 @@ def _span_of(end: float, days: int) -> tuple[float, float]:
 
 def _result(now: _Tally, then: _Tally, scope: str, name: str, days: int, start: float,
             end: float) -> FourKeys:
-    values, previous = now.values(days), then.values(days)
+    values, previous = dict(zip(KEYS, now.values(days))), dict(zip(KEYS, then.values(days)))
     sort = now.interleaved
     evidence = {
         DEPLOYMENT_FREQUENCY: Evidence(now.reached, sort=sort),
