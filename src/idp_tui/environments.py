@@ -26,7 +26,7 @@ Nothing here imports Textual; the records come from the plugin API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,7 +36,7 @@ from .api.kinds import EnvironmentKind, EnvironmentType
 if TYPE_CHECKING:
     from .api.models import Deployment, Environment
 
-__all__ = ["EnvironmentDecl", "EnvironmentMap", "guess_type"]
+__all__ = ["EnvironmentDecl", "EnvironmentMap", "behind_cells", "guess_type", "in_promotion"]
 
 #: Names that say an environment's type when the config does not (and a source does not either).
 _TYPE_WORDS: tuple[tuple[EnvironmentType, tuple[str, ...]], ...] = (
@@ -197,3 +197,30 @@ class EnvironmentMap:
     def production(self, environments: Iterable[Environment]) -> list[str]:
         """The names of the production environments among ``environments``."""
         return [env.name for env in environments if env.type is EnvironmentType.PRODUCTION]
+
+
+def in_promotion(env: Environment) -> bool:
+    """Whether ``env`` is in the promotion chain: a preview environment is not (it is made from
+    a pull request, not promoted into, so it is never behind nor ahead of another)."""
+    return env.kind is not EnvironmentKind.PREVIEW
+
+
+def behind_cells(services: Iterable[str], environments: Sequence[Environment],
+                 deployments: Mapping[tuple[str, str], Deployment],
+                 is_behind: Callable[[str, str], bool]) -> set[tuple[str, str]]:
+    """The ``(service, environment)`` cells whose version is behind the one in the environment
+    before it in promotion order (the nearest earlier one the service runs in), by
+    ``is_behind(version, previous)``. Preview environments are left out of the chain: none of
+    their cells is behind, and none is compared with."""
+    chain = [env.name for env in environments if in_promotion(env)]
+    out: set[tuple[str, str]] = set()
+    for name in services:
+        previous: Deployment | None = None
+        for env in chain:
+            dep = deployments.get((name, env))
+            if dep is None:
+                continue
+            if previous is not None and is_behind(dep.version, previous.version):
+                out.add((name, env))
+            previous = dep
+    return out

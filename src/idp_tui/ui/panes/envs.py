@@ -18,6 +18,7 @@ from ...actionspec import by_name, pane_specs
 from ...api.models import Deployment, Health, Signal, Window
 from ...api.source import Capability
 from ...api.versions import same_version
+from ...environments import behind_cells
 from ...fuzzy import FuzzyIndex
 from ...hub import Snapshot, Topic
 from ..action_access import manager_of
@@ -194,16 +195,9 @@ class EnvironmentsPane(Pane):
         envs = [e.name for e in platform.environments]
         table.set_columns([("service", "Service"), *[(e, e) for e in envs]], MAX_WIDTHS)
         names = sorted({s.name for s in self.idp.services} | {k[0] for k in platform.deployments})
-        self.drifted = set()
-        for name in names:
-            previous: Deployment | None = None
-            for env in envs:
-                dep = platform.deployments.get((name, env))
-                if dep is not None and previous is not None and is_behind(dep.version,
-                                                                           previous.version):
-                    self.drifted.add((name, env))
-                if dep is not None:
-                    previous = dep
+        # (preview environments are not in the promotion chain: never behind)
+        self.drifted = behind_cells(names, platform.environments, platform.deployments,
+                                    is_behind)
         rows: dict[str, tuple[Text, ...]] = {}
         deployments, drifted, ratios = platform.deployments, self.drifted, self.error_ratios
         widths = column_widths(deployments, drifted, envs)
