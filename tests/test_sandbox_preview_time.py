@@ -153,3 +153,53 @@ async def test_extend_and_delete_work_on_a_pull_requests_preview(make) -> None:
     clock.set(at("11-30 04:00"))  # past the new one: removed
     assert "pr-10008" not in await previews(source)
     assert source._store.environment("pr-10008") is None
+
+
+# Through the command line ------------------------------------------------------------------------
+
+def test_envs_and_advise_on_a_sandbox_days_after_its_first_start(tmp_path: Path) -> None:
+    """``idp-tui envs`` lists the previews (their cells never marked behind: previews are not in
+    the promotion chain), and ``idp-tui advise --json`` five days after the first start still
+    says which previews are about to expire and which are left idle."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[sources.sandbox]\ntype = "sandbox"\n'
+                      f'database = "{(tmp_path / "sandbox.sqlite3").as_posix()}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_TUI_")}
+    env.update({"IDP_TUI_DATA_DIR": str(tmp_path / "data"), "IDP_TUI_CONFIG": str(config),
+                "NO_COLOR": "1", "COLUMNS": "250"})
+
+    def cli(clock: datetime, *args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "idp_tui", *args], capture_output=True,
+                                text=True, env={**env, "IDP_TUI_CLOCK": clock.isoformat()},
+                                timeout=180, check=False, stdin=subprocess.DEVNULL)
+        assert "Traceback" not in result.stderr + result.stdout, result.stderr
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    first = json.loads(cli(T0, "envs", "--json"))  # the first start
+    assert [e["name"] for e in first["environments"]] == [
+        "dev", "staging", "production", "pr-3756", "pr-9870"]
+
+    listing = json.loads(cli(DAY5, "envs", "--json"))
+    names = [e["name"] for e in listing["environments"]]
+    assert names == ["dev", "staging", "production", *sorted(ALIVE_DAY5)]
+    assert all(e["kind"] == "preview" and e["expires_at"] for e in listing["environments"][3:])
+    preview = {(d["environment"], d["service"]): d["version"] for d in listing["deployments"]
+               if d["environment"].startswith("pr-")}
+    assert set(preview) == {("pr-10052", "cart-service"), ("pr-10072", "api-gateway"),
+                            ("pr-10072", "auth-gateway"), ("pr-10088", "session-store"),
+                            ("pr-10093", "spellcheck-service")}
+    assert "behind" not in json.dumps(listing) and "drift" not in json.dumps(listing)
+
+    table = cli(DAY5, "envs").splitlines()
+    assert table[0].split() == ["SERVICE", "dev", "staging", "production*", *sorted(ALIVE_DAY5)]
+    [row] = [line.split() for line in table if line.startswith("cart-service ")]
+    assert row[4] == preview[("pr-10052", "cart-service")] and "↓" not in "".join(row)
+
+    advice = json.loads(cli(DAY5, "advise", "--json"))
+    assert advice["errors"] == []
+    found = {(r["rule"], r["environment"]) for r in advice["recommendations"]
+             if r["rule"].startswith("preview-")}
+    # Within 24 h of expiry: all four; no deployment for 24 h: the two left idle.
+    assert found == {("preview-expiring", name) for name in ALIVE_DAY5} | {
+        ("preview-idle", "pr-10052"), ("preview-idle", "pr-10072")}
