@@ -202,6 +202,16 @@ async def test_the_dashboards_advisor_reads_the_hubs_one_count(tmp_path: Path) -
         assert newsvc_gap() == "newsvc: 1 rule from gold: Has a description"
         assert scorer.counts == counts + 1
         assert advisor._view.scorecards is scorer.last
+        # A count made elsewhere (the Insights pane's, after another deploy in the trail) is
+        # evaluated at once, without a refresh or the time moving.
+        await advisor.evaluated()
+        before = len(seen)
+        trail_deploy(data, "newsvc", "newsvc-3", (T0 - timedelta(days=1)).isoformat())
+        again = await scorer.score(rt.hub, clock.now(), rules)
+        await poll_until(lambda: len(seen) > before, "the advice of the new count", 60,
+                         lambda: asyncio.sleep(0.01))
+        await advisor.evaluated()
+        assert advisor._view.scorecards is again and scorer.counts == counts + 2
     finally:
         advisor.close()
         await rt.close()

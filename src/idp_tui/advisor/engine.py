@@ -345,7 +345,7 @@ class Advisor:
         (:meth:`count_scorecards`)."""
         self._hub = hub
         self._trail = trail
-        if self.scorecard_rules():
+        if any(hasattr(rule, "scorecard_rules") for rule in self.rules):
             from ..insights.scoring import scorer_of  # noqa: PLC0415
 
             scorer_of(hub).listeners.append(self._on_count)
