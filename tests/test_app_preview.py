@@ -108,3 +108,24 @@ async def test_x_in_environments_opens_the_delete_dialog_which_asks_for_the_name
         await wait_until(pilot, lambda: modal.run is not None and modal.run.state.finished,
                          "the run")
         assert modal.run.state is ActionState.SUCCEEDED, modal.run.error
+
+
+async def test_a_preview_older_than_production_is_not_marked_behind(tmp_path: Path) -> None:
+    """pr-7 runs cart-service 1.0.0, far older than production's: its cell shows the version
+    without the behind mark and is not among the drifted cells; production's own marks stay."""
+    data = tmp_path / "data"
+    await _seed_preview(data, hours=30)
+    app = demo_app(data, action_speed=FAST)
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        app.show_pane("envs")
+        await wait_settled(app)
+        pane = app.query_one(EnvironmentsPane)
+        await wait_until(pilot, lambda: "pr-7" in app.environment_names(), "pr-7 shown")
+        previews = {"pr-7", "pr-3756", "pr-9870"}
+        assert previews <= set(app.environment_names())
+        assert not {env for _service, env in pane.drifted} & previews
+        assert ("order-service", "production") in pane.drifted  # (2.49.12 behind staging)
+        [line] = [line for line in screen_lines(app) if line.lstrip().startswith("cart-service")]
+        assert "1.0.0 " in line and "1.0.0↓" not in line, line
+        assert line.count("↓") == len({e for s, e in pane.drifted if s == "cart-service"})

@@ -10,7 +10,8 @@ from idp_tui.api.kinds import EnvironmentKind, EnvironmentType
 from idp_tui.api.models import Deployment, Environment
 from idp_tui.config import load_config
 from idp_tui.configerror import ConfigError
-from idp_tui.environments import EnvironmentDecl, EnvironmentMap, guess_type
+from idp_tui.environments import (EnvironmentDecl, EnvironmentMap, behind_cells, guess_type,
+                                  in_promotion)
 
 DECLARED = {
     "dev": EnvironmentDecl(type=EnvironmentType.DEVELOPMENT),
@@ -72,6 +73,32 @@ def test_without_declarations_previews_follow_the_static_environments() -> None:
         Environment(name="preview-42", order=0, kind=EnvironmentKind.PREVIEW),
         Environment(name="staging", order=1), Environment(name="dev", order=0)])
     assert [e.name for e in joined] == ["dev", "staging", "preview-42"]
+
+
+def test_previews_are_not_in_the_promotion_chain_nor_ever_behind() -> None:
+    """A cell is behind the nearest earlier environment of the promotion order that the service
+    runs in; a preview (last in the order, or anywhere) is neither behind nor compared with."""
+    envs = [Environment(name="dev", order=0), Environment(name="staging", order=1),
+            Environment(name="pr-8", order=2, kind=EnvironmentKind.PREVIEW),
+            Environment(name="production", order=3),
+            Environment(name="pr-7", order=4, kind=EnvironmentKind.PREVIEW)]
+    assert [e.name for e in envs if in_promotion(e)] == ["dev", "staging", "production"]
+
+    def dep(service: str, env: str, version: str) -> Deployment:
+        return Deployment(service=service, environment=env, version=version)
+
+    deployments = {(d.service, d.environment): d for d in (
+        dep("a", "dev", "1.3.0"), dep("a", "staging", "1.2.0"),  # behind dev
+        dep("a", "pr-8", "1.9.0"),  # newer than all: production is not compared with it
+        dep("a", "production", "1.2.0"), dep("a", "pr-7", "1.0.0"),  # older: still not behind
+        dep("b", "dev", "2.0.0"), dep("b", "pr-8", "1.0.0"),  # b runs nowhere else
+        dep("c", "staging", "3.0.0"), dep("c", "production", "2.0.0"))}  # behind staging
+
+    def older(version: str, previous: str) -> bool:
+        return tuple(map(int, version.split("."))) < tuple(map(int, previous.split(".")))
+
+    assert behind_cells(["a", "b", "c"], envs, deployments, older) == {
+        ("a", "staging"), ("c", "production")}
 
 
 def test_records_of_a_source_are_renamed_to_the_platform_names() -> None:
