@@ -67,3 +67,37 @@ async def test_t_extends_and_x_deletes_the_seeded_previews(tmp_path: Path) -> No
         await wait_until(pilot, lambda: modal.run is not None and modal.run.state.finished,
                          "the deletion")
         assert modal.run.state is ActionState.SUCCEEDED, modal.run.error
+
+
+async def test_coming_back_the_next_day_shows_the_previews_opened_meanwhile(
+        tmp_path: Path) -> None:
+    """The sandbox first started at the demo time; the dashboard opened a day later shows the
+    previews pull requests opened since (pr-10006, pr-10008, pr-10014) beside the idle one, not
+    the one that expired, and none of their cells is marked behind."""
+    from datetime import timedelta
+
+    from idp_tui import ManualClock, SourceContext
+    from idp_tui.demo import DEMO_TIME, demo_config
+
+    data = tmp_path / "data"
+    data.mkdir()
+    spec = demo_config(data).sources[0]
+    source = spec.cls(spec.config, SourceContext(name="sandbox", data_dir=data,
+                                                  clock=ManualClock(DEMO_TIME)))
+    await source.start()
+    await source.close()
+
+    app = demo_app(data, clock=ManualClock(DEMO_TIME + timedelta(days=1)))
+    async with app.run_test(size=DEMO_SIZE) as pilot:
+        await wait_settled(app)
+        app.show_pane("envs")
+        await wait_settled(app)
+        pane = app.query_one(EnvironmentsPane)
+        opened = {"pr-10006", "pr-10008", "pr-10014"}
+        await wait_until(pilot, lambda: opened <= set(app.environment_names()), "the new previews")
+        previews = [n for n in app.environment_names() if n.startswith("pr-")]
+        assert sorted(previews) == sorted(opened | {IDLE}), previews
+        assert not {env for _service, env in pane.drifted} & set(previews)
+        shown = "\n".join(screen_lines(app))
+        for name in opened:
+            assert name in shown, shown
