@@ -80,12 +80,14 @@ async def test_ctrl_r_in_insights_counts_a_new_deploy_and_the_catalog_follows(
         await app.runtime.actions.wait(run.id)
         assert run.state is ActionState.SUCCEEDED, run.error
         deploy_id = "sandbox:action:ship-1"
-        # Switching windows recounts what the hub answered: not asked again, not there yet.
+        # A deploy that succeeded has the sources asked again: switching windows counts it.
         await pilot.press("w")
-        await wait_until(pilot, lambda: pane.insights is not None and pane.insights.days == 90,
-                         "the 90 days")
-        assert deploy_id not in pane.insights.deploys
+        await wait_until(pilot, lambda: pane.insights is not None and pane.insights.days == 90
+                         and deploy_id in pane.insights.deploys, "the 90 days with the deploy")
+        # ctrl+r asks every source again and counts again: the deploy is still counted once.
+        counted = pane.insights
         await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: pane.insights is not counted, "a new count")
         await wait_until(pilot, lambda: pane.insights is not None and pane.is_settled()
                          and deploy_id in pane.insights.deploys, "the new deploy")
         insights = pane.insights
@@ -103,4 +105,7 @@ async def test_ctrl_r_in_insights_counts_a_new_deploy_and_the_catalog_follows(
         catalog = app.query_one(CatalogPane)
         await wait_until(pilot, lambda: catalog.is_settled() and
                          _catalog_column(catalog) == _insights_levels(pane), "the same levels")
-        assert scorer_of(app.hub).counts == 2
+        # One count shared by the pane, the Catalog and the advisor for each change, not one
+        # each: the start, the deploy (the audit trail grew; the sources' new answer may come
+        # with it or after it), ctrl+r.
+        assert 3 <= scorer_of(app.hub).counts <= 4
