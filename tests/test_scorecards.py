@@ -200,6 +200,19 @@ def test_runtime_facts_version_drift() -> None:
     same = world(s, deployments=[deployment("s", "staging", "1.0"),
                                  deployment("s", "production", "1.0")])
     assert fact_value("version_drift", s, same) == 0
+    # A preview environment is out of the promotion chain: its version is no drift.
+    from idp_tui.api.kinds import EnvironmentKind
+
+    preview = Environment(name="pr-7", order=9, kind=EnvironmentKind.PREVIEW)
+    with_preview = World([s], now=NOW.timestamp(), environments=[*ENVS, preview],
+                         deployments=[deployment("s", "staging", "1.0"),
+                                      deployment("s", "production", "1.0"),
+                                      deployment("s", "pr-7", "0.9-pr.7")])
+    assert fact_value("version_drift", s, with_preview) == 0
+    only_preview = World([s], now=NOW.timestamp(), environments=[*ENVS, preview],
+                         deployments=[deployment("s", "pr-7", "0.9-pr.7")])
+    with pytest.raises(Unknown, match="but previews"):
+        fact_value("version_drift", s, only_preview)
 
 
 def run(service: str, branch: str, status: RunStatus, minutes: int) -> PipelineRun:

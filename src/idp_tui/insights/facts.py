@@ -63,12 +63,14 @@ class World:
                  production: Iterable[str] | None = None,
                  error_ratios: Mapping[str, float] | None = None,
                  coverage: Coverage | None = None) -> None:
-        from ..environments import guess_type
+        from ..environments import guess_type, in_promotion
         from ..api.kinds import EnvironmentType
 
         self.services = list(services)
         self.now = now
         self.environments = list(environments)
+        #: The preview environments: out of the promotion chain (no drift counted there).
+        self.previews = frozenset(e.name for e in self.environments if not in_promotion(e))
         if production is None:
             production = [e.name for e in self.environments
                           if (e.type or guess_type(e.name)) is EnvironmentType.PRODUCTION]
@@ -155,9 +157,10 @@ def _production_replicas(service: Service, world: World) -> int:
 
 
 def _version_drift(service: Service, world: World) -> int:
-    versions = {d.version for d in _deployments(service, world) if d.version}
+    versions = {d.version for d in _deployments(service, world)
+                if d.version and d.environment not in world.previews}
     if not versions:
-        raise Unknown("it runs in no environment")
+        raise Unknown("it runs in no environment (but previews)")
     return len(versions) - 1
 
 
