@@ -163,6 +163,17 @@ def day_range(now: datetime, days: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days + 1), end
 
 
+#: Seconds a count of the scorecards holds while nothing it was counted from changed: then it is
+#: made again, and the hub's answers older than that (the pipeline runs and the error ratios,
+#: which no pane may be watching) are asked again for it.
+RECOUNT = 300.0
+
+
+def recount_period(now: datetime) -> int:
+    """Which :data:`RECOUNT` period ``now`` is in (a count's key holds it)."""
+    return int(now.timestamp() // RECOUNT)
+
+
 async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.size,
                   fresh: bool = False, answers: dict[Any, Any] | None = None,
                   trail: Any = None) -> tuple[World, list[Failure]]:
@@ -189,7 +200,11 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     got: dict[Any, Any] = answers if answers is not None else {}
 
     async def fetch(topic: Topic) -> tuple[Any, bool]:
-        snapshot = (None if fresh else hub.cached(topic)) or await hub.fetch(topic)
+        cached = None if fresh else hub.cached(topic)
+        if cached is not None and (cached.fetched_at is None
+                                   or (now - cached.fetched_at).total_seconds() > RECOUNT):
+            cached = None  # (an answer nobody watches, older than a count's period: asked again)
+        snapshot = cached or await hub.fetch(topic)
         got[topic] = snapshot
         problems = [f for f in snapshot.errors.values() if f.error_class != "no source"]
         failures.extend(problems)

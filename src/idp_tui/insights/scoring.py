@@ -126,13 +126,14 @@ def _peek(hub: Hub, now: datetime, rules: list[Rule]) -> tuple[Any, ...]:
     catalog = hub.cached(Topic.catalog())
     names = frozenset(s.name for s in (catalog.data or ())) if catalog is not None else None
     topic = _delivery_topic(now)
-    return (names, topic, _Same(hub.cached(topic)), rules)
+    return (names, topic, _Same(hub.cached(topic)), rules, sc.recount_period(now))
 
 
 def _key_of(world: World, answers: dict[Any, Any], now: datetime,
             rules: list[Rule]) -> tuple[Any, ...]:
     topic = _delivery_topic(now)
-    return (frozenset(s.name for s in world.services), topic, _Same(answers.get(topic)), rules)
+    return (frozenset(s.name for s in world.services), topic, _Same(answers.get(topic)), rules,
+            sc.recount_period(now))
 
 
 class _Same:
