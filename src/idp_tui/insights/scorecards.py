@@ -191,9 +191,8 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     (:mod:`.coverage`)."""
     from ..api.kinds import Capability, EnvironmentType
     from ..environments import guess_type
-    from ..hub import Topic
-    from . import dora
     from ..api.kinds import Window
+    from ..hub import Topic
     from .facts import DELIVERY_DAYS, ERROR_RATIO_STEP, ERROR_RATIO_WINDOW, error_ratios
 
     failures: list[Failure] = []
