@@ -13,7 +13,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,11 @@ import pytest
 import pg
 from pg_fixtures import server  # noqa: F401 - the fixture
 from test_approvals import RULE, SERVICE, who
-from test_approvals_notify import append_from_another_process, listeners
+from test_approvals_notify import (  # noqa: F401 - store: the fixture
+    append_from_another_process,
+    listeners,
+    store,
+)
 from test_approvals_wait import approved, requested, waiting_for
 from test_cli_commands import TIMEOUT, Cli, fake_plugins  # noqa: F401 - the fixture
 
@@ -31,15 +34,6 @@ from idp_tui.cli import approvals_cmd
 WHY = pg.missing()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=WHY or "")
 
-@pytest.fixture
-async def store(server: pg.Server) -> AsyncIterator[Any]:  # noqa: F811
-    from idp_tui.store.postgres import PostgresAudit, PostgresStore
-
-    audit = PostgresAudit(PostgresStore(server.create_database()))
-    try:
-        yield audit
-    finally:
-        audit.close()
 
 
 async def test_on_postgres_the_wait_listens_and_polls_rarely(store: Any, tmp_path: Path) -> None:

@@ -31,11 +31,11 @@ from idp_tui.config import AppConfig, load_config
 from idp_tui.insights.audit_history import AUDIT_SOURCE
 from idp_tui.insights.dora import DEPLOYMENT_FREQUENCY, KEYS
 from idp_tui.ui.app import IdpApp
-from idp_tui.ui.panes.insights import InsightsPane
 from idp_tui.ui.tables import KeyedTable
 
 from conftest import T0
 from fakes import app_config, spec, wait_until, widget_text
+from test_cli_dora import as_json
 from test_insights_audit import (
     SIZE,
     HistorySource,
@@ -118,11 +118,6 @@ def run(tmp_path: Path) -> Run:
         return result
 
     return run
-
-
-def as_json(result: subprocess.CompletedProcess[str]) -> Any:
-    assert result.returncode == EXIT_OK, result.stderr
-    return json.loads(result.stdout)
 
 
 def unknown(result: dict[str, Any]) -> bool:
