@@ -16,9 +16,7 @@ from typing import Any
 
 from ..advisor import Advisor, Dismissals, Recommendation, Severity, gather
 from ..advisor.engine import configured_scorecards
-from ..audit import AuditLog
 from ..hub import Hub
-from ..runtime import AUDIT_FILE
 from .context import Context
 from .output import EXIT_NOT_FOUND, CliError, Styled, cell, sanitize
 from .read import _errors_json, finish, snapshot_failures
@@ -45,8 +43,7 @@ async def _advise(ctx: Context, hub: Hub) -> int:
     failures = [f for s in snapshots for f in snapshot_failures(s)]
     # The scorecard gaps of the same count as `idp-tui scorecards` (the configured store's
     # trail: the deploys made through idp-tui count too).
-    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
-        else AuditLog(ctx.folder / AUDIT_FILE)
+    trail = ctx.trail
     await advisor.count_scorecards(hub, view, trail)
     counted = getattr(view.scorecards, "failures", None) or []
     failures += [f for f in counted if f not in failures]

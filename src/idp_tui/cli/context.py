@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..api.clock import Clock
 from ..config import AppConfig
@@ -55,6 +55,17 @@ class Context:
         if self.runtime is None:
             raise RuntimeError("no runtime: only a command run by Context.run has one")
         return self.runtime.actions
+
+    @property
+    def trail(self) -> Any:
+        """The audit trail the deploys made through idp-tui are read from: the runtime's (the
+        configured store's), else the data dir's log."""
+        if self.runtime is not None:
+            return self.runtime.actions.audit
+        from ..audit import AuditLog
+        from ..store import AUDIT_FILE
+
+        return AuditLog(self.folder / AUDIT_FILE)
 
     def run(self, fn: Callable[[Context, Hub], Awaitable[int]], *,
             say_catalog: bool = True) -> int:

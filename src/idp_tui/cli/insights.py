@@ -16,7 +16,7 @@ from typing import Any
 
 from ..api.delivery import DeliveryHistory, HistoryQuery
 from ..api.kinds import Capability, EnvironmentType
-from ..audit import AuditError, AuditLog
+from ..audit import AuditError
 from ..hub import Hub, Topic
 from ..insights import cache
 from ..insights import coverage as cov
@@ -37,7 +37,6 @@ from ..insights.dora import (
     rows_from_history,
 )
 from ..insights.texts import FORMAT
-from ..runtime import AUDIT_FILE
 from .context import Context
 from .output import EXIT_NOT_FOUND, CliError, Styled, cell
 from .read import _errors_json, finish, snapshot_failures
@@ -194,8 +193,7 @@ async def _history(ctx: Context, hub: Hub, end: float, seen: set[str] | None = N
         deploys, incidents = saved.deploys, saved.incidents
     # The configured store's trail (the organisation's, on PostgreSQL): every deploy made
     # through idp-tui, by anybody; all of the span (it is not kept with the sources' rows).
-    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
-        else AuditLog(ctx.folder / AUDIT_FILE)
+    trail = ctx.trail
     query = HistoryQuery(start=_time(start), end=_time(end + 1))
     try:
         deploys, incidents = await asyncio.to_thread(

@@ -4,12 +4,10 @@ service is below it)."""
 
 from __future__ import annotations
 
-from ..audit import AuditLog
 from ..configerror import ConfigError
 from ..hub import Hub
 from ..insights import scorecards as sc
 from ..insights.rules import Level, Rule, configured_rules
-from ..runtime import AUDIT_FILE
 from .context import Context
 from .insights import EXIT_BELOW
 from .output import CliError, Styled, cell, paint
@@ -34,8 +32,7 @@ def scorecards(ctx: Context) -> int:
 async def _scorecards(ctx: Context, hub: Hub, rules: list[Rule]) -> int:
     args, out = ctx.args, ctx.out
     # The configured store's trail: the deploys made through idp-tui count as in `idp-tui dora`.
-    trail = ctx.runtime.actions.audit if ctx.runtime is not None \
-        else AuditLog(ctx.folder / AUDIT_FILE)
+    trail = ctx.trail
     world, failures = await sc.collect(hub, ctx.clock.now(), trail=trail)
     fail_under = Level(args.fail_under) if args.fail_under else None
     cards = sc.score(rules, world)
