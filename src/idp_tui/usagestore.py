@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .store import StoreConfig, StoreError
+from .store import StoreConfig, StoreError, first_line
 
 #: The event kinds (``idp_usage_event.kind``).
 RUN, PANE, COMMAND, ACTION_STARTED, ACTION, ERROR = (
@@ -125,7 +125,7 @@ class UsageStore:
         except Exception as exc:  # noqa: BLE001 - the drivers' errors, said in one sentence
             self.close()  # (a connection that went away: a new one next time)
             raise StoreError(f"cannot use the usage tables of the store {self.where}: "
-                             f"{_first_line(exc)}") from None
+                             f"{first_line(exc)}") from None
 
     def _on_postgres(self, backend: Any, work: Any) -> Any:
         """``work`` on a connection of the store's pool (committed at the end of the block, rolled
@@ -314,7 +314,3 @@ def build_report(since: datetime, until: datetime, active: int, new: int,
                      for when, rating, comment in comments],
     }
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -117,6 +117,13 @@ class AuditTrail(Protocol):
                        ) -> Iterator[list[dict[str, Any]]]: ...
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type's name when it has none): a driver's error
+    in a sentence."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def open_audit(config: StoreConfig | None, data_dir: Path) -> AuditTrail:
     """The audit trail of the configured store. Connects lazily: the first append or read does."""
     if config is None or config.kind == "sqlite":
@@ -127,4 +134,4 @@ def open_audit(config: StoreConfig | None, data_dir: Path) -> AuditTrail:
 
 
 __all__ = ["AUDIT_FILE", "AuditTrail", "SchemaTooNew", "StoreConfig", "StoreError",
-           "dsn_has_password", "open_audit"]
+           "dsn_has_password", "first_line", "open_audit"]

@@ -34,6 +34,7 @@ import psycopg
 
 from ..api.backoff import backoff_wait
 from ..hub.timing import LoopTimer, PollTimer
+from . import first_line
 
 __all__ = ["CHANNEL", "FIRST_WAIT", "LONGEST_WAIT", "AuditListener", "Change", "notice", "parse"]
 
@@ -150,7 +151,7 @@ class AuditListener:
                     await conn.execute(f"LISTEN {CHANNEL}")
                 except Exception as exc:  # noqa: BLE001 - unreachable: try again later
                     await self._drop()
-                    self.error = _first_line(exc)
+                    self.error = first_line(exc)
                     strikes += 1
                     await self.timer.sleep(backoff_wait(strikes, self.first, self.longest))
                     continue
@@ -162,7 +163,7 @@ class AuditListener:
                     async for note in conn.notifies():
                         self._call(self._on_change, parse(note.payload))
                 except psycopg.Error as exc:
-                    self.error = _first_line(exc)
+                    self.error = first_line(exc)
                 await self._drop()
                 self._state(False)
                 strikes = 1
@@ -190,7 +191,3 @@ class AuditListener:
             with contextlib.suppress(Exception):
                 await conn.close()
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -46,7 +46,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..audit import AuditError
 from ..auditchain import Head, Ledger, VerifyResult, canonical, chained, record_hash
 from ..auditindex import fold, judge
-from . import StoreConfig, StoreError
+from . import StoreConfig, StoreError, first_line
 from .migrations import LOCK_KEY, MIGRATIONS, Migration, apply, too_new
 from .listen import CHANNEL, AuditListener, Change, notice
 
@@ -118,10 +118,10 @@ class PostgresStore:
         try:
             return psycopg.connect(self.dsn, **self._kwargs())
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot reach the store {self.where}: {_first_line(exc)}",
+            raise StoreUnavailable(f"cannot reach the store {self.where}: {first_line(exc)}",
                                    hint="check [store] dsn and that the server is up") from None
         except psycopg.Error as exc:
-            raise StoreError(f"cannot use the store {self.where}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot use the store {self.where}: {first_line(exc)}") from None
 
     def connection(self) -> ConnectionPool[Any]:
         """The pool, opened on first use once the schema is checked (and migrated)."""
@@ -157,7 +157,7 @@ class PostgresStore:
             return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, **kwargs)
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"cannot reach the store {self.where}: "
-                                   f"{_first_line(exc)}") from None
+                                   f"{first_line(exc)}") from None
 
     @property
     def pool(self) -> ConnectionPool[Any] | None:
@@ -211,12 +211,12 @@ class PostgresStore:
                 return version
         except psycopg.errors.InsufficientPrivilege as exc:
             raise StoreError(f"the store {self.where} needs its schema created or migrated and "
-                             f"this database user may not: {_first_line(exc)}",
+                             f"this database user may not: {first_line(exc)}",
                              hint="run idp-tui once as the schema's owner (see the README's "
                                   "team set-up)") from None
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"the store {self.where} went away while its schema was "
-                                   f"checked: {_first_line(exc)}") from None
+                                   f"checked: {first_line(exc)}") from None
 
     def close(self) -> None:
         """Close the pool (and every connection in it); the next use opens it again."""
@@ -288,16 +288,16 @@ class PostgresStore:
             if committing:
                 raise StoreUnavailable(
                     f"the store {self.where} went away while a record was committed: whether "
-                    f"it was kept is not known ({_first_line(exc)})",
+                    f"it was kept is not known ({first_line(exc)})",
                     hint="`idp-tui audit verify` shows the chain") from None
             if not last:
                 return False, record  # a connection left over from before a restart
             raise StoreUnavailable(f"cannot write to the store {self.where}: "
-                                   f"{_first_line(exc)}; nothing was recorded") from None
+                                   f"{first_line(exc)}; nothing was recorded") from None
         except psycopg.Error as exc:
             _rollback(conn)
             raise StoreError(f"cannot write to the store {self.where}: "
-                             f"{_first_line(exc)}; nothing was recorded") from None
+                             f"{first_line(exc)}; nothing was recorded") from None
 
     def rows(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, str, str, str]]:
         """(seq, prev, hash, record text) from ``after`` on, oldest first, in batches (bounded
@@ -311,7 +311,7 @@ class PostgresStore:
                     conn.rollback()
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                       f"{_first_line(exc)}") from None
+                                       f"{first_line(exc)}") from None
             yield from found
             if len(found) < batch:
                 return
@@ -332,7 +332,7 @@ class PostgresStore:
                     conn.rollback()
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                       f"{_first_line(exc)}") from None
+                                       f"{first_line(exc)}") from None
             for _seq, text in found:
                 yield str(text)
             if len(found) < batch:
@@ -348,7 +348,7 @@ class PostgresStore:
                 conn.rollback()
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                   f"{_first_line(exc)}") from None
+                                   f"{first_line(exc)}") from None
         return [str(row[0]) for row in found]
 
     def request_rows(self) -> list[str]:
@@ -362,7 +362,7 @@ class PostgresStore:
                 conn.rollback()
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                   f"{_first_line(exc)}") from None
+                                   f"{first_line(exc)}") from None
         return [str(row[0]) for row in found]
 
     def head(self) -> Head:
@@ -372,7 +372,7 @@ class PostgresStore:
                 conn.rollback()
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                   f"{_first_line(exc)}") from None
+                                   f"{first_line(exc)}") from None
         return Head(int(row[0]), str(row[1]), 0) if row else Head(-1, "", 0)
 
 
@@ -551,7 +551,3 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
     except psycopg.Error:
         pass
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
