@@ -103,7 +103,6 @@ class AuditWriter:
     async def close(self) -> None:
         """Drain (again, while draining handed over more), and stop the thread (a record
         handed over later starts another)."""
-        await self.drain()
         while self._pending:
             await self.drain()
         with self._lock:

@@ -385,17 +385,14 @@ class Advisor:
         view = self._view
         if view is None:
             return
-        if snapshot.data is None or snapshot.data is self._applied.get(snapshot.topic):
-            # Nothing new to put into the view: evaluated again only for the time gone by.
-            if snapshot.topic.kind.value == "environments":
-                self._follow_usage(view)
-            if not self._stale():
-                return
-        else:
+        unchanged = snapshot.data is None or snapshot.data is self._applied.get(snapshot.topic)
+        if not unchanged:
             self._applied[snapshot.topic] = snapshot.data
             apply(view, snapshot)
         if snapshot.topic.kind.value == "environments":
             self._follow_usage(view)
+        if unchanged and not self._stale():
+            return  # nothing new to put into the view: evaluated again only for the time gone by
         if snapshot.topic.kind.value in ("environments", "catalog"):
             self._follow_delivery()
         self._soon()

@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from .. import render
 from . import columns
+from .action_access import manager_of
 from .tables import KeyedTable
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class HealthScreen(ModalScreen[None]):
 
     def _manager(self) -> Any:
         """The runtime's action layer (None before the sources started)."""
-        return getattr(getattr(self.app, "runtime", None), "actions", None)
+        return manager_of(self.app)
 
     def _identity(self) -> Any:
         return getattr(self._manager(), "identity", None)
