@@ -156,3 +156,27 @@ async def test_the_history_ships_the_fleets_releases_and_ends_with_what_runs(mak
     assert rollbacks > 10
     assert len({(s, e) for s, e in by_target}) == len(running) - len(
         [k for k in running if k[1] not in ("staging", "production")])
+
+
+async def test_the_history_under_the_platforms_environment_names(tmp_path, clock) -> None:
+    # [environments] naming the sandbox's production "prod": the hub renames each record of its
+    # history (a copy with another environment), and DORA counts them under "prod".
+    from pathlib import Path
+
+    from idp_tui.config import load_config
+    from idp_tui.hub import Topic
+    from idp_tui.runtime import build_runtime
+
+    config = Path(tmp_path) / "config.toml"
+    config.write_text('[environments.prod]\ntype = "production"\n'
+                      'names = { sandbox = "production" }\n'
+                      '[sources.sandbox]\ntype = "sandbox"\nservices = 6\n', encoding="utf-8")
+    runtime = build_runtime(load_config(config, required=True), data_dir=tmp_path / "data",
+                            clock=clock)
+    try:
+        snapshot = await runtime.hub.fetch(Topic.delivery(T0 - timedelta(days=30), T0))
+    finally:
+        await runtime.close()
+    assert snapshot.errors == {}
+    environments = Counter(e.environment for e in snapshot.data.deliveries)
+    assert environments["prod"] > 0 and "production" not in environments

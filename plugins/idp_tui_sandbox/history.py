@@ -400,13 +400,13 @@ _new_object = object.__new__
 _set_dict, _set_fields, _set_extra, _set_private = (
     BaseModel.__dict__[name].__set__ for name in (
         "__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
-_COMMIT_FIELDS = frozenset(Commit.model_fields)
-_EVENT_FIELDS = frozenset(DeliveryEvent.model_fields)
+_COMMIT_FIELDS = set(Commit.model_fields)  # (shared: a copy of a record copies it first)
+_EVENT_FIELDS = set(DeliveryEvent.model_fields)
 _OUTCOMES = {outcome.value: outcome for outcome in DeliveryOutcome}
 _KINDS = {kind.value: kind for kind in DeliveryKind}
 
 
-def _built(cls: type[BaseModel], fields: frozenset[str], values: dict) -> Any:
+def _built(cls: type[BaseModel], fields: set[str], values: dict) -> Any:
     record = _new_object(cls)
     _set_dict(record, values)
     _set_fields(record, fields)
