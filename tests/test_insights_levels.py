@@ -106,6 +106,6 @@ async def test_ctrl_r_in_insights_counts_a_new_deploy_and_the_catalog_follows(
         await wait_until(pilot, lambda: catalog.is_settled() and
                          _catalog_column(catalog) == _insights_levels(pane), "the same levels")
         # One count shared by the pane, the Catalog and the advisor for each change, not one
-        # each: the start, the deploy (the audit trail grew; the sources' new answer may come
-        # with it or after it), ctrl+r.
-        assert 3 <= scorer_of(app.hub).counts <= 4
+        # each (that would be 9 or more): the start, the deploy (its audit records, started and
+        # ended, and the sources' new answer may each come apart), ctrl+r.
+        assert 3 <= scorer_of(app.hub).counts <= 5

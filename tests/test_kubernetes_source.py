@@ -479,6 +479,8 @@ async def test_a_watch_that_fails_later_marks_rows_not_current(
     source = await started(workloads=["deployments"])
     assert by_key(await source.deployments())["cart", "staging"].health is Health.HEALTHY
     informer = source._static["staging"].workloads[0]
+    # The watch is open (opening it clears an error: the server answers again), then it fails.
+    await until(lambda: informer.watches >= 1 and informer._response is not None, "the watch")
     informer.error = SourceUnavailable("cannot reach the cluster (context eu-1): timed out")
     with pytest.raises(PartialAnswer) as partial:
         await source.deployments()
