@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from idp_tui.api.delivery import Incident
 from idp_tui.api.kinds import EnvironmentKind, EnvironmentType
 from idp_tui.api.models import Deployment, Environment
 from idp_tui.config import load_config
@@ -103,10 +105,17 @@ def test_previews_are_not_in_the_promotion_chain_nor_ever_behind() -> None:
 
 def test_records_of_a_source_are_renamed_to_the_platform_names() -> None:
     envs = EnvironmentMap(DECLARED)
-    deps = envs.rename_deployments("prom", [
+    deps = envs.rename_records("prom", [
         Deployment(service="a", environment="prod-eu", version="1"),
         Deployment(service="a", environment="dev", version="1")])
     assert [d.environment for d in deps] == ["production", "dev"]
+    # Records without an environment keep none; nothing renamed: the same records, not a copy.
+    incidents = (Incident(service="a", started=datetime(2026, 1, 1, tzinfo=UTC)),
+                 Incident(service="a", environment="prod-eu",
+                          started=datetime(2026, 1, 1, tzinfo=UTC)))
+    assert [i.environment for i in envs.rename_records("prom", incidents)] \
+        == [None, "production"]
+    assert envs.rename_records("gh", incidents) is incidents
     assert [e.name for e in envs.rename_environments("gh", [Environment(name="prod")])] \
         == ["production"]
 

@@ -110,39 +110,69 @@ def test_changed_without_a_hub_checks_the_kind_too(tmp_path: Path, clock: Manual
 async def test_a_large_answer_is_checked_off_the_event_loop(tmp_path: Path, clock: ManualClock,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # A year of delivery history takes a tenth of a second to check: never on the loop (the
-    # dashboard's keys would wait); a catalog is checked where it arrives.
+    # dashboard's keys would wait); a catalog is checked where it arrives. The history's
+    # environments renamed to the platform's, and the comparison with the source's last answer,
+    # happen in that thread too: on the loop, the hub only sees that the answer is the last one.
     import threading
     from datetime import UTC, datetime
 
+    import idp_tui.hub.reuse as reuse
     import idp_tui.hub.validation as validation
+    from idp_tui.api.delivery import DeliveryHistory
+    from idp_tui.environments import EnvironmentDecl, EnvironmentMap
     from idp_tui.hub import Topic
 
     class History(StaticSource):
         capabilities = StaticSource.capabilities | {Capability.DELIVERY}
 
         async def delivery_history(self, query: object) -> dict[str, object]:
-            return {"deliveries": [{"service": "a", "environment": "production",
-                                    "started": "2026-11-01T10:00:00", "id": "d1"}]}
+            return {"deliveries": [{"service": "a", "environment": "prod",
+                                    "started": "2026-11-01T10:00:00", "id": "d1"}],
+                    "incidents": [{"service": "a", "environment": "prod",
+                                   "started": "2026-11-02T10:00:00"}]}
 
     threads: dict[str, set[str]] = {}
-    seen = validation.aware
+    seen, renaming, equal = validation.aware, EnvironmentMap.rename_records, reuse._equal
 
     def aware(record: object) -> object:
         threads.setdefault(type(record).__name__, set()).add(threading.current_thread().name)
         return seen(record)  # type: ignore[type-var]
 
+    def rename_records(self: EnvironmentMap, source: str, records: object) -> object:
+        threads.setdefault("rename", set()).add(threading.current_thread().name)
+        return renaming(self, source, records)  # type: ignore[arg-type]
+
+    compared: list[tuple[str, bool]] = []  # (thread, whether the two were one object)
+
+    def _equal(new: object, old: object) -> bool:
+        if isinstance(new, DeliveryHistory):
+            compared.append((threading.current_thread().name, new is old))
+        return equal(new, old)
+
     monkeypatch.setattr(validation, "aware", aware)
+    monkeypatch.setattr(EnvironmentMap, "rename_records", rename_records)
+    monkeypatch.setattr(reuse, "_equal", _equal)
     hub = Hub([SourceRunner("s", "static", History(StaticSource.Config(names=["a"]),
                                                    context("s", tmp_path, clock)), 2.0)],
-              clock=clock)
+              clock=clock, environments=EnvironmentMap(
+                  {"production": EnvironmentDecl(names={"s": "prod"})}))
     loop_thread = threading.current_thread().name
+    topic = Topic.delivery(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
     try:
-        history = await hub.fetch(Topic.delivery(datetime(2026, 10, 1, tzinfo=UTC),
-                                                 datetime(2026, 12, 1, tzinfo=UTC)))
+        history = await hub.fetch(topic)
+        again = await hub.fetch(topic)  # the same answer, checked again
         await hub.fetch(Topic.catalog())
     finally:
         await hub.close()
-    assert [(e.id, e.source, e.started.tzinfo) for e in history.data.deliveries] == [
-        ("d1", "s", UTC)]
+    assert [(e.id, e.source, e.environment, e.started.tzinfo)
+            for e in history.data.deliveries] == [("d1", "s", "production", UTC)]
+    assert [i.environment for i in history.data.incidents] == ["production"]
     assert threads["DeliveryHistory"] and loop_thread not in threads["DeliveryHistory"]
+    assert threads["rename"] and loop_thread not in threads["rename"]
     assert threads["Service"] == {loop_thread}
+    # The second answer was compared with the first in the thread, and found equal: the hub
+    # kept the first (one identity check on the loop), and handed over the same data.
+    assert [where for where, same in compared if not same] \
+        and all(same for where, same in compared if where == loop_thread)
+    assert loop_thread not in {where for where, same in compared if not same}
+    assert again.data is history.data

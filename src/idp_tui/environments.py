@@ -27,7 +27,7 @@ Nothing here imports Textual; the records come from the plugin API.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,6 +35,8 @@ from .api.kinds import EnvironmentKind, EnvironmentType
 
 if TYPE_CHECKING:
     from .api.models import Deployment, Environment
+
+R = TypeVar("R", bound=BaseModel)
 
 __all__ = ["EnvironmentDecl", "EnvironmentMap", "behind_cells", "guess_type", "in_promotion"]
 
@@ -156,15 +158,20 @@ class EnvironmentMap:
             out.append(env if name == env.name else env.model_copy(update={"name": name}))
         return out
 
-    def rename_deployments(self, source: str, deployments: Sequence[Deployment]
-                           ) -> list[Deployment]:
-        """``source``'s deployments under the platform's environment names."""
-        out = []
-        for dep in deployments:
-            name = self.to_platform(source, dep.environment)
-            out.append(dep if name == dep.environment
-                       else dep.model_copy(update={"environment": name}))
-        return out
+    def rename_records(self, source: str, records: Sequence[R]) -> Sequence[R]:
+        """``source``'s records (deployments, incidents: anything with an ``environment``, None
+        for none) under the platform's environment names; ``records`` itself when none is
+        renamed (a year of delivery history is not copied for nothing)."""
+        out: list[R] | None = None
+        for index, record in enumerate(records):
+            environment = record.environment
+            name = environment if environment is None else self.to_platform(source, environment)
+            if name != environment and out is None:
+                out = list(records[:index])
+            if out is not None:
+                out.append(record if name == environment
+                           else record.model_copy(update={"environment": name}))
+        return records if out is None else tuple(out)
 
     def join(self, reported: Sequence[Environment]) -> list[Environment]:
         """The platform's environments: the declared ones in their order, then those only

@@ -55,9 +55,11 @@ from .joins import (
     merge_signals,
     merge_teams,
 )
+from .reuse import kept
 from .validation import validate_list, validate_one
 
 if TYPE_CHECKING:
+    from ..environments import EnvironmentMap
     from .core import Hub
     from .runner import SourceRunner
 
@@ -243,16 +245,19 @@ class TopicSpec:
     #: ``settled(data)``: the answer will not change any more (a finished run): its poll loop
     #: stops asking until woken.
     settled: Callable[[Any], bool] | None = None
-    #: Answers are large (a year of delivery history): checked and stamped in a thread, so the
-    #: event loop (the dashboard's keys) never waits on them.
+    #: Answers are large (a year of delivery history): checked, stamped, renamed and compared
+    #: with the source's last answer in one step in a thread (``prepared``), so the event loop
+    #: (the dashboard's keys) never waits on them.
     off_loop: bool = False
+    #: ``rename(answer, source, names)``: the stamped answer under the platform's environment
+    #: names (``[environments.NAME] names``), when its records name environments.
+    rename: Callable[[Any, str, EnvironmentMap], Any] | None = None
 
-    def checker(self) -> Callable[[Any], Any]:
-        """What checks an answer: ``check``, or, for an ``off_loop`` topic, an awaitable of it
-        run in a thread (``hub._call`` awaits either: ``validation.checked``)."""
-        if not self.off_loop:
-            return self.check
-        return lambda value: asyncio.to_thread(self.check, value)
+    def prepared(self, value: Any, source: str, names: EnvironmentMap, last: Any) -> Any:
+        """``value`` checked, stamped with ``source`` and renamed; ``last`` (the source's last
+        answer) itself when it is equal to that, so the hub's own comparison (``reuse.kept``)
+        is one of identity. All of an ``off_loop`` topic's work on an answer, in one thread."""
+        return kept(last, self.renamed(self.stamped(self.check(value), source), source, names))
 
     def check(self, value: Any) -> Any:
         """``value`` as the records this topic's method answers (SourceDataError if not)."""
@@ -268,19 +273,40 @@ class TopicSpec:
             return [self.annotate(record, source) for record in value]
         return self.annotate(value, source)
 
+    def renamed(self, value: Any, source: str, names: EnvironmentMap) -> Any:
+        """The stamped answer under the platform's environment names (see ``rename``)."""
+        return value if self.rename is None or not names else self.rename(value, source, names)
+
 
 async def fetch_default(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
                         partial: list[Failure] | None) -> Any:
-    """``source.<spec.method>(*spec.args(topic, hub))``, checked and stamped with the source."""
-    value = await hub._call(runner, spec.method, *spec.args(topic, hub),
-                            validate=spec.checker(),
+    """``source.<spec.method>(*spec.args(topic, hub))``, checked, stamped with the source and
+    under the platform's environment names (an ``off_loop`` topic's in a thread: ``prepared``)."""
+    names = hub.environments
+    if spec.off_loop:
+        last = _last_answer(hub, spec, runner, topic)
+        return await hub._call(runner, spec.method, *spec.args(topic, hub),
+                               validate=lambda value: asyncio.to_thread(
+                                   spec.prepared, value, runner.name, names, last),
+                               partial=partial if spec.partial else None, service=topic.service)
+    value = await hub._call(runner, spec.method, *spec.args(topic, hub), validate=spec.check,
                             partial=partial if spec.partial else None, service=topic.service)
     annotate = spec.annotate
     if spec.many and annotate is not None:  # (records handed over again: stamped once)
-        return hub._stamps.stamped(runner.name, topic, value, lambda r: annotate(r, runner.name))
-    if spec.off_loop:
-        return await asyncio.to_thread(spec.stamped, value, runner.name)
-    return spec.stamped(value, runner.name)
+        value = hub._stamps.stamped(runner.name, topic, value, lambda r: annotate(r, runner.name))
+        return spec.renamed(value, runner.name, names)
+    return spec.renamed(spec.stamped(value, runner.name), runner.name, names)
+
+
+def _last_answer(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic) -> Any:
+    """``runner``'s last answer for ``topic`` (None: none), which the hub keeps under the
+    platform's name for the environment ``topic`` has under the source's."""
+    index = spec.environment_arg
+    if index is not None and hub.environments and topic.args[index] is not None:
+        platform = hub.environments.to_platform(runner.name, topic.args[index])
+        topic = Topic(topic.kind, (*topic.args[:index], platform, *topic.args[index + 1:]))
+    state = hub._topics.get(topic)
+    return None if state is None else state.by_source.get(runner.name)
 
 
 async def _fetch_platform(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
@@ -304,24 +330,15 @@ async def _fetch_platform(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic
             hub._stamps.stamped(runner.name, topic, deps, stamp))
 
 
-async def _fetch_delivery(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
-                          partial: list[Failure] | None) -> Any:
-    """A source's delivery history under the platform's environment names."""
-    history = await fetch_default(hub, spec, runner, topic, partial)
-    names = hub.environments
-    if not names:
+def _rename_history(history: DeliveryHistory, source: str,
+                    names: EnvironmentMap) -> DeliveryHistory:
+    """A source's delivery history under the platform's environment names (itself when it
+    names none differently)."""
+    deliveries = names.rename_records(source, history.deliveries)
+    incidents = names.rename_records(source, history.incidents)
+    if deliveries is history.deliveries and incidents is history.incidents:
         return history
-
-    def renamed(record: Any) -> Any:
-        if record.environment is None:
-            return record
-        name = names.to_platform(runner.name, record.environment)
-        return record if name == record.environment else \
-            record.model_copy(update={"environment": name})
-
-    return history.model_copy(update={
-        "deliveries": tuple(renamed(e) for e in history.deliveries),
-        "incidents": tuple(renamed(i) for i in history.incidents)})
+    return history.model_copy(update={"deliveries": deliveries, "incidents": incidents})
 
 
 async def _fetch_facets(hub: Hub, spec: TopicSpec, runner: SourceRunner, topic: Topic,
@@ -423,7 +440,7 @@ TOPICS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in (
                                                     environment=topic.args[1],
                                                     start=topic.args[2], end=topic.args[3]),),
               annotate=lambda record, source: record.stamped(source), setting=False,
-              environment_arg=1, fetch=_fetch_delivery, off_loop=True),
+              environment_arg=1, rename=_rename_history, off_loop=True),
     TopicSpec(TopicKind.COST_PRICES, Capability.METRICS, "cost_prices", CostPrices,
               "cost prices", merge=lambda topic, parts, hub: first_answer(parts),
               interval=600.0, many=False, partial=False, optional=True, setting=False),
