@@ -176,7 +176,9 @@ async def test_sandbox_a_fields_value_picked_and_the_run_opened_in_the_browser(
         # The keys are in the help, with their ids.
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
-        ids = {row[3] for row in app.screen._rows}
+        help_table = app.screen.query_one("#help-table", KeyedTable)
+        await wait_until(pilot, lambda: help_table.row_count > 0, "the help's rows")
+        ids = {str(help_table.get_row(k)[3]) for k in help_table.keys}
         assert {"pipelines.open", "pipelines.facets", "pipelines.filter"} <= ids
         assert_alive(app)
 
