@@ -155,6 +155,36 @@ async def test_extend_and_delete_work_on_a_pull_requests_preview(make) -> None:
     assert source._store.environment("pr-10008") is None
 
 
+
+async def test_extend_moves_the_expiry_alone_and_does_not_bring_back_a_deleted_preview(make) -> None:
+    clock = ManualClock(T0)
+    source = await make(clock=clock, action_speed=FAST)
+    store = source._store
+    before = store.environment("pr-3756")
+    assert before is not None and before.expires_at is not None
+    assert store.environment_owner("pr-3756") == "seeded-pr-3756"
+    events = [e async for e in source.run_action(ActionRequest(
+        id="ext-own", kind=ActionKind.EXTEND, environment="pr-3756", params={"seconds": 3600}))]
+    assert events[-1].state is ActionState.SUCCEEDED, events[-1]
+    after = store.environment("pr-3756")
+    assert after is not None and after.expires_at == before.expires_at + 3600
+    assert (after.name, after.order, after.kind, after.protected) == (
+        before.name, before.order, before.kind, before.protected)
+    assert store.environment_owner("pr-3756") == "seeded-pr-3756"  # its maker's, as before
+
+    # Deleted while the extension runs: it fails, and the row is not written back.
+    run = source.run_action(ActionRequest(id="ext-gone", kind=ActionKind.EXTEND,
+                                          environment="pr-3756", params={"seconds": 3600}))
+    seen = []
+    async for event in run:
+        seen.append(event)
+        if event.message.startswith("Moving the expiry"):
+            store.delete_environment("pr-3756")
+    assert seen[-1].state is ActionState.FAILED and "deleted meanwhile" in seen[-1].message
+    assert store.environment("pr-3756") is None and store.environment_owner("pr-3756") is None
+    assert "pr-3756" not in await previews(source)
+
+
 # Through the command line ------------------------------------------------------------------------
 
 def test_envs_and_advise_on_a_sandbox_days_after_its_first_start(tmp_path: Path) -> None:

@@ -93,13 +93,9 @@ class EnvironmentWork(Work):
             yield job.event(f"Moving the expiry of {self.environment} to "
                             f"{_when(self.new_expiry)}", done=0, total=1)
             await ops.pause(EXTEND_SECONDS)
-            current = ops.store.environment(self.environment)
-            if current is None:
+            if not ops.store.set_expiry(self.environment, self.new_expiry):
                 yield job.fail(f"{self.environment} was deleted meanwhile; nothing extended")
                 return
-            ops.store.put_environment(EnvironmentRow(current.name, current.order, current.kind,
-                                                     current.protected, self.new_expiry),
-                                      action_id=ops.store.environment_owner(current.name))
             yield job.event(f"{self.environment} now expires at {_when(self.new_expiry)}", done=1)
             yield job.succeed(f"Preview environment {self.environment} extended by "
                               f"{_by(self.seconds)}: it expires at {_when(self.new_expiry)}")

@@ -296,6 +296,14 @@ class Store:
             self._db.execute("INSERT OR REPLACE INTO environments VALUES (?, ?, ?, ?, ?, ?)",
                              (row.name, row.order, row.kind, int(row.protected), row.expires_at, action_id))
 
+    def set_expiry(self, name: str, expires_at: float | None) -> bool:
+        """Move the expiry of the environment ``name`` (the rest of its row, its owner included,
+        stays); whether there was one to move."""
+        with self._db:
+            cursor = self._db.execute("UPDATE environments SET expires_at = ? WHERE name = ?",
+                                      (expires_at, name))
+            return cursor.rowcount == 1
+
     def delete_environment(self, name: str) -> None:
         """An environment and everything in it: deployments, their history, resources."""
         with self._db:
