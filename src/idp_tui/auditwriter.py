@@ -1,8 +1,10 @@
 """The audit trail written off the event loop: one thread writes a session's records, in the order
 they were handed over.
 
-Appending may block: the JSON-lines log fsyncs, the PostgreSQL store waits for a connection (up to
-its pool's timeout when the server is away) or for the chain's head row another writer holds. The
+Appending may block: the JSON-lines log fsyncs; the PostgreSQL store's append is a coroutine on
+its own event loop (:mod:`idp_tui.store.pgloop`), waited for here, which waits for a connection of
+its pool (up to the pool's timeout when the server is away) or for the chain's head row another
+writer holds. The
 action manager therefore never appends on its event loop: a record an action waits for (its
 start, its request for approval, a vote) is awaited (:meth:`AuditWriter.write`: written, or its
 error raised, before the caller goes on); the record of an end or of a refusal, made where nothing

@@ -128,18 +128,10 @@ class UsageStore:
                              f"{first_line(exc)}") from None
 
     def _on_postgres(self, backend: Any, work: Any) -> Any:
-        """``work`` on a connection of the store's pool (committed at the end of the block, rolled
-        back on an error)."""
-        from psycopg_pool import PoolTimeout
-
-        pool = backend.connection()  # (the schema checked and migrated first)
-        try:
-            with pool.connection(timeout=float(backend.connect_timeout)) as conn:
-                return work(lambda sql, params=(): conn.execute(self._sql(sql), params))
-        except PoolTimeout:
-            raise StoreError(f"cannot reach the store {self.where}: no connection within "
-                             f"{backend.connect_timeout} s",
-                             hint="check [store] dsn and that the server is up") from None
+        """``work`` in one transaction on a connection of the store's pool (committed at the end,
+        rolled back on an error), each statement run on the store's event loop."""
+        return backend.transact(lambda execute: work(
+            lambda sql, params=(): execute(self._sql(sql), params)))
 
     def _abort(self, conn: Any) -> None:
         try:

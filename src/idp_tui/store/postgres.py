@@ -14,41 +14,41 @@ record that cannot be written refuses the action up front. psycopg is imported h
 Each append also sends a ``NOTIFY`` in its transaction (delivered on commit only): a dashboard
 hears approvals as they are recorded (:meth:`PostgresAudit.listener`).
 
-Connections come from a ``psycopg_pool.ConnectionPool`` (``[store] pool_min``/``pool_max``), opened
+Connections come from psycopg's ``AsyncConnectionPool`` (``[store] pool_min``/``pool_max``), opened
 on first use after the schema was checked on a connection of its own (its errors say what is
-wrong), and closed by :meth:`PostgresStore.close` or when the process exits. The pool is the
-synchronous one: the audit trail is called synchronously (:class:`idp_tui.store.AuditTrail`), by
-the action manager and by the command line alike. A connection the pool cannot hand over in time
-(the server away, or every connection busy) is tried once directly, so that the error names the
-cause and a server that is back is used at once, before the pool's own reconnection comes round.
+wrong), and closed by :meth:`PostgresStore.close` or when the process exits. Every query is a
+coroutine on the store's own event loop (:mod:`idp_tui.store.pgloop`), which owns the pool for the
+whole process: the audit writer's thread, threads reading the trail and the command line wait for
+it with :meth:`StoreLoop.call`, an event loop awaits it with :meth:`StoreLoop.submit` — the
+dashboard's loop never waits on the database. A connection the pool cannot hand over in time (the
+server away, or every connection busy) is tried once directly, so that the error names the cause
+and a server that is back is used at once, before the pool's own reconnection comes round.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import fcntl
 import json
 import logging
 import os
 import re
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..audit import AuditError
 from ..auditchain import Head, Ledger, VerifyResult, canonical, chained, record_hash
 from ..auditindex import fold, judge
 from . import StoreConfig, StoreError, first_line
-from .migrations import LOCK_KEY, MIGRATIONS, Migration, apply, too_new
 from .listen import CHANNEL, AuditListener, Change, notice
+from .migrations import LOCK_KEY, MIGRATIONS, Migration, apply, too_new
+from .pgloop import STORE_LOOP
 
 _SCHEMA_TABLE = """CREATE TABLE idp_schema (one INTEGER PRIMARY KEY CHECK (one = 1),
                                             version INTEGER NOT NULL)"""
@@ -67,17 +67,7 @@ POOL_MIN, POOL_MAX = 1, 4
 #: Seconds to wait for a connection of the pool before one is tried directly.
 POOL_WAIT = 2.0
 
-#: The pools open in this process, closed when it exits.
-_OPEN: weakref.WeakSet[ConnectionPool[Any]] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_open_pools() -> None:
-    for pool in list(_OPEN):
-        try:
-            pool.close(timeout=1.0)
-        except Exception:  # noqa: BLE001 - exiting: nothing more to do about it
-            pass
+Conn = psycopg.AsyncConnection[Any]
 
 
 def _where(dsn: str) -> str:
@@ -85,8 +75,25 @@ def _where(dsn: str) -> str:
     return re.sub(r"\s+", " ", dsn).strip()
 
 
+class Rows:
+    """A statement's rows, fetched on the store's loop (``fetchone``/``fetchall`` as a cursor's)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+
 class PostgresStore:
-    """A connection to the organisation's database, opened on first use, migrated on connect."""
+    """A connection to the organisation's database, opened on first use, migrated on connect.
+
+    The coroutines (``*_async`` and the private ones) run on the store's loop; the other methods
+    are for threads and the command line (they wait for the loop)."""
 
     def __init__(self, dsn: str, config: StoreConfig | None = None, *,
                  migrations: Sequence[Migration] = MIGRATIONS, connect_timeout: int = 5,
@@ -99,8 +106,9 @@ class PostgresStore:
         self.pool_min = pool_min if pool_min is not None else getattr(config, "pool_min", POOL_MIN)
         self.pool_max = max(self.pool_min, 1, pool_max if pool_max is not None
                             else getattr(config, "pool_max", POOL_MAX))
-        self._pool: ConnectionPool[Any] | None = None
-        self._lock = threading.Lock()
+        self._pool: AsyncConnectionPool[Any] | None = None
+        #: The pool being opened (one opening for every caller meanwhile).
+        self._opening: asyncio.Task[AsyncConnectionPool[Any]] | None = None
         self.version: int | None = None
 
     # Connecting and migrating --------------------------------------------------------------------
@@ -113,101 +121,118 @@ class PostgresStore:
             kwargs["password"] = password
         return kwargs
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    async def _connect(self, **extra: Any) -> Conn:
         """A connection of its own (not the pool's), its errors in words."""
         try:
-            return psycopg.connect(self.dsn, **self._kwargs())
+            return await psycopg.AsyncConnection.connect(self.dsn, **(self._kwargs() | extra))
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"cannot reach the store {self.where}: {first_line(exc)}",
                                    hint="check [store] dsn and that the server is up") from None
         except psycopg.Error as exc:
             raise StoreError(f"cannot use the store {self.where}: {first_line(exc)}") from None
 
-    def connection(self) -> ConnectionPool[Any]:
+    def connection(self) -> AsyncConnectionPool[Any]:
         """The pool, opened on first use once the schema is checked (and migrated)."""
-        with self._lock:
-            if self._pool is not None:
-                return self._pool
-            kwargs = self._kwargs()
-            conn = self._connect()
-            try:
-                self.version = self._migrate(conn)
-            finally:
-                conn.close()
-            pool: ConnectionPool[Any] = ConnectionPool(
-                self.dsn, kwargs=kwargs, min_size=self.pool_min, max_size=self.pool_max,
-                open=False, name=f"idp-tui store {self.where}",
-                # A connection the server dropped (it restarted) is replaced before it is used,
-                # not handed out to fail one read or append.
-                check=ConnectionPool.check_connection)
-            pool.open(wait=False)
-            _OPEN.add(pool)
-            self._pool = pool
-            return pool
+        return STORE_LOOP.call(self._pool_on_loop())
 
-    async def listen_connection(self) -> psycopg.AsyncConnection[Any]:
-        """A connection of its own for ``LISTEN`` (asynchronous, in autocommit; TCP keepalives
-        so that a server gone without a word is noticed), once the schema was checked."""
-        if self.version is None:
-            await asyncio.to_thread(self.connection)
-        kwargs = self._kwargs() | {"application_name": "idp-tui listen", "keepalives": 1,
-                                   "keepalives_idle": 30, "keepalives_interval": 10,
-                                   "keepalives_count": 3}
+    async def _pool_on_loop(self) -> AsyncConnectionPool[Any]:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and not self._pool.closed and self._opening is not None \
+                and self._opening.get_loop() is loop:
+            return self._pool
+        task = self._opening
+        if task is None or task.get_loop() is not loop or (task.done() and (
+                task.cancelled() or task.exception() is not None or self._pool is None)):
+            task = self._opening = loop.create_task(self._open())
+        return await asyncio.shield(task)
+
+    async def _open(self) -> AsyncConnectionPool[Any]:
+        conn = await self._connect()
         try:
-            return await psycopg.AsyncConnection.connect(self.dsn, autocommit=True, **kwargs)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot reach the store {self.where}: "
-                                   f"{first_line(exc)}") from None
+            self.version = await self._migrate(conn)
+        finally:
+            await conn.close()
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self.dsn, kwargs=self._kwargs(), min_size=self.pool_min, max_size=self.pool_max,
+            open=False, name=f"idp-tui store {self.where}",
+            # A connection the server dropped (it restarted) is replaced before it is used,
+            # not handed out to fail one read or append.
+            check=AsyncConnectionPool.check_connection)
+        await pool.open(wait=False)
+        self._pool = pool
+        STORE_LOOP.at_exit(self._close_async)
+        return pool
+
+    async def listen_connection(self) -> Conn:
+        """A connection of its own for ``LISTEN`` (asynchronous, in autocommit; TCP keepalives
+        so that a server gone without a word is noticed), once the schema was checked. Made on
+        the caller's event loop (it is read there)."""
+        if self.version is None:
+            await STORE_LOOP.submit(self._pool_on_loop())
+        return await self._connect(application_name="idp-tui listen", autocommit=True,
+                                   keepalives=1, keepalives_idle=30, keepalives_interval=10,
+                                   keepalives_count=3)
 
     @property
-    def pool(self) -> ConnectionPool[Any] | None:
+    def pool(self) -> AsyncConnectionPool[Any] | None:
         """The pool, once open (None before the first use and after ``close``)."""
         return self._pool
 
-    @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Conn]:
         """A connection for one operation: the pool's, or when it has none to give in time, one
         made now (its error says why the server cannot be reached)."""
-        pool = self.connection()
-        try:
-            conn = pool.getconn(timeout=min(POOL_WAIT, float(self.connect_timeout)))
-        except PoolTimeout:
-            conn = self._connect()
-            try:
-                yield conn
-            finally:
-                conn.close()
-            return
+        conn, pooled = await self._take()
         try:
             yield conn
         finally:
-            lost = conn.closed
-            pool.putconn(conn)
-            if lost:
-                pool.check()  # the others of a server that went away are dropped too
+            await self._give(conn, pooled)
 
-    def _migrate(self, conn: psycopg.Connection[Any]) -> int:
+    async def _take(self) -> tuple[Conn, AsyncConnectionPool[Any] | None]:
+        pool = await self._pool_on_loop()
+        try:
+            return await pool.getconn(timeout=min(POOL_WAIT, float(self.connect_timeout))), pool
+        except PoolTimeout:
+            return await self._connect(), None
+
+    @staticmethod
+    async def _give(conn: Conn, pool: AsyncConnectionPool[Any] | None) -> None:
+        if pool is None:
+            await conn.close()
+            return
+        lost = conn.closed
+        await pool.putconn(conn)
+        if lost:
+            await pool.check()  # the others of a server that went away are dropped too
+
+    async def _migrate(self, conn: Conn) -> int:
         known = self.migrations[-1].version if self.migrations else 0
         try:
-            with conn.transaction():
-                row = conn.execute("SELECT to_regclass('idp_schema') IS NOT NULL").fetchone()
+            async with conn.transaction():
+                row = await (await conn.execute(
+                    "SELECT to_regclass('idp_schema') IS NOT NULL")).fetchone()
                 current = 0
                 if row and row[0]:
-                    found = conn.execute("SELECT version FROM idp_schema").fetchone()
+                    found = await (await conn.execute("SELECT version FROM idp_schema")).fetchone()
                     current = int(found[0]) if found else 0
                 if current > known:
                     raise too_new(current, known)
                 if current == known:
                     return current
                 # Another client may be migrating: wait for it, then read again.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-                if conn.execute("SELECT to_regclass('idp_schema') IS NULL").fetchone()[0]:
-                    conn.execute(_SCHEMA_TABLE)
-                    conn.execute("INSERT INTO idp_schema VALUES (1, 0)")
-                current = int(conn.execute("SELECT version FROM idp_schema").fetchone()[0])
-                version = apply(lambda sql: conn.execute(sql).close(), current, "postgres",  # type: ignore[arg-type]
-                                self.migrations)
-                conn.execute("UPDATE idp_schema SET version = %s", (version,))
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                missing = await (await conn.execute(
+                    "SELECT to_regclass('idp_schema') IS NULL")).fetchone()
+                if missing and missing[0]:
+                    await conn.execute(_SCHEMA_TABLE)
+                    await conn.execute("INSERT INTO idp_schema VALUES (1, 0)")
+                found = await (await conn.execute("SELECT version FROM idp_schema")).fetchone()
+                current = int(found[0]) if found else 0
+                statements: list[str] = []
+                version = apply(statements.append, current, "postgres", self.migrations)
+                for statement in statements:
+                    await conn.execute(statement)  # type: ignore[arg-type]
+                await conn.execute("UPDATE idp_schema SET version = %s", (version,))
                 return version
         except psycopg.errors.InsufficientPrivilege as exc:
             raise StoreError(f"the store {self.where} needs its schema created or migrated and "
@@ -220,33 +245,65 @@ class PostgresStore:
 
     def close(self) -> None:
         """Close the pool (and every connection in it); the next use opens it again."""
-        with self._lock:
-            pool, self._pool = self._pool, None
+        if self._pool is not None:
+            STORE_LOOP.call(self._close_async())
+
+    async def _close_async(self) -> None:
+        pool, self._pool, self._opening = self._pool, None, None
+        STORE_LOOP.forget(self._close_async)
         if pool is not None:
-            _OPEN.discard(pool)
-            pool.close()
+            await pool.close()
+
+    # Work of another module (the usage tables) --------------------------------------------------
+
+    def transact(self, work: Callable[[Callable[..., Rows]], Any]) -> Any:
+        """``work(execute)`` in one transaction on a connection of the pool, committed at the end
+        (rolled back on an error); what it returns. ``execute(sql, params)`` runs one statement
+        on the store's loop and returns its :class:`Rows`. For a thread or the command line."""
+        conn, pool = STORE_LOOP.call(self._take())
+        done = False
+        try:
+            result = work(lambda sql, params=(): STORE_LOOP.call(_rows(conn, sql, params)))
+            STORE_LOOP.call(conn.commit())
+            done = True
+            return result
+        finally:
+            if not done:
+                STORE_LOOP.call(_rollback(conn))
+            STORE_LOOP.call(self._give(conn, pool))
 
     # The chain -----------------------------------------------------------------------------------
 
     def append(self, record: dict[str, Any], *, once: bool = False) -> dict[str, Any]:
         """Chain ``record`` onto the head and commit it. ``once``: a ``finished`` record for the
-        same action id already there is returned instead (a spooled record written twice)."""
+        same action id already there is returned instead (a spooled record written twice). For a
+        thread or the command line (:meth:`append_async` on an event loop)."""
+        return STORE_LOOP.call(self._append(record, once))
+
+    async def append_async(self, record: dict[str, Any], *, once: bool = False
+                           ) -> dict[str, Any]:
+        """:meth:`append` awaited from an event loop (which goes on meanwhile; cancelling the
+        wait does not cut the append)."""
+        return await STORE_LOOP.submit(self._append(record, once))
+
+    async def _append(self, record: dict[str, Any], once: bool) -> dict[str, Any]:
         for attempt in (1, 2):
-            with self._conn() as conn:
-                done, full = self._append_on(conn, record, once, last=attempt == 2)
+            async with self._conn() as conn:
+                done, full = await self._append_on(conn, record, once, last=attempt == 2)
             if done:
                 return full
         raise AssertionError("not reached")
 
-    def _append_on(self, conn: psycopg.Connection[Any], record: dict[str, Any], once: bool, *,
-                   last: bool) -> tuple[bool, dict[str, Any]]:
+    async def _append_on(self, conn: Conn, record: dict[str, Any], once: bool, *,
+                         last: bool) -> tuple[bool, dict[str, Any]]:
         """One try of ``append`` on ``conn``: (True, the record kept), or (False, …) to try once
         more on another connection (this one was left over from before a restart)."""
         committing = False
         try:
-            with conn.cursor() as cur:
-                row = cur.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1 "
-                                  "FOR UPDATE").fetchone()
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1 "
+                                  "FOR UPDATE")
+                row = await cur.fetchone()
                 if row is None:
                     raise StoreError(f"the store {self.where} has no audit head row: its "
                                      "schema was changed by hand")
@@ -254,13 +311,13 @@ class PostgresStore:
                 rid = record.get("action_id")
                 earlier = None
                 if rid and (once or record.get("phase") in ("started", "denied")):
-                    earlier = [json.loads(r[0]) for r in cur.execute(
-                        "SELECT record FROM idp_audit WHERE action_id = %s ORDER BY seq",
-                        (str(rid),))]
+                    await cur.execute("SELECT record FROM idp_audit WHERE action_id = %s "
+                                      "ORDER BY seq", (str(rid),))
+                    earlier = [json.loads(r[0]) for r in await cur.fetchall()]
                 if once and earlier:
                     done = [r for r in earlier if r.get("phase") == record.get("phase")]
                     if done:
-                        conn.rollback()
+                        await conn.rollback()
                         return True, done[-1]
                 if earlier and record.get("phase") in ("started", "denied"):
                     entries: dict[str, Any] = {}
@@ -268,21 +325,21 @@ class PostgresStore:
                         fold(entries, item)
                     judge(entries.get(str(rid)), record)
                 full = chained(record, head)
-                cur.execute(
+                await cur.execute(
                     "INSERT INTO idp_audit (seq, prev, hash, action_id, phase, actor, time, "
                     "record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     (full["seq"], full["prev"], full["hash"], _text(rid),
                      _text(full.get("phase")), _text(full.get("actor")),
                      _text(full.get("time")), canonical(full).decode()))
-                cur.execute("UPDATE idp_audit_head SET seq = %s, hash = %s WHERE one = 1",
-                            (full["seq"], full["hash"]))
+                await cur.execute("UPDATE idp_audit_head SET seq = %s, hash = %s WHERE one = 1",
+                                  (full["seq"], full["hash"]))
                 # Delivered to the listeners only once the transaction commits (listen.py).
-                cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice(full)))
+                await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice(full)))
             committing = True
-            conn.commit()
+            await conn.commit()
             return True, full
         except AuditError:
-            _rollback(conn)
+            await _rollback(conn)
             raise
         except psycopg.OperationalError as exc:
             if committing:
@@ -295,24 +352,37 @@ class PostgresStore:
             raise StoreUnavailable(f"cannot write to the store {self.where}: "
                                    f"{first_line(exc)}; nothing was recorded") from None
         except psycopg.Error as exc:
-            _rollback(conn)
+            await _rollback(conn)
             raise StoreError(f"cannot write to the store {self.where}: "
                              f"{first_line(exc)}; nothing was recorded") from None
+
+    # Reading -------------------------------------------------------------------------------------
+
+    async def query_async(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read-only query (its transaction rolled back), awaited from an event
+        loop."""
+        return await STORE_LOOP.submit(self._read(sql, params))
+
+    async def _read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            async with self._conn() as conn:
+                rows = await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
+                await conn.rollback()
+                return rows
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot read the store {self.where}: "
+                                   f"{first_line(exc)}") from None
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return STORE_LOOP.call(self._read(sql, params))
 
     def rows(self, after: int = 0, batch: int = 5000) -> Iterator[tuple[int, str, str, str]]:
         """(seq, prev, hash, record text) from ``after`` on, oldest first, in batches (bounded
         memory, no long transaction)."""
         while True:
-            try:
-                with self._conn() as conn, conn.cursor() as cur:
-                    found = cur.execute(
-                        "SELECT seq, prev, hash, record FROM idp_audit WHERE seq > %s "
-                        "ORDER BY seq LIMIT %s", (after, batch)).fetchall()
-                    conn.rollback()
-            except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                       f"{first_line(exc)}") from None
-            yield from found
+            found = self._query("SELECT seq, prev, hash, record FROM idp_audit WHERE seq > %s "
+                                "ORDER BY seq LIMIT %s", (after, batch))
+            yield from found  # type: ignore[misc]
             if len(found) < batch:
                 return
             after = int(found[-1][0])
@@ -322,17 +392,11 @@ class PostgresStore:
         a query of its own: reading stops when the reader does)."""
         before: int | None = None
         while True:
-            try:
-                with self._conn() as conn:
-                    found = conn.execute(
-                        "SELECT seq, record FROM idp_audit ORDER BY seq DESC LIMIT %s",
-                        (batch,)).fetchall() if before is None else conn.execute(
-                        "SELECT seq, record FROM idp_audit WHERE seq < %s ORDER BY seq DESC "
-                        "LIMIT %s", (before, batch)).fetchall()
-                    conn.rollback()
-            except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                       f"{first_line(exc)}") from None
+            found = self._query(
+                "SELECT seq, record FROM idp_audit ORDER BY seq DESC LIMIT %s", (batch,)
+            ) if before is None else self._query(
+                "SELECT seq, record FROM idp_audit WHERE seq < %s ORDER BY seq DESC LIMIT %s",
+                (before, batch))
             for _seq, text in found:
                 yield str(text)
             if len(found) < batch:
@@ -341,39 +405,24 @@ class PostgresStore:
 
     def records_of(self, action_id: str) -> list[str]:
         """The records (as stored) of one action id, oldest first (by the action-id index)."""
-        try:
-            with self._conn() as conn:
-                found = conn.execute("SELECT record FROM idp_audit WHERE action_id = %s "
-                                     "ORDER BY seq", (action_id,)).fetchall()
-                conn.rollback()
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                   f"{first_line(exc)}") from None
-        return [str(row[0]) for row in found]
+        return [str(row[0]) for row in self._query(
+            "SELECT record FROM idp_audit WHERE action_id = %s ORDER BY seq", (action_id,))]
 
     def request_rows(self) -> list[str]:
         """The records (as stored) of every action id that was requested for approval, oldest
         first (by the index of the ``requested`` records)."""
-        try:
-            with self._conn() as conn:
-                found = conn.execute(
-                    "SELECT record FROM idp_audit WHERE action_id IN (SELECT action_id FROM "
-                    "idp_audit WHERE phase = 'requested') ORDER BY seq").fetchall()
-                conn.rollback()
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                   f"{first_line(exc)}") from None
-        return [str(row[0]) for row in found]
+        return [str(row[0]) for row in self._query(
+            "SELECT record FROM idp_audit WHERE action_id IN (SELECT action_id FROM "
+            "idp_audit WHERE phase = 'requested') ORDER BY seq")]
 
     def head(self) -> Head:
-        try:
-            with self._conn() as conn:
-                row = conn.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1").fetchone()
-                conn.rollback()
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot read the store {self.where}: "
-                                   f"{first_line(exc)}") from None
-        return Head(int(row[0]), str(row[1]), 0) if row else Head(-1, "", 0)
+        found = self._query("SELECT seq, hash FROM idp_audit_head WHERE one = 1")
+        return Head(int(found[0][0]), str(found[0][1]), 0) if found else Head(-1, "", 0)
+
+
+async def _rows(conn: Conn, sql: str, params: Sequence[Any]) -> Rows:
+    cur = await conn.execute(sql, params)  # type: ignore[arg-type]
+    return Rows(await cur.fetchall() if cur.description is not None else [])
 
 
 class PostgresAudit:
@@ -545,9 +594,9 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _rollback(conn: psycopg.Connection[Any]) -> None:
+async def _rollback(conn: Conn) -> None:
     try:
-        conn.rollback()
+        await conn.rollback()
     except psycopg.Error:
         pass
 
