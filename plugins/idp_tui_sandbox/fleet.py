@@ -6,7 +6,7 @@ import bisect
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from idp_tui import Deployment, Health, Instance, InstanceContainer, InstanceEvent, Instances
 
@@ -262,10 +262,7 @@ class Fleet:
         """The services seeded with a stuck rollout and with a crash loop (in
         ``TROUBLE_ENVIRONMENT``): two others than the incident's and the chronic troubles',
         curated ones first; the stuck one has releases enough for it."""
-        taken = {incident.name} | {name for name, _environment in chronic}
-        ranked = sorted((spec for spec in self.world.seeded if spec.name not in taken),
-                        key=lambda spec: (spec.name not in CURATED_NAMES,
-                                          unit(f"{self.seed}:trouble:{spec.name}")))
+        ranked = self._ranked("trouble", {incident.name} | {name for name, _env in chronic})
         stuck = next((spec.name for spec in ranked
                       if _stuck_serving(self._releases(spec, now), now) is not None), None)
         crash = next((spec.name for spec in ranked if spec.name != stuck), None)
@@ -279,10 +276,7 @@ class Fleet:
         with :data:`DRIFT_NEWER` newer releases since; production on an older good one,
         deployed before it. Another service than those ``taken`` by the other troubles,
         curated ones first."""
-        ranked = sorted((spec for spec in self.world.seeded if spec.name not in taken),
-                        key=lambda spec: (spec.name not in CURATED_NAMES,
-                                          unit(f"{self.seed}:drift:{spec.name}")))
-        for spec in ranked:
+        for spec in self._ranked("drift", taken):
             releases = self._releases(spec, now)
             waiting = next((k for k in range(DRIFT_NEWER, 60) if releases.clamp(k) == k
                             and releases[k][1] <= now - DRIFT_AGE and not releases.bad(k)), None)
@@ -298,6 +292,13 @@ class Fleet:
             built = releases[older][1]
             return spec.name, (waiting, staged_at), (older, built + (staged_at - built) * 0.5)
         return None
+
+    def _ranked(self, trouble: str, taken: Collection[str | None]) -> list[ServiceSpec]:
+        """The seeded services a ``trouble`` may be seeded in, best first: those not ``taken``
+        by another, curated ones first, then in an order of the seed's for that trouble."""
+        return sorted((spec for spec in self.world.seeded if spec.name not in taken),
+                      key=lambda spec: (spec.name not in CURATED_NAMES,
+                                        unit(f"{self.seed}:{trouble}:{spec.name}")))
 
     def _chronic(self, incident: ServiceSpec) -> dict[tuple[str, str], tuple[str, str, int]]:
         """A few deployments in trouble for reasons other than a bad release."""

@@ -22,15 +22,16 @@ nothing here: the first slot begins :data:`PERIOD` after it.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .preview_state import SEEDED_DEPLOY_DELAY, create_preview, deploy_into_preview, seeded_previews
+from .preview_state import SEEDED_DEPLOY_DELAY, seeded_previews, write_preview
 from .rand import rng
 
 if TYPE_CHECKING:
     from .fleet import Fleet
-    from .store import Store
+    from .store import EnvironmentRow, Store
 
 #: Length of a slot of the schedule (at most one pull request opened in each).
 PERIOD = 5 * 3600.0
@@ -81,6 +82,15 @@ class OpenedPreview:
     def action_id(self) -> str:
         """The id its rows are recorded as made by (as a provisioning's job id)."""
         return f"pull-request-{self.number}"
+
+    @property
+    def details(self) -> dict[str, str]:
+        return {"pull request": f"#{self.number}"}
+
+    def deployments(self) -> Iterator[tuple[float, str, float]]:
+        """Each running the release of the moment it is deployed."""
+        for at, service in self.deploys:
+            yield at, service, at
 
 
 class PreviewSchedule:
@@ -182,33 +192,23 @@ class PreviewSimulation:
         self._due = self.schedule.next_event(self._cursor)
 
     def _apply(self, cursor: float, now: float) -> None:
-        store, fleet = self.store, self.fleet
+        store = self.store
         for preview in self.schedule.between(cursor - LONGEST_TTL, now):
-            if preview.made > cursor:  # opened since: made as provisioning makes one
-                if preview.expires_at <= now or store.environment(preview.name) is not None:
-                    continue  # gone by now, or the name is taken
-                create_preview(store, preview.name, preview.expires_at, preview.ttl_hours,
-                               preview.services, preview.made, preview.action_id,
-                               details={"pull request": f"#{preview.number}"})
-            elif store.environment_owner(preview.name) != preview.action_id:
+            opened = preview.made > cursor  # since: made as provisioning makes one
+            if opened and (preview.expires_at <= now or store.environment(preview.name) is not None):
+                continue  # gone by now, or the name is taken
+            if not opened and store.environment_owner(preview.name) != preview.action_id:
                 continue  # deleted (or never written)
-            for i, (at, service) in enumerate(preview.deploys):
-                if not cursor < at <= now:
-                    continue
-                spec = fleet.world.get(service)
-                if spec is None:
-                    continue
-                version, _built = fleet.good_release(spec, at)
-                deploy_into_preview(store, preview.name, service, version, at,
-                                    preview.action_id if i < len(preview.services)
-                                    else f"{preview.action_id}:push-{i}")
+            write_preview(store, self.fleet, preview, create=opened, after=cursor, until=now)
 
 
-def sweep_expired(store: Store, now: float) -> list[str]:
-    """Delete every preview environment expired by ``now`` with everything in it (what a TTL
-    controller does); the names deleted."""
-    gone = [row.name for row in store.environments()
-            if row.kind == "preview" and row.expires_at is not None and row.expires_at <= now]
-    for name in gone:
-        store.delete_environment(name)
-    return gone
+def sweep_expired(store: Store, rows: list[EnvironmentRow], now: float) -> list[EnvironmentRow]:
+    """The environments of ``rows`` that exist at ``now``; each preview environment among them
+    expired by then is deleted with everything in it (what a TTL controller does)."""
+    alive = []
+    for row in rows:
+        if row.expires_at is None or row.expires_at > now:
+            alive.append(row)
+        elif row.kind == "preview":
+            store.delete_environment(row.name)
+    return alive

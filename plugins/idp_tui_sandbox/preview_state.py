@@ -13,9 +13,9 @@ ran then), so extending and deleting them work as on any other:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from idp_tui import Health
 
@@ -57,6 +57,50 @@ def deploy_into_preview(store: Store, name: str, service: str, version: str, at:
                          revision=hexid(f"preview:{action_id}:{service}", 5))
 
 
+class Preview(Protocol):
+    """A preview environment made without a user's provisioning: a seeded one, or one a pull
+    request opens (``preview_sim.py``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def made(self) -> float: ...
+    @property
+    def ttl_hours(self) -> int: ...
+    @property
+    def services(self) -> tuple[str, ...]: ...
+    @property
+    def expires_at(self) -> float: ...
+    @property
+    def action_id(self) -> str: ...
+    @property
+    def details(self) -> dict[str, str]: ...
+
+    def deployments(self) -> Iterator[tuple[float, str, float]]:
+        """``(when, service, chosen)`` of each deployment into it, oldest first, the first one
+        of each of its services first: it runs the newest good release built by ``chosen``."""
+        ...
+
+
+def write_preview(store: Store, fleet: Fleet, preview: Preview, *, create: bool = True,
+                  after: float = float("-inf"), until: float = float("inf")) -> None:
+    """Write ``preview`` as provisioning writes one: its environment and resource (unless
+    ``create`` is false: they are written already), and its deployments in ``(after, until]``."""
+    if create:
+        create_preview(store, preview.name, preview.expires_at, preview.ttl_hours,
+                       preview.services, preview.made, preview.action_id, preview.details)
+    for i, (at, service, chosen) in enumerate(preview.deployments()):
+        if not after < at <= until:
+            continue
+        spec = fleet.world.get(service)
+        if spec is None:
+            continue
+        version, _built = fleet.good_release(spec, chosen)
+        deploy_into_preview(store, preview.name, service, version, at,
+                            preview.action_id if i < len(preview.services)
+                            else f"{preview.action_id}:push-{i}")
+
+
 @dataclass(frozen=True, slots=True)
 class SeededPreview:
     name: str
@@ -72,6 +116,16 @@ class SeededPreview:
     def action_id(self) -> str:
         """The id its rows are recorded as made by (as a provisioning's job id)."""
         return f"seeded-{self.name}"
+
+    @property
+    def details(self) -> dict[str, str]:
+        return {}
+
+    def deployments(self) -> Iterator[tuple[float, str, float]]:
+        """One of each service, :data:`SEEDED_DEPLOY_DELAY` apart, each running the release of
+        the moment it was made."""
+        for i, service in enumerate(self.services, start=1):
+            yield self.made + i * SEEDED_DEPLOY_DELAY, service, self.made
 
 
 def seeded_previews(fleet: Fleet, now: float) -> list[SeededPreview]:
@@ -98,13 +152,5 @@ def seed_previews(store: Store, fleet: Fleet, now: float) -> list[SeededPreview]
     each service running the newest good release built before the preview was made."""
     previews = seeded_previews(fleet, now)
     for preview in previews:
-        create_preview(store, preview.name, preview.expires_at, preview.ttl_hours,
-                       preview.services, preview.made, preview.action_id)
-        for i, service in enumerate(preview.services, start=1):
-            spec = fleet.world.get(service)
-            if spec is None:
-                continue
-            version, _built = fleet.good_release(spec, preview.made)
-            deploy_into_preview(store, preview.name, service, version,
-                                preview.made + i * SEEDED_DEPLOY_DELAY, preview.action_id)
+        write_preview(store, fleet, preview)
     return previews

@@ -238,12 +238,9 @@ class SandboxSource(Source):
         store = self._state()[2]
         if self._previews is not None:
             self._previews.catch_up(now)
-        rows = store.environments()
-        if any(row.expires_at is not None and row.expires_at <= now for row in rows):
-            from .preview_sim import sweep_expired  # noqa: PLC0415
+        from .preview_sim import sweep_expired  # noqa: PLC0415
 
-            sweep_expired(store, now)
-        return [row for row in rows if row.expires_at is None or row.expires_at > now]
+        return sweep_expired(store, store.environments(), now)
 
     async def environments(self) -> list[Environment]:
         return [Environment(
