@@ -27,7 +27,7 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,22 +139,69 @@ class AuditLog:
             finally:
                 os.close(fd)
 
+    def copy_in(self, records_after: Callable[[int], Iterable[dict[str, Any]]]
+                ) -> tuple[int, Head]:
+        """Append the records already chained elsewhere that ``records_after(seq)`` gives after
+        this log's last record (the PostgreSQL store's, as stored), each only if it follows the
+        head (its sequence number, its ``prev``, its own hash): the log stays the same chain,
+        verifiable alone. How many were copied, and the head the log ends at.
+
+        Raises :class:`AuditBroken` for a record that does not follow (the log mirrors another
+        chain, or one of them was changed): the records before it are kept."""
+        with self._locked():
+            anchor = self._read_anchor()
+            fd = self._open_log(write=True, create=anchor is None or anchor.length == 0)
+            if fd is None:
+                raise self._missing(anchor)
+            try:
+                head = self._head(fd, anchor)
+                written, pending, top = head, bytearray(), head
+                for record in records_after(head.seq):
+                    if record.get("seq") == top.seq and record.get("hash") == top.hash:
+                        continue  # already here (the store read from the head it named)
+                    if record.get("seq") != top.seq + 1 or record.get("prev") != top.hash \
+                            or record.get("hash") != record_hash(record):
+                        self._put(fd, written, bytes(pending), top)
+                        raise AuditBroken(
+                            f"record {record.get('seq')} does not follow record {top.seq} of "
+                            f"{self.path}: the file mirrors another chain, or one of them was "
+                            f"changed; nothing after record {top.seq} was copied",
+                            hint="`idp-tui audit verify` (with --file for this file) names what "
+                                 "was changed")
+                    line = canonical(record) + b"\n"
+                    pending += line
+                    top = Head(int(record["seq"]), str(record["hash"]), top.length + len(line))
+                    if len(pending) >= CHUNK:  # fsynced and anchored a chunk at a time
+                        written = self._put(fd, written, bytes(pending), top)
+                        pending.clear()
+                return top.seq - head.seq, self._put(fd, written, bytes(pending), top)
+            finally:
+                os.close(fd)
+
     def _write(self, fd: int, head: Head, record: dict[str, Any]) -> dict[str, Any]:
         full = chained(record, head)
         line = canonical(full) + b"\n"
+        self._put(fd, head, line, Head(full["seq"], full["hash"], head.length + len(line)))
+        return full
+
+    def _put(self, fd: int, head: Head, line: bytes, new: Head) -> Head:
+        """Write ``line`` (whole records) after ``head``, fsynced, and anchor ``new``; or cut the
+        log back to ``head``. ``new``."""
+        if not line:
+            return head
         try:
             written = os.write(fd, line)
             if written != len(line):
                 raise OSError(errno.ENOSPC, f"short write ({written} of {len(line)} bytes)")
             os.fsync(fd)
-            self._write_anchor(Head(full["seq"], full["hash"], head.length + len(line)))
+            self._write_anchor(new)
         except OSError as exc:
             self._cut_back(fd, head.length)
             raise AuditError(f"cannot write the audit log {self.path}: {_why(exc)}; nothing was "
                              "recorded") from exc
         if head.length == 0:
             _fsync_dir(self.path.parent)
-        return full
+        return new
 
     def _cut_back(self, fd: int, length: int) -> None:
         """Undo a failed write: the log ends at its last good record again."""

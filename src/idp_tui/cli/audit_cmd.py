@@ -1,5 +1,6 @@
-"""``idp-tui audit`` (list, follow), ``idp-tui audit verify`` (check the hash chain and its anchor)
-and ``idp-tui audit repair`` (move a damaged tail aside and record the repair).
+"""``idp-tui audit`` (list, follow), ``idp-tui audit verify`` (check the hash chain and its anchor,
+of the trail or of a file), ``idp-tui audit repair`` (move a damaged tail aside and record the
+repair) and ``idp-tui audit mirror`` (the PostgreSQL store's chain copied into a JSON-lines file).
 
 These use the audit files only: no source is started and the config is not needed, so the log can be
 inspected (and repaired) even when the config is broken.
@@ -7,9 +8,11 @@ inspected (and repaired) even when the config is broken.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ..audit import AuditError, AuditLog
@@ -21,6 +24,8 @@ from .context import Context
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, Output, Styled, timestamp
 
 FOLLOW_POLL = 0.25
+#: Seconds between two copies of ``audit mirror --follow``.
+MIRROR_POLL = 1.0
 
 OUTCOME_STYLES = {"succeeded": "green", "failed": "red bold", "denied": "yellow",
                   "cancelled": "yellow"}
@@ -184,7 +189,7 @@ def _follow(out: Output, log: AuditLog, limit: int | None) -> int:
 
 def verify(ctx: Context) -> int:
     out = ctx.out
-    log = audit_log(ctx)
+    log = _file(ctx.args.file) if getattr(ctx.args, "file", None) else audit_log(ctx)
     with _audit_errors():
         result = log.verify()
     body: dict[str, Any] = {"ok": result.ok, "records": result.records, "path": str(log.path)}
@@ -226,6 +231,41 @@ def verify(ctx: Context) -> int:
         message = f"audit log broken: {result.problem}"
     raise CliError(EXIT_FAILED, message, hint=result.hint, type="broken", line=result.line,
                    action_id=result.record_id, problem=result.problem)
+
+
+def _file(path: Path) -> AuditLog:
+    """A JSON-lines log named on the command line (a mirror, a copy): it must be there."""
+    path = path.expanduser()
+    if not path.is_file():
+        raise CliError(EXIT_USAGE, f"no audit log at {path}" + (
+            " (a folder)" if path.is_dir() else ""), type="usage")
+    return AuditLog(path)
+
+
+def mirror(ctx: Context) -> int:
+    """``idp-tui audit mirror FILE [--follow]``: the store's chain copied, as stored, into a
+    JSON-lines log (the records it does not have yet; every ``MIRROR_POLL`` s with --follow)."""
+    out, trail = ctx.out, audit_log(ctx)
+    if isinstance(trail, AuditLog):
+        raise CliError(EXIT_USAGE, f"the audit trail is the JSON-lines log {trail.path} "
+                                   "already: there is nothing to mirror",
+                       hint='`audit mirror` copies the chain of [store] kind = "postgres"',
+                       type="usage")
+    path = ctx.args.file.expanduser()
+    if path.is_dir():
+        raise CliError(EXIT_USAGE, f"{path} is a folder: name the mirror's file", type="usage")
+    target = AuditLog(path)
+    while True:
+        with _audit_errors():
+            copied, head = trail.mirror(target)  # type: ignore[attr-defined]
+        if out.json:
+            out.emit({"copied": copied, "seq": head.seq, "hash": head.hash, "path": str(path)})
+        elif copied or not ctx.args.follow:
+            out.line(f"{copied} new record{'s' if copied != 1 else ''} copied: {path} ends at "
+                     f"record {head.seq} of {trail.path}")
+        if not ctx.args.follow:
+            return EXIT_OK
+        time.sleep(MIRROR_POLL)
 
 
 def repair(ctx: Context) -> int:

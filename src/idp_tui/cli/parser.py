@@ -493,7 +493,24 @@ def build_parser() -> argparse.ArgumentParser:
                                          "code 0 when the chain is intact, 1 naming the first "
                                          "broken record (line, action id, what is wrong).",
                              parents=[common], formatter_class=_Help)
+    v.add_argument("--file", type=argtypes.path, metavar="PATH", default=None,
+                   help="check this JSON-lines log instead (a mirror made by `audit mirror`, "
+                        "a copy)")
     v.set_defaults(handler=audit_cmd.verify)
+    m = audit_sub.add_parser("mirror", help="copy the PostgreSQL store's chain into a local "
+                                            "JSON-lines file",
+                             description="Copy the records of the store's hash chain that FILE "
+                                         "does not have yet into it, as they are stored: FILE "
+                                         "is the same chain in the data dir's log format, "
+                                         "checked alone by `audit verify --file FILE`. A record "
+                                         "that does not follow FILE's last one (another chain, "
+                                         "a changed record) stops the copy with exit code 1. "
+                                         "With --follow, new records are copied every second "
+                                         "until interrupted.",
+                             parents=[common], formatter_class=_Help)
+    m.add_argument("file", type=argtypes.path, metavar="FILE", help="the JSON-lines mirror")
+    m.add_argument("--follow", "-f", action="store_true", help="keep copying new records")
+    m.set_defaults(handler=audit_cmd.mirror)
     r = audit_sub.add_parser("repair", help="move a damaged tail of the audit log aside and "
                                             "record the repair in the chain",
                              description="When `audit verify` finds a damaged tail (a partial "

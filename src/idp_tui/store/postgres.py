@@ -515,6 +515,13 @@ class PostgresAudit:
         """The records of the action ids requested for approval, oldest first."""
         return [json.loads(text) for text in self.store.request_rows()]
 
+    def mirror(self, log: Any) -> tuple[int, Head]:
+        """Copy the records the JSON-lines :class:`idp_tui.audit.AuditLog` ``log`` does not have
+        yet into it, as stored (the same chain: ``log.verify()`` checks it alone); how many, and
+        the head it ends at. Raises ``AuditBroken`` when the log holds another chain."""
+        return log.copy_in(lambda after: (json.loads(text) for _s, _p, _h, text
+                                          in self.store.rows(after)))
+
     def follow_batches(self, poll: float = 0.25, stop: Callable[[], bool] | None = None
                        ) -> Iterator[list[dict[str, Any]]]:
         after, first = 0, True
