@@ -238,3 +238,53 @@ async def test_the_records_of_an_action_carry_the_confirmed_user(tmp_path: Path)
     snapshot = hub.cached(Topic.identity())
     assert snapshot is not None and snapshot.data["gh"].user == "octocat"
     await hub.close()
+
+
+class Reading(Source):
+    """A source that does not act: never asked who the user is (its constructions counted)."""
+
+    capabilities = frozenset({Capability.CATALOG})
+    made = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        type(self).made += 1
+
+
+async def test_a_command_that_only_asks_who_the_user_is_starts_only_the_sources_that_act(
+        tmp_path: Path) -> None:
+    """``identity.confirm`` (``idp-tui approve``/``deny``): a hub over the sources that act, no
+    other source, no audit trail, no usage store (telemetry on all the same)."""
+    from idp_tui import ManualClock
+    from idp_tui.config import AppConfig
+    from idp_tui.identity import confirm
+    from idp_tui.usage import TelemetryConfig
+
+    from fakes import spec
+
+    Reading.made = 0
+    config = AppConfig(path=None, sources=[spec("gh", Acting), spec("catalog", Reading)],
+                       telemetry=TelemetryConfig(enabled=True))
+    assert await confirm(config, data_dir=tmp_path, clock=ManualClock(NOW)) == {"gh": "octocat"}
+    assert Reading.made == 0
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*"))] == [
+        "sources", "sources/gh"]  # (no audit log, no store.db)
+
+
+async def test_the_question_failing_is_the_hub_s_failure_in_words() -> None:
+    class Failing:
+        timer = None
+
+        async def fetch(self, topic: Topic) -> Any:
+            raise RuntimeError("the hub is closed")
+
+        def runners_for(self, capability: Capability) -> Any:
+            raise RuntimeError("no runners")
+
+    check = IdentityCheck(Failing(), wait=5.0)  # type: ignore[arg-type]
+    assert await check.confirmed() == {}
+    assert check.asked and check.failures == {"hub": "the hub is closed"}
+    assert check.errors["hub"].error_class == "error"
+    (said,) = check.confirmations()
+    assert said.failed and said.source == "hub"
+    assert check.describe() == ["hub: not confirmed (error: the hub is closed)"]

@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING, Any
 from .api.identity import Identity
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .api.clock import Clock
+    from .config import AppConfig
     from .hub import Failure, Hub, PollTimer
 
 log = logging.getLogger("idp_tui.identity")
@@ -91,9 +95,8 @@ class IdentityCheck:
         self.wait = wait
         #: Each answering source's identity (confirmed or not), once asked.
         self.answers: dict[str, Identity] = {}
-        #: Why a source could not be asked (its failure in words), by source.
-        self.failures: dict[str, str] = {}
-        #: The same failures, whole (error class, message, hint), by source.
+        #: Why a source could not be asked (error class, message, hint), by source; ``hub``:
+        #: the question itself failed.
         self.errors: dict[str, Failure] = {}
         self._done: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -102,6 +105,11 @@ class IdentityCheck:
     def asked(self) -> bool:
         """The answers are in (or the question failed)."""
         return self._done is not None and self._done.is_set()
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Why a source could not be asked, in words, by source (from ``errors``)."""
+        return {name: failure.message for name, failure in self.errors.items()}
 
     @property
     def users(self) -> dict[str, str]:
@@ -139,19 +147,18 @@ class IdentityCheck:
         return self.confirmations()
 
     async def _ask(self) -> None:
-        from .hub import Topic
+        from .hub import Failure, Topic
 
         try:
             snapshot = await self.hub.fetch(Topic.identity())
             self.answers = dict(snapshot.data or {})
             self.errors = {name: failure for name, failure in snapshot.errors.items()
                            if name != "hub"}
-            self.failures = {name: failure.message for name, failure in self.errors.items()}
             for line in self.describe():  # (the log says why a source confirms nobody)
                 log.info("who the user is: %s", line)
         except Exception as exc:  # noqa: BLE001 - never stops an action: said, not raised
             log.warning("asking the sources who the user is failed: %s", exc)
-            self.failures = {"hub": str(exc)}
+            self.errors = {"hub": Failure("hub", "error", str(exc))}
         finally:
             assert self._done is not None
             self._done.set()
@@ -163,14 +170,14 @@ class IdentityCheck:
         try:
             return [runner.name for runner in self.hub.runners_for(Capability.ACTIONS)]
         except Exception:  # noqa: BLE001 - a hub without its runners (a test's stand-in)
-            return sorted({*self.answers, *self.failures} - {"hub"})
+            return sorted({*self.answers, *self.errors} - {"hub"})
 
     def confirmations(self) -> list[Confirmation]:
         """Once asked, one entry a source that acts: who it confirms, why not, or its failure
         (a source that does not offer the question: :data:`CANNOT_SAY`); the sources in config
         order, then a failure of the question itself (``hub``)."""
         out = []
-        for name in [*self.acting(), *(n for n in self.failures if n == "hub")]:
+        for name in [*self.acting(), *(n for n in self.errors if n == "hub")]:
             answer, failure = self.answers.get(name), self.errors.get(name)
             if answer is not None:
                 out.append(Confirmation(name, answer.user or None,
@@ -179,8 +186,6 @@ class IdentityCheck:
             elif failure is not None:
                 out.append(Confirmation(name, None, failure.message,
                                         error_class=failure.error_class, hint=failure.hint))
-            elif name in self.failures:
-                out.append(Confirmation(name, None, self.failures[name], error_class="error"))
             elif self.asked:
                 out.append(Confirmation(name, None, CANNOT_SAY))
         return out
@@ -189,6 +194,23 @@ class IdentityCheck:
         """One line a source: who it confirms, or why not ("github: octocat", "kubernetes: not
         confirmed (the cluster cannot say: …)")."""
         return [confirmation.line() for confirmation in self.confirmations()]
+
+
+async def confirm(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
+                  timer: PollTimer | None = None, wait: float = CONFIRM_WAIT) -> dict[str, str]:
+    """Who the sources that act confirm the user is, for a command that needs nothing else of
+    the platform (``idp-tui approve``/``deny``): a hub over those sources alone (no other source,
+    no audit trail, no usage session), asked as an action asks (:meth:`IdentityCheck.confirmed`,
+    ``wait`` seconds at most), then closed."""
+    from .api.kinds import Capability
+    from .runtime import build_hub
+
+    hub = build_hub(config, data_dir=data_dir, clock=clock, timer=timer,
+                    only=Capability.ACTIONS)
+    try:
+        return dict(await IdentityCheck(hub, timer, wait=wait).confirmed())
+    finally:
+        await hub.close()
 
 
 def confirmed_text(record: dict[str, Any]) -> str:
@@ -208,4 +230,4 @@ def actor_text(record: dict[str, Any]) -> str:
 
 
 __all__ = ["CANNOT_SAY", "CONFIRM_WAIT", "Claimed", "Confirmation", "IdentityCheck", "actor_text",
-           "claimed", "confirmed_text"]
+           "claimed", "confirm", "confirmed_text"]
