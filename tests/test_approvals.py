@@ -370,3 +370,41 @@ def test_an_id_used_before_is_not_a_request(cli: Cli) -> None:
     reused = request(cli, newest(cli), "used")
     assert reused.returncode == 3 and "action id used was used before" in reused.stderr
     assert [r["phase"] for r in cli.audit.records()] == ["started", "finished"]
+
+
+def test_a_vote_counts_as_one_command_session_with_telemetry_on(tmp_path: Path,
+                                                                fake_plugins: Path) -> None:  # noqa: F811
+    """With ``[telemetry] enabled``: ``approve`` and ``deny`` count as the command each is, one
+    session of the voter (a dry run and a refused vote too), nothing more; an action's events
+    stay the requester's. Bad input counts as nothing."""
+    import sqlite3
+
+    from idp_tui.usagestore import UsageStore
+
+    cli = Cli(tmp_path, fake_plugins, "[telemetry]\nenabled = true\n" +
+              RULE.format(count=1, extra=""))
+    version = newest(cli)
+    assert request(cli, version, "req-1").returncode == 7
+    assert request(cli, version, "req-2").returncode == 7
+    assert cli.run("approve", "req-1", env=who("bob")).returncode == 2  # no reason
+    assert cli.run("deny", "nothing", "--reason", "x", env=who("bob")).returncode == 5
+    cli.ok("approve", "req-1", "--reason", "x", "--dry-run", env=who("bob"))
+    cli.ok("approve", "req-1", "--reason", "reviewed", env=who("bob"))
+    cli.ok("deny", "req-2", "--reason", "not now", env=who("bob"))
+    assert cli.run("approve", "req-2", "--reason", "x", env=who("carol")).returncode == 3
+
+    store = UsageStore(None, cli.data)
+    try:
+        bob, carol, alice = store.person("bob"), store.person("carol"), store.person("alice")
+    finally:
+        store.close()
+    with sqlite3.connect(cli.data / "store.db") as conn:
+        events = conn.execute("SELECT person, kind, name, environment, outcome FROM "
+                              "idp_usage_event ORDER BY id").fetchall()
+    assert [e[1:] for e in events if e[0] == bob] == [("run", "session", None, None)] * 3
+    assert [e[1:] for e in events if e[0] == carol] == [("run", "session", None, None)]
+    assert [e[1:] for e in events if e[0] == alice and e[1] == "action"] == [
+        ("action", "deploy", "production", "requested")] * 2
+    assert {e[0] for e in events} == {alice, bob, carol}
+    assert [(r["phase"], r["actor"]) for r in cli.audit.records()] == [
+        ("requested", "alice"), ("requested", "alice"), ("approved", "bob"), ("rejected", "bob")]

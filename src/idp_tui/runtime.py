@@ -11,10 +11,12 @@ from typing import Any
 from .actions import ActionManager
 from .api.clock import Clock, SystemClock
 from .api.errors import SourceError
+from .api.kinds import Capability
 from .api.source import Source, SourceConfig, SourceContext
 from .config import AppConfig
 from .hub import ChangeRelay, Hub, PollTimer, Snapshot, SourceRunner, StatusRelay
 from .identity import IdentityCheck
+from .insights.scoring import scorer_of
 from .store import AUDIT_FILE, open_audit
 from .usage import UsageRecorder, recorder_for
 
@@ -32,7 +34,7 @@ class BrokenSource(Source):
         raise SourceError(self.error, hint="Fix the source's settings in the config file.")
 
 
-__all__ = ["AUDIT_FILE", "BrokenSource", "Runtime", "build_runtime"]
+__all__ = ["AUDIT_FILE", "BrokenSource", "Runtime", "build_hub", "build_runtime"]
 
 
 @dataclass
@@ -68,16 +70,16 @@ class Runtime:
             await asyncio.to_thread(self.usage.close)
 
 
-def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
-                  read_only: bool = False, timer: PollTimer | None = None) -> Runtime:
-    """The sources on their runners, the hub over them, and the action layer.
-
-    ``timer`` is what the hub's polls and the actions' deadlines wait on (default: the event
-    loop's time; a test's ``ManualTimer``).
-    """
+def build_hub(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
+              timer: PollTimer | None = None, only: Capability | None = None) -> Hub:
+    """The sources on their runners and the hub over them (``only``: just the sources with that
+    capability, for a command that asks them one question); no action layer, no usage
+    session."""
     clock = clock or SystemClock()
     runners = []
     for spec in config.sources:
+        if only is not None and only not in spec.cls.capabilities:
+            continue
         folder = data_dir / "sources" / spec.name
         context = SourceContext(name=spec.name, data_dir=folder, clock=clock,
                                 notify=ChangeRelay(spec.name), status=StatusRelay(spec.name))
@@ -89,12 +91,25 @@ def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = No
                                   spec.cls.capabilities)
         runners.append(SourceRunner(spec.name, spec.type, source, spec.timeout, owns=spec.owns))
     intervals = config.hub.refresh.model_dump()
-    hub = Hub(runners, clock=clock, intervals=intervals, environments=config.environments,
-              timer=timer)
+    return Hub(runners, clock=clock, intervals=intervals, environments=config.environments,
+               timer=timer)
+
+
+def build_runtime(config: AppConfig, *, data_dir: Path, clock: Clock | None = None,
+                  read_only: bool = False, timer: PollTimer | None = None) -> Runtime:
+    """The sources on their runners, the hub over them, and the action layer.
+
+    ``timer`` is what the hub's polls and the actions' deadlines wait on (default: the event
+    loop's time; a test's ``ManualTimer``).
+    """
+    clock = clock or SystemClock()
+    hub = build_hub(config, data_dir=data_dir, clock=clock, timer=timer)
     actions = ActionManager(
         hub, config.policy, open_audit(config.store, data_dir), clock=clock, read_only=read_only,
         read_only_sources=frozenset(s.name for s in config.sources if s.read_only))
     actions.identity = IdentityCheck(hub)  # who the sources say the user is, asked once
+    # The hub's one scorecard count (the panes', the advisor's) counts this trail's deploys.
+    scorer_of(hub).trail = actions.audit
     usage = recorder_for(config, data_dir, identity=actions.actor, clock=clock)
     if usage.enabled:  # the hooks: the session, the actions' ends, the sources' errors
         usage.run()

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from .usagestore import (
 )
 
 __all__ = ["FEEDBACK_COMMENT_MAX", "PROMPT_DAYS", "TelemetryConfig", "UsageRecorder",
-           "check_comment", "check_rating", "recorder_for"]
+           "check_comment", "check_rating", "command_session", "recorder_for"]
 
 log = logging.getLogger(__name__)
 
@@ -293,3 +294,16 @@ def recorder_for(config: Any, data_dir: Path, *, identity: str,
     store = getattr(config, "store", None)
     return UsageRecorder(lambda: UsageStore(store, data_dir), enabled=telemetry.enabled,
                          identity=identity, clock=clock, prompt=telemetry.prompt)
+
+
+@contextmanager
+def command_session(config: Any, data_dir: Path, *, identity: str,
+                    clock: Clock | None = None) -> Iterator[UsageRecorder]:
+    """A command that needs no runtime (``idp-tui approve``/``deny``) counted as each command
+    with one is: a session starts (with telemetry on; nothing more), written as it ends."""
+    recorder = recorder_for(config, data_dir, identity=identity, clock=clock)
+    recorder.run()
+    try:
+        yield recorder
+    finally:
+        recorder.close()

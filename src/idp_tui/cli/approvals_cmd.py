@@ -3,8 +3,11 @@
 
 Who acts is the configured identity (``[policy] identity``), else the OS user, as in every audit
 record; ``approve`` and ``deny`` record beside it who the sources that act confirm the user is
-(:mod:`idp_tui.identity`: only they start, and only to be asked that). ``approvals`` reads the
-audit trail only; ``run-approved`` runs the request through the action layer as any action.
+(:func:`idp_tui.identity.confirm`: only they start, and only to be asked that; no runtime), and
+count as a command (with ``[telemetry]`` on, a session: ``usage.command_session``).
+``approvals`` reads the audit trail only; ``run-approved`` runs the request through the action
+layer as any action; ``--wait`` hears the store's appends through
+:class:`idp_tui.approvalwatch.ApprovalWatch`.
 ``approve RUN`` that names no request for approval is the pipeline run's review (``act.py``).
 """
 
@@ -30,6 +33,7 @@ from ..approvals import (
     fold,
     wait_decided,
 )
+from ..approvalwatch import ApprovalWatch
 from ..safetext import sanitize
 from .audit_cmd import _audit_errors, audit_log
 from .context import Context
@@ -68,23 +72,26 @@ def identity(ctx: Context) -> str:
 
 def confirmed_identity(ctx: Context) -> dict[str, str]:
     """Who the sources that act confirm the user is, by source, asked as an action asks
-    (``identity.IdentityCheck``: once, waited for a few seconds at most); empty when none
-    confirms or they cannot be asked (the claimed identity is recorded all the same)."""
-    from ..runtime import build_runtime
-
-    async def ask() -> dict[str, str]:
-        runtime = build_runtime(ctx.config, data_dir=ctx.folder, clock=ctx.clock,
-                                read_only=ctx.read_only)
-        try:
-            return dict(await runtime.actions.identity.confirmed())
-        finally:
-            await runtime.close()
+    (``identity.confirm``: only those sources start, once, waited for a few seconds at most);
+    empty when none confirms or they cannot be asked (the claimed identity is recorded all the
+    same)."""
+    from ..identity import confirm
 
     try:
-        return asyncio.run(ask())
+        return asyncio.run(confirm(ctx.config, data_dir=ctx.folder, clock=ctx.clock))
     except Exception:  # noqa: BLE001 - a source that cannot say confirms nobody
         log.warning("asking the sources who the user is failed", exc_info=True)
         return {}
+
+
+@contextmanager
+def _session(ctx: Context) -> Iterator[None]:
+    """A vote is a command, counted as one (``[telemetry]``: a session starts, nothing more;
+    ``usage.command_session``)."""
+    from ..usage import command_session
+
+    with command_session(ctx.config, ctx.folder, identity=identity(ctx), clock=ctx.clock):
+        yield
 
 
 def records_of(trail: Any, request_id: str) -> list[dict[str, Any]]:
@@ -175,9 +182,15 @@ def deny(ctx: Context) -> int:
 
 
 def _vote(ctx: Context, trail: Any, found: Request, phase: str) -> int:
+    """A vote on ``found`` with its reason: counted as a command (``_session``), refused or
+    not, dry run or not."""
+    reason = _reason(ctx, "an approval" if phase == APPROVED else "a denial")
+    with _session(ctx):
+        return _cast(ctx, trail, found, phase, reason)
+
+
+def _cast(ctx: Context, trail: Any, found: Request, phase: str, reason: str) -> int:
     out, now = ctx.out, ctx.clock.now()
-    verb = "an approval" if phase == APPROVED else "a denial"
-    reason = _reason(ctx, verb)
     me = identity(ctx)
     with _refusals():  # (the checks the dashboard's Approvals screen makes: approvals.ballot)
         ballot(found, phase, me, reason, now)
@@ -249,7 +262,7 @@ async def wait_for_approval(ctx: Context, manager: ActionManager, run: ActionRun
                  "request stays)")
         out.flush()
     wake = asyncio.Event()
-    listener = _listen(manager, run.id, wake)
+    watch = _watch(manager, run.id, wake)
     said: list[str] = []
 
     async def read() -> Request | None:
@@ -260,34 +273,25 @@ async def wait_for_approval(ctx: Context, manager: ActionManager, run: ActionRun
         return found
 
     async def sleep(_poll: float) -> None:
-        heard = listener is not None and listener.listening
-        await manager.timer.wait(wake, WAIT_POLL_HEARD if heard else WAIT_POLL)
+        await manager.timer.wait(wake, watch.poll(WAIT_POLL, WAIT_POLL_HEARD))
         wake.clear()  # (before the read: a record appended during it wakes the next wait)
 
     try:
         return await wait_decided(read, ctx.clock.now, sleep, WAIT_POLL)
     finally:
-        if listener is not None:
-            await listener.close()
+        await watch.close()
 
 
-def _listen(manager: ActionManager, request_id: str, wake: asyncio.Event) -> Any:
+def _watch(manager: ActionManager, request_id: str, wake: asyncio.Event) -> ApprovalWatch:
     """Hear the store's appends (where the audit trail can tell them: PostgreSQL): a record of
     ``request_id`` (or of an unsaid one) sets ``wake``, and so does listening starting (records
-    may have been missed) or stopping (the short polls take over). None: the trail cannot."""
-    make = getattr(manager.audit, "listener", None)
-    if make is None:
-        return None
-
+    may have been missed) or stopping (the short polls take over)."""
     def heard(change: Any) -> None:
         if change.action_id is None or change.action_id == request_id:
             wake.set()
 
-    try:
-        return make(heard, on_state=lambda _on: wake.set(), timer=manager.timer).start()
-    except Exception:  # noqa: BLE001 - not heard: the polls do it
-        log.warning("cannot listen to the store's changes; polling", exc_info=True)
-        return None
+    return ApprovalWatch(manager, on_change=heard, on_state=lambda _on: wake.set(),
+                         timer=manager.timer).start()
 
 
 def _say_approvals(out: Any, found: Request, said: list[str]) -> None:

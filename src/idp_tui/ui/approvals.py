@@ -8,12 +8,13 @@ Everything goes through the runtime's action manager: the requests are
 requester's dialog follows ``ActionManager.run_when_approved``. The count is read again every
 ``POLL`` seconds on the app's timer (``IdpApp(timer=...)``) and after each vote.
 
-With the PostgreSQL store the app also listens to the store (``listen``: the audit trail's
-``listener``, :mod:`idp_tui.store.listen`): each record appended by anyone is heard as it is
-committed, and the requests are read again at once when it concerns them (the count, this screen,
-and the requester's dialog through ``ActionManager.audit_changed``). While it listens the poll is
-a safety net only (``HEARD_POLL``); while the server is away it polls as without it, and reads
-again once it listens again. The listener ends with the app.
+With the PostgreSQL store the app also listens to the store (``listen``: the session's
+:class:`idp_tui.approvalwatch.ApprovalWatch`, which also tells the action manager): each record
+appended by anyone is heard as it is committed, and the requests are read again at once when it
+concerns them (the count, this screen, and the requester's dialog through
+``ActionManager.audit_changed``). While it listens the poll is a safety net only
+(``HEARD_POLL``); while the server is away it polls as without it, and reads again once it
+listens again. The listener ends with the app.
 
 Only Textual, Rich and ``render`` are imported here: the app imports this module for its key
 before anything else loads; the records come in with the action layer.
@@ -121,7 +122,7 @@ class ApprovalsKeys:
     approval_list: list[Request] | None = None
     _approvals_timer: Any = None
     _approvals_started = False
-    #: The store's listener (``listen``; None: the audit trail has none, or not started).
+    #: The store's listener (``listen``: an ``ApprovalWatch``; None: not started).
     approvals_listener: Any = None
     _approvals_reading = False
     _approvals_again = False
@@ -167,35 +168,26 @@ def mine(app: Any) -> int:
 
 def listen(app: Any) -> None:
     """Hear the store's changes, where the audit trail can tell them (PostgreSQL), on the
-    app's timer for its backoff."""
+    app's timer for its backoff (the waiting dialogs are told by the watch itself)."""
+    from ..approvalwatch import ApprovalWatch  # noqa: PLC0415 - with the action layer
+
     manager = _manager(app)
-    make = getattr(getattr(manager, "audit", None), "listener", None)
-    if make is None or app.approvals_listener is not None or app._exit or app._closing:
+    if manager is None or app.approvals_listener is not None or app._exit or app._closing:
         return
-    app.approvals_listener = make(lambda change: _heard(app, change),
-                                  on_state=lambda on: _listening(app, on),
-                                  timer=getattr(app, "timer", None)).start()
+    app.approvals_listener = ApprovalWatch(
+        manager, on_change=lambda change: _heard(app, change),
+        on_state=lambda _on: _listening(app), timer=getattr(app, "timer", None)).start()
 
 
 def _heard(app: Any, change: Any) -> None:
-    """A record appended by anyone: the waiting dialogs and, when it concerns a request, the
-    requests are read again."""
-    manager = _manager(app)
-    if manager is None:
-        return
-    manager.audit_changed(change.action_id)
+    """A record appended by anyone: when it concerns a request, the requests are read again."""
     if change.concerns({r.id for r in app.approval_list or ()}, _PHASES):
         refresh(app)
 
 
-def _listening(app: Any, on: bool) -> None:
+def _listening(app: Any) -> None:
     """The listener started (records may have been missed before) or stopped (polling again):
     everything is read again now."""
-    manager = _manager(app)
-    if manager is None:
-        return
-    manager.heard = on
-    manager.audit_changed(None)
     for screen in app.screen_stack:
         if isinstance(screen, ApprovalsScreen):
             screen.show(screen.requests)  # (its status line says whether it is live)
@@ -204,8 +196,8 @@ def _listening(app: Any, on: bool) -> None:
 
 def heard_live(app: Any) -> bool | None:
     """The store's changes are heard now (None: this audit trail cannot tell them)."""
-    listener = getattr(app, "approvals_listener", None)
-    return None if listener is None else bool(listener.listening)
+    watch = getattr(app, "approvals_listener", None)
+    return None if watch is None else watch.live
 
 
 def refresh(app: Any) -> None:
