@@ -88,6 +88,25 @@ async def test_first_start_is_as_before_and_pull_requests_open_previews_later(ma
     assert {d.environment for d in store.deployments()} <= names
 
 
+async def test_a_preview_is_there_until_its_expiry_and_gone_with_everything_at_it(make) -> None:
+    clock = ManualClock(T0)
+    source = await make(clock=clock)
+    store = source._store
+    row = store.environment("pr-9870")
+    assert row is not None and row.expires_at == (T0 + timedelta(hours=4)).timestamp()
+    clock.set(T0 + timedelta(hours=4) - timedelta(seconds=1))
+    assert "pr-9870" in await previews(source)
+    assert {d.environment for d in await source.deployments()} >= {"pr-9870"}
+    clock.set(T0 + timedelta(hours=4))  # its expiry: gone from what is reported and from the store
+    assert "pr-9870" not in {r.environment for r in await source.resources()}
+    assert set(await previews(source)) == {"pr-3756"}
+    assert "pr-9870" not in {d.environment for d in await source.deployments()}
+    assert store.environment("pr-9870") is None
+    assert not [d for d in store.deployments() if d.environment == "pr-9870"]
+    assert not [r for r in store.resources() if r.environment == "pr-9870"]
+    assert store.environment("pr-3756") is not None  # the other one stays
+
+
 async def test_days_later_the_previews_of_that_day_are_alive_worked_on_or_idle(make) -> None:
     clock = ManualClock(T0)
     source = await make(clock=clock)
