@@ -63,3 +63,24 @@ async def test_the_data_dirs_log_is_polled_every_half_second(tmp_path: Path) -> 
     timer.advance(approvals_cmd.WAIT_POLL)
     assert await asyncio.wait_for(task, 30) == "approved"
     assert "✔ approved by bob (1 of 1)" in stdout.getvalue()
+
+
+async def test_a_trail_whose_listener_cannot_start_is_polled_as_the_log_is(
+        tmp_path: Path, caplog: Any) -> None:
+    """``ApprovalWatch``: listening that fails to start is logged, and the short polls do its
+    work (the action manager is not told it hears)."""
+    from idp_tui.audit import AuditLog
+
+    class Refusing(AuditLog):
+        def listener(self, on_change: Any, **options: Any) -> Any:
+            raise OSError("no connection for listening")
+
+    log = Refusing(tmp_path / "audit.jsonl")
+    log.append(requested("req-3"))
+    task, timer, stdout = waiting_for(log, tmp_path, "req-3")
+    await timer.until(lambda t: [approvals_cmd.WAIT_POLL] == t.deadlines)
+    assert "cannot listen to the store's changes; polling" in caplog.text
+    log.append(approved("req-3", "bob"))
+    timer.advance(approvals_cmd.WAIT_POLL)
+    assert await asyncio.wait_for(task, 30) == "approved"
+    assert "✔ approved by bob (1 of 1)" in stdout.getvalue()
