@@ -466,7 +466,7 @@ def _joined(errors: list[SourceError]) -> SourceError:
     joined.message = f"{len(errors)} queries failed: " + "; ".join(messages)
     joined.args = (joined.message,)
     hints = list(dict.fromkeys(e.hint for e in errors if e.hint))
-    joined.hint = " ".join(hints) if hints else None
+    joined.hint = " ".join(h if h.endswith(".") else f"{h}." for h in hints) if hints else None
     return joined
 
 
