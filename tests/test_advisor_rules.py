@@ -21,7 +21,7 @@ from idp_tui.advisor import (
 )
 from idp_tui.advisor.builtin import DriftRule, RedBranchRule, RegressionRule, RolloutRule
 from idp_tui.advisor.dismissals import MAX_ENTRIES
-from idp_tui.advisor.engine import metrics_candidates, metrics_window
+from idp_tui.advisor.engine import drift_candidates, metrics_candidates, metrics_window
 from idp_tui.api.clock import ManualClock
 from idp_tui.api.kinds import EnvironmentType, Signal, Window
 from idp_tui.api.models import Deployment, Environment, Job, MetricSeries, PipelineRun
@@ -184,6 +184,25 @@ def test_drift_does_not_fire() -> None:
     assert list(DriftRule().evaluate(view(staged, same, runs=many), SETTINGS)) == []
     assert list(DriftRule().evaluate(view(staged, prod, runs=None), SETTINGS)) == []
 
+
+
+def test_drift_candidates_are_the_services_the_drift_rule_judges() -> None:
+    # The engine follows the own runs of the services whose version waits, as the rule sees it
+    # (one selection, derived once for both): not those whose staged version is down or older
+    # than a hotfix in production, nor one that has not waited long; the longest waiting first.
+    def pair(service: str, staged_ago: float, prod_ago: float,
+             **staged: object) -> list[Deployment]:
+        return [dep(service, "staging", "1.5.0", ago=timedelta(hours=staged_ago), **staged),
+                dep(service, version="1.4.0", ago=timedelta(hours=prod_ago))]
+
+    deps = [*pair("pay", 30, 40), *pair("old", 50, 60), *pair("fresh", 3, 40),
+            *pair("hotfix", 30, 10), *pair("down", 30, 40, health=Health.DOWN)]
+    platform = view(*deps, runs=[])
+    assert list(DriftRule().evaluate(platform, SETTINGS)) == []  # (no newer builds)
+    assert drift_candidates(platform, SETTINGS) == ["old", "pay"]
+    assert [key[1][0] for key in platform.derived if key[0] == "each"] == ["drift-waiting"]
+    assert drift_candidates(platform, SETTINGS.model_copy(update={"max_metric_queries": 1})) \
+        == ["old"]
 
 # Red default branch -------------------------------------------------------------------------------
 

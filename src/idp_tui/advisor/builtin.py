@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -173,8 +173,7 @@ class RolloutRule:
         # its deployment is the same, its time range's end moved on)
         made = view.derived.get(("made", self.id), {})
         kept: dict[tuple[str, str], tuple[Deployment, tuple[bool, bool], Recommendation]] = {}
-        for key, dep in sorted(view.each(self.id, _stuck_or_down(view),
-                                         every=_all_stuck_or_down).items()):
+        for key, dep in sorted(view.each(self.id, _stuck_or_down(view)).items()):
             stuck = dep.rollout == "stuck"
             age = view.now - _aware(dep.updated_at) if dep.updated_at else None
             down = (dep.health is Health.DOWN and age is not None
@@ -232,11 +231,6 @@ def _stuck_or_down(view: AdvisorView) -> Callable[[tuple[str, str]], Deployment 
     return make
 
 
-def _all_stuck_or_down(deployments: Mapping[tuple[str, str], Deployment]
-                       ) -> dict[tuple[str, str], Deployment]:
-    return {key: dep for key, dep in deployments.items() if _troubled(dep)}
-
-
 def _default_branches(view: AdvisorView, service: str) -> tuple[str, ...]:
     record = (view.services or {}).get(service)
     named = record.annotations.get(DEFAULT_BRANCH_ANNOTATION) if record is not None else None
@@ -247,19 +241,18 @@ def _finished_at(run: PipelineRun) -> datetime:
     return _aware(run.finished_at or run.started_at)
 
 
-def _waiting(view: AdvisorView, production: str, waiting_in: str, wait: timedelta
-             ) -> list[tuple[str, Deployment, Deployment, datetime, timedelta]]:
+def waiting(view: AdvisorView, production: str, waiting_in: str, wait: timedelta
+            ) -> list[tuple[str, Deployment, Deployment, datetime, timedelta]]:
     """The services whose version in ``waiting_in`` is newer than production's and has waited
-    there ``wait`` or longer, with both deployments, since when and how long, by service. Which
+    there ``wait`` or longer, with both deployments, since when and how long, by service (the
+    drift rule's, and the services whose own runs the engine follows for it). Which
     services' version is newer is kept per service while its two deployments are the same
     (:meth:`AdvisorView.each`): a refresh looks again only at the services it changed, and
     only those few are judged by the time."""
     found = []
     newer = _newer_before(view, production, waiting_in)
     for service, (prod, staged, staged_at) in view.each(
-            ("drift-waiting", production, waiting_in), newer, group=_service,
-            every=lambda deployments: {s: made for s, e in deployments if e == production
-                                       and (made := newer(s)) is not None}).items():
+            ("drift-waiting", production, waiting_in), newer, group=_service).items():
         waited = view.now - staged_at
         if waited < wait:
             continue
@@ -312,8 +305,8 @@ class DriftRule:
             waiting_in = view.before(production)
             if waiting_in is None:
                 continue
-            for service, prod, staged, staged_at, waited in _waiting(view, production,
-                                                                     waiting_in, wait):
+            for service, prod, staged, staged_at, waited in waiting(view, production,
+                                                                    waiting_in, wait):
                 branches = _default_branches(view, service)
                 # (the newer builds, kept while the service's runs, the catalog and the
                 # waiting version's time are the same)

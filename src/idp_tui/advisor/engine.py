@@ -36,6 +36,7 @@ from ..api.clock import Clock, SystemClock
 from ..api.kinds import Capability, Signal, Window
 from ..api.models import Deployment, metrics_step
 from ..hub.topics import Snapshot, Topic
+from .builtin import waiting
 from .cost import USAGE_REFRESH, USAGE_WINDOW, usage_candidates, usage_step
 from .dismissals import Dismissals
 from .lifecycle import delivery_topic
@@ -134,39 +135,17 @@ def view_metrics_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[
 def drift_candidates(view: AdvisorView, settings: AdvisorConfig) -> list[str]:
     """The services whose version has waited before production longer than ``drift_hours``
     (their own run listings tell what piled up since), the longest waiting first, at most
-    ``max_metric_queries``. Which services' versions differ is kept per service while its
-    deployments are the same (:meth:`AdvisorView.each`); only those few are judged by the
-    time."""
+    ``max_metric_queries``: the drift rule's own (``builtin.waiting``, kept in the view
+    with it)."""
     found: list[tuple[datetime, str]] = []
     wait = timedelta(hours=settings.drift_hours)
     for production in view.production():
         before = view.before(production)
         if before is None:
             continue
-        staged_at = _staged_at(view, production, before)
-        for service, at in view.each(
-                ("drift-candidates", production, before), staged_at, group=lambda key: key[0],
-                every=lambda deployments: {s: since for s, e in deployments if e == production
-                                           and (since := staged_at(s)) is not None}).items():
-            if view.now - at >= wait:
-                found.append((at, service))
+        found += [(at, service) for service, _, _, at, _ in waiting(view, production, before, wait)]
     found.sort()
     return list(dict.fromkeys(s for _, s in found))[: settings.max_metric_queries]
-
-
-def _staged_at(view: AdvisorView, production: str, before: str
-               ) -> Callable[[str], datetime | None]:
-    """Since when a service's version in ``before`` differs from its version in
-    ``production`` (None: it does not, or either is not known)."""
-    def made(service: str) -> datetime | None:
-        deployments = view.deployments or {}
-        dep, staged = deployments.get((service, production)), deployments.get((service, before))
-        if dep is None or staged is None or staged.updated_at is None \
-                or staged.version == dep.version:
-            return None
-        return staged.updated_at if staged.updated_at.tzinfo else staged.updated_at.replace(
-            tzinfo=UTC)
-    return made
 
 
 def configured_scorecards(config: Any) -> tuple[list[Any] | None, str | None]:

@@ -140,15 +140,12 @@ class AdvisorView:
             usage=dict(self.usage), sources=dict(self.sources))
 
     def each(self, name: Hashable, make: Callable[[Any], Any],
-             group: Callable[[tuple[str, str]], Any] | None = None,
-             every: Callable[[Mapping[tuple[str, str], Deployment]], dict[Any, Any]] | None = None
-             ) -> dict[Any, Any]:
+             group: Callable[[tuple[str, str]], Any] | None = None) -> dict[Any, Any]:
         """``make(g)`` for each group ``g`` of the deployments' keys (``group(key)``; the key
         itself by default), those not None, by group. Kept in ``derived`` under ``name``: after
         a refresh only the groups whose deployments changed (see :class:`Changes`) are made
         again. ``make`` reads the view's deployments (and what does not change with them: the
-        environments are part of ``name`` where it reads them); never the time. ``every``:
-        the same for all the deployments at once (one pass, for the first time). The answer is
+        environments are part of ``name`` where it reads them); never the time. The answer is
         not to be changed."""
         deployments = self.deployments
         if deployments is None:
@@ -158,16 +155,13 @@ class AdvisorView:
         if held is not None and held[0] == generation:
             return held[1]
         if keys is None or held is None:
-            if every is not None:
-                results = every(deployments)
-            else:
-                groups: Iterable[Any] = deployments if group is None else dict.fromkeys(
-                    group(key) for key in deployments)
-                results = {}
-                for g in groups:
-                    made = make(g)
-                    if made is not None:
-                        results[g] = made
+            groups: Iterable[Any] = deployments if group is None else dict.fromkeys(
+                group(key) for key in deployments)
+            results = {}
+            for g in groups:
+                made = make(g)
+                if made is not None:
+                    results[g] = made
         else:
             results = dict(held[1])
             for g in (keys if group is None else {group(key) for key in keys}):
