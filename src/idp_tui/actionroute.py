@@ -106,6 +106,10 @@ class ActionRouting:
         able = self.able(kind)
         if not able:
             raise NotSupported(f"no configured source can {kind.value}")
+        able = [r for r in able if r.declares(service) is not False]  # `owns` in the config
+        if not able:
+            raise NotSupported(f"no source that can {kind.value} owns {service} (each declares "
+                               f"other services in its `owns`)")
         platform = await self._platform()
         dep = platform.deployments.get((service, environment)) if platform else None
         if dep is not None:
@@ -114,6 +118,9 @@ class ActionRouting:
                     return runner
         if len(able) == 1:
             return able[0]
+        listing = [r for r in able if self.hub.knows(r, service)]  # where it runs nowhere yet
+        if len(listing) == 1:
+            return listing[0]
         raise NotSupported(f"no source that can {kind.value} runs {service} in {environment}")
 
     async def _route_environment(self, request: ActionRequest) -> SourceRunner:
