@@ -362,7 +362,14 @@ async def _act(ctx: Context, hub: Hub, request: ActionRequest) -> int:
 async def _submit(manager: ActionManager, request: ActionRequest, printer: _EventPrinter,
                   out: Output) -> ActionRun:
     """Submit ``request`` and wait until its run ends (Ctrl-C cancels it where it can)."""
-    run = await manager.submit(request)
+    try:
+        run = await manager.submit(request)
+    except asyncio.CancelledError:  # Ctrl-C as its start was written: it ended, say how
+        run = manager.runs.get(request.id)  # type: ignore[assignment]
+        if run is not None and run.state.finished:
+            printer(run)
+            _print_result(out, run)
+        raise
     printer(run)
     try:
         await manager.wait(run.id)
