@@ -269,17 +269,13 @@ def mirror(ctx: Context) -> int:
 
 
 def repair(ctx: Context) -> int:
-    """``idp-tui audit repair --reason R``: see :meth:`AuditLog.repair`."""
+    """``idp-tui audit repair --reason R``: see :meth:`AuditLog.repair` (the data dir's log) and
+    :meth:`PostgresAudit.repair` (the store's chain, reset under this machine's anchor)."""
     out = ctx.out
     reason = (ctx.args.reason or "").strip()
     if not reason:
         raise CliError(EXIT_USAGE, 'a repair needs --reason "…" (it is recorded in the chain)')
     log = audit_log(ctx)
-    if not isinstance(log, AuditLog):
-        raise CliError(EXIT_USAGE, f"the audit trail is in the store ({log.path}): its records "
-                       "are written in transactions and have no torn tail to repair; a broken "
-                       "chain there means its tables were changed outside idp-tui",
-                       hint="`idp-tui audit verify` names the first broken record")
     with _audit_errors():
         result = log.repair(reason, _actor(ctx))
     body: dict[str, Any] = {"repaired": result.record is not None, "problem": result.problem,

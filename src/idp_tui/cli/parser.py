@@ -521,7 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
                                          "to its last good record and append a repair record "
                                          "(who, why, what was moved: byte range and hash). "
                                          "Actions work again after it. Edited records in the "
-                                         "middle of the log are not repaired.",
+                                         "middle of the log are not repaired. With the "
+                                         "PostgreSQL store: when its chain no longer holds the "
+                                         "record this machine wrote or checked last (the store "
+                                         "was reset, emptied or rewritten), record that this "
+                                         "machine takes the chain as it is now.",
                              parents=[common], formatter_class=_Help)
     r.add_argument("--reason", required=True, metavar="TEXT",
                    help="why (recorded in the repair record)")

@@ -128,9 +128,12 @@ def open_audit(config: StoreConfig | None, data_dir: Path) -> AuditTrail:
     """The audit trail of the configured store. Connects lazily: the first append or read does."""
     if config is None or config.kind == "sqlite":
         return AuditLog(data_dir / AUDIT_FILE)
+    from .anchor import ANCHOR_FILE, StoreAnchor
     from .postgres import PostgresAudit, PostgresStore
 
-    return PostgresAudit(PostgresStore(config.dsn or "", config), spool=data_dir / "audit.pending")
+    store = PostgresStore(config.dsn or "", config)
+    return PostgresAudit(store, spool=data_dir / "audit.pending",
+                         anchor=StoreAnchor(data_dir / ANCHOR_FILE, store.where))
 
 
 __all__ = ["AUDIT_FILE", "AuditTrail", "SchemaTooNew", "StoreConfig", "StoreError",

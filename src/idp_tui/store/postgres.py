@@ -42,10 +42,15 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..audit import AuditError
-from ..auditchain import Head, Ledger, VerifyResult, canonical, chained, record_hash
+import uuid
+from datetime import UTC, datetime
+
+from ..audit import AuditBroken, AuditError
+from ..auditchain import Head, Ledger, RepairResult, VerifyResult, canonical, chained, record_hash
 from ..auditindex import fold, judge
 from . import StoreConfig, StoreError, first_line
+from .anchor import REPAIR, StoreAnchor
+from .anchor import problem as anchor_problem
 from .listen import CHANNEL, AuditListener, Change, notice
 from .migrations import LOCK_KEY, MIGRATIONS, Migration, apply, too_new
 from .pgloop import STORE_LOOP
@@ -274,28 +279,32 @@ class PostgresStore:
 
     # The chain -----------------------------------------------------------------------------------
 
-    def append(self, record: dict[str, Any], *, once: bool = False) -> dict[str, Any]:
+    def append(self, record: dict[str, Any], *, once: bool = False,
+               anchored: Head | None = None) -> dict[str, Any]:
         """Chain ``record`` onto the head and commit it. ``once``: a ``finished`` record for the
-        same action id already there is returned instead (a spooled record written twice). For a
-        thread or the command line (:meth:`append_async` on an event loop)."""
-        return STORE_LOOP.call(self._append(record, once))
+        same action id already there is returned instead (a spooled record written twice).
+        ``anchored``: a record the chain must still hold (:mod:`idp_tui.store.anchor`), else
+        ``AuditBroken``. For a thread or the command line (:meth:`append_async` on a loop)."""
+        return STORE_LOOP.call(self._append(record, once, anchored))
 
-    async def append_async(self, record: dict[str, Any], *, once: bool = False
-                           ) -> dict[str, Any]:
+    async def append_async(self, record: dict[str, Any], *, once: bool = False,
+                           anchored: Head | None = None) -> dict[str, Any]:
         """:meth:`append` awaited from an event loop (which goes on meanwhile; cancelling the
         wait does not cut the append)."""
-        return await STORE_LOOP.submit(self._append(record, once))
+        return await STORE_LOOP.submit(self._append(record, once, anchored))
 
-    async def _append(self, record: dict[str, Any], once: bool) -> dict[str, Any]:
+    async def _append(self, record: dict[str, Any], once: bool,
+                      anchored: Head | None) -> dict[str, Any]:
         for attempt in (1, 2):
             async with self._conn() as conn:
-                done, full = await self._append_on(conn, record, once, last=attempt == 2)
+                done, full = await self._append_on(conn, record, once, anchored,
+                                                   last=attempt == 2)
             if done:
                 return full
         raise AssertionError("not reached")
 
-    async def _append_on(self, conn: Conn, record: dict[str, Any], once: bool, *,
-                         last: bool) -> tuple[bool, dict[str, Any]]:
+    async def _append_on(self, conn: Conn, record: dict[str, Any], once: bool,
+                         anchored: Head | None, *, last: bool) -> tuple[bool, dict[str, Any]]:
         """One try of ``append`` on ``conn``: (True, the record kept), or (False, …) to try once
         more on another connection (this one was left over from before a restart)."""
         committing = False
@@ -308,6 +317,14 @@ class PostgresStore:
                     raise StoreError(f"the store {self.where} has no audit head row: its "
                                      "schema was changed by hand")
                 head = Head(int(row[0]), str(row[1]), 0)
+                if anchored is not None:
+                    await cur.execute("SELECT hash FROM idp_audit WHERE seq = %s",
+                                      (anchored.seq,))
+                    found = await cur.fetchone()
+                    wrong = anchor_problem(self.where, anchored, head.seq,
+                                    str(found[0]) if found else None)
+                    if wrong is not None:
+                        raise AuditBroken(f"{wrong}; actions are refused", hint=REPAIR)
                 rid = record.get("action_id")
                 earlier = None
                 if rid and (once or record.get("phase") in ("started", "denied")):
@@ -419,6 +436,11 @@ class PostgresStore:
         found = self._query("SELECT seq, hash FROM idp_audit_head WHERE one = 1")
         return Head(int(found[0][0]), str(found[0][1]), 0) if found else Head(-1, "", 0)
 
+    def hash_of(self, seq: int) -> str | None:
+        """Record ``seq``'s hash (None: there is no such record)."""
+        found = self._query("SELECT hash FROM idp_audit WHERE seq = %s", (seq,))
+        return str(found[0][0]) if found else None
+
 
 async def _rows(conn: Conn, sql: str, params: Sequence[Any]) -> Rows:
     cur = await conn.execute(sql, params)  # type: ignore[arg-type]
@@ -428,9 +450,12 @@ async def _rows(conn: Conn, sql: str, params: Sequence[Any]) -> Rows:
 class PostgresAudit:
     """The audit trail on PostgreSQL, with the same methods as :class:`idp_tui.audit.AuditLog`."""
 
-    def __init__(self, store: PostgresStore, *, spool: Path | None = None) -> None:
+    def __init__(self, store: PostgresStore, *, spool: Path | None = None,
+                 anchor: StoreAnchor | None = None) -> None:
         self.store = store
         self.spool = spool
+        #: The record of the chain this machine last wrote or verified (None: not kept).
+        self.anchor = anchor
         self.path = f"postgres {store.where}"
         self.notes: list[str] = []
         #: Records this process appended (what counted from the trail may be out of date).
@@ -451,8 +476,9 @@ class PostgresAudit:
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         self.flush()
         try:
-            written = self.store.append(record)
+            written = self.store.append(record, anchored=self._anchored())
             self.appended += 1
+            self._advance(written)
             return written
         except StoreUnavailable as exc:
             if record.get("phase") == "finished" and self.spool is not None:
@@ -476,10 +502,17 @@ class PostgresAudit:
                     record = json.loads(raw)
                 except ValueError:
                     continue  # a torn line of a write that never returned: not acknowledged
-                self.store.append(record, once=True)
+                self._advance(self.store.append(record, once=True, anchored=self._anchored()))
                 written += 1
             self.spool.unlink(missing_ok=True)
             return written
+
+    def _anchored(self) -> Head | None:
+        return self.anchor.get() if self.anchor is not None else None
+
+    def _advance(self, record: dict[str, Any]) -> None:
+        if self.anchor is not None:
+            self.anchor.advance(int(record["seq"]), str(record["hash"]))
 
     def _keep(self, record: dict[str, Any]) -> None:
         assert self.spool is not None
@@ -547,8 +580,12 @@ class PostgresAudit:
         head = Head(0, "0" * 64, 0)
         ledger = Ledger()
         count = 0
+        anchor_seq = (self._anchored() or Head(-1, "", 0)).seq
+        anchored_hash: str | None = None
         for seq, prev, digest, text in self.store.rows():
             seq = int(seq)
+            if seq == anchor_seq:
+                anchored_hash = str(digest)
             problem = None
             try:
                 record = json.loads(text)
@@ -579,8 +616,39 @@ class PostgresAudit:
                                 f"the chain ends at record {head.seq} but its head names record "
                                 f"{top.seq}: records were deleted or the head was changed",
                                 hint="the store's tables were changed outside idp-tui")
+        anchored = self._anchored()
+        if anchored is not None:
+            wrong = anchor_problem(self.store.where, anchored, head.seq, anchored_hash)
+            if wrong is not None:
+                return VerifyResult(False, count, anchored.seq, None, wrong, hint=REPAIR)
+        if count:
+            self._advance({"seq": head.seq, "hash": head.hash})
         return VerifyResult(True, count, note="; ".join(self.notes),
                             unfinished=ledger.unfinished, repairs=ledger.repairs)
+
+    def repair(self, reason: str, actor: str, *, now: datetime | None = None) -> RepairResult:
+        """Record in the chain that this machine takes it as it is now, when it no longer holds
+        the record this machine anchored (reset, emptied, rewritten): who, why, the anchor
+        before and the head kept; the anchor moves to the repair record. Nothing to do when the
+        chain holds it (an edited record in it is named by ``verify``, not repaired)."""
+        anchored = self._anchored()
+        head = self.store.head()
+        wrong = None if anchored is None else anchor_problem(
+            self.store.where, anchored, head.seq, self.store.hash_of(anchored.seq))
+        if anchored is None or wrong is None:
+            return RepairResult(None, "the store's chain holds the record this machine wrote or "
+                                      "checked last: nothing to repair")
+        now = now or datetime.now(UTC)
+        entry = {"action_id": f"repair-{uuid.uuid4()}", "time": now.isoformat(),
+                 "phase": "repair", "actor": actor, "action": "audit-repair", "reason": reason,
+                 "repair": {"problem": wrong, "moved_to": None, "moved_bytes": None,
+                            "moved_sha256": None, "anchor_before": anchored.as_dict(),
+                            "head_kept": head.as_dict()}}
+        stored = self.store.append(entry)
+        self.appended += 1
+        assert self.anchor is not None
+        self.anchor.reset(int(stored["seq"]), str(stored["hash"]))
+        return RepairResult(stored, wrong)
 
 
 class _FileLock:
