@@ -261,6 +261,7 @@ async def test_the_approvals_screen_lists_counts_and_approves_with_a_reason(
         await give_reason(pilot, app, "  ")
         assert isinstance(app.screen, ReasonDialog)
         assert "A reason is needed" in screen_text(app)
+        assert "request req-1" in screen_text(app)  # on its own line, under the title
         await give_reason(pilot, app, "reviewed CHG-42")
         await wait_until(pilot, lambda: any("approved request req-1" in m
                                             for m in notifications(app)), "the approval")

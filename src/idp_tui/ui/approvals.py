@@ -480,9 +480,11 @@ class ReasonDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="approvals-reason", classes="dialog"):
-            title = render.text(self.title_text, "bold", max_len=200)
-            title.append(f"  (request {render.sanitize(self.request_id, max_len=60)})", "dim")
-            yield Static(title, classes="dialog-title")
+            yield Static(render.text(self.title_text, "bold", max_len=200),
+                         classes="dialog-title")
+            # (on a line of its own: a request id is 36 characters, the title's line is full)
+            yield Static(Text(f"request {render.sanitize(self.request_id, max_len=60)}", "dim"),
+                         id="approvals-reason-request")
             yield Input(placeholder="Why (recorded in the audit trail)",
                         id="approvals-reason-input")
             yield Static(Text("enter records it · esc cancels", "dim"), id="approvals-reason-hint")
