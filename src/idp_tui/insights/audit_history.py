@@ -5,8 +5,10 @@ start, its ``finished`` record the end, the outcome and the version. Denied and 
 changed nothing and are left out. A source that answers delivery history itself reports the
 deploys it ran (the sandbox does): :func:`without_sources` drops those, so none counts twice.
 
-:func:`with_audit` is the one merge of the sources' rows and the audit log's, for ``idp-tui dora``
-and the Insights pane alike.
+:func:`with_audit` is the one merge of the sources' rows and the audit log's, and
+:func:`merge_trail` runs it with its error handling, for ``idp-tui dora``, ``idp-tui scorecards``,
+the scorecards' count and the Insights pane alike. The trail is parsed once while it is unchanged
+(:func:`read_mark`, :func:`.memo.trail_deliveries`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api.delivery import (
     DeliveryEvent,
@@ -25,6 +27,9 @@ from ..api.delivery import (
 )
 from . import cache
 from .dora import Deploy, IncidentRow, rows_from_history
+
+if TYPE_CHECKING:
+    from ..hub.failures import Failure
 
 #: The source name the audit log's records are stamped with.
 AUDIT_SOURCE = "audit-log"
@@ -47,6 +52,14 @@ def audit_history(records: Iterable[dict[str, Any]], query: HistoryQuery
     """The deliveries among the audit ``records`` (``AuditLog.records()``) that ``query`` asks
     for, and for each (by id) the source that ran it. Records that do not say what they need are
     skipped, never an error."""
+    events, ran_by = parse_trail(records)
+    return asked(events, query), ran_by
+
+
+def parse_trail(records: Iterable[dict[str, Any]]
+                ) -> tuple[tuple[DeliveryEvent, ...], dict[str, str]]:
+    """Every delivery among the audit ``records`` (oldest first), and for each (by id) the
+    source that ran it: what :func:`asked` picks a range of."""
     started: dict[str, datetime] = {}
     events: list[DeliveryEvent] = []
     ran_by: dict[str, str] = {}
@@ -66,10 +79,6 @@ def audit_history(records: Iterable[dict[str, Any]], query: HistoryQuery
         outcome = _OUTCOMES.get(record.get("outcome"))  # type: ignore[arg-type]
         if record.get("phase") != "finished" or outcome is None:
             continue
-        if not query.start <= when < query.end:
-            continue
-        if query.service not in (None, service) or query.environment not in (None, environment):
-            continue
         begun = min(started.get(action_id, when), when)
         version = record.get("target_version") or record.get("version") or ""
         actor = record.get("actor")
@@ -81,7 +90,16 @@ def audit_history(records: Iterable[dict[str, Any]], query: HistoryQuery
         source = record.get("source")
         if isinstance(source, str):
             ran_by[action_id] = source
-    return DeliveryHistory(deliveries=tuple(events), source=AUDIT_SOURCE), ran_by
+    return tuple(events), ran_by
+
+
+def asked(events: Iterable[DeliveryEvent], query: HistoryQuery) -> DeliveryHistory:
+    """The ``events`` (:func:`parse_trail`'s) that finished in ``query``'s range, of its service
+    and environment."""
+    return DeliveryHistory(deliveries=tuple(
+        e for e in events if query.start <= e.finished < query.end
+        and query.service in (None, e.service) and query.environment in (None, e.environment)),
+        source=AUDIT_SOURCE)
 
 
 def without_sources(history: DeliveryHistory, ran_by: dict[str, str],
@@ -114,9 +132,13 @@ def with_audit(deploys: list[Deploy], incidents: list[IncidentRow], trail: Any,
     the services the trail has a deploy or rollback of in the range (any environment, whoever
     ran it): their history is known (:mod:`.coverage`).
 
-    Reads the whole trail (a file, or the store's rows): call it off the event loop. Raises
+    Reads the whole trail (a file, or the store's rows) unless it is unchanged since it was
+    last parsed (:func:`.memo.trail_deliveries`): call it off the event loop. Raises
     ``AuditError`` (a ``StoreError`` too) when the trail cannot be read."""
-    audited, ran_by = audit_history(trail.records(), query)
+    from .memo import trail_deliveries
+
+    events, ran_by = trail_deliveries(trail)
+    audited = asked(events, query)
     if seen is not None:
         seen.update(event.service for event in audited.deliveries)
     more, more_incidents = rows_from_history(without_sources(audited, ran_by, answered),
@@ -140,3 +162,38 @@ def trail_mark(trail: Any) -> Any:
     except OSError:
         return None
     return (id(trail), stat.st_size, stat.st_mtime_ns)
+
+
+def read_mark(trail: Any) -> Any:
+    """What tells whether ``trail`` is unchanged since it was parsed: :func:`trail_mark`, and
+    for a store's trail (whose records other processes append) the head of its chain, asked of
+    the store (call it off the event loop; ``StoreError`` when it cannot be asked). None: not
+    known (read it again)."""
+    mark = trail_mark(trail)
+    head = getattr(getattr(trail, "store", None), "head", None)
+    if isinstance(getattr(trail, "path", None), Path) or not callable(head):
+        return mark
+    found = head()
+    return (id(trail), found.seq, found.hash)
+
+
+async def merge_trail(deploys: list[Deploy], incidents: list[IncidentRow], trail: Any,
+                      query: HistoryQuery, answered: Iterable[str],
+                      production: Iterable[str] | None = None, seen: set[str] | None = None
+                      ) -> tuple[list[Deploy], list[IncidentRow], Failure | None]:
+    """:func:`with_audit`, in a thread; a trail that cannot be read is the :class:`Failure`
+    returned (the sources' rows still count, unchanged), else None."""
+    import asyncio
+
+    from ..audit import AuditError
+
+    try:
+        deploys, incidents = await asyncio.to_thread(
+            with_audit, deploys, incidents, trail, query, answered, production, seen)
+    except AuditError as exc:  # (StoreError too)
+        from ..hub.failures import Failure
+
+        return deploys, incidents, Failure(AUDIT_SOURCE, "audit trail",
+                                           f"the audit trail could not be read: {exc}",
+                                           exc.hint)
+    return deploys, incidents, None

@@ -186,7 +186,7 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
     (``fresh``: every topic asked again); ``answers`` gets each topic's snapshot.
 
     With the audit ``trail`` (the runtime's), the deploys made through idp-tui count in the
-    delivery facts as in the four keys (:func:`.audit_history.with_audit`, read in a thread);
+    delivery facts as in the four keys (:func:`.audit_history.merge_trail`);
     a service whose delivery history nobody keeps has unknown delivery facts
     (:mod:`.coverage`)."""
     from ..api.kinds import Capability, EnvironmentType
@@ -241,9 +241,18 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
             if history_known else ([], [])
         seen: set[str] = set()
         if trail is not None:
-            deploys, incidents = await _with_trail(
-                deploys, incidents, trail, history_topic, sources, history_problems,
-                got.get(history_topic), production, seen, failures)
+            from ..api.delivery import HistoryQuery
+            from .audit_history import answered_by, merge_trail
+
+            snapshot = got.get(history_topic)
+            answered = answered_by(sources, history_problems,
+                                   snapshot.kept if snapshot is not None else ())
+            deploys, incidents, failure = await merge_trail(
+                deploys, incidents, trail,
+                HistoryQuery(start=history_topic.args[2], end=history_topic.args[3]),
+                answered, production, seen)
+            if failure is not None:  # the sources' rows still count
+                failures.append(failure)
         delivery = await asyncio.to_thread(analysed, deploys, incidents)
         coverage = delivery_coverage(hub, names, seen | {d.service for d in deploys})
     world = World(catalog or [], now=now.timestamp(), environments=environments,
@@ -251,32 +260,6 @@ async def collect(hub: Hub, now: datetime, *, pipelines: int = PIPELINES_LIMIT.s
                   runs=list(runs) if runs_known else None, delivery=delivery,
                   production=production, error_ratios=ratios, coverage=coverage)
     return world, failures
-
-
-async def _with_trail(deploys: list[Any], incidents: list[Any], trail: Any, topic: Any,
-                      sources: list[str], problems: list[Failure], snapshot: Any,
-                      production: list[str], seen: set[str], failures: list[Failure]
-                      ) -> tuple[list[Any], list[Any]]:
-    """The history's rows with the audit trail's deploys of the topic's range (the four keys'
-    merge); a trail that cannot be read is a failure, and the sources' rows still count."""
-    import asyncio
-
-    from ..api.delivery import HistoryQuery
-    from ..audit import AuditError
-    from .audit_history import AUDIT_SOURCE, answered_by, with_audit
-
-    kept = snapshot.kept if snapshot is not None else ()
-    try:
-        return await asyncio.to_thread(
-            with_audit, deploys, incidents, trail,
-            HistoryQuery(start=topic.args[2], end=topic.args[3]),
-            answered_by(sources, problems, kept), production, seen)
-    except AuditError as exc:  # (StoreError too)
-        from ..hub.failures import Failure
-
-        failures.append(Failure(AUDIT_SOURCE, "audit trail",
-                                f"the audit trail could not be read: {exc}", exc.hint))
-        return deploys, incidents
 
 
 # JSON ---------------------------------------------------------------------------------------------
