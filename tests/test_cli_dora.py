@@ -18,9 +18,11 @@ import pytest
 from idp_tui import HistoryQuery
 from idp_tui.audit import AuditLog
 from idp_tui.cli.insights import EXIT_BELOW
-from idp_tui.cli.output import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE
+from idp_tui.cli.output import EXIT_NOT_FOUND, EXIT_OK, EXIT_SOURCE, EXIT_USAGE
 from idp_tui.insights.audit_history import AUDIT_SOURCE, audit_history, without_sources
 from idp_tui.insights.cache import CACHE_FILE, MAX_DAYS
+
+from fakes_history import failing_history_cli
 
 TIMEOUT = 180
 CLOCK = "2026-11-25T14:00:00Z"
@@ -161,3 +163,44 @@ def test_the_audit_log_is_a_history_of_its_own(tmp_path: Path) -> None:
     narrow = HistoryQuery(start=t0 + timedelta(minutes=5), end=t0 + timedelta(hours=1),
                           service="orders", environment="production")
     assert [e.id for e in audit_history(log.records(), narrow)[0].deliveries] == ["a2", "a5"]
+
+
+def test_a_history_source_that_fails_counts_nothing_and_exits_4(tmp_path: Path) -> None:
+    """The only source of delivery history fails: no table of zeros pretending to be a count.
+    Every row is "–" (not known, no level), says why, and the command exits 4 naming the
+    source on stderr; a gate is not passed."""
+    run = failing_history_cli(tmp_path)
+    said = "the delivery history of its 3 services (alpha, beta, gamma) could not be read " \
+           "(history: unreachable: the history server is down)"
+    text = run("dora")
+    assert text.returncode == EXIT_SOURCE
+    assert "history: unreachable: the history server is down" in text.stderr
+    assert "hint: is it running?" in text.stderr
+    rows = {line.split()[1]: line.split()[2:] for line in text.stdout.splitlines()[1:3]}
+    assert rows == {"organisation": ["–"] * 6, "team-a": ["–"] * 6}
+    assert f"– the organisation: not known: {said}" in text.stdout
+    value = run("dora", "--json", "--evidence")
+    assert value.returncode == EXIT_SOURCE
+    assert error(value)["type"] == "source"
+    org, team = json.loads(value.stdout)["results"]
+    for result in (org, team):
+        assert result["level"] is None
+        assert {k: v["value"] for k, v in result["keys"].items()} == dict.fromkeys(
+            result["keys"])
+        assert result["coverage"]["known"] is False and result["coverage"]["covered"] == 0
+    assert org["coverage"]["reason"] == said
+    assert json.loads(value.stdout)["errors"][0]["source"] == "history"
+    one = run("dora", "--service", "beta", "--json")
+    assert one.returncode == EXIT_SOURCE
+    (service,) = json.loads(one.stdout)["results"]
+    assert service["level"] is None and service["coverage"]["reason"] == (
+        "the delivery history of beta could not be read (history: unreachable: the history "
+        "server is down)")
+    assert run("dora", "--fail-under", "low").returncode == EXIT_SOURCE
+    # The catalog fails too: no service, no team known; the organisation is not known either.
+    alone = failing_history_cli(tmp_path / "alone", 'catalog_fails = true\n')("dora", "--json")
+    assert alone.returncode == EXIT_SOURCE
+    (org,) = json.loads(alone.stdout)["results"]
+    assert org["level"] is None and org["keys"]["deployment_frequency"]["value"] is None
+    assert org["coverage"]["reason"] == ("no delivery history could be read (history: "
+                                         "unreachable: the history server is down)")

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from idp_tui.cli.insights import EXIT_BELOW
-from idp_tui.cli.output import EXIT_OK, EXIT_USAGE
+from idp_tui.cli.output import EXIT_OK, EXIT_SOURCE, EXIT_USAGE
 
+from fakes_history import failing_history_cli
 from test_cli_instances import Run, runner
 
 RANK = {"none": -1, "bronze": 0, "silver": 1, "gold": 2}
@@ -152,3 +153,18 @@ def test_a_bad_rule_file_is_exit_code_2_naming_file_rule_and_problem(sandbox: Ru
     assert missing.returncode == EXIT_USAGE and "rule file not found" in missing.stderr
     usage = sandbox("scorecards", "--fail-under", "platinum")
     assert usage.returncode == EXIT_USAGE and "invalid choice: 'platinum'" in usage.stderr
+
+
+def test_a_history_source_that_fails_leaves_the_delivery_rules_unknown(tmp_path: Path) -> None:
+    """The only source of delivery history fails: the rules that need it error (unknown), none
+    fails as if nothing had been deployed, and the command exits 4 naming the source."""
+    run = failing_history_cli(tmp_path)
+    result = run("scorecards", "--json")
+    assert result.returncode == EXIT_SOURCE
+    assert "history: unreachable: the history server is down" in result.stderr
+    data = json.loads(result.stdout)
+    assert [e["source"] for e in data["errors"]] == ["history"]
+    delivery = [r for card in data["services"] for r in card["results"]
+                if r["rule"] in ("deployed-recently", "change-failure-rate")]
+    assert delivery and {r["status"] for r in delivery} == {"error"}
+    assert all("delivery history" in r["message"] for r in delivery)

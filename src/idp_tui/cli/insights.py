@@ -10,17 +10,15 @@ organisation) is below LEVEL.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from ..api.delivery import DeliveryHistory, HistoryQuery
 from ..api.kinds import Capability, EnvironmentType
-from ..audit import AuditError
 from ..hub import Hub, Topic
 from ..insights import cache
 from ..insights import coverage as cov
-from ..insights.audit_history import answered_by, with_audit
+from ..insights.audit_history import answered_by, merge_trail
 from ..insights.dora import (
     CHANGE_FAILURE_RATE,
     DAY,
@@ -75,10 +73,12 @@ async def _dora(ctx: Context, hub: Hub) -> int:
         raise CliError(EXIT_NOT_FOUND, f"no service {args.service!r} in the catalog",
                        hint="`idp-tui services` lists the catalog")
     seen: set[str] = set()
-    deploys, incidents, history_failures = await _history(ctx, hub, end, seen)
+    deploys, incidents, history_failures, answered = await _history(ctx, hub, end, seen)
     failures += history_failures
     members = sorted(owners) if owners else [args.service] if args.service else []
-    coverage = cov.delivery_coverage(hub, members, seen | {d.service for d in deploys})
+    # A service only a failed source may know is "–" (not known), never a count of zero.
+    coverage = cov.delivery_coverage(hub, members, seen | {d.service for d in deploys},
+                                     cov.unread_sources(history_failures, answered))
     if not production:
         out.warn("no environment is of type production: nothing counts as deployed "
                  "(set `type = \"production\"` under [environments.NAME] in the config)")
@@ -104,7 +104,7 @@ async def _dora(ctx: Context, hub: Hub) -> int:
         results += [by_team.get(t) or four_keys([], end=end, days=days, scope="team", name=t)
                     for t in sorted(set(owners.values()))]
     # Whose history nobody keeps: no value and no level ("–"), never "low".
-    services_of = {r.name: _services_of(r, owners, members) for r in results}
+    services_of = {r.name: cov.services_in(r.scope, r.name, owners) for r in results}
     results = [cov.judged(r, coverage, services_of[r.name]) for r in results]
     if out.json:
         out.emit({"window_days": days, "as_of": now.astimezone(UTC).isoformat(),
@@ -134,15 +134,6 @@ async def _dora(ctx: Context, hub: Hub) -> int:
     return code
 
 
-def _services_of(result: FourKeys, owners: dict[str, str], members: list[str]) -> list[str]:
-    """The services a result counts: its own, its team's, or every one."""
-    if result.scope == "service":
-        return [result.name]
-    if result.scope == "team":
-        return [s for s, o in owners.items() if o == result.name]
-    return members
-
-
 def _without_catalog(ctx: Context, catalog: Any) -> list[Any]:
     """The catalog's failures; no source offering a catalog is not one here (the history names
     its services; only the teams, their owners, are unknown), and that is said."""
@@ -164,9 +155,10 @@ def _team(wanted: str, owners: dict[str, str]) -> str:
 
 
 async def _history(ctx: Context, hub: Hub, end: float, seen: set[str] | None = None
-                   ) -> tuple[list[Any], list[Any], list[Any]]:
+                   ) -> tuple[list[Any], list[Any], list[Any], frozenset[str]]:
     """The deliveries and incidents of the last :data:`SPAN_DAYS` days: the kept ones, and what
-    the sources and the audit log add since (all of it when nothing is kept); ``seen`` gets the
+    the sources and the audit log add since (all of it when nothing is kept); the sources'
+    failures, and the sources whose rows count (:func:`answered_by`). ``seen`` gets the
     services the audit trail has a deploy of."""
     sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
     start = end - SPAN_DAYS * DAY
@@ -193,15 +185,13 @@ async def _history(ctx: Context, hub: Hub, end: float, seen: set[str] | None = N
         deploys, incidents = saved.deploys, saved.incidents
     # The configured store's trail (the organisation's, on PostgreSQL): every deploy made
     # through idp-tui, by anybody; all of the span (it is not kept with the sources' rows).
-    trail = ctx.trail
     query = HistoryQuery(start=_time(start), end=_time(end + 1))
-    try:
-        deploys, incidents = await asyncio.to_thread(
-            with_audit, deploys, incidents, trail, query,
-            answered_by(sources, failures, counted), None, seen)
-    except AuditError as exc:  # (StoreError too) the sources' history still counts
-        ctx.out.warn(f"the audit trail could not be read: {exc}", hint=exc.hint)
-    return deploys, incidents, failures
+    answered = answered_by(sources, failures, counted)
+    deploys, incidents, failure = await merge_trail(deploys, incidents, ctx.trail, query,
+                                                    answered, None, seen)
+    if failure is not None:  # the sources' history still counts
+        ctx.out.warn(failure.message, hint=failure.hint)
+    return deploys, incidents, failures, answered
 
 
 def _time(ts: float) -> datetime:
@@ -227,11 +217,9 @@ def _say_coverage(ctx: Context, results: list[FourKeys], coverage: cov.Coverage,
         if why is not None:
             said.append(f"– {_named(r)}: not known: {why}")
             continue
-        covered, missing = coverage.split(services_of[r.name])
-        if r.scope != "service" and missing:
-            said.append(f"{_named(r)} counts {len(covered)} of its "
-                        f"{len(covered) + len(missing)} services; no delivery history of "
-                        f"{cov.names(missing)}")
+        left_out = cov.partly(coverage, r.scope, services_of[r.name])
+        if left_out is not None:
+            said.append(f"{_named(r)} {left_out}")
     if not said:
         return
     ctx.out.line()
@@ -254,7 +242,9 @@ def _print(ctx: Context, results: list[FourKeys], days: int, now: datetime) -> N
         rows.append([r.scope, r.name, _cell(r, DEPLOYMENT_FREQUENCY), _cell(r, LEAD_TIME),
                      _cell(r, CHANGE_FAILURE_RATE), _cell(r, TIME_TO_RESTORE),
                      Styled(level, _LEVEL_STYLE.get(r.level, "") if r.level else ""),
-                     len(r.keys[CHANGE_FAILURE_RATE].evidence)])
+                     # (a row not known counted nothing: "–", not 0)
+                     "–" if r.keys[DEPLOYMENT_FREQUENCY].value is None
+                     else len(r.keys[CHANGE_FAILURE_RATE].evidence)])
     out.table(["SCOPE", "NAME", "DEPLOYS", "LEAD TIME", "CHANGE FAIL", "RESTORE", "LEVEL",
                "COUNTED"], rows)
     out.line()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dora
 from . import scorecards as sc
-from .coverage import Coverage, delivery_coverage, judged, names
+from .coverage import Coverage, delivery_coverage, judged, partly, services_in, unread_sources
 from .coverage import jsonable as coverage_jsonable
 from .dora import (
     CHANGE_FAILURE_RATE,
@@ -90,9 +90,7 @@ class Insights:
     def services_of(self, row: str) -> list[str]:
         """The services a key row counts (``organisation``, ``team:NAME``, ``service:NAME``)."""
         scope, _, name = row.partition(":")
-        if scope == "service":
-            return [name]
-        return [s for s, team in self.owners.items() if scope == "organisation" or team == name]
+        return services_in(scope, name, self.owners)
 
     def unknown(self, row: str) -> str | None:
         """Why a key row's four keys are not known (no history of its services), or None."""
@@ -127,16 +125,15 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
     The history is asked once a day: the scorecards' days (:func:`history_topics`, the newest)
     as the count asked them, the older days on their own. With the audit ``trail`` (the
     runtime's), the deploys made through idp-tui count too, as ``idp-tui dora`` counts them
-    (:func:`.audit_history.with_audit`, read in a thread)."""
+    (:func:`.audit_history.merge_trail`). A service whose every source of delivery history
+    failed is not covered (:func:`.coverage.delivery_coverage`): "–", never a count of zero."""
+    from ..api.kinds import Capability
+    from .audit_history import answered_by
     from .scoring import scored
 
     cards: list[sc.Card] | None = None
     counted = None
-    if rules is not None:
-        if trail is not None:  # the scorecards' delivery facts count its deploys too
-            from .scoring import scorer_of
-
-            scorer_of(hub).trail = trail
+    if rules is not None:  # (the count reads the runtime's trail: ``Scorer.trail``)
         counted = await scored(hub, now, rules, fresh=fresh)
         world, failures, cards = counted.world, list(counted.failures), counted.cards
     else:
@@ -150,31 +147,24 @@ async def gather(hub: Hub, now: datetime, *, days: int = max(WINDOWS),
     # (many records: made off the loop)
     deploys, incidents = await asyncio.to_thread(
         _rows, [a.data for a in answers if a.data is not None], world.production)
+    sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
+    answered = answered_by(sources, problems, {s for a in answers for s in a.kept})
     seen: set[str] = set()
     if trail is not None:
         from ..api.delivery import HistoryQuery
-        from ..api.kinds import Capability
-        from ..audit import AuditError
-        from .audit_history import AUDIT_SOURCE, answered_by, with_audit
+        from .audit_history import merge_trail
 
         start, end = min(t.args[2] for t in (recent, *older)), recent.args[3]  # (all asked)
-        sources = [r.name for r in hub.runners_for(Capability.DELIVERY)]
-        try:
-            deploys, incidents = await asyncio.to_thread(
-                with_audit, deploys, incidents, trail, HistoryQuery(start=start, end=end),
-                answered_by(sources, problems, {s for a in answers for s in a.kept}),
-                world.production, seen)
-        except AuditError as exc:  # (StoreError too) the sources' history still counts
-            from ..hub.failures import Failure
-
-            failure = Failure(AUDIT_SOURCE, "audit trail",
-                              f"the audit trail could not be read: {exc}", exc.hint)
-            if failure not in failures:  # (the scorecards' count may have said it)
-                failures.append(failure)
+        deploys, incidents, failure = await merge_trail(
+            deploys, incidents, trail, HistoryQuery(start=start, end=end), answered,
+            world.production, seen)
+        if failure is not None and failure not in failures:  # (the count may have said it)
+            failures.append(failure)
     owners = {s.name: s.owner or NO_OWNER for s in world.services}
     # (those the scorecards' count found covered are: their window is within this one)
     pool = world.coverage.missing if world.coverage is not None else owners
-    coverage = delivery_coverage(hub, pool, seen | {d.service for d in deploys})
+    coverage = delivery_coverage(hub, pool, seen | {d.service for d in deploys},
+                                 unread_sources(problems, answered))
     return Inputs(world, deploys, incidents, owners, failures, cards, counted, coverage)
 
 
@@ -220,7 +210,7 @@ def compute(inputs: Inputs, rules: Sequence[Rule], *, days: int = DEFAULT_WINDOW
                                                     name=s) for s in sorted(owners)]
     # Whose history nobody keeps: no value and no level ("–"), never "low".
     coverage = inputs.coverage
-    if coverage.missing:
+    if coverage.missing or coverage.unreadable:
         members: dict[str, list[str]] = {}
         for service, team in owners.items():
             members.setdefault(team, []).append(service)
@@ -361,10 +351,9 @@ def key_detail(insights: Insights, row: str, key: str) -> list[Cell]:
         lines.append((text, "red" if reason else ""))
     if len(value.evidence) > MAX_EVIDENCE:
         lines.append((f"  … and {len(value.evidence) - MAX_EVIDENCE} older", "dim"))
-    covered, missing = insights.coverage.split(insights.services_of(row))
-    if result.scope != "service" and missing:  # (above the deployments: seen at once)
-        lines.insert(2, (f"counts {len(covered)} of its {len(covered) + len(missing)} "
-                         f"services; no delivery history of {names(missing)}", "yellow"))
+    left_out = partly(insights.coverage, result.scope, insights.services_of(row))
+    if left_out is not None:  # (above the deployments: seen at once)
+        lines.insert(2, (left_out, "yellow"))
     return lines
 
 
