@@ -165,8 +165,10 @@ async def test_the_dashboards_advisor_reads_the_hubs_one_count(tmp_path: Path) -
 
     try:
         await rt.prepare()
-        advisor.watch(rt.hub, seen.append, trail=rt.actions.audit)
         scorer = scorer_of(rt.hub)
+        # The runtime set the hub's scorer's trail where it was built; nobody else sets it.
+        assert scorer.trail is rt.actions.audit
+        advisor.watch(rt.hub, seen.append)
         await poll_until(lambda: bool(seen) and scorer.last is not None, "the first advice",
                          120, lambda: asyncio.sleep(0.01))
         await advisor.evaluated()

@@ -201,9 +201,8 @@ class Advisor:
         #: When the cost and capacity rules' use was last asked for, and the asking under way.
         self._usage_at: datetime | None = None
         self._usage_task: asyncio.Task[None] | None = None
-        #: The audit trail the scorecard count reads (the runtime's), and whether a count is
-        #: being asked for the view (its own new count is no reason to evaluate again).
-        self._trail: Any = None
+        #: Whether a count is being asked for the view (its own new count is no reason to
+        #: evaluate again).
         self._counting = False
 
     # Evaluation -----------------------------------------------------------------------------
@@ -278,13 +277,13 @@ class Advisor:
                 return list(rules())
         return []
 
-    async def count_scorecards(self, hub: Hub, view: AdvisorView, trail: Any = None) -> None:
+    async def count_scorecards(self, hub: Hub, view: AdvisorView) -> None:
         """Put the hub's one scorecard count (``insights.scoring``: the Insights pane's, the
         Catalog's levels' and, counted the same way, ``idp-tui scorecards``') into
         ``view.scorecards``, at the view's time: the last count while what it was counted from
-        is the same (cheap), else a new one (the facts checked in a thread). With the audit
-        ``trail`` (the runtime's), the deploys made through idp-tui count in its delivery
-        facts. Nothing for a catalog not known or larger than ``scorecard_max_services``, or
+        is the same (cheap), else a new one (the facts checked in a thread). The deploys made
+        through idp-tui count in its delivery facts (the runtime's trail, set on the hub's
+        scorer where the runtime is built). Nothing for a catalog not known or larger than ``scorecard_max_services``, or
         without rules reading scorecards; a count that fails is put there as its exception
         (the gap rule says it). On the hub's loop."""
         services = view.services
@@ -296,8 +295,6 @@ class Advisor:
         from ..insights.scoring import scorer_of  # noqa: PLC0415
 
         scorer = scorer_of(hub)
-        if trail is not None:
-            scorer.trail = trail
         self._counting = True
         try:
             view.scorecards = await scorer.score(hub, view.now, rules)
@@ -317,13 +314,9 @@ class Advisor:
             self._soon()
 
     # Following the hub ----------------------------------------------------------------------
-    def watch(self, hub: Hub, listener: Callable[[Advice], None] | None = None, *,
-              trail: Any = None) -> None:
-        """Follow the hub's topics (on its loop); ``listener`` gets every new :class:`Advice`;
-        ``trail``: the runtime's audit trail, for the scorecard count
-        (:meth:`count_scorecards`)."""
+    def watch(self, hub: Hub, listener: Callable[[Advice], None] | None = None) -> None:
+        """Follow the hub's topics (on its loop); ``listener`` gets every new :class:`Advice`."""
         self._hub = hub
-        self._trail = trail
         if any(hasattr(rule, "scorecard_rules") for rule in self.rules):
             from ..insights.scoring import scorer_of  # noqa: PLC0415
 
@@ -495,7 +488,7 @@ class Advisor:
         while self._view is not None and self._hub is not None:
             self._dirty = False
             self._view.now = self._evaluated_at = self.clock.now()
-            await self.count_scorecards(self._hub, self._view, self._trail)
+            await self.count_scorecards(self._hub, self._view)
             if self._view is None or self._hub is None:
                 return
             view = self._view.copy()

@@ -41,10 +41,9 @@ async def _advise(ctx: Context, hub: Hub) -> int:
         advisor.load_errors += (problem,)
     view, snapshots = await gather(hub, ctx.clock.now(), settings)
     failures = [f for s in snapshots for f in snapshot_failures(s)]
-    # The scorecard gaps of the same count as `idp-tui scorecards` (the configured store's
-    # trail: the deploys made through idp-tui count too).
-    trail = ctx.trail
-    await advisor.count_scorecards(hub, view, trail)
+    # The scorecard gaps of the same count as `idp-tui scorecards` (the runtime's trail: the
+    # deploys made through idp-tui count too).
+    await advisor.count_scorecards(hub, view)
     counted = getattr(view.scorecards, "failures", None) or []
     failures += [f for f in counted if f not in failures]
     if args.service and view.services is not None and args.service not in view.services \

@@ -5,7 +5,8 @@ A count is kept per hub and made again only when what it was counted from change
 catalog's services, the hub's answer of the delivery history (its topic is the same all day:
 :func:`~idp_tui.insights.scorecards.day_range`), or the rules; or when asked ``fresh`` (the
 Insights pane's ctrl+r: every topic asked again). Two panes asking at once share one count.
-Textual-free; the rules are checked in a thread.
+Textual-free; the rules are checked in a thread. Light to import (the runtime sets each hub's
+trail here, :attr:`Scorer.trail`): the counting's modules are imported when it counts.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import scorecards as sc
-from .audit_history import trail_mark
-from .facts import DELIVERY_DAYS, World
-from .rules import Level, Rule
-
 if TYPE_CHECKING:
     from ..hub import Hub
     from ..hub.failures import Failure
+    from . import scorecards as sc
+    from .facts import World
+    from .rules import Level, Rule
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +41,9 @@ class Scored:
     @property
     def levels(self) -> dict[str, Level | None]:
         """Service name → level (None: below bronze)."""
-        return sc.levels_by_service(self.cards)
+        from .scorecards import levels_by_service
+
+        return levels_by_service(self.cards)
 
 
 class Scorer:
@@ -56,12 +57,15 @@ class Scorer:
         #: Called with each new count (a pane showing an older one counts again from it).
         self.listeners: list[Callable[[Scored], None]] = []
         #: The runtime's audit trail: its deploys count in the delivery facts (None: not read).
+        #: Set once, where the runtime is built (``runtime.build_runtime``).
         self.trail: Any = None
 
     async def score(self, hub: Hub, now: datetime, rules: Sequence[Rule], *,
                     fresh: bool = False) -> Scored:
         """The scorecards of every catalog service: the last count while what it was counted
         from is the same, else a new one (``fresh``: from every topic asked again)."""
+        from .audit_history import trail_mark
+
         rules = list(rules)
         if not fresh:
             running = self._running
@@ -76,6 +80,9 @@ class Scorer:
         return await asyncio.shield(task)
 
     async def _count(self, hub: Hub, now: datetime, rules: list[Rule], fresh: bool) -> Scored:
+        from . import scorecards as sc
+        from .audit_history import trail_mark
+
         answers: dict[Any, Any] = {}
         mark = trail_mark(self.trail)  # (before it is read: a deploy meanwhile counts again)
         world, failures = await sc.collect(hub, now, fresh=fresh, answers=answers,
@@ -115,6 +122,8 @@ async def scored(hub: Hub, now: datetime, rules: Sequence[Rule], *,
 
 def _delivery_topic(now: datetime) -> Any:
     from ..hub import Topic
+    from . import scorecards as sc
+    from .facts import DELIVERY_DAYS
 
     return Topic.delivery(*sc.day_range(now, DELIVERY_DAYS))
 
@@ -122,6 +131,7 @@ def _delivery_topic(now: datetime) -> Any:
 def _peek(hub: Hub, now: datetime, rules: list[Rule]) -> tuple[Any, ...]:
     """The key a count made now would have, from the hub's last answers (without asking)."""
     from ..hub import Topic
+    from . import scorecards as sc
 
     catalog = hub.cached(Topic.catalog())
     names = frozenset(s.name for s in (catalog.data or ())) if catalog is not None else None
@@ -131,6 +141,8 @@ def _peek(hub: Hub, now: datetime, rules: list[Rule]) -> tuple[Any, ...]:
 
 def _key_of(world: World, answers: dict[Any, Any], now: datetime,
             rules: list[Rule]) -> tuple[Any, ...]:
+    from . import scorecards as sc
+
     topic = _delivery_topic(now)
     return (frozenset(s.name for s in world.services), topic, _Same(answers.get(topic)), rules,
             sc.recount_period(now))

@@ -60,8 +60,7 @@ def start(app: Any) -> Advisor:
         advisor.load_errors += (problem,)
     app.advisor = advisor
     app.advice = advisor.advice
-    advisor.watch(app.hub, lambda advice: app.post_message(AdviceArrived(advice)),
-                  trail=getattr(getattr(app.runtime, "actions", None), "audit", None))
+    advisor.watch(app.hub, lambda advice: app.post_message(AdviceArrived(advice)))
     app._subs.append(advisor)
     return advisor
 

@@ -88,11 +88,6 @@ class InsightsPane(Pane):
                             ("title", "Title")])
         scores.display = False
         self._status()
-        from ...insights.scoring import scorer_of
-
-        # The dashboard's one scorecard count (the Catalog's levels too) counts the deploys
-        # made through idp-tui, as this pane's four keys do.
-        scorer_of(self.hub).trail = self._trail()
 
     def focus_main(self) -> None:
         self._table().focus()
