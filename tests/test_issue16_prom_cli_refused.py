@@ -49,5 +49,8 @@ def test_two_refused_queries_are_both_said_and_the_others_printed(tmp_path: Path
     # The hints are a sentence each.
     assert ("Fix the cpu query in [sources.prom.queries]. Fix the memory query in "
             "[sources.prom.queries].") in said
+    # Each signal's line says why it is empty, without its name twice.
+    assert "cpu: Prometheus refused the query (bad_data)" in result.stdout
+    assert "cpu: CPU:" not in result.stdout and "memory: memory:" not in result.stdout
     rate = next(line for line in result.stdout.splitlines() if line.startswith("request_rate"))
     assert format_value(CART.rate, "req/s").split()[0] in rate

@@ -155,7 +155,7 @@ async def test_bad_promql_names_the_signal_and_the_query(source: Any) -> None:
     assert set(data) == set(Signal)
     assert all(data[s].points for s in set(Signal) - {Signal.CPU})
     assert not data[Signal.CPU].points
-    assert data[Signal.CPU].note.startswith("CPU: Prometheus refused the query (bad_data)")
+    assert data[Signal.CPU].note.startswith("Prometheus refused the query (bad_data)")
     # Only that signal asked for: the error itself.
     with pytest.raises(PromQLError):
         await src.metrics(MetricsQuery(service="cart", environment="staging",

@@ -200,7 +200,7 @@ async def test_every_refused_query_is_reported(source: Any) -> None:
     assert "Fix the cpu query" in (error.hint or "") and "Fix the memory query" in (error.hint or "")
     data = {s.signal: s for s in partial.value.data}  # type: ignore[attr-defined]
     assert set(data) == set(Signal)  # no signal silently vanishes
-    assert data[Signal.MEMORY].note.startswith("memory: Prometheus refused the query")
+    assert data[Signal.MEMORY].note.startswith("Prometheus refused the query")
     assert data[Signal.REQUEST_RATE].now() == pytest.approx(CART.rate, rel=1e-6)
 
 
@@ -327,7 +327,7 @@ async def test_no_series_and_refused_queries_are_said_in_the_pane_and_the_cli(
                          "no series matched")
         assert "no series matched `http_request_duration_seconds_bucket{" in \
             chart(Signal.LATENCY_P95)
-        assert "CPU: Prometheus refused the query (bad_data)" in chart(Signal.CPU)
+        assert "Prometheus refused the query (bad_data)" in chart(Signal.CPU)
         app.service = "cart"
         # Both refused queries in the banner, and each chart says why it is empty.
         await wait_until(pilot, lambda: "2 queries failed" in text(app)

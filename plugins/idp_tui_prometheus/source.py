@@ -226,8 +226,8 @@ class PrometheusSource(Source):
         for signal, result in zip(signals, results, strict=True):
             if isinstance(result, SourceError):
                 errors.append(result)
-                refused.append(MetricSeries(signal=signal, unit=SIGNAL_UNITS[signal],
-                                            note=_first_line(result.message)))
+                note = _first_line(result.message).removeprefix(f"{SIGNAL_NAMES[signal]}: ")
+                refused.append(MetricSeries(signal=signal, unit=SIGNAL_UNITS[signal], note=note))
             elif isinstance(result, BaseException):
                 raise result
             else:
