@@ -367,6 +367,31 @@ async def wait_until(pilot: Any, predicate: Any, what: str, timeout: float = 15.
     await pilot.pause()
 
 
+def paint_on_demand(monkeypatch: Any) -> None:
+    """Headless apps (``run_test``) make no frames while the test lasts; what the screen shows is
+    drawn when a test reads it (``screen_lines``, ``widget_lines``, ``export_screenshot``).
+
+    A headless app has no terminal: Textual draws every changed region of the active screen into
+    a frame and drops it (``App._display``), and under a dialog that means the dashboard under
+    it tinted again. The layout still follows every change (the screen's layout pass runs as
+    before, with its resize, show and hide events); only the frame's text, which nothing reads,
+    is left out. What a test reads is drawn from the same layout and the same widgets' lines.
+    """
+    from textual.screen import Screen
+
+    full = Screen._compositor_refresh
+
+    def refresh(screen: Any) -> None:
+        app = screen.app
+        if app.is_headless and not app.is_inline and screen is app.screen:
+            screen._dirty_widgets.clear()
+            app._update_mouse_over(screen)
+            return
+        full(screen)
+
+    monkeypatch.setattr(Screen, "_compositor_refresh", refresh)
+
+
 def data_settled(app: Any) -> bool:
     """The shared data and the visible pane's own data have arrived (focus aside)."""
     return (app.catalog_snapshot is not None and app.platform_snapshot is not None

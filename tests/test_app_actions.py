@@ -6,7 +6,9 @@ asked (``source.seen``) and what the audit log holds. Those about the dashboard'
 run the whole dashboard (``make_app``); those about a dialog run it over ``DialogHost``
 (``tests/dialog_host.py``: the same app with one blank pane), since every frame of a dialog draws
 what is under it too. The size is the smallest with the wide and tall layout (140×40), but for the
-tests that read the footer (200×50: room for every key).
+tests that read the footer (200×50: room for every key). No test here looks at the frames a
+headless app would send to a terminal, so none are made: the screen is drawn when a test reads it
+(``fakes.paint_on_demand``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from fakes import (
     assert_alive,
     click_actions,
     data_settled,
+    paint_on_demand,
     poll_until,
     screen_lines,
     widget_lines,
@@ -52,6 +55,13 @@ SIZE = (140, 40)
 #: Wide enough for every key of the footer (the tests that read it).
 FOOTER_SIZE = (200, 50)
 SECRET = "hunter2-Sup3rSecret"
+
+
+@pytest.fixture(autouse=True)
+def _no_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No frame is made for a terminal that is not there; the screen is drawn when a test reads
+    it (``fakes.paint_on_demand``)."""
+    paint_on_demand(monkeypatch)
 
 
 def make_app(config: Any, data_dir: Path, clock: ManualClock) -> Any:
