@@ -160,6 +160,49 @@ async def test_run_a_workflow_again_with_its_inputs_as_a_form(
             "dispatch", "Release", "staging")
 
 
+
+async def test_a_workflow_planned_again_as_its_ref_and_its_environment_input_change(
+        tmp_path: Path, gh: GithubServer, clock: ManualClock) -> None:
+    # The plan is asked without an environment (the input names it): an input moved from
+    # staging to production is planned there, not refused as a mismatch with the last plan's;
+    # a new branch or tag is planned again too (one the repository lacks: said).
+    gh.add_workflow(PAY, "Release", "release.yml", RELEASE, inputs=RELEASE_INPUTS,
+                    options={"level": ["patch", "minor", "major"]})
+    before = gh.add_run(PAY, workflow="release.yml", event="workflow_dispatch")
+    app = app_for(tmp_path, gh, clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_run(pilot, app, before.id)
+        await pilot.press("W")
+        await wait_until(pilot, lambda: isinstance(app.screen, DispatchModal)
+                         and app.screen.fields and app.screen.is_settled(),
+                         "the workflow's inputs")
+        modal = app.screen
+        target = modal.fields[3].control
+        target.value = "staging"
+
+        def planned(environment: str | None, ref: str, failed: bool = False) -> bool:
+            result = modal.plan_result
+            return result is not None and result.request is not None \
+                and result.request.environment == environment \
+                and result.request.version == ref and (result.failure is not None) == failed
+
+        await wait_until(pilot, lambda: planned("staging", before.branch), "staging planned")
+        assert modal.environment == "staging"
+        assert not modal.query_one("#action-confirm").disabled
+        target.value = "production"
+        await wait_until(pilot, lambda: planned("production", before.branch),
+                         "production planned")
+        assert modal.environment == "production"
+        assert modal.plan_result.decision.needs_confirmation  # its name is to be typed
+        assert modal.query_one("#action-confirm").disabled
+        ref = modal.query_one("#dispatch-ref", Input)
+        ref.value = "v9.9.9"
+        await wait_until(pilot, lambda: planned(None, "v9.9.9", failed=True),
+                         "the tag planned")
+        assert "cannot plan: not found" in text(app) and "at v9.9.9" in text(app)
+        assert not [p for m, p, _ in gh.log if m == "POST"] and modal.run is None
+        assert_alive(app)
+
 async def test_rerun_one_job_of_a_failed_run(tmp_path: Path, gh: GithubServer,
                                              clock: ManualClock) -> None:
     app = app_for(tmp_path, gh, clock)

@@ -4,7 +4,6 @@ names a protected environment asks for its name typed and a reason."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -20,18 +19,18 @@ from ...api.actions import ActionKind, ActionRequest, Template
 from ...api.models import PipelineRun
 from ...hub import classify
 from ...inputs import model_for
-from .base import ConfirmedDialog
 from .form import MISSING, check, form_fields
+from .planned import REPLANS, PlannedDialog
 from .provision import FormField
 from .texts import failure_text
 from .widgets import ConfirmBox
 
 
-class DispatchModal(ConfirmedDialog):
-    """Run ``workflow`` of ``service``'s repository on a branch or tag, with its inputs."""
+class DispatchModal(PlannedDialog):
+    """Run ``workflow`` of ``service``'s repository on a branch or tag, with its inputs (the
+    environment is the one an input names, as the plan says: asked without one)."""
 
-    #: Seconds typed values must rest before the source is asked for a plan.
-    settle_delay = 0.05
+    incomplete = "Fill in the inputs to see what runs."
 
     def __init__(self, service: str = "", workflow: str = "", ref: str = "", source: str = "",
                  *, run: ActionRun | None = None) -> None:
@@ -76,7 +75,7 @@ class DispatchModal(ConfirmedDialog):
         with Vertical(id="action-fields"):
             yield Static(Text("Branch or tag", "dim"), classes="field-label")
             yield Input(value=render.sanitize(self.ref, max_len=200), id="dispatch-ref",
-                        placeholder="the source's default branch")
+                        placeholder="the source's default branch", classes=REPLANS)
             yield Static(Text("Inputs", "dim"), classes="field-label")
             yield VerticalScroll(id="dispatch-form")
         yield ConfirmBox(id="action-confirm-box")
@@ -146,29 +145,15 @@ class DispatchModal(ConfirmedDialog):
         return values if not errors and not general else None
 
     def _schedule_plan(self, *, settle: bool = True) -> None:
-        self.plan_result = None
-        self._refresh_confirm()
-        self.run_worker(self._plan(self.settle_delay if settle else 0.0), group="plan",
-                        exclusive=True, exit_on_error=False)
+        if self.entry is not None:  # (no plan before the workflow's inputs are read)
+            super()._schedule_plan(settle=settle)
 
-    async def _plan(self, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)
+    def _plan_request(self) -> ActionRequest | None:
         values = self.validate_form()
-        request = self._bare().model_copy(update={"params": values or {}})
-        if values is None:
-            self._show_plan(None, "Fill in the inputs to see what runs.")
-            return
-        try:
-            result = await self.manager.plan(request)
-        except Exception as exc:  # noqa: BLE001 - plan reports failures itself; just in case
-            result = PlanResult(None, None, failure=classify("hub", exc))
-        self.plan_result = result
+        return None if values is None else self._bare().model_copy(update={"params": values})
+
+    def _took_plan(self, result: PlanResult) -> None:
         self.environment = result.request.environment if result.request is not None else None
-        self._show_plan(result)
-        needed = result.decision is not None and result.decision.needs_confirmation
-        self.query_one(ConfirmBox).setup(self.environment, needed)
-        self._refresh_confirm()
 
     def _request(self, *, confirmed: bool = False) -> ActionRequest | None:
         values = self.validate_form(show_all=confirmed)
@@ -200,14 +185,6 @@ class DispatchModal(ConfirmedDialog):
                 return untyped
         return True, self._ready_text(self.action_spec.verb)
 
-    def _lock_form(self) -> None:
-        for widget in self.query("#action-fields, #action-confirm-box"):
-            widget.disabled = True
-
-    def _denied(self, run: ActionRun) -> None:
-        self.query_one(ConfirmBox).setup(run.request.environment,
-                                         run.decision.needs_confirmation)
-
     @on(Input.Changed, ".form-control")
     @on(Select.Changed, ".form-control")
     @on(Switch.Changed, ".form-control")
@@ -222,11 +199,6 @@ class DispatchModal(ConfirmedDialog):
                 break
         self._schedule_plan()
 
-    @on(Input.Changed, "#dispatch-ref")
-    def _ref_changed(self) -> None:
-        if not self.started and self.entry is not None:
-            self._schedule_plan()
-
-    @on(Input.Submitted, "#confirm-name, #confirm-reason, #dispatch-ref, .form-control")
-    def _input_submitted(self) -> None:
+    @on(Input.Submitted, ".form-control")
+    def _field_submitted(self) -> None:
         self.focus_next()

@@ -1,6 +1,7 @@
 """What the dialogs of an action in one environment share (one service's deploy, rollback, scale or
-restart; a preview environment's extend or delete): the plan asked for again as the form
-changes, and the form locked once the request is sent."""
+restart; a preview environment's extend or delete; a workflow's run, in the environment its
+inputs name): the plan asked for again as the form changes, and the form locked once the
+request is sent."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class PlannedDialog(ConfirmedDialog):
     async def _plan(self, delay: float) -> None:
         if delay > 0:
             await asyncio.sleep(delay)  # let a fast cursor settle before asking the source
-        request = self._request()
+        request = self._plan_request()
         if request is None:
             self._show_plan(None, self.incomplete)
             return
@@ -51,15 +52,24 @@ class PlannedDialog(ConfirmedDialog):
             result = await self.manager.plan(request)
         except Exception as exc:  # noqa: BLE001 - plan reports failures itself; just in case
             result = PlanResult(None, None, failure=classify("hub", exc))
-        current = self._request()
+        current = self._plan_request()
         if current is None or not _same_form(current, request):
             return  # the form changed meanwhile; another plan is on its way
         self.plan_result = result
+        self._took_plan(result)
         self._show_plan(result)
         needed = result.decision is not None and result.decision.needs_confirmation
         self.query_one(ConfirmBox).setup(self.environment, needed)
         self._refresh_confirm()
         self._planned(needed)
+
+    def _plan_request(self) -> ActionRequest | None:
+        """The request whose plan is asked for (None: the form makes none yet): the form's."""
+        return self._request()
+
+    def _took_plan(self, result: PlanResult) -> None:
+        """What the dialog takes from a plan before it is shown (the environment a workflow's
+        inputs name). Override."""
 
     def _planned(self, needs_confirmation: bool) -> None:
         """After a plan is shown (``needs_confirmation``: the environment's name is to be
