@@ -36,16 +36,21 @@ class BlankPane(Pane):
         self.focus()
 
 
+def without_advisor(config: Any) -> Any:
+    """``config`` with the advisor off (its advice is no dialog's business; the tests of the
+    advisor's remedies run the dashboard)."""
+    return dataclasses.replace(
+        config, advisor=config.advisor.model_copy(update={"enabled": False}))
+
+
 class DialogHost(IdpApp):
-    """``IdpApp`` with one blank pane (see the module's docstring), without the advisor (its
-    advice is no dialog's business; the tests of the advisor's remedies run the dashboard)."""
+    """``IdpApp`` with one blank pane (see the module's docstring), without the advisor
+    (``without_advisor``)."""
 
     PANES = (PaneInfo("blank", "Blank", "1", (), BlankPane),)
 
     def __init__(self, config: Any, **kwargs: Any) -> None:
-        config = dataclasses.replace(
-            config, advisor=config.advisor.model_copy(update={"enabled": False}))
-        super().__init__(config, **kwargs)
+        super().__init__(without_advisor(config), **kwargs)
 
 
 def host_app(config: Any, data_dir: Path, clock: Any) -> DialogHost:
@@ -60,3 +65,14 @@ def sandbox_host(data_dir: Path, **settings: Any) -> DialogHost:
     data_dir.mkdir(parents=True, exist_ok=True)
     return DialogHost(demo_config(data_dir, **settings), data_dir=data_dir,
                       clock=ManualClock(DEMO_TIME))
+
+
+def sandbox_dashboard(data_dir: Path, **settings: Any) -> IdpApp:
+    """The whole dashboard on the seeded sandbox (``idp_tui.demo``'s config and time), without
+    the advisor: for a test of what an action changes in a pane."""
+    from idp_tui.api.clock import ManualClock
+    from idp_tui.demo import DEMO_TIME, demo_config
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return IdpApp(without_advisor(demo_config(data_dir, **settings)), data_dir=data_dir,
+                  clock=ManualClock(DEMO_TIME))

@@ -47,7 +47,7 @@ from fakes import (
 )
 from fakes import make_app as make_any_app
 from fakes_actions import MARKUP, ActingFake, RunActingFake, acting_config
-from dialog_host import host_app, sandbox_host
+from dialog_host import host_app, sandbox_dashboard, sandbox_host
 
 #: The wide and tall layout (``IdpApp``'s breakpoints) at the fewest cells: every frame costs
 #: its cells, and no test here is about the layout at another size.
@@ -905,10 +905,10 @@ async def test_deploy_and_provision_on_the_sandbox(tmp_path: Path) -> None:
 
 
 async def test_provisioned_resources_show_in_the_catalog_detail(tmp_path: Path) -> None:
-    from idp_tui.demo import demo_app, wait_settled
+    from idp_tui.demo import wait_settled
     from idp_tui.ui.panes import CatalogPane
 
-    app = still(demo_app(tmp_path / "data", action_speed=100_000))
+    app = still(sandbox_dashboard(tmp_path / "data", action_speed=100_000))
     async with app.run_test(size=SIZE) as pilot:
         await wait_settled(app)
         service = app.service
