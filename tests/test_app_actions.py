@@ -127,9 +127,11 @@ def flat(app: Any, selector: str) -> str:
 
 
 def notifications(app: Any) -> list[str]:
-    """Every notification the app raised, in order, expired or not (a notification expires on
-    the wall clock: a slow machine would lose some)."""
-    return list(app.told)
+    """The notifications of ``app``: of an app made by ``still``, every one it raised, in order,
+    expired or not (a notification expires on the wall clock: a slow machine would lose some);
+    of another, the ones still shown."""
+    told = getattr(app, "told", None)
+    return list(told) if told is not None else [n.message for n in app._notifications]
 
 
 def audit(data_dir: Path) -> list[dict[str, Any]]:
