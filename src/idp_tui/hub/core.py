@@ -414,7 +414,8 @@ class Hub:
                 partial: list[Failure] = []
                 try:
                     answer = await self._fetch_from(runner, state.topic, partial)
-                    state.by_source[runner.name] = kept(previous.get(runner.name), answer)
+                    state.by_source[runner.name] = answer if spec.off_loop else kept(  # (compared
+                        previous.get(runner.name), answer)  # in its thread: topics.prepared)
                     if partial:  # an answer, and what is missing from it
                         state.errors[runner.name] = partial[0]
                     else:
