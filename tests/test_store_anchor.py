@@ -103,3 +103,20 @@ def test_a_rewritten_record_under_the_anchor_is_named_and_another_machine_is_not
     # still names the forged hash).
     result = second.run("audit", "verify")
     assert result.returncode == 1 and "does not match its hash" in result.stderr
+
+
+@needs_pg
+def test_an_anchor_that_cannot_be_written_loses_no_record(
+        server: pg.Server, tmp_path: Path, fake_plugins: Path) -> None:  # noqa: F811
+    dsn = server.create_database()
+    cli = Cli(tmp_path, fake_plugins, config=f'[store]\nkind = "postgres"\ndsn = "{dsn}"\n')
+    blocker = cli.data / "audit.store-anchor.tmp"
+    blocker.mkdir(parents=True)  # the anchor's temporary file cannot be made
+    cli.ok("restart", "payments-api", "--env", "staging")  # the records are the store's
+    assert _sql(dsn, "SELECT count(*) FROM idp_audit") == [(2,)]
+    assert "ok: 2 records" in cli.ok("audit", "verify")
+    assert not (cli.data / "audit.store-anchor").exists()
+    blocker.rmdir()
+    cli.ok("audit", "verify")  # anchored at the next chance
+    anchored = json.loads((cli.data / "audit.store-anchor").read_text())["stores"]
+    assert [v["seq"] for v in anchored.values()] == [2]

@@ -20,11 +20,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..audit import AuditError
 from ..auditchain import Head
 
 ANCHOR_FILE = "audit.store-anchor"
@@ -59,7 +58,7 @@ class StoreAnchor:
         self._write(seq, digest, forward=False)
 
     def _write(self, seq: int, digest: str, *, forward: bool) -> None:
-        with self._locked():
+        with FileLock(self.path.with_name(self.path.name + ".lock")):
             stores = self._read()
             known = stores.get(self.where)
             if forward and isinstance(known, dict) and int(known.get("seq") or 0) >= seq:
@@ -67,13 +66,21 @@ class StoreAnchor:
             stores[self.where] = {"seq": seq, "hash": digest}
             tmp = self.path.with_name(self.path.name + ".tmp")
             data = json.dumps({"stores": stores}, indent=1, sort_keys=True).encode()
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass
+                raise AuditError(f"cannot write the store's anchor {self.path}: "
+                                 f"{(exc.strerror or str(exc)).lower()}") from None
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -85,16 +92,26 @@ class StoreAnchor:
         stores = value.get("stores") if isinstance(value, dict) else None
         return dict(stores) if isinstance(stores, dict) else {}
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.with_name(self.path.name + ".lock"),
-                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+
+class FileLock:
+    """An exclusive lock on ``path`` (made if missing, never through a symbolic link) for the
+    length of a ``with`` block: one process of this machine at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise AuditError(f"cannot lock {self.path}: "
+                             f"{(exc.strerror or str(exc)).lower()}") from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
 
 
 def problem(where: str, anchored: Head, head_seq: int, found_hash: str | None) -> str | None:
@@ -112,4 +129,4 @@ def problem(where: str, anchored: Head, head_seq: int, found_hash: str | None) -
     return None
 
 
-__all__ = ["ANCHOR_FILE", "REPAIR", "StoreAnchor", "problem"]
+__all__ = ["ANCHOR_FILE", "REPAIR", "FileLock", "StoreAnchor", "problem"]

@@ -28,7 +28,6 @@ and a server that is back is used at once, before the pool's own reconnection co
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import logging
 import os
@@ -49,7 +48,7 @@ from ..audit import AuditBroken, AuditError
 from ..auditchain import Head, Ledger, RepairResult, VerifyResult, canonical, chained, record_hash
 from ..auditindex import fold, judge
 from . import StoreConfig, StoreError, first_line
-from .anchor import REPAIR, StoreAnchor
+from .anchor import REPAIR, FileLock, StoreAnchor
 from .anchor import problem as anchor_problem
 from .listen import CHANNEL, AuditListener, Change, notice
 from .migrations import LOCK_KEY, MIGRATIONS, Migration, apply, too_new
@@ -66,6 +65,7 @@ class StoreUnavailable(StoreError):
 #: The pool's own reconnection warnings are not shown to a person (the store's errors say it);
 #: they still reach a log the application configured.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+log = logging.getLogger("idp_tui.store")
 
 #: Connections kept open, and the most open at once, unless ``[store]`` says otherwise.
 POOL_MIN, POOL_MAX = 1, 4
@@ -310,19 +310,17 @@ class PostgresStore:
         committing = False
         try:
             async with conn.cursor() as cur:
-                await cur.execute("SELECT seq, hash FROM idp_audit_head WHERE one = 1 "
-                                  "FOR UPDATE")
+                await cur.execute("SELECT seq, hash, (SELECT hash FROM idp_audit WHERE seq = %s) "
+                                  "FROM idp_audit_head WHERE one = 1 FOR UPDATE",
+                                  (anchored.seq if anchored is not None else -1,))
                 row = await cur.fetchone()
                 if row is None:
                     raise StoreError(f"the store {self.where} has no audit head row: its "
                                      "schema was changed by hand")
                 head = Head(int(row[0]), str(row[1]), 0)
                 if anchored is not None:
-                    await cur.execute("SELECT hash FROM idp_audit WHERE seq = %s",
-                                      (anchored.seq,))
-                    found = await cur.fetchone()
                     wrong = anchor_problem(self.where, anchored, head.seq,
-                                    str(found[0]) if found else None)
+                                           None if row[2] is None else str(row[2]))
                     if wrong is not None:
                         raise AuditBroken(f"{wrong}; actions are refused", hint=REPAIR)
                 rid = record.get("action_id")
@@ -511,8 +509,13 @@ class PostgresAudit:
         return self.anchor.get() if self.anchor is not None else None
 
     def _advance(self, record: dict[str, Any]) -> None:
+        """Anchor ``record`` (written or verified). Not anchoring it loses no record: it is said
+        in the log, and the next append or verify anchors again."""
         if self.anchor is not None:
-            self.anchor.advance(int(record["seq"]), str(record["hash"]))
+            try:
+                self.anchor.advance(int(record["seq"]), str(record["hash"]))
+            except AuditError as exc:
+                log.warning("%s", exc)
 
     def _keep(self, record: dict[str, Any]) -> None:
         assert self.spool is not None
@@ -526,7 +529,7 @@ class PostgresAudit:
 
     def _spool_lock(self) -> Any:
         assert self.spool is not None
-        return _FileLock(self.spool.with_name(self.spool.name + ".lock"))
+        return FileLock(self.spool.with_name(self.spool.name + ".lock"))
 
     # Reading -------------------------------------------------------------------------------------
 
@@ -580,7 +583,8 @@ class PostgresAudit:
         head = Head(0, "0" * 64, 0)
         ledger = Ledger()
         count = 0
-        anchor_seq = (self._anchored() or Head(-1, "", 0)).seq
+        anchored = self._anchored()  # (read once: another process may move it meanwhile)
+        anchor_seq = anchored.seq if anchored is not None else -1
         anchored_hash: str | None = None
         for seq, prev, digest, text in self.store.rows():
             seq = int(seq)
@@ -616,7 +620,6 @@ class PostgresAudit:
                                 f"the chain ends at record {head.seq} but its head names record "
                                 f"{top.seq}: records were deleted or the head was changed",
                                 hint="the store's tables were changed outside idp-tui")
-        anchored = self._anchored()
         if anchored is not None:
             wrong = anchor_problem(self.store.where, anchored, head.seq, anchored_hash)
             if wrong is not None:
@@ -649,20 +652,6 @@ class PostgresAudit:
         assert self.anchor is not None
         self.anchor.reset(int(stored["seq"]), str(stored["hash"]))
         return RepairResult(stored, wrong)
-
-
-class _FileLock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
 
 
 def _text(value: object) -> str | None:
