@@ -59,20 +59,19 @@ def host_app(config: Any, data_dir: Path, clock: Any) -> DialogHost:
 
 def sandbox_host(data_dir: Path, **settings: Any) -> DialogHost:
     """``DialogHost`` on the seeded sandbox (``idp_tui.demo``'s config and time)."""
-    from idp_tui.api.clock import ManualClock
-    from idp_tui.demo import DEMO_TIME, demo_config
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return DialogHost(demo_config(data_dir, **settings), data_dir=data_dir,
-                      clock=ManualClock(DEMO_TIME))
+    return _on_sandbox(DialogHost, data_dir, settings)  # type: ignore[return-value]
 
 
 def sandbox_dashboard(data_dir: Path, **settings: Any) -> IdpApp:
     """The whole dashboard on the seeded sandbox (``idp_tui.demo``'s config and time), without
     the advisor: for a test of what an action changes in a pane."""
+    return _on_sandbox(IdpApp, data_dir, settings)
+
+
+def _on_sandbox(app_class: type[IdpApp], data_dir: Path, settings: dict[str, Any]) -> IdpApp:
     from idp_tui.api.clock import ManualClock
     from idp_tui.demo import DEMO_TIME, demo_config
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    return IdpApp(without_advisor(demo_config(data_dir, **settings)), data_dir=data_dir,
-                  clock=ManualClock(DEMO_TIME))
+    return app_class(without_advisor(demo_config(data_dir, **settings)), data_dir=data_dir,
+                     clock=ManualClock(DEMO_TIME))

@@ -385,6 +385,7 @@ def paint_on_demand(monkeypatch: Any) -> None:
         app = screen.app
         if app.is_headless and not app.is_inline and screen is app.screen:
             screen._dirty_widgets.clear()
+            screen._compositor._dirty_regions.clear()  # (what a frame would have cleared)
             app._update_mouse_over(screen)
             return
         full(screen)

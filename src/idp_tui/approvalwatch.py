@@ -61,10 +61,6 @@ class ApprovalWatch:
         """The trail's changes are heard now (None: this trail cannot tell them)."""
         return None if self.listener is None else bool(self.listener.listening)
 
-    @property
-    def listening(self) -> bool:
-        return bool(self.live)
-
     def poll(self, short: float, heard: float) -> float:
         """Seconds until the next look at the trail: ``heard`` (a safety net) while its changes
         are heard, else ``short``."""

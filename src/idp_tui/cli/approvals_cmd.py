@@ -290,8 +290,7 @@ def _watch(manager: ActionManager, request_id: str, wake: asyncio.Event) -> Appr
         if change.action_id is None or change.action_id == request_id:
             wake.set()
 
-    return ApprovalWatch(manager, on_change=heard, on_state=lambda _on: wake.set(),
-                         timer=manager.timer).start()
+    return ApprovalWatch(manager, on_change=heard, on_state=lambda _on: wake.set()).start()
 
 
 def _say_approvals(out: Any, found: Request, said: list[str]) -> None:

@@ -169,10 +169,9 @@ def read_mark(trail: Any) -> Any:
     for a store's trail (whose records other processes append) the head of its chain, asked of
     the store (call it off the event loop; ``StoreError`` when it cannot be asked). None: not
     known (read it again)."""
-    mark = trail_mark(trail)
     head = getattr(getattr(trail, "store", None), "head", None)
     if isinstance(getattr(trail, "path", None), Path) or not callable(head):
-        return mark
+        return trail_mark(trail)
     found = head()
     return (id(trail), found.seq, found.hash)
 

@@ -105,7 +105,7 @@ def unread_sources(failures: Iterable[Any], answered: Iterable[str]) -> dict[str
     said: dict[str, str] = {}
     for f in failures:
         if f.source not in counted:
-            said.setdefault(f.source, f"{f.source}: {f.error_class}: {f.message}")
+            said.setdefault(f.source, str(f))
     return said
 
 
