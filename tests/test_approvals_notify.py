@@ -255,7 +255,7 @@ async def test_the_top_lines_count_changes_when_another_person_asks(
     app.animation_level = "none"
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.approvals_listener is not None
-                         and app.approvals_listener.listening
+                         and app.approvals_listener.live
                          and app.approval_list is not None, "bob's dashboard listening")
         assert "to approve" not in top_line(app)
         await as_other("alice", dsn, tmp_path, clock, lambda a: ask(a, "req-1"))
@@ -291,7 +291,7 @@ async def test_the_waiting_dialog_runs_once_another_person_approves(
     async with app.run_test(size=SIZE) as pilot:
         timer = app.runtime.actions.timer = ManualTimer()
         await wait_until(pilot, lambda: app.approvals_listener is not None
-                         and app.approvals_listener.listening, "alice's dashboard listening")
+                         and app.approvals_listener.live, "alice's dashboard listening")
         modal = await ask(pilot, app)
         assert "waiting for approval: 0 of 1" in status(app)
         await timer.until_waiting()
@@ -325,7 +325,7 @@ async def test_while_the_server_is_away_the_dashboard_polls_and_reads_again_once
     async with app.run_test(size=SIZE) as pilot:
         timer = app.timer
         await wait_until(pilot, lambda: app.approvals_listener is not None
-                         and app.approvals_listener.listening
+                         and app.approvals_listener.live
                          and app.approval_list is not None, "bob's dashboard listening")
         listener = app.approvals_listener
         # The poll is a safety net only (beside the dashboard's own one-shot timers).
@@ -336,7 +336,7 @@ async def test_while_the_server_is_away_the_dashboard_polls_and_reads_again_once
 
         ones = timer.deadlines.count(FIRST_WAIT)  # (the dashboard's own one-shot timers)
         await asyncio.to_thread(server.stop)
-        await wait_until(pilot, lambda: not listener.listening, "the server gone")
+        await wait_until(pilot, lambda: not listener.live, "the server gone")
         # Polling again (every POLL), and the listener's backoff before it tries again.
         await timer.until(lambda t: POLL in t.deadlines and HEARD_POLL not in t.deadlines
                           and t.deadlines.count(FIRST_WAIT) == ones + 1)
@@ -353,7 +353,7 @@ async def test_while_the_server_is_away_the_dashboard_polls_and_reads_again_once
         await as_other("alice", dsn, tmp_path, clock, ask)  # not heard: nobody listens yet
         assert "to approve" not in top_line(app)
         timer.advance(FIRST_WAIT)  # the backoff (not the poll): the listener is back ...
-        await wait_until(pilot, lambda: listener.listening, "listening again")
+        await wait_until(pilot, lambda: listener.live, "listening again")
         # ... and what it may have missed is read again at once.
         await wait_until(pilot, lambda: "1 you may approve" in screen_text(app)
                          and "while-away" in screen_text(app), "the request made meanwhile")
