@@ -126,16 +126,22 @@ class AuditLog:
         (for a ``started`` or ``denied`` record) its action id named another action; callers must
         then not act.
         """
+        with self._tail() as (fd, head):
+            if record.get("phase") in ("started", "denied") and record.get("action_id"):
+                self._check_id(fd, head, record)
+            return self._write(fd, head, record)
+
+    @contextmanager
+    def _tail(self) -> Iterator[tuple[int, Head]]:
+        """The log open for appending and its head checked against the anchor, under the lock
+        (:class:`AuditBroken` when they do not match)."""
         with self._locked():
             anchor = self._read_anchor()
             fd = self._open_log(write=True, create=anchor is None or anchor.length == 0)
             if fd is None:
                 raise self._missing(anchor)
             try:
-                head = self._head(fd, anchor)
-                if record.get("phase") in ("started", "denied") and record.get("action_id"):
-                    self._check_id(fd, head, record)
-                return self._write(fd, head, record)
+                yield fd, self._head(fd, anchor)
             finally:
                 os.close(fd)
 
@@ -148,35 +154,27 @@ class AuditLog:
 
         Raises :class:`AuditBroken` for a record that does not follow (the log mirrors another
         chain, or one of them was changed): the records before it are kept."""
-        with self._locked():
-            anchor = self._read_anchor()
-            fd = self._open_log(write=True, create=anchor is None or anchor.length == 0)
-            if fd is None:
-                raise self._missing(anchor)
-            try:
-                head = self._head(fd, anchor)
-                written, pending, top = head, bytearray(), head
-                for record in records_after(head.seq):
-                    if record.get("seq") == top.seq and record.get("hash") == top.hash:
-                        continue  # already here (the store read from the head it named)
-                    if record.get("seq") != top.seq + 1 or record.get("prev") != top.hash \
-                            or record.get("hash") != record_hash(record):
-                        self._put(fd, written, bytes(pending), top)
-                        raise AuditBroken(
-                            f"record {record.get('seq')} does not follow record {top.seq} of "
-                            f"{self.path}: the file mirrors another chain, or one of them was "
-                            f"changed; nothing after record {top.seq} was copied",
-                            hint="`idp-tui audit verify` (with --file for this file) names what "
-                                 "was changed")
-                    line = canonical(record) + b"\n"
-                    pending += line
-                    top = Head(int(record["seq"]), str(record["hash"]), top.length + len(line))
-                    if len(pending) >= CHUNK:  # fsynced and anchored a chunk at a time
-                        written = self._put(fd, written, bytes(pending), top)
-                        pending.clear()
-                return top.seq - head.seq, self._put(fd, written, bytes(pending), top)
-            finally:
-                os.close(fd)
+        with self._tail() as (fd, head):
+            written, pending, top = head, bytearray(), head
+            for record in records_after(head.seq):
+                if record.get("seq") == top.seq and record.get("hash") == top.hash:
+                    continue  # already here (the store read from the head it named)
+                if record.get("seq") != top.seq + 1 or record.get("prev") != top.hash \
+                        or record.get("hash") != record_hash(record):
+                    self._put(fd, written, bytes(pending), top)
+                    raise AuditBroken(
+                        f"record {record.get('seq')} does not follow record {top.seq} of "
+                        f"{self.path}: the file mirrors another chain, or one of them was "
+                        f"changed; nothing after record {top.seq} was copied",
+                        hint="`idp-tui audit verify` (with --file for this file) names what "
+                             "was changed")
+                line = canonical(record) + b"\n"
+                pending += line
+                top = Head(int(record["seq"]), str(record["hash"]), top.length + len(line))
+                if len(pending) >= CHUNK:  # fsynced and anchored a chunk at a time
+                    written = self._put(fd, written, bytes(pending), top)
+                    pending.clear()
+            return top.seq - head.seq, self._put(fd, written, bytes(pending), top)
 
     def _write(self, fd: int, head: Head, record: dict[str, Any]) -> dict[str, Any]:
         full = chained(record, head)
