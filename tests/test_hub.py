@@ -579,3 +579,25 @@ async def test_a_topic_whose_source_timed_out_is_asked_again_soon(hub_factory) -
     assert [x.name for x in seen.items[-1].data] == ["alpha", "beta", "gamma"]
     assert not seen.items[-1].errors
     await timer.until(lambda t: t.deadlines == [TRANSIENT_RETRY + 3600.0])  # then hourly
+
+
+async def test_a_call_after_the_source_was_closed_is_refused_at_once(
+        tmp_path: Path, clock: ManualClock) -> None:
+    """A call that comes as the app quits (a pane refreshing) is refused with a sentence: its
+    loop is stopped, so it would never run, never end, and never be awaited."""
+    import gc
+    import warnings
+
+    from idp_tui.hub.failures import NotRespondingError
+
+    runner = SourceRunner("static", "static", StaticSource(StaticSource.Config(),
+                                                           context("static", tmp_path, clock)),
+                          2.0)
+    assert await runner.call("services")
+    await runner.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(NotRespondingError, match="static was closed"):
+            await runner.call("services")
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]

@@ -56,6 +56,8 @@ class SourceRunner:
         #: thread), and those among them the hub stopped waiting for (see MAX_ABANDONED_CALLS).
         self._unfinished: set[int] = set()
         self._abandoned: set[int] = set()
+        #: Closed (or closing): its loop takes no call any more.
+        self._closed = False
         self._next_call = 0
         self._thread = threading.Thread(target=self._run, name=f"idp-source-{name}", daemon=True)
         self._thread.start()
@@ -101,6 +103,9 @@ class SourceRunner:
             self._unfinished.discard(call_id)
 
     def submit(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
+        if self._closed:  # its loop is stopping: the call would never run (nor end)
+            coro.close()  # type: ignore[attr-defined]
+            raise NotRespondingError(f"{self.name} was closed")
         return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
 
     def prefetch(self, method: str) -> None:
@@ -153,12 +158,13 @@ class SourceRunner:
                     future.exception()  # retrieved: nobody asked for that answer
         if self._started:
             try:
-                future = self.submit(self.source.close())
+                future = asyncio.run_coroutine_threadsafe(self.source.close(), self.loop)
                 await asyncio.wait_for(asyncio.wrap_future(future), timeout)
             except BaseException as exc:  # noqa: BLE001 - closing must never fail the app
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 log.warning("closing source %s failed: %s", self.name, exc)
+        self._closed = True
         self.loop.call_soon_threadsafe(self._stop_loop)
         await asyncio.to_thread(self._thread.join, 1.0)
 
