@@ -263,6 +263,7 @@ def mirror(ctx: Context) -> int:
         elif copied or not ctx.args.follow:
             out.line(f"{copied} new record{'s' if copied != 1 else ''} copied: {path} ends at "
                      f"record {head.seq} of {trail.path}")
+        out.flush()  # (followed through a pipe: each copy said as it happens)
         if not ctx.args.follow:
             return EXIT_OK
         time.sleep(MIRROR_POLL)
