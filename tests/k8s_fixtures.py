@@ -5,7 +5,8 @@ source, the ``idp-tui`` command and the dashboard:
   after it;
 - :func:`write_config`: the config of a command or a dashboard on the cluster;
 - :func:`command`: ``idp-tui`` run in a child process with that config;
-- :func:`dashboard`: the app on that config, its clock at ``T0``.
+- :func:`dashboard`: the app on that config, its clock at ``T0``;
+- :func:`staging_cluster`: a fixture, the cluster with the namespace :data:`STAGING_NS`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kube import Cluster
 
 from idp_tui import ManualClock, SourceContext
@@ -101,3 +103,16 @@ def dashboard(tmp_path: Path, config: Path) -> IdpApp:
     (tmp_path / "data").mkdir()
     return IdpApp(load_config(config, required=True), data_dir=tmp_path / "data",
                   clock=ManualClock(T0))
+
+
+#: The one namespace of :func:`staging_cluster`.
+STAGING_NS = "shop-staging"
+
+
+@pytest.fixture
+def staging_cluster() -> Iterator[Cluster]:
+    """A kmock cluster with the namespace :data:`STAGING_NS` (closed after the test)."""
+    c = Cluster()
+    c.namespaces(STAGING_NS)
+    yield c
+    c.close()

@@ -6,7 +6,6 @@ Against the kmock emulator, through the real command in a child process."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,16 @@ from kube import Cluster, deployment, pod
 
 from idp_tui.cli.output import EXIT_OK
 
-from k8s_fixtures import command, write_config
+from k8s_fixtures import STAGING_NS, command, staging_cluster, write_config  # noqa: F401 - the fixture
 
-NS = "shop-staging"
+NS = STAGING_NS
 CART = "registry.example/cart:1.4.0"
 ENVOY = "envoyproxy/envoy:v1.30.2"
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    c = Cluster()
-    c.namespaces(NS)
-    yield c
-    c.close()
+def cluster(staging_cluster: Cluster) -> Cluster:  # noqa: F811
+    return staging_cluster
 
 
 def cart_pod(name: str, *, created: str, node: str = "", phase: str = "Running",

@@ -4,7 +4,6 @@ Against the kmock emulator, through the real command in a child process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,14 @@ from kube import Cluster, controller_revision, deployment
 
 from idp_tui.cli.output import EXIT_OK
 
-from k8s_fixtures import command, write_config
+from k8s_fixtures import STAGING_NS, command, staging_cluster, write_config  # noqa: F401 - the fixture
 
-NS = "shop-staging"
+NS = STAGING_NS
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    c = Cluster()
-    c.namespaces(NS)
-    yield c
-    c.close()
+def cluster(staging_cluster: Cluster) -> Cluster:  # noqa: F811
+    return staging_cluster
 
 
 def test_a_statefulset_rollback_without_a_version_goes_to_the_previous_revision(

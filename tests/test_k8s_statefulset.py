@@ -30,18 +30,22 @@ from idp_tui.ui.vtable import VirtualTable
 from idp_tui_kubernetes import KubernetesSource
 
 from fakes import assert_alive, screen_lines, wait_until
-from k8s_fixtures import Sources, command, dashboard, write_config
+from k8s_fixtures import (  # noqa: F401 - staging_cluster: the fixture
+    STAGING_NS,
+    Sources,
+    command,
+    dashboard,
+    staging_cluster,
+    write_config,
+)
 
-NS = "shop-staging"
+NS = STAGING_NS
 WORKLOADS = ["deployments", "statefulsets"]
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    c = Cluster()
-    c.namespaces(NS)
-    yield c
-    c.close()
+def cluster(staging_cluster: Cluster) -> Cluster:  # noqa: F811
+    return staging_cluster
 
 
 @pytest.fixture
