@@ -111,17 +111,10 @@ async def test_reject_a_waiting_run_and_it_ends(tmp_path: Path, gh: GithubServer
 
 async def test_run_a_workflow_again_with_its_inputs_as_a_form(
         tmp_path: Path, gh: GithubServer, clock: ManualClock) -> None:
-    gh.add_workflow(PAY, "Release", "release.yml", RELEASE, inputs=RELEASE_INPUTS,
-                    options={"level": ["patch", "minor", "major"]})
-    before = gh.add_run(PAY, workflow="release.yml", event="workflow_dispatch")
+    before = release_workflow(gh)
     app = app_for(tmp_path, gh, clock)
     async with app.run_test(size=SIZE) as pilot:
-        await select_run(pilot, app, before.id)
-        await pilot.press("W")
-        await wait_until(pilot, lambda: isinstance(app.screen, DispatchModal)
-                         and app.screen.fields and app.screen.is_settled(),
-                         "the workflow's inputs")
-        modal = app.screen
+        modal = await open_dispatch(pilot, app, before.id)
         assert [f.spec.name for f in modal.fields] == ["level", "dry_run", "count", "target",
                                                       "note"]
         screen = text(app)
@@ -160,23 +153,15 @@ async def test_run_a_workflow_again_with_its_inputs_as_a_form(
             "dispatch", "Release", "staging")
 
 
-
 async def test_a_workflow_planned_again_as_its_ref_and_its_environment_input_change(
         tmp_path: Path, gh: GithubServer, clock: ManualClock) -> None:
     # The plan is asked without an environment (the input names it): an input moved from
     # staging to production is planned there, not refused as a mismatch with the last plan's;
     # a new branch or tag is planned again too (one the repository lacks: said).
-    gh.add_workflow(PAY, "Release", "release.yml", RELEASE, inputs=RELEASE_INPUTS,
-                    options={"level": ["patch", "minor", "major"]})
-    before = gh.add_run(PAY, workflow="release.yml", event="workflow_dispatch")
+    before = release_workflow(gh)
     app = app_for(tmp_path, gh, clock)
     async with app.run_test(size=SIZE) as pilot:
-        await select_run(pilot, app, before.id)
-        await pilot.press("W")
-        await wait_until(pilot, lambda: isinstance(app.screen, DispatchModal)
-                         and app.screen.fields and app.screen.is_settled(),
-                         "the workflow's inputs")
-        modal = app.screen
+        modal = await open_dispatch(pilot, app, before.id)
         target = modal.fields[3].control
         target.value = "staging"
 
@@ -225,3 +210,19 @@ async def test_rerun_one_job_of_a_failed_run(tmp_path: Path, gh: GithubServer,
         records = audit(app)
         assert records[0]["action"] == "rerun_job" and records[0]["params"] == {
             "job": str(test_job.id)}
+
+
+def release_workflow(gh: GithubServer) -> Any:
+    """payments' Release workflow (its inputs) and one run of it dispatched before."""
+    gh.add_workflow(PAY, "Release", "release.yml", RELEASE, inputs=RELEASE_INPUTS,
+                    options={"level": ["patch", "minor", "major"]})
+    return gh.add_run(PAY, workflow="release.yml", event="workflow_dispatch")
+
+
+async def open_dispatch(pilot: Any, app: Any, run_id: Any) -> Any:
+    """The run chosen in Pipelines and ``W``: the dispatch dialog, its inputs shown and planned."""
+    await select_run(pilot, app, run_id)
+    await pilot.press("W")
+    await wait_until(pilot, lambda: isinstance(app.screen, DispatchModal)
+                     and app.screen.fields and app.screen.is_settled(), "the workflow's inputs")
+    return app.screen

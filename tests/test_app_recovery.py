@@ -11,18 +11,13 @@ from typing import Any
 from test_recovery import (  # noqa: F401 - fixtures
     TRANSIENT_RETRY,
     clusters,
-    k8s_config,
-    seed_two,
     slow_own_retries,
+    two_cluster_dashboard,
 )
 
-from idp_tui.api.clock import ManualClock
-from idp_tui.config import load_config
 from idp_tui.hub import ManualTimer
-from idp_tui.runtime import build_runtime
 from idp_tui.ui.app import IdpApp
 
-from conftest import T0
 from fakes import assert_alive, screen_lines, wait_until, widget_text
 
 
@@ -59,15 +54,8 @@ async def advancing(pilot: Any, timer: ManualTimer, condition: Any, what: str, *
 
 async def test_the_environments_pane_shows_a_cluster_back_within_one_refresh(
         tmp_path: Path, clusters: Any, slow_own_retries: None) -> None:  # noqa: F811
-    eu, us, eu_gate, us_gate = clusters
-    seed_two(eu, us)
-    config = load_config(k8s_config(tmp_path, eu_gate, us_gate), required=True)
-    timer = ManualTimer()
-    data = tmp_path / "data"
-    data.mkdir()
-    runtime = build_runtime(config, data_dir=data, clock=ManualClock(T0), timer=timer)
-    app = IdpApp(config, data, ManualClock(T0), runtime)
-    app.animation_level = "none"
+    us_gate = clusters[3]
+    app, timer = two_cluster_dashboard(tmp_path, clusters)
     async with app.run_test(size=(160, 50)) as pilot:
         # (a first answer slower than the source's timeout on a busy machine is asked again)
         await advancing(pilot, timer, lambda: app.platform is not None

@@ -17,14 +17,20 @@ from typing import Any
 import pytest
 from github_server import TOKEN, GithubServer
 from kube import Cluster, deployment, namespace
-from test_recovery import Gate, clusters, k8s_config, seed_two, slow_own_retries  # noqa: F401
+from test_recovery import (  # noqa: F401 - fixtures
+    Gate,
+    clusters,
+    k8s_config,
+    seed_two,
+    slow_own_retries,
+    two_cluster_dashboard,
+)
 
 from idp_tui import PartHealth, PartialAnswer, PipelineQuery, SourceContext, SourceUnavailable
 from idp_tui.api.clock import ManualClock
 from idp_tui.config import load_config
-from idp_tui.hub import TRANSIENT_RETRY, ManualTimer
+from idp_tui.hub import TRANSIENT_RETRY
 from idp_tui.hub.parts import part_rows
-from idp_tui.runtime import build_runtime
 from idp_tui.ui.app import IdpApp
 from idp_tui.ui.screens import HealthScreen
 
@@ -70,14 +76,8 @@ def row(lines: list[str], name: str) -> str:
 
 async def test_the_health_view_shows_each_cluster_and_namespace(
         tmp_path: Path, clusters: Any, slow_own_retries: None) -> None:  # noqa: F811
-    eu, us, eu_gate, us_gate = clusters
-    seed_two(eu, us)
-    config = load_config(k8s_config(tmp_path, eu_gate, us_gate), required=True)
-    timer = ManualTimer()
-    data = tmp_path / "data"
-    data.mkdir()
-    runtime = build_runtime(config, data_dir=data, clock=ManualClock(T0), timer=timer)
-    app = IdpApp(config, data, ManualClock(T0), runtime)
+    us_gate = clusters[3]
+    app, timer = two_cluster_dashboard(tmp_path, clusters)
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_until(pilot, lambda: app.platform is not None
                          and len(app.platform.deployments) == 2, "both clusters' workloads")

@@ -389,3 +389,20 @@ async def test_a_not_found_ends_its_back_off_once_the_source_lists_the_service(
         assert hub.health["cat"].next_try is None and hub.health["cat"].state == "ok"
     finally:
         await hub.close()
+
+
+def two_cluster_dashboard(tmp_path: Path, clusters: Any) -> tuple[Any, ManualTimer]:
+    """The dashboard over the two seeded clusters of ``clusters`` (through their gates), on the
+    hub's manual timer: the app (without animations) and that timer."""
+    from idp_tui.ui.app import IdpApp
+
+    eu, us, eu_gate, us_gate = clusters
+    seed_two(eu, us)
+    config = load_config(k8s_config(tmp_path, eu_gate, us_gate), required=True)
+    timer = ManualTimer()
+    data = tmp_path / "data"
+    data.mkdir()
+    runtime = build_runtime(config, data_dir=data, clock=ManualClock(T0), timer=timer)
+    app = IdpApp(config, data, ManualClock(T0), runtime)
+    app.animation_level = "none"
+    return app, timer
