@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube import Cluster
+from kube import Cluster, controller_revision, deployment
 
 from idp_tui import ManualClock, SourceContext
 from idp_tui.config import load_config
@@ -116,3 +116,16 @@ def staging_cluster() -> Iterator[Cluster]:
     c.namespaces(STAGING_NS)
     yield c
     c.close()
+
+
+def orders_db(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    """The StatefulSet ``orders-db`` of the service orders on postgres 16.4, with its two
+    ControllerRevisions (16.3 "initial", 16.4 "minor upgrade"); its manifest."""
+    db = deployment("orders-db", namespace, kind="StatefulSet", service="orders",
+                    image="registry.example/postgres:16.4")
+    cluster.put("statefulsets", namespace, "orders-db", db)
+    for number, version, cause in ((1, "16.3", "initial"), (2, "16.4", "minor upgrade")):
+        cr = controller_revision(db, number, f"registry.example/postgres:{version}", cause=cause,
+                                 created=f"2026-11-2{number}T10:00:00Z")
+        cluster.put("controllerrevisions", namespace, cr["metadata"]["name"], cr)
+    return db

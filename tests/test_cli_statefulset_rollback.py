@@ -7,11 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kube import Cluster, controller_revision, deployment
+from kube import Cluster
 
 from idp_tui.cli.output import EXIT_OK
 
-from k8s_fixtures import STAGING_NS, command, staging_cluster, write_config  # noqa: F401 - the fixture
+from k8s_fixtures import (  # noqa: F401 - staging_cluster: the fixture
+    STAGING_NS,
+    command,
+    orders_db,
+    staging_cluster,
+    write_config,
+)
 
 NS = STAGING_NS
 
@@ -23,13 +29,7 @@ def cluster(staging_cluster: Cluster) -> Cluster:  # noqa: F811
 
 def test_a_statefulset_rollback_without_a_version_goes_to_the_previous_revision(
         tmp_path: Path, cluster: Cluster) -> None:
-    db = deployment("orders-db", NS, kind="StatefulSet", service="orders",
-                    image="registry.example/postgres:16.4")
-    cluster.put("statefulsets", NS, "orders-db", db)
-    for number, version, cause in ((1, "16.3", "initial"), (2, "16.4", "minor upgrade")):
-        cr = controller_revision(db, number, f"registry.example/postgres:{version}", cause=cause,
-                                 created=f"2026-11-2{number}T10:00:00Z")
-        cluster.put("controllerrevisions", NS, cr["metadata"]["name"], cr)
+    orders_db(cluster, NS)
     run = command(tmp_path, write_config(tmp_path, cluster, {"staging": NS}))
     result = run("rollback", "orders", "--env", "staging", "--dry-run")
     assert result.returncode == EXIT_OK, result.stderr

@@ -31,7 +31,7 @@ from idp_tui.ui.vtable import VirtualTable
 from idp_tui_kubernetes import KubernetesSource
 
 from fakes import assert_alive, screen_lines, wait_until
-from k8s_fixtures import Sources, command, dashboard, write_config
+from k8s_fixtures import Sources, command, dashboard, orders_db, write_config
 
 NS = "shop-staging"
 PROD = "shop-prod"
@@ -235,13 +235,7 @@ async def test_a_rollback_shows_the_revisions_with_their_change_causes(
 
 async def test_a_statefulset_rolls_back_to_its_previous_revision(source: Any,
                                                                  cluster: Cluster) -> None:
-    db = deployment("orders-db", NS, kind="StatefulSet", service="orders",
-                    image="registry.example/postgres:16.4")
-    cluster.put("statefulsets", NS, "orders-db", db)
-    for number, version, cause in ((1, "16.3", "initial"), (2, "16.4", "minor upgrade")):
-        cr = controller_revision(db, number, f"registry.example/postgres:{version}", cause=cause,
-                                 created=f"2026-11-2{number}T10:00:00Z")
-        cluster.put("controllerrevisions", NS, cr["metadata"]["name"], cr)
+    orders_db(cluster, NS)
     other = deployment("search-db", NS, kind="StatefulSet")
     cr = controller_revision(other, 7, "registry.example/postgres:9.6")
     cluster.put("controllerrevisions", NS, cr["metadata"]["name"], cr)
